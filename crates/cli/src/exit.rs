@@ -1,0 +1,83 @@
+//! One wrapper around `main` so every stage has the same exit codes and error format:
+//! 0 ok, 1 runtime failure, 2 usage, quiet 0 on a closed pipe, `ortl-<stage>: <error>`.
+
+use std::io::{self, ErrorKind};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit status for a run that failed at run time (I/O, corrupt data, a model that fails).
+pub const FAILURE: u8 = 1;
+/// Exit status for bad arguments or input the user must fix before running again.
+pub const USAGE: u8 = 2;
+
+/// An error the user fixes by changing the command line or the input layout; exits with 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Wraps a message as a usage error (exit code 2).
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+/// Parses `A` from the command line and runs `run`, mapping the outcome to an exit code.
+pub fn main_with<A: Parser>(name: &str, run: impl FnOnce(A) -> anyhow::Result<()>) -> ExitCode {
+    let args = match A::try_parse() {
+        Ok(args) => args,
+        Err(err) => {
+            // Help and version go to stdout and succeed; clap exits 2 for usage errors.
+            let _ = err.print();
+            return ExitCode::from(err.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(name, &err),
+    }
+}
+
+fn report(name: &str, err: &anyhow::Error) -> ExitCode {
+    if is_broken_pipe(err) {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("{name}: {err:#}");
+    if err.chain().any(|cause| cause.is::<UsageError>()) {
+        ExitCode::from(USAGE)
+    } else {
+        ExitCode::from(FAILURE)
+    }
+}
+
+/// A reader that closed our stdout (`| head`) is not a failure of ours.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn broken_pipe_is_found_anywhere_in_the_chain() {
+        let err = anyhow::Error::from(io::Error::from(ErrorKind::BrokenPipe))
+            .context("writing row 3")
+            .context("writing stdout");
+        assert!(is_broken_pipe(&err));
+        let other = anyhow::Error::from(io::Error::from(ErrorKind::StorageFull));
+        assert!(!is_broken_pipe(&other));
+    }
+
+    #[test]
+    fn usage_errors_keep_their_kind_under_context() {
+        let err: anyhow::Result<()> = Err(usage("DATA_DIR has one class"));
+        let err = err.context("reading data").unwrap_err();
+        assert!(err.chain().any(|c| c.is::<UsageError>()));
+        assert_eq!(format!("{err:#}"), "reading data: DATA_DIR has one class");
+    }
+}

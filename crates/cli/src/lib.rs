@@ -1,0 +1,11 @@
+//! Plumbing every `ortl-<stage>` binary shares, so that all of them behave the same way at
+//! the edges: exit codes, error lines, `-` for stdin/stdout, atomic outputs and progress.
+
+pub mod atomic;
+pub mod exit;
+pub mod io;
+pub mod progress;
+
+pub use atomic::{AtomicDir, AtomicFile};
+pub use exit::{UsageError, main_with, usage};
+pub use io::{Input, Output};

@@ -1,0 +1,62 @@
+//! A float RGB image in height × width × channel order: the working form between resizing
+//! and the final rounding to `uint8`, as Keras keeps images in float32 between layers.
+
+use image::RgbImage;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FloatImage {
+    pub height: usize,
+    pub width: usize,
+    /// `height * width * 3` values in 0..=255, row-major, channels last.
+    pub data: Vec<f32>,
+}
+
+impl FloatImage {
+    pub fn zeros(height: usize, width: usize) -> Self {
+        Self { height, width, data: vec![0.0; height * width * 3] }
+    }
+
+    pub fn from_rgb(image: &RgbImage) -> Self {
+        Self {
+            height: image.height() as usize,
+            width: image.width() as usize,
+            data: image.as_raw().iter().map(|&v| f32::from(v)).collect(),
+        }
+    }
+
+    #[inline]
+    pub fn at(&self, y: usize, x: usize, c: usize) -> f32 {
+        self.data[(y * self.width + x) * 3 + c]
+    }
+
+    #[inline]
+    pub fn set(&mut self, y: usize, x: usize, c: usize, value: f32) {
+        self.data[(y * self.width + x) * 3 + c] = value;
+    }
+
+    /// Rounds to the nearest integer and clamps to 0..=255, into `out` (`height*width*3`).
+    pub fn write_u8(&self, out: &mut [u8]) {
+        assert_eq!(out.len(), self.data.len(), "destination size must match the image");
+        for (dst, &v) in out.iter_mut().zip(&self.data) {
+            *dst = v.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+
+    pub fn to_u8(&self) -> Vec<u8> {
+        let mut out = vec![0; self.data.len()];
+        self.write_u8(&mut out);
+        out
+    }
+
+    /// Per-channel mean over all pixels.
+    pub fn channel_means(&self) -> [f32; 3] {
+        let mut sums = [0f64; 3];
+        for pixel in self.data.chunks_exact(3) {
+            for c in 0..3 {
+                sums[c] += f64::from(pixel[c]);
+            }
+        }
+        let n = (self.height * self.width).max(1) as f64;
+        sums.map(|s| (s / n) as f32)
+    }
+}

@@ -1,0 +1,68 @@
+//! Paths in CSVs are stored relative to the CSV's own folder when they can be.
+
+use std::path::{Path, PathBuf};
+
+/// The folder a CSV's relative paths are relative to (`.` for stdin or a bare file name).
+pub fn base_dir(csv_path: &Path) -> PathBuf {
+    match csv_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() && csv_path.as_os_str() != "-" => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Resolves a path read from a CSV in `base`.
+pub fn resolve(base: &Path, stored: &str) -> PathBuf {
+    let stored = Path::new(stored);
+    if stored.is_absolute() { stored.to_path_buf() } else { base.join(stored) }
+}
+
+/// The text to store for `target` in a CSV living in `base`: relative when both can be
+/// made absolute, else `target` as given. Always with `/` separators on Unix.
+pub fn relative_to(base: &Path, target: &Path) -> String {
+    let absolute = |p: &Path| std::path::absolute(p).ok();
+    match (absolute(base), absolute(target)) {
+        (Some(b), Some(t)) => pathdiff::diff_paths(normalize(&t), normalize(&b))
+            .unwrap_or(t)
+            .to_string_lossy()
+            .into_owned(),
+        _ => target.to_string_lossy().into_owned(),
+    }
+}
+
+/// Removes `.` and resolves `..` lexically (no symlink resolution, no I/O).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_round_trip_through_the_base() {
+        let base = Path::new("/data/out");
+        let target = Path::new("/data/xray/normal/a.png");
+        let stored = relative_to(base, target);
+        assert_eq!(stored, "../xray/normal/a.png");
+        assert_eq!(normalize(&resolve(base, &stored)), target);
+        assert_eq!(resolve(base, "/abs/x.png"), Path::new("/abs/x.png"));
+        assert_eq!(relative_to(Path::new("/a/./b"), Path::new("/a/b/../c.png")), "../c.png");
+    }
+
+    #[test]
+    fn base_dir_of_stdin_and_bare_names_is_cwd() {
+        assert_eq!(base_dir(Path::new("-")), Path::new("."));
+        assert_eq!(base_dir(Path::new("m.csv")), Path::new("."));
+        assert_eq!(base_dir(Path::new("out/m.csv")), Path::new("out"));
+    }
+}
