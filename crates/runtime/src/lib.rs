@@ -1,0 +1,9 @@
+//! ONNX Runtime for ortl: the C library is loaded at run time (`ort`'s `load-dynamic`), taken
+//! from the PyPI wheel by `make setup`, so no build step downloads anything and the same
+//! binaries run on CPU or, with `make setup-cuda`, on an NVIDIA GPU.
+
+pub mod device;
+pub mod library;
+
+pub use device::Device;
+pub use library::{ORT_VERSION, Runtime, RuntimeError, SessionOptions, init, locate};

@@ -1,0 +1,171 @@
+//! Finding and loading `libonnxruntime`, and building sessions for a device.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
+
+use crate::Device;
+
+/// The ONNX Runtime release `make setup` installs and ortl is tested with.
+pub const ORT_VERSION: &str = "1.31.1";
+const LIBRARY: &str = "libonnxruntime.so.1.31.1";
+const CUDA_PROVIDER: &str = "libonnxruntime_providers_cuda.so";
+const SHARED_PROVIDER: &str = "libonnxruntime_providers_shared.so";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(
+        "ONNX Runtime library not found (looked in: {}); run 'make setup', or pass --ort-lib / set ORT_DYLIB_PATH",
+        searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NotFound { searched: Vec<PathBuf> },
+    #[error("cannot load ONNX Runtime from {}: {reason}", path.display())]
+    Load { path: PathBuf, reason: String },
+    #[error(
+        "--device {device} needs {} beside {}; run 'make setup-cuda' (the CUDA 13 and cuDNN 9 runtime libraries must be installed too)",
+        missing.display(), library.display()
+    )]
+    CudaMissing { device: Device, missing: PathBuf, library: PathBuf },
+    #[error("ONNX Runtime: {0}")]
+    Ort(#[from] ort::Error),
+}
+
+/// ONNX Runtime as loaded into this process (once): the library file and its environment.
+pub struct Runtime {
+    pub library: PathBuf,
+    environment: Environment,
+}
+
+static LOADED: OnceLock<Runtime> = OnceLock::new();
+
+/// Finds the library: `explicit` (`--ort-lib`), `ORT_DYLIB_PATH`, a `.ort/` folder in the
+/// working directory or any parent (the workspace), then beside the executable and in
+/// `../lib` from it (an installed layout).
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, RuntimeError> {
+    let mut searched = Vec::new();
+    if let Some(path) = explicit {
+        return found_or(path.to_path_buf(), searched);
+    }
+    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
+        return found_or(PathBuf::from(path), searched);
+    }
+    let mut candidates = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        candidates.extend(cwd.ancestors().map(|dir| dir.join(".ort").join(LIBRARY)));
+    }
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        candidates.extend(exe_dir.ancestors().map(|dir| dir.join(".ort").join(LIBRARY)));
+        candidates.push(exe_dir.join(LIBRARY));
+        candidates.push(exe_dir.join("../lib").join(LIBRARY));
+    }
+    for candidate in candidates {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        searched.push(candidate);
+    }
+    searched.dedup();
+    Err(RuntimeError::NotFound { searched })
+}
+
+fn found_or(path: PathBuf, mut searched: Vec<PathBuf>) -> Result<PathBuf, RuntimeError> {
+    if path.is_file() {
+        Ok(path)
+    } else {
+        searched.push(path);
+        Err(RuntimeError::NotFound { searched })
+    }
+}
+
+/// Loads ONNX Runtime (once per process; later calls return the first load).
+pub fn init(explicit: Option<&Path>) -> Result<&'static Runtime, RuntimeError> {
+    if let Some(runtime) = LOADED.get() {
+        return Ok(runtime);
+    }
+    let library = locate(explicit)?;
+    let load = |reason: String| RuntimeError::Load { path: library.clone(), reason };
+    let builder = ort::init_from(&library).map_err(|e| load(e.to_string()))?;
+    let environment = builder.with_name("ortl").build().map_err(|e| load(e.to_string()))?;
+    Ok(LOADED.get_or_init(|| Runtime { library, environment }))
+}
+
+impl Runtime {
+    /// A session builder for `options` (see [`SessionOptions::builder`]).
+    pub fn session(&self, options: &SessionOptions) -> Result<SessionBuilder, RuntimeError> {
+        options.builder(&self.environment, &self.library)
+    }
+}
+
+/// How to build a session: device and CPU threads.
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    pub device: Device,
+    /// Intra-op threads; `None` lets ONNX Runtime use every core.
+    pub threads: Option<usize>,
+}
+
+impl SessionOptions {
+    /// A session builder for this device. CUDA is registered so that a failure is an
+    /// error, never a silent fall-back to the CPU.
+    fn builder(
+        &self,
+        environment: &Environment,
+        library: &Path,
+    ) -> Result<SessionBuilder, RuntimeError> {
+        let mut builder = Session::builder(environment)?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(ort::Error::from)?;
+        if let Some(threads) = self.threads {
+            builder = builder.with_intra_threads(threads).map_err(ort::Error::from)?;
+        }
+        self.check_cuda(library)?;
+        if let Device::Cuda(id) = self.device {
+            let cuda = ort::ep::CUDA::default().with_device_id(id as i32).build().error_on_failure();
+            builder = builder.with_execution_providers([cuda]).map_err(ort::Error::from)?;
+        }
+        Ok(builder)
+    }
+
+    /// CUDA needs its provider libraries beside the main one; name the first one missing.
+    fn check_cuda(&self, library: &Path) -> Result<(), RuntimeError> {
+        if self.device == Device::Cpu {
+            return Ok(());
+        }
+        let dir = library.parent().unwrap_or(Path::new("."));
+        match [SHARED_PROVIDER, CUDA_PROVIDER].iter().find(|p| !dir.join(p).is_file()) {
+            Some(provider) => Err(RuntimeError::CudaMissing {
+                device: self.device,
+                missing: dir.join(provider),
+                library: library.to_path_buf(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_missing_path_is_named_with_the_fix() {
+        let err = locate(Some(Path::new("/nowhere/libonnxruntime.so"))).unwrap_err().to_string();
+        assert!(err.contains("/nowhere/libonnxruntime.so") && err.contains("make setup"), "{err}");
+    }
+
+    #[test]
+    fn cuda_without_its_provider_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let library = dir.path().join(LIBRARY);
+        let options = SessionOptions { device: Device::Cuda(0), threads: None };
+        // The check runs before ONNX Runtime is touched, so no library is needed here.
+        let err = match options.check_cuda(&library) {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("CUDA must be refused without its provider"),
+        };
+        assert!(err.contains(SHARED_PROVIDER) && err.contains("make setup-cuda"), "{err}");
+    }
+}
