@@ -62,12 +62,17 @@ fn reader(path: &Path) -> Result<ImageReader<BufReader<File>>, DecodeError> {
 }
 
 fn format_error(path: &Path, err: image::ImageError) -> DecodeError {
+    let format = |reason: &str| DecodeError::Format { path: path.to_path_buf(), reason: reason.into() };
     match err {
+        image::ImageError::IoError(source) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+            if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+                format("empty file")
+            } else {
+                format("truncated: the data ends early")
+            }
+        }
         image::ImageError::IoError(source) => DecodeError::Io { path: path.to_path_buf(), source },
-        image::ImageError::Unsupported(_) => DecodeError::Format {
-            path: path.to_path_buf(),
-            reason: "unknown or unsupported image format".into(),
-        },
+        image::ImageError::Unsupported(_) => format("unknown or unsupported image format"),
         other => DecodeError::Format { path: path.to_path_buf(), reason: other.to_string() },
     }
 }
@@ -155,7 +160,17 @@ mod tests {
 
         let empty = dir.path().join("empty.png");
         std::fs::write(&empty, "").unwrap();
-        assert!(decode_rgb(&empty, DecodeLimits::default()).is_err());
+        let err = decode_rgb(&empty, DecodeLimits::default()).unwrap_err().to_string();
+        assert!(err.contains("empty file"), "{err}");
+
+        let mut png = Vec::new();
+        ImageBuffer::from_fn(64, 64, |x, y| Luma([(x * y) as u8]))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let truncated = dir.path().join("cut.png");
+        std::fs::write(&truncated, &png[..png.len() / 2]).unwrap();
+        let err = decode_rgb(&truncated, DecodeLimits::default()).unwrap_err().to_string();
+        assert!(err.contains("cut.png") && err.contains("truncated"), "{err}");
 
         let missing = dir.path().join("missing.png");
         let err = decode_rgb(&missing, DecodeLimits::default()).unwrap_err();

@@ -40,3 +40,15 @@ fn describe(kind: &csv::ErrorKind) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// A CSV writer's error as the I/O error underneath it, when there is one.
+pub(crate) fn into_io(err: csv::Error) -> std::io::Error {
+    if err.is_io_error() {
+        match err.into_kind() {
+            csv::ErrorKind::Io(io) => io,
+            other => std::io::Error::other(format!("{other:?}")),
+        }
+    } else {
+        std::io::Error::other(err)
+    }
+}

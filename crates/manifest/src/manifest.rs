@@ -75,17 +75,16 @@ impl Manifest {
     }
 }
 
-/// Writes rows with the header.
-pub fn write(out: impl Write, rows: &[ManifestRow]) -> csv::Result<()> {
+/// Writes rows with the header. Errors are I/O errors, so a closed pipe stays recognisable.
+pub fn write(out: impl Write, rows: &[ManifestRow]) -> std::io::Result<()> {
     let mut csv = csv::Writer::from_writer(out);
     for row in rows {
-        csv.serialize(row)?;
+        csv.serialize(row).map_err(crate::error::into_io)?;
     }
     if rows.is_empty() {
-        csv.write_record(COLUMNS)?;
+        csv.write_record(COLUMNS).map_err(crate::error::into_io)?;
     }
-    csv.flush()?;
-    Ok(())
+    csv.flush()
 }
 
 /// Checks that labels are 0..C-1 with one class name each, and returns names by label.

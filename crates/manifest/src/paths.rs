@@ -16,17 +16,19 @@ pub fn resolve(base: &Path, stored: &str) -> PathBuf {
     if stored.is_absolute() { stored.to_path_buf() } else { base.join(stored) }
 }
 
-/// The text to store for `target` in a CSV living in `base`: relative when both can be
-/// made absolute, else `target` as given. Always with `/` separators on Unix.
+/// The text to store for `target` in a CSV living in `base`: relative when the two share a
+/// top-level folder (so a project folder moves as a whole), else absolute.
 pub fn relative_to(base: &Path, target: &Path) -> String {
-    let absolute = |p: &Path| std::path::absolute(p).ok();
-    match (absolute(base), absolute(target)) {
-        (Some(b), Some(t)) => pathdiff::diff_paths(normalize(&t), normalize(&b))
-            .unwrap_or(t)
-            .to_string_lossy()
-            .into_owned(),
-        _ => target.to_string_lossy().into_owned(),
-    }
+    let absolute = |p: &Path| std::path::absolute(p).ok().map(|p| normalize(&p));
+    let (Some(base), Some(target)) = (absolute(base), absolute(target)) else {
+        return target.to_string_lossy().into_owned();
+    };
+    let stored = if base.components().nth(1) == target.components().nth(1) {
+        pathdiff::diff_paths(&target, &base).unwrap_or(target)
+    } else {
+        target
+    };
+    stored.to_string_lossy().into_owned()
 }
 
 /// Removes `.` and resolves `..` lexically (no symlink resolution, no I/O).
@@ -57,6 +59,8 @@ mod tests {
         assert_eq!(normalize(&resolve(base, &stored)), target);
         assert_eq!(resolve(base, "/abs/x.png"), Path::new("/abs/x.png"));
         assert_eq!(relative_to(Path::new("/a/./b"), Path::new("/a/b/../c.png")), "../c.png");
+        // Nothing in common but the root: absolute, not a chain of '..'.
+        assert_eq!(relative_to(Path::new("/work/run"), Path::new("/tmp/x.png")), "/tmp/x.png");
     }
 
     #[test]
