@@ -31,6 +31,30 @@ pub enum Interpolation {
     Nearest,
 }
 
+impl std::str::FromStr for FillMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "reflect" => Ok(FillMode::Reflect),
+            "constant" => Ok(FillMode::Constant),
+            "nearest" => Ok(FillMode::Nearest),
+            "wrap" => Ok(FillMode::Wrap),
+            other => Err(format!("unknown fill '{other}' (use reflect, constant, nearest or wrap)")),
+        }
+    }
+}
+
+impl std::str::FromStr for Interpolation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "bilinear" => Ok(Interpolation::Bilinear),
+            "nearest" => Ok(Interpolation::Nearest),
+            other => Err(format!("unknown interpolation '{other}' (use bilinear or nearest)")),
+        }
+    }
+}
+
 /// Output→input coordinate map: `x_in = m[0]x + m[1]y + m[2]`, `y_in = m[3]x + m[4]y + m[5]`.
 pub type Affine = [f32; 6];
 

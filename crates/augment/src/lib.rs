@@ -1,0 +1,246 @@
+//! ortl-augment's work: decode each manifest image once, resize it, render its augmented
+//! variants, and store everything as `uint8 [N,H,W,3]` shards with `tensors.csv` and
+//! `meta.json` beside them (the `tensors/` contract in `ortl-manifest`).
+//!
+//! Work is spread over all cores, but each variant is a pure function of (seed, image path,
+//! variant number), so the output is identical at any thread count.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ndarray::Array4;
+use ortl_imaging::{AugmentSpec, DecodeError, DecodeLimits, Filter, decode_rgb, resize, variant_seed};
+use ortl_manifest::tensors::{self, FORMAT, META_FILE, ROWS_FILE};
+use ortl_manifest::{Manifest, ManifestRow, Shard, Split, TensorMeta, TensorRow, paths};
+use rayon::prelude::*;
+
+/// Everything that decides the stored pixels.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub height: usize,
+    pub width: usize,
+    pub filter: Filter,
+    pub spec: AugmentSpec,
+    /// Augmented variants per training image.
+    pub copies: u32,
+    /// Also store training images un-augmented (variant 0).
+    pub keep_original: bool,
+    pub seed: u64,
+    pub shard_size: usize,
+    pub limits: DecodeLimits,
+    /// Fail on the first unreadable image instead of skipping it.
+    pub strict: bool,
+}
+
+impl Job {
+    /// The variants stored for a row: augmented copies for training rows (k-fold rows
+    /// serve as validation too, so they keep variant 0), variant 0 only for val/test.
+    pub fn variants(&self, split: Split) -> Vec<u32> {
+        let augmented = 1..=self.copies;
+        match split {
+            Split::Val | Split::Test => vec![0],
+            Split::Train if self.copies == 0 => vec![0],
+            Split::Train if self.keep_original => std::iter::once(0).chain(augmented).collect(),
+            Split::Train => augmented.collect(),
+            Split::Fold(_) => std::iter::once(0).chain(augmented).collect(),
+        }
+    }
+
+    /// One stored image: `height*width*3` bytes.
+    pub fn render(&self, row: &ManifestRow, source: &Path, variants: &[u32]) -> Result<Vec<Vec<u8>>, DecodeError> {
+        let image = decode_rgb(source, self.limits)?;
+        let resized = resize(&image, self.height, self.width, self.filter);
+        Ok(variants
+            .iter()
+            .map(|&variant| {
+                if variant == 0 {
+                    resized.to_u8()
+                } else {
+                    self.spec.apply(&resized, variant_seed(self.seed, &row.path, variant)).to_u8()
+                }
+            })
+            .collect())
+    }
+}
+
+/// What a finished run stored, for the summary line.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    pub sources: usize,
+    pub images: usize,
+    pub shards: usize,
+    pub skipped: Vec<String>,
+}
+
+/// Renders every manifest row into `dir` (an empty staging folder that will become
+/// `final_dir`, against which source paths are written); `progress` is called once per
+/// source image.
+pub fn write_tensors(
+    manifest: &Manifest,
+    manifest_name: &str,
+    job: &Job,
+    dir: &Path,
+    final_dir: &Path,
+    progress: impl Fn() + Sync,
+) -> Result<Summary> {
+    let mut summary = Summary::default();
+    let mut writer = ShardWriter::new(dir, job);
+    let rows_path = dir.join(ROWS_FILE);
+    let mut csv = csv::Writer::from_path(&rows_path)
+        .with_context(|| format!("cannot create {}", rows_path.display()))?;
+    // Bounded batches keep memory near one shard whatever the data set size.
+    let batch = (job.shard_size / (job.copies as usize + 1)).clamp(16, 1024);
+    for rows in manifest.rows.chunks(batch) {
+        let rendered: Vec<(Vec<u32>, Result<Vec<Vec<u8>>, DecodeError>)> = rows
+            .par_iter()
+            .map(|row| {
+                let variants = job.variants(row.split);
+                let result = job.render(row, &manifest.resolve(row), &variants);
+                progress();
+                (variants, result)
+            })
+            .collect();
+        for (row, (variants, result)) in rows.iter().zip(rendered) {
+            let images = match result {
+                Ok(images) => images,
+                Err(err) if job.strict => return Err(err).context("--strict"),
+                Err(err) => {
+                    summary.skipped.push(err.to_string());
+                    continue;
+                }
+            };
+            summary.sources += 1;
+            let source = paths::relative_to(final_dir, &manifest.resolve(row));
+            for (variant, pixels) in variants.into_iter().zip(images) {
+                let (shard, index) = writer.push(pixels)?;
+                csv.serialize(TensorRow {
+                    shard,
+                    index,
+                    label: row.label,
+                    class: row.class.clone(),
+                    split: row.split,
+                    path: source.clone(),
+                    variant,
+                })?;
+                summary.images += 1;
+            }
+        }
+    }
+    let shards = writer.finish()?;
+    csv.flush()?;
+    summary.shards = shards.len();
+    let meta = TensorMeta {
+        format: FORMAT.into(),
+        height: job.height,
+        width: job.width,
+        channels: 3,
+        classes: manifest.classes.clone(),
+        seed: job.seed,
+        copies: job.copies,
+        keep_original: job.keep_original,
+        filter: job.filter,
+        augmentation: job.spec.clone(),
+        shards,
+        manifest: manifest_name.into(),
+        ortl_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let meta_path = dir.join(META_FILE);
+    std::fs::write(&meta_path, serde_json::to_string_pretty(&meta)? + "\n")
+        .with_context(|| format!("writing {}", meta_path.display()))?;
+    Ok(summary)
+}
+
+/// Fills shards of `shard_size` images and writes each when full.
+struct ShardWriter<'a> {
+    dir: &'a Path,
+    job: &'a Job,
+    pixels: Vec<u8>,
+    count: usize,
+    shards: Vec<Shard>,
+}
+
+impl<'a> ShardWriter<'a> {
+    fn new(dir: &'a Path, job: &'a Job) -> Self {
+        Self { dir, job, pixels: Vec::new(), count: 0, shards: Vec::new() }
+    }
+
+    fn name(&self) -> String {
+        format!("shard-{:05}.npy", self.shards.len())
+    }
+
+    fn push(&mut self, image: Vec<u8>) -> Result<(String, usize)> {
+        let at = (self.name(), self.count);
+        self.pixels.extend_from_slice(&image);
+        self.count += 1;
+        if self.count == self.job.shard_size {
+            self.flush()?;
+        }
+        Ok(at)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        let shape = (self.count, self.job.height, self.job.width, 3);
+        let array = Array4::from_shape_vec(shape, std::mem::take(&mut self.pixels))?;
+        let file = self.name();
+        tensors::write_shard(&self.dir.join(&file), &array)?;
+        self.shards.push(Shard { file, images: self.count });
+        self.count = 0;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Vec<Shard>> {
+        self.flush()?;
+        Ok(self.shards)
+    }
+}
+
+/// Parses `HxW` (height × width, as Keras' `image_size`) or a single side for a square.
+pub fn parse_size(text: &str) -> Result<(usize, usize), String> {
+    let parse = |s: &str| s.trim().parse::<usize>().ok().filter(|&n| (1..=8192).contains(&n));
+    let size = match text.split_once(['x', 'X']) {
+        Some((h, w)) => parse(h).zip(parse(w)),
+        None => parse(text).map(|n| (n, n)),
+    };
+    size.ok_or_else(|| format!("size '{text}' is not HxW (e.g. 100x100) with sides 1..=8192"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> Job {
+        Job {
+            height: 8,
+            width: 8,
+            filter: Filter::Bilinear,
+            spec: ortl_imaging::augment::tutorial(),
+            copies: 3,
+            keep_original: false,
+            seed: 1,
+            shard_size: 4,
+            limits: DecodeLimits::default(),
+            strict: false,
+        }
+    }
+
+    #[test]
+    fn variants_per_split() {
+        let j = job();
+        assert_eq!(j.variants(Split::Train), vec![1, 2, 3]);
+        assert_eq!(j.variants(Split::Val), vec![0]);
+        assert_eq!(j.variants(Split::Fold(2)), vec![0, 1, 2, 3]);
+        assert_eq!(Job { keep_original: true, ..job() }.variants(Split::Train), vec![0, 1, 2, 3]);
+        assert_eq!(Job { copies: 0, ..job() }.variants(Split::Train), vec![0]);
+    }
+
+    #[test]
+    fn sizes_parse_as_height_by_width() {
+        assert_eq!(parse_size("100x120"), Ok((100, 120)));
+        assert_eq!(parse_size("64"), Ok((64, 64)));
+        assert!(parse_size("0x5").is_err());
+        assert!(parse_size("big").unwrap_err().contains("HxW"));
+    }
+}
