@@ -9,7 +9,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use ndarray::Array4;
-use ortl_imaging::{AugmentSpec, DecodeError, DecodeLimits, Filter, decode_rgb, resize, variant_seed};
+use ortl_imaging::{
+    AugmentSpec, DecodeError, DecodeLimits, Filter, decode_rgb, resize, variant_seed,
+};
 use ortl_manifest::tensors::{self, FORMAT, META_FILE, ROWS_FILE};
 use ortl_manifest::{Manifest, ManifestRow, Shard, Split, TensorMeta, TensorRow, paths};
 use rayon::prelude::*;
@@ -47,7 +49,12 @@ impl Job {
     }
 
     /// One stored image: `height*width*3` bytes.
-    pub fn render(&self, row: &ManifestRow, source: &Path, variants: &[u32]) -> Result<Vec<Vec<u8>>, DecodeError> {
+    pub fn render(
+        &self,
+        row: &ManifestRow,
+        source: &Path,
+        variants: &[u32],
+    ) -> Result<Vec<Vec<u8>>, DecodeError> {
         let image = decode_rgb(source, self.limits)?;
         let resized = resize(&image, self.height, self.width, self.filter);
         Ok(variants
@@ -56,12 +63,17 @@ impl Job {
                 if variant == 0 {
                     resized.to_u8()
                 } else {
-                    self.spec.apply(&resized, variant_seed(self.seed, &row.path, variant)).to_u8()
+                    self.spec
+                        .apply(&resized, variant_seed(self.seed, &row.path, variant))
+                        .to_u8()
                 }
             })
             .collect())
     }
 }
+
+/// The stored variants of one source image, or why it could not be read.
+type Rendered = Result<Vec<Vec<u8>>, DecodeError>;
 
 /// What a finished run stored, for the summary line.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -91,7 +103,7 @@ pub fn write_tensors(
     // Bounded batches keep memory near one shard whatever the data set size.
     let batch = (job.shard_size / (job.copies as usize + 1)).clamp(16, 1024);
     for rows in manifest.rows.chunks(batch) {
-        let rendered: Vec<(Vec<u32>, Result<Vec<Vec<u8>>, DecodeError>)> = rows
+        let rendered: Vec<(Vec<u32>, Rendered)> = rows
             .par_iter()
             .map(|row| {
                 let variants = job.variants(row.split);
@@ -161,7 +173,13 @@ struct ShardWriter<'a> {
 
 impl<'a> ShardWriter<'a> {
     fn new(dir: &'a Path, job: &'a Job) -> Self {
-        Self { dir, job, pixels: Vec::new(), count: 0, shards: Vec::new() }
+        Self {
+            dir,
+            job,
+            pixels: Vec::new(),
+            count: 0,
+            shards: Vec::new(),
+        }
     }
 
     fn name(&self) -> String {
@@ -186,7 +204,10 @@ impl<'a> ShardWriter<'a> {
         let array = Array4::from_shape_vec(shape, std::mem::take(&mut self.pixels))?;
         let file = self.name();
         tensors::write_shard(&self.dir.join(&file), &array)?;
-        self.shards.push(Shard { file, images: self.count });
+        self.shards.push(Shard {
+            file,
+            images: self.count,
+        });
         self.count = 0;
         Ok(())
     }
@@ -199,7 +220,12 @@ impl<'a> ShardWriter<'a> {
 
 /// Parses `HxW` (height × width, as Keras' `image_size`) or a single side for a square.
 pub fn parse_size(text: &str) -> Result<(usize, usize), String> {
-    let parse = |s: &str| s.trim().parse::<usize>().ok().filter(|&n| (1..=8192).contains(&n));
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| (1..=8192).contains(&n))
+    };
     let size = match text.split_once(['x', 'X']) {
         Some((h, w)) => parse(h).zip(parse(w)),
         None => parse(text).map(|n| (n, n)),
@@ -232,7 +258,14 @@ mod tests {
         assert_eq!(j.variants(Split::Train), vec![1, 2, 3]);
         assert_eq!(j.variants(Split::Val), vec![0]);
         assert_eq!(j.variants(Split::Fold(2)), vec![0, 1, 2, 3]);
-        assert_eq!(Job { keep_original: true, ..job() }.variants(Split::Train), vec![0, 1, 2, 3]);
+        assert_eq!(
+            Job {
+                keep_original: true,
+                ..job()
+            }
+            .variants(Split::Train),
+            vec![0, 1, 2, 3]
+        );
         assert_eq!(Job { copies: 0, ..job() }.variants(Split::Train), vec![0]);
     }
 

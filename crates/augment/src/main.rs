@@ -101,7 +101,11 @@ struct Args {
 }
 
 fn pair(text: &str) -> Result<(f32, f32), String> {
-    let parse = |s: &str| s.trim().parse::<f32>().map_err(|_| format!("'{s}' is not a number"));
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<f32>()
+            .map_err(|_| format!("'{s}' is not a number"))
+    };
     match text.split_once(',') {
         Some((a, b)) => Ok((parse(a)?, parse(b)?)),
         None => parse(text).map(|v| (v, v)),
@@ -145,7 +149,9 @@ fn run(args: Args) -> Result<()> {
         );
     }
     if let Some(threads) = args.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()?;
     }
     let manifest = Manifest::read(&args.manifest).map_err(|e| usage(e.to_string()))?;
     let (height, width) = args.size;
@@ -158,7 +164,9 @@ fn run(args: Args) -> Result<()> {
         keep_original: args.keep_original,
         seed: args.seed,
         shard_size: args.shard_size,
-        limits: DecodeLimits { max_pixels: args.max_pixels },
+        limits: DecodeLimits {
+            max_pixels: args.max_pixels,
+        },
         strict: args.strict,
     };
     let out = AtomicDir::create(&args.output, args.force)?;
@@ -178,7 +186,10 @@ fn run(args: Args) -> Result<()> {
         eprintln!("ortl-augment: warning: skipped {skipped}");
     }
     if summary.sources == 0 {
-        anyhow::bail!("{}: no readable images; nothing written", args.manifest.display());
+        anyhow::bail!(
+            "{}: no readable images; nothing written",
+            args.manifest.display()
+        );
     }
     out.commit()?;
     let seconds = started.elapsed().as_secs_f64();

@@ -33,7 +33,19 @@ fn stores_variants_per_split_readable_through_the_contract() {
     manifest(&wd, 8);
     let (code, stdout, stderr) = augment(
         &wd,
-        &["manifest.csv", "-o", "tensors", "--size", "24x32", "--copies", "3", "--preset", "tutorial", "--shard-size", "10"],
+        &[
+            "manifest.csv",
+            "-o",
+            "tensors",
+            "--size",
+            "24x32",
+            "--copies",
+            "3",
+            "--preset",
+            "tutorial",
+            "--shard-size",
+            "10",
+        ],
     );
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.is_empty(), "data goes to files, not stdout");
@@ -42,8 +54,18 @@ fn stores_variants_per_split_readable_through_the_contract() {
     assert_eq!(set.meta.classes, ["normal", "tuberculosis"]);
     // 12 training images × 3 variants + 4 validation images × 1.
     assert_eq!(set.rows.len(), 12 * 3 + 4);
-    assert!(set.rows.iter().filter(|r| r.split == Split::Val).all(|r| r.variant == 0));
-    assert!(set.rows.iter().filter(|r| r.split == Split::Train).all(|r| (1..=3).contains(&r.variant)));
+    assert!(
+        set.rows
+            .iter()
+            .filter(|r| r.split == Split::Val)
+            .all(|r| r.variant == 0)
+    );
+    assert!(
+        set.rows
+            .iter()
+            .filter(|r| r.split == Split::Train)
+            .all(|r| (1..=3).contains(&r.variant))
+    );
     assert_eq!(set.meta.shards.len(), 4, "40 images in shards of 10");
     assert_eq!(set.meta.augmentation, ortl_imaging::augment::tutorial());
 
@@ -66,18 +88,40 @@ fn stores_variants_per_split_readable_through_the_contract() {
 }
 
 fn pixels(set: &TensorSet, row: &ortl_manifest::TensorRow) -> Vec<u8> {
-    let shard = set.meta.shards.iter().find(|s| s.file == row.shard).unwrap();
+    let shard = set
+        .meta
+        .shards
+        .iter()
+        .find(|s| s.file == row.shard)
+        .unwrap();
     let stored = set.load_shard(shard).unwrap();
-    stored.slice(ndarray::s![row.index, .., .., ..]).iter().copied().collect()
+    stored
+        .slice(ndarray::s![row.index, .., .., ..])
+        .iter()
+        .copied()
+        .collect()
 }
 
 #[test]
 fn output_is_identical_at_one_and_two_threads_and_depends_on_seed() {
     let wd = Workdir::new();
     manifest(&wd, 6);
-    let common = ["manifest.csv", "--size", "20", "--copies", "2", "--preset", "tutorial"];
+    let common = [
+        "manifest.csv",
+        "--size",
+        "20",
+        "--copies",
+        "2",
+        "--preset",
+        "tutorial",
+    ];
     let run_with = |out: &str, extra: &[&str]| {
-        let args: Vec<&str> = common.iter().copied().chain(["-o", out]).chain(extra.iter().copied()).collect();
+        let args: Vec<&str> = common
+            .iter()
+            .copied()
+            .chain(["-o", out])
+            .chain(extra.iter().copied())
+            .collect();
         let (code, _, stderr) = augment(&wd, &args);
         assert_eq!(code, 0, "{stderr}");
         fs::read(wd.join(out).join("shard-00000.npy")).unwrap()
@@ -94,7 +138,15 @@ fn output_is_identical_at_one_and_two_threads_and_depends_on_seed() {
 fn existing_output_needs_force_and_survives_a_failed_run() {
     let wd = Workdir::new();
     manifest(&wd, 4);
-    let args = ["manifest.csv", "-o", "tensors", "--size", "16", "--copies", "0"];
+    let args = [
+        "manifest.csv",
+        "-o",
+        "tensors",
+        "--size",
+        "16",
+        "--copies",
+        "0",
+    ];
     assert_eq!(augment(&wd, &args).0, 0);
     let before = wd.read("tensors/tensors.csv");
 
@@ -105,7 +157,11 @@ fn existing_output_needs_force_and_survives_a_failed_run() {
     // A run that fails (--strict on a now-broken image) leaves the earlier output intact
     // and no staging folder behind.
     fs::write(wd.join("data/normal/normal-001.png"), "corrupted").unwrap();
-    let strict: Vec<&str> = args.iter().copied().chain(["--force", "--strict"]).collect();
+    let strict: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--force", "--strict"])
+        .collect();
     let (code, _, stderr) = augment(&wd, &strict);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("normal-001.png"), "{stderr}");
@@ -121,7 +177,10 @@ fn existing_output_needs_force_and_survives_a_failed_run() {
     let forced: Vec<&str> = args.iter().copied().chain(["--force"]).collect();
     let (code, _, stderr) = augment(&wd, &forced);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("skipped") && stderr.contains("normal-001.png"), "{stderr}");
+    assert!(
+        stderr.contains("skipped") && stderr.contains("normal-001.png"),
+        "{stderr}"
+    );
     assert_eq!(TensorSet::open(&wd.join("tensors")).unwrap().rows.len(), 7);
 }
 
@@ -147,7 +206,10 @@ fn reads_the_manifest_from_stdin() {
     let wd = Workdir::new();
     manifest(&wd, 3);
     let stdin = fs::File::open(wd.join("manifest.csv")).unwrap();
-    let (code, _, stderr) = run(wd.command(BIN).args(["-", "-o", "t", "--size", "8", "--copies", "0"]).stdin(stdin));
+    let (code, _, stderr) = run(wd
+        .command(BIN)
+        .args(["-", "-o", "t", "--size", "8", "--copies", "0"])
+        .stdin(stdin));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(TensorSet::open(&wd.join("t")).unwrap().rows.len(), 6);
 }

@@ -28,9 +28,15 @@ impl AtomicFile {
             .suffix(".partial")
             .tempfile_in(dir)
             .with_context(|| {
-                format!("cannot create a file in {} (is the folder writable?)", dir.display())
+                format!(
+                    "cannot create a file in {} (is the folder writable?)",
+                    dir.display()
+                )
             })?;
-        Ok(Self { path: path.to_path_buf(), writer: BufWriter::new(temp) })
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer: BufWriter::new(temp),
+        })
     }
 
     /// Flushes, syncs and renames the file into place.
@@ -41,9 +47,14 @@ impl AtomicFile {
             .into_inner()
             .map_err(|e| e.into_error())
             .with_context(|| format!("writing {}", path.display()))?;
-        temp.as_file().sync_all().with_context(|| format!("writing {}", path.display()))?;
+        temp.as_file()
+            .sync_all()
+            .with_context(|| format!("writing {}", path.display()))?;
         temp.persist(&path).map_err(|e| e.error).with_context(|| {
-            format!("cannot move the finished file into place at {}", path.display())
+            format!(
+                "cannot move the finished file into place at {}",
+                path.display()
+            )
         })?;
         Ok(())
     }
@@ -90,9 +101,15 @@ impl AtomicDir {
             .suffix(".partial")
             .tempdir_in(dir)
             .with_context(|| {
-                format!("cannot create a folder in {} (is it writable?)", dir.display())
+                format!(
+                    "cannot create a folder in {} (is it writable?)",
+                    dir.display()
+                )
             })?;
-        Ok(Self { path: path.to_path_buf(), staging })
+        Ok(Self {
+            path: path.to_path_buf(),
+            staging,
+        })
     }
 
     /// Where to write the folder's files while it is being built.
@@ -186,11 +203,18 @@ mod tests {
 
         let staged = AtomicDir::create(&out, true).unwrap();
         fs::write(staged.staging().join("new.npy"), "new").unwrap();
-        assert!(out.join("old.npy").exists(), "earlier output stays until commit");
+        assert!(
+            out.join("old.npy").exists(),
+            "earlier output stays until commit"
+        );
         staged.commit().unwrap();
         assert!(!out.join("old.npy").exists());
         assert_eq!(fs::read_to_string(out.join("new.npy")).unwrap(), "new");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no staging left behind");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no staging left behind"
+        );
     }
 
     #[test]

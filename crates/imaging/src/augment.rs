@@ -30,7 +30,8 @@ pub enum Flip {
 }
 
 impl Flip {
-    pub const NAMES: [&'static str; 4] = ["none", "horizontal", "vertical", "horizontal_and_vertical"];
+    pub const NAMES: [&'static str; 4] =
+        ["none", "horizontal", "vertical", "horizontal_and_vertical"];
 }
 
 impl fmt::Display for Flip {
@@ -47,7 +48,10 @@ impl FromStr for Flip {
             "horizontal" => Ok(Flip::Horizontal),
             "vertical" => Ok(Flip::Vertical),
             "horizontal_and_vertical" => Ok(Flip::HorizontalAndVertical),
-            other => Err(format!("unknown flip '{other}' (use one of {})", Self::NAMES.join(", "))),
+            other => Err(format!(
+                "unknown flip '{other}' (use one of {})",
+                Self::NAMES.join(", ")
+            )),
         }
     }
 }
@@ -144,7 +148,9 @@ impl AugmentSpec {
             }
         }
         if self.zoom.0 >= 1.0 || self.zoom.1 >= 1.0 {
-            return Err("zoom factors must be below 1 (a zoom of 1 + u with u = -1 is empty)".into());
+            return Err(
+                "zoom factors must be below 1 (a zoom of 1 + u with u = -1 is empty)".into(),
+            );
         }
         Ok(())
     }
@@ -167,7 +173,14 @@ impl AugmentSpec {
             let angle = symmetric(&mut rng(Layer::Rotate), self.rotate) * 2.0 * PI;
             let (sin, cos) = angle.sin_cos();
             let (cx, cy) = ((w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
-            let map = [cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy];
+            let map = [
+                cos,
+                -sin,
+                cx - cos * cx + sin * cy,
+                sin,
+                cos,
+                cy - sin * cx - cos * cy,
+            ];
             out = self.warp(&out, &map);
         }
         if self.contrast > 0.0 {
@@ -190,19 +203,33 @@ impl AugmentSpec {
         }
         if self.brightness > 0.0 {
             let delta = symmetric(&mut rng(Layer::Brightness), self.brightness) * 255.0;
-            out.data.iter_mut().for_each(|v| *v = (*v + delta).clamp(0.0, 255.0));
+            out.data
+                .iter_mut()
+                .for_each(|v| *v = (*v + delta).clamp(0.0, 255.0));
         }
         out
     }
 
     fn warp(&self, image: &FloatImage, map: &Affine) -> FloatImage {
-        warp(image, map, image.height, image.width, self.fill, self.fill_value, self.interpolation)
+        warp(
+            image,
+            map,
+            image.height,
+            image.width,
+            self.fill,
+            self.fill_value,
+            self.interpolation,
+        )
     }
 }
 
 /// A draw from `[-factor, factor]`.
 fn symmetric(rng: &mut ChaCha8Rng, factor: f32) -> f32 {
-    if factor == 0.0 { 0.0 } else { rng.random_range(-factor..=factor) }
+    if factor == 0.0 {
+        0.0
+    } else {
+        rng.random_range(-factor..=factor)
+    }
 }
 
 /// Mirrors the image; exact (no resampling).
@@ -245,9 +272,9 @@ fn mix(a: u64, b: u64) -> u64 {
 /// identity (its path as written in the manifest) and the variant number only.
 pub fn variant_seed(seed: u64, image_key: &str, variant: u32) -> u64 {
     // FNV-1a: stable across Rust releases, unlike std's DefaultHasher.
-    let key = image_key
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let key = image_key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     mix(mix(seed, key), u64::from(variant))
 }
 
@@ -281,12 +308,18 @@ mod tests {
     #[test]
     fn random_flip_over_many_seeds_gives_all_four_and_only_them() {
         let img = pattern();
-        let spec = AugmentSpec { flip: Flip::HorizontalAndVertical, ..Default::default() };
+        let spec = AugmentSpec {
+            flip: Flip::HorizontalAndVertical,
+            ..Default::default()
+        };
         let mut seen = std::collections::BTreeSet::new();
         for seed in 0..64 {
             let out = spec.apply(&img, seed);
             let corner = out.at(0, 0, 0) as u32;
-            assert!([0, 4, 15, 19].contains(&corner), "corner {corner} is not a flip");
+            assert!(
+                [0, 4, 15, 19].contains(&corner),
+                "corner {corner} is not a flip"
+            );
             seen.insert(corner);
         }
         assert_eq!(seen.len(), 4);
@@ -303,7 +336,14 @@ mod tests {
         let angle = PI / 2.0;
         let (sin, cos) = angle.sin_cos();
         let (cx, cy) = (1.0, 1.0);
-        let map = [cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy];
+        let map = [
+            cos,
+            -sin,
+            cx - cos * cx + sin * cy,
+            sin,
+            cos,
+            cy - sin * cx - cos * cy,
+        ];
         let spec = AugmentSpec::default();
         let out = spec.warp(&img, &map);
         // Output (y=0, x=0) reads input x = -0 + 2 = 2, y = 0: pixel index 2.
@@ -327,8 +367,14 @@ mod tests {
             let dy = symmetric(&mut rng, 0.25) * 20.0;
             let dx = symmetric(&mut rng, 0.25) * 20.0;
             let (y, x) = brightest(&out);
-            assert!((y as f32 - (10.0 + dy)).abs() <= 1.0, "seed {seed}: y {y} vs {dy}");
-            assert!((x as f32 - (10.0 + dx)).abs() <= 1.0, "seed {seed}: x {x} vs {dx}");
+            assert!(
+                (y as f32 - (10.0 + dy)).abs() <= 1.0,
+                "seed {seed}: y {y} vs {dy}"
+            );
+            assert!(
+                (x as f32 - (10.0 + dx)).abs() <= 1.0,
+                "seed {seed}: x {x} vs {dx}"
+            );
         }
     }
 
@@ -336,7 +382,11 @@ mod tests {
     fn zoom_moves_an_off_centre_marker_towards_the_centre_when_zooming_out() {
         let mut img = FloatImage::zeros(21, 21);
         img.set(10, 14, 0, 255.0); // 4 px right of centre: stays in frame at zoom 0.5
-        let spec = AugmentSpec { zoom: (0.0, 0.5), fill: FillMode::Constant, ..Default::default() };
+        let spec = AugmentSpec {
+            zoom: (0.0, 0.5),
+            fill: FillMode::Constant,
+            ..Default::default()
+        };
         for seed in 0..8 {
             let out = spec.apply(&img, seed);
             let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, Layer::Zoom as u64));
@@ -345,7 +395,10 @@ mod tests {
             let (y, x) = brightest(&out);
             assert_eq!(y, 10);
             let expected = 10.0 + 4.0 / zx;
-            assert!((x as f32 - expected).abs() <= 1.0, "seed {seed}: x {x}, expected {expected}");
+            assert!(
+                (x as f32 - expected).abs() <= 1.0,
+                "seed {seed}: x {x}, expected {expected}"
+            );
         }
     }
 
@@ -375,9 +428,15 @@ mod tests {
     #[test]
     fn validation_rejects_out_of_range_factors() {
         assert!(tutorial().validate().is_ok());
-        let bad = AugmentSpec { zoom: (1.0, 0.0), ..Default::default() };
+        let bad = AugmentSpec {
+            zoom: (1.0, 0.0),
+            ..Default::default()
+        };
         assert!(bad.validate().is_err());
-        let bad = AugmentSpec { rotate: f32::NAN, ..Default::default() };
+        let bad = AugmentSpec {
+            rotate: f32::NAN,
+            ..Default::default()
+        };
         assert!(bad.validate().is_err());
     }
 

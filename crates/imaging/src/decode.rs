@@ -27,21 +27,31 @@ impl DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        Self { max_pixels: Self::DEFAULT_MAX_PIXELS }
+        Self {
+            max_pixels: Self::DEFAULT_MAX_PIXELS,
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("{}: cannot read the file: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: not a readable image ({reason})", path.display())]
     Format { path: PathBuf, reason: String },
     #[error(
         "{}: {width}x{height} pixels exceeds the limit of {max} pixels (raise it with --max-pixels if the image is genuine)",
         path.display()
     )]
-    TooLarge { path: PathBuf, width: u32, height: u32, max: u64 },
+    TooLarge {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+        max: u64,
+    },
 }
 
 impl DecodeError {
@@ -55,25 +65,42 @@ impl DecodeError {
 }
 
 fn reader(path: &Path) -> Result<ImageReader<BufReader<File>>, DecodeError> {
-    let io = |source| DecodeError::Io { path: path.to_path_buf(), source };
+    let io = |source| DecodeError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     // The format comes from the content, not the extension: a PNG named .jpg still decodes
     // and a text file named .jpg is reported as what it is.
-    ImageReader::open(path).map_err(io)?.with_guessed_format().map_err(io)
+    ImageReader::open(path)
+        .map_err(io)?
+        .with_guessed_format()
+        .map_err(io)
 }
 
 fn format_error(path: &Path, err: image::ImageError) -> DecodeError {
-    let format = |reason: &str| DecodeError::Format { path: path.to_path_buf(), reason: reason.into() };
+    let format = |reason: &str| DecodeError::Format {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    };
     match err {
-        image::ImageError::IoError(source) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+        image::ImageError::IoError(source)
+            if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
             if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
                 format("empty file")
             } else {
                 format("truncated: the data ends early")
             }
         }
-        image::ImageError::IoError(source) => DecodeError::Io { path: path.to_path_buf(), source },
+        image::ImageError::IoError(source) => DecodeError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
         image::ImageError::Unsupported(_) => format("unknown or unsupported image format"),
-        other => DecodeError::Format { path: path.to_path_buf(), reason: other.to_string() },
+        other => DecodeError::Format {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -86,9 +113,14 @@ pub fn probe(path: &Path, limits: DecodeLimits) -> Result<(u32, u32), DecodeErro
             reason: "unknown or unsupported image format".into(),
         });
     }
-    let (width, height) = reader.into_dimensions().map_err(|e| format_error(path, e))?;
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(|e| format_error(path, e))?;
     if width == 0 || height == 0 {
-        return Err(DecodeError::Format { path: path.to_path_buf(), reason: "zero-sized".into() });
+        return Err(DecodeError::Format {
+            path: path.to_path_buf(),
+            reason: "zero-sized".into(),
+        });
     }
     if u64::from(width) * u64::from(height) > limits.max_pixels {
         return Err(DecodeError::TooLarge {
@@ -122,22 +154,36 @@ mod tests {
     fn grey_and_alpha_and_16_bit_become_rgb8() {
         let dir = tempfile::tempdir().unwrap();
         let grey = dir.path().join("g.png");
-        ImageBuffer::from_pixel(3, 2, Luma([200u8])).save(&grey).unwrap();
+        ImageBuffer::from_pixel(3, 2, Luma([200u8]))
+            .save(&grey)
+            .unwrap();
         let img = decode_rgb(&grey, DecodeLimits::default()).unwrap();
         assert_eq!((img.width(), img.height()), (3, 2));
         assert_eq!(img.get_pixel(1, 1).0, [200, 200, 200]);
 
         let rgba = dir.path().join("a.png");
-        ImageBuffer::from_pixel(2, 2, Rgba([10u8, 20, 30, 0])).save(&rgba).unwrap();
-        assert_eq!(decode_rgb(&rgba, DecodeLimits::default()).unwrap().get_pixel(0, 0).0, [
-            10, 20, 30
-        ]);
+        ImageBuffer::from_pixel(2, 2, Rgba([10u8, 20, 30, 0]))
+            .save(&rgba)
+            .unwrap();
+        assert_eq!(
+            decode_rgb(&rgba, DecodeLimits::default())
+                .unwrap()
+                .get_pixel(0, 0)
+                .0,
+            [10, 20, 30]
+        );
 
         let deep = dir.path().join("d.png");
-        ImageBuffer::from_pixel(2, 2, Luma([65535u16])).save(&deep).unwrap();
-        assert_eq!(decode_rgb(&deep, DecodeLimits::default()).unwrap().get_pixel(0, 0).0, [
-            255, 255, 255
-        ]);
+        ImageBuffer::from_pixel(2, 2, Luma([65535u16]))
+            .save(&deep)
+            .unwrap();
+        assert_eq!(
+            decode_rgb(&deep, DecodeLimits::default())
+                .unwrap()
+                .get_pixel(0, 0)
+                .0,
+            [255, 255, 255]
+        );
     }
 
     #[test]
@@ -147,7 +193,10 @@ mod tests {
         ImageBuffer::from_pixel(4, 4, Luma([7u8]))
             .save_with_format(&path, image::ImageFormat::Png)
             .unwrap();
-        assert_eq!(decode_rgb(&path, DecodeLimits::default()).unwrap().width(), 4);
+        assert_eq!(
+            decode_rgb(&path, DecodeLimits::default()).unwrap().width(),
+            4
+        );
     }
 
     #[test]
@@ -155,12 +204,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let text = dir.path().join("notes.jpg");
         std::fs::write(&text, "this is not an image").unwrap();
-        let err = decode_rgb(&text, DecodeLimits::default()).unwrap_err().to_string();
-        assert!(err.contains("notes.jpg") && err.contains("not a readable image"), "{err}");
+        let err = decode_rgb(&text, DecodeLimits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("notes.jpg") && err.contains("not a readable image"),
+            "{err}"
+        );
 
         let empty = dir.path().join("empty.png");
         std::fs::write(&empty, "").unwrap();
-        let err = decode_rgb(&empty, DecodeLimits::default()).unwrap_err().to_string();
+        let err = decode_rgb(&empty, DecodeLimits::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("empty file"), "{err}");
 
         let mut png = Vec::new();
@@ -169,8 +225,13 @@ mod tests {
             .unwrap();
         let truncated = dir.path().join("cut.png");
         std::fs::write(&truncated, &png[..png.len() / 2]).unwrap();
-        let err = decode_rgb(&truncated, DecodeLimits::default()).unwrap_err().to_string();
-        assert!(err.contains("cut.png") && err.contains("truncated"), "{err}");
+        let err = decode_rgb(&truncated, DecodeLimits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cut.png") && err.contains("truncated"),
+            "{err}"
+        );
 
         let missing = dir.path().join("missing.png");
         let err = decode_rgb(&missing, DecodeLimits::default()).unwrap_err();
@@ -181,9 +242,18 @@ mod tests {
     fn too_many_pixels_is_refused_from_the_header() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.png");
-        ImageBuffer::from_pixel(100, 50, Luma([0u8])).save(&path).unwrap();
+        ImageBuffer::from_pixel(100, 50, Luma([0u8]))
+            .save(&path)
+            .unwrap();
         let err = decode_rgb(&path, DecodeLimits { max_pixels: 4999 }).unwrap_err();
-        assert!(matches!(err, DecodeError::TooLarge { width: 100, height: 50, .. }));
+        assert!(matches!(
+            err,
+            DecodeError::TooLarge {
+                width: 100,
+                height: 50,
+                ..
+            }
+        ));
         assert!(err.to_string().contains("--max-pixels"));
     }
 }

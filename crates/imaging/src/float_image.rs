@@ -13,7 +13,11 @@ pub struct FloatImage {
 
 impl FloatImage {
     pub fn zeros(height: usize, width: usize) -> Self {
-        Self { height, width, data: vec![0.0; height * width * 3] }
+        Self {
+            height,
+            width,
+            data: vec![0.0; height * width * 3],
+        }
     }
 
     pub fn from_rgb(image: &RgbImage) -> Self {
@@ -36,7 +40,11 @@ impl FloatImage {
 
     /// Rounds to the nearest integer and clamps to 0..=255, into `out` (`height*width*3`).
     pub fn write_u8(&self, out: &mut [u8]) {
-        assert_eq!(out.len(), self.data.len(), "destination size must match the image");
+        assert_eq!(
+            out.len(),
+            self.data.len(),
+            "destination size must match the image"
+        );
         for (dst, &v) in out.iter_mut().zip(&self.data) {
             *dst = v.round().clamp(0.0, 255.0) as u8;
         }

@@ -51,7 +51,10 @@ impl FromStr for Filter {
             "nearest" => Ok(Filter::Nearest),
             "bilinear-antialias" => Ok(Filter::BilinearAntialias),
             "lanczos3" => Ok(Filter::Lanczos3),
-            other => Err(format!("unknown filter '{other}' (use one of {})", Self::NAMES.join(", "))),
+            other => Err(format!(
+                "unknown filter '{other}' (use one of {})",
+                Self::NAMES.join(", ")
+            )),
         }
     }
 }
@@ -133,7 +136,9 @@ mod tests {
     use super::*;
 
     fn ramp(width: u32, height: u32) -> RgbImage {
-        RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 10) as u8, (y * 10) as u8, 0]))
+        RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x * 10) as u8, (y * 10) as u8, 0])
+        })
     }
 
     #[test]
@@ -141,7 +146,11 @@ mod tests {
         let img = ramp(5, 4);
         for name in Filter::NAMES {
             let filter: Filter = name.parse().unwrap();
-            assert_eq!(resize(&img, 4, 5, filter).to_u8(), img.as_raw().clone(), "{name}");
+            assert_eq!(
+                resize(&img, 4, 5, filter).to_u8(),
+                img.as_raw().clone(),
+                "{name}"
+            );
         }
     }
 

@@ -39,7 +39,9 @@ impl std::str::FromStr for FillMode {
             "constant" => Ok(FillMode::Constant),
             "nearest" => Ok(FillMode::Nearest),
             "wrap" => Ok(FillMode::Wrap),
-            other => Err(format!("unknown fill '{other}' (use reflect, constant, nearest or wrap)")),
+            other => Err(format!(
+                "unknown fill '{other}' (use reflect, constant, nearest or wrap)"
+            )),
         }
     }
 }
@@ -50,7 +52,9 @@ impl std::str::FromStr for Interpolation {
         match s {
             "bilinear" => Ok(Interpolation::Bilinear),
             "nearest" => Ok(Interpolation::Nearest),
-            other => Err(format!("unknown interpolation '{other}' (use bilinear or nearest)")),
+            other => Err(format!(
+                "unknown interpolation '{other}' (use bilinear or nearest)"
+            )),
         }
     }
 }
@@ -62,7 +66,14 @@ pub type Affine = [f32; 6];
 pub fn compose(outer: &Affine, inner: &Affine) -> Affine {
     let [a, b, c, d, e, f] = *outer;
     let [p, q, r, s, t, u] = *inner;
-    [a * p + b * s, a * q + b * t, a * r + b * u + c, d * p + e * s, d * q + e * t, d * r + e * u + f]
+    [
+        a * p + b * s,
+        a * q + b * t,
+        a * r + b * u + c,
+        d * p + e * s,
+        d * q + e * t,
+        d * r + e * u + f,
+    ]
 }
 
 /// Folds a coordinate into `0..len` as TensorFlow's `map_coord` does for each fill mode.
@@ -148,7 +159,10 @@ mod tests {
     fn reflect_matches_tensorflow_folding() {
         // len 4: ... 1 0 | 0 1 2 3 | 3 2 ...
         let f = |c| map_coord(c, 4, FillMode::Reflect);
-        assert_eq!([f(-1.0), f(-2.0), f(-4.0), f(4.0), f(5.0), f(8.0)], [0.0, 1.0, 3.0, 3.0, 2.0, 0.0]);
+        assert_eq!(
+            [f(-1.0), f(-2.0), f(-4.0), f(4.0), f(5.0), f(8.0)],
+            [0.0, 1.0, 3.0, 3.0, 2.0, 0.0]
+        );
         assert_eq!(f(1.5), 1.5);
     }
 
@@ -167,9 +181,25 @@ mod tests {
         for (i, v) in img.data.iter_mut().enumerate() {
             *v = i as f32;
         }
-        let same = warp(&img, &[1., 0., 0., 0., 1., 0.], 2, 2, FillMode::Reflect, 0., Interpolation::Bilinear);
+        let same = warp(
+            &img,
+            &[1., 0., 0., 0., 1., 0.],
+            2,
+            2,
+            FillMode::Reflect,
+            0.,
+            Interpolation::Bilinear,
+        );
         assert_eq!(same, img);
-        let half = warp(&img, &[1., 0., 0.5, 0., 1., 0.], 2, 2, FillMode::Nearest, 0., Interpolation::Bilinear);
+        let half = warp(
+            &img,
+            &[1., 0., 0.5, 0., 1., 0.],
+            2,
+            2,
+            FillMode::Nearest,
+            0.,
+            Interpolation::Bilinear,
+        );
         // Pixel (0,0) reads halfway between (0,0) and (0,1): channel 0 values 0 and 3.
         assert!((half.at(0, 0, 0) - 1.5).abs() < 1e-6);
     }

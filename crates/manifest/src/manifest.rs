@@ -35,7 +35,10 @@ pub struct Manifest {
 impl Manifest {
     /// Reads and checks a manifest from `source` (a path, or `-` for stdin).
     pub fn read(source: &Path) -> Result<Self, FormatError> {
-        let io = |e| FormatError::Io { file: source.into(), source: e };
+        let io = |e| FormatError::Io {
+            file: source.into(),
+            source: e,
+        };
         let reader: Box<dyn Read> = if source.as_os_str() == "-" {
             Box::new(std::io::stdin())
         } else {
@@ -65,8 +68,17 @@ impl Manifest {
                 message: "no rows (run ortl-split on a folder of class sub-folders)".into(),
             });
         }
-        let classes = classes_of(source, rows.iter().map(|r| (r.label, r.class.as_str())), &lines)?;
-        Ok(Self { rows, classes, base_dir, source: source.into() })
+        let classes = classes_of(
+            source,
+            rows.iter().map(|r| (r.label, r.class.as_str())),
+            &lines,
+        )?;
+        Ok(Self {
+            rows,
+            classes,
+            base_dir,
+            source: source.into(),
+        })
     }
 
     /// The file a row points at.
@@ -95,7 +107,11 @@ pub(crate) fn classes_of<'a>(
 ) -> Result<Vec<String>, FormatError> {
     let mut classes: Vec<Option<String>> = Vec::new();
     for ((label, class), &line) in pairs.zip(lines) {
-        let row_error = |message: String| FormatError::Row { file: file.into(), line, message };
+        let row_error = |message: String| FormatError::Row {
+            file: file.into(),
+            line,
+            message,
+        };
         if class.is_empty() {
             return Err(row_error("empty class name".into()));
         }
@@ -155,29 +171,53 @@ mod tests {
     #[test]
     fn round_trips_through_write() {
         let rows = vec![
-            ManifestRow { path: "x.png".into(), label: 1, class: "b".into(), split: Split::Fold(2) },
-            ManifestRow { path: "y.png".into(), label: 0, class: "a".into(), split: Split::Test },
+            ManifestRow {
+                path: "x.png".into(),
+                label: 1,
+                class: "b".into(),
+                split: Split::Fold(2),
+            },
+            ManifestRow {
+                path: "y.png".into(),
+                label: 0,
+                class: "a".into(),
+                split: Split::Test,
+            },
         ];
         let mut out = Vec::new();
         write(&mut out, &rows).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert_eq!(text, "path,label,class,split\nx.png,1,b,2\ny.png,0,a,test\n");
+        assert_eq!(
+            text,
+            "path,label,class,split\nx.png,1,b,2\ny.png,0,a,test\n"
+        );
         assert_eq!(parse(&text).unwrap().rows, rows);
     }
 
     #[test]
     fn errors_name_the_column_or_the_line() {
-        let err = parse("path,label,split\na.png,0,train\n").unwrap_err().to_string();
+        let err = parse("path,label,split\na.png,0,train\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing column 'class'"), "{err}");
-        let err = parse("path,label,class,split\na.png,x,n,train\n").unwrap_err().to_string();
+        let err = parse("path,label,class,split\na.png,x,n,train\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2"), "{err}");
         let err = parse("path,label,class,split\na.png,0,n,train\nb.png,0,t,train\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("line 3") && err.contains("one label per class"), "{err}");
-        let err = parse("path,label,class,split\na.png,1,n,train\n").unwrap_err().to_string();
+        assert!(
+            err.contains("line 3") && err.contains("one label per class"),
+            "{err}"
+        );
+        let err = parse("path,label,class,split\na.png,1,n,train\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no row has label 0"), "{err}");
-        let err = parse("path,label,class,split\na.png,0,n,training\n").unwrap_err().to_string();
+        let err = parse("path,label,class,split\na.png,0,n,training\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2") && err.contains("training"), "{err}");
         let err = parse("path,label,class,split\n").unwrap_err().to_string();
         assert!(err.contains("no rows"), "{err}");

@@ -13,7 +13,11 @@ pub fn base_dir(csv_path: &Path) -> PathBuf {
 /// Resolves a path read from a CSV in `base`.
 pub fn resolve(base: &Path, stored: &str) -> PathBuf {
     let stored = Path::new(stored);
-    if stored.is_absolute() { stored.to_path_buf() } else { base.join(stored) }
+    if stored.is_absolute() {
+        stored.to_path_buf()
+    } else {
+        base.join(stored)
+    }
 }
 
 /// The text to store for `target` in a CSV living in `base`: relative when the two share a
@@ -58,9 +62,15 @@ mod tests {
         assert_eq!(stored, "../xray/normal/a.png");
         assert_eq!(normalize(&resolve(base, &stored)), target);
         assert_eq!(resolve(base, "/abs/x.png"), Path::new("/abs/x.png"));
-        assert_eq!(relative_to(Path::new("/a/./b"), Path::new("/a/b/../c.png")), "../c.png");
+        assert_eq!(
+            relative_to(Path::new("/a/./b"), Path::new("/a/b/../c.png")),
+            "../c.png"
+        );
         // Nothing in common but the root: absolute, not a chain of '..'.
-        assert_eq!(relative_to(Path::new("/work/run"), Path::new("/tmp/x.png")), "/tmp/x.png");
+        assert_eq!(
+            relative_to(Path::new("/work/run"), Path::new("/tmp/x.png")),
+            "/tmp/x.png"
+        );
     }
 
     #[test]

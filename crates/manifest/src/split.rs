@@ -31,9 +31,10 @@ impl FromStr for Split {
             "train" => Ok(Split::Train),
             "val" => Ok(Split::Val),
             "test" => Ok(Split::Test),
-            other => other.parse().map(Split::Fold).map_err(|_| {
-                format!("split '{other}' is not train, val, test or a fold number")
-            }),
+            other => other
+                .parse()
+                .map(Split::Fold)
+                .map_err(|_| format!("split '{other}' is not train, val, test or a fold number")),
         }
     }
 }
@@ -60,6 +61,11 @@ mod tests {
         for s in [Split::Train, Split::Val, Split::Test, Split::Fold(3)] {
             assert_eq!(s.to_string().parse::<Split>().unwrap(), s);
         }
-        assert!("validation".parse::<Split>().unwrap_err().contains("validation"));
+        assert!(
+            "validation"
+                .parse::<Split>()
+                .unwrap_err()
+                .contains("validation")
+        );
     }
 }

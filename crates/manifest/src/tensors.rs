@@ -18,7 +18,9 @@ use crate::{FormatError, Split, paths};
 pub const META_FILE: &str = "meta.json";
 pub const ROWS_FILE: &str = "tensors.csv";
 pub const FORMAT: &str = "ortl-tensors/1";
-pub const COLUMNS: [&str; 7] = ["shard", "index", "label", "class", "split", "path", "variant"];
+pub const COLUMNS: [&str; 7] = [
+    "shard", "index", "label", "class", "split", "path", "variant",
+];
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorRow {
@@ -75,8 +77,10 @@ impl TensorSet {
     /// Opens and checks a tensors folder (shard contents are read by [`TensorSet::load_shard`]).
     pub fn open(dir: &Path) -> Result<Self, FormatError> {
         let meta_path = dir.join(META_FILE);
-        let text = std::fs::read_to_string(&meta_path)
-            .map_err(|source| FormatError::Io { file: meta_path.clone(), source })?;
+        let text = std::fs::read_to_string(&meta_path).map_err(|source| FormatError::Io {
+            file: meta_path.clone(),
+            source,
+        })?;
         let meta: TensorMeta = serde_json::from_str(&text).map_err(|e| FormatError::Invalid {
             file: meta_path.clone(),
             message: format!("not ortl tensor metadata: {e}"),
@@ -84,14 +88,23 @@ impl TensorSet {
         if meta.format != FORMAT {
             return Err(FormatError::Invalid {
                 file: meta_path,
-                message: format!("format '{}' is not {FORMAT}; re-run ortl-augment", meta.format),
+                message: format!(
+                    "format '{}' is not {FORMAT}; re-run ortl-augment",
+                    meta.format
+                ),
             });
         }
         let rows_path = dir.join(ROWS_FILE);
-        let file = File::open(&rows_path)
-            .map_err(|source| FormatError::Io { file: rows_path.clone(), source })?;
+        let file = File::open(&rows_path).map_err(|source| FormatError::Io {
+            file: rows_path.clone(),
+            source,
+        })?;
         let rows = read_rows(BufReader::new(file), &rows_path)?;
-        let set = Self { dir: dir.to_path_buf(), meta, rows };
+        let set = Self {
+            dir: dir.to_path_buf(),
+            meta,
+            rows,
+        };
         set.check(&rows_path)?;
         Ok(set)
     }
@@ -114,11 +127,18 @@ impl TensorSet {
             let message = match shard {
                 None => format!("shard '{}' is not listed in meta.json", row.shard),
                 Some(s) if row.index >= s.images => {
-                    format!("index {} is past the end of {} ({} images)", row.index, s.file, s.images)
+                    format!(
+                        "index {} is past the end of {} ({} images)",
+                        row.index, s.file, s.images
+                    )
                 }
                 Some(_) => continue,
             };
-            return Err(FormatError::Row { file: rows_path.into(), line, message });
+            return Err(FormatError::Row {
+                file: rows_path.into(),
+                line,
+                message,
+            });
         }
         Ok(())
     }
@@ -126,16 +146,28 @@ impl TensorSet {
     /// Reads one shard, checking its shape against the metadata.
     pub fn load_shard(&self, shard: &Shard) -> Result<Array4<u8>, FormatError> {
         let path = self.dir.join(&shard.file);
-        let file =
-            File::open(&path).map_err(|source| FormatError::Io { file: path.clone(), source })?;
-        let array = Array4::<u8>::read_npy(BufReader::new(file)).map_err(|e| {
-            FormatError::Invalid { file: path.clone(), message: format!("not a uint8 4-D .npy: {e}") }
+        let file = File::open(&path).map_err(|source| FormatError::Io {
+            file: path.clone(),
+            source,
         })?;
-        let expected = [shard.images, self.meta.height, self.meta.width, self.meta.channels];
+        let array =
+            Array4::<u8>::read_npy(BufReader::new(file)).map_err(|e| FormatError::Invalid {
+                file: path.clone(),
+                message: format!("not a uint8 4-D .npy: {e}"),
+            })?;
+        let expected = [
+            shard.images,
+            self.meta.height,
+            self.meta.width,
+            self.meta.channels,
+        ];
         if array.shape() != expected {
             return Err(FormatError::Invalid {
                 file: path,
-                message: format!("shape {:?} where meta.json says {expected:?}", array.shape()),
+                message: format!(
+                    "shape {:?} where meta.json says {expected:?}",
+                    array.shape()
+                ),
             });
         }
         Ok(array)
@@ -150,18 +182,25 @@ impl TensorSet {
 fn read_rows(reader: impl Read, file: &Path) -> Result<Vec<TensorRow>, FormatError> {
     let mut csv = csv::ReaderBuilder::new().from_reader(reader);
     require_columns(&mut csv, file, &COLUMNS)?;
-    csv.deserialize().map(|r| r.map_err(|e| FormatError::from_csv(file, e))).collect()
+    csv.deserialize()
+        .map(|r| r.map_err(|e| FormatError::from_csv(file, e)))
+        .collect()
 }
 
 /// Writes one shard as `.npy`.
 pub fn write_shard(path: &Path, images: &Array4<u8>) -> Result<(), FormatError> {
-    let io = |source| FormatError::Io { file: path.into(), source };
+    let io = |source| FormatError::Io {
+        file: path.into(),
+        source,
+    };
     let file = File::create(path).map_err(io)?;
     let mut out = BufWriter::new(file);
-    images.write_npy(&mut out).map_err(|e| FormatError::Invalid {
-        file: path.into(),
-        message: format!("cannot write .npy: {e}"),
-    })?;
+    images
+        .write_npy(&mut out)
+        .map_err(|e| FormatError::Invalid {
+            file: path.into(),
+            message: format!("cannot write .npy: {e}"),
+        })?;
     let file = out.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)
 }
@@ -172,7 +211,10 @@ pub(crate) fn require_columns<R: Read>(
     file: &Path,
     required: &[&str],
 ) -> Result<(), FormatError> {
-    let headers = csv.headers().map_err(|e| FormatError::from_csv(file, e))?.clone();
+    let headers = csv
+        .headers()
+        .map_err(|e| FormatError::from_csv(file, e))?
+        .clone();
     for column in required {
         if !headers.iter().any(|h| h == *column) {
             return Err(FormatError::MissingColumn {
@@ -201,12 +243,17 @@ mod tests {
             keep_original: false,
             filter: Filter::Bilinear,
             augmentation: AugmentSpec::default(),
-            shards: vec![Shard { file: "shard-00000.npy".into(), images: 2 }],
+            shards: vec![Shard {
+                file: "shard-00000.npy".into(),
+                images: 2,
+            }],
             manifest: "m.csv".into(),
             ortl_version: "test".into(),
         };
         std::fs::write(dir.join(META_FILE), serde_json::to_string(&meta).unwrap()).unwrap();
-        let images = Array4::from_shape_fn((2, 2, 3, 3), |(n, y, x, c)| (n * 50 + y * 9 + x * 3 + c) as u8);
+        let images = Array4::from_shape_fn((2, 2, 3, 3), |(n, y, x, c)| {
+            (n * 50 + y * 9 + x * 3 + c) as u8
+        });
         write_shard(&dir.join("shard-00000.npy"), &images).unwrap();
         let mut csv = csv::Writer::from_path(dir.join(ROWS_FILE)).unwrap();
         for (i, class) in ["a", "b"].iter().enumerate() {
@@ -240,18 +287,41 @@ mod tests {
         let set = sample(dir.path());
         let mut meta = set.meta.clone();
         meta.height = 5;
-        std::fs::write(dir.path().join(META_FILE), serde_json::to_string(&meta).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join(META_FILE),
+            serde_json::to_string(&meta).unwrap(),
+        )
+        .unwrap();
         let set = TensorSet::open(dir.path()).unwrap();
         let err = set.load_shard(&set.meta.shards[0]).unwrap_err().to_string();
-        assert!(err.contains("shard-00000.npy") && err.contains("shape"), "{err}");
+        assert!(
+            err.contains("shard-00000.npy") && err.contains("shape"),
+            "{err}"
+        );
 
         meta.shards[0].images = 1;
-        std::fs::write(dir.path().join(META_FILE), serde_json::to_string(&meta).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join(META_FILE),
+            serde_json::to_string(&meta).unwrap(),
+        )
+        .unwrap();
         let err = TensorSet::open(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("tensors.csv, line 3") && err.contains("past the end"), "{err}");
+        assert!(
+            err.contains("tensors.csv, line 3") && err.contains("past the end"),
+            "{err}"
+        );
 
         meta.format = "other".into();
-        std::fs::write(dir.path().join(META_FILE), serde_json::to_string(&meta).unwrap()).unwrap();
-        assert!(TensorSet::open(dir.path()).unwrap_err().to_string().contains("re-run"));
+        std::fs::write(
+            dir.path().join(META_FILE),
+            serde_json::to_string(&meta).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            TensorSet::open(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("re-run")
+        );
     }
 }

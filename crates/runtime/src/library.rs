@@ -28,7 +28,11 @@ pub enum RuntimeError {
         "--device {device} needs {} beside {}; run 'make setup-cuda' (the CUDA 13 and cuDNN 9 runtime libraries must be installed too)",
         missing.display(), library.display()
     )]
-    CudaMissing { device: Device, missing: PathBuf, library: PathBuf },
+    CudaMissing {
+        device: Device,
+        missing: PathBuf,
+        library: PathBuf,
+    },
     #[error("ONNX Runtime: {0}")]
     Ort(#[from] ort::Error),
 }
@@ -56,8 +60,15 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, RuntimeError> {
     if let Ok(cwd) = std::env::current_dir() {
         candidates.extend(cwd.ancestors().map(|dir| dir.join(".ort").join(LIBRARY)));
     }
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
-        candidates.extend(exe_dir.ancestors().map(|dir| dir.join(".ort").join(LIBRARY)));
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        candidates.extend(
+            exe_dir
+                .ancestors()
+                .map(|dir| dir.join(".ort").join(LIBRARY)),
+        );
         candidates.push(exe_dir.join(LIBRARY));
         candidates.push(exe_dir.join("../lib").join(LIBRARY));
     }
@@ -86,10 +97,19 @@ pub fn init(explicit: Option<&Path>) -> Result<&'static Runtime, RuntimeError> {
         return Ok(runtime);
     }
     let library = locate(explicit)?;
-    let load = |reason: String| RuntimeError::Load { path: library.clone(), reason };
+    let load = |reason: String| RuntimeError::Load {
+        path: library.clone(),
+        reason,
+    };
     let builder = ort::init_from(&library).map_err(|e| load(e.to_string()))?;
-    let environment = builder.with_name("ortl").build().map_err(|e| load(e.to_string()))?;
-    Ok(LOADED.get_or_init(|| Runtime { library, environment }))
+    let environment = builder
+        .with_name("ortl")
+        .build()
+        .map_err(|e| load(e.to_string()))?;
+    Ok(LOADED.get_or_init(|| Runtime {
+        library,
+        environment,
+    }))
 }
 
 impl Runtime {
@@ -119,12 +139,19 @@ impl SessionOptions {
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(ort::Error::from)?;
         if let Some(threads) = self.threads {
-            builder = builder.with_intra_threads(threads).map_err(ort::Error::from)?;
+            builder = builder
+                .with_intra_threads(threads)
+                .map_err(ort::Error::from)?;
         }
         self.check_cuda(library)?;
         if let Device::Cuda(id) = self.device {
-            let cuda = ort::ep::CUDA::default().with_device_id(id as i32).build().error_on_failure();
-            builder = builder.with_execution_providers([cuda]).map_err(ort::Error::from)?;
+            let cuda = ort::ep::CUDA::default()
+                .with_device_id(id as i32)
+                .build()
+                .error_on_failure();
+            builder = builder
+                .with_execution_providers([cuda])
+                .map_err(ort::Error::from)?;
         }
         Ok(builder)
     }
@@ -135,7 +162,10 @@ impl SessionOptions {
             return Ok(());
         }
         let dir = library.parent().unwrap_or(Path::new("."));
-        match [SHARED_PROVIDER, CUDA_PROVIDER].iter().find(|p| !dir.join(p).is_file()) {
+        match [SHARED_PROVIDER, CUDA_PROVIDER]
+            .iter()
+            .find(|p| !dir.join(p).is_file())
+        {
             Some(provider) => Err(RuntimeError::CudaMissing {
                 device: self.device,
                 missing: dir.join(provider),
@@ -152,20 +182,31 @@ mod tests {
 
     #[test]
     fn explicit_missing_path_is_named_with_the_fix() {
-        let err = locate(Some(Path::new("/nowhere/libonnxruntime.so"))).unwrap_err().to_string();
-        assert!(err.contains("/nowhere/libonnxruntime.so") && err.contains("make setup"), "{err}");
+        let err = locate(Some(Path::new("/nowhere/libonnxruntime.so")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/nowhere/libonnxruntime.so") && err.contains("make setup"),
+            "{err}"
+        );
     }
 
     #[test]
     fn cuda_without_its_provider_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let library = dir.path().join(LIBRARY);
-        let options = SessionOptions { device: Device::Cuda(0), threads: None };
+        let options = SessionOptions {
+            device: Device::Cuda(0),
+            threads: None,
+        };
         // The check runs before ONNX Runtime is touched, so no library is needed here.
         let err = match options.check_cuda(&library) {
             Err(e) => e.to_string(),
             Ok(()) => panic!("CUDA must be refused without its provider"),
         };
-        assert!(err.contains(SHARED_PROVIDER) && err.contains("make setup-cuda"), "{err}");
+        assert!(
+            err.contains(SHARED_PROVIDER) && err.contains("make setup-cuda"),
+            "{err}"
+        );
     }
 }

@@ -6,8 +6,17 @@ use ortl_runtime::{Device, ORT_VERSION, SessionOptions};
 #[test]
 fn loads_the_pinned_library_and_builds_a_cpu_session() {
     let runtime = ortl_runtime::init(None).expect("run 'make setup' first");
-    assert!(runtime.library.to_string_lossy().ends_with(ORT_VERSION), "{}", runtime.library.display());
+    assert!(
+        runtime.library.to_string_lossy().ends_with(ORT_VERSION),
+        "{}",
+        runtime.library.display()
+    );
     // ort's loader has already refused a library older than the API it was built for.
     assert!(ort::info().starts_with("ORT Build Info"), "{}", ort::info());
-    runtime.session(&SessionOptions { device: Device::Cpu, threads: Some(1) }).unwrap();
+    runtime
+        .session(&SessionOptions {
+            device: Device::Cpu,
+            threads: Some(1),
+        })
+        .unwrap();
 }

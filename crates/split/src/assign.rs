@@ -43,33 +43,47 @@ pub fn assign(counts: &[usize], plan: &SplitPlan) -> Vec<Vec<Split>> {
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
     let mut out: Vec<Vec<Split>> = counts.iter().map(|&n| vec![Split::Train; n]).collect();
     let mut next_fold = 0u32;
-    let mut deal = |order: &[(usize, usize)], out: &mut Vec<Vec<Split>>, n_test: usize, n_val: usize| {
-        for (rank, &(class, index)) in order.iter().enumerate() {
-            out[class][index] = if rank < n_test {
-                Split::Test
-            } else if let Some(k) = plan.folds {
-                let fold = next_fold % k;
-                next_fold += 1;
-                Split::Fold(fold)
-            } else if rank < n_test + n_val {
-                Split::Val
-            } else {
-                Split::Train
-            };
-        }
-    };
+    let mut deal =
+        |order: &[(usize, usize)], out: &mut Vec<Vec<Split>>, n_test: usize, n_val: usize| {
+            for (rank, &(class, index)) in order.iter().enumerate() {
+                out[class][index] = if rank < n_test {
+                    Split::Test
+                } else if let Some(k) = plan.folds {
+                    let fold = next_fold % k;
+                    next_fold += 1;
+                    Split::Fold(fold)
+                } else if rank < n_test + n_val {
+                    Split::Val
+                } else {
+                    Split::Train
+                };
+            }
+        };
     if plan.stratify {
         for (class, &n) in counts.iter().enumerate() {
             let mut order: Vec<(usize, usize)> = (0..n).map(|i| (class, i)).collect();
             order.shuffle(&mut rng);
-            deal(&order, &mut out, fraction(n, plan.test), fraction(n, plan.val));
+            deal(
+                &order,
+                &mut out,
+                fraction(n, plan.test),
+                fraction(n, plan.val),
+            );
         }
     } else {
-        let mut order: Vec<(usize, usize)> =
-            counts.iter().enumerate().flat_map(|(c, &n)| (0..n).map(move |i| (c, i))).collect();
+        let mut order: Vec<(usize, usize)> = counts
+            .iter()
+            .enumerate()
+            .flat_map(|(c, &n)| (0..n).map(move |i| (c, i)))
+            .collect();
         order.shuffle(&mut rng);
         let total = order.len();
-        deal(&order, &mut out, fraction(total, plan.test), fraction(total, plan.val));
+        deal(
+            &order,
+            &mut out,
+            fraction(total, plan.test),
+            fraction(total, plan.val),
+        );
     }
     out
 }
@@ -83,7 +97,13 @@ mod tests {
     use super::*;
 
     fn plan() -> SplitPlan {
-        SplitPlan { val: 0.2, test: 0.1, seed: 12, stratify: true, folds: None }
+        SplitPlan {
+            val: 0.2,
+            test: 0.1,
+            seed: 12,
+            stratify: true,
+            folds: None,
+        }
     }
 
     fn count(splits: &[Split], s: Split) -> usize {
@@ -93,8 +113,14 @@ mod tests {
     #[test]
     fn stratified_fractions_per_class() {
         let out = assign(&[70, 90], &plan());
-        assert_eq!((count(&out[0], Split::Val), count(&out[0], Split::Test)), (14, 7));
-        assert_eq!((count(&out[1], Split::Val), count(&out[1], Split::Test)), (18, 9));
+        assert_eq!(
+            (count(&out[0], Split::Val), count(&out[0], Split::Test)),
+            (14, 7)
+        );
+        assert_eq!(
+            (count(&out[1], Split::Val), count(&out[1], Split::Test)),
+            (18, 9)
+        );
         assert_eq!(count(&out[1], Split::Train), 63);
     }
 
@@ -107,7 +133,12 @@ mod tests {
 
     #[test]
     fn folds_cover_every_file_once_and_balance() {
-        let plan = SplitPlan { val: 0.0, test: 0.0, folds: Some(5), ..plan() };
+        let plan = SplitPlan {
+            val: 0.0,
+            test: 0.0,
+            folds: Some(5),
+            ..plan()
+        };
         let out = assign(&[23, 31], &plan);
         let mut sizes = [0usize; 5];
         for class in &out {
@@ -119,27 +150,61 @@ mod tests {
             }
         }
         assert_eq!(sizes.iter().sum::<usize>(), 54);
-        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "{sizes:?}");
+        assert!(
+            sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
+            "{sizes:?}"
+        );
         // Within each class the folds differ by at most one.
         for class in &out {
             let per: Vec<usize> = (0..5).map(|k| count(class, Split::Fold(k))).collect();
-            assert!(per.iter().max().unwrap() - per.iter().min().unwrap() <= 1, "{per:?}");
+            assert!(
+                per.iter().max().unwrap() - per.iter().min().unwrap() <= 1,
+                "{per:?}"
+            );
         }
     }
 
     #[test]
     fn plain_shuffle_takes_fractions_of_the_whole() {
-        let plan = SplitPlan { stratify: false, ..plan() };
+        let plan = SplitPlan {
+            stratify: false,
+            ..plan()
+        };
         let out = assign(&[50, 50], &plan);
         let all: Vec<Split> = out.concat();
-        assert_eq!((count(&all, Split::Val), count(&all, Split::Test)), (20, 10));
+        assert_eq!(
+            (count(&all, Split::Val), count(&all, Split::Test)),
+            (20, 10)
+        );
     }
 
     #[test]
     fn bad_fractions_are_refused() {
-        assert!(SplitPlan { val: 0.6, test: 0.4, ..plan() }.validate().is_err());
-        assert!(SplitPlan { val: -0.1, ..plan() }.validate().is_err());
-        assert!(SplitPlan { folds: Some(1), ..plan() }.validate().is_err());
+        assert!(
+            SplitPlan {
+                val: 0.6,
+                test: 0.4,
+                ..plan()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            SplitPlan {
+                val: -0.1,
+                ..plan()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            SplitPlan {
+                folds: Some(1),
+                ..plan()
+            }
+            .validate()
+            .is_err()
+        );
         assert!(plan().validate().is_ok());
     }
 }

@@ -80,15 +80,23 @@ fn run(args: Args) -> Result<()> {
     };
     plan.validate().map_err(usage)?;
     if let Some(threads) = args.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()?;
     }
 
     let found = scan(&args.data_dir, &args.ext).map_err(|e| {
-        if e.is_usage() { usage(e.to_string()) } else { e.into() }
+        if e.is_usage() {
+            usage(e.to_string())
+        } else {
+            e.into()
+        }
     })?;
     let candidates: Vec<PathBuf> = found.files.concat();
     let progress = ortl_cli::progress::bar(candidates.len() as u64, "checking");
-    let limits = DecodeLimits { max_pixels: args.max_pixels };
+    let limits = DecodeLimits {
+        max_pixels: args.max_pixels,
+    };
     let (readable, errors) = verify(&candidates, args.verify, limits, || progress.inc(1));
     progress.finish_and_clear();
     if args.strict
@@ -104,7 +112,13 @@ fn run(args: Args) -> Result<()> {
     let kept: Vec<Vec<PathBuf>> = found
         .files
         .iter()
-        .map(|files| files.iter().filter(|_| readable.next() == Some(true)).cloned().collect())
+        .map(|files| {
+            files
+                .iter()
+                .filter(|_| readable.next() == Some(true))
+                .cloned()
+                .collect()
+        })
         .collect();
     if let Some(class) = kept.iter().position(Vec::is_empty) {
         return Err(usage(format!(
@@ -152,7 +166,10 @@ fn summarize(classes: &[String], rows: &[ManifestRow], unreadable: usize, skippe
         table += &format!("{class:width$}");
         let of_class: Vec<&ManifestRow> = rows.iter().filter(|r| r.label == label).collect();
         for split in &splits {
-            table += &format!(" {:>6}", of_class.iter().filter(|r| r.split == *split).count());
+            table += &format!(
+                " {:>6}",
+                of_class.iter().filter(|r| r.split == *split).count()
+            );
         }
         table += &format!(" {:>6}\n", of_class.len());
     }

@@ -6,7 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The image extensions read by default (case-insensitive).
-pub const DEFAULT_EXTENSIONS: [&str; 8] = ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"];
+pub const DEFAULT_EXTENSIONS: [&str; 8] =
+    ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -15,7 +16,10 @@ pub enum ScanError {
     #[error("{}: not a folder (DATA_DIR must hold one sub-folder per class)", .0.display())]
     NotADir(PathBuf),
     #[error("{}: cannot list: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "{}: found {} class folder(s) ({}); a classifier needs at least two, one sub-folder per class",
         dir.display(), found.len(), if found.is_empty() { "none".to_string() } else { found.join(", ") }
@@ -57,7 +61,10 @@ pub fn scan(data_dir: &Path, extensions: &[String]) -> Result<Scan, ScanError> {
         .collect();
     classes.sort();
     if classes.len() < 2 {
-        return Err(ScanError::TooFewClasses { dir: data_dir.into(), found: classes });
+        return Err(ScanError::TooFewClasses {
+            dir: data_dir.into(),
+            found: classes,
+        });
     }
     let mut files = Vec::with_capacity(classes.len());
     let mut skipped = 0;
@@ -66,12 +73,19 @@ pub fn scan(data_dir: &Path, extensions: &[String]) -> Result<Scan, ScanError> {
         let mut found = Vec::new();
         walk(&dir, extensions, &mut found, &mut skipped)?;
         if found.is_empty() {
-            return Err(ScanError::EmptyClass { dir, extensions: extensions.join(",") });
+            return Err(ScanError::EmptyClass {
+                dir,
+                extensions: extensions.join(","),
+            });
         }
         found.sort();
         files.push(found);
     }
-    Ok(Scan { classes, files, skipped })
+    Ok(Scan {
+        classes,
+        files,
+        skipped,
+    })
 }
 
 fn walk(
@@ -98,7 +112,10 @@ fn walk(
 /// (path, file name, is a real folder) for each entry; a symlink counts as a folder only if
 /// it is not a link, so linked folders are never walked.
 fn entries(dir: &Path) -> Result<Vec<(PathBuf, String, bool)>, ScanError> {
-    let io = |source| ScanError::Io { path: dir.into(), source };
+    let io = |source| ScanError::Io {
+        path: dir.into(),
+        source,
+    };
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
@@ -158,9 +175,18 @@ mod tests {
         assert!(err.is_usage() && err.to_string().contains("no such folder"));
         touch(&d.join("only/x.png"));
         let err = scan(d, &exts()).unwrap_err();
-        assert!(err.is_usage() && err.to_string().contains("found 1 class folder(s) (only)"), "{err}");
+        assert!(
+            err.is_usage() && err.to_string().contains("found 1 class folder(s) (only)"),
+            "{err}"
+        );
         fs::create_dir(d.join("empty")).unwrap();
         let err = scan(d, &exts()).unwrap_err();
-        assert!(err.is_usage() && err.to_string().contains("empty: class folder has no images"), "{err}");
+        assert!(
+            err.is_usage()
+                && err
+                    .to_string()
+                    .contains("empty: class folder has no images"),
+            "{err}"
+        );
     }
 }

@@ -16,17 +16,28 @@ fn split(wd: &Workdir, args: &[&str]) -> (i32, String, String) {
 fn stratified_counts_per_class_and_split() {
     let wd = Workdir::new();
     wd.dataset("data", 25);
-    let (code, _, stderr) = split(&wd, &["data", "--val", "0.2", "--test", "0.2", "-o", "m.csv"]);
+    let (code, _, stderr) = split(
+        &wd,
+        &["data", "--val", "0.2", "--test", "0.2", "-o", "m.csv"],
+    );
     assert_eq!(code, 0, "{stderr}");
     let m = Manifest::read(&wd.join("m.csv")).unwrap();
     assert_eq!(m.classes, ["normal", "tuberculosis"]);
     for label in 0..2 {
-        let n = |s: Split| m.rows.iter().filter(|r| r.label == label && r.split == s).count();
+        let n = |s: Split| {
+            m.rows
+                .iter()
+                .filter(|r| r.label == label && r.split == s)
+                .count()
+        };
         assert_eq!((n(Split::Train), n(Split::Val), n(Split::Test)), (15, 5, 5));
     }
     // Paths resolve from the manifest's folder and the counts table is on stderr.
     assert!(m.rows.iter().all(|r| m.resolve(r).is_file()));
-    assert!(stderr.contains("tuberculosis") && stderr.contains("50 images in 2 classes"), "{stderr}");
+    assert!(
+        stderr.contains("tuberculosis") && stderr.contains("50 images in 2 classes"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -53,7 +64,10 @@ fn folds_cover_every_image_exactly_once() {
     paths.sort();
     paths.dedup();
     assert_eq!(paths.len(), 22, "each image once");
-    let folds: Vec<u32> = lines.iter().map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
+    let folds: Vec<u32> = lines
+        .iter()
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
     for k in 0..4 {
         let size = folds.iter().filter(|&&f| f == k).count();
         assert!((5..=6).contains(&size), "fold {k} has {size}");
@@ -72,13 +86,19 @@ fn broken_files_are_reported_and_left_out_or_fatal_with_strict() {
     for name in ["truncated.png", "not-an-image.jpg", "empty.png"] {
         assert!(stderr.contains(name), "{name} not reported: {stderr}");
     }
-    assert!(stderr.contains("3 unreadable left out, 1 other files skipped"), "{stderr}");
+    assert!(
+        stderr.contains("3 unreadable left out, 1 other files skipped"),
+        "{stderr}"
+    );
 
     let (code, stdout, stderr) = split(&wd, &["data", "--strict", "-o", "m.csv"]);
     assert_eq!(code, 1);
     assert!(stdout.is_empty());
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.starts_with("ortl-split: ") && stderr.contains("--strict"), "{stderr}");
+    assert!(
+        stderr.starts_with("ortl-split: ") && stderr.contains("--strict"),
+        "{stderr}"
+    );
     assert!(!wd.join("m.csv").exists(), "no manifest on failure");
 
     // Header-only checking cannot see the truncated data, but still refuses the rest.
@@ -92,7 +112,10 @@ fn layout_errors_exit_2_with_one_line() {
     let data = wd.dataset("data", 2);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["missing"], "no such folder"),
-        (vec!["data", "--val", "0.7", "--test", "0.3"], "keep their sum below 1"),
+        (
+            vec!["data", "--val", "0.7", "--test", "0.3"],
+            "keep their sum below 1",
+        ),
         (vec!["data/normal"], "found 0 class folder(s)"),
     ];
     for (args, expected) in cases {
@@ -105,7 +128,10 @@ fn layout_errors_exit_2_with_one_line() {
     fs::create_dir(data.join("empty")).unwrap();
     let (code, _, stderr) = split(&wd, &["data"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("empty: class folder has no images"), "{stderr}");
+    assert!(
+        stderr.contains("empty: class folder has no images"),
+        "{stderr}"
+    );
     fs::remove_dir(data.join("empty")).unwrap();
     fs::remove_dir_all(data.join("normal")).unwrap();
     let (code, _, stderr) = split(&wd, &["data"]);

@@ -1,0 +1,79 @@
+# ortl — the whole experiment and the tests, from a fresh clone.
+#   make all    split -> augment -> train -> infer -> report on the bundled fixtures (CPU)
+#   make test   every test (installs what it needs first)
+# Variables (override on the command line: make all DATA=~/tb-xray SIZE=224x224):
+DATA     ?= fixtures/xray
+OUT      ?= out
+SIZE     ?= 100x100
+COPIES   ?= 4
+SEED     ?= 12
+VAL      ?= 0.2
+TEST     ?= 0.0
+AUGMENT  ?= --preset tutorial
+EPOCHS   ?= 10
+DEVICE   ?= cpu
+BACKBONE ?= resnet50
+CARGO    ?= cargo
+
+BIN      := target/release
+ORT_LIB  := .ort/libonnxruntime.so.1.31.1
+export ORT_DYLIB_PATH ?= $(CURDIR)/$(ORT_LIB)
+
+.PHONY: all setup setup-cuda build split augment train infer report test lint fixtures clean
+
+all: augment
+	@echo "make all: data stages done ($(OUT)/manifest.csv, $(OUT)/tensors/). ortl-train, ortl-infer and ortl-report are not built yet; their targets are wired below."
+
+## setup: the ONNX Runtime C library from the pinned PyPI wheel (CPU), into .ort/
+setup: .ort/INSTALLED
+.ort/INSTALLED: scripts/setup-ort.sh
+	scripts/setup-ort.sh cpu
+
+## setup-cuda: the same from onnxruntime-gpu, adding the CUDA execution provider
+setup-cuda:
+	scripts/setup-ort.sh cuda
+
+build: setup
+	$(CARGO) build --release --bins
+
+split: build
+	@mkdir -p $(OUT)
+	$(BIN)/ortl-split $(DATA) --val $(VAL) --test $(TEST) --seed $(SEED) -o $(OUT)/manifest.csv
+
+augment: split
+	$(BIN)/ortl-augment $(OUT)/manifest.csv -o $(OUT)/tensors --force \
+	  --size $(SIZE) --copies $(COPIES) --seed $(SEED) $(AUGMENT)
+
+# The stages below run once their binaries exist (issues 5, 6, 7).
+need = @test -x $(BIN)/$(1) || { echo "make: $(1) is not part of this build yet"; exit 1; }
+
+train: augment
+	$(call need,ortl-train)
+	$(BIN)/ortl-train $(OUT)/tensors -o $(OUT)/run --force --backbone $(BACKBONE) \
+	  --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED)
+
+infer: train
+	$(call need,ortl-infer)
+	$(BIN)/ortl-infer --model $(OUT)/run/model.onnx --manifest $(OUT)/manifest.csv --split val \
+	  --device $(DEVICE) > $(OUT)/predictions.csv
+
+report: infer
+	$(call need,ortl-report)
+	$(BIN)/ortl-report --predictions $(OUT)/predictions.csv --history $(OUT)/run/history.csv \
+	  --run $(OUT)/run -o $(OUT)/report
+
+## test: unit, numeric and integration tests, then formatting and lints
+test: setup
+	$(CARGO) test --workspace
+	$(MAKE) lint
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## fixtures: regenerate the bundled synthetic data set (deterministic)
+fixtures:
+	$(CARGO) run --release -p ortl-fixtures -- -o fixtures
+
+clean:
+	rm -rf $(OUT) target .ort
