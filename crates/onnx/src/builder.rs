@@ -1,0 +1,109 @@
+//! A small wiring API for building graphs by hand: every call returns the name of the value
+//! it creates, names are unique and readable (`layer1.0/Conv_12`), and parameters keep the
+//! names they are given so pretrained weights map onto them.
+
+use std::collections::BTreeMap;
+
+use crate::ir::{Attr, DataType, Dim, Graph, Node, Tensor, ValueInfo};
+
+pub struct GraphBuilder {
+    graph: Graph,
+    counter: usize,
+    scope: Vec<String>,
+}
+
+impl GraphBuilder {
+    pub fn new(name: &str) -> Self {
+        Self { graph: Graph { name: name.into(), ..Graph::default() }, counter: 0, scope: Vec::new() }
+    }
+
+    /// Continues building on an existing graph (e.g. adding a head to an imported backbone).
+    pub fn from_graph(graph: Graph) -> Self {
+        let counter = graph.nodes.len();
+        Self { graph, counter, scope: Vec::new() }
+    }
+
+    /// Runs `f` with `name` appended to the scope that prefixes generated names.
+    pub fn scoped<T>(&mut self, name: &str, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.scope.push(name.into());
+        let out = f(self);
+        self.scope.pop();
+        out
+    }
+
+    fn fresh(&mut self, stem: &str) -> String {
+        self.counter += 1;
+        if self.scope.is_empty() {
+            format!("{stem}_{}", self.counter)
+        } else {
+            format!("{}/{stem}_{}", self.scope.join("/"), self.counter)
+        }
+    }
+
+    /// Declares a graph input fed by the caller.
+    pub fn input(&mut self, name: &str, dtype: DataType, shape: Vec<Dim>) -> String {
+        self.graph.inputs.push(ValueInfo::new(name, dtype, shape));
+        name.into()
+    }
+
+    /// Declares `value` a graph output.
+    pub fn output(&mut self, value: &str, dtype: DataType, shape: Vec<Dim>) {
+        self.graph.outputs.push(ValueInfo::new(value, dtype, shape));
+    }
+
+    /// A named initializer (a parameter or a buffer such as BN running statistics).
+    pub fn param(&mut self, name: &str, tensor: Tensor) -> String {
+        let previous = self.graph.initializers.insert(name.into(), tensor);
+        assert!(previous.is_none(), "parameter '{name}' defined twice");
+        name.into()
+    }
+
+    /// An anonymous constant initializer.
+    pub fn constant(&mut self, tensor: Tensor) -> String {
+        let name = self.fresh("const");
+        self.graph.initializers.insert(name.clone(), tensor);
+        name
+    }
+
+    /// Adds a one-output node and returns its output's name.
+    pub fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>) -> String {
+        self.op_n(op, inputs, 1, attrs).remove(0)
+    }
+
+    /// Adds a node with `outputs` outputs and returns their names.
+    pub fn op_n(&mut self, op: &str, inputs: &[&str], outputs: usize, attrs: Vec<(&str, Attr)>) -> Vec<String> {
+        let name = self.fresh(op);
+        let outs: Vec<String> =
+            if outputs == 1 { vec![name.clone()] } else { (0..outputs).map(|i| format!("{name}:{i}")).collect() };
+        self.graph.nodes.push(Node {
+            name,
+            op: op.into(),
+            domain: String::new(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: outs.clone(),
+            attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<BTreeMap<_, _>>(),
+        });
+        outs
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn finish(self) -> Graph {
+        self.graph
+    }
+}
+
+/// Shorthands for attribute lists.
+pub fn ints(values: &[i64]) -> Attr {
+    Attr::Ints(values.to_vec())
+}
+
+pub fn int(value: i64) -> Attr {
+    Attr::Int(value)
+}
+
+pub fn float(value: f32) -> Attr {
+    Attr::Float(value)
+}

@@ -1,0 +1,26 @@
+//! ONNX graphs as ortl builds and edits them. No ONNX Runtime here: this crate only reads,
+//! writes, builds and rewrites graphs; `ortl-runtime` runs them.
+//!
+//! - [`ir`]: the in-memory model — nodes wired by tensor names, as in ONNX itself, so a
+//!   reader sees the graph in it; initializers as typed tensors.
+//! - [`io`]: `ModelProto` bytes ⇄ [`ir::Model`], external data with path checks.
+//! - [`builder`]: a small wiring API (`input`, `param`, `constant`, `op`) with unique names.
+//! - [`passes`]: validation, topological order, dead-node removal.
+//! - [`proto`]: the protobuf types, generated once from `onnx.proto` and checked in.
+
+pub mod builder;
+pub mod error;
+pub mod io;
+pub mod ir;
+pub mod passes;
+#[allow(unsafe_code)]
+pub mod proto;
+
+pub use builder::GraphBuilder;
+pub use error::OnnxError;
+pub use ir::{Attr, DataType, Dim, Graph, Model, Node, Tensor, TensorData, ValueInfo};
+
+/// The default ONNX operator set of graphs ortl builds.
+pub const OPSET: i64 = 17;
+/// The IR version written (ONNX 1.13+, read by every ONNX Runtime since 1.14).
+pub const IR_VERSION: i64 = 8;

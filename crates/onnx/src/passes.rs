@@ -1,0 +1,138 @@
+//! Whole-graph checks and rewrites: validation, topological order, dead-node removal.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use crate::ir::Graph;
+use crate::OnnxError;
+
+/// Checks that every value read is defined once, by an input, an initializer or an earlier
+/// node, and that every output is defined.
+pub fn validate(graph: &Graph) -> Result<(), OnnxError> {
+    let mut defined: HashSet<&str> = graph.inputs.iter().map(|i| i.name.as_str()).collect();
+    defined.extend(graph.initializers.keys().map(String::as_str));
+    for node in &graph.nodes {
+        for input in node.inputs.iter().filter(|i| !i.is_empty()) {
+            if !defined.contains(input.as_str()) {
+                return Err(node.error(format!("reads '{input}', which nothing defines before it")));
+            }
+        }
+        for output in node.outputs.iter().filter(|o| !o.is_empty()) {
+            if !defined.insert(output) {
+                return Err(node.error(format!("defines '{output}', which is already defined")));
+            }
+        }
+    }
+    for output in &graph.outputs {
+        if !defined.contains(output.name.as_str()) {
+            return Err(OnnxError::Graph(format!("output '{}' is not produced by any node", output.name)));
+        }
+    }
+    Ok(())
+}
+
+/// Reorders nodes so that each comes after the producers of its inputs (stable: nodes keep
+/// their relative order where dependencies allow).
+pub fn toposort(graph: &mut Graph) -> Result<(), OnnxError> {
+    let producer: HashMap<&str, usize> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i)))
+        .collect();
+    let deps: Vec<BTreeSet<usize>> = graph
+        .nodes
+        .iter()
+        .map(|n| n.inputs.iter().filter_map(|i| producer.get(i.as_str()).copied()).collect())
+        .collect();
+    let mut order = Vec::with_capacity(graph.nodes.len());
+    let mut state = vec![0u8; graph.nodes.len()]; // 0 new, 1 on stack, 2 done
+    for start in 0..graph.nodes.len() {
+        let mut stack = vec![(start, false)];
+        while let Some((node, expanded)) = stack.pop() {
+            if expanded {
+                state[node] = 2;
+                order.push(node);
+                continue;
+            }
+            match state[node] {
+                2 => continue,
+                1 => return Err(graph.nodes[node].error("is part of a cycle")),
+                _ => {}
+            }
+            state[node] = 1;
+            stack.push((node, true));
+            for &dep in deps[node].iter().rev() {
+                if state[dep] == 1 {
+                    return Err(graph.nodes[dep].error("is part of a cycle"));
+                }
+                if state[dep] == 0 {
+                    stack.push((dep, false));
+                }
+            }
+        }
+    }
+    let mut nodes: Vec<Option<_>> = std::mem::take(&mut graph.nodes).into_iter().map(Some).collect();
+    graph.nodes = order.into_iter().map(|i| nodes[i].take().expect("each node once")).collect();
+    Ok(())
+}
+
+/// Removes nodes whose outputs no graph output needs, then unused initializers and inputs
+/// that are initializers. Returns the number of nodes removed.
+pub fn prune(graph: &mut Graph) -> usize {
+    let mut needed: HashSet<String> = graph.outputs.iter().map(|o| o.name.clone()).collect();
+    let mut keep = vec![false; graph.nodes.len()];
+    for (i, node) in graph.nodes.iter().enumerate().rev() {
+        if node.outputs.iter().any(|o| needed.contains(o)) {
+            keep[i] = true;
+            needed.extend(node.inputs.iter().filter(|s| !s.is_empty()).cloned());
+        }
+    }
+    let before = graph.nodes.len();
+    let mut flags = keep.into_iter();
+    graph.nodes.retain(|_| flags.next().unwrap_or(false));
+    graph.initializers.retain(|name, _| needed.contains(name));
+    graph.inputs.retain(|i| needed.contains(&i.name));
+    graph.value_info.retain(|v| needed.contains(&v.name));
+    before - graph.nodes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{DataType, Dim, Tensor};
+    use crate::GraphBuilder;
+
+    fn chain() -> Graph {
+        let mut b = GraphBuilder::new("g");
+        let x = b.input("x", DataType::Float, vec![Dim::Fixed(2)]);
+        let w = b.param("w", Tensor::f32(&[2], vec![1., 2.]));
+        let unused = b.param("unused", Tensor::f32(&[1], vec![0.]));
+        let y = b.op("Mul", &[&x, &w], vec![]);
+        let _dead = b.op("Add", &[&y, &unused], vec![]);
+        let z = b.op("Relu", &[&y], vec![]);
+        b.output(&z, DataType::Float, vec![Dim::Fixed(2)]);
+        b.finish()
+    }
+
+    #[test]
+    fn prune_removes_dead_nodes_and_their_initializers() {
+        let mut g = chain();
+        assert_eq!(prune(&mut g), 1);
+        assert_eq!(g.nodes.iter().map(|n| n.op.as_str()).collect::<Vec<_>>(), ["Mul", "Relu"]);
+        assert!(g.initializers.contains_key("w") && !g.initializers.contains_key("unused"));
+        assert_eq!(g.inputs.len(), 1);
+        validate(&g).unwrap();
+    }
+
+    #[test]
+    fn toposort_restores_order_and_validate_catches_disorder() {
+        let mut g = chain();
+        g.nodes.reverse();
+        assert!(validate(&g).unwrap_err().to_string().contains("nothing defines"));
+        toposort(&mut g).unwrap();
+        validate(&g).unwrap();
+        let mut cyclic = chain();
+        cyclic.nodes[0].inputs[0] = cyclic.nodes[2].outputs[0].clone();
+        assert!(toposort(&mut cyclic).unwrap_err().to_string().contains("cycle"));
+    }
+}
