@@ -136,3 +136,26 @@ mod tests {
         assert!(toposort(&mut cyclic).unwrap_err().to_string().contains("cycle"));
     }
 }
+
+/// Renames a value everywhere it is read or written (node ports, graph inputs/outputs,
+/// value infos, initializers).
+pub fn rename_value(graph: &mut Graph, from: &str, to: &str) {
+    if from == to {
+        return;
+    }
+    for node in &mut graph.nodes {
+        for port in node.inputs.iter_mut().chain(node.outputs.iter_mut()) {
+            if port == from {
+                *port = to.to_string();
+            }
+        }
+    }
+    for info in graph.inputs.iter_mut().chain(&mut graph.outputs).chain(&mut graph.value_info) {
+        if info.name == from {
+            info.name = to.to_string();
+        }
+    }
+    if let Some(tensor) = graph.initializers.remove(from) {
+        graph.initializers.insert(to.to_string(), tensor);
+    }
+}

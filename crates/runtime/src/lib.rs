@@ -7,3 +7,5 @@ pub mod library;
 
 pub use device::Device;
 pub use library::{ORT_VERSION, Runtime, RuntimeError, SessionOptions, init, locate};
+pub mod exec;
+pub use exec::{Feed, run};

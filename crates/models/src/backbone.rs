@@ -1,0 +1,67 @@
+//! A backbone: a graph from a float image tensor to a convolutional feature map.
+
+use ortl_onnx::Graph;
+use serde::{Deserialize, Serialize};
+
+use crate::Normalization;
+
+/// Memory layout of image tensors a backbone reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// `[N, 3, H, W]` (PyTorch, ONNX model zoo).
+    Nchw,
+    /// `[N, H, W, 3]` (Keras / tf2onnx).
+    Nhwc,
+}
+
+#[derive(Clone, Debug)]
+pub struct Backbone {
+    /// What it is: `resnet50`, or the imported file's name.
+    pub name: String,
+    pub graph: Graph,
+    /// The graph input: float image in `layout`, normalised by `normalization`.
+    pub input: String,
+    pub layout: Layout,
+    pub normalization: Normalization,
+    /// Why this normalisation was chosen (detected, default or given).
+    pub normalization_reason: String,
+    /// The output: an `[N, C, h, w]` feature map (always NCHW; imports transpose).
+    pub features: String,
+    pub channels: usize,
+    /// Input size the backbone was made for, when fixed.
+    pub size: Option<(usize, usize)>,
+}
+
+impl Backbone {
+    /// Initializers that are statistics, not parameters: BatchNormalization's running mean
+    /// and variance (inputs 3 and 4).
+    pub fn buffers(&self) -> Vec<String> {
+        buffers(&self.graph)
+    }
+
+    /// Trainable float parameters (every float initializer that is not a buffer).
+    pub fn parameter_count(&self) -> usize {
+        let buffers = self.buffers();
+        self.graph
+            .initializers
+            .iter()
+            .filter(|(name, t)| t.dtype == ortl_onnx::DataType::Float && !buffers.contains(name))
+            .map(|(_, t)| t.numel())
+            .sum()
+    }
+}
+
+/// BatchNormalization running statistics in `graph`.
+pub fn buffers(graph: &Graph) -> Vec<String> {
+    let mut out: Vec<String> = graph
+        .nodes
+        .iter()
+        .filter(|n| n.op == "BatchNormalization")
+        .flat_map(|n| n.inputs.iter().skip(3).take(2).cloned())
+        .filter(|name| graph.initializers.contains_key(name))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}

@@ -1,0 +1,79 @@
+//! The self-contained classifier: `image` (`uint8 [N,H,W,3]`) → preprocessing → backbone →
+//! head → `probabilities` (`float32 [N,C]`), with class names, image size and
+//! normalisation in the model's metadata, so any ONNX Runtime can use it alone.
+
+use ortl_onnx::{DataType, Dim, GraphBuilder, Model, passes};
+use serde::{Deserialize, Serialize};
+
+use crate::heads::{HeadOutput, build_head};
+use crate::preprocess::preprocess;
+use crate::{Backbone, Head};
+
+/// Names of the classifier's input and output.
+pub const IMAGE: &str = "image";
+pub const PROBABILITIES: &str = "probabilities";
+pub const LOGITS: &str = "logits";
+
+/// Metadata keys (`metadata_props`) every ortl model carries.
+pub mod keys {
+    pub const CLASSES: &str = "ortl.classes";
+    pub const HEIGHT: &str = "ortl.image_height";
+    pub const WIDTH: &str = "ortl.image_width";
+    pub const NORMALIZATION: &str = "ortl.normalization";
+    pub const BACKBONE: &str = "ortl.backbone";
+    pub const HEAD: &str = "ortl.head";
+    pub const ACTIVATION: &str = "ortl.activation";
+    pub const VERSION: &str = "ortl.version";
+}
+
+/// What the classifier is for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierSpec {
+    pub classes: Vec<String>,
+    pub height: usize,
+    pub width: usize,
+    pub head: Head,
+    /// Seed of the head's initial weights.
+    pub seed: u64,
+}
+
+/// Builds the inference classifier; returns it with the head's description, from which
+/// the training graph adds dropout, batch statistics and penalties.
+pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOutput) {
+    let mut graph = backbone.graph.clone();
+    graph.inputs.retain(|i| i.name != backbone.input);
+    graph.outputs.clear();
+    let mut b = GraphBuilder::from_graph(graph);
+    let n = Dim::Symbolic("N".into());
+    let (h, w) = (spec.height as i64, spec.width as i64);
+    let image = b.input(IMAGE, DataType::Uint8, vec![n.clone(), Dim::Fixed(h), Dim::Fixed(w), Dim::Fixed(3)]);
+    let pixels = preprocess(&mut b, &image, backbone.normalization, backbone.layout);
+    let head = build_head(&mut b, &backbone.features, backbone.channels, spec.classes.len(), &spec.head, spec.seed);
+    let classes = spec.classes.len() as i64;
+    b.output(&head.probabilities, DataType::Float, vec![n, Dim::Fixed(classes)]);
+    let mut graph = b.finish();
+    // The backbone read its own input name; it now reads the preprocessed pixels.
+    passes::rename_value(&mut graph, &backbone.input, &pixels);
+    passes::rename_value(&mut graph, &head.probabilities, PROBABILITIES);
+    passes::rename_value(&mut graph, &head.logits, LOGITS);
+    passes::toposort(&mut graph).expect("a backbone and head form a DAG");
+    let mut head = head;
+    head.probabilities = PROBABILITIES.into();
+    head.logits = LOGITS.into();
+
+    let mut model = Model::new(graph);
+    let meta = &mut model.metadata;
+    meta.insert(keys::CLASSES.into(), serde_json::to_string(&spec.classes).expect("strings serialise"));
+    meta.insert(keys::HEIGHT.into(), spec.height.to_string());
+    meta.insert(keys::WIDTH.into(), spec.width.to_string());
+    meta.insert(keys::NORMALIZATION.into(), backbone.normalization.to_string());
+    meta.insert(keys::BACKBONE.into(), backbone.name.clone());
+    meta.insert(keys::HEAD.into(), spec.head.to_string());
+    meta.insert(keys::ACTIVATION.into(), serde_json::to_string(&head.activation).expect("enum serialises").trim_matches('"').into());
+    meta.insert(keys::VERSION.into(), env!("CARGO_PKG_VERSION").into());
+    model.doc = format!(
+        "ortl classifier: {} backbone, {} head, {} classes; input uint8 [N,{},{},3] RGB, output probabilities [N,{}]",
+        backbone.name, spec.head, classes, spec.height, spec.width, classes
+    );
+    (model, head)
+}

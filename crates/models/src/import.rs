@@ -1,0 +1,174 @@
+//! Importing a pretrained classifier as a backbone: find its pooled-feature tensor (the
+//! input of the global pooling that feeds the final classifier), cut the graph there, and
+//! work out the input layout, size and expected normalisation.
+//!
+//! Handles torchvision exports (BatchNorm folded into Conv or kept), the ONNX model zoo's
+//! ResNet50 v1/v2 layouts (GlobalAveragePool → Flatten/Reshape → Gemm), and NHWC Keras
+//! exports via tf2onnx (ReduceMean over axes 1,2 → MatMul/Add); NHWC feature maps are
+//! transposed to NCHW so every head sees the same layout.
+
+use std::path::Path;
+
+use ortl_onnx::builder::ints;
+use ortl_onnx::{DataType, Dim, GraphBuilder, Model, Node, OnnxError, ValueInfo, io, passes};
+
+use crate::{Backbone, Layout, Normalization};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+    #[error("{}: {message}", path.display())]
+    Cut { path: std::path::PathBuf, message: String },
+}
+
+/// Opsets whose operators ortl's graph code knows.
+pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=22;
+
+/// Loads `path` and cuts it into a backbone; `normalize` overrides the detected
+/// normalisation.
+pub fn import(path: &Path, normalize: Option<Normalization>) -> Result<Backbone, ImportError> {
+    let model = io::load(path)?;
+    let name = path.file_stem().map_or_else(|| "imported".into(), |s| s.to_string_lossy().into_owned());
+    cut(model, &name, normalize).map_err(|message| ImportError::Cut { path: path.into(), message })
+}
+
+/// The cut itself, on an in-memory model.
+pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result<Backbone, String> {
+    let opset = model.opset().ok_or("no default-domain opset import")?;
+    if !OPSETS.contains(&opset) {
+        return Err(format!("opset {opset} is outside the supported {}..={}; re-export with opset 17", OPSETS.start(), OPSETS.end()));
+    }
+    let mut graph = model.graph;
+    passes::toposort(&mut graph).map_err(|e| e.to_string())?;
+    let feeds: Vec<ValueInfo> = graph.feeds().cloned().collect();
+    let image = match feeds.as_slice() {
+        [one] => one.clone(),
+        [] => return Err("the graph has no input to feed images to".into()),
+        many => {
+            let names: Vec<&str> = many.iter().map(|v| v.name.as_str()).collect();
+            return Err(format!("expected one image input, found {}: {}", many.len(), names.join(", ")));
+        }
+    };
+    let dims = image.dims().filter(|d| d.len() == 4).ok_or_else(|| format!("input '{}' is not a rank-4 image tensor", image.name))?;
+    let layout = match (dims[1], dims[3]) {
+        (Some(3), _) => Layout::Nchw,
+        (_, Some(3)) => Layout::Nhwc,
+        _ => return Err(format!("input '{}' has shape {dims:?}: neither [N,3,H,W] nor [N,H,W,3]", image.name)),
+    };
+    let (h, w) = match layout {
+        Layout::Nchw => (dims[2], dims[3]),
+        Layout::Nhwc => (dims[1], dims[2]),
+    };
+    let size = h.zip(w).filter(|&(h, w)| h > 0 && w > 0).map(|(h, w)| (h as usize, w as usize));
+
+    let pool = find_pool(&graph).ok_or_else(|| {
+        let ops: Vec<&str> = graph.nodes.iter().rev().take(6).map(|n| n.op.as_str()).collect();
+        format!(
+            "found no global pooling feeding a classifier (looked for GlobalAveragePool, or ReduceMean/AveragePool over the spatial axes, followed by Gemm or MatMul); the graph ends with {}",
+            ops.into_iter().rev().collect::<Vec<_>>().join(" → ")
+        )
+    })?;
+    let feature_layout = pool.layout;
+    let channels = pool.channels;
+    let mut graph_out = graph;
+    graph_out.outputs = vec![ValueInfo { name: pool.features.clone(), dtype: DataType::Float, shape: None }];
+    passes::prune(&mut graph_out);
+    let mut b = GraphBuilder::from_graph(graph_out);
+    let features = if feature_layout == Layout::Nhwc {
+        b.scoped("import", |b| b.op("Transpose", &[&pool.features], vec![("perm", ints(&[0, 3, 1, 2]))]))
+    } else {
+        pool.features.clone()
+    };
+    let mut graph = b.finish();
+    let n = Dim::Symbolic("N".into());
+    graph.outputs = vec![ValueInfo::new(&features, DataType::Float, vec![n, Dim::Fixed(channels as i64), Dim::Unknown, Dim::Unknown])];
+    passes::validate(&graph).map_err(|e| e.to_string())?;
+
+    let (normalization, normalization_reason) = match normalize {
+        Some(n) => (n, "given with --normalize".to_string()),
+        None => detect_normalization(&model.producer_name, layout),
+    };
+    Ok(Backbone {
+        name: name.into(),
+        graph,
+        input: image.name,
+        layout,
+        normalization,
+        normalization_reason,
+        features,
+        channels,
+        size,
+    })
+}
+
+struct Pool {
+    /// The feature map the pooling reads.
+    features: String,
+    layout: Layout,
+    channels: usize,
+}
+
+/// The last global pooling whose result reaches a Gemm/MatMul classifier.
+fn find_pool(graph: &ortl_onnx::Graph) -> Option<Pool> {
+    graph.nodes.iter().rev().find_map(|node| {
+        let layout = pooling_layout(graph, node)?;
+        let channels = classifier_inputs(graph, &node.outputs[0], 4)?;
+        Some(Pool { features: node.inputs[0].clone(), layout, channels })
+    })
+}
+
+/// If `node` averages over the spatial axes of a feature map, the map's layout.
+fn pooling_layout(graph: &ortl_onnx::Graph, node: &Node) -> Option<Layout> {
+    match node.op.as_str() {
+        "GlobalAveragePool" => Some(Layout::Nchw),
+        "ReduceMean" => {
+            let axes: Vec<i64> = match node.ints("axes") {
+                Some(axes) => axes.to_vec(),
+                None => graph.initializers.get(node.inputs.get(1)?)?.as_i64()?.to_vec(),
+            };
+            let mut axes: Vec<i64> = axes.into_iter().map(|a| if a < 0 { a + 4 } else { a }).collect();
+            axes.sort();
+            match axes.as_slice() {
+                [2, 3] => Some(Layout::Nchw),
+                [1, 2] => Some(Layout::Nhwc),
+                _ => None,
+            }
+        }
+        // An AveragePool whose window covers the map acts as global pooling in old exports.
+        "AveragePool" => Some(Layout::Nchw),
+        _ => None,
+    }
+}
+
+/// Follows shape-only ops from `value` to a Gemm/MatMul and returns its input features.
+fn classifier_inputs(graph: &ortl_onnx::Graph, value: &str, depth: usize) -> Option<usize> {
+    if depth == 0 {
+        return None;
+    }
+    graph.consumers(value).find_map(|next| match next.op.as_str() {
+        "Flatten" | "Reshape" | "Squeeze" | "Identity" | "Dropout" | "Transpose" => {
+            classifier_inputs(graph, &next.outputs[0], depth - 1)
+        }
+        "Gemm" => {
+            let weight = graph.initializers.get(next.inputs.get(1)?)?;
+            let trans_b = next.int("transB").unwrap_or(0) == 1;
+            weight.dims.get(if trans_b { 1 } else { 0 }).map(|&d| d as usize)
+        }
+        "MatMul" => graph.initializers.get(next.inputs.get(1)?)?.dims.first().map(|&d| d as usize),
+        _ => None,
+    })
+}
+
+/// Normalisation a file's producer implies: PyTorch and the model zoo use ImageNet mean/std;
+/// a Keras ResNet exported with tf2onnx expects caffe-style input.
+fn detect_normalization(producer: &str, layout: Layout) -> (Normalization, String) {
+    let producer_lower = producer.to_ascii_lowercase();
+    if producer_lower.contains("tf2onnx") || producer_lower.contains("keras") {
+        (Normalization::Caffe, format!("producer '{producer}' (Keras): caffe-style, as keras.applications.resnet50; override with --normalize"))
+    } else if layout == Layout::Nhwc {
+        (Normalization::Caffe, format!("NHWC input from producer '{producer}' suggests Keras: caffe-style; override with --normalize"))
+    } else {
+        (Normalization::ImageNet, format!("producer '{producer}': ImageNet mean/std (torchvision, model zoo); override with --normalize"))
+    }
+}

@@ -1,0 +1,19 @@
+//! The models ortl trains, as ONNX graphs: a [`Backbone`] (built-in ResNet or an imported
+//! pretrained file cut at its pooled features), a [`Head`], and the preprocessing that turns
+//! `uint8 [N,H,W,3]` images into what the backbone expects, assembled by [`classifier`] into
+//! one self-contained model file.
+
+pub mod backbone;
+pub mod classifier;
+pub mod heads;
+pub mod import;
+pub mod init;
+pub mod preprocess;
+pub mod resnet;
+
+pub use backbone::{Backbone, Layout};
+pub use classifier::{ClassifierSpec, classifier};
+pub use heads::{Activation, Head};
+pub use import::{ImportError, import};
+pub use preprocess::Normalization;
+pub use resnet::ResNetConfig;
