@@ -46,11 +46,26 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
     let mut b = GraphBuilder::from_graph(graph);
     let n = Dim::Symbolic("N".into());
     let (h, w) = (spec.height as i64, spec.width as i64);
-    let image = b.input(IMAGE, DataType::Uint8, vec![n.clone(), Dim::Fixed(h), Dim::Fixed(w), Dim::Fixed(3)]);
+    let image = b.input(
+        IMAGE,
+        DataType::Uint8,
+        vec![n.clone(), Dim::Fixed(h), Dim::Fixed(w), Dim::Fixed(3)],
+    );
     let pixels = preprocess(&mut b, &image, backbone.normalization, backbone.layout);
-    let head = build_head(&mut b, &backbone.features, backbone.channels, spec.classes.len(), &spec.head, spec.seed);
+    let head = build_head(
+        &mut b,
+        &backbone.features,
+        backbone.channels,
+        spec.classes.len(),
+        &spec.head,
+        spec.seed,
+    );
     let classes = spec.classes.len() as i64;
-    b.output(&head.probabilities, DataType::Float, vec![n, Dim::Fixed(classes)]);
+    b.output(
+        &head.probabilities,
+        DataType::Float,
+        vec![n, Dim::Fixed(classes)],
+    );
     let mut graph = b.finish();
     // The backbone read its own input name; it now reads the preprocessed pixels.
     passes::rename_value(&mut graph, &backbone.input, &pixels);
@@ -63,13 +78,25 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
 
     let mut model = Model::new(graph);
     let meta = &mut model.metadata;
-    meta.insert(keys::CLASSES.into(), serde_json::to_string(&spec.classes).expect("strings serialise"));
+    meta.insert(
+        keys::CLASSES.into(),
+        serde_json::to_string(&spec.classes).expect("strings serialise"),
+    );
     meta.insert(keys::HEIGHT.into(), spec.height.to_string());
     meta.insert(keys::WIDTH.into(), spec.width.to_string());
-    meta.insert(keys::NORMALIZATION.into(), backbone.normalization.to_string());
+    meta.insert(
+        keys::NORMALIZATION.into(),
+        backbone.normalization.to_string(),
+    );
     meta.insert(keys::BACKBONE.into(), backbone.name.clone());
     meta.insert(keys::HEAD.into(), spec.head.to_string());
-    meta.insert(keys::ACTIVATION.into(), serde_json::to_string(&head.activation).expect("enum serialises").trim_matches('"').into());
+    meta.insert(
+        keys::ACTIVATION.into(),
+        serde_json::to_string(&head.activation)
+            .expect("enum serialises")
+            .trim_matches('"')
+            .into(),
+    );
     meta.insert(keys::VERSION.into(), env!("CARGO_PKG_VERSION").into());
     model.doc = format!(
         "ortl classifier: {} backbone, {} head, {} classes; input uint8 [N,{},{},3] RGB, output probabilities [N,{}]",

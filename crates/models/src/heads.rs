@@ -13,8 +13,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ortl_onnx::builder::{float, int};
 use ortl_onnx::GraphBuilder;
+use ortl_onnx::builder::{float, int};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -77,22 +77,34 @@ impl FromStr for Head {
             "linear" => Ok(Head::Linear { dropout: 0.2 }),
             "tutorial" => Ok(Head::Tutorial),
             other => {
-                let widths = other
-                    .strip_prefix("mlp:")
-                    .ok_or_else(|| format!("unknown head '{other}' (use linear, tutorial or mlp:W1,W2,…)"))?;
+                let widths = other.strip_prefix("mlp:").ok_or_else(|| {
+                    format!("unknown head '{other}' (use linear, tutorial or mlp:W1,W2,…)")
+                })?;
                 let widths = widths
                     .split(',')
                     .map(|w| w.trim().parse::<usize>().ok().filter(|&w| w > 0))
                     .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| format!("'{other}': widths must be positive integers, e.g. mlp:256,64"))?;
-                Ok(Head::Mlp { widths, dropout: 0.2 })
+                    .ok_or_else(|| {
+                        format!("'{other}': widths must be positive integers, e.g. mlp:256,64")
+                    })?;
+                Ok(Head::Mlp {
+                    widths,
+                    dropout: 0.2,
+                })
             }
         }
     }
 }
 
 /// Adds `head` on `features` (`[N, channels, h, w]`) for `classes` outputs.
-pub fn build_head(b: &mut GraphBuilder, features: &str, channels: usize, classes: usize, head: &Head, seed: u64) -> HeadOutput {
+pub fn build_head(
+    b: &mut GraphBuilder,
+    features: &str,
+    channels: usize,
+    classes: usize,
+    head: &Head,
+    seed: u64,
+) -> HeadOutput {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4845_4144);
     b.scoped("head", |b| {
         let pooled = b.op("GlobalAveragePool", &[features], vec![]);
@@ -100,7 +112,10 @@ pub fn build_head(b: &mut GraphBuilder, features: &str, channels: usize, classes
         let mut l2 = Vec::new();
         let mut dropouts = Vec::new();
         let mut dense = |b: &mut GraphBuilder, x: &str, name: &str, cin: usize, cout: usize| {
-            let w = b.param(&format!("head.{name}.weight"), glorot_uniform(cout, cin, &mut rng));
+            let w = b.param(
+                &format!("head.{name}.weight"),
+                glorot_uniform(cout, cin, &mut rng),
+            );
             let bias = b.param(&format!("head.{name}.bias"), filled(&[cout as i64], 0.0));
             (b.op("Gemm", &[x, &w, &bias], vec![("transB", int(1))]), w)
         };
@@ -110,7 +125,11 @@ pub fn build_head(b: &mut GraphBuilder, features: &str, channels: usize, classes
             let shift = b.param(&format!("head.{name}.bias"), filled(&c, 0.0));
             let mean = b.param(&format!("head.{name}.running_mean"), filled(&c, 0.0));
             let var = b.param(&format!("head.{name}.running_var"), filled(&c, 1.0));
-            b.op("BatchNormalization", &[x, &scale, &shift, &mean, &var], vec![("epsilon", float(1e-3))])
+            b.op(
+                "BatchNormalization",
+                &[x, &scale, &shift, &mean, &var],
+                vec![("epsilon", float(1e-3))],
+            )
         };
         let (logits, activation) = match head {
             Head::Linear { dropout } => {
@@ -143,7 +162,13 @@ pub fn build_head(b: &mut GraphBuilder, features: &str, channels: usize, classes
             Activation::Softmax => b.op("Softmax", &[&logits], vec![("axis", int(-1))]),
             Activation::Sigmoid => b.op("Sigmoid", &[&logits], vec![]),
         };
-        HeadOutput { logits, probabilities, activation, l2, dropouts }
+        HeadOutput {
+            logits,
+            probabilities,
+            activation,
+            l2,
+            dropouts,
+        }
     })
 }
 
@@ -154,7 +179,10 @@ mod tests {
     #[test]
     fn parses_and_prints() {
         assert_eq!("tutorial".parse::<Head>().unwrap(), Head::Tutorial);
-        assert_eq!("mlp:256,64".parse::<Head>().unwrap().to_string(), "mlp:256,64");
+        assert_eq!(
+            "mlp:256,64".parse::<Head>().unwrap().to_string(),
+            "mlp:256,64"
+        );
         assert!("mlp:0".parse::<Head>().is_err());
         assert!("svm".parse::<Head>().unwrap_err().contains("tutorial"));
     }
@@ -166,9 +194,28 @@ mod tests {
         let out = build_head(&mut b, &f, 2048, 2, &Head::Tutorial, 1);
         let g = b.finish();
         let ops: Vec<&str> = g.nodes.iter().map(|n| n.op.as_str()).collect();
-        assert_eq!(ops, ["GlobalAveragePool", "Flatten", "BatchNormalization", "Gemm", "BatchNormalization", "Relu", "Gemm", "BatchNormalization", "Sigmoid"]);
+        assert_eq!(
+            ops,
+            [
+                "GlobalAveragePool",
+                "Flatten",
+                "BatchNormalization",
+                "Gemm",
+                "BatchNormalization",
+                "Relu",
+                "Gemm",
+                "BatchNormalization",
+                "Sigmoid"
+            ]
+        );
         assert_eq!(g.initializers["head.fc1.weight"].dims, [128, 2048]);
-        assert_eq!(out.l2, vec![("head.fc1.weight".to_string(), 0.3), ("head.fc2.weight".to_string(), 0.3)]);
+        assert_eq!(
+            out.l2,
+            vec![
+                ("head.fc1.weight".to_string(), 0.3),
+                ("head.fc2.weight".to_string(), 0.3)
+            ]
+        );
         assert_eq!(out.dropouts.len(), 1);
         assert_eq!(out.activation, Activation::Sigmoid);
     }

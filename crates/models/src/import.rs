@@ -19,7 +19,10 @@ pub enum ImportError {
     #[error(transparent)]
     Onnx(#[from] OnnxError),
     #[error("{}: {message}", path.display())]
-    Cut { path: std::path::PathBuf, message: String },
+    Cut {
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 /// Opsets whose operators ortl's graph code knows.
@@ -29,15 +32,24 @@ pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=22;
 /// normalisation.
 pub fn import(path: &Path, normalize: Option<Normalization>) -> Result<Backbone, ImportError> {
     let model = io::load(path)?;
-    let name = path.file_stem().map_or_else(|| "imported".into(), |s| s.to_string_lossy().into_owned());
-    cut(model, &name, normalize).map_err(|message| ImportError::Cut { path: path.into(), message })
+    let name = path
+        .file_stem()
+        .map_or_else(|| "imported".into(), |s| s.to_string_lossy().into_owned());
+    cut(model, &name, normalize).map_err(|message| ImportError::Cut {
+        path: path.into(),
+        message,
+    })
 }
 
 /// The cut itself, on an in-memory model.
 pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result<Backbone, String> {
     let opset = model.opset().ok_or("no default-domain opset import")?;
     if !OPSETS.contains(&opset) {
-        return Err(format!("opset {opset} is outside the supported {}..={}; re-export with opset 17", OPSETS.start(), OPSETS.end()));
+        return Err(format!(
+            "opset {opset} is outside the supported {}..={}; re-export with opset 17",
+            OPSETS.start(),
+            OPSETS.end()
+        ));
     }
     let mut graph = model.graph;
     passes::toposort(&mut graph).map_err(|e| e.to_string())?;
@@ -47,20 +59,35 @@ pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result
         [] => return Err("the graph has no input to feed images to".into()),
         many => {
             let names: Vec<&str> = many.iter().map(|v| v.name.as_str()).collect();
-            return Err(format!("expected one image input, found {}: {}", many.len(), names.join(", ")));
+            return Err(format!(
+                "expected one image input, found {}: {}",
+                many.len(),
+                names.join(", ")
+            ));
         }
     };
-    let dims = image.dims().filter(|d| d.len() == 4).ok_or_else(|| format!("input '{}' is not a rank-4 image tensor", image.name))?;
+    let dims = image
+        .dims()
+        .filter(|d| d.len() == 4)
+        .ok_or_else(|| format!("input '{}' is not a rank-4 image tensor", image.name))?;
     let layout = match (dims[1], dims[3]) {
         (Some(3), _) => Layout::Nchw,
         (_, Some(3)) => Layout::Nhwc,
-        _ => return Err(format!("input '{}' has shape {dims:?}: neither [N,3,H,W] nor [N,H,W,3]", image.name)),
+        _ => {
+            return Err(format!(
+                "input '{}' has shape {dims:?}: neither [N,3,H,W] nor [N,H,W,3]",
+                image.name
+            ));
+        }
     };
     let (h, w) = match layout {
         Layout::Nchw => (dims[2], dims[3]),
         Layout::Nhwc => (dims[1], dims[2]),
     };
-    let size = h.zip(w).filter(|&(h, w)| h > 0 && w > 0).map(|(h, w)| (h as usize, w as usize));
+    let size = h
+        .zip(w)
+        .filter(|&(h, w)| h > 0 && w > 0)
+        .map(|(h, w)| (h as usize, w as usize));
 
     let pool = find_pool(&graph).ok_or_else(|| {
         let ops: Vec<&str> = graph.nodes.iter().rev().take(6).map(|n| n.op.as_str()).collect();
@@ -72,17 +99,31 @@ pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result
     let feature_layout = pool.layout;
     let channels = pool.channels;
     let mut graph_out = graph;
-    graph_out.outputs = vec![ValueInfo { name: pool.features.clone(), dtype: DataType::Float, shape: None }];
+    graph_out.outputs = vec![ValueInfo {
+        name: pool.features.clone(),
+        dtype: DataType::Float,
+        shape: None,
+    }];
     passes::prune(&mut graph_out);
     let mut b = GraphBuilder::from_graph(graph_out);
     let features = if feature_layout == Layout::Nhwc {
-        b.scoped("import", |b| b.op("Transpose", &[&pool.features], vec![("perm", ints(&[0, 3, 1, 2]))]))
+        b.scoped("import", |b| {
+            b.op(
+                "Transpose",
+                &[&pool.features],
+                vec![("perm", ints(&[0, 3, 1, 2]))],
+            )
+        })
     } else {
         pool.features.clone()
     };
     let mut graph = b.finish();
     let n = Dim::Symbolic("N".into());
-    graph.outputs = vec![ValueInfo::new(&features, DataType::Float, vec![n, Dim::Fixed(channels as i64), Dim::Unknown, Dim::Unknown])];
+    graph.outputs = vec![ValueInfo::new(
+        &features,
+        DataType::Float,
+        vec![n, Dim::Fixed(channels as i64), Dim::Unknown, Dim::Unknown],
+    )];
     passes::validate(&graph).map_err(|e| e.to_string())?;
 
     let (normalization, normalization_reason) = match normalize {
@@ -114,7 +155,11 @@ fn find_pool(graph: &ortl_onnx::Graph) -> Option<Pool> {
     graph.nodes.iter().rev().find_map(|node| {
         let layout = pooling_layout(graph, node)?;
         let channels = classifier_inputs(graph, &node.outputs[0], 4)?;
-        Some(Pool { features: node.inputs[0].clone(), layout, channels })
+        Some(Pool {
+            features: node.inputs[0].clone(),
+            layout,
+            channels,
+        })
     })
 }
 
@@ -125,9 +170,16 @@ fn pooling_layout(graph: &ortl_onnx::Graph, node: &Node) -> Option<Layout> {
         "ReduceMean" => {
             let axes: Vec<i64> = match node.ints("axes") {
                 Some(axes) => axes.to_vec(),
-                None => graph.initializers.get(node.inputs.get(1)?)?.as_i64()?.to_vec(),
+                None => graph
+                    .initializers
+                    .get(node.inputs.get(1)?)?
+                    .as_i64()?
+                    .to_vec(),
             };
-            let mut axes: Vec<i64> = axes.into_iter().map(|a| if a < 0 { a + 4 } else { a }).collect();
+            let mut axes: Vec<i64> = axes
+                .into_iter()
+                .map(|a| if a < 0 { a + 4 } else { a })
+                .collect();
             axes.sort();
             match axes.as_slice() {
                 [2, 3] => Some(Layout::Nchw),
@@ -146,18 +198,28 @@ fn classifier_inputs(graph: &ortl_onnx::Graph, value: &str, depth: usize) -> Opt
     if depth == 0 {
         return None;
     }
-    graph.consumers(value).find_map(|next| match next.op.as_str() {
-        "Flatten" | "Reshape" | "Squeeze" | "Identity" | "Dropout" | "Transpose" => {
-            classifier_inputs(graph, &next.outputs[0], depth - 1)
-        }
-        "Gemm" => {
-            let weight = graph.initializers.get(next.inputs.get(1)?)?;
-            let trans_b = next.int("transB").unwrap_or(0) == 1;
-            weight.dims.get(if trans_b { 1 } else { 0 }).map(|&d| d as usize)
-        }
-        "MatMul" => graph.initializers.get(next.inputs.get(1)?)?.dims.first().map(|&d| d as usize),
-        _ => None,
-    })
+    graph
+        .consumers(value)
+        .find_map(|next| match next.op.as_str() {
+            "Flatten" | "Reshape" | "Squeeze" | "Identity" | "Dropout" | "Transpose" => {
+                classifier_inputs(graph, &next.outputs[0], depth - 1)
+            }
+            "Gemm" => {
+                let weight = graph.initializers.get(next.inputs.get(1)?)?;
+                let trans_b = next.int("transB").unwrap_or(0) == 1;
+                weight
+                    .dims
+                    .get(if trans_b { 1 } else { 0 })
+                    .map(|&d| d as usize)
+            }
+            "MatMul" => graph
+                .initializers
+                .get(next.inputs.get(1)?)?
+                .dims
+                .first()
+                .map(|&d| d as usize),
+            _ => None,
+        })
 }
 
 /// Normalisation a file's producer implies: PyTorch and the model zoo use ImageNet mean/std;
@@ -165,10 +227,25 @@ fn classifier_inputs(graph: &ortl_onnx::Graph, value: &str, depth: usize) -> Opt
 fn detect_normalization(producer: &str, layout: Layout) -> (Normalization, String) {
     let producer_lower = producer.to_ascii_lowercase();
     if producer_lower.contains("tf2onnx") || producer_lower.contains("keras") {
-        (Normalization::Caffe, format!("producer '{producer}' (Keras): caffe-style, as keras.applications.resnet50; override with --normalize"))
+        (
+            Normalization::Caffe,
+            format!(
+                "producer '{producer}' (Keras): caffe-style, as keras.applications.resnet50; override with --normalize"
+            ),
+        )
     } else if layout == Layout::Nhwc {
-        (Normalization::Caffe, format!("NHWC input from producer '{producer}' suggests Keras: caffe-style; override with --normalize"))
+        (
+            Normalization::Caffe,
+            format!(
+                "NHWC input from producer '{producer}' suggests Keras: caffe-style; override with --normalize"
+            ),
+        )
     } else {
-        (Normalization::ImageNet, format!("producer '{producer}': ImageNet mean/std (torchvision, model zoo); override with --normalize"))
+        (
+            Normalization::ImageNet,
+            format!(
+                "producer '{producer}': ImageNet mean/std (torchvision, model zoo); override with --normalize"
+            ),
+        )
     }
 }

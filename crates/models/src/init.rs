@@ -18,15 +18,28 @@ pub fn he_normal_fan_out(dims: &[i64], rng: &mut ChaCha8Rng) -> Tensor {
 /// Keras' `glorot_uniform` for a Dense kernel stored as `[out, in]`: U(±sqrt(6/(in+out))).
 pub fn glorot_uniform(out_features: usize, in_features: usize, rng: &mut ChaCha8Rng) -> Tensor {
     let limit = (6.0 / (in_features + out_features) as f32).sqrt();
-    let values = (0..out_features * in_features).map(|_| rng.random_range(-limit..=limit)).collect();
+    let values = (0..out_features * in_features)
+        .map(|_| rng.random_range(-limit..=limit))
+        .collect();
     Tensor::f32(&[out_features as i64, in_features as i64], values)
 }
 
 /// PyTorch's `nn.Linear` default: weights and bias U(±1/sqrt(in)).
-pub fn torch_linear(out_features: usize, in_features: usize, rng: &mut ChaCha8Rng) -> (Tensor, Tensor) {
+pub fn torch_linear(
+    out_features: usize,
+    in_features: usize,
+    rng: &mut ChaCha8Rng,
+) -> (Tensor, Tensor) {
     let bound = 1.0 / (in_features as f32).sqrt();
-    let mut draw = |n: usize| (0..n).map(|_| rng.random_range(-bound..=bound)).collect::<Vec<f32>>();
-    let weight = Tensor::f32(&[out_features as i64, in_features as i64], draw(out_features * in_features));
+    let mut draw = |n: usize| {
+        (0..n)
+            .map(|_| rng.random_range(-bound..=bound))
+            .collect::<Vec<f32>>()
+    };
+    let weight = Tensor::f32(
+        &[out_features as i64, in_features as i64],
+        draw(out_features * in_features),
+    );
     let bias = Tensor::f32(&[out_features as i64], draw(out_features));
     (weight, bias)
 }

@@ -66,17 +66,29 @@ impl FromStr for Normalization {
             "caffe" => Ok(Normalization::Caffe),
             "unit" => Ok(Normalization::Unit),
             "symmetric" => Ok(Normalization::Symmetric),
-            other => Err(format!("unknown normalisation '{other}' (use one of {})", Self::NAMES.join(", "))),
+            other => Err(format!(
+                "unknown normalisation '{other}' (use one of {})",
+                Self::NAMES.join(", ")
+            )),
         }
     }
 }
 
 /// Adds the preprocessing of `image` (`uint8 [N,H,W,3]`) and returns the float tensor in
 /// `layout`.
-pub fn preprocess(b: &mut GraphBuilder, image: &str, normalization: Normalization, layout: Layout) -> String {
+pub fn preprocess(
+    b: &mut GraphBuilder,
+    image: &str,
+    normalization: Normalization,
+    layout: Layout,
+) -> String {
     let (bgr, offset, divisor) = normalization.affine();
     b.scoped("preprocess", |b| {
-        let mut x = b.op("Cast", &[image], vec![("to", Attr::Int(i64::from(DataType::Float.onnx())))]);
+        let mut x = b.op(
+            "Cast",
+            &[image],
+            vec![("to", Attr::Int(i64::from(DataType::Float.onnx())))],
+        );
         if bgr {
             let order = b.constant(Tensor::i64s(&[2, 1, 0]));
             x = b.op("Gather", &[&x, &order], vec![("axis", int(3))]);
@@ -103,7 +115,10 @@ mod tests {
         assert!((g - (-0.456 / 0.224)).abs() < 1e-5);
         assert!((b - (128.0 / 255.0 - 0.406) / 0.225).abs() < 1e-5);
         // Caffe: BGR order, mean subtracted.
-        assert_eq!(Normalization::Caffe.apply([10, 20, 30]), [30.0 - 103.939, 20.0 - 116.779, 10.0 - 123.68]);
+        assert_eq!(
+            Normalization::Caffe.apply([10, 20, 30]),
+            [30.0 - 103.939, 20.0 - 116.779, 10.0 - 123.68]
+        );
         assert_eq!(Normalization::Symmetric.apply([0, 255, 0])[1], 1.0);
         for name in Normalization::NAMES {
             assert_eq!(name.parse::<Normalization>().unwrap().to_string(), name);

@@ -26,16 +26,28 @@ pub struct ResNetConfig {
 
 impl ResNetConfig {
     pub fn resnet50() -> Self {
-        Self { name: "resnet50".into(), blocks: [3, 4, 6, 3], width: 64 }
+        Self {
+            name: "resnet50".into(),
+            blocks: [3, 4, 6, 3],
+            width: 64,
+        }
     }
 
     pub fn resnet101() -> Self {
-        Self { name: "resnet101".into(), blocks: [3, 4, 23, 3], width: 64 }
+        Self {
+            name: "resnet101".into(),
+            blocks: [3, 4, 23, 3],
+            width: 64,
+        }
     }
 
     /// A member small enough for tests: one block per stage, width 8 (feature width 256).
     pub fn tiny() -> Self {
-        Self { name: "resnet-tiny".into(), blocks: [1, 1, 1, 1], width: 8 }
+        Self {
+            name: "resnet-tiny".into(),
+            blocks: [1, 1, 1, 1],
+            width: 8,
+        }
     }
 
     /// Channels of the final feature map.
@@ -50,13 +62,28 @@ pub fn resnet(config: &ResNetConfig, seed: u64) -> Backbone {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut b = GraphBuilder::new(&config.name);
     let n = Dim::Symbolic("N".into());
-    let input = b.input("pixels", DataType::Float, vec![n.clone(), Dim::Fixed(3), Dim::Unknown, Dim::Unknown]);
-    let mut net = Net { b: &mut b, rng: &mut rng };
+    let input = b.input(
+        "pixels",
+        DataType::Float,
+        vec![n.clone(), Dim::Fixed(3), Dim::Unknown, Dim::Unknown],
+    );
+    let mut net = Net {
+        b: &mut b,
+        rng: &mut rng,
+    };
 
     let mut x = net.conv(&input, "conv1", 3, config.width, 7, 2);
     x = net.bn(&x, "bn1", config.width);
     x = net.b.op("Relu", &[&x], vec![]);
-    x = net.b.op("MaxPool", &[&x], vec![("kernel_shape", ints(&[3, 3])), ("strides", ints(&[2, 2])), ("pads", ints(&[1, 1, 1, 1]))]);
+    x = net.b.op(
+        "MaxPool",
+        &[&x],
+        vec![
+            ("kernel_shape", ints(&[3, 3])),
+            ("strides", ints(&[2, 2])),
+            ("pads", ints(&[1, 1, 1, 1])),
+        ],
+    );
 
     let mut channels = config.width;
     for (stage, &blocks) in config.blocks.iter().enumerate() {
@@ -70,7 +97,11 @@ pub fn resnet(config: &ResNetConfig, seed: u64) -> Backbone {
     }
     let features = x;
     let mut graph = b.finish();
-    graph.outputs.push(ortl_onnx::ValueInfo::new(&features, DataType::Float, vec![n, Dim::Fixed(channels as i64), Dim::Unknown, Dim::Unknown]));
+    graph.outputs.push(ortl_onnx::ValueInfo::new(
+        &features,
+        DataType::Float,
+        vec![n, Dim::Fixed(channels as i64), Dim::Unknown, Dim::Unknown],
+    ));
     Backbone {
         name: config.name.clone(),
         graph,
@@ -90,9 +121,20 @@ struct Net<'a> {
 }
 
 impl Net<'_> {
-    fn conv(&mut self, x: &str, name: &str, cin: usize, cout: usize, k: usize, stride: usize) -> String {
+    fn conv(
+        &mut self,
+        x: &str,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+    ) -> String {
         let (k, pad) = (k as i64, (k / 2) as i64);
-        let w = self.b.param(&format!("{name}.weight"), he_normal_fan_out(&[cout as i64, cin as i64, k, k], self.rng));
+        let w = self.b.param(
+            &format!("{name}.weight"),
+            he_normal_fan_out(&[cout as i64, cin as i64, k, k], self.rng),
+        );
         self.b.op(
             "Conv",
             &[x, &w],
@@ -109,12 +151,27 @@ impl Net<'_> {
         let c = [channels as i64];
         let scale = self.b.param(&format!("{name}.weight"), filled(&c, 1.0));
         let bias = self.b.param(&format!("{name}.bias"), filled(&c, 0.0));
-        let mean = self.b.param(&format!("{name}.running_mean"), filled(&c, 0.0));
-        let var = self.b.param(&format!("{name}.running_var"), filled(&c, 1.0));
-        self.b.op("BatchNormalization", &[x, &scale, &bias, &mean, &var], vec![("epsilon", float(1e-5))])
+        let mean = self
+            .b
+            .param(&format!("{name}.running_mean"), filled(&c, 0.0));
+        let var = self
+            .b
+            .param(&format!("{name}.running_var"), filled(&c, 1.0));
+        self.b.op(
+            "BatchNormalization",
+            &[x, &scale, &bias, &mean, &var],
+            vec![("epsilon", float(1e-5))],
+        )
     }
 
-    fn bottleneck(&mut self, x: &str, name: &str, cin: usize, width: usize, stride: usize) -> String {
+    fn bottleneck(
+        &mut self,
+        x: &str,
+        name: &str,
+        cin: usize,
+        width: usize,
+        stride: usize,
+    ) -> String {
         let cout = width * EXPANSION;
         let mut y = self.conv(x, &format!("{name}.conv1"), cin, width, 1, 1);
         y = self.bn(&y, &format!("{name}.bn1"), width);
@@ -148,7 +205,12 @@ mod tests {
         assert_eq!(backbone.parameter_count() + 2048 * 1000 + 1000, 25_557_032);
         assert_eq!(backbone.channels, 2048);
         let init = &backbone.graph.initializers;
-        for name in ["conv1.weight", "layer1.0.bn2.running_var", "layer2.0.downsample.0.weight", "layer4.2.conv3.weight"] {
+        for name in [
+            "conv1.weight",
+            "layer1.0.bn2.running_var",
+            "layer2.0.downsample.0.weight",
+            "layer4.2.conv3.weight",
+        ] {
             assert!(init.contains_key(name), "{name}");
         }
         assert_eq!(init["layer3.5.conv2.weight"].dims, [256, 256, 3, 3]);
@@ -158,12 +220,22 @@ mod tests {
     #[test]
     fn he_init_has_the_fan_out_standard_deviation() {
         let backbone = resnet(&ResNetConfig::resnet50(), 7);
-        let w = backbone.graph.initializers["layer4.0.conv2.weight"].as_f32().unwrap();
+        let w = backbone.graph.initializers["layer4.0.conv2.weight"]
+            .as_f32()
+            .unwrap();
         let n = w.len() as f64;
         let mean = w.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-        let std = (w.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let std = (w
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / n)
+            .sqrt();
         let expected = (2.0f64 / (512.0 * 9.0)).sqrt();
-        assert!((std / expected - 1.0).abs() < 0.01, "std {std} vs {expected}");
+        assert!(
+            (std / expected - 1.0).abs() < 0.01,
+            "std {std} vs {expected}"
+        );
         assert!(mean.abs() < expected * 0.01);
     }
 }

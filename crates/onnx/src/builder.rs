@@ -14,13 +14,24 @@ pub struct GraphBuilder {
 
 impl GraphBuilder {
     pub fn new(name: &str) -> Self {
-        Self { graph: Graph { name: name.into(), ..Graph::default() }, counter: 0, scope: Vec::new() }
+        Self {
+            graph: Graph {
+                name: name.into(),
+                ..Graph::default()
+            },
+            counter: 0,
+            scope: Vec::new(),
+        }
     }
 
     /// Continues building on an existing graph (e.g. adding a head to an imported backbone).
     pub fn from_graph(graph: Graph) -> Self {
         let counter = graph.nodes.len();
-        Self { graph, counter, scope: Vec::new() }
+        Self {
+            graph,
+            counter,
+            scope: Vec::new(),
+        }
     }
 
     /// Runs `f` with `name` appended to the scope that prefixes generated names.
@@ -71,17 +82,29 @@ impl GraphBuilder {
     }
 
     /// Adds a node with `outputs` outputs and returns their names.
-    pub fn op_n(&mut self, op: &str, inputs: &[&str], outputs: usize, attrs: Vec<(&str, Attr)>) -> Vec<String> {
+    pub fn op_n(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        outputs: usize,
+        attrs: Vec<(&str, Attr)>,
+    ) -> Vec<String> {
         let name = self.fresh(op);
-        let outs: Vec<String> =
-            if outputs == 1 { vec![name.clone()] } else { (0..outputs).map(|i| format!("{name}:{i}")).collect() };
+        let outs: Vec<String> = if outputs == 1 {
+            vec![name.clone()]
+        } else {
+            (0..outputs).map(|i| format!("{name}:{i}")).collect()
+        };
         self.graph.nodes.push(Node {
             name,
             op: op.into(),
             domain: String::new(),
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
             outputs: outs.clone(),
-            attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<BTreeMap<_, _>>(),
+            attrs: attrs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect::<BTreeMap<_, _>>(),
         });
         outs
     }

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum OnnxError {
     #[error("{}: cannot read: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: not an ONNX model ({reason})", path.display())]
     Decode { path: PathBuf, reason: String },
     #[error("{}: {message}", path.display())]
@@ -13,7 +16,11 @@ pub enum OnnxError {
     #[error("tensor '{name}': {message}")]
     Tensor { name: String, message: String },
     #[error("node '{node}' ({op}): {message}")]
-    Node { node: String, op: String, message: String },
+    Node {
+        node: String,
+        op: String,
+        message: String,
+    },
     #[error("graph: {0}")]
     Graph(String),
 }

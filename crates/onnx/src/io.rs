@@ -7,33 +7,52 @@ use std::path::{Component, Path, PathBuf};
 
 use prost::Message;
 
+use crate::OnnxError;
 use crate::ir::{Attr, DataType, Dim, Graph, Model, Node, Tensor, TensorData, ValueInfo};
 use crate::proto::{self, tensor_proto, tensor_shape_proto, type_proto};
-use crate::OnnxError;
 
 /// Largest `.onnx` file read (protobuf itself cannot exceed 2 GiB).
 pub const MAX_MODEL_BYTES: u64 = 2 << 30;
 
 /// Reads a model file; external data is resolved in the model's folder.
 pub fn load(path: &Path) -> Result<Model, OnnxError> {
-    let io = |source| OnnxError::Io { path: path.into(), source };
+    let io = |source| OnnxError::Io {
+        path: path.into(),
+        source,
+    };
     let size = std::fs::metadata(path).map_err(io)?.len();
     if size > MAX_MODEL_BYTES {
-        return Err(OnnxError::Decode { path: path.into(), reason: format!("{size} bytes exceeds the 2 GiB protobuf limit") });
+        return Err(OnnxError::Decode {
+            path: path.into(),
+            reason: format!("{size} bytes exceeds the 2 GiB protobuf limit"),
+        });
     }
     let bytes = std::fs::read(path).map_err(io)?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     from_bytes(&bytes, Some(dir)).map_err(|e| match e {
-        OnnxError::Decode { reason, .. } => OnnxError::Decode { path: path.into(), reason },
+        OnnxError::Decode { reason, .. } => OnnxError::Decode {
+            path: path.into(),
+            reason,
+        },
         other => other,
     })
 }
 
 /// Decodes model bytes. `dir` is where external data lives (`None`: external data refused).
 pub fn from_bytes(bytes: &[u8], dir: Option<&Path>) -> Result<Model, OnnxError> {
-    let decode = |reason: String| OnnxError::Decode { path: PathBuf::from("<bytes>"), reason };
-    let proto = proto::ModelProto::decode(bytes).map_err(|e| decode(format!("malformed protobuf: {e}")))?;
-    let graph = proto.graph.as_ref().ok_or_else(|| decode("no graph".into()))?;
+    let decode = |reason: String| OnnxError::Decode {
+        path: PathBuf::from("<bytes>"),
+        reason,
+    };
+    let proto =
+        proto::ModelProto::decode(bytes).map_err(|e| decode(format!("malformed protobuf: {e}")))?;
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| decode("no graph".into()))?;
     let opsets = proto
         .opset_import
         .iter()
@@ -49,7 +68,12 @@ pub fn from_bytes(bytes: &[u8], dir: Option<&Path>) -> Result<Model, OnnxError> 
         metadata: proto
             .metadata_props
             .iter()
-            .map(|p| (p.key.clone().unwrap_or_default(), p.value.clone().unwrap_or_default()))
+            .map(|p| {
+                (
+                    p.key.clone().unwrap_or_default(),
+                    p.value.clone().unwrap_or_default(),
+                )
+            })
             .collect(),
     })
 }
@@ -61,7 +85,10 @@ pub fn to_bytes(model: &Model) -> Vec<u8> {
 
 /// Writes a model to `path` under a temporary name, then renames it into place.
 pub fn save(model: &Model, path: &Path) -> Result<(), OnnxError> {
-    let io = |source| OnnxError::Io { path: path.into(), source };
+    let io = |source| OnnxError::Io {
+        path: path.into(),
+        source,
+    };
     let tmp = path.with_extension("onnx.partial");
     std::fs::write(&tmp, to_bytes(model)).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
@@ -73,7 +100,10 @@ pub fn to_proto(model: &Model) -> proto::ModelProto {
         opset_import: model
             .opsets
             .iter()
-            .map(|(domain, version)| proto::OperatorSetIdProto { domain: Some(domain.clone()), version: Some(*version) })
+            .map(|(domain, version)| proto::OperatorSetIdProto {
+                domain: Some(domain.clone()),
+                version: Some(*version),
+            })
             .collect(),
         producer_name: Some(model.producer_name.clone()),
         producer_version: Some(model.producer_version.clone()),
@@ -82,7 +112,10 @@ pub fn to_proto(model: &Model) -> proto::ModelProto {
         metadata_props: model
             .metadata
             .iter()
-            .map(|(k, v)| proto::StringStringEntryProto { key: Some(k.clone()), value: Some(v.clone()) })
+            .map(|(k, v)| proto::StringStringEntryProto {
+                key: Some(k.clone()),
+                value: Some(v.clone()),
+            })
             .collect(),
         ..Default::default()
     }
@@ -94,10 +127,19 @@ fn graph_from_proto(g: &proto::GraphProto, dir: Option<&Path>) -> Result<Graph, 
         let name = t.name.clone().unwrap_or_default();
         initializers.insert(name.clone(), tensor_from_proto(t, &name, dir)?);
     }
-    let values = |list: &[proto::ValueInfoProto]| list.iter().map(value_from_proto).collect::<Result<Vec<_>, _>>();
+    let values = |list: &[proto::ValueInfoProto]| {
+        list.iter()
+            .map(value_from_proto)
+            .collect::<Result<Vec<_>, _>>()
+    };
     Ok(Graph {
         name: g.name.clone().unwrap_or_default(),
-        nodes: g.node.iter().enumerate().map(|(i, n)| node_from_proto(n, i, dir)).collect::<Result<_, _>>()?,
+        nodes: g
+            .node
+            .iter()
+            .enumerate()
+            .map(|(i, n)| node_from_proto(n, i, dir))
+            .collect::<Result<_, _>>()?,
         inputs: values(&g.input)?,
         outputs: values(&g.output)?,
         value_info: values(&g.value_info)?,
@@ -109,7 +151,11 @@ fn graph_to_proto(g: &Graph) -> proto::GraphProto {
     proto::GraphProto {
         name: Some(g.name.clone()),
         node: g.nodes.iter().map(node_to_proto).collect(),
-        initializer: g.initializers.iter().map(|(name, t)| tensor_to_proto(name, t)).collect(),
+        initializer: g
+            .initializers
+            .iter()
+            .map(|(name, t)| tensor_to_proto(name, t))
+            .collect(),
         input: g.inputs.iter().map(value_to_proto).collect(),
         output: g.outputs.iter().map(value_to_proto).collect(),
         value_info: g.value_info.iter().map(value_to_proto).collect(),
@@ -117,10 +163,22 @@ fn graph_to_proto(g: &Graph) -> proto::GraphProto {
     }
 }
 
-fn node_from_proto(n: &proto::NodeProto, index: usize, dir: Option<&Path>) -> Result<Node, OnnxError> {
+fn node_from_proto(
+    n: &proto::NodeProto,
+    index: usize,
+    dir: Option<&Path>,
+) -> Result<Node, OnnxError> {
     let op = n.op_type.clone().unwrap_or_default();
-    let name = n.name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| format!("{op}_{index}"));
-    let err = |message: String| OnnxError::Node { node: name.clone(), op: op.clone(), message };
+    let name = n
+        .name
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("{op}_{index}"));
+    let err = |message: String| OnnxError::Node {
+        node: name.clone(),
+        op: op.clone(),
+        message,
+    };
     let mut attrs = BTreeMap::new();
     for a in &n.attribute {
         let key = a.name.clone().unwrap_or_default();
@@ -131,7 +189,9 @@ fn node_from_proto(n: &proto::NodeProto, index: usize, dir: Option<&Path>) -> Re
             T::Int => Attr::Int(a.i.unwrap_or(0)),
             T::String => Attr::String(a.s.as_ref().map(text).unwrap_or_default()),
             T::Tensor => {
-                let t = a.t.as_ref().ok_or_else(|| err(format!("attribute '{key}' has no tensor")))?;
+                let t =
+                    a.t.as_ref()
+                        .ok_or_else(|| err(format!("attribute '{key}' has no tensor")))?;
                 Attr::Tensor(tensor_from_proto(t, &key, dir)?)
             }
             T::Floats => Attr::Floats(a.floats.clone()),
@@ -161,7 +221,10 @@ fn node_to_proto(n: &Node) -> proto::NodeProto {
         .attrs
         .iter()
         .map(|(name, value)| {
-            let mut a = proto::AttributeProto { name: Some(name.clone()), ..Default::default() };
+            let mut a = proto::AttributeProto {
+                name: Some(name.clone()),
+                ..Default::default()
+            };
             let kind = match value {
                 Attr::Float(v) => {
                     a.f = Some(*v);
@@ -211,7 +274,13 @@ fn value_from_proto(v: &proto::ValueInfoProto) -> Result<ValueInfo, OnnxError> {
     let name = v.name.clone().unwrap_or_default();
     let tensor = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
         Some(type_proto::Value::TensorType(t)) => t,
-        _ => return Ok(ValueInfo { name, dtype: DataType::Other(0), shape: None }),
+        _ => {
+            return Ok(ValueInfo {
+                name,
+                dtype: DataType::Other(0),
+                shape: None,
+            });
+        }
     };
     let shape = tensor.shape.as_ref().map(|s| {
         s.dim
@@ -223,7 +292,11 @@ fn value_from_proto(v: &proto::ValueInfoProto) -> Result<ValueInfo, OnnxError> {
             })
             .collect()
     });
-    Ok(ValueInfo { name, dtype: DataType::from_onnx(tensor.elem_type.unwrap_or(0)), shape })
+    Ok(ValueInfo {
+        name,
+        dtype: DataType::from_onnx(tensor.elem_type.unwrap_or(0)),
+        shape,
+    })
 }
 
 fn value_to_proto(v: &ValueInfo) -> proto::ValueInfoProto {
@@ -233,7 +306,9 @@ fn value_to_proto(v: &ValueInfo) -> proto::ValueInfoProto {
             .map(|d| tensor_shape_proto::Dimension {
                 value: match d {
                     Dim::Fixed(n) => Some(tensor_shape_proto::dimension::Value::DimValue(*n)),
-                    Dim::Symbolic(p) => Some(tensor_shape_proto::dimension::Value::DimParam(p.clone())),
+                    Dim::Symbolic(p) => {
+                        Some(tensor_shape_proto::dimension::Value::DimParam(p.clone()))
+                    }
                     Dim::Unknown => None,
                 },
                 ..Default::default()
@@ -243,15 +318,25 @@ fn value_to_proto(v: &ValueInfo) -> proto::ValueInfoProto {
     proto::ValueInfoProto {
         name: Some(v.name.clone()),
         r#type: Some(proto::TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(v.dtype.onnx()), shape })),
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(v.dtype.onnx()),
+                shape,
+            })),
             ..Default::default()
         }),
         ..Default::default()
     }
 }
 
-fn tensor_from_proto(t: &proto::TensorProto, name: &str, dir: Option<&Path>) -> Result<Tensor, OnnxError> {
-    let err = |message: String| OnnxError::Tensor { name: name.into(), message };
+fn tensor_from_proto(
+    t: &proto::TensorProto,
+    name: &str,
+    dir: Option<&Path>,
+) -> Result<Tensor, OnnxError> {
+    let err = |message: String| OnnxError::Tensor {
+        name: name.into(),
+        message,
+    };
     let dtype = DataType::from_onnx(t.data_type.unwrap_or(0));
     if t.dims.iter().any(|&d| d < 0) {
         return Err(err(format!("negative dimension in {:?}", t.dims)));
@@ -261,7 +346,8 @@ fn tensor_from_proto(t: &proto::TensorProto, name: &str, dir: Option<&Path>) -> 
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
         .filter(|&n| n <= MAX_MODEL_BYTES)
-        .ok_or_else(|| err(format!("dims {:?} are implausibly large", t.dims)))? as usize;
+        .ok_or_else(|| err(format!("dims {:?} are implausibly large", t.dims)))?
+        as usize;
     let external = t.data_location == Some(tensor_proto::DataLocation::External as i32);
     let raw: Option<Vec<u8>> = if external {
         Some(read_external(t, name, dir, numel, dtype)?)
@@ -273,7 +359,10 @@ fn tensor_from_proto(t: &proto::TensorProto, name: &str, dir: Option<&Path>) -> 
             if let Some(size) = dtype.size()
                 && bytes.len() != numel * size
             {
-                return Err(err(format!("{} bytes of data for {numel} elements of {dtype:?}", bytes.len())));
+                return Err(err(format!(
+                    "{} bytes of data for {numel} elements of {dtype:?}",
+                    bytes.len()
+                )));
             }
             decode_raw(dtype, bytes)
         }
@@ -285,19 +374,34 @@ fn tensor_from_proto(t: &proto::TensorProto, name: &str, dir: Option<&Path>) -> 
             DataType::Uint8 => TensorData::U8(t.int32_data.iter().map(|&v| v as u8).collect()),
             DataType::Int8 => TensorData::I8(t.int32_data.iter().map(|&v| v as i8).collect()),
             DataType::Bool => TensorData::Bool(t.int32_data.iter().map(|&v| v != 0).collect()),
-            DataType::Other(code) => return Err(err(format!("element type {code} stored in typed fields is not supported"))),
+            DataType::Other(code) => {
+                return Err(err(format!(
+                    "element type {code} stored in typed fields is not supported"
+                )));
+            }
         },
     };
-    let tensor = Tensor { dtype, dims: t.dims.clone(), data };
+    let tensor = Tensor {
+        dtype,
+        dims: t.dims.clone(),
+        data,
+    };
     if tensor.len() != numel {
-        return Err(err(format!("{} values for dims {:?}", tensor.len(), t.dims)));
+        return Err(err(format!(
+            "{} values for dims {:?}",
+            tensor.len(),
+            t.dims
+        )));
     }
     Ok(tensor)
 }
 
 fn decode_raw(dtype: DataType, bytes: Vec<u8>) -> TensorData {
     fn chunks<const N: usize, T>(bytes: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
-        bytes.chunks_exact(N).map(|c| f(c.try_into().expect("exact chunk"))).collect()
+        bytes
+            .chunks_exact(N)
+            .map(|c| f(c.try_into().expect("exact chunk")))
+            .collect()
     }
     match dtype {
         DataType::Float => TensorData::F32(chunks(&bytes, f32::from_le_bytes)),
@@ -332,18 +436,40 @@ fn tensor_to_proto(name: &str, t: &Tensor) -> proto::TensorProto {
 }
 
 /// Reads a tensor's external data, refusing any location outside the model's folder.
-fn read_external(t: &proto::TensorProto, name: &str, dir: Option<&Path>, numel: usize, dtype: DataType) -> Result<Vec<u8>, OnnxError> {
-    let err = |message: String| OnnxError::Tensor { name: name.into(), message };
+fn read_external(
+    t: &proto::TensorProto,
+    name: &str,
+    dir: Option<&Path>,
+    numel: usize,
+    dtype: DataType,
+) -> Result<Vec<u8>, OnnxError> {
+    let err = |message: String| OnnxError::Tensor {
+        name: name.into(),
+        message,
+    };
     let dir = dir.ok_or_else(|| err("external data is not allowed for in-memory models".into()))?;
-    let field = |key: &str| t.external_data.iter().find(|e| e.key.as_deref() == Some(key)).and_then(|e| e.value.clone());
-    let location = field("location").ok_or_else(|| err("external data without a location".into()))?;
+    let field = |key: &str| {
+        t.external_data
+            .iter()
+            .find(|e| e.key.as_deref() == Some(key))
+            .and_then(|e| e.value.clone())
+    };
+    let location =
+        field("location").ok_or_else(|| err("external data without a location".into()))?;
     let relative = Path::new(&location);
     let escapes = relative.is_absolute()
-        || relative.components().any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_)));
+        || relative.components().any(|c| {
+            matches!(
+                c,
+                Component::ParentDir | Component::RootDir | Component::Prefix(_)
+            )
+        });
     if escapes {
         return Err(OnnxError::Unsafe {
             path: dir.join(relative),
-            message: format!("external data of tensor '{name}' points outside the model's folder ('{location}'); refusing to read it"),
+            message: format!(
+                "external data of tensor '{name}' points outside the model's folder ('{location}'); refusing to read it"
+            ),
         });
     }
     let path = dir.join(relative);
@@ -354,22 +480,44 @@ fn read_external(t: &proto::TensorProto, name: &str, dir: Option<&Path>, numel: 
     {
         return Err(OnnxError::Unsafe {
             path: path.clone(),
-            message: format!("external data of tensor '{name}' resolves outside the model's folder; refusing to read it"),
+            message: format!(
+                "external data of tensor '{name}' resolves outside the model's folder; refusing to read it"
+            ),
         });
     }
-    let parse = |key: &str| field(key).map(|v| v.parse::<u64>().map_err(|_| err(format!("external data {key} '{v}' is not a number")))).transpose();
+    let parse = |key: &str| {
+        field(key)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| err(format!("external data {key} '{v}' is not a number")))
+            })
+            .transpose()
+    };
     let offset = parse("offset")?.unwrap_or(0);
     let expected = dtype.size().map(|s| (numel * s) as u64);
-    let length = parse("length")?.or(expected).ok_or_else(|| err("external data length unknown".into()))?;
+    let length = parse("length")?
+        .or(expected)
+        .ok_or_else(|| err("external data length unknown".into()))?;
     if expected.is_some_and(|e| e != length) {
-        return Err(err(format!("external data length {length} does not match dims {:?}", t.dims)));
+        return Err(err(format!(
+            "external data length {length} does not match dims {:?}",
+            t.dims
+        )));
     }
     use std::io::{Read, Seek, SeekFrom};
-    let io = |source| OnnxError::Io { path: path.clone(), source };
+    let io = |source| OnnxError::Io {
+        path: path.clone(),
+        source,
+    };
     let mut file = std::fs::File::open(&path).map_err(io)?;
     let available = file.metadata().map_err(io)?.len();
     if offset.checked_add(length).is_none_or(|end| end > available) {
-        return Err(err(format!("external data {}..{} is past the end of {} ({available} bytes)", offset, offset.saturating_add(length), path.display())));
+        return Err(err(format!(
+            "external data {}..{} is past the end of {} ({available} bytes)",
+            offset,
+            offset.saturating_add(length),
+            path.display()
+        )));
     }
     file.seek(SeekFrom::Start(offset)).map_err(io)?;
     let mut bytes = vec![0; length as usize];
@@ -384,13 +532,23 @@ mod tests {
 
     fn small_model() -> Model {
         let mut b = GraphBuilder::new("g");
-        let x = b.input("x", DataType::Float, vec![Dim::Symbolic("n".into()), Dim::Fixed(3)]);
+        let x = b.input(
+            "x",
+            DataType::Float,
+            vec![Dim::Symbolic("n".into()), Dim::Fixed(3)],
+        );
         let w = b.param("w", Tensor::f32(&[3, 2], vec![1., 2., 3., 4., 5., 6.]));
         let y = b.op("MatMul", &[&x, &w], vec![]);
         let z = b.op("Relu", &[&y], vec![]);
-        b.output(&z, DataType::Float, vec![Dim::Symbolic("n".into()), Dim::Fixed(2)]);
+        b.output(
+            &z,
+            DataType::Float,
+            vec![Dim::Symbolic("n".into()), Dim::Fixed(2)],
+        );
         let mut model = Model::new(b.finish());
-        model.metadata.insert("classes".into(), "[\"a\",\"b\"]".into());
+        model
+            .metadata
+            .insert("classes".into(), "[\"a\",\"b\"]".into());
         model
     }
 
@@ -411,25 +569,39 @@ mod tests {
             let _ = from_bytes(&bytes[..cut], None);
         }
         assert!(from_bytes(&bytes[..bytes.len() - 1], None).is_err());
-        let err = from_bytes(b"\xff\xff\xff\xff", None).unwrap_err().to_string();
-        assert!(err.contains("malformed protobuf") || err.contains("no graph"), "{err}");
+        let err = from_bytes(b"\xff\xff\xff\xff", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("malformed protobuf") || err.contains("no graph"),
+            "{err}"
+        );
     }
 
     #[test]
     fn external_data_is_read_inside_the_folder_and_refused_outside() {
         let dir = tempfile::tempdir().unwrap();
         let mut proto = to_proto(&small_model());
-        let values: Vec<u8> = [1f32, 2., 3., 4., 5., 6.].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let values: Vec<u8> = [1f32, 2., 3., 4., 5., 6.]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         std::fs::write(dir.path().join("w.bin"), [vec![0u8; 8], values].concat()).unwrap();
         let init = &mut proto.graph.as_mut().unwrap().initializer[0];
         init.raw_data = None;
         init.data_location = Some(tensor_proto::DataLocation::External as i32);
-        let entry = |k: &str, v: &str| proto::StringStringEntryProto { key: Some(k.into()), value: Some(v.into()) };
+        let entry = |k: &str, v: &str| proto::StringStringEntryProto {
+            key: Some(k.into()),
+            value: Some(v.into()),
+        };
         init.external_data = vec![entry("location", "w.bin"), entry("offset", "8")];
         let path = dir.path().join("m.onnx");
         std::fs::write(&path, proto.encode_to_vec()).unwrap();
         let model = load(&path).unwrap();
-        assert_eq!(model.graph.initializers["w"].as_f32().unwrap(), [1., 2., 3., 4., 5., 6.]);
+        assert_eq!(
+            model.graph.initializers["w"].as_f32().unwrap(),
+            [1., 2., 3., 4., 5., 6.]
+        );
 
         for evil in ["../w.bin", "/etc/passwd", "sub/../../w.bin"] {
             let init = &mut proto.graph.as_mut().unwrap().initializer[0];

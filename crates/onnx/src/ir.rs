@@ -102,8 +102,16 @@ impl Tensor {
     }
 
     fn checked(dtype: DataType, dims: &[i64], data: TensorData) -> Self {
-        let tensor = Self { dtype, dims: dims.to_vec(), data };
-        assert_eq!(tensor.len(), tensor.numel(), "values must match dims {dims:?}");
+        let tensor = Self {
+            dtype,
+            dims: dims.to_vec(),
+            data,
+        };
+        assert_eq!(
+            tensor.len(),
+            tensor.numel(),
+            "values must match dims {dims:?}"
+        );
         tensor
     }
 
@@ -176,13 +184,26 @@ pub struct ValueInfo {
 
 impl ValueInfo {
     pub fn new(name: &str, dtype: DataType, shape: Vec<Dim>) -> Self {
-        Self { name: name.into(), dtype, shape: Some(shape) }
+        Self {
+            name: name.into(),
+            dtype,
+            shape: Some(shape),
+        }
     }
 
     /// Fixed dimensions, with `None` for symbolic or unknown ones.
     pub fn dims(&self) -> Option<Vec<Option<i64>>> {
         self.shape.as_ref().map(|shape| {
-            shape.iter().map(|d| if let Dim::Fixed(n) = d { Some(*n) } else { None }).collect()
+            shape
+                .iter()
+                .map(|d| {
+                    if let Dim::Fixed(n) = d {
+                        Some(*n)
+                    } else {
+                        None
+                    }
+                })
+                .collect()
         })
     }
 }
@@ -226,7 +247,11 @@ impl Node {
 
     /// An error about this node.
     pub fn error(&self, message: impl Into<String>) -> OnnxError {
-        OnnxError::Node { node: self.name.clone(), op: self.op.clone(), message: message.into() }
+        OnnxError::Node {
+            node: self.name.clone(),
+            op: self.op.clone(),
+            message: message.into(),
+        }
     }
 }
 
@@ -243,22 +268,32 @@ pub struct Graph {
 impl Graph {
     /// The node that produces `value`, if any.
     pub fn producer(&self, value: &str) -> Option<&Node> {
-        self.nodes.iter().find(|n| n.outputs.iter().any(|o| o == value))
+        self.nodes
+            .iter()
+            .find(|n| n.outputs.iter().any(|o| o == value))
     }
 
     /// The nodes that read `value`.
     pub fn consumers<'a>(&'a self, value: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
-        self.nodes.iter().filter(move |n| n.inputs.iter().any(|i| i == value))
+        self.nodes
+            .iter()
+            .filter(move |n| n.inputs.iter().any(|i| i == value))
     }
 
     /// Graph inputs that are not initializers (the values a caller feeds).
     pub fn feeds(&self) -> impl Iterator<Item = &ValueInfo> {
-        self.inputs.iter().filter(|i| !self.initializers.contains_key(&i.name))
+        self.inputs
+            .iter()
+            .filter(|i| !self.initializers.contains_key(&i.name))
     }
 
     /// Total number of elements in float initializers (trainable-parameter count).
     pub fn float_parameters(&self) -> usize {
-        self.initializers.values().filter(|t| t.dtype == DataType::Float).map(Tensor::numel).sum()
+        self.initializers
+            .values()
+            .filter(|t| t.dtype == DataType::Float)
+            .map(Tensor::numel)
+            .sum()
     }
 }
 
@@ -290,6 +325,9 @@ impl Model {
 
     /// The default-domain opset version.
     pub fn opset(&self) -> Option<i64> {
-        self.opsets.iter().find(|(d, _)| d.is_empty() || d == "ai.onnx").map(|(_, v)| *v)
+        self.opsets
+            .iter()
+            .find(|(d, _)| d.is_empty() || d == "ai.onnx")
+            .map(|(_, v)| *v)
     }
 }

@@ -13,7 +13,7 @@ pub mod error;
 pub mod io;
 pub mod ir;
 pub mod passes;
-#[allow(unsafe_code)]
+#[rustfmt::skip]
 pub mod proto;
 
 pub use builder::GraphBuilder;

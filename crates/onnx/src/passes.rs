@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use crate::ir::Graph;
 use crate::OnnxError;
+use crate::ir::Graph;
 
 /// Checks that every value read is defined once, by an input, an initializer or an earlier
 /// node, and that every output is defined.
@@ -24,7 +24,10 @@ pub fn validate(graph: &Graph) -> Result<(), OnnxError> {
     }
     for output in &graph.outputs {
         if !defined.contains(output.name.as_str()) {
-            return Err(OnnxError::Graph(format!("output '{}' is not produced by any node", output.name)));
+            return Err(OnnxError::Graph(format!(
+                "output '{}' is not produced by any node",
+                output.name
+            )));
         }
     }
     Ok(())
@@ -42,7 +45,12 @@ pub fn toposort(graph: &mut Graph) -> Result<(), OnnxError> {
     let deps: Vec<BTreeSet<usize>> = graph
         .nodes
         .iter()
-        .map(|n| n.inputs.iter().filter_map(|i| producer.get(i.as_str()).copied()).collect())
+        .map(|n| {
+            n.inputs
+                .iter()
+                .filter_map(|i| producer.get(i.as_str()).copied())
+                .collect()
+        })
         .collect();
     let mut order = Vec::with_capacity(graph.nodes.len());
     let mut state = vec![0u8; graph.nodes.len()]; // 0 new, 1 on stack, 2 done
@@ -71,8 +79,14 @@ pub fn toposort(graph: &mut Graph) -> Result<(), OnnxError> {
             }
         }
     }
-    let mut nodes: Vec<Option<_>> = std::mem::take(&mut graph.nodes).into_iter().map(Some).collect();
-    graph.nodes = order.into_iter().map(|i| nodes[i].take().expect("each node once")).collect();
+    let mut nodes: Vec<Option<_>> = std::mem::take(&mut graph.nodes)
+        .into_iter()
+        .map(Some)
+        .collect();
+    graph.nodes = order
+        .into_iter()
+        .map(|i| nodes[i].take().expect("each node once"))
+        .collect();
     Ok(())
 }
 
@@ -96,11 +110,39 @@ pub fn prune(graph: &mut Graph) -> usize {
     before - graph.nodes.len()
 }
 
+/// Renames a value everywhere it is read or written (node ports, graph inputs/outputs,
+/// value infos, initializers).
+pub fn rename_value(graph: &mut Graph, from: &str, to: &str) {
+    if from == to {
+        return;
+    }
+    for node in &mut graph.nodes {
+        for port in node.inputs.iter_mut().chain(node.outputs.iter_mut()) {
+            if port == from {
+                *port = to.to_string();
+            }
+        }
+    }
+    for info in graph
+        .inputs
+        .iter_mut()
+        .chain(&mut graph.outputs)
+        .chain(&mut graph.value_info)
+    {
+        if info.name == from {
+            info.name = to.to_string();
+        }
+    }
+    if let Some(tensor) = graph.initializers.remove(from) {
+        graph.initializers.insert(to.to_string(), tensor);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::{DataType, Dim, Tensor};
     use crate::GraphBuilder;
+    use crate::ir::{DataType, Dim, Tensor};
 
     fn chain() -> Graph {
         let mut b = GraphBuilder::new("g");
@@ -118,7 +160,10 @@ mod tests {
     fn prune_removes_dead_nodes_and_their_initializers() {
         let mut g = chain();
         assert_eq!(prune(&mut g), 1);
-        assert_eq!(g.nodes.iter().map(|n| n.op.as_str()).collect::<Vec<_>>(), ["Mul", "Relu"]);
+        assert_eq!(
+            g.nodes.iter().map(|n| n.op.as_str()).collect::<Vec<_>>(),
+            ["Mul", "Relu"]
+        );
         assert!(g.initializers.contains_key("w") && !g.initializers.contains_key("unused"));
         assert_eq!(g.inputs.len(), 1);
         validate(&g).unwrap();
@@ -128,34 +173,21 @@ mod tests {
     fn toposort_restores_order_and_validate_catches_disorder() {
         let mut g = chain();
         g.nodes.reverse();
-        assert!(validate(&g).unwrap_err().to_string().contains("nothing defines"));
+        assert!(
+            validate(&g)
+                .unwrap_err()
+                .to_string()
+                .contains("nothing defines")
+        );
         toposort(&mut g).unwrap();
         validate(&g).unwrap();
         let mut cyclic = chain();
         cyclic.nodes[0].inputs[0] = cyclic.nodes[2].outputs[0].clone();
-        assert!(toposort(&mut cyclic).unwrap_err().to_string().contains("cycle"));
-    }
-}
-
-/// Renames a value everywhere it is read or written (node ports, graph inputs/outputs,
-/// value infos, initializers).
-pub fn rename_value(graph: &mut Graph, from: &str, to: &str) {
-    if from == to {
-        return;
-    }
-    for node in &mut graph.nodes {
-        for port in node.inputs.iter_mut().chain(node.outputs.iter_mut()) {
-            if port == from {
-                *port = to.to_string();
-            }
-        }
-    }
-    for info in graph.inputs.iter_mut().chain(&mut graph.outputs).chain(&mut graph.value_info) {
-        if info.name == from {
-            info.name = to.to_string();
-        }
-    }
-    if let Some(tensor) = graph.initializers.remove(from) {
-        graph.initializers.insert(to.to_string(), tensor);
+        assert!(
+            toposort(&mut cyclic)
+                .unwrap_err()
+                .to_string()
+                .contains("cycle")
+        );
     }
 }

@@ -17,8 +17,14 @@ pub enum Feed {
 }
 
 /// Runs `session` on `feeds`; returns every output as float32, by name.
-pub fn run(session: &mut Session, feeds: Vec<(&str, Feed)>) -> Result<BTreeMap<String, ArrayD<f32>>, RuntimeError> {
-    let mut inputs: Vec<(std::borrow::Cow<'_, str>, ort::session::SessionInputValue<'_>)> = Vec::new();
+pub fn run(
+    session: &mut Session,
+    feeds: Vec<(&str, Feed)>,
+) -> Result<BTreeMap<String, ArrayD<f32>>, RuntimeError> {
+    let mut inputs: Vec<(
+        std::borrow::Cow<'_, str>,
+        ort::session::SessionInputValue<'_>,
+    )> = Vec::new();
     for (name, feed) in feeds {
         let value: ort::value::DynValue = match feed {
             Feed::F32(a) => Tensor::from_array(a)?.into_dyn(),
@@ -30,7 +36,10 @@ pub fn run(session: &mut Session, feeds: Vec<(&str, Feed)>) -> Result<BTreeMap<S
     let outputs = session.run(inputs)?;
     let mut result = BTreeMap::new();
     for (name, value) in outputs.iter() {
-        result.insert(name.to_string(), value.try_extract_array::<f32>()?.to_owned());
+        result.insert(
+            name.to_string(),
+            value.try_extract_array::<f32>()?.to_owned(),
+        );
     }
     Ok(result)
 }

@@ -1,0 +1,443 @@
+//! Models built, exported, imported and cut by ortl, run through ONNX Runtime (installed by
+//! `make setup`, which `make test` runs first), with the numbers checked.
+
+use std::collections::BTreeMap;
+
+use ndarray::{ArrayD, IxDyn};
+use ort::session::Session;
+use ortl_models::import::cut;
+use ortl_models::preprocess::preprocess;
+use ortl_models::resnet::resnet;
+use ortl_models::{
+    Backbone, ClassifierSpec, Head, Layout, Normalization, ResNetConfig, classifier,
+};
+use ortl_onnx::builder::{int, ints};
+use ortl_onnx::{DataType, Dim, GraphBuilder, Model, Tensor, ValueInfo, io, passes};
+use ortl_runtime::{Feed, SessionOptions};
+
+fn session(model: &Model) -> Session {
+    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
+    let mut builder = runtime
+        .session(&SessionOptions {
+            threads: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    builder
+        .commit_from_memory(&io::to_bytes(model))
+        .expect("ORT accepts the model")
+}
+
+fn run(model: &Model, feeds: Vec<(&str, Feed)>) -> BTreeMap<String, ArrayD<f32>> {
+    ortl_runtime::run(&mut session(model), feeds).unwrap()
+}
+
+/// Deterministic pseudo-random images, `uint8 [n, h, w, 3]`.
+fn images(n: usize, h: usize, w: usize) -> ArrayD<u8> {
+    ArrayD::from_shape_fn(IxDyn(&[n, h, w, 3]), |i| {
+        ((i[0] * 131 + i[1] * 17 + i[2] * 29 + i[3] * 71) % 256) as u8
+    })
+}
+
+fn spec(classes: usize, size: usize, head: Head) -> ClassifierSpec {
+    ClassifierSpec {
+        classes: (0..classes).map(|c| format!("class{c}")).collect(),
+        height: size,
+        width: size,
+        head,
+        seed: 5,
+    }
+}
+
+#[test]
+fn tiny_classifier_runs_and_outputs_probabilities() {
+    let backbone = resnet(&ResNetConfig::tiny(), 1);
+    for head in [
+        Head::Linear { dropout: 0.2 },
+        Head::Tutorial,
+        "mlp:16,8".parse().unwrap(),
+    ] {
+        let (model, _) = classifier(&backbone, &spec(3, 40, head.clone()));
+        let out = run(&model, vec![("image", Feed::U8(images(2, 40, 40)))]);
+        let p = &out["probabilities"];
+        assert_eq!(p.shape(), [2, 3], "{head}");
+        assert!(p.iter().all(|&v| (0.0..=1.0).contains(&v)), "{head}: {p:?}");
+        if head != Head::Tutorial {
+            for row in p.rows() {
+                assert!(
+                    (row.sum() - 1.0).abs() < 1e-5,
+                    "{head}: softmax rows sum to 1"
+                );
+            }
+        }
+        assert_eq!(
+            model.metadata["ortl.classes"],
+            r#"["class0","class1","class2"]"#
+        );
+    }
+}
+
+#[test]
+fn resnet50_feature_maps_at_100_and_224() {
+    let backbone = resnet(&ResNetConfig::resnet50(), 0);
+    let mut model = Model::new(backbone.graph.clone());
+    model.graph.outputs[0].shape = None;
+    for (size, side) in [(100, 4), (224, 7)] {
+        let x = ArrayD::from_elem(IxDyn(&[1, 3, size, size]), 0.5f32);
+        let out = run(&model, vec![(backbone.input.as_str(), Feed::F32(x))]);
+        assert_eq!(
+            out[&backbone.features].shape(),
+            [1, 2048, side, side],
+            "at {size}"
+        );
+    }
+}
+
+#[test]
+fn exported_file_runs_like_the_in_memory_model() {
+    let (model, _) = classifier(
+        &resnet(&ResNetConfig::tiny(), 2),
+        &spec(2, 32, Head::Tutorial),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.onnx");
+    io::save(&model, &path).unwrap();
+    assert_eq!(io::load(&path).unwrap(), model, "structural round trip");
+
+    let batch = images(3, 32, 32);
+    let in_memory = run(&model, vec![("image", Feed::U8(batch.clone()))]);
+    let runtime = ortl_runtime::init(None).unwrap();
+    let mut from_file = runtime
+        .session(&SessionOptions::default())
+        .unwrap()
+        .commit_from_file(&path)
+        .unwrap();
+    let from_file = ortl_runtime::run(&mut from_file, vec![("image", Feed::U8(batch))]).unwrap();
+    assert_eq!(in_memory["probabilities"], from_file["probabilities"]);
+}
+
+#[test]
+fn preprocessing_equals_the_rust_reference() {
+    let pixels = images(2, 3, 4);
+    for normalization in [
+        Normalization::ImageNet,
+        Normalization::Caffe,
+        Normalization::Unit,
+        Normalization::Symmetric,
+    ] {
+        for layout in [Layout::Nchw, Layout::Nhwc] {
+            let mut b = GraphBuilder::new("pre");
+            let image = b.input(
+                "image",
+                DataType::Uint8,
+                vec![Dim::Fixed(2), Dim::Fixed(3), Dim::Fixed(4), Dim::Fixed(3)],
+            );
+            let out = preprocess(&mut b, &image, normalization, layout);
+            b.output(&out, DataType::Float, vec![]);
+            let got = run(
+                &Model::new(b.finish()),
+                vec![("image", Feed::U8(pixels.clone()))],
+            )
+            .remove(&out)
+            .unwrap();
+            for n in 0..2 {
+                for y in 0..3 {
+                    for x in 0..4 {
+                        let rgb = [
+                            pixels[[n, y, x, 0]],
+                            pixels[[n, y, x, 1]],
+                            pixels[[n, y, x, 2]],
+                        ];
+                        let expected = normalization.apply(rgb);
+                        for c in 0..3 {
+                            let value = match layout {
+                                Layout::Nchw => got[[n, c, y, x]],
+                                Layout::Nhwc => got[[n, y, x, c]],
+                            };
+                            assert!(
+                                (value - expected[c]).abs() < 1e-5,
+                                "{normalization} {layout:?}: {value} vs {}",
+                                expected[c]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Gives every BatchNorm non-trivial statistics so folding and cutting are really tested.
+fn randomise_batchnorms(backbone: &mut Backbone) {
+    let names: Vec<String> = backbone
+        .graph
+        .initializers
+        .keys()
+        .filter(|n| n.contains("bn") || n.contains("downsample.1"))
+        .cloned()
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let t = backbone.graph.initializers.get_mut(name).unwrap();
+        let values: Vec<f32> = (0..t.numel())
+            .map(|j| {
+                let r = (((i * 7919 + j * 104729) % 1000) as f32) / 1000.0;
+                if name.ends_with("running_var") || name.ends_with("weight") {
+                    0.5 + r
+                } else {
+                    r - 0.5
+                }
+            })
+            .collect();
+        *t = Tensor::f32(&t.dims.clone(), values);
+    }
+}
+
+/// A torchvision-style export: float NCHW input → ResNet → GAP → Flatten → Gemm. Returns
+/// the model and the name of its pooled value.
+fn torchvision_export(backbone: &Backbone, classes: usize) -> (Model, String) {
+    let mut b = GraphBuilder::from_graph(backbone.graph.clone());
+    let pooled = b.op("GlobalAveragePool", &[&backbone.features], vec![]);
+    let flat = b.op("Flatten", &[&pooled], vec![("axis", int(1))]);
+    let c = backbone.channels as i64;
+    let w = b.param(
+        "fc.weight",
+        Tensor::f32(
+            &[classes as i64, c],
+            vec![0.01; classes * backbone.channels],
+        ),
+    );
+    let bias = b.param(
+        "fc.bias",
+        Tensor::f32(&[classes as i64], vec![0.0; classes]),
+    );
+    let logits = b.op("Gemm", &[&flat, &w, &bias], vec![("transB", int(1))]);
+    let mut graph = b.finish();
+    graph.inputs[0] = ValueInfo::new(
+        &backbone.input,
+        DataType::Float,
+        vec![
+            Dim::Symbolic("batch".into()),
+            Dim::Fixed(3),
+            Dim::Fixed(32),
+            Dim::Fixed(32),
+        ],
+    );
+    graph.outputs = vec![ValueInfo::new(&logits, DataType::Float, vec![])];
+    let mut model = Model::new(graph);
+    model.producer_name = "pytorch".into();
+    (model, pooled)
+}
+
+/// Folds each Conv → BatchNormalization pair into one Conv with a bias, as torch.onnx does
+/// in eval mode.
+fn fold_batchnorms(model: &mut Model) {
+    let graph = &mut model.graph;
+    let bn_nodes: Vec<usize> = (0..graph.nodes.len())
+        .filter(|&i| graph.nodes[i].op == "BatchNormalization")
+        .collect();
+    for &i in bn_nodes.iter().rev() {
+        let bn = graph.nodes[i].clone();
+        let conv_index = graph
+            .nodes
+            .iter()
+            .position(|n| n.op == "Conv" && n.outputs[0] == bn.inputs[0])
+            .unwrap();
+        let get = |name: &str| graph.initializers[name].as_f32().unwrap().to_vec();
+        let (gamma, beta, mean, var) = (
+            get(&bn.inputs[1]),
+            get(&bn.inputs[2]),
+            get(&bn.inputs[3]),
+            get(&bn.inputs[4]),
+        );
+        let eps = bn.float("epsilon").unwrap();
+        let conv = &mut graph.nodes[conv_index];
+        let weight_name = conv.inputs[1].clone();
+        let bias_name = format!("{weight_name}.folded_bias");
+        conv.inputs.push(bias_name.clone());
+        conv.outputs[0] = bn.outputs[0].clone();
+        let weight = graph.initializers.get_mut(&weight_name).unwrap();
+        let per_out = weight.numel() / gamma.len();
+        let mut w = weight.as_f32().unwrap().to_vec();
+        let mut bias = vec![0.0; gamma.len()];
+        for o in 0..gamma.len() {
+            let scale = gamma[o] / (var[o] + eps).sqrt();
+            w[o * per_out..(o + 1) * per_out]
+                .iter_mut()
+                .for_each(|v| *v *= scale);
+            bias[o] = beta[o] - mean[o] * scale;
+        }
+        *weight = Tensor::f32(&weight.dims.clone(), w);
+        graph
+            .initializers
+            .insert(bias_name, Tensor::f32(&[gamma.len() as i64], bias));
+        graph.nodes.remove(i);
+    }
+    passes::prune(&mut model.graph);
+}
+
+/// Pooled features of `model` at `pooled`, and of the imported backbone + GAP, on the same
+/// float batch.
+fn compare_cut(model: &Model, pooled: &str, input: ArrayD<f32>, imported: &Backbone) -> f32 {
+    let mut probe = model.clone();
+    probe.graph.outputs.push(ValueInfo {
+        name: pooled.into(),
+        dtype: DataType::Float,
+        shape: None,
+    });
+    let expected = run(
+        &probe,
+        vec![(imported.input.as_str(), Feed::F32(input.clone()))],
+    )
+    .remove(pooled)
+    .unwrap();
+
+    let mut b = GraphBuilder::from_graph(imported.graph.clone());
+    let gap = b.op("GlobalAveragePool", &[&imported.features], vec![]);
+    let mut graph = b.finish();
+    graph.outputs = vec![ValueInfo {
+        name: gap.clone(),
+        dtype: DataType::Float,
+        shape: None,
+    }];
+    let got = run(
+        &Model::new(graph),
+        vec![(imported.input.as_str(), Feed::F32(input))],
+    )
+    .remove(&gap)
+    .unwrap();
+    let expected: Vec<f32> = expected.iter().copied().collect();
+    let got: Vec<f32> = got.iter().copied().collect();
+    assert_eq!(expected.len(), got.len());
+    expected
+        .iter()
+        .zip(&got)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max)
+}
+
+fn nchw_batch() -> ArrayD<f32> {
+    ArrayD::from_shape_fn(IxDyn(&[2, 3, 32, 32]), |i| {
+        ((i[1] * 7 + i[2] * 3 + i[3] * 5 + i[0]) % 11) as f32 / 5.0 - 1.0
+    })
+}
+
+#[test]
+fn imports_torchvision_layout_with_and_without_folded_batchnorm() {
+    let mut backbone = resnet(&ResNetConfig::tiny(), 3);
+    randomise_batchnorms(&mut backbone);
+    let (model, pooled) = torchvision_export(&backbone, 10);
+    let mut folded = model.clone();
+    fold_batchnorms(&mut folded);
+    assert!(
+        folded
+            .graph
+            .nodes
+            .iter()
+            .all(|n| n.op != "BatchNormalization")
+    );
+
+    for (label, m) in [("unfolded", &model), ("folded", &folded)] {
+        let imported = cut(m.clone(), "tv", None).unwrap();
+        assert_eq!(imported.layout, Layout::Nchw, "{label}");
+        assert_eq!(imported.channels, 256, "{label}");
+        assert_eq!(imported.size, Some((32, 32)), "{label}");
+        assert_eq!(imported.normalization, Normalization::ImageNet, "{label}");
+        assert!(
+            !imported.graph.initializers.contains_key("fc.weight"),
+            "{label}: classifier dropped"
+        );
+        let diff = compare_cut(m, &pooled, nchw_batch(), &imported);
+        assert!(diff < 1e-5, "{label}: features differ by {diff}");
+    }
+    // Folding itself preserved the network's function.
+    let a = run(
+        &model,
+        vec![(backbone.input.as_str(), Feed::F32(nchw_batch()))],
+    );
+    let b = run(
+        &folded,
+        vec![(backbone.input.as_str(), Feed::F32(nchw_batch()))],
+    );
+    let (a, b) = (a.values().next().unwrap(), b.values().next().unwrap());
+    assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4));
+
+    // The imported backbone takes a head and runs from uint8 pixels.
+    let imported = cut(folded, "tv", None).unwrap();
+    let (classifier_model, _) = classifier(&imported, &spec(2, 32, Head::Tutorial));
+    let out = run(
+        &classifier_model,
+        vec![("image", Feed::U8(images(2, 32, 32)))],
+    );
+    assert_eq!(out["probabilities"].shape(), [2, 2]);
+}
+
+#[test]
+fn imports_an_nhwc_keras_style_export() {
+    let backbone = resnet(&ResNetConfig::tiny(), 4);
+    let mut base = backbone.graph.clone();
+    base.inputs.clear();
+    let mut b = GraphBuilder::from_graph(base);
+    let image = b.input(
+        "input_1",
+        DataType::Float,
+        vec![
+            Dim::Symbolic("unk".into()),
+            Dim::Fixed(32),
+            Dim::Fixed(32),
+            Dim::Fixed(3),
+        ],
+    );
+    let nchw = b.op("Transpose", &[&image], vec![("perm", ints(&[0, 3, 1, 2]))]);
+    let nhwc = b.op(
+        "Transpose",
+        &[&backbone.features],
+        vec![("perm", ints(&[0, 2, 3, 1]))],
+    );
+    let pooled = b.op(
+        "ReduceMean",
+        &[&nhwc],
+        vec![("axes", ints(&[1, 2])), ("keepdims", int(0))],
+    );
+    let w = b.param("dense/kernel", Tensor::f32(&[256, 5], vec![0.02; 256 * 5]));
+    let bias = b.param("dense/bias", Tensor::f32(&[5], vec![0.0; 5]));
+    let mm = b.op("MatMul", &[&pooled, &w], vec![]);
+    let logits = b.op("Add", &[&mm, &bias], vec![]);
+    let probs = b.op("Softmax", &[&logits], vec![("axis", int(-1))]);
+    let mut graph = b.finish();
+    passes::rename_value(&mut graph, &backbone.input, &nchw);
+    graph.outputs = vec![ValueInfo::new(&probs, DataType::Float, vec![])];
+    passes::toposort(&mut graph).unwrap();
+    let mut model = Model::new(graph);
+    model.producer_name = "tf2onnx".into();
+
+    let imported = cut(model.clone(), "keras", None).unwrap();
+    assert_eq!(imported.layout, Layout::Nhwc);
+    assert_eq!(imported.channels, 256);
+    assert_eq!(imported.normalization, Normalization::Caffe);
+    let input = ArrayD::from_shape_fn(IxDyn(&[2, 32, 32, 3]), |i| {
+        ((i[1] * 3 + i[2] * 5 + i[3] * 7) % 13) as f32 / 6.0 - 1.0
+    });
+    let diff = compare_cut(&model, &pooled, input, &imported);
+    assert!(diff < 1e-5, "features differ by {diff}");
+}
+
+#[test]
+fn a_graph_without_global_pooling_is_refused_with_what_was_found() {
+    let mut b = GraphBuilder::new("flat");
+    let x = b.input(
+        "x",
+        DataType::Float,
+        vec![Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(8), Dim::Fixed(8)],
+    );
+    let y = b.op("Relu", &[&x], vec![]);
+    b.output(&y, DataType::Float, vec![]);
+    let err = cut(Model::new(b.finish()), "flat", None).unwrap_err();
+    assert!(
+        err.contains("GlobalAveragePool") && err.contains("Relu"),
+        "{err}"
+    );
+
+    let mut old = Model::new(ortl_onnx::Graph::default());
+    old.opsets = vec![(String::new(), 5)];
+    assert!(cut(old, "old", None).unwrap_err().contains("opset 5"));
+}
