@@ -218,6 +218,26 @@ mod tests {
     }
 
     #[test]
+    fn inferred_shapes_match_the_architecture_at_100_and_224() {
+        // ORT's own run of the same graph is checked in tests/ort.rs.
+        let backbone = resnet(&ResNetConfig::resnet50(), 0);
+        for (size, side) in [(100, 4), (224, 7)] {
+            let mut graph = backbone.graph.clone();
+            graph.inputs[0].shape = Some(vec![
+                Dim::Symbolic("N".into()),
+                Dim::Fixed(3),
+                Dim::Fixed(size),
+                Dim::Fixed(size),
+            ]);
+            let shapes = ortl_onnx::shapes::infer(&graph).unwrap();
+            assert_eq!(
+                shapes[&backbone.features].shape,
+                vec![None, Some(2048), Some(side), Some(side)]
+            );
+        }
+    }
+
+    #[test]
     fn he_init_has_the_fan_out_standard_deviation() {
         let backbone = resnet(&ResNetConfig::resnet50(), 7);
         let w = backbone.graph.initializers["layer4.0.conv2.weight"]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod io;
 pub mod ir;
 pub mod passes;
+pub mod shapes;
 #[rustfmt::skip]
 pub mod proto;
 

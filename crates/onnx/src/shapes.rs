@@ -1,0 +1,382 @@
+//! Static shape inference for the operators ortl's backbones, heads and training graphs use.
+//! Dimensions are `Option<i64>`: `None` is a dimension only known at run time (the batch).
+//! Gradient construction needs ranks and parameter shapes, never the batch size, so this is
+//! enough; an operator it does not know is an error naming the node.
+
+use std::collections::HashMap;
+
+use crate::OnnxError;
+use crate::ir::{DataType, Dim, Graph, Node};
+
+pub type Shape = Vec<Option<i64>>;
+
+/// Element type and shape of a value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypedShape {
+    pub dtype: DataType,
+    pub shape: Shape,
+}
+
+/// Infers every value's type and shape, in node order (the graph must be sorted).
+pub fn infer(graph: &Graph) -> Result<HashMap<String, TypedShape>, OnnxError> {
+    let mut known: HashMap<String, TypedShape> = HashMap::new();
+    for input in &graph.inputs {
+        let shape = input
+            .shape
+            .as_ref()
+            .map(|s| {
+                s.iter()
+                    .map(|d| {
+                        if let Dim::Fixed(n) = d {
+                            Some(*n)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect()
+            })
+            .ok_or_else(|| OnnxError::Graph(format!("input '{}' has no shape", input.name)))?;
+        known.insert(
+            input.name.clone(),
+            TypedShape {
+                dtype: input.dtype,
+                shape,
+            },
+        );
+    }
+    for (name, t) in &graph.initializers {
+        known.insert(
+            name.clone(),
+            TypedShape {
+                dtype: t.dtype,
+                shape: t.dims.iter().map(|&d| Some(d)).collect(),
+            },
+        );
+    }
+    for node in &graph.nodes {
+        let inputs: Vec<Option<&TypedShape>> = node
+            .inputs
+            .iter()
+            .map(|i| if i.is_empty() { None } else { known.get(i) })
+            .collect();
+        let outputs = infer_node(graph, node, &inputs)?;
+        for (name, shape) in node.outputs.iter().zip(outputs) {
+            if !name.is_empty() {
+                known.insert(name.clone(), shape);
+            }
+        }
+    }
+    Ok(known)
+}
+
+fn infer_node(
+    graph: &Graph,
+    node: &Node,
+    inputs: &[Option<&TypedShape>],
+) -> Result<Vec<TypedShape>, OnnxError> {
+    let input = |i: usize| -> Result<&TypedShape, OnnxError> {
+        inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| node.error(format!("input {i} has no known shape")))
+    };
+    let x = input(0)?;
+    let same = |shape: Shape| TypedShape {
+        dtype: x.dtype,
+        shape,
+    };
+    let rank = x.shape.len() as i64;
+    let axis_of = |a: i64| {
+        if a < 0 {
+            (a + rank) as usize
+        } else {
+            a as usize
+        }
+    };
+    let out = match node.op.as_str() {
+        "Relu" | "Sigmoid" | "Tanh" | "Clip" | "Softmax" | "LogSoftmax" | "Identity" | "Neg"
+        | "Exp" | "Log" | "Sqrt" | "Reciprocal" | "Abs" | "LeakyRelu" | "HardSigmoid"
+        | "HardSwish" | "Erf" => vec![same(x.shape.clone())],
+        "Dropout" => vec![
+            same(x.shape.clone()),
+            TypedShape {
+                dtype: DataType::Bool,
+                shape: x.shape.clone(),
+            },
+        ],
+        "Cast" => {
+            let to = node
+                .int("to")
+                .ok_or_else(|| node.error("Cast without 'to'"))?;
+            vec![TypedShape {
+                dtype: DataType::from_onnx(to as i32),
+                shape: x.shape.clone(),
+            }]
+        }
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Equal" | "Less" | "Greater"
+        | "Where" => {
+            let mut shape = x.shape.clone();
+            for i in 1..inputs.len() {
+                shape = broadcast(&shape, &input(i)?.shape).ok_or_else(|| {
+                    node.error(format!(
+                        "shapes {:?} and {:?} do not broadcast",
+                        x.shape,
+                        input(i).map(|s| s.shape.clone())
+                    ))
+                })?;
+            }
+            let dtype = match node.op.as_str() {
+                "Equal" | "Less" | "Greater" => DataType::Bool,
+                "Where" => input(1)?.dtype,
+                _ => x.dtype,
+            };
+            vec![TypedShape { dtype, shape }]
+        }
+        "Conv" | "ConvTranspose" | "MaxPool" | "AveragePool" => {
+            vec![same(window(node, x, inputs.get(1).copied().flatten())?)]
+        }
+        "BatchNormalization" => {
+            let c = vec![x.shape.get(1).copied().flatten()];
+            let mut out = vec![same(x.shape.clone())];
+            for _ in 1..node.outputs.len() {
+                out.push(same(c.clone()));
+            }
+            out
+        }
+        "GlobalAveragePool" | "GlobalMaxPool" => {
+            let mut shape = x.shape[..2].to_vec();
+            shape.extend(std::iter::repeat_n(Some(1), x.shape.len() - 2));
+            vec![same(shape)]
+        }
+        "Flatten" => {
+            let axis = axis_of(node.int("axis").unwrap_or(1));
+            let product =
+                |dims: &[Option<i64>]| dims.iter().try_fold(1i64, |acc, d| d.map(|d| acc * d));
+            vec![same(vec![
+                product(&x.shape[..axis]),
+                product(&x.shape[axis..]),
+            ])]
+        }
+        "Gemm" => {
+            let (a, b) = (&x.shape, &input(1)?.shape);
+            let m = if node.int("transA") == Some(1) {
+                a[1]
+            } else {
+                a[0]
+            };
+            let n = if node.int("transB") == Some(1) {
+                b[0]
+            } else {
+                b[1]
+            };
+            vec![same(vec![m, n])]
+        }
+        "MatMul" => {
+            let b = &input(1)?.shape;
+            let mut shape = x.shape[..x.shape.len() - 1].to_vec();
+            shape.push(*b.last().ok_or_else(|| node.error("MatMul with a scalar"))?);
+            vec![same(shape)]
+        }
+        "Transpose" => {
+            let perm: Vec<usize> = match node.ints("perm") {
+                Some(p) => p.iter().map(|&a| a as usize).collect(),
+                None => (0..x.shape.len()).rev().collect(),
+            };
+            vec![same(perm.iter().map(|&a| x.shape[a]).collect())]
+        }
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceSumSquare" | "ReduceL2" => {
+            let axes: Vec<usize> = match node.ints("axes") {
+                Some(a) => a.iter().map(|&a| axis_of(a)).collect(),
+                None => match node.inputs.get(1).filter(|s| !s.is_empty()) {
+                    Some(name) => constant_ints(graph, name)
+                        .ok_or_else(|| node.error("axes must be a constant"))?
+                        .iter()
+                        .map(|&a| axis_of(a))
+                        .collect(),
+                    None => (0..x.shape.len()).collect(),
+                },
+            };
+            let keep = node.int("keepdims").unwrap_or(1) == 1;
+            let shape = x
+                .shape
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &d)| {
+                    if axes.contains(&i) {
+                        keep.then_some(Some(1))
+                    } else {
+                        Some(d)
+                    }
+                })
+                .collect();
+            vec![same(shape)]
+        }
+        "Reshape" => {
+            let target = constant_ints(graph, &node.inputs[1])
+                .ok_or_else(|| node.error("target shape must be a constant"))?;
+            let mut shape: Shape = target
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| match d {
+                    0 => x.shape.get(i).copied().flatten(),
+                    -1 => None,
+                    d => Some(d),
+                })
+                .collect();
+            let total = x.shape.iter().try_fold(1i64, |acc, d| d.map(|d| acc * d));
+            if let (Some(total), Some(pos)) = (total, target.iter().position(|&d| d == -1)) {
+                let rest = shape
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| i != pos)
+                    .try_fold(1i64, |acc, (_, d)| d.map(|d| acc * d));
+                shape[pos] = rest.map(|r| total / r.max(1));
+            }
+            vec![same(shape)]
+        }
+        "Gather" => {
+            let indices = &input(1)?.shape;
+            let axis = axis_of(node.int("axis").unwrap_or(0));
+            let mut shape = x.shape[..axis].to_vec();
+            shape.extend(indices.iter().copied());
+            shape.extend(x.shape[axis + 1..].iter().copied());
+            vec![same(shape)]
+        }
+        "Concat" => {
+            let axis = axis_of(
+                node.int("axis")
+                    .ok_or_else(|| node.error("Concat without axis"))?,
+            );
+            let mut shape = x.shape.clone();
+            for i in 1..inputs.len() {
+                shape[axis] = shape[axis].zip(input(i)?.shape[axis]).map(|(a, b)| a + b);
+            }
+            vec![same(shape)]
+        }
+        "Pad" => {
+            let pads = constant_ints(graph, &node.inputs[1])
+                .ok_or_else(|| node.error("pads must be a constant"))?;
+            let r = x.shape.len();
+            vec![same(
+                x.shape
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| d.map(|d| d + pads[i] + pads[i + r]))
+                    .collect(),
+            )]
+        }
+        "Shape" => vec![TypedShape {
+            dtype: DataType::Int64,
+            shape: vec![Some(rank)],
+        }],
+        other => return Err(node.error(format!("shape inference does not know operator {other}"))),
+    };
+    Ok(out)
+}
+
+/// Output spatial size of a convolution or pooling window (explicit pads or auto_pad).
+fn window(node: &Node, x: &TypedShape, weight: Option<&TypedShape>) -> Result<Shape, OnnxError> {
+    let spatial = x.shape.len() - 2;
+    let kernel: Vec<i64> = match node.ints("kernel_shape") {
+        Some(k) => k.to_vec(),
+        None => weight
+            .ok_or_else(|| node.error("no kernel_shape and no weight"))?
+            .shape[2..]
+            .iter()
+            .map(|d| d.unwrap_or(1))
+            .collect(),
+    };
+    let strides = node
+        .ints("strides")
+        .map_or(vec![1; spatial], <[i64]>::to_vec);
+    let dilations = node
+        .ints("dilations")
+        .map_or(vec![1; spatial], <[i64]>::to_vec);
+    let pads = node
+        .ints("pads")
+        .map_or(vec![0; 2 * spatial], <[i64]>::to_vec);
+    let auto_pad = match node.attr("auto_pad") {
+        Some(crate::ir::Attr::String(s)) => s.as_str(),
+        _ => "NOTSET",
+    };
+    let ceil = node.int("ceil_mode") == Some(1);
+    let transpose = node.op == "ConvTranspose";
+    let channels = match node.op.as_str() {
+        "Conv" => weight.and_then(|w| w.shape[0]),
+        "ConvTranspose" => {
+            weight.and_then(|w| w.shape[1].map(|c| c * node.int("group").unwrap_or(1)))
+        }
+        _ => x.shape[1],
+    };
+    let mut shape = vec![x.shape[0], channels];
+    for i in 0..spatial {
+        let size = x.shape[i + 2].map(|n| {
+            let effective = (kernel[i] - 1) * dilations[i] + 1;
+            if transpose {
+                let extra = node.ints("output_padding").map_or(0, |p| p[i]);
+                strides[i] * (n - 1) + extra + effective - pads[i] - pads[i + spatial]
+            } else if auto_pad.starts_with("SAME") {
+                (n + strides[i] - 1) / strides[i]
+            } else if auto_pad == "VALID" {
+                (n - effective) / strides[i] + 1
+            } else {
+                let span = n + pads[i] + pads[i + spatial] - effective;
+                if ceil {
+                    (span + strides[i] - 1) / strides[i] + 1
+                } else {
+                    span / strides[i] + 1
+                }
+            }
+        });
+        shape.push(size);
+    }
+    Ok(shape)
+}
+
+/// Numpy broadcasting of two shapes; `None` if they cannot broadcast.
+pub fn broadcast(a: &[Option<i64>], b: &[Option<i64>]) -> Option<Shape> {
+    let rank = a.len().max(b.len());
+    let at = |s: &[Option<i64>], i: usize| {
+        if i + s.len() >= rank {
+            s[i + s.len() - rank]
+        } else {
+            Some(1)
+        }
+    };
+    (0..rank)
+        .map(|i| match (at(a, i), at(b, i)) {
+            (Some(1), d) | (d, Some(1)) => Some(d),
+            (Some(x), Some(y)) if x == y => Some(Some(x)),
+            (Some(_), Some(_)) => None,
+            // An unknown dimension against n ≠ 1 must be n (or 1, broadcasting to n).
+            (None, d) | (d, None) => Some(d),
+        })
+        .collect()
+}
+
+fn constant_ints(graph: &Graph, name: &str) -> Option<Vec<i64>> {
+    graph
+        .initializers
+        .get(name)
+        .and_then(|t| t.as_i64())
+        .map(<[i64]>::to_vec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasting_follows_numpy() {
+        assert_eq!(
+            broadcast(&[Some(2), Some(3)], &[Some(3)]),
+            Some(vec![Some(2), Some(3)])
+        );
+        assert_eq!(
+            broadcast(&[None, Some(1), Some(4)], &[Some(5), Some(1)]),
+            Some(vec![None, Some(5), Some(4)])
+        );
+        assert_eq!(broadcast(&[Some(2)], &[Some(3)]), None);
+    }
+}
