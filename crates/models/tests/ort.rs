@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use ndarray::{ArrayD, IxDyn};
-use ort::session::Session;
 use ortl_models::import::cut;
 use ortl_models::preprocess::preprocess;
 use ortl_models::resnet::resnet;
@@ -13,6 +12,7 @@ use ortl_models::{
 };
 use ortl_onnx::builder::{int, ints};
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model, Tensor, ValueInfo, io, passes};
+use ortl_runtime::Session;
 use ortl_runtime::{Feed, SessionOptions};
 
 fn session(model: &Model) -> Session {

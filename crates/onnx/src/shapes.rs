@@ -114,8 +114,8 @@ fn infer_node(
                 shape: x.shape.clone(),
             }]
         }
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Equal" | "Less" | "Greater"
-        | "Where" => {
+        "Add" | "Sub" | "Mul" | "Div" | "Sum" | "Pow" | "Max" | "Min" | "Equal" | "Less"
+        | "Greater" | "Where" => {
             let mut shape = x.shape.clone();
             for i in 1..inputs.len() {
                 shape = broadcast(&shape, &input(i)?.shape).ok_or_else(|| {

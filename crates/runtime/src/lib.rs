@@ -9,3 +9,4 @@ pub use device::Device;
 pub use library::{ORT_VERSION, Runtime, RuntimeError, SessionOptions, init, locate};
 pub mod exec;
 pub use exec::{Feed, run};
+pub use ort::session::Session;

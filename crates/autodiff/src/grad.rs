@@ -1,0 +1,167 @@
+//! Reverse-mode differentiation. The forward graph is in a [`GraphBuilder`]; backward ops
+//! are appended to it. A value is differentiated only if it lies on a path from a trainable
+//! parameter to the loss, so frozen layers cost nothing in the backward pass.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ortl_onnx::shapes::{Shape, TypedShape};
+use ortl_onnx::{GraphBuilder, Node};
+
+use crate::rules;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AutodiffError {
+    #[error("node '{node}' ({op}): no gradient rule for {op}; ortl differentiates {}", rules::SUPPORTED.join(", "))]
+    NoRule { node: String, op: String },
+    #[error("node '{node}' ({op}): {message}")]
+    Rule {
+        node: String,
+        op: String,
+        message: String,
+    },
+    #[error("parameter '{0}' does not affect the loss; freeze it or check the graph")]
+    Unused(String),
+    #[error("value '{0}' has no inferred shape")]
+    NoShape(String),
+}
+
+/// The gradient value of each parameter.
+#[derive(Clone, Debug, Default)]
+pub struct Gradients {
+    pub of: BTreeMap<String, String>,
+}
+
+/// What a rule sees: the forward node, shapes, which inputs need a gradient, and the builder
+/// to emit into.
+pub struct Ctx<'a> {
+    pub b: &'a mut GraphBuilder,
+    pub node: &'a Node,
+    pub shapes: &'a HashMap<String, TypedShape>,
+    pub needs: Vec<bool>,
+}
+
+impl Ctx<'_> {
+    pub fn input(&self, i: usize) -> &str {
+        &self.node.inputs[i]
+    }
+
+    pub fn output(&self, i: usize) -> &str {
+        &self.node.outputs[i]
+    }
+
+    pub fn shape(&self, value: &str) -> Result<&Shape, AutodiffError> {
+        self.shapes
+            .get(value)
+            .map(|t| &t.shape)
+            .ok_or_else(|| AutodiffError::NoShape(value.into()))
+    }
+
+    /// Static dimensions of `value`, failing if any but the first (batch) is unknown.
+    pub fn dims(&self, value: &str) -> Result<Vec<i64>, AutodiffError> {
+        let shape = self.shape(value)?;
+        shape
+            .iter()
+            .enumerate()
+            .map(|(i, d)| d.or(if i == 0 { Some(-1) } else { None }))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                self.error(format!(
+                    "'{value}' needs static dimensions after the batch, got {shape:?}"
+                ))
+            })
+    }
+
+    pub fn error(&self, message: impl Into<String>) -> AutodiffError {
+        AutodiffError::Rule {
+            node: self.node.name.clone(),
+            op: self.node.op.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Appends to `b` the gradients of the scalar `loss` with respect to `wrt`.
+pub fn gradients(
+    b: &mut GraphBuilder,
+    loss: &str,
+    wrt: &[String],
+    shapes: &HashMap<String, TypedShape>,
+) -> Result<Gradients, AutodiffError> {
+    let forward: Vec<Node> = b.graph().nodes.clone();
+
+    // Values that depend on a parameter...
+    let mut depends: HashSet<String> = wrt.iter().cloned().collect();
+    for node in &forward {
+        if rules::is_differentiable(&node.op) && node.inputs.iter().any(|i| depends.contains(i)) {
+            depends.extend(node.outputs.iter().cloned());
+        }
+    }
+    // ...and that the loss depends on.
+    let mut leads: HashSet<String> = HashSet::from([loss.to_string()]);
+    for node in forward.iter().rev() {
+        if node.outputs.iter().any(|o| leads.contains(o)) {
+            leads.extend(node.inputs.iter().cloned());
+        }
+    }
+    let active = |value: &str| depends.contains(value) && leads.contains(value);
+
+    let mut contributions: HashMap<String, Vec<String>> = HashMap::new();
+    let one = b.scoped("grad", |b| crate::emit::scalar(b, 1.0));
+    contributions.insert(loss.into(), vec![one]);
+
+    for node in forward.iter().rev() {
+        if !node.outputs.iter().any(|o| contributions.contains_key(o)) {
+            continue;
+        }
+        let needs: Vec<bool> = node
+            .inputs
+            .iter()
+            .map(|i| !i.is_empty() && active(i))
+            .collect();
+        if !needs.iter().any(|&n| n) {
+            continue;
+        }
+        let grads_out: Vec<Option<String>> = node
+            .outputs
+            .iter()
+            .map(|o| contributions.remove(o).map(|parts| sum(b, parts)))
+            .collect();
+        let rule = rules::rule(&node.op).ok_or_else(|| AutodiffError::NoRule {
+            node: node.name.clone(),
+            op: node.op.clone(),
+        })?;
+        let grads_in = b.scoped(&format!("grad/{}", node.name), |b| {
+            let mut ctx = Ctx {
+                b,
+                node,
+                shapes,
+                needs: needs.clone(),
+            };
+            rule(&mut ctx, &grads_out)
+        })?;
+        for ((input, grad), need) in node.inputs.iter().zip(grads_in).zip(needs) {
+            if let (Some(grad), true) = (grad, need) {
+                contributions.entry(input.clone()).or_default().push(grad);
+            }
+        }
+    }
+
+    let mut result = Gradients::default();
+    for param in wrt {
+        let parts = contributions
+            .remove(param)
+            .ok_or_else(|| AutodiffError::Unused(param.clone()))?;
+        let grad = sum(b, parts);
+        result.of.insert(param.clone(), grad);
+    }
+    Ok(result)
+}
+
+/// Adds up gradient contributions (one needs no op).
+fn sum(b: &mut GraphBuilder, mut parts: Vec<String>) -> String {
+    if parts.len() == 1 {
+        return parts.remove(0);
+    }
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    b.op("Sum", &refs, vec![])
+}

@@ -1,0 +1,18 @@
+//! Training on stock ONNX Runtime: ORT's training builds are discontinued, so ortl writes the
+//! whole step — forward, loss, backward, optimizer update — as one graph of standard ONNX
+//! operators that any ONNX Runtime runs, on CPU or CUDA.
+//!
+//! - [`grad`]: reverse-mode differentiation over `ortl-onnx` graphs; only values that lead
+//!   from a trainable parameter to the loss get backward ops.
+//! - [`rules`]: one gradient rule per operator family, listed in one table.
+//! - [`emit`]: small helpers the rules share (reductions, reshapes, un-broadcasting).
+//! - [`loss`]: softmax / sigmoid cross-entropies, L2 penalties, as forward graph pieces.
+//! - [`optim`]: SGD (momentum, Nesterov), Adam, AdamW, RMSprop, global-norm clipping.
+
+pub mod emit;
+pub mod grad;
+pub mod loss;
+pub mod optim;
+pub mod rules;
+
+pub use grad::{AutodiffError, Gradients, gradients};

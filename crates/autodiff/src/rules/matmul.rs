@@ -1,0 +1,94 @@
+//! Dense layers. https://onnx.ai/onnx/operators/onnx__Gemm.html: Y = α·A'·B' + β·C with
+//! A' = Aᵀ if transA, B' = Bᵀ if transB. dA' = α·G·B'ᵀ, dB' = α·A'ᵀ·G (transposed back when
+//! the operand was), dC = β·G summed to C's shape.
+//! https://onnx.ai/onnx/operators/onnx__MatMul.html: for rank-2 B and A of any rank,
+//! dA = G·Bᵀ and dB = Σ over leading axes of Aᵀ·G.
+
+use ortl_onnx::builder::{float, int};
+
+use crate::AutodiffError;
+use crate::emit::{reshape, scalar, unbroadcast};
+use crate::grad::Ctx;
+
+type Grads = Result<Vec<Option<String>>, AutodiffError>;
+
+pub fn gemm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = grads[0]
+        .clone()
+        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let (a, b) = (ctx.input(0).to_string(), ctx.input(1).to_string());
+    let trans_a = ctx.node.int("transA").unwrap_or(0) == 1;
+    let trans_b = ctx.node.int("transB").unwrap_or(0) == 1;
+    let alpha = ctx.node.float("alpha").unwrap_or(1.0);
+    let beta = ctx.node.float("beta").unwrap_or(1.0);
+    let attrs = |ta: bool, tb: bool| {
+        vec![
+            ("transA", int(i64::from(ta))),
+            ("transB", int(i64::from(tb))),
+            ("alpha", float(alpha)),
+        ]
+    };
+    let da = ctx.needs[0].then(|| {
+        // A' = G·B'ᵀ; stored A = A' or A'ᵀ.
+        if trans_a {
+            ctx.b.op("Gemm", &[&b, &g], attrs(trans_b, true))
+        } else {
+            ctx.b.op("Gemm", &[&g, &b], attrs(false, !trans_b))
+        }
+    });
+    let db = ctx.needs[1].then(|| {
+        if trans_b {
+            ctx.b.op("Gemm", &[&g, &a], attrs(true, trans_a))
+        } else {
+            ctx.b.op("Gemm", &[&a, &g], attrs(!trans_a, false))
+        }
+    });
+    let dc = match ctx.needs.get(2) {
+        Some(true) => {
+            let out_shape = ctx.shape(ctx.output(0))?.clone();
+            let c_shape = ctx.shape(ctx.input(2))?.clone();
+            let scaled = if beta == 1.0 {
+                g.clone()
+            } else {
+                let s = scalar(ctx.b, beta);
+                ctx.b.op("Mul", &[&g, &s], vec![])
+            };
+            Some(unbroadcast(ctx.b, &scaled, &out_shape, &c_shape))
+        }
+        _ => None,
+    };
+    let mut out = vec![da, db];
+    if ctx.node.inputs.len() > 2 {
+        out.push(dc);
+    }
+    Ok(out)
+}
+
+pub fn matmul(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = grads[0]
+        .clone()
+        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let (a, b) = (ctx.input(0).to_string(), ctx.input(1).to_string());
+    let a_rank = ctx.shape(&a)?.len();
+    if ctx.shape(&b)?.len() != 2 || a_rank < 2 {
+        return Err(ctx.error("gradients are implemented for A of rank ≥ 2 times a rank-2 B"));
+    }
+    let da = match (ctx.needs[0], a_rank) {
+        (false, _) => None,
+        (true, 2) => Some(ctx.b.op("Gemm", &[&g, &b], vec![("transB", int(1))])),
+        (true, _) => {
+            let bt = ctx.b.op("Transpose", &[&b], vec![]);
+            Some(ctx.b.op("MatMul", &[&g, &bt], vec![]))
+        }
+    };
+    let db = if ctx.needs[1] {
+        let k = ctx.dims(&a)?[a_rank - 1];
+        let n = ctx.dims(ctx.output(0))?[a_rank - 1];
+        let a2 = reshape(ctx.b, &a, &[-1, k]);
+        let g2 = reshape(ctx.b, &g, &[-1, n]);
+        Some(ctx.b.op("Gemm", &[&a2, &g2], vec![("transA", int(1))]))
+    } else {
+        None
+    };
+    Ok(vec![da, db])
+}

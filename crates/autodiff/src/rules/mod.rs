@@ -1,0 +1,83 @@
+//! One table from operator to gradient rule. A rule receives the gradients of the node's
+//! outputs (`None` where an output does not reach the loss) and returns one gradient per
+//! input (`None` where the input needs none, see `Ctx::needs`).
+//!
+//! Each family's file opens with the operators' spec links and the formulas used.
+
+mod activation;
+mod conv;
+mod elementwise;
+mod matmul;
+mod norm;
+mod pool;
+mod reduce;
+mod shape;
+
+use crate::AutodiffError;
+use crate::grad::Ctx;
+
+pub type Rule = fn(&mut Ctx, &[Option<String>]) -> Result<Vec<Option<String>>, AutodiffError>;
+
+const TABLE: &[(&str, Rule)] = &[
+    ("Add", elementwise::add),
+    ("Sub", elementwise::sub),
+    ("Mul", elementwise::mul),
+    ("Div", elementwise::div),
+    ("Neg", elementwise::neg),
+    ("Sum", elementwise::sum),
+    ("Identity", shape::identity),
+    ("Dropout", shape::identity),
+    ("Cast", shape::cast),
+    ("Relu", activation::relu),
+    ("Sigmoid", activation::sigmoid),
+    ("Tanh", activation::tanh),
+    ("Exp", activation::exp),
+    ("Log", activation::log),
+    ("Sqrt", activation::sqrt),
+    ("Abs", activation::abs),
+    ("Clip", activation::clip),
+    ("Softmax", activation::softmax),
+    ("LogSoftmax", activation::log_softmax),
+    ("Reshape", shape::reshape),
+    ("Flatten", shape::reshape),
+    ("Squeeze", shape::reshape),
+    ("Unsqueeze", shape::reshape),
+    ("Transpose", shape::transpose),
+    ("Concat", shape::concat),
+    ("Pad", shape::pad),
+    ("ReduceSum", reduce::reduce_sum),
+    ("ReduceMean", reduce::reduce_mean),
+    ("GlobalAveragePool", reduce::global_average_pool),
+    ("Gemm", matmul::gemm),
+    ("MatMul", matmul::matmul),
+    ("Conv", conv::conv),
+    ("MaxPool", pool::max_pool),
+    ("AveragePool", pool::average_pool),
+    ("BatchNormalization", norm::batch_norm_inference),
+];
+
+/// Operators with a gradient rule.
+pub const SUPPORTED: [&str; 35] = {
+    let mut names = [""; 35];
+    let mut i = 0;
+    while i < TABLE.len() {
+        names[i] = TABLE[i].0;
+        i += 1;
+    }
+    names
+};
+
+pub fn rule(op: &str) -> Option<Rule> {
+    TABLE
+        .iter()
+        .find(|(name, _)| *name == op)
+        .map(|(_, rule)| *rule)
+}
+
+/// Whether gradients flow through `op` at all (shape queries and comparisons stop them).
+pub fn is_differentiable(op: &str) -> bool {
+    !matches!(
+        op,
+        "Shape" | "Size" | "Equal" | "Less" | "Greater" | "ArgMax" | "ConstantOfShape" | "NonZero"
+    )
+}

@@ -1,0 +1,99 @@
+//! Pooling. https://onnx.ai/onnx/operators/onnx__MaxPool.html: the training graph asks the
+//! forward MaxPool for its `Indices` output (flat positions in the input), and the gradient
+//! scatters G into a zero tensor at those positions with `ScatterElements(reduction="add")`,
+//! so overlapping windows that pick the same input accumulate.
+//! https://onnx.ai/onnx/operators/onnx__AveragePool.html: the gradient is a ConvTranspose of
+//! G with a depthwise kernel of 1/(kh·kw) (count_include_pad = 1 semantics, or no padding).
+
+use ortl_onnx::Tensor;
+use ortl_onnx::builder::{int, ints};
+
+use crate::AutodiffError;
+use crate::emit::{reshape, reshape_like};
+use crate::grad::Ctx;
+
+type Grads = Result<Vec<Option<String>>, AutodiffError>;
+
+pub fn max_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = grads[0]
+        .clone()
+        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let indices = ctx
+        .node
+        .outputs
+        .get(1)
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .ok_or_else(|| {
+            ctx.error(
+                "MaxPool needs its Indices output in training graphs (see ortl_autodiff::prepare)",
+            )
+        })?;
+    let x = ctx.input(0).to_string();
+    let flat_x = reshape(ctx.b, &x, &[-1]);
+    let shape = ctx.b.op("Shape", &[&flat_x], vec![]);
+    let zeros = ctx.b.op(
+        "ConstantOfShape",
+        &[&shape],
+        vec![(
+            "value",
+            ortl_onnx::Attr::Tensor(Tensor::f32(&[1], vec![0.0])),
+        )],
+    );
+    let flat_i = reshape(ctx.b, &indices, &[-1]);
+    let flat_g = reshape(ctx.b, &g, &[-1]);
+    let scattered = ctx.b.op(
+        "ScatterElements",
+        &[&zeros, &flat_i, &flat_g],
+        vec![
+            ("axis", int(0)),
+            ("reduction", ortl_onnx::Attr::String("add".into())),
+        ],
+    );
+    Ok(vec![Some(reshape_like(ctx.b, &scattered, &x))])
+}
+
+pub fn average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = grads[0]
+        .clone()
+        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let x = ctx.input(0).to_string();
+    let x_dims = ctx.dims(&x)?;
+    let y_dims = ctx.dims(ctx.output(0))?;
+    let kernel = ctx
+        .node
+        .ints("kernel_shape")
+        .ok_or_else(|| ctx.error("no kernel_shape"))?
+        .to_vec();
+    let strides = ctx.node.ints("strides").map_or(vec![1, 1], <[i64]>::to_vec);
+    let pads = ctx.node.ints("pads").map_or(vec![0; 4], <[i64]>::to_vec);
+    let include_pad = ctx.node.int("count_include_pad").unwrap_or(0) == 1;
+    if pads.iter().any(|&p| p != 0) && !include_pad {
+        return Err(ctx.error("AveragePool gradient with padding needs count_include_pad=1"));
+    }
+    if kernel.len() != 2 {
+        return Err(ctx.error("only 2-D AveragePool is differentiated"));
+    }
+    let c = x_dims[1];
+    let weight = 1.0 / (kernel[0] * kernel[1]) as f32;
+    let w = ctx.b.constant(Tensor::f32(
+        &[c, 1, kernel[0], kernel[1]],
+        vec![weight; (c * kernel[0] * kernel[1]) as usize],
+    ));
+    let output_padding: Vec<i64> = (0..2)
+        .map(|i| {
+            x_dims[i + 2] - ((y_dims[i + 2] - 1) * strides[i] + kernel[i] - pads[i] - pads[i + 2])
+        })
+        .collect();
+    Ok(vec![Some(ctx.b.op(
+        "ConvTranspose",
+        &[&g, &w],
+        vec![
+            ("strides", ints(&strides)),
+            ("pads", ints(&pads)),
+            ("output_padding", ints(&output_padding)),
+            ("group", int(c)),
+            ("kernel_shape", ints(&kernel)),
+        ],
+    ))])
+}

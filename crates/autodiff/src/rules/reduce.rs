@@ -1,0 +1,112 @@
+//! Reductions. https://onnx.ai/onnx/operators/onnx__ReduceMean.html (ReduceSum,
+//! GlobalAveragePool alike): the gradient is broadcast back over the reduced axes, divided
+//! by their element count for means.
+
+use ortl_onnx::Tensor;
+
+use crate::AutodiffError;
+use crate::emit::{expand_like, reshape, scalar};
+use crate::grad::Ctx;
+
+type Grads = Result<Vec<Option<String>>, AutodiffError>;
+
+fn reduced_axes(ctx: &Ctx) -> Result<Vec<usize>, AutodiffError> {
+    let rank = ctx.shape(ctx.input(0))?.len() as i64;
+    let axes: Vec<i64> = match ctx.node.ints("axes") {
+        Some(a) => a.to_vec(),
+        None => match ctx.node.inputs.get(1).filter(|s| !s.is_empty()) {
+            Some(name) => ctx
+                .b
+                .graph()
+                .initializers
+                .get(name)
+                .and_then(Tensor::as_i64)
+                .map(<[i64]>::to_vec)
+                .ok_or_else(|| ctx.error("axes must be a constant"))?,
+            None => (0..rank).collect(),
+        },
+    };
+    Ok(axes
+        .into_iter()
+        .map(|a| {
+            if a < 0 {
+                (a + rank) as usize
+            } else {
+                a as usize
+            }
+        })
+        .collect())
+}
+
+/// Broadcasts `g` (the reduced gradient) back to the input's shape, times `scale`.
+fn spread(
+    ctx: &mut Ctx,
+    g: &str,
+    axes: &[usize],
+    scale: Option<f32>,
+) -> Result<String, AutodiffError> {
+    let x = ctx.input(0).to_string();
+    let keep = ctx.node.int("keepdims").unwrap_or(1) == 1 || ctx.node.op == "GlobalAveragePool";
+    let g = if keep {
+        g.to_string()
+    } else {
+        // Put the reduced axes back as size 1.
+        let in_shape = ctx.dims(&x)?;
+        let kept: Vec<i64> = in_shape
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+            .collect();
+        reshape(ctx.b, g, &kept)
+    };
+    let g = match scale {
+        Some(s) => {
+            let s = scalar(ctx.b, s);
+            ctx.b.op("Mul", &[&g, &s], vec![])
+        }
+        None => g,
+    };
+    Ok(expand_like(ctx.b, &g, &x))
+}
+
+fn count(ctx: &Ctx, axes: &[usize]) -> Result<f32, AutodiffError> {
+    let shape = ctx.shape(ctx.input(0))?;
+    axes.iter()
+        .map(|&a| shape[a].ok_or_else(|| ctx.error("mean over a dynamic axis")))
+        .try_fold(1.0f32, |acc, d| d.map(|d| acc * d as f32))
+}
+
+fn first_only(ctx: &Ctx, grad: String) -> Vec<Option<String>> {
+    let mut out = vec![Some(grad)];
+    out.resize(ctx.node.inputs.len(), None);
+    out
+}
+
+pub fn reduce_sum(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = grads[0]
+        .clone()
+        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let axes = reduced_axes(ctx)?;
+    let dx = spread(ctx, &g, &axes, None)?;
+    Ok(first_only(ctx, dx))
+}
+
+pub fn reduce_mean(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = grads[0]
+        .clone()
+        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let axes = reduced_axes(ctx)?;
+    let n = count(ctx, &axes)?;
+    let dx = spread(ctx, &g, &axes, Some(1.0 / n))?;
+    Ok(first_only(ctx, dx))
+}
+
+pub fn global_average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = grads[0]
+        .clone()
+        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let rank = ctx.shape(ctx.input(0))?.len();
+    let axes: Vec<usize> = (2..rank).collect();
+    let n = count(ctx, &axes)?;
+    Ok(vec![Some(spread(ctx, &g, &axes, Some(1.0 / n))?)])
+}

@@ -1,0 +1,469 @@
+//! Every gradient rule against central finite differences, through ONNX Runtime's CPU EP.
+//!
+//! Each case builds a small forward graph y = f(inputs), reduces it to the scalar
+//! L = Σ y ⊙ R with a fixed random R (so every output element carries a distinct weight),
+//! asks ortl for ∂L/∂input, and compares sampled coordinates with (L(x+ε) − L(x−ε)) / 2ε.
+//! ORT has no float64 Conv, so everything runs in float32 with ε = 1e-2 and a tolerance of
+//! 3e-3 + 3e-2·|g| (central differences' O(ε²) error plus float32 rounding of L).
+
+use std::collections::HashMap;
+
+use ndarray::{ArrayD, IxDyn};
+use ortl_autodiff::gradients;
+use ortl_onnx::builder::{float, int, ints};
+use ortl_onnx::{Attr, DataType, Dim, GraphBuilder, Model, Tensor, io, shapes};
+use ortl_runtime::Session;
+use ortl_runtime::{Feed, SessionOptions};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// One input of a case: name, dims, whether it is differentiated, and its value range.
+struct Input {
+    name: &'static str,
+    dims: Vec<usize>,
+    grad: bool,
+    range: (f32, f32),
+}
+
+fn input(name: &'static str, dims: &[usize]) -> Input {
+    Input {
+        name,
+        dims: dims.to_vec(),
+        grad: true,
+        range: (-1.0, 1.0),
+    }
+}
+
+fn positive(name: &'static str, dims: &[usize]) -> Input {
+    Input {
+        name,
+        dims: dims.to_vec(),
+        grad: true,
+        range: (0.5, 2.0),
+    }
+}
+
+/// Values far apart, so a ±ε step never changes which element a max picks.
+fn spread(name: &'static str, dims: &[usize]) -> Input {
+    Input {
+        name,
+        dims: dims.to_vec(),
+        grad: true,
+        range: (-50.0, 50.0),
+    }
+}
+
+fn fixed(name: &'static str, dims: &[usize]) -> Input {
+    Input {
+        name,
+        dims: dims.to_vec(),
+        grad: false,
+        range: (0.5, 1.5),
+    }
+}
+
+fn session(model: &Model) -> Session {
+    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
+    let mut builder = runtime
+        .session(&SessionOptions {
+            threads: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    builder
+        .commit_from_memory(&io::to_bytes(model))
+        .unwrap_or_else(|e| panic!("ORT rejects the graph: {e}"))
+}
+
+fn run(
+    s: &mut Session,
+    values: &HashMap<&str, ArrayD<f32>>,
+) -> std::collections::BTreeMap<String, ArrayD<f32>> {
+    let feeds = values
+        .iter()
+        .map(|(k, v)| (*k, Feed::F32(v.clone())))
+        .collect();
+    ortl_runtime::run(s, feeds).unwrap()
+}
+
+/// Builds, differentiates and checks one case.
+fn check(case: &str, inputs: Vec<Input>, forward: impl Fn(&mut GraphBuilder, &[String]) -> String) {
+    let mut rng = ChaCha8Rng::seed_from_u64(case.bytes().map(u64::from).sum());
+    let mut b = GraphBuilder::new(case);
+    let names: Vec<String> = inputs
+        .iter()
+        .map(|i| {
+            b.input(
+                i.name,
+                DataType::Float,
+                i.dims.iter().map(|&d| Dim::Fixed(d as i64)).collect(),
+            )
+        })
+        .collect();
+    let y = forward(&mut b, &names);
+    let y_shape: Vec<i64> = shapes::infer(b.graph()).unwrap()[&y]
+        .shape
+        .iter()
+        .map(|d| d.unwrap())
+        .collect();
+    let n: usize = y_shape.iter().product::<i64>() as usize;
+    let r = b.constant(Tensor::f32(
+        &y_shape,
+        (0..n).map(|_| rng.random_range(-1.0..1.0)).collect(),
+    ));
+    let weighted = b.op("Mul", &[&y, &r], vec![]);
+    let loss = b.op("ReduceSum", &[&weighted], vec![("keepdims", int(0))]);
+    b.output(&loss, DataType::Float, vec![]);
+    let forward_model = Model::new(b.graph().clone());
+
+    let shapes = shapes::infer(b.graph()).unwrap();
+    let wrt: Vec<String> = inputs
+        .iter()
+        .filter(|i| i.grad)
+        .map(|i| i.name.to_string())
+        .collect();
+    let grads = gradients(&mut b, &loss, &wrt, &shapes).unwrap_or_else(|e| panic!("{case}: {e}"));
+    // Gradients may share a value (Add passes G to both operands): name each via Identity.
+    let named: Vec<(String, String)> = grads
+        .of
+        .iter()
+        .map(|(param, grad)| (param.clone(), b.op("Identity", &[grad], vec![])))
+        .collect();
+    let mut graph = b.finish();
+    for (param, value) in named {
+        let renamed = format!("grad_{param}");
+        ortl_onnx::passes::rename_value(&mut graph, &value, &renamed);
+        graph.outputs.push(ortl_onnx::ValueInfo {
+            name: renamed,
+            dtype: DataType::Float,
+            shape: None,
+        });
+    }
+    let backward_model = Model::new(graph);
+
+    let values: HashMap<&str, ArrayD<f32>> = inputs
+        .iter()
+        .map(|i| {
+            let v =
+                ArrayD::from_shape_fn(IxDyn(&i.dims), |_| rng.random_range(i.range.0..i.range.1));
+            (i.name, v)
+        })
+        .collect();
+    let analytic = run(&mut session(&backward_model), &values);
+    let mut forward_session = session(&forward_model);
+    let eps = 1e-2f32;
+    for i in inputs.iter().filter(|i| i.grad) {
+        let grad = &analytic[&format!("grad_{}", i.name)];
+        assert_eq!(
+            grad.shape(),
+            i.dims.as_slice(),
+            "{case}: shape of d/d{}",
+            i.name
+        );
+        let total = grad.len();
+        for k in 0..total.min(16) {
+            let flat = if total <= 16 {
+                k
+            } else {
+                (k * 7919 + 13) % total
+            };
+            let mut at = |delta: f32| {
+                let mut moved = values.clone();
+                let v = moved.get_mut(i.name).unwrap();
+                *v.as_slice_mut().unwrap().get_mut(flat).unwrap() += delta;
+                run(&mut forward_session, &moved)[&loss]
+                    .iter()
+                    .next()
+                    .copied()
+                    .unwrap()
+            };
+            let numeric = (at(eps) - at(-eps)) / (2.0 * eps);
+            let got = grad.as_slice().unwrap()[flat];
+            assert!(
+                (numeric - got).abs() <= 3e-3 + 3e-2 * got.abs(),
+                "{case}: d/d{}[{flat}] analytic {got} vs numeric {numeric}",
+                i.name
+            );
+        }
+    }
+}
+
+fn conv_attrs(k: i64, stride: i64, pad: i64, dilation: i64) -> Vec<(&'static str, Attr)> {
+    vec![
+        ("kernel_shape", ints(&[k, k])),
+        ("strides", ints(&[stride, stride])),
+        ("pads", ints(&[pad, pad, pad, pad])),
+        ("dilations", ints(&[dilation, dilation])),
+    ]
+}
+
+#[test]
+fn conv_3x3_same() {
+    check(
+        "conv3",
+        vec![input("x", &[2, 3, 6, 6]), input("w", &[4, 3, 3, 3])],
+        |b, n| b.op("Conv", &[&n[0], &n[1]], conv_attrs(3, 1, 1, 1)),
+    );
+}
+
+#[test]
+fn conv_strided_padded_odd_size_with_bias() {
+    check(
+        "conv_s2",
+        vec![
+            input("x", &[2, 3, 7, 7]),
+            input("w", &[4, 3, 3, 3]),
+            input("bias", &[4]),
+        ],
+        |b, n| b.op("Conv", &[&n[0], &n[1], &n[2]], conv_attrs(3, 2, 1, 1)),
+    );
+}
+
+#[test]
+fn conv_stem_7x7_stride_2() {
+    check(
+        "conv7",
+        vec![input("x", &[1, 3, 11, 11]), input("w", &[2, 3, 7, 7])],
+        |b, n| b.op("Conv", &[&n[0], &n[1]], conv_attrs(7, 2, 3, 1)),
+    );
+}
+
+#[test]
+fn conv_1x1_strided_and_dilated_3x3() {
+    check(
+        "conv1x1",
+        vec![input("x", &[2, 4, 6, 6]), input("w", &[3, 4, 1, 1])],
+        |b, n| b.op("Conv", &[&n[0], &n[1]], conv_attrs(1, 2, 0, 1)),
+    );
+    check(
+        "conv_dil",
+        vec![input("x", &[1, 2, 8, 8]), input("w", &[2, 2, 3, 3])],
+        |b, n| b.op("Conv", &[&n[0], &n[1]], conv_attrs(3, 1, 2, 2)),
+    );
+}
+
+#[test]
+fn conv_same_upper_auto_pad() {
+    check(
+        "conv_same",
+        vec![input("x", &[1, 2, 6, 6]), input("w", &[2, 2, 3, 3])],
+        |b, n| {
+            b.op(
+                "Conv",
+                &[&n[0], &n[1]],
+                vec![
+                    ("kernel_shape", ints(&[3, 3])),
+                    ("strides", ints(&[2, 2])),
+                    ("auto_pad", Attr::String("SAME_UPPER".into())),
+                ],
+            )
+        },
+    );
+}
+
+#[test]
+fn max_pool_overlapping_windows() {
+    check("maxpool", vec![spread("x", &[2, 3, 7, 7])], |b, n| {
+        b.op_n(
+            "MaxPool",
+            &[&n[0]],
+            2,
+            vec![
+                ("kernel_shape", ints(&[3, 3])),
+                ("strides", ints(&[2, 2])),
+                ("pads", ints(&[1, 1, 1, 1])),
+            ],
+        )
+        .remove(0)
+    });
+}
+
+#[test]
+fn average_pool_and_global_average_pool() {
+    check("avgpool", vec![input("x", &[2, 3, 6, 6])], |b, n| {
+        b.op(
+            "AveragePool",
+            &[&n[0]],
+            vec![("kernel_shape", ints(&[2, 2])), ("strides", ints(&[2, 2]))],
+        )
+    });
+    check(
+        "avgpool_overlap",
+        vec![input("x", &[1, 2, 5, 5])],
+        |b, n| {
+            b.op(
+                "AveragePool",
+                &[&n[0]],
+                vec![("kernel_shape", ints(&[3, 3])), ("strides", ints(&[1, 1]))],
+            )
+        },
+    );
+    check("gap", vec![input("x", &[2, 3, 4, 5])], |b, n| {
+        b.op("GlobalAveragePool", &[&n[0]], vec![])
+    });
+}
+
+#[test]
+fn batch_norm_inference_mode_with_trainable_scale_and_shift() {
+    check(
+        "bn",
+        vec![
+            input("x", &[3, 4, 3, 3]),
+            input("gamma", &[4]),
+            input("beta", &[4]),
+            fixed("mean", &[4]),
+            fixed("var", &[4]),
+        ],
+        |b, n| {
+            b.op(
+                "BatchNormalization",
+                &[&n[0], &n[1], &n[2], &n[3], &n[4]],
+                vec![("epsilon", float(1e-3))],
+            )
+        },
+    );
+}
+
+#[test]
+fn activations() {
+    for op in ["Relu", "Sigmoid", "Tanh", "Exp", "Abs", "Neg"] {
+        check(op, vec![input("x", &[3, 5])], |b, n| {
+            b.op(op, &[&n[0]], vec![])
+        });
+    }
+    for op in ["Log", "Sqrt"] {
+        check(op, vec![positive("x", &[3, 5])], |b, n| {
+            b.op(op, &[&n[0]], vec![])
+        });
+    }
+    check("clip", vec![input("x", &[4, 5])], |b, n| {
+        let (lo, hi) = (
+            b.constant(Tensor::scalar(-0.5)),
+            b.constant(Tensor::scalar(0.6)),
+        );
+        b.op("Clip", &[&n[0], &lo, &hi], vec![])
+    });
+    check("softmax", vec![input("x", &[3, 4])], |b, n| {
+        b.op("Softmax", &[&n[0]], vec![("axis", int(-1))])
+    });
+    check("log_softmax", vec![input("x", &[3, 4])], |b, n| {
+        b.op("LogSoftmax", &[&n[0]], vec![("axis", int(1))])
+    });
+}
+
+#[test]
+fn broadcasting_arithmetic() {
+    for op in ["Add", "Sub", "Mul"] {
+        check(
+            op,
+            vec![input("a", &[2, 3, 4]), input("b", &[3, 1])],
+            |b, n| b.op(op, &[&n[0], &n[1]], vec![]),
+        );
+    }
+    check(
+        "div",
+        vec![input("a", &[2, 3]), positive("b", &[3])],
+        |b, n| b.op("Div", &[&n[0], &n[1]], vec![]),
+    );
+    check(
+        "sum3",
+        vec![
+            input("a", &[2, 3]),
+            input("b", &[2, 3]),
+            input("c", &[1, 3]),
+        ],
+        |b, n| b.op("Sum", &[&n[0], &n[1], &n[2]], vec![]),
+    );
+}
+
+#[test]
+fn gemm_every_transposition_and_matmul() {
+    for (ta, tb) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+        let a = if ta == 1 { [4, 3] } else { [3, 4] };
+        let w = if tb == 1 { [5, 4] } else { [4, 5] };
+        check(
+            &format!("gemm{ta}{tb}"),
+            vec![input("a", &a), input("w", &w), input("c", &[5])],
+            move |b, n| {
+                b.op(
+                    "Gemm",
+                    &[&n[0], &n[1], &n[2]],
+                    vec![
+                        ("transA", int(ta)),
+                        ("transB", int(tb)),
+                        ("alpha", float(0.7)),
+                        ("beta", float(1.3)),
+                    ],
+                )
+            },
+        );
+    }
+    check(
+        "matmul3d",
+        vec![input("a", &[2, 3, 4]), input("w", &[4, 5])],
+        |b, n| b.op("MatMul", &[&n[0], &n[1]], vec![]),
+    );
+}
+
+#[test]
+fn shape_operators() {
+    check("flatten", vec![input("x", &[2, 3, 2, 2])], |b, n| {
+        b.op("Flatten", &[&n[0]], vec![("axis", int(1))])
+    });
+    check("transpose", vec![input("x", &[2, 3, 4])], |b, n| {
+        b.op("Transpose", &[&n[0]], vec![("perm", ints(&[2, 0, 1]))])
+    });
+    check("reshape", vec![input("x", &[2, 6])], |b, n| {
+        let s = b.constant(Tensor::i64s(&[3, 4]));
+        b.op("Reshape", &[&n[0], &s], vec![])
+    });
+    check(
+        "concat",
+        vec![input("a", &[2, 3]), input("b", &[2, 2])],
+        |b, n| b.op("Concat", &[&n[0], &n[1]], vec![("axis", int(1))]),
+    );
+    check("pad", vec![input("x", &[1, 2, 3, 3])], |b, n| {
+        let p = b.constant(Tensor::i64s(&[0, 0, 1, 2, 0, 0, 2, 1]));
+        b.op("Pad", &[&n[0], &p], vec![])
+    });
+    check("reduce_mean", vec![input("x", &[2, 3, 4])], |b, n| {
+        b.op(
+            "ReduceMean",
+            &[&n[0]],
+            vec![("axes", ints(&[0, 2])), ("keepdims", int(0))],
+        )
+    });
+    check("reduce_sum", vec![input("x", &[2, 3, 4])], |b, n| {
+        let axes = b.constant(Tensor::i64s(&[1]));
+        b.op("ReduceSum", &[&n[0], &axes], vec![("keepdims", int(1))])
+    });
+}
+
+#[test]
+fn frozen_inputs_get_no_backward_ops() {
+    let mut b = GraphBuilder::new("frozen");
+    let x = b.input(
+        "x",
+        DataType::Float,
+        vec![Dim::Fixed(1), Dim::Fixed(2), Dim::Fixed(4), Dim::Fixed(4)],
+    );
+    let w1 = b.param("w1", Tensor::f32(&[2, 2, 3, 3], vec![0.1; 36]));
+    let w2 = b.param("w2", Tensor::f32(&[2, 2, 1, 1], vec![0.1; 4]));
+    let h = b.op("Conv", &[&x, &w1], conv_attrs(3, 1, 1, 1));
+    let y = b.op("Conv", &[&h, &w2], conv_attrs(1, 1, 0, 1));
+    let loss = b.op("ReduceSum", &[&y], vec![("keepdims", int(0))]);
+    let shapes = shapes::infer(b.graph()).unwrap();
+    let before = b.graph().nodes.len();
+    gradients(&mut b, &loss, &["w2".to_string()], &shapes).unwrap();
+    let added: Vec<&str> = b.graph().nodes[before..]
+        .iter()
+        .map(|n| n.op.as_str())
+        .collect();
+    // Only the last layer's dW: no ConvTranspose (dX) anywhere, one weight GEMM.
+    assert!(!added.contains(&"ConvTranspose"), "{added:?}");
+    assert_eq!(
+        added.iter().filter(|&&op| op == "Gemm").count(),
+        1,
+        "{added:?}"
+    );
+}
