@@ -1,1 +1,112 @@
+//! Losses as forward graph pieces (their gradients come from the rules like any other op).
+//! Targets arrive as a float `[N, C]` matrix (one-hot, or smoothed by the caller) and
+//! per-sample weights as `[N]` (class weights looked up by the caller), so label smoothing
+//! and class weighting need no special ops. Reduction is Keras' "sum over batch size":
+//! mean over the batch of weight × per-sample loss.
 
+use std::fmt;
+use std::str::FromStr;
+
+use ortl_onnx::GraphBuilder;
+use ortl_onnx::builder::{int, ints};
+
+use crate::emit::{reduce_sum, scalar, sum_all};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// −Σ t·log softmax(z): the usual multi-class loss.
+    SoftmaxCrossEntropy,
+    /// Keras `SparseCategoricalCrossentropy()` applied to sigmoid outputs, as the tutorial
+    /// does: p = σ(z) renormalised to sum 1, clipped to [1e-7, 1 − 1e-7], −Σ t·log p.
+    SigmoidCategorical,
+    /// Mean over classes of binary cross-entropy on σ(z) (independent labels), in the
+    /// stable form max(z, 0) − z·t + log(1 + e^−|z|).
+    SigmoidBinary,
+}
+
+impl Loss {
+    pub const NAMES: [&'static str; 3] = ["softmax-ce", "sigmoid-categorical", "sigmoid-bce"];
+}
+
+impl fmt::Display for Loss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(Self::NAMES[*self as usize])
+    }
+}
+
+impl FromStr for Loss {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "softmax-ce" => Ok(Loss::SoftmaxCrossEntropy),
+            "sigmoid-categorical" => Ok(Loss::SigmoidCategorical),
+            "sigmoid-bce" => Ok(Loss::SigmoidBinary),
+            other => Err(format!("unknown loss '{other}' (use one of {})", Self::NAMES.join(", "))),
+        }
+    }
+}
+
+/// Adds the batch loss (a scalar) of `logits` `[N, C]` against `target` `[N, C]` with
+/// per-sample `weight` `[N]`.
+pub fn batch_loss(b: &mut GraphBuilder, loss: Loss, logits: &str, target: &str, weight: &str) -> String {
+    b.scoped("loss", |b| {
+        let per_sample = match loss {
+            Loss::SoftmaxCrossEntropy => {
+                let log_p = b.op("LogSoftmax", &[logits], vec![("axis", int(1))]);
+                negative_dot(b, target, &log_p)
+            }
+            Loss::SigmoidCategorical => {
+                let p = b.op("Sigmoid", &[logits], vec![]);
+                let total = reduce_sum(b, &p, &[1], true);
+                let q = b.op("Div", &[&p, &total], vec![]);
+                let (lo, hi) = (scalar(b, 1e-7), scalar(b, 1.0 - 1e-7));
+                let q = b.op("Clip", &[&q, &lo, &hi], vec![]);
+                let log_q = b.op("Log", &[&q], vec![]);
+                negative_dot(b, target, &log_q)
+            }
+            Loss::SigmoidBinary => {
+                let relu = b.op("Relu", &[logits], vec![]);
+                let zt = b.op("Mul", &[logits, target], vec![]);
+                let abs = b.op("Abs", &[logits], vec![]);
+                let neg = b.op("Neg", &[&abs], vec![]);
+                let exp = b.op("Exp", &[&neg], vec![]);
+                let one = scalar(b, 1.0);
+                let soft = b.op("Add", &[&one, &exp], vec![]);
+                let log = b.op("Log", &[&soft], vec![]);
+                let diff = b.op("Sub", &[&relu, &zt], vec![]);
+                let elem = b.op("Add", &[&diff, &log], vec![]);
+                b.op("ReduceMean", &[&elem], vec![("axes", ints(&[1])), ("keepdims", int(0))])
+            }
+        };
+        let weighted = b.op("Mul", &[&per_sample, weight], vec![]);
+        b.op("ReduceMean", &[&weighted], vec![("keepdims", int(0))])
+    })
+}
+
+/// −Σ_c t·x per row, as `[N]`.
+fn negative_dot(b: &mut GraphBuilder, target: &str, x: &str) -> String {
+    let prod = b.op("Mul", &[target, x], vec![]);
+    let sum = reduce_sum(b, &prod, &[1], false);
+    b.op("Neg", &[&sum], vec![])
+}
+
+/// Σ coefficient · Σ w² over the given parameters (Keras `regularizers.l2`).
+pub fn l2_penalty(b: &mut GraphBuilder, params: &[(String, f32)]) -> Option<String> {
+    let terms: Vec<String> = params
+        .iter()
+        .map(|(name, coefficient)| {
+            let square = b.op("Mul", &[name, name], vec![]);
+            let total = sum_all(b, &square);
+            let c = scalar(b, *coefficient);
+            b.op("Mul", &[&total, &c], vec![])
+        })
+        .collect();
+    match terms.len() {
+        0 => None,
+        1 => terms.into_iter().next(),
+        _ => {
+            let refs: Vec<&str> = terms.iter().map(String::as_str).collect();
+            Some(b.op("Sum", &refs, vec![]))
+        }
+    }
+}

@@ -1,1 +1,172 @@
+//! Optimizers as ops in the step graph: each parameter's update reads the parameter, its
+//! gradient and its state, and writes new ones, so a step never leaves the execution
+//! provider. The learning rate and Adam's bias corrections `1 − β₁ᵗ`, `1 − β₂ᵗ` are scalar
+//! graph inputs computed by the host each step (schedules stay on the host).
+//!
+//! Formulas (PyTorch's, which are the textbook ones):
+//! - SGD: g ← g + λp; v ← μv + g; p ← p − η·(g + μv if Nesterov else v).
+//! - Adam: g ← g + λp; m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
+//!   p ← p − η·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε).
+//! - AdamW: p ← p·(1 − ηλ), then Adam without the λp term.
+//! - RMSprop: v ← ρv + (1−ρ)g²; p ← p − η·g/(√v + ε).
+//!
+//! Defaults are Keras' (the tutorial's framework): Adam β = (0.9, 0.999), ε = 1e-7; RMSprop
+//! ρ = 0.9, ε = 1e-7; SGD momentum 0.
 
+use std::collections::BTreeMap;
+
+use ortl_onnx::GraphBuilder;
+
+use crate::emit::{scalar, sum_all};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Optimizer {
+    Sgd { momentum: f32, nesterov: bool, weight_decay: f32 },
+    Adam { beta1: f32, beta2: f32, eps: f32, weight_decay: f32 },
+    AdamW { beta1: f32, beta2: f32, eps: f32, weight_decay: f32 },
+    RmsProp { rho: f32, eps: f32, weight_decay: f32 },
+}
+
+/// Scalar inputs of the step graph that drive the optimizer.
+pub const LR: &str = "lr";
+pub const BIAS_CORRECTION1: &str = "bias_correction1";
+pub const BIAS_CORRECTION2: &str = "bias_correction2";
+
+impl Optimizer {
+    /// Keras defaults for `name` (`adam`, `adamw`, `sgd`, `rmsprop`).
+    pub fn named(name: &str, weight_decay: f32, momentum: f32) -> Result<Self, String> {
+        match name {
+            "adam" => Ok(Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay }),
+            "adamw" => Ok(Optimizer::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay }),
+            "sgd" => Ok(Optimizer::Sgd { momentum, nesterov: false, weight_decay }),
+            "nesterov" => Ok(Optimizer::Sgd { momentum, nesterov: true, weight_decay }),
+            "rmsprop" => Ok(Optimizer::RmsProp { rho: 0.9, eps: 1e-7, weight_decay }),
+            other => Err(format!("unknown optimizer '{other}' (use adam, adamw, sgd, nesterov or rmsprop)")),
+        }
+    }
+
+    /// Names of the per-parameter state tensors (same shape as the parameter).
+    pub fn states(&self, param: &str) -> Vec<String> {
+        match self {
+            Optimizer::Sgd { momentum, .. } if *momentum == 0.0 => vec![],
+            Optimizer::Sgd { .. } => vec![format!("{param}.momentum")],
+            Optimizer::Adam { .. } | Optimizer::AdamW { .. } => vec![format!("{param}.m"), format!("{param}.v")],
+            Optimizer::RmsProp { .. } => vec![format!("{param}.v")],
+        }
+    }
+
+    /// Whether the step graph takes the bias-correction inputs.
+    pub fn uses_bias_correction(&self) -> bool {
+        matches!(self, Optimizer::Adam { .. } | Optimizer::AdamW { .. })
+    }
+
+    /// Host-side values of the bias corrections at 1-based step `t`.
+    pub fn bias_corrections(&self, t: u64) -> (f32, f32) {
+        match self {
+            Optimizer::Adam { beta1, beta2, .. } | Optimizer::AdamW { beta1, beta2, .. } => {
+                let t = t as i32;
+                ((1.0 - f64::from(*beta1).powi(t)) as f32, (1.0 - f64::from(*beta2).powi(t)) as f32)
+            }
+            _ => (1.0, 1.0),
+        }
+    }
+
+    /// Emits one parameter's update; returns (new parameter, new states).
+    pub fn update(&self, b: &mut GraphBuilder, param: &str, grad: &str, states: &[String]) -> (String, Vec<String>) {
+        let lr = LR;
+        let mix = |b: &mut GraphBuilder, state: &str, keep: f32, value: &str| {
+            let k = scalar(b, keep);
+            let r = scalar(b, 1.0 - keep);
+            let a = b.op("Mul", &[state, &k], vec![]);
+            let c = b.op("Mul", &[value, &r], vec![]);
+            b.op("Add", &[&a, &c], vec![])
+        };
+        let decayed_grad = |b: &mut GraphBuilder, wd: f32| {
+            if wd == 0.0 {
+                grad.to_string()
+            } else {
+                let w = scalar(b, wd);
+                let wp = b.op("Mul", &[param, &w], vec![]);
+                b.op("Add", &[grad, &wp], vec![])
+            }
+        };
+        let step = |b: &mut GraphBuilder, p: &str, direction: &str| {
+            let scaled = b.op("Mul", &[direction, lr], vec![]);
+            b.op("Sub", &[p, &scaled], vec![])
+        };
+        match self {
+            Optimizer::Sgd { momentum, nesterov, weight_decay } => {
+                let g = decayed_grad(b, *weight_decay);
+                if *momentum == 0.0 {
+                    return (step(b, param, &g), vec![]);
+                }
+                let mu = scalar(b, *momentum);
+                let mv = b.op("Mul", &[&states[0], &mu], vec![]);
+                let v = b.op("Add", &[&mv, &g], vec![]);
+                let direction = if *nesterov {
+                    let muv = b.op("Mul", &[&v, &mu], vec![]);
+                    b.op("Add", &[&g, &muv], vec![])
+                } else {
+                    v.clone()
+                };
+                (step(b, param, &direction), vec![v])
+            }
+            Optimizer::Adam { beta1, beta2, eps, weight_decay } | Optimizer::AdamW { beta1, beta2, eps, weight_decay } => {
+                let decoupled = matches!(self, Optimizer::AdamW { .. });
+                let g = if decoupled { grad.to_string() } else { decayed_grad(b, *weight_decay) };
+                let p = if decoupled && *weight_decay != 0.0 {
+                    let w = scalar(b, *weight_decay);
+                    let lw = b.op("Mul", &[lr, &w], vec![]);
+                    let one = scalar(b, 1.0);
+                    let factor = b.op("Sub", &[&one, &lw], vec![]);
+                    b.op("Mul", &[param, &factor], vec![])
+                } else {
+                    param.to_string()
+                };
+                let m = mix(b, &states[0], *beta1, &g);
+                let g2 = b.op("Mul", &[&g, &g], vec![]);
+                let v = mix(b, &states[1], *beta2, &g2);
+                let m_hat = b.op("Div", &[&m, BIAS_CORRECTION1], vec![]);
+                let v_hat = b.op("Div", &[&v, BIAS_CORRECTION2], vec![]);
+                let root = b.op("Sqrt", &[&v_hat], vec![]);
+                let e = scalar(b, *eps);
+                let denom = b.op("Add", &[&root, &e], vec![]);
+                let direction = b.op("Div", &[&m_hat, &denom], vec![]);
+                (step(b, &p, &direction), vec![m, v])
+            }
+            Optimizer::RmsProp { rho, eps, weight_decay } => {
+                let g = decayed_grad(b, *weight_decay);
+                let g2 = b.op("Mul", &[&g, &g], vec![]);
+                let v = mix(b, &states[0], *rho, &g2);
+                let root = b.op("Sqrt", &[&v], vec![]);
+                let e = scalar(b, *eps);
+                let denom = b.op("Add", &[&root, &e], vec![]);
+                let direction = b.op("Div", &[&g, &denom], vec![]);
+                (step(b, param, &direction), vec![v])
+            }
+        }
+    }
+}
+
+/// Scales all gradients by min(1, max_norm / ‖g‖) where ‖g‖ is their joint L2 norm.
+pub fn clip_global_norm(b: &mut GraphBuilder, grads: &mut BTreeMap<String, String>, max_norm: f32) {
+    let squares: Vec<String> = grads
+        .values()
+        .map(|g| {
+            let sq = b.op("Mul", &[g, g], vec![]);
+            sum_all(b, &sq)
+        })
+        .collect();
+    let refs: Vec<&str> = squares.iter().map(String::as_str).collect();
+    let total = if refs.len() == 1 { refs[0].to_string() } else { b.op("Sum", &refs, vec![]) };
+    let norm = b.op("Sqrt", &[&total], vec![]);
+    let tiny = scalar(b, 1e-6);
+    let safe = b.op("Add", &[&norm, &tiny], vec![]);
+    let max = scalar(b, max_norm);
+    let ratio = b.op("Div", &[&max, &safe], vec![]);
+    let one = scalar(b, 1.0);
+    let factor = b.op("Min", &[&ratio, &one], vec![]);
+    for g in grads.values_mut() {
+        *g = b.op("Mul", &[g.as_str(), &factor], vec![]);
+    }
+}
