@@ -41,14 +41,23 @@ impl FromStr for Loss {
             "softmax-ce" => Ok(Loss::SoftmaxCrossEntropy),
             "sigmoid-categorical" => Ok(Loss::SigmoidCategorical),
             "sigmoid-bce" => Ok(Loss::SigmoidBinary),
-            other => Err(format!("unknown loss '{other}' (use one of {})", Self::NAMES.join(", "))),
+            other => Err(format!(
+                "unknown loss '{other}' (use one of {})",
+                Self::NAMES.join(", ")
+            )),
         }
     }
 }
 
 /// Adds the batch loss (a scalar) of `logits` `[N, C]` against `target` `[N, C]` with
 /// per-sample `weight` `[N]`.
-pub fn batch_loss(b: &mut GraphBuilder, loss: Loss, logits: &str, target: &str, weight: &str) -> String {
+pub fn batch_loss(
+    b: &mut GraphBuilder,
+    loss: Loss,
+    logits: &str,
+    target: &str,
+    weight: &str,
+) -> String {
     b.scoped("loss", |b| {
         let per_sample = match loss {
             Loss::SoftmaxCrossEntropy => {
@@ -75,7 +84,11 @@ pub fn batch_loss(b: &mut GraphBuilder, loss: Loss, logits: &str, target: &str, 
                 let log = b.op("Log", &[&soft], vec![]);
                 let diff = b.op("Sub", &[&relu, &zt], vec![]);
                 let elem = b.op("Add", &[&diff, &log], vec![]);
-                b.op("ReduceMean", &[&elem], vec![("axes", ints(&[1])), ("keepdims", int(0))])
+                b.op(
+                    "ReduceMean",
+                    &[&elem],
+                    vec![("axes", ints(&[1])), ("keepdims", int(0))],
+                )
             }
         };
         let weighted = b.op("Mul", &[&per_sample, weight], vec![]);

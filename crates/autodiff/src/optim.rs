@@ -21,10 +21,28 @@ use crate::emit::{scalar, sum_all};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Optimizer {
-    Sgd { momentum: f32, nesterov: bool, weight_decay: f32 },
-    Adam { beta1: f32, beta2: f32, eps: f32, weight_decay: f32 },
-    AdamW { beta1: f32, beta2: f32, eps: f32, weight_decay: f32 },
-    RmsProp { rho: f32, eps: f32, weight_decay: f32 },
+    Sgd {
+        momentum: f32,
+        nesterov: bool,
+        weight_decay: f32,
+    },
+    Adam {
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+    },
+    AdamW {
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+    },
+    RmsProp {
+        rho: f32,
+        eps: f32,
+        weight_decay: f32,
+    },
 }
 
 /// Scalar inputs of the step graph that drive the optimizer.
@@ -36,12 +54,36 @@ impl Optimizer {
     /// Keras defaults for `name` (`adam`, `adamw`, `sgd`, `rmsprop`).
     pub fn named(name: &str, weight_decay: f32, momentum: f32) -> Result<Self, String> {
         match name {
-            "adam" => Ok(Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay }),
-            "adamw" => Ok(Optimizer::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay }),
-            "sgd" => Ok(Optimizer::Sgd { momentum, nesterov: false, weight_decay }),
-            "nesterov" => Ok(Optimizer::Sgd { momentum, nesterov: true, weight_decay }),
-            "rmsprop" => Ok(Optimizer::RmsProp { rho: 0.9, eps: 1e-7, weight_decay }),
-            other => Err(format!("unknown optimizer '{other}' (use adam, adamw, sgd, nesterov or rmsprop)")),
+            "adam" => Ok(Optimizer::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-7,
+                weight_decay,
+            }),
+            "adamw" => Ok(Optimizer::AdamW {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-7,
+                weight_decay,
+            }),
+            "sgd" => Ok(Optimizer::Sgd {
+                momentum,
+                nesterov: false,
+                weight_decay,
+            }),
+            "nesterov" => Ok(Optimizer::Sgd {
+                momentum,
+                nesterov: true,
+                weight_decay,
+            }),
+            "rmsprop" => Ok(Optimizer::RmsProp {
+                rho: 0.9,
+                eps: 1e-7,
+                weight_decay,
+            }),
+            other => Err(format!(
+                "unknown optimizer '{other}' (use adam, adamw, sgd, nesterov or rmsprop)"
+            )),
         }
     }
 
@@ -50,7 +92,9 @@ impl Optimizer {
         match self {
             Optimizer::Sgd { momentum, .. } if *momentum == 0.0 => vec![],
             Optimizer::Sgd { .. } => vec![format!("{param}.momentum")],
-            Optimizer::Adam { .. } | Optimizer::AdamW { .. } => vec![format!("{param}.m"), format!("{param}.v")],
+            Optimizer::Adam { .. } | Optimizer::AdamW { .. } => {
+                vec![format!("{param}.m"), format!("{param}.v")]
+            }
             Optimizer::RmsProp { .. } => vec![format!("{param}.v")],
         }
     }
@@ -65,14 +109,23 @@ impl Optimizer {
         match self {
             Optimizer::Adam { beta1, beta2, .. } | Optimizer::AdamW { beta1, beta2, .. } => {
                 let t = t as i32;
-                ((1.0 - f64::from(*beta1).powi(t)) as f32, (1.0 - f64::from(*beta2).powi(t)) as f32)
+                (
+                    (1.0 - f64::from(*beta1).powi(t)) as f32,
+                    (1.0 - f64::from(*beta2).powi(t)) as f32,
+                )
             }
             _ => (1.0, 1.0),
         }
     }
 
     /// Emits one parameter's update; returns (new parameter, new states).
-    pub fn update(&self, b: &mut GraphBuilder, param: &str, grad: &str, states: &[String]) -> (String, Vec<String>) {
+    pub fn update(
+        &self,
+        b: &mut GraphBuilder,
+        param: &str,
+        grad: &str,
+        states: &[String],
+    ) -> (String, Vec<String>) {
         let lr = LR;
         let mix = |b: &mut GraphBuilder, state: &str, keep: f32, value: &str| {
             let k = scalar(b, keep);
@@ -95,7 +148,11 @@ impl Optimizer {
             b.op("Sub", &[p, &scaled], vec![])
         };
         match self {
-            Optimizer::Sgd { momentum, nesterov, weight_decay } => {
+            Optimizer::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+            } => {
                 let g = decayed_grad(b, *weight_decay);
                 if *momentum == 0.0 {
                     return (step(b, param, &g), vec![]);
@@ -111,9 +168,24 @@ impl Optimizer {
                 };
                 (step(b, param, &direction), vec![v])
             }
-            Optimizer::Adam { beta1, beta2, eps, weight_decay } | Optimizer::AdamW { beta1, beta2, eps, weight_decay } => {
+            Optimizer::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            }
+            | Optimizer::AdamW {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => {
                 let decoupled = matches!(self, Optimizer::AdamW { .. });
-                let g = if decoupled { grad.to_string() } else { decayed_grad(b, *weight_decay) };
+                let g = if decoupled {
+                    grad.to_string()
+                } else {
+                    decayed_grad(b, *weight_decay)
+                };
                 let p = if decoupled && *weight_decay != 0.0 {
                     let w = scalar(b, *weight_decay);
                     let lw = b.op("Mul", &[lr, &w], vec![]);
@@ -134,7 +206,11 @@ impl Optimizer {
                 let direction = b.op("Div", &[&m_hat, &denom], vec![]);
                 (step(b, &p, &direction), vec![m, v])
             }
-            Optimizer::RmsProp { rho, eps, weight_decay } => {
+            Optimizer::RmsProp {
+                rho,
+                eps,
+                weight_decay,
+            } => {
                 let g = decayed_grad(b, *weight_decay);
                 let g2 = b.op("Mul", &[&g, &g], vec![]);
                 let v = mix(b, &states[0], *rho, &g2);
@@ -158,7 +234,11 @@ pub fn clip_global_norm(b: &mut GraphBuilder, grads: &mut BTreeMap<String, Strin
         })
         .collect();
     let refs: Vec<&str> = squares.iter().map(String::as_str).collect();
-    let total = if refs.len() == 1 { refs[0].to_string() } else { b.op("Sum", &refs, vec![]) };
+    let total = if refs.len() == 1 {
+        refs[0].to_string()
+    } else {
+        b.op("Sum", &refs, vec![])
+    };
     let norm = b.op("Sqrt", &[&total], vec![]);
     let tiny = scalar(b, 1e-6);
     let safe = b.op("Add", &[&norm, &tiny], vec![]);

@@ -13,3 +13,6 @@ pub use decode::{DecodeError, DecodeLimits, decode_rgb, probe};
 pub use float_image::FloatImage;
 pub use resize::{Filter, resize};
 pub use sample::{FillMode, Interpolation};
+
+/// The `image` crate, re-exported so callers name the same types.
+pub use image;

@@ -52,6 +52,48 @@ impl Backbone {
     }
 }
 
+/// Float initializers in parameter positions: weights and biases of Conv, ConvTranspose,
+/// Gemm, MatMul and PRelu, BatchNorm scale and shift, and rank-≤1 operands of Add (the bias
+/// of a Keras-style MatMul + Add). Constants elsewhere (preprocessing, shapes) are not
+/// parameters.
+pub fn parameters(graph: &Graph) -> Vec<String> {
+    let is_float = |name: &str| {
+        graph
+            .initializers
+            .get(name)
+            .is_some_and(|t| t.dtype == ortl_onnx::DataType::Float)
+    };
+    let mut out: Vec<String> = graph
+        .nodes
+        .iter()
+        .flat_map(|n| {
+            let slots: &[usize] = match n.op.as_str() {
+                "Conv" | "ConvTranspose" | "Gemm" | "BatchNormalization" => &[1, 2],
+                "MatMul" | "PRelu" => &[1],
+                "Add" => &[0, 1],
+                _ => &[],
+            };
+            slots
+                .iter()
+                .filter_map(|&i| n.inputs.get(i))
+                .cloned()
+                .collect::<Vec<_>>()
+                .into_iter()
+                .filter(|name| {
+                    n.op != "Add"
+                        || graph
+                            .initializers
+                            .get(name)
+                            .is_some_and(|t| t.dims.len() <= 1 && t.numel() > 1)
+                })
+        })
+        .filter(|name| is_float(name))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// BatchNormalization running statistics in `graph`.
 pub fn buffers(graph: &Graph) -> Vec<String> {
     let mut out: Vec<String> = graph

@@ -266,6 +266,10 @@ fn infer_node(
                     .collect(),
             )]
         }
+        "Size" => vec![TypedShape {
+            dtype: DataType::Int64,
+            shape: vec![],
+        }],
         "Shape" => vec![TypedShape {
             dtype: DataType::Int64,
             shape: vec![Some(rank)],

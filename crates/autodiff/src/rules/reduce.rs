@@ -38,13 +38,17 @@ fn reduced_axes(ctx: &Ctx) -> Result<Vec<usize>, AutodiffError> {
         .collect())
 }
 
-/// Broadcasts `g` (the reduced gradient) back to the input's shape, times `scale`.
-fn spread(
-    ctx: &mut Ctx,
-    g: &str,
-    axes: &[usize],
-    scale: Option<f32>,
-) -> Result<String, AutodiffError> {
+/// How a reduced gradient is scaled on its way back.
+enum Scale {
+    None,
+    Static(f32),
+    /// 1 / (elements of the input per element of the output), counted at run time
+    /// (a mean over the batch axis).
+    Dynamic,
+}
+
+/// Broadcasts `g` (the reduced gradient) back to the input's shape, scaled.
+fn spread(ctx: &mut Ctx, g: &str, axes: &[usize], scale: Scale) -> Result<String, AutodiffError> {
     let x = ctx.input(0).to_string();
     let keep = ctx.node.int("keepdims").unwrap_or(1) == 1 || ctx.node.op == "GlobalAveragePool";
     let g = if keep {
@@ -60,20 +64,31 @@ fn spread(
         reshape(ctx.b, g, &kept)
     };
     let g = match scale {
-        Some(s) => {
+        Scale::Static(s) => {
             let s = scalar(ctx.b, s);
             ctx.b.op("Mul", &[&g, &s], vec![])
         }
-        None => g,
+        Scale::Dynamic => {
+            let float = ortl_onnx::Attr::Int(i64::from(ortl_onnx::DataType::Float.onnx()));
+            let size_in = ctx.b.op("Size", &[&x], vec![]);
+            let size_out = ctx.b.op("Size", &[ctx.node.outputs[0].as_str()], vec![]);
+            let size_in = ctx.b.op("Cast", &[&size_in], vec![("to", float.clone())]);
+            let size_out = ctx.b.op("Cast", &[&size_out], vec![("to", float)]);
+            let count = ctx.b.op("Div", &[&size_in, &size_out], vec![]);
+            ctx.b.op("Div", &[&g, &count], vec![])
+        }
+        Scale::None => g,
     };
     Ok(expand_like(ctx.b, &g, &x))
 }
 
-fn count(ctx: &Ctx, axes: &[usize]) -> Result<f32, AutodiffError> {
+/// 1/count when every reduced axis is static, else a run-time count.
+fn mean_scale(ctx: &Ctx, axes: &[usize]) -> Result<Scale, AutodiffError> {
     let shape = ctx.shape(ctx.input(0))?;
-    axes.iter()
-        .map(|&a| shape[a].ok_or_else(|| ctx.error("mean over a dynamic axis")))
-        .try_fold(1.0f32, |acc, d| d.map(|d| acc * d as f32))
+    let count: Option<f32> = axes
+        .iter()
+        .try_fold(1.0f32, |acc, &a| shape[a].map(|d| acc * d as f32));
+    Ok(count.map_or(Scale::Dynamic, |n| Scale::Static(1.0 / n)))
 }
 
 fn first_only(ctx: &Ctx, grad: String) -> Vec<Option<String>> {
@@ -87,7 +102,7 @@ pub fn reduce_sum(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         .clone()
         .ok_or_else(|| ctx.error("no gradient for the output"))?;
     let axes = reduced_axes(ctx)?;
-    let dx = spread(ctx, &g, &axes, None)?;
+    let dx = spread(ctx, &g, &axes, Scale::None)?;
     Ok(first_only(ctx, dx))
 }
 
@@ -96,8 +111,8 @@ pub fn reduce_mean(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         .clone()
         .ok_or_else(|| ctx.error("no gradient for the output"))?;
     let axes = reduced_axes(ctx)?;
-    let n = count(ctx, &axes)?;
-    let dx = spread(ctx, &g, &axes, Some(1.0 / n))?;
+    let scale = mean_scale(ctx, &axes)?;
+    let dx = spread(ctx, &g, &axes, scale)?;
     Ok(first_only(ctx, dx))
 }
 
@@ -107,6 +122,6 @@ pub fn global_average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         .ok_or_else(|| ctx.error("no gradient for the output"))?;
     let rank = ctx.shape(ctx.input(0))?.len();
     let axes: Vec<usize> = (2..rank).collect();
-    let n = count(ctx, &axes)?;
-    Ok(vec![Some(spread(ctx, &g, &axes, Some(1.0 / n))?)])
+    let scale = mean_scale(ctx, &axes)?;
+    Ok(vec![Some(spread(ctx, &g, &axes, scale)?)])
 }

@@ -1,0 +1,345 @@
+//! The training step as one ONNX graph, built from the inference classifier:
+//! 1. trainable parameters, their optimizer state and trained BatchNorm statistics become
+//!    graph inputs (frozen ones stay initializers, which ORT folds as constants);
+//! 2. Dropout becomes a multiplication by a mask input the host draws from the seed, so
+//!    steps are reproducible and resumable;
+//! 3. BatchNorms that train (the head's always, the backbone's with `--bn-mode train`) are
+//!    rewritten into primitive ops on batch statistics, with updated running statistics as
+//!    outputs; the rest keep stored statistics (Keras `training=False`);
+//! 4. MaxPools expose their indices for the backward pass;
+//! 5. loss + L2 penalties, gradients, optional global-norm clipping, optimizer updates.
+//!
+//! Every updated value is a graph output named `next/<input name>`.
+
+use std::collections::BTreeMap;
+
+use ortl_autodiff::loss::{Loss, batch_loss, l2_penalty};
+use ortl_autodiff::optim::{BIAS_CORRECTION1, BIAS_CORRECTION2, LR, Optimizer, clip_global_norm};
+use ortl_autodiff::{AutodiffError, gradients};
+use ortl_models::heads::HeadOutput;
+use ortl_onnx::builder::{int, ints};
+use ortl_onnx::{DataType, Dim, Graph, GraphBuilder, Model, ValueInfo, passes, shapes};
+
+/// Inputs of the step graph besides state.
+pub const IMAGE: &str = "image";
+pub const TARGET: &str = "target";
+pub const SAMPLE_WEIGHT: &str = "sample_weight";
+pub const LOSS: &str = "loss";
+pub const PROBABILITIES: &str = "probabilities";
+
+/// What trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trainable {
+    /// Head only (the tutorial's `base.trainable = False` phase).
+    Head,
+    /// Everything.
+    All,
+}
+
+/// How backbone BatchNorms behave while training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BnMode {
+    /// Stored statistics, trainable scale and shift (Keras `base(x, training=False)`).
+    Frozen,
+    /// Batch statistics, running statistics updated.
+    Train,
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainSpec {
+    pub trainable: Trainable,
+    pub bn_mode: BnMode,
+    /// Fraction of the old running statistic kept per step (Keras `momentum`, 0.99).
+    pub bn_momentum: f32,
+    pub loss: Loss,
+    pub optimizer: Optimizer,
+    pub clip_norm: Option<f32>,
+}
+
+/// The step graph and the names of everything the host feeds and reads back.
+#[derive(Clone, Debug)]
+pub struct StepGraph {
+    pub model: Model,
+    /// Trainable parameters, in order.
+    pub params: Vec<String>,
+    /// Optimizer state tensors.
+    pub optimizer_state: Vec<String>,
+    /// BatchNorm running statistics updated by the step.
+    pub bn_stats: Vec<String>,
+    /// Dropout masks: (input name, features, rate).
+    pub masks: Vec<(String, usize, f32)>,
+}
+
+impl StepGraph {
+    /// Every state input, each with a `next/<name>` output.
+    pub fn state(&self) -> impl Iterator<Item = &String> {
+        self.params
+            .iter()
+            .chain(&self.optimizer_state)
+            .chain(&self.bn_stats)
+    }
+}
+
+pub fn next(name: &str) -> String {
+    format!("next/{name}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    #[error(transparent)]
+    Autodiff(#[from] AutodiffError),
+    #[error(transparent)]
+    Onnx(#[from] ortl_onnx::OnnxError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Builds the step graph from an inference classifier and its head description.
+pub fn build_step(
+    classifier: &Model,
+    head: &HeadOutput,
+    spec: &TrainSpec,
+) -> Result<StepGraph, GraphError> {
+    let mut graph = classifier.graph.clone();
+    let is_head = |name: &str| name.starts_with("head.");
+    let params: Vec<String> = ortl_models::backbone::parameters(&graph)
+        .into_iter()
+        .filter(|name| spec.trainable == Trainable::All || is_head(name))
+        .collect();
+    if params.is_empty() {
+        return Err(GraphError::Other(
+            "nothing to train: no trainable parameters".into(),
+        ));
+    }
+    let shapes_before = shapes::infer(&graph)?;
+
+    // Dropout masks.
+    let mut masks = Vec::new();
+    for (i, (value, rate)) in head.dropouts.iter().enumerate() {
+        let width = shapes_before[value]
+            .shape
+            .get(1)
+            .copied()
+            .flatten()
+            .ok_or_else(|| {
+                GraphError::Other(format!("dropout input '{value}' has no static width"))
+            })?;
+        let mask = format!("dropout_mask_{i}");
+        insert_mask(&mut graph, value, &mask, width);
+        masks.push((mask, width as usize, *rate));
+    }
+
+    // BatchNorms on batch statistics.
+    let mut bn_stats = Vec::new();
+    let training_bns: Vec<usize> = (0..graph.nodes.len())
+        .filter(|&i| {
+            let n = &graph.nodes[i];
+            n.op == "BatchNormalization"
+                && (is_head(&n.inputs[1])
+                    || spec.bn_mode == BnMode::Train && spec.trainable == Trainable::All)
+        })
+        .collect();
+    for &i in training_bns.iter().rev() {
+        let node = graph.nodes.remove(i);
+        let rank = shapes_before[&node.inputs[0]].shape.len();
+        bn_stats.extend(batch_norm_on_batch_statistics(
+            &mut graph,
+            &node,
+            rank,
+            spec.bn_momentum,
+        ));
+    }
+
+    // MaxPool indices for the backward pass.
+    if spec.trainable == Trainable::All {
+        for node in graph
+            .nodes
+            .iter_mut()
+            .filter(|n| n.op == "MaxPool" && n.outputs.len() == 1)
+        {
+            node.outputs.push(format!("{}:indices", node.name));
+        }
+    }
+
+    // State as inputs.
+    for name in params.iter().chain(&bn_stats) {
+        let tensor = graph
+            .initializers
+            .remove(name)
+            .expect("state is an initializer");
+        graph.inputs.push(ValueInfo::new(
+            name,
+            DataType::Float,
+            tensor.dims.iter().map(|&d| Dim::Fixed(d)).collect(),
+        ));
+    }
+    passes::toposort(&mut graph)?;
+
+    let classes = classifier.graph.outputs[0]
+        .shape
+        .as_ref()
+        .and_then(|s| s.get(1).cloned())
+        .unwrap_or(Dim::Unknown);
+    let n = Dim::Symbolic("N".into());
+    let mut b = GraphBuilder::from_graph(graph);
+    b.input(TARGET, DataType::Float, vec![n.clone(), classes]);
+    b.input(SAMPLE_WEIGHT, DataType::Float, vec![n]);
+    b.input(LR, DataType::Float, vec![]);
+    if spec.optimizer.uses_bias_correction() {
+        b.input(BIAS_CORRECTION1, DataType::Float, vec![]);
+        b.input(BIAS_CORRECTION2, DataType::Float, vec![]);
+    }
+    let data_loss = batch_loss(&mut b, spec.loss, &head.logits, TARGET, SAMPLE_WEIGHT);
+    let penalised: Vec<(String, f32)> = head
+        .l2
+        .iter()
+        .filter(|(name, _)| params.contains(name))
+        .cloned()
+        .collect();
+    let loss = match l2_penalty(&mut b, &penalised) {
+        Some(penalty) => b.op("Add", &[&data_loss, &penalty], vec![]),
+        None => data_loss,
+    };
+    let shapes = shapes::infer(b.graph())?;
+    let mut grads = gradients(&mut b, &loss, &params, &shapes)?.of;
+    if let Some(max_norm) = spec.clip_norm {
+        clip_global_norm(&mut b, &mut grads, max_norm);
+    }
+    let mut optimizer_state = Vec::new();
+    let mut updates: BTreeMap<String, String> = BTreeMap::new();
+    for param in &params {
+        let states = spec.optimizer.states(param);
+        let dims = b
+            .graph()
+            .inputs
+            .iter()
+            .find(|i| &i.name == param)
+            .and_then(|i| i.shape.clone())
+            .expect("param input");
+        for state in &states {
+            b.input(state, DataType::Float, dims.clone());
+        }
+        let (new_param, new_states) = b.scoped(&format!("optim/{param}"), |b| {
+            spec.optimizer.update(b, param, &grads[param], &states)
+        });
+        updates.insert(param.clone(), new_param);
+        for (state, value) in states.iter().zip(new_states) {
+            updates.insert(state.clone(), value);
+        }
+        optimizer_state.extend(states);
+    }
+    for stat in &bn_stats {
+        updates.insert(stat.clone(), format!("bn_next/{stat}"));
+    }
+
+    let mut graph = b.finish();
+    // Name the outputs: loss, probabilities, and next/<state> for every state input.
+    let loss_out = add_identity(&mut graph, &loss, LOSS);
+    let mut outputs = vec![ValueInfo::new(&loss_out, DataType::Float, vec![])];
+    outputs.push(graph.outputs[0].clone());
+    for (state, value) in &updates {
+        let name = add_identity(&mut graph, value, &next(state));
+        outputs.push(ValueInfo {
+            name,
+            dtype: DataType::Float,
+            shape: None,
+        });
+    }
+    graph.outputs = outputs;
+    passes::toposort(&mut graph)?;
+    passes::validate(&graph)?;
+    let mut model = Model::new(graph);
+    model.metadata = classifier.metadata.clone();
+    Ok(StepGraph {
+        model,
+        params,
+        optimizer_state,
+        bn_stats,
+        masks,
+    })
+}
+
+/// `output = Identity(value)`: a stable output name even when values are shared.
+fn add_identity(graph: &mut Graph, value: &str, output: &str) -> String {
+    graph.nodes.push(ortl_onnx::Node {
+        name: format!("out/{output}"),
+        op: "Identity".into(),
+        domain: String::new(),
+        inputs: vec![value.into()],
+        outputs: vec![output.into()],
+        attrs: BTreeMap::new(),
+    });
+    output.into()
+}
+
+/// Multiplies `value` by a new `[N, width]` mask input and reroutes its readers.
+fn insert_mask(graph: &mut Graph, value: &str, mask: &str, width: i64) {
+    let masked = format!("{value}:dropped");
+    for node in &mut graph.nodes {
+        for input in node.inputs.iter_mut().filter(|i| *i == value) {
+            *input = masked.clone();
+        }
+    }
+    graph.inputs.push(ValueInfo::new(
+        mask,
+        DataType::Float,
+        vec![Dim::Symbolic("N".into()), Dim::Fixed(width)],
+    ));
+    graph.nodes.push(ortl_onnx::Node {
+        name: format!("dropout/{mask}"),
+        op: "Mul".into(),
+        domain: String::new(),
+        inputs: vec![value.into(), mask.into()],
+        outputs: vec![masked],
+        attrs: BTreeMap::new(),
+    });
+}
+
+/// Replaces a BatchNormalization node by batch-statistics primitives; returns the running
+/// statistics it now updates (their new values are `bn_next/<name>`).
+fn batch_norm_on_batch_statistics(
+    graph: &mut Graph,
+    node: &ortl_onnx::Node,
+    rank: usize,
+    momentum: f32,
+) -> Vec<String> {
+    let [x, gamma, beta, mean, var] = [0, 1, 2, 3, 4].map(|i| node.inputs[i].clone());
+    let eps = node.float("epsilon").unwrap_or(1e-5);
+    let axes: Vec<i64> = std::iter::once(0).chain(2..rank as i64).collect();
+    let mut bshape = vec![1i64, -1];
+    bshape.extend(std::iter::repeat_n(1, rank - 2));
+    let mut b = GraphBuilder::from_graph(std::mem::take(graph));
+    b.scoped(&format!("bn_train/{}", node.name), |b| {
+        let reduce = |b: &mut GraphBuilder, v: &str| {
+            b.op(
+                "ReduceMean",
+                &[v],
+                vec![("axes", ints(&axes)), ("keepdims", int(1))],
+            )
+        };
+        let m = reduce(b, &x);
+        let d = b.op("Sub", &[&x, &m], vec![]);
+        let d2 = b.op("Mul", &[&d, &d], vec![]);
+        let v = reduce(b, &d2);
+        let e = b.constant(ortl_onnx::Tensor::scalar(eps));
+        let ve = b.op("Add", &[&v, &e], vec![]);
+        let std = b.op("Sqrt", &[&ve], vec![]);
+        let xhat = b.op("Div", &[&d, &std], vec![]);
+        let shape = b.constant(ortl_onnx::Tensor::i64s(&bshape));
+        let g = b.op("Reshape", &[&gamma, &shape], vec![]);
+        let bt = b.op("Reshape", &[&beta, &shape], vec![]);
+        let scaled = b.op("Mul", &[&xhat, &g], vec![]);
+        b.op_into("Add", &[&scaled, &bt], &node.outputs[0], vec![]);
+        let flat = b.constant(ortl_onnx::Tensor::i64s(&[-1]));
+        let keep = b.constant(ortl_onnx::Tensor::scalar(momentum));
+        let take = b.constant(ortl_onnx::Tensor::scalar(1.0 - momentum));
+        for (stat, batch) in [(&mean, &m), (&var, &v)] {
+            let batch = b.op("Reshape", &[batch, &flat], vec![]);
+            let old = b.op("Mul", &[stat, &keep], vec![]);
+            let new = b.op("Mul", &[&batch, &take], vec![]);
+            b.op_into("Add", &[&old, &new], &format!("bn_next/{stat}"), vec![]);
+        }
+    });
+    *graph = b.finish();
+    vec![mean, var]
+}

@@ -1,0 +1,227 @@
+//! The step runner: owns the step session and the training state (parameters, optimizer
+//! state, BatchNorm statistics), feeds one batch per step and takes the updated state back.
+//!
+//! State crosses the host boundary each step (fed as inputs, read back as outputs). On the
+//! CPU execution provider that is a memory copy of the state per step; keeping it on the
+//! device with IoBinding is the next step for CUDA (see the project notes).
+
+use std::collections::BTreeMap;
+
+use ndarray::{Array1, Array2, ArrayD, IxDyn};
+use ortl_autodiff::optim::{BIAS_CORRECTION1, BIAS_CORRECTION2, LR};
+use ortl_models::heads::HeadOutput;
+use ortl_onnx::{Model, Tensor, TensorData};
+use ortl_runtime::{Feed, Runtime, Session, SessionOptions};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::graph::{
+    IMAGE, LOSS, PROBABILITIES, SAMPLE_WEIGHT, StepGraph, TARGET, TrainSpec, build_step, next,
+};
+
+/// One training batch.
+pub struct Batch<'a> {
+    /// `uint8 [N, H, W, 3]`.
+    pub images: ArrayD<u8>,
+    pub labels: &'a [usize],
+    /// Per-sample loss weights (class weights), `[N]`.
+    pub weights: Vec<f32>,
+}
+
+/// What one step reports.
+#[derive(Clone, Debug)]
+pub struct StepResult {
+    pub loss: f32,
+    /// `[N, C]` probabilities of the forward pass (before the update).
+    pub probabilities: Array2<f32>,
+}
+
+pub struct Trainer {
+    pub step_graph: StepGraph,
+    session: Session,
+    /// Current values of every state tensor, by name.
+    pub state: BTreeMap<String, ArrayD<f32>>,
+    /// Optimizer steps taken (Adam's t).
+    pub steps_done: u64,
+    classifier: Model,
+    spec: TrainSpec,
+    classes: usize,
+    /// Label smoothing ε: targets are (1 − ε)·one-hot + ε/C.
+    pub label_smoothing: f32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
+    #[error(transparent)]
+    Runtime(#[from] ortl_runtime::RuntimeError),
+    #[error("ONNX Runtime: {0}")]
+    Ort(String),
+}
+
+impl Trainer {
+    pub fn new(
+        runtime: &Runtime,
+        options: &SessionOptions,
+        classifier: Model,
+        head: &HeadOutput,
+        spec: TrainSpec,
+    ) -> Result<Self, TrainError> {
+        let step_graph = build_step(&classifier, head, &spec)?;
+        let bytes = ortl_onnx::io::to_bytes(&step_graph.model);
+        let session = runtime
+            .session(options)?
+            .commit_from_memory(&bytes)
+            .map_err(|e| TrainError::Ort(e.to_string()))?;
+        let mut state = BTreeMap::new();
+        for name in step_graph.params.iter().chain(&step_graph.bn_stats) {
+            state.insert(name.clone(), to_array(&classifier.graph.initializers[name]));
+        }
+        for name in &step_graph.optimizer_state {
+            let param = step_graph
+                .params
+                .iter()
+                .find(|p| name.starts_with(p.as_str()) && name[p.len()..].starts_with('.'))
+                .expect("state belongs to a parameter");
+            state.insert(name.clone(), ArrayD::zeros(state[param].raw_dim()));
+        }
+        let classes = head_classes(&classifier);
+        Ok(Self {
+            step_graph,
+            session,
+            state,
+            steps_done: 0,
+            classifier,
+            spec,
+            classes,
+            label_smoothing: 0.0,
+        })
+    }
+
+    pub fn spec(&self) -> &TrainSpec {
+        &self.spec
+    }
+
+    /// One optimizer step at learning rate `lr`; dropout masks are drawn from `rng`.
+    pub fn step(
+        &mut self,
+        batch: &Batch,
+        lr: f32,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<StepResult, TrainError> {
+        let (result, next_state) = self.run(batch, lr, rng)?;
+        self.state = next_state;
+        self.steps_done += 1;
+        Ok(result)
+    }
+
+    /// The forward pass of a step (loss and probabilities) without updating anything.
+    pub fn peek(&mut self, batch: &Batch, rng: &mut ChaCha8Rng) -> Result<StepResult, TrainError> {
+        Ok(self.run(batch, 0.0, rng)?.0)
+    }
+
+    fn run(
+        &mut self,
+        batch: &Batch,
+        lr: f32,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(StepResult, BTreeMap<String, ArrayD<f32>>), TrainError> {
+        let n = batch.labels.len();
+        let c = self.classes;
+        let smooth = self.label_smoothing;
+        let target = Array2::from_shape_fn((n, c), |(i, j)| {
+            let hot = if batch.labels[i] == j { 1.0 } else { 0.0 };
+            hot * (1.0 - smooth) + smooth / c as f32
+        });
+        let mut feeds: Vec<(&str, Feed)> = vec![
+            (IMAGE, Feed::U8(batch.images.clone())),
+            (TARGET, Feed::F32(target.into_dyn())),
+            (
+                SAMPLE_WEIGHT,
+                Feed::F32(Array1::from(batch.weights.clone()).into_dyn()),
+            ),
+            (LR, Feed::F32(scalar(lr))),
+        ];
+        let t = self.steps_done + 1;
+        if self.spec.optimizer.uses_bias_correction() {
+            let (bc1, bc2) = self.spec.optimizer.bias_corrections(t);
+            feeds.push((BIAS_CORRECTION1, Feed::F32(scalar(bc1))));
+            feeds.push((BIAS_CORRECTION2, Feed::F32(scalar(bc2))));
+        }
+        for (mask, width, rate) in &self.step_graph.masks {
+            let keep = 1.0 - rate;
+            let values = Array2::from_shape_fn((n, *width), |_| {
+                if rng.random::<f32>() < keep {
+                    1.0 / keep
+                } else {
+                    0.0
+                }
+            });
+            feeds.push((mask.as_str(), Feed::F32(values.into_dyn())));
+        }
+        for name in self.step_graph.state() {
+            feeds.push((name.as_str(), Feed::F32(self.state[name].clone())));
+        }
+        let mut outputs = ortl_runtime::run(&mut self.session, feeds)?;
+        let loss = outputs[LOSS].iter().next().copied().unwrap_or(f32::NAN);
+        let probabilities = outputs
+            .remove(PROBABILITIES)
+            .and_then(|p| p.into_dimensionality().ok())
+            .ok_or_else(|| TrainError::Ort("no probabilities output".into()))?;
+        let mut next_state = BTreeMap::new();
+        for name in self.step_graph.state() {
+            let value = outputs
+                .remove(&next(name))
+                .ok_or_else(|| TrainError::Ort(format!("no output for {name}")))?;
+            next_state.insert(name.clone(), value);
+        }
+        Ok((
+            StepResult {
+                loss,
+                probabilities,
+            },
+            next_state,
+        ))
+    }
+
+    /// The inference classifier with the current parameters and statistics.
+    pub fn export(&self) -> Model {
+        let mut model = self.classifier.clone();
+        for name in self
+            .step_graph
+            .params
+            .iter()
+            .chain(&self.step_graph.bn_stats)
+        {
+            let value = &self.state[name];
+            let dims: Vec<i64> = value.shape().iter().map(|&d| d as i64).collect();
+            model.graph.initializers.insert(
+                name.clone(),
+                Tensor::f32(&dims, value.iter().copied().collect()),
+            );
+        }
+        model
+    }
+}
+
+fn scalar(value: f32) -> ArrayD<f32> {
+    ArrayD::from_elem(IxDyn(&[]), value)
+}
+
+fn to_array(tensor: &Tensor) -> ArrayD<f32> {
+    let dims: Vec<usize> = tensor.dims.iter().map(|&d| d as usize).collect();
+    match &tensor.data {
+        TensorData::F32(v) => {
+            ArrayD::from_shape_vec(IxDyn(&dims), v.clone()).expect("dims match values")
+        }
+        _ => panic!("state tensors are float32"),
+    }
+}
+
+fn head_classes(model: &Model) -> usize {
+    model.graph.outputs[0]
+        .dims()
+        .and_then(|d| d.get(1).copied().flatten())
+        .map_or(0, |c| c as usize)
+}

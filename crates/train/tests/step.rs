@@ -1,0 +1,256 @@
+//! The training step, end to end through ONNX Runtime: its forward pass against the
+//! inference model, its gradients against finite differences, and learning itself.
+
+use ndarray::{ArrayD, IxDyn};
+use ortl_autodiff::loss::Loss;
+use ortl_autodiff::optim::Optimizer;
+use ortl_models::resnet::resnet;
+use ortl_models::{ClassifierSpec, Head, ResNetConfig, classifier};
+use ortl_runtime::{Feed, SessionOptions};
+use ortl_train::graph::{BnMode, TrainSpec, Trainable};
+use ortl_train::{Batch, Trainer};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+const SIZE: usize = 32;
+
+fn tiny() -> ResNetConfig {
+    ResNetConfig {
+        name: "tiny".into(),
+        blocks: [1, 1, 1, 1],
+        width: 4,
+    }
+}
+
+fn spec(trainable: Trainable, loss: Loss, optimizer: Optimizer) -> TrainSpec {
+    TrainSpec {
+        trainable,
+        bn_mode: BnMode::Frozen,
+        bn_momentum: 0.99,
+        loss,
+        optimizer,
+        clip_norm: None,
+    }
+}
+
+fn sgd() -> Optimizer {
+    Optimizer::Sgd {
+        momentum: 0.0,
+        nesterov: false,
+        weight_decay: 0.0,
+    }
+}
+
+/// Synthetic fixture radiographs resized to SIZE, half per class.
+fn batch_images(n: usize) -> (ArrayD<u8>, Vec<usize>) {
+    let mut pixels = Vec::with_capacity(n * SIZE * SIZE * 3);
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let (finding, label) = if i % 2 == 0 {
+            (ortl_fixtures::Finding::Normal, 0)
+        } else {
+            (ortl_fixtures::Finding::Tuberculosis, 1)
+        };
+        let grey = ortl_fixtures::chest_xray(finding, i as u32, 9);
+        let rgb = image_to_rgb(&grey);
+        let resized =
+            ortl_imaging::resize(&rgb, SIZE, SIZE, ortl_imaging::Filter::BilinearAntialias);
+        pixels.extend(resized.to_u8());
+        labels.push(label);
+    }
+    (
+        ArrayD::from_shape_vec(IxDyn(&[n, SIZE, SIZE, 3]), pixels).unwrap(),
+        labels,
+    )
+}
+
+fn image_to_rgb(grey: &ortl_imaging::image::GrayImage) -> ortl_imaging::image::RgbImage {
+    ortl_imaging::image::DynamicImage::ImageLuma8(grey.clone()).to_rgb8()
+}
+
+fn trainer(head: Head, train: TrainSpec) -> Trainer {
+    let backbone = resnet(&tiny(), 11);
+    let spec = ClassifierSpec {
+        classes: vec!["normal".into(), "tuberculosis".into()],
+        height: SIZE,
+        width: SIZE,
+        head,
+        seed: 3,
+    };
+    let (model, head) = classifier(&backbone, &spec);
+    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
+    Trainer::new(
+        runtime,
+        &SessionOptions {
+            threads: Some(1),
+            ..Default::default()
+        },
+        model,
+        &head,
+        train,
+    )
+    .unwrap()
+}
+
+#[test]
+fn training_forward_equals_the_exported_models_forward() {
+    let mut t = trainer(
+        Head::Linear { dropout: 0.0 },
+        spec(Trainable::All, Loss::SoftmaxCrossEntropy, sgd()),
+    );
+    let (images, labels) = batch_images(4);
+    let batch = Batch {
+        images: images.clone(),
+        labels: &labels,
+        weights: vec![1.0; 4],
+    };
+    let train_p = t
+        .peek(&batch, &mut ChaCha8Rng::seed_from_u64(0))
+        .unwrap()
+        .probabilities;
+    let bytes = ortl_onnx::io::to_bytes(&t.export());
+    let runtime = ortl_runtime::init(None).unwrap();
+    let mut session = runtime
+        .session(&SessionOptions::default())
+        .unwrap()
+        .commit_from_memory(&bytes)
+        .unwrap();
+    let infer_p = ortl_runtime::run(&mut session, vec![("image", Feed::U8(images))])
+        .unwrap()
+        .remove("probabilities")
+        .unwrap();
+    for (a, b) in train_p.iter().zip(infer_p.iter()) {
+        assert!((a - b).abs() < 1e-5, "training {a} vs inference {b}");
+    }
+}
+
+#[test]
+fn whole_graph_gradients_match_finite_differences() {
+    // Tutorial head: BatchNorms on batch statistics, dropout 0.8 with a fixed mask, L2 on
+    // both dense kernels, sigmoid-categorical loss; backbone BN frozen but trainable.
+    let train = spec(Trainable::All, Loss::SigmoidCategorical, sgd());
+    let mut t = trainer(Head::Tutorial, train);
+    let (images, labels) = batch_images(4);
+    let batch = Batch {
+        images,
+        labels: &labels,
+        weights: vec![1.0, 2.0, 1.0, 0.5],
+    };
+    let before = t.state.clone();
+    // With plain SGD at lr = 1, the update is exactly the gradient.
+    t.step(&batch, 1.0, &mut ChaCha8Rng::seed_from_u64(5))
+        .unwrap();
+    let after = t.state.clone();
+    // A deep network is only piecewise smooth (ReLU, max-pool): a small step keeps the
+    // difference quotient on one piece. ε = 1e-3 leaves float32 rounding of L near 1e-4.
+    let eps = 1e-3f32;
+    let checks = [
+        ("conv1.weight", 17),
+        ("layer1.0.bn1.weight", 2),
+        ("layer2.0.conv1.weight", 5),
+        ("layer3.0.downsample.0.weight", 40),
+        ("layer4.0.conv3.weight", 777),
+        ("head.bn1.weight", 5),
+        ("head.fc1.weight", 333),
+        ("head.fc2.weight", 100),
+    ];
+    for (name, start) in checks {
+        // The first coordinate from `start` on that the batch reaches (ReLUs leave some dead).
+        let delta: Vec<f32> = before[name]
+            .iter()
+            .zip(after[name].iter())
+            .map(|(b, a)| b - a)
+            .collect();
+        let index = (0..delta.len())
+            .map(|k| (start + k * 7) % delta.len())
+            .find(|&i| delta[i] != 0.0)
+            .expect("some gradient reaches the parameter");
+        let analytic = delta[index];
+        let mut loss_at = |delta: f32| {
+            t.state = before.clone();
+            t.state.get_mut(name).unwrap().as_slice_mut().unwrap()[index] += delta;
+            t.peek(&batch, &mut ChaCha8Rng::seed_from_u64(5))
+                .unwrap()
+                .loss
+        };
+        let numeric = (loss_at(eps) - loss_at(-eps)) / (2.0 * eps);
+        assert!(
+            (numeric - analytic).abs() <= 3e-3 + 5e-2 * analytic.abs(),
+            "{name}[{index}]: analytic {analytic} vs numeric {numeric}"
+        );
+    }
+}
+
+#[test]
+fn a_small_resnet_overfits_sixteen_images() {
+    let adam = Optimizer::named("adam", 0.0, 0.0).unwrap();
+    let mut t = trainer(
+        Head::Linear { dropout: 0.0 },
+        spec(Trainable::All, Loss::SoftmaxCrossEntropy, adam),
+    );
+    let (images, labels) = batch_images(16);
+    let batch = Batch {
+        images,
+        labels: &labels,
+        weights: vec![1.0; 16],
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let first = t.step(&batch, 3e-3, &mut rng).unwrap().loss;
+    let mut accuracy = 0.0;
+    for _ in 0..80 {
+        let result = t.step(&batch, 3e-3, &mut rng).unwrap();
+        let correct = result
+            .probabilities
+            .rows()
+            .into_iter()
+            .zip(&labels)
+            .filter(|(row, label)| {
+                let best = row
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .unwrap()
+                    .0;
+                best == **label
+            })
+            .count();
+        accuracy = correct as f32 / 16.0;
+        if accuracy == 1.0 && result.loss < first * 0.2 {
+            break;
+        }
+    }
+    let last = t.peek(&batch, &mut rng).unwrap().loss;
+    assert_eq!(accuracy, 1.0, "training accuracy");
+    assert!(last < first * 0.5, "loss {first} -> {last}");
+}
+
+#[test]
+fn frozen_backbone_trains_only_the_head() {
+    let adam = Optimizer::named("adam", 0.0, 0.0).unwrap();
+    let mut t = trainer(
+        Head::Tutorial,
+        spec(Trainable::Head, Loss::SigmoidCategorical, adam),
+    );
+    assert!(t.step_graph.params.iter().all(|p| p.starts_with("head.")));
+    let conv_before = t.export().graph.initializers["conv1.weight"].clone();
+    let (images, labels) = batch_images(4);
+    let batch = Batch {
+        images,
+        labels: &labels,
+        weights: vec![1.0; 4],
+    };
+    let head_before = t.state["head.fc1.weight"].clone();
+    t.step(&batch, 1e-2, &mut ChaCha8Rng::seed_from_u64(2))
+        .unwrap();
+    assert_ne!(t.state["head.fc1.weight"], head_before);
+    assert_eq!(t.export().graph.initializers["conv1.weight"], conv_before);
+    // No backward op reaches into the backbone.
+    assert!(
+        !t.step_graph
+            .model
+            .graph
+            .nodes
+            .iter()
+            .any(|n| n.op == "ConvTranspose")
+    );
+}
