@@ -41,6 +41,26 @@ impl ResNetConfig {
         }
     }
 
+    /// The named members: `resnet50`, `resnet101`, `resnet26` (two blocks per stage) and
+    /// `resnet-mini` (one block per stage, width 16: quick CPU runs on small data).
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "resnet50" => Some(Self::resnet50()),
+            "resnet101" => Some(Self::resnet101()),
+            "resnet26" => Some(Self {
+                name: name.into(),
+                blocks: [2, 2, 2, 2],
+                width: 64,
+            }),
+            "resnet-mini" => Some(Self {
+                name: name.into(),
+                blocks: [1, 1, 1, 1],
+                width: 16,
+            }),
+            _ => None,
+        }
+    }
+
     /// A member small enough for tests: one block per stage, width 8 (feature width 256).
     pub fn tiny() -> Self {
         Self {

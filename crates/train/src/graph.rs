@@ -49,8 +49,12 @@ pub enum BnMode {
 pub struct TrainSpec {
     pub trainable: Trainable,
     pub bn_mode: BnMode,
-    /// Fraction of the old running statistic kept per step (Keras `momentum`, 0.99).
-    pub bn_momentum: f32,
+    /// Fraction of the old running statistic kept per step in head BatchNorms (Keras'
+    /// `momentum`, 0.99) and in backbone BatchNorms that train (PyTorch's 1 − 0.1 = 0.9,
+    /// the convention of the torchvision layout; with Keras' 0.99 a short run leaves the
+    /// statistics near their initial values).
+    pub head_bn_momentum: f32,
+    pub backbone_bn_momentum: f32,
     pub loss: Loss,
     pub optimizer: Optimizer,
     pub clip_norm: Option<f32>,
@@ -142,11 +146,13 @@ pub fn build_step(
     for &i in training_bns.iter().rev() {
         let node = graph.nodes.remove(i);
         let rank = shapes_before[&node.inputs[0]].shape.len();
+        let momentum = if is_head(&node.inputs[1]) {
+            spec.head_bn_momentum
+        } else {
+            spec.backbone_bn_momentum
+        };
         bn_stats.extend(batch_norm_on_batch_statistics(
-            &mut graph,
-            &node,
-            rank,
-            spec.bn_momentum,
+            &mut graph, &node, rank, momentum,
         ));
     }
 

@@ -5,7 +5,10 @@
 //! - [`graph`]: the step graph and the list of state it reads and writes.
 //! - [`trainer`]: the step runner holding parameters, optimizer state and BN statistics.
 
+pub mod callbacks;
+pub mod fit;
 pub mod graph;
+pub mod schedule;
 pub mod trainer;
 
 pub use graph::{BnMode, StepGraph, TrainSpec, Trainable, build_step};

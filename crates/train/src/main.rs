@@ -1,1 +1,397 @@
-fn main() {}
+//! ortl-train: tensors/ to a trained, self-contained model.onnx.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use ortl_autodiff::loss::Loss;
+use ortl_autodiff::optim::Optimizer;
+use ortl_cli::{AtomicFile, usage};
+use ortl_manifest::TensorSet;
+use ortl_models::{ClassifierSpec, Head, Normalization, ResNetConfig, classifier};
+use ortl_runtime::{Device, SessionOptions};
+use ortl_train::Trainer;
+use ortl_train::callbacks::{EarlyStopping, Metric};
+use ortl_train::fit::{ClassWeights, Dataset, EpochRecord, FitConfig, Sink, fit};
+use ortl_train::graph::{BnMode, TrainSpec, Trainable};
+use ortl_train::schedule::Schedule;
+use serde_json::json;
+
+/// Trains an image classifier by transfer learning on ONNX Runtime.
+///
+/// Builds backbone + head + preprocessing as one ONNX graph, differentiates it into a
+/// training step of standard ONNX operators, and trains on the tensors from ortl-augment.
+/// Epoch e uses each training image's stored variant e mod K, so every epoch sees fresh
+/// augmentations. Writes into the output folder:
+///   model.onnx    final classifier: uint8 [N,H,W,3] in, probabilities [N,C] out
+///   best.onnx     the best epoch by --checkpoint (as Keras' ModelCheckpoint)
+///   history.csv   epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds
+///   train.json    every resolved setting, classes, sizes, versions, timings
+///
+/// BatchNorm in the backbone: --bn-mode frozen uses the stored statistics while scale and
+/// shift still train, as Keras' base(x, training=False) — the default for a pretrained
+/// .onnx backbone; --bn-mode train uses batch statistics — the default for a built-in
+/// backbone, whose fresh statistics mean nothing yet. Getting this wrong is the most
+/// common fine-tuning pitfall; train.json records the mode used.
+///
+/// EXAMPLES:
+///     ortl-train work/tensors -o work/run --backbone resnet-mini --epochs 10
+///     ortl-train work/tensors -o work/run --preset tutorial --backbone resnet50.onnx
+///     ortl-train work/tensors -o work/run --freeze backbone --head mlp:256 --optimizer sgd --momentum 0.9 --lr 0.01
+#[derive(Parser, Debug)]
+#[command(version, verbatim_doc_comment)]
+struct Args {
+    /// Tensors folder from ortl-augment.
+    tensors: PathBuf,
+    /// Output run folder.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Replace a finished run in the output folder.
+    #[arg(long)]
+    force: bool,
+    /// Start from the chest X-ray tutorial's settings: tutorial head, sigmoid outputs with
+    /// sparse categorical cross-entropy, Adam, exp:1e-5,0.99,100 schedule, early stopping on
+    /// loss (patience 10), best checkpoint on val_accuracy, 100 epochs, batch 32, seed 12,
+    /// backbone trainable with frozen BatchNorm. Other flags override.
+    #[arg(long, value_parser = ["tutorial"])]
+    preset: Option<String>,
+    /// resnet50, resnet101, resnet26, resnet-mini (built-in, He init), or a pretrained
+    /// classifier .onnx to cut at its pooled features.
+    #[arg(long)]
+    backbone: Option<String>,
+    /// Input normalisation of an imported backbone (imagenet, caffe, unit, symmetric);
+    /// detected from the file when omitted.
+    #[arg(long)]
+    normalize: Option<Normalization>,
+    /// Head: linear, tutorial, or mlp:W1,W2,…
+    #[arg(long)]
+    head: Option<Head>,
+    /// Dropout rate of linear and mlp heads.
+    #[arg(long)]
+    dropout: Option<f32>,
+    /// What trains: none (everything) or backbone (head only).
+    #[arg(long, value_parser = ["none", "backbone"])]
+    freeze: Option<String>,
+    /// Backbone BatchNorm: frozen (stored statistics) or train (batch statistics); default
+    /// frozen for a pretrained .onnx backbone, train for a built-in one.
+    #[arg(long, value_parser = ["frozen", "train"])]
+    bn_mode: Option<String>,
+    /// Loss: softmax-ce, sigmoid-categorical (the tutorial's), sigmoid-bce. Default follows the head.
+    #[arg(long)]
+    loss: Option<Loss>,
+    /// Optimizer: adam, adamw, sgd, nesterov, rmsprop (Keras defaults).
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// Learning rate (the schedule's base where it has none of its own).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Weight decay (L2 on all weights for sgd/adam/rmsprop, decoupled for adamw).
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f32,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f32,
+    /// constant, exp:BASE,RATE,OFFSET, step:EVERY,FACTOR, cosine[:WARMUP], onecycle, plateau:PATIENCE,FACTOR
+    #[arg(long)]
+    schedule: Option<Schedule>,
+    /// Clip gradients to this global L2 norm.
+    #[arg(long)]
+    clip_norm: Option<f32>,
+    /// Label smoothing ε.
+    #[arg(long, default_value_t = 0.0)]
+    label_smoothing: f32,
+    /// auto (balanced), none, or w0,w1,…
+    #[arg(long)]
+    class_weights: Option<ClassWeights>,
+    #[arg(long)]
+    batch: Option<usize>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// monitor=M,patience=N[,min_delta=D][,restore_best]; `off` disables it.
+    #[arg(long)]
+    early_stopping: Option<String>,
+    /// Metric whose best epoch is saved as best.onnx: monitor=val_accuracy (or a bare name).
+    #[arg(long)]
+    checkpoint: Option<String>,
+    /// Validation fold of a k-fold manifest (the other folds train).
+    #[arg(long)]
+    val_fold: Option<u32>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: Device,
+    /// CPU threads for ONNX Runtime (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// libonnxruntime to load (default: ORT_DYLIB_PATH, then .ort/ from `make setup`).
+    #[arg(long)]
+    ort_lib: Option<PathBuf>,
+}
+
+/// Every setting after the preset and flags are combined.
+struct Settings {
+    backbone: String,
+    head: Head,
+    trainable: Trainable,
+    bn_mode: BnMode,
+    loss: Loss,
+    optimizer_name: String,
+    lr: f64,
+    schedule: Schedule,
+    batch: usize,
+    epochs: usize,
+    early_stopping: Option<EarlyStopping>,
+    early_text: String,
+    checkpoint: Metric,
+    class_weights: ClassWeights,
+    seed: u64,
+}
+
+impl Args {
+    fn settings(&self) -> Result<Settings> {
+        let tutorial = self.preset.as_deref() == Some("tutorial");
+        let mut head = self.head.clone().unwrap_or(if tutorial {
+            Head::Tutorial
+        } else {
+            Head::Linear { dropout: 0.2 }
+        });
+        if let Some(rate) = self.dropout {
+            if !(0.0..1.0).contains(&rate) {
+                return Err(usage("--dropout must be in [0, 1)"));
+            }
+            match &mut head {
+                Head::Linear { dropout } | Head::Mlp { dropout, .. } => *dropout = rate,
+                Head::Tutorial => {
+                    return Err(usage(
+                        "the tutorial head's dropout is fixed at 0.8; use --head linear or mlp to set it",
+                    ));
+                }
+            }
+        }
+        let loss = self.loss.unwrap_or(if head == Head::Tutorial {
+            Loss::SigmoidCategorical
+        } else {
+            Loss::SoftmaxCrossEntropy
+        });
+        let early_text = self.early_stopping.clone().unwrap_or_else(|| {
+            if tutorial {
+                "monitor=loss,patience=10".into()
+            } else {
+                "off".into()
+            }
+        });
+        let early_stopping = if early_text == "off" {
+            None
+        } else {
+            Some(early_text.parse().map_err(usage)?)
+        };
+        let checkpoint_text = self
+            .checkpoint
+            .clone()
+            .unwrap_or_else(|| "val_accuracy".into());
+        let checkpoint: Metric = checkpoint_text
+            .trim_start_matches("monitor=")
+            .parse()
+            .map_err(usage)?;
+        Ok(Settings {
+            backbone: self.backbone.clone().unwrap_or_else(|| "resnet50".into()),
+            head,
+            trainable: match self.freeze.as_deref() {
+                Some("backbone") => Trainable::Head,
+                _ => Trainable::All,
+            },
+            bn_mode: match self.bn_mode.as_deref() {
+                Some("train") => BnMode::Train,
+                Some(_) => BnMode::Frozen,
+                None if self
+                    .backbone
+                    .as_deref()
+                    .is_some_and(|b| ResNetConfig::named(b).is_none()) =>
+                {
+                    BnMode::Frozen
+                }
+                None => BnMode::Train,
+            },
+            loss,
+            optimizer_name: self.optimizer.clone().unwrap_or_else(|| "adam".into()),
+            lr: self.lr.unwrap_or(1e-3),
+            schedule: self.schedule.clone().unwrap_or(if tutorial {
+                "exp:1e-5,0.99,100".parse().expect("valid")
+            } else {
+                Schedule::Constant
+            }),
+            batch: self.batch.unwrap_or(32),
+            epochs: self.epochs.unwrap_or(if tutorial { 100 } else { 10 }),
+            early_stopping,
+            early_text,
+            checkpoint,
+            class_weights: self.class_weights.clone().unwrap_or(ClassWeights::None),
+            seed: self.seed.unwrap_or(12),
+        })
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    ortl_cli::main_with("ortl-train", run)
+}
+
+fn run(args: Args) -> Result<()> {
+    let s = args.settings()?;
+    if s.batch == 0 || s.epochs == 0 {
+        return Err(usage("--batch and --epochs must be at least 1"));
+    }
+    let optimizer =
+        Optimizer::named(&s.optimizer_name, args.weight_decay, args.momentum).map_err(usage)?;
+    let set = TensorSet::open(&args.tensors).map_err(|e| usage(e.to_string()))?;
+    prepare_output(&args.output, args.force)?;
+
+    let runtime = ortl_runtime::init(args.ort_lib.as_deref())?;
+    let options = SessionOptions {
+        device: args.device,
+        threads: args.threads,
+    };
+    let backbone = match ResNetConfig::named(&s.backbone) {
+        Some(config) => ortl_models::resnet::resnet(&config, s.seed),
+        None if Path::new(&s.backbone).is_file() => {
+            ortl_models::import(Path::new(&s.backbone), args.normalize)?
+        }
+        None => {
+            return Err(usage(format!(
+                "--backbone '{}' is neither resnet50/resnet101/resnet26/resnet-mini nor an .onnx file",
+                s.backbone
+            )));
+        }
+    };
+    eprintln!(
+        "ortl-train: backbone {} ({} parameters), normalisation {} ({})",
+        backbone.name,
+        backbone.parameter_count(),
+        backbone.normalization,
+        backbone.normalization_reason
+    );
+    let spec = ClassifierSpec {
+        classes: set.meta.classes.clone(),
+        height: set.meta.height,
+        width: set.meta.width,
+        head: s.head.clone(),
+        seed: s.seed,
+    };
+    let (model, head) = classifier(&backbone, &spec);
+    let train_spec = TrainSpec {
+        trainable: s.trainable,
+        bn_mode: s.bn_mode,
+        head_bn_momentum: 0.99,
+        backbone_bn_momentum: 0.9,
+        loss: s.loss,
+        optimizer,
+        clip_norm: args.clip_norm,
+    };
+    let mut trainer = Trainer::new(runtime, &options, model, &head, train_spec)?;
+    trainer.label_smoothing = args.label_smoothing;
+    let data = Dataset::load(&set, args.val_fold)?;
+    eprintln!(
+        "ortl-train: {} training images ({} stored variants), {} validation images, {} trainable tensors",
+        data.train.len(),
+        data.train.iter().map(Vec::len).sum::<usize>(),
+        data.val.len(),
+        trainer.step_graph.params.len()
+    );
+    let config = FitConfig {
+        epochs: s.epochs,
+        batch: s.batch,
+        lr: s.lr,
+        schedule: s.schedule.clone(),
+        early_stopping: s.early_stopping.clone(),
+        checkpoint: s.checkpoint,
+        class_weights: s.class_weights.clone(),
+        seed: s.seed,
+    };
+    let mut sink = RunFolder {
+        dir: args.output.clone(),
+        epochs: s.epochs,
+    };
+    let summary = fit(&mut trainer, &data, &config, runtime, &options, &mut sink)?;
+    save_model(&trainer.export(), &args.output.join("model.onnx"))?;
+
+    let settings = json!({
+        "tensors": args.tensors, "backbone": s.backbone, "backbone_parameters": backbone.parameter_count(),
+        "normalization": backbone.normalization.to_string(), "normalization_reason": backbone.normalization_reason,
+        "head": s.head.to_string(), "freeze": if s.trainable == Trainable::Head { "backbone" } else { "none" },
+        "bn_mode": if s.bn_mode == BnMode::Train { "train" } else { "frozen" }, "loss": s.loss.to_string(),
+        "optimizer": s.optimizer_name, "optimizer_settings": format!("{:?}", trainer.spec().optimizer),
+        "lr": s.lr, "schedule": format!("{:?}", s.schedule), "batch": s.batch, "epochs": s.epochs,
+        "early_stopping": s.early_text, "checkpoint": s.checkpoint.name(), "class_weights": format!("{:?}", s.class_weights),
+        "label_smoothing": args.label_smoothing, "clip_norm": args.clip_norm, "seed": s.seed, "preset": args.preset,
+        "classes": set.meta.classes, "image_height": set.meta.height, "image_width": set.meta.width,
+        "device": args.device.to_string(), "threads": args.threads, "onnxruntime": ortl_runtime::ORT_VERSION,
+        "onnxruntime_library": runtime.library, "ortl_version": env!("CARGO_PKG_VERSION"),
+        "summary": summary,
+    });
+    let mut file = AtomicFile::create(&args.output.join("train.json"))?;
+    file.write_all(serde_json::to_string_pretty(&settings)?.as_bytes())?;
+    file.commit()?;
+    eprintln!(
+        "ortl-train: {} epochs in {:.1} s ({:.1} training images/s){}; best epoch {} -> {}",
+        summary.epochs_run,
+        summary.seconds,
+        summary.images_per_second,
+        if summary.stopped_early {
+            ", stopped early"
+        } else {
+            ""
+        },
+        summary.best_epoch.map_or("-".into(), |e| e.to_string()),
+        args.output.join("best.onnx").display()
+    );
+    Ok(())
+}
+
+/// A folder holding a finished run (train.json) is only replaced with --force.
+fn prepare_output(dir: &Path, force: bool) -> Result<()> {
+    if dir.join("train.json").exists() && !force {
+        return Err(usage(format!(
+            "{} holds a finished run; pass --force to replace it",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for stale in ["train.json", "history.csv", "best.onnx", "model.onnx"] {
+        let _ = std::fs::remove_file(dir.join(stale));
+    }
+    Ok(())
+}
+
+fn save_model(model: &ortl_onnx::Model, path: &Path) -> Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(&ortl_onnx::io::to_bytes(model))?;
+    file.commit()
+}
+
+struct RunFolder {
+    dir: PathBuf,
+    epochs: usize,
+}
+
+impl Sink for RunFolder {
+    fn epoch(&mut self, r: &EpochRecord, history: &[EpochRecord]) -> Result<()> {
+        eprintln!(
+            "Epoch {}/{} - {:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4} - lr: {:.3e}",
+            r.epoch, self.epochs, r.seconds, r.loss, r.accuracy, r.val_loss, r.val_accuracy, r.lr
+        );
+        let mut file = AtomicFile::create(&self.dir.join("history.csv"))?;
+        {
+            let mut csv = csv::Writer::from_writer(&mut file);
+            for row in history {
+                csv.serialize(row)?;
+            }
+            csv.flush()?;
+        }
+        file.commit()
+    }
+
+    fn best(&mut self, model: &ortl_onnx::Model, _record: &EpochRecord) -> Result<()> {
+        save_model(model, &self.dir.join("best.onnx"))
+    }
+}

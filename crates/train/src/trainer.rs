@@ -46,6 +46,7 @@ pub struct Trainer {
     classifier: Model,
     spec: TrainSpec,
     classes: usize,
+    l2: Vec<(String, f32)>,
     /// Label smoothing ε: targets are (1 − ε)·one-hot + ε/C.
     pub label_smoothing: f32,
 }
@@ -95,12 +96,22 @@ impl Trainer {
             classifier,
             spec,
             classes,
+            l2: head.l2.clone(),
             label_smoothing: 0.0,
         })
     }
 
     pub fn spec(&self) -> &TrainSpec {
         &self.spec
+    }
+
+    /// The L2-penalised parameters and their coefficients (trainable ones only).
+    pub fn l2_terms(&self) -> Vec<(String, f32)> {
+        self.l2
+            .iter()
+            .filter(|(name, _)| self.state.contains_key(name))
+            .cloned()
+            .collect()
     }
 
     /// One optimizer step at learning rate `lr`; dropout masks are drawn from `rng`.

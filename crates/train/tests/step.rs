@@ -26,7 +26,8 @@ fn spec(trainable: Trainable, loss: Loss, optimizer: Optimizer) -> TrainSpec {
     TrainSpec {
         trainable,
         bn_mode: BnMode::Frozen,
-        bn_momentum: 0.99,
+        head_bn_momentum: 0.99,
+        backbone_bn_momentum: 0.9,
         loss,
         optimizer,
         clip_norm: None,

@@ -1,0 +1,166 @@
+//! Keras' callbacks, each independent: early stopping and best-model checkpointing, with
+//! the mode (min or max) inferred from the monitored metric's name as Keras does.
+
+use std::str::FromStr;
+
+/// A metric of `history.csv`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    Loss,
+    Accuracy,
+    ValLoss,
+    ValAccuracy,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Loss => "loss",
+            Metric::Accuracy => "accuracy",
+            Metric::ValLoss => "val_loss",
+            Metric::ValAccuracy => "val_accuracy",
+        }
+    }
+
+    /// Losses improve downwards, accuracies upwards.
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Metric::Accuracy | Metric::ValAccuracy)
+    }
+}
+
+impl FromStr for Metric {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "loss" => Ok(Metric::Loss),
+            "accuracy" | "acc" => Ok(Metric::Accuracy),
+            "val_loss" => Ok(Metric::ValLoss),
+            "val_accuracy" | "val_acc" => Ok(Metric::ValAccuracy),
+            other => Err(format!(
+                "unknown metric '{other}' (use loss, accuracy, val_loss or val_accuracy)"
+            )),
+        }
+    }
+}
+
+/// Tracks the best value of a metric.
+#[derive(Clone, Debug)]
+pub struct Best {
+    pub metric: Metric,
+    pub min_delta: f64,
+    pub value: Option<f64>,
+    pub epoch: Option<usize>,
+}
+
+impl Best {
+    pub fn new(metric: Metric, min_delta: f64) -> Self {
+        Self {
+            metric,
+            min_delta,
+            value: None,
+            epoch: None,
+        }
+    }
+
+    /// Records `value` at `epoch`; true if it is an improvement by more than `min_delta`.
+    pub fn update(&mut self, epoch: usize, value: f64) -> bool {
+        let better = match self.value {
+            None => !value.is_nan(),
+            Some(best) if self.metric.higher_is_better() => value > best + self.min_delta,
+            Some(best) => value < best - self.min_delta,
+        };
+        if better {
+            self.value = Some(value);
+            self.epoch = Some(epoch);
+        }
+        better
+    }
+}
+
+/// `--early-stopping monitor=loss,patience=10[,min_delta=0][,restore_best]`.
+#[derive(Clone, Debug)]
+pub struct EarlyStopping {
+    pub best: Best,
+    pub patience: usize,
+    pub restore_best: bool,
+    wait: usize,
+}
+
+impl EarlyStopping {
+    /// Records the epoch's value; true when training should stop.
+    pub fn should_stop(&mut self, epoch: usize, value: f64) -> bool {
+        if self.best.update(epoch, value) {
+            self.wait = 0;
+            false
+        } else {
+            self.wait += 1;
+            self.wait >= self.patience
+        }
+    }
+}
+
+impl FromStr for EarlyStopping {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (mut monitor, mut patience, mut min_delta, mut restore) =
+            (Metric::ValLoss, 10usize, 0.0f64, false);
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part.split_once('=') {
+                Some(("monitor", m)) => monitor = m.parse()?,
+                Some(("patience", p)) => {
+                    patience = p
+                        .parse()
+                        .map_err(|_| format!("patience '{p}' is not a whole number"))?
+                }
+                Some(("min_delta", d)) => {
+                    min_delta = d
+                        .parse()
+                        .map_err(|_| format!("min_delta '{d}' is not a number"))?
+                }
+                None if part == "restore_best" => restore = true,
+                _ => {
+                    return Err(format!(
+                        "--early-stopping: unknown part '{part}' (monitor=M,patience=N,min_delta=D,restore_best)"
+                    ));
+                }
+            }
+        }
+        Ok(Self {
+            best: Best::new(monitor, min_delta),
+            patience,
+            restore_best: restore,
+            wait: 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn early_stopping_waits_patience_epochs_without_improvement() {
+        let mut stop: EarlyStopping = "monitor=loss,patience=2,min_delta=0.01".parse().unwrap();
+        assert!(!stop.should_stop(0, 1.0));
+        assert!(
+            !stop.should_stop(1, 0.995),
+            "within min_delta: no improvement, wait 1"
+        );
+        assert!(stop.should_stop(2, 0.999), "wait 2 = patience");
+        assert_eq!(stop.best.epoch, Some(0));
+    }
+
+    #[test]
+    fn best_follows_the_metrics_direction() {
+        let mut acc = Best::new("val_accuracy".parse().unwrap(), 0.0);
+        assert!(acc.update(0, 0.5));
+        assert!(!acc.update(1, 0.4));
+        assert!(acc.update(2, 0.7));
+        assert_eq!(acc.epoch, Some(2));
+        let mut loss = Best::new(Metric::ValLoss, 0.0);
+        assert!(loss.update(0, 0.5));
+        assert!(loss.update(1, 0.4));
+        assert!(!loss.update(2, f64::NAN));
+        assert!("monitor=f1".parse::<EarlyStopping>().is_err());
+    }
+}

@@ -1,0 +1,402 @@
+//! The epoch loop: shuffled batches with a fresh augmentation variant each epoch, a
+//! validation pass, history, callbacks, the learning-rate schedule, and NaN detection.
+
+use std::time::Instant;
+
+use ndarray::{Array4, ArrayD, Axis};
+use ortl_autodiff::loss::Loss;
+use ortl_manifest::{Split, TensorSet};
+use ortl_runtime::{Feed, Runtime, SessionOptions};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::callbacks::{Best, EarlyStopping, Metric};
+use crate::schedule::Schedule;
+use crate::{Batch, Trainer};
+
+/// Stored images in memory, grouped for training.
+pub struct Dataset {
+    /// Every stored image, `[M, H, W, 3]`.
+    pub images: Array4<u8>,
+    pub labels: Vec<usize>,
+    /// Per training source image, the indices of its stored variants.
+    pub train: Vec<Vec<usize>>,
+    /// Indices of validation images.
+    pub val: Vec<usize>,
+    pub classes: Vec<String>,
+}
+
+impl Dataset {
+    /// Loads every shard; `val_fold` picks the validation fold of a k-fold manifest.
+    pub fn load(
+        set: &TensorSet,
+        val_fold: Option<u32>,
+    ) -> Result<Self, ortl_manifest::FormatError> {
+        let (h, w) = (set.meta.height, set.meta.width);
+        let mut images = Array4::<u8>::zeros((set.rows.len(), h, w, 3));
+        let mut loaded = Array4::<u8>::zeros((0, h, w, 3));
+        let mut loaded_file = String::new();
+        let mut train_groups: std::collections::BTreeMap<&str, Vec<usize>> =
+            std::collections::BTreeMap::new();
+        let mut val = Vec::new();
+        let mut labels = Vec::with_capacity(set.rows.len());
+        for (i, row) in set.rows.iter().enumerate() {
+            if row.shard != loaded_file {
+                let shard = set
+                    .meta
+                    .shards
+                    .iter()
+                    .find(|s| s.file == row.shard)
+                    .expect("checked by TensorSet::open");
+                loaded = set.load_shard(shard)?;
+                loaded_file = row.shard.clone();
+            }
+            images
+                .index_axis_mut(Axis(0), i)
+                .assign(&loaded.index_axis(Axis(0), row.index));
+            labels.push(row.label);
+            let is_val = match (row.split, val_fold) {
+                (Split::Val, None) => true,
+                (Split::Fold(k), Some(v)) => k == v,
+                _ => false,
+            };
+            let is_train = match (row.split, val_fold) {
+                (Split::Train, _) => true,
+                (Split::Fold(k), Some(v)) => k != v,
+                _ => false,
+            };
+            if is_val && row.variant == 0 {
+                val.push(i);
+            } else if is_train
+                && (row.variant > 0 || set.meta.copies == 0 || set.meta.keep_original)
+            {
+                train_groups.entry(row.path.as_str()).or_default().push(i);
+            }
+        }
+        Ok(Self {
+            images,
+            labels,
+            train: train_groups.into_values().collect(),
+            val,
+            classes: set.meta.classes.clone(),
+        })
+    }
+
+    fn gather(&self, indices: &[usize]) -> ArrayD<u8> {
+        self.images.select(Axis(0), indices).into_dyn()
+    }
+}
+
+/// `--class-weights`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClassWeights {
+    None,
+    /// n_samples / (n_classes · n_c), as scikit-learn's "balanced".
+    Auto,
+    Given(Vec<f32>),
+}
+
+impl std::str::FromStr for ClassWeights {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(ClassWeights::None),
+            "auto" => Ok(ClassWeights::Auto),
+            list => list
+                .split(',')
+                .map(|w| {
+                    w.trim()
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|w| w.is_finite() && *w >= 0.0)
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(ClassWeights::Given)
+                .ok_or_else(|| {
+                    format!(
+                        "--class-weights '{list}': use auto, none or w0,w1,… (non-negative numbers)"
+                    )
+                }),
+        }
+    }
+}
+
+impl ClassWeights {
+    /// The weight of each class given the training labels.
+    pub fn resolve(&self, labels: &[usize], classes: usize) -> Result<Vec<f32>, String> {
+        match self {
+            ClassWeights::None => Ok(vec![1.0; classes]),
+            ClassWeights::Given(w) if w.len() == classes => Ok(w.clone()),
+            ClassWeights::Given(w) => Err(format!(
+                "--class-weights has {} values for {classes} classes",
+                w.len()
+            )),
+            ClassWeights::Auto => {
+                let mut counts = vec![0usize; classes];
+                labels.iter().for_each(|&l| counts[l] += 1);
+                Ok(counts
+                    .iter()
+                    .map(|&n| {
+                        if n == 0 {
+                            0.0
+                        } else {
+                            labels.len() as f32 / (classes * n) as f32
+                        }
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FitConfig {
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub schedule: Schedule,
+    pub early_stopping: Option<EarlyStopping>,
+    pub checkpoint: Metric,
+    pub class_weights: ClassWeights,
+    pub seed: u64,
+}
+
+/// One row of history.csv.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub lr: f64,
+    pub seconds: f64,
+}
+
+impl EpochRecord {
+    pub fn get(&self, metric: Metric) -> f64 {
+        match metric {
+            Metric::Loss => self.loss,
+            Metric::Accuracy => self.accuracy,
+            Metric::ValLoss => self.val_loss,
+            Metric::ValAccuracy => self.val_accuracy,
+        }
+    }
+}
+
+/// Where each epoch's results go (files written by the caller).
+pub trait Sink {
+    fn epoch(&mut self, record: &EpochRecord, history: &[EpochRecord]) -> anyhow::Result<()>;
+    fn best(&mut self, model: &ortl_onnx::Model, record: &EpochRecord) -> anyhow::Result<()>;
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FitSummary {
+    pub epochs_run: usize,
+    pub best_epoch: Option<usize>,
+    pub stopped_early: bool,
+    pub images_per_second: f64,
+    pub seconds: f64,
+}
+
+/// Trains for `config.epochs` (or until early stopping).
+pub fn fit(
+    trainer: &mut Trainer,
+    data: &Dataset,
+    config: &FitConfig,
+    runtime: &Runtime,
+    options: &SessionOptions,
+    sink: &mut dyn Sink,
+) -> anyhow::Result<FitSummary> {
+    anyhow::ensure!(
+        !data.train.is_empty(),
+        "no training images in the tensors folder"
+    );
+    let classes = data.classes.len();
+    let train_labels: Vec<usize> = data.train.iter().map(|g| data.labels[g[0]]).collect();
+    let class_weights = config
+        .class_weights
+        .resolve(&train_labels, classes)
+        .map_err(anyhow::Error::msg)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut schedule = config.schedule.clone();
+    let mut early = config.early_stopping.clone();
+    let mut checkpoint = Best::new(config.checkpoint, 0.0);
+    let mut restore = None;
+    let mut history: Vec<EpochRecord> = Vec::new();
+    let steps_per_epoch = data.train.len().div_ceil(config.batch);
+    let started = Instant::now();
+    let mut trained_images = 0usize;
+    let mut stopped_early = false;
+    for epoch in 0..config.epochs {
+        let epoch_start = Instant::now();
+        let mut order: Vec<usize> = (0..data.train.len()).collect();
+        order.shuffle(&mut rng);
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let mut lr = config.lr;
+        for (step, chunk) in order.chunks(config.batch).enumerate() {
+            lr = schedule.rate(config.lr, epoch, step, steps_per_epoch, config.epochs);
+            // Epoch e sees each image's stored variant e mod K: fresh augmentations each epoch.
+            let indices: Vec<usize> = chunk
+                .iter()
+                .map(|&g| data.train[g][epoch % data.train[g].len()])
+                .collect();
+            let labels: Vec<usize> = indices.iter().map(|&i| data.labels[i]).collect();
+            let batch = Batch {
+                images: data.gather(&indices),
+                labels: &labels,
+                weights: labels.iter().map(|&l| class_weights[l]).collect(),
+            };
+            let result = trainer.step(&batch, lr as f32, &mut rng)?;
+            if !result.loss.is_finite() {
+                anyhow::bail!(
+                    "loss became {} at epoch {}, step {} (learning rate {lr:.3e}); lower --lr or add --clip-norm. The last good checkpoint is untouched",
+                    result.loss,
+                    epoch + 1,
+                    step + 1
+                );
+            }
+            loss_sum += f64::from(result.loss) * labels.len() as f64;
+            correct += count_correct(&result.probabilities.view().into_dyn(), &labels);
+            seen += labels.len();
+        }
+        trained_images += seen;
+        let model = trainer.export();
+        let (val_loss, val_accuracy) = if data.val.is_empty() {
+            (f64::NAN, f64::NAN)
+        } else {
+            let probs = predict(runtime, options, &model, data, &data.val, config.batch)?;
+            let labels: Vec<usize> = data.val.iter().map(|&i| data.labels[i]).collect();
+            let loss = host_loss(trainer.spec().loss, &probs, &labels) + l2(trainer);
+            (
+                loss,
+                count_correct(&probs.view(), &labels) as f64 / labels.len() as f64,
+            )
+        };
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            loss: loss_sum / seen as f64,
+            accuracy: correct as f64 / seen as f64,
+            val_loss,
+            val_accuracy,
+            lr,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        history.push(record.clone());
+        sink.epoch(&record, &history)?;
+        if checkpoint.update(epoch + 1, record.get(config.checkpoint)) {
+            sink.best(&model, &record)?;
+        }
+        schedule.observe(record.val_loss);
+        if let Some(stop) = early.as_mut() {
+            let best_before = stop.best.epoch;
+            let stop_now = stop.should_stop(epoch + 1, record.get(stop.best.metric));
+            if stop.restore_best && stop.best.epoch != best_before {
+                restore = Some(trainer.state.clone());
+            }
+            if stop_now {
+                stopped_early = true;
+                break;
+            }
+        }
+    }
+    // restore_best: the weights of the best epoch by the early-stopping metric, whether or
+    // not stopping triggered (Keras' restore_best_weights restores only when it stops).
+    if let Some(state) = restore {
+        trainer.state = state;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(FitSummary {
+        epochs_run: history.len(),
+        best_epoch: checkpoint.epoch,
+        stopped_early,
+        images_per_second: trained_images as f64 / seconds.max(1e-9),
+        seconds,
+    })
+}
+
+/// Probabilities for `indices`, in batches, through the exported inference model.
+pub fn predict(
+    runtime: &Runtime,
+    options: &SessionOptions,
+    model: &ortl_onnx::Model,
+    data: &Dataset,
+    indices: &[usize],
+    batch: usize,
+) -> anyhow::Result<ArrayD<f32>> {
+    let bytes = ortl_onnx::io::to_bytes(model);
+    let mut session = runtime.session(options)?.commit_from_memory(&bytes)?;
+    let mut parts = Vec::new();
+    for chunk in indices.chunks(batch.max(1)) {
+        let mut out =
+            ortl_runtime::run(&mut session, vec![("image", Feed::U8(data.gather(chunk)))])?;
+        parts.push(
+            out.remove("probabilities")
+                .ok_or_else(|| anyhow::anyhow!("model has no probabilities output"))?,
+        );
+    }
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    Ok(ndarray::concatenate(Axis(0), &views)?)
+}
+
+fn count_correct(probs: &ndarray::ArrayViewD<f32>, labels: &[usize]) -> usize {
+    probs
+        .outer_iter()
+        .zip(labels)
+        .filter(|(row, label)| {
+            row.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| i)
+                == Some(**label)
+        })
+        .count()
+}
+
+/// The training loss recomputed from probabilities (Keras reports val_loss this way,
+/// without class weights).
+pub fn host_loss(loss: Loss, probs: &ArrayD<f32>, labels: &[usize]) -> f64 {
+    let eps = 1e-7f64;
+    let total: f64 = probs
+        .outer_iter()
+        .zip(labels)
+        .map(|(row, &label)| {
+            let row: Vec<f64> = row.iter().map(|&p| f64::from(p)).collect();
+            match loss {
+                Loss::SoftmaxCrossEntropy => -row[label].max(eps).ln(),
+                Loss::SigmoidCategorical => {
+                    let sum: f64 = row.iter().sum();
+                    -(row[label] / sum).clamp(eps, 1.0 - eps).ln()
+                }
+                Loss::SigmoidBinary => {
+                    row.iter()
+                        .enumerate()
+                        .map(|(c, &p)| {
+                            let p = p.clamp(eps, 1.0 - eps);
+                            if c == label { -p.ln() } else { -(1.0 - p).ln() }
+                        })
+                        .sum::<f64>()
+                        / row.len() as f64
+                }
+            }
+        })
+        .sum();
+    total / labels.len().max(1) as f64
+}
+
+/// The current L2 penalty (Keras adds regularisation to the validation loss too).
+fn l2(trainer: &Trainer) -> f64 {
+    trainer
+        .l2_terms()
+        .iter()
+        .map(|(name, c)| {
+            f64::from(*c)
+                * trainer.state[name]
+                    .iter()
+                    .map(|&w| f64::from(w) * f64::from(w))
+                    .sum::<f64>()
+        })
+        .sum()
+}

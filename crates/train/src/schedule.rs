@@ -1,0 +1,211 @@
+//! Learning-rate schedules, evaluated per epoch (as Keras' `LearningRateScheduler` does)
+//! except `onecycle` and cosine warm-up, which are per step.
+//!
+//! - `constant`
+//! - `exp:BASE,RATE,OFFSET` — BASE · RATE^(epoch + OFFSET); the tutorial's
+//!   `1e-5 * 0.99 ** (epoch + 100)` is `exp:1e-5,0.99,100` (the base replaces `--lr`).
+//! - `step:EVERY,FACTOR` — lr · FACTOR^⌊epoch / EVERY⌋.
+//! - `cosine[:WARMUP]` — linear warm-up over WARMUP epochs, then half a cosine to 0.
+//! - `onecycle` — linear rise to lr over the first 30 % of steps, cosine fall to lr/1e4.
+//! - `plateau:PATIENCE,FACTOR` — multiply by FACTOR when val_loss has not improved for
+//!   PATIENCE epochs (state kept by the caller via [`Schedule::observe`]).
+
+use std::f64::consts::PI;
+use std::str::FromStr;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    Constant,
+    Exp {
+        base: f64,
+        rate: f64,
+        offset: f64,
+    },
+    Step {
+        every: usize,
+        factor: f64,
+    },
+    Cosine {
+        warmup: usize,
+    },
+    OneCycle,
+    Plateau {
+        patience: usize,
+        factor: f64,
+        best: f64,
+        wait: usize,
+        scale: f64,
+    },
+}
+
+impl FromStr for Schedule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, args) = s.split_once(':').unwrap_or((s, ""));
+        let nums: Vec<f64> = if args.is_empty() {
+            vec![]
+        } else {
+            args.split(',')
+                .map(|a| {
+                    a.trim()
+                        .parse::<f64>()
+                        .map_err(|_| format!("'{a}' in --schedule {s} is not a number"))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let bad = || {
+            format!(
+                "--schedule {s}: expected constant, exp:BASE,RATE,OFFSET, step:EVERY,FACTOR, cosine[:WARMUP], onecycle or plateau:PATIENCE,FACTOR"
+            )
+        };
+        match (name, nums.as_slice()) {
+            ("constant", []) => Ok(Schedule::Constant),
+            ("exp", [base, rate, offset]) => Ok(Schedule::Exp {
+                base: *base,
+                rate: *rate,
+                offset: *offset,
+            }),
+            ("step", [every, factor]) if *every >= 1.0 => Ok(Schedule::Step {
+                every: *every as usize,
+                factor: *factor,
+            }),
+            ("cosine", []) => Ok(Schedule::Cosine { warmup: 0 }),
+            ("cosine", [warmup]) => Ok(Schedule::Cosine {
+                warmup: *warmup as usize,
+            }),
+            ("onecycle", []) => Ok(Schedule::OneCycle),
+            ("plateau", [patience, factor]) => Ok(Schedule::Plateau {
+                patience: *patience as usize,
+                factor: *factor,
+                best: f64::INFINITY,
+                wait: 0,
+                scale: 1.0,
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl Schedule {
+    /// The rate for 0-based `epoch`, step `step` of `steps_per_epoch`, out of `epochs`.
+    pub fn rate(
+        &self,
+        lr: f64,
+        epoch: usize,
+        step: usize,
+        steps_per_epoch: usize,
+        epochs: usize,
+    ) -> f64 {
+        let progress =
+            (epoch * steps_per_epoch + step) as f64 / (epochs * steps_per_epoch).max(1) as f64;
+        match self {
+            Schedule::Constant => lr,
+            Schedule::Exp { base, rate, offset } => base * rate.powf(epoch as f64 + offset),
+            Schedule::Step { every, factor } => lr * factor.powi((epoch / every) as i32),
+            Schedule::Cosine { warmup } => {
+                if epoch < *warmup {
+                    lr * ((epoch * steps_per_epoch + step + 1) as f64
+                        / (warmup * steps_per_epoch) as f64)
+                } else {
+                    let span = (epochs - warmup).max(1) as f64;
+                    let t = ((epoch - warmup) as f64 + step as f64 / steps_per_epoch.max(1) as f64)
+                        / span;
+                    lr * 0.5 * (1.0 + (PI * t).cos())
+                }
+            }
+            Schedule::OneCycle => {
+                let peak = 0.3;
+                if progress < peak {
+                    lr * (0.04 + 0.96 * progress / peak)
+                } else {
+                    let t = (progress - peak) / (1.0 - peak);
+                    let floor = lr / 1e4;
+                    floor + (lr - floor) * 0.5 * (1.0 + (PI * t).cos())
+                }
+            }
+            Schedule::Plateau { scale, .. } => lr * scale,
+        }
+    }
+
+    /// Feeds the epoch's validation loss to `plateau`; returns true when it cut the rate.
+    pub fn observe(&mut self, val_loss: f64) -> bool {
+        if let Schedule::Plateau {
+            patience,
+            factor,
+            best,
+            wait,
+            scale,
+        } = self
+        {
+            if val_loss < *best {
+                *best = val_loss;
+                *wait = 0;
+            } else {
+                *wait += 1;
+                if *wait >= *patience {
+                    *scale *= *factor;
+                    *wait = 0;
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_follow_their_formulas() {
+        let tutorial: Schedule = "exp:1e-5,0.99,100".parse().unwrap();
+        for epoch in [0, 1, 37] {
+            let expected = 1e-5 * 0.99f64.powi(epoch as i32 + 100);
+            assert!((tutorial.rate(1.0, epoch, 0, 10, 100) - expected).abs() < 1e-15);
+        }
+        let step: Schedule = "step:3,0.5".parse().unwrap();
+        assert_eq!(
+            [0, 2, 3, 7].map(|e| step.rate(0.1, e, 0, 5, 10)),
+            [0.1, 0.1, 0.05, 0.025]
+        );
+        let cosine: Schedule = "cosine".parse().unwrap();
+        assert_eq!(cosine.rate(0.2, 0, 0, 10, 4), 0.2);
+        assert!(
+            (cosine.rate(0.2, 2, 0, 10, 4) - 0.1).abs() < 1e-12,
+            "half-way is half"
+        );
+        let warm: Schedule = "cosine:2".parse().unwrap();
+        assert!(
+            (warm.rate(1.0, 0, 4, 10, 10) - 0.25).abs() < 1e-12,
+            "5 of 20 warm-up steps"
+        );
+        let one: Schedule = "onecycle".parse().unwrap();
+        assert!(
+            (one.rate(1.0, 3, 0, 10, 10) - 1.0).abs() < 1e-12,
+            "peak at 30 %"
+        );
+        assert!(one.rate(1.0, 9, 9, 10, 10) < 0.01);
+    }
+
+    #[test]
+    fn plateau_cuts_after_patience() {
+        let mut p: Schedule = "plateau:2,0.1".parse().unwrap();
+        assert!(!p.observe(1.0));
+        assert!(!p.observe(1.1));
+        assert!(p.observe(1.2));
+        assert!((p.rate(1.0, 5, 0, 1, 10) - 0.1).abs() < 1e-12);
+        assert!(!p.observe(0.5));
+    }
+
+    #[test]
+    fn bad_schedules_say_what_is_expected() {
+        assert!(
+            "exp:1,2"
+                .parse::<Schedule>()
+                .unwrap_err()
+                .contains("exp:BASE,RATE,OFFSET")
+        );
+        assert!("linear".parse::<Schedule>().is_err());
+    }
+}
