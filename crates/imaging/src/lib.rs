@@ -4,6 +4,7 @@
 
 pub mod augment;
 pub mod decode;
+pub mod files;
 pub mod float_image;
 pub mod resize;
 pub mod sample;

@@ -24,6 +24,8 @@ pub mod keys {
     pub const HEAD: &str = "ortl.head";
     pub const ACTIVATION: &str = "ortl.activation";
     pub const VERSION: &str = "ortl.version";
+    /// The resize filter of the training tensors (written by ortl-train).
+    pub const RESIZE: &str = "ortl.resize";
 }
 
 /// What the classifier is for.

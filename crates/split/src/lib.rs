@@ -11,5 +11,5 @@ pub mod scan;
 pub mod verify;
 
 pub use assign::{SplitPlan, assign};
-pub use scan::{DEFAULT_EXTENSIONS, Scan, ScanError, scan};
+pub use scan::{Scan, ScanError, scan};
 pub use verify::{Verify, verify};

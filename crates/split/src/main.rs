@@ -7,8 +7,9 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use ortl_cli::{Output, usage};
 use ortl_imaging::DecodeLimits;
+use ortl_imaging::files::DEFAULT_EXTENSIONS;
 use ortl_manifest::{ManifestRow, Split, manifest, paths};
-use ortl_split::{DEFAULT_EXTENSIONS, SplitPlan, Verify, assign, scan, verify};
+use ortl_split::{SplitPlan, Verify, assign, scan, verify};
 
 /// Lists the images of a class-folder data set and assigns each to a split.
 ///

@@ -2,12 +2,9 @@
 //! sub-folders and a class's label is its position in that order, as in Keras. Files are
 //! found recursively inside each class folder; symlinked folders are not followed (no loops).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The image extensions read by default (case-insensitive).
-pub const DEFAULT_EXTENSIONS: [&str; 8] =
-    ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"];
+use ortl_imaging::files::{list_images, subfolders};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -54,12 +51,10 @@ pub fn scan(data_dir: &Path, extensions: &[String]) -> Result<Scan, ScanError> {
     if !data_dir.is_dir() {
         return Err(ScanError::NotADir(data_dir.into()));
     }
-    let mut classes: Vec<String> = entries(data_dir)?
-        .into_iter()
-        .filter(|(_, name, is_dir)| *is_dir && !is_hidden(name))
-        .map(|(_, name, _)| name)
-        .collect();
-    classes.sort();
+    let classes = subfolders(data_dir).map_err(|source| ScanError::Io {
+        path: data_dir.into(),
+        source,
+    })?;
     if classes.len() < 2 {
         return Err(ScanError::TooFewClasses {
             dir: data_dir.into(),
@@ -70,16 +65,16 @@ pub fn scan(data_dir: &Path, extensions: &[String]) -> Result<Scan, ScanError> {
     let mut skipped = 0;
     for class in &classes {
         let dir = data_dir.join(class);
-        let mut found = Vec::new();
-        walk(&dir, extensions, &mut found, &mut skipped)?;
-        if found.is_empty() {
+        let listing = list_images(&dir, extensions)
+            .map_err(|(path, source)| ScanError::Io { path, source })?;
+        if listing.files.is_empty() {
             return Err(ScanError::EmptyClass {
                 dir,
                 extensions: extensions.join(","),
             });
         }
-        found.sort();
-        files.push(found);
+        skipped += listing.skipped;
+        files.push(listing.files);
     }
     Ok(Scan {
         classes,
@@ -88,61 +83,13 @@ pub fn scan(data_dir: &Path, extensions: &[String]) -> Result<Scan, ScanError> {
     })
 }
 
-fn walk(
-    dir: &Path,
-    extensions: &[String],
-    found: &mut Vec<PathBuf>,
-    skipped: &mut usize,
-) -> Result<(), ScanError> {
-    for (path, name, is_dir) in entries(dir)? {
-        if is_hidden(&name) {
-            continue;
-        }
-        if is_dir {
-            walk(&path, extensions, found, skipped)?;
-        } else if has_extension(&name, extensions) {
-            found.push(path);
-        } else {
-            *skipped += 1;
-        }
-    }
-    Ok(())
-}
-
-/// (path, file name, is a real folder) for each entry; a symlink counts as a folder only if
-/// it is not a link, so linked folders are never walked.
-fn entries(dir: &Path) -> Result<Vec<(PathBuf, String, bool)>, ScanError> {
-    let io = |source| ScanError::Io {
-        path: dir.into(),
-        source,
-    };
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        let kind = entry.file_type().map_err(io)?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        out.push((entry.path(), name, kind.is_dir()));
-    }
-    Ok(out)
-}
-
-fn is_hidden(name: &str) -> bool {
-    name.starts_with('.')
-}
-
-fn has_extension(name: &str, extensions: &[String]) -> bool {
-    Path::new(name)
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(&e)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn exts() -> Vec<String> {
-        DEFAULT_EXTENSIONS.iter().map(|s| s.to_string()).collect()
+        ortl_imaging::files::default_extensions()
     }
 
     fn touch(path: &Path) {

@@ -278,7 +278,12 @@ fn run(args: Args) -> Result<()> {
         head: s.head.clone(),
         seed: s.seed,
     };
-    let (model, head) = classifier(&backbone, &spec);
+    let (mut model, head) = classifier(&backbone, &spec);
+    // ortl-infer must resize new images exactly as these tensors were resized.
+    model.metadata.insert(
+        ortl_models::classifier::keys::RESIZE.into(),
+        set.meta.filter.to_string(),
+    );
     let train_spec = TrainSpec {
         trainable: s.trainable,
         bn_mode: s.bn_mode,

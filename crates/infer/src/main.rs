@@ -1,0 +1,215 @@
+//! ortl-infer: classify images with a model from ortl-train, one row per image on stdout.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use ndarray::{ArrayD, IxDyn};
+use ortl_cli::usage;
+use ortl_imaging::{DecodeError, DecodeLimits, decode_rgb, resize};
+use ortl_infer::output::{Format, Row, Writer};
+use ortl_infer::{Item, ModelInfo, inputs};
+use ortl_manifest::Split;
+use ortl_runtime::{Device, Feed, SessionOptions};
+use rayon::prelude::*;
+
+/// Classifies images with an ortl model and writes one row per image to stdout.
+///
+/// Columns: path,label,class,predicted,predicted_class,p_<class>… (label and class are
+/// empty when unknown). Class names and input size come from the model's metadata; images
+/// are decoded and resized with the same code and filter as the training tensors, so a
+/// validation image gets the same probabilities here as during training. Decoding of the
+/// next batch overlaps with inference; rows are flushed per batch, in input order.
+/// An unreadable image is reported on stderr and skipped (or fatal with --strict).
+///
+/// EXAMPLES:
+///     ortl-infer --model run/model.onnx scans/*.png
+///     ortl-infer --model run/model.onnx --manifest work/manifest.csv --split val > preds.csv
+///     find scans -name '*.png' | ortl-infer --model run/model.onnx - | sort -t, -k6 -gr | head
+#[derive(Parser, Debug)]
+#[command(version, verbatim_doc_comment)]
+struct Args {
+    /// Model from ortl-train (model.onnx or best.onnx).
+    #[arg(long)]
+    model: PathBuf,
+    /// Image files, folders (recursed; a sub-folder named like a class gives the true
+    /// label), or `-` for newline-separated paths on stdin.
+    inputs: Vec<PathBuf>,
+    /// Read the images of a manifest (its labels become the label column).
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// With --manifest: only this split (train, val, test or a fold number).
+    #[arg(long)]
+    split: Option<Split>,
+    /// csv, tsv or jsonl.
+    #[arg(long, default_value = "csv")]
+    format: Format,
+    /// Omit the header row.
+    #[arg(long)]
+    no_header: bool,
+    /// Two classes: predict class 1 when its probability is at least this (default: the
+    /// most probable class).
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Images per inference batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: Device,
+    /// CPU threads for ONNX Runtime (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Fail on the first unreadable image.
+    #[arg(long)]
+    strict: bool,
+    /// Largest image accepted, in pixels (width × height).
+    #[arg(long, default_value_t = DecodeLimits::DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
+    /// libonnxruntime to load (default: ORT_DYLIB_PATH, then .ort/ from `make setup`).
+    #[arg(long)]
+    ort_lib: Option<PathBuf>,
+}
+
+fn main() -> std::process::ExitCode {
+    ortl_cli::main_with("ortl-infer", run)
+}
+
+/// A decoded batch: the items that decoded, their pixels, and those that failed.
+struct Prepared {
+    items: Vec<Item>,
+    pixels: ArrayD<u8>,
+    failed: Vec<DecodeError>,
+}
+
+fn run(args: Args) -> Result<()> {
+    if args.batch == 0 {
+        return Err(usage("--batch must be at least 1"));
+    }
+    let (info, model) = ModelInfo::read(&args.model).map_err(|e| usage(format!("{e:#}")))?;
+    if args.threshold.is_some() && info.classes.len() != 2 {
+        return Err(usage(format!(
+            "--threshold needs a two-class model; this one has {}",
+            info.classes.len()
+        )));
+    }
+    let mut items = match &args.manifest {
+        Some(manifest) => inputs::from_manifest(manifest, args.split, &info.classes)
+            .map_err(|e| usage(format!("{e:#}")))?,
+        None => Vec::new(),
+    };
+    items.extend(inputs::from_args(&args.inputs, &info.classes)?);
+    if items.is_empty() {
+        return Err(usage(
+            "no images given: pass files, folders, --manifest, or - for paths on stdin",
+        ));
+    }
+
+    let runtime = ortl_runtime::init(args.ort_lib.as_deref())?;
+    let options = SessionOptions {
+        device: args.device,
+        threads: args.threads,
+    };
+    let bytes = ortl_onnx::io::to_bytes(&model);
+    drop(model);
+    let mut session = runtime
+        .session(&options)?
+        .commit_from_memory(&bytes)
+        .context("loading the model into ONNX Runtime")?;
+
+    // Decoding runs one batch ahead of inference on another thread.
+    let limits = DecodeLimits {
+        max_pixels: args.max_pixels,
+    };
+    let (tx, rx) = mpsc::sync_channel::<Prepared>(2);
+    let decode_info = info.clone();
+    let batches: Vec<Vec<Item>> = items.chunks(args.batch).map(<[Item]>::to_vec).collect();
+    let producer = std::thread::spawn(move || {
+        for batch in batches {
+            if tx.send(prepare(batch, &decode_info, limits)).is_err() {
+                break;
+            }
+        }
+    });
+
+    let stdout = std::io::stdout();
+    let mut writer = Writer::new(stdout.lock(), args.format, &info.classes);
+    if !args.no_header {
+        writer.header()?;
+    }
+    let (mut written, mut skipped) = (0usize, 0usize);
+    for prepared in rx {
+        for err in &prepared.failed {
+            if args.strict {
+                anyhow::bail!("{err} (--strict)");
+            }
+            eprintln!("ortl-infer: warning: skipped {err}");
+        }
+        skipped += prepared.failed.len();
+        if prepared.items.is_empty() {
+            continue;
+        }
+        let mut outputs = ortl_runtime::run(
+            &mut session,
+            vec![(info.input.as_str(), Feed::U8(prepared.pixels))],
+        )?;
+        let probs = outputs
+            .remove(&info.output)
+            .context("the model produced no output")?;
+        for (item, p) in prepared.items.iter().zip(probs.outer_iter()) {
+            let p: Vec<f32> = p.iter().copied().collect();
+            let predicted = match args.threshold {
+                Some(t) => usize::from(p[1] >= t),
+                None => p
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |(i, _)| i),
+            };
+            writer.row(&Row {
+                path: &item.shown,
+                label: item.label,
+                predicted,
+                probabilities: &p,
+            })?;
+            written += 1;
+        }
+        writer.flush()?;
+    }
+    drop(writer);
+    std::io::stdout().flush()?;
+    let _ = producer.join();
+    eprintln!("ortl-infer: {written} images classified, {skipped} skipped");
+    Ok(())
+}
+
+/// Decodes and resizes a batch in parallel, keeping input order.
+fn prepare(batch: Vec<Item>, info: &ModelInfo, limits: DecodeLimits) -> Prepared {
+    let decoded: Vec<Result<Vec<u8>, DecodeError>> = batch
+        .par_iter()
+        .map(|item| {
+            decode_rgb(&item.path, limits)
+                .map(|img| resize(&img, info.height, info.width, info.filter).to_u8())
+        })
+        .collect();
+    let mut items = Vec::new();
+    let mut pixels = Vec::new();
+    let mut failed = Vec::new();
+    for (item, result) in batch.into_iter().zip(decoded) {
+        match result {
+            Ok(p) => {
+                pixels.extend(p);
+                items.push(item);
+            }
+            Err(e) => failed.push(e),
+        }
+    }
+    let shape = IxDyn(&[items.len(), info.height, info.width, 3]);
+    Prepared {
+        pixels: ArrayD::from_shape_vec(shape, pixels).expect("sizes match"),
+        items,
+        failed,
+    }
+}

@@ -1,0 +1,79 @@
+//! What a classifier expects, from its graph and ortl's metadata keys.
+
+use std::path::Path;
+
+use ortl_imaging::Filter;
+use ortl_models::classifier::keys;
+use ortl_onnx::{DataType, Model};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    pub input: String,
+    pub output: String,
+    pub height: usize,
+    pub width: usize,
+    /// Class names; `0`, `1`, … when the model carries none.
+    pub classes: Vec<String>,
+    pub filter: Filter,
+}
+
+impl ModelInfo {
+    pub fn read(path: &Path) -> anyhow::Result<(Self, Model)> {
+        let model = ortl_onnx::io::load(path)?;
+        let info = Self::of(&model).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok((info, model))
+    }
+
+    pub fn of(model: &Model) -> Result<Self, String> {
+        let graph = &model.graph;
+        let input = match graph.feeds().collect::<Vec<_>>().as_slice() {
+            [one] => (*one).clone(),
+            other => return Err(format!("expected one image input, found {}", other.len())),
+        };
+        let dims = input.dims().unwrap_or_default();
+        if input.dtype != DataType::Uint8 || dims.len() != 4 || dims[3] != Some(3) {
+            return Err(format!(
+                "input '{}' is not uint8 [N,H,W,3]; ortl-infer runs models from ortl-train (a pretrained classifier becomes one with ortl-train --backbone FILE)",
+                input.name
+            ));
+        }
+        let meta = |key: &str| model.metadata.get(key);
+        let size = |i: usize, key: &str| {
+            dims[i]
+                .map(|d| d as usize)
+                .or_else(|| meta(key).and_then(|v| v.parse().ok()))
+                .ok_or_else(|| {
+                    format!("image size unknown: no fixed input dimension and no {key} metadata")
+                })
+        };
+        let (height, width) = (size(1, keys::HEIGHT)?, size(2, keys::WIDTH)?);
+        let output = graph.outputs.first().ok_or("the model has no output")?;
+        let count = output.dims().and_then(|d| d.get(1).copied().flatten());
+        let classes: Vec<String> = match meta(keys::CLASSES) {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| format!("{} metadata is not a JSON list: {e}", keys::CLASSES))?,
+            None => (0..count.ok_or("neither class metadata nor a fixed class count")?)
+                .map(|c| c.to_string())
+                .collect(),
+        };
+        if count.is_some_and(|c| c as usize != classes.len()) {
+            return Err(format!(
+                "{} classes in metadata but {} outputs",
+                classes.len(),
+                count.unwrap_or(0)
+            ));
+        }
+        let filter = match meta(keys::RESIZE) {
+            Some(name) => name.parse().map_err(|e: String| e)?,
+            None => Filter::Bilinear,
+        };
+        Ok(Self {
+            input: input.name,
+            output: output.name.clone(),
+            height,
+            width,
+            classes,
+            filter,
+        })
+    }
+}

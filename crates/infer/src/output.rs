@@ -1,0 +1,111 @@
+//! Prediction rows: `path,label,class,predicted,predicted_class,p_<class>…` as CSV, TSV or
+//! JSON lines (label and class empty, or null, when unknown).
+
+use std::io::Write;
+
+use serde_json::json;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Tsv,
+    Jsonl,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "csv" => Ok(Format::Csv),
+            "tsv" => Ok(Format::Tsv),
+            "jsonl" => Ok(Format::Jsonl),
+            other => Err(format!("unknown format '{other}' (use csv, tsv or jsonl)")),
+        }
+    }
+}
+
+/// Where rows go: a CSV/TSV writer or JSON lines.
+enum Sink<W: Write> {
+    Delimited(Box<csv::Writer<W>>),
+    Jsonl(W),
+}
+
+pub struct Writer<W: Write> {
+    sink: Sink<W>,
+    classes: Vec<String>,
+}
+
+/// One prediction.
+pub struct Row<'a> {
+    pub path: &'a str,
+    pub label: Option<usize>,
+    pub predicted: usize,
+    pub probabilities: &'a [f32],
+}
+
+impl<W: Write> Writer<W> {
+    pub fn new(out: W, format: Format, classes: &[String]) -> Self {
+        let sink = match format {
+            Format::Jsonl => Sink::Jsonl(out),
+            Format::Csv => Sink::Delimited(Box::new(csv::WriterBuilder::new().from_writer(out))),
+            Format::Tsv => Sink::Delimited(Box::new(
+                csv::WriterBuilder::new().delimiter(b'\t').from_writer(out),
+            )),
+        };
+        Self {
+            sink,
+            classes: classes.to_vec(),
+        }
+    }
+
+    pub fn header(&mut self) -> std::io::Result<()> {
+        if let Sink::Delimited(csv) = &mut self.sink {
+            let mut fields = vec![
+                "path".to_string(),
+                "label".into(),
+                "class".into(),
+                "predicted".into(),
+                "predicted_class".into(),
+            ];
+            fields.extend(self.classes.iter().map(|c| format!("p_{c}")));
+            csv.write_record(&fields)?;
+        }
+        Ok(())
+    }
+
+    pub fn row(&mut self, row: &Row) -> std::io::Result<()> {
+        let class = row.label.map(|l| self.classes[l].clone());
+        match &mut self.sink {
+            Sink::Delimited(csv) => {
+                let mut fields = vec![
+                    row.path.to_string(),
+                    row.label.map(|l| l.to_string()).unwrap_or_default(),
+                    class.unwrap_or_default(),
+                    row.predicted.to_string(),
+                    self.classes[row.predicted].clone(),
+                ];
+                fields.extend(row.probabilities.iter().map(|p| format!("{p:.6}")));
+                csv.write_record(&fields)?;
+            }
+            Sink::Jsonl(out) => {
+                let mut value = json!({
+                    "path": row.path, "label": row.label, "class": class,
+                    "predicted": row.predicted, "predicted_class": self.classes[row.predicted],
+                });
+                for (c, p) in self.classes.iter().zip(row.probabilities) {
+                    value[format!("p_{c}")] = json!(p);
+                }
+                writeln!(out, "{value}")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes buffered rows through to the output (once per batch).
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Delimited(csv) => csv.flush(),
+            Sink::Jsonl(out) => out.flush(),
+        }
+    }
+}

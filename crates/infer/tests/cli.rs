@@ -1,0 +1,236 @@
+//! ortl-infer run as a user runs it, with a small model built by ortl-models.
+
+use std::fs;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use ortl_fixtures::Workdir;
+use ortl_fixtures::workdir::run;
+use ortl_models::classifier::keys;
+use ortl_models::{ClassifierSpec, Head, ResNetConfig, classifier};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ortl-infer");
+
+/// A data set of 5 images per class and an (untrained) classifier for it at 32×32.
+fn setup(wd: &Workdir) {
+    wd.dataset("data", 5);
+    let backbone = ortl_models::resnet::resnet(&ResNetConfig::tiny(), 1);
+    let spec = ClassifierSpec {
+        classes: vec!["normal".into(), "tuberculosis".into()],
+        height: 32,
+        width: 32,
+        head: Head::Linear { dropout: 0.0 },
+        seed: 1,
+    };
+    let (mut model, _) = classifier(&backbone, &spec);
+    model
+        .metadata
+        .insert(keys::RESIZE.into(), "bilinear".into());
+    ortl_onnx::io::save(&model, &wd.join("model.onnx")).unwrap();
+}
+
+fn infer(wd: &Workdir, args: &[&str]) -> (i32, String, String) {
+    run(wd.command(BIN).arg("--model").arg("model.onnx").args(args))
+}
+
+#[test]
+fn one_row_per_image_in_input_order_with_labels_from_class_folders() {
+    let wd = Workdir::new();
+    setup(&wd);
+    let (code, stdout, stderr) = infer(
+        &wd,
+        &[
+            "data/tuberculosis/tuberculosis-003.png",
+            "data",
+            "--batch",
+            "4",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "path,label,class,predicted,predicted_class,p_normal,p_tuberculosis"
+    );
+    assert_eq!(lines.len(), 1 + 1 + 10);
+    assert!(lines[1].starts_with("data/tuberculosis/tuberculosis-003.png,1,tuberculosis,"));
+    assert!(lines[2].starts_with("data/normal/normal-000.png,0,normal,"));
+    assert!(lines[11].starts_with("data/tuberculosis/tuberculosis-004.png,1,"));
+    for line in &lines[1..] {
+        let f: Vec<&str> = line.split(',').collect();
+        let (p0, p1): (f32, f32) = (f[5].parse().unwrap(), f[6].parse().unwrap());
+        assert!((p0 + p1 - 1.0).abs() < 1e-4);
+        let predicted: usize = f[3].parse().unwrap();
+        assert_eq!(predicted, usize::from(p1 > p0));
+    }
+    assert!(
+        stderr.contains("11 images classified, 0 skipped"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn probabilities_equal_the_models_on_the_stored_training_tensors() {
+    let wd = Workdir::new();
+    setup(&wd);
+    let mut text = String::from("path,label,class,split\n");
+    for (label, class) in ["normal", "tuberculosis"].iter().enumerate() {
+        for i in 0..5 {
+            text += &format!("data/{class}/{class}-{i:03}.png,{label},{class},val\n");
+        }
+    }
+    fs::write(wd.join("manifest.csv"), &text).unwrap();
+    let manifest = ortl_manifest::Manifest::read(&wd.join("manifest.csv")).unwrap();
+    let job = ortl_augment::Job {
+        height: 32,
+        width: 32,
+        filter: ortl_imaging::Filter::Bilinear,
+        spec: Default::default(),
+        copies: 0,
+        keep_original: false,
+        seed: 1,
+        shard_size: 64,
+        limits: Default::default(),
+        strict: true,
+    };
+    fs::create_dir(wd.join("t")).unwrap();
+    ortl_augment::write_tensors(
+        &manifest,
+        "manifest.csv",
+        &job,
+        &wd.join("t"),
+        &wd.join("t"),
+        || {},
+    )
+    .unwrap();
+    let set = ortl_manifest::TensorSet::open(&wd.join("t")).unwrap();
+    let stored = set.load_shard(&set.meta.shards[0]).unwrap().into_dyn();
+    let runtime = ortl_runtime::init(None).unwrap();
+    let mut session = runtime
+        .session(&Default::default())
+        .unwrap()
+        .commit_from_file(wd.join("model.onnx"))
+        .unwrap();
+    let expected = ortl_runtime::run(
+        &mut session,
+        vec![("image", ortl_runtime::Feed::U8(stored))],
+    )
+    .unwrap()
+    .remove("probabilities")
+    .unwrap();
+
+    let (code, stdout, stderr) = infer(
+        &wd,
+        &[
+            "--manifest",
+            "manifest.csv",
+            "--split",
+            "val",
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 10);
+    for (i, row) in rows.iter().enumerate() {
+        let p = row["p_tuberculosis"].as_f64().unwrap() as f32;
+        assert!(
+            (p - expected[[i, 1]]).abs() < 1e-6,
+            "row {i}: {p} vs {}",
+            expected[[i, 1]]
+        );
+        assert_eq!(row["label"], serde_json::json!(i / 5));
+    }
+}
+
+#[test]
+fn stdin_paths_corrupt_images_and_strict() {
+    let wd = Workdir::new();
+    setup(&wd);
+    fs::write(wd.join("data/normal/broken.png"), "not a png").unwrap();
+    let mut child = wd
+        .command(BIN)
+        .args([
+            "--model",
+            "model.onnx",
+            "-",
+            "--no-header",
+            "--format",
+            "tsv",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"data/normal/normal-001.png\ndata/normal/broken.png\ndata/normal/normal-002.png\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout.lines().count(), 2);
+    assert!(stdout.starts_with("data/normal/normal-001.png\t0\tnormal\t"));
+    assert!(
+        stderr.contains("broken.png") && stderr.contains("2 images classified, 1 skipped"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = infer(&wd, &["data/normal/broken.png", "--strict"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("broken.png") && stderr.contains("--strict"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_and_bad_models_are_usage_errors() {
+    let wd = Workdir::new();
+    setup(&wd);
+    let mut head = Command::new("head")
+        .arg("-n")
+        .arg("2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wd
+        .command(BIN)
+        .args([
+            "--model",
+            "model.onnx",
+            "data",
+            "data",
+            "data",
+            "--batch",
+            "1",
+        ])
+        .stdout(head.stdin.take().unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let shown = head.wait_with_output().unwrap().stdout;
+    assert_eq!(String::from_utf8_lossy(&shown).lines().count(), 2);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "nothing on stderr after | head"
+    );
+
+    fs::write(wd.join("junk.onnx"), "junk").unwrap();
+    let (code, _, stderr) = run(wd.command(BIN).args(["--model", "junk.onnx", "data"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("junk.onnx"), "{stderr}");
+}
