@@ -171,17 +171,7 @@ impl AugmentSpec {
         }
         if self.rotate > 0.0 {
             let angle = symmetric(&mut rng(Layer::Rotate), self.rotate) * 2.0 * PI;
-            let (sin, cos) = angle.sin_cos();
-            let (cx, cy) = ((w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
-            let map = [
-                cos,
-                -sin,
-                cx - cos * cx + sin * cy,
-                sin,
-                cos,
-                cy - sin * cx - cos * cy,
-            ];
-            out = self.warp(&out, &map);
+            out = self.warp(&out, &rotation(angle, h, w));
         }
         if self.contrast > 0.0 {
             let lower = (1.0 - self.contrast).max(0.0);
@@ -221,6 +211,21 @@ impl AugmentSpec {
             self.interpolation,
         )
     }
+}
+
+/// Output→input map of a rotation by `angle` about the image centre ((w−1)/2, (h−1)/2), as
+/// Keras' `RandomRotation` builds it.
+fn rotation(angle: f32, h: usize, w: usize) -> Affine {
+    let (sin, cos) = angle.sin_cos();
+    let (cx, cy) = ((w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
+    [
+        cos,
+        -sin,
+        cx - cos * cx + sin * cy,
+        sin,
+        cos,
+        cy - sin * cx - cos * cy,
+    ]
 }
 
 /// A draw from `[-factor, factor]`.
@@ -333,17 +338,7 @@ mod tests {
         for (i, v) in img.data.iter_mut().enumerate() {
             *v = (i / 3) as f32;
         }
-        let angle = PI / 2.0;
-        let (sin, cos) = angle.sin_cos();
-        let (cx, cy) = (1.0, 1.0);
-        let map = [
-            cos,
-            -sin,
-            cx - cos * cx + sin * cy,
-            sin,
-            cos,
-            cy - sin * cx - cos * cy,
-        ];
+        let map = rotation(PI / 2.0, 3, 3);
         let spec = AugmentSpec::default();
         let out = spec.warp(&img, &map);
         // Output (y=0, x=0) reads input x = -0 + 2 = 2, y = 0: pixel index 2.

@@ -2,16 +2,25 @@
 //! Sum alike). Each operand's gradient is summed back to its own shape (un-broadcast).
 //! d(a+b) = (g, g); d(a−b) = (g, −g); d(a·b) = (g·b, g·a); d(a/b) = (g/b, −g·y/b).
 
+use ortl_onnx::GraphBuilder;
+
 use crate::AutodiffError;
 use crate::emit::unbroadcast;
 use crate::grad::Ctx;
 
 type Grads = Result<Vec<Option<String>>, AutodiffError>;
 
-fn back(ctx: &mut Ctx, i: usize, grad: String) -> Result<Option<String>, AutodiffError> {
+/// The gradient of operand `i`, if it needs one: `local` emits it at the output's shape,
+/// then it is summed back to the operand's shape.
+fn back(
+    ctx: &mut Ctx,
+    i: usize,
+    local: impl FnOnce(&mut GraphBuilder) -> String,
+) -> Result<Option<String>, AutodiffError> {
     if !ctx.needs[i] {
         return Ok(None);
     }
+    let grad = local(ctx.b);
     let out_shape = ctx.shape(ctx.output(0))?.clone();
     let in_shape = ctx.shape(ctx.input(i))?.clone();
     Ok(Some(unbroadcast(ctx.b, &grad, &out_shape, &in_shape)))
@@ -24,30 +33,21 @@ fn g0(ctx: &Ctx, grads: &[Option<String>]) -> Result<String, AutodiffError> {
 }
 
 pub fn add(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
-    Ok(vec![back(ctx, 0, g.clone())?, back(ctx, 1, g)?])
+    sum(ctx, grads)
 }
 
 pub fn sum(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let g = g0(ctx, grads)?;
     (0..ctx.node.inputs.len())
-        .map(|i| back(ctx, i, g.clone()))
+        .map(|i| back(ctx, i, |_| g.clone()))
         .collect()
 }
 
 pub fn sub(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let g = g0(ctx, grads)?;
-    let neg = if ctx.needs[1] {
-        Some(ctx.b.op("Neg", &[&g], vec![]))
-    } else {
-        None
-    };
     Ok(vec![
-        back(ctx, 0, g)?,
-        match neg {
-            Some(n) => back(ctx, 1, n)?,
-            None => None,
-        },
+        back(ctx, 0, |_| g.clone())?,
+        back(ctx, 1, |b| b.op("Neg", &[&g], vec![]))?,
     ])
 }
 
@@ -58,52 +58,21 @@ pub fn neg(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
 
 pub fn mul(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let g = g0(ctx, grads)?;
-    let (a, b) = (ctx.input(0).to_string(), ctx.input(1).to_string());
-    let da = if ctx.needs[0] {
-        Some(ctx.b.op("Mul", &[&g, &b], vec![]))
-    } else {
-        None
-    };
-    let db = if ctx.needs[1] {
-        Some(ctx.b.op("Mul", &[&g, &a], vec![]))
-    } else {
-        None
-    };
+    let (a, b_in) = (ctx.input(0).to_string(), ctx.input(1).to_string());
     Ok(vec![
-        match da {
-            Some(d) => back(ctx, 0, d)?,
-            None => None,
-        },
-        match db {
-            Some(d) => back(ctx, 1, d)?,
-            None => None,
-        },
+        back(ctx, 0, |b| b.op("Mul", &[&g, &b_in], vec![]))?,
+        back(ctx, 1, |b| b.op("Mul", &[&g, &a], vec![]))?,
     ])
 }
 
 pub fn div(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let g = g0(ctx, grads)?;
     let (b_in, y) = (ctx.input(1).to_string(), ctx.output(0).to_string());
-    let da = if ctx.needs[0] {
-        Some(ctx.b.op("Div", &[&g, &b_in], vec![]))
-    } else {
-        None
-    };
-    let db = if ctx.needs[1] {
-        let gy = ctx.b.op("Mul", &[&g, &y], vec![]);
-        let q = ctx.b.op("Div", &[&gy, &b_in], vec![]);
-        Some(ctx.b.op("Neg", &[&q], vec![]))
-    } else {
-        None
-    };
-    Ok(vec![
-        match da {
-            Some(d) => back(ctx, 0, d)?,
-            None => None,
-        },
-        match db {
-            Some(d) => back(ctx, 1, d)?,
-            None => None,
-        },
-    ])
+    let da = back(ctx, 0, |b| b.op("Div", &[&g, &b_in], vec![]))?;
+    let db = back(ctx, 1, |b| {
+        let gy = b.op("Mul", &[&g, &y], vec![]);
+        let q = b.op("Div", &[&gy, &b_in], vec![]);
+        b.op("Neg", &[&q], vec![])
+    })?;
+    Ok(vec![da, db])
 }
