@@ -128,6 +128,10 @@ struct Args {
     /// libonnxruntime to load (default: ORT_DYLIB_PATH, then .ort/ from `make setup`).
     #[arg(long)]
     ort_lib: Option<PathBuf>,
+    /// Write the training step graph (forward, loss, backward, optimizer) to this .onnx
+    /// file and exit without training: for Netron, profilers, or another runtime.
+    #[arg(long, value_name = "FILE")]
+    export_step_graph: Option<PathBuf>,
 }
 
 /// Every setting after the preset and flags are combined.
@@ -245,7 +249,9 @@ fn run(args: Args) -> Result<()> {
     let optimizer =
         Optimizer::named(&s.optimizer_name, args.weight_decay, args.momentum).map_err(usage)?;
     let set = TensorSet::open(&args.tensors).map_err(|e| usage(e.to_string()))?;
-    prepare_output(&args.output, args.force)?;
+    if args.export_step_graph.is_none() {
+        prepare_output(&args.output, args.force)?;
+    }
 
     let runtime = ortl_runtime::init(args.ort_lib.as_deref())?;
     let options = SessionOptions {
@@ -293,6 +299,16 @@ fn run(args: Args) -> Result<()> {
         optimizer,
         clip_norm: args.clip_norm,
     };
+    if let Some(path) = &args.export_step_graph {
+        let step = ortl_train::build_step(&model, &head, &train_spec)?;
+        save_model(&step.model, path)?;
+        eprintln!(
+            "ortl-train: wrote the step graph ({} nodes) to {}",
+            step.model.graph.nodes.len(),
+            path.display()
+        );
+        return Ok(());
+    }
     let mut trainer = Trainer::new(runtime, &options, model, &head, train_spec)?;
     trainer.label_smoothing = args.label_smoothing;
     let data = Dataset::load(&set, args.val_fold)?;
