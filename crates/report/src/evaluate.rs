@@ -1,0 +1,320 @@
+//! Point estimates with stratified bootstrap 95 % intervals: positives and negatives are
+//! resampled separately (with replacement, seeded), every metric is recomputed on each
+//! resample, and the interval is the 2.5th–97.5th percentile of the finite values.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::metrics::{
+    Confusion, average_precision, brier, log_loss, roc_auc, sensitivity_at_specificity,
+    specificity_at_sensitivity, threshold_metrics, youden_threshold,
+};
+
+/// One row of metrics.csv.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct MetricRow {
+    pub metric: String,
+    pub value: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// The decision threshold the metric depends on (empty for threshold-free metrics).
+    pub threshold: Option<f64>,
+}
+
+/// Everything computed for a binary problem.
+#[derive(Clone, Debug, Serialize)]
+pub struct BinaryEvaluation {
+    pub positive: String,
+    pub negative: String,
+    pub n: usize,
+    pub positives: usize,
+    pub threshold: f64,
+    pub youden_threshold: f64,
+    pub confusion: Confusion,
+    pub confusion_at_youden: Confusion,
+    pub rows: Vec<MetricRow>,
+}
+
+/// All metrics of one sample at `threshold` (and at its own Youden threshold).
+fn all_metrics(labels: &[bool], scores: &[f64], threshold: f64) -> Vec<(String, f64, Option<f64>)> {
+    let mut out = Vec::new();
+    for (name, value) in threshold_metrics(&Confusion::at(labels, scores, threshold)) {
+        out.push((name.to_string(), value, Some(threshold)));
+    }
+    out.push(("roc_auc".into(), roc_auc(labels, scores), None));
+    out.push((
+        "average_precision".into(),
+        average_precision(labels, scores),
+        None,
+    ));
+    out.push(("brier".into(), brier(labels, scores), None));
+    out.push(("log_loss".into(), log_loss(labels, scores), None));
+    for spec in [0.90, 0.95] {
+        out.push((
+            format!("sensitivity_at_specificity_{spec:.2}"),
+            sensitivity_at_specificity(labels, scores, spec),
+            None,
+        ));
+        out.push((
+            format!("specificity_at_sensitivity_{spec:.2}"),
+            specificity_at_sensitivity(labels, scores, spec),
+            None,
+        ));
+    }
+    let youden = youden_threshold(labels, scores);
+    for (name, value) in threshold_metrics(&Confusion::at(labels, scores, youden)) {
+        if matches!(
+            name,
+            "sensitivity" | "specificity" | "accuracy" | "f1" | "mcc"
+        ) {
+            out.push((format!("{name}_at_youden"), value, Some(youden)));
+        }
+    }
+    out
+}
+
+pub fn binary(
+    labels: &[bool],
+    scores: &[f64],
+    threshold: f64,
+    bootstrap: usize,
+    seed: u64,
+    names: (&str, &str),
+) -> BinaryEvaluation {
+    let point = all_metrics(labels, scores, threshold);
+    let positives: Vec<usize> = (0..labels.len()).filter(|&i| labels[i]).collect();
+    let negatives: Vec<usize> = (0..labels.len()).filter(|&i| !labels[i]).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(bootstrap); point.len()];
+    for _ in 0..bootstrap {
+        let pick = |group: &[usize], rng: &mut ChaCha8Rng| -> Vec<usize> {
+            (0..group.len())
+                .map(|_| group[rng.random_range(0..group.len())])
+                .collect()
+        };
+        let mut idx = pick(&positives, &mut rng);
+        idx.extend(pick(&negatives, &mut rng));
+        let l: Vec<bool> = idx.iter().map(|&i| labels[i]).collect();
+        let s: Vec<f64> = idx.iter().map(|&i| scores[i]).collect();
+        for (k, (_, value, _)) in all_metrics(&l, &s, threshold).into_iter().enumerate() {
+            if value.is_finite() {
+                samples[k].push(value);
+            }
+        }
+    }
+    let rows = point
+        .into_iter()
+        .zip(samples)
+        .map(|((metric, value, threshold), mut values)| {
+            let (ci_low, ci_high) = percentile_interval(&mut values);
+            MetricRow {
+                metric,
+                value,
+                ci_low,
+                ci_high,
+                threshold,
+            }
+        })
+        .collect();
+    let youden = youden_threshold(labels, scores);
+    BinaryEvaluation {
+        positive: names.0.into(),
+        negative: names.1.into(),
+        n: labels.len(),
+        positives: positives.len(),
+        threshold,
+        youden_threshold: youden,
+        confusion: Confusion::at(labels, scores, threshold),
+        confusion_at_youden: Confusion::at(labels, scores, youden),
+        rows,
+    }
+}
+
+/// The 2.5th and 97.5th percentiles (linear interpolation); NaN for no values.
+fn percentile_interval(values: &mut [f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let pos = q * (values.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
+    };
+    (at(0.025), at(0.975))
+}
+
+/// Multi-class summary: C×C confusion (rows true, columns predicted), per-class
+/// one-vs-rest metrics, macro and support-weighted averages, multi-class MCC (Gorodkin's
+/// R_K) and macro one-vs-rest AUC.
+#[derive(Clone, Debug, Serialize)]
+pub struct MulticlassEvaluation {
+    pub classes: Vec<String>,
+    pub confusion: Vec<Vec<usize>>,
+    pub accuracy: f64,
+    pub mcc: f64,
+    pub macro_auc: f64,
+    pub per_class: Vec<(String, f64, f64, f64, f64, usize)>,
+    pub macro_f1: f64,
+    pub weighted_f1: f64,
+}
+
+pub fn multiclass(
+    classes: &[String],
+    labels: &[usize],
+    probabilities: &[Vec<f64>],
+) -> MulticlassEvaluation {
+    let k = classes.len();
+    let predicted: Vec<usize> = probabilities
+        .iter()
+        .map(|p| {
+            p.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i)
+        })
+        .collect();
+    let mut confusion = vec![vec![0usize; k]; k];
+    for (&t, &p) in labels.iter().zip(&predicted) {
+        confusion[t][p] += 1;
+    }
+    let n = labels.len() as f64;
+    let correct: usize = (0..k).map(|i| confusion[i][i]).sum();
+    let t_k: Vec<f64> = (0..k)
+        .map(|i| confusion[i].iter().sum::<usize>() as f64)
+        .collect();
+    let p_k: Vec<f64> = (0..k)
+        .map(|j| (0..k).map(|i| confusion[i][j]).sum::<usize>() as f64)
+        .collect();
+    let c = correct as f64;
+    let cov_tp = c * n - t_k.iter().zip(&p_k).map(|(t, p)| t * p).sum::<f64>();
+    let denom = ((n * n - p_k.iter().map(|p| p * p).sum::<f64>())
+        * (n * n - t_k.iter().map(|t| t * t).sum::<f64>()))
+    .sqrt();
+    let mcc = if denom == 0.0 {
+        f64::NAN
+    } else {
+        cov_tp / denom
+    };
+    let mut per_class = Vec::new();
+    let mut aucs = Vec::new();
+    for (ci, class) in classes.iter().enumerate() {
+        let is = |i: usize| labels[i] == ci;
+        let tp = (0..labels.len())
+            .filter(|&i| is(i) && predicted[i] == ci)
+            .count();
+        let fp = (0..labels.len())
+            .filter(|&i| !is(i) && predicted[i] == ci)
+            .count();
+        let fn_ = (0..labels.len())
+            .filter(|&i| is(i) && predicted[i] != ci)
+            .count();
+        let tn = labels.len() - tp - fp - fn_;
+        let m = threshold_metrics(&Confusion { tp, fp, fn_, tn });
+        let get = |name: &str| m.iter().find(|(n, _)| *n == name).map_or(f64::NAN, |x| x.1);
+        let bin: Vec<bool> = labels.iter().map(|&l| l == ci).collect();
+        let scores: Vec<f64> = probabilities.iter().map(|p| p[ci]).collect();
+        let auc = roc_auc(&bin, &scores);
+        aucs.push(auc);
+        per_class.push((
+            class.clone(),
+            get("precision"),
+            get("sensitivity"),
+            get("f1"),
+            auc,
+            tp + fn_,
+        ));
+    }
+    let finite_mean = |values: Vec<f64>| {
+        let v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    let macro_f1 = finite_mean(per_class.iter().map(|r| r.3).collect());
+    let weighted_f1 = per_class
+        .iter()
+        .map(|r| {
+            if r.3.is_finite() {
+                r.3 * r.5 as f64
+            } else {
+                0.0
+            }
+        })
+        .sum::<f64>()
+        / n;
+    MulticlassEvaluation {
+        classes: classes.to_vec(),
+        confusion,
+        accuracy: c / n,
+        mcc,
+        macro_auc: finite_mean(aucs),
+        per_class,
+        macro_f1,
+        weighted_f1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (Vec<bool>, Vec<f64>) {
+        let labels: Vec<bool> = (0..60).map(|i| i % 3 == 0).collect();
+        let scores: Vec<f64> = (0..60)
+            .map(|i| {
+                if i % 3 == 0 {
+                    0.4 + (i % 7) as f64 * 0.08
+                } else {
+                    0.1 + (i % 5) as f64 * 0.1
+                }
+            })
+            .collect();
+        (labels, scores)
+    }
+
+    #[test]
+    fn bootstrap_intervals_contain_the_estimate_and_are_reproducible() {
+        let (labels, scores) = sample();
+        let a = binary(&labels, &scores, 0.5, 300, 7, ("tb", "normal"));
+        let b = binary(&labels, &scores, 0.5, 300, 7, ("tb", "normal"));
+        assert_eq!(a.rows, b.rows);
+        for row in &a.rows {
+            if row.value.is_finite() && row.ci_low.is_finite() {
+                assert!(
+                    row.ci_low <= row.value + 1e-9 && row.value <= row.ci_high + 1e-9,
+                    "{row:?}"
+                );
+            }
+        }
+        let c = binary(&labels, &scores, 0.5, 300, 8, ("tb", "normal"));
+        assert_ne!(a.rows, c.rows, "another seed, other intervals");
+    }
+
+    #[test]
+    fn multiclass_averages_and_mcc() {
+        // 3 classes, 6 samples; predictions: two errors.
+        let classes: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let labels = [0, 0, 1, 1, 2, 2];
+        let p = |c: usize| {
+            let mut v = vec![0.1; 3];
+            v[c] = 0.8;
+            v
+        };
+        let probs = vec![p(0), p(1), p(1), p(1), p(2), p(0)];
+        let m = multiclass(&classes, &labels, &probs);
+        assert_eq!(
+            m.confusion,
+            vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 0, 1]]
+        );
+        assert!((m.accuracy - 4.0 / 6.0).abs() < 1e-12);
+        // F1 per class: a 0.5, b 0.8, c 2/3 → macro 0.6556.
+        assert!((m.macro_f1 - (0.5 + 0.8 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+        // Gorodkin R_K by hand: c=4, s=6, t=(2,2,2), p=(2,3,1), Σt·p = 12:
+        // (4·6 − 12)/√((36 − 14)(36 − 12)).
+        assert!((m.mcc - 12.0 / (22.0f64 * 24.0).sqrt()).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,195 @@
+//! report.html (one self-contained file: tables and inline SVG figures, no scripts, opens
+//! offline) and report.md. Class names and paths come from users, so every text is escaped.
+
+use std::fmt::Write;
+
+use crate::evaluate::{BinaryEvaluation, MetricRow, MulticlassEvaluation};
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "—".into()
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn interval(row: &MetricRow) -> String {
+    if row.ci_low.is_nan() {
+        "—".into()
+    } else {
+        format!("{:.4} – {:.4}", row.ci_low, row.ci_high)
+    }
+}
+
+/// Everything the report shows.
+pub struct Report<'a> {
+    pub title: String,
+    pub source: String,
+    pub binary: Option<&'a BinaryEvaluation>,
+    pub multiclass: &'a MulticlassEvaluation,
+    pub figures: Vec<(String, String)>,
+    pub bootstrap: usize,
+    pub notes: Vec<String>,
+}
+
+pub fn html(r: &Report) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{display:inline-block;margin:0.5em}}figcaption{{text-align:center}}.note{{color:#a60}}</style></head><body>",
+        escape(&r.title)
+    );
+    let _ = write!(
+        h,
+        "<h1>{}</h1><p>Predictions: <code>{}</code>. Intervals: stratified bootstrap, {} resamples, 95 %.</p>",
+        escape(&r.title),
+        escape(&r.source),
+        r.bootstrap
+    );
+    for note in &r.notes {
+        let _ = write!(h, "<p class=\"note\">{}</p>", escape(note));
+    }
+    if let Some(b) = r.binary {
+        let _ = write!(
+            h,
+            "<h2>Binary metrics</h2><p>Positive class <b>{}</b>, negative class <b>{}</b>; {} images, {} positive. Threshold {:.4}; Youden-optimal threshold {:.4}.</p>",
+            escape(&b.positive),
+            escape(&b.negative),
+            b.n,
+            b.positives,
+            b.threshold,
+            b.youden_threshold
+        );
+        let c = &b.confusion;
+        let _ = write!(
+            h,
+            "<table><tr><th></th><th>predicted {neg}</th><th>predicted {pos}</th></tr><tr><td>true {neg}</td><td>TN {}</td><td>FP {}</td></tr><tr><td>true {pos}</td><td>FN {}</td><td>TP {}</td></tr></table>",
+            c.tn,
+            c.fp,
+            c.fn_,
+            c.tp,
+            neg = escape(&b.negative),
+            pos = escape(&b.positive)
+        );
+        h.push_str(
+            "<table><tr><th>metric</th><th>value</th><th>95 % CI</th><th>threshold</th></tr>",
+        );
+        for row in &b.rows {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&row.metric),
+                number(row.value),
+                interval(row),
+                row.threshold.map_or(String::new(), |t| format!("{t:.4}"))
+            );
+        }
+        h.push_str("</table>");
+    }
+    let m = r.multiclass;
+    let _ = write!(
+        h,
+        "<h2>Per class</h2><p>Accuracy {}, multi-class MCC {}, macro F1 {}, weighted F1 {}, macro one-vs-rest AUC {}.</p>",
+        number(m.accuracy),
+        number(m.mcc),
+        number(m.macro_f1),
+        number(m.weighted_f1),
+        number(m.macro_auc)
+    );
+    h.push_str("<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>AUC (one vs rest)</th><th>support</th></tr>");
+    for (class, p, rec, f1, auc, support) in &m.per_class {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{support}</td></tr>",
+            escape(class),
+            number(*p),
+            number(*rec),
+            number(*f1),
+            number(*auc)
+        );
+    }
+    h.push_str("</table><h2>Figures</h2>");
+    for (caption, svg) in &r.figures {
+        // SVG text from plotters: class names are escaped by its SVG backend.
+        let _ = write!(
+            h,
+            "<figure>{svg}<figcaption>{}</figcaption></figure>",
+            escape(caption)
+        );
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+pub fn markdown(r: &Report) -> String {
+    let mut md = format!(
+        "# {}\n\nPredictions: `{}`; 95 % stratified bootstrap intervals ({} resamples).\n\n",
+        r.title, r.source, r.bootstrap
+    );
+    for note in &r.notes {
+        let _ = writeln!(md, "> {note}\n");
+    }
+    if let Some(b) = r.binary {
+        let c = &b.confusion;
+        let _ = writeln!(
+            md,
+            "Positive class **{}**; threshold {:.4} (Youden {:.4}). TN {} · FP {} · FN {} · TP {}\n",
+            b.positive, b.threshold, b.youden_threshold, c.tn, c.fp, c.fn_, c.tp
+        );
+        md.push_str("| metric | value | 95 % CI |\n|---|---:|---:|\n");
+        for row in &b.rows {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                row.metric,
+                number(row.value),
+                interval(row)
+            );
+        }
+        md.push('\n');
+    }
+    let m = r.multiclass;
+    md.push_str(
+        "| class | precision | recall | F1 | AUC | support |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for (class, p, rec, f1, auc, support) in &m.per_class {
+        let _ = writeln!(
+            md,
+            "| {class} | {} | {} | {} | {} | {support} |",
+            number(*p),
+            number(*rec),
+            number(*f1),
+            number(*auc)
+        );
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_text_is_escaped() {
+        assert_eq!(
+            escape("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! ortl-report's work: read predictions (and training history), compute the tutorial's
+//! metrics and the ones screening studies report, with stratified bootstrap confidence
+//! intervals, draw the plots, and write a report a reviewer can open offline.
+//!
+//! - [`input`]: predictions.csv and history.csv readers.
+//! - [`metrics`]: binary metrics, curves, AUC with ties.
+//! - [`evaluate`]: point estimates and bootstrap intervals, at the given and the
+//!   Youden-optimal threshold.
+//! - [`plots`]: ROC, precision–recall, confusion matrix, training curves (PNG and SVG).
+//! - [`html`]: the self-contained report.html and report.md.
+
+pub mod evaluate;
+pub mod html;
+pub mod input;
+pub mod metrics;
+pub mod plots;

@@ -1,0 +1,218 @@
+//! ortl-report: predictions (and training history) to metrics, plots and a report.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use ortl_cli::{AtomicDir, usage};
+use ortl_report::evaluate::{BinaryEvaluation, binary, multiclass};
+use ortl_report::html::{Report, html, markdown};
+use ortl_report::input::{Predictions, read_history};
+use ortl_report::plots;
+
+/// Evaluates predictions from ortl-infer: the tutorial's confusion matrix, sensitivity,
+/// specificity, accuracy, error rate, precision, F1, MCC and ROC AUC, plus NPV, balanced
+/// accuracy, Cohen's kappa, PR AUC, Brier score, log loss, sensitivity at fixed
+/// specificity and the Youden-optimal threshold, each with a stratified bootstrap 95 %
+/// interval; per-class metrics for any number of classes.
+///
+/// Writes into the output folder (which appears only when complete): metrics.json,
+/// metrics.csv (metric,value,ci_low,ci_high,threshold), roc / precision_recall /
+/// confusion_matrix / training_curves as PNG and SVG, report.html (self-contained, opens
+/// offline) and report.md; prints a summary table on stdout.
+///
+/// EXAMPLES:
+///     ortl-report --predictions preds.csv --history run/history.csv -o report
+///     ortl-infer --model run/model.onnx --manifest m.csv --split val | ortl-report --predictions - -o report
+#[derive(Parser, Debug)]
+#[command(version, verbatim_doc_comment)]
+struct Args {
+    /// predictions.csv from ortl-infer (`-` for stdin).
+    #[arg(long)]
+    predictions: PathBuf,
+    /// history.csv from ortl-train (training curves).
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// A run folder from ortl-train: its history.csv is used when --history is not given.
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// Output folder.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Replace an existing output folder.
+    #[arg(long)]
+    force: bool,
+    /// Positive class of binary metrics (default: the class with label 1, the tutorial's TB).
+    #[arg(long)]
+    positive: Option<String>,
+    /// Decision threshold on the positive class's probability.
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f64,
+    /// Bootstrap resamples for the confidence intervals (0 disables them).
+    #[arg(long, default_value_t = 1000)]
+    bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 12)]
+    seed: u64,
+}
+
+fn main() -> std::process::ExitCode {
+    ortl_cli::main_with("ortl-report", run)
+}
+
+fn run(args: Args) -> Result<()> {
+    if !(0.0..=1.0).contains(&args.threshold) {
+        return Err(usage("--threshold must be between 0 and 1"));
+    }
+    let preds = Predictions::from_path(&args.predictions).map_err(|e| usage(format!("{e:#}")))?;
+    let history_path = args
+        .history
+        .clone()
+        .or_else(|| args.run.as_ref().map(|r| r.join("history.csv")));
+    let history = match &history_path {
+        Some(path) => Some(read_history(path).map_err(|e| usage(format!("{e:#}")))?),
+        None => None,
+    };
+    let out = AtomicDir::create(&args.output, args.force)?;
+    let dir = out.staging().to_path_buf();
+    let mut notes = Vec::new();
+    if preds.unlabelled > 0 {
+        notes.push(format!(
+            "{} rows without a true label were left out.",
+            preds.unlabelled
+        ));
+    }
+    let classes = &preds.classes;
+    let present: Vec<bool> = (0..classes.len())
+        .map(|c| preds.labels.contains(&c))
+        .collect();
+    for (class, _) in classes.iter().zip(&present).filter(|(_, p)| !**p) {
+        notes.push(format!(
+            "class '{class}' has no true examples: its recall and AUC are undefined."
+        ));
+    }
+
+    let binary_eval: Option<(BinaryEvaluation, Vec<bool>, Vec<f64>)> = if classes.len() == 2 {
+        let positive = match &args.positive {
+            Some(name) => classes.iter().position(|c| c == name).ok_or_else(|| {
+                usage(format!(
+                    "--positive '{name}' is not one of {}",
+                    classes.join(", ")
+                ))
+            })?,
+            None => 1,
+        };
+        let labels: Vec<bool> = preds.labels.iter().map(|&l| l == positive).collect();
+        // The positive probability renormalised: sigmoid heads need not sum to one.
+        let scores: Vec<f64> = preds
+            .probabilities
+            .iter()
+            .map(|p| p[positive] / (p[0] + p[1]).max(1e-12))
+            .collect();
+        let eval = binary(
+            &labels,
+            &scores,
+            args.threshold,
+            args.bootstrap,
+            args.seed,
+            (&classes[positive], &classes[1 - positive]),
+        );
+        Some((eval, labels, scores))
+    } else {
+        None
+    };
+    let multi = multiclass(classes, &preds.labels, &preds.probabilities);
+
+    let mut figures = Vec::new();
+    // ROC and PR curves need both classes present.
+    if let Some((eval, labels, scores)) = binary_eval
+        .as_ref()
+        .filter(|(e, _, _)| e.positives > 0 && e.positives < e.n)
+    {
+        figures.extend(plots::binary_figures(&dir, labels, scores, eval)?);
+    }
+    figures.push((
+        "Confusion matrix".into(),
+        plots::confusion(&dir, classes, &multi.confusion)?,
+    ));
+    if let Some(history) = history.as_ref().filter(|h| !h.is_empty()) {
+        figures.push((
+            "Training curves".into(),
+            plots::training_curves(&dir, history)?,
+        ));
+    }
+
+    let json = serde_json::json!({
+        "predictions": args.predictions, "classes": classes, "images": preds.labels.len(),
+        "bootstrap": args.bootstrap, "seed": args.seed,
+        "binary": binary_eval.as_ref().map(|b| &b.0), "multiclass": multi,
+    });
+    std::fs::write(
+        dir.join("metrics.json"),
+        serde_json::to_string_pretty(&json)? + "\n",
+    )?;
+    let mut csv = csv::Writer::from_path(dir.join("metrics.csv"))?;
+    if let Some((eval, _, _)) = &binary_eval {
+        for row in &eval.rows {
+            csv.serialize(row)?;
+        }
+    }
+    for (name, value) in [
+        ("multiclass_accuracy", multi.accuracy),
+        ("multiclass_mcc", multi.mcc),
+        ("macro_f1", multi.macro_f1),
+        ("weighted_f1", multi.weighted_f1),
+        ("macro_auc", multi.macro_auc),
+    ] {
+        csv.serialize(ortl_report::evaluate::MetricRow {
+            metric: name.into(),
+            value,
+            ci_low: f64::NAN,
+            ci_high: f64::NAN,
+            threshold: None,
+        })?;
+    }
+    csv.flush()?;
+    let report = Report {
+        title: "ortl evaluation report".into(),
+        source: args.predictions.display().to_string(),
+        binary: binary_eval.as_ref().map(|b| &b.0),
+        multiclass: &multi,
+        figures,
+        bootstrap: args.bootstrap,
+        notes,
+    };
+    std::fs::write(dir.join("report.html"), html(&report))?;
+    std::fs::write(dir.join("report.md"), markdown(&report))?;
+    out.commit()
+        .with_context(|| format!("writing {}", args.output.display()))?;
+
+    let mut stdout = std::io::stdout().lock();
+    match &binary_eval {
+        Some((eval, _, _)) => {
+            writeln!(stdout, "{:<34} {:>8}  {:>17}", "metric", "value", "95% CI")?;
+            for row in &eval.rows {
+                let ci = if row.ci_low.is_nan() {
+                    "-".to_string()
+                } else {
+                    format!("{:.3} - {:.3}", row.ci_low, row.ci_high)
+                };
+                writeln!(stdout, "{:<34} {:>8.4}  {:>17}", row.metric, row.value, ci)?;
+            }
+        }
+        None => {
+            writeln!(
+                stdout,
+                "accuracy {:.4}  mcc {:.4}  macro_f1 {:.4}  macro_auc {:.4}",
+                multi.accuracy, multi.mcc, multi.macro_f1, multi.macro_auc
+            )?;
+        }
+    }
+    stdout.flush()?;
+    eprintln!(
+        "ortl-report: wrote {}",
+        args.output.join("report.html").display()
+    );
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! Binary classification metrics from labels (true = positive) and scores (probability of
+//! the positive class). Zero denominators give NaN, never a misleading number.
+//!
+//! AUC is the Mann–Whitney statistic: the probability that a random positive outscores a
+//! random negative, ties counting one half (exact, no curve interpolation). Average
+//! precision is the step-wise sum Σ (Rₖ − Rₖ₋₁)·Pₖ over distinct thresholds, as
+//! scikit-learn's `average_precision_score`.
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Confusion {
+    pub tn: usize,
+    pub fp: usize,
+    pub fn_: usize,
+    pub tp: usize,
+}
+
+impl Confusion {
+    pub fn at(labels: &[bool], scores: &[f64], threshold: f64) -> Self {
+        let mut c = Confusion::default();
+        for (&y, &s) in labels.iter().zip(scores) {
+            match (y, s >= threshold) {
+                (true, true) => c.tp += 1,
+                (true, false) => c.fn_ += 1,
+                (false, true) => c.fp += 1,
+                (false, false) => c.tn += 1,
+            }
+        }
+        c
+    }
+
+    fn n(&self) -> f64 {
+        (self.tn + self.fp + self.fn_ + self.tp) as f64
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        f64::NAN
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Every threshold metric of a confusion matrix, by name, in report order.
+pub fn threshold_metrics(c: &Confusion) -> Vec<(&'static str, f64)> {
+    let sensitivity = ratio(c.tp, c.tp + c.fn_);
+    let specificity = ratio(c.tn, c.tn + c.fp);
+    let precision = ratio(c.tp, c.tp + c.fp);
+    let npv = ratio(c.tn, c.tn + c.fn_);
+    let accuracy = ratio(c.tp + c.tn, c.tp + c.tn + c.fp + c.fn_);
+    let f1 = if precision.is_nan() || sensitivity.is_nan() || precision + sensitivity == 0.0 {
+        if c.tp == 0 && (c.fp > 0 || c.fn_ > 0) {
+            0.0
+        } else {
+            f64::NAN
+        }
+    } else {
+        2.0 * precision * sensitivity / (precision + sensitivity)
+    };
+    let (tp, tn, fp, fn_) = (c.tp as f64, c.tn as f64, c.fp as f64, c.fn_ as f64);
+    let denom = ((tp + fp) * (tp + fn_) * (tn + fp) * (tn + fn_)).sqrt();
+    let mcc = if denom == 0.0 {
+        f64::NAN
+    } else {
+        (tp * tn - fp * fn_) / denom
+    };
+    let n = c.n();
+    let expected = ((tp + fp) * (tp + fn_) + (tn + fn_) * (tn + fp)) / (n * n);
+    let kappa = if n == 0.0 || expected == 1.0 {
+        f64::NAN
+    } else {
+        (accuracy - expected) / (1.0 - expected)
+    };
+    vec![
+        ("sensitivity", sensitivity),
+        ("specificity", specificity),
+        ("accuracy", accuracy),
+        ("error_rate", 1.0 - accuracy),
+        ("precision", precision),
+        ("npv", npv),
+        ("f1", f1),
+        ("mcc", mcc),
+        ("balanced_accuracy", (sensitivity + specificity) / 2.0),
+        ("cohen_kappa", kappa),
+    ]
+}
+
+/// Mann–Whitney AUC with ties counted one half; NaN without both classes.
+pub fn roc_auc(labels: &[bool], scores: &[f64]) -> f64 {
+    let mut pairs: Vec<(f64, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let positives = labels.iter().filter(|&&y| y).count() as f64;
+    let negatives = labels.len() as f64 - positives;
+    if positives == 0.0 || negatives == 0.0 {
+        return f64::NAN;
+    }
+    // Sum of positive ranks, ties sharing their average rank.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < pairs.len() {
+        let mut j = i;
+        while j < pairs.len() && pairs[j].0 == pairs[i].0 {
+            j += 1;
+        }
+        let average_rank = (i + 1 + j) as f64 / 2.0;
+        rank_sum += average_rank * pairs[i..j].iter().filter(|p| p.1).count() as f64;
+        i = j;
+    }
+    (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
+}
+
+/// ROC points (false positive rate, true positive rate, threshold), from (0,0) to (1,1).
+pub fn roc_curve(labels: &[bool], scores: &[f64]) -> Vec<(f64, f64, f64)> {
+    let thresholds = distinct_descending(scores);
+    let mut points = vec![(0.0, 0.0, f64::INFINITY)];
+    for t in thresholds {
+        let c = Confusion::at(labels, scores, t);
+        points.push((ratio(c.fp, c.fp + c.tn), ratio(c.tp, c.tp + c.fn_), t));
+    }
+    points
+}
+
+/// Precision–recall points (recall, precision, threshold) at every distinct score.
+pub fn pr_curve(labels: &[bool], scores: &[f64]) -> Vec<(f64, f64, f64)> {
+    distinct_descending(scores)
+        .into_iter()
+        .map(|t| {
+            let c = Confusion::at(labels, scores, t);
+            (ratio(c.tp, c.tp + c.fn_), ratio(c.tp, c.tp + c.fp), t)
+        })
+        .collect()
+}
+
+pub fn average_precision(labels: &[bool], scores: &[f64]) -> f64 {
+    if !labels.iter().any(|&y| y) {
+        return f64::NAN;
+    }
+    let mut previous_recall = 0.0;
+    let mut ap = 0.0;
+    for (recall, precision, _) in pr_curve(labels, scores) {
+        ap += (recall - previous_recall) * precision;
+        previous_recall = recall;
+    }
+    ap
+}
+
+pub fn brier(labels: &[bool], scores: &[f64]) -> f64 {
+    let n = labels.len() as f64;
+    labels
+        .iter()
+        .zip(scores)
+        .map(|(&y, &s)| (s - f64::from(u8::from(y))).powi(2))
+        .sum::<f64>()
+        / n
+}
+
+/// Binary log loss with probabilities clipped to [1e-15, 1 − 1e-15] (scikit-learn's).
+pub fn log_loss(labels: &[bool], scores: &[f64]) -> f64 {
+    let n = labels.len() as f64;
+    labels
+        .iter()
+        .zip(scores)
+        .map(|(&y, &s)| {
+            let p = s.clamp(1e-15, 1.0 - 1e-15);
+            if y { -p.ln() } else { -(1.0 - p).ln() }
+        })
+        .sum::<f64>()
+        / n
+}
+
+/// The threshold maximising sensitivity + specificity − 1 (Youden's J).
+pub fn youden_threshold(labels: &[bool], scores: &[f64]) -> f64 {
+    roc_curve(labels, scores)
+        .into_iter()
+        .skip(1)
+        .max_by(|a, b| (a.1 - a.0).total_cmp(&(b.1 - b.0)))
+        .map_or(0.5, |(_, _, t)| t)
+}
+
+/// Highest sensitivity with specificity ≥ `min_specificity`.
+pub fn sensitivity_at_specificity(labels: &[bool], scores: &[f64], min_specificity: f64) -> f64 {
+    roc_curve(labels, scores)
+        .into_iter()
+        .filter(|(fpr, _, _)| 1.0 - fpr >= min_specificity)
+        .map(|(_, tpr, _)| tpr)
+        .fold(f64::NAN, f64::max)
+}
+
+/// Highest specificity with sensitivity ≥ `min_sensitivity`.
+pub fn specificity_at_sensitivity(labels: &[bool], scores: &[f64], min_sensitivity: f64) -> f64 {
+    roc_curve(labels, scores)
+        .into_iter()
+        .filter(|(_, tpr, _)| *tpr >= min_sensitivity)
+        .map(|(fpr, _, _)| 1.0 - fpr)
+        .fold(f64::NAN, f64::max)
+}
+
+fn distinct_descending(scores: &[f64]) -> Vec<f64> {
+    let mut t: Vec<f64> = scores.to_vec();
+    t.sort_by(|a, b| b.total_cmp(a));
+    t.dedup();
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(metrics: &[(&str, f64)], name: &str) -> f64 {
+        metrics.iter().find(|(n, _)| *n == name).unwrap().1
+    }
+
+    #[test]
+    fn hand_worked_confusion_matrix() {
+        // TP 40, FN 10, FP 5, TN 45 (worked by hand):
+        // sens 0.8, spec 0.9, acc 0.85, prec 40/45, npv 45/55, F1 = 80/95,
+        // MCC = (1800 − 50)/√(45·50·50·55) = 1750/2487.468…, kappa = (0.85 − 0.5)/0.5 = 0.7.
+        let c = Confusion {
+            tp: 40,
+            fn_: 10,
+            fp: 5,
+            tn: 45,
+        };
+        let m = threshold_metrics(&c);
+        assert!((get(&m, "sensitivity") - 0.8).abs() < 1e-12);
+        assert!((get(&m, "specificity") - 0.9).abs() < 1e-12);
+        assert!((get(&m, "accuracy") - 0.85).abs() < 1e-12);
+        assert!((get(&m, "error_rate") - 0.15).abs() < 1e-12);
+        assert!((get(&m, "precision") - 40.0 / 45.0).abs() < 1e-12);
+        assert!((get(&m, "npv") - 45.0 / 55.0).abs() < 1e-12);
+        assert!((get(&m, "f1") - 80.0 / 95.0).abs() < 1e-12);
+        assert!((get(&m, "mcc") - 1750.0 / (45.0f64 * 50.0 * 50.0 * 55.0).sqrt()).abs() < 1e-12);
+        assert!((get(&m, "cohen_kappa") - 0.7).abs() < 1e-12);
+        assert!((get(&m, "balanced_accuracy") - 0.85).abs() < 1e-12);
+    }
+
+    #[test]
+    fn degenerate_cases_are_nan_not_numbers() {
+        let only_negatives = Confusion {
+            tn: 10,
+            ..Default::default()
+        };
+        let m = threshold_metrics(&only_negatives);
+        assert!(get(&m, "sensitivity").is_nan());
+        assert!(get(&m, "mcc").is_nan());
+        assert!(get(&m, "f1").is_nan());
+        assert!(roc_auc(&[false, false], &[0.1, 0.9]).is_nan());
+        // All predictions equal: AUC is exactly one half.
+        assert_eq!(roc_auc(&[true, false, true, false], &[0.5; 4]), 0.5);
+    }
+
+    #[test]
+    fn auc_with_ties_matches_mann_whitney() {
+        // scikit-learn: roc_auc_score([0,0,1,1,1], [0.1,0.4,0.4,0.8,0.9]) = 0.91666…
+        // (pairs: 6 wins + one tie of 6 → (5 + 0.5)/6).
+        let labels = [false, false, true, true, true];
+        let scores = [0.1, 0.4, 0.4, 0.8, 0.9];
+        assert!((roc_auc(&labels, &scores) - 5.5 / 6.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn average_precision_brier_and_log_loss() {
+        // scikit-learn average_precision_score([0,0,1,1], [0.1,0.4,0.35,0.8]) = 0.8333…
+        let labels = [false, false, true, true];
+        let scores = [0.1, 0.4, 0.35, 0.8];
+        assert!((average_precision(&labels, &scores) - 0.8333333333333333).abs() < 1e-12);
+        assert!((brier(&labels, &scores) - (0.01 + 0.16 + 0.4225 + 0.04) / 4.0).abs() < 1e-12);
+        let expected = -((0.9f64).ln() + (0.6f64).ln() + (0.35f64).ln() + (0.8f64).ln()) / 4.0;
+        assert!((log_loss(&labels, &scores) - expected).abs() < 1e-12);
+        assert_eq!(youden_threshold(&labels, &scores), 0.35);
+        assert_eq!(sensitivity_at_specificity(&labels, &scores, 0.9), 0.5);
+        assert_eq!(specificity_at_sensitivity(&labels, &scores, 1.0), 0.5);
+    }
+}

@@ -1,0 +1,351 @@
+//! The report's figures, each drawn once per backend: PNG (bitmap, with an embedded font so
+//! no system fonts are needed) and SVG (embedded in report.html).
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::{Result, anyhow};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::evaluate::BinaryEvaluation;
+use crate::input::Epoch;
+
+const SIZE: (u32, u32) = (640, 480);
+static FONT: Once = Once::new();
+
+fn register_font() {
+    FONT.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            assert!(
+                plotters::style::register_font("sans-serif", style, bytes).is_ok(),
+                "the bundled font parses"
+            );
+        }
+    });
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing failed: {e:?}")
+}
+
+/// Draws `figure` to `<dir>/<name>.png` and returns it as an SVG string (also written).
+fn render(
+    dir: &Path,
+    name: &str,
+    figure: &dyn Fn(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
+    svg_figure: &dyn Fn(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
+) -> Result<String> {
+    register_font();
+    let png = dir.join(format!("{name}.png"));
+    {
+        let area = BitMapBackend::new(&png, SIZE).into_drawing_area();
+        area.fill(&WHITE).map_err(err)?;
+        figure(&area)?;
+        area.present().map_err(err)?;
+    }
+    let mut svg = String::new();
+    {
+        let area = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        area.fill(&WHITE).map_err(err)?;
+        svg_figure(&area)?;
+        area.present().map_err(err)?;
+    }
+    std::fs::write(dir.join(format!("{name}.svg")), &svg)?;
+    Ok(svg)
+}
+
+/// One figure function for both backends.
+macro_rules! figure {
+    ($dir:expr, $name:expr, |$area:ident| $body:block) => {
+        render(
+            $dir,
+            $name,
+            &|$area: &DrawingArea<BitMapBackend, Shift>| $body,
+            &|$area: &DrawingArea<SVGBackend, Shift>| $body,
+        )
+    };
+}
+
+/// ROC curve with the AUC in the legend and the chance diagonal.
+pub fn roc(dir: &Path, points: &[(f64, f64, f64)], auc: f64) -> Result<String> {
+    figure!(dir, "roc", |area| {
+        let mut chart = ChartBuilder::on(area)
+            .caption("ROC curve", ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("False positive rate (1 − specificity)")
+            .y_desc("True positive rate (sensitivity)")
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                [(0.0, 0.0), (1.0, 1.0)],
+                BLACK.mix(0.4).stroke_width(1),
+            ))
+            .map_err(err)?
+            .label("chance")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|&(x, y, _)| (x, y)),
+                BLUE.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(format!("model (AUC = {auc:.3})"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}
+
+/// Precision–recall curve with average precision and the prevalence baseline.
+pub fn precision_recall(
+    dir: &Path,
+    points: &[(f64, f64, f64)],
+    ap: f64,
+    prevalence: f64,
+) -> Result<String> {
+    figure!(dir, "precision_recall", |area| {
+        let mut chart = ChartBuilder::on(area)
+            .caption("Precision–recall curve", ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.0..1.0, 0.0..1.05)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("Recall (sensitivity)")
+            .y_desc("Precision (PPV)")
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                [(0.0, prevalence), (1.0, prevalence)],
+                BLACK.mix(0.4),
+            ))
+            .map_err(err)?
+            .label(format!("prevalence {prevalence:.2}"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
+        let mut steps = vec![(0.0, points.first().map_or(1.0, |p| p.1))];
+        steps.extend(points.iter().map(|&(r, p, _)| (r, p)));
+        chart
+            .draw_series(LineSeries::new(steps, RED.stroke_width(2)))
+            .map_err(err)?
+            .label(format!("model (AP = {ap:.3})"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}
+
+/// Confusion matrix heat map: counts and row-normalised rates (rows: true class).
+pub fn confusion(dir: &Path, classes: &[String], matrix: &[Vec<usize>]) -> Result<String> {
+    figure!(dir, "confusion_matrix", |area| {
+        use plotters::style::text_anchor::{HPos, Pos, VPos};
+        let k = classes.len();
+        let kf = k as f64;
+        let mut chart = ChartBuilder::on(area)
+            .caption("Confusion matrix (rows: true class)", ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(56)
+            .y_label_area_size(130)
+            .build_cartesian_2d(0.0..kf, 0.0..kf)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(0)
+            .y_labels(0)
+            .x_desc("Predicted class")
+            .y_desc("True class")
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(err)?;
+        fn centred(size: u32, colour: &'static RGBColor, h: HPos) -> TextStyle<'static> {
+            TextStyle::from(("sans-serif", size).into_font())
+                .color(colour)
+                .pos(Pos::new(h, VPos::Center))
+        }
+        for (t, row) in matrix.iter().enumerate() {
+            let total: usize = row.iter().sum();
+            // True class t is drawn as row t from the top.
+            let y = kf - 1.0 - t as f64;
+            for (p, &count) in row.iter().enumerate() {
+                let x = p as f64;
+                let rate = if total == 0 {
+                    0.0
+                } else {
+                    count as f64 / total as f64
+                };
+                let shade = RGBColor(
+                    (255.0 - 200.0 * rate) as u8,
+                    (255.0 - 140.0 * rate) as u8,
+                    255,
+                );
+                chart
+                    .draw_series([Rectangle::new([(x, y), (x + 1.0, y + 1.0)], shade.filled())])
+                    .map_err(err)?;
+                let ink: &'static RGBColor = if rate > 0.6 { &WHITE } else { &BLACK };
+                let (cx, cy) = chart.backend_coord(&(x + 0.5, y + 0.5));
+                area.draw(&Text::new(
+                    format!("{count}"),
+                    (cx, cy - 12),
+                    centred(22, ink, HPos::Center),
+                ))
+                .map_err(err)?;
+                area.draw(&Text::new(
+                    format!("{:.1} %", 100.0 * rate),
+                    (cx, cy + 14),
+                    centred(18, ink, HPos::Center),
+                ))
+                .map_err(err)?;
+            }
+        }
+        for (i, class) in classes.iter().enumerate() {
+            let (x, bottom) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+            area.draw(&Text::new(
+                class.clone(),
+                (x, bottom + 14),
+                centred(15, &BLACK, HPos::Center),
+            ))
+            .map_err(err)?;
+            let (left, y) = chart.backend_coord(&(0.0, kf - 0.5 - i as f64));
+            area.draw(&Text::new(
+                class.clone(),
+                (left - 8, y),
+                centred(15, &BLACK, HPos::Right),
+            ))
+            .map_err(err)?;
+        }
+        Ok(())
+    })
+}
+
+/// Loss and accuracy per epoch, training vs validation, side by side (as the tutorial).
+pub fn training_curves(dir: &Path, history: &[Epoch]) -> Result<String> {
+    figure!(dir, "training_curves", |area| {
+        let panels = area.split_evenly((1, 2));
+        let last = history.len().max(2);
+        for (panel, (title, train, val)) in panels.iter().zip([
+            (
+                "Loss",
+                history.iter().map(|e| e.loss).collect::<Vec<_>>(),
+                history.iter().map(|e| e.val_loss).collect::<Vec<_>>(),
+            ),
+            (
+                "Accuracy",
+                history.iter().map(|e| e.accuracy).collect(),
+                history.iter().map(|e| e.val_accuracy).collect(),
+            ),
+        ]) {
+            let finite = train.iter().chain(&val).copied().filter(|v| v.is_finite());
+            let hi = finite
+                .clone()
+                .fold(f64::MIN, f64::max)
+                .max(if title == "Accuracy" { 1.0 } else { 0.0 });
+            let lo = if title == "Accuracy" {
+                0.0
+            } else {
+                finite.fold(f64::MAX, f64::min).min(0.0)
+            };
+            let mut chart = ChartBuilder::on(panel)
+                .caption(title, ("sans-serif", 22))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(48)
+                .build_cartesian_2d(1.0..last as f64, lo..hi * 1.05 + 1e-9)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_desc("Epoch")
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .label_style(("sans-serif", 13))
+                .draw()
+                .map_err(err)?;
+            for (values, colour, label) in [(&train, BLUE, "training"), (&val, RED, "validation")] {
+                chart
+                    .draw_series(LineSeries::new(
+                        history
+                            .iter()
+                            .zip(values)
+                            .filter(|(_, v)| v.is_finite())
+                            .map(|(e, &v)| (e.epoch as f64, v)),
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(err)?
+                    .label(label)
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+                    });
+            }
+            let corner = if title == "Loss" {
+                SeriesLabelPosition::UpperRight
+            } else {
+                SeriesLabelPosition::LowerRight
+            };
+            chart
+                .configure_series_labels()
+                .position(corner)
+                .background_style(WHITE.mix(0.9))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 13))
+                .draw()
+                .map_err(err)?;
+        }
+        Ok(())
+    })
+}
+
+/// ROC and PR figures of a binary evaluation.
+pub fn binary_figures(
+    dir: &Path,
+    labels: &[bool],
+    scores: &[f64],
+    eval: &BinaryEvaluation,
+) -> Result<Vec<(String, String)>> {
+    let get = |name: &str| {
+        eval.rows
+            .iter()
+            .find(|r| r.metric == name)
+            .map_or(f64::NAN, |r| r.value)
+    };
+    let roc = roc(
+        dir,
+        &crate::metrics::roc_curve(labels, scores),
+        get("roc_auc"),
+    )?;
+    let pr = precision_recall(
+        dir,
+        &crate::metrics::pr_curve(labels, scores),
+        get("average_precision"),
+        eval.positives as f64 / eval.n as f64,
+    )?;
+    Ok(vec![
+        ("ROC curve".into(), roc),
+        ("Precision–recall curve".into(), pr),
+    ])
+}

@@ -1,0 +1,175 @@
+//! ortl-report run as a user runs it, on generated predictions.
+
+use std::fs;
+use std::io::Write;
+use std::process::Stdio;
+
+use ortl_fixtures::Workdir;
+use ortl_fixtures::workdir::run;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ortl-report");
+
+/// 30 images, two classes (the second named hostilely), scores that mostly separate them.
+fn predictions(classes: [&str; 2]) -> String {
+    let mut text = format!(
+        "path,label,class,predicted,predicted_class,p_{},p_{}\n",
+        classes[0], classes[1]
+    );
+    for i in 0..30 {
+        let label = i % 2;
+        let p1 = if label == 1 {
+            0.55 + (i % 7) as f64 * 0.06
+        } else {
+            0.05 + (i % 9) as f64 * 0.07
+        };
+        let predicted = usize::from(p1 >= 0.5);
+        text += &format!(
+            "img{i}.png,{label},{},{predicted},{},{:.4},{:.4}\n",
+            classes[label],
+            classes[predicted],
+            1.0 - p1,
+            p1
+        );
+    }
+    text
+}
+
+#[test]
+fn writes_every_output_and_escapes_user_text() {
+    let wd = Workdir::new();
+    let hostile = "<script>alert(1)</script>";
+    fs::write(wd.join("p.csv"), predictions(["normal", hostile])).unwrap();
+    fs::write(wd.join("history.csv"), "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n1,0.7,0.5,0.69,0.5,0.001,1.0\n2,0.4,0.8,0.5,0.75,0.001,1.0\n").unwrap();
+    let (code, stdout, stderr) = run(wd.command(BIN).args([
+        "--predictions",
+        "p.csv",
+        "--history",
+        "history.csv",
+        "-o",
+        "report",
+        "--bootstrap",
+        "200",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("metric") && stdout.contains("roc_auc"),
+        "{stdout}"
+    );
+    let html = wd.read("report/report.html");
+    assert!(!html.contains(hostile), "raw user text reached the HTML");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    for metric in [
+        "sensitivity",
+        "specificity",
+        "accuracy",
+        "error_rate",
+        "precision",
+        "npv",
+        "f1",
+        "mcc",
+        "balanced_accuracy",
+        "cohen_kappa",
+        "roc_auc",
+        "average_precision",
+        "brier",
+        "log_loss",
+        "sensitivity_at_specificity_0.90",
+    ] {
+        assert!(
+            html.contains(&format!("<td>{metric}</td>")),
+            "{metric} missing from report.html"
+        );
+    }
+    for figure in [
+        "roc",
+        "precision_recall",
+        "confusion_matrix",
+        "training_curves",
+    ] {
+        let png = fs::read(wd.join(&format!("report/{figure}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{figure}.png is a PNG");
+        let (w, h) = (
+            u32::from_be_bytes(png[16..20].try_into().unwrap()),
+            u32::from_be_bytes(png[20..24].try_into().unwrap()),
+        );
+        assert_eq!((w, h), (640, 480), "{figure}.png size");
+        assert!(
+            wd.read(&format!("report/{figure}.svg")).contains("<svg"),
+            "{figure}.svg"
+        );
+    }
+    let csv = wd.read("report/metrics.csv");
+    assert!(
+        csv.starts_with("metric,value,ci_low,ci_high,threshold\n"),
+        "{csv}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&wd.read("report/metrics.json")).unwrap();
+    assert_eq!(
+        json["binary"]["confusion"]["tp"].as_u64().unwrap()
+            + json["binary"]["confusion"]["fn_"].as_u64().unwrap(),
+        15
+    );
+}
+
+#[test]
+fn reads_stdin_and_reports_a_missing_class_without_failing() {
+    let wd = Workdir::new();
+    let only_negatives: String = predictions(["normal", "tb"])
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| *i == 0 || l.contains(",0,normal,"))
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let mut child = wd
+        .command(BIN)
+        .args(["--predictions", "-", "-o", "report"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(only_negatives.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = wd.read("report/report.html");
+    assert!(
+        html.contains("class &#39;tb&#39; has no true examples"),
+        "a visible note"
+    );
+    let json: serde_json::Value = serde_json::from_str(&wd.read("report/metrics.json")).unwrap();
+    let auc = json["binary"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "roc_auc")
+        .unwrap();
+    assert!(
+        auc["value"].is_null(),
+        "undefined AUC is NaN (null in JSON), not a number: {auc}"
+    );
+}
+
+#[test]
+fn bad_input_is_a_usage_error_naming_the_file() {
+    let wd = Workdir::new();
+    fs::write(wd.join("bad.csv"), "path,p_a,p_b\nx,0.1,0.9\n").unwrap();
+    let (code, _, stderr) = run(wd
+        .command(BIN)
+        .args(["--predictions", "bad.csv", "-o", "r"]));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("bad.csv") && stderr.contains("label"),
+        "{stderr}"
+    );
+    assert!(!wd.join("r").exists(), "nothing written");
+}
