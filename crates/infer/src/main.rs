@@ -56,6 +56,17 @@ struct Args {
     /// Images per inference batch.
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// Add columns top1…topK: the K most probable class names, most probable first.
+    #[arg(long, value_name = "K")]
+    top_k: Option<usize>,
+    /// Test-time augmentation: average the probabilities of the image and its mirror
+    /// images: none, flip (left-right), flip4 (left-right, up-down and both).
+    #[arg(long, default_value = "none", value_parser = ["none", "flip", "flip4"])]
+    tta: String,
+    /// Emit rows as images finish decoding instead of in input order (a slow file no longer
+    /// holds back the rows after it).
+    #[arg(long)]
+    unordered: bool,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: Device,
@@ -125,17 +136,36 @@ fn run(args: Args) -> Result<()> {
     };
     let (tx, rx) = mpsc::sync_channel::<Prepared>(2);
     let decode_info = info.clone();
-    let batches: Vec<Vec<Item>> = items.chunks(args.batch).map(<[Item]>::to_vec).collect();
+    let batch_size = args.batch;
+    let unordered = args.unordered;
     let producer = std::thread::spawn(move || {
-        for batch in batches {
-            if tx.send(prepare(batch, &decode_info, limits)).is_err() {
-                break;
+        if unordered {
+            produce_unordered(items, batch_size, &decode_info, limits, &tx);
+        } else {
+            for batch in items.chunks(batch_size) {
+                if tx
+                    .send(prepare(batch.to_vec(), &decode_info, limits))
+                    .is_err()
+                {
+                    break;
+                }
             }
         }
     });
 
     let stdout = std::io::stdout();
-    let mut writer = Writer::new(stdout.lock(), args.format, &info.classes);
+    let top_k = args.top_k.map(|k| k.clamp(1, info.classes.len()));
+    let mut writer = Writer::new(
+        stdout.lock(),
+        args.format,
+        &info.classes,
+        top_k.unwrap_or(0),
+    );
+    let flips: &[(bool, bool)] = match args.tta.as_str() {
+        "flip" => &[(false, false), (true, false)],
+        "flip4" => &[(false, false), (true, false), (false, true), (true, true)],
+        _ => &[(false, false)],
+    };
     if !args.no_header {
         writer.header()?;
     }
@@ -151,13 +181,21 @@ fn run(args: Args) -> Result<()> {
         if prepared.items.is_empty() {
             continue;
         }
-        let mut outputs = ortl_runtime::run(
-            &mut session,
-            vec![(info.input.as_str(), Feed::U8(prepared.pixels))],
-        )?;
-        let probs = outputs
-            .remove(&info.output)
-            .context("the model produced no output")?;
+        // Test-time augmentation: the mean of the passes over mirrored copies.
+        let mut probs: Option<ArrayD<f32>> = None;
+        for &(horizontal, vertical) in flips {
+            let pixels = mirrored(&prepared.pixels, horizontal, vertical);
+            let mut outputs =
+                ortl_runtime::run(&mut session, vec![(info.input.as_str(), Feed::U8(pixels))])?;
+            let p = outputs
+                .remove(&info.output)
+                .context("the model produced no output")?;
+            probs = Some(match probs {
+                Some(sum) => sum + p,
+                None => p,
+            });
+        }
+        let probs = probs.expect("at least one pass") / flips.len() as f32;
         for (item, p) in prepared.items.iter().zip(probs.outer_iter()) {
             let p: Vec<f32> = p.iter().copied().collect();
             let predicted = match args.threshold {
@@ -185,19 +223,72 @@ fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// `[N, H, W, 3]` pixels mirrored left-right and/or up-down.
+fn mirrored(pixels: &ArrayD<u8>, horizontal: bool, vertical: bool) -> ArrayD<u8> {
+    let mut view = pixels.view();
+    if horizontal {
+        view.invert_axis(ndarray::Axis(2));
+    }
+    if vertical {
+        view.invert_axis(ndarray::Axis(1));
+    }
+    view.as_standard_layout().into_owned()
+}
+
+/// Decodes all items in parallel and sends batches in the order images finish.
+fn produce_unordered(
+    items: Vec<Item>,
+    batch: usize,
+    info: &ModelInfo,
+    limits: DecodeLimits,
+    tx: &mpsc::SyncSender<Prepared>,
+) {
+    let (done_tx, done_rx) = mpsc::channel::<(Item, Result<Vec<u8>, DecodeError>)>();
+    let decode_info = info.clone();
+    let workers = std::thread::spawn(move || {
+        items.into_par_iter().for_each_with(done_tx, |done, item| {
+            let result = load(&item, &decode_info, limits);
+            let _ = done.send((item, result));
+        });
+    });
+    let mut pending = Vec::new();
+    for finished in done_rx {
+        pending.push(finished);
+        if pending.len() == batch
+            && tx
+                .send(assemble(std::mem::take(&mut pending), info))
+                .is_err()
+        {
+            break;
+        }
+    }
+    if !pending.is_empty() {
+        let _ = tx.send(assemble(pending, info));
+    }
+    let _ = workers.join();
+}
+
+/// Decodes and resizes one image exactly as ortl-augment did for the training tensors.
+fn load(item: &Item, info: &ModelInfo, limits: DecodeLimits) -> Result<Vec<u8>, DecodeError> {
+    decode_rgb(&item.path, limits)
+        .map(|img| resize(&img, info.height, info.width, info.filter).to_u8())
+}
+
 /// Decodes and resizes a batch in parallel, keeping input order.
 fn prepare(batch: Vec<Item>, info: &ModelInfo, limits: DecodeLimits) -> Prepared {
     let decoded: Vec<Result<Vec<u8>, DecodeError>> = batch
         .par_iter()
-        .map(|item| {
-            decode_rgb(&item.path, limits)
-                .map(|img| resize(&img, info.height, info.width, info.filter).to_u8())
-        })
+        .map(|item| load(item, info, limits))
         .collect();
+    assemble(batch.into_iter().zip(decoded).collect(), info)
+}
+
+/// Stacks decoded images into one batch, setting aside the failures.
+fn assemble(decoded: Vec<(Item, Result<Vec<u8>, DecodeError>)>, info: &ModelInfo) -> Prepared {
     let mut items = Vec::new();
     let mut pixels = Vec::new();
     let mut failed = Vec::new();
-    for (item, result) in batch.into_iter().zip(decoded) {
+    for (item, result) in decoded {
         match result {
             Ok(p) => {
                 pixels.extend(p);

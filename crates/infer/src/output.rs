@@ -33,6 +33,8 @@ enum Sink<W: Write> {
 pub struct Writer<W: Write> {
     sink: Sink<W>,
     classes: Vec<String>,
+    /// Extra columns top1…topK (0: none).
+    top_k: usize,
 }
 
 /// One prediction.
@@ -44,7 +46,7 @@ pub struct Row<'a> {
 }
 
 impl<W: Write> Writer<W> {
-    pub fn new(out: W, format: Format, classes: &[String]) -> Self {
+    pub fn new(out: W, format: Format, classes: &[String], top_k: usize) -> Self {
         let sink = match format {
             Format::Jsonl => Sink::Jsonl(out),
             Format::Csv => Sink::Delimited(Box::new(csv::WriterBuilder::new().from_writer(out))),
@@ -55,6 +57,7 @@ impl<W: Write> Writer<W> {
         Self {
             sink,
             classes: classes.to_vec(),
+            top_k,
         }
     }
 
@@ -68,6 +71,7 @@ impl<W: Write> Writer<W> {
                 "predicted_class".into(),
             ];
             fields.extend(self.classes.iter().map(|c| format!("p_{c}")));
+            fields.extend((1..=self.top_k).map(|k| format!("top{k}")));
             csv.write_record(&fields)?;
         }
         Ok(())
@@ -75,6 +79,7 @@ impl<W: Write> Writer<W> {
 
     pub fn row(&mut self, row: &Row) -> std::io::Result<()> {
         let class = row.label.map(|l| self.classes[l].clone());
+        let ranked = self.ranked(row.probabilities);
         match &mut self.sink {
             Sink::Delimited(csv) => {
                 let mut fields = vec![
@@ -85,6 +90,7 @@ impl<W: Write> Writer<W> {
                     self.classes[row.predicted].clone(),
                 ];
                 fields.extend(row.probabilities.iter().map(|p| format!("{p:.6}")));
+                fields.extend(ranked);
                 csv.write_record(&fields)?;
             }
             Sink::Jsonl(out) => {
@@ -95,10 +101,24 @@ impl<W: Write> Writer<W> {
                 for (c, p) in self.classes.iter().zip(row.probabilities) {
                     value[format!("p_{c}")] = json!(p);
                 }
+                for (k, class) in ranked.into_iter().enumerate() {
+                    value[format!("top{}", k + 1)] = json!(class);
+                }
                 writeln!(out, "{value}")?;
             }
         }
         Ok(())
+    }
+
+    /// The `top_k` most probable class names, most probable first.
+    fn ranked(&self, probabilities: &[f32]) -> Vec<String> {
+        let mut order: Vec<usize> = (0..probabilities.len()).collect();
+        order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+        order
+            .into_iter()
+            .take(self.top_k)
+            .map(|i| self.classes[i].clone())
+            .collect()
     }
 
     /// Pushes buffered rows through to the output (once per batch).

@@ -234,3 +234,56 @@ fn a_closed_pipe_ends_quietly_and_bad_models_are_usage_errors() {
     assert_eq!(code, 2);
     assert!(stderr.contains("junk.onnx"), "{stderr}");
 }
+
+#[test]
+fn top_k_tta_and_unordered() {
+    let wd = Workdir::new();
+    setup(&wd);
+    // A mirrored copy of an image: flip-TTA must give both the same probabilities.
+    let original = ortl_imaging::image::open(wd.join("data/normal/normal-001.png")).unwrap();
+    fs::create_dir(wd.join("mirror")).unwrap();
+    original
+        .fliph()
+        .save(wd.join("mirror/normal-001-mirrored.png"))
+        .unwrap();
+    let probabilities = |args: &[&str]| -> Vec<String> {
+        let (code, stdout, stderr) = infer(&wd, args);
+        assert_eq!(code, 0, "{stderr}");
+        stdout
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').skip(5).take(2).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    let pair = [
+        "data/normal/normal-001.png",
+        "mirror/normal-001-mirrored.png",
+    ];
+    let plain = probabilities(&pair);
+    assert_ne!(
+        plain[0], plain[1],
+        "the model is not mirror-symmetric by itself"
+    );
+    let mut with_tta: Vec<&str> = pair.to_vec();
+    with_tta.extend(["--tta", "flip"]);
+    let tta = probabilities(&with_tta);
+    assert_eq!(tta[0], tta[1], "flip TTA averages an image with its mirror");
+
+    let (_, stdout, _) = infer(&wd, &["data", "--top-k", "2"]);
+    assert!(stdout.lines().next().unwrap().ends_with(",top1,top2"));
+    for line in stdout.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[7], f[4], "top1 is the predicted class");
+        assert_ne!(f[7], f[8]);
+    }
+
+    let (_, ordered, _) = infer(&wd, &["data", "--batch", "3"]);
+    let (code, unordered, stderr) = infer(&wd, &["data", "--batch", "3", "--unordered"]);
+    assert_eq!(code, 0, "{stderr}");
+    let sorted = |text: &str| {
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(sorted(&ordered), sorted(&unordered), "same rows, any order");
+}
