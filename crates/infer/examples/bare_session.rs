@@ -9,17 +9,33 @@ use ortl_runtime::{Feed, SessionOptions};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(args.len() >= 4, "usage: bare_session MODEL BATCH BATCHES [THREADS]");
+    anyhow::ensure!(
+        args.len() >= 4,
+        "usage: bare_session MODEL BATCH BATCHES [THREADS]"
+    );
     let (info, model) = ModelInfo::read(std::path::Path::new(&args[1]))?;
     let (batch, batches): (usize, usize) = (args[2].parse()?, args[3].parse()?);
     let threads = args.get(4).map(|t| t.parse()).transpose()?;
     let runtime = ortl_runtime::init(None)?;
-    let mut session = runtime.session(&SessionOptions { threads, ..Default::default() })?.commit_from_memory(&ortl_onnx::io::to_bytes(&model))?;
-    let pixels = ArrayD::from_shape_fn(IxDyn(&[batch, info.height, info.width, 3]), |i| ((i[1] * 7 + i[2] * 13 + i[3]) % 251) as u8);
-    ortl_runtime::run(&mut session, vec![(info.input.as_str(), Feed::U8(pixels.clone()))])?;
+    let mut session = runtime
+        .session(&SessionOptions {
+            threads,
+            ..Default::default()
+        })?
+        .commit_from_memory(&ortl_onnx::io::to_bytes(&model))?;
+    let pixels = ArrayD::from_shape_fn(IxDyn(&[batch, info.height, info.width, 3]), |i| {
+        ((i[1] * 7 + i[2] * 13 + i[3]) % 251) as u8
+    });
+    ortl_runtime::run(
+        &mut session,
+        vec![(info.input.as_str(), Feed::U8(pixels.clone()))],
+    )?;
     let start = std::time::Instant::now();
     for _ in 0..batches {
-        ortl_runtime::run(&mut session, vec![(info.input.as_str(), Feed::U8(pixels.clone()))])?;
+        ortl_runtime::run(
+            &mut session,
+            vec![(info.input.as_str(), Feed::U8(pixels.clone()))],
+        )?;
     }
     let seconds = start.elapsed().as_secs_f64();
     println!("{:.1}", (batch * batches) as f64 / seconds);
