@@ -320,6 +320,124 @@ pub fn training_curves(dir: &Path, history: &[Epoch]) -> Result<String> {
     })
 }
 
+/// Reliability diagram: in ten equal-width score bins, the observed fraction of positives
+/// against the mean predicted probability, with the diagonal of perfect calibration.
+pub fn calibration(dir: &Path, labels: &[bool], scores: &[f64]) -> Result<String> {
+    let bins = 10;
+    let mut sums = vec![(0.0f64, 0usize, 0usize); bins];
+    for (&y, &s) in labels.iter().zip(scores) {
+        let b = ((s * bins as f64) as usize).min(bins - 1);
+        sums[b].0 += s;
+        sums[b].1 += usize::from(y);
+        sums[b].2 += 1;
+    }
+    let points: Vec<(f64, f64, usize)> = sums
+        .iter()
+        .filter(|b| b.2 > 0)
+        .map(|&(s, pos, n)| (s / n as f64, pos as f64 / n as f64, n))
+        .collect();
+    figure!(dir, "calibration", |area| {
+        let mut chart = ChartBuilder::on(area)
+            .caption("Calibration (reliability) diagram", ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("Mean predicted probability")
+            .y_desc("Observed fraction of positives")
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))
+            .map_err(err)?
+            .label("perfectly calibrated")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
+        chart
+            .draw_series(
+                LineSeries::new(points.iter().map(|p| (p.0, p.1)), GREEN.stroke_width(2))
+                    .point_size(4),
+            )
+            .map_err(err)?
+            .label("model (points: 10 score bins)")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}
+
+/// Histograms of the positive-class score for each true class (20 bins), overlaid.
+pub fn score_histograms(
+    dir: &Path,
+    labels: &[bool],
+    scores: &[f64],
+    names: (&str, &str),
+) -> Result<String> {
+    let bins = 20;
+    let count = |positive: bool| {
+        let mut c = vec![0usize; bins];
+        for (&y, &s) in labels.iter().zip(scores) {
+            if y == positive {
+                c[((s * bins as f64) as usize).min(bins - 1)] += 1;
+            }
+        }
+        c
+    };
+    let (pos, neg) = (count(true), count(false));
+    let top = pos.iter().chain(&neg).copied().max().unwrap_or(1).max(1) as f64;
+    figure!(dir, "score_histograms", |area| {
+        let mut chart = ChartBuilder::on(area)
+            .caption("Scores by true class", ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.0..1.0, 0.0..top * 1.1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(format!("Probability of {}", names.0))
+            .y_desc("Images")
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        for (counts, colour, name) in [(&neg, BLUE, names.1), (&pos, RED, names.0)] {
+            let width = 1.0 / bins as f64;
+            chart
+                .draw_series(counts.iter().enumerate().map(|(b, &c)| {
+                    Rectangle::new(
+                        [(b as f64 * width, 0.0), ((b + 1) as f64 * width, c as f64)],
+                        colour.mix(0.35).filled(),
+                    )
+                }))
+                .map_err(err)?
+                .label(format!("true {name}"))
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.mix(0.35).filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperMiddle)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}
+
 /// ROC and PR figures of a binary evaluation.
 pub fn binary_figures(
     dir: &Path,
@@ -344,8 +462,12 @@ pub fn binary_figures(
         get("average_precision"),
         eval.positives as f64 / eval.n as f64,
     )?;
+    let calibration = calibration(dir, labels, scores)?;
+    let histograms = score_histograms(dir, labels, scores, (&eval.positive, &eval.negative))?;
     Ok(vec![
         ("ROC curve".into(), roc),
         ("Precision–recall curve".into(), pr),
+        ("Calibration".into(), calibration),
+        ("Score distributions".into(), histograms),
     ])
 }
