@@ -56,6 +56,7 @@ train: augment
 infer: train
 	$(BIN)/ortl-infer --model $(OUT)/run/model.onnx --manifest $(OUT)/manifest.csv --split val \
 	  --device $(DEVICE) > $(OUT)/predictions.csv.partial && mv $(OUT)/predictions.csv.partial $(OUT)/predictions.csv
+	cp $(OUT)/predictions.csv $(OUT)/run/predictions.csv  # so 'ortl-report compare' finds it
 
 report: infer
 	$(BIN)/ortl-report --predictions $(OUT)/predictions.csv --history $(OUT)/run/history.csv \

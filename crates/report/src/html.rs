@@ -181,6 +181,37 @@ pub fn markdown(r: &Report) -> String {
     md
 }
 
+/// comparison.html: the runs table and the bar chart.
+pub fn comparison(runs: &[crate::compare::RunSummary], chart_svg: &str) -> String {
+    let mut h = String::from(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ortl comparison</title><style>body{font-family:sans-serif;max-width:1300px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}</style></head><body><h1>Comparison across runs</h1><table><tr><th>run</th><th>backbone</th><th>head</th><th>parameters</th><th>epochs</th><th>training s</th><th>images/s</th>",
+    );
+    for m in crate::compare::METRICS {
+        let _ = write!(h, "<th>{m} (95 % CI)</th>");
+    }
+    h.push_str("</tr>");
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "—".into());
+    for r in runs {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            escape(&r.run),
+            escape(&r.backbone),
+            escape(&r.head),
+            opt(r.parameters.map(|v| v.to_string())),
+            opt(r.epochs.map(|v| v.to_string())),
+            opt(r.train_seconds.map(|v| format!("{v:.1}"))),
+            opt(r.train_images_per_second.map(|v| format!("{v:.1}")))
+        );
+        for m in &r.metrics {
+            let _ = write!(h, "<td>{} ({})</td>", number(m.value), interval(m));
+        }
+        h.push_str("</tr>");
+    }
+    let _ = writeln!(h, "</table><figure>{chart_svg}</figure></body></html>");
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

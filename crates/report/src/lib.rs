@@ -9,6 +9,7 @@
 //! - [`plots`]: ROC, precision–recall, confusion matrix, training curves (PNG and SVG).
 //! - [`html`]: the self-contained report.html and report.md.
 
+pub mod compare;
 pub mod evaluate;
 pub mod html;
 pub mod input;

@@ -26,11 +26,13 @@ use ortl_report::plots;
 ///     ortl-report --predictions preds.csv --history run/history.csv -o report
 ///     ortl-infer --model run/model.onnx --manifest m.csv --split val | ortl-report --predictions - -o report
 #[derive(Parser, Debug)]
-#[command(version, verbatim_doc_comment)]
+#[command(version, verbatim_doc_comment, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// predictions.csv from ortl-infer (`-` for stdin).
     #[arg(long)]
-    predictions: PathBuf,
+    predictions: Option<PathBuf>,
     /// history.csv from ortl-train (training curves).
     #[arg(long)]
     history: Option<PathBuf>,
@@ -39,7 +41,14 @@ struct Args {
     run: Option<PathBuf>,
     /// Output folder.
     #[arg(short, long)]
-    output: PathBuf,
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Settings shared by the report and `compare`.
+#[derive(clap::Args, Debug)]
+struct Common {
     /// Replace an existing output folder.
     #[arg(long)]
     force: bool,
@@ -57,24 +66,132 @@ struct Args {
     seed: u64,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Compares runs (backbones or settings) as the tutorial's last section: one row per
+    /// run with accuracy, sensitivity, specificity, F1, MCC and ROC AUC (with 95 % CIs),
+    /// parameters, epochs, training time and images/s; writes comparison.csv,
+    /// comparison.html and a bar chart (PNG, SVG). Each RUN folder needs ortl-train's
+    /// train.json and its predictions.csv from ortl-infer.
+    ///
+    /// EXAMPLE:
+    ///     ortl-report compare runs/resnet50 runs/resnet26 -o comparison
+    Compare {
+        /// Run folders.
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
 fn main() -> std::process::ExitCode {
     ortl_cli::main_with("ortl-report", run)
 }
 
 fn run(args: Args) -> Result<()> {
-    if !(0.0..=1.0).contains(&args.threshold) {
+    match args.command {
+        Some(Command::Compare {
+            runs,
+            output,
+            common,
+        }) => compare(&runs, &output, &common),
+        None => {
+            let (Some(predictions), Some(output)) = (&args.predictions, &args.output) else {
+                return Err(usage(
+                    "--predictions and -o/--output are required (or use the compare subcommand)",
+                ));
+            };
+            report(
+                predictions,
+                output,
+                args.history.as_deref(),
+                args.run.as_deref(),
+                &args.common,
+            )
+        }
+    }
+}
+
+fn compare(runs: &[PathBuf], output: &std::path::Path, common: &Common) -> Result<()> {
+    if !(0.0..=1.0).contains(&common.threshold) {
         return Err(usage("--threshold must be between 0 and 1"));
     }
-    let preds = Predictions::from_path(&args.predictions).map_err(|e| usage(format!("{e:#}")))?;
-    let history_path = args
-        .history
-        .clone()
-        .or_else(|| args.run.as_ref().map(|r| r.join("history.csv")));
+    let summaries = runs
+        .iter()
+        .map(|run| {
+            ortl_report::compare::summarize(
+                run,
+                common.positive.as_deref(),
+                common.threshold,
+                common.bootstrap,
+                common.seed,
+            )
+        })
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| usage(format!("{e:#}")))?;
+    let out = AtomicDir::create(output, common.force)?;
+    ortl_report::compare::write_csv(&out.staging().join("comparison.csv"), &summaries)?;
+    let chart = plots::comparison(out.staging(), &summaries)?;
+    std::fs::write(
+        out.staging().join("comparison.html"),
+        ortl_report::html::comparison(&summaries, &chart),
+    )?;
+    out.commit()?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "{:<28} {:<14} {:>9} {:>9} {:>9} {:>9}",
+        "run", "backbone", "accuracy", "f1", "mcc", "roc_auc"
+    )?;
+    for r in &summaries {
+        let v = |m: &str| {
+            r.metrics
+                .iter()
+                .find(|x| x.metric == m)
+                .map_or(f64::NAN, |x| x.value)
+        };
+        writeln!(
+            stdout,
+            "{:<28} {:<14} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
+            r.run,
+            r.backbone,
+            v("accuracy"),
+            v("f1"),
+            v("mcc"),
+            v("roc_auc")
+        )?;
+    }
+    stdout.flush()?;
+    eprintln!(
+        "ortl-report: wrote {}",
+        output.join("comparison.html").display()
+    );
+    Ok(())
+}
+
+fn report(
+    predictions: &std::path::Path,
+    output: &std::path::Path,
+    history: Option<&std::path::Path>,
+    run_dir: Option<&std::path::Path>,
+    common: &Common,
+) -> Result<()> {
+    if !(0.0..=1.0).contains(&common.threshold) {
+        return Err(usage("--threshold must be between 0 and 1"));
+    }
+    let preds = Predictions::from_path(predictions).map_err(|e| usage(format!("{e:#}")))?;
+    let history_path = history
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| run_dir.map(|r| r.join("history.csv")));
     let history = match &history_path {
         Some(path) => Some(read_history(path).map_err(|e| usage(format!("{e:#}")))?),
         None => None,
     };
-    let out = AtomicDir::create(&args.output, args.force)?;
+    let out = AtomicDir::create(output, common.force)?;
     let dir = out.staging().to_path_buf();
     let mut notes = Vec::new();
     if preds.unlabelled > 0 {
@@ -94,7 +211,7 @@ fn run(args: Args) -> Result<()> {
     }
 
     let binary_eval: Option<(BinaryEvaluation, Vec<bool>, Vec<f64>)> = if classes.len() == 2 {
-        let positive = match &args.positive {
+        let positive = match &common.positive {
             Some(name) => classes.iter().position(|c| c == name).ok_or_else(|| {
                 usage(format!(
                     "--positive '{name}' is not one of {}",
@@ -113,9 +230,9 @@ fn run(args: Args) -> Result<()> {
         let eval = binary(
             &labels,
             &scores,
-            args.threshold,
-            args.bootstrap,
-            args.seed,
+            common.threshold,
+            common.bootstrap,
+            common.seed,
             (&classes[positive], &classes[1 - positive]),
         );
         Some((eval, labels, scores))
@@ -144,8 +261,8 @@ fn run(args: Args) -> Result<()> {
     }
 
     let json = serde_json::json!({
-        "predictions": args.predictions, "classes": classes, "images": preds.labels.len(),
-        "bootstrap": args.bootstrap, "seed": args.seed,
+        "predictions": predictions, "classes": classes, "images": preds.labels.len(),
+        "bootstrap": common.bootstrap, "seed": common.seed,
         "binary": binary_eval.as_ref().map(|b| &b.0), "multiclass": multi,
     });
     std::fs::write(
@@ -176,17 +293,17 @@ fn run(args: Args) -> Result<()> {
     csv.flush()?;
     let report = Report {
         title: "ortl evaluation report".into(),
-        source: args.predictions.display().to_string(),
+        source: predictions.display().to_string(),
         binary: binary_eval.as_ref().map(|b| &b.0),
         multiclass: &multi,
         figures,
-        bootstrap: args.bootstrap,
+        bootstrap: common.bootstrap,
         notes,
     };
     std::fs::write(dir.join("report.html"), html(&report))?;
     std::fs::write(dir.join("report.md"), markdown(&report))?;
     out.commit()
-        .with_context(|| format!("writing {}", args.output.display()))?;
+        .with_context(|| format!("writing {}", output.display()))?;
 
     let mut stdout = std::io::stdout().lock();
     match &binary_eval {
@@ -212,7 +329,7 @@ fn run(args: Args) -> Result<()> {
     stdout.flush()?;
     eprintln!(
         "ortl-report: wrote {}",
-        args.output.join("report.html").display()
+        output.join("report.html").display()
     );
     Ok(())
 }

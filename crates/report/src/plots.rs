@@ -471,3 +471,87 @@ pub fn binary_figures(
         ("Score distributions".into(), histograms),
     ])
 }
+
+/// Bar chart of each run's accuracy and ROC AUC with their 95 % intervals.
+pub fn comparison(dir: &Path, runs: &[crate::compare::RunSummary]) -> Result<String> {
+    let get =
+        |r: &crate::compare::RunSummary, m: &str| r.metrics.iter().find(|x| x.metric == m).cloned();
+    figure!(dir, "comparison", |area| {
+        let n = runs.len();
+        let mut chart = ChartBuilder::on(area)
+            .caption("Comparison across runs", ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(60)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.0..n as f64, 0.0..1.05)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .y_desc("Value (95 % CI)")
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        for (k, (metric, colour)) in [("accuracy", BLUE), ("roc_auc", RED)]
+            .into_iter()
+            .enumerate()
+        {
+            let offset = 0.15 + 0.35 * k as f64;
+            let bars: Vec<(f64, f64, f64, f64)> = runs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| {
+                    get(r, metric).map(|m| (i as f64 + offset, m.value, m.ci_low, m.ci_high))
+                })
+                .collect();
+            chart
+                .draw_series(bars.iter().map(|&(x, v, _, _)| {
+                    Rectangle::new(
+                        [(x, 0.0), (x + 0.3, if v.is_finite() { v } else { 0.0 })],
+                        colour.mix(0.5).filled(),
+                    )
+                }))
+                .map_err(err)?
+                .label(metric)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.mix(0.5).filled())
+                });
+            for &(x, _, lo, hi) in bars.iter().filter(|b| b.2.is_finite()) {
+                chart
+                    .draw_series(LineSeries::new(
+                        [(x + 0.15, lo), (x + 0.15, hi)],
+                        BLACK.stroke_width(2),
+                    ))
+                    .map_err(err)?;
+            }
+        }
+        for (i, r) in runs.iter().enumerate() {
+            let (x, bottom) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+            let style = TextStyle::from(("sans-serif", 14).into_font()).pos(
+                plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Top,
+                ),
+            );
+            let name = std::path::Path::new(&r.run)
+                .file_name()
+                .map_or(r.run.clone(), |f| f.to_string_lossy().into_owned());
+            area.draw(&Text::new(
+                format!("{name} ({})", r.backbone),
+                (x, bottom + 8),
+                style,
+            ))
+            .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}

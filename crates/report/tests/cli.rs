@@ -173,3 +173,47 @@ fn bad_input_is_a_usage_error_naming_the_file() {
     );
     assert!(!wd.join("r").exists(), "nothing written");
 }
+
+#[test]
+fn compare_builds_one_row_per_run() {
+    let wd = Workdir::new();
+    for (run, backbone) in [("a", "resnet50"), ("b", "resnet-mini")] {
+        fs::create_dir(wd.join(run)).unwrap();
+        fs::write(
+            wd.join(&format!("{run}/predictions.csv")),
+            predictions(["normal", "tb"]),
+        )
+        .unwrap();
+        let train = serde_json::json!({"backbone": backbone, "head": "linear", "backbone_parameters": 123, "summary": {"epochs_run": 3, "seconds": 9.5, "images_per_second": 42.0}});
+        fs::write(wd.join(&format!("{run}/train.json")), train.to_string()).unwrap();
+    }
+    let (code, stdout, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["compare", "a", "b", "-o", "cmp", "--bootstrap", "100"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("resnet-mini"), "{stdout}");
+    let csv = wd.read("cmp/comparison.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("run,backbone,head,parameters,epochs,train_seconds,train_images_per_second,images,accuracy,accuracy_ci_low"));
+    assert!(
+        lines[1].starts_with("a,resnet50,linear,123,3,9.5,42.0,30,"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        wd.read("cmp/comparison.html")
+            .contains("<td>resnet-mini</td>")
+    );
+    assert!(wd.join("cmp/comparison.png").is_file());
+
+    // A run without predictions is a usage error naming the folder and the fix.
+    fs::create_dir(wd.join("c")).unwrap();
+    let (code, _, stderr) = run(wd.command(BIN).args(["compare", "a", "c", "-o", "cmp2"]));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("predictions.csv") && stderr.contains("ortl-infer"),
+        "{stderr}"
+    );
+}

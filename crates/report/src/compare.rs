@@ -1,0 +1,168 @@
+//! `ortl-report compare`: the tutorial's closing comparison of backbones (or any settings)
+//! across run folders. Each run folder holds ortl-train's `train.json` and `history.csv`
+//! and the run's `predictions.csv` from ortl-infer.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::evaluate::{MetricRow, binary, multiclass};
+use crate::input::Predictions;
+
+/// The metrics compared, in table order.
+pub const METRICS: [&str; 6] = [
+    "accuracy",
+    "sensitivity",
+    "specificity",
+    "f1",
+    "mcc",
+    "roc_auc",
+];
+
+/// One run's row of comparison.csv.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub run: String,
+    pub backbone: String,
+    pub head: String,
+    pub parameters: Option<u64>,
+    pub epochs: Option<u64>,
+    pub train_seconds: Option<f64>,
+    pub train_images_per_second: Option<f64>,
+    pub images: usize,
+    /// (metric, value, ci_low, ci_high) for each of [`METRICS`].
+    pub metrics: Vec<MetricRow>,
+}
+
+pub fn summarize(
+    dir: &Path,
+    positive: Option<&str>,
+    threshold: f64,
+    bootstrap: usize,
+    seed: u64,
+) -> Result<RunSummary> {
+    let predictions_path = dir.join("predictions.csv");
+    let preds = Predictions::from_path(&predictions_path).with_context(|| {
+        format!("{}: each run folder needs its predictions.csv (ortl-infer --model RUN/model.onnx … > RUN/predictions.csv)", dir.display())
+    })?;
+    let train: serde_json::Value = std::fs::read_to_string(dir.join("train.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let metrics = if preds.classes.len() == 2 {
+        let positive = match positive {
+            Some(name) => preds
+                .classes
+                .iter()
+                .position(|c| c == name)
+                .with_context(|| format!("{}: no class '{name}'", dir.display()))?,
+            None => 1,
+        };
+        let labels: Vec<bool> = preds.labels.iter().map(|&l| l == positive).collect();
+        let scores: Vec<f64> = preds
+            .probabilities
+            .iter()
+            .map(|p| p[positive] / (p[0] + p[1]).max(1e-12))
+            .collect();
+        let eval = binary(
+            &labels,
+            &scores,
+            threshold,
+            bootstrap,
+            seed,
+            (&preds.classes[positive], &preds.classes[1 - positive]),
+        );
+        METRICS
+            .iter()
+            .map(|m| {
+                eval.rows
+                    .iter()
+                    .find(|r| r.metric == *m)
+                    .cloned()
+                    .expect("computed")
+            })
+            .collect()
+    } else {
+        let m = multiclass(&preds.classes, &preds.labels, &preds.probabilities);
+        let row = |metric: &str, value: f64| MetricRow {
+            metric: metric.into(),
+            value,
+            ci_low: f64::NAN,
+            ci_high: f64::NAN,
+            threshold: None,
+        };
+        vec![
+            row("accuracy", m.accuracy),
+            row("sensitivity", f64::NAN),
+            row("specificity", f64::NAN),
+            row("f1", m.macro_f1),
+            row("mcc", m.mcc),
+            row("roc_auc", m.macro_auc),
+        ]
+    };
+    let text = |key: &str| {
+        train[key]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| "?".into())
+    };
+    Ok(RunSummary {
+        run: dir.display().to_string(),
+        backbone: text("backbone"),
+        head: text("head"),
+        parameters: train["backbone_parameters"].as_u64(),
+        epochs: train["summary"]["epochs_run"].as_u64(),
+        train_seconds: train["summary"]["seconds"].as_f64(),
+        train_images_per_second: train["summary"]["images_per_second"].as_f64(),
+        images: preds.labels.len(),
+        metrics,
+    })
+}
+
+/// comparison.csv: one row per run, each metric with its interval.
+pub fn write_csv(path: &PathBuf, runs: &[RunSummary]) -> Result<()> {
+    let mut csv = csv::Writer::from_path(path)?;
+    let mut header = vec![
+        "run",
+        "backbone",
+        "head",
+        "parameters",
+        "epochs",
+        "train_seconds",
+        "train_images_per_second",
+        "images",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    for m in METRICS {
+        header.extend([m.to_string(), format!("{m}_ci_low"), format!("{m}_ci_high")]);
+    }
+    csv.write_record(&header)?;
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    for r in runs {
+        let mut row = vec![
+            r.run.clone(),
+            r.backbone.clone(),
+            r.head.clone(),
+            opt(r.parameters.map(|v| v.to_string())),
+            opt(r.epochs.map(|v| v.to_string())),
+            opt(r.train_seconds.map(|v| format!("{v:.1}"))),
+            opt(r.train_images_per_second.map(|v| format!("{v:.1}"))),
+            r.images.to_string(),
+        ];
+        for m in &r.metrics {
+            row.extend([m.value, m.ci_low, m.ci_high].map(|v| {
+                if v.is_nan() {
+                    String::new()
+                } else {
+                    format!("{v:.4}")
+                }
+            }));
+        }
+        csv.write_record(&row)?;
+    }
+    csv.flush()?;
+    Ok(())
+}
