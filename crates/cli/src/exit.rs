@@ -11,6 +11,19 @@ pub const FAILURE: u8 = 1;
 /// Exit status for bad arguments or input the user must fix before running again.
 pub const USAGE: u8 = 2;
 
+/// Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: u8 = 130;
+
+/// A run stopped on request (Ctrl-C, SIGTERM) after saving its state; exits with 130.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);
+
+/// Wraps a message as an interruption (exit code 130).
+pub fn interrupted(message: impl Into<String>) -> anyhow::Error {
+    Interrupted(message.into()).into()
+}
+
 /// An error the user fixes by changing the command line or the input layout; exits with 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -42,7 +55,9 @@ fn report(name: &str, err: &anyhow::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     eprintln!("{name}: {err:#}");
-    if err.chain().any(|cause| cause.is::<UsageError>()) {
+    if err.chain().any(|cause| cause.is::<Interrupted>()) {
+        ExitCode::from(INTERRUPTED)
+    } else if err.chain().any(|cause| cause.is::<UsageError>()) {
         ExitCode::from(USAGE)
     } else {
         ExitCode::from(FAILURE)

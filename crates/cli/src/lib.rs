@@ -7,5 +7,5 @@ pub mod io;
 pub mod progress;
 
 pub use atomic::{AtomicDir, AtomicFile};
-pub use exit::{UsageError, main_with, usage};
+pub use exit::{Interrupted, UsageError, interrupted, main_with, usage};
 pub use io::{Input, Output};

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 /// A metric of `history.csv`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Metric {
     Loss,
     Accuracy,
@@ -44,7 +44,7 @@ impl FromStr for Metric {
 }
 
 /// Tracks the best value of a metric.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Best {
     pub metric: Metric,
     pub min_delta: f64,
@@ -78,7 +78,7 @@ impl Best {
 }
 
 /// `--early-stopping monitor=loss,patience=10[,min_delta=0][,restore_best]`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct EarlyStopping {
     pub best: Best,
     pub patience: usize,

@@ -1,6 +1,7 @@
 //! The epoch loop: shuffled batches with a fresh augmentation variant each epoch, a
 //! validation pass, history, callbacks, the learning-rate schedule, and NaN detection.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use ndarray::{Array4, ArrayD, Axis};
@@ -164,7 +165,7 @@ pub struct FitConfig {
 }
 
 /// One row of history.csv.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
     pub loss: f64,
@@ -190,9 +191,19 @@ impl EpochRecord {
 pub trait Sink {
     fn epoch(&mut self, record: &EpochRecord, history: &[EpochRecord]) -> anyhow::Result<()>;
     fn best(&mut self, model: &ortl_onnx::Model, record: &EpochRecord) -> anyhow::Result<()>;
+    /// Saves everything needed to resume: at the end of every epoch and on interruption.
+    fn checkpoint(
+        &mut self,
+        progress: &Progress,
+        trainer: &Trainer,
+        restore: Option<&State>,
+    ) -> anyhow::Result<()>;
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Training state tensors by name.
+pub type State = std::collections::BTreeMap<String, ArrayD<f32>>;
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct FitSummary {
     pub epochs_run: usize,
     pub best_epoch: Option<usize>,
@@ -201,7 +212,76 @@ pub struct FitSummary {
     pub seconds: f64,
 }
 
-/// Trains for `config.epochs` (or until early stopping).
+/// Everything besides the state tensors that a resumed run needs to continue exactly:
+/// position (epoch, step, that epoch's shuffled order and running sums), the generator,
+/// history, schedule and callback states.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct Progress {
+    /// The epoch in progress or next (0-based).
+    pub epoch: usize,
+    /// Steps already taken in `epoch` (0 at an epoch boundary).
+    pub step: usize,
+    pub order: Vec<usize>,
+    pub loss_sum: f64,
+    pub correct: usize,
+    pub seen: usize,
+    pub epoch_seconds: f64,
+    pub rng: ChaCha8Rng,
+    pub history: Vec<EpochRecord>,
+    pub schedule: Schedule,
+    pub early: Option<EarlyStopping>,
+    pub best: Best,
+    pub trained_images: usize,
+    pub seconds: f64,
+    pub stopped_early: bool,
+    /// Optimizer steps taken (Adam's t).
+    pub steps_done: u64,
+}
+
+impl Progress {
+    pub fn start(config: &FitConfig) -> Self {
+        Self {
+            epoch: 0,
+            step: 0,
+            order: Vec::new(),
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+            epoch_seconds: 0.0,
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            history: Vec::new(),
+            schedule: config.schedule.clone(),
+            early: config.early_stopping.clone(),
+            best: Best::new(config.checkpoint, 0.0),
+            trained_images: 0,
+            seconds: 0.0,
+            stopped_early: false,
+            steps_done: 0,
+        }
+    }
+
+    pub fn summary(&self) -> FitSummary {
+        FitSummary {
+            epochs_run: self.history.len(),
+            best_epoch: self.best.epoch,
+            stopped_early: self.stopped_early,
+            images_per_second: self.trained_images as f64 / self.seconds.max(1e-9),
+            seconds: self.seconds,
+        }
+    }
+}
+
+/// How a call to [`fit`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Finished,
+    /// `stop` was raised; a checkpoint was written after the step in progress.
+    Interrupted,
+}
+
+/// Trains from `progress` up to `config.epochs` (or until early stopping, or until `stop`
+/// is raised). `restore` holds the best weights for `restore_best` across calls.
+#[allow(clippy::too_many_arguments)]
 pub fn fit(
     trainer: &mut Trainer,
     data: &Dataset,
@@ -209,7 +289,10 @@ pub fn fit(
     runtime: &Runtime,
     options: &SessionOptions,
     sink: &mut dyn Sink,
-) -> anyhow::Result<FitSummary> {
+    progress: &mut Progress,
+    restore: &mut Option<State>,
+    stop: &AtomicBool,
+) -> anyhow::Result<Outcome> {
     anyhow::ensure!(
         !data.train.is_empty(),
         "no training images in the tensors folder"
@@ -220,24 +303,28 @@ pub fn fit(
         .class_weights
         .resolve(&train_labels, classes)
         .map_err(anyhow::Error::msg)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut schedule = config.schedule.clone();
-    let mut early = config.early_stopping.clone();
-    let mut checkpoint = Best::new(config.checkpoint, 0.0);
-    let mut restore = None;
-    let mut history: Vec<EpochRecord> = Vec::new();
     let steps_per_epoch = data.train.len().div_ceil(config.batch);
-    let started = Instant::now();
-    let mut trained_images = 0usize;
-    let mut stopped_early = false;
-    for epoch in 0..config.epochs {
-        let epoch_start = Instant::now();
-        let mut order: Vec<usize> = (0..data.train.len()).collect();
-        order.shuffle(&mut rng);
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+    trainer.steps_done = progress.steps_done;
+    while progress.epoch < config.epochs && !progress.stopped_early {
+        let epoch = progress.epoch;
+        let started = Instant::now();
+        if progress.step == 0 {
+            let mut order: Vec<usize> = (0..data.train.len()).collect();
+            order.shuffle(&mut progress.rng);
+            progress.order = order;
+            (
+                progress.loss_sum,
+                progress.correct,
+                progress.seen,
+                progress.epoch_seconds,
+            ) = (0.0, 0, 0, 0.0);
+        }
         let mut lr = config.lr;
-        for (step, chunk) in order.chunks(config.batch).enumerate() {
-            lr = schedule.rate(config.lr, epoch, step, steps_per_epoch, config.epochs);
+        let order = progress.order.clone();
+        for (step, chunk) in order.chunks(config.batch).enumerate().skip(progress.step) {
+            lr = progress
+                .schedule
+                .rate(config.lr, epoch, step, steps_per_epoch, config.epochs);
             // Epoch e sees each image's stored variant e mod K: fresh augmentations each epoch.
             let indices: Vec<usize> = chunk
                 .iter()
@@ -249,7 +336,7 @@ pub fn fit(
                 labels: &labels,
                 weights: labels.iter().map(|&l| class_weights[l]).collect(),
             };
-            let result = trainer.step(&batch, lr as f32, &mut rng)?;
+            let result = trainer.step(&batch, lr as f32, &mut progress.rng)?;
             if !result.loss.is_finite() {
                 anyhow::bail!(
                     "loss became {} at epoch {}, step {} (learning rate {lr:.3e}); lower --lr or add --clip-norm. The last good checkpoint is untouched",
@@ -258,11 +345,20 @@ pub fn fit(
                     step + 1
                 );
             }
-            loss_sum += f64::from(result.loss) * labels.len() as f64;
-            correct += count_correct(&result.probabilities.view().into_dyn(), &labels);
-            seen += labels.len();
+            progress.loss_sum += f64::from(result.loss) * labels.len() as f64;
+            progress.correct += count_correct(&result.probabilities.view().into_dyn(), &labels);
+            progress.seen += labels.len();
+            progress.step = step + 1;
+            progress.steps_done = trainer.steps_done;
+            if stop.load(Ordering::SeqCst) && progress.step < steps_per_epoch {
+                let elapsed = started.elapsed().as_secs_f64();
+                progress.epoch_seconds += elapsed;
+                progress.seconds += elapsed;
+                sink.checkpoint(progress, trainer, restore.as_ref())?;
+                return Ok(Outcome::Interrupted);
+            }
         }
-        trained_images += seen;
+        progress.trained_images += progress.seen;
         let model = trainer.export();
         let (val_loss, val_accuracy) = if data.val.is_empty() {
             (f64::NAN, f64::NAN)
@@ -275,46 +371,43 @@ pub fn fit(
                 count_correct(&probs.view(), &labels) as f64 / labels.len() as f64,
             )
         };
+        let elapsed = started.elapsed().as_secs_f64();
         let record = EpochRecord {
             epoch: epoch + 1,
-            loss: loss_sum / seen as f64,
-            accuracy: correct as f64 / seen as f64,
+            loss: progress.loss_sum / progress.seen as f64,
+            accuracy: progress.correct as f64 / progress.seen as f64,
             val_loss,
             val_accuracy,
             lr,
-            seconds: epoch_start.elapsed().as_secs_f64(),
+            seconds: progress.epoch_seconds + elapsed,
         };
-        history.push(record.clone());
-        sink.epoch(&record, &history)?;
-        if checkpoint.update(epoch + 1, record.get(config.checkpoint)) {
+        progress.seconds += elapsed;
+        progress.history.push(record.clone());
+        sink.epoch(&record, &progress.history)?;
+        if progress
+            .best
+            .update(epoch + 1, record.get(config.checkpoint))
+        {
             sink.best(&model, &record)?;
         }
-        schedule.observe(record.val_loss);
-        if let Some(stop) = early.as_mut() {
-            let best_before = stop.best.epoch;
-            let stop_now = stop.should_stop(epoch + 1, record.get(stop.best.metric));
-            if stop.restore_best && stop.best.epoch != best_before {
-                restore = Some(trainer.state.clone());
+        progress.schedule.observe(record.val_loss);
+        if let Some(early) = progress.early.as_mut() {
+            let best_before = early.best.epoch;
+            let stop_now = early.should_stop(epoch + 1, record.get(early.best.metric));
+            if early.restore_best && early.best.epoch != best_before {
+                *restore = Some(trainer.state.clone());
             }
-            if stop_now {
-                stopped_early = true;
-                break;
-            }
+            progress.stopped_early = stop_now;
+        }
+        progress.epoch += 1;
+        progress.step = 0;
+        sink.checkpoint(progress, trainer, restore.as_ref())?;
+        if stop.load(Ordering::SeqCst) && progress.epoch < config.epochs && !progress.stopped_early
+        {
+            return Ok(Outcome::Interrupted);
         }
     }
-    // restore_best: the weights of the best epoch by the early-stopping metric, whether or
-    // not stopping triggered (Keras' restore_best_weights restores only when it stops).
-    if let Some(state) = restore {
-        trainer.state = state;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    Ok(FitSummary {
-        epochs_run: history.len(),
-        best_epoch: checkpoint.epoch,
-        stopped_early,
-        images_per_second: trained_images as f64 / seconds.max(1e-9),
-        seconds,
-    })
+    Ok(Outcome::Finished)
 }
 
 /// Probabilities for `indices`, in batches, through the exported inference model.

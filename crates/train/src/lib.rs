@@ -6,6 +6,7 @@
 //! - [`trainer`]: the step runner holding parameters, optimizer state and BN statistics.
 
 pub mod callbacks;
+pub mod checkpoint;
 pub mod fit;
 pub mod graph;
 pub mod schedule;

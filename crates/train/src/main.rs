@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -13,7 +14,9 @@ use ortl_models::{ClassifierSpec, Head, Normalization, ResNetConfig, classifier}
 use ortl_runtime::{Device, SessionOptions};
 use ortl_train::Trainer;
 use ortl_train::callbacks::{EarlyStopping, Metric};
-use ortl_train::fit::{ClassWeights, Dataset, EpochRecord, FitConfig, Sink, fit};
+use ortl_train::fit::{
+    ClassWeights, Dataset, EpochRecord, FitConfig, Outcome, Progress, Sink, State, fit,
+};
 use ortl_train::graph::{BnMode, TrainSpec, Trainable};
 use ortl_train::schedule::Schedule;
 use serde_json::json;
@@ -128,6 +131,16 @@ struct Args {
     /// libonnxruntime to load (default: ORT_DYLIB_PATH, then .ort/ from `make setup`).
     #[arg(long)]
     ort_lib: Option<PathBuf>,
+    /// Continue the interrupted (or finished, with more --epochs) run in the output folder
+    /// from its checkpoint, exactly: weights, optimizer state, epoch, step, schedule and
+    /// generator. Give the same settings as the first time.
+    #[arg(long)]
+    resume: bool,
+    /// Two-phase fine-tuning: E1 epochs training the head only, then E2 epochs training
+    /// everything at a tenth of the learning rate (fresh optimizer state), as the classic
+    /// Keras transfer-learning recipe.
+    #[arg(long, value_name = "E1,E2", value_parser = epochs_pair)]
+    fine_tune: Option<(usize, usize)>,
     /// Write the training step graph (forward, loss, backward, optimizer) to this .onnx
     /// file and exit without training: for Netron, profilers, or another runtime.
     #[arg(long, value_name = "FILE")]
@@ -237,6 +250,19 @@ impl Args {
     }
 }
 
+fn epochs_pair(text: &str) -> Result<(usize, usize), String> {
+    let parse = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("'{t}' is not a whole number"))
+    };
+    let (a, b) = text.split_once(',').ok_or("expected E1,E2, e.g. 5,20")?;
+    Ok((parse(a)?, parse(b)?))
+}
+
+/// Raised by Ctrl-C or SIGTERM; the loop stops after the step in progress.
+static STOP: AtomicBool = AtomicBool::new(false);
+
 fn main() -> std::process::ExitCode {
     ortl_cli::main_with("ortl-train", run)
 }
@@ -249,7 +275,7 @@ fn run(args: Args) -> Result<()> {
     let optimizer =
         Optimizer::named(&s.optimizer_name, args.weight_decay, args.momentum).map_err(usage)?;
     let set = TensorSet::open(&args.tensors).map_err(|e| usage(e.to_string()))?;
-    if args.export_step_graph.is_none() {
+    if args.export_step_graph.is_none() && !args.resume {
         prepare_output(&args.output, args.force)?;
     }
 
@@ -309,18 +335,30 @@ fn run(args: Args) -> Result<()> {
         );
         return Ok(());
     }
-    let mut trainer = Trainer::new(runtime, &options, model, &head, train_spec)?;
-    trainer.label_smoothing = args.label_smoothing;
     let data = Dataset::load(&set, args.val_fold)?;
-    eprintln!(
-        "ortl-train: {} training images ({} stored variants), {} validation images, {} trainable tensors",
-        data.train.len(),
-        data.train.iter().map(Vec::len).sum::<usize>(),
-        data.val.len(),
-        trainer.step_graph.params.len()
-    );
-    let config = FitConfig {
-        epochs: s.epochs,
+    let mut settings = json!({
+        "tensors": args.tensors, "backbone": s.backbone, "backbone_parameters": backbone.parameter_count(),
+        "normalization": backbone.normalization.to_string(), "normalization_reason": backbone.normalization_reason,
+        "head": s.head.to_string(), "freeze": if s.trainable == Trainable::Head { "backbone" } else { "none" },
+        "fine_tune": args.fine_tune, "bn_mode": if s.bn_mode == BnMode::Train { "train" } else { "frozen" },
+        "loss": s.loss.to_string(), "optimizer": s.optimizer_name, "optimizer_settings": format!("{:?}", train_spec.optimizer),
+        "lr": s.lr, "schedule": format!("{:?}", s.schedule), "batch": s.batch, "epochs": s.epochs,
+        "early_stopping": s.early_text, "checkpoint": s.checkpoint.name(), "class_weights": format!("{:?}", s.class_weights),
+        "label_smoothing": args.label_smoothing, "clip_norm": args.clip_norm, "seed": s.seed, "preset": args.preset,
+        "classes": set.meta.classes, "image_height": set.meta.height, "image_width": set.meta.width,
+        "val_fold": args.val_fold,
+    });
+    // Phases: (what trains, learning rate, last epoch).
+    let phases = match args.fine_tune {
+        Some((head_epochs, all_epochs)) => vec![
+            (Trainable::Head, s.lr, head_epochs),
+            (Trainable::All, s.lr / 10.0, head_epochs + all_epochs),
+        ],
+        None => vec![(s.trainable, s.lr, s.epochs)],
+    };
+    let total_epochs = phases.last().map_or(0, |p| p.2);
+    let mut config = FitConfig {
+        epochs: total_epochs,
         batch: s.batch,
         lr: s.lr,
         schedule: s.schedule.clone(),
@@ -329,27 +367,138 @@ fn run(args: Args) -> Result<()> {
         class_weights: s.class_weights.clone(),
         seed: s.seed,
     };
+    let (mut progress, mut restore, mut resumed_state) = if args.resume {
+        let saved =
+            ortl_train::checkpoint::load(&args.output).map_err(|e| usage(format!("{e:#}")))?;
+        let differing: Vec<String> = settings
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| *k != "epochs" && saved.settings.get(k.as_str()) != Some(v))
+            .map(|(k, v)| {
+                format!(
+                    "{k} (was {}, now {v})",
+                    saved
+                        .settings
+                        .get(k.as_str())
+                        .unwrap_or(&serde_json::Value::Null)
+                )
+            })
+            .collect();
+        if !differing.is_empty() {
+            return Err(usage(format!(
+                "--resume needs the settings of the first run; these differ: {}",
+                differing.join("; ")
+            )));
+        }
+        eprintln!(
+            "ortl-train: resuming at epoch {}, step {}",
+            saved.progress.epoch + 1,
+            saved.progress.step
+        );
+        (saved.progress, saved.restore, Some(saved.state))
+    } else {
+        (Progress::start(&config), None, None)
+    };
+    ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst))
+        .context("installing the Ctrl-C handler")?;
+
+    let mut trainer = None;
     let mut sink = RunFolder {
         dir: args.output.clone(),
-        epochs: s.epochs,
+        epochs: total_epochs,
+        settings: settings.clone(),
     };
-    let summary = fit(&mut trainer, &data, &config, runtime, &options, &mut sink)?;
+    let mut phase_start = 0;
+    for (trainable, lr, until) in phases {
+        let first_epoch = std::mem::replace(&mut phase_start, until);
+        if progress.epoch >= until || progress.stopped_early {
+            continue;
+        }
+        if let Some(previous) = trainer.take() {
+            // Between phases the weights carry over; the optimizer starts afresh (as Keras'
+            // recompile in the two-phase recipe).
+            model = Trainer::export(&previous);
+        }
+        let spec = TrainSpec {
+            trainable,
+            ..train_spec.clone()
+        };
+        let mut current = Trainer::new(runtime, &options, model.clone(), &head, spec)?;
+        current.label_smoothing = args.label_smoothing;
+        if let Some(state) = resumed_state.take() {
+            // Resuming exactly at a phase boundary: the new phase's optimizer starts afresh.
+            let fresh_optimizer =
+                first_epoch > 0 && progress.epoch == first_epoch && progress.step == 0;
+            if fresh_optimizer {
+                progress.steps_done = 0;
+            }
+            for (name, value) in state {
+                if fresh_optimizer && current.step_graph.optimizer_state.contains(&name) {
+                    continue;
+                }
+                if let Some(slot) = current.state.get_mut(&name) {
+                    *slot = value;
+                }
+            }
+        }
+        eprintln!(
+            "ortl-train: {} training images ({} stored variants), {} validation images, {} trainable tensors, epochs {}..={}",
+            data.train.len(),
+            data.train.iter().map(Vec::len).sum::<usize>(),
+            data.val.len(),
+            current.step_graph.params.len(),
+            progress.epoch + 1,
+            until
+        );
+        config.epochs = until;
+        config.lr = lr;
+        let outcome = fit(
+            &mut current,
+            &data,
+            &config,
+            runtime,
+            &options,
+            &mut sink,
+            &mut progress,
+            &mut restore,
+            &STOP,
+        )?;
+        if outcome == Outcome::Interrupted {
+            let position = if progress.step > 0 {
+                format!(
+                    "in epoch {} after step {}",
+                    progress.epoch + 1,
+                    progress.step
+                )
+            } else {
+                format!("after epoch {}", progress.epoch)
+            };
+            return Err(ortl_cli::interrupted(format!(
+                "interrupted {position}; the checkpoint is in {}; continue with the same command plus --resume",
+                args.output.join(ortl_train::checkpoint::DIR).display()
+            )));
+        }
+        trainer = Some(current);
+        progress.steps_done = 0;
+    }
+    let mut trainer = trainer.ok_or_else(|| {
+        usage("nothing to train: the run already reached --epochs; raise --epochs to continue it")
+    })?;
+    // restore_best: the weights of the best epoch by the early-stopping metric, whether or
+    // not stopping triggered (Keras' restore_best_weights restores only when it stops).
+    if let Some(state) = restore {
+        trainer.state = state;
+    }
     save_model(&trainer.export(), &args.output.join("model.onnx"))?;
-
-    let settings = json!({
-        "tensors": args.tensors, "backbone": s.backbone, "backbone_parameters": backbone.parameter_count(),
-        "normalization": backbone.normalization.to_string(), "normalization_reason": backbone.normalization_reason,
-        "head": s.head.to_string(), "freeze": if s.trainable == Trainable::Head { "backbone" } else { "none" },
-        "bn_mode": if s.bn_mode == BnMode::Train { "train" } else { "frozen" }, "loss": s.loss.to_string(),
-        "optimizer": s.optimizer_name, "optimizer_settings": format!("{:?}", trainer.spec().optimizer),
-        "lr": s.lr, "schedule": format!("{:?}", s.schedule), "batch": s.batch, "epochs": s.epochs,
-        "early_stopping": s.early_text, "checkpoint": s.checkpoint.name(), "class_weights": format!("{:?}", s.class_weights),
-        "label_smoothing": args.label_smoothing, "clip_norm": args.clip_norm, "seed": s.seed, "preset": args.preset,
-        "classes": set.meta.classes, "image_height": set.meta.height, "image_width": set.meta.width,
-        "device": args.device.to_string(), "threads": args.threads, "onnxruntime": ortl_runtime::ORT_VERSION,
-        "onnxruntime_library": runtime.library, "ortl_version": env!("CARGO_PKG_VERSION"),
-        "summary": summary,
-    });
+    let summary = progress.summary();
+    let info = settings.as_object_mut().expect("an object");
+    info.insert("device".into(), json!(args.device.to_string()));
+    info.insert("threads".into(), json!(args.threads));
+    info.insert("onnxruntime".into(), json!(ortl_runtime::ORT_VERSION));
+    info.insert("onnxruntime_library".into(), json!(runtime.library));
+    info.insert("ortl_version".into(), json!(env!("CARGO_PKG_VERSION")));
+    info.insert("summary".into(), json!(summary));
     let mut file = AtomicFile::create(&args.output.join("train.json"))?;
     file.write_all(serde_json::to_string_pretty(&settings)?.as_bytes())?;
     file.commit()?;
@@ -393,6 +542,7 @@ fn save_model(model: &ortl_onnx::Model, path: &Path) -> Result<()> {
 struct RunFolder {
     dir: PathBuf,
     epochs: usize,
+    settings: serde_json::Value,
 }
 
 impl Sink for RunFolder {
@@ -414,5 +564,14 @@ impl Sink for RunFolder {
 
     fn best(&mut self, model: &ortl_onnx::Model, _record: &EpochRecord) -> Result<()> {
         save_model(model, &self.dir.join("best.onnx"))
+    }
+
+    fn checkpoint(
+        &mut self,
+        progress: &Progress,
+        trainer: &Trainer,
+        restore: Option<&State>,
+    ) -> Result<()> {
+        ortl_train::checkpoint::save(&self.dir, &self.settings, progress, &trainer.state, restore)
     }
 }

@@ -13,7 +13,7 @@
 use std::f64::consts::PI;
 use std::str::FromStr;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Schedule {
     Constant,
     Exp {

@@ -158,3 +158,131 @@ fn bad_settings_are_usage_errors() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// history.csv without the timing column.
+fn history_without_seconds(wd: &Workdir) -> Vec<String> {
+    wd.read("run/history.csv")
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect()
+}
+
+#[test]
+fn two_epochs_and_a_resume_equal_four_in_one_go() {
+    let wd = Workdir::new();
+    tensors(&wd);
+    let (code, _, stderr) = train(&wd, &["--epochs", "4"]);
+    assert_eq!(code, 0, "{stderr}");
+    let straight = history_without_seconds(&wd);
+    let model = fs::read(wd.join("run/model.onnx")).unwrap();
+
+    let (code, _, stderr) = train(&wd, &["--epochs", "2", "--force"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = train(&wd, &["--epochs", "4", "--resume"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("resuming at epoch 3, step 0"), "{stderr}");
+    assert_eq!(history_without_seconds(&wd), straight);
+    assert_eq!(
+        fs::read(wd.join("run/model.onnx")).unwrap(),
+        model,
+        "bit-identical weights on CPU"
+    );
+
+    // Settings must match the first run's.
+    let (code, _, stderr) = train(&wd, &["--epochs", "5", "--resume", "--lr", "0.5"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("lr (was"), "{stderr}");
+}
+
+#[test]
+fn an_interrupted_run_checkpoints_exits_130_and_resumes_exactly() {
+    let wd = Workdir::new();
+    tensors(&wd);
+    let args = ["--epochs", "30"];
+    let (code, _, stderr) = train(&wd, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let straight = history_without_seconds(&wd);
+    fs::remove_dir_all(wd.join("run")).unwrap();
+
+    let mut full = vec![
+        "tensors",
+        "-o",
+        "run",
+        "--backbone",
+        "resnet-mini",
+        "--batch",
+        "8",
+        "--threads",
+        "1",
+    ];
+    full.extend_from_slice(&args);
+    let child = wd
+        .command(BIN)
+        .args(&full)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first epoch is on disk.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !wd.join("run/history.csv").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.lines().last().unwrap().contains("--resume"),
+        "{stderr}"
+    );
+    assert!(
+        !wd.join("run/model.onnx").exists(),
+        "no final model from an interrupted run"
+    );
+    assert!(wd.join("run/checkpoint/checkpoint.json").exists());
+    let leftovers = fs::read_dir(wd.join("run"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("partial")
+        })
+        .count();
+    assert_eq!(leftovers, 0, "no half-written files");
+
+    let mut resume = full.clone();
+    resume.push("--resume");
+    let (code, _, stderr) = run(wd.command(BIN).args(&resume));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        history_without_seconds(&wd),
+        straight,
+        "interrupted + resumed = uninterrupted"
+    );
+}
+
+#[test]
+fn fine_tune_trains_the_head_then_everything_at_a_tenth_of_the_rate() {
+    let wd = Workdir::new();
+    tensors(&wd);
+    let (code, _, stderr) = train(&wd, &["--fine-tune", "1,2", "--lr", "0.002"]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Vec<Vec<String>> = wd
+        .read("run/history.csv")
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    let lr: Vec<f64> = rows.iter().map(|r| r[5].parse().unwrap()).collect();
+    assert_eq!(lr, vec![0.002, 0.0002, 0.0002]);
+    assert!(
+        stderr.contains("epochs 1..=1") && stderr.contains("epochs 2..=3"),
+        "{stderr}"
+    );
+}

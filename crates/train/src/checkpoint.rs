@@ -1,0 +1,106 @@
+//! `run/checkpoint/`: what `--resume` needs to continue a run exactly — every state tensor
+//! (parameters, optimizer state, BatchNorm statistics; `.npy`, readable by numpy), the best
+//! weights kept for `restore_best`, the loop's [`Progress`] and the settings the run was
+//! started with. Written whole under a temporary name and swapped into place, so an
+//! interruption while saving leaves the previous checkpoint intact.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ndarray::ArrayD;
+use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+use serde::{Deserialize, Serialize};
+
+use crate::fit::{Progress, State};
+
+pub const DIR: &str = "checkpoint";
+
+#[derive(Serialize, Deserialize)]
+struct Index {
+    settings: serde_json::Value,
+    progress: Progress,
+    /// State tensor names in file order: `state-N.npy`.
+    state: Vec<String>,
+    /// Names of the restore_best snapshot, if any: `restore-N.npy`.
+    restore: Option<Vec<String>>,
+}
+
+/// A loaded checkpoint.
+pub struct Checkpoint {
+    pub settings: serde_json::Value,
+    pub progress: Progress,
+    pub state: State,
+    pub restore: Option<State>,
+}
+
+pub fn save(
+    run: &Path,
+    settings: &serde_json::Value,
+    progress: &Progress,
+    state: &State,
+    restore: Option<&State>,
+) -> Result<()> {
+    let out = ortl_cli::AtomicDir::create(&run.join(DIR), true)?;
+    let write_all = |prefix: &str, tensors: &State| -> Result<Vec<String>> {
+        for (i, value) in tensors.values().enumerate() {
+            let path = out.staging().join(format!("{prefix}-{i}.npy"));
+            let mut file = BufWriter::new(
+                File::create(&path).with_context(|| format!("writing {}", path.display()))?,
+            );
+            value
+                .write_npy(&mut file)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(tensors.keys().cloned().collect())
+    };
+    let index = Index {
+        settings: settings.clone(),
+        progress: progress.clone(),
+        state: write_all("state", state)?,
+        restore: restore.map(|r| write_all("restore", r)).transpose()?,
+    };
+    std::fs::write(
+        out.staging().join("checkpoint.json"),
+        serde_json::to_vec(&index)?,
+    )?;
+    out.commit()
+}
+
+pub fn load(run: &Path) -> Result<Checkpoint> {
+    let dir = run.join(DIR);
+    let text = std::fs::read_to_string(dir.join("checkpoint.json")).with_context(|| {
+        format!(
+            "{}: no checkpoint to resume from (it is written after every epoch)",
+            dir.display()
+        )
+    })?;
+    let index: Index = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not an ortl checkpoint", dir.display()))?;
+    let read_all = |prefix: &str, names: &[String]| -> Result<State> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let path = dir.join(format!("{prefix}-{i}.npy"));
+                let file = BufReader::new(
+                    File::open(&path).with_context(|| format!("reading {}", path.display()))?,
+                );
+                let value = ArrayD::<f32>::read_npy(file)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Ok((name.clone(), value))
+            })
+            .collect()
+    };
+    Ok(Checkpoint {
+        state: read_all("state", &index.state)?,
+        restore: index
+            .restore
+            .as_deref()
+            .map(|r| read_all("restore", r))
+            .transpose()?,
+        settings: index.settings,
+        progress: index.progress,
+    })
+}
