@@ -48,6 +48,10 @@ pub struct HeadOutput {
     pub l2: Vec<(String, f32)>,
     /// (value before dropout, rate) for each Dropout the training graph must insert.
     pub dropouts: Vec<(String, f32)>,
+    /// The pooled features `[N, channels]` the head's layers start from: everything before
+    /// is the backbone plus parameter-free pooling, so a frozen backbone's value here can
+    /// be cached.
+    pub pooled: String,
 }
 
 impl Head {
@@ -109,6 +113,7 @@ pub fn build_head(
     b.scoped("head", |b| {
         let pooled = b.op("GlobalAveragePool", &[features], vec![]);
         let mut x = b.op("Flatten", &[&pooled], vec![("axis", int(1))]);
+        let flat = x.clone();
         let mut l2 = Vec::new();
         let mut dropouts = Vec::new();
         let mut dense = |b: &mut GraphBuilder, x: &str, name: &str, cin: usize, cout: usize| {
@@ -168,6 +173,7 @@ pub fn build_head(
             activation,
             l2,
             dropouts,
+            pooled: flat,
         }
     })
 }

@@ -110,6 +110,21 @@ pub fn prune(graph: &mut Graph) -> usize {
     before - graph.nodes.len()
 }
 
+/// Makes `value` a graph input described by `info`, dropping everything that only served
+/// to compute it (the first half of a split graph).
+pub fn start_at(graph: &mut Graph, info: crate::ValueInfo) {
+    graph.nodes.retain(|n| !n.outputs.contains(&info.name));
+    graph.inputs.push(info);
+    prune(graph);
+}
+
+/// Makes `info` the only graph output, dropping everything it does not need (the second
+/// half of a split graph).
+pub fn end_at(graph: &mut Graph, info: crate::ValueInfo) {
+    graph.outputs = vec![info];
+    prune(graph);
+}
+
 /// Renames a value everywhere it is read or written (node ports, graph inputs/outputs,
 /// value infos, initializers).
 pub fn rename_value(graph: &mut Graph, from: &str, to: &str) {

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use anyhow::Context;
 use ndarray::{Array4, ArrayD, Axis};
 use ortl_autodiff::loss::Loss;
 use ortl_manifest::{Split, TensorSet};
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 use crate::callbacks::{Best, EarlyStopping, Metric};
 use crate::schedule::Schedule;
+use crate::trainer::Input;
 use crate::{Batch, Trainer};
 
 /// Stored images in memory, grouped for training.
@@ -87,6 +89,88 @@ impl Dataset {
 
     fn gather(&self, indices: &[usize]) -> ArrayD<u8> {
         self.images.select(Axis(0), indices).into_dyn()
+    }
+}
+
+/// A frozen backbone's pooled features, computed the first time each stored image is
+/// used and kept in memory (`C` floats per image), so head-only epochs skip the backbone.
+pub struct FeatureCache {
+    session: ortl_runtime::Session,
+    input: String,
+    /// The pooled value's name (the head's input).
+    pub pooled: String,
+    pub width: usize,
+    features: Vec<Option<Vec<f32>>>,
+}
+
+impl FeatureCache {
+    /// `extractor` maps images to the pooled features (see `graph::feature_extractor`).
+    pub fn new(
+        runtime: &Runtime,
+        options: &SessionOptions,
+        extractor: &ortl_onnx::Model,
+        images: usize,
+    ) -> anyhow::Result<Self> {
+        let output = extractor
+            .graph
+            .outputs
+            .first()
+            .context("the extractor has no output")?;
+        let width = output
+            .dims()
+            .and_then(|d| d.get(1).copied().flatten())
+            .context("pooled features need a fixed width")? as usize;
+        let input = extractor
+            .graph
+            .feeds()
+            .next()
+            .context("the extractor has no input")?
+            .name
+            .clone();
+        let session = runtime
+            .session(options)?
+            .commit_from_memory(&ortl_onnx::io::to_bytes(extractor))?;
+        Ok(Self {
+            session,
+            input,
+            pooled: output.name.clone(),
+            width,
+            features: vec![None; images],
+        })
+    }
+
+    /// Features of `indices`, `[n, width]`, computing missing ones in batches of `batch`.
+    pub fn gather(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        batch: usize,
+    ) -> anyhow::Result<ArrayD<f32>> {
+        let missing: Vec<usize> = indices
+            .iter()
+            .copied()
+            .filter(|&i| self.features[i].is_none())
+            .collect();
+        for chunk in missing.chunks(batch.max(1)) {
+            let mut out = ortl_runtime::run(
+                &mut self.session,
+                vec![(self.input.as_str(), Feed::U8(data.gather(chunk)))],
+            )?;
+            let values = out
+                .remove(&self.pooled)
+                .context("the extractor produced no features")?;
+            for (&i, row) in chunk.iter().zip(values.outer_iter()) {
+                self.features[i] = Some(row.iter().copied().collect());
+            }
+        }
+        let mut flat = Vec::with_capacity(indices.len() * self.width);
+        for &i in indices {
+            flat.extend_from_slice(self.features[i].as_deref().expect("computed above"));
+        }
+        Ok(ArrayD::from_shape_vec(
+            ndarray::IxDyn(&[indices.len(), self.width]),
+            flat,
+        )?)
     }
 }
 
@@ -292,6 +376,7 @@ pub fn fit(
     progress: &mut Progress,
     restore: &mut Option<State>,
     stop: &AtomicBool,
+    mut cache: Option<&mut FeatureCache>,
 ) -> anyhow::Result<Outcome> {
     anyhow::ensure!(
         !data.train.is_empty(),
@@ -331,8 +416,12 @@ pub fn fit(
                 .map(|&g| data.train[g][epoch % data.train[g].len()])
                 .collect();
             let labels: Vec<usize> = indices.iter().map(|&i| data.labels[i]).collect();
+            let input = match cache.as_deref_mut() {
+                Some(cache) => Input::Features(cache.gather(data, &indices, config.batch)?),
+                None => Input::Images(data.gather(&indices)),
+            };
             let batch = Batch {
-                images: data.gather(&indices),
+                input,
                 labels: &labels,
                 weights: labels.iter().map(|&l| class_weights[l]).collect(),
             };
@@ -363,7 +452,22 @@ pub fn fit(
         let (val_loss, val_accuracy) = if data.val.is_empty() {
             (f64::NAN, f64::NAN)
         } else {
-            let probs = predict(runtime, options, &model, data, &data.val, config.batch)?;
+            let probs = match cache.as_deref_mut() {
+                Some(cache) => {
+                    let features = cache.gather(data, &data.val, config.batch)?;
+                    let head = crate::graph::head_model(&model, &cache.pooled, cache.width);
+                    let mut session = runtime
+                        .session(options)?
+                        .commit_from_memory(&ortl_onnx::io::to_bytes(&head))?;
+                    let mut out = ortl_runtime::run(
+                        &mut session,
+                        vec![(cache.pooled.as_str(), Feed::F32(features))],
+                    )?;
+                    out.remove("probabilities")
+                        .context("the head has no probabilities output")?
+                }
+                None => predict(runtime, options, &model, data, &data.val, config.batch)?,
+            };
             let labels: Vec<usize> = data.val.iter().map(|&i| data.labels[i]).collect();
             let loss = host_loss(trainer.spec().loss, &probs, &labels) + l2(trainer);
             (

@@ -72,6 +72,9 @@ pub struct StepGraph {
     pub bn_stats: Vec<String>,
     /// Dropout masks: (input name, features, rate).
     pub masks: Vec<(String, usize, f32)>,
+    /// The data input: [`IMAGE`] (`uint8 [N,H,W,3]`), or the head's pooled features
+    /// (`float [N,C]`) when the step reads a frozen backbone's cached output.
+    pub input: String,
 }
 
 impl StepGraph {
@@ -82,6 +85,36 @@ impl StepGraph {
             .chain(&self.optimizer_state)
             .chain(&self.bn_stats)
     }
+}
+
+/// The step of a head-only run reading cached pooled features `[N, width]` instead of images:
+/// the frozen backbone disappears from the graph.
+pub fn on_features(mut step: StepGraph, pooled: &str, width: usize) -> StepGraph {
+    passes::start_at(&mut step.model.graph, features_input(pooled, width));
+    step.input = pooled.into();
+    step
+}
+
+/// The inference classifier's head alone, reading pooled features.
+pub fn head_model(classifier: &Model, pooled: &str, width: usize) -> Model {
+    let mut model = classifier.clone();
+    passes::start_at(&mut model.graph, features_input(pooled, width));
+    model
+}
+
+/// The frozen part alone: images in, pooled features out.
+pub fn feature_extractor(classifier: &Model, pooled: &str, width: usize) -> Model {
+    let mut model = classifier.clone();
+    passes::end_at(&mut model.graph, features_input(pooled, width));
+    model
+}
+
+fn features_input(pooled: &str, width: usize) -> ValueInfo {
+    ValueInfo::new(
+        pooled,
+        DataType::Float,
+        vec![Dim::Symbolic("N".into()), Dim::Fixed(width as i64)],
+    )
 }
 
 pub fn next(name: &str) -> String {
@@ -262,6 +295,7 @@ pub fn build_step(
         optimizer_state,
         bn_stats,
         masks,
+        input: IMAGE.into(),
     })
 }
 

@@ -15,7 +15,8 @@ use ortl_runtime::{Device, SessionOptions};
 use ortl_train::Trainer;
 use ortl_train::callbacks::{EarlyStopping, Metric};
 use ortl_train::fit::{
-    ClassWeights, Dataset, EpochRecord, FitConfig, Outcome, Progress, Sink, State, fit,
+    ClassWeights, Dataset, EpochRecord, FeatureCache, FitConfig, Outcome, Progress, Sink, State,
+    fit,
 };
 use ortl_train::graph::{BnMode, TrainSpec, Trainable};
 use ortl_train::schedule::Schedule;
@@ -141,6 +142,10 @@ struct Args {
     /// Keras transfer-learning recipe.
     #[arg(long, value_name = "E1,E2", value_parser = epochs_pair)]
     fine_tune: Option<(usize, usize)>,
+    /// Run the frozen backbone on every step instead of caching its pooled features
+    /// (head-only training caches by default: each stored image passes the backbone once).
+    #[arg(long)]
+    no_feature_cache: bool,
     /// Write the training step graph (forward, loss, backward, optimizer) to this .onnx
     /// file and exit without training: for Netron, profilers, or another runtime.
     #[arg(long, value_name = "FILE")]
@@ -424,7 +429,29 @@ fn run(args: Args) -> Result<()> {
             trainable,
             ..train_spec.clone()
         };
-        let mut current = Trainer::new(runtime, &options, model.clone(), &head, spec)?;
+        let mut cache = if trainable == Trainable::Head && !args.no_feature_cache {
+            let extractor =
+                ortl_train::graph::feature_extractor(&model, &head.pooled, backbone.channels);
+            Some(FeatureCache::new(
+                runtime,
+                &options,
+                &extractor,
+                data.labels.len(),
+            )?)
+        } else {
+            None
+        };
+        let mut current = match &cache {
+            Some(_) => Trainer::on_features(
+                runtime,
+                &options,
+                model.clone(),
+                &head,
+                spec,
+                backbone.channels,
+            )?,
+            None => Trainer::new(runtime, &options, model.clone(), &head, spec)?,
+        };
         current.label_smoothing = args.label_smoothing;
         if let Some(state) = resumed_state.take() {
             // Resuming exactly at a phase boundary: the new phase's optimizer starts afresh.
@@ -463,6 +490,7 @@ fn run(args: Args) -> Result<()> {
             &mut progress,
             &mut restore,
             &STOP,
+            cache.as_mut(),
         )?;
         if outcome == Outcome::Interrupted {
             let position = if progress.step > 0 {

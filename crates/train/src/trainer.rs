@@ -16,13 +16,20 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::graph::{
-    IMAGE, LOSS, PROBABILITIES, SAMPLE_WEIGHT, StepGraph, TARGET, TrainSpec, build_step, next,
+    LOSS, PROBABILITIES, SAMPLE_WEIGHT, StepGraph, TARGET, TrainSpec, build_step, next,
 };
+
+/// What a step reads: images, or a frozen backbone's cached pooled features.
+pub enum Input {
+    /// `uint8 [N, H, W, 3]`.
+    Images(ArrayD<u8>),
+    /// `float [N, C]`.
+    Features(ArrayD<f32>),
+}
 
 /// One training batch.
 pub struct Batch<'a> {
-    /// `uint8 [N, H, W, 3]`.
-    pub images: ArrayD<u8>,
+    pub input: Input,
     pub labels: &'a [usize],
     /// Per-sample loss weights (class weights), `[N]`.
     pub weights: Vec<f32>,
@@ -69,7 +76,39 @@ impl Trainer {
         head: &HeadOutput,
         spec: TrainSpec,
     ) -> Result<Self, TrainError> {
-        let step_graph = build_step(&classifier, head, &spec)?;
+        Self::build(runtime, options, classifier, head, spec, None)
+    }
+
+    /// A head-only trainer whose steps read cached pooled features (`[N, width]`) instead
+    /// of images: the frozen backbone runs once per stored image, not once per epoch.
+    pub fn on_features(
+        runtime: &Runtime,
+        options: &SessionOptions,
+        classifier: Model,
+        head: &HeadOutput,
+        spec: TrainSpec,
+        width: usize,
+    ) -> Result<Self, TrainError> {
+        Self::build(runtime, options, classifier, head, spec, Some(width))
+    }
+
+    fn build(
+        runtime: &Runtime,
+        options: &SessionOptions,
+        classifier: Model,
+        head: &HeadOutput,
+        spec: TrainSpec,
+        features: Option<usize>,
+    ) -> Result<Self, TrainError> {
+        let mut step_graph = build_step(&classifier, head, &spec)?;
+        if let Some(width) = features {
+            if spec.trainable != crate::graph::Trainable::Head {
+                return Err(TrainError::Ort(
+                    "cached features need a frozen backbone".into(),
+                ));
+            }
+            step_graph = crate::graph::on_features(step_graph, &head.pooled, width);
+        }
         let bytes = ortl_onnx::io::to_bytes(&step_graph.model);
         let session = runtime
             .session(options)?
@@ -146,7 +185,13 @@ impl Trainer {
             hot * (1.0 - smooth) + smooth / c as f32
         });
         let mut feeds: Vec<(&str, Feed)> = vec![
-            (IMAGE, Feed::U8(batch.images.clone())),
+            (
+                self.step_graph.input.as_str(),
+                match &batch.input {
+                    Input::Images(images) => Feed::U8(images.clone()),
+                    Input::Features(features) => Feed::F32(features.clone()),
+                },
+            ),
             (TARGET, Feed::F32(target.into_dyn())),
             (
                 SAMPLE_WEIGHT,

@@ -286,3 +286,40 @@ fn fine_tune_trains_the_head_then_everything_at_a_tenth_of_the_rate() {
         "{stderr}"
     );
 }
+
+#[test]
+fn frozen_backbone_gives_the_same_head_with_and_without_the_feature_cache() {
+    let wd = Workdir::new();
+    tensors(&wd);
+    let head_weights = |wd: &Workdir| -> Vec<(String, Vec<f32>)> {
+        let model = ortl_onnx::io::load(&wd.join("run/model.onnx")).unwrap();
+        model
+            .graph
+            .initializers
+            .iter()
+            .filter(|(n, _)| n.starts_with("head."))
+            .map(|(n, t)| (n.clone(), t.as_f32().unwrap().to_vec()))
+            .collect()
+    };
+    let args = [
+        "--epochs", "3", "--freeze", "backbone", "--head", "tutorial", "--force",
+    ];
+    let (code, _, stderr) = train(&wd, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let cached = head_weights(&wd);
+    let mut uncached_args = args.to_vec();
+    uncached_args.push("--no-feature-cache");
+    let (code, _, stderr) = train(&wd, &uncached_args);
+    assert_eq!(code, 0, "{stderr}");
+    let uncached = head_weights(&wd);
+    assert_eq!(cached.len(), uncached.len());
+    assert!(cached.len() >= 10, "tutorial head: 3 dense + 3 BN");
+    for ((name, a), (_, b)) in cached.iter().zip(&uncached) {
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "{name} differs by {diff}");
+    }
+}

@@ -8,6 +8,7 @@ use ortl_models::resnet::resnet;
 use ortl_models::{ClassifierSpec, Head, ResNetConfig, classifier};
 use ortl_runtime::{Feed, SessionOptions};
 use ortl_train::graph::{BnMode, TrainSpec, Trainable};
+use ortl_train::trainer::Input;
 use ortl_train::{Batch, Trainer};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -101,7 +102,7 @@ fn training_forward_equals_the_exported_models_forward() {
     );
     let (images, labels) = batch_images(4);
     let batch = Batch {
-        images: images.clone(),
+        input: Input::Images(images.clone()),
         labels: &labels,
         weights: vec![1.0; 4],
     };
@@ -133,7 +134,7 @@ fn whole_graph_gradients_match_finite_differences() {
     let mut t = trainer(Head::Tutorial, train);
     let (images, labels) = batch_images(4);
     let batch = Batch {
-        images,
+        input: Input::Images(images),
         labels: &labels,
         weights: vec![1.0, 2.0, 1.0, 0.5],
     };
@@ -191,7 +192,7 @@ fn a_small_resnet_overfits_sixteen_images() {
     );
     let (images, labels) = batch_images(16);
     let batch = Batch {
-        images,
+        input: Input::Images(images),
         labels: &labels,
         weights: vec![1.0; 16],
     };
@@ -236,7 +237,7 @@ fn frozen_backbone_trains_only_the_head() {
     let conv_before = t.export().graph.initializers["conv1.weight"].clone();
     let (images, labels) = batch_images(4);
     let batch = Batch {
-        images,
+        input: Input::Images(images),
         labels: &labels,
         weights: vec![1.0; 4],
     };
