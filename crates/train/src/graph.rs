@@ -28,12 +28,37 @@ pub const LOSS: &str = "loss";
 pub const PROBABILITIES: &str = "probabilities";
 
 /// What trains.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Trainable {
     /// Head only (the tutorial's `base.trainable = False` phase).
     Head,
     /// Everything.
     All,
+    /// Everything after the last node whose name, or one of whose parameters' names,
+    /// starts with this prefix (`upto:layer3` freezes the stem and stages 1–3).
+    Upto(String),
+}
+
+/// Parameters used by the graph's nodes up to the last one matching `prefix`.
+fn frozen_upto(
+    graph: &Graph,
+    prefix: &str,
+) -> Result<std::collections::HashSet<String>, GraphError> {
+    let matches = |n: &ortl_onnx::Node| {
+        n.name.starts_with(prefix)
+            || n.inputs
+                .iter()
+                .any(|i| i.starts_with(prefix) && graph.initializers.contains_key(i))
+    };
+    let last = graph.nodes.iter().rposition(matches).ok_or_else(|| {
+        GraphError::Other(format!("--freeze upto:{prefix}: no node or parameter name starts with '{prefix}' (torchvision-style names: conv1, layer1 … layer4)"))
+    })?;
+    Ok(graph.nodes[..=last]
+        .iter()
+        .flat_map(|n| n.inputs.iter())
+        .filter(|i| graph.initializers.contains_key(*i))
+        .cloned()
+        .collect())
 }
 
 /// How backbone BatchNorms behave while training.
@@ -139,9 +164,17 @@ pub fn build_step(
 ) -> Result<StepGraph, GraphError> {
     let mut graph = classifier.graph.clone();
     let is_head = |name: &str| name.starts_with("head.");
+    let frozen = match &spec.trainable {
+        Trainable::Upto(prefix) => frozen_upto(&graph, prefix)?,
+        _ => Default::default(),
+    };
     let params: Vec<String> = ortl_models::backbone::parameters(&graph)
         .into_iter()
-        .filter(|name| spec.trainable == Trainable::All || is_head(name))
+        .filter(|name| match &spec.trainable {
+            Trainable::All => true,
+            Trainable::Head => is_head(name),
+            Trainable::Upto(_) => !frozen.contains(name),
+        })
         .collect();
     if params.is_empty() {
         return Err(GraphError::Other(
@@ -173,7 +206,7 @@ pub fn build_step(
             let n = &graph.nodes[i];
             n.op == "BatchNormalization"
                 && (is_head(&n.inputs[1])
-                    || spec.bn_mode == BnMode::Train && spec.trainable == Trainable::All)
+                    || spec.bn_mode == BnMode::Train && params.contains(&n.inputs[1]))
         })
         .collect();
     for &i in training_bns.iter().rev() {
@@ -190,7 +223,7 @@ pub fn build_step(
     }
 
     // MaxPool indices for the backward pass.
-    if spec.trainable == Trainable::All {
+    if spec.trainable != Trainable::Head {
         for node in graph
             .nodes
             .iter_mut()

@@ -74,9 +74,14 @@ struct Args {
     /// Dropout rate of linear and mlp heads.
     #[arg(long)]
     dropout: Option<f32>,
-    /// What trains: none (everything) or backbone (head only).
-    #[arg(long, value_parser = ["none", "backbone"])]
+    /// What is frozen: none (everything trains), backbone (head only), or upto:NAME (the
+    /// layers up to and including the last node or parameter named NAME…, e.g. upto:layer3).
+    #[arg(long)]
     freeze: Option<String>,
+    /// L2 penalty coefficient on the head's dense kernels (Keras kernel_regularizer);
+    /// the tutorial head's is 0.3, the others' 0.
+    #[arg(long)]
+    l2: Option<f32>,
     /// Backbone BatchNorm: frozen (stored statistics) or train (batch statistics); default
     /// frozen for a pretrained .onnx backbone, train for a built-in one.
     #[arg(long, value_parser = ["frozen", "train"])]
@@ -222,7 +227,15 @@ impl Args {
             head,
             trainable: match self.freeze.as_deref() {
                 Some("backbone") => Trainable::Head,
-                _ => Trainable::All,
+                None | Some("none") => Trainable::All,
+                Some(other) => match other.strip_prefix("upto:") {
+                    Some(prefix) if !prefix.is_empty() => Trainable::Upto(prefix.to_string()),
+                    _ => {
+                        return Err(usage(format!(
+                            "--freeze '{other}': use none, backbone or upto:NAME"
+                        )));
+                    }
+                },
             },
             bn_mode: match self.bn_mode.as_deref() {
                 Some("train") => BnMode::Train,
@@ -315,14 +328,27 @@ fn run(args: Args) -> Result<()> {
         head: s.head.clone(),
         seed: s.seed,
     };
-    let (mut model, head) = classifier(&backbone, &spec);
+    let (mut model, mut head) = classifier(&backbone, &spec);
+    if let Some(coefficient) = args.l2 {
+        if !(coefficient.is_finite() && coefficient >= 0.0) {
+            return Err(usage("--l2 must be a non-negative number"));
+        }
+        // Every dense kernel of the head (Gemm weights named head.*).
+        head.l2 = model
+            .graph
+            .nodes
+            .iter()
+            .filter(|n| n.op == "Gemm" && n.inputs.get(1).is_some_and(|w| w.starts_with("head.")))
+            .map(|n| (n.inputs[1].clone(), coefficient))
+            .collect();
+    }
     // ortl-infer must resize new images exactly as these tensors were resized.
     model.metadata.insert(
         ortl_models::classifier::keys::RESIZE.into(),
         set.meta.filter.to_string(),
     );
     let train_spec = TrainSpec {
-        trainable: s.trainable,
+        trainable: s.trainable.clone(),
         bn_mode: s.bn_mode,
         head_bn_momentum: 0.99,
         backbone_bn_momentum: 0.9,
@@ -344,7 +370,7 @@ fn run(args: Args) -> Result<()> {
     let mut settings = json!({
         "tensors": args.tensors, "backbone": s.backbone, "backbone_parameters": backbone.parameter_count(),
         "normalization": backbone.normalization.to_string(), "normalization_reason": backbone.normalization_reason,
-        "head": s.head.to_string(), "freeze": if s.trainable == Trainable::Head { "backbone" } else { "none" },
+        "head": s.head.to_string(), "freeze": args.freeze.clone().unwrap_or_else(|| "none".into()), "l2": args.l2, "git_commit": git_commit(),
         "fine_tune": args.fine_tune, "bn_mode": if s.bn_mode == BnMode::Train { "train" } else { "frozen" },
         "loss": s.loss.to_string(), "optimizer": s.optimizer_name, "optimizer_settings": format!("{:?}", train_spec.optimizer),
         "lr": s.lr, "schedule": format!("{:?}", s.schedule), "batch": s.batch, "epochs": s.epochs,
@@ -426,7 +452,7 @@ fn run(args: Args) -> Result<()> {
             model = Trainer::export(&previous);
         }
         let spec = TrainSpec {
-            trainable,
+            trainable: trainable.clone(),
             ..train_spec.clone()
         };
         let mut cache = if trainable == Trainable::Head && !args.no_feature_cache {
@@ -544,6 +570,18 @@ fn run(args: Args) -> Result<()> {
         args.output.join("best.onnx").display()
     );
     Ok(())
+}
+
+/// The commit of the working directory's git checkout, when there is one.
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// A folder holding a finished run (train.json) is only replaced with --force.

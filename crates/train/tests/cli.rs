@@ -150,6 +150,8 @@ fn bad_settings_are_usage_errors() {
         (vec!["--schedule", "exp:1"], "exp:BASE,RATE,OFFSET"),
         (vec!["--backbone", "vgg99"], "vgg99"),
         (vec!["--early-stopping", "monitor=f1"], "f1"),
+        (vec!["--freeze", "everything"], "upto:NAME"),
+        (vec!["--l2=-1"], "--l2"),
     ] {
         let mut full = vec!["tensors", "-o", "run"];
         full.extend(args.iter());
@@ -322,4 +324,37 @@ fn frozen_backbone_gives_the_same_head_with_and_without_the_feature_cache() {
             .fold(0.0f32, f32::max);
         assert!(diff < 1e-4, "{name} differs by {diff}");
     }
+}
+
+#[test]
+fn partial_freezing_and_l2_are_recorded() {
+    let wd = Workdir::new();
+    tensors(&wd);
+    let (code, _, stderr) = train(
+        &wd,
+        &["--epochs", "1", "--freeze", "upto:layer2", "--l2", "0.01"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&wd.read("run/train.json")).unwrap();
+    assert_eq!(json["freeze"], "upto:layer2");
+    assert_eq!(json["l2"], 0.01f32 as f64);
+    let model = ortl_onnx::io::load(&wd.join("run/model.onnx")).unwrap();
+    let (code, _, _) = train(&wd, &["--epochs", "1", "--force"]);
+    assert_eq!(code, 0);
+    let full = ortl_onnx::io::load(&wd.join("run/model.onnx")).unwrap();
+    let initial = {
+        let backbone = ortl_models::resnet::resnet(
+            &ortl_models::ResNetConfig::named("resnet-mini").unwrap(),
+            12,
+        );
+        backbone.graph.initializers["layer1.0.conv1.weight"].clone()
+    };
+    assert_eq!(
+        model.graph.initializers["layer1.0.conv1.weight"], initial,
+        "frozen layers keep their weights"
+    );
+    assert_ne!(
+        full.graph.initializers["layer1.0.conv1.weight"], initial,
+        "without freezing they train"
+    );
 }

@@ -256,3 +256,46 @@ fn frozen_backbone_trains_only_the_head() {
             .any(|n| n.op == "ConvTranspose")
     );
 }
+
+#[test]
+fn freeze_upto_trains_only_the_later_layers_and_the_head() {
+    let t = trainer(
+        Head::Tutorial,
+        spec(
+            Trainable::Upto("layer3".into()),
+            Loss::SigmoidCategorical,
+            sgd(),
+        ),
+    );
+    let params = &t.step_graph.params;
+    assert!(
+        params.iter().any(|p| p.starts_with("layer4."))
+            && params.iter().any(|p| p.starts_with("head."))
+    );
+    assert!(
+        !params.iter().any(|p| p.starts_with("conv1")
+            || p.starts_with("layer1.")
+            || p.starts_with("layer3.")),
+        "{params:?}"
+    );
+    let backbone = resnet(&tiny(), 11);
+    let spec = ClassifierSpec {
+        classes: vec!["a".into(), "b".into()],
+        height: SIZE,
+        width: SIZE,
+        head: Head::Tutorial,
+        seed: 3,
+    };
+    let (model, head) = classifier(&backbone, &spec);
+    let err = ortl_train::build_step(
+        &model,
+        &head,
+        &self::spec(
+            Trainable::Upto("layer9".into()),
+            Loss::SigmoidCategorical,
+            sgd(),
+        ),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("layer9"), "{err}");
+}
