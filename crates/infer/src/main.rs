@@ -31,9 +31,15 @@ use rayon::prelude::*;
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
-    /// Model from ortl-train (model.onnx or best.onnx).
+    /// Model from ortl-train (model.onnx or best.onnx), or any single-input ONNX image
+    /// classifier (float input, logits or probabilities out), which is wrapped with the
+    /// preprocessing it expects (see --normalize).
     #[arg(long)]
     model: PathBuf,
+    /// Input normalisation of a model not made by ortl-train: imagenet, caffe, unit or
+    /// symmetric (detected from the file's producer when omitted).
+    #[arg(long)]
+    normalize: Option<ortl_models::Normalization>,
     /// Image files, folders (recursed; a sub-folder named like a class gives the true
     /// label), or `-` for newline-separated paths on stdin.
     inputs: Vec<PathBuf>,
@@ -99,7 +105,8 @@ fn run(args: Args) -> Result<()> {
     if args.batch == 0 {
         return Err(usage("--batch must be at least 1"));
     }
-    let (info, model) = ModelInfo::read(&args.model).map_err(|e| usage(format!("{e:#}")))?;
+    let (info, model) =
+        ModelInfo::read(&args.model, args.normalize).map_err(|e| usage(format!("{e:#}")))?;
     if args.threshold.is_some() && info.classes.len() != 2 {
         return Err(usage(format!(
             "--threshold needs a two-class model; this one has {}",

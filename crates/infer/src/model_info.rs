@@ -18,8 +18,28 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
-    pub fn read(path: &Path) -> anyhow::Result<(Self, Model)> {
-        let model = ortl_onnx::io::load(path)?;
+    /// Reads a model from ortl-train, or wraps any other single-input image classifier
+    /// (float input, logits or probabilities out) with preprocessing and a softmax, saying
+    /// on stderr what it assumed; `normalize` overrides the detected normalisation.
+    pub fn read(
+        path: &Path,
+        normalize: Option<ortl_models::Normalization>,
+    ) -> anyhow::Result<(Self, Model)> {
+        let mut model = ortl_onnx::io::load(path)?;
+        let is_ortl = model
+            .graph
+            .feeds()
+            .next()
+            .is_some_and(|i| i.dtype == DataType::Uint8);
+        if !is_ortl {
+            let (wrapped, how) = ortl_models::classifier::wrap_foreign(model, normalize)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            eprintln!(
+                "ortl-infer: {} is not an ortl model; using it as an image classifier: {how}",
+                path.display()
+            );
+            model = wrapped;
+        }
         let info = Self::of(&model).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok((info, model))
     }

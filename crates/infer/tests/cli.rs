@@ -287,3 +287,74 @@ fn top_k_tta_and_unordered() {
     };
     assert_eq!(sorted(&ordered), sorted(&unordered), "same rows, any order");
 }
+
+#[test]
+fn a_foreign_classifier_without_metadata_is_wrapped_and_runs() {
+    use ortl_onnx::builder::int;
+    use ortl_onnx::{DataType, Dim, GraphBuilder, Tensor, ValueInfo};
+    let wd = Workdir::new();
+    setup(&wd);
+    // A torchvision-style export: float [N,3,32,32] → tiny ResNet → GAP → Flatten → Gemm
+    // logits for 3 classes, no softmax, no ortl metadata.
+    let backbone = ortl_models::resnet::resnet(&ResNetConfig::tiny(), 4);
+    let mut b = GraphBuilder::from_graph(backbone.graph.clone());
+    let pooled = b.op("GlobalAveragePool", &[&backbone.features], vec![]);
+    let flat = b.op("Flatten", &[&pooled], vec![("axis", int(1))]);
+    let w = b.param(
+        "fc.weight",
+        Tensor::f32(
+            &[3, 256],
+            (0..768).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect(),
+        ),
+    );
+    let bias = b.param("fc.bias", Tensor::f32(&[3], vec![0.1, 0.0, -0.1]));
+    let logits = b.op("Gemm", &[&flat, &w, &bias], vec![("transB", int(1))]);
+    let mut graph = b.finish();
+    graph.inputs[0] = ValueInfo::new(
+        &backbone.input,
+        DataType::Float,
+        vec![
+            Dim::Symbolic("batch".into()),
+            Dim::Fixed(3),
+            Dim::Fixed(32),
+            Dim::Fixed(32),
+        ],
+    );
+    graph.outputs = vec![ValueInfo::new(
+        &logits,
+        DataType::Float,
+        vec![Dim::Symbolic("batch".into()), Dim::Fixed(3)],
+    )];
+    let mut model = ortl_onnx::Model::new(graph);
+    model.producer_name = "pytorch".into();
+    ortl_onnx::io::save(&model, &wd.join("foreign.onnx")).unwrap();
+
+    let (code, stdout, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--model", "foreign.onnx", "data/normal"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("not an ortl model")
+            && stderr.contains("imagenet")
+            && stderr.contains("softmax appended"),
+        "{stderr}"
+    );
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("path,label,class,predicted,predicted_class,p_0,p_1,p_2")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 5);
+    for row in rows {
+        let f: Vec<&str> = row.split(',').collect();
+        assert_eq!(
+            (f[1], f[2]),
+            ("", ""),
+            "no class names: no labels from folder names"
+        );
+        let sum: f32 = f[5..8].iter().map(|p| p.parse::<f32>().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-4, "{row}");
+    }
+}

@@ -106,3 +106,100 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
     );
     (model, head)
 }
+
+/// Makes any single-input image classifier self-contained the way ortl's own models are:
+/// a `uint8 [N,H,W,3]` input named `image` with the preprocessing it expects in front
+/// (layout and normalisation detected as for a pretrained import, or `normalize`), and
+/// probabilities out (a Softmax is appended when the graph ends in raw logits). Returns the
+/// model and a sentence saying what was assumed.
+pub fn wrap_foreign(
+    model: Model,
+    normalize: Option<crate::Normalization>,
+) -> Result<(Model, String), String> {
+    let feeds: Vec<ortl_onnx::ValueInfo> = model.graph.feeds().cloned().collect();
+    let [input] = feeds.as_slice() else {
+        return Err(format!("expected one image input, found {}", feeds.len()));
+    };
+    let dims = input
+        .dims()
+        .filter(|d| d.len() == 4)
+        .ok_or_else(|| format!("input '{}' is not a rank-4 image tensor", input.name))?;
+    let (layout, h, w) = match (dims[1], dims[3]) {
+        (Some(3), _) => (crate::Layout::Nchw, dims[2], dims[3]),
+        (_, Some(3)) => (crate::Layout::Nhwc, dims[1], dims[2]),
+        _ => {
+            return Err(format!(
+                "input '{}' has shape {dims:?}: neither [N,3,H,W] nor [N,H,W,3]",
+                input.name
+            ));
+        }
+    };
+    let (h, w) = h.zip(w).ok_or(
+        "the input's height and width are not fixed; export the model with a fixed image size",
+    )?;
+    let (normalization, reason) = match normalize {
+        Some(n) => (n, "given with --normalize".to_string()),
+        None => crate::import::detect_normalization(&model.producer_name, layout),
+    };
+    let output = model
+        .graph
+        .outputs
+        .first()
+        .cloned()
+        .ok_or("the model has no output")?;
+    let ends_in_probabilities = model
+        .graph
+        .producer(&output.name)
+        .is_some_and(|n| matches!(n.op.as_str(), "Softmax" | "Sigmoid"));
+    let mut graph = model.graph.clone();
+    // The new uint8 input takes the name `image`; move an original of that name aside.
+    let original = format!("{}:float", input.name);
+    passes::rename_value(&mut graph, &input.name, &original);
+    graph.inputs.retain(|i| i.name != original);
+    let mut b = GraphBuilder::from_graph(graph);
+    let n = Dim::Symbolic("N".into());
+    let image = b.input(
+        IMAGE,
+        DataType::Uint8,
+        vec![n.clone(), Dim::Fixed(h), Dim::Fixed(w), Dim::Fixed(3)],
+    );
+    let pixels = preprocess(&mut b, &image, normalization, layout);
+    let probabilities = if ends_in_probabilities {
+        output.name.clone()
+    } else {
+        b.op(
+            "Softmax",
+            &[&output.name],
+            vec![("axis", ortl_onnx::Attr::Int(-1))],
+        )
+    };
+    let classes = output
+        .dims()
+        .and_then(|d| d.get(1).copied().flatten())
+        .map_or(Dim::Unknown, Dim::Fixed);
+    let mut graph = b.finish();
+    passes::rename_value(&mut graph, &original, &pixels);
+    passes::rename_value(&mut graph, &probabilities, PROBABILITIES);
+    graph.outputs = vec![ortl_onnx::ValueInfo::new(
+        PROBABILITIES,
+        DataType::Float,
+        vec![n, classes],
+    )];
+    passes::toposort(&mut graph).map_err(|e| e.to_string())?;
+    let mut wrapped = Model { graph, ..model };
+    wrapped.metadata.insert(keys::HEIGHT.into(), h.to_string());
+    wrapped.metadata.insert(keys::WIDTH.into(), w.to_string());
+    wrapped
+        .metadata
+        .insert(keys::NORMALIZATION.into(), normalization.to_string());
+    let how = format!(
+        "{:?} input {h}x{w}, normalisation {normalization} ({reason}){}",
+        layout,
+        if ends_in_probabilities {
+            ""
+        } else {
+            ", softmax appended to its logits"
+        }
+    );
+    Ok((wrapped, how))
+}

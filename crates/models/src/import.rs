@@ -224,7 +224,7 @@ fn classifier_inputs(graph: &ortl_onnx::Graph, value: &str, depth: usize) -> Opt
 
 /// Normalisation a file's producer implies: PyTorch and the model zoo use ImageNet mean/std;
 /// a Keras ResNet exported with tf2onnx expects caffe-style input.
-fn detect_normalization(producer: &str, layout: Layout) -> (Normalization, String) {
+pub fn detect_normalization(producer: &str, layout: Layout) -> (Normalization, String) {
     let producer_lower = producer.to_ascii_lowercase();
     if producer_lower.contains("tf2onnx") || producer_lower.contains("keras") {
         (
