@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::evaluate::{MetricRow, binary, multiclass};
+use crate::evaluate::{MetricRow, binary_predictions, multiclass};
 use crate::input::Predictions;
 
 /// The metrics compared, in table order.
@@ -51,28 +51,8 @@ pub fn summarize(
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(serde_json::Value::Null);
     let metrics = if preds.classes.len() == 2 {
-        let positive = match positive {
-            Some(name) => preds
-                .classes
-                .iter()
-                .position(|c| c == name)
-                .with_context(|| format!("{}: no class '{name}'", dir.display()))?,
-            None => 1,
-        };
-        let labels: Vec<bool> = preds.labels.iter().map(|&l| l == positive).collect();
-        let scores: Vec<f64> = preds
-            .probabilities
-            .iter()
-            .map(|p| p[positive] / (p[0] + p[1]).max(1e-12))
-            .collect();
-        let eval = binary(
-            &labels,
-            &scores,
-            threshold,
-            bootstrap,
-            seed,
-            (&preds.classes[positive], &preds.classes[1 - positive]),
-        );
+        let (eval, _, _) = binary_predictions(&preds, positive, threshold, bootstrap, seed)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
         METRICS
             .iter()
             .map(|m| {

@@ -131,6 +131,41 @@ pub fn binary(
     }
 }
 
+/// A binary evaluation of two-class predictions: the positive class by name (default: label
+/// 1, the tutorial's TB), its probability renormalised over both (sigmoid heads need not
+/// sum to one). Returns the evaluation with the labels and scores it used.
+pub fn binary_predictions(
+    preds: &crate::input::Predictions,
+    positive: Option<&str>,
+    threshold: f64,
+    bootstrap: usize,
+    seed: u64,
+) -> Result<(BinaryEvaluation, Vec<bool>, Vec<f64>), String> {
+    let classes = &preds.classes;
+    let positive = match positive {
+        Some(name) => classes
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| format!("--positive '{name}' is not one of {}", classes.join(", ")))?,
+        None => 1,
+    };
+    let labels: Vec<bool> = preds.labels.iter().map(|&l| l == positive).collect();
+    let scores: Vec<f64> = preds
+        .probabilities
+        .iter()
+        .map(|p| p[positive] / (p[0] + p[1]).max(1e-12))
+        .collect();
+    let eval = binary(
+        &labels,
+        &scores,
+        threshold,
+        bootstrap,
+        seed,
+        (&classes[positive], &classes[1 - positive]),
+    );
+    Ok((eval, labels, scores))
+}
+
 /// The 2.5th and 97.5th percentiles (linear interpolation); NaN for no values.
 fn percentile_interval(values: &mut [f64]) -> (f64, f64) {
     if values.is_empty() {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ortl_cli::{AtomicDir, usage};
-use ortl_report::evaluate::{BinaryEvaluation, binary, multiclass};
+use ortl_report::evaluate::{BinaryEvaluation, binary_predictions, multiclass};
 use ortl_report::html::{Report, html, markdown};
 use ortl_report::input::{Predictions, read_history};
 use ortl_report::plots;
@@ -211,31 +211,16 @@ fn report(
     }
 
     let binary_eval: Option<(BinaryEvaluation, Vec<bool>, Vec<f64>)> = if classes.len() == 2 {
-        let positive = match &common.positive {
-            Some(name) => classes.iter().position(|c| c == name).ok_or_else(|| {
-                usage(format!(
-                    "--positive '{name}' is not one of {}",
-                    classes.join(", ")
-                ))
-            })?,
-            None => 1,
-        };
-        let labels: Vec<bool> = preds.labels.iter().map(|&l| l == positive).collect();
-        // The positive probability renormalised: sigmoid heads need not sum to one.
-        let scores: Vec<f64> = preds
-            .probabilities
-            .iter()
-            .map(|p| p[positive] / (p[0] + p[1]).max(1e-12))
-            .collect();
-        let eval = binary(
-            &labels,
-            &scores,
-            common.threshold,
-            common.bootstrap,
-            common.seed,
-            (&classes[positive], &classes[1 - positive]),
-        );
-        Some((eval, labels, scores))
+        Some(
+            binary_predictions(
+                &preds,
+                common.positive.as_deref(),
+                common.threshold,
+                common.bootstrap,
+                common.seed,
+            )
+            .map_err(usage)?,
+        )
     } else {
         None
     };

@@ -6,6 +6,7 @@ use std::sync::Once;
 
 use anyhow::{Result, anyhow};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::evaluate::BinaryEvaluation;
@@ -68,23 +69,42 @@ macro_rules! figure {
     };
 }
 
+/// A plot on [0, x_max] × [0, y_max] with the report's caption, margins and axis titles.
+fn axes<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    (x_max, y_max): (f64, f64),
+    (x_desc, y_desc): (&str, &str),
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(52)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
 /// ROC curve with the AUC in the legend and the chance diagonal.
 pub fn roc(dir: &Path, points: &[(f64, f64, f64)], auc: f64) -> Result<String> {
     figure!(dir, "roc", |area| {
-        let mut chart = ChartBuilder::on(area)
-            .caption("ROC curve", ("sans-serif", 24))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(52)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("False positive rate (1 − specificity)")
-            .y_desc("True positive rate (sensitivity)")
-            .label_style(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
+        let mut chart = axes(
+            area,
+            "ROC curve",
+            (1.0, 1.0),
+            (
+                "False positive rate (1 − specificity)",
+                "True positive rate (sensitivity)",
+            ),
+        )?;
         chart
             .draw_series(LineSeries::new(
                 [(0.0, 0.0), (1.0, 1.0)],
@@ -121,20 +141,12 @@ pub fn precision_recall(
     prevalence: f64,
 ) -> Result<String> {
     figure!(dir, "precision_recall", |area| {
-        let mut chart = ChartBuilder::on(area)
-            .caption("Precision–recall curve", ("sans-serif", 24))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(52)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.05)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("Recall (sensitivity)")
-            .y_desc("Precision (PPV)")
-            .label_style(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
+        let mut chart = axes(
+            area,
+            "Precision–recall curve",
+            (1.0, 1.05),
+            ("Recall (sensitivity)", "Precision (PPV)"),
+        )?;
         chart
             .draw_series(LineSeries::new(
                 [(0.0, prevalence), (1.0, prevalence)],
@@ -337,20 +349,15 @@ pub fn calibration(dir: &Path, labels: &[bool], scores: &[f64]) -> Result<String
         .map(|&(s, pos, n)| (s / n as f64, pos as f64 / n as f64, n))
         .collect();
     figure!(dir, "calibration", |area| {
-        let mut chart = ChartBuilder::on(area)
-            .caption("Calibration (reliability) diagram", ("sans-serif", 22))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(52)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("Mean predicted probability")
-            .y_desc("Observed fraction of positives")
-            .label_style(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
+        let mut chart = axes(
+            area,
+            "Calibration (reliability) diagram",
+            (1.0, 1.0),
+            (
+                "Mean predicted probability",
+                "Observed fraction of positives",
+            ),
+        )?;
         chart
             .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))
             .map_err(err)?
