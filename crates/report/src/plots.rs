@@ -93,6 +93,22 @@ fn axes<'a, DB: DrawingBackend>(
     Ok(chart)
 }
 
+/// The legend box every figure uses.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", size))
+        .draw()
+        .map_err(err)
+}
+
 /// ROC curve with the AUC in the legend and the chance diagonal.
 pub fn roc(dir: &Path, points: &[(f64, f64, f64)], auc: f64) -> Result<String> {
     figure!(dir, "roc", |area| {
@@ -121,14 +137,7 @@ pub fn roc(dir: &Path, points: &[(f64, f64, f64)], auc: f64) -> Result<String> {
             .map_err(err)?
             .label(format!("model (AUC = {auc:.3})"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 15)?;
         Ok(())
     })
 }
@@ -162,14 +171,7 @@ pub fn precision_recall(
             .map_err(err)?
             .label(format!("model (AP = {ap:.3})"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::LowerLeft, 15)?;
         Ok(())
     })
 }
@@ -319,14 +321,7 @@ pub fn training_curves(dir: &Path, history: &[Epoch]) -> Result<String> {
             } else {
                 SeriesLabelPosition::LowerRight
             };
-            chart
-                .configure_series_labels()
-                .position(corner)
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 13))
-                .draw()
-                .map_err(err)?;
+            legend(&mut chart, corner, 13)?;
         }
         Ok(())
     })
@@ -371,14 +366,7 @@ pub fn calibration(dir: &Path, labels: &[bool], scores: &[f64]) -> Result<String
             .map_err(err)?
             .label("model (points: 10 score bins)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
         Ok(())
     })
 }
@@ -433,14 +421,7 @@ pub fn score_histograms(
                     Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.mix(0.35).filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperMiddle)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperMiddle, 14)?;
         Ok(())
     })
 }
@@ -551,14 +532,7 @@ pub fn comparison(dir: &Path, runs: &[crate::compare::RunSummary]) -> Result<Str
             ))
             .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
         Ok(())
     })
 }
