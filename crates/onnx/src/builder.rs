@@ -137,6 +137,11 @@ impl GraphBuilder {
         &self.graph
     }
 
+    /// Direct access for rewrites that replace nodes in place.
+    pub fn graph_mut(&mut self) -> &mut Graph {
+        &mut self.graph
+    }
+
     pub fn finish(self) -> Graph {
         self.graph
     }

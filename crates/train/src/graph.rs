@@ -222,6 +222,10 @@ pub fn build_step(
         ));
     }
 
+    // Inference-mode BatchNorms fold into their convolutions: one Conv with scaled weights
+    // and a bias instead of a normalisation pass over the activations, forward and back.
+    fold_batchnorms_into_convs(&mut graph);
+
     // MaxPool indices for the backward pass.
     if spec.trainable != Trainable::Head {
         for node in graph
@@ -330,6 +334,72 @@ pub fn build_step(
         masks,
         input: IMAGE.into(),
     })
+}
+
+/// Rewrites every Conv → BatchNormalization (stored statistics) pair whose Conv output
+/// feeds only the BatchNorm into `Conv(x, W·s, b·s + β − μ·s)` with `s = γ/√(σ² + ε)`,
+/// computed in the graph so that gradients reach W, γ and β through the fold.
+fn fold_batchnorms_into_convs(graph: &mut Graph) {
+    let candidates: Vec<usize> = (0..graph.nodes.len())
+        .filter(|&i| {
+            let bn = &graph.nodes[i];
+            bn.op == "BatchNormalization"
+                && bn.int("training_mode").unwrap_or(0) == 0
+                && bn.outputs.len() == 1
+                && graph
+                    .producer(&bn.inputs[0])
+                    .is_some_and(|c| c.op == "Conv")
+                && graph.consumers(&bn.inputs[0]).count() == 1
+                && !graph.outputs.iter().any(|o| o.name == bn.inputs[0])
+        })
+        .collect();
+    if candidates.is_empty() {
+        return;
+    }
+    let mut b = GraphBuilder::from_graph(std::mem::take(graph));
+    let mut removed = Vec::new();
+    for i in candidates {
+        let bn = b.graph().nodes[i].clone();
+        let conv_index = b
+            .graph()
+            .nodes
+            .iter()
+            .position(|n| n.outputs.first() == Some(&bn.inputs[0]))
+            .expect("checked");
+        let conv = b.graph().nodes[conv_index].clone();
+        let [gamma, beta, mean, var] = [1, 2, 3, 4].map(|k| bn.inputs[k].clone());
+        let (weight, bias) = b.scoped(&format!("bn_fold/{}", bn.name), |b| {
+            let eps = b.constant(ortl_onnx::Tensor::scalar(
+                bn.float("epsilon").unwrap_or(1e-5),
+            ));
+            let ve = b.op("Add", &[&var, &eps], vec![]);
+            let std = b.op("Sqrt", &[&ve], vec![]);
+            let scale = b.op("Div", &[&gamma, &std], vec![]);
+            let per_output = b.constant(ortl_onnx::Tensor::i64s(&[-1, 1, 1, 1]));
+            let scale4 = b.op("Reshape", &[&scale, &per_output], vec![]);
+            let weight = b.op("Mul", &[&conv.inputs[1], &scale4], vec![]);
+            let shift = match conv.inputs.get(2).filter(|s| !s.is_empty()) {
+                Some(conv_bias) => b.op("Sub", &[conv_bias, &mean], vec![]),
+                None => b.op("Neg", &[&mean], vec![]),
+            };
+            let scaled_shift = b.op("Mul", &[&shift, &scale], vec![]);
+            let bias = b.op("Add", &[&scaled_shift, &beta], vec![]);
+            (weight, bias)
+        });
+        let mut folded = conv.clone();
+        folded.inputs = vec![conv.inputs[0].clone(), weight, bias];
+        folded.outputs = bn.outputs.clone();
+        let nodes = &mut b.graph_mut().nodes;
+        nodes[conv_index] = folded;
+        removed.push(i);
+    }
+    let mut graph_out = b.finish();
+    removed.sort_unstable();
+    for i in removed.into_iter().rev() {
+        graph_out.nodes.remove(i);
+    }
+    passes::toposort(&mut graph_out).expect("folding keeps the graph acyclic");
+    *graph = graph_out;
 }
 
 /// `output = Identity(value)`: a stable output name even when values are shared.
