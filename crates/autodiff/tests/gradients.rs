@@ -243,6 +243,32 @@ fn conv_1x1_strided_and_dilated_3x3() {
 }
 
 #[test]
+fn grouped_and_depthwise_conv() {
+    check(
+        "conv_grouped",
+        vec![
+            input("x", &[2, 4, 6, 6]),
+            input("w", &[6, 2, 3, 3]),
+            input("bias", &[6]),
+        ],
+        |b, n| {
+            let mut attrs = conv_attrs(3, 2, 1, 1);
+            attrs.push(("group", int(2)));
+            b.op("Conv", &[&n[0], &n[1], &n[2]], attrs)
+        },
+    );
+    check(
+        "conv_depthwise",
+        vec![input("x", &[2, 3, 7, 7]), input("w", &[3, 1, 3, 3])],
+        |b, n| {
+            let mut attrs = conv_attrs(3, 1, 1, 1);
+            attrs.push(("group", int(3)));
+            b.op("Conv", &[&n[0], &n[1]], attrs)
+        },
+    );
+}
+
+#[test]
 fn conv_same_upper_auto_pad() {
     check(
         "conv_same",

@@ -1,4 +1,5 @@
-//! Convolution, https://onnx.ai/onnx/operators/onnx__Conv.html (2-D, group 1).
+//! Convolution, https://onnx.ai/onnx/operators/onnx__Conv.html (2-D; grouped and depthwise
+//! included: dX is a grouped ConvTranspose, dW a batched MatMul over the groups).
 //!
 //! - dX is a ConvTranspose of G with the same weights, strides, pads and dilations, with
 //!   `output_padding` restoring sizes a strided forward dropped. It costs about one forward.
@@ -28,9 +29,7 @@ pub fn conv(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     if x_dims.len() != 4 {
         return Err(ctx.error("only 2-D convolutions are differentiated"));
     }
-    if ctx.node.int("group").unwrap_or(1) != 1 {
-        return Err(ctx.error("grouped convolution gradients are not implemented yet"));
-    }
+    let group = ctx.node.int("group").unwrap_or(1);
     if !matches!(
         ctx.node.attr("auto_pad"),
         None | Some(ortl_onnx::Attr::String(_))
@@ -92,6 +91,7 @@ pub fn conv(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
                 ("dilations", ints(&dilations)),
                 ("output_padding", ints(&output_padding)),
                 ("kernel_shape", ints(&[kh, kw])),
+                ("group", int(group)),
             ],
         ))
     } else {
@@ -101,7 +101,11 @@ pub fn conv(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let dw = if ctx.needs[1] {
         // G as [O, N·Ho·Wo].
         let gt = transpose(ctx.b, &g, &[1, 0, 2, 3]);
-        let g2 = reshape(ctx.b, &gt, &[o, -1]);
+        let g2 = if group == 1 {
+            reshape(ctx.b, &gt, &[o, -1])
+        } else {
+            reshape(ctx.b, &gt, &[group, o / group, -1])
+        };
         // X padded once, channels first: [C, N, Hp, Wp].
         let padded = if pads.iter().any(|&p| p != 0) {
             let p = ctx.b.constant(Tensor::i64s(&[
@@ -134,8 +138,15 @@ pub fn conv(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
                     ctx.b
                         .op("Slice", &[&xt, &starts, &ends, &axes, &steps], vec![])
                 };
-                let x2 = reshape(ctx.b, &shifted, &[c, -1]);
-                let tap = ctx.b.op("Gemm", &[&g2, &x2], vec![("transB", int(1))]);
+                let tap = if group == 1 {
+                    let x2 = reshape(ctx.b, &shifted, &[c, -1]);
+                    ctx.b.op("Gemm", &[&g2, &x2], vec![("transB", int(1))])
+                } else {
+                    // Per group: [O/g, N·Ho·Wo] × [N·Ho·Wo, C/g], batched over the groups.
+                    let x2 = reshape(ctx.b, &shifted, &[group, c, -1]);
+                    let x2t = transpose(ctx.b, &x2, &[0, 2, 1]);
+                    ctx.b.op("MatMul", &[&g2, &x2t], vec![])
+                };
                 columns.push(reshape(ctx.b, &tap, &[o, c, 1]));
             }
         }
