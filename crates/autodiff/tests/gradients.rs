@@ -64,14 +64,12 @@ fn fixed(name: &'static str, dims: &[usize]) -> Input {
 
 fn session(model: &Model) -> Session {
     let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
-    let mut builder = runtime
-        .session(&SessionOptions {
-            threads: Some(1),
-            ..Default::default()
-        })
-        .unwrap();
-    builder
-        .commit_from_memory(&io::to_bytes(model))
+    let options = SessionOptions {
+        threads: Some(1),
+        ..Default::default()
+    };
+    runtime
+        .load(&options, &io::to_bytes(model))
         .unwrap_or_else(|e| panic!("ORT rejects the graph: {e}"))
 }
 

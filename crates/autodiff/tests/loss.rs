@@ -20,9 +20,10 @@ fn through_ort(loss: Loss) -> f32 {
     b.output(&out, DataType::Float, vec![]);
     let runtime = ortl_runtime::init(None).unwrap();
     let mut session = runtime
-        .session(&SessionOptions::default())
-        .unwrap()
-        .commit_from_memory(&io::to_bytes(&Model::new(b.finish())))
+        .load(
+            &SessionOptions::default(),
+            &io::to_bytes(&Model::new(b.finish())),
+        )
         .unwrap();
     let matrix = |m: [[f32; 3]; 2]| Array2::from_shape_fn((2, 3), |(i, j)| m[i][j]).into_dyn();
     let out = ortl_runtime::run(
@@ -98,9 +99,10 @@ fn l2_penalty_is_the_coefficient_times_the_sum_of_squares() {
     b.output(&out, DataType::Float, vec![]);
     let runtime = ortl_runtime::init(None).unwrap();
     let mut session = runtime
-        .session(&SessionOptions::default())
-        .unwrap()
-        .commit_from_memory(&io::to_bytes(&Model::new(b.finish())))
+        .load(
+            &SessionOptions::default(),
+            &io::to_bytes(&Model::new(b.finish())),
+        )
         .unwrap();
     let value = ortl_runtime::run(&mut session, vec![]).unwrap()[&out]
         .iter()

@@ -35,9 +35,10 @@ fn through_ort(opt: &Optimizer, steps: usize) -> Vec<Vec<f32>> {
     }
     let runtime = ortl_runtime::init(None).unwrap();
     let mut session = runtime
-        .session(&SessionOptions::default())
-        .unwrap()
-        .commit_from_memory(&io::to_bytes(&Model::new(b.finish())))
+        .load(
+            &SessionOptions::default(),
+            &io::to_bytes(&Model::new(b.finish())),
+        )
         .unwrap();
     let vec3 = |v: &[f32]| ArrayD::from_shape_vec(IxDyn(&[3]), v.to_vec()).unwrap();
     let scalar = |v: f32| ArrayD::from_elem(IxDyn(&[]), v);

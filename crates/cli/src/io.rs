@@ -1,9 +1,8 @@
-//! `-` means stdin or stdout wherever a stage reads or writes a file; any other path is
-//! read directly or written atomically.
+//! `-` means stdout wherever a stage writes a file; any other path is written atomically.
+//! (Readers of `-` are the contract readers in ortl-manifest and ortl-report.)
 
-use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
@@ -12,40 +11,6 @@ use crate::AtomicFile;
 /// True when `path` is the conventional `-` for a standard stream.
 pub fn is_stdio(path: &Path) -> bool {
     path.as_os_str() == "-"
-}
-
-/// A readable source: a file or stdin.
-pub enum Input {
-    Stdin(io::Stdin),
-    File(BufReader<File>, PathBuf),
-}
-
-impl Input {
-    pub fn open(path: &Path) -> Result<Self> {
-        if is_stdio(path) {
-            return Ok(Input::Stdin(io::stdin()));
-        }
-        let file = File::open(path)
-            .with_context(|| format!("cannot open {} (check the path)", path.display()))?;
-        Ok(Input::File(BufReader::new(file), path.to_path_buf()))
-    }
-
-    /// The name to use in messages: the path, or `<stdin>`.
-    pub fn name(&self) -> String {
-        match self {
-            Input::Stdin(_) => "<stdin>".into(),
-            Input::File(_, path) => path.display().to_string(),
-        }
-    }
-}
-
-impl Read for Input {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Input::Stdin(stdin) => stdin.read(buf),
-            Input::File(file, _) => file.read(buf),
-        }
-    }
 }
 
 /// A writable destination: stdout, or a file that appears only when [`Output::finish`]es.

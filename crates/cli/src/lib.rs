@@ -8,4 +8,4 @@ pub mod progress;
 
 pub use atomic::{AtomicDir, AtomicFile};
 pub use exit::{Interrupted, UsageError, interrupted, main_with, usage};
-pub use io::{Input, Output};
+pub use io::Output;

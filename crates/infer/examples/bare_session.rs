@@ -17,12 +17,11 @@ fn main() -> anyhow::Result<()> {
     let (batch, batches): (usize, usize) = (args[2].parse()?, args[3].parse()?);
     let threads = args.get(4).map(|t| t.parse()).transpose()?;
     let runtime = ortl_runtime::init(None)?;
-    let mut session = runtime
-        .session(&SessionOptions {
-            threads,
-            ..Default::default()
-        })?
-        .commit_from_memory(&ortl_onnx::io::to_bytes(&model))?;
+    let options = SessionOptions {
+        threads,
+        ..Default::default()
+    };
+    let mut session = runtime.load(&options, &ortl_onnx::io::to_bytes(&model))?;
     let pixels = ArrayD::from_shape_fn(IxDyn(&[batch, info.height, info.width, 3]), |i| {
         ((i[1] * 7 + i[2] * 13 + i[3]) % 251) as u8
     });

@@ -133,8 +133,7 @@ fn run(args: Args) -> Result<()> {
     let bytes = ortl_onnx::io::to_bytes(&model);
     drop(model);
     let mut session = runtime
-        .session(&options)?
-        .commit_from_memory(&bytes)
+        .load(&options, &bytes)
         .context("loading the model into ONNX Runtime")?;
 
     // Decoding runs one batch ahead of inference on another thread.

@@ -1,11 +1,10 @@
 //! ortl-infer run as a user runs it, with a small model built by ortl-models.
 
 use std::fs;
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 use ortl_fixtures::Workdir;
-use ortl_fixtures::workdir::run;
+use ortl_fixtures::workdir::{run, run_with_stdin};
 use ortl_models::classifier::keys;
 use ortl_models::{ClassifierSpec, Head, ResNetConfig, classifier};
 
@@ -152,33 +151,18 @@ fn stdin_paths_corrupt_images_and_strict() {
     let wd = Workdir::new();
     setup(&wd);
     fs::write(wd.join("data/normal/broken.png"), "not a png").unwrap();
-    let mut child = wd
-        .command(BIN)
-        .args([
+    let (code, stdout, stderr) = run_with_stdin(
+        wd.command(BIN).args([
             "--model",
             "model.onnx",
             "-",
             "--no-header",
             "--format",
             "tsv",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"data/normal/normal-001.png\ndata/normal/broken.png\ndata/normal/normal-002.png\n",
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+        ]),
+        b"data/normal/normal-001.png\ndata/normal/broken.png\ndata/normal/normal-002.png\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.lines().count(), 2);
     assert!(stdout.starts_with("data/normal/normal-001.png\t0\tnormal\t"));
     assert!(

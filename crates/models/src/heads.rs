@@ -54,12 +54,6 @@ pub struct HeadOutput {
     pub pooled: String,
 }
 
-impl Head {
-    pub fn name(&self) -> String {
-        self.to_string()
-    }
-}
-
 impl fmt::Display for Head {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -17,15 +17,13 @@ use ortl_runtime::{Feed, SessionOptions};
 
 fn session(model: &Model) -> Session {
     let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
-    let mut builder = runtime
-        .session(&SessionOptions {
-            threads: Some(1),
-            ..Default::default()
-        })
-        .unwrap();
-    builder
-        .commit_from_memory(&io::to_bytes(model))
-        .expect("ORT accepts the model")
+    let options = SessionOptions {
+        threads: Some(1),
+        ..Default::default()
+    };
+    runtime
+        .load(&options, &io::to_bytes(model))
+        .unwrap_or_else(|e| panic!("ORT accepts the model: {e}"))
 }
 
 fn run(model: &Model, feeds: Vec<(&str, Feed)>) -> BTreeMap<String, ArrayD<f32>> {

@@ -1,11 +1,9 @@
 //! ortl-report run as a user runs it, on generated predictions.
 
 use std::fs;
-use std::io::Write;
-use std::process::Stdio;
 
 use ortl_fixtures::Workdir;
-use ortl_fixtures::workdir::run;
+use ortl_fixtures::workdir::{run, run_with_stdin};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ortl-report");
 
@@ -120,27 +118,11 @@ fn reads_stdin_and_reports_a_missing_class_without_failing() {
         .filter(|(i, l)| *i == 0 || l.contains(",0,normal,"))
         .map(|(_, l)| format!("{l}\n"))
         .collect();
-    let mut child = wd
-        .command(BIN)
-        .args(["--predictions", "-", "-o", "report"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(only_negatives.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (code, _, stderr) = run_with_stdin(
+        wd.command(BIN).args(["--predictions", "-", "-o", "report"]),
+        only_negatives.as_bytes(),
     );
+    assert_eq!(code, 0, "{stderr}");
     let html = wd.read("report/report.html");
     assert!(
         html.contains("class &#39;tb&#39; has no true examples"),

@@ -117,6 +117,11 @@ impl Runtime {
     pub fn session(&self, options: &SessionOptions) -> Result<SessionBuilder, RuntimeError> {
         options.builder(&self.environment, &self.library)
     }
+
+    /// A ready session for an encoded model (`ModelProto` bytes).
+    pub fn load(&self, options: &SessionOptions, model: &[u8]) -> Result<Session, RuntimeError> {
+        Ok(self.session(options)?.commit_from_memory(model)?)
+    }
 }
 
 /// How to build a session: device and CPU threads.

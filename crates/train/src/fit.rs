@@ -127,9 +127,7 @@ impl FeatureCache {
             .context("the extractor has no input")?
             .name
             .clone();
-        let session = runtime
-            .session(options)?
-            .commit_from_memory(&ortl_onnx::io::to_bytes(extractor))?;
+        let session = runtime.load(options, &ortl_onnx::io::to_bytes(extractor))?;
         Ok(Self {
             session,
             input,
@@ -456,9 +454,7 @@ pub fn fit(
                 Some(cache) => {
                     let features = cache.gather(data, &data.val, config.batch)?;
                     let head = crate::graph::head_model(&model, &cache.pooled, cache.width);
-                    let mut session = runtime
-                        .session(options)?
-                        .commit_from_memory(&ortl_onnx::io::to_bytes(&head))?;
+                    let mut session = runtime.load(options, &ortl_onnx::io::to_bytes(&head))?;
                     let mut out = ortl_runtime::run(
                         &mut session,
                         vec![(cache.pooled.as_str(), Feed::F32(features))],
@@ -523,8 +519,7 @@ pub fn predict(
     indices: &[usize],
     batch: usize,
 ) -> anyhow::Result<ArrayD<f32>> {
-    let bytes = ortl_onnx::io::to_bytes(model);
-    let mut session = runtime.session(options)?.commit_from_memory(&bytes)?;
+    let mut session = runtime.load(options, &ortl_onnx::io::to_bytes(model))?;
     let mut parts = Vec::new();
     for chunk in indices.chunks(batch.max(1)) {
         let mut out =

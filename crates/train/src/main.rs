@@ -434,7 +434,7 @@ fn run(args: Args) -> Result<()> {
     ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst))
         .context("installing the Ctrl-C handler")?;
 
-    let mut trainer = None;
+    let mut trainer: Option<Trainer> = None;
     let mut sink = RunFolder {
         dir: args.output.clone(),
         epochs: total_epochs,
@@ -449,7 +449,7 @@ fn run(args: Args) -> Result<()> {
         if let Some(previous) = trainer.take() {
             // Between phases the weights carry over; the optimizer starts afresh (as Keras'
             // recompile in the two-phase recipe).
-            model = Trainer::export(&previous);
+            model = previous.export();
         }
         let spec = TrainSpec {
             trainable: trainable.clone(),

@@ -110,10 +110,7 @@ impl Trainer {
             step_graph = crate::graph::on_features(step_graph, &head.pooled, width);
         }
         let bytes = ortl_onnx::io::to_bytes(&step_graph.model);
-        let session = runtime
-            .session(options)?
-            .commit_from_memory(&bytes)
-            .map_err(|e| TrainError::Ort(e.to_string()))?;
+        let session = runtime.load(options, &bytes)?;
         let mut state = BTreeMap::new();
         for name in step_graph.params.iter().chain(&step_graph.bn_stats) {
             state.insert(name.clone(), to_array(&classifier.graph.initializers[name]));

@@ -112,11 +112,7 @@ fn training_forward_equals_the_exported_models_forward() {
         .probabilities;
     let bytes = ortl_onnx::io::to_bytes(&t.export());
     let runtime = ortl_runtime::init(None).unwrap();
-    let mut session = runtime
-        .session(&SessionOptions::default())
-        .unwrap()
-        .commit_from_memory(&bytes)
-        .unwrap();
+    let mut session = runtime.load(&SessionOptions::default(), &bytes).unwrap();
     let infer_p = ortl_runtime::run(&mut session, vec![("image", Feed::U8(images))])
         .unwrap()
         .remove("probabilities")
