@@ -26,6 +26,9 @@ pub mod keys {
     pub const VERSION: &str = "ortl.version";
     /// The resize filter of the training tensors (written by ortl-train).
     pub const RESIZE: &str = "ortl.resize";
+    /// The backbone's last feature map `[N, C, h, w]`, which the head pools (Grad-CAM's
+    /// default layer).
+    pub const FEATURES: &str = "ortl.features";
 }
 
 /// What the classifier is for.
@@ -91,6 +94,7 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
         backbone.normalization.to_string(),
     );
     meta.insert(keys::BACKBONE.into(), backbone.name.clone());
+    meta.insert(keys::FEATURES.into(), backbone.features.clone());
     meta.insert(keys::HEAD.into(), spec.head.to_string());
     meta.insert(
         keys::ACTIVATION.into(),

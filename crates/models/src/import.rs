@@ -143,15 +143,17 @@ pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result
     })
 }
 
-struct Pool {
+/// A classifier's global pooling, found by [`find_pool`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pool {
     /// The feature map the pooling reads.
-    features: String,
-    layout: Layout,
-    channels: usize,
+    pub features: String,
+    pub layout: Layout,
+    pub channels: usize,
 }
 
 /// The last global pooling whose result reaches a Gemm/MatMul classifier.
-fn find_pool(graph: &ortl_onnx::Graph) -> Option<Pool> {
+pub fn find_pool(graph: &ortl_onnx::Graph) -> Option<Pool> {
     graph.nodes.iter().rev().find_map(|node| {
         let layout = pooling_layout(graph, node)?;
         let channels = classifier_inputs(graph, &node.outputs[0], 4)?;
@@ -201,7 +203,9 @@ fn classifier_inputs(graph: &ortl_onnx::Graph, value: &str, depth: usize) -> Opt
     graph
         .consumers(value)
         .find_map(|next| match next.op.as_str() {
-            "Flatten" | "Reshape" | "Squeeze" | "Identity" | "Dropout" | "Transpose" => {
+            // BatchNormalization: Keras-style heads normalise the pooled features first.
+            "Flatten" | "Reshape" | "Squeeze" | "Identity" | "Dropout" | "Transpose"
+            | "BatchNormalization" => {
                 classifier_inputs(graph, &next.outputs[0], depth - 1)
             }
             "Gemm" => {

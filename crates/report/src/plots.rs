@@ -2,7 +2,6 @@
 //! no system fonts are needed) and SVG (embedded in report.html).
 
 use std::path::Path;
-use std::sync::Once;
 
 use anyhow::{Result, anyhow};
 use plotters::coord::Shift;
@@ -13,19 +12,6 @@ use crate::evaluate::BinaryEvaluation;
 use crate::input::Epoch;
 
 const SIZE: (u32, u32) = (640, 480);
-static FONT: Once = Once::new();
-
-fn register_font() {
-    FONT.call_once(|| {
-        let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
-        for style in [FontStyle::Normal, FontStyle::Bold] {
-            assert!(
-                plotters::style::register_font("sans-serif", style, bytes).is_ok(),
-                "the bundled font parses"
-            );
-        }
-    });
-}
 
 fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing failed: {e:?}")
@@ -38,7 +24,7 @@ fn render(
     figure: &dyn Fn(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
     svg_figure: &dyn Fn(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
 ) -> Result<String> {
-    register_font();
+    ortl_explain::font::register();
     let png = dir.join(format!("{name}.png"));
     {
         let area = BitMapBackend::new(&png, SIZE).into_drawing_area();

@@ -1,0 +1,267 @@
+//! Grad-CAM and Grad-CAM++ as ONNX graphs, built by differentiating the classifier's own
+//! head with `ortl-autodiff`.
+//!
+//! The classifier is split at its last convolutional feature map `A` (`[N, K, h, w]`):
+//! the first session runs the whole classifier with `A` as an extra output, the second
+//! ([`cam_model`]) re-runs only the part after `A` and its backward pass. The backbone thus
+//! runs once per image, the chosen class can be decided from the probabilities (argmax or
+//! a threshold) before the second session, and the backward pass is head-sized.
+//!
+//! For class scores `S` (the logits before the final softmax/sigmoid) and one-hot class
+//! weights `W` (`[N, C]`), the graph differentiates `Σ_n Σ_c W[n,c]·S[n,c]`; images do not
+//! interact in an inference graph, so this yields each image's `G = ∂S_c/∂A` at once.
+//! - Grad-CAM (Selvaraju et al. 2017): `α_k = mean_ij G_kij`, `cam = ReLU(Σ_k α_k A_k)`.
+//! - Grad-CAM++ (Chattopadhay et al. 2018, the closed form with exponential scores):
+//!   `a_kij = G² / (2G² + Σ_ab A_kab · G³)` (0 where the denominator is 0),
+//!   `w_k = Σ_ij a_kij · ReLU(G_kij)`, `cam = ReLU(Σ_k w_k A_k)`.
+//!
+//! The cam stays at feature resolution `[N, h, w]`; the caller upsamples it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use ortl_models::Layout;
+use ortl_models::classifier::keys;
+use ortl_onnx::builder::{int, ints};
+use ortl_onnx::{DataType, Dim, GraphBuilder, Model, ValueInfo, passes, shapes};
+
+/// Name of the class-weights input of the CAM graph.
+pub const CLASS_WEIGHTS: &str = "cam_class_weights";
+/// Name of the CAM graph's output, `[N, h, w]`.
+pub const CAM: &str = "cam";
+/// Name of the class scores output of the CAM graph (the logits it differentiated).
+pub const SCORES: &str = "cam_scores";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    GradCam,
+    GradCamPlusPlus,
+}
+
+impl FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "gradcam" | "grad-cam" => Ok(Method::GradCam),
+            "gradcam++" | "grad-cam++" => Ok(Method::GradCamPlusPlus),
+            other => Err(format!("unknown CAM method '{other}' (gradcam or gradcam++)")),
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Method::GradCam => "gradcam",
+            Method::GradCamPlusPlus => "gradcam++",
+        })
+    }
+}
+
+/// Where in a classifier the explanation starts and what it explains.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    /// The feature map `A`, rank 4.
+    pub features: String,
+    pub layout: Layout,
+    /// Static shape of `A` after the batch: `[K, h, w]` (NCHW) or `[h, w, K]` (NHWC).
+    pub dims: [i64; 3],
+    /// The class scores differentiated: the input of the final softmax/sigmoid, or the
+    /// output itself when the graph ends without one.
+    pub scores: String,
+    pub classes: usize,
+}
+
+impl Target {
+    /// Height and width of the feature map.
+    pub fn spatial(&self) -> (usize, usize) {
+        let [a, b, c] = self.dims;
+        match self.layout {
+            Layout::Nchw => (b as usize, c as usize),
+            Layout::Nhwc => (a as usize, b as usize),
+        }
+    }
+}
+
+/// Finds the feature map to explain: `layer` when given (any rank-4 value), else the one
+/// ortl-train recorded in the model's metadata, else the input of the global pooling that
+/// feeds the classifier.
+pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, String> {
+    let graph = &model.graph;
+    let output = graph.outputs.first().ok_or("the model has no output")?;
+    let value_shapes = shapes::infer(graph).map_err(|e| e.to_string())?;
+    let rank4 = |name: &str| {
+        value_shapes
+            .get(name)
+            .filter(|t| t.shape.len() == 4)
+            .map(|t| t.shape.clone())
+    };
+    let (features, layout) = match layer {
+        Some(name) => {
+            if rank4(name).is_none() {
+                let mut candidates: Vec<&str> = graph
+                    .nodes
+                    .iter()
+                    .filter(|n| n.op == "Conv" || n.op == "Relu")
+                    .flat_map(|n| n.outputs.iter().map(String::as_str))
+                    .filter(|o| rank4(o).is_some())
+                    .collect();
+                let shown = candidates.split_off(candidates.len().saturating_sub(5));
+                return Err(format!(
+                    "--cam-layer '{name}' is not a rank-4 feature map of this model; the last convolution outputs are: {}",
+                    shown.join(", ")
+                ));
+            }
+            (name.to_string(), Layout::Nchw)
+        }
+        None => match model
+            .metadata
+            .get(keys::FEATURES)
+            .filter(|name| rank4(name).is_some())
+        {
+            Some(name) => (name.clone(), Layout::Nchw),
+            None => {
+                let pool = ortl_models::import::find_pool(graph).ok_or(
+                    "found no global pooling feeding the classifier; name the feature map with --cam-layer",
+                )?;
+                (pool.features, pool.layout)
+            }
+        },
+    };
+    let shape = rank4(&features).expect("checked rank 4");
+    let dims: Vec<i64> = shape[1..]
+        .iter()
+        .map(|d| d.filter(|&d| d > 0))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("feature map '{features}' has no static shape: {shape:?}"))?;
+    let scores = match graph.producer(&output.name) {
+        Some(node) if matches!(node.op.as_str(), "Softmax" | "Sigmoid" | "LogSoftmax") => {
+            node.inputs[0].clone()
+        }
+        _ => output.name.clone(),
+    };
+    let classes = value_shapes
+        .get(&scores)
+        .and_then(|t| t.shape.get(1).copied().flatten())
+        .filter(|&c| c > 0)
+        .ok_or_else(|| format!("class scores '{scores}' are not [N, C] with a fixed C"))?;
+    Ok(Target {
+        features,
+        layout,
+        dims: [dims[0], dims[1], dims[2]],
+        scores,
+        classes: classes as usize,
+    })
+}
+
+/// The classifier with the feature map as a second output.
+pub fn expose_features(model: &Model, target: &Target) -> Model {
+    let mut exposed = model.clone();
+    if !exposed.graph.outputs.iter().any(|o| o.name == target.features) {
+        exposed.graph.outputs.push(feature_info(target));
+    }
+    exposed
+}
+
+fn feature_info(target: &Target) -> ValueInfo {
+    let mut shape = vec![Dim::Symbolic("N".into())];
+    shape.extend(target.dims.iter().map(|&d| Dim::Fixed(d)));
+    ValueInfo::new(&target.features, DataType::Float, shape)
+}
+
+/// The graph from the feature map to the class activation map: inputs `A` (named as in
+/// the classifier) and [`CLASS_WEIGHTS`] `[N, C]`; outputs [`CAM`] `[N, h, w]` and
+/// [`SCORES`] `[N, C]`.
+pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model, String> {
+    let mut graph = model.graph.clone();
+    passes::start_at(&mut graph, feature_info(target));
+    passes::end_at(
+        &mut graph,
+        ValueInfo::new(&target.scores, DataType::Float, vec![]),
+    );
+    graph.outputs.clear();
+    let mut b = GraphBuilder::from_graph(graph);
+    let n = Dim::Symbolic("N".into());
+    let classes = target.classes as i64;
+    let weights = b.input(
+        CLASS_WEIGHTS,
+        DataType::Float,
+        vec![n.clone(), Dim::Fixed(classes)],
+    );
+    let score = b.scoped("cam", |b| {
+        let weighted = b.op("Mul", &[&target.scores, &weights], vec![]);
+        b.op("ReduceSum", &[&weighted], vec![("keepdims", int(0))])
+    });
+    let value_shapes: HashMap<_, _> = shapes::infer(b.graph()).map_err(|e| e.to_string())?;
+    let grads = ortl_autodiff::gradients(
+        &mut b,
+        &score,
+        std::slice::from_ref(&target.features),
+        &value_shapes,
+    )
+    .map_err(|e| e.to_string())?;
+    let g = grads.of[&target.features].clone();
+    let (spatial, channel): (&[i64], i64) = match target.layout {
+        Layout::Nchw => (&[2, 3], 1),
+        Layout::Nhwc => (&[1, 2], 3),
+    };
+    let a = target.features.as_str();
+    let cam = b.scoped("cam", |b| {
+        let channel_weights = match method {
+            Method::GradCam => b.op(
+                "ReduceMean",
+                &[&g],
+                vec![("axes", ints(spatial)), ("keepdims", int(1))],
+            ),
+            Method::GradCamPlusPlus => {
+                let g2 = b.op("Mul", &[&g, &g], vec![]);
+                let g3 = b.op("Mul", &[&g2, &g], vec![]);
+                let sum_a = ortl_autodiff::emit::reduce_sum(b, a, spatial, true);
+                let two = ortl_autodiff::emit::scalar(b, 2.0);
+                let twice = b.op("Mul", &[&g2, &two], vec![]);
+                let cubic = b.op("Mul", &[&sum_a, &g3], vec![]);
+                let denominator = b.op("Add", &[&twice, &cubic], vec![]);
+                let zero = ortl_autodiff::emit::scalar(b, 0.0);
+                let one = ortl_autodiff::emit::scalar(b, 1.0);
+                let is_zero = b.op("Equal", &[&denominator, &zero], vec![]);
+                let safe = b.op("Where", &[&is_zero, &one, &denominator], vec![]);
+                let alpha = b.op("Div", &[&g2, &safe], vec![]);
+                let positive = b.op("Relu", &[&g], vec![]);
+                let weighted = b.op("Mul", &[&alpha, &positive], vec![]);
+                ortl_autodiff::emit::reduce_sum(b, &weighted, spatial, true)
+            }
+        };
+        let weighted_maps = b.op("Mul", &[&channel_weights, a], vec![]);
+        let combined = ortl_autodiff::emit::reduce_sum(b, &weighted_maps, &[channel], false);
+        b.op("Relu", &[&combined], vec![])
+    });
+    let (h, w) = target.spatial();
+    b.output(
+        &cam,
+        DataType::Float,
+        vec![n.clone(), Dim::Fixed(h as i64), Dim::Fixed(w as i64)],
+    );
+    let scores_out = b.op("Identity", &[&target.scores], vec![]);
+    b.output(
+        &scores_out,
+        DataType::Float,
+        vec![n, Dim::Fixed(classes)],
+    );
+    let mut graph = b.finish();
+    passes::rename_value(&mut graph, &cam, CAM);
+    passes::rename_value(&mut graph, &scores_out, SCORES);
+    passes::validate(&graph).map_err(|e| e.to_string())?;
+    let mut cam_model = Model::new(graph);
+    cam_model.doc = format!("ortl {method} of '{}'", target.features);
+    Ok(cam_model)
+}
+
+/// One-hot class weights `[N, C]` for the chosen class of each image.
+pub fn one_hot(chosen: &[usize], classes: usize) -> ndarray::Array2<f32> {
+    let mut weights = ndarray::Array2::zeros((chosen.len(), classes));
+    for (row, &c) in chosen.iter().enumerate() {
+        weights[[row, c]] = 1.0;
+    }
+    weights
+}
