@@ -45,7 +45,9 @@ impl FromStr for Method {
         match s {
             "gradcam" | "grad-cam" => Ok(Method::GradCam),
             "gradcam++" | "grad-cam++" => Ok(Method::GradCamPlusPlus),
-            other => Err(format!("unknown CAM method '{other}' (gradcam or gradcam++)")),
+            other => Err(format!(
+                "unknown CAM method '{other}' (gradcam or gradcam++)"
+            )),
         }
     }
 }
@@ -158,7 +160,12 @@ pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, String> {
 /// The classifier with the feature map as a second output.
 pub fn expose_features(model: &Model, target: &Target) -> Model {
     let mut exposed = model.clone();
-    if !exposed.graph.outputs.iter().any(|o| o.name == target.features) {
+    if !exposed
+        .graph
+        .outputs
+        .iter()
+        .any(|o| o.name == target.features)
+    {
         exposed.graph.outputs.push(feature_info(target));
     }
     exposed
@@ -243,11 +250,7 @@ pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model
         vec![n.clone(), Dim::Fixed(h as i64), Dim::Fixed(w as i64)],
     );
     let scores_out = b.op("Identity", &[&target.scores], vec![]);
-    b.output(
-        &scores_out,
-        DataType::Float,
-        vec![n, Dim::Fixed(classes)],
-    );
+    b.output(&scores_out, DataType::Float, vec![n, Dim::Fixed(classes)]);
     let mut graph = b.finish();
     passes::rename_value(&mut graph, &cam, CAM);
     passes::rename_value(&mut graph, &scores_out, SCORES);

@@ -115,8 +115,11 @@ fn draw_legend(pixels: &mut [u8], width: u32, height: u32, caption: &str) -> Res
     for y in top..bottom {
         let t = (bottom - y) as f32 / (bottom - top) as f32;
         let [r, g, b] = jet(t);
-        root.draw(&Rectangle::new([(left, y), (right, y + 1)], RGBColor(r, g, b).filled()))
-            .map_err(err)?;
+        root.draw(&Rectangle::new(
+            [(left, y), (right, y + 1)],
+            RGBColor(r, g, b).filled(),
+        ))
+        .map_err(err)?;
     }
     let label_x = left - label_w as i32 - pad;
     root.draw(&Text::new("high", (label_x, top), style.clone()))

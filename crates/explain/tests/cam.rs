@@ -16,7 +16,9 @@ const CLASSES: usize = 3;
 
 /// Deterministic values in [-1, 1).
 fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
             state = state
@@ -52,7 +54,10 @@ fn tiny() -> Tiny {
         "conv.weight",
         Tensor::f32(&[CHANNELS as i64, 3, 3, 3], values(CHANNELS * 27, 1)),
     );
-    let conv_b = b.param("conv.bias", Tensor::f32(&[CHANNELS as i64], vec![0.1; CHANNELS]));
+    let conv_b = b.param(
+        "conv.bias",
+        Tensor::f32(&[CHANNELS as i64], vec![0.1; CHANNELS]),
+    );
     let conv = b.op(
         "Conv",
         &[&x, &conv_w, &conv_b],
@@ -66,13 +71,30 @@ fn tiny() -> Tiny {
         values(HIDDEN, 3),
         values(CLASSES * HIDDEN, 4),
     );
-    let w1_name = b.param("fc1.weight", Tensor::f32(&[HIDDEN as i64, CHANNELS as i64], w1.clone()));
+    let w1_name = b.param(
+        "fc1.weight",
+        Tensor::f32(&[HIDDEN as i64, CHANNELS as i64], w1.clone()),
+    );
     let b1_name = b.param("fc1.bias", Tensor::f32(&[HIDDEN as i64], b1.clone()));
-    let hidden = b.op("Gemm", &[&flat, &w1_name, &b1_name], vec![("transB", int(1))]);
+    let hidden = b.op(
+        "Gemm",
+        &[&flat, &w1_name, &b1_name],
+        vec![("transB", int(1))],
+    );
     let hidden = b.op("Relu", &[&hidden], vec![]);
-    let w2_name = b.param("fc2.weight", Tensor::f32(&[CLASSES as i64, HIDDEN as i64], w2.clone()));
-    let b2_name = b.param("fc2.bias", Tensor::f32(&[CLASSES as i64], vec![0.0; CLASSES]));
-    let logits = b.op("Gemm", &[&hidden, &w2_name, &b2_name], vec![("transB", int(1))]);
+    let w2_name = b.param(
+        "fc2.weight",
+        Tensor::f32(&[CLASSES as i64, HIDDEN as i64], w2.clone()),
+    );
+    let b2_name = b.param(
+        "fc2.bias",
+        Tensor::f32(&[CLASSES as i64], vec![0.0; CLASSES]),
+    );
+    let logits = b.op(
+        "Gemm",
+        &[&hidden, &w2_name, &b2_name],
+        vec![("transB", int(1))],
+    );
     let probabilities = b.op("Softmax", &[&logits], vec![("axis", int(-1))]);
     b.output(
         &probabilities,
@@ -210,7 +232,15 @@ fn cam_equals_the_definition_for_each_image_class_and_method() {
 #[test]
 fn explicit_layer_and_missing_layer() {
     let t = tiny();
-    let conv_output = t.model.graph.nodes.iter().find(|n| n.op == "Conv").unwrap().outputs[0].clone();
+    let conv_output = t
+        .model
+        .graph
+        .nodes
+        .iter()
+        .find(|n| n.op == "Conv")
+        .unwrap()
+        .outputs[0]
+        .clone();
     let target = locate(&t.model, Some(&conv_output)).unwrap();
     assert_eq!(target.features, conv_output);
     // The graph from the pre-ReLU map differentiates through the ReLU too.
@@ -223,10 +253,19 @@ fn explicit_layer_and_missing_layer() {
         &graph,
         vec![
             (conv_output.as_str(), Feed::F32(out[&conv_output].clone())),
-            (cam::CLASS_WEIGHTS, Feed::F32(Array2::from_elem((2, CLASSES), 0.0).into_dyn())),
+            (
+                cam::CLASS_WEIGHTS,
+                Feed::F32(Array2::from_elem((2, CLASSES), 0.0).into_dyn()),
+            ),
         ],
     );
-    assert!(out[cam::CAM].iter().all(|&v| v == 0.0), "no class chosen, no map");
+    assert!(
+        out[cam::CAM].iter().all(|&v| v == 0.0),
+        "no class chosen, no map"
+    );
     let err = locate(&t.model, Some("nope")).unwrap_err();
-    assert!(err.contains("'nope' is not a rank-4 feature map") && err.contains(&conv_output), "{err}");
+    assert!(
+        err.contains("'nope' is not a rank-4 feature map") && err.contains(&conv_output),
+        "{err}"
+    );
 }

@@ -2,6 +2,7 @@
 //! ([`inputs`]), and the rows it writes ([`output`]). Decoding and resizing are
 //! `ortl-imaging`'s, the same code `ortl-augment` used for the training tensors.
 
+pub mod explain;
 pub mod inputs;
 pub mod model_info;
 pub mod output;

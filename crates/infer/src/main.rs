@@ -9,6 +9,7 @@ use clap::Parser;
 use ndarray::{ArrayD, IxDyn};
 use ortl_cli::usage;
 use ortl_imaging::{DecodeError, DecodeLimits, decode_rgb, resize};
+use ortl_infer::explain::{CamClass, CamOptions, Explainer};
 use ortl_infer::output::{Format, Row, Writer};
 use ortl_infer::{Item, ModelInfo, inputs};
 use ortl_manifest::Split;
@@ -85,6 +86,25 @@ struct Args {
     /// Largest image accepted, in pixels (width × height).
     #[arg(long, default_value_t = DecodeLimits::DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
+    /// Write a Grad-CAM heatmap per image into this folder: NAME.png (the map over the
+    /// grey image, with its class, probability and a colour bar) and NAME.npy (float32
+    /// [H, W] at the model's input size, not normalised); adds a cam_path column.
+    #[arg(long, value_name = "DIR")]
+    cam: Option<PathBuf>,
+    /// Class each heatmap explains: predicted, true (images without a label get none) or
+    /// a class name.
+    #[arg(long, default_value = "predicted", requires = "cam")]
+    cam_class: CamClass,
+    /// gradcam or gradcam++.
+    #[arg(long, default_value = "gradcam", requires = "cam")]
+    cam_method: ortl_explain::Method,
+    /// Feature map to explain (a rank-4 value of the graph; default: the one the
+    /// classifier's global pooling reads).
+    #[arg(long, value_name = "NAME", requires = "cam")]
+    cam_layer: Option<String>,
+    /// Replace an existing --cam folder.
+    #[arg(long, requires = "cam")]
+    force: bool,
     /// libonnxruntime to load (default: ORT_DYLIB_PATH, then .ort/ from `make setup`).
     #[arg(long)]
     ort_lib: Option<PathBuf>,
@@ -130,6 +150,24 @@ fn run(args: Args) -> Result<()> {
         device: args.device,
         threads: args.threads,
     };
+    let limits = DecodeLimits {
+        max_pixels: args.max_pixels,
+    };
+    let (mut explainer, model) = match &args.cam {
+        Some(dir) => {
+            let cam = CamOptions {
+                dir: dir.clone(),
+                class: args.cam_class.clone(),
+                method: args.cam_method,
+                layer: args.cam_layer.clone(),
+                force: args.force,
+                limits,
+            };
+            let (explainer, exposed) = Explainer::new(runtime, &options, &model, &info, cam)?;
+            (Some(explainer), exposed)
+        }
+        None => (None, model),
+    };
     let bytes = ortl_onnx::io::to_bytes(&model);
     drop(model);
     let mut session = runtime
@@ -137,9 +175,6 @@ fn run(args: Args) -> Result<()> {
         .context("loading the model into ONNX Runtime")?;
 
     // Decoding runs one batch ahead of inference on another thread.
-    let limits = DecodeLimits {
-        max_pixels: args.max_pixels,
-    };
     let (tx, rx) = mpsc::sync_channel::<Prepared>(2);
     let decode_info = info.clone();
     let batch_size = args.batch;
@@ -166,6 +201,7 @@ fn run(args: Args) -> Result<()> {
         args.format,
         &info.classes,
         top_k.unwrap_or(0),
+        explainer.is_some(),
     );
     let flips: &[(bool, bool)] = match args.tta.as_str() {
         "flip" => &[(false, false), (true, false)],
@@ -189,10 +225,15 @@ fn run(args: Args) -> Result<()> {
         }
         // Test-time augmentation: the mean of the passes over mirrored copies.
         let mut probs: Option<ArrayD<f32>> = None;
+        // The heatmap explains the unmirrored image (the first pass).
+        let mut features: Option<ArrayD<f32>> = None;
         for &(horizontal, vertical) in flips {
             let pixels = mirrored(&prepared.pixels, horizontal, vertical);
             let mut outputs =
                 ortl_runtime::run(&mut session, vec![(info.input.as_str(), Feed::U8(pixels))])?;
+            if let Some(explainer) = explainer.as_ref().filter(|_| features.is_none()) {
+                features = outputs.remove(explainer.features());
+            }
             let p = outputs
                 .remove(&info.output)
                 .context("the model produced no output")?;
@@ -202,21 +243,37 @@ fn run(args: Args) -> Result<()> {
             });
         }
         let probs = probs.expect("at least one pass") / flips.len() as f32;
-        for (item, p) in prepared.items.iter().zip(probs.outer_iter()) {
-            let p: Vec<f32> = p.iter().copied().collect();
-            let predicted = match args.threshold {
+        let predicted: Vec<usize> = probs
+            .outer_iter()
+            .map(|p| match args.threshold {
                 Some(t) => usize::from(p[1] >= t),
                 None => p
                     .iter()
                     .enumerate()
                     .max_by(|a, b| a.1.total_cmp(b.1))
                     .map_or(0, |(i, _)| i),
-            };
+            })
+            .collect();
+        let cam_paths = match (&mut explainer, features) {
+            (Some(explainer), Some(features)) => {
+                explainer.explain(&prepared.items, features, &predicted, &probs)?
+            }
+            _ => vec![None; prepared.items.len()],
+        };
+        for (((item, p), predicted), cam_path) in prepared
+            .items
+            .iter()
+            .zip(probs.outer_iter())
+            .zip(predicted)
+            .zip(&cam_paths)
+        {
+            let p: Vec<f32> = p.iter().copied().collect();
             writer.row(&Row {
                 path: &item.shown,
                 label: item.label,
                 predicted,
                 probabilities: &p,
+                cam_path: cam_path.as_deref(),
             })?;
             written += 1;
         }
@@ -226,6 +283,21 @@ fn run(args: Args) -> Result<()> {
     std::io::stdout().flush()?;
     let _ = producer.join();
     eprintln!("ortl-infer: {written} images classified, {skipped} skipped");
+    if let Some(explainer) = explainer {
+        let dir = args
+            .cam
+            .as_ref()
+            .expect("explainer implies --cam")
+            .display();
+        if explainer.unlabelled > 0 {
+            eprintln!(
+                "ortl-infer: {} images without a true label got no heatmap (--cam-class true)",
+                explainer.unlabelled
+            );
+        }
+        explainer.finish()?;
+        eprintln!("ortl-infer: heatmaps in {dir}");
+    }
     Ok(())
 }
 

@@ -35,6 +35,8 @@ pub struct Writer<W: Write> {
     classes: Vec<String>,
     /// Extra columns top1…topK (0: none).
     top_k: usize,
+    /// A last column `cam_path` (the heatmap overlay, empty when none was made).
+    cam: bool,
 }
 
 /// One prediction.
@@ -43,10 +45,11 @@ pub struct Row<'a> {
     pub label: Option<usize>,
     pub predicted: usize,
     pub probabilities: &'a [f32],
+    pub cam_path: Option<&'a str>,
 }
 
 impl<W: Write> Writer<W> {
-    pub fn new(out: W, format: Format, classes: &[String], top_k: usize) -> Self {
+    pub fn new(out: W, format: Format, classes: &[String], top_k: usize, cam: bool) -> Self {
         let sink = match format {
             Format::Jsonl => Sink::Jsonl(out),
             Format::Csv => Sink::Delimited(Box::new(csv::WriterBuilder::new().from_writer(out))),
@@ -58,6 +61,7 @@ impl<W: Write> Writer<W> {
             sink,
             classes: classes.to_vec(),
             top_k,
+            cam,
         }
     }
 
@@ -72,6 +76,9 @@ impl<W: Write> Writer<W> {
             ];
             fields.extend(self.classes.iter().map(|c| format!("p_{c}")));
             fields.extend((1..=self.top_k).map(|k| format!("top{k}")));
+            if self.cam {
+                fields.push("cam_path".into());
+            }
             csv.write_record(&fields)?;
         }
         Ok(())
@@ -91,6 +98,9 @@ impl<W: Write> Writer<W> {
                 ];
                 fields.extend(row.probabilities.iter().map(|p| format!("{p:.6}")));
                 fields.extend(ranked);
+                if self.cam {
+                    fields.push(row.cam_path.unwrap_or_default().to_string());
+                }
                 csv.write_record(&fields)?;
             }
             Sink::Jsonl(out) => {
@@ -103,6 +113,9 @@ impl<W: Write> Writer<W> {
                 }
                 for (k, class) in ranked.into_iter().enumerate() {
                     value[format!("top{}", k + 1)] = json!(class);
+                }
+                if self.cam {
+                    value["cam_path"] = json!(row.cam_path);
                 }
                 writeln!(out, "{value}")?;
             }

@@ -205,9 +205,7 @@ fn classifier_inputs(graph: &ortl_onnx::Graph, value: &str, depth: usize) -> Opt
         .find_map(|next| match next.op.as_str() {
             // BatchNormalization: Keras-style heads normalise the pooled features first.
             "Flatten" | "Reshape" | "Squeeze" | "Identity" | "Dropout" | "Transpose"
-            | "BatchNormalization" => {
-                classifier_inputs(graph, &next.outputs[0], depth - 1)
-            }
+            | "BatchNormalization" => classifier_inputs(graph, &next.outputs[0], depth - 1),
             "Gemm" => {
                 let weight = graph.initializers.get(next.inputs.get(1)?)?;
                 let trans_b = next.int("transB").unwrap_or(0) == 1;

@@ -1,0 +1,265 @@
+//! `ortl-infer --cam DIR`: a Grad-CAM (or Grad-CAM++) heatmap per image, written as an
+//! overlay PNG and the raw map as `.npy` (float32 `[H, W]` at the model's input size,
+//! not normalised) into a folder that appears complete when inference ends.
+//!
+//! The classifier session also outputs the feature map; a second, head-sized session
+//! ([`ortl_explain::cam_model`]) turns it into the map of the chosen class.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context, Result};
+use ndarray::{ArrayD, Axis};
+use ndarray_npy::WriteNpyExt;
+use ortl_cli::AtomicDir;
+use ortl_explain::{Method, Target, cam};
+use ortl_imaging::{DecodeLimits, decode_rgb};
+use ortl_onnx::Model;
+use ortl_runtime::{Feed, Runtime, Session, SessionOptions};
+use rayon::prelude::*;
+
+use crate::{Item, ModelInfo};
+
+/// Which class each heatmap explains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CamClass {
+    Predicted,
+    /// The true label (images without one get no heatmap).
+    True,
+    Named(String),
+}
+
+impl FromStr for CamClass {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "predicted" => CamClass::Predicted,
+            "true" => CamClass::True,
+            "" => return Err("--cam-class needs predicted, true or a class name".into()),
+            name => CamClass::Named(name.into()),
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CamOptions {
+    pub dir: PathBuf,
+    pub class: CamClass,
+    pub method: Method,
+    pub layer: Option<String>,
+    pub force: bool,
+    pub limits: DecodeLimits,
+}
+
+pub struct Explainer {
+    session: Session,
+    target: Target,
+    out: AtomicDir,
+    options: CamOptions,
+    named: Option<usize>,
+    classes: Vec<String>,
+    input_size: (u32, u32),
+    used_names: HashSet<String>,
+    /// Images with no heatmap because `--cam-class true` and no label.
+    pub unlabelled: usize,
+}
+
+impl Explainer {
+    /// Prepares the CAM session; returns it with the classifier to run instead of `model`
+    /// (the same graph with the feature map as a second output). Errors are usage errors.
+    pub fn new(
+        runtime: &Runtime,
+        session_options: &SessionOptions,
+        model: &Model,
+        info: &ModelInfo,
+        options: CamOptions,
+    ) -> Result<(Self, Model)> {
+        let named = match &options.class {
+            CamClass::Named(name) => Some(
+                info.classes
+                    .iter()
+                    .position(|c| c == name)
+                    .ok_or_else(|| {
+                        ortl_cli::usage(format!(
+                            "--cam-class '{name}' is not one of the model's classes ({}), predicted or true",
+                            info.classes.join(", ")
+                        ))
+                    })?,
+            ),
+            _ => None,
+        };
+        let target = ortl_explain::locate(model, options.layer.as_deref())
+            .map_err(|e| ortl_cli::usage(format!("--cam: {e}")))?;
+        if target.classes != info.classes.len() {
+            return Err(ortl_cli::usage(format!(
+                "--cam: the class scores '{}' have {} columns but the model has {} classes",
+                target.scores,
+                target.classes,
+                info.classes.len()
+            )));
+        }
+        let graph = ortl_explain::cam_model(model, &target, options.method)
+            .map_err(|e| ortl_cli::usage(format!("--cam: cannot differentiate this model: {e}")))?;
+        let session = runtime
+            .load(session_options, &ortl_onnx::io::to_bytes(&graph))
+            .context("loading the Grad-CAM graph into ONNX Runtime")?;
+        let out = AtomicDir::create(&options.dir, options.force)?;
+        let exposed = ortl_explain::expose_features(model, &target);
+        Ok((
+            Self {
+                session,
+                target,
+                out,
+                options,
+                named,
+                classes: info.classes.clone(),
+                input_size: (info.height as u32, info.width as u32),
+                used_names: HashSet::new(),
+                unlabelled: 0,
+            },
+            exposed,
+        ))
+    }
+
+    /// The feature map output the classifier session must produce.
+    pub fn features(&self) -> &str {
+        &self.target.features
+    }
+
+    /// Heatmaps for one batch; returns each item's overlay path (None: no heatmap).
+    pub fn explain(
+        &mut self,
+        items: &[Item],
+        features: ArrayD<f32>,
+        predicted: &[usize],
+        probabilities: &ArrayD<f32>,
+    ) -> Result<Vec<Option<String>>> {
+        let chosen: Vec<Option<usize>> = items
+            .iter()
+            .zip(predicted)
+            .map(|(item, &p)| match self.options.class {
+                CamClass::Predicted => Some(p),
+                CamClass::True => item.label,
+                CamClass::Named(_) => self.named,
+            })
+            .collect();
+        self.unlabelled += chosen.iter().filter(|c| c.is_none()).count();
+        // Rows without a class get zero weights: an all-zero map, not written.
+        let mut weights = ortl_explain::one_hot(
+            &chosen.iter().map(|c| c.unwrap_or(0)).collect::<Vec<_>>(),
+            self.classes.len(),
+        );
+        for (row, c) in chosen.iter().enumerate() {
+            if c.is_none() {
+                weights.row_mut(row).fill(0.0);
+            }
+        }
+        let mut out = ortl_runtime::run(
+            &mut self.session,
+            vec![
+                (self.target.features.as_str(), Feed::F32(features)),
+                (cam::CLASS_WEIGHTS, Feed::F32(weights.into_dyn())),
+            ],
+        )?;
+        let maps = out
+            .remove(cam::CAM)
+            .context("the CAM graph produced no map")?;
+        let names: Vec<Option<String>> = items
+            .iter()
+            .zip(&chosen)
+            .map(|(item, c)| c.map(|_| self.unique_name(&item.shown)))
+            .collect();
+        let (h, w) = self.target.spatial();
+        let staging = self.out.staging().to_path_buf();
+        let (height, width) = self.input_size;
+        let method = self.options.method;
+        let limits = self.options.limits;
+        let classes = &self.classes;
+        let jobs: Vec<(usize, &String, usize)> = names
+            .iter()
+            .zip(&chosen)
+            .enumerate()
+            .filter_map(|(row, (name, class))| Some((row, name.as_ref()?, (*class)?)))
+            .collect();
+        jobs.par_iter()
+            .try_for_each(|&(row, name, class)| -> Result<()> {
+                let map: Vec<f32> = maps.index_axis(Axis(0), row).iter().copied().collect();
+                let raw = ortl_explain::overlay::upsample(&map, h, w, height, width);
+                let raw = ndarray::Array2::from_shape_vec((height as usize, width as usize), raw)
+                    .expect("upsampled to the input size");
+                let npy = staging.join(format!("{name}.npy"));
+                let file = std::fs::File::create(&npy)
+                    .with_context(|| format!("cannot write {}", npy.display()))?;
+                raw.write_npy(std::io::BufWriter::new(file))
+                    .with_context(|| format!("cannot write {}", npy.display()))?;
+                let image = decode_rgb(&items[row].path, limits)?;
+                let caption = format!(
+                    "{} {:.2} ({method})",
+                    classes[class],
+                    probabilities[[row, class]]
+                );
+                let picture = ortl_explain::overlay::overlay(&image, &map, h, w, &caption)
+                    .map_err(anyhow::Error::msg)?;
+                let png = staging.join(format!("{name}.png"));
+                picture
+                    .save(&png)
+                    .with_context(|| format!("cannot write {}", png.display()))?;
+                Ok(())
+            })?;
+        Ok(names
+            .into_iter()
+            .map(|n| {
+                n.map(|n| {
+                    self.options
+                        .dir
+                        .join(format!("{n}.png"))
+                        .display()
+                        .to_string()
+                })
+            })
+            .collect())
+    }
+
+    /// A file name (without extension) for the image shown as `shown`: its path with the
+    /// separators flattened, so images with the same name in different folders stay apart.
+    fn unique_name(&mut self, shown: &str) -> String {
+        let stem = Path::new(shown).with_extension("");
+        let flat: String = stem
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("__");
+        let flat: String = flat
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let flat = match flat.char_indices().rev().nth(119) {
+            Some((cut, _)) => flat[cut..].to_string(),
+            None if flat.is_empty() => "image".into(),
+            None => flat,
+        };
+        let mut name = flat.clone();
+        let mut n = 1;
+        while !self.used_names.insert(name.clone()) {
+            n += 1;
+            name = format!("{flat}-{n}");
+        }
+        name
+    }
+
+    /// Moves the finished folder into place.
+    pub fn finish(self) -> Result<()> {
+        let dir = self.options.dir.clone();
+        self.out
+            .commit()
+            .with_context(|| format!("writing {}", dir.display()))
+    }
+}
