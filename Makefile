@@ -55,12 +55,12 @@ train: augment
 
 infer: train
 	$(BIN)/ortl-infer --model $(OUT)/run/model.onnx --manifest $(OUT)/manifest.csv --split val \
-	  --device $(DEVICE) > $(OUT)/predictions.csv.partial && mv $(OUT)/predictions.csv.partial $(OUT)/predictions.csv
+	  --device $(DEVICE) --cam $(OUT)/cams --force > $(OUT)/predictions.csv.partial && mv $(OUT)/predictions.csv.partial $(OUT)/predictions.csv
 	cp $(OUT)/predictions.csv $(OUT)/run/predictions.csv  # so 'ortl-report compare' finds it
 
 report: infer
 	$(BIN)/ortl-report --predictions $(OUT)/predictions.csv --history $(OUT)/run/history.csv \
-	  -o $(OUT)/report --force
+	  --cams $(OUT)/cams -o $(OUT)/report --force
 
 ## test: unit, numeric and integration tests, then formatting and lints
 test: setup

@@ -46,13 +46,14 @@ pub struct Report<'a> {
     pub figures: Vec<(String, String)>,
     pub bootstrap: usize,
     pub notes: Vec<String>,
+    pub gallery: Option<crate::gallery::Rendered>,
 }
 
 pub fn html(r: &Report) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{display:inline-block;margin:0.5em}}figcaption{{text-align:center}}.note{{color:#a60}}</style></head><body>",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{display:inline-block;margin:0.5em}}figcaption{{text-align:center}}figure.cam{{vertical-align:top}}figure.cam img{{margin:2px;vertical-align:top}}figure.cam figcaption{{font-size:0.85em}}.missing{{display:inline-block;width:120px;color:#a60}}.note{{color:#a60}}</style></head><body>",
         escape(&r.title)
     );
     let _ = write!(
@@ -124,7 +125,11 @@ pub fn html(r: &Report) -> String {
             number(*auc)
         );
     }
-    h.push_str("</table><h2>Figures</h2>");
+    h.push_str("</table>");
+    if let Some(gallery) = &r.gallery {
+        h.push_str(&gallery.html);
+    }
+    h.push_str("<h2>Figures</h2>");
     for (caption, svg) in &r.figures {
         // SVG text from plotters: class names are escaped by its SVG backend.
         let _ = write!(
@@ -177,6 +182,15 @@ pub fn markdown(r: &Report) -> String {
             number(*f1),
             number(*auc)
         );
+    }
+    if let Some(gallery) = &r.gallery {
+        md.push_str("\n## Where the model looks (Grad-CAM)\n");
+        for (title, paths) in &gallery.listing {
+            let _ = writeln!(md, "\n{title}:\n");
+            for path in paths {
+                let _ = writeln!(md, "- `{path}`");
+            }
+        }
     }
     md
 }

@@ -14,6 +14,10 @@ pub struct Predictions {
     pub probabilities: Vec<Vec<f64>>,
     /// Rows without a label, left out.
     pub unlabelled: usize,
+    /// The path column of each kept row (empty when the file has none).
+    pub paths: Vec<String>,
+    /// The cam_path column of each kept row (`ortl-infer --cam`), when present.
+    pub cam_paths: Vec<Option<String>>,
 }
 
 impl Predictions {
@@ -34,7 +38,9 @@ impl Predictions {
             bail!("{name}: needs at least two p_<class> columns; is this ortl-infer's output?");
         }
         let classes: Vec<String> = class_columns.iter().map(|(_, c)| c.clone()).collect();
+        let (path_column, cam_column) = (column("path"), column("cam_path"));
         let (mut labels, mut probabilities, mut unlabelled) = (Vec::new(), Vec::new(), 0);
+        let (mut paths, mut cam_paths) = (Vec::new(), Vec::new());
         for (row, record) in csv.records().enumerate() {
             let line = row + 2;
             let record = record.with_context(|| format!("{name}, line {line}: malformed CSV"))?;
@@ -67,6 +73,13 @@ impl Predictions {
                 .collect::<Result<Vec<f64>>>()?;
             labels.push(label);
             probabilities.push(p);
+            let text = |column: Option<usize>| column.and_then(|c| record.get(c)).unwrap_or("");
+            paths.push(text(path_column).to_string());
+            cam_paths.push(
+                Some(text(cam_column))
+                    .filter(|t| !t.is_empty())
+                    .map(String::from),
+            );
         }
         if labels.is_empty() {
             bail!(
@@ -78,6 +91,8 @@ impl Predictions {
             labels,
             probabilities,
             unlabelled,
+            paths,
+            cam_paths,
         })
     }
 

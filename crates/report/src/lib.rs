@@ -8,9 +8,12 @@
 //!   Youden-optimal threshold.
 //! - [`plots`]: ROC, precision–recall, confusion matrix, training curves (PNG and SVG).
 //! - [`html`]: the self-contained report.html and report.md.
+//! - [`gallery`]: the Grad-CAM gallery of misclassified and most confident images.
+//! - [`compare`]: the comparison across runs.
 
 pub mod compare;
 pub mod evaluate;
+pub mod gallery;
 pub mod html;
 pub mod input;
 pub mod metrics;

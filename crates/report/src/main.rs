@@ -9,7 +9,7 @@ use ortl_cli::{AtomicDir, usage};
 use ortl_report::evaluate::{BinaryEvaluation, binary_predictions, multiclass};
 use ortl_report::html::{Report, html, markdown};
 use ortl_report::input::{Predictions, read_history};
-use ortl_report::plots;
+use ortl_report::{gallery, plots};
 
 /// Evaluates predictions from ortl-infer: the tutorial's confusion matrix, sensitivity,
 /// specificity, accuracy, error rate, precision, F1, MCC and ROC AUC, plus NPV, balanced
@@ -39,6 +39,11 @@ struct Args {
     /// A run folder from ortl-train: its history.csv is used when --history is not given.
     #[arg(long)]
     run: Option<PathBuf>,
+    /// Heatmap folder from `ortl-infer --cam DIR` (the predictions must come from that
+    /// run): adds a gallery of every false negative and false positive (or misclassified
+    /// image), capped at 24 each, and the 8 most confident correct ones.
+    #[arg(long, value_name = "DIR")]
+    cams: Option<PathBuf>,
     /// Output folder.
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -110,6 +115,7 @@ fn run(args: Args) -> Result<()> {
                 output,
                 args.history.as_deref(),
                 args.run.as_deref(),
+                args.cams.as_deref(),
                 &args.common,
             )
         }
@@ -178,6 +184,7 @@ fn report(
     output: &std::path::Path,
     history: Option<&std::path::Path>,
     run_dir: Option<&std::path::Path>,
+    cams: Option<&std::path::Path>,
     common: &Common,
 ) -> Result<()> {
     if !(0.0..=1.0).contains(&common.threshold) {
@@ -189,6 +196,10 @@ fn report(
         .or_else(|| run_dir.map(|r| r.join("history.csv")));
     let history = match &history_path {
         Some(path) => Some(read_history(path).map_err(|e| usage(format!("{e:#}")))?),
+        None => None,
+    };
+    let cams = match cams {
+        Some(dir) => Some(gallery::cams_dir(dir, &preds).map_err(usage)?),
         None => None,
     };
     let out = AtomicDir::create(output, common.force)?;
@@ -225,6 +236,24 @@ fn report(
         None
     };
     let multi = multiclass(classes, &preds.labels, &preds.probabilities);
+    let gallery = cams.map(|cams| {
+        let binary = binary_eval.as_ref().map(|(eval, _, _)| {
+            let positive = classes.iter().position(|c| *c == eval.positive);
+            (positive.expect("evaluated class"), common.threshold)
+        });
+        let rendered = gallery::render(&preds, &gallery::select(&preds, binary), &cams);
+        const SHOWN: usize = 5;
+        for missing in rendered.missing.iter().take(SHOWN) {
+            notes.push(format!("Gallery: {missing}."));
+        }
+        if rendered.missing.len() > SHOWN {
+            notes.push(format!(
+                "Gallery: {} more images without a heatmap.",
+                rendered.missing.len() - SHOWN
+            ));
+        }
+        rendered
+    });
 
     let mut figures = Vec::new();
     // ROC and PR curves need both classes present.
@@ -284,6 +313,7 @@ fn report(
         figures,
         bootstrap: common.bootstrap,
         notes,
+        gallery,
     };
     std::fs::write(dir.join("report.html"), html(&report))?;
     std::fs::write(dir.join("report.md"), markdown(&report))?;

@@ -199,3 +199,76 @@ fn compare_builds_one_row_per_run() {
         "{stderr}"
     );
 }
+
+#[test]
+fn cam_gallery_lists_exactly_the_misclassified_images() {
+    let wd = Workdir::new();
+    let hostile = "<script>alert(1)</script>";
+    // predictions() plus a cam_path column; every image and overlay exists.
+    let mut text = String::new();
+    let mut misclassified = Vec::new();
+    let mut true_positives = 0;
+    fs::create_dir(wd.join("cams")).unwrap();
+    for (i, line) in predictions(["normal", hostile]).lines().enumerate() {
+        if i == 0 {
+            text += &format!("{line},cam_path\n");
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').collect();
+        let (label, p1): (usize, f64) = (fields[1].parse().unwrap(), fields[6].parse().unwrap());
+        match (label == 1, p1 >= 0.5) {
+            (true, true) => true_positives += 1,
+            (false, false) => {}
+            _ => misclassified.push(fields[0].to_string()),
+        }
+        let image = image::RgbImage::from_pixel(40, 30, image::Rgb([i as u8, 90, 90]));
+        image.save(wd.join(fields[0])).unwrap();
+        let cam = format!("cams/{}", fields[0]);
+        image.save(wd.join(&cam)).unwrap();
+        text += &format!("{line},elsewhere/{cam}\n");
+    }
+    assert!(!misclassified.is_empty() && true_positives > 8);
+    fs::write(wd.join("p.csv"), text).unwrap();
+    let (code, _, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--predictions", "p.csv", "--cams", "cams", "-o", "r"]));
+    assert_eq!(code, 0, "{stderr}");
+    let html = fs::read_to_string(wd.join("r/report.html")).unwrap();
+    let shown = |kind: &str| -> Vec<String> {
+        let marker = format!("data-kind=\"{kind}\" data-path=\"");
+        html.split(&marker)
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap().to_string())
+            .collect()
+    };
+    let mut errors = [shown("false_negative"), shown("false_positive")].concat();
+    errors.sort();
+    misclassified.sort();
+    assert_eq!(errors, misclassified);
+    assert_eq!(shown("true_positive").len(), 8, "the 8 most confident");
+    assert_eq!(
+        html.matches("src=\"data:image/jpeg;base64,").count(),
+        2 * (misclassified.len() + 8),
+        "image and overlay embedded for each entry"
+    );
+    assert!(!html.contains(hostile) && html.contains("&lt;script&gt;"));
+    let md = fs::read_to_string(wd.join("r/report.md")).unwrap();
+    assert!(md.contains(&format!("- `{}`", misclassified[0])), "{md}");
+
+    // --cams needs the folder and predictions made with --cam.
+    let (code, _, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--predictions", "p.csv", "--cams", "nope", "-o", "r2"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--cams nope: no such folder"), "{stderr}");
+    fs::write(wd.join("plain.csv"), predictions(["normal", "tb"])).unwrap();
+    let (code, _, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--predictions", "plain.csv", "--cams", "cams", "-o", "r2"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no cam_path column"), "{stderr}");
+    assert!(!wd.join("r2").exists());
+}

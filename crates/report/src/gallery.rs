@@ -1,0 +1,302 @@
+//! The Grad-CAM gallery of report.html (`--cams DIR`): every misclassified image (capped)
+//! and the most confident correct ones, each with the image, its heatmap overlay from
+//! `ortl-infer --cam` and the probability — where a reviewer sees what the model looks at.
+//!
+//! Binary problems use the report's positive class and threshold: false negatives
+//! (lowest positive probability first), false positives (highest first) and the most
+//! confident true positives. Multi-class: misclassified (least probable true class first)
+//! and the most confident correct predictions.
+
+use std::fmt::Write;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use image::ImageFormat;
+
+use crate::html::escape;
+use crate::input::Predictions;
+
+/// Most entries per section.
+pub const MISCLASSIFIED_CAP: usize = 24;
+pub const CONFIDENT_CAP: usize = 8;
+/// Long side of the embedded thumbnails, in pixels.
+const THUMBNAIL: u32 = 224;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    FalseNegative,
+    FalsePositive,
+    TruePositive,
+    Misclassified,
+    Correct,
+}
+
+impl Kind {
+    pub fn id(self) -> &'static str {
+        match self {
+            Kind::FalseNegative => "false_negative",
+            Kind::FalsePositive => "false_positive",
+            Kind::TruePositive => "true_positive",
+            Kind::Misclassified => "misclassified",
+            Kind::Correct => "correct",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Kind::FalseNegative => "False negatives",
+            Kind::FalsePositive => "False positives",
+            Kind::TruePositive => "Most confident true positives",
+            Kind::Misclassified => "Misclassified",
+            Kind::Correct => "Most confident correct predictions",
+        }
+    }
+}
+
+/// One section: the rows shown (indices into the predictions) and how many qualified.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Section {
+    pub kind: Kind,
+    pub rows: Vec<usize>,
+    pub total: usize,
+}
+
+impl Section {
+    /// "False negatives (31) — showing 24 of 31".
+    pub fn heading(&self) -> String {
+        let shown = if self.rows.len() < self.total {
+            format!(" — showing {} of {}", self.rows.len(), self.total)
+        } else {
+            String::new()
+        };
+        format!("{} ({}){shown}", self.kind.title(), self.total)
+    }
+}
+
+/// Picks the gallery's rows. `binary`: (positive class index, threshold).
+pub fn select(preds: &Predictions, binary: Option<(usize, f64)>) -> Vec<Section> {
+    let rows = 0..preds.labels.len();
+    let mut sections = Vec::new();
+    let mut section = |kind: Kind, mut picked: Vec<(usize, f64)>, cap: usize| {
+        // Sorted by the key, then by row for a stable order among ties.
+        picked.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        let total = picked.len();
+        sections.push(Section {
+            kind,
+            rows: picked.into_iter().take(cap).map(|(r, _)| r).collect(),
+            total,
+        });
+    };
+    match binary {
+        Some((positive, threshold)) => {
+            let score = |r: usize| {
+                let p = &preds.probabilities[r];
+                p[positive] / (p[0] + p[1]).max(1e-12)
+            };
+            let (mut fns, mut fps, mut tps) = (Vec::new(), Vec::new(), Vec::new());
+            for r in rows {
+                let (truth, said) = (preds.labels[r] == positive, score(r) >= threshold);
+                match (truth, said) {
+                    (true, false) => fns.push((r, score(r))),
+                    (false, true) => fps.push((r, -score(r))),
+                    (true, true) => tps.push((r, -score(r))),
+                    (false, false) => {}
+                }
+            }
+            section(Kind::FalseNegative, fns, MISCLASSIFIED_CAP);
+            section(Kind::FalsePositive, fps, MISCLASSIFIED_CAP);
+            section(Kind::TruePositive, tps, CONFIDENT_CAP);
+        }
+        None => {
+            let (mut wrong, mut right) = (Vec::new(), Vec::new());
+            for r in rows {
+                let p = &preds.probabilities[r];
+                let label = preds.labels[r];
+                if predicted(p) == label {
+                    right.push((r, -p[label]));
+                } else {
+                    wrong.push((r, p[label]));
+                }
+            }
+            section(Kind::Misclassified, wrong, MISCLASSIFIED_CAP);
+            section(Kind::Correct, right, CONFIDENT_CAP);
+        }
+    }
+    sections
+}
+
+fn predicted(p: &[f64]) -> usize {
+    p.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+/// The gallery as shown in the report.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    /// The HTML section, thumbnails embedded as JPEG data URIs.
+    pub html: String,
+    /// (section title, image paths) for report.md.
+    pub listing: Vec<(String, Vec<String>)>,
+    /// Images whose heatmap or image could not be read.
+    pub missing: Vec<String>,
+}
+
+/// Renders the gallery. Overlays are looked up in `cams` by the file name of each row's
+/// cam_path.
+pub fn render(preds: &Predictions, sections: &[Section], cams: &Path) -> Rendered {
+    let mut h = String::from(
+        "<h2>Where the model looks (Grad-CAM)</h2><p>Each pair: the image and its heatmap (red: regions that raised the score of the class named on the overlay).</p>",
+    );
+    let mut missing = Vec::new();
+    for section in sections {
+        let _ = write!(h, "<h3>{}</h3><div class=\"gallery\">", section.heading());
+        for &row in &section.rows {
+            let path = &preds.paths[row];
+            let overlay = preds.cam_paths[row]
+                .as_deref()
+                .and_then(|p| Path::new(p).file_name())
+                .map(|name| cams.join(name));
+            let original = thumbnail(Path::new(path));
+            let heat = overlay.as_deref().and_then(thumbnail);
+            if heat.is_none() {
+                missing.push(format!(
+                    "no heatmap for {path} in {} (run ortl-infer with --cam {})",
+                    cams.display(),
+                    cams.display()
+                ));
+            }
+            let p = &preds.probabilities[row];
+            let label = preds.labels[row];
+            let guess = predicted(p);
+            let _ = write!(
+                h,
+                "<figure class=\"cam\" data-kind=\"{}\" data-path=\"{}\">",
+                section.kind.id(),
+                escape(path)
+            );
+            for (uri, alt) in [(original, "image"), (heat, "heatmap")] {
+                match uri {
+                    Some(uri) => {
+                        let _ = write!(h, "<img src=\"{uri}\" alt=\"{alt}\">");
+                    }
+                    None => {
+                        let _ = write!(h, "<span class=\"missing\">{alt} not found</span>");
+                    }
+                }
+            }
+            let _ = write!(
+                h,
+                "<figcaption>{}<br>true {} · predicted {} · p({}) = {:.3}</figcaption></figure>",
+                escape(&display_name(path)),
+                escape(&preds.classes[label]),
+                escape(&preds.classes[guess]),
+                escape(&preds.classes[guess]),
+                p[guess]
+            );
+        }
+        h.push_str("</div>");
+    }
+    let listing = sections
+        .iter()
+        .map(|s| {
+            let paths = s.rows.iter().map(|&r| preds.paths[r].clone()).collect();
+            (s.heading(), paths)
+        })
+        .collect();
+    Rendered {
+        html: h,
+        listing,
+        missing,
+    }
+}
+
+/// The last two components of a path (class folder and file), for captions.
+fn display_name(path: &str) -> String {
+    let parts: Vec<&str> = path.rsplit(['/', '\\']).take(2).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
+}
+
+/// A JPEG thumbnail as a data URI, or None when the file cannot be read.
+fn thumbnail(path: &Path) -> Option<String> {
+    let limits = ortl_imaging::DecodeLimits::default();
+    let image = ortl_imaging::decode_rgb(path, limits).ok()?;
+    let small = image::DynamicImage::ImageRgb8(image).thumbnail(THUMBNAIL, THUMBNAIL);
+    let mut bytes = Cursor::new(Vec::new());
+    small
+        .to_rgb8()
+        .write_to(&mut bytes, ImageFormat::Jpeg)
+        .ok()?;
+    Some(format!(
+        "data:image/jpeg;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes.into_inner())
+    ))
+}
+
+/// The folder `--cams` names, checked.
+pub fn cams_dir(dir: &Path, preds: &Predictions) -> Result<PathBuf, String> {
+    if !dir.is_dir() {
+        return Err(format!(
+            "--cams {}: no such folder (write one with ortl-infer --cam {})",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    if preds.cam_paths.iter().all(Option::is_none) {
+        return Err(format!(
+            "--cams {}: the predictions have no cam_path column; run ortl-infer with --cam {}",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    Ok(dir.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn preds(labels: &[usize], p1: &[f64]) -> Predictions {
+        Predictions {
+            classes: vec!["normal".into(), "tb".into()],
+            labels: labels.to_vec(),
+            probabilities: p1.iter().map(|&p| vec![1.0 - p, p]).collect(),
+            unlabelled: 0,
+            paths: (0..labels.len()).map(|i| format!("img{i}.png")).collect(),
+            cam_paths: vec![None; labels.len()],
+        }
+    }
+
+    #[test]
+    fn binary_sections_hold_exactly_the_errors_in_order_of_how_wrong() {
+        let p = preds(
+            &[1, 1, 0, 0, 1, 0, 1],
+            &[0.2, 0.9, 0.7, 0.1, 0.45, 0.95, 0.99],
+        );
+        let s = select(&p, Some((1, 0.5)));
+        assert_eq!(s[0].kind, Kind::FalseNegative);
+        assert_eq!(s[0].rows, [0, 4], "lowest TB probability first");
+        assert_eq!(s[1].rows, [5, 2], "most confident false positive first");
+        assert_eq!(s[2].rows, [6, 1]);
+        // The threshold moves rows between sections as in the confusion matrix.
+        let s = select(&p, Some((1, 0.3)));
+        assert_eq!(s[0].rows, [0]);
+        assert_eq!(s[1].rows, [5, 2]);
+    }
+
+    #[test]
+    fn multiclass_and_caps() {
+        let mut p = preds(&[0; 30], &[0.9; 30]);
+        p.classes.push("other".into());
+        for row in &mut p.probabilities {
+            row.push(0.0);
+        }
+        let s = select(&p, None);
+        assert_eq!(s[0].kind, Kind::Misclassified);
+        assert_eq!((s[0].rows.len(), s[0].total), (MISCLASSIFIED_CAP, 30));
+        assert_eq!(s[1].total, 0);
+        assert_eq!(display_name("a/b/normal/x.png"), "normal/x.png");
+    }
+}
