@@ -2,7 +2,7 @@
 //! across run folders. Each run folder holds ortl-train's `train.json` and `history.csv`
 //! and the run's `predictions.csv` from ortl-infer.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -100,49 +100,26 @@ pub fn summarize(
     })
 }
 
-/// comparison.csv: one row per run, each metric with its interval.
-pub fn write_csv(path: &PathBuf, runs: &[RunSummary]) -> Result<()> {
-    let mut csv = csv::Writer::from_path(path)?;
-    let mut header = vec![
-        "run",
-        "backbone",
-        "head",
-        "parameters",
-        "epochs",
-        "train_seconds",
-        "train_images_per_second",
-        "images",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect::<Vec<_>>();
-    for m in METRICS {
-        header.extend([m.to_string(), format!("{m}_ci_low"), format!("{m}_ci_high")]);
-    }
-    csv.write_record(&header)?;
-    let opt = |v: Option<String>| v.unwrap_or_default();
-    for r in runs {
-        let mut row = vec![
-            r.run.clone(),
-            r.backbone.clone(),
-            r.head.clone(),
-            opt(r.parameters.map(|v| v.to_string())),
-            opt(r.epochs.map(|v| v.to_string())),
-            opt(r.train_seconds.map(|v| format!("{v:.1}"))),
-            opt(r.train_images_per_second.map(|v| format!("{v:.1}"))),
-            r.images.to_string(),
-        ];
-        for m in &r.metrics {
-            row.extend([m.value, m.ci_low, m.ci_high].map(|v| {
-                if v.is_nan() {
-                    String::new()
-                } else {
-                    format!("{v:.4}")
-                }
-            }));
-        }
-        csv.write_record(&row)?;
-    }
-    csv.flush()?;
-    Ok(())
+/// comparison.csv (one row per run, each metric with its interval), comparison_long.csv
+/// (tidy: one row per run and metric) and by_backbone.csv (mean, standard deviation,
+/// minimum and maximum over the runs of each backbone) into `dir`. Returns the runs in
+/// table order: sorted by `sort_by` (best first), else as given.
+pub fn write_tables(
+    dir: &Path,
+    runs: Vec<RunSummary>,
+    sort_by: Option<&str>,
+) -> Result<Vec<RunSummary>> {
+    let mut wide = crate::tables::comparison_wide(&runs, sort_by)?;
+    crate::tables::write_csv(&mut wide, &dir.join("comparison.csv"))?;
+    let mut long = crate::tables::comparison_long(&runs)?;
+    crate::tables::write_csv(&mut long, &dir.join("comparison_long.csv"))?;
+    let mut grouped = crate::tables::by_backbone(&runs)?;
+    crate::tables::write_csv(&mut grouped, &dir.join("by_backbone.csv"))?;
+    let column = wide.column("run")?.str()?;
+    let order: Vec<String> = (0..column.len())
+        .map(|i| column.get(i).unwrap_or_default().to_string())
+        .collect();
+    let mut runs = runs;
+    runs.sort_by_key(|r| order.iter().position(|o| *o == r.run));
+    Ok(runs)
 }

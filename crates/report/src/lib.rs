@@ -10,6 +10,8 @@
 //! - [`html`]: the self-contained report.html and report.md.
 //! - [`gallery`]: the Grad-CAM gallery of misclassified and most confident images.
 //! - [`compare`]: the comparison across runs.
+//! - [`tables`]: tidy metric tables, joins across runs and per-backbone summaries
+//!   (polars).
 
 pub mod compare;
 pub mod evaluate;
@@ -18,3 +20,4 @@ pub mod html;
 pub mod input;
 pub mod metrics;
 pub mod plots;
+pub mod tables;

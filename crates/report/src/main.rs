@@ -88,6 +88,10 @@ enum Command {
         /// Output folder.
         #[arg(short, long)]
         output: PathBuf,
+        /// Order the runs by this metric, best first (accuracy, sensitivity, specificity,
+        /// f1, mcc or roc_auc; default: as given).
+        #[arg(long, value_name = "METRIC")]
+        sort_by: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -102,8 +106,9 @@ fn run(args: Args) -> Result<()> {
         Some(Command::Compare {
             runs,
             output,
+            sort_by,
             common,
-        }) => compare(&runs, &output, &common),
+        }) => compare(&runs, &output, sort_by.as_deref(), &common),
         None => {
             let (Some(predictions), Some(output)) = (&args.predictions, &args.output) else {
                 return Err(usage(
@@ -122,9 +127,20 @@ fn run(args: Args) -> Result<()> {
     }
 }
 
-fn compare(runs: &[PathBuf], output: &std::path::Path, common: &Common) -> Result<()> {
+fn compare(
+    runs: &[PathBuf],
+    output: &std::path::Path,
+    sort_by: Option<&str>,
+    common: &Common,
+) -> Result<()> {
     if !(0.0..=1.0).contains(&common.threshold) {
         return Err(usage("--threshold must be between 0 and 1"));
+    }
+    if let Some(metric) = sort_by.filter(|m| !ortl_report::compare::METRICS.contains(m)) {
+        return Err(usage(format!(
+            "--sort-by '{metric}' is not one of {}",
+            ortl_report::compare::METRICS.join(", ")
+        )));
     }
     let summaries = runs
         .iter()
@@ -140,7 +156,7 @@ fn compare(runs: &[PathBuf], output: &std::path::Path, common: &Common) -> Resul
         .collect::<Result<Vec<_>>>()
         .map_err(|e| usage(format!("{e:#}")))?;
     let out = AtomicDir::create(output, common.force)?;
-    ortl_report::compare::write_csv(&out.staging().join("comparison.csv"), &summaries)?;
+    let summaries = ortl_report::compare::write_tables(out.staging(), summaries, sort_by)?;
     let chart = plots::comparison(out.staging(), &summaries)?;
     std::fs::write(
         out.staging().join("comparison.html"),
@@ -283,12 +299,10 @@ fn report(
         dir.join("metrics.json"),
         serde_json::to_string_pretty(&json)? + "\n",
     )?;
-    let mut csv = csv::Writer::from_path(dir.join("metrics.csv"))?;
-    if let Some((eval, _, _)) = &binary_eval {
-        for row in &eval.rows {
-            csv.serialize(row)?;
-        }
-    }
+    let mut rows = binary_eval
+        .as_ref()
+        .map(|(eval, _, _)| eval.rows.clone())
+        .unwrap_or_default();
     for (name, value) in [
         ("multiclass_accuracy", multi.accuracy),
         ("multiclass_mcc", multi.mcc),
@@ -296,15 +310,18 @@ fn report(
         ("weighted_f1", multi.weighted_f1),
         ("macro_auc", multi.macro_auc),
     ] {
-        csv.serialize(ortl_report::evaluate::MetricRow {
+        rows.push(ortl_report::evaluate::MetricRow {
             metric: name.into(),
             value,
             ci_low: f64::NAN,
             ci_high: f64::NAN,
             threshold: None,
-        })?;
+        });
     }
-    csv.flush()?;
+    ortl_report::tables::write_csv(
+        &mut ortl_report::tables::metrics(&rows)?,
+        &dir.join("metrics.csv"),
+    )?;
     let report = Report {
         title: "ortl evaluation report".into(),
         source: predictions.display().to_string(),

@@ -189,6 +189,43 @@ fn compare_builds_one_row_per_run() {
             .contains("<td>resnet-mini</td>")
     );
     assert!(wd.join("cmp/comparison.png").is_file());
+    let long = wd.read("cmp/comparison_long.csv");
+    assert!(long.starts_with("run,backbone,head,parameters,epochs,train_seconds,train_images_per_second,images,metric,value,ci_low,ci_high\n"), "{long}");
+    assert_eq!(
+        long.lines().count(),
+        1 + 2 * 6,
+        "tidy: a row per run and metric"
+    );
+    let grouped = wd.read("cmp/by_backbone.csv");
+    assert!(
+        grouped.starts_with("backbone,metric,runs,mean,std,min,max\nresnet50,accuracy,1,"),
+        "{grouped}"
+    );
+
+    // Ranked by a metric; an unknown metric is a usage error.
+    let (code, stdout, stderr) = run(wd.command(BIN).args([
+        "compare",
+        "b",
+        "a",
+        "-o",
+        "cmp",
+        "--force",
+        "--bootstrap",
+        "0",
+        "--sort-by",
+        "mcc",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("resnet50"));
+    let (code, _, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["compare", "a", "b", "-o", "cmp3", "--sort-by", "speed"]));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--sort-by 'speed' is not one of accuracy"),
+        "{stderr}"
+    );
 
     // A run without predictions is a usage error naming the folder and the fix.
     fs::create_dir(wd.join("c")).unwrap();

@@ -1,0 +1,264 @@
+//! The report's tables as polars data frames: tidy metric rows, the comparison across runs
+//! (a join of run facts with their metrics) and its summary per backbone (grouped over
+//! runs that repeat a backbone, e.g. with other seeds). Undefined values (NaN) are nulls,
+//! so they are empty cells in CSV rather than numbers.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use polars::prelude::*;
+
+use crate::compare::{METRICS, RunSummary};
+use crate::evaluate::MetricRow;
+
+fn defined(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
+/// `metric,value,ci_low,ci_high,threshold`: one row per metric.
+pub fn metrics(rows: &[MetricRow]) -> PolarsResult<DataFrame> {
+    df!(
+        "metric" => rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
+        "value" => rows.iter().map(|r| defined(r.value)).collect::<Vec<_>>(),
+        "ci_low" => rows.iter().map(|r| defined(r.ci_low)).collect::<Vec<_>>(),
+        "ci_high" => rows.iter().map(|r| defined(r.ci_high)).collect::<Vec<_>>(),
+        "threshold" => rows.iter().map(|r| r.threshold).collect::<Vec<_>>(),
+    )
+}
+
+/// One row per run: what was trained and how fast.
+fn runs(summaries: &[RunSummary]) -> PolarsResult<DataFrame> {
+    df!(
+        "run" => summaries.iter().map(|r| r.run.as_str()).collect::<Vec<_>>(),
+        "backbone" => summaries.iter().map(|r| r.backbone.as_str()).collect::<Vec<_>>(),
+        "head" => summaries.iter().map(|r| r.head.as_str()).collect::<Vec<_>>(),
+        "parameters" => summaries.iter().map(|r| r.parameters).collect::<Vec<_>>(),
+        "epochs" => summaries.iter().map(|r| r.epochs).collect::<Vec<_>>(),
+        "train_seconds" => summaries.iter().map(|r| r.train_seconds).collect::<Vec<_>>(),
+        "train_images_per_second" => summaries.iter().map(|r| r.train_images_per_second).collect::<Vec<_>>(),
+        "images" => summaries.iter().map(|r| r.images as u64).collect::<Vec<_>>(),
+    )
+}
+
+/// Tidy: one row per (run, metric), with the run's facts joined on.
+pub fn comparison_long(summaries: &[RunSummary]) -> PolarsResult<DataFrame> {
+    let mut run = Vec::new();
+    let mut rows = Vec::new();
+    for s in summaries {
+        for m in &s.metrics {
+            run.push(s.run.as_str());
+            rows.push(m.clone());
+        }
+    }
+    let mut long = metrics(&rows)?;
+    long.with_column(Column::new("run".into(), run))?;
+    runs(summaries)?.join(
+        &long.drop("threshold")?,
+        ["run"],
+        ["run"],
+        JoinArgs::new(JoinType::Inner),
+        None,
+    )
+}
+
+/// Wide: one row per run, each metric with its interval as three columns, in the order
+/// of [`METRICS`]; sorted by `sort_by` (a metric, best first) when given.
+pub fn comparison_wide(summaries: &[RunSummary], sort_by: Option<&str>) -> Result<DataFrame> {
+    let long = comparison_long(summaries)?;
+    let mut wide = runs(summaries)?;
+    for metric in METRICS {
+        let mask = long.column("metric")?.str()?.equal(metric);
+        let mut one = long
+            .filter(&mask)?
+            .select(["run", "value", "ci_low", "ci_high"])?;
+        one.set_column_names(&[
+            "run".to_string(),
+            metric.to_string(),
+            format!("{metric}_ci_low"),
+            format!("{metric}_ci_high"),
+        ])?;
+        wide = wide.join(&one, ["run"], ["run"], JoinArgs::new(JoinType::Left), None)?;
+    }
+    if let Some(metric) = sort_by {
+        if !METRICS.contains(&metric) {
+            anyhow::bail!(
+                "--sort-by '{metric}' is not one of the compared metrics ({})",
+                METRICS.join(", ")
+            );
+        }
+        wide = wide.sort(
+            [metric],
+            SortMultipleOptions::default()
+                .with_order_descending(true)
+                .with_nulls_last(true)
+                .with_maintain_order(true),
+        )?;
+    }
+    Ok(wide)
+}
+
+/// Per backbone and metric over the runs that share the backbone: runs, mean, sample
+/// standard deviation (null for one run), min and max of the point estimates.
+pub fn by_backbone(summaries: &[RunSummary]) -> PolarsResult<DataFrame> {
+    let long = comparison_long(summaries)?;
+    long.group_by_stable(["backbone", "metric"])?
+        .apply(|group| {
+            let key = |name: &str| -> PolarsResult<String> {
+                Ok(group.column(name)?.str()?.get(0).unwrap_or("").to_string())
+            };
+            let values = group.column("value")?.f64()?;
+            df!(
+                "backbone" => [key("backbone")?],
+                "metric" => [key("metric")?],
+                "runs" => [(values.len() - values.null_count()) as u64],
+                "mean" => [values.mean()],
+                "std" => [values.std(1)],
+                "min" => [values.min()],
+                "max" => [values.max()],
+            )
+        })
+}
+
+/// Writes `frame` as CSV (nulls as empty cells, floats in full precision).
+pub fn write_csv(frame: &mut DataFrame, path: &Path) -> Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let written = CsvWriter::new(std::io::BufWriter::new(file)).finish(frame);
+    anyhow::Context::with_context(written, || format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(run: &str, backbone: &str, accuracy: f64) -> RunSummary {
+        RunSummary {
+            run: run.into(),
+            backbone: backbone.into(),
+            head: "linear".into(),
+            parameters: Some(10),
+            epochs: Some(2),
+            train_seconds: None,
+            train_images_per_second: Some(5.0),
+            images: 40,
+            metrics: METRICS
+                .iter()
+                .map(|m| MetricRow {
+                    metric: m.to_string(),
+                    value: if *m == "accuracy" { accuracy } else { f64::NAN },
+                    ci_low: accuracy - 0.1,
+                    ci_high: accuracy + 0.1,
+                    threshold: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn csv(frame: &mut DataFrame) -> String {
+        let mut out = Vec::new();
+        CsvWriter::new(&mut out).finish(frame).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn wide_comparison_joins_each_metric_and_sorts_best_first() {
+        let runs = [
+            summary("a", "resnet50", 0.8),
+            summary("b", "vgg19", 0.9),
+            summary("c", "resnet50", 0.7),
+        ];
+        let mut wide = comparison_wide(&runs, Some("accuracy")).unwrap();
+        assert_eq!(wide.height(), 3);
+        let names: Vec<&str> = wide.get_column_names().iter().map(|n| n.as_str()).collect();
+        assert_eq!(
+            &names[..9],
+            [
+                "run",
+                "backbone",
+                "head",
+                "parameters",
+                "epochs",
+                "train_seconds",
+                "train_images_per_second",
+                "images",
+                "accuracy"
+            ]
+        );
+        assert_eq!(names.len(), 8 + 3 * METRICS.len());
+        let text = csv(&mut wide);
+        let order: Vec<&str> = text.lines().skip(1).map(|l| &l[..1]).collect();
+        assert_eq!(order, ["b", "a", "c"]);
+        // NaN metrics and missing facts are empty cells.
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("b,vgg19,linear,10,2,,5.0,40,0.9,"),
+            "{text}"
+        );
+        assert!(comparison_wide(&runs, Some("speed")).is_err());
+    }
+
+    #[test]
+    fn backbone_summary_groups_repeated_runs() {
+        let runs = [
+            summary("a", "resnet50", 0.8),
+            summary("b", "vgg19", 0.9),
+            summary("c", "resnet50", 0.6),
+        ];
+        let table = by_backbone(&runs).unwrap();
+        let accuracy = table
+            .filter(
+                &table
+                    .column("metric")
+                    .unwrap()
+                    .str()
+                    .unwrap()
+                    .equal("accuracy"),
+            )
+            .unwrap();
+        let col = |name: &str| accuracy.column(name).unwrap().clone();
+        assert_eq!(col("backbone").str().unwrap().get(0), Some("resnet50"));
+        assert_eq!(col("runs").u64().unwrap().get(0), Some(2));
+        let mean = col("mean").f64().unwrap().get(0).unwrap();
+        let std = col("std").f64().unwrap().get(0).unwrap();
+        assert!((mean - 0.7).abs() < 1e-12);
+        // Sample standard deviation of 0.8 and 0.6.
+        assert!((std - 0.02f64.sqrt()).abs() < 1e-9, "{std}");
+        assert_eq!(
+            col("std").f64().unwrap().get(1),
+            None,
+            "one vgg19 run: no deviation"
+        );
+        // A metric that is NaN everywhere counts no runs.
+        let f1 = table
+            .filter(&table.column("metric").unwrap().str().unwrap().equal("f1"))
+            .unwrap();
+        assert_eq!(f1.column("runs").unwrap().u64().unwrap().get(0), Some(0));
+    }
+
+    #[test]
+    fn metric_rows_keep_thresholds_and_blank_undefined_values() {
+        let rows = [
+            MetricRow {
+                metric: "f1".into(),
+                value: 0.5,
+                ci_low: 0.4,
+                ci_high: 0.6,
+                threshold: Some(0.5),
+            },
+            MetricRow {
+                metric: "mcc".into(),
+                value: f64::NAN,
+                ci_low: f64::NAN,
+                ci_high: f64::NAN,
+                threshold: None,
+            },
+        ];
+        let text = csv(&mut metrics(&rows).unwrap());
+        assert_eq!(
+            text,
+            "metric,value,ci_low,ci_high,threshold\nf1,0.5,0.4,0.6,0.5\nmcc,,,,\n"
+        );
+    }
+}
