@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use tempfile::{NamedTempFile, TempDir};
 
+use crate::OutputLock;
+
 /// A file written under a temporary name beside `path`, renamed to `path` by [`commit`].
 /// Dropped without a commit, the temporary file is removed and `path` is untouched.
 ///
@@ -16,10 +18,12 @@ use tempfile::{NamedTempFile, TempDir};
 pub struct AtomicFile {
     path: PathBuf,
     writer: BufWriter<NamedTempFile>,
+    _lock: OutputLock,
 }
 
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<Self> {
+        let lock = OutputLock::acquire(path)?;
         let dir = parent_dir(path);
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let prefix = format!(".{}.", name.as_deref().unwrap_or("out"));
@@ -36,6 +40,7 @@ impl AtomicFile {
         Ok(Self {
             path: path.to_path_buf(),
             writer: BufWriter::new(temp),
+            _lock: lock,
         })
     }
 
@@ -76,6 +81,7 @@ impl Write for AtomicFile {
 pub struct AtomicDir {
     path: PathBuf,
     staging: TempDir,
+    _lock: OutputLock,
 }
 
 impl AtomicDir {
@@ -95,6 +101,7 @@ impl AtomicDir {
         }
         let dir = parent_dir(path);
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let lock = OutputLock::acquire(path)?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let staging = tempfile::Builder::new()
             .prefix(&format!(".{}.", name.as_deref().unwrap_or("out")))
@@ -109,6 +116,7 @@ impl AtomicDir {
         Ok(Self {
             path: path.to_path_buf(),
             staging,
+            _lock: lock,
         })
     }
 
@@ -215,6 +223,38 @@ mod tests {
             1,
             "no staging left behind"
         );
+    }
+
+    /// An output path that is a symlink is replaced by the new output; what it pointed to,
+    /// possibly outside the output's folder, is never written or removed.
+    #[test]
+    fn symlinked_outputs_are_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::write(outside.join("keep.txt"), "keep").unwrap();
+        let out_dir = dir.path().join("report");
+        std::os::unix::fs::symlink(&outside, &out_dir).unwrap();
+        let staged = AtomicDir::create(&out_dir, true).unwrap();
+        fs::write(staged.staging().join("report.html"), "new").unwrap();
+        staged.commit().unwrap();
+        assert!(!out_dir.is_symlink() && out_dir.join("report.html").is_file());
+        assert_eq!(
+            fs::read_to_string(outside.join("keep.txt")).unwrap(),
+            "keep"
+        );
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
+
+        let target = outside.join("target.csv");
+        fs::write(&target, "old").unwrap();
+        let link = dir.path().join("out.csv");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let mut file = AtomicFile::create(&link).unwrap();
+        file.write_all(b"new").unwrap();
+        file.commit().unwrap();
+        assert!(!link.is_symlink());
+        assert_eq!(fs::read_to_string(&link).unwrap(), "new");
+        assert_eq!(fs::read_to_string(&target).unwrap(), "old");
     }
 
     #[test]

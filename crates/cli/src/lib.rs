@@ -1,11 +1,13 @@
 //! Plumbing every `ortl-<stage>` binary shares, so that all of them behave the same way at
-//! the edges: exit codes, error lines, `-` for stdin/stdout, atomic outputs and progress.
+//! the edges: exit codes, error lines, `-` for stdin/stdout, atomic and locked outputs, and progress.
 
 pub mod atomic;
 pub mod exit;
 pub mod io;
+pub mod lock;
 pub mod progress;
 
 pub use atomic::{AtomicDir, AtomicFile};
 pub use exit::{Interrupted, UsageError, interrupted, main_with, usage};
 pub use io::Output;
+pub use lock::OutputLock;

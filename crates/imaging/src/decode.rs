@@ -186,6 +186,69 @@ mod tests {
         );
     }
 
+    /// CMYK JPEGs and palette PNGs become RGB; EXIF orientation is not applied, as in
+    /// Keras (`tf.io.decode_image` ignores it), so ortl sees the pixels the tutorial does.
+    #[test]
+    fn cmyk_palette_and_exif_rotated_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let cmyk = dir.path().join("cmyk.jpg");
+        let mut bytes = Vec::new();
+        // Adobe CMYK JPEGs store inverted values: 255 everywhere is no ink, i.e. white.
+        jpeg_encoder::Encoder::new(&mut bytes, 95)
+            .encode(&[255u8; 8 * 4 * 4], 8, 4, jpeg_encoder::ColorType::Cmyk)
+            .unwrap();
+        std::fs::write(&cmyk, &bytes).unwrap();
+        let img = decode_rgb(&cmyk, DecodeLimits::default()).unwrap();
+        assert_eq!((img.width(), img.height()), (8, 4));
+        let [r, g, b] = img.get_pixel(3, 2).0;
+        assert_eq!(r, g);
+        assert_eq!(g, b);
+
+        let palette = dir.path().join("palette.png");
+        let file = std::fs::File::create(&palette).unwrap();
+        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), 2, 1);
+        encoder.set_color(png::ColorType::Indexed);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_palette(vec![255u8, 0, 0, 0, 0, 255]);
+        encoder
+            .write_header()
+            .unwrap()
+            .write_image_data(&[0, 1])
+            .unwrap();
+        let img = decode_rgb(&palette, DecodeLimits::default()).unwrap();
+        assert_eq!(img.get_pixel(0, 0).0, [255, 0, 0]);
+        assert_eq!(img.get_pixel(1, 0).0, [0, 0, 255]);
+
+        // Orientation 6 ("rotate 90° clockwise to display") in an EXIF APP1 segment.
+        let mut exif = b"Exif\0\0II*\0\x08\0\0\0\x01\0".to_vec();
+        exif.extend([0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]);
+        let rotated = dir.path().join("rotated.jpg");
+        let mut bytes = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, 90);
+        encoder.add_app_segment(1, exif).unwrap();
+        encoder
+            .encode(&[128u8; 40 * 20 * 3], 40, 20, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        std::fs::write(&rotated, &bytes).unwrap();
+        let mut decoder = image::ImageReader::open(&rotated)
+            .unwrap()
+            .with_guessed_format()
+            .unwrap()
+            .into_decoder()
+            .unwrap();
+        assert_eq!(
+            image::ImageDecoder::orientation(&mut decoder).unwrap(),
+            image::metadata::Orientation::Rotate90,
+            "the test file carries the orientation tag"
+        );
+        let img = decode_rgb(&rotated, DecodeLimits::default()).unwrap();
+        assert_eq!(
+            (img.width(), img.height()),
+            (40, 20),
+            "stored orientation kept"
+        );
+    }
+
     #[test]
     fn png_named_jpg_decodes_by_content() {
         let dir = tempfile::tempdir().unwrap();

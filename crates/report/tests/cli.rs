@@ -309,3 +309,28 @@ fn cam_gallery_lists_exactly_the_misclassified_images() {
     assert!(stderr.contains("no cam_path column"), "{stderr}");
     assert!(!wd.join("r2").exists());
 }
+
+#[test]
+fn a_second_run_on_the_same_output_is_refused_while_the_first_writes() {
+    let wd = Workdir::new();
+    fs::write(wd.join("p.csv"), predictions(["normal", "tb"])).unwrap();
+    // Another run holds the output (as a concurrent ortl-report would).
+    let held = ortl_cli::OutputLock::acquire(&wd.join("r")).unwrap();
+    let (code, _, stderr) = run(wd.command(BIN).args(["--predictions", "p.csv", "-o", "r"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("r is being written by another ortl run"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!wd.join("r").exists());
+    drop(held);
+    let (code, _, stderr) = run(wd.command(BIN).args(["--predictions", "p.csv", "-o", "r"]));
+    assert_eq!(code, 0, "{stderr}");
+    let left: Vec<String> = fs::read_dir(wd.join("."))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "no lock or staging files left: {left:?}");
+}

@@ -293,6 +293,11 @@ fn run(args: Args) -> Result<()> {
     let optimizer =
         Optimizer::named(&s.optimizer_name, args.weight_decay, args.momentum).map_err(usage)?;
     let set = TensorSet::open(&args.tensors).map_err(|e| usage(e.to_string()))?;
+    // One run per output folder at a time (checked before anything is replaced).
+    let _lock = match &args.export_step_graph {
+        None => Some(ortl_cli::OutputLock::acquire(&args.output)?),
+        Some(_) => None,
+    };
     if args.export_step_graph.is_none() && !args.resume {
         prepare_output(&args.output, args.force)?;
     }
