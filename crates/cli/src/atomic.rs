@@ -27,9 +27,12 @@ impl AtomicFile {
         let dir = parent_dir(path);
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let prefix = format!(".{}.", name.as_deref().unwrap_or("out"));
+        // Temporary files are private (0600) by default; the output is an ordinary file,
+        // readable as the user's umask allows.
         let temp = tempfile::Builder::new()
             .prefix(&prefix)
             .suffix(".partial")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(dir)
             .with_context(|| {
                 format!(
@@ -187,6 +190,18 @@ mod tests {
         assert!(!path.exists());
         file.commit().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "a,b\n");
+    }
+
+    #[test]
+    fn committed_files_get_ordinary_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.csv");
+        AtomicFile::create(&path).unwrap().commit().unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        // 0o666 less the umask (022 on CI: 0644), not the temporary file's 0600.
+        assert_eq!(mode & 0o600, 0o600, "mode {mode:o}");
+        assert_ne!(mode, 0o600, "mode {mode:o}: left private like a temporary file");
     }
 
     #[test]

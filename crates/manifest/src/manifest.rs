@@ -68,6 +68,21 @@ impl Manifest {
                 message: "no rows (run ortl-split on a folder of class sub-folders)".into(),
             });
         }
+        // The same image twice could sit in two splits and leak validation data into
+        // training.
+        let mut seen: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        for (row, &line) in rows.iter().zip(&lines) {
+            if let Some(first) = seen.insert(row.path.as_str(), line) {
+                return Err(FormatError::Row {
+                    file: source.into(),
+                    line,
+                    message: format!(
+                        "'{}' is listed again (first on line {first}); list each image once",
+                        row.path
+                    ),
+                });
+            }
+        }
         let classes = classes_of(
             source,
             rows.iter().map(|r| (r.label, r.class.as_str())),
@@ -166,6 +181,20 @@ mod tests {
         assert_eq!(m.rows[0].path, "a,1.png");
         assert_eq!(m.rows[1].split, Split::Val);
         assert_eq!(m.resolve(&m.rows[1]), Path::new("/data/b.png"));
+    }
+
+    #[test]
+    fn a_duplicate_image_is_an_error_naming_both_lines() {
+        let err =
+            parse("path,label,class,split\na.png,0,n,train\nb.png,0,n,train\na.png,0,n,val\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("m.csv")
+                && err.contains("line 4")
+                && err.contains("'a.png' is listed again (first on line 2)"),
+            "{err}"
+        );
     }
 
     #[test]
