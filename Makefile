@@ -23,7 +23,7 @@ BIN      := target/release
 ORT_LIB  := .ort/libonnxruntime.so.1.31.1
 export ORT_DYLIB_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: all setup setup-cuda build split augment train infer report test lint fixtures clean
+.PHONY: all setup setup-cuda build split augment train infer report test lint fuzz fixtures clean
 
 all: report
 	@awk -F, 'NR > 1 { n++; if ($$2 == $$4) c++ } END { printf "make all: validation accuracy of model.onnx %.3f (%d/%d)\n", c / n, c, n }' $(OUT)/predictions.csv
@@ -70,6 +70,11 @@ test: setup
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## fuzz: mutation-fuzz the ONNX, manifest and tensor-set readers (FUZZ_CASES per target; not in CI)
+FUZZ_CASES ?= 20000
+fuzz:
+	ORTL_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p ortl-onnx -p ortl-manifest --test fuzz
 
 ## fixtures: regenerate the bundled synthetic data set (deterministic)
 fixtures:

@@ -201,7 +201,10 @@ mod tests {
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         // 0o666 less the umask (022 on CI: 0644), not the temporary file's 0600.
         assert_eq!(mode & 0o600, 0o600, "mode {mode:o}");
-        assert_ne!(mode, 0o600, "mode {mode:o}: left private like a temporary file");
+        assert_ne!(
+            mode, 0o600,
+            "mode {mode:o}: left private like a temporary file"
+        );
     }
 
     #[test]

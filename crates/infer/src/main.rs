@@ -172,7 +172,7 @@ fn run(args: Args) -> Result<()> {
     drop(model);
     let mut session = runtime
         .load(&options, &bytes)
-        .context("loading the model into ONNX Runtime")?;
+        .with_context(|| format!("{}: ONNX Runtime cannot load it", args.model.display()))?;
 
     // Decoding runs one batch ahead of inference on another thread.
     let (tx, rx) = mpsc::sync_channel::<Prepared>(2);

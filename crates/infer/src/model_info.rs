@@ -26,6 +26,15 @@ impl ModelInfo {
         normalize: Option<ortl_models::Normalization>,
     ) -> anyhow::Result<(Self, Model)> {
         let mut model = ortl_onnx::io::load(path)?;
+        let opset = model.opset().unwrap_or(0);
+        if !ortl_models::import::OPSETS.contains(&opset) {
+            anyhow::bail!(
+                "{}: opset {opset} is outside the supported {}..={}; re-export the model with opset 17",
+                path.display(),
+                ortl_models::import::OPSETS.start(),
+                ortl_models::import::OPSETS.end()
+            );
+        }
         let is_ortl = model
             .graph
             .feeds()

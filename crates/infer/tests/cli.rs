@@ -342,3 +342,68 @@ fn a_foreign_classifier_without_metadata_is_wrapped_and_runs() {
         assert!((sum - 1.0).abs() < 1e-4, "{row}");
     }
 }
+
+/// Hostile or broken models: each is one line on stderr naming the file (and the node
+/// where there is one), never a panic.
+#[test]
+fn broken_models_are_one_line_errors_naming_file_and_node() {
+    use ortl_onnx::{DataType, Dim, GraphBuilder, Model};
+    let wd = Workdir::new();
+    setup(&wd);
+    let valid = fs::read(wd.join("model.onnx")).unwrap();
+    fs::write(wd.join("truncated.onnx"), &valid[..valid.len() / 3]).unwrap();
+    let classifier = |op: &str, input: &str, opset: i64| {
+        let mut b = GraphBuilder::new("hostile");
+        let n = Dim::Symbolic("N".into());
+        let image = b.input(
+            "image",
+            DataType::Float,
+            vec![n.clone(), Dim::Fixed(3), Dim::Fixed(8), Dim::Fixed(8)],
+        );
+        let source = if input.is_empty() {
+            image.clone()
+        } else {
+            input.to_string()
+        };
+        let pooled = b.op("GlobalAveragePool", &[&source], vec![]);
+        let flat = b.op("Flatten", &[&pooled], vec![]);
+        let logits = b.op(op, &[&flat], vec![]);
+        b.output(&logits, DataType::Float, vec![n, Dim::Fixed(3)]);
+        let mut model = Model::new(b.finish());
+        model.opsets = vec![(String::new(), opset)];
+        model
+    };
+    let cases = [
+        (
+            "unknown-op.onnx",
+            classifier("Frobnicate", "", 17),
+            "Frobnicate",
+        ),
+        ("dangling.onnx", classifier("Relu", "ghost", 17), "ghost"),
+        ("future-opset.onnx", classifier("Relu", "", 99), "opset"),
+    ];
+    for (file, model, _) in &cases {
+        fs::write(wd.join(file), ortl_onnx::io::to_bytes(model)).unwrap();
+    }
+    let mut all: Vec<(&str, &str)> = cases.iter().map(|(f, _, m)| (*f, *m)).collect();
+    all.push(("truncated.onnx", "truncated.onnx"));
+    for (file, expected) in all {
+        let (code, _, stderr) = run(wd.command(BIN).args(["--model", file, "data"]));
+        assert!(code == 1 || code == 2, "{file}: exit {code}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{file}: {stderr}");
+        // A foreign model is announced on a line of its own; the error is the last line.
+        let error = stderr.trim_end().lines().last().unwrap();
+        assert_eq!(
+            stderr
+                .lines()
+                .filter(|l| !l.contains("is not an ortl model"))
+                .count(),
+            1,
+            "{file}: {stderr}"
+        );
+        assert!(
+            error.contains(file) && error.contains(expected),
+            "{file}: {error}"
+        );
+    }
+}

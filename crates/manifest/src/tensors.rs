@@ -8,8 +8,8 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read};
 use std::path::{Path, PathBuf};
 
-use ndarray::Array4;
-use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+use ndarray::{Array4, ArrayView4};
+use ndarray_npy::{ViewNpyExt, WriteNpyExt};
 use ortl_imaging::{AugmentSpec, Filter};
 use serde::{Deserialize, Serialize};
 
@@ -143,34 +143,32 @@ impl TensorSet {
         Ok(())
     }
 
-    /// Reads one shard, checking its shape against the metadata.
+    /// Reads one shard, checking its shape against the metadata. The file is read whole
+    /// and viewed in place, so a header declaring more data than the file holds is an
+    /// error, not an allocation of that size.
     pub fn load_shard(&self, shard: &Shard) -> Result<Array4<u8>, FormatError> {
         let path = self.dir.join(&shard.file);
-        let file = File::open(&path).map_err(|source| FormatError::Io {
+        let bytes = std::fs::read(&path).map_err(|source| FormatError::Io {
             file: path.clone(),
             source,
         })?;
-        let array =
-            Array4::<u8>::read_npy(BufReader::new(file)).map_err(|e| FormatError::Invalid {
-                file: path.clone(),
-                message: format!("not a uint8 4-D .npy: {e}"),
-            })?;
+        let view = ArrayView4::<u8>::view_npy(&bytes).map_err(|e| FormatError::Invalid {
+            file: path.clone(),
+            message: format!("not a uint8 4-D .npy: {e}"),
+        })?;
         let expected = [
             shard.images,
             self.meta.height,
             self.meta.width,
             self.meta.channels,
         ];
-        if array.shape() != expected {
+        if view.shape() != expected {
             return Err(FormatError::Invalid {
                 file: path,
-                message: format!(
-                    "shape {:?} where meta.json says {expected:?}",
-                    array.shape()
-                ),
+                message: format!("shape {:?} where meta.json says {expected:?}", view.shape()),
             });
         }
-        Ok(array)
+        Ok(view.as_standard_layout().into_owned())
     }
 
     /// The source image a row came from.

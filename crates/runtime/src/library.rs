@@ -33,8 +33,16 @@ pub enum RuntimeError {
         missing: PathBuf,
         library: PathBuf,
     },
-    #[error("ONNX Runtime: {0}")]
-    Ort(#[from] ort::Error),
+    /// ONNX Runtime's own message on one line (not a `source`, so error chains print it
+    /// once).
+    #[error("ONNX Runtime: {}", .0.to_string().split_whitespace().collect::<Vec<_>>().join(" "))]
+    Ort(ort::Error),
+}
+
+impl From<ort::Error> for RuntimeError {
+    fn from(e: ort::Error) -> Self {
+        RuntimeError::Ort(e)
+    }
 }
 
 /// ONNX Runtime as loaded into this process (once): the library file and its environment.
