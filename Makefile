@@ -74,7 +74,7 @@ lint:
 ## fuzz: mutation-fuzz the ONNX, manifest and tensor-set readers (FUZZ_CASES per target; not in CI)
 FUZZ_CASES ?= 20000
 fuzz:
-	ORTL_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p ortl-onnx -p ortl-manifest --test fuzz
+	ORTL_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test -p ortl-onnx -p ortl-manifest --test fuzz  # dev profile: overflow checks on
 
 ## fixtures: regenerate the bundled synthetic data set (deterministic)
 fixtures:

@@ -407,3 +407,23 @@ fn broken_models_are_one_line_errors_naming_file_and_node() {
         );
     }
 }
+
+#[test]
+fn a_manifest_whose_classes_disagree_with_the_model_is_a_usage_error() {
+    let wd = Workdir::new();
+    setup(&wd);
+    fs::write(
+        wd.join("m.csv"),
+        "path,label,class,split\ndata/normal/normal-000.png,0,normal,val\ndata/tuberculosis/tuberculosis-000.png,1,covid,val\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = infer(&wd, &["--manifest", "m.csv"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains(
+            "m.csv: class 'covid' is not one of the model's classes (normal, tuberculosis)"
+        ),
+        "{stderr}"
+    );
+}

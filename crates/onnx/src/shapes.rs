@@ -69,11 +69,119 @@ pub fn infer(graph: &Graph) -> Result<HashMap<String, TypedShape>, OnnxError> {
     Ok(known)
 }
 
+/// Arity, ranks and attributes that the inference below indexes by, checked first: a
+/// downloaded model may state anything, and must get an error naming the node, not a panic.
+fn check_node(node: &Node, inputs: &[Option<&TypedShape>]) -> Result<(), OnnxError> {
+    let rank_of = |i: usize| inputs.get(i).copied().flatten().map(|t| t.shape.len());
+    let needs_inputs = match node.op.as_str() {
+        "Gemm" | "MatMul" | "Gather" | "Reshape" | "Pad" | "Conv" | "ConvTranspose" | "Where" => {
+            match node.op.as_str() {
+                "Where" => 3,
+                _ => 2,
+            }
+        }
+        _ => 1,
+    };
+    if node.inputs.len() < needs_inputs || node.outputs.is_empty() {
+        return Err(node.error(format!(
+            "{} needs at least {needs_inputs} inputs and an output, has {} and {}",
+            node.op,
+            node.inputs.len(),
+            node.outputs.len()
+        )));
+    }
+    let rank = rank_of(0).unwrap_or(0);
+    let min_rank = match node.op.as_str() {
+        "Conv" | "ConvTranspose" | "MaxPool" | "AveragePool" | "GlobalAveragePool"
+        | "GlobalMaxPool" => 3,
+        "Gemm" | "BatchNormalization" => 2,
+        "MatMul" | "Gather" | "Concat" => 1,
+        _ => 0,
+    };
+    if rank < min_rank {
+        return Err(node.error(format!(
+            "input of rank {rank}; {} needs {min_rank}",
+            node.op
+        )));
+    }
+    let in_range = |a: i64, limit: usize| -> Result<(), OnnxError> {
+        let limit = limit as i64;
+        if a < -limit || a >= limit {
+            return Err(node.error(format!("axis {a} is out of range for rank {limit}")));
+        }
+        Ok(())
+    };
+    match node.op.as_str() {
+        "Gemm" if rank_of(1) != Some(2) || rank != 2 => {
+            return Err(node.error("Gemm needs two rank-2 inputs"));
+        }
+        "MatMul" if rank_of(1).unwrap_or(1) == 0 => {
+            return Err(node.error("MatMul with a scalar"));
+        }
+        "Conv" | "ConvTranspose" if rank_of(1).is_some_and(|r| r != rank) => {
+            return Err(node.error("weight rank differs from the input's"));
+        }
+        "Transpose" => {
+            if let Some(perm) = node.ints("perm") {
+                let mut sorted: Vec<i64> = perm.to_vec();
+                sorted.sort_unstable();
+                if sorted != (0..rank as i64).collect::<Vec<_>>() {
+                    return Err(
+                        node.error(format!("perm {perm:?} is not a permutation of 0..{rank}"))
+                    );
+                }
+            }
+        }
+        "Flatten" => in_range(node.int("axis").unwrap_or(1), rank + 1)?,
+        "Gather" | "Concat" | "Softmax" | "LogSoftmax" => {
+            in_range(node.int("axis").unwrap_or(0), rank.max(1))?;
+        }
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceSumSquare" | "ReduceL2" => {
+            for &a in node.ints("axes").unwrap_or(&[]) {
+                in_range(a, rank)?;
+            }
+        }
+        _ => {}
+    }
+    if matches!(
+        node.op.as_str(),
+        "Conv" | "ConvTranspose" | "MaxPool" | "AveragePool"
+    ) {
+        let spatial = rank - 2;
+        for (name, len, min) in [
+            ("kernel_shape", spatial, 1),
+            ("strides", spatial, 1),
+            ("dilations", spatial, 1),
+            ("pads", 2 * spatial, 0),
+            ("output_padding", spatial, 0),
+        ] {
+            if let Some(values) = node.ints(name)
+                && (values.len() != len || values.iter().any(|&v| v < min || v > 1 << 20))
+            {
+                return Err(node.error(format!(
+                    "{name} {values:?}: expected {len} values of at least {min}"
+                )));
+            }
+        }
+        if node.ints("kernel_shape").is_none()
+            && inputs
+                .get(1)
+                .copied()
+                .flatten()
+                .is_none_or(|w| w.shape.len() != rank)
+        {
+            return Err(node.error("no kernel_shape and no weight of the input's rank"));
+        }
+    }
+    Ok(())
+}
+
 fn infer_node(
     graph: &Graph,
     node: &Node,
     inputs: &[Option<&TypedShape>],
 ) -> Result<Vec<TypedShape>, OnnxError> {
+    check_node(node, inputs)?;
     let input = |i: usize| -> Result<&TypedShape, OnnxError> {
         inputs
             .get(i)
@@ -151,8 +259,10 @@ fn infer_node(
         }
         "Flatten" => {
             let axis = axis_of(node.int("axis").unwrap_or(1));
-            let product =
-                |dims: &[Option<i64>]| dims.iter().try_fold(1i64, |acc, d| d.map(|d| acc * d));
+            let product = |dims: &[Option<i64>]| {
+                dims.iter()
+                    .try_fold(1i64, |acc, d| d.and_then(|d| acc.checked_mul(d)))
+            };
             vec![same(vec![
                 product(&x.shape[..axis]),
                 product(&x.shape[axis..]),
@@ -224,13 +334,16 @@ fn infer_node(
                     d => Some(d),
                 })
                 .collect();
-            let total = x.shape.iter().try_fold(1i64, |acc, d| d.map(|d| acc * d));
+            let total = x
+                .shape
+                .iter()
+                .try_fold(1i64, |acc, d| d.and_then(|d| acc.checked_mul(d)));
             if let (Some(total), Some(pos)) = (total, target.iter().position(|&d| d == -1)) {
                 let rest = shape
                     .iter()
                     .enumerate()
                     .filter(|&(i, _)| i != pos)
-                    .try_fold(1i64, |acc, (_, d)| d.map(|d| acc * d));
+                    .try_fold(1i64, |acc, (_, d)| d.and_then(|d| acc.checked_mul(d)));
                 shape[pos] = rest.map(|r| total / r.max(1));
             }
             vec![same(shape)]
@@ -250,7 +363,8 @@ fn infer_node(
             );
             let mut shape = x.shape.clone();
             for i in 1..inputs.len() {
-                shape[axis] = shape[axis].zip(input(i)?.shape[axis]).map(|(a, b)| a + b);
+                let other = input(i)?.shape.get(axis).copied().flatten();
+                shape[axis] = shape[axis].zip(other).and_then(|(a, b)| a.checked_add(b));
             }
             vec![same(shape)]
         }
@@ -258,11 +372,14 @@ fn infer_node(
             let pads = constant_ints(graph, &node.inputs[1])
                 .ok_or_else(|| node.error("pads must be a constant"))?;
             let r = x.shape.len();
+            if pads.len() != 2 * r {
+                return Err(node.error(format!("{} pads for rank {r}", pads.len())));
+            }
             vec![same(
                 x.shape
                     .iter()
                     .enumerate()
-                    .map(|(i, d)| d.map(|d| d + pads[i] + pads[i + r]))
+                    .map(|(i, d)| d.and_then(|d| d.checked_add(pads[i])?.checked_add(pads[i + r])))
                     .collect(),
             )]
         }
@@ -308,29 +425,38 @@ fn window(node: &Node, x: &TypedShape, weight: Option<&TypedShape>) -> Result<Sh
     let transpose = node.op == "ConvTranspose";
     let channels = match node.op.as_str() {
         "Conv" => weight.and_then(|w| w.shape[0]),
-        "ConvTranspose" => {
-            weight.and_then(|w| w.shape[1].map(|c| c * node.int("group").unwrap_or(1)))
-        }
+        "ConvTranspose" => weight
+            .and_then(|w| w.shape[1].and_then(|c| c.checked_mul(node.int("group").unwrap_or(1)))),
         _ => x.shape[1],
     };
     let mut shape = vec![x.shape[0], channels];
     for i in 0..spatial {
-        let size = x.shape[i + 2].map(|n| {
-            let effective = (kernel[i] - 1) * dilations[i] + 1;
+        // Checked arithmetic: dimensions come from the file; overflow means unknown.
+        let size = x.shape[i + 2].and_then(|n| {
+            let (k, s, d) = (kernel[i], strides[i], dilations[i]);
+            let (begin, end) = (pads[i], pads[i + spatial]);
+            let effective = k.checked_sub(1)?.checked_mul(d)?.checked_add(1)?;
             if transpose {
                 let extra = node.ints("output_padding").map_or(0, |p| p[i]);
-                strides[i] * (n - 1) + extra + effective - pads[i] - pads[i + spatial]
+                s.checked_mul(n.checked_sub(1)?)?
+                    .checked_add(extra)?
+                    .checked_add(effective)?
+                    .checked_sub(begin)?
+                    .checked_sub(end)
             } else if auto_pad.starts_with("SAME") {
-                (n + strides[i] - 1) / strides[i]
+                Some(n.checked_add(s - 1)? / s)
             } else if auto_pad == "VALID" {
-                (n - effective) / strides[i] + 1
+                Some(n.checked_sub(effective)? / s + 1)
             } else {
-                let span = n + pads[i] + pads[i + spatial] - effective;
-                if ceil {
-                    (span + strides[i] - 1) / strides[i] + 1
+                let span = n
+                    .checked_add(begin)?
+                    .checked_add(end)?
+                    .checked_sub(effective)?;
+                Some(if ceil {
+                    span.checked_add(s - 1)? / s + 1
                 } else {
-                    span / strides[i] + 1
-                }
+                    span / s + 1
+                })
             }
         });
         shape.push(size);

@@ -334,3 +334,21 @@ fn a_second_run_on_the_same_output_is_refused_while_the_first_writes() {
         .collect();
     assert!(left.is_empty(), "no lock or staging files left: {left:?}");
 }
+
+#[test]
+fn an_unwritable_output_is_one_line_and_leaves_nothing() {
+    let wd = Workdir::new();
+    fs::write(wd.join("p.csv"), predictions(["normal", "tb"])).unwrap();
+    // Nothing can be created under /proc, not even by root (CI runs as root, so a chmod
+    // would not stop it).
+    let (code, _, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--predictions", "p.csv", "-o", "/proc/ortl-report-test"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("/proc") && stderr.contains("writable"),
+        "{stderr}"
+    );
+}
