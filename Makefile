@@ -1,6 +1,7 @@
 # ortl — the whole experiment and the tests, from a fresh clone.
 #   make all    split -> augment -> train -> infer -> report on the bundled fixtures (CPU)
 #   make test   every test (installs what it needs first)
+#   make compare  the backbone comparison (COMPARE) on the same split and tensors
 # Variables (override on the command line: make all DATA=~/tb-xray SIZE=224x224):
 DATA     ?= fixtures/xray
 OUT      ?= out
@@ -18,12 +19,17 @@ DEVICE   ?= cpu
 BACKBONE ?= resnet-mini
 TRAIN    ?= --optimizer adamw --lr 3e-3 --weight-decay 1e-3 --schedule cosine
 CARGO    ?= cargo
+# make compare: the tutorial's closing comparison, one run per backbone on the same tensors.
+# The defaults are the reduced members (minutes on CPU); the published networks are
+# COMPARE='resnet50 inception_resnet_v2 mobilenet_v2 efficientnet_b0 densenet201 inception_v3 vgg19'.
+COMPARE  ?= resnet-mini inception-resnet-mini mobilenet-mini efficientnet-mini densenet-mini \
+            inception-mini vgg-mini
 
 BIN      := target/release
 ORT_LIB  := .ort/libonnxruntime.so.1.31.1
 export ORT_DYLIB_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: all setup setup-cuda build split augment train infer report test lint fuzz fixtures clean
+.PHONY: all setup setup-cuda build split augment train infer report compare test lint fuzz fixtures clean
 
 all: report
 	@awk -F, 'NR > 1 { n++; if ($$2 == $$4) c++ } END { printf "make all: validation accuracy of model.onnx %.3f (%d/%d)\n", c / n, c, n }' $(OUT)/predictions.csv
@@ -61,6 +67,20 @@ infer: train
 report: infer
 	$(BIN)/ortl-report --predictions $(OUT)/predictions.csv --history $(OUT)/run/history.csv \
 	  --cams $(OUT)/cams -o $(OUT)/report --force
+
+## compare: train, infer and evaluate every backbone in COMPARE, then compare the runs
+compare: augment
+	@for b in $(COMPARE); do \
+	  run=$(OUT)/compare/$$(basename $$b .onnx); \
+	  echo "make compare: $$b -> $$run"; \
+	  $(BIN)/ortl-train $(OUT)/tensors -o $$run --force --backbone $$b \
+	    --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN) || exit 1; \
+	  $(BIN)/ortl-infer --model $$run/model.onnx --manifest $(OUT)/manifest.csv \
+	    --split val --device $(DEVICE) > $$run/predictions.csv.partial || exit 1; \
+	  mv $$run/predictions.csv.partial $$run/predictions.csv; \
+	done
+	$(BIN)/ortl-report compare $(foreach b,$(COMPARE),$(OUT)/compare/$(basename $(notdir $(b)))) \
+	  -o $(OUT)/comparison --force --sort-by roc_auc
 
 ## test: unit, numeric and integration tests, then formatting and lints
 test: setup

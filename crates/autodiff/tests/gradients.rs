@@ -325,6 +325,26 @@ fn average_pool_and_global_average_pool() {
     check("gap", vec![input("x", &[2, 3, 4, 5])], |b, n| {
         b.op("GlobalAveragePool", &[&n[0]], vec![])
     });
+    // Padded, counting the padding (PyTorch's default, Inception-v3) or not (Keras, timm's
+    // Inception-ResNet-v2), with a stride that leaves the last padded row partly used.
+    for include in [1, 0] {
+        check(
+            &format!("avgpool_pad_include_{include}"),
+            vec![input("x", &[1, 2, 6, 5])],
+            |b, n| {
+                b.op(
+                    "AveragePool",
+                    &[&n[0]],
+                    vec![
+                        ("kernel_shape", ints(&[3, 3])),
+                        ("strides", ints(&[2, 1])),
+                        ("pads", ints(&[1, 1, 1, 1])),
+                        ("count_include_pad", int(include)),
+                    ],
+                )
+            },
+        );
+    }
 }
 
 #[test]

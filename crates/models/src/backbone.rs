@@ -40,14 +40,12 @@ impl Backbone {
         buffers(&self.graph)
     }
 
-    /// Trainable float parameters (every float initializer that is not a buffer).
+    /// Trainable float parameters ([`parameters`]: weights in parameter positions, not
+    /// constants such as ReLU6's bounds).
     pub fn parameter_count(&self) -> usize {
-        let buffers = self.buffers();
-        self.graph
-            .initializers
+        parameters(&self.graph)
             .iter()
-            .filter(|(name, t)| t.dtype == ortl_onnx::DataType::Float && !buffers.contains(name))
-            .map(|(_, t)| t.numel())
+            .map(|name| self.graph.initializers[name].numel())
             .sum()
     }
 }

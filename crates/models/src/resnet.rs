@@ -4,13 +4,8 @@
 //! torchvision state maps onto it by name. Smaller members of the family (fewer blocks,
 //! narrower) keep the same structure for fast tests.
 
-use ortl_onnx::builder::{float, ints};
-use ortl_onnx::{DataType, Dim, GraphBuilder};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-
-use crate::init::{filled, he_normal_fan_out};
-use crate::{Backbone, Layout, Normalization};
+use crate::Backbone;
+use crate::layers::{ConvSpec, Net};
 
 /// Bottleneck expansion: the last 1×1 convolution of a block widens by this factor.
 pub const EXPANSION: usize = 4;
@@ -79,31 +74,17 @@ impl ResNetConfig {
 /// Builds the backbone with He-normal weights drawn from `seed`. Its input is a float
 /// `[N, 3, H, W]` tensor normalised with ImageNet mean/std (torchvision's convention).
 pub fn resnet(config: &ResNetConfig, seed: u64) -> Backbone {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut b = GraphBuilder::new(&config.name);
-    let n = Dim::Symbolic("N".into());
-    let input = b.input(
-        "pixels",
-        DataType::Float,
-        vec![n.clone(), Dim::Fixed(3), Dim::Unknown, Dim::Unknown],
+    let mut net = Net::new(&config.name, seed, 1e-5);
+    let input = net.input.clone();
+    let mut x = net.conv_bn(
+        &input,
+        ("conv1", "bn1"),
+        3,
+        config.width,
+        ConvSpec::square(7, 2),
     );
-    let mut net = Net {
-        b: &mut b,
-        rng: &mut rng,
-    };
-
-    let mut x = net.conv(&input, "conv1", 3, config.width, 7, 2);
-    x = net.bn(&x, "bn1", config.width);
-    x = net.b.op("Relu", &[&x], vec![]);
-    x = net.b.op(
-        "MaxPool",
-        &[&x],
-        vec![
-            ("kernel_shape", ints(&[3, 3])),
-            ("strides", ints(&[2, 2])),
-            ("pads", ints(&[1, 1, 1, 1])),
-        ],
-    );
+    x = net.relu(&x);
+    x = net.max_pool(&x, 3, 2, 1);
 
     let mut channels = config.width;
     for (stage, &blocks) in config.blocks.iter().enumerate() {
@@ -111,110 +92,53 @@ pub fn resnet(config: &ResNetConfig, seed: u64) -> Backbone {
         for block in 0..blocks {
             let stride = if stage > 0 && block == 0 { 2 } else { 1 };
             let name = format!("layer{}.{block}", stage + 1);
-            x = net.bottleneck(&x, &name, channels, width, stride);
+            x = bottleneck(&mut net, &x, &name, channels, width, stride);
             channels = width * EXPANSION;
         }
     }
-    let features = x;
-    let mut graph = b.finish();
-    graph.outputs.push(ortl_onnx::ValueInfo::new(
-        &features,
-        DataType::Float,
-        vec![n, Dim::Fixed(channels as i64), Dim::Unknown, Dim::Unknown],
-    ));
-    Backbone {
-        name: config.name.clone(),
-        graph,
-        input,
-        layout: Layout::Nchw,
-        normalization: Normalization::ImageNet,
-        normalization_reason: "built-in torchvision-layout ResNet: ImageNet mean/std".into(),
-        features,
-        channels,
-        size: None,
-    }
+    net.finish(&config.name, x, channels)
 }
 
-struct Net<'a> {
-    b: &'a mut GraphBuilder,
-    rng: &'a mut ChaCha8Rng,
-}
-
-impl Net<'_> {
-    fn conv(
-        &mut self,
-        x: &str,
-        name: &str,
-        cin: usize,
-        cout: usize,
-        k: usize,
-        stride: usize,
-    ) -> String {
-        let (k, pad) = (k as i64, (k / 2) as i64);
-        let w = self.b.param(
-            &format!("{name}.weight"),
-            he_normal_fan_out(&[cout as i64, cin as i64, k, k], self.rng),
-        );
-        self.b.op(
-            "Conv",
-            &[x, &w],
-            vec![
-                ("kernel_shape", ints(&[k, k])),
-                ("strides", ints(&[stride as i64, stride as i64])),
-                ("pads", ints(&[pad, pad, pad, pad])),
-            ],
+fn bottleneck(
+    net: &mut Net,
+    x: &str,
+    name: &str,
+    cin: usize,
+    width: usize,
+    stride: usize,
+) -> String {
+    let cout = width * EXPANSION;
+    let unit = |i: usize| (format!("{name}.conv{i}"), format!("{name}.bn{i}"));
+    let (c1, b1) = unit(1);
+    let mut y = net.conv_bn(x, (&c1, &b1), cin, width, ConvSpec::square(1, 1));
+    y = net.relu(&y);
+    let (c2, b2) = unit(2);
+    y = net.conv_bn(&y, (&c2, &b2), width, width, ConvSpec::square(3, stride));
+    y = net.relu(&y);
+    let (c3, b3) = unit(3);
+    y = net.conv_bn(&y, (&c3, &b3), width, cout, ConvSpec::square(1, 1));
+    let shortcut = if stride != 1 || cin != cout {
+        net.conv_bn(
+            x,
+            (
+                &format!("{name}.downsample.0"),
+                &format!("{name}.downsample.1"),
+            ),
+            cin,
+            cout,
+            ConvSpec::square(1, stride),
         )
-    }
-
-    /// Inference-mode BatchNormalization with torchvision's eps and fresh statistics.
-    fn bn(&mut self, x: &str, name: &str, channels: usize) -> String {
-        let c = [channels as i64];
-        let scale = self.b.param(&format!("{name}.weight"), filled(&c, 1.0));
-        let bias = self.b.param(&format!("{name}.bias"), filled(&c, 0.0));
-        let mean = self
-            .b
-            .param(&format!("{name}.running_mean"), filled(&c, 0.0));
-        let var = self
-            .b
-            .param(&format!("{name}.running_var"), filled(&c, 1.0));
-        self.b.op(
-            "BatchNormalization",
-            &[x, &scale, &bias, &mean, &var],
-            vec![("epsilon", float(1e-5))],
-        )
-    }
-
-    fn bottleneck(
-        &mut self,
-        x: &str,
-        name: &str,
-        cin: usize,
-        width: usize,
-        stride: usize,
-    ) -> String {
-        let cout = width * EXPANSION;
-        let mut y = self.conv(x, &format!("{name}.conv1"), cin, width, 1, 1);
-        y = self.bn(&y, &format!("{name}.bn1"), width);
-        y = self.b.op("Relu", &[&y], vec![]);
-        y = self.conv(&y, &format!("{name}.conv2"), width, width, 3, stride);
-        y = self.bn(&y, &format!("{name}.bn2"), width);
-        y = self.b.op("Relu", &[&y], vec![]);
-        y = self.conv(&y, &format!("{name}.conv3"), width, cout, 1, 1);
-        y = self.bn(&y, &format!("{name}.bn3"), cout);
-        let shortcut = if stride != 1 || cin != cout {
-            let s = self.conv(x, &format!("{name}.downsample.0"), cin, cout, 1, stride);
-            self.bn(&s, &format!("{name}.downsample.1"), cout)
-        } else {
-            x.to_string()
-        };
-        let sum = self.b.op("Add", &[&y, &shortcut], vec![]);
-        self.b.op("Relu", &[&sum], vec![])
-    }
+    } else {
+        x.to_string()
+    };
+    let sum = net.b.op("Add", &[&y, &shortcut], vec![]);
+    net.relu(&sum)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ortl_onnx::Dim;
 
     #[test]
     fn resnet50_has_torchvisions_parameter_count_and_names() {

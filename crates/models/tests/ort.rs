@@ -193,6 +193,10 @@ fn randomise_batchnorms(backbone: &mut Backbone) {
 /// A torchvision-style export: float NCHW input → ResNet → GAP → Flatten → Gemm. Returns
 /// the model and the name of its pooled value.
 fn torchvision_export(backbone: &Backbone, classes: usize) -> (Model, String) {
+    torchvision_export_at(backbone, classes, 32)
+}
+
+fn torchvision_export_at(backbone: &Backbone, classes: usize, size: i64) -> (Model, String) {
     let mut b = GraphBuilder::from_graph(backbone.graph.clone());
     let pooled = b.op("GlobalAveragePool", &[&backbone.features], vec![]);
     let flat = b.op("Flatten", &[&pooled], vec![("axis", int(1))]);
@@ -216,8 +220,8 @@ fn torchvision_export(backbone: &Backbone, classes: usize) -> (Model, String) {
         vec![
             Dim::Symbolic("batch".into()),
             Dim::Fixed(3),
-            Dim::Fixed(32),
-            Dim::Fixed(32),
+            Dim::Fixed(size),
+            Dim::Fixed(size),
         ],
     );
     graph.outputs = vec![ValueInfo::new(&logits, DataType::Float, vec![])];
@@ -314,7 +318,11 @@ fn compare_cut(model: &Model, pooled: &str, input: ArrayD<f32>, imported: &Backb
 }
 
 fn nchw_batch() -> ArrayD<f32> {
-    ArrayD::from_shape_fn(IxDyn(&[2, 3, 32, 32]), |i| {
+    nchw_batch_at(32)
+}
+
+fn nchw_batch_at(size: usize) -> ArrayD<f32> {
+    ArrayD::from_shape_fn(IxDyn(&[2, 3, size, size]), |i| {
         ((i[1] * 7 + i[2] * 3 + i[3] * 5 + i[0]) % 11) as f32 / 5.0 - 1.0
     })
 }
@@ -438,4 +446,51 @@ fn a_graph_without_global_pooling_is_refused_with_what_was_found() {
     let mut old = Model::new(ortl_onnx::Graph::default());
     old.opsets = vec![(String::new(), 5)];
     assert!(cut(old, "old", None).unwrap_err().contains("opset 5"));
+}
+
+/// An export of each comparison family (reduced width, BatchNorms with real statistics):
+/// the cut keeps the whole feature extractor, drops the classifier, and computes the same
+/// pooled features as the original through ONNX Runtime.
+#[test]
+fn imports_an_export_of_each_comparison_family() {
+    for (name, size) in [
+        ("mobilenet-mini", 32),
+        ("vgg-mini", 32),
+        ("densenet-mini", 32),
+        ("efficientnet-mini", 32),
+        ("inception-mini", 80),
+        ("inception-resnet-mini", 80),
+    ] {
+        let mut backbone = ortl_models::zoo::builtin(name, 5).unwrap();
+        let stats: Vec<String> = backbone
+            .graph
+            .initializers
+            .keys()
+            .filter(|k| k.ends_with("running_var") || k.ends_with("running_mean"))
+            .cloned()
+            .collect();
+        for (i, key) in stats.iter().enumerate() {
+            let t = backbone.graph.initializers.get_mut(key).unwrap();
+            let values = (0..t.numel())
+                .map(|j| {
+                    let r = ((i * 31 + j * 17) % 100) as f32 / 100.0;
+                    if key.ends_with("running_var") {
+                        0.5 + r
+                    } else {
+                        r - 0.5
+                    }
+                })
+                .collect();
+            *t = Tensor::f32(&t.dims.clone(), values);
+        }
+        let (model, pooled) = torchvision_export_at(&backbone, 10, size);
+        let imported = cut(model.clone(), name, None).unwrap();
+        assert_eq!(imported.channels, backbone.channels, "{name}");
+        assert!(
+            !imported.graph.initializers.contains_key("fc.weight"),
+            "{name}: classifier dropped"
+        );
+        let diff = compare_cut(&model, &pooled, nchw_batch_at(size as usize), &imported);
+        assert!(diff < 1e-4, "{name}: features differ by {diff}");
+    }
 }

@@ -164,9 +164,21 @@ fn compare(
     )?;
     out.commit()?;
     let mut stdout = std::io::stdout().lock();
+    let run_w = summaries
+        .iter()
+        .map(|r| r.run.len())
+        .max()
+        .unwrap_or(0)
+        .max(3);
+    let backbone_w = summaries
+        .iter()
+        .map(|r| r.backbone.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     writeln!(
         stdout,
-        "{:<28} {:<14} {:>9} {:>9} {:>9} {:>9}",
+        "{:<run_w$} {:<backbone_w$} {:>9} {:>9} {:>9} {:>9}",
         "run", "backbone", "accuracy", "f1", "mcc", "roc_auc"
     )?;
     for r in &summaries {
@@ -178,7 +190,7 @@ fn compare(
         };
         writeln!(
             stdout,
-            "{:<28} {:<14} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
+            "{:<run_w$} {:<backbone_w$} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
             r.run,
             r.backbone,
             v("accuracy"),

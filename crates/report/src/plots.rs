@@ -457,7 +457,8 @@ pub fn comparison(dir: &Path, runs: &[crate::compare::RunSummary]) -> Result<Str
             .margin(16)
             .x_label_area_size(60)
             .y_label_area_size(52)
-            .build_cartesian_2d(0.0..n as f64, 0.0..1.05)
+            // Headroom above 1 keeps the legend off the bars.
+            .build_cartesian_2d(0.0..n as f64, 0.0..1.2)
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -502,7 +503,9 @@ pub fn comparison(dir: &Path, runs: &[crate::compare::RunSummary]) -> Result<Str
         }
         for (i, r) in runs.iter().enumerate() {
             let (x, bottom) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
-            let style = TextStyle::from(("sans-serif", 14).into_font()).pos(
+            // Alternate rows so that neighbouring names do not overlap.
+            let bottom = bottom + if i % 2 == 1 { 18 } else { 0 };
+            let style = TextStyle::from(("sans-serif", 13).into_font()).pos(
                 plotters::style::text_anchor::Pos::new(
                     plotters::style::text_anchor::HPos::Center,
                     plotters::style::text_anchor::VPos::Top,
@@ -511,12 +514,13 @@ pub fn comparison(dir: &Path, runs: &[crate::compare::RunSummary]) -> Result<Str
             let name = std::path::Path::new(&r.run)
                 .file_name()
                 .map_or(r.run.clone(), |f| f.to_string_lossy().into_owned());
-            area.draw(&Text::new(
-                format!("{name} ({})", r.backbone),
-                (x, bottom + 8),
-                style,
-            ))
-            .map_err(err)?;
+            let label = if name == r.backbone {
+                name
+            } else {
+                format!("{name} ({})", r.backbone)
+            };
+            area.draw(&Text::new(label, (x, bottom + 8), style))
+                .map_err(err)?;
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
         Ok(())

@@ -10,7 +10,7 @@ use ortl_autodiff::loss::Loss;
 use ortl_autodiff::optim::Optimizer;
 use ortl_cli::{AtomicFile, usage};
 use ortl_manifest::TensorSet;
-use ortl_models::{ClassifierSpec, Head, Normalization, ResNetConfig, classifier};
+use ortl_models::{ClassifierSpec, Head, Normalization, classifier};
 use ortl_runtime::{Device, SessionOptions};
 use ortl_train::Trainer;
 use ortl_train::callbacks::{EarlyStopping, Metric};
@@ -60,8 +60,12 @@ struct Args {
     /// backbone trainable with frozen BatchNorm. Other flags override.
     #[arg(long, value_parser = ["tutorial"])]
     preset: Option<String>,
-    /// resnet50, resnet101, resnet26, resnet-mini (built-in, He init), or a pretrained
-    /// classifier .onnx to cut at its pooled features.
+    /// A built-in backbone (He init, torchvision's layout and names): resnet50, resnet101,
+    /// resnet26, mobilenet_v2, vgg19, vgg19_bn, densenet121, densenet201, efficientnet_b0,
+    /// inception_v3, inception_resnet_v2 (timm's names), or a reduced member for quick runs
+    /// (resnet-mini, mobilenet-mini, vgg-mini, densenet-mini, efficientnet-mini,
+    /// inception-mini, inception-resnet-mini); or a pretrained classifier .onnx to cut at
+    /// its pooled features.
     #[arg(long)]
     backbone: Option<String>,
     /// Input normalisation of an imported backbone (imagenet, caffe, unit, symmetric);
@@ -243,7 +247,7 @@ impl Args {
                 None if self
                     .backbone
                     .as_deref()
-                    .is_some_and(|b| ResNetConfig::named(b).is_none()) =>
+                    .is_some_and(|b| !ortl_models::zoo::NAMES.contains(&b)) =>
                 {
                     BnMode::Frozen
                 }
@@ -307,15 +311,16 @@ fn run(args: Args) -> Result<()> {
         device: args.device,
         threads: args.threads,
     };
-    let backbone = match ResNetConfig::named(&s.backbone) {
-        Some(config) => ortl_models::resnet::resnet(&config, s.seed),
+    let backbone = match ortl_models::zoo::builtin(&s.backbone, s.seed) {
+        Some(backbone) => backbone,
         None if Path::new(&s.backbone).is_file() => {
             ortl_models::import(Path::new(&s.backbone), args.normalize)?
         }
         None => {
             return Err(usage(format!(
-                "--backbone '{}' is neither resnet50/resnet101/resnet26/resnet-mini nor an .onnx file",
-                s.backbone
+                "--backbone '{}' is neither a built-in backbone ({}) nor an .onnx file",
+                s.backbone,
+                ortl_models::zoo::NAMES.join(", ")
             )));
         }
     };

@@ -3,7 +3,10 @@
 //! scatters G into a zero tensor at those positions with `ScatterElements(reduction="add")`,
 //! so overlapping windows that pick the same input accumulate.
 //! https://onnx.ai/onnx/operators/onnx__AveragePool.html: the gradient is a ConvTranspose of
-//! G with a depthwise kernel of 1/(kh·kw) (count_include_pad = 1 semantics, or no padding).
+//! G with a depthwise kernel of 1/(kh·kw) (count_include_pad = 1, or no padding). With
+//! padding left out of the count (count_include_pad = 0, Keras' and timm's choice), each
+//! output divided by its own window's count of real inputs: G / counts (a constant, the
+//! shapes being static) through a kernel of ones.
 
 use ortl_onnx::Tensor;
 use ortl_onnx::builder::{int, ints};
@@ -68,14 +71,31 @@ pub fn average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let strides = ctx.node.ints("strides").map_or(vec![1, 1], <[i64]>::to_vec);
     let pads = ctx.node.ints("pads").map_or(vec![0; 4], <[i64]>::to_vec);
     let include_pad = ctx.node.int("count_include_pad").unwrap_or(0) == 1;
-    if pads.iter().any(|&p| p != 0) && !include_pad {
-        return Err(ctx.error("AveragePool gradient with padding needs count_include_pad=1"));
-    }
     if kernel.len() != 2 {
         return Err(ctx.error("only 2-D AveragePool is differentiated"));
     }
+    if ctx.node.attr("auto_pad").is_some() || ctx.node.int("ceil_mode") == Some(1) {
+        return Err(ctx.error("AveragePool gradient needs explicit pads and floor mode"));
+    }
     let c = x_dims[1];
-    let weight = 1.0 / (kernel[0] * kernel[1]) as f32;
+    let padded = pads.iter().any(|&p| p != 0);
+    let (g, weight) = if padded && !include_pad {
+        // counts[i][j]: inputs inside output (i, j)'s window.
+        let covered = |axis: usize, o: i64| {
+            let start = o * strides[axis] - pads[axis];
+            let end = (start + kernel[axis]).min(x_dims[axis + 2]);
+            end - start.max(0)
+        };
+        let (oh, ow) = (y_dims[2], y_dims[3]);
+        let counts: Vec<f32> = (0..oh)
+            .flat_map(|i| (0..ow).map(move |j| (i, j)))
+            .map(|(i, j)| 1.0 / (covered(0, i) * covered(1, j)) as f32)
+            .collect();
+        let scale = ctx.b.constant(Tensor::f32(&[1, 1, oh, ow], counts));
+        (ctx.b.op("Mul", &[&g, &scale], vec![]), 1.0)
+    } else {
+        (g, 1.0 / (kernel[0] * kernel[1]) as f32)
+    };
     let w = ctx.b.constant(Tensor::f32(
         &[c, 1, kernel[0], kernel[1]],
         vec![weight; (c * kernel[0] * kernel[1]) as usize],

@@ -1,0 +1,201 @@
+//! The layers the built-in backbones are made of, with PyTorch's parameter naming
+//! (`<name>.weight`, `<name>.bias`, `<name>.running_mean`, …) and He-normal (fan-out)
+//! convolution weights drawn from one seeded generator.
+
+use ortl_onnx::builder::{float, int, ints};
+use ortl_onnx::{DataType, Dim, Graph, GraphBuilder, Tensor, ValueInfo};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::init::{filled, he_normal_fan_out};
+use crate::{Backbone, Layout, Normalization};
+
+/// A convolution's shape: kernel, stride, padding (each side) and groups.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvSpec {
+    pub kernel: (usize, usize),
+    pub stride: usize,
+    pub pad: (usize, usize),
+    pub groups: usize,
+    pub bias: bool,
+}
+
+impl ConvSpec {
+    /// A square `k`×`k` convolution padded to keep the size at stride 1 (`k / 2`), no bias.
+    pub fn square(k: usize, stride: usize) -> Self {
+        Self {
+            kernel: (k, k),
+            stride,
+            pad: (k / 2, k / 2),
+            groups: 1,
+            bias: false,
+        }
+    }
+
+    pub fn groups(self, groups: usize) -> Self {
+        Self { groups, ..self }
+    }
+
+    pub fn bias(self) -> Self {
+        Self { bias: true, ..self }
+    }
+}
+
+/// A graph under construction with its input and weight generator.
+pub struct Net {
+    pub b: GraphBuilder,
+    rng: ChaCha8Rng,
+    pub input: String,
+    /// BatchNormalization epsilon of this family.
+    pub bn_eps: f32,
+}
+
+impl Net {
+    /// A float `[N, 3, H, W]` input named `pixels`.
+    pub fn new(name: &str, seed: u64, bn_eps: f32) -> Self {
+        let mut b = GraphBuilder::new(name);
+        let input = b.input(
+            "pixels",
+            DataType::Float,
+            vec![
+                Dim::Symbolic("N".into()),
+                Dim::Fixed(3),
+                Dim::Unknown,
+                Dim::Unknown,
+            ],
+        );
+        Self {
+            b,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            input,
+            bn_eps,
+        }
+    }
+
+    pub fn conv(&mut self, x: &str, name: &str, cin: usize, cout: usize, spec: ConvSpec) -> String {
+        let (kh, kw) = (spec.kernel.0 as i64, spec.kernel.1 as i64);
+        let w = self.b.param(
+            &format!("{name}.weight"),
+            he_normal_fan_out(
+                &[cout as i64, (cin / spec.groups) as i64, kh, kw],
+                &mut self.rng,
+            ),
+        );
+        let mut inputs = vec![x.to_string(), w];
+        if spec.bias {
+            inputs.push(
+                self.b
+                    .param(&format!("{name}.bias"), filled(&[cout as i64], 0.0)),
+            );
+        }
+        let (ph, pw) = (spec.pad.0 as i64, spec.pad.1 as i64);
+        let s = spec.stride as i64;
+        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        self.b.op(
+            "Conv",
+            &refs,
+            vec![
+                ("kernel_shape", ints(&[kh, kw])),
+                ("strides", ints(&[s, s])),
+                ("pads", ints(&[ph, pw, ph, pw])),
+                ("group", int(spec.groups as i64)),
+            ],
+        )
+    }
+
+    /// Inference-mode BatchNormalization with fresh statistics.
+    pub fn bn(&mut self, x: &str, name: &str, channels: usize) -> String {
+        let c = [channels as i64];
+        let scale = self.b.param(&format!("{name}.weight"), filled(&c, 1.0));
+        let bias = self.b.param(&format!("{name}.bias"), filled(&c, 0.0));
+        let mean = self
+            .b
+            .param(&format!("{name}.running_mean"), filled(&c, 0.0));
+        let var = self
+            .b
+            .param(&format!("{name}.running_var"), filled(&c, 1.0));
+        self.b.op(
+            "BatchNormalization",
+            &[x, &scale, &bias, &mean, &var],
+            vec![("epsilon", float(self.bn_eps))],
+        )
+    }
+
+    pub fn relu(&mut self, x: &str) -> String {
+        self.b.op("Relu", &[x], vec![])
+    }
+
+    /// ReLU6 (MobileNet): Clip to [0, 6].
+    pub fn relu6(&mut self, x: &str) -> String {
+        let low = self.b.constant(Tensor::scalar(0.0));
+        let high = self.b.constant(Tensor::scalar(6.0));
+        self.b.op("Clip", &[x, &low, &high], vec![])
+    }
+
+    /// SiLU (swish): x · sigmoid(x).
+    pub fn silu(&mut self, x: &str) -> String {
+        let gate = self.b.op("Sigmoid", &[x], vec![]);
+        self.b.op("Mul", &[x, &gate], vec![])
+    }
+
+    pub fn max_pool(&mut self, x: &str, k: usize, stride: usize, pad: usize) -> String {
+        let (k, s, p) = (k as i64, stride as i64, pad as i64);
+        self.b.op(
+            "MaxPool",
+            &[x],
+            vec![
+                ("kernel_shape", ints(&[k, k])),
+                ("strides", ints(&[s, s])),
+                ("pads", ints(&[p, p, p, p])),
+            ],
+        )
+    }
+
+    pub fn avg_pool(&mut self, x: &str, k: usize, stride: usize) -> String {
+        let (k, s) = (k as i64, stride as i64);
+        self.b.op(
+            "AveragePool",
+            &[x],
+            vec![("kernel_shape", ints(&[k, k])), ("strides", ints(&[s, s]))],
+        )
+    }
+
+    /// conv → BN → activation, the unit most of these networks repeat.
+    pub fn conv_bn(
+        &mut self,
+        x: &str,
+        names: (&str, &str),
+        cin: usize,
+        cout: usize,
+        spec: ConvSpec,
+    ) -> String {
+        let y = self.conv(x, names.0, cin, cout, spec);
+        self.bn(&y, names.1, cout)
+    }
+
+    /// The finished backbone with `features` (`channels` wide) as its output.
+    pub fn finish(self, name: &str, features: String, channels: usize) -> Backbone {
+        let mut graph: Graph = self.b.finish();
+        graph.outputs.push(ValueInfo::new(
+            &features,
+            DataType::Float,
+            vec![
+                Dim::Symbolic("N".into()),
+                Dim::Fixed(channels as i64),
+                Dim::Unknown,
+                Dim::Unknown,
+            ],
+        ));
+        Backbone {
+            name: name.into(),
+            graph,
+            input: self.input,
+            layout: Layout::Nchw,
+            normalization: Normalization::ImageNet,
+            normalization_reason: format!("built-in torchvision-layout {name}: ImageNet mean/std"),
+            features,
+            channels,
+            size: None,
+        }
+    }
+}
