@@ -92,12 +92,20 @@ pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result
     let pool = find_pool(&graph).ok_or_else(|| {
         let ops: Vec<&str> = graph.nodes.iter().rev().take(6).map(|n| n.op.as_str()).collect();
         format!(
-            "found no global pooling feeding a classifier (looked for GlobalAveragePool, or ReduceMean/AveragePool over the spatial axes, followed by Gemm or MatMul); the graph ends with {}",
+            "found no global pooling or flatten feeding a classifier (looked for GlobalAveragePool, ReduceMean/AveragePool over the spatial axes, or Flatten, followed by Gemm or MatMul); the graph ends with {}",
             ops.into_iter().rev().collect::<Vec<_>>().join(" → ")
         )
     })?;
     let feature_layout = pool.layout;
-    let channels = pool.channels;
+    // The classifier's input width is the channel count after global pooling; after a
+    // flatten (VGG: 512·7·7) it is not, so the feature map's own shape decides when known.
+    let inferred = ortl_onnx::shapes::shape_of(&graph, &pool.features)
+        .filter(|s| s.len() == 4)
+        .and_then(|s| match feature_layout {
+            Layout::Nchw => s[1],
+            Layout::Nhwc => s[3],
+        });
+    let channels = inferred.map_or(pool.channels, |c| c as usize);
     let mut graph_out = graph;
     graph_out.outputs = vec![ValueInfo {
         name: pool.features.clone(),
@@ -152,15 +160,29 @@ pub struct Pool {
     pub channels: usize,
 }
 
-/// The last global pooling whose result reaches a Gemm/MatMul classifier.
+/// The last global pooling whose result reaches a Gemm/MatMul classifier; failing that, the
+/// last Flatten of a feature map into one (VGG-style classifiers without global pooling).
 pub fn find_pool(graph: &ortl_onnx::Graph) -> Option<Pool> {
-    graph.nodes.iter().rev().find_map(|node| {
+    let pooled = graph.nodes.iter().rev().find_map(|node| {
         let layout = pooling_layout(graph, node)?;
         let channels = classifier_inputs(graph, &node.outputs[0], 4)?;
         Some(Pool {
             features: node.inputs[0].clone(),
             layout,
             channels,
+        })
+    });
+    pooled.or_else(|| {
+        graph.nodes.iter().rev().find_map(|node| {
+            if node.op != "Flatten" {
+                return None;
+            }
+            let channels = classifier_inputs(graph, &node.outputs[0], 4)?;
+            Some(Pool {
+                features: node.inputs.first()?.clone(),
+                layout: Layout::Nchw,
+                channels,
+            })
         })
     })
 }

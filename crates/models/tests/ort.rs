@@ -494,3 +494,71 @@ fn imports_an_export_of_each_comparison_family() {
         assert!(diff < 1e-4, "{name}: features differ by {diff}");
     }
 }
+
+/// torchvision's VGG has no global pooling: an adaptive average pool (exported as a 1×1
+/// AveragePool, or dropped) then Flatten into Linear(512·7·7, …). The cut still ends at the
+/// feature map, with its real channel count.
+#[test]
+fn imports_a_vgg_style_export_that_flattens_the_feature_map() {
+    let backbone = ortl_models::zoo::builtin("vgg-mini", 6).unwrap();
+    for with_pool in [true, false] {
+        let mut b = GraphBuilder::from_graph(backbone.graph.clone());
+        let map = if with_pool {
+            b.op(
+                "AveragePool",
+                &[&backbone.features],
+                vec![("kernel_shape", ints(&[1, 1])), ("strides", ints(&[1, 1]))],
+            )
+        } else {
+            backbone.features.clone()
+        };
+        let flat = b.op("Flatten", &[&map], vec![("axis", int(1))]);
+        // 64 pixels: a 2×2 map of 64 channels, 256 values per image.
+        let w = b.param(
+            "classifier.0.weight",
+            Tensor::f32(&[10, 256], vec![0.01; 2560]),
+        );
+        let logits = b.op("Gemm", &[&flat, &w], vec![("transB", int(1))]);
+        let mut graph = b.finish();
+        graph.inputs[0] = ValueInfo::new(
+            &backbone.input,
+            DataType::Float,
+            vec![
+                Dim::Symbolic("n".into()),
+                Dim::Fixed(3),
+                Dim::Fixed(64),
+                Dim::Fixed(64),
+            ],
+        );
+        graph.outputs = vec![ValueInfo::new(&logits, DataType::Float, vec![])];
+        let model = Model::new(graph);
+        let imported = cut(model.clone(), "vgg", None).unwrap();
+        assert_eq!(imported.channels, 64, "with_pool {with_pool}");
+        assert!(
+            !imported
+                .graph
+                .initializers
+                .contains_key("classifier.0.weight")
+        );
+        let batch = nchw_batch_at(64);
+        let mut probe = model.clone();
+        probe
+            .graph
+            .outputs
+            .push(ValueInfo::new(&backbone.features, DataType::Float, vec![]));
+        let expected = run(
+            &probe,
+            vec![(backbone.input.as_str(), Feed::F32(batch.clone()))],
+        )
+        .remove(&backbone.features)
+        .unwrap();
+        let got = run(
+            &Model::new(imported.graph.clone()),
+            vec![(imported.input.as_str(), Feed::F32(batch))],
+        )
+        .remove(&imported.features)
+        .unwrap();
+        assert_eq!(expected.shape(), [2, 64, 2, 2]);
+        assert_eq!(expected, got, "with_pool {with_pool}");
+    }
+}

@@ -17,6 +17,11 @@ pub struct TypedShape {
     pub shape: Shape,
 }
 
+/// The inferred shape of one value, when the graph's shapes can be inferred.
+pub fn shape_of(graph: &Graph, value: &str) -> Option<Shape> {
+    infer(graph).ok()?.remove(value).map(|typed| typed.shape)
+}
+
 /// Infers every value's type and shape, in node order (the graph must be sorted).
 pub fn infer(graph: &Graph) -> Result<HashMap<String, TypedShape>, OnnxError> {
     let mut known: HashMap<String, TypedShape> = HashMap::new();
