@@ -29,7 +29,7 @@ BIN      := target/release
 ORT_LIB  := .ort/libonnxruntime.so.1.31.1
 export ORT_DYLIB_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: all setup setup-cuda build split augment train infer report compare test lint fuzz fixtures clean
+.PHONY: all setup setup-cuda build split augment train infer report compare test lint bench bench-quick fuzz fixtures clean
 
 all: report
 	@awk -F, 'NR > 1 { n++; if ($$2 == $$4) c++ } END { printf "make all: validation accuracy of model.onnx %.3f (%d/%d)\n", c / n, c, n }' $(OUT)/predictions.csv
@@ -90,6 +90,14 @@ test: setup
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## bench: ortl against the tutorial's Keras code and ORT 1.19.2 training (not in CI)
+bench: build
+	bench/bench.sh
+
+## bench-quick: one short repetition of every workload (smoke check)
+bench-quick: build
+	bench/bench.sh quick
 
 ## fuzz: mutation-fuzz the ONNX, manifest and tensor-set readers (FUZZ_CASES per target; not in CI)
 FUZZ_CASES ?= 20000

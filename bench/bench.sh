@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Side by side, on this machine, in one run: ortl against the tutorial's Keras code
+# (tensorflow-cpu) and ONNX Runtime 1.19.2's official training build, interleaved
+# A/B/A/B, medians and ratios (make bench; make bench-quick for one short repetition).
+#
+#   bench/bench.sh [quick]      BENCH_IMAGES, BENCH_REPEATS override the sizes
+#
+# Workloads (100×100 RGB, batch 32, the same uint8 tensors for every system):
+#   1 full fine-tuning of ResNet50 + the tutorial head: images/s of epoch 2, peak RSS
+#   2 head only, frozen backbone: seconds of epoch 1 and of later epochs
+#   3 inference: Keras predict, ORT Python InferenceSession, ortl-infer from PNG files
+#   4 data pipeline: image_dataset_from_directory + Keras augmentation vs ortl-augment,
+#     512×512 PNG sources to 100×100
+#   5 scaling of ortl-train (full fine-tuning, 64 images): image size, batch and threads
+# Results: .bench/results.jsonl (raw) and bench/last-run.md (tables).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+quick=${1:-}
+images=${BENCH_IMAGES:-1280}
+repeats=${BENCH_REPEATS:-3}
+if [[ $quick == quick ]]; then
+  images=${BENCH_IMAGES:-128}
+  repeats=${BENCH_REPEATS:-1}
+fi
+work=.bench
+bin=target/release
+mkdir -p "$work"
+export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$root/.ort/libonnxruntime.so.1.31.1}
+
+# Cached virtual environments (pinned; re-created only when missing).
+venv() {
+  local dir=$1; shift
+  if [[ ! -f $dir/INSTALLED ]]; then
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet "$@"
+    touch "$dir/INSTALLED"
+  fi
+}
+venv "$work/keras" tensorflow-cpu==2.21.0
+# ORT 1.19.2 training rejects ONNX IR > 10: onnx 1.16 writes IR 10.
+venv "$work/ortt" onnxruntime-training-cpu==1.19.2 onnx==1.16.2 "numpy<2"
+keras=$work/keras/bin/python
+ortt=$work/ortt/bin/python
+
+# Data: fixture radiographs as 512×512 PNGs; split; 100×100 tensors without augmentation.
+per_class=$(( (images * 10 / 9 + 1) / 2 + 1 ))
+data=$work/data-$images
+if [[ ! -f $data/READY ]]; then
+  rm -rf "$data"
+  "$bin/ortl-fixtures" -o "$data/small" --per-class "$per_class" --seed 7 > /dev/null
+  "$keras" bench/keras_bench.py resize "$data/small/xray" "$data/png512" 512 > /dev/null
+  "$bin/ortl-split" "$data/png512" --val 0.1 --seed 1 -o "$data/manifest.csv" 2> /dev/null
+  "$bin/ortl-augment" "$data/manifest.csv" -o "$data/tensors" --size 100x100 --copies 0 2> /dev/null
+  touch "$data/READY"
+fi
+tensors=$data/tensors
+results=$work/results.jsonl
+: > "$results"
+record() { # workload system repetition json
+  printf '{"workload":"%s","system":"%s","rep":%s,"result":%s}\n' "$1" "$2" "$3" "$4" >> "$results"
+}
+rss() { # peak resident set of a command, in MiB, on fd 3
+  /usr/bin/time -f '%M' -o "$work/rss" "$@"
+  echo $(( $(tail -1 "$work/rss") / 1024 ))
+}
+history_seconds() { # history.csv seconds column as a JSON list
+  awk -F, 'NR > 1 { printf "%s%s", (NR > 2 ? "," : "["), $7 } END { print "]" }' "$1"
+}
+train_ortl() { # name epochs extra flags...
+  local name=$1 epochs=$2; shift 2
+  local mib
+  mib=$(rss "$bin/ortl-train" "$tensors" -o "$work/run-$name" --force --backbone resnet50 \
+    --head tutorial --epochs "$epochs" --batch 32 --optimizer adam --lr 1e-5 --seed 1 "$@" 2> /dev/null)
+  local n
+  n=$(awk -F, 'NR > 1 && $5 == "train"' "$tensors/tensors.csv" | wc -l)
+  printf '{"images":%s,"epoch_seconds":%s,"peak_rss_mib":%s}' \
+    "$n" "$(history_seconds "$work/run-$name/history.csv")" "$mib"
+}
+keras_rss() { # keras_bench.py arguments: result JSON with peak RSS added
+  local out mib
+  mib=$(rss "$keras" bench/keras_bench.py "$@" > "$work/out.json" 2> "$work/keras.log")
+  out=$(tail -1 "$work/out.json")
+  printf '%s' "${out%\}},\"peak_rss_mib\":$mib}"
+}
+
+echo "bench: $images training images, $repeats repetition(s), $(nproc) cores" >&2
+for rep in $(seq "$repeats"); do
+  echo "bench: repetition $rep: full fine-tuning" >&2
+  record full keras "$rep" "$(keras_rss train "$tensors" "$images" 2)"
+  record full ortl "$rep" "$(train_ortl full 2 --bn-mode frozen)"
+  record full ort-1.19.2 "$rep" "$("$ortt" bench/ort_training_bench.py train "$work/run-full/model.onnx" "$tensors" "$images" 2 2> "$work/ortt.log")"
+
+  echo "bench: repetition $rep: head only" >&2
+  record head keras "$rep" "$(keras_rss train "$tensors" "$images" 3 frozen)"
+  record head ortl "$rep" "$(train_ortl head 3 --freeze backbone)"
+
+  echo "bench: repetition $rep: inference" >&2
+  record infer keras "$rep" "$("$keras" bench/keras_bench.py infer "$tensors" "$images" 2> /dev/null)"
+  record infer ort-python "$rep" "$("$ortt" bench/ort_training_bench.py infer "$work/run-full/model.onnx" "$tensors" "$images")"
+  start=$(date +%s.%N)
+  "$bin/ortl-infer" --model "$work/run-full/model.onnx" --manifest "$data/manifest.csv" \
+    --split train --batch 32 > /dev/null 2>&1
+  end=$(date +%s.%N)
+  n=$(awk -F, 'NR > 1 && $4 == "train"' "$data/manifest.csv" | wc -l)
+  record infer ortl "$rep" "{\"images\":$n,\"images_per_second\":$(echo "$n / ($end - $start)" | bc -l)}"
+
+  echo "bench: repetition $rep: data pipeline" >&2
+  record data keras "$rep" "$("$keras" bench/keras_bench.py data "$data/png512" 2> /dev/null)"
+  start=$(date +%s.%N)
+  "$bin/ortl-augment" "$data/manifest.csv" -o "$work/aug" --force --size 100x100 --copies 1 \
+    --preset tutorial 2> /dev/null
+  end=$(date +%s.%N)
+  n=$(( $(wc -l < "$data/manifest.csv") - 1 ))
+  record data ortl "$rep" "{\"images\":$n,\"images_per_second\":$(echo "$n / ($end - $start)" | bc -l)}"
+done
+
+# Scaling: one epoch over 64 training images per configuration (full fine-tuning).
+echo "bench: scaling" >&2
+head -n 65 "$data/manifest.csv" | sed 's/,val$/,train/' > "$work/scale.csv"
+configs="64/32/2 100/32/2 160/32/2 224/32/2 100/8/2 100/64/2 100/32/1"
+[[ $quick == quick ]] && configs="64/32/2 100/32/2 100/32/1"
+for config in $configs; do
+  IFS=/ read -r size batch threads <<< "$config"
+  "$bin/ortl-augment" "$work/scale.csv" -o "$work/scale-$size" --force --size "${size}x$size" \
+    --copies 0 2> /dev/null
+  "$bin/ortl-train" "$work/scale-$size" -o "$work/run-scale" --force --backbone resnet50 \
+    --head tutorial --epochs 1 --batch "$batch" --threads "$threads" --seed 1 --bn-mode frozen 2> /dev/null
+  record scale "ortl" 1 "{\"size\":$size,\"batch\":$batch,\"threads\":$threads,\"images\":64,\"epoch_seconds\":$(history_seconds "$work/run-scale/history.csv")}"
+done
+
+python3 bench/summarize.py "$results" > bench/last-run.md
+cat bench/last-run.md
