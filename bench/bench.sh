@@ -12,7 +12,7 @@
 #   4 data pipeline: image_dataset_from_directory + Keras augmentation vs ortl-augment,
 #     512×512 PNG sources to 100×100
 #   5 scaling of ortl-train (full fine-tuning, 64 images): image size, batch and threads
-# Results: .bench/results.jsonl (raw) and bench/last-run.md (tables).
+# Results: .bench/results.jsonl (raw), bench/last-run.md (tables), bench/scaling.png.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -79,10 +79,11 @@ train_ortl() { # name epochs extra flags...
     "$n" "$(history_seconds "$work/run-$name/history.csv")" "$mib"
 }
 keras_rss() { # keras_bench.py arguments: result JSON with peak RSS added
-  local out mib
-  mib=$(rss "$keras" bench/keras_bench.py "$@" > "$work/out.json" 2> "$work/keras.log")
+  /usr/bin/time -f '%M' -o "$work/rss" "$keras" bench/keras_bench.py "$@" \
+    > "$work/out.json" 2> "$work/keras.log"
+  local out
   out=$(tail -1 "$work/out.json")
-  printf '%s' "${out%\}},\"peak_rss_mib\":$mib}"
+  printf '%s' "${out%\}},\"peak_rss_mib\":$(( $(tail -1 "$work/rss") / 1024 ))}"
 }
 
 echo "bench: $images training images, $repeats repetition(s), $(nproc) cores" >&2
@@ -118,12 +119,12 @@ done
 
 # Scaling: one epoch over 64 training images per configuration (full fine-tuning).
 echo "bench: scaling" >&2
-head -n 65 "$data/manifest.csv" | sed 's/,val$/,train/' > "$work/scale.csv"
+head -n 65 "$data/manifest.csv" | sed 's/,val$/,train/' > "$data/scale.csv"  # beside the manifest: paths are relative to it
 configs="64/32/2 100/32/2 160/32/2 224/32/2 100/8/2 100/64/2 100/32/1"
 [[ $quick == quick ]] && configs="64/32/2 100/32/2 100/32/1"
 for config in $configs; do
   IFS=/ read -r size batch threads <<< "$config"
-  "$bin/ortl-augment" "$work/scale.csv" -o "$work/scale-$size" --force --size "${size}x$size" \
+  "$bin/ortl-augment" "$data/scale.csv" -o "$work/scale-$size" --force --size "${size}x$size" \
     --copies 0 2> /dev/null
   "$bin/ortl-train" "$work/scale-$size" -o "$work/run-scale" --force --backbone resnet50 \
     --head tutorial --epochs 1 --batch "$batch" --threads "$threads" --seed 1 --bn-mode frozen 2> /dev/null
@@ -131,4 +132,5 @@ for config in $configs; do
 done
 
 python3 bench/summarize.py "$results" > bench/last-run.md
+cargo run --quiet --release -p ortl-report --example bench_scaling -- "$results" bench/scaling.png
 cat bench/last-run.md

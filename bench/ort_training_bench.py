@@ -7,8 +7,9 @@ Training artifacts are generated from ortl's exported classifier (ResNet50 + tut
 trained on its logits with cross-entropy and AdamW. ORT's gradient builder cannot train
 BatchNormalization in inference mode with trainable scale and shift (the tutorial's
 `training=False` backbone), so the closest configurations it supports are tried in order and
-the one that ran is reported: BatchNorm switched to training mode (batch statistics) with
-everything trainable; else BatchNorm frozen (scale and shift not trained).
+the one that ran is reported: BatchNorm frozen, scale and shift not trained (the same
+arithmetic as ortl's `--bn-mode frozen` step less two per-channel gradients); else BatchNorm
+switched to training mode (batch statistics) with everything trainable.
 """
 
 import json
@@ -66,19 +67,25 @@ def forward_model(path, bn_training):
     model = onnx.load(path)
     model.ir_version = min(model.ir_version, 10)
     graph = model.graph
+    # The loss block reads the class count from the output's shape.
+    classes = graph.output[0].type.tensor_type.shape.dim[1].dim_value
     del graph.output[:]
-    graph.output.append(onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, None))
+    graph.output.append(
+        onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["N", classes])
+    )
     if bn_training:
         for node in graph.node:
             if node.op_type == "BatchNormalization":
                 node.attribute.append(onnx.helper.make_attribute("training_mode", 1))
+                # Training mode must also output the updated running statistics.
+                node.output.extend([f"{node.output[0]}.mean", f"{node.output[0]}.var"])
     return model
 
 
 def train(path, folder, n, epochs):
     images, labels = tensors(folder, n)
     errors = []
-    for bn_training in (True, False):
+    for bn_training in (False, True):
         config = "BatchNorm on batch statistics, all trainable" if bn_training else "BatchNorm frozen"
         try:
             model = forward_model(path, bn_training)
