@@ -17,24 +17,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
+from common import BATCH, tensors  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-BATCH = 32
-
-
-def tensors(folder, n):
-    """The first n training images (uint8 [N,H,W,3]) and labels of ortl-augment's output."""
-    shard = np.load(os.path.join(folder, "shard-00000.npy"))
-    rows = []
-    with open(os.path.join(folder, "tensors.csv")) as f:
-        next(f)
-        for line in f:
-            name, index, label, _, split = line.split(",")[:5]
-            if name == "shard-00000.npy" and split == "train":
-                rows.append((int(index), int(label)))
-    rows = rows[:n]
-    images = shard[[i for i, _ in rows]]
-    return images, np.array([label for _, label in rows], dtype=np.int64)
 
 
 def tutorial_model(size, frozen):

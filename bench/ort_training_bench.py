@@ -31,22 +31,8 @@ sys.modules["onnxruntime.training"] = package
 from onnxruntime.training import artifacts  # noqa: E402
 from onnxruntime.training.api import CheckpointState, Module, Optimizer  # noqa: E402
 
-BATCH = 32
+from common import BATCH, tensors  # noqa: E402
 
-
-def tensors(folder, n):
-    """The first n training images (uint8 [N,H,W,3]) and labels of ortl-augment's output."""
-    shard = np.load(os.path.join(folder, "shard-00000.npy"))
-    rows = []
-    with open(os.path.join(folder, "tensors.csv")) as f:
-        next(f)
-        for line in f:
-            name, index, label, _, split = line.split(",")[:5]
-            if name == "shard-00000.npy" and split == "train":
-                rows.append((int(index), int(label)))
-    rows = rows[:n]
-    images = shard[[i for i, _ in rows]]
-    return images, np.array([label for _, label in rows], dtype=np.int64)
 
 
 def parameters(graph, train_bn):

@@ -51,9 +51,7 @@ pub fn densenet(name: &str, config: DenseNetConfig, seed: u64) -> Backbone {
             let concat = if parts.len() == 1 {
                 parts[0].clone()
             } else {
-                let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-                net.b
-                    .op("Concat", &refs, vec![("axis", ortl_onnx::builder::int(1))])
+                net.concat(&parts)
             };
             let mut y = net.bn(&concat, &format!("{name}.norm1"), channels);
             y = net.relu(&y);
@@ -77,10 +75,7 @@ pub fn densenet(name: &str, config: DenseNetConfig, seed: u64) -> Backbone {
             parts.push(y);
             channels += config.growth;
         }
-        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-        x = net
-            .b
-            .op("Concat", &refs, vec![("axis", ortl_onnx::builder::int(1))]);
+        x = net.concat(&parts);
         if i + 1 < config.blocks.len() {
             let name = format!("features.transition{}", i + 1);
             let mut y = net.bn(&x, &format!("{name}.norm"), channels);

@@ -17,12 +17,36 @@ pub fn inception_resnet_v2(name: &str, width: usize, depth: usize, seed: u64) ->
         width,
     };
     let input = m.net.input.clone();
-    let x = m.basic(&input, "conv2d_1a", 3, 32, spec((3, 3), 2, (0, 0)));
-    let x = m.basic(&x, "conv2d_2a", m.s(32), 32, spec((3, 3), 1, (0, 0)));
-    let x = m.basic(&x, "conv2d_2b", m.s(32), 64, spec((3, 3), 1, (1, 1)));
+    let x = m.basic(&input, "conv2d_1a", 3, 32, ConvSpec::new((3, 3), 2, (0, 0)));
+    let x = m.basic(
+        &x,
+        "conv2d_2a",
+        m.s(32),
+        32,
+        ConvSpec::new((3, 3), 1, (0, 0)),
+    );
+    let x = m.basic(
+        &x,
+        "conv2d_2b",
+        m.s(32),
+        64,
+        ConvSpec::new((3, 3), 1, (1, 1)),
+    );
     let x = m.net.max_pool(&x, 3, 2, 0);
-    let x = m.basic(&x, "conv2d_3b", m.s(64), 80, spec((1, 1), 1, (0, 0)));
-    let x = m.basic(&x, "conv2d_4a", m.s(80), 192, spec((3, 3), 1, (0, 0)));
+    let x = m.basic(
+        &x,
+        "conv2d_3b",
+        m.s(64),
+        80,
+        ConvSpec::new((1, 1), 1, (0, 0)),
+    );
+    let x = m.basic(
+        &x,
+        "conv2d_4a",
+        m.s(80),
+        192,
+        ConvSpec::new((3, 3), 1, (0, 0)),
+    );
     let x = m.net.max_pool(&x, 3, 2, 0);
     let mut x = m.mixed_5b(&x);
     for i in 0..(10 / depth).max(1) {
@@ -37,19 +61,15 @@ pub fn inception_resnet_v2(name: &str, width: usize, depth: usize, seed: u64) ->
         x = m.block8(&x, &format!("repeat_2.{i}"), true);
     }
     let x = m.block8(&x, "block8", false);
-    let features = m.basic(&x, "conv2d_7b", m.c7a(), 1536, spec((1, 1), 1, (0, 0)));
+    let features = m.basic(
+        &x,
+        "conv2d_7b",
+        m.c7a(),
+        1536,
+        ConvSpec::new((1, 1), 1, (0, 0)),
+    );
     let channels = m.s(1536);
     m.net.finish(name, features, channels)
-}
-
-fn spec(kernel: (usize, usize), stride: usize, pad: (usize, usize)) -> ConvSpec {
-    ConvSpec {
-        kernel,
-        stride,
-        pad,
-        groups: 1,
-        bias: false,
-    }
 }
 
 const K1: ConvSpec = ConvSpec {
@@ -106,13 +126,6 @@ impl Module {
         y
     }
 
-    fn concat(&mut self, parts: &[String]) -> String {
-        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-        self.net
-            .b
-            .op("Concat", &refs, vec![("axis", ortl_onnx::builder::int(1))])
-    }
-
     fn mixed_5b(&mut self, x: &str) -> String {
         use ortl_onnx::builder::{int, ints};
         let cin = self.s(192);
@@ -121,7 +134,7 @@ impl Module {
             x,
             "mixed_5b.branch1",
             cin,
-            &[(48, K1), (64, spec((5, 5), 1, (2, 2)))],
+            &[(48, K1), (64, ConvSpec::new((5, 5), 1, (2, 2)))],
         );
         let b2 = self.chain(
             x,
@@ -129,8 +142,8 @@ impl Module {
             cin,
             &[
                 (64, K1),
-                (96, spec((3, 3), 1, (1, 1))),
-                (96, spec((3, 3), 1, (1, 1))),
+                (96, ConvSpec::new((3, 3), 1, (1, 1))),
+                (96, ConvSpec::new((3, 3), 1, (1, 1))),
             ],
         );
         // AvgPool2d(3, stride=1, padding=1, count_include_pad=False).
@@ -145,7 +158,7 @@ impl Module {
             ],
         );
         let b3 = self.basic(&pooled, "mixed_5b.branch3.1", cin, 64, K1);
-        self.concat(&[b0, b1, b2, b3])
+        self.net.concat(&[b0, b1, b2, b3])
     }
 
     /// `relu?(x + scale · conv2d(concat(branches)))`, the residual unit of every block.
@@ -169,7 +182,7 @@ impl Module {
 
     fn block35(&mut self, x: &str, name: &str) -> String {
         let cin = self.c5b();
-        let p1 = spec((3, 3), 1, (1, 1));
+        let p1 = ConvSpec::new((3, 3), 1, (1, 1));
         let b0 = self.basic(x, &format!("{name}.branch0"), cin, 32, K1);
         let b1 = self.chain(x, &format!("{name}.branch1"), cin, &[(32, K1), (32, p1)]);
         let b2 = self.chain(
@@ -178,26 +191,32 @@ impl Module {
             cin,
             &[(32, K1), (48, p1), (64, p1)],
         );
-        let cat = self.concat(&[b0, b1, b2]);
+        let cat = self.net.concat(&[b0, b1, b2]);
         let mid = self.s(32) * 2 + self.s(64);
         self.residual(x, name, cat, (mid, cin), 0.17, true)
     }
 
     fn mixed_6a(&mut self, x: &str) -> String {
         let cin = self.c5b();
-        let b0 = self.basic(x, "mixed_6a.branch0", cin, 384, spec((3, 3), 2, (0, 0)));
+        let b0 = self.basic(
+            x,
+            "mixed_6a.branch0",
+            cin,
+            384,
+            ConvSpec::new((3, 3), 2, (0, 0)),
+        );
         let b1 = self.chain(
             x,
             "mixed_6a.branch1",
             cin,
             &[
                 (256, K1),
-                (256, spec((3, 3), 1, (1, 1))),
-                (384, spec((3, 3), 2, (0, 0))),
+                (256, ConvSpec::new((3, 3), 1, (1, 1))),
+                (384, ConvSpec::new((3, 3), 2, (0, 0))),
             ],
         );
         let b2 = self.net.max_pool(x, 3, 2, 0);
-        self.concat(&[b0, b1, b2])
+        self.net.concat(&[b0, b1, b2])
     }
 
     fn block17(&mut self, x: &str, name: &str) -> String {
@@ -209,27 +228,31 @@ impl Module {
             cin,
             &[
                 (128, K1),
-                (160, spec((1, 7), 1, (0, 3))),
-                (192, spec((7, 1), 1, (3, 0))),
+                (160, ConvSpec::new((1, 7), 1, (0, 3))),
+                (192, ConvSpec::new((7, 1), 1, (3, 0))),
             ],
         );
-        let cat = self.concat(&[b0, b1]);
+        let cat = self.net.concat(&[b0, b1]);
         self.residual(x, name, cat, (2 * self.s(192), cin), 0.10, true)
     }
 
     fn mixed_7a(&mut self, x: &str) -> String {
         let cin = self.c6a();
-        let s2 = spec((3, 3), 2, (0, 0));
+        let s2 = ConvSpec::new((3, 3), 2, (0, 0));
         let b0 = self.chain(x, "mixed_7a.branch0", cin, &[(256, K1), (384, s2)]);
         let b1 = self.chain(x, "mixed_7a.branch1", cin, &[(256, K1), (288, s2)]);
         let b2 = self.chain(
             x,
             "mixed_7a.branch2",
             cin,
-            &[(256, K1), (288, spec((3, 3), 1, (1, 1))), (320, s2)],
+            &[
+                (256, K1),
+                (288, ConvSpec::new((3, 3), 1, (1, 1))),
+                (320, s2),
+            ],
         );
         let b3 = self.net.max_pool(x, 3, 2, 0);
-        self.concat(&[b0, b1, b2, b3])
+        self.net.concat(&[b0, b1, b2, b3])
     }
 
     fn block8(&mut self, x: &str, name: &str, relu: bool) -> String {
@@ -241,11 +264,11 @@ impl Module {
             cin,
             &[
                 (192, K1),
-                (224, spec((1, 3), 1, (0, 1))),
-                (256, spec((3, 1), 1, (1, 0))),
+                (224, ConvSpec::new((1, 3), 1, (0, 1))),
+                (256, ConvSpec::new((3, 1), 1, (1, 0))),
             ],
         );
-        let cat = self.concat(&[b0, b1]);
+        let cat = self.net.concat(&[b0, b1]);
         let mid = self.s(192) + self.s(256);
         self.residual(x, name, cat, (mid, cin), 0.20, relu)
     }

@@ -21,6 +21,17 @@ pub struct ConvSpec {
 }
 
 impl ConvSpec {
+    /// A `kernel` convolution with explicit padding per side, no bias, no groups.
+    pub fn new(kernel: (usize, usize), stride: usize, pad: (usize, usize)) -> Self {
+        Self {
+            kernel,
+            stride,
+            pad,
+            groups: 1,
+            bias: false,
+        }
+    }
+
     /// A square `k`×`k` convolution padded to keep the size at stride 1 (`k / 2`), no bias.
     pub fn square(k: usize, stride: usize) -> Self {
         Self {
@@ -158,6 +169,12 @@ impl Net {
             &[x],
             vec![("kernel_shape", ints(&[k, k])), ("strides", ints(&[s, s]))],
         )
+    }
+
+    /// Concatenation along channels.
+    pub fn concat(&mut self, parts: &[String]) -> String {
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        self.b.op("Concat", &refs, vec![("axis", int(1))])
     }
 
     /// conv → BN → activation, the unit most of these networks repeat.
