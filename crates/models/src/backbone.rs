@@ -40,6 +40,27 @@ impl Backbone {
         buffers(&self.graph)
     }
 
+    /// The feature map's inferred shape for a square input of `size` pixels.
+    pub fn feature_shape_at(
+        &self,
+        size: i64,
+    ) -> Result<ortl_onnx::shapes::Shape, ortl_onnx::OnnxError> {
+        let mut graph = self.graph.clone();
+        if let Some(input) = graph.inputs.iter_mut().find(|i| i.name == self.input) {
+            input.shape = Some(vec![
+                ortl_onnx::Dim::Symbolic("N".into()),
+                ortl_onnx::Dim::Fixed(3),
+                ortl_onnx::Dim::Fixed(size),
+                ortl_onnx::Dim::Fixed(size),
+            ]);
+        }
+        let mut shapes = ortl_onnx::shapes::infer(&graph)?;
+        Ok(shapes
+            .remove(&self.features)
+            .map(|t| t.shape)
+            .unwrap_or_default())
+    }
+
     /// Trainable float parameters ([`parameters`]: weights in parameter positions, not
     /// constants such as ReLU6's bounds).
     pub fn parameter_count(&self) -> usize {

@@ -77,14 +77,7 @@ impl Module {
     /// BasicConv2d: `cin` is the actual input width, `cout` the published one (scaled).
     fn basic(&mut self, x: &str, name: &str, cin: usize, cout: usize, spec: ConvSpec) -> String {
         let cout = self.scaled(cout);
-        let y = self.net.conv_bn(
-            x,
-            (&format!("{name}.conv"), &format!("{name}.bn")),
-            cin,
-            cout,
-            spec,
-        );
-        self.net.relu(&y)
+        self.net.basic_conv(x, name, cin, cout, spec)
     }
 
     fn scaled(&self, c: usize) -> usize {

@@ -106,14 +106,7 @@ impl Module {
     /// BasicConv2d (conv without bias, BN eps 0.001, ReLU) to `cout` published channels.
     fn basic(&mut self, x: &str, name: &str, cin: usize, cout: usize, spec: ConvSpec) -> String {
         let cout = self.s(cout);
-        let y = self.net.conv_bn(
-            x,
-            (&format!("{name}.conv"), &format!("{name}.bn")),
-            cin,
-            cout,
-            spec,
-        );
-        self.net.relu(&y)
+        self.net.basic_conv(x, name, cin, cout, spec)
     }
 
     /// A chain of BasicConv2d named `<name>.0`, `<name>.1`, …: (published width, spec).

@@ -177,6 +177,25 @@ impl Net {
         self.b.op("Concat", &refs, vec![("axis", int(1))])
     }
 
+    /// BasicConv2d of the Inception networks: `<name>.conv` (no bias) → `<name>.bn` → ReLU.
+    pub fn basic_conv(
+        &mut self,
+        x: &str,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        spec: ConvSpec,
+    ) -> String {
+        let y = self.conv_bn(
+            x,
+            (&format!("{name}.conv"), &format!("{name}.bn")),
+            cin,
+            cout,
+            spec,
+        );
+        self.relu(&y)
+    }
+
     /// conv → BN → activation, the unit most of these networks repeat.
     pub fn conv_bn(
         &mut self,
