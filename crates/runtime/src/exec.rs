@@ -26,12 +26,7 @@ pub fn run(
         ort::session::SessionInputValue<'_>,
     )> = Vec::new();
     for (name, feed) in feeds {
-        let value: ort::value::DynValue = match feed {
-            Feed::F32(a) => Tensor::from_array(a)?.into_dyn(),
-            Feed::U8(a) => Tensor::from_array(a)?.into_dyn(),
-            Feed::I64(a) => Tensor::from_array(a)?.into_dyn(),
-        };
-        inputs.push((name.to_string().into(), value.into()));
+        inputs.push((name.to_string().into(), value(feed)?.into()));
     }
     let outputs = session.run(inputs)?;
     let mut result = BTreeMap::new();
@@ -42,4 +37,13 @@ pub fn run(
         );
     }
     Ok(result)
+}
+
+/// The ONNX Runtime value of a feed (owned: no copy).
+pub(crate) fn value(feed: Feed) -> Result<ort::value::DynValue, RuntimeError> {
+    Ok(match feed {
+        Feed::F32(a) => Tensor::from_array(a)?.into_dyn(),
+        Feed::U8(a) => Tensor::from_array(a)?.into_dyn(),
+        Feed::I64(a) => Tensor::from_array(a)?.into_dyn(),
+    })
 }

@@ -2,11 +2,13 @@
 //! from the PyPI wheel by `make setup`, so no build step downloads anything and the same
 //! binaries run on CPU or, with `make setup-cuda`, on an NVIDIA GPU.
 
+pub mod bound;
 pub mod device;
 pub mod library;
 
 pub use device::Device;
 pub use library::{ORT_VERSION, Runtime, RuntimeError, SessionOptions, init, locate};
 pub mod exec;
+pub use bound::{PingPong, StateTensor};
 pub use exec::{Feed, run};
 pub use ort::session::Session;

@@ -37,6 +37,12 @@ pub enum RuntimeError {
     /// once).
     #[error("ONNX Runtime: {}", .0.to_string().split_whitespace().collect::<Vec<_>>().join(" "))]
     Ort(ort::Error),
+    #[error("state tensor {name} has shape {expected:?}; the value given has {found:?}")]
+    Shape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
 }
 
 impl From<ort::Error> for RuntimeError {

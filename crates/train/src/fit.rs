@@ -446,7 +446,7 @@ pub fn fit(
             }
         }
         progress.trained_images += progress.seen;
-        let model = trainer.export();
+        let model = trainer.export()?;
         let (val_loss, val_accuracy) = if data.val.is_empty() {
             (f64::NAN, f64::NAN)
         } else {
@@ -465,7 +465,7 @@ pub fn fit(
                 None => predict(runtime, options, &model, data, &data.val, config.batch)?,
             };
             let labels: Vec<usize> = data.val.iter().map(|&i| data.labels[i]).collect();
-            let loss = host_loss(trainer.spec().loss, &probs, &labels) + l2(trainer);
+            let loss = host_loss(trainer.spec().loss, &probs, &labels) + l2(trainer)?;
             (
                 loss,
                 count_correct(&probs.view(), &labels) as f64 / labels.len() as f64,
@@ -495,7 +495,7 @@ pub fn fit(
             let best_before = early.best.epoch;
             let stop_now = early.should_stop(epoch + 1, record.get(early.best.metric));
             if early.restore_best && early.best.epoch != best_before {
-                *restore = Some(trainer.state.clone());
+                *restore = Some(trainer.state()?);
             }
             progress.stopped_early = stop_now;
         }
@@ -579,16 +579,15 @@ pub fn host_loss(loss: Loss, probs: &ArrayD<f32>, labels: &[usize]) -> f64 {
 }
 
 /// The current L2 penalty (Keras adds regularisation to the validation loss too).
-fn l2(trainer: &Trainer) -> f64 {
-    trainer
-        .l2_terms()
-        .iter()
-        .map(|(name, c)| {
-            f64::from(*c)
-                * trainer.state[name]
-                    .iter()
-                    .map(|&w| f64::from(w) * f64::from(w))
-                    .sum::<f64>()
-        })
-        .sum()
+fn l2(trainer: &Trainer) -> Result<f64, crate::trainer::TrainError> {
+    let mut total = 0.0;
+    for (name, c) in trainer.l2_terms() {
+        let squares: f64 = trainer
+            .value(&name)?
+            .iter()
+            .map(|&w| f64::from(w) * f64::from(w))
+            .sum();
+        total += f64::from(c) * squares;
+    }
+    Ok(total)
 }

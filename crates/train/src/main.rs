@@ -459,7 +459,7 @@ fn run(args: Args) -> Result<()> {
         if let Some(previous) = trainer.take() {
             // Between phases the weights carry over; the optimizer starts afresh (as Keras'
             // recompile in the two-phase recipe).
-            model = previous.export();
+            model = previous.export()?;
         }
         let spec = TrainSpec {
             trainable: trainable.clone(),
@@ -496,14 +496,13 @@ fn run(args: Args) -> Result<()> {
             if fresh_optimizer {
                 progress.steps_done = 0;
             }
-            for (name, value) in state {
-                if fresh_optimizer && current.step_graph.optimizer_state.contains(&name) {
-                    continue;
-                }
-                if let Some(slot) = current.state.get_mut(&name) {
-                    *slot = value;
-                }
-            }
+            let carried: State = state
+                .into_iter()
+                .filter(|(name, _)| {
+                    !(fresh_optimizer && current.step_graph.optimizer_state.contains(name))
+                })
+                .collect();
+            current.set_state(&carried)?;
         }
         eprintln!(
             "ortl-train: {} training images ({} stored variants), {} validation images, {} trainable tensors, epochs {}..={}",
@@ -552,9 +551,9 @@ fn run(args: Args) -> Result<()> {
     // restore_best: the weights of the best epoch by the early-stopping metric, whether or
     // not stopping triggered (Keras' restore_best_weights restores only when it stops).
     if let Some(state) = restore {
-        trainer.state = state;
+        trainer.set_state(&state)?;
     }
-    save_model(&trainer.export(), &args.output.join("model.onnx"))?;
+    save_model(&trainer.export()?, &args.output.join("model.onnx"))?;
     let summary = progress.summary();
     let info = settings.as_object_mut().expect("an object");
     info.insert("device".into(), json!(args.device.to_string()));
@@ -648,6 +647,12 @@ impl Sink for RunFolder {
         trainer: &Trainer,
         restore: Option<&State>,
     ) -> Result<()> {
-        ortl_train::checkpoint::save(&self.dir, &self.settings, progress, &trainer.state, restore)
+        ortl_train::checkpoint::save(
+            &self.dir,
+            &self.settings,
+            progress,
+            &trainer.state()?,
+            restore,
+        )
     }
 }

@@ -1,20 +1,20 @@
 //! The step runner: owns the step session and the training state (parameters, optimizer
-//! state, BatchNorm statistics), feeds one batch per step and takes the updated state back.
+//! state, BatchNorm statistics), feeds one batch per step.
 //!
-//! State crosses the host boundary each step (fed as inputs, read back as outputs). On the
-//! CPU execution provider that is a memory copy of the state per step; keeping it on the
-//! device with IoBinding is the next step for CUDA (see the project notes).
-
-use std::collections::BTreeMap;
+//! The state lives on the session's device in ping-pong buffers bound with IoBinding
+//! ([`ortl_runtime::PingPong`]): a step writes the next state where the following step reads
+//! it, so weights never cross the host between steps. Only the batch goes in and the loss and
+//! probabilities come out; the host reads the state back when it exports or checkpoints.
 
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use ortl_autodiff::optim::{BIAS_CORRECTION1, BIAS_CORRECTION2, LR};
 use ortl_models::heads::HeadOutput;
 use ortl_onnx::{Model, Tensor, TensorData};
-use ortl_runtime::{Feed, Runtime, Session, SessionOptions};
+use ortl_runtime::{Feed, PingPong, Runtime, Session, SessionOptions, StateTensor};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::fit::State;
 use crate::graph::{
     LOSS, PROBABILITIES, SAMPLE_WEIGHT, StepGraph, TARGET, TrainSpec, build_step, next,
 };
@@ -46,8 +46,8 @@ pub struct StepResult {
 pub struct Trainer {
     pub step_graph: StepGraph,
     session: Session,
-    /// Current values of every state tensor, by name.
-    pub state: BTreeMap<String, ArrayD<f32>>,
+    /// Parameters, optimizer state and BatchNorm statistics, on the session's device.
+    state: PingPong,
     /// Optimizer steps taken (Adam's t).
     pub steps_done: u64,
     classifier: Model,
@@ -111,18 +111,28 @@ impl Trainer {
         }
         let bytes = ortl_onnx::io::to_bytes(&step_graph.model);
         let session = runtime.load(options, &bytes)?;
-        let mut state = BTreeMap::new();
-        for name in step_graph.params.iter().chain(&step_graph.bn_stats) {
-            state.insert(name.clone(), to_array(&classifier.graph.initializers[name]));
+        let mut tensors = Vec::new();
+        for name in step_graph.state() {
+            let value = match step_graph.optimizer_state.contains(name) {
+                // Optimizer state starts at zero, shaped as its parameter.
+                true => {
+                    let param = step_graph
+                        .params
+                        .iter()
+                        .find(|p| name.starts_with(p.as_str()) && name[p.len()..].starts_with('.'))
+                        .expect("state belongs to a parameter");
+                    let dims = &classifier.graph.initializers[param].dims;
+                    ArrayD::zeros(dims.iter().map(|&d| d as usize).collect::<Vec<_>>())
+                }
+                false => to_array(&classifier.graph.initializers[name]),
+            };
+            tensors.push(StateTensor {
+                input: name.clone(),
+                output: next(name),
+                value,
+            });
         }
-        for name in &step_graph.optimizer_state {
-            let param = step_graph
-                .params
-                .iter()
-                .find(|p| name.starts_with(p.as_str()) && name[p.len()..].starts_with('.'))
-                .expect("state belongs to a parameter");
-            state.insert(name.clone(), ArrayD::zeros(state[param].raw_dim()));
-        }
+        let state = PingPong::new(&session, options.device, tensors)?;
         let classes = head_classes(&classifier);
         Ok(Self {
             step_graph,
@@ -145,9 +155,38 @@ impl Trainer {
     pub fn l2_terms(&self) -> Vec<(String, f32)> {
         self.l2
             .iter()
-            .filter(|(name, _)| self.state.contains_key(name))
+            .filter(|(name, _)| self.state.index(name).is_some())
             .cloned()
             .collect()
+    }
+
+    /// A host copy of every state tensor, by name.
+    pub fn state(&self) -> Result<State, TrainError> {
+        let mut state = State::new();
+        for (i, name) in self.state.names().iter().enumerate() {
+            state.insert(name.clone(), self.state.read(i)?);
+        }
+        Ok(state)
+    }
+
+    /// A host copy of one state tensor.
+    pub fn value(&self, name: &str) -> Result<ArrayD<f32>, TrainError> {
+        let index = self
+            .state
+            .index(name)
+            .ok_or_else(|| TrainError::Ort(format!("no state tensor {name}")))?;
+        Ok(self.state.read(index)?)
+    }
+
+    /// Overwrites the state tensors named in `state` (a checkpoint, a restored best epoch);
+    /// names this trainer does not hold (another phase's optimizer state) are skipped.
+    pub fn set_state(&mut self, state: &State) -> Result<(), TrainError> {
+        for (name, value) in state {
+            if let Some(index) = self.state.index(name) {
+                self.state.write(index, value.view())?;
+            }
+        }
+        Ok(())
     }
 
     /// One optimizer step at learning rate `lr`; dropout masks are drawn from `rng`.
@@ -157,15 +196,14 @@ impl Trainer {
         lr: f32,
         rng: &mut ChaCha8Rng,
     ) -> Result<StepResult, TrainError> {
-        let (result, next_state) = self.run(batch, lr, rng)?;
-        self.state = next_state;
+        let result = self.run(batch, lr, rng, true)?;
         self.steps_done += 1;
         Ok(result)
     }
 
     /// The forward pass of a step (loss and probabilities) without updating anything.
     pub fn peek(&mut self, batch: &Batch, rng: &mut ChaCha8Rng) -> Result<StepResult, TrainError> {
-        Ok(self.run(batch, 0.0, rng)?.0)
+        self.run(batch, 0.0, rng, false)
     }
 
     fn run(
@@ -173,7 +211,8 @@ impl Trainer {
         batch: &Batch,
         lr: f32,
         rng: &mut ChaCha8Rng,
-    ) -> Result<(StepResult, BTreeMap<String, ArrayD<f32>>), TrainError> {
+        update: bool,
+    ) -> Result<StepResult, TrainError> {
         let n = batch.labels.len();
         let c = self.classes;
         let smooth = self.label_smoothing;
@@ -213,33 +252,23 @@ impl Trainer {
             });
             feeds.push((mask.as_str(), Feed::F32(values.into_dyn())));
         }
-        for name in self.step_graph.state() {
-            feeds.push((name.as_str(), Feed::F32(self.state[name].clone())));
-        }
-        let mut outputs = ortl_runtime::run(&mut self.session, feeds)?;
+        let mut outputs = match update {
+            true => self.state.run(&mut self.session, feeds)?,
+            false => self.state.run_without_update(&mut self.session, feeds)?,
+        };
         let loss = outputs[LOSS].iter().next().copied().unwrap_or(f32::NAN);
         let probabilities = outputs
             .remove(PROBABILITIES)
             .and_then(|p| p.into_dimensionality().ok())
             .ok_or_else(|| TrainError::Ort("no probabilities output".into()))?;
-        let mut next_state = BTreeMap::new();
-        for name in self.step_graph.state() {
-            let value = outputs
-                .remove(&next(name))
-                .ok_or_else(|| TrainError::Ort(format!("no output for {name}")))?;
-            next_state.insert(name.clone(), value);
-        }
-        Ok((
-            StepResult {
-                loss,
-                probabilities,
-            },
-            next_state,
-        ))
+        Ok(StepResult {
+            loss,
+            probabilities,
+        })
     }
 
     /// The inference classifier with the current parameters and statistics.
-    pub fn export(&self) -> Model {
+    pub fn export(&self) -> Result<Model, TrainError> {
         let mut model = self.classifier.clone();
         for name in self
             .step_graph
@@ -247,14 +276,14 @@ impl Trainer {
             .iter()
             .chain(&self.step_graph.bn_stats)
         {
-            let value = &self.state[name];
+            let value = self.value(name)?;
             let dims: Vec<i64> = value.shape().iter().map(|&d| d as i64).collect();
             model.graph.initializers.insert(
                 name.clone(),
                 Tensor::f32(&dims, value.iter().copied().collect()),
             );
         }
-        model
+        Ok(model)
     }
 }
 

@@ -122,7 +122,7 @@ fn training_forward_equals_the_exported_models_forward() {
         .peek(&batch, &mut ChaCha8Rng::seed_from_u64(0))
         .unwrap()
         .probabilities;
-    let bytes = ortl_onnx::io::to_bytes(&t.export());
+    let bytes = ortl_onnx::io::to_bytes(&t.export().unwrap());
     let runtime = ortl_runtime::init(None).unwrap();
     let mut session = runtime.load(&SessionOptions::default(), &bytes).unwrap();
     let infer_p = ortl_runtime::run(&mut session, vec![("image", Feed::U8(images))])
@@ -146,11 +146,11 @@ fn whole_graph_gradients_match_finite_differences() {
         labels: &labels,
         weights: vec![1.0, 2.0, 1.0, 0.5],
     };
-    let before = t.state.clone();
+    let before = t.state().unwrap();
     // With plain SGD at lr = 1, the update is exactly the gradient.
     t.step(&batch, 1.0, &mut ChaCha8Rng::seed_from_u64(5))
         .unwrap();
-    let after = t.state.clone();
+    let after = t.state().unwrap();
     // A deep network is only piecewise smooth (ReLU, max-pool): a small step keeps the
     // difference quotient on one piece. ε = 1e-3 leaves float32 rounding of L near 1e-4.
     let eps = 1e-3f32;
@@ -177,8 +177,10 @@ fn whole_graph_gradients_match_finite_differences() {
             .expect("some gradient reaches the parameter");
         let analytic = delta[index];
         let mut loss_at = |delta: f32| {
-            t.state = before.clone();
-            t.state.get_mut(name).unwrap().as_slice_mut().unwrap()[index] += delta;
+            let mut moved = before[name].clone();
+            moved.as_slice_mut().unwrap()[index] += delta;
+            t.set_state(&before).unwrap();
+            t.set_state(&[(name.to_string(), moved)].into()).unwrap();
             t.peek(&batch, &mut ChaCha8Rng::seed_from_u64(5))
                 .unwrap()
                 .loss
@@ -223,10 +225,10 @@ fn comparison_backbones_gradients_match_finite_differences() {
             labels: &labels,
             weights: vec![1.0; 8],
         };
-        let before = t.state.clone();
+        let before = t.state().unwrap();
         t.step(&batch, 1.0, &mut ChaCha8Rng::seed_from_u64(5))
             .unwrap();
-        let after = t.state.clone();
+        let after = t.state().unwrap();
         let head = after
             .keys()
             .find(|k| k.starts_with("head.") && k.ends_with("weight"))
@@ -254,8 +256,10 @@ fn comparison_backbones_gradients_match_finite_differences() {
             };
             let analytic = delta[index];
             let mut loss_at = |d: f32| {
-                t.state = before.clone();
-                t.state.get_mut(&param).unwrap().as_slice_mut().unwrap()[index] += d;
+                let mut moved = before[&param].clone();
+                moved.as_slice_mut().unwrap()[index] += d;
+                t.set_state(&before).unwrap();
+                t.set_state(&[(param.clone(), moved)].into()).unwrap();
                 t.peek(&batch, &mut ChaCha8Rng::seed_from_u64(5))
                     .unwrap()
                     .loss
@@ -320,18 +324,21 @@ fn frozen_backbone_trains_only_the_head() {
         spec(Trainable::Head, Loss::SigmoidCategorical, adam),
     );
     assert!(t.step_graph.params.iter().all(|p| p.starts_with("head.")));
-    let conv_before = t.export().graph.initializers["conv1.weight"].clone();
+    let conv_before = t.export().unwrap().graph.initializers["conv1.weight"].clone();
     let (images, labels) = batch_images(4);
     let batch = Batch {
         input: Input::Images(images),
         labels: &labels,
         weights: vec![1.0; 4],
     };
-    let head_before = t.state["head.fc1.weight"].clone();
+    let head_before = t.value("head.fc1.weight").unwrap();
     t.step(&batch, 1e-2, &mut ChaCha8Rng::seed_from_u64(2))
         .unwrap();
-    assert_ne!(t.state["head.fc1.weight"], head_before);
-    assert_eq!(t.export().graph.initializers["conv1.weight"], conv_before);
+    assert_ne!(t.value("head.fc1.weight").unwrap(), head_before);
+    assert_eq!(
+        t.export().unwrap().graph.initializers["conv1.weight"],
+        conv_before
+    );
     // No backward op reaches into the backbone.
     assert!(
         !t.step_graph

@@ -1,0 +1,169 @@
+//! State that stays on a session's device between runs (training's parameters, optimizer
+//! state and BatchNorm statistics), bound with IoBinding.
+//!
+//! Each state tensor has two buffers allocated by ONNX Runtime on the session's device. A run
+//! reads `current` and writes its next value straight into `spare` (bound as the output), then
+//! the two swap: nothing is copied through the host between steps, on the CPU or on CUDA.
+//! A failed run leaves `current` untouched.
+
+use std::collections::BTreeMap;
+
+use ndarray::{ArrayD, ArrayViewD};
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::Session;
+use ort::value::Tensor;
+
+use crate::exec::{Feed, value};
+use crate::{Device, RuntimeError};
+
+/// One state tensor: the graph input it feeds, the graph output its next value comes from,
+/// and its initial value.
+pub struct StateTensor {
+    pub input: String,
+    pub output: String,
+    pub value: ArrayD<f32>,
+}
+
+pub struct PingPong {
+    inputs: Vec<String>,
+    outputs: Vec<String>,
+    current: Vec<Tensor<f32>>,
+    spare: Vec<Tensor<f32>>,
+}
+
+impl PingPong {
+    /// Allocates both buffers of every tensor on `device` and uploads the initial values.
+    pub fn new(
+        session: &Session,
+        device: Device,
+        tensors: Vec<StateTensor>,
+    ) -> Result<Self, RuntimeError> {
+        let allocator = match device {
+            Device::Cpu => Allocator::default(),
+            Device::Cuda(id) => Allocator::new(
+                session,
+                MemoryInfo::new(
+                    AllocationDevice::CUDA,
+                    id as i32,
+                    AllocatorType::Device,
+                    MemoryType::Default,
+                )?,
+            )?,
+        };
+        let mut state = Self {
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            current: Vec::new(),
+            spare: Vec::new(),
+        };
+        for tensor in tensors {
+            let shape = tensor.value.shape().to_vec();
+            state.current.push(Tensor::new(&allocator, shape.clone())?);
+            state.spare.push(Tensor::new(&allocator, shape)?);
+            state.inputs.push(tensor.input);
+            state.outputs.push(tensor.output);
+            let index = state.inputs.len() - 1;
+            state.write(index, tensor.value.view())?;
+        }
+        Ok(state)
+    }
+
+    /// The graph input names, in order.
+    pub fn names(&self) -> &[String] {
+        &self.inputs
+    }
+
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.inputs.iter().position(|n| n == name)
+    }
+
+    /// A host copy of tensor `index`'s current value.
+    pub fn read(&self, index: usize) -> Result<ArrayD<f32>, RuntimeError> {
+        let tensor = &self.current[index];
+        if tensor.memory_info().is_cpu_accessible() {
+            return Ok(tensor.extract_array().to_owned());
+        }
+        let host = tensor.to(AllocationDevice::CPU, 0)?;
+        Ok(host.extract_array().to_owned())
+    }
+
+    /// Replaces tensor `index`'s current value; the shape must match.
+    pub fn write(&mut self, index: usize, value: ArrayViewD<'_, f32>) -> Result<(), RuntimeError> {
+        let tensor = &mut self.current[index];
+        let shape: Vec<usize> = tensor.shape().iter().map(|&d| d as usize).collect();
+        if value.shape() != shape.as_slice() {
+            return Err(RuntimeError::Shape {
+                name: self.inputs[index].clone(),
+                expected: shape,
+                found: value.shape().to_vec(),
+            });
+        }
+        if tensor.memory_info().is_cpu_accessible() {
+            tensor.extract_array_mut().assign(&value);
+            return Ok(());
+        }
+        let host = Tensor::from_array(value.to_owned())?;
+        host.copy_into(tensor)?;
+        Ok(())
+    }
+
+    /// Runs `session` on `feeds` plus the current state; the next state is written into the
+    /// spare buffers, which then become current. Returns every other output on the host.
+    pub fn run(
+        &mut self,
+        session: &mut Session,
+        feeds: Vec<(&str, Feed)>,
+    ) -> Result<BTreeMap<String, ArrayD<f32>>, RuntimeError> {
+        let others = self.run_inner(session, feeds)?;
+        std::mem::swap(&mut self.current, &mut self.spare);
+        Ok(others)
+    }
+
+    /// As [`PingPong::run`], but the state is left as it was (the next values are discarded).
+    pub fn run_without_update(
+        &mut self,
+        session: &mut Session,
+        feeds: Vec<(&str, Feed)>,
+    ) -> Result<BTreeMap<String, ArrayD<f32>>, RuntimeError> {
+        self.run_inner(session, feeds)
+    }
+
+    fn run_inner(
+        &mut self,
+        session: &mut Session,
+        feeds: Vec<(&str, Feed)>,
+    ) -> Result<BTreeMap<String, ArrayD<f32>>, RuntimeError> {
+        let mut binding = session.create_binding()?;
+        for (name, feed) in feeds {
+            binding.bind_input(name, &value(feed)?)?;
+        }
+        for (i, name) in self.inputs.iter().enumerate() {
+            binding.bind_input(name, &self.current[i])?;
+            binding.bind_output(self.outputs[i].as_str(), &mut self.spare[i])?;
+        }
+        let host = MemoryInfo::new(
+            AllocationDevice::CPU,
+            0,
+            AllocatorType::Device,
+            MemoryType::Default,
+        )?;
+        let others: Vec<String> = session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .filter(|name| !self.outputs.contains(name))
+            .collect();
+        for name in &others {
+            binding.bind_output_to_device(name.as_str(), &host)?;
+        }
+        let outputs = session.run_binding(&binding)?;
+        let mut result = BTreeMap::new();
+        for name in others {
+            let array = outputs[name.as_str()]
+                .try_extract_array::<f32>()?
+                .to_owned();
+            result.insert(name, array);
+        }
+        Ok(result)
+    }
+}
