@@ -9,6 +9,12 @@ pub fn scalar(b: &mut GraphBuilder, value: f32) -> String {
     b.constant(Tensor::scalar(value))
 }
 
+/// A one-element constant of shape `[1; rank]`, to broadcast over a rank-`rank` tensor (see
+/// `optim` for why the rank matters to ONNX Runtime).
+pub fn scalar_of_rank(b: &mut GraphBuilder, value: f32, rank: usize) -> String {
+    b.constant(Tensor::f32(&vec![1; rank], vec![value]))
+}
+
 /// Sum over `axes`.
 pub fn reduce_sum(b: &mut GraphBuilder, x: &str, axes: &[i64], keepdims: bool) -> String {
     let axes = b.constant(Tensor::i64s(axes));

@@ -12,12 +12,21 @@
 //!
 //! Defaults are Keras' (the tutorial's framework): Adam β = (0.9, 0.999), ε = 1e-7; RMSprop
 //! ρ = 0.9, ε = 1e-7; SGD momentum 0.
+//!
+//! Two things keep the update cheap on ONNX Runtime's CPU kernels, where each element-wise op
+//! is a pass over every parameter:
+//! - Adam's bias corrections are folded into two scalars, η·√(1−β₂ᵗ)/(1−β₁ᵗ) and
+//!   ε·√(1−β₂ᵗ), as PyTorch does: 12 passes instead of 14.
+//! - Every scalar gets the parameter's rank (`[1, 1, 1, 1]`, not `[]`). ORT 1.31 broadcasts a
+//!   lower-rank scalar over a tensor with trailing 1s (a 1×1 convolution's weights) one
+//!   element at a time: multiplying `[2048, 1024, 1, 1]` by a `[]` scalar took 10.0 ms, by a
+//!   `[1, 1, 1, 1]` one 0.12 ms (2-core CI machine); in a ResNet50 step that was ~0.3 s.
 
 use std::collections::BTreeMap;
 
 use ortl_onnx::GraphBuilder;
 
-use crate::emit::{scalar, sum_all};
+use crate::emit::{reshape, scalar, scalar_of_rank, sum_all};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Optimizer {
@@ -118,15 +127,20 @@ impl Optimizer {
         }
     }
 
-    /// Emits one parameter's update; returns (new parameter, new states).
+    /// Emits one parameter's update for a parameter of rank `rank`; returns (new parameter,
+    /// new states).
     pub fn update(
         &self,
         b: &mut GraphBuilder,
         param: &str,
         grad: &str,
         states: &[String],
+        rank: usize,
     ) -> (String, Vec<String>) {
-        let lr = LR;
+        let ones = vec![1; rank];
+        let scalar = |b: &mut GraphBuilder, value: f32| scalar_of_rank(b, value, rank);
+        let lr = reshape(b, LR, &ones);
+        let lr = lr.as_str();
         let mix = |b: &mut GraphBuilder, state: &str, keep: f32, value: &str| {
             let k = scalar(b, keep);
             let r = scalar(b, 1.0 - keep);
@@ -143,7 +157,7 @@ impl Optimizer {
                 b.op("Add", &[grad, &wp], vec![])
             }
         };
-        let step = |b: &mut GraphBuilder, p: &str, direction: &str| {
+        let step = |b: &mut GraphBuilder, p: &str, direction: &str, lr: &str| {
             let scaled = b.op("Mul", &[direction, lr], vec![]);
             b.op("Sub", &[p, &scaled], vec![])
         };
@@ -155,7 +169,7 @@ impl Optimizer {
             } => {
                 let g = decayed_grad(b, *weight_decay);
                 if *momentum == 0.0 {
-                    return (step(b, param, &g), vec![]);
+                    return (step(b, param, &g, lr), vec![]);
                 }
                 let mu = scalar(b, *momentum);
                 let mv = b.op("Mul", &[&states[0], &mu], vec![]);
@@ -166,7 +180,7 @@ impl Optimizer {
                 } else {
                     v.clone()
                 };
-                (step(b, param, &direction), vec![v])
+                (step(b, param, &direction, lr), vec![v])
             }
             Optimizer::Adam {
                 beta1,
@@ -198,13 +212,19 @@ impl Optimizer {
                 let m = mix(b, &states[0], *beta1, &g);
                 let g2 = b.op("Mul", &[&g, &g], vec![]);
                 let v = mix(b, &states[1], *beta2, &g2);
-                let m_hat = b.op("Div", &[&m, BIAS_CORRECTION1], vec![]);
-                let v_hat = b.op("Div", &[&v, BIAS_CORRECTION2], vec![]);
-                let root = b.op("Sqrt", &[&v_hat], vec![]);
+                // η·(m/bc₁) / (√(v/bc₂) + ε) = (η·√bc₂/bc₁) · m / (√v + ε·√bc₂), with the
+                // scalars computed first.
+                let root_bc2 = b.op("Sqrt", &[BIAS_CORRECTION2], vec![]);
+                let root_bc2 = reshape(b, &root_bc2, &ones);
+                let bc1 = reshape(b, BIAS_CORRECTION1, &ones);
+                let lr_scaled = b.op("Mul", &[lr, &root_bc2], vec![]);
+                let lr_hat = b.op("Div", &[&lr_scaled, &bc1], vec![]);
                 let e = scalar(b, *eps);
-                let denom = b.op("Add", &[&root, &e], vec![]);
-                let direction = b.op("Div", &[&m_hat, &denom], vec![]);
-                (step(b, &p, &direction), vec![m, v])
+                let eps_hat = b.op("Mul", &[&root_bc2, &e], vec![]);
+                let root = b.op("Sqrt", &[&v], vec![]);
+                let denom = b.op("Add", &[&root, &eps_hat], vec![]);
+                let direction = b.op("Div", &[&m, &denom], vec![]);
+                (step(b, &p, &direction, &lr_hat), vec![m, v])
             }
             Optimizer::RmsProp {
                 rho,
@@ -218,14 +238,20 @@ impl Optimizer {
                 let e = scalar(b, *eps);
                 let denom = b.op("Add", &[&root, &e], vec![]);
                 let direction = b.op("Div", &[&g, &denom], vec![]);
-                (step(b, param, &direction), vec![v])
+                (step(b, param, &direction, lr), vec![v])
             }
         }
     }
 }
 
-/// Scales all gradients by min(1, max_norm / ‖g‖) where ‖g‖ is their joint L2 norm.
-pub fn clip_global_norm(b: &mut GraphBuilder, grads: &mut BTreeMap<String, String>, max_norm: f32) {
+/// Scales all gradients by min(1, max_norm / ‖g‖) where ‖g‖ is their joint L2 norm;
+/// `ranks` gives each gradient's rank (its parameter's), for the factor's shape.
+pub fn clip_global_norm(
+    b: &mut GraphBuilder,
+    grads: &mut BTreeMap<String, String>,
+    ranks: &BTreeMap<String, usize>,
+    max_norm: f32,
+) {
     let squares: Vec<String> = grads
         .values()
         .map(|g| {
@@ -246,7 +272,8 @@ pub fn clip_global_norm(b: &mut GraphBuilder, grads: &mut BTreeMap<String, Strin
     let ratio = b.op("Div", &[&max, &safe], vec![]);
     let one = scalar(b, 1.0);
     let factor = b.op("Min", &[&ratio, &one], vec![]);
-    for g in grads.values_mut() {
+    for (param, g) in grads.iter_mut() {
+        let factor = reshape(b, &factor, &vec![1; ranks[param]]);
         *g = b.op("Mul", &[g.as_str(), &factor], vec![]);
     }
 }

@@ -13,7 +13,8 @@ const LR_VALUE: f32 = 0.1;
 /// Runs `steps` updates through ORT; returns the parameter after each.
 fn through_ort(opt: &Optimizer, steps: usize) -> Vec<Vec<f32>> {
     let mut b = GraphBuilder::new("opt");
-    let dims = vec![Dim::Fixed(3)];
+    // Shaped as a 1×1 convolution's weights: trailing 1s are what the scalars' rank is for.
+    let dims = vec![Dim::Fixed(3), Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(1)];
     let p = b.input("p", DataType::Float, dims.clone());
     let g = b.input("g", DataType::Float, dims.clone());
     b.input(LR, DataType::Float, vec![]);
@@ -23,7 +24,7 @@ fn through_ort(opt: &Optimizer, steps: usize) -> Vec<Vec<f32>> {
     for s in &states {
         b.input(s, DataType::Float, dims.clone());
     }
-    let (new_p, new_states) = opt.update(&mut b, &p, &g, &states);
+    let (new_p, new_states) = opt.update(&mut b, &p, &g, &states, 4);
     let new_p = b.op("Identity", &[&new_p], vec![]);
     b.output(&new_p, DataType::Float, dims.clone());
     let outs: Vec<String> = new_states
@@ -40,7 +41,7 @@ fn through_ort(opt: &Optimizer, steps: usize) -> Vec<Vec<f32>> {
             &io::to_bytes(&Model::new(b.finish())),
         )
         .unwrap();
-    let vec3 = |v: &[f32]| ArrayD::from_shape_vec(IxDyn(&[3]), v.to_vec()).unwrap();
+    let vec3 = |v: &[f32]| ArrayD::from_shape_vec(IxDyn(&[3, 1, 1, 1]), v.to_vec()).unwrap();
     let scalar = |v: f32| ArrayD::from_elem(IxDyn(&[]), v);
     let mut param = P.to_vec();
     let mut state: Vec<Vec<f32>> = vec![vec![0.0; 3]; states.len()];

@@ -278,25 +278,28 @@ pub fn build_step(
     };
     let shapes = shapes::infer(b.graph())?;
     let mut grads = gradients(&mut b, &loss, &params, &shapes)?.of;
+    let dims: BTreeMap<String, Vec<Dim>> = params
+        .iter()
+        .map(|param| {
+            let input = b.graph().inputs.iter().find(|i| &i.name == param);
+            let dims = input.and_then(|i| i.shape.clone()).expect("param input");
+            (param.clone(), dims)
+        })
+        .collect();
+    let ranks: BTreeMap<String, usize> = dims.iter().map(|(p, d)| (p.clone(), d.len())).collect();
     if let Some(max_norm) = spec.clip_norm {
-        clip_global_norm(&mut b, &mut grads, max_norm);
+        clip_global_norm(&mut b, &mut grads, &ranks, max_norm);
     }
     let mut optimizer_state = Vec::new();
     let mut updates: BTreeMap<String, String> = BTreeMap::new();
     for param in &params {
         let states = spec.optimizer.states(param);
-        let dims = b
-            .graph()
-            .inputs
-            .iter()
-            .find(|i| &i.name == param)
-            .and_then(|i| i.shape.clone())
-            .expect("param input");
         for state in &states {
-            b.input(state, DataType::Float, dims.clone());
+            b.input(state, DataType::Float, dims[param].clone());
         }
         let (new_param, new_states) = b.scoped(&format!("optim/{param}"), |b| {
-            spec.optimizer.update(b, param, &grads[param], &states)
+            spec.optimizer
+                .update(b, param, &grads[param], &states, ranks[param])
         });
         updates.insert(param.clone(), new_param);
         for (state, value) in states.iter().zip(new_states) {
