@@ -228,6 +228,12 @@ fn conv_stem_7x7_stride_2() {
 
 #[test]
 fn conv_1x1_strided_and_dilated_3x3() {
+    // Unstrided 1×1: dX is a Conv with Wᵀ rather than a ConvTranspose.
+    check(
+        "conv1x1_s1",
+        vec![input("x", &[2, 4, 5, 5]), input("w", &[3, 4, 1, 1])],
+        |b, n| b.op("Conv", &[&n[0], &n[1]], conv_attrs(1, 1, 0, 1)),
+    );
     check(
         "conv1x1",
         vec![input("x", &[2, 4, 6, 6]), input("w", &[3, 4, 1, 1])],

@@ -313,11 +313,12 @@ pub fn build_step(
 
     let mut graph = b.finish();
     // Name the outputs: loss, probabilities, and next/<state> for every state input.
-    let loss_out = add_identity(&mut graph, &loss, LOSS);
+    let mut renamed = BTreeMap::new();
+    let loss_out = name_output(&mut graph, &mut renamed, &loss, LOSS);
     let mut outputs = vec![ValueInfo::new(&loss_out, DataType::Float, vec![])];
     outputs.push(graph.outputs[0].clone());
     for (state, value) in &updates {
-        let name = add_identity(&mut graph, value, &next(state));
+        let name = name_output(&mut graph, &mut renamed, value, &next(state));
         outputs.push(ValueInfo {
             name,
             dtype: DataType::Float,
@@ -405,13 +406,32 @@ fn fold_batchnorms_into_convs(graph: &mut Graph) {
     *graph = graph_out;
 }
 
-/// `output = Identity(value)`: a stable output name even when values are shared.
-fn add_identity(graph: &mut Graph, value: &str, output: &str) -> String {
+/// Gives `value` the graph-output name `output`. A value a node computes is renamed, so that
+/// the node writes straight into the buffer bound to the output (no copy); a graph input, a
+/// value already named for another output (`renamed` maps old names to new) or an existing
+/// output gets `output = Identity(value)`.
+fn name_output(
+    graph: &mut Graph,
+    renamed: &mut BTreeMap<String, String>,
+    value: &str,
+    output: &str,
+) -> String {
+    let value = renamed
+        .get(value)
+        .cloned()
+        .unwrap_or_else(|| value.to_string());
+    let produced = graph.nodes.iter().any(|n| n.outputs.contains(&value));
+    let already_output = graph.outputs.iter().any(|o| o.name == value);
+    if produced && !already_output && !renamed.values().any(|v| *v == value) {
+        passes::rename_value(graph, &value, output);
+        renamed.insert(value, output.into());
+        return output.into();
+    }
     graph.nodes.push(ortl_onnx::Node {
         name: format!("out/{output}"),
         op: "Identity".into(),
         domain: String::new(),
-        inputs: vec![value.into()],
+        inputs: vec![value],
         outputs: vec![output.into()],
         attrs: BTreeMap::new(),
     });
