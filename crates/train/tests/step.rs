@@ -176,16 +176,7 @@ fn whole_graph_gradients_match_finite_differences() {
             .find(|&i| delta[i] != 0.0)
             .expect("some gradient reaches the parameter");
         let analytic = delta[index];
-        let mut loss_at = |delta: f32| {
-            let mut moved = before[name].clone();
-            moved.as_slice_mut().unwrap()[index] += delta;
-            t.set_state(&before).unwrap();
-            t.set_state(&[(name.to_string(), moved)].into()).unwrap();
-            t.peek(&batch, &mut ChaCha8Rng::seed_from_u64(5))
-                .unwrap()
-                .loss
-        };
-        let numeric = (loss_at(eps) - loss_at(-eps)) / (2.0 * eps);
+        let numeric = central_difference(&mut t, &batch, &before, name, index, eps);
         assert!(
             (numeric - analytic).abs() <= 3e-3 + 5e-2 * analytic.abs(),
             "{name}[{index}]: analytic {analytic} vs numeric {numeric}"
@@ -255,16 +246,7 @@ fn comparison_backbones_gradients_match_finite_differences() {
                 panic!("{name}: no gradient reaches {param}");
             };
             let analytic = delta[index];
-            let mut loss_at = |d: f32| {
-                let mut moved = before[&param].clone();
-                moved.as_slice_mut().unwrap()[index] += d;
-                t.set_state(&before).unwrap();
-                t.set_state(&[(param.clone(), moved)].into()).unwrap();
-                t.peek(&batch, &mut ChaCha8Rng::seed_from_u64(5))
-                    .unwrap()
-                    .loss
-            };
-            let numeric = (loss_at(eps) - loss_at(-eps)) / (2.0 * eps);
+            let numeric = central_difference(&mut t, &batch, &before, &param, index, eps);
             assert!(
                 (numeric - analytic).abs() <= 3e-3 + 5e-2 * analytic.abs(),
                 "{name} {param}[{index}]: analytic {analytic} vs numeric {numeric}"
@@ -391,4 +373,26 @@ fn freeze_upto_trains_only_the_later_layers_and_the_head() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("layer9"), "{err}");
+}
+
+/// (L(θ + ε·e_i) − L(θ − ε·e_i)) / 2ε for coordinate `index` of `name`, from state `before`
+/// (dropout masks drawn from the same seed as the step's).
+fn central_difference(
+    t: &mut Trainer,
+    batch: &Batch,
+    before: &ortl_train::fit::State,
+    name: &str,
+    index: usize,
+    eps: f32,
+) -> f32 {
+    let mut loss_at = |delta: f32| {
+        let mut moved = before[name].clone();
+        moved.as_slice_mut().unwrap()[index] += delta;
+        t.set_state(before).unwrap();
+        t.set_state(&[(name.to_string(), moved)].into()).unwrap();
+        t.peek(batch, &mut ChaCha8Rng::seed_from_u64(5))
+            .unwrap()
+            .loss
+    };
+    (loss_at(eps) - loss_at(-eps)) / (2.0 * eps)
 }
