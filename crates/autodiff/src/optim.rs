@@ -19,8 +19,9 @@
 //!   ε·√(1−β₂ᵗ), as PyTorch does: 12 passes instead of 14.
 //! - Every scalar gets the parameter's rank (`[1, 1, 1, 1]`, not `[]`). ORT 1.31/1.32
 //!   broadcast a lower-rank scalar over a tensor with trailing 1s (a 1×1 convolution's
-//!   weights) one element at a time: multiplying `[2048, 1024, 1, 1]` by a `[]` scalar took 10.0 ms, by a
-//!   `[1, 1, 1, 1]` one 0.12 ms (2-core CI machine); in a ResNet50 step that was ~0.3 s.
+//!   weights) one element at a time: multiplying `[2048, 1024, 1, 1]` by a `[]` scalar
+//!   took 10.0 ms, by a `[1, 1, 1, 1]` one 0.12 ms (2-core CI machine); in a ResNet50 step
+//!   that was ~0.3 s.
 
 use std::collections::BTreeMap;
 
