@@ -29,6 +29,9 @@ pub struct PingPong {
     outputs: Vec<String>,
     current: Vec<Tensor<f32>>,
     spare: Vec<Tensor<f32>>,
+    /// The session's other outputs (loss, probabilities), returned on the host.
+    host_outputs: Vec<String>,
+    host: MemoryInfo<'static>,
 }
 
 impl PingPong {
@@ -50,18 +53,31 @@ impl PingPong {
                 )?,
             )?,
         };
+        let outputs: Vec<String> = tensors.iter().map(|t| t.output.clone()).collect();
+        let host_outputs = session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .filter(|name| !outputs.contains(name))
+            .collect();
         let mut state = Self {
             inputs: Vec::new(),
-            outputs: Vec::new(),
+            outputs,
             current: Vec::new(),
             spare: Vec::new(),
+            host_outputs,
+            host: MemoryInfo::new(
+                AllocationDevice::CPU,
+                0,
+                AllocatorType::Device,
+                MemoryType::Default,
+            )?,
         };
         for tensor in tensors {
             let shape = tensor.value.shape().to_vec();
             state.current.push(Tensor::new(&allocator, shape.clone())?);
             state.spare.push(Tensor::new(&allocator, shape)?);
             state.inputs.push(tensor.input);
-            state.outputs.push(tensor.output);
             let index = state.inputs.len() - 1;
             state.write(index, tensor.value.view())?;
         }
@@ -141,28 +157,16 @@ impl PingPong {
             binding.bind_input(name, &self.current[i])?;
             binding.bind_output(self.outputs[i].as_str(), &mut self.spare[i])?;
         }
-        let host = MemoryInfo::new(
-            AllocationDevice::CPU,
-            0,
-            AllocatorType::Device,
-            MemoryType::Default,
-        )?;
-        let others: Vec<String> = session
-            .outputs()
-            .iter()
-            .map(|o| o.name().to_string())
-            .filter(|name| !self.outputs.contains(name))
-            .collect();
-        for name in &others {
-            binding.bind_output_to_device(name.as_str(), &host)?;
+        for name in &self.host_outputs {
+            binding.bind_output_to_device(name.as_str(), &self.host)?;
         }
         let outputs = session.run_binding(&binding)?;
         let mut result = BTreeMap::new();
-        for name in others {
+        for name in &self.host_outputs {
             let array = outputs[name.as_str()]
                 .try_extract_array::<f32>()?
                 .to_owned();
-            result.insert(name, array);
+            result.insert(name.clone(), array);
         }
         Ok(result)
     }

@@ -136,14 +136,7 @@ pub fn conv(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
             reshape(ctx.b, &gt, &[group, o / group, -1])
         };
         // X padded once, channels first: [C, N, Hp, Wp].
-        let padded = if pads.iter().any(|&p| p != 0) {
-            let p = ctx.b.constant(Tensor::i64s(&[
-                0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3],
-            ]));
-            ctx.b.op("Pad", &[&x, &p], vec![])
-        } else {
-            x.clone()
-        };
+        let padded = pad_spatial(ctx, &x, [pads[0], pads[1], pads[2], pads[3]]);
         let xt = transpose(ctx.b, &padded, &[1, 0, 2, 3]);
         let mut columns = Vec::new();
         for i in 0..kh {
@@ -219,14 +212,7 @@ fn weight_grad_gathered(ctx: &mut Ctx, g: &str, x: &str, o: i64, c: i64, w: &Win
         w.input[0] + w.pads[0] + w.pads[2],
         w.input[1] + w.pads[1] + w.pads[3],
     );
-    let padded = if w.pads.iter().any(|&p| p != 0) {
-        let p = ctx.b.constant(Tensor::i64s(&[
-            0, 0, w.pads[0], w.pads[1], 0, 0, w.pads[2], w.pads[3],
-        ]));
-        ctx.b.op("Pad", &[x, &p], vec![])
-    } else {
-        x.to_string()
-    };
+    let padded = pad_spatial(ctx, x, w.pads);
     // Channels last: each spatial position is a row of C floats.
     let rows = transpose(ctx.b, &padded, &[0, 2, 3, 1]);
     let rows = reshape(ctx.b, &rows, &[-1, hp * wp, c]);
@@ -253,4 +239,16 @@ fn weight_grad_gathered(ctx: &mut Ctx, g: &str, x: &str, o: i64, c: i64, w: &Win
     let dw = ctx.b.op("Gemm", &[&g2, &patches], vec![]);
     let dw = reshape(ctx.b, &dw, &[o, kh, kw, c]);
     transpose(ctx.b, &dw, &[0, 3, 1, 2])
+}
+
+/// `x` zero-padded by `pads` (top, left, bottom, right) on its spatial axes; `x` itself when
+/// there is nothing to pad.
+fn pad_spatial(ctx: &mut Ctx, x: &str, pads: [i64; 4]) -> String {
+    if pads.iter().all(|&p| p == 0) {
+        return x.to_string();
+    }
+    let p = ctx.b.constant(Tensor::i64s(&[
+        0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3],
+    ]));
+    ctx.b.op("Pad", &[x, &p], vec![])
 }
