@@ -29,7 +29,7 @@ BIN      := target/release
 ORT_LIB  := .ort/libonnxruntime.so.1.31.1
 export ORT_DYLIB_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: all setup setup-cuda build split augment train infer report compare test lint bench bench-quick fuzz fixtures clean
+.PHONY: all setup setup-cuda build split augment train infer report compare test lint bench bench-quick gpu-check gpu-pack fuzz fixtures clean
 
 all: report
 	@awk -F, 'NR > 1 { n++; if ($$2 == $$4) c++ } END { printf "make all: validation accuracy of model.onnx %.3f (%d/%d)\n", c / n, c, n }' $(OUT)/predictions.csv
@@ -82,9 +82,11 @@ compare: augment
 	$(BIN)/ortl-report compare $(foreach b,$(COMPARE),$(OUT)/compare/$(basename $(notdir $(b)))) \
 	  -o $(OUT)/comparison --force --sort-by roc_auc
 
-## test: unit, numeric and integration tests, then formatting and lints
+## test: unit, numeric and integration tests, the GPU check's CPU self-test, formatting, lints
 test: setup
 	$(CARGO) test --workspace
+	$(CARGO) build --bins
+	GPU_CHECK_BIN=target/debug scripts/gpu-check.sh selftest
 	$(MAKE) lint
 
 lint:
@@ -98,6 +100,15 @@ bench: build
 ## bench-quick: one short repetition of every workload (smoke check)
 bench-quick: build
 	bench/bench.sh quick
+
+## gpu-check: on a machine with an NVIDIA GPU, ortl-train on CUDA against PyTorch (docs/GPU.md);
+## installs and builds nothing (uses target/release or an unpacked .gpu-pack/bundle)
+gpu-check:
+	scripts/gpu-check.sh run
+
+## gpu-pack: what a GPU machine without cargo or network needs, in parts of at most 56 MiB
+gpu-pack: build setup-cuda
+	scripts/gpu-check.sh pack
 
 ## fuzz: mutation-fuzz the ONNX, manifest and tensor-set readers (FUZZ_CASES per target; not in CI)
 FUZZ_CASES ?= 20000

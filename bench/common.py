@@ -8,15 +8,17 @@ BATCH = 32
 
 
 def tensors(folder, n):
-    """The first n training images (uint8 [N,H,W,3]) and labels of ortl-augment's output."""
-    shard = np.load(os.path.join(folder, "shard-00000.npy"))
-    rows = []
+    """The first n training images (uint8 [N,H,W,3]) and labels of ortl-augment's output,
+    in tensors.csv order, from however many shards hold them."""
+    wanted = {}
+    order = []
     with open(os.path.join(folder, "tensors.csv")) as f:
         next(f)
         for line in f:
             name, index, label, _, split = line.split(",")[:5]
-            if name == "shard-00000.npy" and split == "train":
-                rows.append((int(index), int(label)))
-    rows = rows[:n]
-    images = shard[[i for i, _ in rows]]
-    return images, np.array([label for _, label in rows], dtype=np.int64)
+            if split == "train" and len(order) < n:
+                order.append((name, int(index), int(label)))
+                wanted.setdefault(name, None)
+    shards = {name: np.load(os.path.join(folder, name), mmap_mode="r") for name in wanted}
+    images = np.stack([shards[name][index] for name, index, _ in order])
+    return images, np.array([label for _, _, label in order], dtype=np.int64)

@@ -168,11 +168,18 @@ fn run(args: Args) -> Result<()> {
         }
         None => (None, model),
     };
-    let bytes = ortl_onnx::io::to_bytes(&model);
+    let mut session = runtime.load_model(&options, &model).map_err(|e| {
+        // A missing GPU or CUDA library is not the model's fault: say so without naming it.
+        if e.is_device() {
+            anyhow::Error::from(e)
+        } else {
+            anyhow::Error::from(e).context(format!(
+                "{}: ONNX Runtime cannot load it",
+                args.model.display()
+            ))
+        }
+    })?;
     drop(model);
-    let mut session = runtime
-        .load(&options, &bytes)
-        .with_context(|| format!("{}: ONNX Runtime cannot load it", args.model.display()))?;
 
     // Decoding runs one batch ahead of inference on another thread.
     let (tx, rx) = mpsc::sync_channel::<Prepared>(2);

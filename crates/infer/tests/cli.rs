@@ -427,3 +427,27 @@ fn a_manifest_whose_classes_disagree_with_the_model_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn cuda_without_a_usable_gpu_names_the_device_not_the_model() {
+    let wd = Workdir::new();
+    setup(&wd);
+    let (code, stdout, stderr) = infer(&wd, &["data", "--device", "cuda"]);
+    if code == 0 {
+        // This machine has a GPU and ONNX Runtime's CUDA provider: nothing to refuse.
+        assert!(stdout.lines().count() > 1, "{stderr}");
+        return;
+    }
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--device cuda:0"), "{stderr}");
+    assert!(
+        stderr.contains("make setup-cuda") || stderr.contains("CUDA 13 and cuDNN 9"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("model.onnx") && !stderr.contains("cannot load it"),
+        "the model is not at fault: {stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+}

@@ -6,6 +6,7 @@
 //! the two swap: nothing is copied through the host between steps, on the CPU or on CUDA.
 //! A failed run leaves `current` untouched.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use ndarray::{ArrayD, ArrayViewD};
@@ -24,6 +25,25 @@ pub struct StateTensor {
     pub value: ArrayD<f32>,
 }
 
+/// Host↔device copies the state has made since it was built: uploads of initial or
+/// restored values, and host copies read back to export or checkpoint. A training step
+/// itself adds to neither.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateTraffic {
+    pub writes: usize,
+    pub written_bytes: usize,
+    pub reads: usize,
+    pub read_bytes: usize,
+}
+
+/// What crossed between the host and the session in the last run, by value name: the
+/// feeds copied in and the outputs copied back (state tensors never appear here).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunTraffic {
+    pub fed: Vec<(String, usize)>,
+    pub returned: Vec<(String, usize)>,
+}
+
 pub struct PingPong {
     inputs: Vec<String>,
     outputs: Vec<String>,
@@ -32,6 +52,9 @@ pub struct PingPong {
     /// The session's other outputs (loss, probabilities), returned on the host.
     host_outputs: Vec<String>,
     host: MemoryInfo<'static>,
+    /// A Cell: reading state back for export is logically `&self`.
+    traffic: Cell<StateTraffic>,
+    last_run: RunTraffic,
 }
 
 impl PingPong {
@@ -72,6 +95,8 @@ impl PingPong {
                 AllocatorType::Device,
                 MemoryType::Default,
             )?,
+            traffic: Cell::default(),
+            last_run: RunTraffic::default(),
         };
         for tensor in tensors {
             let shape = tensor.value.shape().to_vec();
@@ -93,14 +118,37 @@ impl PingPong {
         self.inputs.iter().position(|n| n == name)
     }
 
+    /// The graph outputs every run returns on the host (everything but the next state).
+    pub fn host_outputs(&self) -> &[String] {
+        &self.host_outputs
+    }
+
+    /// Copies between the host and the state buffers so far.
+    pub fn traffic(&self) -> StateTraffic {
+        self.traffic.get()
+    }
+
+    /// What the last run copied in and out.
+    pub fn last_run(&self) -> &RunTraffic {
+        &self.last_run
+    }
+
     /// A host copy of tensor `index`'s current value.
     pub fn read(&self, index: usize) -> Result<ArrayD<f32>, RuntimeError> {
         let tensor = &self.current[index];
-        if tensor.memory_info().is_cpu_accessible() {
-            return Ok(tensor.extract_array().to_owned());
-        }
-        let host = tensor.to(AllocationDevice::CPU, 0)?;
-        Ok(host.extract_array().to_owned())
+        let array = if tensor.memory_info().is_cpu_accessible() {
+            tensor.extract_array().to_owned()
+        } else {
+            tensor
+                .to(AllocationDevice::CPU, 0)?
+                .extract_array()
+                .to_owned()
+        };
+        let mut traffic = self.traffic.get();
+        traffic.reads += 1;
+        traffic.read_bytes += array.len() * size_of::<f32>();
+        self.traffic.set(traffic);
+        Ok(array)
     }
 
     /// Replaces tensor `index`'s current value; the shape must match.
@@ -116,10 +164,13 @@ impl PingPong {
         }
         if tensor.memory_info().is_cpu_accessible() {
             tensor.extract_array_mut().assign(&value);
-            return Ok(());
+        } else {
+            Tensor::from_array(value.to_owned())?.copy_into(tensor)?;
         }
-        let host = Tensor::from_array(value.to_owned())?;
-        host.copy_into(tensor)?;
+        let mut traffic = self.traffic.get();
+        traffic.writes += 1;
+        traffic.written_bytes += value.len() * size_of::<f32>();
+        self.traffic.set(traffic);
         Ok(())
     }
 
@@ -150,7 +201,9 @@ impl PingPong {
         feeds: Vec<(&str, Feed)>,
     ) -> Result<BTreeMap<String, ArrayD<f32>>, RuntimeError> {
         let mut binding = session.create_binding()?;
+        let mut traffic = RunTraffic::default();
         for (name, feed) in feeds {
+            traffic.fed.push((name.to_string(), feed.bytes()));
             binding.bind_input(name, &value(feed)?)?;
         }
         for (i, name) in self.inputs.iter().enumerate() {
@@ -166,8 +219,12 @@ impl PingPong {
             let array = outputs[name.as_str()]
                 .try_extract_array::<f32>()?
                 .to_owned();
+            traffic
+                .returned
+                .push((name.clone(), array.len() * size_of::<f32>()));
             result.insert(name.clone(), array);
         }
+        self.last_run = traffic;
         Ok(result)
     }
 }

@@ -16,6 +16,17 @@ pub enum Feed {
     I64(ArrayD<i64>),
 }
 
+impl Feed {
+    /// Size of the data in bytes.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Feed::F32(a) => a.len() * size_of::<f32>(),
+            Feed::U8(a) => a.len(),
+            Feed::I64(a) => a.len() * size_of::<i64>(),
+        }
+    }
+}
+
 /// Runs `session` on `feeds`; returns every output as float32, by name.
 pub fn run(
     session: &mut Session,

@@ -4,11 +4,12 @@
 
 pub mod bound;
 pub mod device;
+pub mod kernels;
 pub mod library;
 
 pub use device::Device;
 pub use library::{ORT_VERSION, Runtime, RuntimeError, SessionOptions, init, locate};
 pub mod exec;
-pub use bound::{PingPong, StateTensor};
+pub use bound::{PingPong, RunTraffic, StateTensor, StateTraffic};
 pub use exec::{Feed, run};
 pub use ort::session::Session;

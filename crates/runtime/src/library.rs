@@ -33,9 +33,13 @@ pub enum RuntimeError {
         missing: PathBuf,
         library: PathBuf,
     },
+    #[error(
+        "--device {device}: ONNX Runtime's CUDA provider could not start ({reason}); install the CUDA 13 and cuDNN 9 runtime libraries where the loader finds them (docs/GPU.md), or use --device cpu"
+    )]
+    CudaUnavailable { device: Device, reason: String },
     /// ONNX Runtime's own message on one line (not a `source`, so error chains print it
     /// once).
-    #[error("ONNX Runtime: {}", .0.to_string().split_whitespace().collect::<Vec<_>>().join(" "))]
+    #[error("ONNX Runtime: {}", one_line(.0))]
     Ort(ort::Error),
     #[error("state tensor {name} has shape {expected:?}; the value given has {found:?}")]
     Shape {
@@ -43,6 +47,53 @@ pub enum RuntimeError {
         expected: Vec<usize>,
         found: Vec<usize>,
     },
+}
+
+impl RuntimeError {
+    /// Whether the device, not the model or input, is at fault.
+    pub fn is_device(&self) -> bool {
+        matches!(
+            self,
+            RuntimeError::CudaMissing { .. } | RuntimeError::CudaUnavailable { .. }
+        )
+    }
+}
+
+/// ONNX Runtime's message on one line.
+fn one_line(error: &ort::Error) -> String {
+    error
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The part of a provider-loading error a user can act on: ONNX Runtime's text after
+/// "with error:" (the loader's message naming the missing library), else all of it.
+fn provider_reason(text: String) -> String {
+    match text.split_once("with error: ") {
+        Some((_, reason)) => reason.to_string(),
+        None => text,
+    }
+}
+
+/// On CUDA, an error that names CUDA or its libraries is the device's, not the model's.
+fn classify(device: Device, error: ort::Error) -> RuntimeError {
+    let text = one_line(&error);
+    let lower = text.to_lowercase();
+    match device {
+        Device::Cuda(_)
+            if ["cuda", "cudnn", "cublas"]
+                .iter()
+                .any(|k| lower.contains(k)) =>
+        {
+            RuntimeError::CudaUnavailable {
+                device,
+                reason: provider_reason(text),
+            }
+        }
+        _ => RuntimeError::Ort(error),
+    }
 }
 
 impl From<ort::Error> for RuntimeError {
@@ -134,7 +185,37 @@ impl Runtime {
 
     /// A ready session for an encoded model (`ModelProto` bytes).
     pub fn load(&self, options: &SessionOptions, model: &[u8]) -> Result<Session, RuntimeError> {
-        Ok(self.session(options)?.commit_from_memory(model)?)
+        self.session(options)?
+            .commit_from_memory(model)
+            .map_err(|e| classify(options.device, e))
+    }
+
+    /// A ready session for `model`. On CUDA, nodes the provider has no kernel for (which
+    /// ONNX Runtime would quietly run on the CPU, copying across the bus on every run) are
+    /// named in one warning on stderr.
+    pub fn load_model(
+        &self,
+        options: &SessionOptions,
+        model: &ortl_onnx::Model,
+    ) -> Result<Session, RuntimeError> {
+        if let Device::Cuda(_) = options.device {
+            let gaps = crate::kernels::cuda().gaps(model);
+            if !gaps.is_empty() {
+                let shown: Vec<String> = gaps.iter().take(5).map(ToString::to_string).collect();
+                eprintln!(
+                    "ortl: warning: {} node(s) of '{}' have no CUDA kernel and will run on the CPU: {}{}",
+                    gaps.len(),
+                    model.graph.name,
+                    shown.join("; "),
+                    if gaps.len() > shown.len() {
+                        "; …"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        self.load(options, &ortl_onnx::io::to_bytes(model))
     }
 }
 
@@ -168,9 +249,12 @@ impl SessionOptions {
                 .with_device_id(id as i32)
                 .build()
                 .error_on_failure();
-            builder = builder
-                .with_execution_providers([cuda])
-                .map_err(ort::Error::from)?;
+            builder = builder.with_execution_providers([cuda]).map_err(|e| {
+                RuntimeError::CudaUnavailable {
+                    device: self.device,
+                    reason: provider_reason(one_line(&ort::Error::from(e))),
+                }
+            })?;
         }
         Ok(builder)
     }
@@ -208,6 +292,16 @@ mod tests {
             err.contains("/nowhere/libonnxruntime.so") && err.contains("make setup"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_provider_load_failure_names_the_missing_library() {
+        let text = "provider_bridge_ort.cc:2043 [ONNXRuntimeError] : 1 : FAIL : Failed to load library /x/libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file: No such file or directory".to_string();
+        assert_eq!(
+            provider_reason(text),
+            "libcublasLt.so.13: cannot open shared object file: No such file or directory"
+        );
+        assert_eq!(provider_reason("other".into()), "other");
     }
 
     #[test]

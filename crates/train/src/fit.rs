@@ -127,7 +127,7 @@ impl FeatureCache {
             .context("the extractor has no input")?
             .name
             .clone();
-        let session = runtime.load(options, &ortl_onnx::io::to_bytes(extractor))?;
+        let session = runtime.load_model(options, extractor)?;
         Ok(Self {
             session,
             input,
@@ -269,8 +269,26 @@ impl EpochRecord {
     }
 }
 
+/// One optimizer step, for a per-step log (`ortl-train --step-log`).
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct StepRecord {
+    /// 1-based epoch and step within it.
+    pub epoch: usize,
+    pub step: usize,
+    /// The batch's mean loss (before the update).
+    pub loss: f64,
+    pub lr: f64,
+    /// Wall time of the step: batch assembly, the run and reading the loss back.
+    pub seconds: f64,
+}
+
 /// Where each epoch's results go (files written by the caller).
 pub trait Sink {
+    /// After every optimizer step; nothing by default.
+    fn step(&mut self, _record: &StepRecord) -> anyhow::Result<()> {
+        Ok(())
+    }
+
     fn epoch(&mut self, record: &EpochRecord, history: &[EpochRecord]) -> anyhow::Result<()>;
     fn best(&mut self, model: &ortl_onnx::Model, record: &EpochRecord) -> anyhow::Result<()>;
     /// Saves everything needed to resume: at the end of every epoch and on interruption.
@@ -405,6 +423,7 @@ pub fn fit(
         let mut lr = config.lr;
         let order = progress.order.clone();
         for (step, chunk) in order.chunks(config.batch).enumerate().skip(progress.step) {
+            let step_started = Instant::now();
             lr = progress
                 .schedule
                 .rate(config.lr, epoch, step, steps_per_epoch, config.epochs);
@@ -432,6 +451,13 @@ pub fn fit(
                     step + 1
                 );
             }
+            sink.step(&StepRecord {
+                epoch: epoch + 1,
+                step: step + 1,
+                loss: f64::from(result.loss),
+                lr,
+                seconds: step_started.elapsed().as_secs_f64(),
+            })?;
             progress.loss_sum += f64::from(result.loss) * labels.len() as f64;
             progress.correct += count_correct(&result.probabilities.view().into_dyn(), &labels);
             progress.seen += labels.len();
@@ -454,7 +480,7 @@ pub fn fit(
                 Some(cache) => {
                     let features = cache.gather(data, &data.val, config.batch)?;
                     let head = crate::graph::head_model(&model, &cache.pooled, cache.width);
-                    let mut session = runtime.load(options, &ortl_onnx::io::to_bytes(&head))?;
+                    let mut session = runtime.load_model(options, &head)?;
                     let mut out = ortl_runtime::run(
                         &mut session,
                         vec![(cache.pooled.as_str(), Feed::F32(features))],
@@ -519,7 +545,7 @@ pub fn predict(
     indices: &[usize],
     batch: usize,
 ) -> anyhow::Result<ArrayD<f32>> {
-    let mut session = runtime.load(options, &ortl_onnx::io::to_bytes(model))?;
+    let mut session = runtime.load_model(options, model)?;
     let mut parts = Vec::new();
     for chunk in indices.chunks(batch.max(1)) {
         let mut out =

@@ -16,7 +16,7 @@ use ortl_train::Trainer;
 use ortl_train::callbacks::{EarlyStopping, Metric};
 use ortl_train::fit::{
     ClassWeights, Dataset, EpochRecord, FeatureCache, FitConfig, Outcome, Progress, Sink, State,
-    fit,
+    StepRecord, fit,
 };
 use ortl_train::graph::{BnMode, TrainSpec, Trainable};
 use ortl_train::schedule::Schedule;
@@ -155,6 +155,10 @@ struct Args {
     /// (head-only training caches by default: each stored image passes the backbone once).
     #[arg(long)]
     no_feature_cache: bool,
+    /// Append one CSV row per optimizer step to this file (epoch,step,loss,lr,seconds),
+    /// flushed as each step ends: a log to watch or plot, kept across --resume.
+    #[arg(long, value_name = "FILE")]
+    step_log: Option<PathBuf>,
     /// Write the training step graph (forward, loss, backward, optimizer) to this .onnx
     /// file and exit without training: for Netron, profilers, or another runtime.
     #[arg(long, value_name = "FILE")]
@@ -449,6 +453,10 @@ fn run(args: Args) -> Result<()> {
         dir: args.output.clone(),
         epochs: total_epochs,
         settings: settings.clone(),
+        step_log: match &args.step_log {
+            Some(path) => Some(StepLog::open(path, args.resume)?),
+            None => None,
+        },
     };
     let mut phase_start = 0;
     for (trainable, lr, until) in phases {
@@ -618,9 +626,47 @@ struct RunFolder {
     dir: PathBuf,
     epochs: usize,
     settings: serde_json::Value,
+    step_log: Option<StepLog>,
+}
+
+/// `--step-log`: a CSV that grows by one flushed row per step (a log, so appended in place
+/// rather than written atomically).
+struct StepLog {
+    path: PathBuf,
+    csv: csv::Writer<std::fs::File>,
+}
+
+impl StepLog {
+    fn open(path: &Path, resume: bool) -> Result<Self> {
+        let append = resume && path.is_file();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(path)
+            .with_context(|| format!("cannot write the step log {}", path.display()))?;
+        let csv = csv::WriterBuilder::new()
+            .has_headers(!append)
+            .from_writer(file);
+        Ok(Self {
+            path: path.to_path_buf(),
+            csv,
+        })
+    }
 }
 
 impl Sink for RunFolder {
+    fn step(&mut self, record: &StepRecord) -> Result<()> {
+        if let Some(log) = &mut self.step_log {
+            log.csv
+                .serialize(record)
+                .and_then(|()| Ok(log.csv.flush()?))
+                .with_context(|| format!("writing the step log {}", log.path.display()))?;
+        }
+        Ok(())
+    }
+
     fn epoch(&mut self, r: &EpochRecord, history: &[EpochRecord]) -> Result<()> {
         eprintln!(
             "Epoch {}/{} - {:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4} - lr: {:.3e}",

@@ -109,8 +109,7 @@ impl Trainer {
             }
             step_graph = crate::graph::on_features(step_graph, &head.pooled, width);
         }
-        let bytes = ortl_onnx::io::to_bytes(&step_graph.model);
-        let session = runtime.load(options, &bytes)?;
+        let session = runtime.load_model(options, &step_graph.model)?;
         let mut tensors = Vec::new();
         for name in step_graph.state() {
             let value = match step_graph.optimizer_state.contains(name) {
@@ -158,6 +157,12 @@ impl Trainer {
             .filter(|(name, _)| self.state.index(name).is_some())
             .cloned()
             .collect()
+    }
+
+    /// The state bound on the session's device: what it holds, what it has copied to and
+    /// from the host, and what the last step moved.
+    pub fn bound_state(&self) -> &PingPong {
+        &self.state
     }
 
     /// A host copy of every state tensor, by name.

@@ -163,7 +163,12 @@ fn bad_settings_are_usage_errors() {
 
 /// history.csv without the timing column.
 fn history_without_seconds(wd: &Workdir) -> Vec<String> {
-    wd.read("run/history.csv")
+    without_seconds(wd, "run/history.csv")
+}
+
+/// A CSV's rows without its last column (wall time, in history.csv and the step log).
+fn without_seconds(wd: &Workdir, file: &str) -> Vec<String> {
+    wd.read(file)
         .lines()
         .map(|l| l.rsplit_once(',').unwrap().0.to_string())
         .collect()
@@ -173,17 +178,50 @@ fn history_without_seconds(wd: &Workdir) -> Vec<String> {
 fn two_epochs_and_a_resume_equal_four_in_one_go() {
     let wd = Workdir::new();
     tensors(&wd);
-    let (code, _, stderr) = train(&wd, &["--epochs", "4"]);
+    let (code, _, stderr) = train(&wd, &["--epochs", "4", "--step-log", "steps.csv"]);
     assert_eq!(code, 0, "{stderr}");
     let straight = history_without_seconds(&wd);
     let model = fs::read(wd.join("run/model.onnx")).unwrap();
+    let straight_steps = without_seconds(&wd, "steps.csv");
+    // 18 training images in batches of 8: 3 steps an epoch, the last of 2 images.
+    assert_eq!(straight_steps.len(), 1 + 4 * 3);
+    assert_eq!(straight_steps[0], "epoch,step,loss,lr");
+    assert!(straight_steps[3].starts_with("1,3,"), "{straight_steps:?}");
+    let epoch_one: f64 = (1..=3)
+        .map(|i| {
+            let loss: f64 = straight_steps[i]
+                .split(',')
+                .nth(2)
+                .unwrap()
+                .parse()
+                .unwrap();
+            loss * if i == 3 { 2.0 } else { 8.0 }
+        })
+        .sum::<f64>()
+        / 18.0;
+    let history_loss: f64 = straight[1].split(',').nth(1).unwrap().parse().unwrap();
+    assert!(
+        (epoch_one - history_loss).abs() < 1e-9,
+        "the steps' losses average to the epoch's: {epoch_one} vs {history_loss}"
+    );
 
-    let (code, _, stderr) = train(&wd, &["--epochs", "2", "--force"]);
+    let (code, _, stderr) = train(
+        &wd,
+        &["--epochs", "2", "--force", "--step-log", "split.csv"],
+    );
     assert_eq!(code, 0, "{stderr}");
-    let (code, _, stderr) = train(&wd, &["--epochs", "4", "--resume"]);
+    let (code, _, stderr) = train(
+        &wd,
+        &["--epochs", "4", "--resume", "--step-log", "split.csv"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("resuming at epoch 3, step 0"), "{stderr}");
     assert_eq!(history_without_seconds(&wd), straight);
+    assert_eq!(
+        without_seconds(&wd, "split.csv"),
+        straight_steps,
+        "a resumed run's step log continues the first one's"
+    );
     assert_eq!(
         fs::read(wd.join("run/model.onnx")).unwrap(),
         model,

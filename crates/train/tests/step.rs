@@ -396,3 +396,72 @@ fn central_difference(
     };
     (loss_at(eps) - loss_at(-eps)) / (2.0 * eps)
 }
+
+/// The device memory plan: state (parameters, optimizer moments, BatchNorm statistics) is
+/// uploaded once and stays bound; a step copies only the batch in and the loss and
+/// probabilities out. On CUDA the same PingPong binds device buffers, so this is what
+/// crosses the bus there.
+#[test]
+fn a_step_moves_only_the_batch_in_and_the_scalars_out() {
+    let mut t = trainer(
+        Head::Tutorial,
+        TrainSpec {
+            bn_mode: BnMode::Train,
+            ..spec(
+                Trainable::All,
+                Loss::SigmoidCategorical,
+                Optimizer::named("adam", 0.0, 0.9).unwrap(),
+            )
+        },
+    );
+    let state_count = t.bound_state().names().len();
+    let state_bytes: usize = t
+        .state()
+        .unwrap()
+        .values()
+        .map(|v| v.len() * size_of::<f32>())
+        .sum();
+    let after_build = t.bound_state().traffic();
+    assert_eq!(
+        after_build.writes, state_count,
+        "each state tensor uploaded once"
+    );
+    // `state()` above read everything back once: that is export, not a step.
+    assert_eq!(after_build.reads, state_count);
+
+    let (images, labels) = batch_images(4);
+    let batch = Batch {
+        input: Input::Images(images.clone()),
+        labels: &labels,
+        weights: vec![1.0; 4],
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    for _ in 0..3 {
+        t.step(&batch, 1e-3, &mut rng).unwrap();
+    }
+    assert_eq!(
+        t.bound_state().traffic(),
+        after_build,
+        "steps must not copy state between host and device"
+    );
+    let run = t.bound_state().last_run();
+    let state_names = t.bound_state().names();
+    for (name, _) in run.fed.iter().chain(&run.returned) {
+        assert!(
+            !state_names.contains(name),
+            "state tensor {name} was copied"
+        );
+    }
+    let returned: Vec<&str> = run.returned.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(returned, ["loss", "probabilities"]);
+    let fed: usize = run.fed.iter().map(|(_, b)| b).sum();
+    let back: usize = run.returned.iter().map(|(_, b)| b).sum();
+    // The batch (images, targets, weights, learning rate, bias corrections, dropout masks)
+    // and 4 + 4·2 floats back: far below the state's size.
+    assert!(
+        fed >= images.len() && fed < images.len() + 4096,
+        "fed {fed} bytes"
+    );
+    assert_eq!(back, (1 + 4 * 2) * size_of::<f32>());
+    assert!(state_bytes > 20 * (fed + back), "state {state_bytes} bytes");
+}
