@@ -218,7 +218,7 @@ run() {
   [[ -x $bin/ortl-train ]] || die "no ortl binaries in $bin: run 'make build', or unpack a bundle (docs/GPU.md)"
   export ORT_DYLIB_PATH=$ort_lib
   mkdir -p "$work" "$out"
-  rm -f "$work"/*.csv "$work"/*.json "$work"/*.mem "$work"/torch-skipped.txt
+  rm -f "$work"/*.csv "$work"/*.json "$work"/*.mem "$work"/*.log "$work"/torch-skipped.txt
 
   local gpu_name=cpu driver=
   if ((!dry_run)); then
@@ -246,7 +246,9 @@ PY
 
   say "the first 3 steps on the CPU and on $device (same seed, same batches)"
   train "$work/data-agree-$size/tensors" cpu "$work/agree-cpu.csv"
-  train "$work/data-agree-$size/tensors" "$device" "$work/agree-gpu.csv"
+  # ONNX Runtime's verbose log (ORT_LOG) lists which provider each node was placed on.
+  ORT_LOG=verbose train "$work/data-agree-$size/tensors" "$device" "$work/agree-gpu.csv" \
+    2> "$work/agree-gpu.log" || { cat "$work/agree-gpu.log" >&2; die "ortl-train on $device failed (above)"; }
 
   local torch_ok=0
   if ((dry_run)); then
@@ -330,6 +332,7 @@ assert a["steps"] == 3 and a["agree"] and a["max_relative_difference"] < 1e-6, a
 ortl = s["systems"]["ortl"]
 assert len(ortl) == 1 and len(ortl[0]["losses"]) == 5 and ortl[0]["images_per_second"] > 0, ortl
 assert any("PyTorch not run" in n for n in s["notes"]), s["notes"]
+assert s["placement"]["cpu_nodes"] > 0 and s["placement"]["nodes"].keys() == {"CPUExecutionProvider"}, s["placement"]
 PY
     grep -q '^| ortl | 1 | ' "$t/out/gpu-check.md"
   }
@@ -343,6 +346,17 @@ PY
     printf 'epoch,step,loss,lr,seconds\n' > "$w/ortl-1.csv"
     for i in 1 2 3 4 5 6; do echo "1,$i,0.5,1e-4,0.1" >> "$w/ortl-1.csv"; done
     echo 2048 > "$w/ortl-1.mem"
+    cat > "$w/agree-gpu.log" << 'LOG'
+2026-12-01 10:00:00.1 [V:onnxruntime:, session_state.cc:1578 VerifyEachNodeIsAssignedToAnEp] Node placements
+2026-12-01 10:00:00.1 [V:onnxruntime:, session_state.cc:1581 VerifyEachNodeIsAssignedToAnEp]  Node(s) placed on [CUDAExecutionProvider]. Number of nodes: 1800
+2026-12-01 10:00:00.1 [V:onnxruntime:, session_state.cc:1581 VerifyEachNodeIsAssignedToAnEp]  Node(s) placed on [CPUExecutionProvider]. Number of nodes: 2
+2026-12-01 10:00:00.1 [V:onnxruntime:, session_state.cc:1583 VerifyEachNodeIsAssignedToAnEp]   Shape (Shape_1)
+2026-12-01 10:00:00.1 [V:onnxruntime:, session_state.cc:1583 VerifyEachNodeIsAssignedToAnEp]   Det (Det_2)
+2026-12-01 10:00:00.0 [I:onnxruntime:, cuda_execution_provider.cc:2600 GetCapability] CUDA kernel not found in registries for Op type: Det node name: Det_2
+2026-12-01 10:00:00.2 [W:onnxruntime:, session_state.cc:1280 VerifyEachNodeIsAssignedToAnEp] Some nodes were not assigned to the preferred execution providers
+2026-12-01 10:00:00.3 [V:onnxruntime:, sequential_executor.cc:1 Execute] unrelated verbose line
+Epoch 1/1 - 2.0s - loss: 0.69
+LOG
     echo '{"step_seconds": [1, 1, 1, 0.08, 0.08, 0.08], "losses": [0.5]}' > "$w/pytorch-fp32-1.json"
     python3 scripts/gpu_summary.py "$w" "$w/out" > /dev/null || return 1
     python3 - "$w/out/gpu-check.json" <<'PY'
@@ -353,6 +367,10 @@ assert abs(s["ratios"]["ortl/pytorch-fp32"] - 0.8) < 1e-9, s["ratios"]
 assert s["target"]["met"] is True
 assert s["agreement"]["agree"] is False and abs(s["agreement"]["max_relative_difference"] - 0.08 / 0.68) < 1e-9
 assert s["systems"]["ortl"][0]["peak_memory_mib"] == 2048
+p = s["placement"]
+assert p["cpu_nodes"] == 2 and p["nodes"] == {"CUDAExecutionProvider": 1800, "CPUExecutionProvider": 2}, p
+assert p["lines"][-1].endswith("Det (Det_2)") and len(p["warnings"]) == 1, p
+assert len(p["missing_kernels"]) == 1 and "Op type: Det" in p["missing_kernels"][0], p
 PY
     grep -q 'DISAGREE' "$w/out/gpu-check.md"
   }

@@ -48,6 +48,39 @@ def rounds(work, pattern):
     return sorted(found, key=lambda p: int(re.findall(r"-(\d+)\.", p)[-1]))
 
 
+def placement(log):
+    """Where ONNX Runtime placed the GPU step's nodes, from its verbose log (ORT_LOG=verbose):
+    the "Node placements" lines of session_state.cc (one per provider and per node placed
+    off the GPU), "kernel not found" lines from the providers' GetCapability, and every
+    warning or error."""
+    stamped = re.compile(r"^\d{4}-\d\d-\d\d \S+ \[([VIWEF]):onnxruntime")
+    lines, warnings, missing, nodes, inside = [], [], [], {}, False
+    with open(log, errors="replace") as f:
+        for raw in f:
+            line = raw.rstrip("\n")
+            match = stamped.match(line)
+            if match:
+                inside = "VerifyEachNodeIsAssignedToAnEp" in line and match.group(1) == "V"
+                if match.group(1) in "WEF":
+                    warnings.append(line.strip())
+                if "kernel not found in registries" in line:
+                    missing.append(line.strip())
+            elif not line.startswith("  ") or not lines:
+                inside = False
+            if inside:
+                lines.append(line.strip())
+                placed = re.search(r"placed on \[(\w+)\]\. Number of nodes: (\d+)", line)
+                if placed:
+                    nodes[placed.group(1)] = nodes.get(placed.group(1), 0) + int(placed.group(2))
+    return {
+        "nodes": nodes,
+        "cpu_nodes": nodes.get("CPUExecutionProvider", 0),
+        "lines": lines[:500],
+        "warnings": warnings[:100],
+        "missing_kernels": missing[:100],
+    }
+
+
 def summarise(work):
     with open(os.path.join(work, "env.json")) as f:
         env = json.load(f)
@@ -66,6 +99,10 @@ def summarise(work):
             "tolerance": AGREEMENT,
             "agree": bool(diffs) and len(a) == len(b) and max(diffs) <= AGREEMENT,
         }
+
+    log = os.path.join(work, "agree-gpu.log")
+    if os.path.exists(log):
+        summary["placement"] = placement(log)
 
     ortl = []
     for path in rounds(work, "ortl-*.csv"):
@@ -164,6 +201,13 @@ def markdown(summary):
     if ortl:
         losses = ortl[0]["losses"]
         lines += ["", "ortl loss curve (round 1): " + ", ".join(f"{x:.4f}" for x in losses)]
+    placed = summary.get("placement")
+    if placed is not None:
+        where = ", ".join(f"{n} on {ep}" for ep, n in placed["nodes"].items()) or "not logged"
+        lines += ["", f"Node placement of the GPU step (ONNX Runtime's log): {where}."]
+        if placed["cpu_nodes"]:
+            lines += ["", "```"] + placed["lines"][:40] + ["```"]
+        lines += [f"- {w}" for w in placed["missing_kernels"][:20] + placed["warnings"][:10]]
     for note in summary["notes"]:
         lines += ["", note]
     return "\n".join(lines) + "\n"

@@ -202,10 +202,13 @@ impl Runtime {
             let gaps = crate::kernels::cuda().gaps(model);
             if !gaps.is_empty() {
                 let shown: Vec<String> = gaps.iter().take(5).map(ToString::to_string).collect();
+                let graph = match model.graph.name.as_str() {
+                    "" => "a graph".to_string(),
+                    name => format!("graph '{name}'"),
+                };
                 eprintln!(
-                    "ortl: warning: {} node(s) of '{}' have no CUDA kernel and will run on the CPU: {}{}",
+                    "ortl: warning: {} node(s) of {graph} have no CUDA kernel and will run on the CPU: {}{}",
                     gaps.len(),
-                    model.graph.name,
                     shown.join("; "),
                     if gaps.len() > shown.len() {
                         "; …"
