@@ -29,7 +29,7 @@ BIN      := target/release
 ORT_LIB  := .ort/libonnxruntime.so.1.31.1
 export ORT_DYLIB_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: all setup setup-cuda build split augment train infer report compare test lint bench bench-quick gpu-check gpu-pack fuzz fixtures clean
+.PHONY: all setup setup-cuda build split augment train infer report compare cv test lint bench bench-quick gpu-check gpu-pack fuzz fixtures clean
 
 all: report
 	@awk -F, 'NR > 1 { n++; if ($$2 == $$4) c++ } END { printf "make all: validation accuracy of model.onnx %.3f (%d/%d)\n", c / n, c, n }' $(OUT)/predictions.csv
@@ -82,11 +82,28 @@ compare: augment
 	$(BIN)/ortl-report compare $(foreach b,$(COMPARE),$(OUT)/compare/$(basename $(notdir $(b)))) \
 	  -o $(OUT)/comparison --force --sort-by roc_auc
 
-## test: unit, numeric and integration tests, the GPU check's CPU self-test, formatting, lints
-test: setup
+## cv: cross-validated backbone comparison with Snakemake (CV_CONFIG; docs/SCALE.md)
+CV_CONFIG ?= workflow/config.yaml
+CV_CORES  ?= $(shell nproc)
+SNAKEMAKE := .venv-cv/bin/snakemake
+cv: build .venv-cv/INSTALLED
+	$(SNAKEMAKE) -s workflow/Snakefile --configfile $(CV_CONFIG) --cores $(CV_CORES) $(CV_ARGS)
+	@echo "make cv: comparison in $$(awk '/^out:/ { print $$2 }' $(CV_CONFIG))/comparison/comparison.html"
+
+# Snakemake in a cached virtual environment (pinned; re-created only when missing).
+.venv-cv/INSTALLED:
+	rm -rf .venv-cv
+	python3 -m venv .venv-cv
+	.venv-cv/bin/pip install --quiet snakemake==9.27.1
+	touch $@
+
+## test: unit, numeric and integration tests, the GPU check's CPU self-test, the
+## cross-validation workflow, formatting and lints
+test: setup .venv-cv/INSTALLED
 	$(CARGO) test --workspace
 	$(CARGO) build --bins
 	GPU_CHECK_BIN=target/debug scripts/gpu-check.sh selftest
+	workflow/test.sh $(SNAKEMAKE) target/debug
 	$(MAKE) lint
 
 lint:

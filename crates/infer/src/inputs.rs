@@ -85,3 +85,75 @@ pub fn from_manifest(
         })
         .collect())
 }
+
+/// `--shard I/N`: the I-th (from 1) of N contiguous, near-equal parts of the inputs, for
+/// array jobs over very large image sets. Shard 1 alone writes the header, so the shards'
+/// outputs concatenated in order equal the unsharded output byte for byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// The items of this shard, in input order.
+    pub fn select<T>(self, mut items: Vec<T>) -> Vec<T> {
+        let len = items.len();
+        let (start, end) = (
+            len * (self.index - 1) / self.count,
+            len * self.index / self.count,
+        );
+        items.truncate(end);
+        items.drain(..start);
+        items
+    }
+
+    pub fn is_first(self) -> bool {
+        self.index == 1
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("--shard '{text}': expected I/N with 1 ≤ I ≤ N, e.g. 2/8");
+        let (index, count) = text.split_once('/').ok_or_else(bad)?;
+        let index: usize = index.trim().parse().map_err(|_| bad())?;
+        let count: usize = count.trim().parse().map_err(|_| bad())?;
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_partition_the_inputs_in_order() {
+        for len in [0, 1, 5, 7, 100] {
+            for count in [1, 2, 3, 8] {
+                let all: Vec<usize> = (0..len).collect();
+                let joined: Vec<usize> = (1..=count)
+                    .flat_map(|index| Shard { index, count }.select(all.clone()))
+                    .collect();
+                assert_eq!(joined, all, "{len} items in {count} shards");
+            }
+        }
+        let sizes: Vec<usize> = (1..=3)
+            .map(|index| Shard { index, count: 3 }.select(vec![0; 10]).len())
+            .collect();
+        assert_eq!(sizes, [3, 3, 4]);
+    }
+
+    #[test]
+    fn parses_i_of_n() {
+        assert_eq!("2/8".parse(), Ok(Shard { index: 2, count: 8 }));
+        for bad in ["0/4", "5/4", "1", "a/b", "1/0"] {
+            assert!(bad.parse::<Shard>().unwrap_err().contains("I/N"), "{bad}");
+        }
+    }
+}

@@ -10,6 +10,7 @@ use ndarray::{ArrayD, IxDyn};
 use ortl_cli::usage;
 use ortl_imaging::{DecodeError, DecodeLimits, decode_rgb, resize};
 use ortl_infer::explain::{CamClass, CamOptions, Explainer};
+use ortl_infer::inputs::Shard;
 use ortl_infer::output::{Format, Row, Writer};
 use ortl_infer::{Item, ModelInfo, inputs};
 use ortl_manifest::Split;
@@ -50,6 +51,11 @@ struct Args {
     /// With --manifest: only this split (train, val, test or a fold number).
     #[arg(long)]
     split: Option<Split>,
+    /// Classify only part I of N of the inputs (contiguous, in input order; I from 1), for
+    /// array jobs: shard 1 writes the header, so concatenating the shards' outputs in order
+    /// gives exactly the unsharded output (without --unordered).
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
     /// csv, tsv or jsonl.
     #[arg(long, default_value = "csv")]
     format: Format,
@@ -144,6 +150,9 @@ fn run(args: Args) -> Result<()> {
             "no images given: pass files, folders, --manifest, or - for paths on stdin",
         ));
     }
+    if let Some(shard) = args.shard {
+        items = shard.select(items);
+    }
 
     let runtime = ortl_runtime::init(args.ort_lib.as_deref())?;
     let options = SessionOptions {
@@ -215,7 +224,7 @@ fn run(args: Args) -> Result<()> {
         "flip4" => &[(false, false), (true, false), (false, true), (true, true)],
         _ => &[(false, false)],
     };
-    if !args.no_header {
+    if !args.no_header && args.shard.is_none_or(Shard::is_first) {
         writer.header()?;
     }
     let (mut written, mut skipped) = (0usize, 0usize);

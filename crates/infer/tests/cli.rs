@@ -451,3 +451,29 @@ fn cuda_without_a_usable_gpu_names_the_device_not_the_model() {
     );
     assert!(stdout.is_empty(), "{stdout}");
 }
+
+#[test]
+fn shards_concatenate_to_the_unsharded_output_byte_for_byte() {
+    let wd = Workdir::new();
+    setup(&wd);
+    for format in ["csv", "jsonl"] {
+        let (code, whole, stderr) = infer(&wd, &["data", "--format", format, "--batch", "3"]);
+        assert_eq!(code, 0, "{stderr}");
+        // 10 images in 4 shards (2, 3, 2, 3 rows), each run as its own process.
+        let mut joined = String::new();
+        for i in 1..=4 {
+            let shard = format!("{i}/4");
+            let (code, part, stderr) = infer(&wd, &["data", "--format", format, "--shard", &shard]);
+            assert_eq!(code, 0, "{stderr}");
+            assert!(
+                stderr.contains(&format!("{} images classified", [2, 3, 2, 3][i - 1])),
+                "{stderr}"
+            );
+            joined += &part;
+        }
+        assert_eq!(joined, whole, "{format}");
+    }
+    let (code, _, stderr) = infer(&wd, &["data", "--shard", "5/4"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("1 ≤ I ≤ N"), "{stderr}");
+}

@@ -20,12 +20,28 @@ pub const METRICS: [&str; 6] = [
     "roc_auc",
 ];
 
+/// A metric's name for people (tables and figures; CSV and JSON keep the machine name).
+pub fn label(metric: &str) -> &str {
+    match metric {
+        "accuracy" => "Accuracy",
+        "sensitivity" => "Sensitivity",
+        "specificity" => "Specificity",
+        "f1" => "F1",
+        "mcc" => "MCC",
+        "roc_auc" => "ROC AUC",
+        other => other,
+    }
+}
+
 /// One run's row of comparison.csv.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
     pub run: String,
     pub backbone: String,
     pub head: String,
+    /// The validation fold (`ortl-train --val-fold`), when the run is one of a k-fold set.
+    pub fold: Option<u64>,
+    pub seed: Option<u64>,
     pub parameters: Option<u64>,
     pub epochs: Option<u64>,
     pub train_seconds: Option<f64>,
@@ -91,6 +107,8 @@ pub fn summarize(
         run: dir.display().to_string(),
         backbone: text("backbone"),
         head: text("head"),
+        fold: train["val_fold"].as_u64(),
+        seed: train["seed"].as_u64(),
         parameters: train["backbone_parameters"].as_u64(),
         epochs: train["summary"]["epochs_run"].as_u64(),
         train_seconds: train["summary"]["seconds"].as_f64(),
@@ -101,8 +119,9 @@ pub fn summarize(
 }
 
 /// comparison.csv (one row per run, each metric with its interval), comparison_long.csv
-/// (tidy: one row per run and metric) and by_backbone.csv (mean, standard deviation,
-/// minimum and maximum over the runs of each backbone) into `dir`. Returns the runs in
+/// (tidy: one row per run and metric), by_backbone.csv (per backbone and metric over its
+/// folds: mean, standard deviation, 95 % interval, minimum and maximum) and paired.csv
+/// (backbone against backbone on shared folds) into `dir`. Returns the runs in
 /// table order: sorted by `sort_by` (best first), else as given.
 pub fn write_tables(
     dir: &Path,
@@ -113,8 +132,10 @@ pub fn write_tables(
     crate::tables::write_csv(&mut wide, &dir.join("comparison.csv"))?;
     let mut long = crate::tables::comparison_long(&runs)?;
     crate::tables::write_csv(&mut long, &dir.join("comparison_long.csv"))?;
-    let mut grouped = crate::tables::by_backbone(&runs)?;
+    let mut grouped = crate::tables::by_backbone(&crate::crossval::aggregate(&runs))?;
     crate::tables::write_csv(&mut grouped, &dir.join("by_backbone.csv"))?;
+    let mut paired = crate::tables::paired(&crate::crossval::paired(&runs))?;
+    crate::tables::write_csv(&mut paired, &dir.join("paired.csv"))?;
     let column = wide.column("run")?.str()?;
     let order: Vec<String> = (0..column.len())
         .map(|i| column.get(i).unwrap_or_default().to_string())

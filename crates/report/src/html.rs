@@ -195,10 +195,80 @@ pub fn markdown(r: &Report) -> String {
     md
 }
 
-/// comparison.html: the runs table and the bar chart.
-pub fn comparison(runs: &[crate::compare::RunSummary], chart_svg: &str) -> String {
+/// Cross-validation sections of comparison.html: per-backbone means over folds with their
+/// intervals, the per-fold chart, and the paired comparisons.
+pub struct CrossValidation<'a> {
+    pub aggregates: &'a [crate::crossval::Aggregate],
+    pub paired: &'a [crate::crossval::Paired],
+    pub chart_svg: String,
+    pub chart_metric: &'a str,
+}
+
+fn between(low: f64, high: f64) -> String {
+    if low.is_nan() {
+        "—".into()
+    } else {
+        format!("{low:.4} – {high:.4}")
+    }
+}
+
+fn cross_validation(h: &mut String, cv: &CrossValidation) {
+    let _ = write!(
+        h,
+        "<h2>Over folds</h2><p>Each backbone's metric per fold (runs of the same fold with other seeds averaged first), then the mean over folds, the sample standard deviation and the 95 % Student-t interval of the mean (clipped to the metric's range; with few folds it is wide).</p><table><tr><th>backbone</th><th>metric</th><th>runs</th><th>folds</th><th>mean ± sd</th><th>95 % CI</th><th>min – max</th></tr>"
+    );
+    for a in cv.aggregates {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ± {}</td><td>{}</td><td>{}</td></tr>",
+            escape(&a.backbone),
+            crate::compare::label(&a.metric),
+            a.runs,
+            a.folds,
+            number(a.mean),
+            number(a.std),
+            between(a.ci_low, a.ci_high),
+            between(a.min, a.max)
+        );
+    }
+    let _ = write!(
+        h,
+        "</table><figure>{}<figcaption>{} per fold (blue) and the mean with its 95 % CI (black).</figcaption></figure>",
+        cv.chart_svg,
+        crate::compare::label(cv.chart_metric)
+    );
+    if cv.paired.is_empty() {
+        return;
+    }
+    let _ = write!(
+        h,
+        "<h2>Paired comparisons</h2><p>Backbone A minus backbone B on the folds both were run on: mean difference, 95 % Student-t interval and the two-sided paired t-test (folds are not fully independent, since their training sets overlap: read the p-values as a guide).</p><table><tr><th>metric</th><th>A</th><th>B</th><th>folds</th><th>mean A − B</th><th>95 % CI</th><th>p</th></tr>"
+    );
+    for p in cv.paired {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            crate::compare::label(&p.metric),
+            escape(&p.a),
+            escape(&p.b),
+            p.folds,
+            number(p.mean_difference),
+            between(p.ci_low, p.ci_high),
+            number(p.p_value)
+        );
+    }
+    h.push_str("</table>");
+}
+
+/// comparison.html: the runs table and the bar chart, and the cross-validation sections
+/// when the runs are folds.
+pub fn comparison(
+    runs: &[crate::compare::RunSummary],
+    chart_svg: &str,
+    cv: Option<&CrossValidation>,
+) -> String {
     let mut h = String::from(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ortl comparison</title><style>body{font-family:sans-serif;max-width:1300px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}</style></head><body><h1>Comparison across runs</h1><table><tr><th>run</th><th>backbone</th><th>head</th><th>parameters</th><th>epochs</th><th>training s</th><th>images/s</th>",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ortl comparison</title><style>body{font-family:sans-serif;max-width:1300px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}</style></head><body><h1>Comparison across runs</h1><table><tr><th>run</th><th>backbone</th><th>head</th><th>fold</th><th>seed</th><th>parameters</th><th>epochs</th><th>training s</th><th>images/s</th>",
     );
     for m in crate::compare::METRICS {
         let _ = write!(h, "<th>{m} (95 % CI)</th>");
@@ -208,10 +278,12 @@ pub fn comparison(runs: &[crate::compare::RunSummary], chart_svg: &str) -> Strin
     for r in runs {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
             escape(&r.run),
             escape(&r.backbone),
             escape(&r.head),
+            opt(r.fold.map(|v| v.to_string())),
+            opt(r.seed.map(|v| v.to_string())),
             opt(r.parameters.map(|v| v.to_string())),
             opt(r.epochs.map(|v| v.to_string())),
             opt(r.train_seconds.map(|v| format!("{v:.1}"))),
@@ -222,7 +294,11 @@ pub fn comparison(runs: &[crate::compare::RunSummary], chart_svg: &str) -> Strin
         }
         h.push_str("</tr>");
     }
-    let _ = writeln!(h, "</table><figure>{chart_svg}</figure></body></html>");
+    let _ = write!(h, "</table><figure>{chart_svg}</figure>");
+    if let Some(cv) = cv {
+        cross_validation(&mut h, cv);
+    }
+    h.push_str("</body></html>\n");
     h
 }
 

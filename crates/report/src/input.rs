@@ -96,6 +96,35 @@ impl Predictions {
         })
     }
 
+    /// Several predictions files as one (shards, or pooled folds): every file must name the
+    /// same classes in the same order.
+    pub fn from_paths(paths: &[std::path::PathBuf]) -> Result<Self> {
+        let mut all: Option<Self> = None;
+        for path in paths {
+            let next = Self::from_path(path)?;
+            match &mut all {
+                None => all = Some(next),
+                Some(all) => {
+                    if next.classes != all.classes {
+                        bail!(
+                            "{}: classes {:?} differ from {:?} in {}; pool only predictions of the same classes",
+                            path.display(),
+                            next.classes,
+                            all.classes,
+                            paths[0].display()
+                        );
+                    }
+                    all.labels.extend(next.labels);
+                    all.probabilities.extend(next.probabilities);
+                    all.unlabelled += next.unlabelled;
+                    all.paths.extend(next.paths);
+                    all.cam_paths.extend(next.cam_paths);
+                }
+            }
+        }
+        all.context("no predictions file given")
+    }
+
     pub fn from_path(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
         if path.as_os_str() == "-" {

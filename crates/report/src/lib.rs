@@ -10,10 +10,12 @@
 //! - [`html`]: the self-contained report.html and report.md.
 //! - [`gallery`]: the Grad-CAM gallery of misclassified and most confident images.
 //! - [`compare`]: the comparison across runs.
+//! - [`crossval`]: per-backbone means and intervals over folds, paired comparisons.
 //! - [`tables`]: tidy metric tables, joins across runs and per-backbone summaries
 //!   (polars).
 
 pub mod compare;
+pub mod crossval;
 pub mod evaluate;
 pub mod gallery;
 pub mod html;

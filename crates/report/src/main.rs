@@ -30,9 +30,10 @@ use ortl_report::{gallery, plots};
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
-    /// predictions.csv from ortl-infer (`-` for stdin).
-    #[arg(long)]
-    predictions: Option<PathBuf>,
+    /// predictions.csv from ortl-infer (`-` for stdin); several files (the shards of one
+    /// run, or the folds of a cross-validation pooled) are evaluated as one.
+    #[arg(long, num_args = 1..)]
+    predictions: Vec<PathBuf>,
     /// history.csv from ortl-train (training curves).
     #[arg(long)]
     history: Option<PathBuf>,
@@ -110,13 +111,13 @@ fn run(args: Args) -> Result<()> {
             common,
         }) => compare(&runs, &output, sort_by.as_deref(), &common),
         None => {
-            let (Some(predictions), Some(output)) = (&args.predictions, &args.output) else {
+            let (false, Some(output)) = (args.predictions.is_empty(), &args.output) else {
                 return Err(usage(
                     "--predictions and -o/--output are required (or use the compare subcommand)",
                 ));
             };
             report(
-                predictions,
+                &args.predictions,
                 output,
                 args.history.as_deref(),
                 args.run.as_deref(),
@@ -158,9 +159,30 @@ fn compare(
     let out = AtomicDir::create(output, common.force)?;
     let summaries = ortl_report::compare::write_tables(out.staging(), summaries, sort_by)?;
     let chart = plots::comparison(out.staging(), &summaries)?;
+    // Runs that record a validation fold are a cross-validation: add the per-fold views.
+    let aggregates = ortl_report::crossval::aggregate(&summaries);
+    let paired = ortl_report::crossval::paired(&summaries);
+    let cv = if summaries.iter().any(|r| r.fold.is_some()) {
+        let metric = if aggregates
+            .iter()
+            .any(|a| a.metric == "roc_auc" && a.mean.is_finite())
+        {
+            "roc_auc"
+        } else {
+            "accuracy"
+        };
+        Some(ortl_report::html::CrossValidation {
+            aggregates: &aggregates,
+            paired: &paired,
+            chart_svg: plots::folds(out.staging(), &summaries, &aggregates, metric)?,
+            chart_metric: metric,
+        })
+    } else {
+        None
+    };
     std::fs::write(
         out.staging().join("comparison.html"),
-        ortl_report::html::comparison(&summaries, &chart),
+        ortl_report::html::comparison(&summaries, &chart, cv.as_ref()),
     )?;
     out.commit()?;
     let mut stdout = std::io::stdout().lock();
@@ -208,7 +230,7 @@ fn compare(
 }
 
 fn report(
-    predictions: &std::path::Path,
+    predictions: &[PathBuf],
     output: &std::path::Path,
     history: Option<&std::path::Path>,
     run_dir: Option<&std::path::Path>,
@@ -218,7 +240,7 @@ fn report(
     if !(0.0..=1.0).contains(&common.threshold) {
         return Err(usage("--threshold must be between 0 and 1"));
     }
-    let preds = Predictions::from_path(predictions).map_err(|e| usage(format!("{e:#}")))?;
+    let preds = Predictions::from_paths(predictions).map_err(|e| usage(format!("{e:#}")))?;
     let history_path = history
         .map(std::path::Path::to_path_buf)
         .or_else(|| run_dir.map(|r| r.join("history.csv")));
@@ -336,7 +358,11 @@ fn report(
     )?;
     let report = Report {
         title: "ortl evaluation report".into(),
-        source: predictions.display().to_string(),
+        source: predictions
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         binary: binary_eval.as_ref().map(|b| &b.0),
         multiclass: &multi,
         figures,

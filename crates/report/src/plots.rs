@@ -514,15 +514,127 @@ pub fn comparison(dir: &Path, runs: &[crate::compare::RunSummary]) -> Result<Str
             let name = std::path::Path::new(&r.run)
                 .file_name()
                 .map_or(r.run.clone(), |f| f.to_string_lossy().into_owned());
-            let label = if name == r.backbone {
-                name
-            } else {
-                format!("{name} ({})", r.backbone)
+            let label = match (r.fold, r.seed) {
+                (Some(fold), Some(seed)) => format!("{} f{fold} s{seed}", r.backbone),
+                _ if name == r.backbone => name,
+                _ => format!("{name} ({})", r.backbone),
             };
             area.draw(&Text::new(label, (x, bottom + 8), style))
                 .map_err(err)?;
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
+        Ok(())
+    })
+}
+
+/// Cross-validation: for each backbone, one point per fold (seeds averaged) of `metric`,
+/// and the mean with its 95 % t interval over folds beside them.
+pub fn folds(
+    dir: &Path,
+    runs: &[crate::compare::RunSummary],
+    aggregates: &[crate::crossval::Aggregate],
+    metric: &str,
+) -> Result<String> {
+    let label = crate::compare::label(metric);
+    let rows: Vec<&crate::crossval::Aggregate> =
+        aggregates.iter().filter(|a| a.metric == metric).collect();
+    // Each backbone's fold values, as the aggregate averaged them.
+    let units = crate::crossval::unit_values(runs, metric);
+    let points: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|a| {
+            units
+                .iter()
+                .find(|(b, _)| *b == a.backbone)
+                .map_or_else(Vec::new, |(_, v)| v.clone())
+        })
+        .collect();
+    let low = points
+        .iter()
+        .flatten()
+        .chain(rows.iter().map(|a| &a.ci_low))
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(1.0f64, f64::min);
+    let y_min = ((low - 0.05).max(0.0) * 10.0).floor() / 10.0;
+    figure!(dir, "folds", |area| {
+        let n = rows.len().max(1);
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                format!("{label} per fold (mean and 95 % CI)"),
+                ("sans-serif", 22),
+            )
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(52)
+            // Headroom above 1 keeps the legend off the points.
+            .build_cartesian_2d(0.0..n as f64, y_min..1.0 + 0.25 * (1.0 - y_min))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .y_desc(label)
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        if metric == "roc_auc" && y_min < 0.5 {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, 0.5), (n as f64, 0.5)],
+                    6,
+                    4,
+                    BLACK.mix(0.4).into(),
+                ))
+                .map_err(err)?
+                .label("chance")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.mix(0.4)));
+        }
+        for (i, (a, values)) in rows.iter().zip(&points).enumerate() {
+            let x = i as f64 + 0.35;
+            let spread = 0.2 / values.len().max(1) as f64;
+            let dots = chart
+                .draw_series(values.iter().enumerate().map(|(k, &v)| {
+                    Circle::new((x - 0.1 + spread * k as f64, v), 4, BLUE.mix(0.7).filled())
+                }))
+                .map_err(err)?;
+            if i == 0 {
+                dots.label("fold")
+                    .legend(|(x, y)| Circle::new((x + 7, y), 4, BLUE.mix(0.7).filled()));
+            }
+            if a.mean.is_finite() {
+                let mx = i as f64 + 0.7;
+                let mean = chart
+                    .draw_series([Circle::new((mx, a.mean), 5, BLACK.filled())])
+                    .map_err(err)?;
+                if i == 0 {
+                    mean.label("mean, 95 % CI")
+                        .legend(|(x, y)| Circle::new((x + 7, y), 5, BLACK.filled()));
+                }
+                if a.ci_low.is_finite() {
+                    chart
+                        .draw_series(LineSeries::new(
+                            [(mx, a.ci_low.max(y_min)), (mx, a.ci_high.min(1.0))],
+                            BLACK.stroke_width(2),
+                        ))
+                        .map_err(err)?;
+                }
+            }
+            let (px, bottom) = chart.backend_coord(&(i as f64 + 0.5, y_min));
+            let style = TextStyle::from(("sans-serif", 13).into_font()).pos(
+                plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Top,
+                ),
+            );
+            area.draw(&Text::new(
+                format!("{} ({} folds)", a.backbone, a.folds),
+                (px, bottom + 8),
+                style,
+            ))
+            .map_err(err)?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 13)?;
         Ok(())
     })
 }

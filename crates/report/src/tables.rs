@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use polars::prelude::*;
 
 use crate::compare::{METRICS, RunSummary};
+use crate::crossval::{Aggregate, Paired};
 use crate::evaluate::MetricRow;
 
 fn defined(v: f64) -> Option<f64> {
@@ -32,6 +33,8 @@ fn runs(summaries: &[RunSummary]) -> PolarsResult<DataFrame> {
         "run" => summaries.iter().map(|r| r.run.as_str()).collect::<Vec<_>>(),
         "backbone" => summaries.iter().map(|r| r.backbone.as_str()).collect::<Vec<_>>(),
         "head" => summaries.iter().map(|r| r.head.as_str()).collect::<Vec<_>>(),
+        "fold" => summaries.iter().map(|r| r.fold).collect::<Vec<_>>(),
+        "seed" => summaries.iter().map(|r| r.seed).collect::<Vec<_>>(),
         "parameters" => summaries.iter().map(|r| r.parameters).collect::<Vec<_>>(),
         "epochs" => summaries.iter().map(|r| r.epochs).collect::<Vec<_>>(),
         "train_seconds" => summaries.iter().map(|r| r.train_seconds).collect::<Vec<_>>(),
@@ -97,26 +100,36 @@ pub fn comparison_wide(summaries: &[RunSummary], sort_by: Option<&str>) -> Resul
     Ok(wide)
 }
 
-/// Per backbone and metric over the runs that share the backbone: runs, mean, sample
-/// standard deviation (null for one run), min and max of the point estimates.
-pub fn by_backbone(summaries: &[RunSummary]) -> PolarsResult<DataFrame> {
-    let long = comparison_long(summaries)?;
-    long.group_by_stable(["backbone", "metric"])?
-        .apply(|group| {
-            let key = |name: &str| -> PolarsResult<String> {
-                Ok(group.column(name)?.str()?.get(0).unwrap_or("").to_string())
-            };
-            let values = group.column("value")?.f64()?;
-            df!(
-                "backbone" => [key("backbone")?],
-                "metric" => [key("metric")?],
-                "runs" => [(values.len() - values.null_count()) as u64],
-                "mean" => [values.mean()],
-                "std" => [values.std(1)],
-                "min" => [values.min()],
-                "max" => [values.max()],
-            )
-        })
+/// Per backbone and metric over its folds ([`crate::crossval::aggregate`]): runs, folds,
+/// mean, sample standard deviation, 95 % interval of the mean, min and max.
+pub fn by_backbone(rows: &[Aggregate]) -> PolarsResult<DataFrame> {
+    df!(
+        "backbone" => rows.iter().map(|r| r.backbone.as_str()).collect::<Vec<_>>(),
+        "metric" => rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
+        "runs" => rows.iter().map(|r| r.runs as u64).collect::<Vec<_>>(),
+        "folds" => rows.iter().map(|r| r.folds as u64).collect::<Vec<_>>(),
+        "mean" => rows.iter().map(|r| defined(r.mean)).collect::<Vec<_>>(),
+        "std" => rows.iter().map(|r| defined(r.std)).collect::<Vec<_>>(),
+        "ci_low" => rows.iter().map(|r| defined(r.ci_low)).collect::<Vec<_>>(),
+        "ci_high" => rows.iter().map(|r| defined(r.ci_high)).collect::<Vec<_>>(),
+        "min" => rows.iter().map(|r| defined(r.min)).collect::<Vec<_>>(),
+        "max" => rows.iter().map(|r| defined(r.max)).collect::<Vec<_>>(),
+    )
+}
+
+/// Backbone against backbone per metric on shared folds ([`crate::crossval::paired`]).
+pub fn paired(rows: &[Paired]) -> PolarsResult<DataFrame> {
+    df!(
+        "metric" => rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
+        "a" => rows.iter().map(|r| r.a.as_str()).collect::<Vec<_>>(),
+        "b" => rows.iter().map(|r| r.b.as_str()).collect::<Vec<_>>(),
+        "folds" => rows.iter().map(|r| r.folds as u64).collect::<Vec<_>>(),
+        "mean_difference" => rows.iter().map(|r| defined(r.mean_difference)).collect::<Vec<_>>(),
+        "std" => rows.iter().map(|r| defined(r.std)).collect::<Vec<_>>(),
+        "ci_low" => rows.iter().map(|r| defined(r.ci_low)).collect::<Vec<_>>(),
+        "ci_high" => rows.iter().map(|r| defined(r.ci_high)).collect::<Vec<_>>(),
+        "p_value" => rows.iter().map(|r| defined(r.p_value)).collect::<Vec<_>>(),
+    )
 }
 
 /// Writes `frame` as CSV (nulls as empty cells, floats in full precision).
@@ -136,6 +149,8 @@ mod tests {
             run: run.into(),
             backbone: backbone.into(),
             head: "linear".into(),
+            fold: None,
+            seed: Some(1),
             parameters: Some(10),
             epochs: Some(2),
             train_seconds: None,
@@ -171,11 +186,13 @@ mod tests {
         assert_eq!(wide.height(), 3);
         let names: Vec<&str> = wide.get_column_names().iter().map(|n| n.as_str()).collect();
         assert_eq!(
-            &names[..9],
+            &names[..11],
             [
                 "run",
                 "backbone",
                 "head",
+                "fold",
+                "seed",
                 "parameters",
                 "epochs",
                 "train_seconds",
@@ -184,7 +201,7 @@ mod tests {
                 "accuracy"
             ]
         );
-        assert_eq!(names.len(), 8 + 3 * METRICS.len());
+        assert_eq!(names.len(), 10 + 3 * METRICS.len());
         let text = csv(&mut wide);
         let order: Vec<&str> = text.lines().skip(1).map(|l| &l[..1]).collect();
         assert_eq!(order, ["b", "a", "c"]);
@@ -193,7 +210,7 @@ mod tests {
             text.lines()
                 .nth(1)
                 .unwrap()
-                .starts_with("b,vgg19,linear,10,2,,5.0,40,0.9,"),
+                .starts_with("b,vgg19,linear,,1,10,2,,5.0,40,0.9,"),
             "{text}"
         );
         assert!(comparison_wide(&runs, Some("speed")).is_err());
@@ -206,7 +223,7 @@ mod tests {
             summary("b", "vgg19", 0.9),
             summary("c", "resnet50", 0.6),
         ];
-        let table = by_backbone(&runs).unwrap();
+        let table = by_backbone(&crate::crossval::aggregate(&runs)).unwrap();
         let accuracy = table
             .filter(
                 &table
@@ -230,11 +247,12 @@ mod tests {
             None,
             "one vgg19 run: no deviation"
         );
-        // A metric that is NaN everywhere counts no runs.
+        // A metric that is NaN everywhere has no folds to average.
         let f1 = table
             .filter(&table.column("metric").unwrap().str().unwrap().equal("f1"))
             .unwrap();
-        assert_eq!(f1.column("runs").unwrap().u64().unwrap().get(0), Some(0));
+        assert_eq!(f1.column("folds").unwrap().u64().unwrap().get(0), Some(0));
+        assert_eq!(f1.column("mean").unwrap().f64().unwrap().get(0), None);
     }
 
     #[test]

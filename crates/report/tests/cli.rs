@@ -178,9 +178,9 @@ fn compare_builds_one_row_per_run() {
     let csv = wd.read("cmp/comparison.csv");
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3);
-    assert!(lines[0].starts_with("run,backbone,head,parameters,epochs,train_seconds,train_images_per_second,images,accuracy,accuracy_ci_low"));
+    assert!(lines[0].starts_with("run,backbone,head,fold,seed,parameters,epochs,train_seconds,train_images_per_second,images,accuracy,accuracy_ci_low"));
     assert!(
-        lines[1].starts_with("a,resnet50,linear,123,3,9.5,42.0,30,"),
+        lines[1].starts_with("a,resnet50,linear,,,123,3,9.5,42.0,30,"),
         "{}",
         lines[1]
     );
@@ -190,7 +190,7 @@ fn compare_builds_one_row_per_run() {
     );
     assert!(wd.join("cmp/comparison.png").is_file());
     let long = wd.read("cmp/comparison_long.csv");
-    assert!(long.starts_with("run,backbone,head,parameters,epochs,train_seconds,train_images_per_second,images,metric,value,ci_low,ci_high\n"), "{long}");
+    assert!(long.starts_with("run,backbone,head,fold,seed,parameters,epochs,train_seconds,train_images_per_second,images,metric,value,ci_low,ci_high\n"), "{long}");
     assert_eq!(
         long.lines().count(),
         1 + 2 * 6,
@@ -198,7 +198,9 @@ fn compare_builds_one_row_per_run() {
     );
     let grouped = wd.read("cmp/by_backbone.csv");
     assert!(
-        grouped.starts_with("backbone,metric,runs,mean,std,min,max\nresnet50,accuracy,1,"),
+        grouped.starts_with(
+            "backbone,metric,runs,folds,mean,std,ci_low,ci_high,min,max\nresnet50,accuracy,1,1,"
+        ),
         "{grouped}"
     );
 
@@ -351,4 +353,123 @@ fn an_unwritable_output_is_one_line_and_leaves_nothing() {
         stderr.contains("/proc") && stderr.contains("writable"),
         "{stderr}"
     );
+}
+
+#[test]
+fn several_predictions_files_are_evaluated_as_one() {
+    let wd = Workdir::new();
+    let whole = predictions(["normal", "tb"]);
+    let lines: Vec<&str> = whole.lines().collect();
+    // The header once, as ortl-infer --shard writes it, then the rest split in two.
+    fs::write(wd.join("all.csv"), &whole).unwrap();
+    fs::write(wd.join("a.csv"), lines[..12].join("\n") + "\n").unwrap();
+    fs::write(
+        wd.join("b.csv"),
+        format!("{}\n{}\n", lines[0], lines[12..].join("\n")),
+    )
+    .unwrap();
+    let args = |files: &[&str], out: &str| {
+        let mut a = vec!["--predictions"];
+        a.extend_from_slice(files);
+        a.extend_from_slice(&["-o", out, "--bootstrap", "100"]);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let (code, _, stderr) = run(wd.command(BIN).args(args(&["all.csv"], "one")));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = run(wd.command(BIN).args(args(&["a.csv", "b.csv"], "two")));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(wd.read("one/metrics.csv"), wd.read("two/metrics.csv"));
+
+    fs::write(wd.join("c.csv"), predictions(["normal", "covid"])).unwrap();
+    let (code, _, stderr) = run(wd.command(BIN).args(args(&["a.csv", "c.csv"], "three")));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("c.csv") && stderr.contains("differ"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn compare_aggregates_folds_and_seeds_and_pairs_backbones() {
+    let wd = Workdir::new();
+    let mut runs = Vec::new();
+    // Two backbones × 3 folds × 2 seeds; "good" separates the classes, "weak" less so.
+    for (backbone, flip_every) in [("good", 0), ("weak", 4)] {
+        for fold in 0..3 {
+            for seed in [1, 2] {
+                let run = format!("{backbone}-f{fold}-s{seed}");
+                fs::create_dir(wd.join(&run)).unwrap();
+                let mut text =
+                    String::from("path,label,class,predicted,predicted_class,p_normal,p_tb\n");
+                for i in 0..20 {
+                    let label = i % 2;
+                    let mut p1 =
+                        if label == 1 { 0.7 } else { 0.3 } + 0.005 * (i + fold + seed) as f64;
+                    if flip_every > 0 && (i + fold) % (flip_every + fold) == 0 {
+                        p1 = 1.0 - p1;
+                    }
+                    let predicted = usize::from(p1 >= 0.5);
+                    text += &format!(
+                        "img{i}.png,{label},x,{predicted},x,{:.4},{p1:.4}\n",
+                        1.0 - p1
+                    );
+                }
+                fs::write(wd.join(&format!("{run}/predictions.csv")), text).unwrap();
+                let train = serde_json::json!({"backbone": backbone, "head": "linear", "val_fold": fold, "seed": seed});
+                fs::write(wd.join(&format!("{run}/train.json")), train.to_string()).unwrap();
+                runs.push(run);
+            }
+        }
+    }
+    let mut args = vec!["compare".to_string()];
+    args.extend(runs.iter().cloned());
+    args.extend(["-o", "cv", "--bootstrap", "0"].map(String::from));
+    let (code, _, stderr) = run(wd.command(BIN).args(&args));
+    assert_eq!(code, 0, "{stderr}");
+    let grouped = wd.read("cv/by_backbone.csv");
+    let row = |backbone: &str, metric: &str| -> Vec<String> {
+        grouped
+            .lines()
+            .find(|l| l.starts_with(&format!("{backbone},{metric},")))
+            .unwrap_or_else(|| panic!("{grouped}"))
+            .split(',')
+            .map(String::from)
+            .collect()
+    };
+    let good = row("good", "accuracy");
+    assert_eq!(
+        (good[2].as_str(), good[3].as_str()),
+        ("6", "3"),
+        "6 runs in 3 folds"
+    );
+    assert_eq!(good[4], "1.0", "{good:?}");
+    let weak = row("weak", "accuracy");
+    let (mean, low, high): (f64, f64, f64) = (
+        weak[4].parse().unwrap(),
+        weak[6].parse().unwrap(),
+        weak[7].parse().unwrap(),
+    );
+    assert!(mean < 1.0 && low < mean && mean < high, "{weak:?}");
+    let paired = wd.read("cv/paired.csv");
+    assert!(
+        paired.starts_with("metric,a,b,folds,mean_difference,std,ci_low,ci_high,p_value\n"),
+        "{paired}"
+    );
+    let accuracy: Vec<&str> = paired
+        .lines()
+        .find(|l| l.starts_with("accuracy,good,weak,3,"))
+        .unwrap_or_else(|| panic!("{paired}"))
+        .split(',')
+        .collect();
+    let difference: f64 = accuracy[4].parse().unwrap();
+    assert!((difference - (1.0 - mean)).abs() < 1e-9, "{accuracy:?}");
+    let long = wd.read("cv/comparison_long.csv");
+    assert_eq!(
+        long.lines().count(),
+        1 + 12 * 6,
+        "tidy: every run and metric"
+    );
+    assert!(wd.join("cv/folds.png").is_file() && wd.join("cv/folds.svg").is_file());
+    let html = wd.read("cv/comparison.html");
+    assert!(html.contains("Over folds") && html.contains("Paired comparisons"));
 }
