@@ -190,10 +190,28 @@ with_memory() { # file command...
   rm -f "$samples"
 }
 
-train() { # tensors device step-log
-  "$bin/ortl-train" "$1" -o "$work/run-$(basename "$3" .csv)" --force --backbone "$backbone" \
-    --head linear --bn-mode train --optimizer adam --lr 1e-4 --batch "$batch" --epochs 1 \
-    --seed 12 --checkpoint loss --device "$2" --step-log "$3" > /dev/null
+# Runs one phase; a failure is recorded (its last lines) and the check goes on, so a single
+# call on a lent GPU machine still ends with a summary of everything that did run.
+attempt() { # name command...
+  local name=$1 status=0; shift
+  "$@" 2> >(tee "$work/phase.err" >&2) || status=$?
+  if ((status)); then
+    { echo "$name failed (exit $status):"; tail -5 "$work/phase.err" | sed 's/^/    /'; } >> "$work/failures.txt"
+    say "$name failed (exit $status); going on"
+  fi
+  return 0
+}
+
+train() { # tensors device step-log [file for ONNX Runtime's verbose log, with stderr]
+  local args=("$1" -o "$work/run-$(basename "$3" .csv)" --force --backbone "$backbone"
+    --head linear --bn-mode train --optimizer adam --lr 1e-4 --batch "$batch" --epochs 1
+    --seed 12 --checkpoint loss --device "$2" --step-log "$3")
+  if [[ -n ${4:-} ]]; then
+    ORT_LOG=verbose "$bin/ortl-train" "${args[@]}" > /dev/null 2> "$4" || {
+      local status=$?; grep -v '^[0-9-]* [0-9:.]* \[[VI]:onnxruntime' "$4" >&2; return "$status"; }
+  else
+    "$bin/ortl-train" "${args[@]}" > /dev/null
+  fi
 }
 
 run() {
@@ -218,7 +236,8 @@ run() {
   [[ -x $bin/ortl-train ]] || die "no ortl binaries in $bin: run 'make build', or unpack a bundle (docs/GPU.md)"
   export ORT_DYLIB_PATH=$ort_lib
   mkdir -p "$work" "$out"
-  rm -f "$work"/*.csv "$work"/*.json "$work"/*.mem "$work"/*.log "$work"/torch-skipped.txt
+  rm -f "$work"/*.csv "$work"/*.json "$work"/*.mem "$work"/*.log "$work"/torch-skipped.txt \
+    "$work/failures.txt"
 
   local gpu_name=cpu driver=
   if ((!dry_run)); then
@@ -245,10 +264,10 @@ PY
   make_tensors "$work/data-speed-$size-$steps" $((steps * batch))
 
   say "the first 3 steps on the CPU and on $device (same seed, same batches)"
-  train "$work/data-agree-$size/tensors" cpu "$work/agree-cpu.csv"
+  attempt "ortl-train, 3 steps on the CPU" train "$work/data-agree-$size/tensors" cpu "$work/agree-cpu.csv"
   # ONNX Runtime's verbose log (ORT_LOG) lists which provider each node was placed on.
-  ORT_LOG=verbose train "$work/data-agree-$size/tensors" "$device" "$work/agree-gpu.csv" \
-    2> "$work/agree-gpu.log" || { cat "$work/agree-gpu.log" >&2; die "ortl-train on $device failed (above)"; }
+  attempt "ortl-train, 3 steps on $device" \
+    train "$work/data-agree-$size/tensors" "$device" "$work/agree-gpu.csv" "$work/agree-gpu.log"
 
   local torch_ok=0
   if ((dry_run)); then
@@ -260,17 +279,19 @@ PY
   fi
   for ((r = 1; r <= rounds; r++)); do
     say "round $r/$rounds: ortl-train, $steps steps of $batch on $device"
-    with_memory "$work/ortl-$r.mem" train "$work/data-speed-$size-$steps/tensors" "$device" "$work/ortl-$r.csv"
+    attempt "ortl-train round $r" with_memory "$work/ortl-$r.mem" \
+      train "$work/data-speed-$size-$steps/tensors" "$device" "$work/ortl-$r.csv"
     if ((torch_ok)); then
       for precision in fp32 tf32; do
         say "round $r/$rounds: PyTorch eager $precision"
-        with_memory "$work/pytorch-$precision-$r.mem" \
+        attempt "PyTorch $precision round $r" with_memory "$work/pytorch-$precision-$r.mem" \
           python3 bench/gpu_torch.py "$work/data-speed-$size-$steps/tensors" --steps "$steps" \
           --batch "$batch" --precision "$precision" > "$work/pytorch-$precision-$r.json"
       done
     fi
   done
   python3 scripts/gpu_summary.py "$work" "$out"
+  [[ ! -s $work/failures.txt ]] || die "some phases failed: $(grep -c 'failed (exit' "$work/failures.txt") (see the summary)"
 }
 
 selftest() { # CPU tests of pack/unpack, library discovery, the dry run and the summary
@@ -336,6 +357,16 @@ assert s["placement"]["cpu_nodes"] > 0 and s["placement"]["nodes"].keys() == {"C
 PY
     grep -q '^| ortl | 1 | ' "$t/out/gpu-check.md"
   }
+  # A phase that fails is recorded and the run goes on to a summary, then exits 1.
+  failures_are_summarised() {
+    local bin=${GPU_CHECK_BIN:-target/debug}
+    if GPU_CHECK_BIN=$bin GPU_CHECK_BACKBONE=no-such-net GPU_CHECK_WORK=$t/bad OUT=$t/bad-out \
+      "$0" run --dry-run > /dev/null 2> "$t/err"; then
+      return 1
+    fi
+    grep -q 'some phases failed: 3' "$t/err" && grep -q '## Failed phases' "$t/bad-out/gpu-check.md" &&
+      grep -q 'no-such-net' "$t/bad-out/gpu-check.md"
+  }
   # The summary from fabricated GPU results: ratios, target, disagreement.
   summary() {
     local w=$t/fake
@@ -386,6 +417,7 @@ PY
   check "library discovery names what is missing" discovery_names_the_missing
   check "summary of GPU results" summary
   check "dry run on the CPU" dry_run
+  check "failed phases are summarised" failures_are_summarised
   echo "gpu-check selftest: $passed passed, $failed failed"
   ((failed == 0))
 }

@@ -127,6 +127,10 @@ def summarise(work):
             runs.append(result)
         if runs:
             summary["systems"][f"pytorch-{precision}"] = runs
+    failures = os.path.join(work, "failures.txt")
+    if os.path.exists(failures):
+        with open(failures) as f:
+            summary["failures"] = f.read().rstrip()
     skipped = os.path.join(work, "torch-skipped.txt")
     if os.path.exists(skipped):
         with open(skipped) as f:
@@ -208,6 +212,8 @@ def markdown(summary):
         if placed["cpu_nodes"]:
             lines += ["", "```"] + placed["lines"][:40] + ["```"]
         lines += [f"- {w}" for w in placed["missing_kernels"][:20] + placed["warnings"][:10]]
+    if summary.get("failures"):
+        lines += ["", "## Failed phases", "", "```", summary["failures"], "```"]
     for note in summary["notes"]:
         lines += ["", note]
     return "\n".join(lines) + "\n"
