@@ -12,6 +12,7 @@ use std::path::Path;
 use ortl_onnx::builder::ints;
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model, Node, OnnxError, ValueInfo, io, passes};
 
+use crate::classifier::keys;
 use crate::{Backbone, Layout, Normalization};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,18 @@ pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result
     }
     let mut graph = model.graph;
     passes::toposort(&mut graph).map_err(|e| e.to_string())?;
+    // A classifier ortl exported carries its preprocessing and says which in its metadata:
+    // start at the preprocessed pixels, so the new classifier's preprocessing replaces it.
+    let own = match model.metadata.get(keys::NORMALIZATION) {
+        Some(text) => {
+            let normalization: Normalization = text
+                .parse()
+                .map_err(|e| format!("metadata {}: {e}", keys::NORMALIZATION))?;
+            strip_ortl_preprocessing(&mut graph)?;
+            Some(normalization)
+        }
+        None => None,
+    };
     let feeds: Vec<ValueInfo> = graph.feeds().cloned().collect();
     let image = match feeds.as_slice() {
         [one] => one.clone(),
@@ -134,9 +147,10 @@ pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result
     )];
     passes::validate(&graph).map_err(|e| e.to_string())?;
 
-    let (normalization, normalization_reason) = match normalize {
-        Some(n) => (n, "given with --normalize".to_string()),
-        None => detect_normalization(&model.producer_name, layout),
+    let (normalization, normalization_reason) = match (normalize, own) {
+        (Some(n), _) => (n, "given with --normalize".to_string()),
+        (None, Some(n)) => (n, "an ortl model: from its metadata".to_string()),
+        (None, None) => detect_normalization(&model.producer_name, layout),
     };
     Ok(Backbone {
         name: name.into(),
@@ -149,6 +163,36 @@ pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result
         channels,
         size,
     })
+}
+
+/// Replaces an ortl classifier's `uint8` image input and the preprocessing nodes after it
+/// (scope `preprocess/`) by a float input at the preprocessed pixels, in the layout the
+/// preprocessing produced.
+fn strip_ortl_preprocessing(graph: &mut ortl_onnx::Graph) -> Result<(), String> {
+    let in_scope = |name: &str| name.starts_with("preprocess/");
+    let last = graph
+        .nodes
+        .iter()
+        .filter(|n| in_scope(&n.name))
+        .find(|n| graph.consumers(&n.outputs[0]).any(|c| !in_scope(&c.name)))
+        .ok_or("an ortl model without its preprocessing nodes")?;
+    let image = graph
+        .inputs
+        .iter()
+        .find(|i| i.name == crate::classifier::IMAGE)
+        .and_then(|i| i.dims())
+        .filter(|d| d.len() == 4)
+        .ok_or("an ortl model without its uint8 [N,H,W,3] image input")?;
+    let n = Dim::Symbolic("N".into());
+    let fixed = |d: Option<i64>| d.map_or(Dim::Unknown, Dim::Fixed);
+    let shape = if last.op == "Transpose" {
+        vec![n, Dim::Fixed(3), fixed(image[1]), fixed(image[2])]
+    } else {
+        vec![n, fixed(image[1]), fixed(image[2]), Dim::Fixed(3)]
+    };
+    let pixels = ValueInfo::new(&last.outputs[0], DataType::Float, shape);
+    passes::start_at(graph, pixels);
+    Ok(())
 }
 
 /// A classifier's global pooling, found by [`find_pool`].

@@ -562,3 +562,93 @@ fn imports_a_vgg_style_export_that_flattens_the_feature_map() {
         assert_eq!(expected, got, "with_pool {with_pool}");
     }
 }
+
+/// A model ortl exported, passed back as a backbone (`--backbone run/best.onnx`): its own
+/// preprocessing is recognised from its metadata (not guessed from its uint8 NHWC input),
+/// its head is cut away, and the new classifier's names never collide with the old ones.
+#[test]
+fn an_ortl_classifier_is_importable_as_a_backbone() {
+    for normalization in [Normalization::ImageNet, Normalization::Symmetric] {
+        let mut backbone = resnet(&ResNetConfig::tiny(), 1);
+        backbone.normalization = normalization;
+        let (first, _) = classifier(&backbone, &spec(2, 32, Head::Tutorial));
+        // Through the file format, as ortl-train writes it and reads it back.
+        let first = io::from_bytes(&io::to_bytes(&first), None).unwrap();
+        let imported = cut(first.clone(), "best", None).unwrap();
+        assert_eq!(imported.normalization, normalization);
+        assert!(
+            imported.normalization_reason.contains("metadata"),
+            "{}",
+            imported.normalization_reason
+        );
+        assert_eq!(imported.layout, Layout::Nchw);
+        let (second, _) = classifier(&imported, &spec(3, 32, "mlp:8".parse().unwrap()));
+        passes::validate(&second.graph).unwrap();
+
+        // The same pixels reach the same feature map in both models.
+        let features = |model: &Model, value: &str| {
+            let mut graph = model.graph.clone();
+            passes::end_at(
+                &mut graph,
+                ValueInfo::new(value, DataType::Float, vec![Dim::Unknown; 4]),
+            );
+            let out = run(
+                &Model::new(graph),
+                vec![("image", Feed::U8(images(2, 32, 32)))],
+            );
+            out[value].clone()
+        };
+        let original = features(&first, &first.metadata["ortl.features"]);
+        let again = features(&second, &imported.features);
+        assert_eq!(original.shape(), again.shape());
+        let worst = original
+            .iter()
+            .zip(again.iter())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "{normalization}: features differ by {worst}");
+        let p = &run(&second, vec![("image", Feed::U8(images(2, 32, 32)))])["probabilities"];
+        assert_eq!(p.shape(), [2, 3]);
+    }
+}
+
+/// `x.view(x.size(0), -1)` after the pooling, and height and width left dynamic: the default
+/// shape of many exporters' files.
+#[test]
+fn a_dynamic_size_export_with_a_shape_computed_flatten_imports() {
+    let backbone = resnet(&ResNetConfig::tiny(), 2);
+    let (mut model, _) = torchvision_export(&backbone, 4);
+    let graph = &mut model.graph;
+    let flatten = graph.nodes.iter().position(|n| n.op == "Flatten").unwrap();
+    let pooled = graph.nodes[flatten].inputs[0].clone();
+    let flat = graph.nodes[flatten].outputs[0].clone();
+    graph.nodes.remove(flatten);
+    let mut b = GraphBuilder::from_graph(model.graph.clone());
+    let shape = b.op("Shape", &[&pooled], vec![]);
+    let zero = b.constant(Tensor::i64(&[], vec![0]));
+    let n = b.op("Gather", &[&shape, &zero], vec![("axis", int(0))]);
+    let axes = b.constant(Tensor::i64s(&[0]));
+    let n = b.op("Unsqueeze", &[&n, &axes], vec![]);
+    let minus_one = b.constant(Tensor::i64s(&[-1]));
+    let target = b.op("Concat", &[&n, &minus_one], vec![("axis", int(0))]);
+    b.op_into("Reshape", &[&pooled, &target], &flat, vec![]);
+    let mut graph = b.finish();
+    passes::toposort(&mut graph).unwrap();
+    graph.inputs[0].shape = Some(vec![
+        Dim::Symbolic("batch".into()),
+        Dim::Fixed(3),
+        Dim::Symbolic("height".into()),
+        Dim::Symbolic("width".into()),
+    ]);
+    model.graph = graph;
+    let model = io::from_bytes(&io::to_bytes(&model), None).unwrap();
+    let imported = cut(model, "dynamic", None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(imported.size, None, "the size comes from the tensors");
+    assert_eq!(imported.channels, backbone.channels);
+    let (classifier_model, _) = classifier(&imported, &spec(2, 40, Head::Linear { dropout: 0.0 }));
+    let p = &run(
+        &classifier_model,
+        vec![("image", Feed::U8(images(2, 40, 40)))],
+    )["probabilities"];
+    assert_eq!(p.shape(), [2, 2]);
+}

@@ -2,7 +2,7 @@
 //! it creates, names are unique and readable (`layer1.0/Conv_12`), and parameters keep the
 //! names they are given so pretrained weights map onto them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::ir::{Attr, DataType, Dim, Graph, Node, Tensor, ValueInfo};
 
@@ -10,6 +10,9 @@ pub struct GraphBuilder {
     graph: Graph,
     counter: usize,
     scope: Vec<String>,
+    /// Node and value names already in the graph: generated names skip them, so building on
+    /// an imported graph (whose names may follow the same `Op_N` pattern) never collides.
+    taken: HashSet<String>,
 }
 
 impl GraphBuilder {
@@ -21,16 +24,30 @@ impl GraphBuilder {
             },
             counter: 0,
             scope: Vec::new(),
+            taken: HashSet::new(),
         }
     }
 
     /// Continues building on an existing graph (e.g. adding a head to an imported backbone).
     pub fn from_graph(graph: Graph) -> Self {
         let counter = graph.nodes.len();
+        let mut taken: HashSet<String> = graph.initializers.keys().cloned().collect();
+        taken.extend(
+            graph
+                .inputs
+                .iter()
+                .chain(&graph.outputs)
+                .map(|v| v.name.clone()),
+        );
+        for node in &graph.nodes {
+            taken.insert(node.name.clone());
+            taken.extend(node.outputs.iter().cloned());
+        }
         Self {
             graph,
             counter,
             scope: Vec::new(),
+            taken,
         }
     }
 
@@ -43,11 +60,16 @@ impl GraphBuilder {
     }
 
     fn fresh(&mut self, stem: &str) -> String {
-        self.counter += 1;
-        if self.scope.is_empty() {
-            format!("{stem}_{}", self.counter)
-        } else {
-            format!("{}/{stem}_{}", self.scope.join("/"), self.counter)
+        loop {
+            self.counter += 1;
+            let name = if self.scope.is_empty() {
+                format!("{stem}_{}", self.counter)
+            } else {
+                format!("{}/{stem}_{}", self.scope.join("/"), self.counter)
+            };
+            if !self.taken.contains(&name) {
+                return name;
+            }
         }
     }
 
@@ -158,4 +180,27 @@ pub fn int(value: i64) -> Attr {
 
 pub fn float(value: f32) -> Attr {
     Attr::Float(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn building_on_a_pruned_graph_never_reuses_a_name() {
+        let mut b = GraphBuilder::new("g");
+        let x = b.input("x", DataType::Float, vec![Dim::Fixed(2)]);
+        let first = b.op("Relu", &[&x], vec![]);
+        let second = b.op("Relu", &[&first], vec![]);
+        assert_eq!(second, "Relu_2");
+        let mut graph = b.finish();
+        // One node left, named Relu_2: a counter restarted from the node count would say 2.
+        graph.nodes.remove(0);
+        graph.nodes[0].inputs = vec![x.clone()];
+        let mut b = GraphBuilder::from_graph(graph);
+        let third = b.op("Relu", &[&second], vec![]);
+        assert_ne!(third, "Relu_2");
+        let names: HashSet<&str> = b.graph().nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names.len(), 2);
+    }
 }
