@@ -295,14 +295,11 @@ PY
 }
 
 selftest() { # CPU tests of pack/unpack, library discovery, the dry run and the summary
-  local passed=0 failed=0 t
+  # Sourced before the RETURN trap is set: returning from `source` would fire it.
+  source scripts/testlib.sh
+  local t
   t=$(mktemp -d)
   trap 'rm -rf "$t"' RETURN
-  check() { # name command...
-    local name=$1; shift
-    if "$@" > "$t/log" 2>&1; then passed=$((passed + 1)); echo "ok: $name"; else
-      failed=$((failed + 1)); echo "FAILED: $name"; sed 's/^/    /' "$t/log"; fi
-  }
 
   # pack → unpack on a copy of the tree, with fake binaries and libraries.
   pack_roundtrip() {
@@ -418,8 +415,7 @@ PY
   check "summary of GPU results" summary
   check "dry run on the CPU" dry_run
   check "failed phases are summarised" failures_are_summarised
-  echo "gpu-check selftest: $passed passed, $failed failed"
-  ((failed == 0))
+  finish "gpu-check selftest"
 }
 
 case ${1:-} in

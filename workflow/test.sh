@@ -6,14 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 snakemake=$1 bin=$2
-passed=0 failed=0
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-check() { # name command...
-  local name=$1; shift
-  if "$@" > "$work/log" 2>&1; then passed=$((passed + 1)); echo "ok: $name"; else
-    failed=$((failed + 1)); echo "FAILED: $name"; sed 's/^/    /' "$work/log"; fi
-}
+source scripts/testlib.sh
 smk() { # [--snakemake-flags...] [config KEY=VALUE...]
   local flags=()
   while [[ ${1:-} == -* ]]; do flags+=("$1"); shift; done
@@ -50,5 +45,4 @@ check "the dry run's DAG has the jobs the config implies" dag_has_the_expected_j
 check "a 2-fold × 2-backbone run ends in the aggregated comparison" small_run_ends_in_the_comparison
 check "sharded predictions equal one ortl-infer pass" shards_equal_one_pass
 check "a finished workflow has nothing left to do" nothing_left_to_do
-echo "cv workflow: $passed passed, $failed failed"
-((failed == 0))
+finish "cv workflow"
