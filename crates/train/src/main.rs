@@ -573,8 +573,16 @@ fn run(args: Args) -> Result<()> {
     let mut file = AtomicFile::create(&args.output.join("train.json"))?;
     file.write_all(serde_json::to_string_pretty(&settings)?.as_bytes())?;
     file.commit()?;
+    let best = match summary.best_epoch {
+        Some(epoch) => format!(
+            "best epoch {epoch} -> {}",
+            args.output.join("best.onnx").display()
+        ),
+        // The checkpoint metric was never defined (no validation images for val_*).
+        None => format!("no best epoch by {} (no best.onnx)", s.checkpoint.name()),
+    };
     eprintln!(
-        "ortl-train: {} epochs in {:.1} s ({:.1} training images/s){}; best epoch {} -> {}",
+        "ortl-train: {} epochs in {:.1} s ({:.1} training images/s){}; {best}",
         summary.epochs_run,
         summary.seconds,
         summary.images_per_second,
@@ -583,8 +591,6 @@ fn run(args: Args) -> Result<()> {
         } else {
             ""
         },
-        summary.best_epoch.map_or("-".into(), |e| e.to_string()),
-        args.output.join("best.onnx").display()
     );
     Ok(())
 }
