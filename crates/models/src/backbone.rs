@@ -45,20 +45,49 @@ impl Backbone {
         &self,
         size: i64,
     ) -> Result<ortl_onnx::shapes::Shape, ortl_onnx::OnnxError> {
+        use ortl_onnx::Dim;
         let mut graph = self.graph.clone();
         if let Some(input) = graph.inputs.iter_mut().find(|i| i.name == self.input) {
-            input.shape = Some(vec![
-                ortl_onnx::Dim::Symbolic("N".into()),
-                ortl_onnx::Dim::Fixed(3),
-                ortl_onnx::Dim::Fixed(size),
-                ortl_onnx::Dim::Fixed(size),
-            ]);
+            let n = Dim::Symbolic("N".into());
+            input.shape = Some(match self.layout {
+                Layout::Nchw => vec![n, Dim::Fixed(3), Dim::Fixed(size), Dim::Fixed(size)],
+                Layout::Nhwc => vec![n, Dim::Fixed(size), Dim::Fixed(size), Dim::Fixed(3)],
+            });
         }
         let mut shapes = ortl_onnx::shapes::infer(&graph)?;
         Ok(shapes
             .remove(&self.features)
             .map(|t| t.shape)
             .unwrap_or_default())
+    }
+
+    /// The smallest square image, in pixels per side, whose every convolution and pooling
+    /// window fits its input; `None` when shape inference cannot follow the graph (an
+    /// imported operator it does not know), so the size cannot be checked up front. Larger
+    /// inputs never make a window stop fitting, so a doubling then bisecting search finds it.
+    pub fn minimum_size(&self) -> Option<usize> {
+        const LARGEST: i64 = 8192;
+        let fits = |size: i64| self.feature_shape_at(size).is_ok();
+        if fits(1) {
+            return Some(1);
+        }
+        let mut fitting = 2;
+        while !fits(fitting) {
+            fitting *= 2;
+            if fitting > LARGEST {
+                return None;
+            }
+        }
+        let mut too_small = fitting / 2;
+        while fitting - too_small > 1 {
+            let middle = (too_small + fitting) / 2;
+            if fits(middle) {
+                fitting = middle;
+            } else {
+                too_small = middle;
+            }
+        }
+        Some(fitting as usize)
     }
 
     /// Trainable float parameters ([`parameters`]: weights in parameter positions, not

@@ -136,6 +136,20 @@ mod tests {
     }
 
     #[test]
+    fn minimum_input_sizes_come_from_the_graph() {
+        // torchvision documents 75×75 as Inception-v3's smallest input; VGG's five unpadded
+        // 2×2 max-pools need 32 (2⁵); ResNet pads every window and accepts any size.
+        for (name, minimum) in [("inception_v3", 75), ("vgg19", 32), ("resnet50", 1)] {
+            let backbone = builtin(name, 0).unwrap();
+            assert_eq!(backbone.minimum_size(), Some(minimum), "{name}");
+        }
+        let mini = builtin("inception-mini", 0).unwrap();
+        let minimum = mini.minimum_size().unwrap();
+        assert!(mini.feature_shape_at(minimum as i64).is_ok());
+        assert!(mini.feature_shape_at(minimum as i64 - 1).is_err());
+    }
+
+    #[test]
     fn every_name_builds_a_valid_graph_with_torchvision_names() {
         for name in NAMES {
             let backbone = builtin(name, 1).unwrap();

@@ -436,6 +436,27 @@ fn window(node: &Node, x: &TypedShape, weight: Option<&TypedShape>) -> Result<Sh
     };
     let mut shape = vec![x.shape[0], channels];
     for i in 0..spatial {
+        // A window wider than its padded input has no output: the input is below the
+        // network's minimum size (integer division would otherwise round it up to 1).
+        if !transpose
+            && !auto_pad.starts_with("SAME")
+            && let Some(n) = x.shape[i + 2]
+        {
+            let (begin, end) = if auto_pad == "VALID" {
+                (0, 0)
+            } else {
+                (pads[i], pads[i + spatial])
+            };
+            let effective = (kernel[i] - 1)
+                .saturating_mul(dilations[i])
+                .saturating_add(1);
+            if n.saturating_add(begin).saturating_add(end) < effective {
+                return Err(node.error(format!(
+                    "its {effective}-wide window is larger than its input, {n} wide with {} padding: the image is below the network's minimum size",
+                    begin + end
+                )));
+            }
+        }
         // Checked arithmetic: dimensions come from the file; overflow means unknown.
         let size = x.shape[i + 2].and_then(|n| {
             let (k, s, d) = (kernel[i], strides[i], dilations[i]);
@@ -513,5 +534,38 @@ mod tests {
             Some(vec![None, Some(5), Some(4)])
         );
         assert_eq!(broadcast(&[Some(2)], &[Some(3)]), None);
+    }
+
+    #[test]
+    fn a_window_wider_than_its_padded_input_is_an_error_not_a_size_of_one() {
+        let graph = |n: i64, pad: i64| {
+            let mut b = crate::GraphBuilder::new("g");
+            let x = b.input(
+                "x",
+                DataType::Float,
+                [1, 1, n, n].iter().map(|&d| Dim::Fixed(d)).collect(),
+            );
+            let w = b.param("w", crate::Tensor::f32(&[1, 1, 3, 3], vec![0.0; 9]));
+            let y = b.op(
+                "Conv",
+                &[&x, &w],
+                vec![
+                    ("strides", crate::builder::ints(&[2, 2])),
+                    ("pads", crate::builder::ints(&[pad; 4])),
+                ],
+            );
+            b.output(&y, DataType::Float, vec![]);
+            b.finish()
+        };
+        let size = |n, pad| infer(&graph(n, pad)).map(|s| s["Conv_1"].shape[2]);
+        assert_eq!(size(3, 0).unwrap(), Some(1));
+        assert_eq!(size(5, 0).unwrap(), Some(2));
+        // 2 + 0 < 3: no output, where (2 − 3) / 2 + 1 would have said 1.
+        let err = size(2, 0).unwrap_err().to_string();
+        assert!(
+            err.contains("Conv_1") && err.contains("minimum size"),
+            "{err}"
+        );
+        assert_eq!(size(1, 1).unwrap(), Some(1), "padding makes room");
     }
 }

@@ -328,6 +328,19 @@ fn run(args: Args) -> Result<()> {
             )));
         }
     };
+    // Checked before any graph is built, so a too-small image is one line, not an error
+    // deep inside the gradient graph.
+    if let Some(minimum) = backbone.minimum_size()
+        && (set.meta.height < minimum || set.meta.width < minimum)
+    {
+        return Err(usage(format!(
+            "{}: images are {}x{}, below {}'s minimum of {minimum}x{minimum}; make the tensors again with ortl-augment --size {minimum}x{minimum} or larger",
+            args.tensors.display(),
+            set.meta.height,
+            set.meta.width,
+            backbone.name
+        )));
+    }
     eprintln!(
         "ortl-train: backbone {} ({} parameters), normalisation {} ({})",
         backbone.name,

@@ -396,3 +396,25 @@ fn partial_freezing_and_l2_are_recorded() {
         "without freezing they train"
     );
 }
+
+#[test]
+fn an_image_below_the_backbones_minimum_size_is_one_line_naming_both() {
+    let wd = Workdir::new();
+    tensors(&wd);
+    let (code, _, stderr) = run(wd.command(BIN).args([
+        "tensors",
+        "-o",
+        "run",
+        "--backbone",
+        "inception-mini",
+        "--epochs",
+        "1",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("32x32") && stderr.contains("inception-mini's minimum of"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ortl-augment --size"), "{stderr}");
+}
