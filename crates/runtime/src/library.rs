@@ -198,28 +198,38 @@ impl Runtime {
         options: &SessionOptions,
         model: &ortl_onnx::Model,
     ) -> Result<Session, RuntimeError> {
-        if let Device::Cuda(_) = options.device {
-            let gaps = crate::kernels::cuda().gaps(model);
-            if !gaps.is_empty() {
-                let shown: Vec<String> = gaps.iter().take(5).map(ToString::to_string).collect();
-                let graph = match model.graph.name.as_str() {
-                    "" => "a graph".to_string(),
-                    name => format!("graph '{name}'"),
-                };
-                eprintln!(
-                    "ortl: warning: {} node(s) of {graph} have no CUDA kernel and will run on the CPU: {}{}",
-                    gaps.len(),
-                    shown.join("; "),
-                    if gaps.len() > shown.len() {
-                        "; …"
-                    } else {
-                        ""
-                    }
-                );
-            }
+        if let Some(warning) = cpu_fallback_warning(options.device, model) {
+            eprintln!("{warning}");
         }
         self.load(options, &ortl_onnx::io::to_bytes(model))
     }
+}
+
+/// On CUDA, the one-line warning naming `model`'s nodes without a CUDA kernel (at most five),
+/// or `None` when there are none or the device is the CPU.
+fn cpu_fallback_warning(device: Device, model: &ortl_onnx::Model) -> Option<String> {
+    let Device::Cuda(_) = device else {
+        return None;
+    };
+    let gaps = crate::kernels::cuda().gaps(model);
+    if gaps.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = gaps.iter().take(5).map(ToString::to_string).collect();
+    let graph = match model.graph.name.as_str() {
+        "" => "a graph".to_string(),
+        name => format!("graph '{name}'"),
+    };
+    Some(format!(
+        "ortl: warning: {} node(s) of {graph} have no CUDA kernel and will run on the CPU: {}{}",
+        gaps.len(),
+        shown.join("; "),
+        if gaps.len() > shown.len() {
+            "; …"
+        } else {
+            ""
+        }
+    ))
 }
 
 /// How to build a session: device and CPU threads.
@@ -294,6 +304,29 @@ mod tests {
         assert!(
             err.contains("/nowhere/libonnxruntime.so") && err.contains("make setup"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_cuda_graph_with_nodes_off_the_gpu_gets_one_warning_naming_them() {
+        use ortl_onnx::{DataType, Dim, GraphBuilder, Model};
+        let mut b = GraphBuilder::new("imported");
+        let x = b.input("x", DataType::Float, vec![Dim::Fixed(2), Dim::Fixed(2)]);
+        let y = b.op("Relu", &[&x], vec![]);
+        let mut last = y;
+        for _ in 0..6 {
+            last = b.op("Det", &[&last], vec![]);
+        }
+        b.output(&last, DataType::Float, vec![]);
+        let model = Model::new(b.finish());
+        assert_eq!(cpu_fallback_warning(Device::Cpu, &model), None);
+        let warning = cpu_fallback_warning(Device::Cuda(0), &model).unwrap();
+        assert!(
+            warning.starts_with("ortl: warning: 6 node(s) of graph 'imported'")
+                && warning.contains("Det_2 (Det): no CUDA kernel")
+                && warning.ends_with("; …")
+                && !warning.contains('\n'),
+            "{warning}"
         );
     }
 
