@@ -18,7 +18,7 @@
 #   scripts/gpu-check.sh selftest      the CPU tests of all of the above (make test)
 #
 # Installs nothing and reaches no network. Variables: GPU_CHECK_STEPS (30), GPU_CHECK_ROUNDS
-# (2), GPU_CHECK_BATCH (64), GPU_CHECK_SIZE (224), GPU_CHECK_BACKBONE (resnet50), ORT_GPU_DIR
+# (1), GPU_CHECK_BATCH (64), GPU_CHECK_SIZE (224), GPU_CHECK_BACKBONE (resnet50), ORT_GPU_DIR
 # (.ort; where `pack` takes the ONNX Runtime libraries), GPU_CHECK_BIN (where `pack` takes the
 # binaries: target/release), GPU_CHECK_PART_BYTES (58720256), GPU_CHECK_SITE (colon-separated
 # site-packages folders to search instead of asking python3), GPU_CHECK_SYSTEM_LIBS (0: do not
@@ -202,6 +202,10 @@ attempt() { # name command...
   return 0
 }
 
+strict_fp32() { # command...: with TF32 off in every NVIDIA library (cuBLAS, cuDNN)
+  NVIDIA_TF32_OVERRIDE=0 "$@"
+}
+
 train() { # tensors device step-log [file for ONNX Runtime's verbose log, with stderr]
   local args=("$1" -o "$work/run-$(basename "$3" .csv)" --force --backbone "$backbone"
     --head linear --bn-mode train --optimizer adam --lr 1e-4 --batch "$batch" --epochs 1
@@ -219,7 +223,7 @@ run() {
   [[ ${1:-} == --dry-run ]] && dry_run=1
   local device=cuda
   backbone=${GPU_CHECK_BACKBONE:-resnet50} size=${GPU_CHECK_SIZE:-224} batch=${GPU_CHECK_BATCH:-64}
-  local steps=${GPU_CHECK_STEPS:-30} rounds=${GPU_CHECK_ROUNDS:-2}
+  local steps=${GPU_CHECK_STEPS:-30} rounds=${GPU_CHECK_ROUNDS:-1}
   if ((dry_run)); then
     device=cpu
     backbone=${GPU_CHECK_BACKBONE:-resnet-tiny} size=${GPU_CHECK_SIZE:-32} batch=${GPU_CHECK_BATCH:-4}
@@ -269,6 +273,9 @@ PY
   attempt "ortl-train, 3 steps on $device" \
     train "$work/data-agree-$size/tensors" "$device" "$work/agree-gpu.csv" "$work/agree-gpu.log"
 
+  # The summary is rewritten after every phase: a run cut short by a time limit still
+  # leaves what it measured.
+  python3 scripts/gpu_summary.py "$work" "$out" > /dev/null
   local torch_ok=0
   if ((dry_run)); then
     echo "dry run on the CPU" > "$work/torch-skipped.txt"
@@ -279,8 +286,13 @@ PY
   fi
   for ((r = 1; r <= rounds; r++)); do
     say "round $r/$rounds: ortl-train, $steps steps of $batch on $device"
-    attempt "ortl-train round $r" with_memory "$work/ortl-$r.mem" \
-      train "$work/data-speed-$size-$steps/tensors" "$device" "$work/ortl-$r.csv"
+    # ONNX Runtime's CUDA provider uses TF32 by default; NVIDIA_TF32_OVERRIDE=0 makes every
+    # NVIDIA library compute in strict FP32, the like-for-like run against PyTorch FP32.
+    attempt "ortl-train TF32 (ONNX Runtime's default) round $r" \
+      with_memory "$work/ortl-tf32-$r.mem" \
+      train "$work/data-speed-$size-$steps/tensors" "$device" "$work/ortl-tf32-$r.csv"
+    attempt "ortl-train strict FP32 round $r" strict_fp32 with_memory "$work/ortl-fp32-$r.mem" \
+      train "$work/data-speed-$size-$steps/tensors" "$device" "$work/ortl-fp32-$r.csv"
     if ((torch_ok)); then
       for precision in fp32 tf32; do
         say "round $r/$rounds: PyTorch eager $precision"
@@ -289,6 +301,7 @@ PY
           --batch "$batch" --precision "$precision" > "$work/pytorch-$precision-$r.json"
       done
     fi
+    python3 scripts/gpu_summary.py "$work" "$out" > /dev/null
   done
   python3 scripts/gpu_summary.py "$work" "$out"
   [[ ! -s $work/failures.txt ]] || die "some phases failed: $(grep -c 'failed (exit' "$work/failures.txt") (see the summary)"
@@ -347,12 +360,13 @@ s = json.load(open(sys.argv[1]))
 assert s["env"]["dry_run"] is True, s["env"]
 a = s["agreement"]
 assert a["steps"] == 3 and a["agree"] and a["max_relative_difference"] < 1e-6, a
-ortl = s["systems"]["ortl"]
-assert len(ortl) == 1 and len(ortl[0]["losses"]) == 5 and ortl[0]["images_per_second"] > 0, ortl
+for system in ("ortl-fp32", "ortl-tf32"):
+    ortl = s["systems"][system]
+    assert len(ortl) == 1 and len(ortl[0]["losses"]) == 5 and ortl[0]["images_per_second"] > 0, ortl
 assert any("PyTorch not run" in n for n in s["notes"]), s["notes"]
 assert s["placement"]["cpu_nodes"] > 0 and s["placement"]["nodes"].keys() == {"CPUExecutionProvider"}, s["placement"]
 PY
-    grep -q '^| ortl | 1 | ' "$t/out/gpu-check.md"
+    grep -q '^| ortl-fp32 | 1 | ' "$t/out/gpu-check.md"
   }
   # A phase that fails is recorded and the run goes on to a summary, then exits 1.
   failures_are_summarised() {
@@ -361,7 +375,7 @@ PY
       "$0" run --dry-run > /dev/null 2> "$t/err"; then
       return 1
     fi
-    grep -q 'some phases failed: 3' "$t/err" && grep -q '## Failed phases' "$t/bad-out/gpu-check.md" &&
+    grep -q 'some phases failed: 4' "$t/err" && grep -q '## Failed phases' "$t/bad-out/gpu-check.md" &&
       grep -q 'no-such-net' "$t/bad-out/gpu-check.md"
   }
   # The summary from fabricated GPU results: ratios, target, disagreement.
@@ -371,9 +385,9 @@ PY
     echo '{"device": "Fake GPU", "batch": 64, "dry_run": false}' > "$w/env.json"
     printf 'epoch,step,loss,lr,seconds\n1,1,0.70,1e-4,1\n1,2,0.69,1e-4,1\n1,3,0.68,1e-4,1\n' > "$w/agree-cpu.csv"
     printf 'epoch,step,loss,lr,seconds\n1,1,0.70,1e-4,1\n1,2,0.69,1e-4,1\n1,3,0.60,1e-4,1\n' > "$w/agree-gpu.csv"
-    printf 'epoch,step,loss,lr,seconds\n' > "$w/ortl-1.csv"
-    for i in 1 2 3 4 5 6; do echo "1,$i,0.5,1e-4,0.1" >> "$w/ortl-1.csv"; done
-    echo 2048 > "$w/ortl-1.mem"
+    printf 'epoch,step,loss,lr,seconds\n' > "$w/ortl-fp32-1.csv"
+    for i in 1 2 3 4 5 6; do echo "1,$i,0.5,1e-4,0.1" >> "$w/ortl-fp32-1.csv"; done
+    echo 2048 > "$w/ortl-fp32-1.mem"
     cat > "$w/agree-gpu.log" << 'LOG'
 2026-12-01 10:00:00.1 [V:onnxruntime:, session_state.cc:1578 VerifyEachNodeIsAssignedToAnEp] Node placements
 2026-12-01 10:00:00.1 [V:onnxruntime:, session_state.cc:1581 VerifyEachNodeIsAssignedToAnEp]  Node(s) placed on [CUDAExecutionProvider]. Number of nodes: 1800
@@ -390,11 +404,11 @@ LOG
     python3 - "$w/out/gpu-check.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
-assert abs(s["images_per_second"]["ortl"] - 640) < 1e-6, s["images_per_second"]
-assert abs(s["ratios"]["ortl/pytorch-fp32"] - 0.8) < 1e-9, s["ratios"]
+assert abs(s["images_per_second"]["ortl-fp32"] - 640) < 1e-6, s["images_per_second"]
+assert abs(s["ratios"]["ortl-fp32/pytorch-fp32"] - 0.8) < 1e-9, s["ratios"]
 assert s["target"]["met"] is True
 assert s["agreement"]["agree"] is False and abs(s["agreement"]["max_relative_difference"] - 0.08 / 0.68) < 1e-9
-assert s["systems"]["ortl"][0]["peak_memory_mib"] == 2048
+assert s["systems"]["ortl-fp32"][0]["peak_memory_mib"] == 2048
 p = s["placement"]
 assert p["cpu_nodes"] == 2 and p["nodes"] == {"CUDAExecutionProvider": 1800, "CPUExecutionProvider": 2}, p
 assert p["lines"][-1].endswith("Det (Det_2)") and len(p["warnings"]) == 1, p
