@@ -144,6 +144,18 @@ fn run(args: Args) -> Result<()> {
             .map_err(|e| usage(format!("{e:#}")))?,
         None => Vec::new(),
     };
+    // A path given on the command line that does not exist is a mistake in the command, not
+    // an unreadable image to skip (paths streamed on stdin still are skipped and counted).
+    if let Some(missing) = args
+        .inputs
+        .iter()
+        .find(|p| p.as_os_str() != "-" && !p.exists())
+    {
+        return Err(usage(format!(
+            "{}: no such file or folder",
+            missing.display()
+        )));
+    }
     items.extend(inputs::from_args(&args.inputs, &info.classes)?);
     if items.is_empty() {
         return Err(usage(

@@ -477,3 +477,17 @@ fn shards_concatenate_to_the_unsharded_output_byte_for_byte() {
     assert_eq!(code, 2);
     assert!(stderr.contains("1 ≤ I ≤ N"), "{stderr}");
 }
+
+#[test]
+fn a_missing_input_path_is_a_usage_error_naming_it() {
+    let wd = Workdir::new();
+    setup(&wd);
+    let (code, stdout, stderr) = infer(&wd, &["data", "data/normal/no-such-image.png"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("data/normal/no-such-image.png: no such file or folder"),
+        "{stderr}"
+    );
+}
