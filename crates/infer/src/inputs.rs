@@ -71,6 +71,18 @@ pub fn from_manifest(
             );
         }
     }
+    if let Some(wanted) = split
+        && !manifest.rows.iter().any(|r| r.split == wanted)
+    {
+        let mut present: Vec<String> = manifest.rows.iter().map(|r| r.split.to_string()).collect();
+        present.sort();
+        present.dedup();
+        anyhow::bail!(
+            "{}: no rows in split '{wanted}' (it has {}); pick one of those with --split",
+            path.display(),
+            present.join(", ")
+        );
+    }
     Ok(manifest
         .rows
         .iter()

@@ -231,6 +231,11 @@ fn run(args: Args) -> Result<()> {
         top_k.unwrap_or(0),
         explainer.is_some(),
     );
+    if args.tta == "flip4" {
+        eprintln!(
+            "ortl-infer: warning: --tta flip4 averages in upside-down images, which rarely suit radiographs (anatomy has an up); --tta flip mirrors left-right only"
+        );
+    }
     let flips: &[(bool, bool)] = match args.tta.as_str() {
         "flip" => &[(false, false), (true, false)],
         "flip4" => &[(false, false), (true, false), (false, true), (true, true)],

@@ -25,6 +25,18 @@ impl ModelInfo {
         path: &Path,
         normalize: Option<ortl_models::Normalization>,
     ) -> anyhow::Result<(Self, Model)> {
+        if path.is_dir() {
+            let inside = path.join("model.onnx");
+            anyhow::bail!(
+                "{} is a folder; give the model file{}",
+                path.display(),
+                if inside.is_file() {
+                    format!(", e.g. --model {}", inside.display())
+                } else {
+                    String::new()
+                }
+            );
+        }
         let mut model = ortl_onnx::io::load(path)?;
         let opset = model.opset().unwrap_or(0);
         if !ortl_models::import::OPSETS.contains(&opset) {

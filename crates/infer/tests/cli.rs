@@ -491,3 +491,37 @@ fn a_missing_input_path_is_a_usage_error_naming_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_model_folder_an_empty_split_and_flip4_get_messages_that_say_what_to_do() {
+    let wd = Workdir::new();
+    setup(&wd);
+    std::fs::create_dir(wd.join("run")).unwrap();
+    std::fs::copy(wd.join("model.onnx"), wd.join("run/model.onnx")).unwrap();
+    let (code, _, stderr) = run(wd.command(BIN).args(["--model", "run", "data"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("run is a folder") && stderr.contains("--model run/model.onnx"),
+        "{stderr}"
+    );
+
+    let mut text = String::from("path,label,class,split\n");
+    for (label, class) in ["normal", "tuberculosis"].iter().enumerate() {
+        text += &format!("data/{class}/{class}-000.png,{label},{class},train\n");
+        text += &format!("data/{class}/{class}-001.png,{label},{class},val\n");
+    }
+    fs::write(wd.join("m.csv"), text).unwrap();
+    let (code, stdout, stderr) = infer(&wd, &["--manifest", "m.csv", "--split", "test"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("no rows in split 'test' (it has train, val)"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = infer(&wd, &["data", "--tta", "flip4"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("rarely suit radiographs"), "{stderr}");
+    let (_, _, stderr) = infer(&wd, &["data", "--tta", "flip"]);
+    assert!(!stderr.contains("warning"), "{stderr}");
+}

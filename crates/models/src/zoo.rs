@@ -34,6 +34,29 @@ pub const NAMES: [&str; 19] = [
     "resnet-tiny",
 ];
 
+/// The built-in name `name` stands for, ignoring case and treating `-` and `_` alike
+/// (`ResNet50`, `mobilenet-v2`, `Inception_Mini`).
+pub fn canonical(name: &str) -> Option<&'static str> {
+    let wanted = comparable(name);
+    NAMES.iter().copied().find(|n| comparable(n) == wanted)
+}
+
+/// The built-in name nearest a misspelt one (at most 3 edits, case and `-`/`_` aside).
+pub fn closest(name: &str) -> Option<&'static str> {
+    let wanted = comparable(name);
+    NAMES
+        .iter()
+        .copied()
+        .map(|n| (strsim::levenshtein(&comparable(n), &wanted), n))
+        .filter(|&(distance, _)| distance <= 3)
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, n)| n)
+}
+
+fn comparable(name: &str) -> String {
+    name.to_ascii_lowercase().replace('-', "_")
+}
+
 /// The backbone called `name`, with He-normal weights from `seed`.
 pub fn builtin(name: &str, seed: u64) -> Option<Backbone> {
     if let Some(config) = ResNetConfig::named(name) {
@@ -133,6 +156,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn names_ignore_case_and_dashes_and_misspellings_find_the_nearest() {
+        assert_eq!(canonical("ResNet50"), Some("resnet50"));
+        assert_eq!(canonical("mobilenet-v2"), Some("mobilenet_v2"));
+        assert_eq!(canonical("Inception_Mini"), Some("inception-mini"));
+        assert_eq!(canonical("resnet5"), None);
+        assert_eq!(closest("resnt50"), Some("resnet50"));
+        assert_eq!(closest("efficientnet-b0"), Some("efficientnet_b0"));
+        assert_eq!(closest("densnet121"), Some("densenet121"));
+        assert_eq!(closest("transformer"), None);
     }
 
     #[test]

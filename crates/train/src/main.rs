@@ -231,7 +231,11 @@ impl Args {
             .parse()
             .map_err(usage)?;
         Ok(Settings {
-            backbone: self.backbone.clone().unwrap_or_else(|| "resnet50".into()),
+            // Built-in names in their own spelling whatever the case or `-`/`_` given.
+            backbone: match self.backbone.as_deref() {
+                None => "resnet50".into(),
+                Some(name) => ortl_models::zoo::canonical(name).map_or(name.into(), String::from),
+            },
             head,
             trainable: match self.freeze.as_deref() {
                 Some("backbone") => Trainable::Head,
@@ -251,7 +255,7 @@ impl Args {
                 None if self
                     .backbone
                     .as_deref()
-                    .is_some_and(|b| !ortl_models::zoo::NAMES.contains(&b)) =>
+                    .is_some_and(|b| ortl_models::zoo::canonical(b).is_none()) =>
                 {
                     BnMode::Frozen
                 }
@@ -320,12 +324,21 @@ fn run(args: Args) -> Result<()> {
         None if Path::new(&s.backbone).is_file() => {
             ortl_models::import(Path::new(&s.backbone), args.normalize)?
         }
+        None if s.backbone.ends_with(".onnx") || s.backbone.contains('/') => {
+            return Err(usage(format!("--backbone {}: no such file", s.backbone)));
+        }
         None => {
-            return Err(usage(format!(
-                "--backbone '{}' is neither a built-in backbone ({}) nor an .onnx file",
-                s.backbone,
-                ortl_models::zoo::NAMES.join(", ")
-            )));
+            return Err(usage(match ortl_models::zoo::closest(&s.backbone) {
+                Some(name) => format!(
+                    "--backbone '{}' is not a built-in backbone; did you mean '{name}'?",
+                    s.backbone
+                ),
+                None => format!(
+                    "--backbone '{}' is neither a built-in backbone ({}) nor an .onnx file",
+                    s.backbone,
+                    ortl_models::zoo::NAMES.join(", ")
+                ),
+            }));
         }
     };
     // Checked before any graph is built, so a too-small image is one line, not an error

@@ -149,6 +149,14 @@ fn bad_settings_are_usage_errors() {
     for (args, expected) in [
         (vec!["--schedule", "exp:1"], "exp:BASE,RATE,OFFSET"),
         (vec!["--backbone", "vgg99"], "vgg99"),
+        (
+            vec!["--backbone", "resnt-mini"],
+            "'resnt-mini' is not a built-in backbone; did you mean 'resnet-mini'?",
+        ),
+        (
+            vec!["--backbone", "weights/missing.onnx"],
+            "weights/missing.onnx: no such file",
+        ),
         (vec!["--early-stopping", "monitor=f1"], "f1"),
         (vec!["--freeze", "everything"], "upto:NAME"),
         (vec!["--l2=-1"], "--l2"),
@@ -159,6 +167,32 @@ fn bad_settings_are_usage_errors() {
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn builtin_names_ignore_case_and_dashes() {
+    let wd = Workdir::new();
+    tensors(&wd);
+    let (code, _, stderr) = run(wd.command(BIN).args([
+        "tensors",
+        "-o",
+        "run",
+        "--backbone",
+        "ResNet_Mini",
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--threads",
+        "1",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&wd.read("run/train.json")).unwrap();
+    assert_eq!(json["backbone"], "resnet-mini");
+    assert_eq!(
+        json["bn_mode"], "train",
+        "a built-in backbone whatever its spelling"
+    );
 }
 
 /// history.csv without the timing column.
