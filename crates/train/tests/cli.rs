@@ -42,12 +42,16 @@ fn tensors(wd: &Workdir) {
 }
 
 fn train(wd: &Workdir, extra: &[&str]) -> (i32, String, String) {
+    train_as(wd, "resnet-mini", extra)
+}
+
+fn train_as(wd: &Workdir, backbone: &str, extra: &[&str]) -> (i32, String, String) {
     let mut args = vec![
         "tensors",
         "-o",
         "run",
         "--backbone",
-        "resnet-mini",
+        backbone,
         "--batch",
         "8",
         "--threads",
@@ -173,19 +177,7 @@ fn bad_settings_are_usage_errors() {
 fn builtin_names_ignore_case_and_dashes() {
     let wd = Workdir::new();
     tensors(&wd);
-    let (code, _, stderr) = run(wd.command(BIN).args([
-        "tensors",
-        "-o",
-        "run",
-        "--backbone",
-        "ResNet_Mini",
-        "--epochs",
-        "1",
-        "--batch",
-        "8",
-        "--threads",
-        "1",
-    ]));
+    let (code, _, stderr) = train_as(&wd, "ResNet_Mini", &["--epochs", "1"]);
     assert_eq!(code, 0, "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&wd.read("run/train.json")).unwrap();
     assert_eq!(json["backbone"], "resnet-mini");
@@ -435,15 +427,7 @@ fn partial_freezing_and_l2_are_recorded() {
 fn an_image_below_the_backbones_minimum_size_is_one_line_naming_both() {
     let wd = Workdir::new();
     tensors(&wd);
-    let (code, _, stderr) = run(wd.command(BIN).args([
-        "tensors",
-        "-o",
-        "run",
-        "--backbone",
-        "inception-mini",
-        "--epochs",
-        "1",
-    ]));
+    let (code, _, stderr) = train_as(&wd, "inception-mini", &["--epochs", "1"]);
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
