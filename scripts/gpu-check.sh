@@ -245,10 +245,8 @@ run() {
 
   local gpu_name=cpu driver=
   if ((!dry_run)); then
-    local found
-    found=$(find_libraries) || exit 1
-    echo "$found" >&2
-    cuda_path=$(awk -F': ' '{ print $2 }' <<< "$found" | awk '!seen[$0]++' | paste -sd: -)
+    find_libraries >&2 || exit 1
+    say "LD_LIBRARY_PATH gets $cuda_path"
     export LD_LIBRARY_PATH=$cuda_path:$(dirname "$ort_lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
     command -v nvidia-smi > /dev/null || die "nvidia-smi not found: is this a GPU machine?"
     gpu_name=$(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader -i 0)

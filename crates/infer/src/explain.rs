@@ -102,11 +102,7 @@ impl Explainer {
         let graph = ortl_explain::cam_model(model, &target, options.method)
             .map_err(|e| ortl_cli::usage(format!("--cam: cannot differentiate this model: {e}")))?;
         let session = runtime.load_model(session_options, &graph).map_err(|e| {
-            if e.is_device() {
-                anyhow::Error::from(e)
-            } else {
-                anyhow::Error::from(e).context("loading the Grad-CAM graph into ONNX Runtime")
-            }
+            crate::load_error(e, "loading the Grad-CAM graph into ONNX Runtime".into())
         })?;
         let out = AtomicDir::create(&options.dir, options.force)?;
         let exposed = ortl_explain::expose_features(model, &target);

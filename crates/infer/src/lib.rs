@@ -9,3 +9,13 @@ pub mod output;
 
 pub use inputs::Item;
 pub use model_info::ModelInfo;
+
+/// A session that would not load, with `context` naming what was loaded; a device at fault
+/// (no GPU, a missing CUDA library) is said alone, since the model is not to blame.
+pub fn load_error(error: ortl_runtime::RuntimeError, context: String) -> anyhow::Error {
+    if error.is_device() {
+        anyhow::Error::from(error)
+    } else {
+        anyhow::Error::from(error).context(context)
+    }
+}

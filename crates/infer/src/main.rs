@@ -190,15 +190,10 @@ fn run(args: Args) -> Result<()> {
         None => (None, model),
     };
     let mut session = runtime.load_model(&options, &model).map_err(|e| {
-        // A missing GPU or CUDA library is not the model's fault: say so without naming it.
-        if e.is_device() {
-            anyhow::Error::from(e)
-        } else {
-            anyhow::Error::from(e).context(format!(
-                "{}: ONNX Runtime cannot load it",
-                args.model.display()
-            ))
-        }
+        ortl_infer::load_error(
+            e,
+            format!("{}: ONNX Runtime cannot load it", args.model.display()),
+        )
     })?;
     drop(model);
 

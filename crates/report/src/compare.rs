@@ -121,20 +121,22 @@ pub fn summarize(
 /// comparison.csv (one row per run, each metric with its interval), comparison_long.csv
 /// (tidy: one row per run and metric), by_backbone.csv (per backbone and metric over its
 /// folds: mean, standard deviation, 95 % interval, minimum and maximum) and paired.csv
-/// (backbone against backbone on shared folds) into `dir`. Returns the runs in
-/// table order: sorted by `sort_by` (best first), else as given.
+/// (backbone against backbone on shared folds; both from [`crate::crossval`]) into `dir`.
+/// Returns the runs in table order: sorted by `sort_by` (best first), else as given.
 pub fn write_tables(
     dir: &Path,
     runs: Vec<RunSummary>,
+    aggregates: &[crate::crossval::Aggregate],
+    paired: &[crate::crossval::Paired],
     sort_by: Option<&str>,
 ) -> Result<Vec<RunSummary>> {
     let mut wide = crate::tables::comparison_wide(&runs, sort_by)?;
     crate::tables::write_csv(&mut wide, &dir.join("comparison.csv"))?;
     let mut long = crate::tables::comparison_long(&runs)?;
     crate::tables::write_csv(&mut long, &dir.join("comparison_long.csv"))?;
-    let mut grouped = crate::tables::by_backbone(&crate::crossval::aggregate(&runs))?;
+    let mut grouped = crate::tables::by_backbone(aggregates)?;
     crate::tables::write_csv(&mut grouped, &dir.join("by_backbone.csv"))?;
-    let mut paired = crate::tables::paired(&crate::crossval::paired(&runs))?;
+    let mut paired = crate::tables::paired(paired)?;
     crate::tables::write_csv(&mut paired, &dir.join("paired.csv"))?;
     let column = wide.column("run")?.str()?;
     let order: Vec<String> = (0..column.len())

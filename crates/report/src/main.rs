@@ -157,11 +157,17 @@ fn compare(
         .collect::<Result<Vec<_>>>()
         .map_err(|e| usage(format!("{e:#}")))?;
     let out = AtomicDir::create(output, common.force)?;
-    let summaries = ortl_report::compare::write_tables(out.staging(), summaries, sort_by)?;
-    let chart = plots::comparison(out.staging(), &summaries)?;
-    // Runs that record a validation fold are a cross-validation: add the per-fold views.
     let aggregates = ortl_report::crossval::aggregate(&summaries);
     let paired = ortl_report::crossval::paired(&summaries);
+    let summaries = ortl_report::compare::write_tables(
+        out.staging(),
+        summaries,
+        &aggregates,
+        &paired,
+        sort_by,
+    )?;
+    let chart = plots::comparison(out.staging(), &summaries)?;
+    // Runs that record a validation fold are a cross-validation: add the per-fold views.
     let cv = if summaries.iter().any(|r| r.fold.is_some()) {
         let metric = if aggregates
             .iter()

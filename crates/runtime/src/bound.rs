@@ -118,11 +118,6 @@ impl PingPong {
         self.inputs.iter().position(|n| n == name)
     }
 
-    /// The graph outputs every run returns on the host (everything but the next state).
-    pub fn host_outputs(&self) -> &[String] {
-        &self.host_outputs
-    }
-
     /// Copies between the host and the state buffers so far.
     pub fn traffic(&self) -> StateTraffic {
         self.traffic.get()

@@ -187,6 +187,11 @@ struct Settings {
 impl Args {
     fn settings(&self) -> Result<Settings> {
         let tutorial = self.preset.as_deref() == Some("tutorial");
+        // Built-in names in their own spelling whatever the case or `-`/`_` given.
+        let backbone = match self.backbone.as_deref() {
+            None => "resnet50".to_string(),
+            Some(name) => ortl_models::zoo::canonical(name).map_or(name.into(), String::from),
+        };
         let mut head = self.head.clone().unwrap_or(if tutorial {
             Head::Tutorial
         } else {
@@ -231,11 +236,7 @@ impl Args {
             .parse()
             .map_err(usage)?;
         Ok(Settings {
-            // Built-in names in their own spelling whatever the case or `-`/`_` given.
-            backbone: match self.backbone.as_deref() {
-                None => "resnet50".into(),
-                Some(name) => ortl_models::zoo::canonical(name).map_or(name.into(), String::from),
-            },
+            backbone: backbone.clone(),
             head,
             trainable: match self.freeze.as_deref() {
                 Some("backbone") => Trainable::Head,
@@ -252,13 +253,7 @@ impl Args {
             bn_mode: match self.bn_mode.as_deref() {
                 Some("train") => BnMode::Train,
                 Some(_) => BnMode::Frozen,
-                None if self
-                    .backbone
-                    .as_deref()
-                    .is_some_and(|b| ortl_models::zoo::canonical(b).is_none()) =>
-                {
-                    BnMode::Frozen
-                }
+                None if ortl_models::zoo::canonical(&backbone).is_none() => BnMode::Frozen,
                 None => BnMode::Train,
             },
             loss,
