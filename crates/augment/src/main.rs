@@ -38,7 +38,7 @@ struct Args {
     #[arg(long)]
     force: bool,
     /// Stored image size as HxW (height x width, like Keras' image_size), or one number.
-    #[arg(long, default_value = "100x100", value_parser = ortl_augment::parse_size)]
+    #[arg(long, default_value = "100x100", value_parser = ortl_cli::args::parse_size)]
     size: (usize, usize),
     /// Resize filter: bilinear (Keras), nearest, bilinear-antialias, lanczos3.
     #[arg(long, default_value = "bilinear")]

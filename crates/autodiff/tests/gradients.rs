@@ -517,3 +517,265 @@ fn frozen_inputs_get_no_backward_ops() {
         "{added:?}"
     );
 }
+
+/// Values across the kinks of the hard activations (±2.5 for hard-sigmoid, ±3 for
+/// hard-swish).
+fn wide(name: &'static str, dims: &[usize]) -> Input {
+    Input {
+        name,
+        dims: dims.to_vec(),
+        grad: true,
+        range: (-5.0, 5.0),
+    }
+}
+
+#[test]
+fn exporters_activations() {
+    check("hard_sigmoid", vec![wide("x", &[4, 6])], |b, n| {
+        b.op(
+            "HardSigmoid",
+            &[&n[0]],
+            vec![("alpha", float(0.25)), ("beta", float(0.4))],
+        )
+    });
+    check("hard_swish", vec![wide("x", &[4, 6])], |b, n| {
+        b.op("HardSwish", &[&n[0]], vec![])
+    });
+    check("leaky_relu", vec![input("x", &[4, 5])], |b, n| {
+        b.op("LeakyRelu", &[&n[0]], vec![("alpha", float(0.1))])
+    });
+    check("elu", vec![input("x", &[4, 5])], |b, n| {
+        b.op("Elu", &[&n[0]], vec![("alpha", float(0.7))])
+    });
+    for op in ["Selu", "Erf", "Softplus"] {
+        check(op, vec![input("x", &[3, 5])], |b, n| {
+            b.op(op, &[&n[0]], vec![])
+        });
+    }
+    // A per-channel slope that trains, as in PReLU layers.
+    check(
+        "prelu",
+        vec![input("x", &[2, 3, 2, 2]), input("slope", &[3, 1, 1])],
+        |b, n| b.op("PRelu", &[&n[0], &n[1]], vec![]),
+    );
+    check(
+        "pow",
+        vec![positive("a", &[2, 3]), positive("b", &[3])],
+        |b, n| b.op("Pow", &[&n[0], &n[1]], vec![]),
+    );
+    check("pow_constant", vec![positive("a", &[2, 3])], |b, n| {
+        let exponent = b.constant(Tensor::scalar(2.5));
+        b.op("Pow", &[&n[0], &exponent], vec![])
+    });
+    // A squeeze-and-excitation gate: x · hard-sigmoid(W · mean(x)).
+    check(
+        "squeeze_excitation",
+        vec![input("x", &[2, 4, 3, 3]), input("w", &[4, 4, 1, 1])],
+        |b, n| {
+            let pooled = b.op("GlobalAveragePool", &[&n[0]], vec![]);
+            let gate = b.op("Conv", &[&pooled, &n[1]], vec![]);
+            let gate = b.op("HardSigmoid", &[&gate], vec![]);
+            b.op("Mul", &[&n[0], &gate], vec![])
+        },
+    );
+}
+
+#[test]
+fn layer_normalization() {
+    check(
+        "layer_norm",
+        vec![
+            input("x", &[2, 3, 4]),
+            input("scale", &[4]),
+            input("bias", &[4]),
+        ],
+        |b, n| {
+            b.op(
+                "LayerNormalization",
+                &[&n[0], &n[1], &n[2]],
+                vec![("axis", int(-1)), ("epsilon", float(1e-3))],
+            )
+        },
+    );
+    check(
+        "layer_norm_two_axes",
+        vec![input("x", &[2, 3, 4]), input("scale", &[3, 4])],
+        |b, n| {
+            b.op(
+                "LayerNormalization",
+                &[&n[0], &n[1]],
+                vec![("axis", int(1)), ("epsilon", float(1e-3))],
+            )
+        },
+    );
+}
+
+#[test]
+fn resize_every_mode_exporters_use() {
+    let string = |s: &str| Attr::String(s.into());
+    // (case, input size, output size, mode, coordinate transformation, nearest mode)
+    let cases = [
+        ("nearest_x2", 3, 6, "nearest", "asymmetric", "floor"),
+        (
+            "nearest_half_pixel",
+            3,
+            7,
+            "nearest",
+            "half_pixel",
+            "round_prefer_floor",
+        ),
+        (
+            "nearest_down",
+            7,
+            3,
+            "nearest",
+            "half_pixel",
+            "round_prefer_ceil",
+        ),
+        (
+            "linear_x2",
+            3,
+            6,
+            "linear",
+            "half_pixel",
+            "round_prefer_floor",
+        ),
+        (
+            "linear_align",
+            4,
+            7,
+            "linear",
+            "align_corners",
+            "round_prefer_floor",
+        ),
+        (
+            "linear_pytorch_down",
+            7,
+            3,
+            "linear",
+            "pytorch_half_pixel",
+            "round_prefer_floor",
+        ),
+        (
+            "linear_asymmetric",
+            5,
+            8,
+            "linear",
+            "asymmetric",
+            "round_prefer_floor",
+        ),
+    ];
+    for (case, from, to, mode, transform, nearest) in cases {
+        check(
+            case,
+            vec![input("x", &[1, 2, from, from + 1])],
+            move |b, n| {
+                let sizes = b.constant(Tensor::i64s(&[1, 2, to as i64, to as i64 + 1]));
+                b.op(
+                    "Resize",
+                    &[&n[0], "", "", &sizes],
+                    vec![
+                        ("mode", string(mode)),
+                        ("coordinate_transformation_mode", string(transform)),
+                        ("nearest_mode", string(nearest)),
+                    ],
+                )
+            },
+        );
+    }
+    check(
+        "resize_scales",
+        vec![input("x", &[1, 2, 3, 4])],
+        move |b, n| {
+            let scales = b.constant(Tensor::f32(&[4], vec![1.0, 1.0, 2.0, 1.5]));
+            b.op(
+                "Resize",
+                &[&n[0], "", &scales],
+                vec![("mode", string("linear"))],
+            )
+        },
+    );
+}
+
+#[test]
+fn pad_modes_slice_split_gather_expand() {
+    for mode in ["reflect", "edge"] {
+        check(mode, vec![input("x", &[1, 2, 4, 5])], move |b, n| {
+            let p = b.constant(Tensor::i64s(&[0, 0, 2, 1, 0, 0, 1, 3]));
+            b.op(
+                "Pad",
+                &[&n[0], &p],
+                vec![("mode", Attr::String(mode.into()))],
+            )
+        });
+    }
+    check("slice", vec![input("x", &[2, 3, 6, 5])], |b, n| {
+        let starts = b.constant(Tensor::i64s(&[1, -4]));
+        let ends = b.constant(Tensor::i64s(&[3, 100]));
+        let axes = b.constant(Tensor::i64s(&[1, 2]));
+        b.op("Slice", &[&n[0], &starts, &ends, &axes], vec![])
+    });
+    check(
+        "split_one_part_used",
+        vec![input("x", &[2, 6, 3])],
+        |b, n| {
+            let sizes = b.constant(Tensor::i64s(&[2, 4]));
+            let parts = b.op_n("Split", &[&n[0], &sizes], 2, vec![("axis", int(1))]);
+            b.op("Mul", &[&parts[1], &parts[1]], vec![])
+        },
+    );
+    check("split_both", vec![input("x", &[2, 6])], |b, n| {
+        let parts = b.op_n("Split", &[&n[0]], 2, vec![("axis", int(-1))]);
+        b.op("Mul", &[&parts[0], &parts[1]], vec![])
+    });
+    check("gather_scalar", vec![input("x", &[2, 5, 3])], |b, n| {
+        let k = b.constant(Tensor::i64(&[], vec![-2]));
+        b.op("Gather", &[&n[0], &k], vec![("axis", int(1))])
+    });
+    check("gather_list", vec![input("x", &[2, 5, 3])], |b, n| {
+        let k = b.constant(Tensor::i64s(&[4, 0, 4]));
+        b.op("Gather", &[&n[0], &k], vec![("axis", int(1))])
+    });
+    check("expand", vec![input("x", &[3, 1])], |b, n| {
+        let s = b.constant(Tensor::i64s(&[2, 3, 4]));
+        b.op("Expand", &[&n[0], &s], vec![])
+    });
+}
+
+/// Convolutions over a grid of kernels, strides, pads and input sizes, including sizes
+/// whose last window leaves a remainder (the dX ConvTranspose's output_padding).
+#[test]
+fn conv_grid_of_sizes_strides_pads_and_remainders() {
+    let mut cases = 0;
+    for k in [1i64, 2, 3, 5] {
+        for stride in [1i64, 2, 3] {
+            for pad in [0i64, 1, 2] {
+                for size in [5usize, 6, 8] {
+                    if pad >= k || (size as i64 + 2 * pad) < k {
+                        continue;
+                    }
+                    cases += 1;
+                    check(
+                        &format!("conv_k{k}_s{stride}_p{pad}_n{size}"),
+                        vec![
+                            input("x", &[1, 2, size, size + 1]),
+                            input("w", &[2, 2, k as usize, k as usize]),
+                        ],
+                        move |b, n| {
+                            b.op(
+                                "Conv",
+                                &[&n[0], &n[1]],
+                                vec![
+                                    ("kernel_shape", ints(&[k, k])),
+                                    ("strides", ints(&[stride, stride])),
+                                    ("pads", ints(&[pad, 0, pad, pad])),
+                                ],
+                            )
+                        },
+                    );
+                }
+            }
+        }
+    }
+    assert!(cases > 50, "{cases} cases");
+}

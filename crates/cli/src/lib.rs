@@ -1,6 +1,7 @@
 //! Plumbing every `ortl-<stage>` binary shares, so that all of them behave the same way at
 //! the edges: exit codes, error lines, `-` for stdin/stdout, atomic and locked outputs, and progress.
 
+pub mod args;
 pub mod atomic;
 pub mod exit;
 pub mod io;

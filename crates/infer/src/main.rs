@@ -42,6 +42,10 @@ struct Args {
     /// symmetric (detected from the file's producer when omitted).
     #[arg(long)]
     normalize: Option<ortl_models::Normalization>,
+    /// Height and width to run a model not made by ortl-train at, as HxW, when its input
+    /// size is dynamic (e.g. 224x224; images are resized to it).
+    #[arg(long, value_name = "HxW", value_parser = ortl_cli::args::parse_size)]
+    size: Option<(usize, usize)>,
     /// Image files, folders (recursed; a sub-folder named like a class gives the true
     /// label), or `-` for newline-separated paths on stdin.
     inputs: Vec<PathBuf>,
@@ -131,8 +135,8 @@ fn run(args: Args) -> Result<()> {
     if args.batch == 0 {
         return Err(usage("--batch must be at least 1"));
     }
-    let (info, model) =
-        ModelInfo::read(&args.model, args.normalize).map_err(|e| usage(format!("{e:#}")))?;
+    let (info, model) = ModelInfo::read(&args.model, args.normalize, args.size)
+        .map_err(|e| usage(format!("{e:#}")))?;
     if args.threshold.is_some() && info.classes.len() != 2 {
         return Err(usage(format!(
             "--threshold needs a two-class model; this one has {}",

@@ -21,9 +21,11 @@ impl ModelInfo {
     /// Reads a model from ortl-train, or wraps any other single-input image classifier
     /// (float input, logits or probabilities out) with preprocessing and a softmax, saying
     /// on stderr what it assumed; `normalize` overrides the detected normalisation.
+    /// `size` gives the height and width to run a model with a dynamic input size at.
     pub fn read(
         path: &Path,
         normalize: Option<ortl_models::Normalization>,
+        size: Option<(usize, usize)>,
     ) -> anyhow::Result<(Self, Model)> {
         if path.is_dir() {
             let inside = path.join("model.onnx");
@@ -53,7 +55,7 @@ impl ModelInfo {
             .next()
             .is_some_and(|i| i.dtype == DataType::Uint8);
         if !is_ortl {
-            let (wrapped, how) = ortl_models::classifier::wrap_foreign(model, normalize)
+            let (wrapped, how) = ortl_models::classifier::wrap_foreign(model, normalize, size)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             eprintln!(
                 "ortl-infer: {} is not an ortl model; using it as an image classifier: {how}",
@@ -62,6 +64,16 @@ impl ModelInfo {
             model = wrapped;
         }
         let info = Self::of(&model).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if let Some((h, w)) = size
+            && (h, w) != (info.height, info.width)
+        {
+            anyhow::bail!(
+                "{}: the model classifies {}x{} images, not the {h}x{w} given with --size; drop --size (images are resized to the model's size)",
+                path.display(),
+                info.height,
+                info.width
+            );
+        }
         Ok((info, model))
     }
 

@@ -54,6 +54,7 @@ impl Backbone {
                 Layout::Nhwc => vec![n, Dim::Fixed(size), Dim::Fixed(size), Dim::Fixed(3)],
             });
         }
+        ortl_onnx::fold::fold(&mut graph);
         let mut shapes = ortl_onnx::shapes::infer(&graph)?;
         Ok(shapes
             .remove(&self.features)

@@ -77,6 +77,8 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
     passes::rename_value(&mut graph, &head.probabilities, PROBABILITIES);
     passes::rename_value(&mut graph, &head.logits, LOGITS);
     passes::toposort(&mut graph).expect("a backbone and head form a DAG");
+    // An imported backbone's shape arithmetic, now that the image size is fixed.
+    ortl_onnx::fold::fold(&mut graph);
     let mut head = head;
     head.probabilities = PROBABILITIES.into();
     head.logits = LOGITS.into();
@@ -116,9 +118,11 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
 /// (layout and normalisation detected as for a pretrained import, or `normalize`), and
 /// probabilities out (a Softmax is appended when the graph ends in raw logits). Returns the
 /// model and a sentence saying what was assumed.
+/// `size` (height, width) fixes an input whose height and width are dynamic.
 pub fn wrap_foreign(
     model: Model,
     normalize: Option<crate::Normalization>,
+    size: Option<(usize, usize)>,
 ) -> Result<(Model, String), String> {
     let feeds: Vec<ortl_onnx::ValueInfo> = model.graph.feeds().cloned().collect();
     let [input] = feeds.as_slice() else {
@@ -138,9 +142,22 @@ pub fn wrap_foreign(
             ));
         }
     };
-    let (h, w) = h.zip(w).ok_or(
-        "the input's height and width are not fixed; export the model with a fixed image size",
-    )?;
+    let (h, w) = match (h.zip(w), size) {
+        (Some(fixed), None) => fixed,
+        (Some(fixed), Some((gh, gw))) if fixed == (gh as i64, gw as i64) => fixed,
+        (Some((fh, fw)), Some((gh, gw))) => {
+            return Err(format!(
+                "the model's input is fixed at {fh}x{fw}, not the {gh}x{gw} given with --size; drop --size"
+            ));
+        }
+        (None, Some((gh, gw))) => (gh as i64, gw as i64),
+        (None, None) => {
+            return Err(
+                "the input's height and width are dynamic; give the size to run it at with --size HxW (e.g. --size 224x224)"
+                    .into(),
+            );
+        }
+    };
     let (normalization, reason) = match normalize {
         Some(n) => (n, "given with --normalize".to_string()),
         None => crate::import::detect_normalization(&model.producer_name, layout),

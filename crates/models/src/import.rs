@@ -53,6 +53,7 @@ pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result
         ));
     }
     let mut graph = model.graph;
+    ortl_onnx::opset::convert(&mut graph, opset).map_err(|e| e.to_string())?;
     passes::toposort(&mut graph).map_err(|e| e.to_string())?;
     // A classifier ortl exported carries its preprocessing and says which in its metadata:
     // start at the preprocessed pixels, so the new classifier's preprocessing replaces it.

@@ -6,12 +6,16 @@
 //! - [`io`]: `ModelProto` bytes ⇄ [`ir::Model`], external data with path checks.
 //! - [`builder`]: a small wiring API (`input`, `param`, `constant`, `op`) with unique names.
 //! - [`passes`]: validation, topological order, dead-node removal.
+//! - [`opset`]: imported graphs of opset 7–22 rewritten to ortl's opset.
+//! - [`fold`]: constants and exporters' shape arithmetic evaluated once sizes are fixed.
 //! - [`proto`]: the protobuf types, generated once from `onnx.proto` and checked in.
 
 pub mod builder;
 pub mod error;
+pub mod fold;
 pub mod io;
 pub mod ir;
+pub mod opset;
 pub mod passes;
 pub mod shapes;
 #[rustfmt::skip]

@@ -141,7 +141,8 @@ fn check_node(node: &Node, inputs: &[Option<&TypedShape>]) -> Result<(), OnnxErr
         "Gather" | "Concat" | "Softmax" | "LogSoftmax" => {
             in_range(node.int("axis").unwrap_or(0), rank.max(1))?;
         }
-        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceSumSquare" | "ReduceL2" => {
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1"
+        | "ReduceSumSquare" | "ReduceL2" | "ReduceLogSumExp" => {
             for &a in node.ints("axes").unwrap_or(&[]) {
                 in_range(a, rank)?;
             }
@@ -181,11 +182,19 @@ fn check_node(node: &Node, inputs: &[Option<&TypedShape>]) -> Result<(), OnnxErr
     Ok(())
 }
 
-fn infer_node(
+pub(crate) fn infer_node(
     graph: &Graph,
     node: &Node,
     inputs: &[Option<&TypedShape>],
 ) -> Result<Vec<TypedShape>, OnnxError> {
+    if node.op == "Constant" {
+        let tensor =
+            constant_attr(node).ok_or_else(|| node.error("Constant without a value ortl reads"))?;
+        return Ok(vec![TypedShape {
+            dtype: tensor.dtype,
+            shape: tensor.dims.iter().map(|&d| Some(d)).collect(),
+        }]);
+    }
     check_node(node, inputs)?;
     let input = |i: usize| -> Result<&TypedShape, OnnxError> {
         inputs
@@ -208,9 +217,167 @@ fn infer_node(
         }
     };
     let out = match node.op.as_str() {
-        "Relu" | "Sigmoid" | "Tanh" | "Clip" | "Softmax" | "LogSoftmax" | "Identity" | "Neg"
-        | "Exp" | "Log" | "Sqrt" | "Reciprocal" | "Abs" | "LeakyRelu" | "HardSigmoid"
-        | "HardSwish" | "Erf" => vec![same(x.shape.clone())],
+        "Relu"
+        | "Sigmoid"
+        | "Tanh"
+        | "Clip"
+        | "Softmax"
+        | "LogSoftmax"
+        | "Identity"
+        | "Neg"
+        | "Exp"
+        | "Log"
+        | "Sqrt"
+        | "Reciprocal"
+        | "Abs"
+        | "LeakyRelu"
+        | "HardSigmoid"
+        | "HardSwish"
+        | "Erf"
+        | "Elu"
+        | "Selu"
+        | "Celu"
+        | "Gelu"
+        | "Softplus"
+        | "Softsign"
+        | "Mish"
+        | "PRelu"
+        | "ThresholdedRelu"
+        | "Floor"
+        | "Ceil"
+        | "Round"
+        | "Sign"
+        | "Not"
+        | "InstanceNormalization"
+        | "LpNormalization"
+        | "LRN" => vec![same(x.shape.clone())],
+        "LayerNormalization" => {
+            let axis = axis_of(node.int("axis").unwrap_or(-1));
+            let reduced: Shape = (0..x.shape.len())
+                .map(|i| if i < axis { x.shape[i] } else { Some(1) })
+                .collect();
+            let mut out = vec![same(x.shape.clone())];
+            for _ in 1..node.outputs.len() {
+                out.push(same(reduced.clone()));
+            }
+            out
+        }
+        "ConstantOfShape" => {
+            let dims = constant_ints(graph, &node.inputs[0])
+                .ok_or_else(|| node.error("shape must be a constant"))?;
+            let dtype = match node.attr("value") {
+                Some(crate::ir::Attr::Tensor(t)) => t.dtype,
+                _ => DataType::Float,
+            };
+            vec![TypedShape {
+                dtype,
+                shape: dims.into_iter().map(Some).collect(),
+            }]
+        }
+        "Expand" => {
+            let target: Shape = constant_ints(graph, &node.inputs[1])
+                .ok_or_else(|| node.error("target shape must be a constant"))?
+                .into_iter()
+                .map(Some)
+                .collect();
+            vec![same(broadcast(&x.shape, &target).ok_or_else(|| {
+                node.error(format!("{:?} does not expand to {target:?}", x.shape))
+            })?)]
+        }
+        "Squeeze" => {
+            let axes: Vec<usize> = match axes_of(graph, node, 1)? {
+                Some(axes) => axes.into_iter().map(axis_of).collect(),
+                None => (0..x.shape.len())
+                    .filter(|&i| x.shape[i] == Some(1))
+                    .collect(),
+            };
+            vec![same(
+                (0..x.shape.len())
+                    .filter(|i| !axes.contains(i))
+                    .map(|i| x.shape[i])
+                    .collect(),
+            )]
+        }
+        "Unsqueeze" => {
+            let axes =
+                axes_of(graph, node, 1)?.ok_or_else(|| node.error("Unsqueeze without axes"))?;
+            let out_rank = x.shape.len() + axes.len();
+            let axes: Vec<usize> = axes
+                .iter()
+                .map(|&a| if a < 0 { a + out_rank as i64 } else { a } as usize)
+                .collect();
+            let mut rest = x.shape.iter();
+            vec![same(
+                (0..out_rank)
+                    .map(|i| {
+                        if axes.contains(&i) {
+                            Some(1)
+                        } else {
+                            rest.next().copied().flatten()
+                        }
+                    })
+                    .collect(),
+            )]
+        }
+        "Slice" => {
+            let spec = slice_spec(graph, node, x.shape.len())?;
+            let mut shape = x.shape.clone();
+            for (axis, start, end, step) in spec {
+                shape[axis] = shape[axis].map(|n| slice_len(n, start, end, step));
+            }
+            vec![same(shape)]
+        }
+        "Split" => {
+            let axis = axis_of(node.int("axis").unwrap_or(0));
+            let parts = node.outputs.len() as i64;
+            let sizes: Vec<Option<i64>> = match node.inputs.get(1).filter(|s| !s.is_empty()) {
+                Some(name) => constant_ints(graph, name)
+                    .ok_or_else(|| node.error("split sizes must be a constant"))?
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
+                None => {
+                    let each = x.shape[axis].map(|n| (n + parts - 1) / parts);
+                    (0..parts)
+                        .map(|i| {
+                            x.shape[axis]
+                                .zip(each)
+                                .map(|(n, e)| (n - i * e).clamp(0, e))
+                        })
+                        .collect()
+                }
+            };
+            sizes
+                .into_iter()
+                .map(|size| {
+                    let mut shape = x.shape.clone();
+                    shape[axis] = size;
+                    same(shape)
+                })
+                .collect()
+        }
+        "Resize" => {
+            let constant_input = |i: usize| {
+                node.inputs
+                    .get(i)
+                    .filter(|s| !s.is_empty())
+                    .and_then(|name| graph.initializers.get(name))
+                    .filter(|t| !t.is_empty())
+            };
+            let shape = if let Some(sizes) = constant_input(3).and_then(|t| t.as_i64()) {
+                sizes.iter().map(|&d| Some(d)).collect()
+            } else if let Some(scales) = constant_input(2).and_then(|t| t.as_f32()) {
+                x.shape
+                    .iter()
+                    .zip(scales)
+                    // In float32, as ONNX Runtime computes it.
+                    .map(|(d, &s)| d.map(|d| (s * d as f32) as i64))
+                    .collect()
+            } else {
+                return Err(node.error("scales or sizes must be a constant"));
+            };
+            vec![same(shape)]
+        }
         "Dropout" => vec![
             same(x.shape.clone()),
             TypedShape {
@@ -227,8 +394,8 @@ fn infer_node(
                 shape: x.shape.clone(),
             }]
         }
-        "Add" | "Sub" | "Mul" | "Div" | "Sum" | "Pow" | "Max" | "Min" | "Equal" | "Less"
-        | "Greater" | "Where" => {
+        "Add" | "Sub" | "Mul" | "Div" | "Sum" | "Mean" | "Pow" | "Max" | "Min" | "Equal"
+        | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Where" => {
             let mut shape = x.shape.clone();
             for i in 1..inputs.len() {
                 shape = broadcast(&shape, &input(i)?.shape).ok_or_else(|| {
@@ -240,7 +407,9 @@ fn infer_node(
                 })?;
             }
             let dtype = match node.op.as_str() {
-                "Equal" | "Less" | "Greater" => DataType::Bool,
+                "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" => {
+                    DataType::Bool
+                }
                 "Where" => input(1)?.dtype,
                 _ => x.dtype,
             };
@@ -300,7 +469,8 @@ fn infer_node(
             };
             vec![same(perm.iter().map(|&a| x.shape[a]).collect())]
         }
-        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceSumSquare" | "ReduceL2" => {
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1"
+        | "ReduceSumSquare" | "ReduceL2" | "ReduceLogSumExp" => {
             let axes: Vec<usize> = match node.ints("axes") {
                 Some(a) => a.iter().map(|&a| axis_of(a)).collect(),
                 None => match node.inputs.get(1).filter(|s| !s.is_empty()) {
@@ -339,15 +509,20 @@ fn infer_node(
                     d => Some(d),
                 })
                 .collect();
+            // The -1 dimension: what the input holds beyond the dimensions copied by 0
+            // (so a dynamic batch copied in front does not hide the rest).
+            let copied = |i: usize| target.get(i) == Some(&0);
             let total = x
                 .shape
                 .iter()
-                .try_fold(1i64, |acc, d| d.and_then(|d| acc.checked_mul(d)));
+                .enumerate()
+                .filter(|&(i, _)| !copied(i))
+                .try_fold(1i64, |acc, (_, d)| d.and_then(|d| acc.checked_mul(d)));
             if let (Some(total), Some(pos)) = (total, target.iter().position(|&d| d == -1)) {
                 let rest = shape
                     .iter()
                     .enumerate()
-                    .filter(|&(i, _)| i != pos)
+                    .filter(|&(i, _)| i != pos && !copied(i))
                     .try_fold(1i64, |acc, (_, d)| d.and_then(|d| acc.checked_mul(d)));
                 shape[pos] = rest.map(|r| total / r.max(1));
             }
@@ -392,10 +567,15 @@ fn infer_node(
             dtype: DataType::Int64,
             shape: vec![],
         }],
-        "Shape" => vec![TypedShape {
-            dtype: DataType::Int64,
-            shape: vec![Some(rank)],
-        }],
+        "Shape" => {
+            let clamp = |a: i64| (if a < 0 { a + rank } else { a }).clamp(0, rank);
+            let start = clamp(node.int("start").unwrap_or(0));
+            let end = clamp(node.int("end").unwrap_or(rank));
+            vec![TypedShape {
+                dtype: DataType::Int64,
+                shape: vec![Some((end - start).max(0))],
+            }]
+        }
         other => return Err(node.error(format!("shape inference does not know operator {other}"))),
     };
     Ok(out)
@@ -509,6 +689,103 @@ pub fn broadcast(a: &[Option<i64>], b: &[Option<i64>]) -> Option<Shape> {
             (None, d) | (d, None) => Some(d),
         })
         .collect()
+}
+
+/// The axes of Squeeze/Unsqueeze (and other ops that moved them from an attribute to input
+/// `input` in opset 13): `None` when absent.
+fn axes_of(graph: &Graph, node: &Node, input: usize) -> Result<Option<Vec<i64>>, OnnxError> {
+    if let Some(axes) = node.ints("axes") {
+        return Ok(Some(axes.to_vec()));
+    }
+    match node.inputs.get(input).filter(|s| !s.is_empty()) {
+        Some(name) => constant_ints(graph, name)
+            .map(Some)
+            .ok_or_else(|| node.error("axes must be a constant")),
+        None => Ok(None),
+    }
+}
+
+/// A Slice node's (axis, start, end, step) per sliced axis, from its constant inputs
+/// (opset 10+) or attributes (opset 1–9).
+pub fn slice_spec(
+    graph: &Graph,
+    node: &Node,
+    rank: usize,
+) -> Result<Vec<(usize, i64, i64, i64)>, OnnxError> {
+    let list = |attr: &str, input: usize| -> Result<Option<Vec<i64>>, OnnxError> {
+        if let Some(values) = node.ints(attr) {
+            return Ok(Some(values.to_vec()));
+        }
+        match node.inputs.get(input).filter(|s| !s.is_empty()) {
+            Some(name) => constant_ints(graph, name)
+                .map(Some)
+                .ok_or_else(|| node.error(format!("{attr} must be a constant"))),
+            None => Ok(None),
+        }
+    };
+    let starts = list("starts", 1)?.ok_or_else(|| node.error("Slice without starts"))?;
+    let ends = list("ends", 2)?.ok_or_else(|| node.error("Slice without ends"))?;
+    let axes = list("axes", 3)?.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let steps = list("steps", 4)?.unwrap_or_else(|| vec![1; starts.len()]);
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        return Err(node.error("starts, ends, axes and steps differ in length"));
+    }
+    (0..starts.len())
+        .map(|i| {
+            let axis = if axes[i] < 0 {
+                axes[i] + rank as i64
+            } else {
+                axes[i]
+            };
+            if axis < 0 || axis >= rank as i64 || steps[i] == 0 {
+                return Err(node.error(format!("axis {} or step {}", axes[i], steps[i])));
+            }
+            Ok((axis as usize, starts[i], ends[i], steps[i]))
+        })
+        .collect()
+}
+
+/// The clamped first index of a slice of a dimension of `n`, as ONNX defines it.
+pub fn slice_start(n: i64, start: i64, step: i64) -> i64 {
+    let start = if start < 0 {
+        start.saturating_add(n)
+    } else {
+        start
+    };
+    if step > 0 {
+        start.clamp(0, n)
+    } else {
+        start.clamp(0, n - 1)
+    }
+}
+
+/// The number of elements a slice of a dimension of `n` keeps.
+pub fn slice_len(n: i64, start: i64, end: i64, step: i64) -> i64 {
+    let first = slice_start(n, start, step);
+    let end = if end < 0 { end.saturating_add(n) } else { end };
+    let end = if step > 0 {
+        end.clamp(0, n)
+    } else {
+        end.clamp(-1, n - 1)
+    };
+    if step > 0 {
+        ((end - first).max(0) + step - 1) / step
+    } else {
+        ((first - end).max(0) + (-step) - 1) / (-step)
+    }
+}
+
+/// The tensor a Constant node holds (`value`, or the opset-12 `value_float(s)`/`value_int(s)`).
+pub fn constant_attr(node: &Node) -> Option<crate::ir::Tensor> {
+    use crate::ir::{Attr, Tensor};
+    match node.attrs.values().next()? {
+        Attr::Tensor(t) => Some(t.clone()),
+        Attr::Float(v) => Some(Tensor::scalar(*v)),
+        Attr::Floats(v) => Some(Tensor::f32(&[v.len() as i64], v.clone())),
+        Attr::Int(v) => Some(Tensor::i64(&[], vec![*v])),
+        Attr::Ints(v) => Some(Tensor::i64s(v)),
+        _ => None,
+    }
 }
 
 fn constant_ints(graph: &Graph, name: &str) -> Option<Vec<i64>> {

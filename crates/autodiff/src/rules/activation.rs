@@ -1,12 +1,17 @@
 //! Element-wise activations. Specs: https://onnx.ai/onnx/operators/ (Relu, Sigmoid, Tanh,
-//! Exp, Log, Sqrt, Abs, Clip, Softmax, LogSoftmax). Rules reuse the forward output where it
-//! is cheaper: σ' = y(1−y), tanh' = 1−y², exp' = y, √' = 1/(2y); softmax along `axis`:
-//! dx = y·(g − Σ g·y); log-softmax: dx = g − softmax(x)·Σ g.
+//! Exp, Log, Sqrt, Abs, Clip, Softmax, LogSoftmax, HardSigmoid, HardSwish, LeakyRelu, PRelu,
+//! Elu, Selu, Erf, Softplus, Pow). Rules reuse the forward output where it is cheaper:
+//! σ' = y(1−y), tanh' = 1−y², exp' = y, √' = 1/(2y); softmax along `axis`:
+//! dx = y·(g − Σ g·y); log-softmax: dx = g − softmax(x)·Σ g. The exporters' activations:
+//! hard-sigmoid' = α inside 0 < αx+β < 1; hard-swish' = 0 below −3, 1 above 3, (2x+3)/6
+//! between; leaky/parametric ReLU' = 1 or the slope (dslope = Σ g·x where x < 0);
+//! elu' = 1 or y+α; selu' = γ or y+γα; erf' = 2/√π·e^(−x²); softplus' = σ(x);
+//! (aᵇ)' = b·aᵇ⁻¹ for a (and y·ln a for b).
 
 use ortl_onnx::builder::int;
 
 use crate::AutodiffError;
-use crate::emit::{reduce_sum, scalar};
+use crate::emit::{reduce_sum, scalar, unbroadcast};
 use crate::grad::Ctx;
 
 type Grads = Result<Vec<Option<String>>, AutodiffError>;
@@ -125,4 +130,146 @@ pub fn log_softmax(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let total = reduce_sum(ctx.b, &g, &[axis], true);
     let scaled = ctx.b.op("Mul", &[&p, &total], vec![]);
     Ok(vec![Some(ctx.b.op("Sub", &[&g, &scaled], vec![]))])
+}
+
+/// `Where(mask, a, b)`.
+fn select(ctx: &mut Ctx, mask: &str, a: &str, b: &str) -> String {
+    ctx.b.op("Where", &[mask, a, b], vec![])
+}
+
+pub fn hard_sigmoid(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = g0(ctx, grads)?;
+    let y = ctx.output(0).to_string();
+    let alpha = scalar(ctx.b, ctx.node.float("alpha").unwrap_or(0.2));
+    let (zero, one) = (scalar(ctx.b, 0.0), scalar(ctx.b, 1.0));
+    let above = ctx.b.op("Greater", &[&y, &zero], vec![]);
+    let below = ctx.b.op("Less", &[&y, &one], vec![]);
+    let inside = ctx.b.op("And", &[&above, &below], vec![]);
+    let scaled = ctx.b.op("Mul", &[&g, &alpha], vec![]);
+    Ok(vec![Some(select(ctx, &inside, &scaled, &zero))])
+}
+
+pub fn hard_swish(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = g0(ctx, grads)?;
+    let x = ctx.input(0).to_string();
+    let (zero, one) = (scalar(ctx.b, 0.0), scalar(ctx.b, 1.0));
+    let (three, minus_three) = (scalar(ctx.b, 3.0), scalar(ctx.b, -3.0));
+    let (third, half) = (scalar(ctx.b, 1.0 / 3.0), scalar(ctx.b, 0.5));
+    let ramp = ctx.b.op("Mul", &[&x, &third], vec![]);
+    let ramp = ctx.b.op("Add", &[&ramp, &half], vec![]);
+    let high = ctx.b.op("Greater", &[&x, &three], vec![]);
+    let low = ctx.b.op("Less", &[&x, &minus_three], vec![]);
+    let slope = select(ctx, &high, &one, &ramp);
+    let slope = select(ctx, &low, &zero, &slope);
+    Ok(vec![Some(ctx.b.op("Mul", &[&g, &slope], vec![]))])
+}
+
+pub fn leaky_relu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = g0(ctx, grads)?;
+    let x = ctx.input(0).to_string();
+    let alpha = scalar(ctx.b, ctx.node.float("alpha").unwrap_or(0.01));
+    let zero = scalar(ctx.b, 0.0);
+    let positive = ctx.b.op("Greater", &[&x, &zero], vec![]);
+    let scaled = ctx.b.op("Mul", &[&g, &alpha], vec![]);
+    Ok(vec![Some(select(ctx, &positive, &g, &scaled))])
+}
+
+/// PRelu: y = x for x ≥ 0, slope·x below, with a slope that broadcasts (often [C,1,1])
+/// and trains.
+pub fn prelu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = g0(ctx, grads)?;
+    let (x, slope) = (ctx.input(0).to_string(), ctx.input(1).to_string());
+    let zero = scalar(ctx.b, 0.0);
+    let negative = ctx.b.op("Less", &[&x, &zero], vec![]);
+    let dx = if ctx.needs[0] {
+        let scaled = ctx.b.op("Mul", &[&g, &slope], vec![]);
+        Some(select(ctx, &negative, &scaled, &g))
+    } else {
+        None
+    };
+    let dslope = if ctx.needs[1] {
+        let gx = ctx.b.op("Mul", &[&g, &x], vec![]);
+        let masked = select(ctx, &negative, &gx, &zero);
+        let (out, of_slope) = (
+            ctx.shape(ctx.output(0))?.clone(),
+            ctx.shape(&slope)?.clone(),
+        );
+        Some(unbroadcast(ctx.b, &masked, &out, &of_slope))
+    } else {
+        None
+    };
+    Ok(vec![dx, dslope])
+}
+
+/// Elu (`scale` 1) and Selu share a form: y = scale·x above 0, scale·α(eˣ − 1) below.
+fn exponential_linear(ctx: &mut Ctx, grads: &[Option<String>], scale: f32, alpha: f32) -> Grads {
+    let g = g0(ctx, grads)?;
+    let (x, y) = (ctx.input(0).to_string(), ctx.output(0).to_string());
+    let zero = scalar(ctx.b, 0.0);
+    let positive = ctx.b.op("Greater", &[&x, &zero], vec![]);
+    let offset = scalar(ctx.b, scale * alpha);
+    let below = ctx.b.op("Add", &[&y, &offset], vec![]);
+    let slope_above = scalar(ctx.b, scale);
+    let slope = select(ctx, &positive, &slope_above, &below);
+    Ok(vec![Some(ctx.b.op("Mul", &[&g, &slope], vec![]))])
+}
+
+pub fn elu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let alpha = ctx.node.float("alpha").unwrap_or(1.0);
+    exponential_linear(ctx, grads, 1.0, alpha)
+}
+
+pub fn selu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let alpha = ctx.node.float("alpha").unwrap_or(1.673_263_2);
+    let gamma = ctx.node.float("gamma").unwrap_or(1.050_701);
+    exponential_linear(ctx, grads, gamma, alpha)
+}
+
+pub fn erf(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = g0(ctx, grads)?;
+    let x = ctx.input(0).to_string();
+    let x2 = ctx.b.op("Mul", &[&x, &x], vec![]);
+    let minus = ctx.b.op("Neg", &[&x2], vec![]);
+    let bell = ctx.b.op("Exp", &[&minus], vec![]);
+    let k = scalar(ctx.b, std::f32::consts::FRAC_2_SQRT_PI);
+    let slope = ctx.b.op("Mul", &[&bell, &k], vec![]);
+    Ok(vec![Some(ctx.b.op("Mul", &[&g, &slope], vec![]))])
+}
+
+pub fn softplus(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = g0(ctx, grads)?;
+    let x = ctx.input(0).to_string();
+    let slope = ctx.b.op("Sigmoid", &[&x], vec![]);
+    Ok(vec![Some(ctx.b.op("Mul", &[&g, &slope], vec![]))])
+}
+
+pub fn pow(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = g0(ctx, grads)?;
+    let (a, b_in, y) = (
+        ctx.input(0).to_string(),
+        ctx.input(1).to_string(),
+        ctx.output(0).to_string(),
+    );
+    let out = ctx.shape(&y)?.clone();
+    let da = if ctx.needs[0] {
+        let one = scalar(ctx.b, 1.0);
+        let b_minus_one = ctx.b.op("Sub", &[&b_in, &one], vec![]);
+        let power = ctx.b.op("Pow", &[&a, &b_minus_one], vec![]);
+        let slope = ctx.b.op("Mul", &[&power, &b_in], vec![]);
+        let local = ctx.b.op("Mul", &[&g, &slope], vec![]);
+        let of_a = ctx.shape(&a)?.clone();
+        Some(unbroadcast(ctx.b, &local, &out, &of_a))
+    } else {
+        None
+    };
+    let db = if ctx.needs[1] {
+        let ln = ctx.b.op("Log", &[&a], vec![]);
+        let gy = ctx.b.op("Mul", &[&g, &y], vec![]);
+        let local = ctx.b.op("Mul", &[&gy, &ln], vec![]);
+        let of_b = ctx.shape(&b_in)?.clone();
+        Some(unbroadcast(ctx.b, &local, &out, &of_b))
+    } else {
+        None
+    };
+    Ok(vec![da, db])
 }

@@ -11,6 +11,7 @@ mod matmul;
 mod norm;
 mod pool;
 mod reduce;
+mod resample;
 mod shape;
 
 use crate::AutodiffError;
@@ -36,6 +37,15 @@ const TABLE: &[(&str, Rule)] = &[
     ("Sqrt", activation::sqrt),
     ("Abs", activation::abs),
     ("Clip", activation::clip),
+    ("HardSigmoid", activation::hard_sigmoid),
+    ("HardSwish", activation::hard_swish),
+    ("LeakyRelu", activation::leaky_relu),
+    ("PRelu", activation::prelu),
+    ("Elu", activation::elu),
+    ("Selu", activation::selu),
+    ("Erf", activation::erf),
+    ("Softplus", activation::softplus),
+    ("Pow", activation::pow),
     ("Softmax", activation::softmax),
     ("LogSoftmax", activation::log_softmax),
     ("Reshape", shape::reshape),
@@ -45,6 +55,11 @@ const TABLE: &[(&str, Rule)] = &[
     ("Transpose", shape::transpose),
     ("Concat", shape::concat),
     ("Pad", shape::pad),
+    ("Slice", shape::slice),
+    ("Split", shape::split),
+    ("Gather", shape::gather),
+    ("Expand", shape::expand),
+    ("Resize", resample::resize),
     ("ReduceSum", reduce::reduce_sum),
     ("ReduceMean", reduce::reduce_mean),
     ("GlobalAveragePool", reduce::global_average_pool),
@@ -54,11 +69,12 @@ const TABLE: &[(&str, Rule)] = &[
     ("MaxPool", pool::max_pool),
     ("AveragePool", pool::average_pool),
     ("BatchNormalization", norm::batch_norm_inference),
+    ("LayerNormalization", norm::layer_norm),
 ];
 
 /// Operators with a gradient rule.
-pub const SUPPORTED: [&str; 35] = {
-    let mut names = [""; 35];
+pub const SUPPORTED: [&str; TABLE.len()] = {
+    let mut names = [""; TABLE.len()];
     let mut i = 0;
     while i < TABLE.len() {
         names[i] = TABLE[i].0;
@@ -78,6 +94,23 @@ pub fn rule(op: &str) -> Option<Rule> {
 pub fn is_differentiable(op: &str) -> bool {
     !matches!(
         op,
-        "Shape" | "Size" | "Equal" | "Less" | "Greater" | "ArgMax" | "ConstantOfShape" | "NonZero"
+        "Shape"
+            | "Size"
+            | "Equal"
+            | "Less"
+            | "Greater"
+            | "LessOrEqual"
+            | "GreaterOrEqual"
+            | "And"
+            | "Or"
+            | "Not"
+            | "ArgMax"
+            | "ArgMin"
+            | "ConstantOfShape"
+            | "NonZero"
+            | "Floor"
+            | "Ceil"
+            | "Round"
+            | "Sign"
     )
 }

@@ -1,3 +1,7 @@
+//! LayerNormalization, https://onnx.ai/onnx/operators/onnx__LayerNormalization.html, over
+//! the axes from `axis` on: with x̂ = (x − μ)/σ and ĝ = g·γ, dx = (ĝ − mean ĝ − x̂·mean(ĝ·x̂))/σ,
+//! dγ = Σ g·x̂ and dβ = Σ g over the leading axes (μ and σ recomputed in the backward pass).
+//!
 //! BatchNormalization in inference form, https://onnx.ai/onnx/operators/onnx__BatchNormalization.html:
 //! y = γ·(x − μ)/√(σ² + ε) + β with stored μ, σ² — the tutorial's backbone
 //! (`training=False`) whose scale and shift still train. dx = G·γ/√(σ²+ε),
@@ -61,4 +65,70 @@ pub fn batch_norm_inference(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         None
     };
     Ok(vec![dx, dgamma, dbeta, None, None])
+}
+
+pub fn layer_norm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    use ortl_onnx::builder::{int, ints};
+    let g = grads[0]
+        .clone()
+        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let x = ctx.input(0).to_string();
+    let gamma = ctx.input(1).to_string();
+    let rank = ctx.shape(&x)?.len() as i64;
+    let axis = ctx.node.int("axis").unwrap_or(-1);
+    let axis = if axis < 0 { axis + rank } else { axis };
+    let normalised: Vec<i64> = (axis..rank).collect();
+    let leading: Vec<i64> = (0..axis).collect();
+    let eps = scalar(ctx.b, ctx.node.float("epsilon").unwrap_or(1e-5));
+    let mean_over = |b: &mut ortl_onnx::GraphBuilder, v: &str| {
+        b.op(
+            "ReduceMean",
+            &[v],
+            vec![("axes", ints(&normalised)), ("keepdims", int(1))],
+        )
+    };
+    let mu = mean_over(ctx.b, &x);
+    let centred = ctx.b.op("Sub", &[&x, &mu], vec![]);
+    let squared = ctx.b.op("Mul", &[&centred, &centred], vec![]);
+    let var = mean_over(ctx.b, &squared);
+    let var_eps = ctx.b.op("Add", &[&var, &eps], vec![]);
+    let sigma = ctx.b.op("Sqrt", &[&var_eps], vec![]);
+    let xhat = ctx.b.op("Div", &[&centred, &sigma], vec![]);
+    let dx = if ctx.needs[0] {
+        let gh = ctx.b.op("Mul", &[&g, &gamma], vec![]);
+        let mean_gh = mean_over(ctx.b, &gh);
+        let ghx = ctx.b.op("Mul", &[&gh, &xhat], vec![]);
+        let mean_ghx = mean_over(ctx.b, &ghx);
+        let along = ctx.b.op("Mul", &[&xhat, &mean_ghx], vec![]);
+        let centred_g = ctx.b.op("Sub", &[&gh, &mean_gh], vec![]);
+        let inner = ctx.b.op("Sub", &[&centred_g, &along], vec![]);
+        Some(ctx.b.op("Div", &[&inner, &sigma], vec![]))
+    } else {
+        None
+    };
+    let param_shape = ctx.shape(&gamma)?.clone();
+    let out_shape = ctx.shape(ctx.output(0))?.clone();
+    let sum_to_param = |b: &mut ortl_onnx::GraphBuilder, v: &str| {
+        let summed = if leading.is_empty() {
+            v.to_string()
+        } else {
+            reduce_sum(b, v, &leading, false)
+        };
+        let trailing: ortl_onnx::shapes::Shape = out_shape[axis as usize..].to_vec();
+        crate::emit::unbroadcast(b, &summed, &trailing, &param_shape)
+    };
+    let dgamma = if ctx.needs[1] {
+        let gx = ctx.b.op("Mul", &[&g, &xhat], vec![]);
+        Some(sum_to_param(ctx.b, &gx))
+    } else {
+        None
+    };
+    let dbeta = if ctx.needs.get(2).copied().unwrap_or(false) {
+        Some(sum_to_param(ctx.b, &g))
+    } else {
+        None
+    };
+    let mut out = vec![dx, dgamma, dbeta];
+    out.truncate(ctx.node.inputs.len());
+    Ok(out)
 }

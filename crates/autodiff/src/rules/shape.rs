@@ -1,12 +1,15 @@
 //! Data movement. Reshape/Flatten/Squeeze/Unsqueeze: the gradient takes the input's shape
-//! back; Transpose: the inverse permutation; Concat: a slice per input; Pad (constant
-//! mode): the un-padded slice; Identity/Dropout (inference): pass through; Cast between
+//! back; Transpose: the inverse permutation; Concat: a slice per input; Split: the
+//! concatenation (zeros for unused parts); Slice (step 1): zero-padded back to the input;
+//! Pad (constant mode): the un-padded slice, (edge and reflect modes) see `resample`;
+//! Gather with constant indices: scattered back by a one-hot matrix; Expand: summed back
+//! over the broadcast axes; Identity/Dropout (inference): pass through; Cast between
 //! float types: pass through.
 
 use ortl_onnx::Tensor;
 
 use crate::AutodiffError;
-use crate::emit::{reshape_like, transpose as emit_transpose};
+use crate::emit::{expand_like, reshape_like, scalar, transpose as emit_transpose, unbroadcast};
 use crate::grad::Ctx;
 
 type Grads = Result<Vec<Option<String>>, AutodiffError>;
@@ -88,7 +91,7 @@ pub fn pad(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         _ => "constant".into(),
     };
     if mode != "constant" {
-        return Err(ctx.error(format!("gradient of Pad mode '{mode}' is not supported")));
+        return crate::rules::resample::pad(ctx, g, &mode);
     }
     let pads = ctx
         .b
@@ -114,5 +117,124 @@ pub fn pad(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         ctx.b.constant(Tensor::i64s(&ends)),
     );
     let dx = ctx.b.op("Slice", &[&g, &starts, &ends], vec![]);
+    Ok(first_only(ctx, dx))
+}
+
+pub fn expand(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = g0(ctx, grads)?;
+    let out = ctx.shape(ctx.output(0))?.clone();
+    let of_x = ctx.shape(ctx.input(0))?.clone();
+    let dx = unbroadcast(ctx.b, &g, &out, &of_x);
+    Ok(first_only(ctx, dx))
+}
+
+pub fn split(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let rank = ctx.shape(ctx.input(0))?.len() as i64;
+    let axis = ctx.node.int("axis").unwrap_or(0);
+    let axis = if axis < 0 { axis + rank } else { axis };
+    let parts: Vec<String> = (0..ctx.node.outputs.len())
+        .map(|i| match &grads[i] {
+            Some(g) => g.clone(),
+            None => {
+                let zero = scalar(ctx.b, 0.0);
+                let output = ctx.output(i).to_string();
+                expand_like(ctx.b, &zero, &output)
+            }
+        })
+        .collect();
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let dx = ctx.b.op(
+        "Concat",
+        &refs,
+        vec![("axis", ortl_onnx::builder::int(axis))],
+    );
+    Ok(first_only(ctx, dx))
+}
+
+/// Slice with step 1: the gradient is zero-padded back to the input's extent.
+pub fn slice(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = g0(ctx, grads)?;
+    let x = ctx.input(0).to_string();
+    let dims = ctx.dims(&x)?;
+    let rank = dims.len();
+    let spec = ortl_onnx::shapes::slice_spec(ctx.b.graph(), ctx.node, rank)
+        .map_err(|e| ctx.error(e.to_string()))?;
+    let mut pads = vec![0i64; 2 * rank];
+    for (axis, start, end, step) in spec {
+        if step != 1 {
+            return Err(ctx.error("gradient of a Slice with a step other than 1"));
+        }
+        let n = dims[axis];
+        if n < 0 {
+            return Err(ctx.error("Slice along the batch axis"));
+        }
+        let first = ortl_onnx::shapes::slice_start(n, start, step);
+        let len = ortl_onnx::shapes::slice_len(n, start, end, step);
+        pads[axis] = first;
+        pads[rank + axis] = n - first - len;
+    }
+    let pads = ctx.b.constant(Tensor::i64s(&pads));
+    let dx = ctx.b.op("Pad", &[&g, &pads], vec![]);
+    Ok(first_only(ctx, dx))
+}
+
+/// Gather of a differentiated tensor at constant indices (a scalar or a list).
+pub fn gather(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = g0(ctx, grads)?;
+    let x = ctx.input(0).to_string();
+    let dims = ctx.dims(&x)?;
+    let rank = dims.len() as i64;
+    let axis = ctx.node.int("axis").unwrap_or(0);
+    let axis = if axis < 0 { axis + rank } else { axis };
+    let n = dims[axis as usize];
+    let indices = ctx
+        .b
+        .graph()
+        .initializers
+        .get(ctx.input(1))
+        .and_then(|t| match &t.data {
+            ortl_onnx::TensorData::I64(v) => Some((t.dims.len(), v.clone())),
+            ortl_onnx::TensorData::I32(v) => {
+                Some((t.dims.len(), v.iter().map(|&i| i64::from(i)).collect()))
+            }
+            _ => None,
+        })
+        .ok_or_else(|| ctx.error("gradient of a Gather needs constant indices"))?;
+    if n < 0 {
+        return Err(ctx.error("Gather along the batch axis"));
+    }
+    let (indices_rank, indices) = indices;
+    let index = |i: i64| if i < 0 { i + n } else { i };
+    let dx = match indices_rank {
+        0 => {
+            let k = index(indices[0]);
+            let axes = ctx.b.constant(Tensor::i64s(&[axis]));
+            let unsqueezed = ctx.b.op("Unsqueeze", &[&g, &axes], vec![]);
+            let mut pads = vec![0i64; 2 * rank as usize];
+            pads[axis as usize] = k;
+            pads[(rank + axis) as usize] = n - 1 - k;
+            let pads = ctx.b.constant(Tensor::i64s(&pads));
+            ctx.b.op("Pad", &[&unsqueezed, &pads], vec![])
+        }
+        1 => {
+            let len = indices.len();
+            let mut one_hot = vec![0f32; len * n as usize];
+            for (j, &i) in indices.iter().enumerate() {
+                one_hot[j * n as usize + index(i) as usize] = 1.0;
+            }
+            let s = ctx.b.constant(Tensor::f32(&[len as i64, n], one_hot));
+            // Move the gathered axis last, multiply by the one-hot matrix, move it back.
+            let mut perm: Vec<i64> = (0..rank).filter(|&a| a != axis).collect();
+            perm.push(axis);
+            let moved = emit_transpose(ctx.b, &g, &perm);
+            let spread = ctx.b.op("MatMul", &[&moved, &s], vec![]);
+            let mut inverse = vec![0i64; rank as usize];
+            for (i, &p) in perm.iter().enumerate() {
+                inverse[p as usize] = i as i64;
+            }
+            emit_transpose(ctx.b, &spread, &inverse)
+        }
+        _ => return Err(ctx.error("gradient of a Gather with indices of rank above 1")),
+    };
     Ok(first_only(ctx, dx))
 }
