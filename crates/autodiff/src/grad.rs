@@ -80,6 +80,33 @@ impl Ctx<'_> {
     }
 }
 
+/// The last node (in graph order) through which gradients from `target` to `wrt` would
+/// have to flow but that has no gradient rule: the layers before it cannot train, those
+/// after it can. `nodes` must be sorted.
+pub fn first_without_rule<'a>(nodes: &'a [Node], wrt: &[String], target: &str) -> Option<&'a Node> {
+    let mut depends: HashSet<&str> = wrt.iter().map(String::as_str).collect();
+    for node in nodes {
+        if rules::is_differentiable(&node.op)
+            && node.inputs.iter().any(|i| depends.contains(i.as_str()))
+        {
+            depends.extend(node.outputs.iter().map(String::as_str));
+        }
+    }
+    let mut leads: HashSet<&str> = HashSet::from([target]);
+    for node in nodes.iter().rev() {
+        if node.outputs.iter().any(|o| leads.contains(o.as_str())) {
+            if rules::rule(&node.op).is_none()
+                && rules::is_differentiable(&node.op)
+                && node.inputs.iter().any(|i| depends.contains(i.as_str()))
+            {
+                return Some(node);
+            }
+            leads.extend(node.inputs.iter().map(String::as_str));
+        }
+    }
+    None
+}
+
 /// Appends to `b` the gradients of the scalar `loss` with respect to `wrt`.
 pub fn gradients(
     b: &mut GraphBuilder,

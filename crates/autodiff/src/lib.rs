@@ -15,4 +15,4 @@ pub mod loss;
 pub mod optim;
 pub mod rules;
 
-pub use grad::{AutodiffError, Gradients, gradients};
+pub use grad::{AutodiffError, Gradients, first_without_rule, gradients};

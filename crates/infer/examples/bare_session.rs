@@ -13,7 +13,7 @@ fn main() -> anyhow::Result<()> {
         args.len() >= 4,
         "usage: bare_session MODEL BATCH BATCHES [THREADS]"
     );
-    let (info, model) = ModelInfo::read(std::path::Path::new(&args[1]), None)?;
+    let (info, model) = ModelInfo::read(std::path::Path::new(&args[1]), None, None)?;
     let (batch, batches): (usize, usize) = (args[2].parse()?, args[3].parse()?);
     let threads = args.get(4).map(|t| t.parse()).transpose()?;
     let runtime = ortl_runtime::init(None)?;

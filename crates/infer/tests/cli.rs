@@ -525,3 +525,54 @@ fn a_model_folder_an_empty_split_and_flip4_get_messages_that_say_what_to_do() {
     let (_, _, stderr) = infer(&wd, &["data", "--tta", "flip"]);
     assert!(!stderr.contains("warning"), "{stderr}");
 }
+
+/// A classifier exported with dynamic height and width (the default of many exporters),
+/// at an old opset: refused with the flag to use, then run at the size given.
+#[test]
+fn a_dynamic_size_classifier_runs_at_the_size_given() {
+    use ortl_models::exports::{Classifier, Export, mobile};
+    let wd = Workdir::new();
+    setup(&wd);
+    let model = mobile(&Export {
+        opset: 11,
+        size: None,
+        classifier: Classifier::ShapeFlatten,
+        classes: 3,
+        seed: 2,
+    });
+    ortl_onnx::io::save(&model, &wd.join("dynamic.onnx")).unwrap();
+    let (code, _, stderr) = run(wd
+        .command(BIN)
+        .args(["--model", "dynamic.onnx", "data/normal"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("dynamic") && stderr.contains("--size HxW"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let (code, stdout, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--model", "dynamic.onnx", "--size", "48x40", "data/normal"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("input 48x40"), "{stderr}");
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 5);
+    for row in rows {
+        let sum: f32 = row
+            .split(',')
+            .skip(5)
+            .map(|p| p.parse::<f32>().unwrap())
+            .sum();
+        assert!((sum - 1.0).abs() < 1e-4, "{row}");
+    }
+
+    // A fixed-size model given another --size is told to drop it.
+    let (code, _, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--model", "model.onnx", "--size", "48x40", "data/normal"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("drop --size"), "{stderr}");
+}

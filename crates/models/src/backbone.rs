@@ -15,6 +15,78 @@ pub enum Layout {
     Nhwc,
 }
 
+/// Where a backbone's weights come from: said in train.json, the model's metadata, the
+/// training log and the report, since a user expecting Keras' `weights='imagenet'` must
+/// not get random weights unawares.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Weights {
+    /// Drawn from a seed: not pretrained.
+    Random { seed: u64 },
+    /// Read from a file (a pretrained ONNX classifier or a weights file), with its SHA-256
+    /// when read from disk.
+    File {
+        file: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+    },
+}
+
+impl Weights {
+    pub fn is_pretrained(&self) -> bool {
+        matches!(self, Weights::File { .. })
+    }
+
+    /// The weights of `path`, with the SHA-256 of its bytes.
+    pub fn of_file(path: &std::path::Path) -> std::io::Result<Self> {
+        use sha2::Digest;
+        use std::io::Read;
+        let mut hasher = sha2::Sha256::new();
+        let mut file = std::fs::File::open(path)?;
+        let mut chunk = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&chunk[..n]);
+        }
+        let digest: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Weights::File {
+            file: path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            sha256: Some(digest),
+        })
+    }
+}
+
+impl std::fmt::Display for Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Weights::Random { seed } => {
+                write!(f, "randomly initialised (seed {seed}), not pretrained")
+            }
+            Weights::File {
+                file,
+                sha256: Some(sha),
+            } => {
+                write!(
+                    f,
+                    "pretrained: {file} (sha256 {})",
+                    &sha[..sha.len().min(12)]
+                )
+            }
+            Weights::File { file, sha256: None } => write!(f, "pretrained: {file}"),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Backbone {
     /// What it is: `resnet50`, or the imported file's name.
@@ -31,6 +103,7 @@ pub struct Backbone {
     pub channels: usize,
     /// Input size the backbone was made for, when fixed.
     pub size: Option<(usize, usize)>,
+    pub weights: Weights,
 }
 
 impl Backbone {
@@ -155,4 +228,36 @@ pub fn buffers(graph: &Graph) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_weights_file_is_named_with_its_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weights.onnx");
+        std::fs::write(&path, b"abc").unwrap();
+        let weights = Weights::of_file(&path).unwrap();
+        assert_eq!(
+            weights,
+            Weights::File {
+                file: "weights.onnx".into(),
+                sha256: Some(
+                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into()
+                ),
+            }
+        );
+        assert!(weights.is_pretrained());
+        assert_eq!(
+            weights.to_string(),
+            "pretrained: weights.onnx (sha256 ba7816bf8f01)"
+        );
+        let random = Weights::Random { seed: 42 };
+        assert!(!random.is_pretrained());
+        assert!(random.to_string().contains("not pretrained"));
+        let json = serde_json::to_string(&random).unwrap();
+        assert_eq!(json, r#"{"kind":"random","seed":42}"#);
+    }
 }

@@ -21,6 +21,8 @@ pub mod keys {
     pub const WIDTH: &str = "ortl.image_width";
     pub const NORMALIZATION: &str = "ortl.normalization";
     pub const BACKBONE: &str = "ortl.backbone";
+    /// Where the backbone's weights came from ([`crate::Weights`] as JSON).
+    pub const WEIGHTS: &str = "ortl.backbone_weights";
     pub const HEAD: &str = "ortl.head";
     pub const ACTIVATION: &str = "ortl.activation";
     pub const VERSION: &str = "ortl.version";
@@ -96,6 +98,10 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
         backbone.normalization.to_string(),
     );
     meta.insert(keys::BACKBONE.into(), backbone.name.clone());
+    meta.insert(
+        keys::WEIGHTS.into(),
+        serde_json::to_string(&backbone.weights).expect("weights serialise"),
+    );
     meta.insert(keys::FEATURES.into(), backbone.features.clone());
     meta.insert(keys::HEAD.into(), spec.head.to_string());
     meta.insert(
@@ -124,6 +130,14 @@ pub fn wrap_foreign(
     normalize: Option<crate::Normalization>,
     size: Option<(usize, usize)>,
 ) -> Result<(Model, String), String> {
+    let mut model = model;
+    let opset = model.opset().unwrap_or(ortl_onnx::OPSET);
+    ortl_onnx::opset::convert(&mut model.graph, opset).map_err(|e| e.to_string())?;
+    for (domain, version) in &mut model.opsets {
+        if domain.is_empty() || domain == "ai.onnx" {
+            *version = ortl_onnx::OPSET;
+        }
+    }
     let feeds: Vec<ortl_onnx::ValueInfo> = model.graph.feeds().cloned().collect();
     let [input] = feeds.as_slice() else {
         return Err(format!("expected one image input, found {}", feeds.len()));
@@ -194,19 +208,31 @@ pub fn wrap_foreign(
             vec![("axis", ortl_onnx::Attr::Int(-1))],
         )
     };
-    let classes = output
-        .dims()
-        .and_then(|d| d.get(1).copied().flatten())
-        .map_or(Dim::Unknown, Dim::Fixed);
     let mut graph = b.finish();
     passes::rename_value(&mut graph, &original, &pixels);
     passes::rename_value(&mut graph, &probabilities, PROBABILITIES);
+    graph.outputs = vec![ortl_onnx::ValueInfo {
+        name: PROBABILITIES.into(),
+        dtype: DataType::Float,
+        shape: None,
+    }];
+    passes::toposort(&mut graph).map_err(|e| e.to_string())?;
+    // With the size fixed, the exporter's shape arithmetic folds and the class count
+    // follows from shape inference when the file does not state it.
+    ortl_onnx::fold::fold(&mut graph);
+    let classes = output
+        .dims()
+        .and_then(|d| d.get(1).copied().flatten())
+        .or_else(|| {
+            ortl_onnx::shapes::shape_of(&graph, PROBABILITIES)
+                .and_then(|s| s.get(1).copied().flatten())
+        })
+        .map_or(Dim::Unknown, Dim::Fixed);
     graph.outputs = vec![ortl_onnx::ValueInfo::new(
         PROBABILITIES,
         DataType::Float,
         vec![n, classes],
     )];
-    passes::toposort(&mut graph).map_err(|e| e.to_string())?;
     let mut wrapped = Model { graph, ..model };
     wrapped.metadata.insert(keys::HEIGHT.into(), h.to_string());
     wrapped.metadata.insert(keys::WIDTH.into(), w.to_string());

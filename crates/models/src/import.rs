@@ -29,21 +29,45 @@ pub enum ImportError {
 /// Opsets whose operators ortl's graph code knows.
 pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=22;
 
-/// Loads `path` and cuts it into a backbone; `normalize` overrides the detected
+/// Loads `path` and cuts it into a backbone: at the named tensor `features` when given,
+/// else where graph analysis finds the pooled features; `normalize` overrides the detected
 /// normalisation.
-pub fn import(path: &Path, normalize: Option<Normalization>) -> Result<Backbone, ImportError> {
+pub fn import(
+    path: &Path,
+    normalize: Option<Normalization>,
+    features: Option<&str>,
+) -> Result<Backbone, ImportError> {
     let model = io::load(path)?;
     let name = path
         .file_stem()
         .map_or_else(|| "imported".into(), |s| s.to_string_lossy().into_owned());
-    cut(model, &name, normalize).map_err(|message| ImportError::Cut {
-        path: path.into(),
-        message,
-    })
+    let mut backbone =
+        cut_at(model, &name, normalize, features).map_err(|message| ImportError::Cut {
+            path: path.into(),
+            message,
+        })?;
+    backbone.weights = crate::backbone::Weights::of_file(path).map_err(|source| {
+        ImportError::Onnx(OnnxError::Io {
+            path: path.into(),
+            source,
+        })
+    })?;
+    Ok(backbone)
 }
 
-/// The cut itself, on an in-memory model.
+/// The cut at the pooled features graph analysis finds, on an in-memory model.
 pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result<Backbone, String> {
+    cut_at(model, name, normalize, None)
+}
+
+/// The cut at the tensor named `features` (a feature map `[N,C,h,w]`, `[N,h,w,C]` for an
+/// NHWC model, or an embedding `[N,C]`), or where graph analysis finds the pooled features.
+pub fn cut_at(
+    model: Model,
+    name: &str,
+    normalize: Option<Normalization>,
+    features: Option<&str>,
+) -> Result<Backbone, String> {
     let opset = model.opset().ok_or("no default-domain opset import")?;
     if !OPSETS.contains(&opset) {
         return Err(format!(
@@ -103,17 +127,20 @@ pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result
         .filter(|&(h, w)| h > 0 && w > 0)
         .map(|(h, w)| (h as usize, w as usize));
 
-    let pool = find_pool(&graph).ok_or_else(|| {
-        let ops: Vec<&str> = graph.nodes.iter().rev().take(6).map(|n| n.op.as_str()).collect();
-        format!(
-            "found no global pooling or flatten feeding a classifier (looked for GlobalAveragePool, ReduceMean/AveragePool over the spatial axes, or Flatten, followed by Gemm or MatMul); the graph ends with {}",
-            ops.into_iter().rev().collect::<Vec<_>>().join(" → ")
-        )
-    })?;
+    let pool = match features {
+        Some(tensor) => named_features(&graph, tensor, &image.name, layout, size)?,
+        None => find_pool(&graph).ok_or_else(|| {
+            let ops: Vec<&str> = graph.nodes.iter().rev().take(6).map(|n| n.op.as_str()).collect();
+            format!(
+                "found no global pooling or flatten feeding a classifier (looked for GlobalAveragePool/GlobalMaxPool, ReduceMean/ReduceMax/AveragePool over the spatial axes, or Flatten, followed through shape ops by Gemm, MatMul or a 1×1 Conv); the graph ends with {}; name the feature map to cut at with --features NAME",
+                ops.into_iter().rev().collect::<Vec<_>>().join(" → ")
+            )
+        })?,
+    };
     let feature_layout = pool.layout;
     // The classifier's input width is the channel count after global pooling; after a
     // flatten (VGG: 512·7·7) it is not, so the feature map's own shape decides when known.
-    let inferred = ortl_onnx::shapes::shape_of(&graph, &pool.features)
+    let inferred = probe_shape(&graph, &image.name, layout, size, &pool.features)
         .filter(|s| s.len() == 4)
         .and_then(|s| match feature_layout {
             Layout::Nchw => s[1],
@@ -128,17 +155,21 @@ pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result
     }];
     passes::prune(&mut graph_out);
     let mut b = GraphBuilder::from_graph(graph_out);
-    let features = if feature_layout == Layout::Nhwc {
-        b.scoped("import", |b| {
+    let features = b.scoped("import", |b| {
+        if pool.embedding {
+            // An embedding [N, C] becomes a 1×1 map, which every head's pooling keeps.
+            let target = b.constant(ortl_onnx::Tensor::i64s(&[0, -1, 1, 1]));
+            b.op("Reshape", &[&pool.features, &target], vec![])
+        } else if feature_layout == Layout::Nhwc {
             b.op(
                 "Transpose",
                 &[&pool.features],
                 vec![("perm", ints(&[0, 3, 1, 2]))],
             )
-        })
-    } else {
-        pool.features.clone()
-    };
+        } else {
+            pool.features.clone()
+        }
+    });
     let mut graph = b.finish();
     let n = Dim::Symbolic("N".into());
     graph.outputs = vec![ValueInfo::new(
@@ -163,6 +194,10 @@ pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result
         features,
         channels,
         size,
+        weights: crate::backbone::Weights::File {
+            file: name.into(),
+            sha256: None,
+        },
     })
 }
 
@@ -196,47 +231,197 @@ fn strip_ortl_preprocessing(graph: &mut ortl_onnx::Graph) -> Result<(), String> 
     Ok(())
 }
 
-/// A classifier's global pooling, found by [`find_pool`].
+/// A classifier's global pooling, found by [`find_pool`], or a tensor named to cut at.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pool {
     /// The feature map the pooling reads.
     pub features: String,
     pub layout: Layout,
     pub channels: usize,
+    /// `features` is already pooled, `[N, C]`.
+    pub embedding: bool,
 }
 
-/// The last global pooling whose result reaches a Gemm/MatMul classifier; failing that, the
-/// last Flatten of a feature map into one (VGG-style classifiers without global pooling).
+/// Shapes of the graph's values with the image input at its fixed size, or at 224×224 when
+/// the export left it dynamic (channel counts do not depend on it), after folding.
+fn probe_shape(
+    graph: &ortl_onnx::Graph,
+    image: &str,
+    layout: Layout,
+    size: Option<(usize, usize)>,
+    value: &str,
+) -> Option<ortl_onnx::shapes::Shape> {
+    let (h, w) = size.unwrap_or((224, 224));
+    let mut probe = graph.clone();
+    probe.outputs = vec![ValueInfo {
+        name: value.into(),
+        dtype: DataType::Float,
+        shape: None,
+    }];
+    let input = probe.inputs.iter_mut().find(|i| i.name == image)?;
+    let n = Dim::Symbolic("N".into());
+    let (h, w) = (Dim::Fixed(h as i64), Dim::Fixed(w as i64));
+    input.shape = Some(match layout {
+        Layout::Nchw => vec![n, Dim::Fixed(3), h, w],
+        Layout::Nhwc => vec![n, h, w, Dim::Fixed(3)],
+    });
+    passes::prune(&mut probe);
+    ortl_onnx::fold::fold(&mut probe);
+    ortl_onnx::shapes::infer(&probe)
+        .ok()?
+        .remove(value)
+        .map(|t| t.shape)
+}
+
+/// The cut at a tensor the user named (`--features`).
+fn named_features(
+    graph: &ortl_onnx::Graph,
+    tensor: &str,
+    image: &str,
+    layout: Layout,
+    size: Option<(usize, usize)>,
+) -> Result<Pool, String> {
+    if graph.producer(tensor).is_none() {
+        let mut near: Vec<&str> = graph
+            .nodes
+            .iter()
+            .flat_map(|n| n.outputs.iter().map(String::as_str))
+            .filter(|o| o.contains(tensor) || tensor.contains(*o))
+            .take(5)
+            .collect();
+        if near.is_empty() {
+            near = graph
+                .nodes
+                .iter()
+                .rev()
+                .filter(|n| n.op == "Conv" || n.op.contains("Pool") || n.op == "Add")
+                .map(|n| n.outputs[0].as_str())
+                .take(5)
+                .collect();
+        }
+        return Err(format!(
+            "no tensor named '{tensor}' in the graph; tensors near the end include: {}",
+            near.join(", ")
+        ));
+    }
+    let shape = probe_shape(graph, image, layout, size, tensor)
+        .ok_or_else(|| format!("the shape of '{tensor}' cannot be inferred"))?;
+    match shape.as_slice() {
+        [_, Some(c), _, _] if layout == Layout::Nchw => Ok(Pool {
+            features: tensor.into(),
+            layout,
+            channels: *c as usize,
+            embedding: false,
+        }),
+        [_, _, _, Some(c)] if layout == Layout::Nhwc => Ok(Pool {
+            features: tensor.into(),
+            layout,
+            channels: *c as usize,
+            embedding: false,
+        }),
+        [_, Some(c)] => Ok(Pool {
+            features: tensor.into(),
+            layout: Layout::Nchw,
+            channels: *c as usize,
+            embedding: true,
+        }),
+        other => Err(format!(
+            "'{tensor}' has shape {other:?}; name a feature map ({} with fixed channels) or an embedding [N, C]",
+            if layout == Layout::Nchw {
+                "[N, C, h, w]"
+            } else {
+                "[N, h, w, C]"
+            }
+        )),
+    }
+}
+
+/// The last global pooling whose result feeds only a classifier (Gemm, MatMul or a 1×1
+/// Conv, reached through shape ops, and with everything after it computed from it and
+/// constants alone, so a squeeze-and-excitation gate, whose result multiplies the feature
+/// map again, is not taken for one); failing that, the last Flatten of a feature map into
+/// a classifier (VGG-style classifiers without global pooling).
 pub fn find_pool(graph: &ortl_onnx::Graph) -> Option<Pool> {
+    let constants = constant_values(graph);
     let pooled = graph.nodes.iter().rev().find_map(|node| {
         let layout = pooling_layout(graph, node)?;
-        let channels = classifier_inputs(graph, &node.outputs[0], 4)?;
+        if !feeds_only_a_classifier(graph, &node.outputs[0], &constants) {
+            return None;
+        }
+        let channels = classifier_inputs(graph, &node.outputs[0], 6)?;
         Some(Pool {
             features: node.inputs[0].clone(),
             layout,
             channels,
+            embedding: false,
         })
     });
     pooled.or_else(|| {
         graph.nodes.iter().rev().find_map(|node| {
-            if node.op != "Flatten" {
+            if node.op != "Flatten" || !feeds_only_a_classifier(graph, &node.outputs[0], &constants)
+            {
                 return None;
             }
-            let channels = classifier_inputs(graph, &node.outputs[0], 4)?;
+            let channels = classifier_inputs(graph, &node.outputs[0], 6)?;
             Some(Pool {
                 features: node.inputs.first()?.clone(),
                 layout: Layout::Nchw,
                 channels,
+                embedding: false,
             })
         })
     })
 }
 
+/// Initializers and the values computed from them alone (Constant nodes and their
+/// arithmetic).
+fn constant_values(graph: &ortl_onnx::Graph) -> std::collections::HashSet<&str> {
+    let mut constants: std::collections::HashSet<&str> =
+        graph.initializers.keys().map(String::as_str).collect();
+    for node in &graph.nodes {
+        if node
+            .inputs
+            .iter()
+            .all(|i| i.is_empty() || constants.contains(i.as_str()))
+        {
+            constants.extend(node.outputs.iter().map(String::as_str));
+        }
+    }
+    constants
+}
+
+/// Whether everything computed from `value` is computed from it and constants alone, and
+/// reaches a graph output: the value feeds a classifier, not the rest of the network.
+fn feeds_only_a_classifier(
+    graph: &ortl_onnx::Graph,
+    value: &str,
+    constants: &std::collections::HashSet<&str>,
+) -> bool {
+    let mut derived: std::collections::HashSet<&str> = [value].into();
+    for node in &graph.nodes {
+        let reads = |i: &String| !i.is_empty() && derived.contains(i.as_str());
+        if !node.inputs.iter().any(reads) {
+            continue;
+        }
+        let mixes = node.inputs.iter().any(|i| {
+            !i.is_empty() && !derived.contains(i.as_str()) && !constants.contains(i.as_str())
+        });
+        if mixes {
+            return false;
+        }
+        derived.extend(node.outputs.iter().map(String::as_str));
+    }
+    graph
+        .outputs
+        .iter()
+        .any(|o| derived.contains(o.name.as_str()))
+}
+
 /// If `node` averages over the spatial axes of a feature map, the map's layout.
 fn pooling_layout(graph: &ortl_onnx::Graph, node: &Node) -> Option<Layout> {
     match node.op.as_str() {
-        "GlobalAveragePool" => Some(Layout::Nchw),
-        "ReduceMean" => {
+        "GlobalAveragePool" | "GlobalMaxPool" => Some(Layout::Nchw),
+        "ReduceMean" | "ReduceMax" => {
             let axes: Vec<i64> = match node.ints("axes") {
                 Some(axes) => axes.to_vec(),
                 None => graph
@@ -256,8 +441,13 @@ fn pooling_layout(graph: &ortl_onnx::Graph, node: &Node) -> Option<Layout> {
                 _ => None,
             }
         }
-        // An AveragePool whose window covers the map acts as global pooling in old exports.
+        // An AveragePool over the whole map acts as global pooling in old exports.
         "AveragePool" => Some(Layout::Nchw),
+        // A MaxPool only when known to leave one pixel (VGG's last MaxPool is not global).
+        "MaxPool" => {
+            let shape = ortl_onnx::shapes::shape_of(graph, &node.outputs[0])?;
+            (shape.len() == 4 && shape[2] == Some(1) && shape[3] == Some(1)).then_some(Layout::Nchw)
+        }
         _ => None,
     }
 }
@@ -271,8 +461,18 @@ fn classifier_inputs(graph: &ortl_onnx::Graph, value: &str, depth: usize) -> Opt
         .consumers(value)
         .find_map(|next| match next.op.as_str() {
             // BatchNormalization: Keras-style heads normalise the pooled features first.
-            "Flatten" | "Reshape" | "Squeeze" | "Identity" | "Dropout" | "Transpose"
-            | "BatchNormalization" => classifier_inputs(graph, &next.outputs[0], depth - 1),
+            "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Identity" | "Dropout" | "Cast"
+            | "Transpose" | "BatchNormalization" => {
+                classifier_inputs(graph, &next.outputs[0], depth - 1)
+            }
+            // A 1×1 convolution on the pooled [N, C, 1, 1] map (Keras MobileNet, TF-slim).
+            "Conv" => {
+                let weight = graph.initializers.get(next.inputs.get(1)?)?;
+                match weight.dims.as_slice() {
+                    [_, c, 1, 1] => Some(*c as usize),
+                    _ => None,
+                }
+            }
             "Gemm" => {
                 let weight = graph.initializers.get(next.inputs.get(1)?)?;
                 let trans_b = next.int("transB").unwrap_or(0) == 1;

@@ -56,6 +56,7 @@ impl ConvSpec {
 pub struct Net {
     pub b: GraphBuilder,
     rng: ChaCha8Rng,
+    seed: u64,
     pub input: String,
     /// BatchNormalization epsilon of this family.
     pub bn_eps: f32,
@@ -78,6 +79,7 @@ impl Net {
         Self {
             b,
             rng: ChaCha8Rng::seed_from_u64(seed),
+            seed,
             input,
             bn_eps,
         }
@@ -232,6 +234,7 @@ impl Net {
             features,
             channels,
             size: None,
+            weights: crate::backbone::Weights::Random { seed: self.seed },
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod backbone;
 pub mod classifier;
 pub mod densenet;
 pub mod efficientnet;
+pub mod exports;
 pub mod heads;
 pub mod import;
 pub mod inception;
@@ -21,7 +22,7 @@ pub mod resnet;
 pub mod vgg;
 pub mod zoo;
 
-pub use backbone::{Backbone, Layout};
+pub use backbone::{Backbone, Layout, Weights};
 pub use classifier::{ClassifierSpec, classifier};
 pub use heads::{Activation, Head};
 pub use import::{ImportError, import};

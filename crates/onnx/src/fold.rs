@@ -113,23 +113,24 @@ pub fn fold(graph: &mut Graph) -> usize {
     let mut kept = Vec::with_capacity(nodes.len());
     for mut node in nodes {
         let default_domain = node.domain.is_empty() || node.domain == "ai.onnx";
-        if default_domain && node.op == "Constant" {
-            if let Some(tensor) = shapes::constant_attr(&node) {
-                let name = node.outputs[0].clone();
-                shapes.insert(
-                    name.clone(),
-                    TypedShape {
-                        dtype: tensor.dtype,
-                        shape: tensor.dims.iter().map(|&d| Some(d)).collect(),
-                    },
-                );
-                if let Some(v) = value_of(&tensor) {
-                    values.insert(name.clone(), v);
-                }
-                graph.initializers.insert(name, tensor);
-                folded += 1;
-                continue;
+        if default_domain
+            && node.op == "Constant"
+            && let Some(tensor) = shapes::constant_attr(&node)
+        {
+            let name = node.outputs[0].clone();
+            shapes.insert(
+                name.clone(),
+                TypedShape {
+                    dtype: tensor.dtype,
+                    shape: tensor.dims.iter().map(|&d| Some(d)).collect(),
+                },
+            );
+            if let Some(v) = value_of(&tensor) {
+                values.insert(name.clone(), v);
             }
+            graph.initializers.insert(name, tensor);
+            folded += 1;
+            continue;
         }
         if default_domain && rewire_batch_target(graph, &mut node, &values, &shapes) {
             folded += 1;
@@ -166,8 +167,15 @@ pub fn fold(graph: &mut Graph) -> usize {
         kept.push(node);
     }
     graph.nodes = kept;
-    // Initializers that replaced graph inputs' producers must not also be declared inputs.
+    // The shape arithmetic left dead goes; declared inputs stay (an input nothing reads is
+    // the caller's to report, not this pass's to hide).
+    let feeds: Vec<_> = graph.feeds().cloned().collect();
     crate::passes::prune(graph);
+    for feed in feeds {
+        if !graph.inputs.iter().any(|i| i.name == feed.name) {
+            graph.inputs.push(feed);
+        }
+    }
     folded
 }
 

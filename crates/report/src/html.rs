@@ -41,6 +41,9 @@ fn interval(row: &MetricRow) -> String {
 pub struct Report<'a> {
     pub title: String,
     pub source: String,
+    /// What was evaluated, from the run's train.json: backbone and where its weights came
+    /// from (pretrained or random).
+    pub model: Option<String>,
     pub binary: Option<&'a BinaryEvaluation>,
     pub multiclass: &'a MulticlassEvaluation,
     pub figures: Vec<(String, String)>,
@@ -63,6 +66,9 @@ pub fn html(r: &Report) -> String {
         escape(&r.source),
         r.bootstrap
     );
+    if let Some(model) = &r.model {
+        let _ = write!(h, "<p>Model: {}.</p>", escape(model));
+    }
     for note in &r.notes {
         let _ = write!(h, "<p class=\"note\">{}</p>", escape(note));
     }
@@ -147,6 +153,9 @@ pub fn markdown(r: &Report) -> String {
         "# {}\n\nPredictions: `{}`; 95 % stratified bootstrap intervals ({} resamples).\n\n",
         r.title, r.source, r.bootstrap
     );
+    if let Some(model) = &r.model {
+        let _ = writeln!(md, "Model: {model}.\n");
+    }
     for note in &r.notes {
         let _ = writeln!(md, "> {note}\n");
     }

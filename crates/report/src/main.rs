@@ -235,6 +235,15 @@ fn compare(
     Ok(())
 }
 
+/// "resnet50, randomly initialised (seed 42), not pretrained", from a run's train.json.
+fn model_provenance(run_dir: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(run_dir.join("train.json")).ok()?;
+    let train: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let backbone = train["backbone"].as_str()?;
+    let weights = train["backbone_provenance"].as_str()?;
+    Some(format!("backbone {backbone}, {weights}"))
+}
+
 fn report(
     predictions: &[PathBuf],
     output: &std::path::Path,
@@ -363,6 +372,7 @@ fn report(
         &dir.join("metrics.csv"),
     )?;
     let report = Report {
+        model: run_dir.and_then(model_provenance),
         title: "ortl evaluation report".into(),
         source: predictions
             .iter()

@@ -156,23 +156,17 @@ pub enum GraphError {
     Other(String),
 }
 
-/// Builds the step graph from an inference classifier and its head description.
-pub fn build_step(
-    classifier: &Model,
-    head: &HeadOutput,
-    spec: &TrainSpec,
-) -> Result<StepGraph, GraphError> {
-    let mut graph = classifier.graph.clone();
-    let is_head = |name: &str| name.starts_with("head.");
-    let frozen = match &spec.trainable {
-        Trainable::Upto(prefix) => frozen_upto(&graph, prefix)?,
+/// The parameters that train under `trainable`.
+fn trainable_parameters(graph: &Graph, trainable: &Trainable) -> Result<Vec<String>, GraphError> {
+    let frozen = match trainable {
+        Trainable::Upto(prefix) => frozen_upto(graph, prefix)?,
         _ => Default::default(),
     };
-    let params: Vec<String> = ortl_models::backbone::parameters(&graph)
+    let params: Vec<String> = ortl_models::backbone::parameters(graph)
         .into_iter()
-        .filter(|name| match &spec.trainable {
+        .filter(|name| match trainable {
             Trainable::All => true,
-            Trainable::Head => is_head(name),
+            Trainable::Head => name.starts_with("head."),
             Trainable::Upto(_) => !frozen.contains(name),
         })
         .collect();
@@ -181,6 +175,38 @@ pub fn build_step(
             "nothing to train: no trainable parameters".into(),
         ));
     }
+    Ok(params)
+}
+
+/// The node (name, operator) that stops `trainable` from training: the last one between
+/// the trainable parameters and the classifier's output without a gradient rule. Checked
+/// before anything is built.
+pub fn untrainable_node(
+    classifier: &Model,
+    trainable: &Trainable,
+) -> Result<Option<(String, String)>, GraphError> {
+    let params = trainable_parameters(&classifier.graph, trainable)?;
+    let output = classifier
+        .graph
+        .outputs
+        .first()
+        .map(|o| o.name.clone())
+        .unwrap_or_default();
+    Ok(
+        ortl_autodiff::first_without_rule(&classifier.graph.nodes, &params, &output)
+            .map(|n| (n.name.clone(), n.op.clone())),
+    )
+}
+
+/// Builds the step graph from an inference classifier and its head description.
+pub fn build_step(
+    classifier: &Model,
+    head: &HeadOutput,
+    spec: &TrainSpec,
+) -> Result<StepGraph, GraphError> {
+    let mut graph = classifier.graph.clone();
+    let is_head = |name: &str| name.starts_with("head.");
+    let params = trainable_parameters(&graph, &spec.trainable)?;
     let shapes_before = shapes::infer(&graph)?;
 
     // Dropout masks.

@@ -72,6 +72,11 @@ struct Args {
     /// detected from the file when omitted.
     #[arg(long)]
     normalize: Option<Normalization>,
+    /// With an imported backbone: cut it at this named tensor instead of at the pooled
+    /// features graph analysis finds: a feature map (pooled by the head) or an embedding
+    /// [N, C], for encoders that are not classifiers.
+    #[arg(long, value_name = "NAME")]
+    features: Option<String>,
     /// Head: linear, tutorial, or mlp:W1,W2,…
     #[arg(long)]
     head: Option<Head>,
@@ -315,9 +320,23 @@ fn run(args: Args) -> Result<()> {
         threads: args.threads,
     };
     let backbone = match ortl_models::zoo::builtin(&s.backbone, s.seed) {
+        Some(_) if args.features.is_some() => {
+            return Err(usage(
+                "--features cuts an imported .onnx backbone; a built-in backbone is cut at its last feature map already",
+            ));
+        }
         Some(backbone) => backbone,
         None if Path::new(&s.backbone).is_file() => {
-            ortl_models::import(Path::new(&s.backbone), args.normalize)?
+            // A file that cannot be cut as asked is fixed by the arguments (--features).
+            ortl_models::import(
+                Path::new(&s.backbone),
+                args.normalize,
+                args.features.as_deref(),
+            )
+            .map_err(|e| match e {
+                ortl_models::ImportError::Cut { .. } => usage(e.to_string()),
+                other => other.into(),
+            })?
         }
         None if s.backbone.ends_with(".onnx") || s.backbone.contains('/') => {
             return Err(usage(format!("--backbone {}: no such file", s.backbone)));
@@ -350,12 +369,19 @@ fn run(args: Args) -> Result<()> {
         )));
     }
     eprintln!(
-        "ortl-train: backbone {} ({} parameters), normalisation {} ({})",
+        "ortl-train: backbone {} ({} parameters, {}), normalisation {} ({})",
         backbone.name,
         backbone.parameter_count(),
+        backbone.weights,
         backbone.normalization,
         backbone.normalization_reason
     );
+    if args.preset.as_deref() == Some("tutorial") && !backbone.weights.is_pretrained() {
+        eprintln!(
+            "ortl-train: warning: the tutorial fine-tunes ImageNet weights, but this {} starts from random weights; pass a pretrained classifier as --backbone FILE.onnx (README: pretrained weights)",
+            backbone.name
+        );
+    }
     let spec = ClassifierSpec {
         classes: set.meta.classes.clone(),
         height: set.meta.height,
@@ -391,6 +417,19 @@ fn run(args: Args) -> Result<()> {
         optimizer,
         clip_norm: args.clip_norm,
     };
+    // An operator without a gradient rule in the part that trains is named before any
+    // data is read, with the freeze that trains around it.
+    let widest = if args.fine_tune.is_some() {
+        Trainable::All
+    } else {
+        s.trainable.clone()
+    };
+    if let Some((node, op)) = ortl_train::graph::untrainable_node(&model, &widest)? {
+        return Err(usage(format!(
+            "--backbone {}: node '{node}' ({op}) has no gradient rule in ortl, so the layers before it cannot train; add --freeze upto:{node} to train what follows it, or --freeze backbone to train the head only",
+            s.backbone
+        )));
+    }
     if let Some(path) = &args.export_step_graph {
         let step = ortl_train::build_step(&model, &head, &train_spec)?;
         save_model(&step.model, path)?;
@@ -404,6 +443,8 @@ fn run(args: Args) -> Result<()> {
     let data = Dataset::load(&set, args.val_fold)?;
     let mut settings = json!({
         "tensors": args.tensors, "backbone": s.backbone, "backbone_parameters": backbone.parameter_count(),
+        "backbone_weights": backbone.weights, "backbone_pretrained": backbone.weights.is_pretrained(),
+        "backbone_provenance": backbone.weights.to_string(),
         "normalization": backbone.normalization.to_string(), "normalization_reason": backbone.normalization_reason,
         "head": s.head.to_string(), "freeze": args.freeze.clone().unwrap_or_else(|| "none".into()), "l2": args.l2, "git_commit": git_commit(),
         "fine_tune": args.fine_tune, "bn_mode": if s.bn_mode == BnMode::Train { "train" } else { "frozen" },

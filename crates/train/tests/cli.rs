@@ -436,3 +436,79 @@ fn an_image_below_the_backbones_minimum_size_is_one_line_naming_both() {
     );
     assert!(stderr.contains("ortl-augment --size"), "{stderr}");
 }
+
+/// Backbones as other exporters write them: a dynamic-size classifier at opset 11 cut where
+/// graph analysis finds its pooled features, an encoder cut at a named tensor, and a graph
+/// with an operator ortl cannot differentiate, named with the freeze that trains around it.
+#[test]
+fn exported_backbones_train_and_untrainable_operators_are_named_up_front() {
+    use ortl_models::exports::{Classifier, Export, FEATURES, mobile};
+    let wd = Workdir::new();
+    tensors(&wd);
+    let export = |classifier| Export {
+        opset: 11,
+        size: None,
+        classifier,
+        classes: 1000,
+        seed: 1,
+    };
+    ortl_onnx::io::save(
+        &mobile(&export(Classifier::ShapeFlatten)),
+        &wd.join("export.onnx"),
+    )
+    .unwrap();
+    ortl_onnx::io::save(&mobile(&export(Classifier::None)), &wd.join("encoder.onnx")).unwrap();
+
+    let (code, _, stderr) = train_as(&wd, "export.onnx", &["--epochs", "1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("backbone export"), "{stderr}");
+    let model = ortl_onnx::io::load(&wd.join("run/model.onnx")).unwrap();
+    assert_eq!(model.opset(), Some(17));
+    assert!(
+        model
+            .graph
+            .nodes
+            .iter()
+            .all(|n| n.op != "Shape" && n.op != "Constant")
+    );
+
+    let (code, _, stderr) = train_as(&wd, "encoder.onnx", &["--epochs", "1", "--force"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--features NAME"), "{stderr}");
+    let (code, _, stderr) = train_as(
+        &wd,
+        "encoder.onnx",
+        &["--epochs", "1", "--force", "--features", FEATURES],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = train_as(&wd, "encoder.onnx", &["--force", "--features", "nope"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no tensor named 'nope'"), "{stderr}");
+
+    // An operator without a gradient rule (Softsign) in the part that trains.
+    let mut odd = mobile(&export(Classifier::ShapeFlatten));
+    let node = odd
+        .graph
+        .nodes
+        .iter_mut()
+        .find(|n| n.op == "LeakyRelu")
+        .unwrap();
+    node.op = "Softsign".into();
+    node.attrs.clear();
+    let name = node.name.clone();
+    ortl_onnx::io::save(&odd, &wd.join("odd.onnx")).unwrap();
+    let (code, _, stderr) = train_as(&wd, "odd.onnx", &["--epochs", "1", "--force"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("node '{name}' (Softsign)"))
+            && stderr.contains(&format!("--freeze upto:{name}")),
+        "{stderr}"
+    );
+    let upto = format!("upto:{name}");
+    let (code, _, stderr) = train_as(
+        &wd,
+        "odd.onnx",
+        &["--epochs", "1", "--force", "--freeze", &upto],
+    );
+    assert_eq!(code, 0, "{stderr}");
+}

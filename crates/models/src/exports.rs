@@ -1,0 +1,335 @@
+//! Small pretrained-style models in the shapes real exporters write, at any opset from 9 to
+//! 20, so the import, opset conversion, folding and gradient rules are tested on the graphs
+//! users bring rather than on ortl's own: a MobileNetV3-like network (hard-swish, a
+//! depthwise convolution with a kept BatchNormalization and PReLU, a squeeze-and-excitation
+//! gate, a reflect-padded convolution, an upsample-and-convolve branch, GELU written as
+//! exporters write it, ReLU6 as Clip) ending in one of the classifier forms exporters use.
+//! No weights are pretrained: they are drawn from a seed.
+
+use ortl_onnx::builder::{float, int, ints};
+use ortl_onnx::{Attr, DataType, Dim, GraphBuilder, Model, Tensor, ValueInfo};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// How the pooled features reach the logits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Classifier {
+    /// GlobalAveragePool → `x.view(x.size(0), -1)` (Shape → Gather → Unsqueeze → Concat →
+    /// Reshape) → Gemm: PyTorch's classic export.
+    ShapeFlatten,
+    /// GlobalAveragePool → Squeeze → MatMul → Add: tf2onnx and torch.export.
+    SqueezeMatMul,
+    /// ReduceMean over H, W (keepdims) → 1×1 Conv → Flatten: Keras MobileNet, TF-slim.
+    Conv1x1,
+    /// No classifier: the graph ends at the last feature map (an encoder).
+    None,
+}
+
+/// What to export.
+#[derive(Clone, Debug)]
+pub struct Export {
+    pub opset: i64,
+    /// Height and width fixed at this size, or dynamic when `None`.
+    pub size: Option<i64>,
+    pub classifier: Classifier,
+    pub classes: i64,
+    pub seed: u64,
+}
+
+/// Channels of the last feature map.
+pub const CHANNELS: i64 = 16;
+/// The last feature map's name (what `--features` would name for the encoder).
+pub const FEATURES: &str = "features";
+
+/// A MobileNetV3-like classifier written the way an exporter at `export.opset` writes it.
+pub fn mobile(export: &Export) -> Model {
+    let opset = export.opset;
+    let mut rng = ChaCha8Rng::seed_from_u64(export.seed);
+    let mut b = GraphBuilder::new("mobile_export");
+    let dynamic = |name: &str| Dim::Symbolic(name.into());
+    let side = |name: &str| export.size.map_or_else(|| dynamic(name), Dim::Fixed);
+    let x = b.input(
+        "input",
+        DataType::Float,
+        vec![
+            dynamic("batch"),
+            Dim::Fixed(3),
+            side("height"),
+            side("width"),
+        ],
+    );
+    let mut weight = |b: &mut GraphBuilder, name: &str, dims: &[i64], scale: f32| {
+        let n = dims.iter().product::<i64>() as usize;
+        let values = (0..n).map(|_| rng.random_range(-scale..scale)).collect();
+        b.param(name, Tensor::f32(dims, values))
+    };
+    let conv = |b: &mut GraphBuilder,
+                x: &str,
+                w: &str,
+                bias: Option<&str>,
+                k: i64,
+                s: i64,
+                p: i64,
+                group: i64| {
+        let mut inputs = vec![x, w];
+        inputs.extend(bias);
+        b.op(
+            "Conv",
+            &inputs,
+            vec![
+                ("kernel_shape", ints(&[k, k])),
+                ("strides", ints(&[s, s])),
+                ("pads", ints(&[p, p, p, p])),
+                ("group", int(group)),
+            ],
+        )
+    };
+
+    // Stem: 3×3 stride-2 convolution and hard-swish (x·HardSigmoid(x) before opset 14).
+    let w = weight(&mut b, "stem.weight", &[8, 3, 3, 3], 0.4);
+    let bias = weight(&mut b, "stem.bias", &[8], 0.1);
+    let stem = conv(&mut b, &x, &w, Some(&bias), 3, 2, 1, 1);
+    let stem = if opset >= 14 {
+        b.op("HardSwish", &[&stem], vec![])
+    } else {
+        let gate = b.op(
+            "HardSigmoid",
+            &[&stem],
+            vec![("alpha", float(1.0 / 6.0)), ("beta", float(0.5))],
+        );
+        b.op("Mul", &[&stem, &gate], vec![])
+    };
+
+    // Depthwise 3×3, a BatchNormalization the exporter kept, and PReLU.
+    let w = weight(&mut b, "dw.weight", &[8, 1, 3, 3], 0.5);
+    let dw = conv(&mut b, &stem, &w, None, 3, 1, 1, 8);
+    let scale = b.param("dw_bn.weight", Tensor::f32(&[8], vec![1.2; 8]));
+    let shift = b.param("dw_bn.bias", Tensor::f32(&[8], vec![0.05; 8]));
+    let mean = b.param("dw_bn.running_mean", Tensor::f32(&[8], vec![0.02; 8]));
+    let var = b.param("dw_bn.running_var", Tensor::f32(&[8], vec![0.8; 8]));
+    let dw = b.op(
+        "BatchNormalization",
+        &[&dw, &scale, &shift, &mean, &var],
+        vec![("epsilon", float(1e-3))],
+    );
+    let slope = weight(&mut b, "dw_prelu.weight", &[8, 1, 1], 0.3);
+    let dw = b.op("PRelu", &[&dw, &slope], vec![]);
+
+    // Squeeze-and-excitation: pooled (ReduceMean with axes as an input from opset 18),
+    // reduced, ReLU, expanded, hard-sigmoid gate.
+    let pooled = reduce_mean_spatial(&mut b, &dw, opset, true);
+    let w1 = weight(&mut b, "se.fc1.weight", &[4, 8, 1, 1], 0.1);
+    let b1 = weight(&mut b, "se.fc1.bias", &[4], 0.1);
+    let squeezed = conv(&mut b, &pooled, &w1, Some(&b1), 1, 1, 0, 1);
+    let squeezed = b.op("Relu", &[&squeezed], vec![]);
+    let w2 = weight(&mut b, "se.fc2.weight", &[8, 4, 1, 1], 0.1);
+    let b2 = weight(&mut b, "se.fc2.bias", &[8], 0.1);
+    let gate = conv(&mut b, &squeezed, &w2, Some(&b2), 1, 1, 0, 1);
+    let gate = b.op(
+        "HardSigmoid",
+        &[&gate],
+        vec![("alpha", float(0.2)), ("beta", float(0.5))],
+    );
+    let se = b.op("Mul", &[&dw, &gate], vec![]);
+
+    // Pointwise projection with leaky ReLU.
+    let w = weight(&mut b, "project.weight", &[CHANNELS, 8, 1, 1], 0.4);
+    let projected = conv(&mut b, &se, &w, None, 1, 1, 0, 1);
+    let projected = b.op("LeakyRelu", &[&projected], vec![("alpha", float(0.1))]);
+
+    // Reflect padding, a stride-2 convolution, ReLU6 as Clip.
+    let padded = pad_reflect(&mut b, &projected, opset);
+    let w = weight(&mut b, "down.weight", &[CHANNELS, CHANNELS, 3, 3], 0.15);
+    let down = conv(&mut b, &padded, &w, None, 3, 2, 0, 1);
+    let down = relu6(&mut b, &down, opset);
+
+    // Upsample ×2 (nearest), convolve back down, add as a residual.
+    let up = upsample2(&mut b, &down, opset);
+    let w = weight(&mut b, "up.weight", &[CHANNELS, CHANNELS, 3, 3], 0.1);
+    let back = conv(&mut b, &up, &w, None, 3, 2, 1, 1);
+    let summed = b.op("Add", &[&down, &back], vec![]);
+
+    // GELU: the Gelu operator from opset 20, before it x·½·(1 + erf(x/√2)) with the
+    // constants as Constant nodes, as torch.onnx writes them.
+    let activated = gelu(&mut b, &summed, opset);
+    b.op_into("Identity", &[&activated], FEATURES, vec![]);
+    let graph_features = FEATURES.to_string();
+
+    let output = match export.classifier {
+        Classifier::None => graph_features,
+        Classifier::ShapeFlatten => {
+            let pooled = b.op("GlobalAveragePool", &[&graph_features], vec![]);
+            let flat = shape_flatten(&mut b, &pooled, opset);
+            let w = weight(&mut b, "fc.weight", &[export.classes, CHANNELS], 0.3);
+            let bias = weight(&mut b, "fc.bias", &[export.classes], 0.1);
+            b.op("Gemm", &[&flat, &w, &bias], vec![("transB", int(1))])
+        }
+        Classifier::SqueezeMatMul => {
+            let pooled = b.op("GlobalAveragePool", &[&graph_features], vec![]);
+            let flat = squeeze(&mut b, &pooled, &[2, 3], opset);
+            let dropout = b.op("Dropout", &[&flat], vec![]);
+            let w = weight(&mut b, "dense/kernel", &[CHANNELS, export.classes], 0.3);
+            let bias = weight(&mut b, "dense/bias", &[export.classes], 0.1);
+            let logits = b.op("MatMul", &[&dropout, &w], vec![]);
+            b.op("Add", &[&logits, &bias], vec![])
+        }
+        Classifier::Conv1x1 => {
+            let pooled = reduce_mean_spatial(&mut b, &graph_features, opset, true);
+            let w = weight(
+                &mut b,
+                "logits.weight",
+                &[export.classes, CHANNELS, 1, 1],
+                0.3,
+            );
+            let bias = weight(&mut b, "logits.bias", &[export.classes], 0.1);
+            let logits = conv(&mut b, &pooled, &w, Some(&bias), 1, 1, 0, 1);
+            b.op("Flatten", &[&logits], vec![("axis", int(1))])
+        }
+    };
+    let output = if export.classifier == Classifier::None {
+        output
+    } else {
+        b.op("Softmax", &[&output], vec![("axis", int(1))])
+    };
+    let mut graph = b.finish();
+    graph.outputs = vec![ValueInfo {
+        name: output,
+        dtype: DataType::Float,
+        shape: None,
+    }];
+    let mut model = Model::new(graph);
+    model.opsets = vec![(String::new(), opset)];
+    model.producer_name = "pytorch".into();
+    model.producer_version = "2.5.0".into();
+    model
+}
+
+fn reduce_mean_spatial(b: &mut GraphBuilder, x: &str, opset: i64, keep: bool) -> String {
+    let keepdims = ("keepdims", int(i64::from(keep)));
+    if opset >= 18 {
+        let axes = b.constant(Tensor::i64s(&[2, 3]));
+        b.op("ReduceMean", &[x, &axes], vec![keepdims])
+    } else {
+        b.op("ReduceMean", &[x], vec![("axes", ints(&[2, 3])), keepdims])
+    }
+}
+
+fn squeeze(b: &mut GraphBuilder, x: &str, axes: &[i64], opset: i64) -> String {
+    if opset >= 13 {
+        let axes = b.constant(Tensor::i64s(axes));
+        b.op("Squeeze", &[x, &axes], vec![])
+    } else {
+        b.op("Squeeze", &[x], vec![("axes", ints(axes))])
+    }
+}
+
+fn unsqueeze(b: &mut GraphBuilder, x: &str, axes: &[i64], opset: i64) -> String {
+    if opset >= 13 {
+        let axes = b.constant(Tensor::i64s(axes));
+        b.op("Unsqueeze", &[x, &axes], vec![])
+    } else {
+        b.op("Unsqueeze", &[x], vec![("axes", ints(axes))])
+    }
+}
+
+fn pad_reflect(b: &mut GraphBuilder, x: &str, opset: i64) -> String {
+    let reflect = ("mode", Attr::String("reflect".into()));
+    let pads = [0, 0, 1, 1, 0, 0, 1, 1];
+    if opset >= 11 {
+        let pads = b.constant(Tensor::i64s(&pads));
+        b.op("Pad", &[x, &pads], vec![reflect])
+    } else {
+        b.op("Pad", &[x], vec![reflect, ("pads", ints(&pads))])
+    }
+}
+
+fn relu6(b: &mut GraphBuilder, x: &str, opset: i64) -> String {
+    if opset >= 11 {
+        let (lo, hi) = (
+            b.constant(Tensor::scalar(0.0)),
+            b.constant(Tensor::scalar(6.0)),
+        );
+        b.op("Clip", &[x, &lo, &hi], vec![])
+    } else {
+        b.op("Clip", &[x], vec![("min", float(0.0)), ("max", float(6.0))])
+    }
+}
+
+fn upsample2(b: &mut GraphBuilder, x: &str, opset: i64) -> String {
+    let scales = Tensor::f32(&[4], vec![1.0, 1.0, 2.0, 2.0]);
+    let nearest = ("mode", Attr::String("nearest".into()));
+    match opset {
+        ..=8 => b.op(
+            "Upsample",
+            &[x],
+            vec![nearest, ("scales", Attr::Floats(vec![1.0, 1.0, 2.0, 2.0]))],
+        ),
+        9 => {
+            let scales = b.constant(scales);
+            b.op("Upsample", &[x, &scales], vec![nearest])
+        }
+        10 => {
+            let scales = b.constant(scales);
+            b.op("Resize", &[x, &scales], vec![nearest])
+        }
+        _ => {
+            let scales = b.constant(scales);
+            // The region of interest is optional only from opset 13.
+            let roi = if opset < 13 {
+                b.constant(Tensor::f32(&[0], vec![]))
+            } else {
+                String::new()
+            };
+            b.op(
+                "Resize",
+                &[x, &roi, &scales],
+                vec![
+                    nearest,
+                    (
+                        "coordinate_transformation_mode",
+                        Attr::String("asymmetric".into()),
+                    ),
+                    ("nearest_mode", Attr::String("floor".into())),
+                ],
+            )
+        }
+    }
+}
+
+/// A scalar written as a Constant node.
+fn constant_node(b: &mut GraphBuilder, value: f32) -> String {
+    b.op(
+        "Constant",
+        &[],
+        vec![("value", Attr::Tensor(Tensor::scalar(value)))],
+    )
+}
+
+fn gelu(b: &mut GraphBuilder, x: &str, opset: i64) -> String {
+    if opset >= 20 {
+        return b.op("Gelu", &[x], vec![]);
+    }
+    let root2 = constant_node(b, std::f32::consts::SQRT_2);
+    let scaled = b.op("Div", &[x, &root2], vec![]);
+    let erf = b.op("Erf", &[&scaled], vec![]);
+    let one = constant_node(b, 1.0);
+    let shifted = b.op("Add", &[&erf, &one], vec![]);
+    let product = b.op("Mul", &[x, &shifted], vec![]);
+    let half = constant_node(b, 0.5);
+    b.op("Mul", &[&product, &half], vec![])
+}
+
+/// `x.view(x.size(0), -1)`.
+fn shape_flatten(b: &mut GraphBuilder, x: &str, opset: i64) -> String {
+    let shape = b.op("Shape", &[x], vec![]);
+    let zero = b.op(
+        "Constant",
+        &[],
+        vec![("value", Attr::Tensor(Tensor::i64(&[], vec![0])))],
+    );
+    let n = b.op("Gather", &[&shape, &zero], vec![("axis", int(0))]);
+    let n = unsqueeze(b, &n, &[0], opset);
+    let minus_one = b.constant(Tensor::i64s(&[-1]));
+    let target = b.op("Concat", &[&n, &minus_one], vec![("axis", int(0))]);
+    b.op("Reshape", &[x, &target], vec![])
+}

@@ -1,0 +1,232 @@
+//! Training on backbones imported from other exporters' files ([`ortl_models::exports`]):
+//! a head trains on every classifier form and on an encoder cut at a named tensor, and the
+//! whole imported graph (hard-swish, PReLU, squeeze-and-excitation, reflect padding, ReLU6,
+//! nearest upsampling, erf-GELU), unfrozen, has gradients that match finite differences.
+
+use ndarray::{ArrayD, IxDyn};
+use ortl_autodiff::loss::Loss;
+use ortl_autodiff::optim::Optimizer;
+use ortl_models::exports::{self, Classifier, Export};
+use ortl_models::import::cut_at;
+use ortl_models::{Backbone, ClassifierSpec, Head, classifier};
+use ortl_runtime::SessionOptions;
+use ortl_train::graph::{BnMode, TrainSpec, Trainable};
+use ortl_train::trainer::Input;
+use ortl_train::{Batch, Trainer};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+const SIZE: usize = 32;
+
+fn imported(opset: i64, size: Option<i64>, form: Classifier, features: Option<&str>) -> Backbone {
+    let model = exports::mobile(&Export {
+        opset,
+        size,
+        classifier: form,
+        classes: 5,
+        seed: 3,
+    });
+    let model = ortl_onnx::io::from_bytes(&ortl_onnx::io::to_bytes(&model), None).unwrap();
+    cut_at(model, "export", None, features).unwrap_or_else(|e| panic!("{form:?}: {e}"))
+}
+
+fn spec(trainable: Trainable, optimizer: Optimizer) -> TrainSpec {
+    TrainSpec {
+        trainable,
+        bn_mode: BnMode::Frozen,
+        head_bn_momentum: 0.99,
+        backbone_bn_momentum: 0.9,
+        loss: Loss::SoftmaxCrossEntropy,
+        optimizer,
+        clip_norm: None,
+    }
+}
+
+fn trainer(backbone: &Backbone, train: TrainSpec) -> Trainer {
+    let spec = ClassifierSpec {
+        classes: vec!["normal".into(), "tuberculosis".into()],
+        height: SIZE,
+        width: SIZE,
+        head: Head::Linear { dropout: 0.0 },
+        seed: 3,
+    };
+    let (model, head) = classifier(backbone, &spec);
+    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
+    let options = SessionOptions {
+        threads: Some(1),
+        ..Default::default()
+    };
+    Trainer::new(runtime, &options, model, &head, train).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Eight images: class 1 has a bright square in the middle.
+fn images() -> (ArrayD<u8>, Vec<usize>) {
+    let labels: Vec<usize> = (0..8).map(|i| i % 2).collect();
+    let pixels = ArrayD::from_shape_fn(IxDyn(&[8, SIZE, SIZE, 3]), |i| {
+        let centre = (8..24).contains(&i[1]) && (8..24).contains(&i[2]);
+        let base = ((i[0] * 37 + i[1] * 11 + i[2] * 7) % 64) as u8;
+        if labels[i[0]] == 1 && centre {
+            200 + base / 4
+        } else {
+            base
+        }
+    });
+    (pixels, labels)
+}
+
+#[test]
+fn a_head_trains_on_every_exporters_form_and_on_an_encoder() {
+    let cases = [
+        (17, None, Classifier::ShapeFlatten, None),
+        (13, Some(SIZE as i64), Classifier::SqueezeMatMul, None),
+        (11, Some(SIZE as i64), Classifier::Conv1x1, None),
+        (20, None, Classifier::None, Some(exports::FEATURES)),
+    ];
+    for (opset, size, form, features) in cases {
+        let backbone = imported(opset, size, form, features);
+        let adam = Optimizer::named("adam", 0.0, 0.0).unwrap();
+        let mut t = trainer(&backbone, spec(Trainable::Head, adam));
+        let (pixels, labels) = images();
+        let batch = Batch {
+            input: Input::Images(pixels),
+            labels: &labels,
+            weights: vec![1.0; 8],
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let first = t.step(&batch, 0.1, &mut rng).unwrap().loss;
+        let mut last = first;
+        for _ in 0..40 {
+            last = t.step(&batch, 0.1, &mut rng).unwrap().loss;
+        }
+        assert!(
+            last < 0.6 * first,
+            "opset {opset} {form:?}: loss {first} → {last}"
+        );
+    }
+}
+
+#[test]
+fn an_imported_graph_unfrozen_has_gradients_matching_finite_differences() {
+    let backbone = imported(17, None, Classifier::ShapeFlatten, None);
+    let sgd = Optimizer::Sgd {
+        momentum: 0.0,
+        nesterov: false,
+        weight_decay: 0.0,
+    };
+    let mut t = trainer(&backbone, spec(Trainable::All, sgd));
+    let (pixels, labels) = images();
+    let batch = Batch {
+        input: Input::Images(pixels),
+        labels: &labels,
+        // Weights scale the loss (a weighted mean) and every gradient 40×, so each
+        // checked gradient stands well above the float32 rounding of the loss.
+        weights: vec![40.0; 8],
+    };
+    let before = t.state().unwrap();
+    // With plain SGD at lr = 1 the update is exactly the gradient.
+    t.step(&batch, 1.0, &mut ChaCha8Rng::seed_from_u64(5))
+        .unwrap();
+    let after = t.state().unwrap();
+    let eps = 1e-3f32;
+    for name in [
+        "se.fc2.weight",
+        "stem.weight",
+        "dw_bn.weight",
+        "dw_prelu.weight",
+        "se.fc1.bias",
+        "se.fc1.weight",
+        "se.fc2.bias",
+        "project.weight",
+        "down.weight",
+        "up.weight",
+        "head.fc.weight",
+    ] {
+        let delta: Vec<f32> = before[name]
+            .iter()
+            .zip(after[name].iter())
+            .map(|(b, a)| b - a)
+            .collect();
+        let largest = delta.iter().fold(0.0f32, |m, d| m.max(d.abs()));
+        assert!(
+            largest > 5e-3,
+            "{name}: largest gradient {largest}, too small to check"
+        );
+        let index = (0..delta.len())
+            .find(|&i| delta[i].abs() > largest / 4.0)
+            .unwrap_or_else(|| panic!("no gradient reaches {name}"));
+        let analytic = delta[index];
+        let mut loss_at = |d: f32| {
+            let mut moved = before[name].clone();
+            moved.as_slice_mut().unwrap()[index] += d;
+            t.set_state(&before).unwrap();
+            t.set_state(&[(name.to_string(), moved)].into()).unwrap();
+            t.peek(&batch, &mut ChaCha8Rng::seed_from_u64(5))
+                .unwrap()
+                .loss
+        };
+        let numeric = (loss_at(eps) - loss_at(-eps)) / (2.0 * eps);
+        assert!(
+            (numeric - analytic).abs() <= 2e-3 + 2e-2 * analytic.abs(),
+            "{name}[{index}]: analytic {analytic} vs numeric {numeric}"
+        );
+    }
+}
+
+/// An operator without a gradient rule is found before anything is built, and freezing up
+/// to it lets the rest train.
+#[test]
+fn an_operator_without_a_rule_is_named_with_the_freeze_that_trains_around_it() {
+    let mut backbone = imported(17, None, Classifier::ShapeFlatten, None);
+    let node = backbone
+        .graph
+        .nodes
+        .iter_mut()
+        .find(|n| n.op == "LeakyRelu")
+        .unwrap();
+    node.op = "Softsign".into();
+    node.attrs.clear();
+    let name = node.name.clone();
+    let spec_ = ClassifierSpec {
+        classes: vec!["a".into(), "b".into()],
+        height: SIZE,
+        width: SIZE,
+        head: Head::Linear { dropout: 0.0 },
+        seed: 3,
+    };
+    let (model, _) = classifier(&backbone, &spec_);
+    let found = ortl_train::graph::untrainable_node(&model, &Trainable::All).unwrap();
+    assert_eq!(found, Some((name.clone(), "Softsign".to_string())));
+    let upto = Trainable::Upto(name.clone());
+    assert_eq!(
+        ortl_train::graph::untrainable_node(&model, &upto).unwrap(),
+        None
+    );
+    assert_eq!(
+        ortl_train::graph::untrainable_node(&model, &Trainable::Head).unwrap(),
+        None
+    );
+    let sgd = Optimizer::Sgd {
+        momentum: 0.0,
+        nesterov: false,
+        weight_decay: 0.0,
+    };
+    let mut t = trainer(&backbone, spec(upto, sgd));
+    let (pixels, labels) = images();
+    let batch = Batch {
+        input: Input::Images(pixels),
+        labels: &labels,
+        weights: vec![1.0; 8],
+    };
+    let before = t.state().unwrap();
+    t.step(&batch, 0.1, &mut ChaCha8Rng::seed_from_u64(5))
+        .unwrap();
+    let after = t.state().unwrap();
+    assert!(
+        !before.contains_key("stem.weight"),
+        "frozen layers are not state"
+    );
+    assert_ne!(
+        before["down.weight"], after["down.weight"],
+        "layers after it train"
+    );
+}
