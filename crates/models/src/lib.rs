@@ -20,6 +20,7 @@ pub mod mobilenet;
 pub mod preprocess;
 pub mod resnet;
 pub mod vgg;
+pub mod weights;
 pub mod zoo;
 
 pub use backbone::{Backbone, Layout, Weights};

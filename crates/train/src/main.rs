@@ -72,6 +72,10 @@ struct Args {
     /// detected from the file when omitted.
     #[arg(long)]
     normalize: Option<Normalization>,
+    /// Pretrained weights for a built-in backbone: a safetensors file with torchvision's
+    /// state_dict names (timm's for inception_resnet_v2); every name and shape is checked.
+    #[arg(long, value_name = "FILE.safetensors")]
+    weights: Option<PathBuf>,
     /// With an imported backbone: cut it at this named tensor instead of at the pooled
     /// features graph analysis finds: a feature map (pooled by the head) or an embedding
     /// [N, C], for encoders that are not classifiers.
@@ -325,7 +329,18 @@ fn run(args: Args) -> Result<()> {
                 "--features cuts an imported .onnx backbone; a built-in backbone is cut at its last feature map already",
             ));
         }
-        Some(backbone) => backbone,
+        Some(mut backbone) => {
+            if let Some(path) = &args.weights {
+                ortl_models::weights::load_safetensors(&mut backbone, path)
+                    .map_err(|e| usage(e.to_string()))?;
+            }
+            backbone
+        }
+        None if args.weights.is_some() => {
+            return Err(usage(
+                "--weights loads a built-in backbone's weights; an imported .onnx backbone brings its own",
+            ));
+        }
         None if Path::new(&s.backbone).is_file() => {
             // A file that cannot be cut as asked is fixed by the arguments (--features).
             ortl_models::import(
@@ -378,7 +393,7 @@ fn run(args: Args) -> Result<()> {
     );
     if args.preset.as_deref() == Some("tutorial") && !backbone.weights.is_pretrained() {
         eprintln!(
-            "ortl-train: warning: the tutorial fine-tunes ImageNet weights, but this {} starts from random weights; pass a pretrained classifier as --backbone FILE.onnx (README: pretrained weights)",
+            "ortl-train: warning: the tutorial fine-tunes ImageNet weights, but this {} starts from random weights; give --weights FILE.safetensors or a pretrained classifier as --backbone FILE.onnx (README: pretrained weights)",
             backbone.name
         );
     }

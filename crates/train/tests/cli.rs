@@ -512,3 +512,105 @@ fn exported_backbones_train_and_untrainable_operators_are_named_up_front() {
     );
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// Provenance: a built-in backbone is random (its seed) unless --weights loads a
+/// torchvision state_dict, and says so in the log, train.json and the model's metadata; the
+/// tutorial preset on random weights warns once.
+#[test]
+fn weights_files_load_and_every_run_says_whether_it_is_pretrained() {
+    use safetensors::{Dtype, tensor::TensorView};
+    let wd = Workdir::new();
+    tensors(&wd);
+    let (code, _, stderr) = train(
+        &wd,
+        &["--epochs", "1", "--preset", "tutorial", "--seed", "9"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("randomly initialised (seed 9), not pretrained"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr
+            .matches("warning: the tutorial fine-tunes ImageNet weights")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(wd.join("run/train.json")).unwrap()).unwrap();
+    assert_eq!(json["backbone_weights"]["kind"], "random");
+    assert_eq!(json["backbone_pretrained"], false);
+
+    // torchvision's names, the classifier and step counters included, as save_file writes.
+    let source = ortl_models::zoo::builtin("resnet-mini", 4).unwrap();
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = source
+        .graph
+        .initializers
+        .iter()
+        .map(|(name, t)| {
+            let bytes = t
+                .as_f32()
+                .unwrap()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            (
+                name.clone(),
+                Dtype::F32,
+                t.dims.iter().map(|&d| d as usize).collect(),
+                bytes,
+            )
+        })
+        .collect();
+    tensors.push(("fc.bias".into(), Dtype::F32, vec![1000], vec![0; 4000]));
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    fs::write(
+        wd.join("resnet.safetensors"),
+        safetensors::serialize(views, None).unwrap(),
+    )
+    .unwrap();
+    let (code, _, stderr) = train(
+        &wd,
+        &[
+            "--epochs",
+            "1",
+            "--preset",
+            "tutorial",
+            "--force",
+            "--weights",
+            "resnet.safetensors",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("pretrained: resnet.safetensors (sha256 "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warning: the tutorial"), "{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(wd.join("run/train.json")).unwrap()).unwrap();
+    assert_eq!(json["backbone_weights"]["file"], "resnet.safetensors");
+    assert_eq!(
+        json["backbone_weights"]["sha256"].as_str().unwrap().len(),
+        64
+    );
+    let model = ortl_onnx::io::load(&wd.join("run/model.onnx")).unwrap();
+    assert!(model.metadata["ortl.backbone_weights"].contains("resnet.safetensors"));
+
+    // A file for another network is a usage error listing what does not fit.
+    let (code, _, stderr) = train_as(
+        &wd,
+        "vgg-mini",
+        &["--force", "--weights", "resnet.safetensors"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("missing from the file")
+            && stderr.contains("in the file but not in the backbone"),
+        "{stderr}"
+    );
+}
