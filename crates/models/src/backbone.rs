@@ -104,6 +104,8 @@ pub struct Backbone {
     /// Input size the backbone was made for, when fixed.
     pub size: Option<(usize, usize)>,
     pub weights: Weights,
+    /// Where the features were taken: for an import, which tensor and why.
+    pub cut: String,
 }
 
 impl Backbone {

@@ -1,4 +1,4 @@
-//! Small pretrained-style models in the shapes real exporters write, at any opset from 9 to
+//! Small pretrained-style models in the shapes real exporters write, at any opset from 7 to
 //! 20, so the import, opset conversion, folding and gradient rules are tested on the graphs
 //! users bring rather than on ortl's own: a MobileNetV3-like network (hard-swish, a
 //! depthwise convolution with a kept BatchNormalization and PReLU, a squeeze-and-excitation
@@ -23,6 +23,9 @@ pub enum Classifier {
     Conv1x1,
     /// No classifier: the graph ends at the last feature map (an encoder).
     None,
+    /// tf2onnx's Keras form: an NHWC input transposed to NCHW for the convolutions and back,
+    /// ReduceMean over axes 1, 2 → MatMul → Add; the features are NHWC.
+    KerasNhwc,
 }
 
 /// What to export.
@@ -48,16 +51,31 @@ pub fn mobile(export: &Export) -> Model {
     let mut b = GraphBuilder::new("mobile_export");
     let dynamic = |name: &str| Dim::Symbolic(name.into());
     let side = |name: &str| export.size.map_or_else(|| dynamic(name), Dim::Fixed);
-    let x = b.input(
-        "input",
-        DataType::Float,
-        vec![
-            dynamic("batch"),
-            Dim::Fixed(3),
-            side("height"),
-            side("width"),
-        ],
-    );
+    let nhwc = export.classifier == Classifier::KerasNhwc;
+    let x = if nhwc {
+        let x = b.input(
+            "input",
+            DataType::Float,
+            vec![
+                dynamic("batch"),
+                side("height"),
+                side("width"),
+                Dim::Fixed(3),
+            ],
+        );
+        b.op("Transpose", &[&x], vec![("perm", ints(&[0, 3, 1, 2]))])
+    } else {
+        b.input(
+            "input",
+            DataType::Float,
+            vec![
+                dynamic("batch"),
+                Dim::Fixed(3),
+                side("height"),
+                side("width"),
+            ],
+        )
+    };
     let mut weight = |b: &mut GraphBuilder, name: &str, dims: &[i64], scale: f32| {
         let n = dims.iter().product::<i64>() as usize;
         let values = (0..n).map(|_| rng.random_range(-scale..scale)).collect();
@@ -152,7 +170,16 @@ pub fn mobile(export: &Export) -> Model {
     // GELU: the Gelu operator from opset 20, before it x·½·(1 + erf(x/√2)) with the
     // constants as Constant nodes, as torch.onnx writes them.
     let activated = gelu(&mut b, &summed, opset);
-    b.op_into("Identity", &[&activated], FEATURES, vec![]);
+    if nhwc {
+        b.op_into(
+            "Transpose",
+            &[&activated],
+            FEATURES,
+            vec![("perm", ints(&[0, 2, 3, 1]))],
+        );
+    } else {
+        b.op_into("Identity", &[&activated], FEATURES, vec![]);
+    }
     let graph_features = FEATURES.to_string();
 
     let output = match export.classifier {
@@ -171,6 +198,26 @@ pub fn mobile(export: &Export) -> Model {
             let w = weight(&mut b, "dense/kernel", &[CHANNELS, export.classes], 0.3);
             let bias = weight(&mut b, "dense/bias", &[export.classes], 0.1);
             let logits = b.op("MatMul", &[&dropout, &w], vec![]);
+            b.op("Add", &[&logits, &bias], vec![])
+        }
+        Classifier::KerasNhwc => {
+            let pooled = if opset >= 18 {
+                let axes = b.constant(Tensor::i64s(&[1, 2]));
+                b.op(
+                    "ReduceMean",
+                    &[&graph_features, &axes],
+                    vec![("keepdims", int(0))],
+                )
+            } else {
+                b.op(
+                    "ReduceMean",
+                    &[&graph_features],
+                    vec![("axes", ints(&[1, 2])), ("keepdims", int(0))],
+                )
+            };
+            let w = weight(&mut b, "dense/kernel", &[CHANNELS, export.classes], 0.3);
+            let bias = weight(&mut b, "dense/bias", &[export.classes], 0.1);
+            let logits = b.op("MatMul", &[&pooled, &w], vec![]);
             b.op("Add", &[&logits, &bias], vec![])
         }
         Classifier::Conv1x1 => {
@@ -308,6 +355,22 @@ fn constant_node(b: &mut GraphBuilder, value: f32) -> String {
 fn gelu(b: &mut GraphBuilder, x: &str, opset: i64) -> String {
     if opset >= 20 {
         return b.op("Gelu", &[x], vec![]);
+    }
+    if opset < 9 {
+        // No Erf before opset 9: the tanh approximation.
+        let cube = b.op("Mul", &[x, x], vec![]);
+        let cube = b.op("Mul", &[&cube, x], vec![]);
+        let k = constant_node(b, 0.044_715);
+        let scaled = b.op("Mul", &[&cube, &k], vec![]);
+        let inner = b.op("Add", &[x, &scaled], vec![]);
+        let root = constant_node(b, (2.0 / std::f32::consts::PI).sqrt());
+        let inner = b.op("Mul", &[&inner, &root], vec![]);
+        let t = b.op("Tanh", &[&inner], vec![]);
+        let one = constant_node(b, 1.0);
+        let shifted = b.op("Add", &[&t, &one], vec![]);
+        let product = b.op("Mul", &[x, &shifted], vec![]);
+        let half = constant_node(b, 0.5);
+        return b.op("Mul", &[&product, &half], vec![]);
     }
     let root2 = constant_node(b, std::f32::consts::SQRT_2);
     let scaled = b.op("Div", &[x, &root2], vec![]);

@@ -128,8 +128,14 @@ pub fn cut_at(
         .map(|(h, w)| (h as usize, w as usize));
 
     let pool = match features {
-        Some(tensor) => named_features(&graph, tensor, &image.name, layout, size)?,
-        None => find_pool(&graph).ok_or_else(|| {
+        Some(tensor) => {
+            let mut pool = named_features(&graph, tensor, &image.name, layout, size)?;
+            pool.reason = format!("at '{tensor}', as --features asks");
+            pool
+        }
+        None => find_pool(&graph)
+            .or_else(|| encoder_output(&graph, &image.name, layout, size))
+            .ok_or_else(|| {
             let ops: Vec<&str> = graph.nodes.iter().rev().take(6).map(|n| n.op.as_str()).collect();
             format!(
                 "found no global pooling or flatten feeding a classifier (looked for GlobalAveragePool/GlobalMaxPool, ReduceMean/ReduceMax/AveragePool over the spatial axes, or Flatten, followed through shape ops by Gemm, MatMul or a 1×1 Conv); the graph ends with {}; name the feature map to cut at with --features NAME",
@@ -140,13 +146,24 @@ pub fn cut_at(
     let feature_layout = pool.layout;
     // The classifier's input width is the channel count after global pooling; after a
     // flatten (VGG: 512·7·7) it is not, so the feature map's own shape decides when known.
-    let inferred = probe_shape(&graph, &image.name, layout, size, &pool.features)
-        .filter(|s| s.len() == 4)
-        .and_then(|s| match feature_layout {
-            Layout::Nchw => s[1],
-            Layout::Nhwc => s[3],
-        });
+    let probed = probe_shape(&graph, &image.name, layout, size, &pool.features);
+    let inferred =
+        probed
+            .as_ref()
+            .ok()
+            .filter(|s| s.len() == 4)
+            .and_then(|s| match feature_layout {
+                Layout::Nchw => s[1],
+                Layout::Nhwc => s[3],
+            });
     let channels = inferred.map_or(pool.channels, |c| c as usize);
+    if channels == 0 {
+        return Err(format!(
+            "the channel count of the feature map '{}' cannot be inferred ({})",
+            pool.features,
+            probed.err().unwrap_or_else(|| "its rank is not 4".into())
+        ));
+    }
     let mut graph_out = graph;
     graph_out.outputs = vec![ValueInfo {
         name: pool.features.clone(),
@@ -198,6 +215,7 @@ pub fn cut_at(
             file: name.into(),
             sha256: None,
         },
+        cut: pool.reason,
     })
 }
 
@@ -240,6 +258,8 @@ pub struct Pool {
     pub channels: usize,
     /// `features` is already pooled, `[N, C]`.
     pub embedding: bool,
+    /// Why the cut is there, for the training log.
+    pub reason: String,
 }
 
 /// Shapes of the graph's values with the image input at its fixed size, or at 224×224 when
@@ -250,7 +270,7 @@ fn probe_shape(
     layout: Layout,
     size: Option<(usize, usize)>,
     value: &str,
-) -> Option<ortl_onnx::shapes::Shape> {
+) -> Result<ortl_onnx::shapes::Shape, String> {
     let (h, w) = size.unwrap_or((224, 224));
     let mut probe = graph.clone();
     probe.outputs = vec![ValueInfo {
@@ -258,7 +278,11 @@ fn probe_shape(
         dtype: DataType::Float,
         shape: None,
     }];
-    let input = probe.inputs.iter_mut().find(|i| i.name == image)?;
+    let input = probe
+        .inputs
+        .iter_mut()
+        .find(|i| i.name == image)
+        .ok_or_else(|| format!("no input '{image}'"))?;
     let n = Dim::Symbolic("N".into());
     let (h, w) = (Dim::Fixed(h as i64), Dim::Fixed(w as i64));
     input.shape = Some(match layout {
@@ -268,9 +292,29 @@ fn probe_shape(
     passes::prune(&mut probe);
     ortl_onnx::fold::fold(&mut probe);
     ortl_onnx::shapes::infer(&probe)
-        .ok()?
+        .map_err(|e| e.to_string())?
         .remove(value)
         .map(|t| t.shape)
+        .ok_or_else(|| format!("'{value}' has no inferred shape"))
+}
+
+/// A network without a classifier (Keras' `include_top=False`, an encoder): its one output,
+/// when that is a feature map or an embedding.
+fn encoder_output(
+    graph: &ortl_onnx::Graph,
+    image: &str,
+    layout: Layout,
+    size: Option<(usize, usize)>,
+) -> Option<Pool> {
+    let [output] = graph.outputs.as_slice() else {
+        return None;
+    };
+    let mut pool = named_features(graph, &output.name, image, layout, size).ok()?;
+    pool.reason = format!(
+        "at its output '{}': no classifier found, so it is taken for an encoder (name another tensor with --features)",
+        output.name
+    );
+    Some(pool)
 }
 
 /// The cut at a tensor the user named (`--features`).
@@ -305,26 +349,18 @@ fn named_features(
         ));
     }
     let shape = probe_shape(graph, image, layout, size, tensor)
-        .ok_or_else(|| format!("the shape of '{tensor}' cannot be inferred"))?;
+        .map_err(|e| format!("the shape of '{tensor}' cannot be inferred ({e})"))?;
+    let map = |channels: i64, layout: Layout, embedding: bool| Pool {
+        features: tensor.into(),
+        layout,
+        channels: channels as usize,
+        embedding,
+        reason: format!("at '{tensor}'"),
+    };
     match shape.as_slice() {
-        [_, Some(c), _, _] if layout == Layout::Nchw => Ok(Pool {
-            features: tensor.into(),
-            layout,
-            channels: *c as usize,
-            embedding: false,
-        }),
-        [_, _, _, Some(c)] if layout == Layout::Nhwc => Ok(Pool {
-            features: tensor.into(),
-            layout,
-            channels: *c as usize,
-            embedding: false,
-        }),
-        [_, Some(c)] => Ok(Pool {
-            features: tensor.into(),
-            layout: Layout::Nchw,
-            channels: *c as usize,
-            embedding: true,
-        }),
+        [_, Some(c), _, _] if layout == Layout::Nchw => Ok(map(*c, layout, false)),
+        [_, _, _, Some(c)] if layout == Layout::Nhwc => Ok(map(*c, layout, false)),
+        [_, Some(c)] => Ok(map(*c, Layout::Nchw, true)),
         other => Err(format!(
             "'{tensor}' has shape {other:?}; name a feature map ({} with fixed channels) or an embedding [N, C]",
             if layout == Layout::Nchw {
@@ -348,12 +384,18 @@ pub fn find_pool(graph: &ortl_onnx::Graph) -> Option<Pool> {
         if !feeds_only_a_classifier(graph, &node.outputs[0], &constants) {
             return None;
         }
-        let channels = classifier_inputs(graph, &node.outputs[0], 6)?;
+        // The channel count comes from the feature map's inferred shape; the classifier's
+        // weight is the fallback (0 when it is not directly after the pooling).
+        let channels = classifier_inputs(graph, &node.outputs[0], 6).unwrap_or(0);
         Some(Pool {
             features: node.inputs[0].clone(),
             layout,
             channels,
             embedding: false,
+            reason: format!(
+                "at the input of {} '{}', the global pooling that feeds the classifier",
+                node.op, node.name
+            ),
         })
     });
     pooled.or_else(|| {
@@ -362,12 +404,16 @@ pub fn find_pool(graph: &ortl_onnx::Graph) -> Option<Pool> {
             {
                 return None;
             }
-            let channels = classifier_inputs(graph, &node.outputs[0], 6)?;
+            let channels = classifier_inputs(graph, &node.outputs[0], 6).unwrap_or(0);
             Some(Pool {
                 features: node.inputs.first()?.clone(),
                 layout: Layout::Nchw,
                 channels,
                 embedding: false,
+                reason: format!(
+                    "at the input of Flatten '{}', which feeds the classifier",
+                    node.name
+                ),
             })
         })
     })
@@ -390,14 +436,17 @@ fn constant_values(graph: &ortl_onnx::Graph) -> std::collections::HashSet<&str> 
     constants
 }
 
-/// Whether everything computed from `value` is computed from it and constants alone, and
-/// reaches a graph output: the value feeds a classifier, not the rest of the network.
+/// Whether everything computed from `value` is computed from it and constants alone,
+/// includes a classifier (Gemm, MatMul or a 1×1 Conv; normalisations and activations may
+/// come between, as Keras ConvNeXt's LayerNorm) and reaches a graph output: the value feeds
+/// a classifier, not the rest of the network.
 fn feeds_only_a_classifier(
     graph: &ortl_onnx::Graph,
     value: &str,
     constants: &std::collections::HashSet<&str>,
 ) -> bool {
     let mut derived: std::collections::HashSet<&str> = [value].into();
+    let mut classifier = false;
     for node in &graph.nodes {
         let reads = |i: &String| !i.is_empty() && derived.contains(i.as_str());
         if !node.inputs.iter().any(reads) {
@@ -409,12 +458,22 @@ fn feeds_only_a_classifier(
         if mixes {
             return false;
         }
+        classifier |= match node.op.as_str() {
+            "Gemm" | "MatMul" => true,
+            "Conv" => node
+                .inputs
+                .get(1)
+                .and_then(|w| graph.initializers.get(w))
+                .is_some_and(|w| w.dims.len() == 4 && w.dims[2] == 1 && w.dims[3] == 1),
+            _ => false,
+        };
         derived.extend(node.outputs.iter().map(String::as_str));
     }
-    graph
-        .outputs
-        .iter()
-        .any(|o| derived.contains(o.name.as_str()))
+    classifier
+        && graph
+            .outputs
+            .iter()
+            .any(|o| derived.contains(o.name.as_str()))
 }
 
 /// If `node` averages over the spatial axes of a feature map, the map's layout.

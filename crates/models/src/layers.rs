@@ -235,6 +235,7 @@ impl Net {
             channels,
             size: None,
             weights: crate::backbone::Weights::Random { seed: self.seed },
+            cut: "its last feature map".into(),
         }
     }
 }

@@ -436,7 +436,19 @@ fn a_graph_without_global_pooling_is_refused_with_what_was_found() {
         vec![Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(8), Dim::Fixed(8)],
     );
     let y = b.op("Relu", &[&x], vec![]);
-    b.output(&y, DataType::Float, vec![]);
+    // A map at the output is taken for an encoder's, and the cut says so.
+    let mut graph = b.graph().clone();
+    graph.outputs = vec![ValueInfo::new(&y, DataType::Float, vec![])];
+    let encoder = cut(Model::new(graph), "encoder", None).unwrap();
+    assert_eq!(
+        (encoder.features.as_str(), encoder.channels),
+        (y.as_str(), 3)
+    );
+    assert!(encoder.cut.contains("encoder"), "{}", encoder.cut);
+    // A rank-3 output is neither a map nor an embedding.
+    let target = b.constant(Tensor::i64s(&[1, 3, 64]));
+    let tokens = b.op("Reshape", &[&y, &target], vec![]);
+    b.output(&tokens, DataType::Float, vec![]);
     let err = cut(Model::new(b.finish()), "flat", None).unwrap_err();
     assert!(
         err.contains("GlobalAveragePool") && err.contains("Relu"),

@@ -384,10 +384,11 @@ fn run(args: Args) -> Result<()> {
         )));
     }
     eprintln!(
-        "ortl-train: backbone {} ({} parameters, {}), normalisation {} ({})",
+        "ortl-train: backbone {} ({} parameters, {}), cut {}, normalisation {} ({})",
         backbone.name,
         backbone.parameter_count(),
         backbone.weights,
+        backbone.cut,
         backbone.normalization,
         backbone.normalization_reason
     );

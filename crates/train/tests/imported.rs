@@ -80,6 +80,7 @@ fn a_head_trains_on_every_exporters_form_and_on_an_encoder() {
         (17, None, Classifier::ShapeFlatten, None),
         (13, Some(SIZE as i64), Classifier::SqueezeMatMul, None),
         (11, Some(SIZE as i64), Classifier::Conv1x1, None),
+        (9, None, Classifier::KerasNhwc, None),
         (20, None, Classifier::None, Some(exports::FEATURES)),
     ];
     for (opset, size, form, features) in cases {
