@@ -56,6 +56,7 @@ pub fn summarize(
     positive: Option<&str>,
     threshold: f64,
     bootstrap: usize,
+    proportion: crate::intervals::ProportionMethod,
     seed: u64,
 ) -> Result<RunSummary> {
     let predictions_path = dir.join("predictions.csv");
@@ -67,8 +68,9 @@ pub fn summarize(
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(serde_json::Value::Null);
     let metrics = if preds.classes.len() == 2 {
-        let (eval, _, _) = binary_predictions(&preds, positive, threshold, bootstrap, seed)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        let (eval, _, _) =
+            binary_predictions(&preds, positive, threshold, bootstrap, proportion, seed)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
         METRICS
             .iter()
             .map(|m| {
@@ -87,6 +89,7 @@ pub fn summarize(
             ci_low: f64::NAN,
             ci_high: f64::NAN,
             threshold: None,
+            interval: Default::default(),
         };
         vec![
             row("accuracy", m.accuracy),

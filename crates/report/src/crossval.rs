@@ -226,6 +226,7 @@ mod tests {
                     ci_low: f64::NAN,
                     ci_high: f64::NAN,
                     threshold: None,
+                    interval: Default::default(),
                 })
                 .collect(),
         }

@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::intervals::{Interval, ProportionMethod};
 use crate::metrics::{
     Confusion, average_precision, brier, log_loss, roc_auc, sensitivity_at_specificity,
     specificity_at_sensitivity, threshold_metrics, youden_threshold,
@@ -20,6 +21,8 @@ pub struct MetricRow {
     pub ci_high: f64,
     /// The decision threshold the metric depends on (empty for threshold-free metrics).
     pub threshold: Option<f64>,
+    /// How the interval was computed.
+    pub interval: Interval,
 }
 
 /// Everything computed for a binary problem.
@@ -30,6 +33,9 @@ pub struct BinaryEvaluation {
     pub n: usize,
     pub positives: usize,
     pub threshold: f64,
+    /// Where `threshold` was chosen, when not given (`--threshold-from`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold_source: Option<String>,
     pub youden_threshold: f64,
     pub confusion: Confusion,
     pub confusion_at_youden: Confusion,
@@ -74,11 +80,28 @@ fn all_metrics(labels: &[bool], scores: &[f64], threshold: f64) -> Vec<(String, 
     out
 }
 
+/// Proportions at the given threshold, as (metric, successes, trials) of a confusion.
+fn proportions(c: &Confusion) -> [(&'static str, usize, usize); 6] {
+    let n = c.tp + c.tn + c.fp + c.fn_;
+    [
+        ("sensitivity", c.tp, c.tp + c.fn_),
+        ("specificity", c.tn, c.tn + c.fp),
+        ("precision", c.tp, c.tp + c.fp),
+        ("npv", c.tn, c.tn + c.fn_),
+        ("accuracy", c.tp + c.tn, n),
+        ("error_rate", c.fp + c.fn_, n),
+    ]
+}
+
+/// Every metric with its 95 % interval: the proportions at `threshold` by `proportion`
+/// (Wilson or Clopper–Pearson), everything else (AUC, F1, MCC, metrics at a threshold chosen
+/// on the data) by a stratified bootstrap of `bootstrap` resamples.
 pub fn binary(
     labels: &[bool],
     scores: &[f64],
     threshold: f64,
     bootstrap: usize,
+    proportion: ProportionMethod,
     seed: u64,
     names: (&str, &str),
 ) -> BinaryEvaluation {
@@ -114,9 +137,22 @@ pub fn binary(
                 ci_low,
                 ci_high,
                 threshold,
+                interval: if ci_low.is_nan() {
+                    Interval::None
+                } else {
+                    Interval::Bootstrap
+                },
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let confusion = Confusion::at(labels, scores, threshold);
+    let mut rows = rows;
+    for (metric, k, n) in proportions(&confusion) {
+        if let Some(row) = rows.iter_mut().find(|r| r.metric == metric) {
+            (row.ci_low, row.ci_high) = proportion.bounds(k, n);
+            row.interval = proportion.interval();
+        }
+    }
     let youden = youden_threshold(labels, scores);
     BinaryEvaluation {
         positive: names.0.into(),
@@ -124,8 +160,9 @@ pub fn binary(
         n: labels.len(),
         positives: positives.len(),
         threshold,
+        threshold_source: None,
         youden_threshold: youden,
-        confusion: Confusion::at(labels, scores, threshold),
+        confusion,
         confusion_at_youden: Confusion::at(labels, scores, youden),
         rows,
     }
@@ -139,6 +176,7 @@ pub fn binary_predictions(
     positive: Option<&str>,
     threshold: f64,
     bootstrap: usize,
+    proportion: ProportionMethod,
     seed: u64,
 ) -> Result<(BinaryEvaluation, Vec<bool>, Vec<f64>), String> {
     let classes = &preds.classes;
@@ -160,6 +198,7 @@ pub fn binary_predictions(
         &scores,
         threshold,
         bootstrap,
+        proportion,
         seed,
         (&classes[positive], &classes[1 - positive]),
     );
@@ -314,8 +353,24 @@ mod tests {
     #[test]
     fn bootstrap_intervals_contain_the_estimate_and_are_reproducible() {
         let (labels, scores) = sample();
-        let a = binary(&labels, &scores, 0.5, 300, 7, ("tb", "normal"));
-        let b = binary(&labels, &scores, 0.5, 300, 7, ("tb", "normal"));
+        let a = binary(
+            &labels,
+            &scores,
+            0.5,
+            300,
+            ProportionMethod::Wilson,
+            7,
+            ("tb", "normal"),
+        );
+        let b = binary(
+            &labels,
+            &scores,
+            0.5,
+            300,
+            ProportionMethod::Wilson,
+            7,
+            ("tb", "normal"),
+        );
         assert_eq!(a.rows, b.rows);
         for row in &a.rows {
             if row.value.is_finite() && row.ci_low.is_finite() {
@@ -325,7 +380,15 @@ mod tests {
                 );
             }
         }
-        let c = binary(&labels, &scores, 0.5, 300, 8, ("tb", "normal"));
+        let c = binary(
+            &labels,
+            &scores,
+            0.5,
+            300,
+            ProportionMethod::Wilson,
+            8,
+            ("tb", "normal"),
+        );
         assert_ne!(a.rows, c.rows, "another seed, other intervals");
     }
 

@@ -37,17 +37,32 @@ fn interval(row: &MetricRow) -> String {
     }
 }
 
+/// Why metrics at the Youden threshold are optimistic, and where the threshold came from.
+fn youden_note(b: &BinaryEvaluation) -> String {
+    let source = match &b.threshold_source {
+        Some(source) => format!(
+            " The threshold {:.4} was chosen by Youden's J on {source}.",
+            b.threshold
+        ),
+        None => String::new(),
+    };
+    format!(
+        "The Youden-optimal threshold is chosen and scored on these same images, so metrics at it are optimistic; choose a threshold on validation predictions with --threshold-from and score test predictions with it.{source}"
+    )
+}
+
 /// Everything the report shows.
 pub struct Report<'a> {
     pub title: String,
     pub source: String,
-    /// What was evaluated, from the run's train.json: backbone and where its weights came
-    /// from (pretrained or random).
-    pub model: Option<String>,
+    /// What was evaluated and how it was trained (from the run's train.json): backbone,
+    /// whether pretrained, data, settings, versions.
+    pub provenance: Vec<(String, String)>,
     pub binary: Option<&'a BinaryEvaluation>,
     pub multiclass: &'a MulticlassEvaluation,
     pub figures: Vec<(String, String)>,
-    pub bootstrap: usize,
+    /// How the intervals were computed, as a sentence.
+    pub intervals: String,
     pub notes: Vec<String>,
     pub gallery: Option<crate::gallery::Rendered>,
 }
@@ -61,13 +76,22 @@ pub fn html(r: &Report) -> String {
     );
     let _ = write!(
         h,
-        "<h1>{}</h1><p>Predictions: <code>{}</code>. Intervals: stratified bootstrap, {} resamples, 95 %.</p>",
+        "<h1>{}</h1><p>Predictions: <code>{}</code>. {}</p>",
         escape(&r.title),
         escape(&r.source),
-        r.bootstrap
+        escape(&r.intervals)
     );
-    if let Some(model) = &r.model {
-        let _ = write!(h, "<p>Model: {}.</p>", escape(model));
+    if !r.provenance.is_empty() {
+        h.push_str("<h2>Model and training</h2><table>");
+        for (what, value) in &r.provenance {
+            let _ = write!(
+                h,
+                "<tr><th>{}</th><td style=\"text-align:left\">{}</td></tr>",
+                escape(what),
+                escape(value)
+            );
+        }
+        h.push_str("</table>");
     }
     for note in &r.notes {
         let _ = write!(h, "<p class=\"note\">{}</p>", escape(note));
@@ -83,6 +107,7 @@ pub fn html(r: &Report) -> String {
             b.threshold,
             b.youden_threshold
         );
+        let _ = write!(h, "<p>{}</p>", escape(&youden_note(b)));
         let c = &b.confusion;
         let _ = write!(
             h,
@@ -95,15 +120,16 @@ pub fn html(r: &Report) -> String {
             pos = escape(&b.positive)
         );
         h.push_str(
-            "<table><tr><th>metric</th><th>value</th><th>95 % CI</th><th>threshold</th></tr>",
+            "<table><tr><th>Metric</th><th>Value</th><th>95 % CI</th><th>Interval</th><th>Threshold</th></tr>",
         );
         for row in &b.rows {
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&row.metric),
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&crate::metrics::label(&row.metric)),
                 number(row.value),
                 interval(row),
+                row.interval.name(),
                 row.threshold.map_or(String::new(), |t| format!("{t:.4}"))
             );
         }
@@ -150,11 +176,15 @@ pub fn html(r: &Report) -> String {
 
 pub fn markdown(r: &Report) -> String {
     let mut md = format!(
-        "# {}\n\nPredictions: `{}`; 95 % stratified bootstrap intervals ({} resamples).\n\n",
-        r.title, r.source, r.bootstrap
+        "# {}\n\nPredictions: `{}`. {}\n\n",
+        r.title, r.source, r.intervals
     );
-    if let Some(model) = &r.model {
-        let _ = writeln!(md, "Model: {model}.\n");
+    if !r.provenance.is_empty() {
+        md.push_str("## Model and training\n\n| | |\n|---|---|\n");
+        for (what, value) in &r.provenance {
+            let _ = writeln!(md, "| {what} | {} |", value.replace('|', "\\|"));
+        }
+        md.push('\n');
     }
     for note in &r.notes {
         let _ = writeln!(md, "> {note}\n");
@@ -166,14 +196,16 @@ pub fn markdown(r: &Report) -> String {
             "Positive class **{}**; threshold {:.4} (Youden {:.4}). TN {} · FP {} · FN {} · TP {}\n",
             b.positive, b.threshold, b.youden_threshold, c.tn, c.fp, c.fn_, c.tp
         );
-        md.push_str("| metric | value | 95 % CI |\n|---|---:|---:|\n");
+        let _ = writeln!(md, "{}\n", youden_note(b));
+        md.push_str("| Metric | Value | 95 % CI | Interval |\n|---|---:|---:|---|\n");
         for row in &b.rows {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} |",
-                row.metric,
+                "| {} | {} | {} | {} |",
+                crate::metrics::label(&row.metric),
                 number(row.value),
-                interval(row)
+                interval(row),
+                row.interval.name()
             );
         }
         md.push('\n');

@@ -20,6 +20,7 @@ pub mod evaluate;
 pub mod gallery;
 pub mod html;
 pub mod input;
+pub mod intervals;
 pub mod metrics;
 pub mod plots;
 pub mod tables;

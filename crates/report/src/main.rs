@@ -9,16 +9,19 @@ use ortl_cli::{AtomicDir, usage};
 use ortl_report::evaluate::{BinaryEvaluation, binary_predictions, multiclass};
 use ortl_report::html::{Report, html, markdown};
 use ortl_report::input::{Predictions, read_history};
+use ortl_report::intervals::ProportionMethod;
 use ortl_report::{gallery, plots};
 
 /// Evaluates predictions from ortl-infer: the tutorial's confusion matrix, sensitivity,
 /// specificity, accuracy, error rate, precision, F1, MCC and ROC AUC, plus NPV, balanced
 /// accuracy, Cohen's kappa, PR AUC, Brier score, log loss, sensitivity at fixed
-/// specificity and the Youden-optimal threshold, each with a stratified bootstrap 95 %
-/// interval; per-class metrics for any number of classes.
+/// specificity and the Youden-optimal threshold, each with a 95 % interval (Wilson or
+/// Clopper–Pearson for the proportions at the threshold, stratified bootstrap for the
+/// rest); per-class metrics for any number of classes. With --run, a provenance table
+/// (backbone, whether pretrained, data, settings, versions) from the run's train.json.
 ///
 /// Writes into the output folder (which appears only when complete): metrics.json,
-/// metrics.csv (metric,value,ci_low,ci_high,threshold), roc / precision_recall /
+/// metrics.csv (metric,value,ci_low,ci_high,threshold,interval), roc / precision_recall /
 /// confusion_matrix / training_curves as PNG and SVG, report.html (self-contained, opens
 /// offline) and report.md; prints a summary table on stdout.
 ///
@@ -45,6 +48,11 @@ struct Args {
     /// image), capped at 24 each, and the 8 most confident correct ones.
     #[arg(long, value_name = "DIR")]
     cams: Option<PathBuf>,
+    /// Choose the decision threshold by Youden's J on these predictions (e.g. the
+    /// validation split's) and score --predictions (e.g. the test split's) with it, instead
+    /// of choosing and scoring on the same images.
+    #[arg(long, value_name = "PREDICTIONS", conflicts_with = "threshold")]
+    threshold_from: Option<PathBuf>,
     /// Output folder.
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -61,9 +69,14 @@ struct Common {
     /// Positive class of binary metrics (default: the class with label 1, the tutorial's TB).
     #[arg(long)]
     positive: Option<String>,
-    /// Decision threshold on the positive class's probability.
+    /// Decision threshold on the positive class's probability (see also --threshold-from).
     #[arg(long, default_value_t = 0.5)]
     threshold: f64,
+    /// Interval of the proportions at the threshold (sensitivity, specificity, precision,
+    /// NPV, accuracy): Wilson's score interval or the Clopper–Pearson exact one. Other
+    /// metrics get bootstrap intervals.
+    #[arg(long, value_enum, default_value_t = ProportionMethod::Wilson)]
+    proportion_interval: ProportionMethod,
     /// Bootstrap resamples for the confidence intervals (0 disables them).
     #[arg(long, default_value_t = 1000)]
     bootstrap: usize,
@@ -122,6 +135,7 @@ fn run(args: Args) -> Result<()> {
                 args.history.as_deref(),
                 args.run.as_deref(),
                 args.cams.as_deref(),
+                args.threshold_from.as_deref(),
                 &args.common,
             )
         }
@@ -151,6 +165,7 @@ fn compare(
                 common.positive.as_deref(),
                 common.threshold,
                 common.bootstrap,
+                common.proportion_interval,
                 common.seed,
             )
         })
@@ -235,13 +250,98 @@ fn compare(
     Ok(())
 }
 
-/// "resnet50, randomly initialised (seed 42), not pretrained", from a run's train.json.
-fn model_provenance(run_dir: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(run_dir.join("train.json")).ok()?;
-    let train: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let backbone = train["backbone"].as_str()?;
-    let weights = train["backbone_provenance"].as_str()?;
-    Some(format!("backbone {backbone}, {weights}"))
+/// What was trained and how, from a run's train.json, as (what, value) rows for the
+/// report's provenance table; fields the file lacks are left out.
+fn provenance(run_dir: &std::path::Path) -> Vec<(String, String)> {
+    let Some(train) = std::fs::read_to_string(run_dir.join("train.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+    else {
+        return Vec::new();
+    };
+    let text = |key: &str| match &train[key] {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    let mut rows = Vec::new();
+    let mut push = |what: &str, value: Option<String>| {
+        if let Some(value) = value {
+            rows.push((what.to_string(), value));
+        }
+    };
+    push(
+        "Backbone",
+        text("backbone").map(|b| match text("backbone_parameters") {
+            Some(p) => format!("{b} ({p} parameters)"),
+            None => b,
+        }),
+    );
+    push("Weights", text("backbone_provenance"));
+    push("Input normalisation", text("normalization"));
+    push("Head", text("head"));
+    push(
+        "What trained",
+        text("freeze").map(|f| {
+            format!(
+                "frozen: {f}; backbone BatchNorm: {}",
+                text("bn_mode").unwrap_or_default()
+            )
+        }),
+    );
+    push(
+        "Image size",
+        text("image_height")
+            .zip(text("image_width"))
+            .map(|(h, w)| format!("{h}×{w}")),
+    );
+    push(
+        "Classes",
+        train["classes"].as_array().map(|c| {
+            c.iter()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }),
+    );
+    push("Training data", text("tensors"));
+    push(
+        "Optimizer",
+        text("optimizer").map(|o| {
+            format!(
+                "{o}, learning rate {}, schedule {}, batch {}",
+                text("lr").unwrap_or_default(),
+                text("schedule").unwrap_or_default(),
+                text("batch").unwrap_or_default()
+            )
+        }),
+    );
+    push("Loss", text("loss"));
+    push(
+        "Epochs",
+        train["summary"]["epochs_run"].as_u64().map(|run| {
+            format!(
+                "{run} run of {} (best {})",
+                text("epochs").unwrap_or_default(),
+                train["summary"]["best_epoch"]
+                    .as_u64()
+                    .map_or("?".into(), |b| b.to_string())
+            )
+        }),
+    );
+    push("Seed", text("seed"));
+    push("Trained", text("trained_at"));
+    push(
+        "Software",
+        text("ortl_version").map(|v| {
+            format!(
+                "ortl {v} (commit {}), ONNX Runtime {}",
+                text("git_commit").unwrap_or_else(|| "unknown".into()),
+                text("onnxruntime").unwrap_or_else(|| "?".into())
+            )
+        }),
+    );
+    rows
 }
 
 fn report(
@@ -250,12 +350,41 @@ fn report(
     history: Option<&std::path::Path>,
     run_dir: Option<&std::path::Path>,
     cams: Option<&std::path::Path>,
+    threshold_from: Option<&std::path::Path>,
     common: &Common,
 ) -> Result<()> {
     if !(0.0..=1.0).contains(&common.threshold) {
         return Err(usage("--threshold must be between 0 and 1"));
     }
     let preds = Predictions::from_paths(predictions).map_err(|e| usage(format!("{e:#}")))?;
+    let (threshold, threshold_source) = match threshold_from {
+        Some(path) => {
+            let chosen_on = Predictions::from_path(path).map_err(|e| usage(format!("{e:#}")))?;
+            if chosen_on.classes != preds.classes || preds.classes.len() != 2 {
+                return Err(usage(format!(
+                    "--threshold-from {}: needs the same two classes as --predictions ({} there, {} here)",
+                    path.display(),
+                    chosen_on.classes.join(", "),
+                    preds.classes.join(", ")
+                )));
+            }
+            let (_, labels, scores) = binary_predictions(
+                &chosen_on,
+                common.positive.as_deref(),
+                0.5,
+                0,
+                common.proportion_interval,
+                common.seed,
+            )
+            .map_err(usage)?;
+            let source = format!("{} ({} images)", path.display(), labels.len());
+            (
+                ortl_report::metrics::youden_threshold(&labels, &scores),
+                Some(source),
+            )
+        }
+        None => (common.threshold, None),
+    };
     let history_path = history
         .map(std::path::Path::to_path_buf)
         .or_else(|| run_dir.map(|r| r.join("history.csv")));
@@ -291,10 +420,15 @@ fn report(
             binary_predictions(
                 &preds,
                 common.positive.as_deref(),
-                common.threshold,
+                threshold,
                 common.bootstrap,
+                common.proportion_interval,
                 common.seed,
             )
+            .map(|(mut eval, labels, scores)| {
+                eval.threshold_source.clone_from(&threshold_source);
+                (eval, labels, scores)
+            })
             .map_err(usage)?,
         )
     } else {
@@ -304,7 +438,7 @@ fn report(
     let gallery = cams.map(|cams| {
         let binary = binary_eval.as_ref().map(|(eval, _, _)| {
             let positive = classes.iter().position(|c| *c == eval.positive);
-            (positive.expect("evaluated class"), common.threshold)
+            (positive.expect("evaluated class"), threshold)
         });
         let rendered = gallery::render(&preds, &gallery::select(&preds, binary), &cams);
         const SHOWN: usize = 5;
@@ -365,6 +499,7 @@ fn report(
             ci_low: f64::NAN,
             ci_high: f64::NAN,
             threshold: None,
+            interval: Default::default(),
         });
     }
     ortl_report::tables::write_csv(
@@ -372,7 +507,7 @@ fn report(
         &dir.join("metrics.csv"),
     )?;
     let report = Report {
-        model: run_dir.and_then(model_provenance),
+        provenance: run_dir.map(provenance).unwrap_or_default(),
         title: "ortl evaluation report".into(),
         source: predictions
             .iter()
@@ -382,7 +517,11 @@ fn report(
         binary: binary_eval.as_ref().map(|b| &b.0),
         multiclass: &multi,
         figures,
-        bootstrap: common.bootstrap,
+        intervals: format!(
+            "95 % intervals: {} for the proportions at the threshold (sensitivity, specificity, precision, NPV, accuracy, error rate); stratified bootstrap ({} resamples) for the rest.",
+            common.proportion_interval.interval().name(),
+            common.bootstrap
+        ),
         notes,
         gallery,
     };

@@ -12,6 +12,7 @@ use serde::Serialize;
 pub struct Confusion {
     pub tn: usize,
     pub fp: usize,
+    #[serde(rename = "fn")]
     pub fn_: usize,
     pub tp: usize,
 }
@@ -44,6 +45,45 @@ fn ratio(a: usize, b: usize) -> f64 {
 }
 
 /// Every threshold metric of a confusion matrix, by name, in report order.
+/// A metric's name for people (tables in HTML and Markdown); CSV and JSON keep the
+/// machine name.
+pub fn label(metric: &str) -> String {
+    if let Some(base) = metric.strip_suffix("_at_youden") {
+        return format!("{} at the Youden threshold", label(base));
+    }
+    for (prefix, other) in [
+        ("sensitivity_at_specificity_", "specificity"),
+        ("specificity_at_sensitivity_", "sensitivity"),
+    ] {
+        if let Some(level) = metric.strip_prefix(prefix) {
+            let what = if other == "specificity" {
+                "Sensitivity"
+            } else {
+                "Specificity"
+            };
+            return format!("{what} at {other} {level}");
+        }
+    }
+    match metric {
+        "sensitivity" => "Sensitivity (recall)",
+        "specificity" => "Specificity",
+        "accuracy" => "Accuracy",
+        "error_rate" => "Error rate",
+        "precision" => "Precision (PPV)",
+        "npv" => "Negative predictive value (NPV)",
+        "f1" => "F1 score",
+        "mcc" => "Matthews correlation (MCC)",
+        "balanced_accuracy" => "Balanced accuracy",
+        "cohen_kappa" => "Cohen’s kappa",
+        "roc_auc" => "ROC AUC",
+        "average_precision" => "Average precision (PR AUC)",
+        "brier" => "Brier score",
+        "log_loss" => "Log loss",
+        other => other,
+    }
+    .into()
+}
+
 pub fn threshold_metrics(c: &Confusion) -> Vec<(&'static str, f64)> {
     let sensitivity = ratio(c.tp, c.tp + c.fn_);
     let specificity = ratio(c.tn, c.tn + c.fp);

@@ -24,6 +24,10 @@ pub fn metrics(rows: &[MetricRow]) -> PolarsResult<DataFrame> {
         "ci_low" => rows.iter().map(|r| defined(r.ci_low)).collect::<Vec<_>>(),
         "ci_high" => rows.iter().map(|r| defined(r.ci_high)).collect::<Vec<_>>(),
         "threshold" => rows.iter().map(|r| r.threshold).collect::<Vec<_>>(),
+        "interval" => rows
+            .iter()
+            .map(|r| Some(r.interval.name()).filter(|n| !n.is_empty()))
+            .collect::<Vec<_>>(),
     )
 }
 
@@ -164,6 +168,7 @@ mod tests {
                     ci_low: accuracy - 0.1,
                     ci_high: accuracy + 0.1,
                     threshold: None,
+                    interval: Default::default(),
                 })
                 .collect(),
         }
@@ -264,6 +269,7 @@ mod tests {
                 ci_low: 0.4,
                 ci_high: 0.6,
                 threshold: Some(0.5),
+                interval: Default::default(),
             },
             MetricRow {
                 metric: "mcc".into(),
@@ -271,12 +277,13 @@ mod tests {
                 ci_low: f64::NAN,
                 ci_high: f64::NAN,
                 threshold: None,
+                interval: Default::default(),
             },
         ];
         let text = csv(&mut metrics(&rows).unwrap());
         assert_eq!(
             text,
-            "metric,value,ci_low,ci_high,threshold\nf1,0.5,0.4,0.6,0.5\nmcc,,,,\n"
+            "metric,value,ci_low,ci_high,threshold,interval\nf1,0.5,0.4,0.6,0.5,\nmcc,,,,,\n"
         );
     }
 }

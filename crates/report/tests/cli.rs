@@ -74,7 +74,7 @@ fn writes_every_output_and_escapes_user_text() {
         "sensitivity_at_specificity_0.90",
     ] {
         assert!(
-            html.contains(&format!("<td>{metric}</td>")),
+            html.contains(&format!("<td>{}</td>", ortl_report::metrics::label(metric))),
             "{metric} missing from report.html"
         );
     }
@@ -98,13 +98,13 @@ fn writes_every_output_and_escapes_user_text() {
     }
     let csv = wd.read("report/metrics.csv");
     assert!(
-        csv.starts_with("metric,value,ci_low,ci_high,threshold\n"),
+        csv.starts_with("metric,value,ci_low,ci_high,threshold,interval\n"),
         "{csv}"
     );
     let json: serde_json::Value = serde_json::from_str(&wd.read("report/metrics.json")).unwrap();
     assert_eq!(
         json["binary"]["confusion"]["tp"].as_u64().unwrap()
-            + json["binary"]["confusion"]["fn_"].as_u64().unwrap(),
+            + json["binary"]["confusion"]["fn"].as_u64().unwrap(),
         15
     );
 }
@@ -190,7 +190,7 @@ fn compare_builds_one_row_per_run() {
     );
     assert!(wd.join("cmp/comparison.png").is_file());
     let long = wd.read("cmp/comparison_long.csv");
-    assert!(long.starts_with("run,backbone,head,fold,seed,parameters,epochs,train_seconds,train_images_per_second,images,metric,value,ci_low,ci_high\n"), "{long}");
+    assert!(long.starts_with("run,backbone,head,fold,seed,parameters,epochs,train_seconds,train_images_per_second,images,metric,value,ci_low,ci_high,interval\n"), "{long}");
     assert_eq!(
         long.lines().count(),
         1 + 2 * 6,
@@ -472,4 +472,143 @@ fn compare_aggregates_folds_and_seeds_and_pairs_backbones() {
     assert!(wd.join("cv/folds.png").is_file() && wd.join("cv/folds.svg").is_file());
     let html = wd.read("cv/comparison.html");
     assert!(html.contains("Over folds") && html.contains("Paired comparisons"));
+}
+
+/// Proportions get Wilson (or Clopper–Pearson) intervals, never a collapsed bootstrap at
+/// 20/20; the threshold can be chosen on other predictions; a run's train.json fills the
+/// provenance table; people read metric names, CSV keeps machine names.
+#[test]
+fn proportions_thresholds_from_validation_and_provenance() {
+    let wd = Workdir::new();
+    // 20 negatives all below 0.5, 20 positives spread around it: specificity 20/20.
+    let mut text = String::from("path,label,class,predicted,predicted_class,p_normal,p_tb\n");
+    for i in 0..40 {
+        let label = usize::from(i >= 20);
+        let p = if label == 0 {
+            0.02 * i as f64
+        } else {
+            0.3 + 0.025 * (i - 20) as f64
+        };
+        let class = ["normal", "tb"][label];
+        text += &format!("i{i}.png,{label},{class},0,normal,{:.4},{p:.4}\n", 1.0 - p);
+    }
+    fs::write(wd.join("test.csv"), &text).unwrap();
+    fs::create_dir(wd.join("run")).unwrap();
+    let train = serde_json::json!({
+        "backbone": "resnet50", "backbone_parameters": 23508032,
+        "backbone_provenance": "randomly initialised (seed 7), not pretrained",
+        "image_height": 224, "image_width": 224, "optimizer": "adam", "lr": 0.001,
+        "schedule": "Constant", "batch": 32, "seed": 7, "ortl_version": "0.1.0",
+        "classes": ["normal", "tb"], "summary": {"epochs_run": 3, "best_epoch": 2}, "epochs": 3,
+    });
+    fs::write(wd.join("run/train.json"), train.to_string()).unwrap();
+    fs::write(
+        wd.join("run/history.csv"),
+        "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n1,0.7,0.5,0.69,0.5,0.001,1.0\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run(wd.command(BIN).args([
+        "--predictions",
+        "test.csv",
+        "--run",
+        "run",
+        "-o",
+        "wilson",
+        "--bootstrap",
+        "100",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let csv = wd.read("wilson/metrics.csv");
+    let row = |name: &str| -> Vec<String> {
+        csv.lines()
+            .find(|l| l.starts_with(&format!("{name},")))
+            .unwrap_or_else(|| panic!("{name}: {csv}"))
+            .split(',')
+            .map(String::from)
+            .collect()
+    };
+    // statsmodels proportion_confint(20, 20, method='wilson'): (0.8388748419, 1.0).
+    let specificity = row("specificity");
+    assert_eq!(specificity[1], "1.0");
+    assert!(
+        (specificity[2].parse::<f64>().unwrap() - 0.838_874_841_9).abs() < 1e-6,
+        "{specificity:?}"
+    );
+    assert_eq!(specificity[5], "Wilson");
+    assert_eq!(row("roc_auc")[5], "bootstrap");
+    let html = wd.read("wilson/report.html");
+    for text in [
+        "Model and training",
+        "resnet50 (23508032 parameters)",
+        "not pretrained",
+        "224×224",
+        "Specificity",
+        "Matthews correlation (MCC)",
+        "chosen and scored on these same images",
+    ] {
+        assert!(html.contains(text), "{text}");
+    }
+
+    // Clopper–Pearson: statsmodels method='beta' gives (0.8315665290, 1.0).
+    let (code, _, stderr) = run(wd.command(BIN).args([
+        "--predictions",
+        "test.csv",
+        "-o",
+        "exact",
+        "--proportion-interval",
+        "clopper-pearson",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let csv = wd.read("exact/metrics.csv");
+    let line = csv.lines().find(|l| l.starts_with("specificity,")).unwrap();
+    assert!(
+        line.contains(",0.83156") && line.ends_with("Clopper–Pearson"),
+        "{line}"
+    );
+
+    // Validation predictions whose positives score 0.1 higher: Youden's J picks 0.40 there
+    // (the lowest positive), not the 0.35 it picks on the test predictions themselves.
+    let mut shifted = String::from("path,label,class,predicted,predicted_class,p_normal,p_tb\n");
+    for i in 0..40 {
+        let label = usize::from(i >= 20);
+        let p = if label == 0 {
+            0.02 * i as f64
+        } else {
+            0.4 + 0.025 * (i - 20) as f64
+        };
+        let class = ["normal", "tb"][label];
+        shifted += &format!("v{i}.png,{label},{class},0,normal,{:.4},{p:.4}\n", 1.0 - p);
+    }
+    fs::write(wd.join("val.csv"), shifted).unwrap();
+    let (code, _, stderr) = run(wd.command(BIN).args([
+        "--predictions",
+        "test.csv",
+        "--threshold-from",
+        "val.csv",
+        "-o",
+        "chosen",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&wd.read("chosen/metrics.json")).unwrap();
+    assert!(
+        json["binary"]["threshold_source"]
+            .as_str()
+            .unwrap()
+            .contains("val.csv (40 images)")
+    );
+    let chosen = json["binary"]["threshold"].as_f64().unwrap();
+    assert!((chosen - 0.4).abs() < 1e-6, "{chosen}");
+    let own: serde_json::Value = serde_json::from_str(&wd.read("wilson/metrics.json")).unwrap();
+    assert!((own["binary"]["youden_threshold"].as_f64().unwrap() - 0.35).abs() < 1e-6);
+    let (code, _, stderr) = run(wd.command(BIN).args([
+        "--predictions",
+        "test.csv",
+        "--threshold-from",
+        "val.csv",
+        "--threshold",
+        "0.3",
+        "-o",
+        "both",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
 }

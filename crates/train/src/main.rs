@@ -461,6 +461,7 @@ fn run(args: Args) -> Result<()> {
         "tensors": args.tensors, "backbone": s.backbone, "backbone_parameters": backbone.parameter_count(),
         "backbone_weights": backbone.weights, "backbone_pretrained": backbone.weights.is_pretrained(),
         "backbone_provenance": backbone.weights.to_string(),
+        "trained_at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         "normalization": backbone.normalization.to_string(), "normalization_reason": backbone.normalization_reason,
         "head": s.head.to_string(), "freeze": args.freeze.clone().unwrap_or_else(|| "none".into()), "l2": args.l2, "git_commit": git_commit(),
         "fine_tune": args.fine_tune, "bn_mode": if s.bn_mode == BnMode::Train { "train" } else { "frozen" },
@@ -497,7 +498,11 @@ fn run(args: Args) -> Result<()> {
             .as_object()
             .into_iter()
             .flatten()
-            .filter(|(k, v)| *k != "epochs" && saved.settings.get(k.as_str()) != Some(v))
+            // The epoch count may grow and the date moves on; everything else must match.
+            .filter(|(k, v)| {
+                !matches!(k.as_str(), "epochs" | "trained_at")
+                    && saved.settings.get(k.as_str()) != Some(v)
+            })
             .map(|(k, v)| {
                 format!(
                     "{k} (was {}, now {v})",
