@@ -65,7 +65,7 @@ infer: train
 	cp $(OUT)/predictions.csv $(OUT)/run/predictions.csv  # so 'ortl-report compare' finds it
 
 report: infer
-	$(BIN)/ortl-report --predictions $(OUT)/predictions.csv --history $(OUT)/run/history.csv \
+	$(BIN)/ortl-report --predictions $(OUT)/predictions.csv --run $(OUT)/run \
 	  --cams $(OUT)/cams -o $(OUT)/report --force
 
 ## compare: train, infer and evaluate every backbone in COMPARE, then compare the runs

@@ -235,7 +235,7 @@ impl Net {
             channels,
             size: None,
             weights: crate::backbone::Weights::Random { seed: self.seed },
-            cut: "its last feature map".into(),
+            cut: "at its last feature map".into(),
         }
     }
 }

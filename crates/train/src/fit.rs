@@ -280,6 +280,11 @@ pub struct StepRecord {
     pub lr: f64,
     /// Wall time of the step: batch assembly, the run and reading the loss back.
     pub seconds: f64,
+    /// Steps in this epoch and images in this step (for progress; not logged).
+    #[serde(skip)]
+    pub steps: usize,
+    #[serde(skip)]
+    pub images: usize,
 }
 
 /// Where each epoch's results go (files written by the caller).
@@ -457,6 +462,8 @@ pub fn fit(
                 loss: f64::from(result.loss),
                 lr,
                 seconds: step_started.elapsed().as_secs_f64(),
+                steps: steps_per_epoch,
+                images: labels.len(),
             })?;
             progress.loss_sum += f64::from(result.loss) * labels.len() as f64;
             progress.correct += count_correct(&result.probabilities.view().into_dyn(), &labels);

@@ -540,6 +540,7 @@ fn run(args: Args) -> Result<()> {
             Some(path) => Some(StepLog::open(path, args.resume)?),
             None => None,
         },
+        live: LiveProgress::default(),
     };
     let mut phase_start = 0;
     for (trainable, lr, until) in phases {
@@ -716,6 +717,73 @@ struct RunFolder {
     epochs: usize,
     settings: serde_json::Value,
     step_log: Option<StepLog>,
+    live: LiveProgress,
+}
+
+/// A bar per epoch on a terminal (steps, images/s, running loss, the epoch's and the run's
+/// remaining time); invisible when stderr is not a terminal, where the epoch lines suffice.
+#[derive(Default)]
+struct LiveProgress {
+    bar: Option<indicatif::ProgressBar>,
+    epoch: usize,
+    loss_sum: f64,
+    images: usize,
+    seconds: f64,
+}
+
+impl LiveProgress {
+    fn step(&mut self, record: &StepRecord, epochs: usize) {
+        if self.bar.is_none() || self.epoch != record.epoch {
+            if let Some(bar) = self.bar.take() {
+                bar.finish_and_clear();
+            }
+            let bar = ortl_cli::progress::bar(
+                record.steps as u64,
+                &format!("epoch {}/{epochs}", record.epoch),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{prefix} {bar:24} {pos}/{len} · {msg}")
+                    .expect("progress template is valid"),
+            );
+            *self = LiveProgress {
+                bar: Some(bar),
+                epoch: record.epoch,
+                ..Default::default()
+            };
+        }
+        self.loss_sum += record.loss * record.images as f64;
+        self.images += record.images;
+        self.seconds += record.seconds;
+        let Some(bar) = &self.bar else { return };
+        bar.set_position(record.step as u64);
+        let per_step = self.seconds / record.step as f64;
+        let left = record.steps - record.step + record.steps * (epochs - record.epoch);
+        let eta = |steps: usize| {
+            humantime::format_duration(std::time::Duration::from_secs(
+                (per_step * steps as f64) as u64,
+            ))
+        };
+        bar.set_message(format!(
+            "loss {:.4} · {:.0} img/s · eta {} (run {})",
+            self.loss_sum / self.images.max(1) as f64,
+            self.images as f64 / self.seconds.max(1e-9),
+            eta(record.steps - record.step),
+            eta(left)
+        ));
+    }
+
+    fn clear(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for LiveProgress {
+    /// An interrupted or failed run leaves its message, not a half-drawn bar.
+    fn drop(&mut self) {
+        self.clear();
+    }
 }
 
 /// `--step-log`: a CSV that grows by one flushed row per step (a log, so appended in place
@@ -747,6 +815,7 @@ impl StepLog {
 
 impl Sink for RunFolder {
     fn step(&mut self, record: &StepRecord) -> Result<()> {
+        self.live.step(record, self.epochs);
         if let Some(log) = &mut self.step_log {
             log.csv
                 .serialize(record)
@@ -757,6 +826,7 @@ impl Sink for RunFolder {
     }
 
     fn epoch(&mut self, r: &EpochRecord, history: &[EpochRecord]) -> Result<()> {
+        self.live.clear();
         eprintln!(
             "Epoch {}/{} - {:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4} - lr: {:.3e}",
             r.epoch, self.epochs, r.seconds, r.loss, r.accuracy, r.val_loss, r.val_accuracy, r.lr
