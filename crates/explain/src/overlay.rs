@@ -1,7 +1,9 @@
-//! Heatmap overlays: the class activation map in the jet colour map over the grey image,
-//! opaque where the model looks and transparent where it does not, so the anatomy stays
-//! readable; a caption (class and probability) and a colour bar are drawn inside the
-//! picture, which keeps the image's own size.
+//! Heatmap overlays: the class activation map in a colour map (jet, turbo or viridis) over
+//! the grey image, opaque where the model looks and transparent where it does not, so the
+//! anatomy stays readable. The map is upsampled smoothly for display (bicubic, then a
+//! Gaussian of a quarter feature cell, so a 3×3 map does not show as diamonds). The
+//! caption (class and probability) sits in a band above the image and the colour bar in a
+//! band beside it: nothing is drawn over the image itself, which keeps its own size.
 
 use image::imageops::{self, FilterType};
 use image::{GrayImage, ImageBuffer, Luma, RgbImage};
@@ -16,6 +18,34 @@ pub const MAX_SIDE: u32 = 1024;
 /// Opacity of the heat colour at the map's maximum.
 const MAX_ALPHA: f32 = 0.65;
 
+/// The colour map of the overlay.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Colormap {
+    /// Blue → cyan → yellow → red, as the Keras Grad-CAM example.
+    #[default]
+    Jet,
+    /// Google's Turbo: jet's order without its false bands.
+    Turbo,
+    /// Perceptually uniform, readable in grey and by colour-blind readers.
+    Viridis,
+}
+
+impl Colormap {
+    /// The colour of `t` in [0, 1].
+    pub fn rgb(self, t: f32) -> [u8; 3] {
+        let t = t.clamp(0.0, 1.0);
+        let of = |g: colorous::Gradient| {
+            let c = g.eval_continuous(f64::from(t));
+            [c.r, c.g, c.b]
+        };
+        match self {
+            Colormap::Jet => jet(t),
+            Colormap::Turbo => of(colorous::TURBO),
+            Colormap::Viridis => of(colorous::VIRIDIS),
+        }
+    }
+}
+
 /// The jet colour map: blue (0) → cyan → yellow → red (1).
 pub fn jet(t: f32) -> [u8; 3] {
     let t = t.clamp(0.0, 1.0);
@@ -23,11 +53,33 @@ pub fn jet(t: f32) -> [u8; 3] {
     [channel(3.0), channel(2.0), channel(1.0)]
 }
 
-/// Bilinear upsampling of a `[h, w]` map to `[height, width]` (row-major).
+/// Bilinear upsampling of a `[h, w]` map to `[height, width]` (row-major): the values the
+/// `.npy` files keep.
 pub fn upsample(map: &[f32], h: usize, w: usize, height: u32, width: u32) -> Vec<f32> {
     let buffer: ImageBuffer<Luma<f32>, Vec<f32>> =
         ImageBuffer::from_raw(w as u32, h as u32, map.to_vec()).expect("map is h × w");
     imageops::resize(&buffer, width, height, FilterType::Triangle).into_raw()
+}
+
+/// Upsampling for display: bicubic, then a Gaussian blur of a quarter feature cell, clamped
+/// to [0, 1]; level sets come out round where bilinear interpolation of a coarse map draws
+/// diamonds.
+pub fn smooth_upsample(map: &[f32], h: usize, w: usize, height: u32, width: u32) -> Vec<f32> {
+    let buffer: ImageBuffer<Luma<f32>, Vec<f32>> =
+        ImageBuffer::from_raw(w as u32, h as u32, map.to_vec()).expect("map is h × w");
+    let up = imageops::resize(&buffer, width, height, FilterType::CatmullRom);
+    let cell = (f64::from(width) / w as f64).min(f64::from(height) / h as f64);
+    let sigma = (cell / 4.0) as f32;
+    let smooth = if sigma >= 0.5 {
+        imageops::blur(&up, sigma)
+    } else {
+        up
+    };
+    smooth
+        .into_raw()
+        .into_iter()
+        .map(|v| v.clamp(0.0, 1.0))
+        .collect()
 }
 
 /// The map scaled to `[0, 1]` by its maximum (all zeros when nothing is positive).
@@ -39,7 +91,7 @@ pub fn normalized(map: &[f32]) -> Vec<f32> {
     map.iter().map(|v| (v / max).clamp(0.0, 1.0)).collect()
 }
 
-/// Size of the overlay for an image of `width × height`.
+/// Size of the image part of an overlay for an image of `width × height`.
 pub fn overlay_size(width: u32, height: u32) -> (u32, u32) {
     let long = width.max(height);
     if long <= MAX_SIDE {
@@ -50,6 +102,38 @@ pub fn overlay_size(width: u32, height: u32) -> (u32, u32) {
     (fit(width), fit(height))
 }
 
+/// Where the parts of an overlay go: the image at (0, `band`), the caption band above it,
+/// the colour bar band to its right.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub width: u32,
+    pub height: u32,
+    /// Height of the caption band above the image.
+    pub band: u32,
+    /// Width of the colour-bar band right of the image.
+    pub side: u32,
+    /// Text size in pixels.
+    pub text: u32,
+}
+
+impl Layout {
+    pub fn of(width: u32, height: u32) -> Self {
+        let text = (f64::from(height.max(width)) / 28.0).clamp(10.0, 24.0) as u32;
+        Layout {
+            width,
+            height,
+            band: text * 2,
+            side: text * 4,
+            text,
+        }
+    }
+
+    /// The whole picture's size.
+    pub fn canvas(self) -> (u32, u32) {
+        (self.width + self.side, self.height + self.band)
+    }
+}
+
 /// Draws the `[cam_h, cam_w]` map over `image` (see the module doc).
 pub fn overlay(
     image: &RgbImage,
@@ -57,6 +141,7 @@ pub fn overlay(
     cam_h: usize,
     cam_w: usize,
     caption: &str,
+    colormap: Colormap,
 ) -> Result<RgbImage, String> {
     let (width, height) = overlay_size(image.width(), image.height());
     let grey: GrayImage = imageops::grayscale(image);
@@ -65,69 +150,72 @@ pub fn overlay(
     } else {
         imageops::resize(&grey, width, height, FilterType::Triangle)
     };
-    let heat = upsample(&normalized(cam), cam_h, cam_w, height, width);
-    let mut pixels = Vec::with_capacity((width * height * 3) as usize);
-    for (g, &h) in grey.as_raw().iter().zip(&heat) {
-        let colour = jet(h);
+    let heat = smooth_upsample(&normalized(cam), cam_h, cam_w, height, width);
+    let layout = Layout::of(width, height);
+    let (canvas_w, canvas_h) = layout.canvas();
+    let mut picture = RgbImage::from_pixel(canvas_w, canvas_h, image::Rgb([255, 255, 255]));
+    for (i, (g, &h)) in grey.as_raw().iter().zip(&heat).enumerate() {
+        let (x, y) = (i as u32 % width, i as u32 / width);
+        let colour = colormap.rgb(h);
         let alpha = MAX_ALPHA * h;
-        for c in colour {
-            pixels.push((f32::from(*g) * (1.0 - alpha) + f32::from(c) * alpha).round() as u8);
-        }
+        let blend = |c: u8| (f32::from(*g) * (1.0 - alpha) + f32::from(c) * alpha).round() as u8;
+        picture.put_pixel(
+            x,
+            y + layout.band,
+            image::Rgb([blend(colour[0]), blend(colour[1]), blend(colour[2])]),
+        );
     }
-    if height >= 48 && width >= 48 {
-        draw_legend(&mut pixels, width, height, caption)?;
-    }
-    Ok(RgbImage::from_raw(width, height, pixels).expect("sizes match"))
+    let mut pixels = picture.into_raw();
+    draw_legend(&mut pixels, layout, caption, colormap)?;
+    Ok(RgbImage::from_raw(canvas_w, canvas_h, pixels).expect("sizes match"))
 }
 
-/// Caption box top-left, colour bar with "high" / "low" along the right edge.
-fn draw_legend(pixels: &mut [u8], width: u32, height: u32, caption: &str) -> Result<(), String> {
+/// The caption in the band above the image, the colour bar with "high" / "low" in the band
+/// beside it.
+fn draw_legend(
+    pixels: &mut [u8],
+    layout: Layout,
+    caption: &str,
+    colormap: Colormap,
+) -> Result<(), String> {
     font::register();
     let err = |e: DrawingAreaErrorKind<_>| format!("drawing the overlay legend: {e:?}");
-    let root = BitMapBackend::with_buffer(pixels, (width, height)).into_drawing_area();
-    let size = (f64::from(height) / 16.0).clamp(9.0, 26.0);
-    let style = (font::FAMILY, size).into_font().color(&WHITE);
-    let pad = (size / 3.0).round() as i32;
+    let root = BitMapBackend::with_buffer(pixels, layout.canvas()).into_drawing_area();
+    let size = f64::from(layout.text);
+    let style = (font::FAMILY, size).into_font().color(&BLACK);
+    let pad = (size / 2.0).round() as i32;
     if !caption.is_empty() {
-        let (text_w, text_h) = root.estimate_text_size(caption, &style).map_err(err)?;
-        root.draw(&Rectangle::new(
-            [(0, 0), (text_w as i32 + 2 * pad, text_h as i32 + 2 * pad)],
-            BLACK.mix(0.55).filled(),
-        ))
-        .map_err(err)?;
-        root.draw(&Text::new(caption, (pad, pad), style.clone()))
+        root.draw(&Text::new(caption, (pad / 2, pad / 2), style.clone()))
             .map_err(err)?;
     }
-    // Colour bar: a quarter of the height down to three quarters, high at the top.
-    let bar_w = (width as i32 / 32).max(4);
-    let (top, bottom) = (height as i32 / 4, height as i32 * 3 / 4);
-    let right = width as i32 - pad;
-    let left = right - bar_w;
-    let (label_w, _) = root.estimate_text_size("high", &style).map_err(err)?;
-    root.draw(&Rectangle::new(
-        [
-            (left - label_w as i32 - 2 * pad, top - pad),
-            (width as i32, bottom + pad),
-        ],
-        BLACK.mix(0.45).filled(),
-    ))
-    .map_err(err)?;
+    let band = layout.band as i32;
+    let (left, bar_w) = (layout.width as i32 + pad / 2, (layout.text as i32).max(6));
+    let (top, bottom) = (band + pad, band + layout.height as i32 - pad);
+    if bottom - top < 8 {
+        return root.present().map_err(err);
+    }
     for y in top..bottom {
         let t = (bottom - y) as f32 / (bottom - top) as f32;
-        let [r, g, b] = jet(t);
+        let [r, g, b] = colormap.rgb(t);
         root.draw(&Rectangle::new(
-            [(left, y), (right, y + 1)],
+            [(left, y), (left + bar_w, y + 1)],
             RGBColor(r, g, b).filled(),
         ))
         .map_err(err)?;
     }
-    let label_x = left - label_w as i32 - pad;
-    root.draw(&Text::new("high", (label_x, top), style.clone()))
+    root.draw(&Rectangle::new(
+        [(left, top), (left + bar_w, bottom)],
+        BLACK,
+    ))
+    .map_err(err)?;
+    let label_x = left + bar_w + 2;
+    let small = (font::FAMILY, size * 0.8).into_font().color(&BLACK);
+    root.draw(&Text::new("high", (label_x, top), small.clone()))
         .map_err(err)?;
     root.draw(&Text::new(
         "low",
-        (label_x, bottom - size.round() as i32),
-        style,
+        (label_x, bottom - (size * 0.8) as i32),
+        small,
     ))
     .map_err(err)?;
     root.present().map_err(err)?;
@@ -167,18 +255,74 @@ mod tests {
     }
 
     #[test]
-    fn overlay_keeps_the_image_size_up_to_the_cap_and_colours_the_hot_region() {
+    fn overlay_keeps_the_image_whole_and_puts_caption_and_bar_beside_it() {
         let image = RgbImage::from_pixel(120, 90, image::Rgb([100, 100, 100]));
         // Hot top-left corner in a 3 × 4 map.
         let mut cam = vec![0.0; 12];
         cam[0] = 5.0;
-        let out = overlay(&image, &cam, 3, 4, "tuberculosis 0.93").unwrap();
-        assert_eq!(out.dimensions(), (120, 90));
-        // Below the caption box, near the hot corner, red dominates; far away it is grey.
-        let hot = out.get_pixel(3, 20);
-        let cold = out.get_pixel(60, 80);
+        let out = overlay(&image, &cam, 3, 4, "tuberculosis 0.93", Colormap::Jet).unwrap();
+        let layout = Layout::of(120, 90);
+        assert_eq!(out.dimensions(), layout.canvas());
+        assert!(layout.band > 0 && layout.side > 0);
+        // The image sits below the caption band: its hot corner is red, the far corner
+        // untouched grey; nothing of the legend is drawn over it.
+        let hot = out.get_pixel(2, layout.band + 2);
         assert!(hot[0] > hot[2] + 20, "hot pixel {hot:?}");
-        assert_eq!(cold.0, [100, 100, 100]);
+        for (x, y) in [(60, 80), (119, 89), (118, 45), (100, 10)] {
+            assert_eq!(
+                out.get_pixel(x, y + layout.band).0,
+                [100, 100, 100],
+                "({x}, {y})"
+            );
+        }
         assert_eq!(overlay_size(3000, 1500), (1024, 512));
+    }
+
+    #[test]
+    fn display_upsampling_is_round_not_diamond() {
+        // One hot cell in the middle of a 5 × 5 map, shown at 100 × 100: the half-maximum
+        // contour lies as far out along the diagonal as along the axes (bilinear's lies
+        // about 30 % closer on the diagonal: a diamond).
+        let mut map = vec![0.0; 25];
+        map[12] = 1.0;
+        let radius = |up: &[f32], dx: f64, dy: f64| {
+            let peak = up[50 * 100 + 50];
+            (0..60)
+                .map(f64::from)
+                .find(|&r| {
+                    let (x, y) = (
+                        (50.0 + r * dx).round() as usize,
+                        (50.0 + r * dy).round() as usize,
+                    );
+                    up[y * 100 + x] < peak / 2.0
+                })
+                .unwrap()
+        };
+        let smooth = smooth_upsample(&map, 5, 5, 100, 100);
+        let diagonal = std::f64::consts::FRAC_1_SQRT_2;
+        let ratio = radius(&smooth, diagonal, diagonal) / radius(&smooth, 1.0, 0.0);
+        assert!(
+            (0.85..1.15).contains(&ratio),
+            "smooth: diagonal/axis {ratio}"
+        );
+        let bilinear = upsample(&map, 5, 5, 100, 100);
+        let ratio = radius(&bilinear, diagonal, diagonal) / radius(&bilinear, 1.0, 0.0);
+        assert!(ratio < 0.85, "bilinear: diagonal/axis {ratio}");
+    }
+
+    #[test]
+    fn colour_maps_run_from_their_low_to_their_high_colour() {
+        assert_eq!(Colormap::Viridis.rgb(0.0), [68, 1, 84]);
+        assert_eq!(Colormap::Viridis.rgb(1.0), [253, 231, 37]);
+        let [r, g, b] = Colormap::Turbo.rgb(0.0);
+        assert!(
+            u32::from(r) + u32::from(g) + u32::from(b) < 120,
+            "turbo starts dark"
+        );
+        let [r, g, b] = Colormap::Turbo.rgb(0.15);
+        assert!(b > r && b > g, "then blue");
+        let [r, g, b] = Colormap::Turbo.rgb(1.0);
+        assert!(r > g && r > b, "turbo ends dark red");
+        assert_eq!(Colormap::Jet.rgb(0.5), jet(0.5));
     }
 }

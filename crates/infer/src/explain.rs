@@ -47,6 +47,7 @@ pub struct CamOptions {
     pub dir: PathBuf,
     pub class: CamClass,
     pub method: Method,
+    pub colormap: ortl_explain::overlay::Colormap,
     pub layer: Option<String>,
     pub force: bool,
     pub limits: DecodeLimits,
@@ -199,8 +200,15 @@ impl Explainer {
                     classes[class],
                     probabilities[[row, class]]
                 );
-                let picture = ortl_explain::overlay::overlay(&image, &map, h, w, &caption)
-                    .map_err(anyhow::Error::msg)?;
+                let picture = ortl_explain::overlay::overlay(
+                    &image,
+                    &map,
+                    h,
+                    w,
+                    &caption,
+                    self.options.colormap,
+                )
+                .map_err(anyhow::Error::msg)?;
                 let png = staging.join(format!("{name}.png"));
                 picture
                     .save(&png)

@@ -97,7 +97,7 @@ struct Args {
     #[arg(long, default_value_t = DecodeLimits::DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
     /// Write a Grad-CAM heatmap per image into this folder: NAME.png (the map over the
-    /// grey image, with its class, probability and a colour bar) and NAME.npy (float32
+    /// grey image, its class and probability above it and a colour bar beside it) and NAME.npy (float32
     /// [H, W] at the model's input size, not normalised); adds a cam_path column.
     #[arg(long, value_name = "DIR")]
     cam: Option<PathBuf>,
@@ -108,6 +108,9 @@ struct Args {
     /// gradcam or gradcam++.
     #[arg(long, default_value = "gradcam", requires = "cam")]
     cam_method: ortl_explain::Method,
+    /// Colour map of the heatmap PNGs.
+    #[arg(long, value_enum, default_value_t = ortl_explain::overlay::Colormap::Jet, requires = "cam")]
+    cam_colormap: ortl_explain::overlay::Colormap,
     /// Feature map to explain (a rank-4 value of the graph; default: the one the
     /// classifier's global pooling reads).
     #[arg(long, value_name = "NAME", requires = "cam")]
@@ -184,6 +187,7 @@ fn run(args: Args) -> Result<()> {
                 dir: dir.clone(),
                 class: args.cam_class.clone(),
                 method: args.cam_method,
+                colormap: args.cam_colormap,
                 layer: args.cam_layer.clone(),
                 force: args.force,
                 limits,
