@@ -77,6 +77,10 @@ struct Common {
     /// metrics get bootstrap intervals.
     #[arg(long, value_enum, default_value_t = ProportionMethod::Wilson)]
     proportion_interval: ProportionMethod,
+    /// Resolution of the PNG figures (the SVGs are 640×480 at 96 dpi; 240 dpi gives PNGs
+    /// 1600 pixels wide).
+    #[arg(long, default_value_t = 240, value_parser = clap::value_parser!(u32).range(48..=1200))]
+    dpi: u32,
     /// Bootstrap resamples for the confidence intervals (0 disables them).
     #[arg(long, default_value_t = 1000)]
     bootstrap: usize,
@@ -181,7 +185,11 @@ fn compare(
         &paired,
         sort_by,
     )?;
-    let chart = plots::comparison(out.staging(), &summaries)?;
+    let canvas = plots::Canvas {
+        dir: out.staging(),
+        dpi: common.dpi,
+    };
+    let chart = plots::comparison(&canvas, &summaries)?;
     // Runs that record a validation fold are a cross-validation: add the per-fold views.
     let cv = if summaries.iter().any(|r| r.fold.is_some()) {
         let metric = if aggregates
@@ -195,7 +203,7 @@ fn compare(
         Some(ortl_report::html::CrossValidation {
             aggregates: &aggregates,
             paired: &paired,
-            chart_svg: plots::folds(out.staging(), &summaries, &aggregates, metric)?,
+            chart_svg: plots::folds(&canvas, &summaries, &aggregates, metric)?,
             chart_metric: metric,
         })
     } else {
@@ -454,22 +462,33 @@ fn report(
         rendered
     });
 
+    let canvas = plots::Canvas {
+        dir: &dir,
+        dpi: common.dpi,
+    };
     let mut figures = Vec::new();
     // ROC and PR curves need both classes present.
     if let Some((eval, labels, scores)) = binary_eval
         .as_ref()
         .filter(|(e, _, _)| e.positives > 0 && e.positives < e.n)
     {
-        figures.extend(plots::binary_figures(&dir, labels, scores, eval)?);
+        figures.extend(plots::binary_figures(
+            &canvas,
+            labels,
+            scores,
+            eval,
+            common.bootstrap.min(500),
+            common.seed,
+        )?);
     }
     figures.push((
         "Confusion matrix".into(),
-        plots::confusion(&dir, classes, &multi.confusion)?,
+        plots::confusion(&canvas, classes, &multi.confusion)?,
     ));
     if let Some(history) = history.as_ref().filter(|h| !h.is_empty()) {
         figures.push((
             "Training curves".into(),
-            plots::training_curves(&dir, history)?,
+            plots::training_curves(&canvas, history)?,
         ));
     }
 

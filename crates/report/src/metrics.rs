@@ -162,6 +162,84 @@ pub fn roc_curve(labels: &[bool], scores: &[f64]) -> Vec<(f64, f64, f64)> {
     points
 }
 
+/// The ROC curve's pointwise 95 % band: (false positive rate, low, high true positive
+/// rate) on a grid of 101 rates, from `resamples` stratified bootstrap resamples (positives
+/// and negatives resampled apart, seeded); empty when either class is missing or
+/// `resamples` is 0. Each resample's curve is built by one sort, so a band over thousands
+/// of images costs seconds, not minutes.
+pub fn roc_band(
+    labels: &[bool],
+    scores: &[f64],
+    resamples: usize,
+    seed: u64,
+) -> Vec<(f64, f64, f64)> {
+    use rand::{Rng, SeedableRng};
+    let positives: Vec<f64> = labels
+        .iter()
+        .zip(scores)
+        .filter(|p| *p.0)
+        .map(|p| *p.1)
+        .collect();
+    let negatives: Vec<f64> = labels
+        .iter()
+        .zip(scores)
+        .filter(|p| !*p.0)
+        .map(|p| *p.1)
+        .collect();
+    if positives.is_empty() || negatives.is_empty() || resamples == 0 {
+        return Vec::new();
+    }
+    const GRID: usize = 101;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut tprs: Vec<Vec<f64>> = vec![Vec::with_capacity(resamples); GRID];
+    for _ in 0..resamples {
+        let mut draw = |group: &[f64]| -> Vec<f64> {
+            (0..group.len())
+                .map(|_| group[rng.random_range(0..group.len())])
+                .collect()
+        };
+        let (pos, neg) = (draw(&positives), draw(&negatives));
+        let mut scored: Vec<(f64, bool)> = pos
+            .iter()
+            .map(|&s| (s, true))
+            .chain(neg.iter().map(|&s| (s, false)))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        // The step curve: after each distinct score, (fpr, tpr).
+        let (mut tp, mut fp) = (0usize, 0usize);
+        let mut curve = vec![(0.0, 0.0)];
+        for (k, &(s, positive)) in scored.iter().enumerate() {
+            if positive {
+                tp += 1
+            } else {
+                fp += 1
+            }
+            if scored.get(k + 1).is_none_or(|next| next.0 != s) {
+                curve.push((fp as f64 / neg.len() as f64, tp as f64 / pos.len() as f64));
+            }
+        }
+        // Highest true positive rate reached at or below each grid rate.
+        let mut at = 0;
+        for (g, slot) in tprs.iter_mut().enumerate() {
+            let x = g as f64 / (GRID - 1) as f64;
+            while at + 1 < curve.len() && curve[at + 1].0 <= x + 1e-12 {
+                at += 1;
+            }
+            slot.push(curve[at].1);
+        }
+    }
+    tprs.into_iter()
+        .enumerate()
+        .map(|(g, mut values)| {
+            values.sort_by(f64::total_cmp);
+            let pick = |q: f64| {
+                values[((q * (values.len() - 1) as f64).round() as usize).min(values.len() - 1)]
+            };
+            (g as f64 / (GRID - 1) as f64, pick(0.025), pick(0.975))
+        })
+        .collect()
+}
+
 /// Precision–recall points (recall, precision, threshold) at every distinct score.
 pub fn pr_curve(labels: &[bool], scores: &[f64]) -> Vec<(f64, f64, f64)> {
     distinct_descending(scores)
@@ -247,6 +325,51 @@ fn distinct_descending(scores: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_roc_band_holds_the_curve_and_narrows_with_more_images() {
+        let make = |n: usize| -> (Vec<bool>, Vec<f64>) {
+            let labels: Vec<bool> = (0..n).map(|i| i % 2 == 1).collect();
+            let scores = (0..n)
+                .map(|i| {
+                    if i % 2 == 1 {
+                        0.3 + 0.6 * ((i * 37 % n) as f64 / n as f64)
+                    } else {
+                        0.7 * ((i * 53 % n) as f64 / n as f64)
+                    }
+                })
+                .collect();
+            (labels, scores)
+        };
+        let width = |n: usize| {
+            let (labels, scores) = make(n);
+            let band = roc_band(&labels, &scores, 200, 1);
+            assert_eq!(band.len(), 101);
+            assert!(
+                band.iter()
+                    .all(|&(_, lo, hi)| (0.0..=1.0).contains(&lo) && lo <= hi && hi <= 1.0)
+            );
+            // The curve itself lies inside its band at every grid rate.
+            let curve = roc_curve(&labels, &scores);
+            for &(x, lo, hi) in &band {
+                let tpr = curve
+                    .iter()
+                    .filter(|p| p.0 <= x + 1e-12)
+                    .map(|p| p.1)
+                    .fold(0.0, f64::max);
+                assert!(
+                    lo - 1e-9 <= tpr && tpr <= hi + 1e-9,
+                    "n {n} fpr {x}: {tpr} outside [{lo}, {hi}]"
+                );
+            }
+            band.iter().map(|b| b.2 - b.1).sum::<f64>() / band.len() as f64
+        };
+        assert!(width(400) < 0.6 * width(40));
+        assert!(
+            roc_band(&[true, true], &[0.1, 0.2], 50, 1).is_empty(),
+            "one class: no band"
+        );
+    }
 
     fn get(metrics: &[(&str, f64)], name: &str) -> f64 {
         metrics.iter().find(|(n, _)| *n == name).unwrap().1

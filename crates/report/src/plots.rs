@@ -11,59 +11,95 @@ use plotters::prelude::*;
 use crate::evaluate::BinaryEvaluation;
 use crate::input::Epoch;
 
+/// Figure size in SVG pixels (CSS pixels, 96 per inch).
 const SIZE: (u32, u32) = (640, 480);
+
+/// Where figures go and how finely their PNGs are rasterized.
+#[derive(Clone, Copy, Debug)]
+pub struct Canvas<'a> {
+    pub dir: &'a Path,
+    /// PNG resolution: the 640×480 figure at `dpi / 96` times its size (240 dpi: 1600 px
+    /// wide), recorded in the PNG's pHYs chunk.
+    pub dpi: u32,
+}
 
 fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing failed: {e:?}")
 }
 
-/// Draws `figure` to `<dir>/<name>.png` and returns it as an SVG string (also written).
+/// Draws `figure` once, as SVG (written to `<dir>/<name>.svg` and returned for the HTML),
+/// and rasterizes that SVG to `<dir>/<name>.png` at the canvas' resolution with the
+/// bundled font, so the two never differ and the PNG is print-sharp.
 fn render(
-    dir: &Path,
+    out: &Canvas,
     name: &str,
-    figure: &dyn Fn(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
-    svg_figure: &dyn Fn(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
+    figure: &dyn Fn(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
 ) -> Result<String> {
+    // Text is measured with the bundled font.
     ortl_explain::font::register();
-    let png = dir.join(format!("{name}.png"));
-    {
-        let area = BitMapBackend::new(&png, SIZE).into_drawing_area();
-        area.fill(&WHITE).map_err(err)?;
-        figure(&area)?;
-        area.present().map_err(err)?;
-    }
     let mut svg = String::new();
     {
         let area = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         area.fill(&WHITE).map_err(err)?;
-        svg_figure(&area)?;
+        figure(&area)?;
         area.present().map_err(err)?;
     }
-    std::fs::write(dir.join(format!("{name}.svg")), &svg)?;
+    std::fs::write(out.dir.join(format!("{name}.svg")), &svg)?;
+    write_png(&svg, out.dpi, &out.dir.join(format!("{name}.png")))?;
     Ok(svg)
 }
 
-/// One figure function for both backends.
-macro_rules! figure {
-    ($dir:expr, $name:expr, |$area:ident| $body:block) => {
-        render(
-            $dir,
-            $name,
-            &|$area: &DrawingArea<BitMapBackend, Shift>| $body,
-            &|$area: &DrawingArea<SVGBackend, Shift>| $body,
-        )
-    };
+/// The SVG rasterized at `dpi` (the SVG being at 96), as an opaque RGB PNG.
+fn write_png(svg: &str, dpi: u32, path: &Path) -> Result<()> {
+    let mut options = resvg::usvg::Options::default();
+    std::sync::Arc::make_mut(&mut options.fontdb)
+        .load_font_data(ortl_explain::font::BYTES.to_vec());
+    std::sync::Arc::make_mut(&mut options.fontdb).set_sans_serif_family("DejaVu Sans");
+    let tree = resvg::usvg::Tree::from_str(svg, &options).map_err(err)?;
+    let scale = dpi as f32 / 96.0;
+    let size = tree
+        .size()
+        .to_int_size()
+        .scale_by(scale)
+        .ok_or_else(|| anyhow!("figure size"))?;
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| anyhow!("figure size {size:?}"))?;
+    pixmap.fill(resvg::tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
+    // Opaque white background: premultiplied RGBA is plain RGBA; keep RGB.
+    let rgb: Vec<u8> = pixmap
+        .data()
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut encoder = png::Encoder::new(file, size.width(), size.height());
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let per_metre = (f64::from(dpi) / 0.0254).round() as u32;
+    encoder.set_pixel_dims(Some(png::PixelDimensions {
+        xppu: per_metre,
+        yppu: per_metre,
+        unit: png::Unit::Meter,
+    }));
+    let mut writer = encoder.write_header().map_err(err)?;
+    writer.write_image_data(&rgb).map_err(err)?;
+    writer.finish().map_err(err)?;
+    Ok(())
 }
 
-/// A plot on [0, x_max] × [0, y_max] with the report's caption, margins and axis titles.
+/// A plot on [0, x_max] × [0, y_max] with the report's margins and axis titles (titles are
+/// the HTML's captions, never printed twice).
 fn axes<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
-    caption: &str,
     (x_max, y_max): (f64, f64),
     (x_desc, y_desc): (&str, &str),
 ) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>> {
     let mut chart = ChartBuilder::on(area)
-        .caption(caption, ("sans-serif", 22))
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(52)
@@ -74,6 +110,8 @@ fn axes<'a, DB: DrawingBackend>(
         .x_desc(x_desc)
         .y_desc(y_desc)
         .label_style(("sans-serif", 14))
+        .light_line_style(BLACK.mix(0.03))
+        .bold_line_style(BLACK.mix(0.12))
         .draw()
         .map_err(err)?;
     Ok(chart)
@@ -95,18 +133,45 @@ fn legend<'a, DB: DrawingBackend + 'a>(
         .map_err(err)
 }
 
-/// ROC curve with the AUC in the legend and the chance diagonal.
-pub fn roc(dir: &Path, points: &[(f64, f64, f64)], auc: f64) -> Result<String> {
-    figure!(dir, "roc", |area| {
+/// A point of a curve marked on a figure: where, and what it is.
+pub struct Marker {
+    pub x: f64,
+    pub y: f64,
+    pub label: String,
+}
+
+/// ROC curve with its bootstrap 95 % band, the AUC in the legend, the chance diagonal, and
+/// the operating points at the decision threshold and at Youden's threshold marked.
+pub fn roc(
+    out: &Canvas,
+    points: &[(f64, f64, f64)],
+    band: &[(f64, f64, f64)],
+    auc: f64,
+    markers: &[Marker],
+) -> Result<String> {
+    render(out, "roc", &|area| {
         let mut chart = axes(
             area,
-            "ROC curve",
             (1.0, 1.0),
             (
                 "False positive rate (1 − specificity)",
                 "True positive rate (sensitivity)",
             ),
         )?;
+        if !band.is_empty() {
+            let outline: Vec<(f64, f64)> = band
+                .iter()
+                .map(|&(x, lo, _)| (x, lo))
+                .chain(band.iter().rev().map(|&(x, _, hi)| (x, hi)))
+                .collect();
+            chart
+                .draw_series([Polygon::new(outline, BLUE.mix(0.15).filled())])
+                .map_err(err)?
+                .label("95 % bootstrap band")
+                .legend(|(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 20, y + 5)], BLUE.mix(0.15).filled())
+                });
+        }
         chart
             .draw_series(LineSeries::new(
                 [(0.0, 0.0), (1.0, 1.0)],
@@ -123,54 +188,104 @@ pub fn roc(dir: &Path, points: &[(f64, f64, f64)], auc: f64) -> Result<String> {
             .map_err(err)?
             .label(format!("model (AUC = {auc:.3})"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-        legend(&mut chart, SeriesLabelPosition::LowerRight, 15)?;
+        draw_markers(&mut chart, markers)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 14)?;
         Ok(())
     })
 }
 
-/// Precision–recall curve with average precision and the prevalence baseline.
+/// Operating points: a black dot for the first (the decision threshold), a red triangle for
+/// the second (Youden's), each in the legend.
+fn draw_markers<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    markers: &[Marker],
+) -> Result<()> {
+    for (k, m) in markers.iter().enumerate() {
+        if !(m.x.is_finite() && m.y.is_finite()) {
+            continue;
+        }
+        let colour = if k == 0 { BLACK } else { RED };
+        if k == 0 {
+            chart
+                .draw_series([Circle::new((m.x, m.y), 6, colour.filled())])
+                .map_err(err)?
+                .label(m.label.clone())
+                .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+        } else {
+            chart
+                .draw_series([TriangleMarker::new((m.x, m.y), 9, colour.filled())])
+                .map_err(err)?
+                .label(m.label.clone())
+                .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 7, colour.filled()));
+        }
+    }
+    Ok(())
+}
+
+/// Precision–recall curve as scikit-learn draws it: a step for each threshold (the
+/// interpolation average precision sums), the no-skill line at the prevalence, and the
+/// operating points marked.
 pub fn precision_recall(
-    dir: &Path,
+    out: &Canvas,
     points: &[(f64, f64, f64)],
     ap: f64,
     prevalence: f64,
+    markers: &[Marker],
 ) -> Result<String> {
-    figure!(dir, "precision_recall", |area| {
+    render(out, "precision_recall", &|area| {
         let mut chart = axes(
             area,
-            "Precision–recall curve",
             (1.0, 1.05),
             ("Recall (sensitivity)", "Precision (PPV)"),
         )?;
         chart
-            .draw_series(LineSeries::new(
+            .draw_series(DashedLineSeries::new(
                 [(0.0, prevalence), (1.0, prevalence)],
-                BLACK.mix(0.4),
+                6,
+                4,
+                BLACK.mix(0.5).into(),
             ))
             .map_err(err)?
-            .label(format!("prevalence {prevalence:.2}"))
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
-        let mut steps = vec![(0.0, points.first().map_or(1.0, |p| p.1))];
-        steps.extend(points.iter().map(|&(r, p, _)| (r, p)));
+            .label(format!("no skill (prevalence {prevalence:.2})"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.5)));
+        // Recall rises with each lower threshold; precision holds over each recall step.
+        let mut steps = Vec::with_capacity(2 * points.len());
+        let mut previous_recall = 0.0;
+        for &(recall, precision, _) in points {
+            steps.push((previous_recall, precision));
+            steps.push((recall, precision));
+            previous_recall = recall;
+        }
         chart
             .draw_series(LineSeries::new(steps, RED.stroke_width(2)))
             .map_err(err)?
             .label(format!("model (AP = {ap:.3})"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED.stroke_width(2)));
-        legend(&mut chart, SeriesLabelPosition::LowerLeft, 15)?;
+        draw_markers(&mut chart, markers)?;
+        legend(&mut chart, SeriesLabelPosition::LowerLeft, 14)?;
         Ok(())
     })
 }
 
-/// Confusion matrix heat map: counts and row-normalised rates (rows: true class).
-pub fn confusion(dir: &Path, classes: &[String], matrix: &[Vec<usize>]) -> Result<String> {
-    figure!(dir, "confusion_matrix", |area| {
+/// The confusion matrix's colour for a row rate in [0, 1]: white to blue.
+fn shade(rate: f64) -> RGBColor {
+    RGBColor(
+        (255.0 - 200.0 * rate) as u8,
+        (255.0 - 140.0 * rate) as u8,
+        255,
+    )
+}
+
+/// Confusion matrix heat map: counts and row-normalised rates in bordered cells (rows: true
+/// class), with a colour bar of the row rate.
+pub fn confusion(out: &Canvas, classes: &[String], matrix: &[Vec<usize>]) -> Result<String> {
+    render(out, "confusion_matrix", &|area| {
         use plotters::style::text_anchor::{HPos, Pos, VPos};
         let k = classes.len();
         let kf = k as f64;
         let mut chart = ChartBuilder::on(area)
-            .caption("Confusion matrix (rows: true class)", ("sans-serif", 22))
             .margin(16)
+            .margin_right(110)
             .x_label_area_size(56)
             .y_label_area_size(130)
             .build_cartesian_2d(0.0..kf, 0.0..kf)
@@ -201,13 +316,14 @@ pub fn confusion(dir: &Path, classes: &[String], matrix: &[Vec<usize>]) -> Resul
                 } else {
                     count as f64 / total as f64
                 };
-                let shade = RGBColor(
-                    (255.0 - 200.0 * rate) as u8,
-                    (255.0 - 140.0 * rate) as u8,
-                    255,
-                );
                 chart
-                    .draw_series([Rectangle::new([(x, y), (x + 1.0, y + 1.0)], shade.filled())])
+                    .draw_series([
+                        Rectangle::new([(x, y), (x + 1.0, y + 1.0)], shade(rate).filled()),
+                        Rectangle::new(
+                            [(x, y), (x + 1.0, y + 1.0)],
+                            BLACK.mix(0.5).stroke_width(1),
+                        ),
+                    ])
                     .map_err(err)?;
                 let ink: &'static RGBColor = if rate > 0.6 { &WHITE } else { &BLACK };
                 let (cx, cy) = chart.backend_coord(&(x + 0.5, y + 0.5));
@@ -241,15 +357,54 @@ pub fn confusion(dir: &Path, classes: &[String], matrix: &[Vec<usize>]) -> Resul
             ))
             .map_err(err)?;
         }
+        // Colour bar of the row rate, right of the matrix.
+        let (right, top) = chart.backend_coord(&(kf, kf));
+        let (_, bottom) = chart.backend_coord(&(kf, 0.0));
+        let (x0, x1) = (right + 30, right + 48);
+        for y in top..bottom {
+            let rate = f64::from(bottom - y) / f64::from(bottom - top);
+            area.draw(&Rectangle::new(
+                [(x0, y), (x1, y + 1)],
+                shade(rate).filled(),
+            ))
+            .map_err(err)?;
+        }
+        area.draw(&Rectangle::new(
+            [(x0, top), (x1, bottom)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(err)?;
+        for (rate, text) in [(1.0, "100 %"), (0.5, "50 %"), (0.0, "0 %")] {
+            let y = bottom - (rate * f64::from(bottom - top)) as i32;
+            area.draw(&Text::new(
+                text,
+                (x1 + 6, y),
+                centred(13, &BLACK, HPos::Left),
+            ))
+            .map_err(err)?;
+        }
+        area.draw(&Text::new(
+            "of the row",
+            (x0 - 4, bottom + 16),
+            centred(13, &BLACK, HPos::Left),
+        ))
+        .map_err(err)?;
         Ok(())
     })
 }
 
-/// Loss and accuracy per epoch, training vs validation, side by side (as the tutorial).
-pub fn training_curves(dir: &Path, history: &[Epoch]) -> Result<String> {
-    figure!(dir, "training_curves", |area| {
-        let panels = area.split_evenly((1, 2));
+/// Loss and accuracy per epoch, training vs validation, side by side (as the tutorial),
+/// the best epoch (lowest validation loss) marked, and the legend below the panels.
+pub fn training_curves(out: &Canvas, history: &[Epoch]) -> Result<String> {
+    render(out, "training_curves", &|area| {
+        let (plots, key) = area.split_vertically(SIZE.1 - 44);
+        let panels = plots.split_evenly((1, 2));
         let last = history.len().max(2);
+        let best = history
+            .iter()
+            .filter(|e| e.val_loss.is_finite())
+            .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+            .map(|e| e.epoch as f64);
         for (panel, (title, train, val)) in panels.iter().zip([
             (
                 "Loss",
@@ -282,8 +437,18 @@ pub fn training_curves(dir: &Path, history: &[Epoch]) -> Result<String> {
             chart
                 .configure_mesh()
                 .x_desc("Epoch")
-                .x_label_formatter(&|x| format!("{x:.0}"))
+                .x_labels(last.min(10))
+                // Whole epochs only: a short run must not read "1 1 1 2 2".
+                .x_label_formatter(&|x| {
+                    if (x - x.round()).abs() < 1e-9 {
+                        format!("{x:.0}")
+                    } else {
+                        String::new()
+                    }
+                })
                 .label_style(("sans-serif", 13))
+                .light_line_style(BLACK.mix(0.03))
+                .bold_line_style(BLACK.mix(0.12))
                 .draw()
                 .map_err(err)?;
             for (values, colour, label) in [(&train, BLUE, "training"), (&val, RED, "validation")] {
@@ -302,37 +467,89 @@ pub fn training_curves(dir: &Path, history: &[Epoch]) -> Result<String> {
                         PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
                     });
             }
-            let corner = if title == "Loss" {
-                SeriesLabelPosition::UpperRight
-            } else {
-                SeriesLabelPosition::LowerRight
-            };
-            legend(&mut chart, corner, 13)?;
+            if let Some(best) = best {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        [(best, lo), (best, hi * 1.05)],
+                        5,
+                        4,
+                        BLACK.mix(0.55).into(),
+                    ))
+                    .map_err(err)?;
+            }
+        }
+        // One legend for both panels, below them.
+        let text = TextStyle::from(("sans-serif", 14).into_font());
+        let mut x = 60;
+        let mut entries = vec![
+            ("training".to_string(), BLUE.stroke_width(2)),
+            ("validation".to_string(), RED.stroke_width(2)),
+        ];
+        if let Some(best) = best {
+            entries.push((
+                format!("best epoch {best:.0} (lowest validation loss)"),
+                BLACK.mix(0.55).stroke_width(1),
+            ));
+        }
+        for (label, style) in entries {
+            key.draw(&PathElement::new([(x, 20), (x + 26, 20)], style))
+                .map_err(err)?;
+            key.draw(&Text::new(label.clone(), (x + 32, 13), text.clone()))
+                .map_err(err)?;
+            let (w, _) = key.estimate_text_size(&label, &text).map_err(err)?;
+            x += 32 + w as i32 + 28;
         }
         Ok(())
     })
 }
 
-/// Reliability diagram: in ten equal-width score bins, the observed fraction of positives
-/// against the mean predicted probability, with the diagonal of perfect calibration.
-pub fn calibration(dir: &Path, labels: &[bool], scores: &[f64]) -> Result<String> {
-    let bins = 10;
-    let mut sums = vec![(0.0f64, 0usize, 0usize); bins];
-    for (&y, &s) in labels.iter().zip(scores) {
-        let b = ((s * bins as f64) as usize).min(bins - 1);
-        sums[b].0 += s;
-        sums[b].1 += usize::from(y);
-        sums[b].2 += 1;
+/// The calibration curve's green, dark enough to read on white.
+const FOREST: RGBColor = RGBColor(0, 130, 60);
+
+/// Calibration points (mean predicted probability, observed fraction positive, images) in
+/// ten equal-width score bins, or, with fewer than 300 images, in equal-count (quantile)
+/// bins of about 30 images (3 to 10), so no point rests on a handful of images. Returns the
+/// points and a description of the binning.
+pub fn calibration_bins(labels: &[bool], scores: &[f64]) -> (Vec<(f64, f64, usize)>, String) {
+    let n = labels.len();
+    let summarise = |members: &[usize]| {
+        let count = members.len();
+        let mean = members.iter().map(|&i| scores[i]).sum::<f64>() / count as f64;
+        let positive = members.iter().filter(|&&i| labels[i]).count();
+        (mean, positive as f64 / count as f64, count)
+    };
+    if n < 300 {
+        let bins = (n / 30).clamp(3, 10).min(n.max(1));
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+        let points = (0..bins)
+            .map(|b| &order[b * n / bins..(b + 1) * n / bins])
+            .filter(|members| !members.is_empty())
+            .map(summarise)
+            .collect();
+        (points, format!("{bins} equal-count bins"))
+    } else {
+        let mut members = vec![Vec::new(); 10];
+        for (i, &s) in scores.iter().enumerate() {
+            members[((s * 10.0) as usize).min(9)].push(i);
+        }
+        let points = members
+            .iter()
+            .filter(|m| !m.is_empty())
+            .map(|m| summarise(m))
+            .collect();
+        (points, "10 equal-width bins".into())
     }
-    let points: Vec<(f64, f64, usize)> = sums
-        .iter()
-        .filter(|b| b.2 > 0)
-        .map(|&(s, pos, n)| (s / n as f64, pos as f64 / n as f64, n))
-        .collect();
-    figure!(dir, "calibration", |area| {
+}
+
+/// Reliability diagram: observed fraction of positives against mean predicted probability
+/// per bin ([`calibration_bins`]), each point labelled with its number of images, and the
+/// diagonal of perfect calibration.
+pub fn calibration(out: &Canvas, labels: &[bool], scores: &[f64]) -> Result<String> {
+    let (points, binning) = calibration_bins(labels, scores);
+    render(out, "calibration", &|area| {
         let mut chart = axes(
             area,
-            "Calibration (reliability) diagram",
             (1.0, 1.0),
             (
                 "Mean predicted probability",
@@ -346,12 +563,22 @@ pub fn calibration(dir: &Path, labels: &[bool], scores: &[f64]) -> Result<String
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
         chart
             .draw_series(
-                LineSeries::new(points.iter().map(|p| (p.0, p.1)), GREEN.stroke_width(2))
+                LineSeries::new(points.iter().map(|p| (p.0, p.1)), FOREST.stroke_width(2))
                     .point_size(4),
             )
             .map_err(err)?
-            .label("model (points: 10 score bins)")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN.stroke_width(2)));
+            .label(format!("model ({binning}; n per point)"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], FOREST.stroke_width(2)));
+        let small = TextStyle::from(("sans-serif", 12).into_font());
+        for &(x, y, count) in &points {
+            let (px, py) = chart.backend_coord(&(x, y));
+            area.draw(&Text::new(
+                format!("{count}"),
+                (px + 6, py - 16),
+                small.clone(),
+            ))
+            .map_err(err)?;
+        }
         legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
         Ok(())
     })
@@ -359,7 +586,7 @@ pub fn calibration(dir: &Path, labels: &[bool], scores: &[f64]) -> Result<String
 
 /// Histograms of the positive-class score for each true class (20 bins), overlaid.
 pub fn score_histograms(
-    dir: &Path,
+    out: &Canvas,
     labels: &[bool],
     scores: &[f64],
     names: (&str, &str),
@@ -376,9 +603,8 @@ pub fn score_histograms(
     };
     let (pos, neg) = (count(true), count(false));
     let top = pos.iter().chain(&neg).copied().max().unwrap_or(1).max(1) as f64;
-    figure!(dir, "score_histograms", |area| {
+    render(out, "score_histograms", &|area| {
         let mut chart = ChartBuilder::on(area)
-            .caption("Scores by true class", ("sans-serif", 22))
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(52)
@@ -412,12 +638,15 @@ pub fn score_histograms(
     })
 }
 
-/// ROC and PR figures of a binary evaluation.
+/// ROC and PR figures of a binary evaluation, the ROC with a band from `resamples`
+/// stratified bootstrap resamples (none when 0), seeded.
 pub fn binary_figures(
-    dir: &Path,
+    out: &Canvas,
     labels: &[bool],
     scores: &[f64],
     eval: &BinaryEvaluation,
+    resamples: usize,
+    seed: u64,
 ) -> Result<Vec<(String, String)>> {
     let get = |name: &str| {
         eval.rows
@@ -425,19 +654,56 @@ pub fn binary_figures(
             .find(|r| r.metric == name)
             .map_or(f64::NAN, |r| r.value)
     };
+    let rate = |k: usize, n: usize| k as f64 / n.max(1) as f64;
+    let point = |c: &crate::metrics::Confusion| {
+        (
+            rate(c.fp, c.fp + c.tn),
+            rate(c.tp, c.tp + c.fn_),
+            rate(c.tp, c.tp + c.fp),
+        )
+    };
+    let (fpr, tpr, ppv) = point(&eval.confusion);
+    let (yfpr, ytpr, yppv) = point(&eval.confusion_at_youden);
+    let at_threshold = format!("threshold {:.2}", eval.threshold);
+    let at_youden = format!("Youden threshold {:.2}", eval.youden_threshold);
     let roc = roc(
-        dir,
+        out,
         &crate::metrics::roc_curve(labels, scores),
+        &crate::metrics::roc_band(labels, scores, resamples, seed),
         get("roc_auc"),
+        &[
+            Marker {
+                x: fpr,
+                y: tpr,
+                label: at_threshold.clone(),
+            },
+            Marker {
+                x: yfpr,
+                y: ytpr,
+                label: at_youden.clone(),
+            },
+        ],
     )?;
     let pr = precision_recall(
-        dir,
+        out,
         &crate::metrics::pr_curve(labels, scores),
         get("average_precision"),
         eval.positives as f64 / eval.n as f64,
+        &[
+            Marker {
+                x: tpr,
+                y: ppv,
+                label: at_threshold,
+            },
+            Marker {
+                x: ytpr,
+                y: yppv,
+                label: at_youden,
+            },
+        ],
     )?;
-    let calibration = calibration(dir, labels, scores)?;
-    let histograms = score_histograms(dir, labels, scores, (&eval.positive, &eval.negative))?;
+    let calibration = calibration(out, labels, scores)?;
+    let histograms = score_histograms(out, labels, scores, (&eval.positive, &eval.negative))?;
     Ok(vec![
         ("ROC curve".into(), roc),
         ("Precision–recall curve".into(), pr),
@@ -447,13 +713,12 @@ pub fn binary_figures(
 }
 
 /// Bar chart of each run's accuracy and ROC AUC with their 95 % intervals.
-pub fn comparison(dir: &Path, runs: &[crate::compare::RunSummary]) -> Result<String> {
+pub fn comparison(out: &Canvas, runs: &[crate::compare::RunSummary]) -> Result<String> {
     let get =
         |r: &crate::compare::RunSummary, m: &str| r.metrics.iter().find(|x| x.metric == m).cloned();
-    figure!(dir, "comparison", |area| {
+    render(out, "comparison", &|area| {
         let n = runs.len();
         let mut chart = ChartBuilder::on(area)
-            .caption("Comparison across runs", ("sans-serif", 22))
             .margin(16)
             .x_label_area_size(60)
             .y_label_area_size(52)
@@ -530,7 +795,7 @@ pub fn comparison(dir: &Path, runs: &[crate::compare::RunSummary]) -> Result<Str
 /// Cross-validation: for each backbone, one point per fold (seeds averaged) of `metric`,
 /// and the mean with its 95 % t interval over folds beside them.
 pub fn folds(
-    dir: &Path,
+    out: &Canvas,
     runs: &[crate::compare::RunSummary],
     aggregates: &[crate::crossval::Aggregate],
     metric: &str,
@@ -557,13 +822,9 @@ pub fn folds(
         .filter(|v| v.is_finite())
         .fold(1.0f64, f64::min);
     let y_min = ((low - 0.05).max(0.0) * 10.0).floor() / 10.0;
-    figure!(dir, "folds", |area| {
+    render(out, "folds", &|area| {
         let n = rows.len().max(1);
         let mut chart = ChartBuilder::on(area)
-            .caption(
-                format!("{label} per fold (mean and 95 % CI)"),
-                ("sans-serif", 22),
-            )
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(52)
@@ -637,4 +898,25 @@ pub fn folds(
         legend(&mut chart, SeriesLabelPosition::UpperRight, 13)?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn few_images_get_equal_count_bins_many_get_equal_width_ones() {
+        let scores: Vec<f64> = (0..90).map(|i| f64::from(i) / 90.0).collect();
+        let labels: Vec<bool> = (0..90).map(|i| i % 3 == 0).collect();
+        let (points, binning) = calibration_bins(&labels, &scores);
+        assert_eq!(binning, "3 equal-count bins");
+        assert_eq!(points.iter().map(|p| p.2).collect::<Vec<_>>(), [30, 30, 30]);
+        assert!((points[0].0 - 14.5 / 90.0).abs() < 1e-12);
+        assert!((points[0].1 - 10.0 / 30.0).abs() < 1e-12);
+        let scores: Vec<f64> = (0..1000).map(|i| f64::from(i) / 1000.0).collect();
+        let labels = vec![true; 1000];
+        let (points, binning) = calibration_bins(&labels, &scores);
+        assert_eq!(binning, "10 equal-width bins");
+        assert!(points.iter().all(|p| p.2 == 100));
+    }
 }
