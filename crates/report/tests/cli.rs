@@ -92,7 +92,10 @@ fn writes_every_output_and_escapes_user_text() {
         );
         // 240 dpi by default: print resolution, 1600 pixels wide, the dpi in pHYs.
         assert_eq!((w, h), (1600, 1200), "{figure}.png size");
-        let phys = png.windows(4).position(|c| c == b"pHYs").expect("pHYs chunk");
+        let phys = png
+            .windows(4)
+            .position(|c| c == b"pHYs")
+            .expect("pHYs chunk");
         let per_metre = u32::from_be_bytes(png[phys + 4..phys + 8].try_into().unwrap());
         assert_eq!(per_metre, 9449, "{figure}.png: 240 dpi");
         assert!(

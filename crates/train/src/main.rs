@@ -65,7 +65,7 @@ struct Args {
     /// inception_v3, inception_resnet_v2 (timm's names), or a reduced member for quick runs
     /// (resnet-mini, mobilenet-mini, vgg-mini, densenet-mini, efficientnet-mini,
     /// inception-mini, inception-resnet-mini); or a pretrained classifier .onnx to cut at
-    /// its pooled features.
+    /// its pooled features. [default: resnet50]
     #[arg(long)]
     backbone: Option<String>,
     /// Input normalisation of an imported backbone (imagenet, caffe, unit, symmetric);
@@ -81,14 +81,16 @@ struct Args {
     /// [N, C], for encoders that are not classifiers.
     #[arg(long, value_name = "NAME")]
     features: Option<String>,
-    /// Head: linear, tutorial, or mlp:W1,W2,…
+    /// Head: linear, tutorial, or mlp:W1,W2,… [default: linear; with --preset tutorial:
+    /// tutorial]
     #[arg(long)]
     head: Option<Head>,
-    /// Dropout rate of linear and mlp heads.
+    /// Dropout rate of linear and mlp heads. [default: 0.2]
     #[arg(long)]
     dropout: Option<f32>,
     /// What is frozen: none (everything trains), backbone (head only), or upto:NAME (the
     /// layers up to and including the last node or parameter named NAME…, e.g. upto:layer3).
+    /// [default: none]
     #[arg(long)]
     freeze: Option<String>,
     /// L2 penalty coefficient on the head's dense kernels (Keras kernel_regularizer);
@@ -102,10 +104,10 @@ struct Args {
     /// Loss: softmax-ce, sigmoid-categorical (the tutorial's), sigmoid-bce. Default follows the head.
     #[arg(long)]
     loss: Option<Loss>,
-    /// Optimizer: adam, adamw, sgd, nesterov, rmsprop (Keras defaults).
+    /// Optimizer: adam, adamw, sgd, nesterov, rmsprop (Keras defaults). [default: adam]
     #[arg(long)]
     optimizer: Option<String>,
-    /// Learning rate (the schedule's base where it has none of its own).
+    /// Learning rate (the schedule's base where it has none of its own). [default: 0.001]
     #[arg(long)]
     lr: Option<f64>,
     /// Weight decay (L2 on all weights for sgd/adam/rmsprop, decoupled for adamw).
@@ -114,7 +116,9 @@ struct Args {
     /// SGD momentum.
     #[arg(long, default_value_t = 0.9)]
     momentum: f32,
-    /// constant, exp:BASE,RATE,OFFSET, step:EVERY,FACTOR, cosine[:WARMUP], onecycle, plateau:PATIENCE,FACTOR
+    /// Learning-rate schedule: constant, exp:BASE,RATE,OFFSET, step:EVERY,FACTOR,
+    /// cosine[:WARMUP], onecycle, plateau:PATIENCE,FACTOR. [default: constant; with --preset
+    /// tutorial: exp:1e-5,0.99,100]
     #[arg(long)]
     schedule: Option<Schedule>,
     /// Clip gradients to this global L2 norm.
@@ -123,22 +127,28 @@ struct Args {
     /// Label smoothing ε.
     #[arg(long, default_value_t = 0.0)]
     label_smoothing: f32,
-    /// auto (balanced), none, or w0,w1,…
+    /// Class weights of the loss: auto (balanced), none, or w0,w1,… [default: none]
     #[arg(long)]
     class_weights: Option<ClassWeights>,
+    /// Images per optimizer step. [default: 32]
     #[arg(long)]
     batch: Option<usize>,
+    /// Epochs to train (one pass over every training image each). [default: 10; with
+    /// --preset tutorial: 100]
     #[arg(long)]
     epochs: Option<usize>,
-    /// monitor=M,patience=N[,min_delta=D][,restore_best]; `off` disables it.
+    /// Early stopping: monitor=M,patience=N[,min_delta=D][,restore_best]; `off` disables it.
+    /// [default: off; with --preset tutorial: monitor=loss,patience=10]
     #[arg(long)]
     early_stopping: Option<String>,
     /// Metric whose best epoch is saved as best.onnx: monitor=val_accuracy (or a bare name).
+    /// [default: val_accuracy]
     #[arg(long)]
     checkpoint: Option<String>,
     /// Validation fold of a k-fold manifest (the other folds train).
     #[arg(long)]
     val_fold: Option<u32>,
+    /// Seed of everything random: initial weights, batch order, dropout masks. [default: 12]
     #[arg(long)]
     seed: Option<u64>,
     /// cpu, cuda or cuda:N.

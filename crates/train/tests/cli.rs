@@ -615,3 +615,23 @@ fn weights_files_load_and_every_run_says_whether_it_is_pretrained() {
         "{stderr}"
     );
 }
+
+/// `--help` states every default, the preset's where it differs.
+#[test]
+fn help_states_the_defaults() {
+    let wd = Workdir::new();
+    let (code, stdout, _) = run(wd.command(BIN).arg("--help"));
+    assert_eq!(code, 0);
+    for text in [
+        "Images per optimizer step. [default: 32]",
+        "[default: 10; with\n          --preset tutorial: 100]",
+        "[default: 12]",
+        "[default: adam]",
+        "[default: 0.001]",
+        "[default: resnet50]",
+        "[default: val_accuracy]",
+    ] {
+        let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat(&stdout).contains(&flat(text)), "{text}");
+    }
+}
