@@ -49,7 +49,7 @@ fn file(path: &Path, classes: &[String]) -> Item {
         .map(|n| n.to_string_lossy().into_owned());
     Item {
         path: path.to_path_buf(),
-        shown: path.to_string_lossy().into_owned(),
+        shown: ortl_manifest::paths::tidy(path),
         label: parent.and_then(|p| classes.iter().position(|c| *c == p)),
     }
 }
@@ -90,7 +90,7 @@ pub fn from_manifest(
         .map(|r| {
             let resolved = manifest.resolve(r);
             Item {
-                shown: resolved.to_string_lossy().into_owned(),
+                shown: ortl_manifest::paths::tidy(&resolved),
                 path: resolved,
                 label: classes.iter().position(|c| *c == r.class),
             }

@@ -576,3 +576,41 @@ fn a_dynamic_size_classifier_runs_at_the_size_given() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("drop --size"), "{stderr}");
 }
+
+/// Paths in the rows: relative to the working directory and tidied, whatever folder the
+/// manifest or the command line reached them through.
+#[test]
+fn row_paths_are_relative_to_the_working_directory_and_tidied() {
+    let wd = Workdir::new();
+    setup(&wd);
+    fs::create_dir(wd.join("out")).unwrap();
+    let manifest = "path,label,class,split\n../data/normal/normal-000.png,0,normal,val\n";
+    fs::write(wd.join("out/manifest.csv"), manifest).unwrap();
+    let (code, stdout, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--model", "model.onnx", "--manifest", "out/manifest.csv"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("data/normal/normal-000.png,"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = run(wd.command(BIN).args([
+        "--model",
+        "model.onnx",
+        "./out/../data/normal/normal-001.png",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("data/normal/normal-001.png,"),
+        "{stdout}"
+    );
+}

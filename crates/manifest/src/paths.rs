@@ -35,6 +35,35 @@ pub fn relative_to(base: &Path, target: &Path) -> String {
     stored.to_string_lossy().into_owned()
 }
 
+/// A path as ortl-infer prints it: as given (relative to the working directory, or
+/// absolute), with `.` removed and `..` resolved lexically where a folder precedes it
+/// (`out/../fixtures/x.png` is `fixtures/x.png`; a leading `../` stays).
+pub fn tidy(path: &Path) -> String {
+    use std::path::Component;
+    let mut parts: Vec<Component> = Vec::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => match parts.last() {
+                Some(Component::Normal(_)) => {
+                    parts.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => parts.push(part),
+            },
+            other => parts.push(other),
+        }
+    }
+    if parts.is_empty() {
+        return ".".into();
+    }
+    parts
+        .iter()
+        .collect::<PathBuf>()
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Removes `.` and resolves `..` lexically (no symlink resolution, no I/O).
 fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -53,6 +82,17 @@ fn normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_paths_are_tidied_lexically() {
+        assert_eq!(tidy(Path::new("out/../fixtures/x.png")), "fixtures/x.png");
+        assert_eq!(tidy(Path::new("./data/./a.png")), "data/a.png");
+        assert_eq!(tidy(Path::new("../shared/a.png")), "../shared/a.png");
+        assert_eq!(tidy(Path::new("a/b/../../../c.png")), "../c.png");
+        assert_eq!(tidy(Path::new("/data/../x.png")), "/x.png");
+        assert_eq!(tidy(Path::new("/../x.png")), "/x.png");
+        assert_eq!(tidy(Path::new(".")), ".");
+    }
 
     #[test]
     fn relative_paths_round_trip_through_the_base() {
