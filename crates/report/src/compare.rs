@@ -49,6 +49,9 @@ pub struct RunSummary {
     pub images: usize,
     /// (metric, value, ci_low, ci_high) for each of [`METRICS`].
     pub metrics: Vec<MetricRow>,
+    /// The positive-class scores of a binary run, for AUC comparisons between runs.
+    #[serde(skip)]
+    pub scored: Option<crate::delong::Scored>,
 }
 
 pub fn summarize(
@@ -67,10 +70,16 @@ pub fn summarize(
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(serde_json::Value::Null);
+    let mut scored = None;
     let metrics = if preds.classes.len() == 2 {
-        let (eval, _, _) =
+        let (eval, labels, scores) =
             binary_predictions(&preds, positive, threshold, bootstrap, proportion, seed)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        scored = Some(crate::delong::Scored {
+            paths: preds.paths.clone(),
+            labels,
+            scores,
+        });
         METRICS
             .iter()
             .map(|m| {
@@ -118,7 +127,24 @@ pub fn summarize(
         train_images_per_second: train["summary"]["images_per_second"].as_f64(),
         images: preds.labels.len(),
         metrics,
+        scored,
     })
+}
+
+/// ROC AUC of every binary run against every later one (DeLong; paired when both scored
+/// the same images).
+pub fn auc_differences(runs: &[RunSummary]) -> Vec<crate::delong::AucDifference> {
+    let mut out = Vec::new();
+    for (i, a) in runs.iter().enumerate() {
+        for b in &runs[i + 1..] {
+            if let (Some(sa), Some(sb)) = (&a.scored, &b.scored)
+                && let Some(d) = crate::delong::difference(&a.run, sa, &b.run, sb)
+            {
+                out.push(d);
+            }
+        }
+    }
+    out
 }
 
 /// comparison.csv (one row per run, each metric with its interval), comparison_long.csv

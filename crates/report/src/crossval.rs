@@ -229,6 +229,7 @@ mod tests {
                     interval: Default::default(),
                 })
                 .collect(),
+            scored: None,
         }
     }
 

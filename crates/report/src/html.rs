@@ -307,6 +307,7 @@ pub fn comparison(
     runs: &[crate::compare::RunSummary],
     chart_svg: &str,
     cv: Option<&CrossValidation>,
+    differences: &[crate::delong::AucDifference],
 ) -> String {
     let mut h = String::from(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ortl comparison</title><style>body{font-family:sans-serif;max-width:1300px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}</style></head><body><h1>Comparison across runs</h1><table><tr><th>run</th><th>backbone</th><th>head</th><th>fold</th><th>seed</th><th>parameters</th><th>epochs</th><th>training s</th><th>images/s</th>",
@@ -336,6 +337,29 @@ pub fn comparison(
         h.push_str("</tr>");
     }
     let _ = write!(h, "</table><figure>{chart_svg}</figure>");
+    if !differences.is_empty() {
+        h.push_str("<h2>ROC AUC differences (DeLong)</h2><p>Run a's AUC minus run b's, with a 95 % interval and a two-sided p-value; paired (correlated AUCs) when both runs scored the same images, else as independent samples. Not corrected for multiple comparisons.</p><table><tr><th>a</th><th>b</th><th>images</th><th>AUC a</th><th>AUC b</th><th>difference (95 % CI)</th><th>p</th></tr>");
+        for d in differences {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({} – {})</td><td>{}</td></tr>",
+                escape(&d.a),
+                escape(&d.b),
+                if d.paired {
+                    "same (paired)"
+                } else {
+                    "different"
+                },
+                number(d.auc_a),
+                number(d.auc_b),
+                number(d.difference),
+                number(d.ci_low),
+                number(d.ci_high),
+                number(d.p_value)
+            );
+        }
+        h.push_str("</table>");
+    }
     if let Some(cv) = cv {
         cross_validation(&mut h, cv);
     }

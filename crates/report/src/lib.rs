@@ -16,6 +16,7 @@
 
 pub mod compare;
 pub mod crossval;
+pub mod delong;
 pub mod evaluate;
 pub mod gallery;
 pub mod html;

@@ -178,6 +178,14 @@ fn compare(
     let out = AtomicDir::create(output, common.force)?;
     let aggregates = ortl_report::crossval::aggregate(&summaries);
     let paired = ortl_report::crossval::paired(&summaries);
+    let differences = ortl_report::compare::auc_differences(&summaries);
+    if !differences.is_empty() {
+        let mut csv = csv::Writer::from_path(out.staging().join("auc_differences.csv"))?;
+        for d in &differences {
+            csv.serialize(d)?;
+        }
+        csv.flush()?;
+    }
     let summaries = ortl_report::compare::write_tables(
         out.staging(),
         summaries,
@@ -211,7 +219,7 @@ fn compare(
     };
     std::fs::write(
         out.staging().join("comparison.html"),
-        ortl_report::html::comparison(&summaries, &chart, cv.as_ref()),
+        ortl_report::html::comparison(&summaries, &chart, cv.as_ref(), &differences),
     )?;
     out.commit()?;
     let mut stdout = std::io::stdout().lock();

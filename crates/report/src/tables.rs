@@ -171,6 +171,7 @@ mod tests {
                     interval: Default::default(),
                 })
                 .collect(),
+            scored: None,
         }
     }
 

@@ -182,6 +182,20 @@ fn compare_builds_one_row_per_run() {
             .args(["compare", "a", "b", "-o", "cmp", "--bootstrap", "100"]));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("resnet-mini"), "{stdout}");
+    // The same images scored identically by both runs: a paired DeLong difference of 0.
+    let differences = wd.read("cmp/auc_differences.csv");
+    let rows: Vec<&str> = differences.lines().collect();
+    assert_eq!(
+        rows[0],
+        "a,b,paired,auc_a,auc_b,difference,ci_low,ci_high,p_value"
+    );
+    assert_eq!(rows.len(), 2, "{differences}");
+    assert!(rows[1].starts_with("a,b,true,"), "{differences}");
+    assert!(rows[1].contains(",0.0,0.0,0.0,1.0"), "{differences}");
+    assert!(
+        wd.read("cmp/comparison.html")
+            .contains("ROC AUC differences (DeLong)")
+    );
     let csv = wd.read("cmp/comparison.csv");
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3);
