@@ -191,7 +191,7 @@ pub fn roc_band(
     }
     const GRID: usize = 101;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut tprs: Vec<Vec<f64>> = vec![Vec::with_capacity(resamples); GRID];
+    let mut tprs: Vec<Vec<f64>> = (0..GRID).map(|_| Vec::with_capacity(resamples)).collect();
     for _ in 0..resamples {
         let mut draw = |group: &[f64]| -> Vec<f64> {
             (0..group.len())
