@@ -23,7 +23,18 @@ pub enum Interval {
 }
 
 impl Interval {
-    /// The method's name for tables and CSV.
+    /// The method's machine name, as in metrics.csv and metrics.json.
+    pub fn id(self) -> &'static str {
+        match self {
+            Interval::None => "",
+            Interval::Bootstrap => "bootstrap",
+            Interval::Wilson => "wilson",
+            Interval::ClopperPearson => "clopper-pearson",
+            Interval::T => "t",
+        }
+    }
+
+    /// The method's name for people (HTML and Markdown tables).
     pub fn name(self) -> &'static str {
         match self {
             Interval::None => "",

@@ -26,7 +26,7 @@ pub fn metrics(rows: &[MetricRow]) -> PolarsResult<DataFrame> {
         "threshold" => rows.iter().map(|r| r.threshold).collect::<Vec<_>>(),
         "interval" => rows
             .iter()
-            .map(|r| Some(r.interval.name()).filter(|n| !n.is_empty()))
+            .map(|r| Some(r.interval.id()).filter(|n| !n.is_empty()))
             .collect::<Vec<_>>(),
     )
 }

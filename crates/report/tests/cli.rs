@@ -555,7 +555,7 @@ fn proportions_thresholds_from_validation_and_provenance() {
         (specificity[2].parse::<f64>().unwrap() - 0.838_874_841_9).abs() < 1e-6,
         "{specificity:?}"
     );
-    assert_eq!(specificity[5], "Wilson");
+    assert_eq!(specificity[5], "wilson");
     assert_eq!(row("roc_auc")[5], "bootstrap");
     let html = wd.read("wilson/report.html");
     for text in [
@@ -583,7 +583,7 @@ fn proportions_thresholds_from_validation_and_provenance() {
     let csv = wd.read("exact/metrics.csv");
     let line = csv.lines().find(|l| l.starts_with("specificity,")).unwrap();
     assert!(
-        line.contains(",0.83156") && line.ends_with("Clopper–Pearson"),
+        line.contains(",0.83156") && line.ends_with("clopper-pearson"),
         "{line}"
     );
 
