@@ -205,6 +205,8 @@ fn run(args: Args) -> Result<()> {
     })?;
     drop(model);
 
+    // On a terminal, a bar on stderr (stdout carries the rows).
+    let progress = ortl_cli::progress::bar(items.len() as u64, "classifying");
     // Decoding runs one batch ahead of inference on another thread.
     let (tx, rx) = mpsc::sync_channel::<Prepared>(2);
     let decode_info = info.clone();
@@ -253,9 +255,10 @@ fn run(args: Args) -> Result<()> {
             if args.strict {
                 anyhow::bail!("{err} (--strict)");
             }
-            eprintln!("ortl-infer: warning: skipped {err}");
+            progress.suspend(|| eprintln!("ortl-infer: warning: skipped {err}"));
         }
         skipped += prepared.failed.len();
+        progress.inc((prepared.items.len() + prepared.failed.len()) as u64);
         if prepared.items.is_empty() {
             continue;
         }
@@ -318,6 +321,7 @@ fn run(args: Args) -> Result<()> {
     drop(writer);
     std::io::stdout().flush()?;
     let _ = producer.join();
+    progress.finish_and_clear();
     eprintln!("ortl-infer: {written} images classified, {skipped} skipped");
     if let Some(explainer) = explainer {
         let dir = args
