@@ -134,12 +134,31 @@ impl Layout {
     }
 }
 
-/// Draws the `[cam_h, cam_w]` map over `image` (see the module doc).
+/// How a map's values become colours.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scale {
+    /// Each map by its own maximum: where this image's evidence is strongest.
+    #[default]
+    Image,
+    /// Every map by the largest value over all images, so colours compare across images.
+    Global,
+}
+
+/// The map scaled to [0, 1] by `maximum` (all zeros when it is not positive).
+pub fn scaled(map: &[f32], maximum: f32) -> Vec<f32> {
+    if maximum <= 0.0 || !maximum.is_finite() {
+        return vec![0.0; map.len()];
+    }
+    map.iter().map(|v| (v / maximum).clamp(0.0, 1.0)).collect()
+}
+
+/// Draws the `[cam_h, cam_w]` map over `image` (see the module doc), scaled by `maximum`
+/// (`None`: by its own maximum).
 pub fn overlay(
     image: &RgbImage,
     cam: &[f32],
-    cam_h: usize,
-    cam_w: usize,
+    (cam_h, cam_w): (usize, usize),
+    maximum: Option<f32>,
     caption: &str,
     colormap: Colormap,
 ) -> Result<RgbImage, String> {
@@ -150,7 +169,11 @@ pub fn overlay(
     } else {
         imageops::resize(&grey, width, height, FilterType::Triangle)
     };
-    let heat = smooth_upsample(&normalized(cam), cam_h, cam_w, height, width);
+    let unit = match maximum {
+        Some(maximum) => scaled(cam, maximum),
+        None => normalized(cam),
+    };
+    let heat = smooth_upsample(&unit, cam_h, cam_w, height, width);
     let layout = Layout::of(width, height);
     let (canvas_w, canvas_h) = layout.canvas();
     let mut picture = RgbImage::from_pixel(canvas_w, canvas_h, image::Rgb([255, 255, 255]));
@@ -260,8 +283,23 @@ mod tests {
         // Hot top-left corner in a 3 × 4 map.
         let mut cam = vec![0.0; 12];
         cam[0] = 5.0;
-        let out = overlay(&image, &cam, 3, 4, "tuberculosis 0.93", Colormap::Jet).unwrap();
+        let out = overlay(
+            &image,
+            &cam,
+            (3, 4),
+            None,
+            "tuberculosis 0.93",
+            Colormap::Jet,
+        )
+        .unwrap();
+        // On a global scale twice this map's maximum, the corner is half as hot.
+        let half = overlay(&image, &cam, (3, 4), Some(10.0), "", Colormap::Jet).unwrap();
         let layout = Layout::of(120, 90);
+        let (full, dim) = (
+            out.get_pixel(2, layout.band + 2),
+            half.get_pixel(2, layout.band + 2),
+        );
+        assert!(dim[0] < full[0] || dim[2] != full[2], "{full:?} vs {dim:?}");
         assert_eq!(out.dimensions(), layout.canvas());
         assert!(layout.band > 0 && layout.side > 0);
         // The image sits below the caption band: its hot corner is red, the far corner

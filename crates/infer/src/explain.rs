@@ -48,6 +48,7 @@ pub struct CamOptions {
     pub class: CamClass,
     pub method: Method,
     pub colormap: ortl_explain::overlay::Colormap,
+    pub scale: ortl_explain::overlay::Scale,
     pub layer: Option<String>,
     pub force: bool,
     pub limits: DecodeLimits,
@@ -64,6 +65,16 @@ pub struct Explainer {
     used_names: HashSet<String>,
     /// Images with no heatmap because `--cam-class true` and no label.
     pub unlabelled: usize,
+    /// With `--cam-scale global`, the overlays to draw once every map's maximum is known.
+    pending: Vec<Pending>,
+}
+
+/// An overlay waiting for the global maximum.
+struct Pending {
+    png: std::path::PathBuf,
+    image: std::path::PathBuf,
+    map: Vec<f32>,
+    caption: String,
 }
 
 impl Explainer {
@@ -118,6 +129,7 @@ impl Explainer {
                 input_size: (info.height as u32, info.width as u32),
                 used_names: HashSet::new(),
                 unlabelled: 0,
+                pending: Vec::new(),
             },
             exposed,
         ))
@@ -183,8 +195,11 @@ impl Explainer {
             .enumerate()
             .filter_map(|(row, (name, class))| Some((row, name.as_ref()?, (*class)?)))
             .collect();
-        jobs.par_iter()
-            .try_for_each(|&(row, name, class)| -> Result<()> {
+        let global = self.options.scale == ortl_explain::overlay::Scale::Global;
+        let colormap = self.options.colormap;
+        let drawn: Vec<Option<Pending>> = jobs
+            .par_iter()
+            .map(|&(row, name, class)| -> Result<Option<Pending>> {
                 let map: Vec<f32> = maps.index_axis(Axis(0), row).iter().copied().collect();
                 let raw = ortl_explain::overlay::upsample(&map, h, w, height, width);
                 let raw = ndarray::Array2::from_shape_vec((height as usize, width as usize), raw)
@@ -194,27 +209,25 @@ impl Explainer {
                     .with_context(|| format!("cannot write {}", npy.display()))?;
                 raw.write_npy(std::io::BufWriter::new(file))
                     .with_context(|| format!("cannot write {}", npy.display()))?;
-                let image = decode_rgb(&items[row].path, limits)?;
                 let caption = format!(
                     "{} {:.2} ({method})",
                     classes[class],
                     probabilities[[row, class]]
                 );
-                let picture = ortl_explain::overlay::overlay(
-                    &image,
-                    &map,
-                    h,
-                    w,
-                    &caption,
-                    self.options.colormap,
-                )
-                .map_err(anyhow::Error::msg)?;
-                let png = staging.join(format!("{name}.png"));
-                picture
-                    .save(&png)
-                    .with_context(|| format!("cannot write {}", png.display()))?;
-                Ok(())
-            })?;
+                let pending = Pending {
+                    png: staging.join(format!("{name}.png")),
+                    image: items[row].path.clone(),
+                    map,
+                    caption,
+                };
+                if global {
+                    return Ok(Some(pending));
+                }
+                draw(&pending, (h, w), None, colormap, limits)?;
+                Ok(None)
+            })
+            .collect::<Result<_>>()?;
+        self.pending.extend(drawn.into_iter().flatten());
         Ok(names
             .into_iter()
             .map(|n| {
@@ -265,9 +278,38 @@ impl Explainer {
 
     /// Moves the finished folder into place.
     pub fn finish(self) -> Result<()> {
+        // --cam-scale global: every overlay on the largest value over all maps.
+        let maximum = self
+            .pending
+            .iter()
+            .flat_map(|p| p.map.iter().copied())
+            .filter(|v| v.is_finite())
+            .fold(0.0f32, f32::max);
+        let spatial = self.target.spatial();
+        let (colormap, limits) = (self.options.colormap, self.options.limits);
+        self.pending
+            .par_iter()
+            .try_for_each(|p| draw(p, spatial, Some(maximum), colormap, limits))?;
         let dir = self.options.dir.clone();
         self.out
             .commit()
             .with_context(|| format!("writing {}", dir.display()))
     }
+}
+
+/// Decodes the image again and writes its overlay PNG.
+fn draw(
+    p: &Pending,
+    spatial: (usize, usize),
+    maximum: Option<f32>,
+    colormap: ortl_explain::overlay::Colormap,
+    limits: DecodeLimits,
+) -> Result<()> {
+    let image = decode_rgb(&p.image, limits)?;
+    let picture =
+        ortl_explain::overlay::overlay(&image, &p.map, spatial, maximum, &p.caption, colormap)
+            .map_err(anyhow::Error::msg)?;
+    picture
+        .save(&p.png)
+        .with_context(|| format!("cannot write {}", p.png.display()))
 }

@@ -111,6 +111,10 @@ struct Args {
     /// Colour map of the heatmap PNGs.
     #[arg(long, value_enum, default_value_t = ortl_explain::overlay::Colormap::Jet, requires = "cam")]
     cam_colormap: ortl_explain::overlay::Colormap,
+    /// Heatmap colour scale: image (each map by its own maximum) or global (every map by the
+    /// largest over all images, so colours compare across images; PNGs are drawn at the end).
+    #[arg(long, value_enum, default_value_t = ortl_explain::overlay::Scale::Image, requires = "cam")]
+    cam_scale: ortl_explain::overlay::Scale,
     /// Feature map to explain (a rank-4 value of the graph; default: the one the
     /// classifier's global pooling reads).
     #[arg(long, value_name = "NAME", requires = "cam")]
@@ -188,6 +192,7 @@ fn run(args: Args) -> Result<()> {
                 class: args.cam_class.clone(),
                 method: args.cam_method,
                 colormap: args.cam_colormap,
+                scale: args.cam_scale,
                 layer: args.cam_layer.clone(),
                 force: args.force,
                 limits,

@@ -178,3 +178,53 @@ fn cam_class_true_skips_unlabelled_images_and_bad_options_are_usage_errors() {
     );
     assert!(!wd.join("new").exists(), "nothing written on a usage error");
 }
+
+/// `--cam-scale global`: every overlay on the largest value over all maps, so the image
+/// holding that maximum looks as on its own scale and a dimmer one looks dimmer.
+#[test]
+fn a_global_scale_keeps_the_hottest_image_and_dims_the_others() {
+    let wd = setup();
+    // The same corner at a fifth of the brightness: a weaker map.
+    let dim = image::RgbImage::from_fn(64, 48, |x, y| {
+        if x >= 48 && y < 12 {
+            image::Rgb([70, 70, 70])
+        } else {
+            image::Rgb([20, 20, 20])
+        }
+    });
+    dim.save(wd.join("dim.png")).unwrap();
+    for scale in ["image", "global"] {
+        let (code, _, stderr) = run(wd.command(BIN).args([
+            "--model",
+            "model.onnx",
+            "b.png",
+            "dim.png",
+            "--cam",
+            scale,
+            "--cam-class",
+            "bright",
+            "--cam-scale",
+            scale,
+        ]));
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let max = |file: &str| -> f32 {
+        let heat = Array2::<f32>::read_npy(fs::File::open(wd.join(file)).unwrap()).unwrap();
+        heat.iter().copied().fold(f32::MIN, f32::max)
+    };
+    assert!(
+        max("image/dim.npy") < max("image/b.npy"),
+        "the dim image's map is weaker"
+    );
+    let png = |file: &str| image::open(wd.join(file)).unwrap().to_rgb8();
+    assert_eq!(
+        png("image/b.png"),
+        png("global/b.png"),
+        "the hottest image is unchanged"
+    );
+    assert_ne!(
+        png("image/dim.png"),
+        png("global/dim.png"),
+        "a weaker map is drawn dimmer"
+    );
+}
