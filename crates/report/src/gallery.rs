@@ -148,7 +148,7 @@ pub struct Rendered {
 /// cam_path.
 pub fn render(preds: &Predictions, sections: &[Section], cams: &Path) -> Rendered {
     let mut h = String::from(
-        "<h2>Where the model looks (Grad-CAM)</h2><p>Each pair: the image and its heatmap (red: regions that raised the score of the class named on the overlay).</p>",
+        "<h2 id=\"gallery\">Where the model looks (Grad-CAM)</h2><p>Each pair: the image and its heatmap (red: regions that raised the score of the class named on the overlay).</p>",
     );
     let mut missing = Vec::new();
     for section in sections {
@@ -159,8 +159,23 @@ pub fn render(preds: &Predictions, sections: &[Section], cams: &Path) -> Rendere
                 .as_deref()
                 .and_then(|p| Path::new(p).file_name())
                 .map(|name| cams.join(name));
-            let original = thumbnail(Path::new(path));
-            let heat = overlay.as_deref().and_then(thumbnail);
+            let original = thumbnail(Path::new(path), None);
+            // The overlay's image part is the image, shrunk to overlay::MAX_SIDE on its long
+            // side when larger: scale the overlay so that part matches the thumbnail.
+            let heat_scale = original.as_ref().map(|&(_, scale)| {
+                let long = f64::from(THUMBNAIL) / scale;
+                let max_side = f64::from(ortl_explain::overlay::MAX_SIDE);
+                if long > max_side {
+                    scale * long / max_side
+                } else {
+                    scale
+                }
+            });
+            let heat = overlay
+                .as_deref()
+                .and_then(|p| thumbnail(p, heat_scale))
+                .map(|(uri, _)| uri);
+            let original = original.map(|(uri, _)| uri);
             if heat.is_none() {
                 missing.push(format!(
                     "no heatmap for {path} in {} (run ortl-infer with --cam {})",
@@ -219,19 +234,30 @@ fn display_name(path: &str) -> String {
     parts.into_iter().rev().collect::<Vec<_>>().join("/")
 }
 
-/// A JPEG thumbnail as a data URI, or None when the file cannot be read.
-fn thumbnail(path: &Path) -> Option<String> {
+/// A JPEG thumbnail as a data URI with the factor it was scaled by, or None when the file
+/// cannot be read: scaled by `scale` when given (so a heatmap, whose PNG adds a caption band
+/// and a colour bar to the image, shows its image at the original's size), else to
+/// [`THUMBNAIL`] pixels on the long side.
+fn thumbnail(path: &Path, scale: Option<f64>) -> Option<(String, f64)> {
     let limits = ortl_imaging::DecodeLimits::default();
     let image = ortl_imaging::decode_rgb(path, limits).ok()?;
-    let small = image::DynamicImage::ImageRgb8(image).thumbnail(THUMBNAIL, THUMBNAIL);
+    let long = f64::from(image.width().max(image.height()));
+    let scale = scale.unwrap_or(f64::from(THUMBNAIL) / long).min(1.0);
+    let side = |n: u32| ((f64::from(n) * scale).round() as u32).max(1);
+    let small = image::imageops::resize(
+        &image,
+        side(image.width()),
+        side(image.height()),
+        image::imageops::FilterType::Triangle,
+    );
     let mut bytes = Cursor::new(Vec::new());
-    small
-        .to_rgb8()
-        .write_to(&mut bytes, ImageFormat::Jpeg)
-        .ok()?;
-    Some(format!(
-        "data:image/jpeg;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes.into_inner())
+    small.write_to(&mut bytes, ImageFormat::Jpeg).ok()?;
+    Some((
+        format!(
+            "data:image/jpeg;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes.into_inner())
+        ),
+        scale,
     ))
 }
 

@@ -71,7 +71,7 @@ pub fn html(r: &Report) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{display:inline-block;margin:0.5em}}figcaption{{text-align:center}}figure.cam{{vertical-align:top}}figure.cam img{{margin:2px;vertical-align:top}}figure.cam figcaption{{font-size:0.85em}}.missing{{display:inline-block;width:120px;color:#a60}}.note{{color:#a60}}</style></head><body>",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{display:inline-block;margin:0.5em}}figcaption{{text-align:center}}figure.cam{{vertical-align:top}}figure.cam img{{margin:2px;vertical-align:bottom}}figure.cam figcaption{{font-size:0.85em}}.missing{{display:inline-block;width:120px;color:#a60}}.note{{color:#a60}}</style></head><body>",
         escape(&r.title)
     );
     let _ = write!(
