@@ -140,14 +140,16 @@ impl Explainer {
         &self.target.features
     }
 
-    /// Heatmaps for one batch; returns each item's overlay path (None: no heatmap).
+    /// Heatmaps for one batch; returns each item's overlay path and, for a labelled image
+    /// the model got wrong while explaining its predictions, the overlay of its true class
+    /// (what the model saw of the finding it missed); None where there is none.
     pub fn explain(
         &mut self,
         items: &[Item],
         features: ArrayD<f32>,
         predicted: &[usize],
         probabilities: &ArrayD<f32>,
-    ) -> Result<Vec<Option<String>>> {
+    ) -> Result<Vec<(Option<String>, Option<String>)>> {
         let chosen: Vec<Option<usize>> = items
             .iter()
             .zip(predicted)
@@ -158,6 +160,57 @@ impl Explainer {
             })
             .collect();
         self.unlabelled += chosen.iter().filter(|c| c.is_none()).count();
+        let names: Vec<Option<String>> = items
+            .iter()
+            .zip(&chosen)
+            .map(|(item, c)| c.map(|_| self.unique_name(&item.shown)))
+            .collect();
+        let truth: Vec<Option<usize>> = items
+            .iter()
+            .zip(predicted)
+            .map(|(item, &p)| match self.options.class {
+                CamClass::Predicted => item.label.filter(|&l| l != p),
+                _ => None,
+            })
+            .collect();
+        let true_features = truth.iter().any(Option::is_some).then(|| features.clone());
+        let paths = self.maps(items, features, &chosen, &names, probabilities, "")?;
+        let true_paths = match true_features {
+            Some(features) => {
+                let true_names: Vec<Option<String>> = names
+                    .iter()
+                    .zip(&truth)
+                    .map(|(n, t)| {
+                        n.as_ref()
+                            .filter(|_| t.is_some())
+                            .map(|n| format!("{n}.true"))
+                    })
+                    .collect();
+                self.maps(
+                    items,
+                    features,
+                    &truth,
+                    &true_names,
+                    probabilities,
+                    "true class, ",
+                )?
+            }
+            None => vec![None; items.len()],
+        };
+        Ok(paths.into_iter().zip(true_paths).collect())
+    }
+
+    /// The maps of class `chosen[row]` (None: no map) written as `names[row]`.npy/.png;
+    /// returns each overlay's path. `note` prefixes the method in the caption.
+    fn maps(
+        &mut self,
+        items: &[Item],
+        features: ArrayD<f32>,
+        chosen: &[Option<usize>],
+        names: &[Option<String>],
+        probabilities: &ArrayD<f32>,
+        note: &str,
+    ) -> Result<Vec<Option<String>>> {
         // Rows without a class get zero weights: an all-zero map, not written.
         let mut weights = ortl_explain::one_hot(
             &chosen.iter().map(|c| c.unwrap_or(0)).collect::<Vec<_>>(),
@@ -178,11 +231,6 @@ impl Explainer {
         let maps = out
             .remove(cam::CAM)
             .context("the CAM graph produced no map")?;
-        let names: Vec<Option<String>> = items
-            .iter()
-            .zip(&chosen)
-            .map(|(item, c)| c.map(|_| self.unique_name(&item.shown)))
-            .collect();
         let (h, w) = self.target.spatial();
         let staging = self.out.staging().to_path_buf();
         let (height, width) = self.input_size;
@@ -191,7 +239,7 @@ impl Explainer {
         let classes = &self.classes;
         let jobs: Vec<(usize, &String, usize)> = names
             .iter()
-            .zip(&chosen)
+            .zip(chosen)
             .enumerate()
             .filter_map(|(row, (name, class))| Some((row, name.as_ref()?, (*class)?)))
             .collect();
@@ -210,7 +258,7 @@ impl Explainer {
                 raw.write_npy(std::io::BufWriter::new(file))
                     .with_context(|| format!("cannot write {}", npy.display()))?;
                 let caption = format!(
-                    "{} {:.2} ({method})",
+                    "{} {:.2} ({note}{method})",
                     classes[class],
                     probabilities[[row, class]]
                 );
@@ -229,9 +277,9 @@ impl Explainer {
             .collect::<Result<_>>()?;
         self.pending.extend(drawn.into_iter().flatten());
         Ok(names
-            .into_iter()
+            .iter()
             .map(|n| {
-                n.map(|n| {
+                n.as_ref().map(|n| {
                     self.options
                         .dir
                         .join(format!("{n}.png"))

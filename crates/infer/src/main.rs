@@ -98,7 +98,9 @@ struct Args {
     max_pixels: u64,
     /// Write a Grad-CAM heatmap per image into this folder: NAME.png (the map over the
     /// grey image, its class and probability above it and a colour bar beside it) and NAME.npy (float32
-    /// [H, W] at the model's input size, not normalised); adds a cam_path column.
+    /// [H, W] at the model's input size, not normalised); adds a cam_path column, and a
+    /// cam_true_path column with NAME.true.png, the map of the true class, for labelled
+    /// images the model got wrong (with --cam-class predicted).
     #[arg(long, value_name = "DIR")]
     cam: Option<PathBuf>,
     /// Class each heatmap explains: predicted, true (images without a label get none) or
@@ -302,9 +304,9 @@ fn run(args: Args) -> Result<()> {
             (Some(explainer), Some(features)) => {
                 explainer.explain(&prepared.items, features, &predicted, &probs)?
             }
-            _ => vec![None; prepared.items.len()],
+            _ => vec![(None, None); prepared.items.len()],
         };
-        for (((item, p), predicted), cam_path) in prepared
+        for (((item, p), predicted), (cam_path, cam_true_path)) in prepared
             .items
             .iter()
             .zip(probs.outer_iter())
@@ -318,6 +320,7 @@ fn run(args: Args) -> Result<()> {
                 predicted,
                 probabilities: &p,
                 cam_path: cam_path.as_deref(),
+                cam_true_path: cam_true_path.as_deref(),
             })?;
             written += 1;
         }

@@ -35,7 +35,8 @@ pub struct Writer<W: Write> {
     classes: Vec<String>,
     /// Extra columns top1…topK (0: none).
     top_k: usize,
-    /// A last column `cam_path` (the heatmap overlay, empty when none was made).
+    /// Last columns `cam_path` (the heatmap overlay, empty when none was made) and
+    /// `cam_true_path` (the true class's overlay of a misclassified image).
     cam: bool,
 }
 
@@ -46,6 +47,7 @@ pub struct Row<'a> {
     pub predicted: usize,
     pub probabilities: &'a [f32],
     pub cam_path: Option<&'a str>,
+    pub cam_true_path: Option<&'a str>,
 }
 
 impl<W: Write> Writer<W> {
@@ -78,6 +80,7 @@ impl<W: Write> Writer<W> {
             fields.extend((1..=self.top_k).map(|k| format!("top{k}")));
             if self.cam {
                 fields.push("cam_path".into());
+                fields.push("cam_true_path".into());
             }
             csv.write_record(&fields)?;
         }
@@ -100,6 +103,7 @@ impl<W: Write> Writer<W> {
                 fields.extend(ranked);
                 if self.cam {
                     fields.push(row.cam_path.unwrap_or_default().to_string());
+                    fields.push(row.cam_true_path.unwrap_or_default().to_string());
                 }
                 csv.write_record(&fields)?;
             }
@@ -116,6 +120,7 @@ impl<W: Write> Writer<W> {
                 }
                 if self.cam {
                     value["cam_path"] = json!(row.cam_path);
+                    value["cam_true_path"] = json!(row.cam_true_path);
                 }
                 writeln!(out, "{value}")?;
             }

@@ -76,10 +76,16 @@ fn heatmap_peaks_at_the_bright_corner_with_overlays_at_the_image_size() {
             .args(["--cam-class", "bright", "--cam-method", method, "--force"]));
         assert_eq!(code, 0, "{stderr}");
         let lines: Vec<&str> = stdout.lines().collect();
-        assert!(lines[0].ends_with(",cam_path"), "{}", lines[0]);
+        assert!(
+            lines[0].ends_with(",cam_path,cam_true_path"),
+            "{}",
+            lines[0]
+        );
         assert_eq!(lines.len(), 3);
         for line in &lines[1..] {
-            let cam_path = line.rsplit(',').next().unwrap();
+            let mut last = line.rsplit(',');
+            assert_eq!(last.next(), Some(""), "a named class: no true-class map");
+            let cam_path = last.next().unwrap();
             assert!(
                 cam_path.starts_with("cams/") && cam_path.ends_with(".png"),
                 "{line}"
@@ -226,5 +232,40 @@ fn a_global_scale_keeps_the_hottest_image_and_dims_the_others() {
         png("image/dim.png"),
         png("global/dim.png"),
         "a weaker map is drawn dimmer"
+    );
+}
+
+/// Explaining predictions, a labelled image the model gets wrong also gets the map of its
+/// true class (NAME.true.png, the cam_true_path column): what the model saw of the finding
+/// it missed.
+#[test]
+fn a_misclassified_image_also_gets_the_map_of_its_true_class() {
+    let wd = setup();
+    // Labelled bright (its folder) but black all over: predicted dark.
+    image::RgbImage::from_pixel(64, 48, image::Rgb([0, 0, 0]))
+        .save(wd.join("data/bright/c.png"))
+        .unwrap();
+    let (code, stdout, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--model", "model.onnx", "data", "--cam", "cams"]));
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let c = rows.iter().find(|r| r[0].ends_with("c.png")).unwrap();
+    assert_eq!((c[2], c[4]), ("bright", "dark"), "misclassified: {c:?}");
+    assert!(
+        c[7].ends_with("data__bright__c.png") && c[8].ends_with("data__bright__c.true.png"),
+        "{c:?}"
+    );
+    assert!(wd.join(c[8]).is_file() && wd.join(&c[8].replace(".png", ".npy")).is_file());
+    let a = rows.iter().find(|r| r[0].ends_with("a.png")).unwrap();
+    assert_eq!(
+        (a[4], a[8]),
+        ("bright", ""),
+        "a correct prediction has no true-class map"
     );
 }

@@ -148,17 +148,20 @@ pub struct Rendered {
 /// cam_path.
 pub fn render(preds: &Predictions, sections: &[Section], cams: &Path) -> Rendered {
     let mut h = String::from(
-        "<h2 id=\"gallery\">Where the model looks (Grad-CAM)</h2><p>Each pair: the image and its heatmap (red: regions that raised the score of the class named on the overlay).</p>",
+        "<h2 id=\"gallery\">Where the model looks (Grad-CAM)</h2><p>Each image with its heatmap (warm: regions that raised the score of the class named on the overlay); a misclassified image also with the heatmap of its true class, what the model saw of the finding it missed.</p>",
     );
     let mut missing = Vec::new();
     for section in sections {
         let _ = write!(h, "<h3>{}</h3><div class=\"gallery\">", section.heading());
         for &row in &section.rows {
             let path = &preds.paths[row];
-            let overlay = preds.cam_paths[row]
-                .as_deref()
-                .and_then(|p| Path::new(p).file_name())
-                .map(|name| cams.join(name));
+            let in_cams = |p: &Option<String>| {
+                p.as_deref()
+                    .and_then(|p| Path::new(p).file_name())
+                    .map(|name| cams.join(name))
+            };
+            let overlay = in_cams(&preds.cam_paths[row]);
+            let true_overlay = in_cams(&preds.cam_true_paths[row]);
             let original = thumbnail(Path::new(path), None);
             // The overlay's image part is the image, shrunk to overlay::MAX_SIDE on its long
             // side when larger: scale the overlay so that part matches the thumbnail.
@@ -172,6 +175,10 @@ pub fn render(preds: &Predictions, sections: &[Section], cams: &Path) -> Rendere
                 }
             });
             let heat = overlay
+                .as_deref()
+                .and_then(|p| thumbnail(p, heat_scale))
+                .map(|(uri, _)| uri);
+            let true_heat = true_overlay
                 .as_deref()
                 .and_then(|p| thumbnail(p, heat_scale))
                 .map(|(uri, _)| uri);
@@ -201,6 +208,9 @@ pub fn render(preds: &Predictions, sections: &[Section], cams: &Path) -> Rendere
                         let _ = write!(h, "<span class=\"missing\">{alt} not found</span>");
                     }
                 }
+            }
+            if let Some(uri) = true_heat {
+                let _ = write!(h, "<img src=\"{uri}\" alt=\"heatmap of the true class\">");
             }
             let _ = write!(
                 h,
@@ -292,6 +302,7 @@ mod tests {
             unlabelled: 0,
             paths: (0..labels.len()).map(|i| format!("img{i}.png")).collect(),
             cam_paths: vec![None; labels.len()],
+            cam_true_paths: vec![None; labels.len()],
         }
     }
 

@@ -18,6 +18,8 @@ pub struct Predictions {
     pub paths: Vec<String>,
     /// The cam_path column of each kept row (`ortl-infer --cam`), when present.
     pub cam_paths: Vec<Option<String>>,
+    /// The cam_true_path column: the true class's map of a misclassified image.
+    pub cam_true_paths: Vec<Option<String>>,
 }
 
 impl Predictions {
@@ -39,8 +41,9 @@ impl Predictions {
         }
         let classes: Vec<String> = class_columns.iter().map(|(_, c)| c.clone()).collect();
         let (path_column, cam_column) = (column("path"), column("cam_path"));
+        let cam_true_column = column("cam_true_path");
         let (mut labels, mut probabilities, mut unlabelled) = (Vec::new(), Vec::new(), 0);
-        let (mut paths, mut cam_paths) = (Vec::new(), Vec::new());
+        let (mut paths, mut cam_paths, mut cam_true_paths) = (Vec::new(), Vec::new(), Vec::new());
         for (row, record) in csv.records().enumerate() {
             let line = row + 2;
             let record = record.with_context(|| format!("{name}, line {line}: malformed CSV"))?;
@@ -75,11 +78,13 @@ impl Predictions {
             probabilities.push(p);
             let text = |column: Option<usize>| column.and_then(|c| record.get(c)).unwrap_or("");
             paths.push(text(path_column).to_string());
-            cam_paths.push(
-                Some(text(cam_column))
+            let optional = |column| {
+                Some(text(column))
                     .filter(|t| !t.is_empty())
-                    .map(String::from),
-            );
+                    .map(String::from)
+            };
+            cam_paths.push(optional(cam_column));
+            cam_true_paths.push(optional(cam_true_column));
         }
         if labels.is_empty() {
             bail!(
@@ -93,6 +98,7 @@ impl Predictions {
             unlabelled,
             paths,
             cam_paths,
+            cam_true_paths,
         })
     }
 
@@ -119,6 +125,7 @@ impl Predictions {
                     all.unlabelled += next.unlabelled;
                     all.paths.extend(next.paths);
                     all.cam_paths.extend(next.cam_paths);
+                    all.cam_true_paths.extend(next.cam_true_paths);
                 }
             }
         }

@@ -271,7 +271,7 @@ fn cam_gallery_lists_exactly_the_misclassified_images() {
     fs::create_dir(wd.join("cams")).unwrap();
     for (i, line) in predictions(["normal", hostile]).lines().enumerate() {
         if i == 0 {
-            text += &format!("{line},cam_path\n");
+            text += &format!("{line},cam_path,cam_true_path\n");
             continue;
         }
         let fields: Vec<&str> = line.split(',').collect();
@@ -285,7 +285,15 @@ fn cam_gallery_lists_exactly_the_misclassified_images() {
         image.save(wd.join(fields[0])).unwrap();
         let cam = format!("cams/{}", fields[0]);
         image.save(wd.join(&cam)).unwrap();
-        text += &format!("{line},elsewhere/{cam}\n");
+        // A misclassified image also has the map of its true class.
+        let true_cam = if label == usize::from(p1 >= 0.5) {
+            String::new()
+        } else {
+            let true_cam = format!("cams/{}", fields[0].replace(".png", ".true.png"));
+            image.save(wd.join(&true_cam)).unwrap();
+            format!("elsewhere/{true_cam}")
+        };
+        text += &format!("{line},elsewhere/{cam},{true_cam}\n");
     }
     assert!(!misclassified.is_empty() && true_positives > 8);
     fs::write(wd.join("p.csv"), text).unwrap();
@@ -309,8 +317,12 @@ fn cam_gallery_lists_exactly_the_misclassified_images() {
     assert_eq!(shown("true_positive").len(), 8, "the 8 most confident");
     assert_eq!(
         html.matches("src=\"data:image/jpeg;base64,").count(),
-        2 * (misclassified.len() + 8),
-        "image and overlay embedded for each entry"
+        3 * misclassified.len() + 2 * 8,
+        "image and overlay embedded for each entry, and the true class's for each error"
+    );
+    assert_eq!(
+        html.matches("alt=\"heatmap of the true class\"").count(),
+        misclassified.len()
     );
     assert!(!html.contains(hostile) && html.contains("&lt;script&gt;"));
     let md = fs::read_to_string(wd.join("r/report.md")).unwrap();
