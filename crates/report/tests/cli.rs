@@ -645,3 +645,52 @@ fn proportions_thresholds_from_validation_and_provenance() {
     ]));
     assert_eq!(code, 2, "{stderr}");
 }
+
+/// The README's sample summary is what ortl-report prints: the same header and the same
+/// metric rows in the same order and layout (the numbers are the fixture run's).
+#[test]
+fn the_readme_sample_summary_matches_the_printed_format() {
+    let readme =
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme
+        .find("## A sample report")
+        .expect("README has a sample report");
+    let block = readme[start..]
+        .split("```")
+        .nth(1)
+        .expect("a code block")
+        .trim();
+    let sample: Vec<&str> = block.lines().collect();
+    let wd = Workdir::new();
+    fs::write(wd.join("p.csv"), predictions(["normal", "tuberculosis"])).unwrap();
+    let (code, stdout, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--predictions", "p.csv", "-o", "r", "--bootstrap", "50"]));
+    assert_eq!(code, 0, "{stderr}");
+    let printed: Vec<&str> = stdout.lines().collect();
+    assert_eq!(sample[0], printed[0], "header");
+    let name = |line: &str| line.split_whitespace().next().unwrap_or("").to_string();
+    let names: Vec<String> = printed.iter().map(|l| name(l)).collect();
+    let mut at = 0;
+    for line in &sample[1..] {
+        let found = names[at..]
+            .iter()
+            .position(|n| *n == name(line))
+            .unwrap_or_else(|| panic!("README row '{line}' is not printed (in this order)"));
+        at += found + 1;
+        let printed_line = printed[at - 1];
+        // Same columns: name, value, interval, at the same positions.
+        let columns = |l: &str| {
+            l.match_indices(char::is_whitespace)
+                .filter(|(i, _)| l[..*i].ends_with(|c: char| !c.is_whitespace()))
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            columns(line),
+            columns(printed_line),
+            "layout of '{line}' vs '{printed_line}'"
+        );
+    }
+}
