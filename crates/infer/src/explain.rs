@@ -290,16 +290,18 @@ impl Explainer {
             .collect())
     }
 
-    /// A file name (without extension) for the image shown as `shown`: its path with the
-    /// separators flattened, so images with the same name in different folders stay apart.
+    /// A file name (without extension) for the image shown as `shown`: its folder and file
+    /// joined by `__` (`tuberculosis__tb-001`), numbered when the pair repeats, so images
+    /// with the same name in different folders stay apart.
     fn unique_name(&mut self, shown: &str) -> String {
         let stem = Path::new(shown).with_extension("");
-        let flat: String = stem
+        let parts: Vec<String> = stem
             .components()
             .filter(|c| matches!(c, std::path::Component::Normal(_)))
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("__");
+            .collect();
+        // The class folder and the file: short and readable; a repeat gets -2, -3, ….
+        let flat = parts[parts.len().saturating_sub(2)..].join("__");
         let flat: String = flat
             .chars()
             .map(|c| {

@@ -109,21 +109,13 @@ fn heatmap_peaks_at_the_bright_corner_with_overlays_at_the_image_size() {
             );
         }
     }
-    // Names keep the folder, so same-named images elsewhere do not collide.
+    // Names keep the class folder, so same-named images elsewhere do not collide.
     let mut names: Vec<String> = fs::read_dir(wd.join("cams"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(
-        names,
-        [
-            "b.npy",
-            "b.png",
-            "data__bright__a.npy",
-            "data__bright__a.png"
-        ]
-    );
+    assert_eq!(names, ["b.npy", "b.png", "bright__a.npy", "bright__a.png"]);
 }
 
 #[test]
@@ -138,7 +130,7 @@ fn cam_class_true_skips_unlabelled_images_and_bad_options_are_usage_errors() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(rows[0]["cam_path"], "cams/data__bright__a.png");
+    assert_eq!(rows[0]["cam_path"], "cams/bright__a.png");
     assert!(rows[1]["cam_path"].is_null(), "b.png has no label");
     assert!(
         stderr.contains("1 images without a true label got no heatmap"),
@@ -258,7 +250,7 @@ fn a_misclassified_image_also_gets_the_map_of_its_true_class() {
     let c = rows.iter().find(|r| r[0].ends_with("c.png")).unwrap();
     assert_eq!((c[2], c[4]), ("bright", "dark"), "misclassified: {c:?}");
     assert!(
-        c[7].ends_with("data__bright__c.png") && c[8].ends_with("data__bright__c.true.png"),
+        c[7].ends_with("bright__c.png") && c[8].ends_with("bright__c.true.png"),
         "{c:?}"
     );
     assert!(wd.join(c[8]).is_file() && wd.join(&c[8].replace(".png", ".npy")).is_file());

@@ -110,7 +110,10 @@ pub fn binary(
     let negatives: Vec<usize> = (0..labels.len()).filter(|&i| !labels[i]).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(bootstrap); point.len()];
+    // Thousands of resamples of a large test set take a while: a bar on a terminal.
+    let progress = ortl_cli::progress::bar(bootstrap as u64, "bootstrap");
     for _ in 0..bootstrap {
+        progress.inc(1);
         let pick = |group: &[usize], rng: &mut ChaCha8Rng| -> Vec<usize> {
             (0..group.len())
                 .map(|_| group[rng.random_range(0..group.len())])
@@ -126,6 +129,7 @@ pub fn binary(
             }
         }
     }
+    progress.finish_and_clear();
     let rows = point
         .into_iter()
         .zip(samples)
