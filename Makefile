@@ -25,6 +25,9 @@ CARGO    ?= cargo
 COMPARE  ?= resnet-mini inception-resnet-mini mobilenet-mini efficientnet-mini densenet-mini \
             inception-mini vgg-mini
 
+# With a test split (TEST > 0), the test images are classified too, and the report scores
+# them at the threshold chosen on the validation predictions (never on themselves).
+HAS_TEST := $(shell awk 'BEGIN { print ($(TEST) > 0) ? "yes" : "" }')
 BIN      := target/release
 ORT_LIB  := .ort/libonnxruntime.so.1.31.1
 export ORT_DYLIB_PATH ?= $(CURDIR)/$(ORT_LIB)
@@ -33,6 +36,9 @@ export ORT_DYLIB_PATH ?= $(CURDIR)/$(ORT_LIB)
 
 all: report
 	@awk -F, 'NR > 1 { n++; if ($$2 == $$4) c++ } END { printf "make all: validation accuracy of model.onnx %.3f (%d/%d)\n", c / n, c, n }' $(OUT)/predictions.csv
+ifneq ($(HAS_TEST),)
+	@awk -F, 'NR > 1 { n++; if ($$2 == $$4) c++ } END { printf "make all: test accuracy of model.onnx %.3f (%d/%d); the report scores the test split at the threshold chosen on validation\n", c / n, c, n }' $(OUT)/predictions-test.csv
+endif
 	@echo "make all: model in $(OUT)/run/, predictions in $(OUT)/predictions.csv, report in $(OUT)/report/report.html"
 
 ## setup: the ONNX Runtime C library from the pinned PyPI wheel (CPU), into .ort/
@@ -63,10 +69,19 @@ infer: train
 	$(BIN)/ortl-infer --model $(OUT)/run/model.onnx --manifest $(OUT)/manifest.csv --split val \
 	  --device $(DEVICE) --cam $(OUT)/cams --force > $(OUT)/predictions.csv.partial && mv $(OUT)/predictions.csv.partial $(OUT)/predictions.csv
 	cp $(OUT)/predictions.csv $(OUT)/run/predictions.csv  # so 'ortl-report compare' finds it
+ifneq ($(HAS_TEST),)
+	$(BIN)/ortl-infer --model $(OUT)/run/model.onnx --manifest $(OUT)/manifest.csv --split test \
+	  --device $(DEVICE) --cam $(OUT)/cams-test --force > $(OUT)/predictions-test.csv.partial && mv $(OUT)/predictions-test.csv.partial $(OUT)/predictions-test.csv
+endif
 
 report: infer
+ifneq ($(HAS_TEST),)
+	$(BIN)/ortl-report --predictions $(OUT)/predictions-test.csv --threshold-from $(OUT)/predictions.csv \
+	  --run $(OUT)/run --cams $(OUT)/cams-test -o $(OUT)/report --force
+else
 	$(BIN)/ortl-report --predictions $(OUT)/predictions.csv --run $(OUT)/run \
 	  --cams $(OUT)/cams -o $(OUT)/report --force
+endif
 
 ## compare: train, infer and evaluate every backbone in COMPARE, then compare the runs
 compare: augment
