@@ -1,11 +1,13 @@
-//! Importing a pretrained classifier as a backbone: find its pooled-feature tensor (the
-//! input of the global pooling that feeds the final classifier), cut the graph there, and
-//! work out the input layout, size and expected normalisation.
+//! Importing a pretrained classifier as a backbone: bring the graph to ortl's opset, find
+//! its pooled-feature tensor by graph analysis (the input of the last global pooling whose
+//! result feeds only the classifier; see [`find_pool`]) or take the tensor the user names,
+//! cut the graph there, and work out the input layout, size and expected normalisation.
 //!
-//! Handles torchvision exports (BatchNorm folded into Conv or kept), the ONNX model zoo's
-//! ResNet50 v1/v2 layouts (GlobalAveragePool → Flatten/Reshape → Gemm), and NHWC Keras
-//! exports via tf2onnx (ReduceMean over axes 1,2 → MatMul/Add); NHWC feature maps are
-//! transposed to NCHW so every head sees the same layout.
+//! Exporters differ in how the pooled features reach the logits (GlobalAveragePool →
+//! Flatten, a Shape-computed Reshape or Squeeze → Gemm/MatMul; ReduceMean over H, W → 1×1
+//! Conv; NHWC via tf2onnx) and in whether BatchNorm is folded; the analysis does not depend
+//! on those forms. NHWC feature maps are transposed to NCHW so every head sees one layout;
+//! an `[N, C]` embedding becomes a 1×1 map.
 
 use std::path::Path;
 
