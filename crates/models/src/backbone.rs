@@ -37,7 +37,8 @@ impl Weights {
         matches!(self, Weights::File { .. })
     }
 
-    /// The weights of `path`, with the SHA-256 of its bytes.
+    /// The weights of `path`, with the SHA-256 of its bytes (read in chunks: a model file
+    /// can be large).
     pub fn of_file(path: &std::path::Path) -> std::io::Result<Self> {
         use sha2::Digest;
         use std::io::Read;
@@ -51,18 +52,31 @@ impl Weights {
             }
             hasher.update(&chunk[..n]);
         }
+        Ok(Self::named(path, hasher))
+    }
+
+    /// The weights of `path` whose `bytes` are already read.
+    pub fn of_bytes(path: &std::path::Path, bytes: &[u8]) -> Self {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(bytes);
+        Self::named(path, hasher)
+    }
+
+    fn named(path: &std::path::Path, hasher: sha2::Sha256) -> Self {
+        use sha2::Digest;
         let digest: String = hasher
             .finalize()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        Ok(Weights::File {
+        Weights::File {
             file: path.file_name().map_or_else(
                 || path.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
             ),
             sha256: Some(digest),
-        })
+        }
     }
 }
 

@@ -135,37 +135,19 @@ pub fn cut_at(
             pool.reason = format!("at '{tensor}', as --features asks");
             pool
         }
-        None => find_pool(&graph)
-            .or_else(|| encoder_output(&graph, &image.name, layout, size))
-            .ok_or_else(|| {
-            let ops: Vec<&str> = graph.nodes.iter().rev().take(6).map(|n| n.op.as_str()).collect();
-            format!(
-                "found no global pooling or flatten feeding a classifier (looked for GlobalAveragePool/GlobalMaxPool, ReduceMean/ReduceMax/AveragePool over the spatial axes, or Flatten, followed through shape ops by Gemm, MatMul or a 1×1 Conv); the graph ends with {}; name the feature map to cut at with --features NAME",
-                ops.into_iter().rev().collect::<Vec<_>>().join(" → ")
-            )
-        })?,
+        None => match find_pool(&graph) {
+            Some(pool) => probed_channels(pool, &graph, &image.name, layout, size)?,
+            None => encoder_output(&graph, &image.name, layout, size).ok_or_else(|| {
+                let ops: Vec<&str> =
+                    graph.nodes.iter().rev().take(6).map(|n| n.op.as_str()).collect();
+                format!(
+                    "found no global pooling or flatten feeding a classifier (looked for GlobalAveragePool/GlobalMaxPool, ReduceMean/ReduceMax/AveragePool over the spatial axes, or Flatten, followed through shape ops by Gemm, MatMul or a 1×1 Conv); the graph ends with {}; name the feature map to cut at with --features NAME",
+                    ops.into_iter().rev().collect::<Vec<_>>().join(" → ")
+                )
+            })?,
+        },
     };
-    let feature_layout = pool.layout;
-    // The classifier's input width is the channel count after global pooling; after a
-    // flatten (VGG: 512·7·7) it is not, so the feature map's own shape decides when known.
-    let probed = probe_shape(&graph, &image.name, layout, size, &pool.features);
-    let inferred =
-        probed
-            .as_ref()
-            .ok()
-            .filter(|s| s.len() == 4)
-            .and_then(|s| match feature_layout {
-                Layout::Nchw => s[1],
-                Layout::Nhwc => s[3],
-            });
-    let channels = inferred.map_or(pool.channels, |c| c as usize);
-    if channels == 0 {
-        return Err(format!(
-            "the channel count of the feature map '{}' cannot be inferred ({})",
-            pool.features,
-            probed.err().unwrap_or_else(|| "its rank is not 4".into())
-        ));
-    }
+    let (feature_layout, channels) = (pool.layout, pool.channels);
     let mut graph_out = graph;
     graph_out.outputs = vec![ValueInfo {
         name: pool.features.clone(),
@@ -298,6 +280,38 @@ fn probe_shape(
         .remove(value)
         .map(|t| t.shape)
         .ok_or_else(|| format!("'{value}' has no inferred shape"))
+}
+
+/// `pool` with its channel count from the feature map's inferred shape: the classifier's
+/// input width is the channel count after global pooling, but after a flatten (VGG:
+/// 512·7·7) it is not, so the map's own shape decides when known.
+fn probed_channels(
+    mut pool: Pool,
+    graph: &ortl_onnx::Graph,
+    image: &str,
+    layout: Layout,
+    size: Option<(usize, usize)>,
+) -> Result<Pool, String> {
+    let probed = probe_shape(graph, image, layout, size, &pool.features);
+    let inferred = probed
+        .as_ref()
+        .ok()
+        .filter(|s| s.len() == 4)
+        .and_then(|s| match pool.layout {
+            Layout::Nchw => s[1],
+            Layout::Nhwc => s[3],
+        });
+    if let Some(c) = inferred {
+        pool.channels = c as usize;
+    }
+    if pool.channels == 0 {
+        return Err(format!(
+            "the channel count of the feature map '{}' cannot be inferred ({})",
+            pool.features,
+            probed.err().unwrap_or_else(|| "its rank is not 4".into())
+        ));
+    }
+    Ok(pool)
 }
 
 /// A network without a classifier (Keras' `include_top=False`, an encoder): its one output,

@@ -133,10 +133,7 @@ pub fn load_safetensors(backbone: &mut Backbone, path: &Path) -> Result<(), Weig
     for (name, tensor) in loaded {
         backbone.graph.initializers.insert(name, tensor);
     }
-    backbone.weights = Weights::of_file(path).map_err(|source| WeightsError::Io {
-        path: path.into(),
-        source,
-    })?;
+    backbone.weights = Weights::of_bytes(path, &bytes);
     Ok(())
 }
 

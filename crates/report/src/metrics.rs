@@ -153,11 +153,23 @@ pub fn roc_auc(labels: &[bool], scores: &[f64]) -> f64 {
 
 /// ROC points (false positive rate, true positive rate, threshold), from (0,0) to (1,1).
 pub fn roc_curve(labels: &[bool], scores: &[f64]) -> Vec<(f64, f64, f64)> {
-    let thresholds = distinct_descending(scores);
+    // One sort, then counts accumulated down the scores: O(n log n), as the bootstrap
+    // recomputes it for every resample.
+    let mut scored: Vec<(f64, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let positives = labels.iter().filter(|&&l| l).count();
+    let negatives = labels.len() - positives;
+    let (mut tp, mut fp) = (0usize, 0usize);
     let mut points = vec![(0.0, 0.0, f64::INFINITY)];
-    for t in thresholds {
-        let c = Confusion::at(labels, scores, t);
-        points.push((ratio(c.fp, c.fp + c.tn), ratio(c.tp, c.tp + c.fn_), t));
+    for (k, &(score, positive)) in scored.iter().enumerate() {
+        if positive {
+            tp += 1;
+        } else {
+            fp += 1;
+        }
+        if scored.get(k + 1).is_none_or(|next| next.0 != score) {
+            points.push((ratio(fp, negatives), ratio(tp, positives), score));
+        }
     }
     points
 }
@@ -199,25 +211,16 @@ pub fn roc_band(
                 .collect()
         };
         let (pos, neg) = (draw(&positives), draw(&negatives));
-        let mut scored: Vec<(f64, bool)> = pos
+        let labels: Vec<bool> = pos
             .iter()
-            .map(|&s| (s, true))
-            .chain(neg.iter().map(|&s| (s, false)))
+            .map(|_| true)
+            .chain(neg.iter().map(|_| false))
             .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        // The step curve: after each distinct score, (fpr, tpr).
-        let (mut tp, mut fp) = (0usize, 0usize);
-        let mut curve = vec![(0.0, 0.0)];
-        for (k, &(s, positive)) in scored.iter().enumerate() {
-            if positive {
-                tp += 1
-            } else {
-                fp += 1
-            }
-            if scored.get(k + 1).is_none_or(|next| next.0 != s) {
-                curve.push((fp as f64 / neg.len() as f64, tp as f64 / pos.len() as f64));
-            }
-        }
+        let scores: Vec<f64> = pos.iter().chain(&neg).copied().collect();
+        let curve: Vec<(f64, f64)> = roc_curve(&labels, &scores)
+            .into_iter()
+            .map(|(x, y, _)| (x, y))
+            .collect();
         // Highest true positive rate reached at or below each grid rate.
         let mut at = 0;
         for (g, slot) in tprs.iter_mut().enumerate() {

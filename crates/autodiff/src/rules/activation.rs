@@ -101,9 +101,7 @@ pub fn clip(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         }
         None => g,
     };
-    let mut out = vec![Some(dx)];
-    out.resize(ctx.node.inputs.len(), None);
-    Ok(out)
+    Ok(crate::rules::shape::first_only(ctx, dx))
 }
 
 fn axis(ctx: &Ctx) -> Result<i64, AutodiffError> {

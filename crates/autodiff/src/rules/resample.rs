@@ -8,6 +8,7 @@ use ortl_onnx::{Attr, Tensor};
 
 use crate::AutodiffError;
 use crate::grad::Ctx;
+use crate::rules::shape::first_only;
 
 type Grads = Result<Vec<Option<String>>, AutodiffError>;
 
@@ -118,9 +119,7 @@ pub fn resize(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         None
     };
     let dx = apply(ctx, g, height, width);
-    let mut out = vec![Some(dx)];
-    out.resize(ctx.node.inputs.len(), None);
-    Ok(out)
+    Ok(first_only(ctx, dx))
 }
 
 /// The matrix of a 1-D resize from `n` to `out` samples.
@@ -180,17 +179,10 @@ fn resize_matrix(
     Ok(m)
 }
 
-/// Pad in edge or reflect mode along the last two axes.
-pub fn pad(ctx: &mut Ctx, g: String, mode: &str) -> Grads {
+/// Pad in edge or reflect mode along the last two axes (`pads` read by `shape::pad`).
+pub fn pad(ctx: &mut Ctx, g: String, mode: &str, pads: &[i64]) -> Grads {
     let input = ctx.dims(ctx.input(0))?;
     let output = ctx.dims(ctx.output(0))?;
-    let pads = ctx
-        .b
-        .graph()
-        .initializers
-        .get(ctx.input(1))
-        .and_then(|t| t.as_i64().map(<[i64]>::to_vec))
-        .ok_or_else(|| ctx.error("pads must be a constant"))?;
     let rank = input.len();
     let [pad_h, pad_w] = spatial_axes(ctx, &input, &output)?;
     let matrix = |axis: usize| -> Result<Matrix, AutodiffError> {
@@ -222,7 +214,5 @@ pub fn pad(ctx: &mut Ctx, g: String, mode: &str) -> Grads {
     let height = if pad_h { Some(matrix(rank - 2)?) } else { None };
     let width = if pad_w { Some(matrix(rank - 1)?) } else { None };
     let dx = apply(ctx, g, height, width);
-    let mut out = vec![Some(dx)];
-    out.resize(ctx.node.inputs.len(), None);
-    Ok(out)
+    Ok(first_only(ctx, dx))
 }

@@ -20,7 +20,8 @@ fn g0(ctx: &Ctx, grads: &[Option<String>]) -> Result<String, AutodiffError> {
         .ok_or_else(|| ctx.error("no gradient for the output"))
 }
 
-fn first_only(ctx: &Ctx, grad: String) -> Vec<Option<String>> {
+/// The gradient of input 0; the other inputs (shapes, pads, axes) get none.
+pub(crate) fn first_only(ctx: &Ctx, grad: String) -> Vec<Option<String>> {
     let mut out = vec![Some(grad)];
     out.resize(ctx.node.inputs.len(), None);
     out
@@ -90,9 +91,6 @@ pub fn pad(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         Some(ortl_onnx::Attr::String(m)) => m.clone(),
         _ => "constant".into(),
     };
-    if mode != "constant" {
-        return crate::rules::resample::pad(ctx, g, &mode);
-    }
     let pads = ctx
         .b
         .graph()
@@ -100,6 +98,9 @@ pub fn pad(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         .get(ctx.input(1))
         .and_then(|t| t.as_i64().map(<[i64]>::to_vec))
         .ok_or_else(|| ctx.error("pads must be a constant"))?;
+    if mode != "constant" {
+        return crate::rules::resample::pad(ctx, g, &mode, &pads);
+    }
     let rank = pads.len() / 2;
     let out_shape = ctx.dims(ctx.output(0))?;
     let starts: Vec<i64> = pads[..rank].to_vec();
