@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use ndarray::Array4;
 use ortl_imaging::{
-    AugmentSpec, DecodeError, DecodeLimits, Filter, decode_rgb, resize, variant_seed,
+    AugmentSpec, DecodeError, DecodeOptions, Filter, Intensity, decode, resize, variant_seed,
 };
 use ortl_manifest::tensors::{self, FORMAT, META_FILE, ROWS_FILE};
 use ortl_manifest::{Manifest, ManifestRow, Shard, Split, TensorMeta, TensorRow, paths};
@@ -29,7 +29,7 @@ pub struct Job {
     pub keep_original: bool,
     pub seed: u64,
     pub shard_size: usize,
-    pub limits: DecodeLimits,
+    pub decoding: DecodeOptions,
     /// Fail on the first unreadable image instead of skipping it.
     pub strict: bool,
 }
@@ -48,16 +48,12 @@ impl Job {
         }
     }
 
-    /// One stored image: `height*width*3` bytes.
-    pub fn render(
-        &self,
-        row: &ManifestRow,
-        source: &Path,
-        variants: &[u32],
-    ) -> Result<Vec<Vec<u8>>, DecodeError> {
-        let image = decode_rgb(source, self.limits)?;
-        let resized = resize(&image, self.height, self.width, self.filter);
-        Ok(variants
+    /// The stored images of one source (`height*width*3` bytes each), and what decoding
+    /// did to its values.
+    pub fn render(&self, row: &ManifestRow, source: &Path, variants: &[u32]) -> Rendered {
+        let decoded = decode(source, self.decoding)?;
+        let resized = resize(&decoded.pixels, self.height, self.width, self.filter);
+        let images = variants
             .iter()
             .map(|&variant| {
                 if variant == 0 {
@@ -68,12 +64,14 @@ impl Job {
                         .to_u8()
                 }
             })
-            .collect())
+            .collect();
+        Ok((images, decoded.intensity))
     }
 }
 
-/// The stored variants of one source image, or why it could not be read.
-type Rendered = Result<Vec<Vec<u8>>, DecodeError>;
+/// The stored variants of one source image and what decoding did to its values, or why it
+/// could not be read.
+type Rendered = Result<(Vec<Vec<u8>>, Option<Intensity>), DecodeError>;
 
 /// What a finished run stored, for the summary line.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -82,6 +80,8 @@ pub struct Summary {
     pub images: usize,
     pub shards: usize,
     pub skipped: Vec<String>,
+    /// Sources per kind of intensity mapping applied.
+    pub intensity: std::collections::BTreeMap<String, usize>,
 }
 
 /// Renders every manifest row into `dir` (an empty staging folder that will become
@@ -113,8 +113,8 @@ pub fn write_tensors(
             })
             .collect();
         for (row, (variants, result)) in rows.iter().zip(rendered) {
-            let images = match result {
-                Ok(images) => images,
+            let (images, intensity) = match result {
+                Ok(rendered) => rendered,
                 Err(err) if job.strict => return Err(err).context("--strict"),
                 Err(err) => {
                     summary.skipped.push(err.to_string());
@@ -122,6 +122,10 @@ pub fn write_tensors(
                 }
             };
             summary.sources += 1;
+            if let Some(intensity) = &intensity {
+                *summary.intensity.entry(intensity.kind.clone()).or_default() += 1;
+            }
+            let detail = intensity.map(|i| i.detail).unwrap_or_default();
             let source = paths::relative_to(final_dir, &manifest.resolve(row));
             for (variant, pixels) in variants.into_iter().zip(images) {
                 let (shard, index) = writer.push(pixels)?;
@@ -133,6 +137,7 @@ pub fn write_tensors(
                     split: row.split,
                     path: source.clone(),
                     variant,
+                    intensity: detail.clone(),
                 })?;
                 summary.images += 1;
             }
@@ -151,6 +156,8 @@ pub fn write_tensors(
         copies: job.copies,
         keep_original: job.keep_original,
         filter: job.filter,
+        window: job.decoding.window,
+        intensity: summary.intensity.clone(),
         augmentation: job.spec.clone(),
         shards,
         manifest: manifest_name.into(),
@@ -232,7 +239,7 @@ mod tests {
             keep_original: false,
             seed: 1,
             shard_size: 4,
-            limits: DecodeLimits::default(),
+            decoding: DecodeOptions::default(),
             strict: false,
         }
     }

@@ -6,7 +6,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ortl_cli::{AtomicDir, usage};
-use ortl_imaging::{AugmentSpec, DecodeLimits, FillMode, Filter, Flip, Interpolation};
+use ortl_imaging::{
+    AugmentSpec, DecodeLimits, DecodeOptions, FillMode, Filter, Flip, Interpolation, Window,
+};
 use ortl_manifest::Manifest;
 
 /// Decodes, resizes and augments the images of a manifest into uint8 tensor shards.
@@ -95,6 +97,13 @@ struct Args {
     /// Largest image accepted, in pixels (width × height).
     #[arg(long, default_value_t = DecodeLimits::DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
+    /// Intensity window mapping stored values to 8 bits: auto (8-bit images as stored,
+    /// 16-bit PNG/TIFF scaled from 16 bits, DICOM through its modality LUT and its own
+    /// window or VOI LUT, MONOCHROME1 inverted), min-max (each image stretched), or
+    /// CENTER,WIDTH in stored units (DICOM: after the modality LUT, e.g. 40,400 in HU).
+    /// Recorded in meta.json; ortl-train passes it to the model and ortl-infer applies it.
+    #[arg(long, default_value = "auto", value_name = "WINDOW")]
+    window: Window,
     /// Worker threads (default: all cores). The output does not depend on it.
     #[arg(long)]
     threads: Option<usize>,
@@ -164,8 +173,11 @@ fn run(args: Args) -> Result<()> {
         keep_original: args.keep_original,
         seed: args.seed,
         shard_size: args.shard_size,
-        limits: DecodeLimits {
-            max_pixels: args.max_pixels,
+        decoding: DecodeOptions {
+            limits: DecodeLimits {
+                max_pixels: args.max_pixels,
+            },
+            window: args.window,
         },
         strict: args.strict,
     };
@@ -184,6 +196,9 @@ fn run(args: Args) -> Result<()> {
     progress.finish_and_clear();
     for skipped in &summary.skipped {
         eprintln!("ortl-augment: warning: skipped {skipped}");
+    }
+    for (kind, count) in &summary.intensity {
+        eprintln!("ortl-augment: {count} source images: {kind}");
     }
     if summary.sources == 0 {
         anyhow::bail!(

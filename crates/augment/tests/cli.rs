@@ -213,3 +213,101 @@ fn reads_the_manifest_from_stdin() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(TensorSet::open(&wd.join("t")).unwrap().rows.len(), 6);
 }
+
+/// The same radiographs as PNG and as DICOM in every fixture form (MONOCHROME1/2, 8/12/16
+/// bits, rescaled, uncompressed and RLE) give the same tensors: the file's own window,
+/// rescale and inversion are applied, and what was applied is recorded per row and by kind.
+#[test]
+fn dicom_sources_store_the_same_tensors_as_their_pngs_and_record_what_was_applied() {
+    let wd = Workdir::new();
+    wd.dataset("data", 4);
+    // The seed Workdir::dataset draws the PNGs with, so that both hold the same images.
+    ortl_fixtures::dicom::write_dataset(&wd.join("dicom"), 4, 2026).unwrap();
+    for (name, folder, ext) in [("png.csv", "data", "png"), ("dcm.csv", "dicom", "dcm")] {
+        let mut text = String::from("path,label,class,split\n");
+        for (label, class) in ["normal", "tuberculosis"].iter().enumerate() {
+            for i in 0..4 {
+                text += &format!("{folder}/{class}/{class}-{i:03}.{ext},{label},{class},train\n");
+            }
+        }
+        fs::write(wd.join(name), text).unwrap();
+    }
+    let mut stored = Vec::new();
+    for (manifest, out) in [("png.csv", "tp"), ("dcm.csv", "td")] {
+        let (code, _, stderr) = augment(
+            &wd,
+            &[manifest, "-o", out, "--size", "40x40", "--copies", "0"],
+        );
+        assert_eq!(code, 0, "{stderr}");
+        let set = TensorSet::open(&wd.join(out)).unwrap();
+        stored.push((set.load_shard(&set.meta.shards[0]).unwrap(), set, stderr));
+    }
+    let (png, dcm) = (&stored[0], &stored[1]);
+    // Resized only: augmentation draws from the source path, which differs.
+    assert_eq!(png.0, dcm.0, "DICOM tensors equal the PNG tensors");
+    assert!(png.1.rows.iter().all(|r| r.intensity.is_empty()));
+    assert!(png.1.meta.intensity.is_empty());
+    let kinds = &dcm.1.meta.intensity;
+    assert_eq!(kinds.values().sum::<usize>(), 8, "{kinds:?}");
+    let inverted: usize = kinds
+        .iter()
+        .filter(|(k, _)| k.contains("MONOCHROME1") && k.ends_with("inverted"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(inverted, 4, "forms 1 and 3, two images each: {kinds:?}");
+    let first = &dcm.1.rows[0];
+    assert!(
+        first.intensity.contains("rescale slope 1 intercept -1024")
+            && first.intensity.contains("from the file"),
+        "{}",
+        first.intensity
+    );
+    assert!(
+        dcm.2.contains("source images: DICOM MONOCHROME1"),
+        "the kinds are summarised on stderr: {}",
+        dcm.2
+    );
+    assert_eq!(dcm.1.meta.window, ortl_imaging::Window::Auto);
+}
+
+#[test]
+fn a_window_is_recorded_and_a_bad_one_is_a_usage_error() {
+    let wd = Workdir::new();
+    manifest(&wd, 4);
+    let (code, _, stderr) = augment(
+        &wd,
+        &[
+            "manifest.csv",
+            "-o",
+            "t",
+            "--size",
+            "16x16",
+            "--window",
+            "min-max",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let set = TensorSet::open(&wd.join("t")).unwrap();
+    assert_eq!(set.meta.window, ortl_imaging::Window::MinMax);
+    assert!(
+        set.rows[0]
+            .intensity
+            .contains("8-bit, window min-max (values "),
+        "{:?}",
+        set.rows[0]
+    );
+    let (code, _, stderr) = augment(
+        &wd,
+        &[
+            "manifest.csv",
+            "-o",
+            "u",
+            "--size",
+            "16x16",
+            "--window",
+            "bright",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("CENTER,WIDTH"), "{stderr}");
+}

@@ -1,16 +1,22 @@
-//! Decoding any supported file to 8-bit RGB, with a pixel limit checked from the header
-//! before any allocation, so a decompression bomb is refused rather than exhausting memory.
+//! Decoding any supported file to 8-bit grey or RGB, with a pixel limit checked from the
+//! header before any allocation, so a decompression bomb is refused rather than exhausting
+//! memory.
 //!
-//! Conversions follow TensorFlow's `decode_image(channels=3)` as Keras uses it: grey is
-//! replicated to three channels, alpha is dropped (not composited), 16-bit samples are scaled
-//! to 8 bits, palettes are expanded. EXIF orientation is not applied (Keras does not apply it
-//! either), so training and inference see the pixels in stored order.
+//! Conversions follow TensorFlow's `decode_image(channels=3)` as Keras uses it: grey becomes
+//! three equal channels (kept as one here until the very end: resizing one channel and
+//! copying it is exact and three times cheaper), alpha is dropped (not composited), 16-bit
+//! samples are scaled to 8 bits, palettes are expanded. EXIF orientation is not applied (Keras
+//! does not apply it either), so training and inference see the pixels in stored order.
+//! DICOM files (recognised by content, whatever their name) go through [`crate::dicom`], and
+//! a [`Window`] other than `auto` maps stored values to 8 bits for every format.
 
-use std::fs::File;
-use std::io::BufReader;
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::{ImageReader, RgbImage};
+use image::{DynamicImage, GrayImage, ImageDecoder, ImageReader, RgbImage};
+
+use crate::dicom;
+use crate::window::{self, Window};
 
 /// Upper bounds on what a decoder may allocate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +37,13 @@ impl Default for DecodeLimits {
             max_pixels: Self::DEFAULT_MAX_PIXELS,
         }
     }
+}
+
+/// Everything that decides the decoded pixels.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DecodeOptions {
+    pub limits: DecodeLimits,
+    pub window: Window,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,17 +77,101 @@ impl DecodeError {
     }
 }
 
-fn reader(path: &Path) -> Result<ImageReader<BufReader<File>>, DecodeError> {
-    let io = |source| DecodeError::Io {
+/// Decoded 8-bit pixels: grey stays one channel until it is resized.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pixels {
+    Grey(GrayImage),
+    Rgb(RgbImage),
+}
+
+impl Pixels {
+    pub fn width(&self) -> u32 {
+        match self {
+            Pixels::Grey(i) => i.width(),
+            Pixels::Rgb(i) => i.width(),
+        }
+    }
+
+    pub fn height(&self) -> u32 {
+        match self {
+            Pixels::Grey(i) => i.height(),
+            Pixels::Rgb(i) => i.height(),
+        }
+    }
+
+    pub fn channels(&self) -> usize {
+        match self {
+            Pixels::Grey(_) => 1,
+            Pixels::Rgb(_) => 3,
+        }
+    }
+
+    /// Row-major samples, `channels()` per pixel.
+    pub fn as_raw(&self) -> &[u8] {
+        match self {
+            Pixels::Grey(i) => i.as_raw(),
+            Pixels::Rgb(i) => i.as_raw(),
+        }
+    }
+
+    /// Three channels, grey replicated.
+    pub fn into_rgb(self) -> RgbImage {
+        match self {
+            Pixels::Rgb(i) => i,
+            Pixels::Grey(i) => {
+                let raw: Vec<u8> = i.as_raw().iter().flat_map(|&v| [v, v, v]).collect();
+                RgbImage::from_raw(i.width(), i.height(), raw).expect("three bytes a pixel")
+            }
+        }
+    }
+}
+
+/// What decoding did to the stored values beyond reading 8-bit pixels.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Intensity {
+    /// Without per-file numbers, so that a data set's files can be counted by kind.
+    pub kind: String,
+    /// With the file's own numbers (window, rescale, value range).
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    pub pixels: Pixels,
+    /// `None` for an 8-bit image read as stored.
+    pub intensity: Option<Intensity>,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, DecodeError> {
+    let bytes = std::fs::read(path).map_err(|source| DecodeError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    // The format comes from the content, not the extension: a PNG named .jpg still decodes
-    // and a text file named .jpg is reported as what it is.
-    ImageReader::open(path)
-        .map_err(io)?
+    })?;
+    if bytes.is_empty() {
+        return Err(DecodeError::Format {
+            path: path.to_path_buf(),
+            reason: "empty file".into(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// A decoder chosen by content, not by extension: a PNG named .jpg still decodes and a text
+/// file named .jpg is reported as what it is.
+fn decoder<'a>(path: &Path, bytes: &'a [u8]) -> Result<impl ImageDecoder + use<'a>, DecodeError> {
+    let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(io)
+        .map_err(|source| DecodeError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if reader.format().is_none() {
+        return Err(DecodeError::Format {
+            path: path.to_path_buf(),
+            reason: "unknown or unsupported image format".into(),
+        });
+    }
+    reader.into_decoder().map_err(|e| format_error(path, e))
 }
 
 fn format_error(path: &Path, err: image::ImageError) -> DecodeError {
@@ -86,11 +183,7 @@ fn format_error(path: &Path, err: image::ImageError) -> DecodeError {
         image::ImageError::IoError(source)
             if source.kind() == std::io::ErrorKind::UnexpectedEof =>
         {
-            if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
-                format("empty file")
-            } else {
-                format("truncated: the data ends early")
-            }
+            format("truncated: the data ends early")
         }
         image::ImageError::IoError(source) => DecodeError::Io {
             path: path.to_path_buf(),
@@ -104,18 +197,12 @@ fn format_error(path: &Path, err: image::ImageError) -> DecodeError {
     }
 }
 
-/// Reads only the header: width and height, with the pixel limit applied.
-pub fn probe(path: &Path, limits: DecodeLimits) -> Result<(u32, u32), DecodeError> {
-    let reader = reader(path)?;
-    if reader.format().is_none() {
-        return Err(DecodeError::Format {
-            path: path.to_path_buf(),
-            reason: "unknown or unsupported image format".into(),
-        });
-    }
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| format_error(path, e))?;
+/// Refuses an empty image or one over the pixel limit.
+pub(crate) fn check_size(
+    path: &Path,
+    (width, height): (u32, u32),
+    limits: DecodeLimits,
+) -> Result<(u32, u32), DecodeError> {
     if width == 0 || height == 0 {
         return Err(DecodeError::Format {
             path: path.to_path_buf(),
@@ -133,16 +220,131 @@ pub fn probe(path: &Path, limits: DecodeLimits) -> Result<(u32, u32), DecodeErro
     Ok((width, height))
 }
 
-/// Decodes the whole image to 8-bit RGB (see the module notes for the conversions).
-pub fn decode_rgb(path: &Path, limits: DecodeLimits) -> Result<RgbImage, DecodeError> {
-    probe(path, limits)?;
-    let mut reader = reader(path)?;
+/// Reads only the header: width and height, with the pixel limit applied.
+pub fn probe(path: &Path, limits: DecodeLimits) -> Result<(u32, u32), DecodeError> {
+    let bytes = read(path)?;
+    if dicom::is_dicom(&bytes) {
+        return dicom::probe(path, &bytes, limits);
+    }
+    check_size(path, decoder(path, &bytes)?.dimensions(), limits)
+}
+
+/// Decodes the whole image (see the module notes for the conversions).
+pub fn decode(path: &Path, options: DecodeOptions) -> Result<Decoded, DecodeError> {
+    let bytes = read(path)?;
+    if dicom::is_dicom(&bytes) {
+        return dicom::decode(path, &bytes, options.limits, options.window);
+    }
+    let mut decoder = decoder(path, &bytes)?;
+    check_size(path, decoder.dimensions(), options.limits)?;
     let mut decoder_limits = image::Limits::default();
     // Room for the largest accepted image at 16 bits × 4 channels, plus decoder scratch.
-    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(1 << 26));
-    reader.limits(decoder_limits);
-    let image = reader.decode().map_err(|e| format_error(path, e))?;
-    Ok(image.to_rgb8())
+    decoder_limits.max_alloc = Some(
+        options
+            .limits
+            .max_pixels
+            .saturating_mul(8)
+            .saturating_add(1 << 26),
+    );
+    decoder
+        .set_limits(decoder_limits)
+        .map_err(|e| format_error(path, e))?;
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| format_error(path, e))?;
+    Ok(windowed(image, options.window))
+}
+
+/// Decodes to 8-bit RGB with the default window.
+pub fn decode_rgb(path: &Path, limits: DecodeLimits) -> Result<RgbImage, DecodeError> {
+    decode(
+        path,
+        DecodeOptions {
+            limits,
+            window: Window::Auto,
+        },
+    )
+    .map(|d| d.pixels.into_rgb())
+}
+
+/// 16-bit values below this use 12 bits or fewer: scaled from 16 bits they look black.
+const LOW_RANGE: u16 = 1 << 12;
+
+/// Applies `window` to a decoded PNG, JPEG, TIFF… image.
+fn windowed(image: DynamicImage, window: Window) -> Decoded {
+    let grey = !image.color().has_color();
+    let sixteen = image.color().bytes_per_pixel() / image.color().channel_count() > 1;
+    if window == Window::Auto {
+        let intensity = sixteen.then(|| {
+            let high = image_values_u16(&image).into_iter().fold(0.0, f32::max);
+            let mut kind = "16-bit scaled to 8 bits".to_string();
+            if high < f32::from(LOW_RANGE) {
+                kind.push_str(
+                    ", values within 12 bits (dark: consider --window min-max or CENTER,WIDTH)",
+                );
+            }
+            Intensity {
+                detail: format!("16-bit scaled to 8 bits (highest value {high})"),
+                kind,
+            }
+        });
+        let pixels = match image {
+            DynamicImage::ImageLuma8(i) => Pixels::Grey(i),
+            DynamicImage::ImageRgb8(i) => Pixels::Rgb(i),
+            other if grey => Pixels::Grey(other.to_luma8()),
+            other => Pixels::Rgb(other.to_rgb8()),
+        };
+        return Decoded { pixels, intensity };
+    }
+    let (width, height) = (image.width(), image.height());
+    let values: Vec<f32> = if sixteen {
+        image_values_u16(&image)
+    } else if grey {
+        image
+            .to_luma8()
+            .into_raw()
+            .into_iter()
+            .map(f32::from)
+            .collect()
+    } else {
+        image
+            .to_rgb8()
+            .into_raw()
+            .into_iter()
+            .map(f32::from)
+            .collect()
+    };
+    let (out, low, high) = window::to_u8(&values, window);
+    let pixels = if grey {
+        Pixels::Grey(GrayImage::from_raw(width, height, out).expect("one byte a pixel"))
+    } else {
+        Pixels::Rgb(RgbImage::from_raw(width, height, out).expect("three bytes a pixel"))
+    };
+    let bits = if sixteen { 16 } else { 8 };
+    Decoded {
+        pixels,
+        intensity: Some(Intensity {
+            kind: format!("{bits}-bit, window {window}"),
+            detail: format!("{bits}-bit, window {window} (values {low}..{high})"),
+        }),
+    }
+}
+
+/// The stored values of a 16-bit image (grey, or RGB without alpha) as f32.
+fn image_values_u16(image: &DynamicImage) -> Vec<f32> {
+    if image.color().has_color() {
+        image
+            .to_rgb16()
+            .into_raw()
+            .into_iter()
+            .map(f32::from)
+            .collect()
+    } else {
+        image
+            .to_luma16()
+            .into_raw()
+            .into_iter()
+            .map(f32::from)
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +449,78 @@ mod tests {
             (40, 20),
             "stored orientation kept"
         );
+    }
+
+    #[test]
+    fn grey_stays_one_channel_and_colour_three() {
+        let dir = tempfile::tempdir().unwrap();
+        let grey = dir.path().join("g.png");
+        ImageBuffer::from_fn(5, 3, |x, y| Luma([(x * 40 + y) as u8]))
+            .save(&grey)
+            .unwrap();
+        let decoded = decode(&grey, DecodeOptions::default()).unwrap();
+        assert_eq!(decoded.pixels.channels(), 1);
+        assert_eq!(decoded.intensity, None, "8-bit read as stored");
+        assert_eq!(decoded.pixels.as_raw()[6], 41);
+        let rgb = decoded.pixels.into_rgb();
+        assert_eq!(rgb.get_pixel(1, 1).0, [41, 41, 41]);
+        let colour = dir.path().join("c.png");
+        ImageBuffer::from_pixel(2, 2, image::Rgb([1u8, 2, 3]))
+            .save(&colour)
+            .unwrap();
+        assert_eq!(
+            decode(&colour, DecodeOptions::default())
+                .unwrap()
+                .pixels
+                .channels(),
+            3
+        );
+    }
+
+    /// 16-bit values keep their range until the window maps them: a 12-bit radiograph
+    /// stored in a 16-bit PNG is flagged under `auto` and stretched exactly by `min-max` or a
+    /// fixed window.
+    #[test]
+    fn sixteen_bit_grey_is_windowed_from_full_precision() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("twelve.png");
+        // Values 0, 16, …, 4080: 12 bits; a scale by 257 would crush them to 0..16.
+        ImageBuffer::from_fn(256, 1, |x, _| Luma([(x * 16) as u16]))
+            .save(&path)
+            .unwrap();
+        let auto = decode(&path, DecodeOptions::default()).unwrap();
+        assert_eq!(
+            auto.pixels.as_raw()[255],
+            16,
+            "4080 / 257, as Keras scales it"
+        );
+        let flagged = auto.intensity.unwrap();
+        assert!(
+            flagged.kind.contains("12 bits") && flagged.kind.contains("--window"),
+            "{flagged:?}"
+        );
+        let options = |window| DecodeOptions {
+            window,
+            ..DecodeOptions::default()
+        };
+        let stretched = decode(&path, options(Window::MinMax)).unwrap();
+        let expected: Vec<u8> = (0..256u32).map(|x| x as u8).collect();
+        assert_eq!(stretched.pixels.as_raw(), expected.as_slice());
+        assert!(stretched.intensity.unwrap().detail.contains("0..4080"));
+        // The DICOM-style window over 0..4080 maps 16·v to v exactly.
+        let fixed = Window::Fixed {
+            center: 2040.5,
+            width: 4081.0,
+        };
+        let windowed = decode(&path, options(fixed)).unwrap();
+        assert_eq!(windowed.pixels.as_raw(), expected.as_slice());
+        // A window on an 8-bit image applies too.
+        let eight = dir.path().join("eight.png");
+        ImageBuffer::from_fn(3, 1, |x, _| Luma([[10u8, 20, 30][x as usize]]))
+            .save(&eight)
+            .unwrap();
+        let raw = decode(&eight, options(Window::MinMax)).unwrap();
+        assert_eq!(raw.pixels.as_raw(), &[0, 128, 255]);
     }
 
     #[test]

@@ -1,13 +1,16 @@
-//! Which files are images: the extensions read by default and a recursive listing that
-//! skips hidden entries and never follows a symlinked folder (no loops), shared by
-//! ortl-split (class folders) and ortl-infer (folders of new images).
+//! Which files are images: the extensions read by default, DICOM files without an extension
+//! (as PACS exports name them: `IM000001`), and a recursive listing that skips hidden entries
+//! and never follows a symlinked folder (no loops), shared by ortl-split (class folders) and
+//! ortl-infer (folders of new images).
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The image extensions read by default (case-insensitive).
-pub const DEFAULT_EXTENSIONS: [&str; 8] =
-    ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"];
+pub const DEFAULT_EXTENSIONS: [&str; 10] = [
+    "png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp", "dcm", "dicom",
+];
 
 pub fn default_extensions() -> Vec<String> {
     DEFAULT_EXTENSIONS.iter().map(|s| s.to_string()).collect()
@@ -15,6 +18,16 @@ pub fn default_extensions() -> Vec<String> {
 
 pub fn is_hidden(name: &str) -> bool {
     name.starts_with('.')
+}
+
+/// Whether a file without an extension is DICOM (its 128-byte preamble, then `DICM`).
+pub fn is_bare_dicom(path: &Path) -> bool {
+    let mut head = [0u8; 132];
+    path.extension().is_none()
+        && fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok()
+        && crate::dicom::is_dicom(&head)
 }
 
 pub fn has_extension(path: &Path, extensions: &[String]) -> bool {
@@ -58,7 +71,7 @@ fn walk(
         let path = entry.path();
         if entry.file_type().map_err(io)?.is_dir() {
             walk(&path, extensions, listing)?;
-        } else if has_extension(&path, extensions) {
+        } else if has_extension(&path, extensions) || is_bare_dicom(&path) {
             listing.files.push(path);
         } else {
             listing.skipped += 1;
@@ -99,12 +112,20 @@ mod tests {
         touch(&d.join("b/.hidden.png"));
         touch(&d.join("b/notes.txt"));
         touch(&d.join(".git/y.png"));
+        touch(&d.join("b/README"));
+        let mut dicom = vec![0u8; 128];
+        dicom.extend(b"DICM\x02\x00");
+        fs::write(d.join("b/IM000001"), &dicom).unwrap();
         let listing = list_images(d, &default_extensions()).unwrap();
         assert_eq!(
             listing.files,
-            vec![d.join("b/2.PNG"), d.join("b/sub/1.jpg")]
+            vec![
+                d.join("b/2.PNG"),
+                d.join("b/IM000001"),
+                d.join("b/sub/1.jpg")
+            ]
         );
-        assert_eq!(listing.skipped, 1);
+        assert_eq!(listing.skipped, 2);
         assert_eq!(subfolders(d).unwrap(), ["b"]);
     }
 }

@@ -46,7 +46,7 @@ impl FloatImage {
             "destination size must match the image"
         );
         for (dst, &v) in out.iter_mut().zip(&self.data) {
-            *dst = v.round().clamp(0.0, 255.0) as u8;
+            *dst = round_u8(v);
         }
     }
 
@@ -66,5 +66,50 @@ impl FloatImage {
         }
         let n = (self.height * self.width).max(1) as f64;
         sums.map(|s| (s / n) as f32)
+    }
+}
+
+/// `v.round().clamp(0.0, 255.0) as u8` (half away from zero) without the libm call `round`
+/// compiles to on baseline x86-64: truncation and the exact fraction `v - trunc(v)`.
+#[inline]
+pub fn round_u8(v: f32) -> u8 {
+    if v <= 0.0 {
+        0
+    } else if v >= 255.0 {
+        255
+    } else {
+        let whole = v as u32;
+        (whole + u32::from(v - whole as f32 >= 0.5)) as u8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_u8_equals_round_then_clamp() {
+        let reference = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+        for v in [
+            f32::NAN,
+            -1.0,
+            -0.5,
+            -0.0,
+            0.49999997,
+            0.5,
+            1.5,
+            2.5,
+            254.5,
+            254.49998,
+            255.0,
+            300.0,
+        ] {
+            assert_eq!(round_u8(v), reference(v), "{v}");
+        }
+        let mut v = -2.0f32;
+        while v < 258.0 {
+            assert_eq!(round_u8(v), reference(v), "{v}");
+            v += 0.000_731;
+        }
     }
 }

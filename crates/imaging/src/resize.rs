@@ -7,11 +7,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-use image::RgbImage;
 use image::imageops::FilterType;
+use image::{GrayImage, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use crate::FloatImage;
+use crate::decode::Pixels;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -82,23 +83,91 @@ fn taps(out_len: usize, in_len: usize) -> Vec<Tap> {
         .collect()
 }
 
-/// Resizes `image` to `height × width` with `filter`, keeping float precision.
-pub fn resize(image: &RgbImage, height: usize, width: usize, filter: Filter) -> FloatImage {
-    let (in_h, in_w) = (image.height() as usize, image.width() as usize);
+/// An 8-bit image with one (grey) or three (RGB) channels.
+pub trait Raster {
+    fn width(&self) -> u32;
+    fn height(&self) -> u32;
+    fn channels(&self) -> usize;
+    /// Row-major samples, `channels()` per pixel.
+    fn as_raw(&self) -> &[u8];
+}
+
+impl Raster for RgbImage {
+    fn width(&self) -> u32 {
+        self.width()
+    }
+    fn height(&self) -> u32 {
+        self.height()
+    }
+    fn channels(&self) -> usize {
+        3
+    }
+    fn as_raw(&self) -> &[u8] {
+        self.as_raw()
+    }
+}
+
+impl Raster for GrayImage {
+    fn width(&self) -> u32 {
+        self.width()
+    }
+    fn height(&self) -> u32 {
+        self.height()
+    }
+    fn channels(&self) -> usize {
+        1
+    }
+    fn as_raw(&self) -> &[u8] {
+        self.as_raw()
+    }
+}
+
+impl Raster for Pixels {
+    fn width(&self) -> u32 {
+        Pixels::width(self)
+    }
+    fn height(&self) -> u32 {
+        Pixels::height(self)
+    }
+    fn channels(&self) -> usize {
+        Pixels::channels(self)
+    }
+    fn as_raw(&self) -> &[u8] {
+        Pixels::as_raw(self)
+    }
+}
+
+/// Resizes `image` to `height × width` RGB with `filter`, keeping float precision. A grey
+/// image is resized as one channel and copied to three, which equals resizing it replicated.
+pub fn resize(image: &impl Raster, height: usize, width: usize, filter: Filter) -> FloatImage {
+    let (in_h, in_w, channels) = (
+        image.height() as usize,
+        image.width() as usize,
+        image.channels(),
+    );
     let raw = image.as_raw();
-    let px = |y: usize, x: usize, c: usize| f32::from(raw[(y * in_w + x) * 3 + c]);
+    let px = |y: usize, x: usize, c: usize| f32::from(raw[(y * in_w + x) * channels + c]);
     let mut out = FloatImage::zeros(height, width);
+    let mut set = |oy: usize, ox: usize, c: usize, value: f32| {
+        if channels == 1 {
+            for c in 0..3 {
+                out.set(oy, ox, c, value);
+            }
+        } else {
+            out.set(oy, ox, c, value);
+        }
+    };
     match filter {
         Filter::Bilinear => {
             let (ys, xs) = (taps(height, in_h), taps(width, in_w));
             for (oy, ty) in ys.iter().enumerate() {
                 for (ox, tx) in xs.iter().enumerate() {
-                    for c in 0..3 {
+                    for c in 0..channels {
                         let top = px(ty.lower, tx.lower, c)
                             + (px(ty.lower, tx.upper, c) - px(ty.lower, tx.lower, c)) * tx.lerp;
                         let bottom = px(ty.upper, tx.lower, c)
                             + (px(ty.upper, tx.upper, c) - px(ty.upper, tx.lower, c)) * tx.lerp;
-                        out.set(oy, ox, c, top + (bottom - top) * ty.lerp);
+                        set(oy, ox, c, top + (bottom - top) * ty.lerp);
                     }
                 }
             }
@@ -112,8 +181,8 @@ pub fn resize(image: &RgbImage, height: usize, width: usize, filter: Filter) -> 
                 let sy = nearest(oy, in_h, height);
                 for ox in 0..width {
                     let sx = nearest(ox, in_w, width);
-                    for c in 0..3 {
-                        out.set(oy, ox, c, px(sy, sx, c));
+                    for c in 0..channels {
+                        set(oy, ox, c, px(sy, sx, c));
                     }
                 }
             }
@@ -124,8 +193,18 @@ pub fn resize(image: &RgbImage, height: usize, width: usize, filter: Filter) -> 
             } else {
                 FilterType::Triangle
             };
-            let resized = image::imageops::resize(image, width as u32, height as u32, kind);
-            out = FloatImage::from_rgb(&resized);
+            let (w, h) = (width as u32, height as u32);
+            let raw = raw.to_vec();
+            let resized = if channels == 1 {
+                let grey = GrayImage::from_raw(image.width(), image.height(), raw)
+                    .expect("one byte a pixel");
+                Pixels::Grey(image::imageops::resize(&grey, w, h, kind))
+            } else {
+                let rgb = RgbImage::from_raw(image.width(), image.height(), raw)
+                    .expect("three bytes a pixel");
+                Pixels::Rgb(image::imageops::resize(&rgb, w, h, kind))
+            };
+            out = FloatImage::from_rgb(&resized.into_rgb());
         }
     }
     out
@@ -151,6 +230,24 @@ mod tests {
                 img.as_raw().clone(),
                 "{name}"
             );
+        }
+    }
+
+    /// The grey fast path: resizing one channel and copying it equals resizing the grey
+    /// image replicated to RGB, bit for bit, for every filter and for up- and downscaling.
+    #[test]
+    fn grey_resizes_exactly_as_its_rgb_copy() {
+        let grey = GrayImage::from_fn(37, 23, |x, y| image::Luma([((x * 7 + y * 13) % 256) as u8]));
+        let rgb = Pixels::Grey(grey.clone()).into_rgb();
+        for name in Filter::NAMES {
+            let filter: Filter = name.parse().unwrap();
+            for (h, w) in [(10, 16), (23, 37), (50, 41)] {
+                assert_eq!(
+                    resize(&grey, h, w, filter),
+                    resize(&rgb, h, w, filter),
+                    "{name} to {h}x{w}"
+                );
+            }
         }
     }
 

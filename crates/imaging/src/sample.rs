@@ -133,27 +133,82 @@ pub fn warp(
             let (xf, yf) = (ox as f32, oy as f32);
             let x = map_coord(map[0] * xf + map[1] * yf + map[2], w, fill);
             let y = map_coord(map[3] * xf + map[4] * yf + map[5], h, fill);
-            for c in 0..3 {
-                let value = match interpolation {
-                    Interpolation::Nearest => read(y.round(), x.round(), c),
-                    Interpolation::Bilinear => {
-                        let (y0, x0) = (y.floor(), x.floor());
-                        let (y1, x1) = (y0 + 1.0, x0 + 1.0);
-                        let top = (x1 - x) * read(y0, x0, c) + (x - x0) * read(y0, x1, c);
-                        let bottom = (x1 - x) * read(y1, x0, c) + (x - x0) * read(y1, x1, c);
-                        (y1 - y) * top + (y - y0) * bottom
+            // Coordinates are rounded once per pixel, not once per channel.
+            match interpolation {
+                Interpolation::Nearest => {
+                    let (y, x) = (y.round(), x.round());
+                    for c in 0..3 {
+                        out.set(oy, ox, c, read(y, x, c));
                     }
-                };
-                out.set(oy, ox, c, value);
+                }
+                Interpolation::Bilinear => {
+                    let (y0, x0) = (floor(y), floor(x));
+                    let (y1, x1) = (y0 + 1.0, x0 + 1.0);
+                    // Each corner's offset (None outside: the fill value), found once for
+                    // the three channels.
+                    let corner = |y: f32, x: f32| {
+                        let outside =
+                            y < 0.0 || x < 0.0 || y > (h - 1) as f32 || x > (w - 1) as f32;
+                        (!outside).then(|| (y as usize * w + x as usize) * 3)
+                    };
+                    let corners = [
+                        corner(y0, x0),
+                        corner(y0, x1),
+                        corner(y1, x0),
+                        corner(y1, x1),
+                    ];
+                    let data = &input.data;
+                    for c in 0..3 {
+                        let [a, b, d, e] = corners.map(|o| o.map_or(fill_value, |o| data[o + c]));
+                        let top = (x1 - x) * a + (x - x0) * b;
+                        let bottom = (x1 - x) * d + (x - x0) * e;
+                        out.set(oy, ox, c, (y1 - y) * top + (y - y0) * bottom);
+                    }
+                }
             }
         }
     }
     out
 }
 
+/// `f32::floor` without the libm call it compiles to on baseline x86-64 (no SSE4.1), exact
+/// for every coordinate an image can have (|x| < 2^31).
+#[inline]
+fn floor(x: f32) -> f32 {
+    let truncated = x as i32 as f32;
+    if truncated > x {
+        truncated - 1.0
+    } else {
+        truncated
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floor_equals_the_library_floor() {
+        for x in [
+            -3.5f32,
+            -1.0,
+            -0.25,
+            -0.0,
+            0.0,
+            0.75,
+            1.0,
+            99.999,
+            1e6 + 0.5,
+            -1e6 - 0.5,
+        ] {
+            assert_eq!(floor(x), x.floor(), "{x}");
+        }
+        let mut x = -300.0f32;
+        while x < 300.0 {
+            assert_eq!(floor(x), x.floor(), "{x}");
+            x += 0.0137;
+        }
+    }
 
     #[test]
     fn reflect_matches_tensorflow_folding() {

@@ -14,7 +14,7 @@ use ndarray::{ArrayD, Axis};
 use ndarray_npy::WriteNpyExt;
 use ortl_cli::AtomicDir;
 use ortl_explain::{Method, Target, cam};
-use ortl_imaging::{DecodeLimits, decode_rgb};
+use ortl_imaging::{DecodeOptions, decode};
 use ortl_onnx::Model;
 use ortl_runtime::{Feed, Runtime, Session, SessionOptions};
 use rayon::prelude::*;
@@ -51,7 +51,7 @@ pub struct CamOptions {
     pub scale: ortl_explain::overlay::Scale,
     pub layer: Option<String>,
     pub force: bool,
-    pub limits: DecodeLimits,
+    pub decoding: DecodeOptions,
 }
 
 pub struct Explainer {
@@ -235,7 +235,7 @@ impl Explainer {
         let staging = self.out.staging().to_path_buf();
         let (height, width) = self.input_size;
         let method = self.options.method;
-        let limits = self.options.limits;
+        let decoding = self.options.decoding;
         let classes = &self.classes;
         let jobs: Vec<(usize, &String, usize)> = names
             .iter()
@@ -271,7 +271,7 @@ impl Explainer {
                 if global {
                     return Ok(Some(pending));
                 }
-                draw(&pending, (h, w), None, colormap, limits)?;
+                draw(&pending, (h, w), None, colormap, decoding)?;
                 Ok(None)
             })
             .collect::<Result<_>>()?;
@@ -336,10 +336,10 @@ impl Explainer {
             .filter(|v| v.is_finite())
             .fold(0.0f32, f32::max);
         let spatial = self.target.spatial();
-        let (colormap, limits) = (self.options.colormap, self.options.limits);
+        let (colormap, decoding) = (self.options.colormap, self.options.decoding);
         self.pending
             .par_iter()
-            .try_for_each(|p| draw(p, spatial, Some(maximum), colormap, limits))?;
+            .try_for_each(|p| draw(p, spatial, Some(maximum), colormap, decoding))?;
         let dir = self.options.dir.clone();
         self.out
             .commit()
@@ -353,9 +353,9 @@ fn draw(
     spatial: (usize, usize),
     maximum: Option<f32>,
     colormap: ortl_explain::overlay::Colormap,
-    limits: DecodeLimits,
+    decoding: DecodeOptions,
 ) -> Result<()> {
-    let image = decode_rgb(&p.image, limits)?;
+    let image = decode(&p.image, decoding)?.pixels.into_rgb();
     let picture =
         ortl_explain::overlay::overlay(&image, &p.map, spatial, maximum, &p.caption, colormap)
             .map_err(anyhow::Error::msg)?;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ortl_imaging::Filter;
+use ortl_imaging::{Filter, Window};
 use ortl_models::classifier::keys;
 use ortl_onnx::{DataType, Model};
 
@@ -15,6 +15,8 @@ pub struct ModelInfo {
     /// Class names; `0`, `1`, … when the model carries none.
     pub classes: Vec<String>,
     pub filter: Filter,
+    /// The intensity window of the training tensors.
+    pub window: Window,
 }
 
 impl ModelInfo {
@@ -120,7 +122,12 @@ impl ModelInfo {
             Some(name) => name.parse().map_err(|e: String| e)?,
             None => Filter::Bilinear,
         };
+        let window = match meta(keys::WINDOW) {
+            Some(name) => name.parse().map_err(|e: String| e)?,
+            None => Window::Auto,
+        };
         Ok(Self {
+            window,
             input: input.name,
             output: output.name.clone(),
             height,

@@ -89,7 +89,7 @@ fn probabilities_equal_the_models_on_the_stored_training_tensors() {
         keep_original: false,
         seed: 1,
         shard_size: 64,
-        limits: Default::default(),
+        decoding: Default::default(),
         strict: true,
     };
     fs::create_dir(wd.join("t")).unwrap();
@@ -612,5 +612,69 @@ fn row_paths_are_relative_to_the_working_directory_and_tidied() {
             .unwrap()
             .starts_with("data/normal/normal-001.png,"),
         "{stdout}"
+    );
+}
+
+/// DICOM files in every fixture form classify exactly as the PNGs they were made from, a
+/// folder of extensionless DICOM files (as PACS exports name them) is read, and what was
+/// applied is summarised on stderr.
+#[test]
+fn dicom_inputs_classify_as_their_pngs_and_the_models_window_applies() {
+    let wd = Workdir::new();
+    setup(&wd);
+    // The seed Workdir::dataset draws the PNGs with, so that both hold the same images.
+    ortl_fixtures::dicom::write_dataset(&wd.join("dicom"), 5, 2026).unwrap();
+    fs::create_dir(wd.join("pacs")).unwrap();
+    fs::copy(
+        wd.join("dicom/normal/normal-003.dcm"),
+        wd.join("pacs/IM000001"),
+    )
+    .unwrap();
+    let probabilities = |stdout: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').skip(3).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    let (code, png, stderr) = infer(&wd, &["data"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, dcm, stderr) = infer(&wd, &["dicom"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(probabilities(&png), probabilities(&dcm));
+    assert_eq!(dcm.lines().count(), 11);
+    assert!(
+        stderr.contains("images: DICOM MONOCHROME1, window from the file, inverted"),
+        "{stderr}"
+    );
+    let (code, pacs, stderr) = infer(&wd, &["pacs"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        probabilities(&pacs)[0],
+        probabilities(&png)[3],
+        "normal-003 without an extension"
+    );
+
+    // A model trained on min-max windowed tensors windows new images the same way.
+    let mut model = ortl_onnx::io::load(&wd.join("model.onnx")).unwrap();
+    model.metadata.insert(keys::WINDOW.into(), "min-max".into());
+    ortl_onnx::io::save(&model, &wd.join("minmax.onnx")).unwrap();
+    let run_minmax = |extra: &[&str]| {
+        run(wd
+            .command(BIN)
+            .args(["--model", "minmax.onnx", "data"])
+            .args(extra))
+    };
+    let (code, stretched, stderr) = run_minmax(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_ne!(probabilities(&stretched), probabilities(&png));
+    assert!(stderr.contains("images: 8-bit, window min-max"), "{stderr}");
+    let (code, same, stderr) = run_minmax(&["--window", "auto"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(probabilities(&same), probabilities(&png));
+    assert!(
+        stderr
+            .contains("--window auto differs from the window the model was trained with (min-max)"),
+        "{stderr}"
     );
 }

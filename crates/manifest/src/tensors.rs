@@ -1,7 +1,10 @@
 //! `tensors/`: the decoded, resized and augmented images `ortl-augment` stores for training.
-//! - `meta.json` ([`TensorMeta`]): image size, classes, seed and every augmentation setting;
+//! - `meta.json` ([`TensorMeta`]): image size, classes, seed, intensity window and every
+//!   augmentation setting, and how many sources each kind of intensity mapping was applied to;
 //! - `tensors.csv` ([`TensorRow`]): `shard,index,label,class,split,path,variant`, one row
-//!   per stored image, `path` being the source image (relative to the tensors folder);
+//!   per stored image, `path` being the source image (relative to the tensors folder), then
+//!   `intensity`: what decoding did to the source's values (DICOM LUTs, window, inversion;
+//!   empty for an 8-bit image read as stored; optional for readers);
 //! - `shard-NNNNN.npy`: `uint8 [N, H, W, 3]` arrays, readable with `numpy.load`.
 
 use std::fs::File;
@@ -10,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array4, ArrayView4};
 use ndarray_npy::{ViewNpyExt, WriteNpyExt};
-use ortl_imaging::{AugmentSpec, Filter};
+use ortl_imaging::{AugmentSpec, Filter, Window};
 use serde::{Deserialize, Serialize};
 
 use crate::{FormatError, Split, paths};
@@ -35,6 +38,11 @@ pub struct TensorRow {
     pub path: String,
     /// 0 = resized only; 1..=copies = augmented variants.
     pub variant: u32,
+    /// What decoding did to the source's values, with its own numbers (DICOM modality LUT,
+    /// window or VOI LUT, MONOCHROME1 inversion; 16-bit scaling); empty for an 8-bit image
+    /// read as stored. Absent in tensors from before the column existed.
+    #[serde(default)]
+    pub intensity: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,6 +66,12 @@ pub struct TensorMeta {
     /// Whether training images also keep their un-augmented variant 0.
     pub keep_original: bool,
     pub filter: Filter,
+    /// How stored values became 8 bits (absent before it existed: `auto`).
+    #[serde(default)]
+    pub window: Window,
+    /// Sources per kind of intensity mapping applied (see [`TensorRow::intensity`]).
+    #[serde(default)]
+    pub intensity: std::collections::BTreeMap<String, usize>,
     pub augmentation: AugmentSpec,
     pub shards: Vec<Shard>,
     /// The manifest these tensors came from, as given on the command line.
@@ -240,6 +254,8 @@ mod tests {
             copies: 0,
             keep_original: false,
             filter: Filter::Bilinear,
+            window: Window::Auto,
+            intensity: Default::default(),
             augmentation: AugmentSpec::default(),
             shards: vec![Shard {
                 file: "shard-00000.npy".into(),
@@ -263,6 +279,7 @@ mod tests {
                 split: Split::Train,
                 path: format!("../{class}.png"),
                 variant: 0,
+                intensity: String::new(),
             })
             .unwrap();
         }

@@ -27,6 +27,8 @@ pub mod keys {
     pub const ACTIVATION: &str = "ortl.activation";
     pub const VERSION: &str = "ortl.version";
     /// The resize filter of the training tensors (written by ortl-train).
+    /// The intensity window of the training tensors (written by ortl-train).
+    pub const WINDOW: &str = "ortl.window";
     pub const RESIZE: &str = "ortl.resize";
     /// The backbone's last feature map `[N, C, h, w]`, which the head pools (Grad-CAM's
     /// default layer).

@@ -83,11 +83,20 @@ fn broken_files_are_reported_and_left_out_or_fatal_with_strict() {
     let (code, stdout, stderr) = split(&wd, &["data"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.lines().count(), 13, "12 good images + header");
-    for name in ["truncated.png", "not-an-image.jpg", "empty.png"] {
+    for name in [
+        "truncated.png",
+        "not-an-image.jpg",
+        "empty.png",
+        "jpeg-ls.dcm",
+    ] {
         assert!(stderr.contains(name), "{name} not reported: {stderr}");
     }
     assert!(
-        stderr.contains("3 unreadable left out, 1 other files skipped"),
+        stderr.contains("JPEG-LS") && stderr.contains("gdcmconv --raw"),
+        "an undecodable DICOM transfer syntax is named with the fix: {stderr}"
+    );
+    assert!(
+        stderr.contains("4 unreadable left out, 1 other files skipped"),
         "{stderr}"
     );
 
@@ -101,7 +110,8 @@ fn broken_files_are_reported_and_left_out_or_fatal_with_strict() {
     );
     assert!(!wd.join("m.csv").exists(), "no manifest on failure");
 
-    // Header-only checking cannot see the truncated data, but still refuses the rest.
+    // Header-only checking cannot see the truncated data, but still refuses the rest (the
+    // DICOM transfer syntax is in the header).
     let (_, stdout, _) = split(&wd, &["data", "--verify", "header"]);
     assert_eq!(stdout.lines().count(), 14);
 }

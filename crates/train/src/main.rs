@@ -429,10 +429,14 @@ fn run(args: Args) -> Result<()> {
             .map(|n| (n.inputs[1].clone(), coefficient))
             .collect();
     }
-    // ortl-infer must resize new images exactly as these tensors were resized.
+    // ortl-infer must decode and resize new images exactly as these tensors were made.
     model.metadata.insert(
         ortl_models::classifier::keys::RESIZE.into(),
         set.meta.filter.to_string(),
+    );
+    model.metadata.insert(
+        ortl_models::classifier::keys::WINDOW.into(),
+        set.meta.window.to_string(),
     );
     let train_spec = TrainSpec {
         trainable: s.trainable.clone(),

@@ -4,7 +4,7 @@ use std::fs;
 
 use ortl_fixtures::Workdir;
 use ortl_fixtures::workdir::run;
-use ortl_imaging::{AugmentSpec, DecodeLimits, Filter};
+use ortl_imaging::{AugmentSpec, Filter};
 use ortl_manifest::Manifest;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ortl-train");
@@ -33,7 +33,10 @@ fn tensors(wd: &Workdir) {
         keep_original: false,
         seed: 1,
         shard_size: 64,
-        limits: DecodeLimits::default(),
+        decoding: ortl_imaging::DecodeOptions {
+            window: ortl_imaging::Window::MinMax,
+            ..Default::default()
+        },
         strict: true,
     };
     let out = wd.join("tensors");
@@ -72,6 +75,10 @@ fn writes_a_complete_run_and_checkpoints_the_best_epoch() {
     for file in ["model.onnx", "best.onnx", "history.csv", "train.json"] {
         assert!(wd.join("run").join(file).is_file(), "{file}");
     }
+    // ortl-infer must decode and resize new images as these tensors were made.
+    let model = ortl_onnx::io::load(&wd.join("run/model.onnx")).unwrap();
+    assert_eq!(model.metadata["ortl.resize"], "bilinear-antialias");
+    assert_eq!(model.metadata["ortl.window"], "min-max");
     let history = wd.read("run/history.csv");
     let mut lines = history.lines();
     assert_eq!(
