@@ -3,12 +3,15 @@
 # (tensorflow-cpu) and ONNX Runtime 1.19.2's official training build, interleaved
 # A/B/A/B, medians and ratios (make bench; make bench-quick for one short repetition).
 #
-#   bench/bench.sh [quick]      BENCH_IMAGES, BENCH_REPEATS override the sizes
+#   bench/bench.sh [quick]      BENCH_IMAGES, BENCH_REPEATS override the sizes;
+#                               BENCH_ONLY=infer,data (say) runs only those workloads
 #
 # Workloads (100×100 RGB, batch 32, the same uint8 tensors for every system):
 #   1 full fine-tuning of ResNet50 + the tutorial head: images/s of epoch 2, peak RSS
 #   2 head only, frozen backbone: seconds of epoch 1 and of later epochs
-#   3 inference: Keras predict, ORT Python InferenceSession, ortl-infer from PNG files
+#   3 inference: Keras predict, ORT Python InferenceSession, the bare Rust session (all on
+#     arrays in memory), ortl-infer from PNG files (end to end, and its steady rate once
+#     the session is built: (N - 32) / (time for N - time for the first 32))
 #   4 data pipeline: image_dataset_from_directory + Keras augmentation vs ortl-augment,
 #     512×512 PNG sources to 100×100
 #   5 scaling of ortl-train (full fine-tuning, 64 images): image size, batch and threads
@@ -17,6 +20,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 quick=${1:-}
+only=${BENCH_ONLY:-full,head,infer,data,scale}
+want() { [[ ",$only," == *",$1,"* ]]; }
 images=${BENCH_IMAGES:-1280}
 repeats=${BENCH_REPEATS:-3}
 if [[ $quick == quick ]]; then
@@ -27,6 +32,7 @@ work=.bench
 bin=target/release
 mkdir -p "$work"
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$root/.ort/libonnxruntime.so.1.31.1}
+cargo build --quiet --release -p ortl-infer --example bare_session
 
 # Cached virtual environments (pinned; re-created only when missing).
 venv() {
@@ -86,36 +92,61 @@ keras_rss() { # keras_bench.py arguments: result JSON with peak RSS added
   printf '%s' "${out%\}},\"peak_rss_mib\":$(( $(tail -1 "$work/rss") / 1024 ))}"
 }
 
-echo "bench: $images training images, $repeats repetition(s), $(nproc) cores" >&2
+seconds() { # wall seconds of a command, its output discarded
+  local start end
+  start=$(date +%s.%N)
+  "$@" > /dev/null 2>&1
+  end=$(date +%s.%N)
+  echo "$end - $start" | bc -l
+}
+# Inference alone still needs the ResNet50 model full fine-tuning writes (its weights do not
+# change the speed): one head-only epoch makes it.
+if want infer && [[ ! -f $work/run-full/model.onnx ]]; then
+  "$bin/ortl-train" "$tensors" -o "$work/run-full" --force --backbone resnet50 --head tutorial \
+    --epochs 1 --freeze backbone --seed 1 2> /dev/null
+fi
+awk -F, -v dir="$data" 'NR > 1 && $4 == "train" { print dir "/" $1 }' "$data/manifest.csv" > "$work/train-list"
+head -n 32 "$work/train-list" > "$work/first-batch"
+
+echo "bench: $images training images, $repeats repetition(s), $(nproc) cores, workloads $only" >&2
 for rep in $(seq "$repeats"); do
-  echo "bench: repetition $rep: full fine-tuning" >&2
-  record full keras "$rep" "$(keras_rss train "$tensors" "$images" 2)"
-  record full ortl "$rep" "$(train_ortl full 2 --bn-mode frozen)"
-  record full ort-1.19.2 "$rep" "$("$ortt" bench/ort_training_bench.py train "$work/run-full/model.onnx" "$tensors" "$images" 2 2> "$work/ortt.log")"
+  if want full; then
+    echo "bench: repetition $rep: full fine-tuning" >&2
+    record full keras "$rep" "$(keras_rss train "$tensors" "$images" 2)"
+    record full ortl "$rep" "$(train_ortl full 2 --bn-mode frozen)"
+    record full ort-1.19.2 "$rep" "$("$ortt" bench/ort_training_bench.py train "$work/run-full/model.onnx" "$tensors" "$images" 2 2> "$work/ortt.log")"
+  fi
 
-  echo "bench: repetition $rep: head only" >&2
-  record head keras "$rep" "$(keras_rss train "$tensors" "$images" 3 frozen)"
-  record head ortl "$rep" "$(train_ortl head 3 --freeze backbone)"
+  if want head; then
+    echo "bench: repetition $rep: head only" >&2
+    record head keras "$rep" "$(keras_rss train "$tensors" "$images" 3 frozen)"
+    record head ortl "$rep" "$(train_ortl head 3 --freeze backbone)"
+  fi
 
-  echo "bench: repetition $rep: inference" >&2
-  record infer keras "$rep" "$("$keras" bench/keras_bench.py infer "$tensors" "$images" 2> /dev/null)"
-  record infer ort-python "$rep" "$("$ortt" bench/ort_training_bench.py infer "$work/run-full/model.onnx" "$tensors" "$images")"
-  start=$(date +%s.%N)
-  "$bin/ortl-infer" --model "$work/run-full/model.onnx" --manifest "$data/manifest.csv" \
-    --split train --batch 32 > /dev/null 2>&1
-  end=$(date +%s.%N)
-  n=$(awk -F, 'NR > 1 && $4 == "train"' "$data/manifest.csv" | wc -l)
-  record infer ortl "$rep" "{\"images\":$n,\"images_per_second\":$(echo "$n / ($end - $start)" | bc -l)}"
+  if want infer; then
+    echo "bench: repetition $rep: inference" >&2
+    model=$work/run-full/model.onnx
+    n=$(wc -l < "$work/train-list")
+    record infer keras "$rep" "$("$keras" bench/keras_bench.py infer "$tensors" "$images" 2> /dev/null)"
+    record infer ort-python "$rep" "$("$ortt" bench/ort_training_bench.py infer "$model" "$tensors" "$images")"
+    record infer bare "$rep" "{\"images_per_second\":$("$bin/examples/bare_session" "$model" 32 $(( n / 32 )))}"
+    all=$(seconds "$bin/ortl-infer" --model "$model" --batch 32 - < "$work/train-list")
+    first=$(seconds "$bin/ortl-infer" --model "$model" --batch 32 - < "$work/first-batch")
+    record infer ortl "$rep" "{\"images\":$n,\"images_per_second\":$(echo "$n / $all" | bc -l),\"steady_images_per_second\":$(echo "($n - 32) / ($all - $first)" | bc -l),\"startup_seconds\":$first}"
+  fi
 
-  echo "bench: repetition $rep: data pipeline" >&2
-  record data keras "$rep" "$("$keras" bench/keras_bench.py data "$data/png512" 2> /dev/null)"
-  start=$(date +%s.%N)
-  "$bin/ortl-augment" "$data/manifest.csv" -o "$work/aug" --force --size 100x100 --copies 1 \
-    --preset tutorial 2> /dev/null
-  end=$(date +%s.%N)
-  n=$(( $(wc -l < "$data/manifest.csv") - 1 ))
-  record data ortl "$rep" "{\"images\":$n,\"images_per_second\":$(echo "$n / ($end - $start)" | bc -l)}"
+  if want data; then
+    echo "bench: repetition $rep: data pipeline" >&2
+    record data keras "$rep" "$("$keras" bench/keras_bench.py data "$data/png512" 2> /dev/null)"
+    n=$(( $(wc -l < "$data/manifest.csv") - 1 ))
+    took=$(seconds "$bin/ortl-augment" "$data/manifest.csv" -o "$work/aug" --force --size 100x100 \
+      --copies 1 --preset tutorial)
+    record data ortl "$rep" "{\"images\":$n,\"images_per_second\":$(echo "$n / $took" | bc -l)}"
+  fi
 done
+
+python3 bench/summarize.py "$results" > bench/last-run.md
+want scale || { cat bench/last-run.md; exit 0; }
 
 # Scaling: one epoch over 64 training images per configuration (full fine-tuning).
 echo "bench: scaling" >&2

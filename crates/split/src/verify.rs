@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ortl_imaging::{DecodeError, DecodeLimits, decode_rgb, probe};
+use ortl_imaging::{DecodeError, DecodeLimits, DecodeOptions, decode, probe};
 use rayon::prelude::*;
 
 /// How much of each file is read to check it.
@@ -27,7 +27,14 @@ pub fn verify(
 ) -> (Vec<bool>, Vec<DecodeError>) {
     let check = |path: &Path| -> Result<(), DecodeError> {
         match mode {
-            Verify::Full => decode_rgb(path, limits).map(drop),
+            Verify::Full => decode(
+                path,
+                DecodeOptions {
+                    limits,
+                    ..DecodeOptions::default()
+                },
+            )
+            .map(drop),
             Verify::Header => probe(path, limits).map(drop),
             Verify::None => Ok(()),
         }
