@@ -92,12 +92,15 @@ keras_rss() { # keras_bench.py arguments: result JSON with peak RSS added
   printf '%s' "${out%\}},\"peak_rss_mib\":$(( $(tail -1 "$work/rss") / 1024 ))}"
 }
 
+calc() { # an arithmetic expression, as a JSON number (bc writes .5 for 0.5)
+  printf '%.4f' "$(echo "$1" | bc -l)"
+}
 seconds() { # wall seconds of a command, its output discarded
   local start end
   start=$(date +%s.%N)
   "$@" > /dev/null 2>&1
   end=$(date +%s.%N)
-  echo "$end - $start" | bc -l
+  calc "$end - $start"
 }
 # Inference alone still needs the ResNet50 model full fine-tuning writes (its weights do not
 # change the speed): one head-only epoch makes it.
@@ -132,7 +135,7 @@ for rep in $(seq "$repeats"); do
     record infer bare "$rep" "{\"images_per_second\":$("$bin/examples/bare_session" "$model" 32 $(( n / 32 )))}"
     all=$(seconds "$bin/ortl-infer" --model "$model" --batch 32 - < "$work/train-list")
     first=$(seconds "$bin/ortl-infer" --model "$model" --batch 32 - < "$work/first-batch")
-    record infer ortl "$rep" "{\"images\":$n,\"images_per_second\":$(echo "$n / $all" | bc -l),\"steady_images_per_second\":$(echo "($n - 32) / ($all - $first)" | bc -l),\"startup_seconds\":$first}"
+    record infer ortl "$rep" "{\"images\":$n,\"images_per_second\":$(calc "$n / $all"),\"steady_images_per_second\":$(calc "($n - 32) / ($all - $first)"),\"startup_seconds\":$first}"
   fi
 
   if want data; then
@@ -141,7 +144,7 @@ for rep in $(seq "$repeats"); do
     n=$(( $(wc -l < "$data/manifest.csv") - 1 ))
     took=$(seconds "$bin/ortl-augment" "$data/manifest.csv" -o "$work/aug" --force --size 100x100 \
       --copies 1 --preset tutorial)
-    record data ortl "$rep" "{\"images\":$n,\"images_per_second\":$(echo "$n / $took" | bc -l)}"
+    record data ortl "$rep" "{\"images\":$n,\"images_per_second\":$(calc "$n / $took")}"
   fi
 done
 

@@ -70,6 +70,8 @@ fn through_ort(opt: &Optimizer, steps: usize) -> Vec<Vec<f32>> {
 }
 
 fn close(a: &[Vec<f32>], b: &[Vec<f32>]) {
+    let shape = |v: &[Vec<f32>]| v.iter().map(Vec::len).collect::<Vec<_>>();
+    assert_eq!(shape(a), shape(b), "{a:?} vs {b:?}");
     for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
         assert!((x - y).abs() < 1e-6, "{a:?} vs {b:?}");
     }

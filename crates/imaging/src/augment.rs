@@ -240,12 +240,12 @@ fn symmetric(rng: &mut ChaCha8Rng, factor: f32) -> f32 {
 /// Mirrors the image; exact (no resampling).
 pub fn flip(image: &FloatImage, horizontal: bool, vertical: bool) -> FloatImage {
     let (h, w) = (image.height, image.width);
-    let mut out = FloatImage::zeros(h, w);
+    let mut out = FloatImage::zeros_like(h, w, image.channels);
     for y in 0..h {
         let sy = if vertical { h - 1 - y } else { y };
         for x in 0..w {
             let sx = if horizontal { w - 1 - x } else { x };
-            for c in 0..3 {
+            for c in 0..image.channels {
                 out.set(y, x, c, image.at(sy, sx, c));
             }
         }
@@ -257,9 +257,10 @@ pub fn flip(image: &FloatImage, horizontal: bool, vertical: bool) -> FloatImage 
 pub fn adjust_contrast(image: &FloatImage, factor: f32) -> FloatImage {
     let means = image.channel_means();
     let mut out = image.clone();
-    for pixel in out.data.chunks_exact_mut(3) {
-        for c in 0..3 {
-            pixel[c] = ((pixel[c] - means[c]) * factor + means[c]).clamp(0.0, 255.0);
+    let channels = out.channels;
+    for pixel in out.data.chunks_exact_mut(channels) {
+        for (c, value) in pixel.iter_mut().enumerate() {
+            *value = ((*value - means[c]) * factor + means[c]).clamp(0.0, 255.0);
         }
     }
     out
@@ -407,6 +408,40 @@ mod tests {
         }
         // Distances from the mean scale by the factor.
         assert!((out.at(3, 4, 0) - (9.5 + 9.5 * 0.5)).abs() < 1e-4);
+    }
+
+    /// Grey images keep one channel through every layer; the result is exactly that of
+    /// their RGB copy, for every layer and fill mode.
+    #[test]
+    fn grey_augments_exactly_as_its_rgb_copy() {
+        let grey = FloatImage {
+            height: 17,
+            width: 23,
+            channels: 1,
+            data: (0..17 * 23).map(|i| ((i * 37) % 256) as f32).collect(),
+        };
+        let rgb = FloatImage {
+            channels: 3,
+            data: grey.data.iter().flat_map(|&v| [v; 3]).collect(),
+            ..grey.clone()
+        };
+        let mut specs = vec![tutorial()];
+        for fill in [FillMode::Constant, FillMode::Nearest, FillMode::Wrap] {
+            specs.push(AugmentSpec {
+                fill,
+                fill_value: 40.0,
+                interpolation: Interpolation::Nearest,
+                brightness: 0.2,
+                ..tutorial()
+            });
+        }
+        for spec in &specs {
+            for seed in 0..20 {
+                let (one, three) = (spec.apply(&grey, seed), spec.apply(&rgb, seed));
+                assert_eq!(one.channels, 1);
+                assert_eq!(one.to_u8(), three.to_u8(), "{spec:?} seed {seed}");
+            }
+        }
     }
 
     #[test]

@@ -137,8 +137,9 @@ impl Raster for Pixels {
     }
 }
 
-/// Resizes `image` to `height × width` RGB with `filter`, keeping float precision. A grey
-/// image is resized as one channel and copied to three, which equals resizing it replicated.
+/// Resizes `image` to `height × width` with `filter`, keeping float precision and its
+/// channels: a grey image stays one channel (equal to resizing its RGB copy, channel by
+/// channel, at a third of the work).
 pub fn resize(image: &impl Raster, height: usize, width: usize, filter: Filter) -> FloatImage {
     let (in_h, in_w, channels) = (
         image.height() as usize,
@@ -147,16 +148,8 @@ pub fn resize(image: &impl Raster, height: usize, width: usize, filter: Filter) 
     );
     let raw = image.as_raw();
     let px = |y: usize, x: usize, c: usize| f32::from(raw[(y * in_w + x) * channels + c]);
-    let mut out = FloatImage::zeros(height, width);
-    let mut set = |oy: usize, ox: usize, c: usize, value: f32| {
-        if channels == 1 {
-            for c in 0..3 {
-                out.set(oy, ox, c, value);
-            }
-        } else {
-            out.set(oy, ox, c, value);
-        }
-    };
+    let mut out = FloatImage::zeros_like(height, width, channels);
+    let mut set = |oy: usize, ox: usize, c: usize, value: f32| out.set(oy, ox, c, value);
     match filter {
         Filter::Bilinear => {
             let (ys, xs) = (taps(height, in_h), taps(width, in_w));
@@ -195,16 +188,21 @@ pub fn resize(image: &impl Raster, height: usize, width: usize, filter: Filter) 
             };
             let (w, h) = (width as u32, height as u32);
             let raw = raw.to_vec();
-            let resized = if channels == 1 {
+            out = if channels == 1 {
                 let grey = GrayImage::from_raw(image.width(), image.height(), raw)
                     .expect("one byte a pixel");
-                Pixels::Grey(image::imageops::resize(&grey, w, h, kind))
+                let resized = image::imageops::resize(&grey, w, h, kind);
+                FloatImage {
+                    height,
+                    width,
+                    channels: 1,
+                    data: resized.into_raw().into_iter().map(f32::from).collect(),
+                }
             } else {
                 let rgb = RgbImage::from_raw(image.width(), image.height(), raw)
                     .expect("three bytes a pixel");
-                Pixels::Rgb(image::imageops::resize(&rgb, w, h, kind))
+                FloatImage::from_rgb(&image::imageops::resize(&rgb, w, h, kind))
             };
-            out = FloatImage::from_rgb(&resized.into_rgb());
         }
     }
     out
@@ -242,11 +240,12 @@ mod tests {
         for name in Filter::NAMES {
             let filter: Filter = name.parse().unwrap();
             for (h, w) in [(10, 16), (23, 37), (50, 41)] {
-                assert_eq!(
-                    resize(&grey, h, w, filter),
-                    resize(&rgb, h, w, filter),
-                    "{name} to {h}x{w}"
-                );
+                let (one, three) = (resize(&grey, h, w, filter), resize(&rgb, h, w, filter));
+                assert_eq!(one.channels, 1);
+                assert_eq!(one.to_u8(), three.to_u8(), "{name} to {h}x{w}");
+                for (i, v) in one.data.iter().enumerate() {
+                    assert_eq!(three.data[i * 3..i * 3 + 3], [*v; 3], "{name} to {h}x{w}");
+                }
             }
         }
     }

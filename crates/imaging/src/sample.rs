@@ -77,6 +77,7 @@ pub fn compose(outer: &Affine, inner: &Affine) -> Affine {
 }
 
 /// Folds a coordinate into `0..len` as TensorFlow's `map_coord` does for each fill mode.
+#[inline]
 fn map_coord(coord: f32, len: usize, fill: FillMode) -> f32 {
     let len_f = len as f32;
     match fill {
@@ -119,8 +120,10 @@ pub fn warp(
     fill_value: f32,
     interpolation: Interpolation,
 ) -> FloatImage {
-    let mut out = FloatImage::zeros(out_height, out_width);
+    let channels = input.channels;
+    let mut out = FloatImage::zeros_like(out_height, out_width, channels);
     let (h, w) = (input.height, input.width);
+    let (h_max, w_max) = ((h - 1) as f32, (w - 1) as f32);
     let read = |y: f32, x: f32, c: usize| -> f32 {
         if y < 0.0 || x < 0.0 || y > (h - 1) as f32 || x > (w - 1) as f32 {
             fill_value
@@ -137,32 +140,35 @@ pub fn warp(
             match interpolation {
                 Interpolation::Nearest => {
                     let (y, x) = (y.round(), x.round());
-                    for c in 0..3 {
+                    for c in 0..channels {
                         out.set(oy, ox, c, read(y, x, c));
                     }
                 }
                 Interpolation::Bilinear => {
                     let (y0, x0) = (floor(y), floor(x));
                     let (y1, x1) = (y0 + 1.0, x0 + 1.0);
-                    // Each corner's offset (None outside: the fill value), found once for
-                    // the three channels.
-                    let corner = |y: f32, x: f32| {
-                        let outside =
-                            y < 0.0 || x < 0.0 || y > (h - 1) as f32 || x > (w - 1) as f32;
-                        (!outside).then(|| (y as usize * w + x as usize) * 3)
-                    };
-                    let corners = [
-                        corner(y0, x0),
-                        corner(y0, x1),
-                        corner(y1, x0),
-                        corner(y1, x1),
-                    ];
+                    // Which corners lie inside (the others read the fill value), decided
+                    // once for every channel.
+                    let (top, bottom) = (!(y0 < 0.0 || y0 > h_max), !(y1 < 0.0 || y1 > h_max));
+                    let (left, right) = (!(x0 < 0.0 || x0 > w_max), !(x1 < 0.0 || x1 > w_max));
+                    let (row0, row1) = (y0 as usize * w, y1 as usize * w);
+                    let (col0, col1) = (x0 as usize, x1 as usize);
                     let data = &input.data;
-                    for c in 0..3 {
-                        let [a, b, d, e] = corners.map(|o| o.map_or(fill_value, |o| data[o + c]));
-                        let top = (x1 - x) * a + (x - x0) * b;
-                        let bottom = (x1 - x) * d + (x - x0) * e;
-                        out.set(oy, ox, c, (y1 - y) * top + (y - y0) * bottom);
+                    let at = |inside: bool, row: usize, col: usize, c: usize| {
+                        if inside {
+                            data[(row + col) * channels + c]
+                        } else {
+                            fill_value
+                        }
+                    };
+                    for c in 0..channels {
+                        let a = at(top && left, row0, col0, c);
+                        let b = at(top && right, row0, col1, c);
+                        let d = at(bottom && left, row1, col0, c);
+                        let e = at(bottom && right, row1, col1, c);
+                        let upper = (x1 - x) * a + (x - x0) * b;
+                        let lower = (x1 - x) * d + (x - x0) * e;
+                        out.set(oy, ox, c, (y1 - y) * upper + (y - y0) * lower);
                     }
                 }
             }

@@ -174,15 +174,51 @@ pub fn html(r: &Report) -> String {
     h
 }
 
+/// Text that Markdown shows as written: its punctuation escaped, so a class named
+/// `a|b` stays in its table cell and `*_x_*` is not emphasis.
+pub fn md_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!'
+        ) {
+            out.push('\\');
+        }
+        match c {
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A code span that holds any text: fenced by more backticks than the text's longest run.
+pub fn md_code(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!(
+        "{fence}{pad}{}{pad}{fence}",
+        text.replace(['\n', '\r'], " ")
+    )
+}
+
 pub fn markdown(r: &Report) -> String {
     let mut md = format!(
-        "# {}\n\nPredictions: `{}`. {}\n\n",
-        r.title, r.source, r.intervals
+        "# {}\n\nPredictions: {}. {}\n\n",
+        md_text(&r.title),
+        md_code(&r.source),
+        r.intervals
     );
     if !r.provenance.is_empty() {
         md.push_str("## Model and training\n\n| | |\n|---|---|\n");
         for (what, value) in &r.provenance {
-            let _ = writeln!(md, "| {what} | {} |", value.replace('|', "\\|"));
+            let _ = writeln!(md, "| {} | {} |", md_text(what), md_text(value));
         }
         md.push('\n');
     }
@@ -194,7 +230,13 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(
             md,
             "Positive class **{}**; threshold {:.4} (Youden {:.4}). TN {} · FP {} · FN {} · TP {}\n",
-            b.positive, b.threshold, b.youden_threshold, c.tn, c.fp, c.fn_, c.tp
+            md_text(&b.positive),
+            b.threshold,
+            b.youden_threshold,
+            c.tn,
+            c.fp,
+            c.fn_,
+            c.tp
         );
         let _ = writeln!(md, "{}\n", youden_note(b));
         md.push_str("| Metric | Value | 95 % CI | Interval |\n|---|---:|---:|---|\n");
@@ -217,7 +259,8 @@ pub fn markdown(r: &Report) -> String {
     for (class, p, rec, f1, auc, support) in &m.per_class {
         let _ = writeln!(
             md,
-            "| {class} | {} | {} | {} | {} | {support} |",
+            "| {} | {} | {} | {} | {} | {support} |",
+            md_text(class),
             number(*p),
             number(*rec),
             number(*f1),
@@ -227,9 +270,9 @@ pub fn markdown(r: &Report) -> String {
     if let Some(gallery) = &r.gallery {
         md.push_str("\n## Where the model looks (Grad-CAM)\n");
         for (title, paths) in &gallery.listing {
-            let _ = writeln!(md, "\n{title}:\n");
+            let _ = writeln!(md, "\n{}:\n", md_text(title));
             for path in paths {
-                let _ = writeln!(md, "- `{path}`");
+                let _ = writeln!(md, "- {}", md_code(path));
             }
         }
     }
@@ -377,5 +420,19 @@ mod tests {
             escape("<script>alert('x')</script> & \"q\""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         );
+    }
+
+    /// A class named with Markdown's punctuation keeps its table cell and shows as written;
+    /// a path with backticks stays one code span.
+    #[test]
+    fn markdown_text_and_code_are_escaped() {
+        let cell = md_text("a|b *c* _d_ [e](f) <g> #1\\");
+        assert_eq!(cell, "a\\|b \\*c\\* \\_d\\_ \\[e\\](f) \\<g\\> \\#1\\\\");
+        let row = format!("| {cell} | 1 |");
+        assert_eq!(row.matches('|').count() - row.matches("\\|").count(), 3);
+        assert_eq!(md_text("two\nlines"), "two lines");
+        assert_eq!(md_code("x.png"), "`x.png`");
+        assert_eq!(md_code("a`b``c.png"), "```a`b``c.png```");
+        assert_eq!(md_code("`edge"), "`` `edge ``");
     }
 }
