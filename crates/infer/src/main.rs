@@ -90,9 +90,8 @@ struct Args {
     /// CPU threads for ONNX Runtime (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Threads decoding and resizing images while the model runs (default: one; more pays
-    /// only when there are more cores than --threads, or for slow formats such as DICOM
-    /// JPEG 2000).
+    /// Threads decoding and resizing images while the model runs; more pays only when there
+    /// are more cores than --threads, or for slow formats such as DICOM JPEG 2000.
     #[arg(long, default_value_t = 1, value_name = "N")]
     decode_threads: usize,
     /// Intensity window mapping stored values to 8 bits: auto, min-max, or CENTER,WIDTH in
