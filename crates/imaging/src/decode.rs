@@ -10,7 +10,8 @@
 //! DICOM files (recognised by content, whatever their name) go through [`crate::dicom`], and
 //! a [`Window`] other than `auto` maps stored values to 8 bits for every format.
 
-use std::io::Cursor;
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageReader, RgbImage};
@@ -222,11 +223,37 @@ pub(crate) fn check_size(
 
 /// Reads only the header: width and height, with the pixel limit applied.
 pub fn probe(path: &Path, limits: DecodeLimits) -> Result<(u32, u32), DecodeError> {
-    let bytes = read(path)?;
-    if dicom::is_dicom(&bytes) {
-        return dicom::probe(path, &bytes, limits);
+    let io = |source| DecodeError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    let mut head = Vec::with_capacity(132);
+    (&mut file).take(132).read_to_end(&mut head).map_err(io)?;
+    if head.is_empty() {
+        return Err(DecodeError::Format {
+            path: path.to_path_buf(),
+            reason: "empty file".into(),
+        });
     }
-    check_size(path, decoder(path, &bytes)?.dimensions(), limits)
+    if dicom::is_dicom(&head) {
+        file.seek(SeekFrom::Start(128)).map_err(io)?;
+        return dicom::probe(path, BufReader::new(file), limits);
+    }
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    let reader = ImageReader::new(BufReader::new(file))
+        .with_guessed_format()
+        .map_err(io)?;
+    if reader.format().is_none() {
+        return Err(DecodeError::Format {
+            path: path.to_path_buf(),
+            reason: "unknown or unsupported image format".into(),
+        });
+    }
+    let size = reader
+        .into_dimensions()
+        .map_err(|e| format_error(path, e))?;
+    check_size(path, size, limits)
 }
 
 /// Decodes the whole image (see the module notes for the conversions).

@@ -30,13 +30,18 @@ fn format(path: &Path, reason: impl Into<String>) -> DecodeError {
 
 /// Parses the object, up to the pixel data only when `header_only`, and refuses a transfer
 /// syntax whose pixel data this build cannot decode, by name.
-fn open(path: &Path, bytes: &[u8], header_only: bool) -> Result<DefaultDicomObject, DecodeError> {
+/// `from` starts at the `DICM` magic (after the preamble).
+fn open(
+    path: &Path,
+    from: impl std::io::Read,
+    header_only: bool,
+) -> Result<DefaultDicomObject, DecodeError> {
     let mut options = OpenFileOptions::new();
     if header_only {
         options = options.read_until(tags::PIXEL_DATA);
     }
     let object = options
-        .from_reader(&bytes[128..])
+        .from_reader(from)
         .map_err(|e| format(path, format!("not a readable DICOM file ({e})")))?;
     let uid = object.meta().transfer_syntax();
     match TransferSyntaxRegistry.get(uid) {
@@ -69,12 +74,13 @@ fn dimension(
         })
 }
 
+/// Reads up to the pixel data only; `from` starts at the `DICM` magic.
 pub(crate) fn probe(
     path: &Path,
-    bytes: &[u8],
+    from: impl std::io::Read,
     limits: DecodeLimits,
 ) -> Result<(u32, u32), DecodeError> {
-    let object = open(path, bytes, true)?;
+    let object = open(path, from, true)?;
     let size = (
         dimension(&object, tags::COLUMNS, path)?,
         dimension(&object, tags::ROWS, path)?,
@@ -88,7 +94,7 @@ pub(crate) fn decode(
     limits: DecodeLimits,
     window: Window,
 ) -> Result<Decoded, DecodeError> {
-    let object = open(path, bytes, false)?;
+    let object = open(path, &bytes[128..], false)?;
     check_size(
         path,
         (
