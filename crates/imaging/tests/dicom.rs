@@ -164,3 +164,36 @@ fn the_pixel_limit_applies_to_dicom_before_decoding() {
     .unwrap_err();
     assert!(err.to_string().contains("--max-pixels"), "{err}");
 }
+
+/// JPEG Baseline, the compressed form most common in exports, decodes through dicom-rs's
+/// JPEG decoder to (lossy) the same picture.
+#[test]
+fn jpeg_baseline_dicom_decodes_to_the_picture() {
+    use dicom_pixeldata::Transcode;
+    use dicom_transfer_syntax_registry::entries::JPEG_BASELINE;
+    let dir = tempfile::tempdir().unwrap();
+    let image = chest_xray(Finding::Tuberculosis, 1, 2026);
+    // Form 2: 8-bit MONOCHROME2 with a window that gives the stored values back.
+    let form = DicomImage {
+        encoding: Encoding::ExplicitLittle,
+        ..dicom::variant(&image, 2)
+    };
+    let plain = dir.path().join("plain.dcm");
+    dicom::write(&plain, &form, "2.25.9").unwrap();
+    let mut object = dicom_object::open_file(&plain).unwrap();
+    object.transcode(&JPEG_BASELINE.erased()).unwrap();
+    let jpeg = dir.path().join("jpeg.dcm");
+    object.write_to_file(&jpeg).unwrap();
+    let decoded = decode(&jpeg, options(Window::Auto)).unwrap();
+    let intensity = decoded.intensity.unwrap();
+    assert!(intensity.detail.contains("JPEG Baseline"), "{intensity:?}");
+    let raw = decoded.pixels.as_raw();
+    assert_eq!(raw.len(), image.as_raw().len());
+    let mean_error = raw
+        .iter()
+        .zip(image.as_raw())
+        .map(|(&a, &b)| f64::from(a.abs_diff(b)))
+        .sum::<f64>()
+        / raw.len() as f64;
+    assert!(mean_error < 3.0, "mean absolute error {mean_error}");
+}
