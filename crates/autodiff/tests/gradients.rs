@@ -547,6 +547,11 @@ fn exporters_activations() {
     check("elu", vec![input("x", &[4, 5])], |b, n| {
         b.op("Elu", &[&n[0]], vec![("alpha", float(0.7))])
     });
+    // A float-to-float Cast (exporters leave them in) passes the gradient through.
+    check("cast", vec![input("x", &[3, 4])], |b, n| {
+        let cast = b.op("Cast", &[&n[0]], vec![("to", int(1))]);
+        b.op("Mul", &[&cast, &n[0]], vec![])
+    });
     for op in ["Selu", "Erf", "Softplus"] {
         check(op, vec![input("x", &[3, 5])], |b, n| {
             b.op(op, &[&n[0]], vec![])
