@@ -225,7 +225,26 @@ fn compare_builds_one_row_per_run() {
         "{grouped}"
     );
 
-    // Ranked by a metric; an unknown metric is a usage error.
+    // Ranked by a metric, best first whatever the order given: run b now gets its first six
+    // images wrong.
+    let worse: String = predictions(["normal", "tb"])
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let f: Vec<&str> = line.split(',').collect();
+            if (1..=6).contains(&i) {
+                let flipped = ["normal", "tb"][1 - f[3].parse::<usize>().unwrap()];
+                let predicted = usize::from(flipped == "tb");
+                format!(
+                    "{},{},{},{predicted},{flipped},{},{}\n",
+                    f[0], f[1], f[2], f[6], f[5]
+                )
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    fs::write(wd.join("b/predictions.csv"), worse).unwrap();
     let (code, stdout, stderr) = run(wd.command(BIN).args([
         "compare",
         "b",
@@ -239,7 +258,11 @@ fn compare_builds_one_row_per_run() {
         "mcc",
     ]));
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("resnet50"));
+    let at = |backbone: &str| stdout.find(backbone).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        at("resnet50") < at("resnet-mini"),
+        "a (better MCC) first: {stdout}"
+    );
     let (code, _, stderr) =
         run(wd
             .command(BIN)
