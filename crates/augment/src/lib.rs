@@ -100,51 +100,67 @@ pub fn write_tensors(
     let rows_path = dir.join(ROWS_FILE);
     let mut csv = csv::Writer::from_path(&rows_path)
         .with_context(|| format!("cannot create {}", rows_path.display()))?;
-    // Bounded batches keep memory near one shard whatever the data set size.
-    let batch = (job.shard_size / (job.copies as usize + 1)).clamp(16, 1024);
-    for rows in manifest.rows.chunks(batch) {
-        let rendered: Vec<(Vec<u32>, Rendered)> = rows
-            .par_iter()
-            .map(|row| {
-                let variants = job.variants(row.split);
-                let result = job.render(row, &manifest.resolve(row), &variants);
-                progress();
-                (variants, result)
-            })
-            .collect();
-        for (row, (variants, result)) in rows.iter().zip(rendered) {
-            let (images, intensity) = match result {
-                Ok(rendered) => rendered,
-                Err(err) if job.strict => return Err(err).context("--strict"),
-                Err(err) => {
-                    summary.skipped.push(err.to_string());
-                    continue;
+    // Bounded batches keep memory near one shard whatever the data set size; a batch is
+    // written (rows, shards) on another thread while the next one renders.
+    let batch = (job.shard_size / (job.copies as usize + 1)).clamp(16, 256);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(&[ManifestRow], Vec<(Vec<u32>, Rendered)>)>(1);
+    let written = std::thread::scope(|scope| {
+        let writing = scope.spawn(|| -> Result<Vec<Shard>> {
+            for (rows, rendered) in rx {
+                for (row, (variants, result)) in rows.iter().zip(rendered) {
+                    let (images, intensity) = match result {
+                        Ok(rendered) => rendered,
+                        Err(err) if job.strict => return Err(err).context("--strict"),
+                        Err(err) => {
+                            summary.skipped.push(err.to_string());
+                            continue;
+                        }
+                    };
+                    summary.sources += 1;
+                    if let Some(intensity) = &intensity {
+                        *summary.intensity.entry(intensity.kind.clone()).or_default() += 1;
+                    }
+                    let detail = intensity.map(|i| i.detail).unwrap_or_default();
+                    let source = paths::relative_to(final_dir, &manifest.resolve(row));
+                    for (variant, pixels) in variants.into_iter().zip(images) {
+                        let (shard, index) = writer.push(pixels)?;
+                        csv.serialize(TensorRow {
+                            shard,
+                            index,
+                            label: row.label,
+                            class: row.class.clone(),
+                            split: row.split,
+                            path: source.clone(),
+                            variant,
+                            intensity: detail.clone(),
+                        })?;
+                        summary.images += 1;
+                    }
                 }
-            };
-            summary.sources += 1;
-            if let Some(intensity) = &intensity {
-                *summary.intensity.entry(intensity.kind.clone()).or_default() += 1;
             }
-            let detail = intensity.map(|i| i.detail).unwrap_or_default();
-            let source = paths::relative_to(final_dir, &manifest.resolve(row));
-            for (variant, pixels) in variants.into_iter().zip(images) {
-                let (shard, index) = writer.push(pixels)?;
-                csv.serialize(TensorRow {
-                    shard,
-                    index,
-                    label: row.label,
-                    class: row.class.clone(),
-                    split: row.split,
-                    path: source.clone(),
-                    variant,
-                    intensity: detail.clone(),
-                })?;
-                summary.images += 1;
+            let shards = writer.finish()?;
+            csv.flush()?;
+            Ok(shards)
+        });
+        for rows in manifest.rows.chunks(batch) {
+            let rendered: Vec<(Vec<u32>, Rendered)> = rows
+                .par_iter()
+                .map(|row| {
+                    let variants = job.variants(row.split);
+                    let result = job.render(row, &manifest.resolve(row), &variants);
+                    progress();
+                    (variants, result)
+                })
+                .collect();
+            // A closed channel means the writer stopped on an error, which join returns.
+            if tx.send((rows, rendered)).is_err() {
+                break;
             }
         }
-    }
-    let shards = writer.finish()?;
-    csv.flush()?;
+        drop(tx);
+        writing.join().expect("the writing thread does not panic")
+    });
+    let shards = written?;
     summary.shards = shards.len();
     let meta = TensorMeta {
         format: FORMAT.into(),
