@@ -57,6 +57,14 @@ fn open(
     }
 }
 
+/// Columns and rows: width and height.
+fn size(object: &DefaultDicomObject, path: &Path) -> Result<(u32, u32), DecodeError> {
+    Ok((
+        dimension(object, tags::COLUMNS, path)?,
+        dimension(object, tags::ROWS, path)?,
+    ))
+}
+
 fn dimension(
     object: &DefaultDicomObject,
     tag: dicom_core::Tag,
@@ -81,11 +89,7 @@ pub(crate) fn probe(
     limits: DecodeLimits,
 ) -> Result<(u32, u32), DecodeError> {
     let object = open(path, from, true)?;
-    let size = (
-        dimension(&object, tags::COLUMNS, path)?,
-        dimension(&object, tags::ROWS, path)?,
-    );
-    check_size(path, size, limits)
+    check_size(path, size(&object, path)?, limits)
 }
 
 pub(crate) fn decode(
@@ -95,19 +99,18 @@ pub(crate) fn decode(
     window: Window,
 ) -> Result<Decoded, DecodeError> {
     let object = open(path, &bytes[128..], false)?;
-    check_size(
-        path,
-        (
-            dimension(&object, tags::COLUMNS, path)?,
-            dimension(&object, tags::ROWS, path)?,
-        ),
-        limits,
-    )?;
+    check_size(path, size(&object, path)?, limits)?;
     let transfer_syntax = TransferSyntaxRegistry
         .get(object.meta().transfer_syntax())
         .map_or("?", |ts| ts.name());
+    let frames = object
+        .element(tags::NUMBER_OF_FRAMES)
+        .ok()
+        .and_then(|e| e.to_int::<u32>().ok())
+        .unwrap_or(1);
+    // Only the first frame is decoded: a multi-frame file can hold hundreds.
     let pixels = object
-        .decode_pixel_data()
+        .decode_pixel_data_frame(0)
         .map_err(|e| format(path, format!("DICOM pixel data cannot be decoded ({e})")))?;
     let voi = match window {
         Window::Auto => VoiLutOption::First,
@@ -121,7 +124,7 @@ pub(crate) fn decode(
     let image = pixels
         .to_dynamic_image_with_options(0, &options)
         .map_err(|e| format(path, format!("DICOM pixel data cannot be converted ({e})")))?;
-    let intensity = describe(&pixels, window, transfer_syntax);
+    let intensity = describe(&pixels, frames, window, transfer_syntax);
     let pixels = match image {
         DynamicImage::ImageLuma8(grey) => Pixels::Grey(grey),
         other => Pixels::Rgb(other.into_rgb8()),
@@ -133,7 +136,12 @@ pub(crate) fn decode(
 }
 
 /// What was applied, in words: the kind (no per-file numbers, for counting) and the detail.
-fn describe(pixels: &DecodedPixelData, window: Window, transfer_syntax: &str) -> Intensity {
+fn describe(
+    pixels: &DecodedPixelData,
+    frames: u32,
+    window: Window,
+    transfer_syntax: &str,
+) -> Intensity {
     let photometric = pixels.photometric_interpretation();
     let monochrome = pixels.samples_per_pixel() == 1;
     let mut kind = vec![format!("DICOM {photometric}")];
@@ -142,9 +150,9 @@ fn describe(pixels: &DecodedPixelData, window: Window, transfer_syntax: &str) ->
         pixels.bits_stored(),
         pixels.bits_allocated()
     )];
-    if pixels.number_of_frames() > 1 {
+    if frames > 1 {
         kind.push("first frame".into());
-        detail.push(format!("frame 1 of {}", pixels.number_of_frames()));
+        detail.push(format!("frame 1 of {frames}"));
     }
     if monochrome {
         if let Ok(&[rescale, ..]) = pixels.rescale()

@@ -197,3 +197,37 @@ fn jpeg_baseline_dicom_decodes_to_the_picture() {
         / raw.len() as f64;
     assert!(mean_error < 3.0, "mean absolute error {mean_error}");
 }
+
+/// A multi-frame file gives its first frame, and says so.
+#[test]
+fn a_multi_frame_file_gives_its_first_frame() {
+    use dicom_core::value::PrimitiveValue;
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    let image = chest_xray(Finding::Normal, 2, 2026);
+    let form = dicom::variant(&image, 0);
+    let single = dir.path().join("one.dcm");
+    dicom::write(&single, &form, "2.25.9").unwrap();
+    let mut object = dicom_object::open_file(&single).unwrap();
+    // A second frame of other values after the first.
+    let mut samples = form.stored.clone();
+    samples.extend(form.stored.iter().map(|v| 4080 - v));
+    object.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::U16(samples.into()),
+    ));
+    object.put(DataElement::new(
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        PrimitiveValue::from("2"),
+    ));
+    let multi = dir.path().join("two.dcm");
+    object.write_to_file(&multi).unwrap();
+    let decoded = decode(&multi, options(Window::Auto)).unwrap();
+    assert_eq!(decoded.pixels.as_raw(), image.as_raw());
+    let intensity = decoded.intensity.unwrap();
+    assert!(intensity.kind.contains("first frame"), "{intensity:?}");
+    assert!(intensity.detail.contains("frame 1 of 2"), "{intensity:?}");
+}
