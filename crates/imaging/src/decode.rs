@@ -301,7 +301,7 @@ fn windowed(image: DynamicImage, window: Window) -> Decoded {
     let sixteen = image.color().bytes_per_pixel() / image.color().channel_count() > 1;
     if window == Window::Auto {
         let intensity = sixteen.then(|| {
-            let high = image_values_u16(&image).into_iter().fold(0.0, f32::max);
+            let high = values(&image, true).into_iter().fold(0.0, f32::max);
             let mut kind = "16-bit scaled to 8 bits".to_string();
             if high < f32::from(LOW_RANGE) {
                 kind.push_str(
@@ -322,24 +322,7 @@ fn windowed(image: DynamicImage, window: Window) -> Decoded {
         return Decoded { pixels, intensity };
     }
     let (width, height) = (image.width(), image.height());
-    let values: Vec<f32> = if sixteen {
-        image_values_u16(&image)
-    } else if grey {
-        image
-            .to_luma8()
-            .into_raw()
-            .into_iter()
-            .map(f32::from)
-            .collect()
-    } else {
-        image
-            .to_rgb8()
-            .into_raw()
-            .into_iter()
-            .map(f32::from)
-            .collect()
-    };
-    let (out, low, high) = window::to_u8(&values, window);
+    let (out, low, high) = window::to_u8(&values(&image, sixteen), window);
     let pixels = if grey {
         Pixels::Grey(GrayImage::from_raw(width, height, out).expect("one byte a pixel"))
     } else {
@@ -355,22 +338,16 @@ fn windowed(image: DynamicImage, window: Window) -> Decoded {
     }
 }
 
-/// The stored values of a 16-bit image (grey, or RGB without alpha) as f32.
-fn image_values_u16(image: &DynamicImage) -> Vec<f32> {
-    if image.color().has_color() {
-        image
-            .to_rgb16()
-            .into_raw()
-            .into_iter()
-            .map(f32::from)
-            .collect()
-    } else {
-        image
-            .to_luma16()
-            .into_raw()
-            .into_iter()
-            .map(f32::from)
-            .collect()
+/// The stored values (grey, or RGB without alpha) as f32, at 16 or 8 bits.
+fn values(image: &DynamicImage, sixteen: bool) -> Vec<f32> {
+    fn floats<T: Into<f32>>(raw: Vec<T>) -> Vec<f32> {
+        raw.into_iter().map(Into::into).collect()
+    }
+    match (sixteen, image.color().has_color()) {
+        (true, true) => floats(image.to_rgb16().into_raw()),
+        (true, false) => floats(image.to_luma16().into_raw()),
+        (false, true) => floats(image.to_rgb8().into_raw()),
+        (false, false) => floats(image.to_luma8().into_raw()),
     }
 }
 

@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use image::imageops::FilterType;
-use image::{GrayImage, RgbImage};
+use image::{GrayImage, ImageBuffer, Pixel, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use crate::FloatImage;
@@ -92,7 +92,8 @@ pub trait Raster {
     fn as_raw(&self) -> &[u8];
 }
 
-impl Raster for RgbImage {
+/// `RgbImage` and `GrayImage` alike.
+impl<P: Pixel<Subpixel = u8>> Raster for ImageBuffer<P, Vec<u8>> {
     fn width(&self) -> u32 {
         self.width()
     }
@@ -100,22 +101,7 @@ impl Raster for RgbImage {
         self.height()
     }
     fn channels(&self) -> usize {
-        3
-    }
-    fn as_raw(&self) -> &[u8] {
-        self.as_raw()
-    }
-}
-
-impl Raster for GrayImage {
-    fn width(&self) -> u32 {
-        self.width()
-    }
-    fn height(&self) -> u32 {
-        self.height()
-    }
-    fn channels(&self) -> usize {
-        1
+        usize::from(P::CHANNEL_COUNT)
     }
     fn as_raw(&self) -> &[u8] {
         self.as_raw()
