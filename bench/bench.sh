@@ -117,6 +117,7 @@ for rep in $(seq "$repeats"); do
     echo "bench: repetition $rep: full fine-tuning" >&2
     record full keras "$rep" "$(keras_rss train "$tensors" "$images" 2)"
     record full ortl "$rep" "$(train_ortl full 2 --bn-mode frozen)"
+    record full ortl-plain "$rep" "$(train_ortl full-plain 2 --bn-mode frozen --conv-layout plain)"
     record full ort-1.19.2 "$rep" "$("$ortt" bench/ort_training_bench.py train "$work/run-full/model.onnx" "$tensors" "$images" 2 2> "$work/ortt.log")"
   fi
 

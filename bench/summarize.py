@@ -38,17 +38,22 @@ def epoch_rate(results, epoch):
 
 def section_full():
     global out
-    full = {s: epoch_rate(by[("full", s)], 1) for s in ("keras", "ortl", "ort-1.19.2")}
-    rss = {s: median([r.get("peak_rss_mib") for r in by[("full", s)]]) for s in ("keras", "ortl")}
+    systems = ("keras", "ortl", "ortl-plain", "ort-1.19.2")
+    full = {s: epoch_rate(by[("full", s)], 1) for s in systems}
+    rss = {s: median([r.get("peak_rss_mib") for r in by[("full", s)]]) for s in ("keras", "ortl", "ortl-plain")}
     out += ["## 1. Full fine-tuning, ResNet50 + tutorial head, 100×100, batch 32", "",
             "| system | training images/s (epoch 2) | peak RSS MiB |", "|---|---|---|"]
     configuration = next((r.get("configuration") for r in by[("full", "ort-1.19.2")] if r.get("configuration")), None)
-    for s in ("keras", "ortl", "ort-1.19.2"):
-        label = s if s != "ort-1.19.2" else f"ORT 1.19.2 training ({configuration or 'did not run'})"
+    labels = {"ortl": "ortl (blocked convolutions, the default)",
+              "ortl-plain": "ortl --conv-layout plain",
+              "ort-1.19.2": f"ORT 1.19.2 training ({configuration or 'did not run'})"}
+    for s in systems:
+        label = labels.get(s, s)
         out.append(f"| {label} | {fmt(full[s])} | {fmt(rss.get(s), 0)} |")
     errors = sorted({e for r in by[("full", "ort-1.19.2")] for e in r.get("errors", [])})
     out += ["", f"ortl / Keras: **{fmt(ratio(full['ortl'], full['keras']), 2)}** (target ≥ 1.5); "
-            f"ortl / ORT 1.19.2: **{fmt(ratio(full['ortl'], full['ort-1.19.2']), 2)}** (target ≥ 1.0)."]
+            f"ortl / ORT 1.19.2: **{fmt(ratio(full['ortl'], full['ort-1.19.2']), 2)}** (target ≥ 1.0); "
+            f"blocked / plain layout: {fmt(ratio(full['ortl'], full['ortl-plain']), 2)}."]
     for e in errors:
         out.append(f"- ORT 1.19.2: {e}")
     out.append("")

@@ -17,6 +17,49 @@ pub struct TypedShape {
     pub shape: Shape,
 }
 
+/// A Reshape, Expand or ConstantOfShape to the run-time shape of another value,
+/// `Reshape(x, Shape(like))` (how gradients return to their operand's shape over any batch):
+/// that shape, broadcast with x's for Expand.
+fn to_shape_of(
+    graph: &Graph,
+    node: &Node,
+    known: &HashMap<String, TypedShape>,
+) -> Option<TypedShape> {
+    let shape_input = match node.op.as_str() {
+        "Expand" | "Reshape" => node.inputs.get(1)?,
+        "ConstantOfShape" => &node.inputs[0],
+        _ => return None,
+    };
+    if constant_ints(graph, shape_input).is_some() {
+        return None;
+    }
+    let shape_of = graph.producer(shape_input)?;
+    if shape_of.op != "Shape" || shape_of.attr("start").is_some() || shape_of.attr("end").is_some()
+    {
+        return None;
+    }
+    let like = known.get(&shape_of.inputs[0])?;
+    if node.op == "ConstantOfShape" {
+        let dtype = match node.attr("value") {
+            Some(crate::ir::Attr::Tensor(t)) => t.dtype,
+            _ => DataType::Float,
+        };
+        return Some(TypedShape {
+            dtype,
+            shape: like.shape.clone(),
+        });
+    }
+    let x = known.get(&node.inputs[0])?;
+    let shape = match node.op.as_str() {
+        "Expand" => broadcast(&x.shape, &like.shape)?,
+        _ => like.shape.clone(),
+    };
+    Some(TypedShape {
+        dtype: x.dtype,
+        shape,
+    })
+}
+
 /// The inferred shape of one value, when the graph's shapes can be inferred.
 pub fn shape_of(graph: &Graph, value: &str) -> Option<Shape> {
     infer(graph).ok()?.remove(value).map(|typed| typed.shape)
@@ -24,6 +67,16 @@ pub fn shape_of(graph: &Graph, value: &str) -> Option<Shape> {
 
 /// Infers every value's type and shape, in node order (the graph must be sorted).
 pub fn infer(graph: &Graph) -> Result<HashMap<String, TypedShape>, OnnxError> {
+    infer_values(graph, false)
+}
+
+/// The types and shapes that can be inferred: a node this cannot infer (a shape computed at
+/// run time) leaves its outputs, and whatever depends only on them, out of the map.
+pub fn infer_partial(graph: &Graph) -> Result<HashMap<String, TypedShape>, OnnxError> {
+    infer_values(graph, true)
+}
+
+fn infer_values(graph: &Graph, partial: bool) -> Result<HashMap<String, TypedShape>, OnnxError> {
     let mut known: HashMap<String, TypedShape> = HashMap::new();
     for input in &graph.inputs {
         let shape = input
@@ -64,7 +117,14 @@ pub fn infer(graph: &Graph) -> Result<HashMap<String, TypedShape>, OnnxError> {
             .iter()
             .map(|i| if i.is_empty() { None } else { known.get(i) })
             .collect();
-        let outputs = infer_node(graph, node, &inputs)?;
+        let outputs = match to_shape_of(graph, node, &known) {
+            Some(shape) => vec![shape],
+            None => match infer_node(graph, node, &inputs) {
+                Ok(outputs) => outputs,
+                Err(_) if partial => continue,
+                Err(e) => return Err(e),
+            },
+        };
         for (name, shape) in node.outputs.iter().zip(outputs) {
             if !name.is_empty() {
                 known.insert(name.clone(), shape);

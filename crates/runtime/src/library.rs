@@ -190,6 +190,37 @@ impl Runtime {
             .map_err(|e| classify(options.device, e))
     }
 
+    /// The channel block of ONNX Runtime's blocked (NCHWc) CPU kernels on this machine: 16
+    /// with AVX-512, 8 with AVX2; `None` where the CPU has none (the kernels are then not
+    /// registered). Only ORT knows it, so it is read once from a one-node graph.
+    pub fn nchwc_block(&self) -> Option<i64> {
+        static BLOCK: OnceLock<Option<i64>> = OnceLock::new();
+        *BLOCK.get_or_init(|| self.probe_nchwc_block().ok().flatten())
+    }
+
+    fn probe_nchwc_block(&self) -> Result<Option<i64>, RuntimeError> {
+        use ortl_onnx::{DataType, Dim, GraphBuilder, Model};
+        // ReorderInput pads 4 channels to one whole block.
+        let mut b = GraphBuilder::new("nchwc_probe");
+        let x = b.input("x", DataType::Float, [1, 4, 1, 1].map(Dim::Fixed).to_vec());
+        let y = b.op("ReorderInput", &[&x], vec![]);
+        b.graph_mut().nodes[0].domain = "com.microsoft.nchwc".into();
+        b.output(&y, DataType::Float, vec![Dim::Unknown; 4]);
+        let mut model = Model::new(b.finish());
+        model.opsets.push(("com.microsoft.nchwc".into(), 1));
+        let options = SessionOptions {
+            device: Device::Cpu,
+            threads: Some(1),
+        };
+        let Ok(mut session) = self.load_model(&options, &model) else {
+            return Ok(None);
+        };
+        let input = ndarray::ArrayD::<f32>::zeros(vec![1, 4, 1, 1]);
+        let outputs = crate::exec::run(&mut session, vec![("x", crate::Feed::F32(input))])?;
+        let block = outputs[&y].shape()[1] as i64;
+        Ok((block > 1).then_some(block))
+    }
+
     /// A ready session for `model`. On CUDA, nodes the provider has no kernel for (which
     /// ONNX Runtime would quietly run on the CPU, copying across the bus on every run) are
     /// named in one warning on stderr.

@@ -70,6 +70,18 @@ pub enum BnMode {
     Train,
 }
 
+/// The layout the step graph's convolutions compute in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConvLayout {
+    /// Blocked on the CPU when ONNX Runtime has blocked kernels for it, plain otherwise.
+    #[default]
+    Auto,
+    /// Plain NCHW everywhere: the reference form.
+    Plain,
+    /// Blocked (NCHWc) on the CPU; an error where that is not available.
+    Blocked,
+}
+
 #[derive(Clone, Debug)]
 pub struct TrainSpec {
     pub trainable: Trainable,
@@ -83,6 +95,8 @@ pub struct TrainSpec {
     pub loss: Loss,
     pub optimizer: Optimizer,
     pub clip_norm: Option<f32>,
+    /// How the convolutions compute; the same step either way (to float rounding).
+    pub conv_layout: ConvLayout,
 }
 
 /// The step graph and the names of everything the host feeds and reads back.
@@ -364,6 +378,33 @@ pub fn build_step(
         masks,
         input: IMAGE.into(),
     })
+}
+
+/// Rewrites `step` to the layout `layout` asks for on `device`, given the blocked kernels'
+/// channel block ONNX Runtime reports for this CPU (`None`: it has none). Returns what was
+/// rewritten, `None` for the plain graph.
+pub fn apply_conv_layout(
+    step: &mut StepGraph,
+    layout: ConvLayout,
+    device: ortl_runtime::Device,
+    block: Option<i64>,
+) -> Result<Option<ortl_autodiff::blocked::Blocked>, GraphError> {
+    let cpu = device == ortl_runtime::Device::Cpu;
+    match (layout, cpu, block) {
+        (ConvLayout::Plain, ..) | (ConvLayout::Auto, false, _) | (ConvLayout::Auto, _, None) => {
+            Ok(None)
+        }
+        (ConvLayout::Blocked, false, _) => Err(GraphError::Other(
+            "--conv-layout blocked is for the CPU; CUDA runs the plain graph (use auto)".into(),
+        )),
+        (ConvLayout::Blocked, true, None) => Err(GraphError::Other(
+            "--conv-layout blocked: this CPU has no blocked (NCHWc) kernels in ONNX Runtime (they need AVX2 or AVX-512); use auto".into(),
+        )),
+        (_, true, Some(block)) => Ok(Some(ortl_autodiff::blocked::block_convolutions(
+            &mut step.model,
+            block,
+        )?)),
+    }
 }
 
 /// Rewrites every Conv → BatchNormalization (stored statistics) pair whose Conv output

@@ -18,7 +18,7 @@ use ortl_train::fit::{
     ClassWeights, Dataset, EpochRecord, FeatureCache, FitConfig, Outcome, Progress, Sink, State,
     StepRecord, fit,
 };
-use ortl_train::graph::{BnMode, TrainSpec, Trainable};
+use ortl_train::graph::{BnMode, ConvLayout, TrainSpec, Trainable};
 use ortl_train::schedule::Schedule;
 use serde_json::json;
 
@@ -157,6 +157,10 @@ struct Args {
     /// CPU threads for ONNX Runtime (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// How convolutions compute on the CPU: auto (blocked NCHWc kernels where ONNX Runtime
+    /// has them for this CPU), plain (the reference layout) or blocked (fail without them).
+    #[arg(long, value_enum, default_value_t = ConvLayout::Auto)]
+    conv_layout: ConvLayout,
     /// libonnxruntime to load (default: ORT_DYLIB_PATH, then .ort/ from `make setup`).
     #[arg(long)]
     ort_lib: Option<PathBuf>,
@@ -446,6 +450,7 @@ fn run(args: Args) -> Result<()> {
         loss: s.loss,
         optimizer,
         clip_norm: args.clip_norm,
+        conv_layout: args.conv_layout,
     };
     // An operator without a gradient rule in the part that trains is named before any
     // data is read, with the freeze that trains around it.
@@ -461,7 +466,13 @@ fn run(args: Args) -> Result<()> {
         )));
     }
     if let Some(path) = &args.export_step_graph {
-        let step = ortl_train::build_step(&model, &head, &train_spec)?;
+        let mut step = ortl_train::build_step(&model, &head, &train_spec)?;
+        ortl_train::graph::apply_conv_layout(
+            &mut step,
+            args.conv_layout,
+            args.device,
+            runtime.nchwc_block(),
+        )?;
         save_model(&step.model, path)?;
         eprintln!(
             "ortl-train: wrote the step graph ({} nodes) to {}",

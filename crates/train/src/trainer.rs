@@ -109,6 +109,12 @@ impl Trainer {
             }
             step_graph = crate::graph::on_features(step_graph, &head.pooled, width);
         }
+        crate::graph::apply_conv_layout(
+            &mut step_graph,
+            spec.conv_layout,
+            options.device,
+            runtime.nchwc_block(),
+        )?;
         let session = runtime.load_model(options, &step_graph.model)?;
         let mut tensors = Vec::new();
         for name in step_graph.state() {

@@ -8,7 +8,7 @@ use ortl_explain::Method;
 use ortl_models::heads::HeadOutput;
 use ortl_models::{Backbone, ClassifierSpec, Head, classifier};
 use ortl_onnx::Model;
-use ortl_train::graph::{self, BnMode, TrainSpec, Trainable};
+use ortl_train::graph::{self, BnMode, ConvLayout, TrainSpec, Trainable};
 
 const SIZE: usize = 64;
 
@@ -36,6 +36,7 @@ fn spec(trainable: Trainable, bn_mode: BnMode, loss: Loss, optimizer: &str) -> T
         loss,
         optimizer: Optimizer::named(optimizer, 1e-4, 0.9).unwrap(),
         clip_norm: Some(1.0),
+        conv_layout: ConvLayout::Auto,
     }
 }
 

@@ -10,7 +10,7 @@ use ortl_models::exports::{self, Classifier, Export};
 use ortl_models::import::cut_at;
 use ortl_models::{Backbone, ClassifierSpec, Head, classifier};
 use ortl_runtime::SessionOptions;
-use ortl_train::graph::{BnMode, TrainSpec, Trainable};
+use ortl_train::graph::{BnMode, ConvLayout, TrainSpec, Trainable};
 use ortl_train::trainer::Input;
 use ortl_train::{Batch, Trainer};
 use rand::SeedableRng;
@@ -39,6 +39,7 @@ fn spec(trainable: Trainable, optimizer: Optimizer) -> TrainSpec {
         loss: Loss::SoftmaxCrossEntropy,
         optimizer,
         clip_norm: None,
+        conv_layout: ConvLayout::Auto,
     }
 }
 

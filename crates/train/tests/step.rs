@@ -7,7 +7,7 @@ use ortl_autodiff::optim::Optimizer;
 use ortl_models::resnet::resnet;
 use ortl_models::{ClassifierSpec, Head, ResNetConfig, classifier};
 use ortl_runtime::{Feed, SessionOptions};
-use ortl_train::graph::{BnMode, TrainSpec, Trainable};
+use ortl_train::graph::{BnMode, ConvLayout, TrainSpec, Trainable};
 use ortl_train::trainer::Input;
 use ortl_train::{Batch, Trainer};
 use rand::SeedableRng;
@@ -32,6 +32,7 @@ fn spec(trainable: Trainable, loss: Loss, optimizer: Optimizer) -> TrainSpec {
         loss,
         optimizer,
         clip_norm: None,
+        conv_layout: ConvLayout::Auto,
     }
 }
 
@@ -108,9 +109,18 @@ fn trainer_on(
 
 #[test]
 fn training_forward_equals_the_exported_models_forward() {
+    for conv_layout in [ConvLayout::Plain, ConvLayout::Blocked] {
+        training_forward_equals_inference(conv_layout);
+    }
+}
+
+fn training_forward_equals_inference(conv_layout: ConvLayout) {
     let mut t = trainer(
         Head::Linear { dropout: 0.0 },
-        spec(Trainable::All, Loss::SoftmaxCrossEntropy, sgd()),
+        TrainSpec {
+            conv_layout,
+            ..spec(Trainable::All, Loss::SoftmaxCrossEntropy, sgd())
+        },
     );
     let (images, labels) = batch_images(4);
     let batch = Batch {
@@ -130,15 +140,27 @@ fn training_forward_equals_the_exported_models_forward() {
         .remove("probabilities")
         .unwrap();
     for (a, b) in train_p.iter().zip(infer_p.iter()) {
-        assert!((a - b).abs() < 1e-5, "training {a} vs inference {b}");
+        assert!(
+            (a - b).abs() < 1e-5,
+            "{conv_layout:?}: training {a} vs inference {b}"
+        );
     }
 }
 
 #[test]
 fn whole_graph_gradients_match_finite_differences() {
+    for conv_layout in [ConvLayout::Plain, ConvLayout::Blocked] {
+        whole_graph_gradients(conv_layout);
+    }
+}
+
+fn whole_graph_gradients(conv_layout: ConvLayout) {
     // Tutorial head: BatchNorms on batch statistics, dropout 0.8 with a fixed mask, L2 on
     // both dense kernels, sigmoid-categorical loss; backbone BN frozen but trainable.
-    let train = spec(Trainable::All, Loss::SigmoidCategorical, sgd());
+    let train = TrainSpec {
+        conv_layout,
+        ..spec(Trainable::All, Loss::SigmoidCategorical, sgd())
+    };
     let mut t = trainer(Head::Tutorial, train);
     let (images, labels) = batch_images(4);
     let batch = Batch {
@@ -179,7 +201,7 @@ fn whole_graph_gradients_match_finite_differences() {
         let numeric = central_difference(&mut t, &batch, &before, name, index, eps);
         assert!(
             (numeric - analytic).abs() <= 3e-3 + 5e-2 * analytic.abs(),
-            "{name}[{index}]: analytic {analytic} vs numeric {numeric}"
+            "{conv_layout:?}: {name}[{index}]: analytic {analytic} vs numeric {numeric}"
         );
     }
 }
@@ -464,4 +486,87 @@ fn a_step_moves_only_the_batch_in_and_the_scalars_out() {
     );
     assert_eq!(back, (1 + 4 * 2) * size_of::<f32>());
     assert!(state_bytes > 20 * (fed + back), "state {state_bytes} bytes");
+}
+
+/// The blocked (NCHWc) step graph against the plain one, on a backbone narrow enough that
+/// most channel counts are not whole blocks, with the backbone's BatchNorms frozen (folded
+/// into the convolutions) and on batch statistics: the same losses over three steps (to 1e-4), and
+/// with SGD the same updates of every parameter and momentum (to 0.1 % of the update's norm). (Adam's parameters are not compared:
+/// it turns gradients that are zero but for rounding — a bias before a BatchNorm on batch
+/// statistics — into whole steps of either sign, whichever graph computes them.)
+#[test]
+fn blocked_and_plain_steps_agree_over_three_steps() {
+    let momentum = Optimizer::Sgd {
+        momentum: 0.9,
+        nesterov: false,
+        weight_decay: 0.0,
+    };
+    let adam = Optimizer::named("adam", 0.0, 0.9).unwrap();
+    for (bn_mode, optimizer) in [
+        (BnMode::Frozen, momentum.clone()),
+        (BnMode::Train, momentum),
+        (BnMode::Frozen, adam.clone()),
+        (BnMode::Train, adam),
+    ] {
+        let case = format!("{bn_mode:?}, {optimizer:?}");
+        let run = |conv_layout: ConvLayout| {
+            // 64 px and 8 images: BatchNorm on batch statistics over the 1×1 maps of 4
+            // images at 32 px is ill-conditioned enough to amplify rounding past 1e-4.
+            let mut t = trainer_on(
+                resnet(&tiny(), 11),
+                Head::Tutorial,
+                TrainSpec {
+                    bn_mode,
+                    conv_layout,
+                    ..spec(Trainable::All, Loss::SigmoidCategorical, optimizer.clone())
+                },
+                64,
+            );
+            let blocked_convs = t
+                .step_graph
+                .model
+                .graph
+                .nodes
+                .iter()
+                .filter(|n| n.domain == ortl_autodiff::blocked::DOMAIN && n.op == "Conv")
+                .count();
+            let (images, labels) = batch_images_at(8, 64);
+            let batch = Batch {
+                input: Input::Images(images),
+                labels: &labels,
+                weights: vec![1.0, 2.0, 1.0, 0.5, 1.0, 1.0, 0.5, 2.0],
+            };
+            let before = t.state().unwrap();
+            let mut rng = ChaCha8Rng::seed_from_u64(9);
+            let losses: Vec<f32> = (0..3)
+                .map(|_| t.step(&batch, 1e-3, &mut rng).unwrap().loss)
+                .collect();
+            (blocked_convs, losses, before, t.state().unwrap())
+        };
+        let (plain_convs, plain_losses, before, plain) = run(ConvLayout::Plain);
+        let (blocked_convs, blocked_losses, _, blocked) = run(ConvLayout::Blocked);
+        assert_eq!(plain_convs, 0);
+        assert!(blocked_convs >= 8, "{case}: {blocked_convs} blocked Convs");
+        for (p, b) in plain_losses.iter().zip(&blocked_losses) {
+            assert!(
+                (p - b).abs() <= 1e-4 * p.abs(),
+                "{case}: loss {b} blocked vs {p} plain"
+            );
+        }
+        if !matches!(optimizer, Optimizer::Sgd { .. }) {
+            continue;
+        }
+        for (name, p) in &plain {
+            let b = &blocked[name];
+            let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| x * x).sum::<f32>().sqrt();
+            let update = norm(&mut p.iter().zip(before[name].iter()).map(|(a, o)| a - o));
+            let apart = norm(&mut p.iter().zip(b.iter()).map(|(x, y)| x - y));
+            let scale = norm(&mut p.iter().copied());
+            assert!(
+                // (1e-6: gradients that are zero but for rounding, as above.)
+                apart <= 1e-3 * update + 1e-7 * scale + 1e-6,
+                "{case}: {name} differs by {apart} (norm {scale}, update {update})"
+            );
+        }
+    }
 }

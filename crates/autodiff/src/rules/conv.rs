@@ -7,15 +7,17 @@
 //!   ConvTranspose runs a GEMM and then col2im, and its Conv ran the same product at
 //!   156 GFLOP/s against 125 in a ResNet50 step (where half the dX work is 1×1).
 //! - dW is a GEMM against the input's patches rather than the textbook "convolution of X with
-//!   G" (3–8 forwards on ORT's CPU EP, docs/DESIGN.md). For an ungrouped k×k kernel the
-//!   patches come from one Gather: the padded input as channels-last rows `[N, Hp·Wp, C]`,
-//!   gathered at the constant positions of every (output pixel, kernel offset) into
-//!   `[N·Ho·Wo, k·k·C]`, so that dW = G₂ · patches with G₂ = G as `[O, N·Ho·Wo]`, one GEMM.
-//!   Each gathered row is C contiguous floats. The earlier form, one strided Slice + GEMM
-//!   per kernel offset, copied rows of Wo floats: in a ResNet50 step its 196 Slices took
-//!   ~600 ms, and the gather form measured 1.2–3× faster per layer alone (stride 2 and the
-//!   7×7 stem gain most). Grouped kernels and 1×1 kernels keep the per-offset form (no
-//!   copy at all for an unstrided, unpadded 1×1).
+//!   G" (3–8 forwards on ORT's CPU EP, docs/DESIGN.md): dW = Gᵀ · patches, with G as
+//!   channels-last rows `[N·Ho·Wo, O]`. For an ungrouped k×k kernel the patches come from one
+//!   Gather: the padded input as channels-last rows `[N, Hp·Wp, C]`, gathered at the constant
+//!   positions of every (output pixel, kernel offset) into `[N·Ho·Wo, k·k·C]`. Each gathered
+//!   row is C contiguous floats. The earlier form, one strided Slice + GEMM per kernel
+//!   offset, copied rows of Wo floats: in a ResNet50 step its 196 Slices took ~600 ms, and
+//!   the gather form measured 1.2–3× faster per layer alone (stride 2 and the 7×7 stem gain
+//!   most). A 1×1 kernel needs no gather (a strided Slice when it skips positions). Both
+//!   operands begin with a channels-last `Transpose`, which the blocked pass
+//!   ([`crate::blocked`]) replaces by one reorder from the blocked layout. Grouped kernels
+//!   keep the per-offset form, batched over the groups.
 //! - dB sums G over batch and space.
 
 use ortl_onnx::Tensor;
@@ -115,70 +117,20 @@ pub fn conv(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         ))
     };
 
+    let window = Window {
+        kernel: [kh, kw],
+        strides: [strides[0], strides[1]],
+        dilations: [dilations[0], dilations[1]],
+        pads: [pads[0], pads[1], pads[2], pads[3]],
+        input: [x_dims[2], x_dims[3]],
+        output: [ho, wo],
+    };
     let dw = if !ctx.needs[1] {
         None
-    } else if group == 1 && kh * kw > 1 {
-        let window = Window {
-            kernel: [kh, kw],
-            strides: [strides[0], strides[1]],
-            dilations: [dilations[0], dilations[1]],
-            pads: [pads[0], pads[1], pads[2], pads[3]],
-            input: [x_dims[2], x_dims[3]],
-            output: [ho, wo],
-        };
-        Some(weight_grad_gathered(ctx, &g, &x, o, c, &window))
+    } else if group == 1 {
+        Some(weight_grad(ctx, &g, &x, o, c, &window))
     } else {
-        // G as [O, N·Ho·Wo].
-        let gt = transpose(ctx.b, &g, &[1, 0, 2, 3]);
-        let g2 = if group == 1 {
-            reshape(ctx.b, &gt, &[o, -1])
-        } else {
-            reshape(ctx.b, &gt, &[group, o / group, -1])
-        };
-        // X padded once, channels first: [C, N, Hp, Wp].
-        let padded = pad_spatial(ctx, &x, [pads[0], pads[1], pads[2], pads[3]]);
-        let xt = transpose(ctx.b, &padded, &[1, 0, 2, 3]);
-        let mut columns = Vec::new();
-        for i in 0..kh {
-            for j in 0..kw {
-                let (top, left) = (i * dilations[0], j * dilations[1]);
-                let whole = top == 0
-                    && left == 0
-                    && strides == [1, 1]
-                    && ho == x_dims[2] + pads[0] + pads[2]
-                    && wo == x_dims[3] + pads[1] + pads[3];
-                let shifted = if whole {
-                    xt.clone()
-                } else {
-                    let starts = ctx.b.constant(Tensor::i64s(&[top, left]));
-                    let ends = ctx.b.constant(Tensor::i64s(&[
-                        top + (ho - 1) * strides[0] + 1,
-                        left + (wo - 1) * strides[1] + 1,
-                    ]));
-                    let axes = ctx.b.constant(Tensor::i64s(&[2, 3]));
-                    let steps = ctx.b.constant(Tensor::i64s(&strides));
-                    ctx.b
-                        .op("Slice", &[&xt, &starts, &ends, &axes, &steps], vec![])
-                };
-                let tap = if group == 1 {
-                    let x2 = reshape(ctx.b, &shifted, &[c, -1]);
-                    ctx.b.op("Gemm", &[&g2, &x2], vec![("transB", int(1))])
-                } else {
-                    // Per group: [O/g, N·Ho·Wo] × [N·Ho·Wo, C/g], batched over the groups.
-                    let x2 = reshape(ctx.b, &shifted, &[group, c, -1]);
-                    let x2t = transpose(ctx.b, &x2, &[0, 2, 1]);
-                    ctx.b.op("MatMul", &[&g2, &x2t], vec![])
-                };
-                columns.push(reshape(ctx.b, &tap, &[o, c, 1]));
-            }
-        }
-        let stacked = if columns.len() == 1 {
-            columns.remove(0)
-        } else {
-            let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
-            ctx.b.op("Concat", &refs, vec![("axis", int(2))])
-        };
-        Some(reshape(ctx.b, &stacked, &[o, c, kh, kw]))
+        Some(grouped_weight_grad(ctx, &g, &x, o, c, group, &window))
     };
 
     let mut out = vec![dx, dw];
@@ -203,42 +155,133 @@ struct Window {
     output: [i64; 2],
 }
 
-/// dW of an ungrouped convolution as one Gather of the input's patches and one GEMM (see
-/// the module notes).
-fn weight_grad_gathered(ctx: &mut Ctx, g: &str, x: &str, o: i64, c: i64, w: &Window) -> String {
+/// dW of an ungrouped convolution as one GEMM, `Gᵀ · patches` over channels-last rows (see
+/// the module notes). Both operands start with a channels-last view of an activation,
+/// `Transpose(·, [0, 2, 3, 1])`, which the blocked-layout pass (`crate::blocked`) reads
+/// straight from a blocked tensor.
+fn weight_grad(ctx: &mut Ctx, g: &str, x: &str, o: i64, c: i64, w: &Window) -> String {
     let [kh, kw] = w.kernel;
     let [ho, wo] = w.output;
     let (hp, wp) = (
         w.input[0] + w.pads[0] + w.pads[2],
         w.input[1] + w.pads[1] + w.pads[3],
     );
-    let padded = pad_spatial(ctx, x, w.pads);
     // Channels last: each spatial position is a row of C floats.
-    let rows = transpose(ctx.b, &padded, &[0, 2, 3, 1]);
-    let rows = reshape(ctx.b, &rows, &[-1, hp * wp, c]);
-    // Row index of every (output pixel, kernel offset) in one image.
-    let mut positions = Vec::with_capacity((ho * wo * kh * kw) as usize);
-    for y in 0..ho {
-        for xo in 0..wo {
-            for i in 0..kh {
-                for j in 0..kw {
-                    let row = y * w.strides[0] + i * w.dilations[0];
-                    let col = xo * w.strides[1] + j * w.dilations[1];
-                    positions.push(row * wp + col);
+    let x_rows = transpose(ctx.b, x, &[0, 2, 3, 1]);
+    let padded = pad_spatial_channels_last(ctx, &x_rows, w.pads);
+    let patches = if kh * kw == 1 {
+        // The input at the output positions, a strided Slice when the convolution skips some.
+        let whole = w.strides == [1, 1] && (ho, wo) == (hp, wp);
+        let taken = if whole {
+            padded
+        } else {
+            let starts = ctx.b.constant(Tensor::i64s(&[0, 0]));
+            let ends = ctx.b.constant(Tensor::i64s(&[
+                (ho - 1) * w.strides[0] + 1,
+                (wo - 1) * w.strides[1] + 1,
+            ]));
+            let axes = ctx.b.constant(Tensor::i64s(&[1, 2]));
+            let steps = ctx.b.constant(Tensor::i64s(&w.strides));
+            ctx.b
+                .op("Slice", &[&padded, &starts, &ends, &axes, &steps], vec![])
+        };
+        reshape(ctx.b, &taken, &[-1, c])
+    } else {
+        let rows = reshape(ctx.b, &padded, &[-1, hp * wp, c]);
+        // Row index of every (output pixel, kernel offset) in one image.
+        let mut positions = Vec::with_capacity((ho * wo * kh * kw) as usize);
+        for y in 0..ho {
+            for xo in 0..wo {
+                for i in 0..kh {
+                    for j in 0..kw {
+                        let row = y * w.strides[0] + i * w.dilations[0];
+                        let col = xo * w.strides[1] + j * w.dilations[1];
+                        positions.push(row * wp + col);
+                    }
                 }
             }
         }
-    }
-    let positions = ctx.b.constant(Tensor::i64(&[ho * wo, kh * kw], positions));
-    let patches = ctx
+        let positions = ctx.b.constant(Tensor::i64(&[ho * wo, kh * kw], positions));
+        let patches = ctx
+            .b
+            .op("Gather", &[&rows, &positions], vec![("axis", int(1))]);
+        reshape(ctx.b, &patches, &[-1, kh * kw * c])
+    };
+    let g_rows = transpose(ctx.b, g, &[0, 2, 3, 1]);
+    let g_rows = reshape(ctx.b, &g_rows, &[-1, o]);
+    let dw = ctx
         .b
-        .op("Gather", &[&rows, &positions], vec![("axis", int(1))]);
-    let patches = reshape(ctx.b, &patches, &[-1, kh * kw * c]);
-    let gt = transpose(ctx.b, g, &[1, 0, 2, 3]);
-    let g2 = reshape(ctx.b, &gt, &[o, -1]);
-    let dw = ctx.b.op("Gemm", &[&g2, &patches], vec![]);
+        .op("Gemm", &[&g_rows, &patches], vec![("transA", int(1))]);
     let dw = reshape(ctx.b, &dw, &[o, kh, kw, c]);
     transpose(ctx.b, &dw, &[0, 3, 1, 2])
+}
+
+/// dW of a grouped convolution: per kernel offset, a strided Slice of the input and a
+/// batched MatMul over the groups.
+fn grouped_weight_grad(
+    ctx: &mut Ctx,
+    g: &str,
+    x: &str,
+    o: i64,
+    c: i64,
+    group: i64,
+    w: &Window,
+) -> String {
+    let [kh, kw] = w.kernel;
+    let [ho, wo] = w.output;
+    // G as [G, O/G, N·Ho·Wo].
+    let gt = transpose(ctx.b, g, &[1, 0, 2, 3]);
+    let g2 = reshape(ctx.b, &gt, &[group, o / group, -1]);
+    // X padded once, channels first: [C, N, Hp, Wp].
+    let padded = pad_spatial(ctx, x, w.pads);
+    let xt = transpose(ctx.b, &padded, &[1, 0, 2, 3]);
+    let mut columns = Vec::new();
+    for i in 0..kh {
+        for j in 0..kw {
+            let (top, left) = (i * w.dilations[0], j * w.dilations[1]);
+            let whole = top == 0
+                && left == 0
+                && w.strides == [1, 1]
+                && ho == w.input[0] + w.pads[0] + w.pads[2]
+                && wo == w.input[1] + w.pads[1] + w.pads[3];
+            let shifted = if whole {
+                xt.clone()
+            } else {
+                let starts = ctx.b.constant(Tensor::i64s(&[top, left]));
+                let ends = ctx.b.constant(Tensor::i64s(&[
+                    top + (ho - 1) * w.strides[0] + 1,
+                    left + (wo - 1) * w.strides[1] + 1,
+                ]));
+                let axes = ctx.b.constant(Tensor::i64s(&[2, 3]));
+                let steps = ctx.b.constant(Tensor::i64s(&w.strides));
+                ctx.b
+                    .op("Slice", &[&xt, &starts, &ends, &axes, &steps], vec![])
+            };
+            // Per group: [O/g, N·Ho·Wo] × [N·Ho·Wo, C/g], batched over the groups.
+            let x2 = reshape(ctx.b, &shifted, &[group, c, -1]);
+            let x2t = transpose(ctx.b, &x2, &[0, 2, 1]);
+            let tap = ctx.b.op("MatMul", &[&g2, &x2t], vec![]);
+            columns.push(reshape(ctx.b, &tap, &[o, c, 1]));
+        }
+    }
+    let stacked = if columns.len() == 1 {
+        columns.remove(0)
+    } else {
+        let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+        ctx.b.op("Concat", &refs, vec![("axis", int(2))])
+    };
+    reshape(ctx.b, &stacked, &[o, c, kh, kw])
+}
+
+/// A channels-last `x` (`[N, H, W, C]`) zero-padded by `pads` (top, left, bottom, right).
+fn pad_spatial_channels_last(ctx: &mut Ctx, x: &str, pads: [i64; 4]) -> String {
+    if pads.iter().all(|&p| p == 0) {
+        return x.to_string();
+    }
+    let p = ctx.b.constant(Tensor::i64s(&[
+        0, pads[0], pads[1], 0, 0, pads[2], pads[3], 0,
+    ]));
+    ctx.b.op("Pad", &[x, &p], vec![])
 }
 
 /// `x` zero-padded by `pads` (top, left, bottom, right) on its spatial axes; `x` itself when

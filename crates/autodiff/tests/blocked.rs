@@ -1,0 +1,235 @@
+//! The blocked-layout pass against the plain graph, through ONNX Runtime's CPU EP: the same
+//! loss and gradients from a small residual network whose convolutions cover the stem (RGB
+//! input), channel counts that are not whole blocks, 1×1, strided and biased kernels, and
+//! every filter layout the pass writes.
+
+use std::collections::HashMap;
+
+use ndarray::{ArrayD, IxDyn};
+use ortl_autodiff::blocked::{self, Blocked};
+use ortl_autodiff::gradients;
+use ortl_onnx::builder::{int, ints};
+use ortl_onnx::{DataType, Dim, GraphBuilder, Model, io, shapes};
+use ortl_runtime::{Feed, Session, SessionOptions};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const PARAMS: [(&str, [usize; 4]); 8] = [
+    ("stem", [12, 3, 3, 3]),
+    ("a", [16, 12, 3, 3]),
+    ("b", [16, 16, 1, 1]),
+    ("down", [32, 16, 3, 3]),
+    ("c", [32, 32, 3, 3]),
+    ("d", [20, 32, 1, 1]),
+    ("e", [24, 20, 3, 3]),
+    ("f", [8, 24, 1, 1]),
+];
+
+fn conv(b: &mut GraphBuilder, x: &str, w: &str, bias: Option<&str>, k: i64, stride: i64) -> String {
+    let pad = k / 2;
+    let mut inputs = vec![x, w];
+    inputs.extend(bias);
+    b.op(
+        "Conv",
+        &inputs,
+        vec![
+            ("kernel_shape", ints(&[k, k])),
+            ("strides", ints(&[stride, stride])),
+            ("pads", ints(&[pad; 4])),
+        ],
+    )
+}
+
+/// Loss and the gradient of every parameter, as outputs `loss` and `grad_<name>`.
+fn step_model() -> Model {
+    let mut b = GraphBuilder::new("blocked");
+    let x = b.input(
+        "x",
+        DataType::Float,
+        [2, 3, 12, 12].map(Dim::Fixed).to_vec(),
+    );
+    for (name, dims) in PARAMS {
+        b.input(
+            name,
+            DataType::Float,
+            dims.map(|d| Dim::Fixed(d as i64)).to_vec(),
+        );
+    }
+    b.input("stem_bias", DataType::Float, vec![Dim::Fixed(12)]);
+    b.input("c_bias", DataType::Float, vec![Dim::Fixed(32)]);
+    let y = conv(&mut b, &x, "stem", Some("stem_bias"), 3, 1);
+    let y = b.op("Relu", &[&y], vec![]);
+    let y = conv(&mut b, &y, "a", None, 3, 1);
+    let a = b.op("Relu", &[&y], vec![]);
+    let y = conv(&mut b, &a, "b", None, 1, 1);
+    let y = b.op("Add", &[&y, &a], vec![]);
+    let y = b.op("Relu", &[&y], vec![]);
+    let y = conv(&mut b, &y, "down", None, 3, 2);
+    let y = b.op("Relu", &[&y], vec![]);
+    let y = conv(&mut b, &y, "c", Some("c_bias"), 3, 1);
+    let y = b.op("Relu", &[&y], vec![]);
+    let y = conv(&mut b, &y, "d", None, 1, 1);
+    let y = b.op("Relu", &[&y], vec![]);
+    let y = conv(&mut b, &y, "e", None, 3, 1);
+    let y = conv(&mut b, &y, "f", None, 1, 1);
+    let pooled = b.op("GlobalAveragePool", &[&y], vec![]);
+    let flat = b.op("Flatten", &[&pooled], vec![("axis", int(1))]);
+    let weights = b.constant(ortl_onnx::Tensor::f32(
+        &[1, 8],
+        (0..8).map(|i| (i as f32 * 0.37).sin()).collect(),
+    ));
+    let weighted = b.op("Mul", &[&flat, &weights], vec![]);
+    let loss = b.op("ReduceSum", &[&weighted], vec![("keepdims", int(0))]);
+    let shapes = shapes::infer(b.graph()).unwrap();
+    let wrt: Vec<String> = PARAMS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .chain(["stem_bias".into(), "c_bias".into()])
+        .collect();
+    let grads = gradients(&mut b, &loss, &wrt, &shapes).unwrap();
+    let named: Vec<(String, String)> = grads
+        .of
+        .iter()
+        .map(|(param, grad)| (param.clone(), b.op("Identity", &[grad], vec![])))
+        .collect();
+    let mut graph = b.finish();
+    ortl_onnx::passes::rename_value(&mut graph, &loss, "loss");
+    graph
+        .outputs
+        .push(ortl_onnx::ValueInfo::new("loss", DataType::Float, vec![]));
+    for (param, value) in named {
+        let name = format!("grad_{param}");
+        ortl_onnx::passes::rename_value(&mut graph, &value, &name);
+        graph.outputs.push(ortl_onnx::ValueInfo {
+            name,
+            dtype: DataType::Float,
+            shape: None,
+        });
+    }
+    Model::new(graph)
+}
+
+fn session(model: &Model) -> Session {
+    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
+    let options = SessionOptions {
+        threads: Some(1),
+        ..Default::default()
+    };
+    runtime
+        .load(&options, &io::to_bytes(model))
+        .unwrap_or_else(|e| panic!("ORT rejects the graph: {e}"))
+}
+
+fn feeds(model: &Model) -> HashMap<String, ArrayD<f32>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(16);
+    model
+        .graph
+        .inputs
+        .iter()
+        .map(|input| {
+            let dims: Vec<usize> = input
+                .dims()
+                .unwrap()
+                .iter()
+                .map(|d| d.unwrap() as usize)
+                .collect();
+            let fan_in: usize = dims[1..].iter().product::<usize>().max(1);
+            let scale = if input.name == "x" {
+                1.0
+            } else {
+                (2.0 / fan_in as f32).sqrt()
+            };
+            let value =
+                ArrayD::from_shape_fn(IxDyn(&dims), |_| scale * rng.random_range(-1.0..1.0));
+            (input.name.clone(), value)
+        })
+        .collect()
+}
+
+fn run(
+    model: &Model,
+    values: &HashMap<String, ArrayD<f32>>,
+) -> std::collections::BTreeMap<String, ArrayD<f32>> {
+    let feeds = values
+        .iter()
+        .map(|(k, v)| (k.as_str(), Feed::F32(v.clone())))
+        .collect();
+    ortl_runtime::run(&mut session(model), feeds).unwrap()
+}
+
+fn block() -> i64 {
+    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
+    runtime
+        .nchwc_block()
+        .expect("this CPU has ONNX Runtime's blocked kernels (AVX2 or AVX-512); the pass cannot be checked without them")
+}
+
+#[test]
+fn blocked_step_gives_the_plain_loss_and_gradients() {
+    let plain = step_model();
+    let mut blocked_model = plain.clone();
+    let block = block();
+    let summary = blocked::block_convolutions(&mut blocked_model, block).unwrap();
+    // 8 forward Convs, the 1×1 dX Convs of b, d and f (f's reads a plain gradient of fewer
+    // channels than a block), and the stride-1 k×k dX ConvTransposes of a, c and e (the
+    // strided one of `down` stays; nothing needs the stem's dX).
+    assert_eq!((summary.convs, summary.transposed), (11, 3), "{summary:?}");
+    assert!(summary.others > 10, "{summary:?}");
+    let ops = |m: &Model, domain: &str, op: &str| {
+        m.graph
+            .nodes
+            .iter()
+            .filter(|n| n.domain == domain && n.op == op)
+            .count()
+    };
+    assert_eq!(ops(&blocked_model, "", "Conv"), 0);
+    assert_eq!(ops(&blocked_model, "", "ConvTranspose"), 1);
+    assert!(
+        blocked_model
+            .opsets
+            .iter()
+            .any(|(d, _)| d == blocked::DOMAIN)
+    );
+
+    let values = feeds(&plain);
+    let expected = run(&plain, &values);
+    let got = run(&blocked_model, &values);
+    assert_eq!(
+        expected.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>()
+    );
+    for (name, e) in &expected {
+        let g = &got[name];
+        assert_eq!(e.shape(), g.shape(), "{name}");
+        let scale = e.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = e
+            .iter()
+            .zip(g.iter())
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(scale > 0.0, "{name} is all zeros: the check would be empty");
+        assert!(
+            worst <= 1e-4 * scale,
+            "{name}: blocked differs from plain by {worst} (largest value {scale})"
+        );
+    }
+}
+
+#[test]
+fn a_graph_without_eligible_convolutions_is_left_alone() {
+    // Grouped convolutions stay plain; so does everything around them.
+    let mut b = GraphBuilder::new("grouped");
+    let x = b.input("x", DataType::Float, [1, 16, 6, 6].map(Dim::Fixed).to_vec());
+    let w = b.input("w", DataType::Float, [16, 4, 3, 3].map(Dim::Fixed).to_vec());
+    let y = b.op(
+        "Conv",
+        &[&x, &w],
+        vec![("group", int(4)), ("pads", ints(&[1; 4]))],
+    );
+    let y = b.op("Relu", &[&y], vec![]);
+    b.output(&y, DataType::Float, vec![Dim::Unknown; 4]);
+    let plain = Model::new(b.finish());
+    let mut model = plain.clone();
+    let summary = blocked::block_convolutions(&mut model, 16).unwrap();
+    assert_eq!(summary, Blocked::default());
+    assert_eq!(model, plain);
+}
