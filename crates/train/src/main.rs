@@ -322,6 +322,11 @@ fn run(args: Args) -> Result<()> {
     }
     let optimizer =
         Optimizer::named(&s.optimizer_name, args.weight_decay, args.momentum).map_err(usage)?;
+    if args.conv_layout == ConvLayout::Blocked && args.device != Device::Cpu {
+        return Err(usage(
+            "--conv-layout blocked is for the CPU; CUDA runs the plain graph (use auto)",
+        ));
+    }
     let set = TensorSet::open(&args.tensors).map_err(|e| usage(e.to_string()))?;
     // One run per output folder at a time (checked before anything is replaced).
     let _lock = match &args.export_step_graph {

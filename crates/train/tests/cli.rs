@@ -171,6 +171,10 @@ fn bad_settings_are_usage_errors() {
         (vec!["--early-stopping", "monitor=f1"], "f1"),
         (vec!["--freeze", "everything"], "upto:NAME"),
         (vec!["--l2=-1"], "--l2"),
+        (
+            vec!["--device", "cuda", "--conv-layout", "blocked"],
+            "--conv-layout blocked is for the CPU",
+        ),
     ] {
         let mut full = vec!["tensors", "-o", "run"];
         full.extend(args.iter());
