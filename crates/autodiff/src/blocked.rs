@@ -509,10 +509,15 @@ fn rewrite(
 }
 
 fn nchwc(op: &str, inputs: &[&str], output: &str, attrs: Vec<(&str, Attr)>) -> Node {
+    node(DOMAIN, op, inputs, output, attrs)
+}
+
+/// A one-output node named after its output.
+fn node(domain: &str, op: &str, inputs: &[&str], output: &str, attrs: Vec<(&str, Attr)>) -> Node {
     Node {
         name: format!("{output}/{op}"),
         op: op.into(),
-        domain: DOMAIN.into(),
+        domain: domain.into(),
         inputs: inputs.iter().map(|s| s.to_string()).collect(),
         outputs: vec![output.into()],
         attrs: attrs.into_iter().map(|(k, v)| (k.into(), v)).collect(),
@@ -545,14 +550,7 @@ impl Emitter<'_> {
         output: String,
         attrs: Vec<(&str, Attr)>,
     ) -> String {
-        self.nodes.push(Node {
-            name: output.clone(),
-            op: op.into(),
-            domain: String::new(),
-            inputs: inputs.iter().map(|s| s.to_string()).collect(),
-            outputs: vec![output.clone()],
-            attrs: attrs.into_iter().map(|(k, v)| (k.into(), v)).collect(),
-        });
+        self.nodes.push(node("", op, inputs, &output, attrs));
         output
     }
 
