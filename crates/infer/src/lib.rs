@@ -1,11 +1,10 @@
-//! ortl-infer's work: what the model expects ([`ModelInfo`]), which images to read
-//! ([`inputs`]), and the rows it writes ([`output`]). Decoding and resizing are
-//! `ortl-imaging`'s, the same code `ortl-augment` used for the training tensors.
+//! ortl-infer's work: what the model expects ([`ModelInfo`]) and which images to read
+//! ([`inputs`]); the rows it writes are `ortl_manifest::predictions`'. Decoding and resizing
+//! are `ortl-imaging`'s, the same code `ortl-augment` used for the training tensors.
 
 pub mod explain;
 pub mod inputs;
 pub mod model_info;
-pub mod output;
 
 pub use inputs::Item;
 pub use model_info::ModelInfo;

@@ -11,9 +11,9 @@ use ortl_cli::usage;
 use ortl_imaging::{DecodeError, DecodeLimits, DecodeOptions, Intensity, Window, decode, resize};
 use ortl_infer::explain::{CamClass, CamOptions, Explainer};
 use ortl_infer::inputs::Shard;
-use ortl_infer::output::{Format, Row, Writer};
 use ortl_infer::{Item, ModelInfo, inputs};
 use ortl_manifest::Split;
+use ortl_manifest::predictions::{Format, Row, Writer};
 use ortl_runtime::{Device, Feed, SessionOptions};
 use rayon::prelude::*;
 
@@ -60,8 +60,8 @@ struct Args {
     /// gives exactly the unsharded output (without --unordered).
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
-    /// csv, tsv or jsonl.
-    #[arg(long, default_value = "csv")]
+    /// How rows are written.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
     /// Omit the header row.
     #[arg(long)]

@@ -66,6 +66,18 @@ fn one_row_per_image_in_input_order_with_labels_from_class_folders() {
         stderr.contains("11 images classified, 0 skipped"),
         "{stderr}"
     );
+    // ortl-report reads exactly what ortl-infer writes (top-k columns included).
+    let predictions =
+        ortl_manifest::Predictions::read(stdout.as_bytes(), "stdout".as_ref()).unwrap();
+    assert_eq!(predictions.classes, ["normal", "tuberculosis"]);
+    assert_eq!(predictions.labels.len(), 11);
+    assert_eq!(
+        predictions.paths[0],
+        "data/tuberculosis/tuberculosis-003.png"
+    );
+    let (_, with_top_k, _) = infer(&wd, &["data", "--top-k", "2"]);
+    let read = ortl_manifest::Predictions::read(with_top_k.as_bytes(), "stdout".as_ref()).unwrap();
+    assert_eq!(read.probabilities.len(), 10);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::evaluate::{MetricRow, binary_predictions, multiclass};
-use crate::input::Predictions;
+use ortl_manifest::{Predictions, TrainRecord};
 
 /// The metrics compared, in table order.
 pub const METRICS: [&str; 6] = [
@@ -40,12 +40,12 @@ pub struct RunSummary {
     pub backbone: String,
     pub head: String,
     /// The validation fold (`ortl-train --val-fold`), when the run is one of a k-fold set.
-    pub fold: Option<u64>,
-    pub seed: Option<u64>,
-    pub parameters: Option<u64>,
-    pub epochs: Option<u64>,
-    pub train_seconds: Option<f64>,
-    pub train_images_per_second: Option<f64>,
+    pub fold: Option<u32>,
+    pub seed: u64,
+    pub parameters: u64,
+    pub epochs: u64,
+    pub train_seconds: f64,
+    pub train_images_per_second: f64,
     pub images: usize,
     /// (metric, value, ci_low, ci_high) for each of [`METRICS`].
     pub metrics: Vec<MetricRow>,
@@ -66,10 +66,12 @@ pub fn summarize(
     let preds = Predictions::from_path(&predictions_path).with_context(|| {
         format!("{}: each run folder needs its predictions.csv (ortl-infer --model RUN/model.onnx … > RUN/predictions.csv)", dir.display())
     })?;
-    let train: serde_json::Value = std::fs::read_to_string(dir.join("train.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(serde_json::Value::Null);
+    let train = TrainRecord::read(&dir.join("train.json")).with_context(|| {
+        format!(
+            "{}: each run folder needs ortl-train's train.json beside its predictions.csv",
+            dir.display()
+        )
+    })?;
     let mut scored = None;
     let metrics = if preds.classes.len() == 2 {
         let (eval, labels, scores) =
@@ -109,22 +111,16 @@ pub fn summarize(
             row("roc_auc", m.macro_auc),
         ]
     };
-    let text = |key: &str| {
-        train[key]
-            .as_str()
-            .map(String::from)
-            .unwrap_or_else(|| "?".into())
-    };
     Ok(RunSummary {
         run: dir.display().to_string(),
-        backbone: text("backbone"),
-        head: text("head"),
-        fold: train["val_fold"].as_u64(),
-        seed: train["seed"].as_u64(),
-        parameters: train["backbone_parameters"].as_u64(),
-        epochs: train["summary"]["epochs_run"].as_u64(),
-        train_seconds: train["summary"]["seconds"].as_f64(),
-        train_images_per_second: train["summary"]["images_per_second"].as_f64(),
+        backbone: train.settings.backbone,
+        head: train.settings.head,
+        fold: train.settings.val_fold,
+        seed: train.settings.seed,
+        parameters: train.settings.backbone_parameters as u64,
+        epochs: train.summary.epochs_run as u64,
+        train_seconds: train.summary.seconds,
+        train_images_per_second: train.summary.images_per_second,
         images: preds.labels.len(),
         metrics,
         scored,

@@ -206,17 +206,17 @@ mod tests {
     use super::*;
     use crate::evaluate::MetricRow;
 
-    fn run(backbone: &str, fold: Option<u64>, seed: u64, accuracy: f64) -> RunSummary {
+    fn run(backbone: &str, fold: Option<u32>, seed: u64, accuracy: f64) -> RunSummary {
         RunSummary {
             run: format!("{backbone}-{fold:?}-{seed}"),
             backbone: backbone.into(),
             head: "linear".into(),
             fold,
-            seed: Some(seed),
-            parameters: None,
-            epochs: None,
-            train_seconds: None,
-            train_images_per_second: None,
+            seed,
+            parameters: 100,
+            epochs: 3,
+            train_seconds: 1.5,
+            train_images_per_second: 20.0,
             images: 10,
             metrics: METRICS
                 .iter()

@@ -176,7 +176,7 @@ pub fn binary(
 /// 1, the tutorial's TB), its probability renormalised over both (sigmoid heads need not
 /// sum to one). Returns the evaluation with the labels and scores it used.
 pub fn binary_predictions(
-    preds: &crate::input::Predictions,
+    preds: &ortl_manifest::Predictions,
     positive: Option<&str>,
     threshold: f64,
     bootstrap: usize,

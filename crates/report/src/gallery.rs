@@ -15,7 +15,7 @@ use base64::Engine;
 use image::ImageFormat;
 
 use crate::html::escape;
-use crate::input::Predictions;
+use ortl_manifest::Predictions;
 
 /// Most entries per section.
 pub const MISCLASSIFIED_CAP: usize = 24;

@@ -363,16 +363,16 @@ pub fn comparison(
     for r in runs {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td>",
             escape(&r.run),
             escape(&r.backbone),
             escape(&r.head),
             opt(r.fold.map(|v| v.to_string())),
-            opt(r.seed.map(|v| v.to_string())),
-            opt(r.parameters.map(|v| v.to_string())),
-            opt(r.epochs.map(|v| v.to_string())),
-            opt(r.train_seconds.map(|v| format!("{v:.1}"))),
-            opt(r.train_images_per_second.map(|v| format!("{v:.1}")))
+            r.seed,
+            r.parameters,
+            r.epochs,
+            r.train_seconds,
+            r.train_images_per_second
         );
         for m in &r.metrics {
             let _ = write!(h, "<td>{} ({})</td>", number(m.value), interval(m));

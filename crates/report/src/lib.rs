@@ -1,8 +1,8 @@
-//! ortl-report's work: read predictions (and training history), compute the tutorial's
+//! ortl-report's work: read predictions (and training history; the readers are
+//! `ortl_manifest`'s), compute the tutorial's
 //! metrics and the ones screening studies report, with stratified bootstrap confidence
 //! intervals, draw the plots, and write a report a reviewer can open offline.
 //!
-//! - [`input`]: predictions.csv and history.csv readers.
 //! - [`metrics`]: binary metrics, curves, AUC with ties.
 //! - [`evaluate`]: point estimates and bootstrap intervals, at the given and the
 //!   Youden-optimal threshold.
@@ -20,7 +20,6 @@ pub mod delong;
 pub mod evaluate;
 pub mod gallery;
 pub mod html;
-pub mod input;
 pub mod intervals;
 pub mod metrics;
 pub mod plots;

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ortl_cli::{AtomicDir, usage};
+use ortl_manifest::{Predictions, TrainRecord};
 use ortl_report::evaluate::{BinaryEvaluation, binary_predictions, multiclass};
 use ortl_report::html::{Report, html, markdown};
-use ortl_report::input::{Predictions, read_history};
 use ortl_report::intervals::ProportionMethod;
 use ortl_report::{gallery, plots};
 
@@ -267,97 +267,87 @@ fn compare(
 }
 
 /// What was trained and how, from a run's train.json, as (what, value) rows for the
-/// report's provenance table; fields the file lacks are left out.
-fn provenance(run_dir: &std::path::Path) -> Vec<(String, String)> {
-    let Some(train) = std::fs::read_to_string(run_dir.join("train.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-    else {
-        return Vec::new();
-    };
-    let text = |key: &str| match &train[key] {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    };
-    let mut rows = Vec::new();
-    let mut push = |what: &str, value: Option<String>| {
-        if let Some(value) = value {
-            rows.push((what.to_string(), value));
-        }
-    };
-    push(
-        "Backbone",
-        text("backbone").map(|b| match text("backbone_parameters") {
-            Some(p) => format!("{b} ({p} parameters)"),
-            None => b,
-        }),
-    );
-    push("Weights", text("backbone_provenance"));
-    push("Input normalisation", text("normalization"));
-    push("Head", text("head"));
-    push(
-        "What trained",
-        text("freeze").map(|f| {
+/// report's provenance table.
+fn provenance(train: &TrainRecord) -> Vec<(String, String)> {
+    let (s, env, summary) = (&train.settings, &train.environment, &train.summary);
+    let optional = |value: Option<String>| value.unwrap_or_else(|| "none".into());
+    vec![
+        (
+            "Backbone".into(),
+            format!("{} ({} parameters)", s.backbone, s.backbone_parameters),
+        ),
+        ("Weights".into(), s.backbone_provenance.clone()),
+        (
+            "Input normalisation".into(),
+            format!("{} ({})", s.normalization, s.normalization_reason),
+        ),
+        ("Head".into(), s.head.clone()),
+        (
+            "What trained".into(),
             format!(
-                "frozen: {f}; backbone BatchNorm: {}",
-                text("bn_mode").unwrap_or_default()
-            )
-        }),
-    );
-    push(
-        "Image size",
-        text("image_height")
-            .zip(text("image_width"))
-            .map(|(h, w)| format!("{h}×{w}")),
-    );
-    push(
-        "Classes",
-        train["classes"].as_array().map(|c| {
-            c.iter()
-                .filter_map(|v| v.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        }),
-    );
-    push("Training data", text("tensors"));
-    push(
-        "Optimizer",
-        text("optimizer").map(|o| {
+                "frozen: {}; backbone BatchNorm: {}; fine-tune phases: {}",
+                s.freeze,
+                s.bn_mode,
+                optional(
+                    s.fine_tune
+                        .map(|(a, b)| format!("{a} head-only, then {b} all"))
+                )
+            ),
+        ),
+        (
+            "Image size".into(),
+            format!("{}×{}", s.image_height, s.image_width),
+        ),
+        ("Classes".into(), s.classes.join(", ")),
+        ("Training data".into(), s.tensors.display().to_string()),
+        (
+            "Optimizer".into(),
             format!(
-                "{o}, learning rate {}, schedule {}, batch {}",
-                text("lr").unwrap_or_default(),
-                text("schedule").unwrap_or_default(),
-                text("batch").unwrap_or_default()
-            )
-        }),
-    );
-    push("Loss", text("loss"));
-    push(
-        "Epochs",
-        train["summary"]["epochs_run"].as_u64().map(|run| {
+                "{}, learning rate {}, schedule {}, batch {}, weight decay {}",
+                s.optimizer, s.lr, s.schedule, s.batch, s.weight_decay
+            ),
+        ),
+        (
+            "Loss".into(),
             format!(
-                "{run} run of {} (best {})",
-                text("epochs").unwrap_or_default(),
-                train["summary"]["best_epoch"]
-                    .as_u64()
-                    .map_or("?".into(), |b| b.to_string())
-            )
-        }),
-    );
-    push("Seed", text("seed"));
-    push("Trained", text("trained_at"));
-    push(
-        "Software",
-        text("ortl_version").map(|v| {
+                "{}, class weights {}, label smoothing {}",
+                s.loss, s.class_weights, s.label_smoothing
+            ),
+        ),
+        (
+            "Epochs".into(),
             format!(
-                "ortl {v} (commit {}), ONNX Runtime {}",
-                text("git_commit").unwrap_or_else(|| "unknown".into()),
-                text("onnxruntime").unwrap_or_else(|| "?".into())
-            )
-        }),
-    );
-    rows
+                "{} run of {} (best {}; early stopping {})",
+                summary.epochs_run,
+                s.epochs,
+                summary
+                    .best_epoch
+                    .map_or_else(|| "none".into(), |b| b.to_string()),
+                s.early_stopping
+            ),
+        ),
+        ("Seed".into(), s.seed.to_string()),
+        (
+            "Trained".into(),
+            format!(
+                "{} on {} ({} convolutions), {:.1} s, {:.1} images/s",
+                env.trained_at,
+                env.device,
+                env.conv_layout,
+                summary.seconds,
+                summary.images_per_second
+            ),
+        ),
+        (
+            "Software".into(),
+            format!(
+                "ortl {} (commit {}), ONNX Runtime {}",
+                env.ortl_version,
+                env.git_commit.as_deref().unwrap_or("unknown"),
+                env.onnxruntime
+            ),
+        ),
+    ]
 }
 
 fn report(
@@ -372,10 +362,10 @@ fn report(
     if !(0.0..=1.0).contains(&common.threshold) {
         return Err(usage("--threshold must be between 0 and 1"));
     }
-    let preds = Predictions::from_paths(predictions).map_err(|e| usage(format!("{e:#}")))?;
+    let preds = Predictions::from_paths(predictions).map_err(|e| usage(e.to_string()))?;
     let (threshold, threshold_source) = match threshold_from {
         Some(path) => {
-            let chosen_on = Predictions::from_path(path).map_err(|e| usage(format!("{e:#}")))?;
+            let chosen_on = Predictions::from_path(path).map_err(|e| usage(e.to_string()))?;
             if chosen_on.classes != preds.classes || preds.classes.len() != 2 {
                 return Err(usage(format!(
                     "--threshold-from {}: needs the same two classes as --predictions ({} there, {} here)",
@@ -405,8 +395,15 @@ fn report(
         .map(std::path::Path::to_path_buf)
         .or_else(|| run_dir.map(|r| r.join("history.csv")));
     let history = match &history_path {
-        Some(path) => Some(read_history(path).map_err(|e| usage(format!("{e:#}")))?),
+        Some(path) => Some(ortl_manifest::history::read(path).map_err(|e| usage(e.to_string()))?),
         None => None,
+    };
+    // A run folder's record; an interrupted run has none yet (its history still plots).
+    let train_record = match run_dir.map(|r| r.join("train.json")) {
+        Some(path) if path.exists() => {
+            Some(TrainRecord::read(&path).map_err(|e| usage(e.to_string()))?)
+        }
+        _ => None,
     };
     let cams = match cams {
         Some(dir) => Some(gallery::cams_dir(dir, &preds).map_err(usage)?),
@@ -534,7 +531,7 @@ fn report(
         &dir.join("metrics.csv"),
     )?;
     let report = Report {
-        provenance: run_dir.map(provenance).unwrap_or_default(),
+        provenance: train_record.as_ref().map(provenance).unwrap_or_default(),
         title: "ortl evaluation report".into(),
         source: predictions
             .iter()

@@ -9,7 +9,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::evaluate::BinaryEvaluation;
-use crate::input::Epoch;
+use ortl_manifest::history::Epoch;
 
 /// Figure size in SVG pixels (CSS pixels, 96 per inch).
 const SIZE: (u32, u32) = (640, 480);
@@ -779,8 +779,8 @@ pub fn comparison(out: &Canvas, runs: &[crate::compare::RunSummary]) -> Result<S
             let name = std::path::Path::new(&r.run)
                 .file_name()
                 .map_or(r.run.clone(), |f| f.to_string_lossy().into_owned());
-            let label = match (r.fold, r.seed) {
-                (Some(fold), Some(seed)) => format!("{} f{fold} s{seed}", r.backbone),
+            let label = match r.fold {
+                Some(fold) => format!("{} f{fold} s{}", r.backbone, r.seed),
                 _ if name == r.backbone => name,
                 _ => format!("{name} ({})", r.backbone),
             };

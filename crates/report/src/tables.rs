@@ -154,11 +154,11 @@ mod tests {
             backbone: backbone.into(),
             head: "linear".into(),
             fold: None,
-            seed: Some(1),
-            parameters: Some(10),
-            epochs: Some(2),
-            train_seconds: None,
-            train_images_per_second: Some(5.0),
+            seed: 1,
+            parameters: 10,
+            epochs: 2,
+            train_seconds: 7.5,
+            train_images_per_second: 5.0,
             images: 40,
             metrics: METRICS
                 .iter()
@@ -211,12 +211,12 @@ mod tests {
         let text = csv(&mut wide);
         let order: Vec<&str> = text.lines().skip(1).map(|l| &l[..1]).collect();
         assert_eq!(order, ["b", "a", "c"]);
-        // NaN metrics and missing facts are empty cells.
+        // NaN metrics and a run without a fold are empty cells.
         assert!(
             text.lines()
                 .nth(1)
                 .unwrap()
-                .starts_with("b,vgg19,linear,,1,10,2,,5.0,40,0.9,"),
+                .starts_with("b,vgg19,linear,,1,10,2,7.5,5.0,40,0.9,"),
             "{text}"
         );
         assert!(comparison_wide(&runs, Some("speed")).is_err());

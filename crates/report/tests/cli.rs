@@ -4,8 +4,16 @@ use std::fs;
 
 use ortl_fixtures::Workdir;
 use ortl_fixtures::workdir::{run, run_with_stdin};
+use ortl_manifest::TrainRecord;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ortl-report");
+
+/// Writes `run`/train.json as ortl-train does: the sample record, edited.
+fn write_train_record(wd: &Workdir, run: &str, edit: impl FnOnce(&mut TrainRecord)) {
+    let mut record = ortl_manifest::samples::train_record();
+    edit(&mut record);
+    fs::write(wd.join(&format!("{run}/train.json")), record.to_json()).unwrap();
+}
 
 /// 30 images, two classes (the second named hostilely), scores that mostly separate them.
 fn predictions(classes: [&str; 2]) -> String {
@@ -173,8 +181,14 @@ fn compare_builds_one_row_per_run() {
             predictions(["normal", "tb"]),
         )
         .unwrap();
-        let train = serde_json::json!({"backbone": backbone, "head": "linear", "backbone_parameters": 123, "summary": {"epochs_run": 3, "seconds": 9.5, "images_per_second": 42.0}});
-        fs::write(wd.join(&format!("{run}/train.json")), train.to_string()).unwrap();
+        write_train_record(&wd, run, |r| {
+            r.settings.backbone = backbone.into();
+            r.settings.head = "linear".into();
+            r.settings.backbone_parameters = 123;
+            r.summary.epochs_run = 3;
+            r.summary.seconds = 9.5;
+            r.summary.images_per_second = 42.0;
+        });
     }
     let (code, stdout, stderr) =
         run(wd
@@ -201,7 +215,7 @@ fn compare_builds_one_row_per_run() {
     assert_eq!(lines.len(), 3);
     assert!(lines[0].starts_with("run,backbone,head,fold,seed,parameters,epochs,train_seconds,train_images_per_second,images,accuracy,accuracy_ci_low"));
     assert!(
-        lines[1].starts_with("a,resnet50,linear,,,123,3,9.5,42.0,30,"),
+        lines[1].starts_with("a,resnet50,linear,,12,123,3,9.5,42.0,30,"),
         "{}",
         lines[1]
     );
@@ -445,6 +459,35 @@ fn several_predictions_files_are_evaluated_as_one() {
     );
 }
 
+/// compare reads each run's train.json through the shared type: a missing one, or one from
+/// another format version, is one line naming the file, and nothing is written.
+#[test]
+fn compare_names_a_missing_or_foreign_train_record() {
+    let wd = Workdir::new();
+    for run in ["a", "b"] {
+        fs::create_dir(wd.join(run)).unwrap();
+        fs::write(
+            wd.join(&format!("{run}/predictions.csv")),
+            predictions(["normal", "tb"]),
+        )
+        .unwrap();
+    }
+    write_train_record(&wd, "a", |_| {});
+    let compare = |wd: &Workdir| run(wd.command(BIN).args(["compare", "a", "b", "-o", "cmp"]));
+    let (code, _, stderr) = compare(&wd);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("b: each run folder needs ortl-train's train.json")
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    write_train_record(&wd, "b", |r| r.format = 99);
+    let (code, _, stderr) = compare(&wd);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("train.json format 99"), "{stderr}");
+    assert!(!wd.join("cmp").exists(), "nothing written");
+}
+
 #[test]
 fn compare_aggregates_folds_and_seeds_and_pairs_backbones() {
     let wd = Workdir::new();
@@ -471,8 +514,12 @@ fn compare_aggregates_folds_and_seeds_and_pairs_backbones() {
                     );
                 }
                 fs::write(wd.join(&format!("{run}/predictions.csv")), text).unwrap();
-                let train = serde_json::json!({"backbone": backbone, "head": "linear", "val_fold": fold, "seed": seed});
-                fs::write(wd.join(&format!("{run}/train.json")), train.to_string()).unwrap();
+                write_train_record(&wd, &run, |r| {
+                    r.settings.backbone = backbone.into();
+                    r.settings.head = "linear".into();
+                    r.settings.val_fold = Some(fold);
+                    r.settings.seed = u64::from(seed);
+                });
                 runs.push(run);
             }
         }
@@ -550,14 +597,15 @@ fn proportions_thresholds_from_validation_and_provenance() {
     }
     fs::write(wd.join("test.csv"), &text).unwrap();
     fs::create_dir(wd.join("run")).unwrap();
-    let train = serde_json::json!({
-        "backbone": "resnet50", "backbone_parameters": 23508032,
-        "backbone_provenance": "randomly initialised (seed 7), not pretrained",
-        "image_height": 224, "image_width": 224, "optimizer": "adam", "lr": 0.001,
-        "schedule": "Constant", "batch": 32, "seed": 7, "ortl_version": "0.1.0",
-        "classes": ["normal", "tb"], "summary": {"epochs_run": 3, "best_epoch": 2}, "epochs": 3,
+    write_train_record(&wd, "run", |r| {
+        r.settings.image_height = 224;
+        r.settings.image_width = 224;
+        r.settings.seed = 7;
+        r.settings.backbone_weights = ortl_manifest::train_record::Weights::Random { seed: 7 };
+        r.settings.backbone_provenance = r.settings.backbone_weights.to_string();
+        r.summary.epochs_run = 3;
+        r.summary.best_epoch = Some(2);
     });
-    fs::write(wd.join("run/train.json"), train.to_string()).unwrap();
     fs::write(
         wd.join("run/history.csv"),
         "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n1,0.7,0.5,0.69,0.5,0.001,1.0\n",
@@ -598,6 +646,9 @@ fn proportions_thresholds_from_validation_and_provenance() {
         "resnet50 (23508032 parameters)",
         "not pretrained",
         "224×224",
+        // Settings in their flag spelling, from the typed record.
+        "schedule exp:1e-5,0.99,100",
+        "early stopping monitor=loss,patience=10",
         "Specificity",
         "Matthews correlation (MCC)",
         "chosen and scored on these same images",

@@ -22,6 +22,16 @@ impl Metric {
         }
     }
 
+    /// This metric's value in an epoch's record.
+    pub fn of(self, epoch: &ortl_manifest::history::Epoch) -> f64 {
+        match self {
+            Metric::Loss => epoch.loss,
+            Metric::Accuracy => epoch.accuracy,
+            Metric::ValLoss => epoch.val_loss,
+            Metric::ValAccuracy => epoch.val_accuracy,
+        }
+    }
+
     /// Losses improve downwards, accuracies upwards.
     pub fn higher_is_better(self) -> bool {
         matches!(self, Metric::Accuracy | Metric::ValAccuracy)
@@ -99,6 +109,24 @@ impl EarlyStopping {
     }
 }
 
+/// The `--early-stopping` spelling with every part stated; parses back to the same
+/// configuration (the waiting state is not part of it).
+impl std::fmt::Display for EarlyStopping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "monitor={},patience={},min_delta={}",
+            self.best.metric.name(),
+            self.patience,
+            self.best.min_delta
+        )?;
+        if self.restore_best {
+            write!(f, ",restore_best")?;
+        }
+        Ok(())
+    }
+}
+
 impl FromStr for EarlyStopping {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -137,6 +165,23 @@ impl FromStr for EarlyStopping {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn early_stopping_displays_every_part_and_parses_back() {
+        let stop: EarlyStopping = "patience=3,restore_best".parse().unwrap();
+        let text = stop.to_string();
+        assert_eq!(text, "monitor=val_loss,patience=3,min_delta=0,restore_best");
+        let back: EarlyStopping = text.parse().unwrap();
+        assert_eq!(
+            (
+                back.best.metric,
+                back.patience,
+                back.best.min_delta,
+                back.restore_best
+            ),
+            (Metric::ValLoss, 3, 0.0, true)
+        );
+    }
 
     #[test]
     fn early_stopping_waits_patience_epochs_without_improvement() {

@@ -13,13 +13,15 @@ use ndarray::ArrayD;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use serde::{Deserialize, Serialize};
 
+use ortl_manifest::TrainSettings;
+
 use crate::fit::{Progress, State};
 
 pub const DIR: &str = "checkpoint";
 
 #[derive(Serialize, Deserialize)]
 struct Index {
-    settings: serde_json::Value,
+    settings: TrainSettings,
     progress: Progress,
     /// State tensor names in file order: `state-N.npy`.
     state: Vec<String>,
@@ -29,7 +31,7 @@ struct Index {
 
 /// A loaded checkpoint.
 pub struct Checkpoint {
-    pub settings: serde_json::Value,
+    pub settings: TrainSettings,
     pub progress: Progress,
     pub state: State,
     pub restore: Option<State>,
@@ -37,7 +39,7 @@ pub struct Checkpoint {
 
 pub fn save(
     run: &Path,
-    settings: &serde_json::Value,
+    settings: &TrainSettings,
     progress: &Progress,
     state: &State,
     restore: Option<&State>,

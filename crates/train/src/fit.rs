@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use ndarray::{Array4, ArrayD, Axis};
 use ortl_autodiff::loss::Loss;
+use ortl_manifest::train_record::TrainSummary;
 use ortl_manifest::{Split, TensorSet};
 use ortl_runtime::{Feed, Runtime, SessionOptions};
 use rand::SeedableRng;
@@ -181,6 +182,20 @@ pub enum ClassWeights {
     Given(Vec<f32>),
 }
 
+/// The `--class-weights` spelling; parses back to the same weights.
+impl std::fmt::Display for ClassWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClassWeights::None => write!(f, "none"),
+            ClassWeights::Auto => write!(f, "auto"),
+            ClassWeights::Given(weights) => {
+                let text: Vec<String> = weights.iter().map(f32::to_string).collect();
+                write!(f, "{}", text.join(","))
+            }
+        }
+    }
+}
+
 impl std::str::FromStr for ClassWeights {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -247,27 +262,7 @@ pub struct FitConfig {
 }
 
 /// One row of history.csv.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub loss: f64,
-    pub accuracy: f64,
-    pub val_loss: f64,
-    pub val_accuracy: f64,
-    pub lr: f64,
-    pub seconds: f64,
-}
-
-impl EpochRecord {
-    pub fn get(&self, metric: Metric) -> f64 {
-        match metric {
-            Metric::Loss => self.loss,
-            Metric::Accuracy => self.accuracy,
-            Metric::ValLoss => self.val_loss,
-            Metric::ValAccuracy => self.val_accuracy,
-        }
-    }
-}
+pub use ortl_manifest::history::Epoch as EpochRecord;
 
 /// One optimizer step, for a per-step log (`ortl-train --step-log`).
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
@@ -307,15 +302,6 @@ pub trait Sink {
 
 /// Training state tensors by name.
 pub type State = std::collections::BTreeMap<String, ArrayD<f32>>;
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct FitSummary {
-    pub epochs_run: usize,
-    pub best_epoch: Option<usize>,
-    pub stopped_early: bool,
-    pub images_per_second: f64,
-    pub seconds: f64,
-}
 
 /// Everything besides the state tensors that a resumed run needs to continue exactly:
 /// position (epoch, step, that epoch's shuffled order and running sums), the generator,
@@ -365,8 +351,8 @@ impl Progress {
         }
     }
 
-    pub fn summary(&self) -> FitSummary {
-        FitSummary {
+    pub fn summary(&self) -> TrainSummary {
+        TrainSummary {
             epochs_run: self.history.len(),
             best_epoch: self.best.epoch,
             stopped_early: self.stopped_early,
@@ -519,14 +505,14 @@ pub fn fit(
         sink.epoch(&record, &progress.history)?;
         if progress
             .best
-            .update(epoch + 1, record.get(config.checkpoint))
+            .update(epoch + 1, config.checkpoint.of(&record))
         {
             sink.best(&model, &record)?;
         }
         progress.schedule.observe(record.val_loss);
         if let Some(early) = progress.early.as_mut() {
             let best_before = early.best.epoch;
-            let stop_now = early.should_stop(epoch + 1, record.get(early.best.metric));
+            let stop_now = early.should_stop(epoch + 1, early.best.metric.of(&record));
             if early.restore_best && early.best.epoch != best_before {
                 *restore = Some(trainer.state()?);
             }
@@ -623,4 +609,17 @@ fn l2(trainer: &Trainer) -> Result<f64, crate::trainer::TrainError> {
         total += f64::from(c) * squares;
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_weights_display_as_the_flag_and_parse_back() {
+        for text in ["none", "auto", "1,2.5,0"] {
+            let weights: ClassWeights = text.parse().unwrap();
+            assert_eq!(weights.to_string(), text);
+        }
+    }
 }

@@ -62,7 +62,7 @@ fn frozen_upto(
 }
 
 /// How backbone BatchNorms behave while training.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BnMode {
     /// Stored statistics, trainable scale and shift (Keras `base(x, training=False)`).
     Frozen,
@@ -380,27 +380,42 @@ pub fn build_step(
     })
 }
 
-/// Rewrites `step` to the layout `layout` asks for on `device`, given the blocked kernels'
-/// channel block ONNX Runtime reports for this CPU (`None`: it has none). Returns what was
-/// rewritten, `None` for the plain graph.
+impl ConvLayout {
+    /// The NCHWc block the step graph is rewritten to on `device`, given the block ONNX
+    /// Runtime reports for this CPU (`None`: it has no blocked kernels); `None` for the
+    /// plain graph.
+    pub fn resolve(
+        self,
+        device: ortl_runtime::Device,
+        block: Option<i64>,
+    ) -> Result<Option<i64>, GraphError> {
+        let cpu = device == ortl_runtime::Device::Cpu;
+        match (self, cpu, block) {
+            (ConvLayout::Plain, ..) | (ConvLayout::Auto, false, _) | (ConvLayout::Auto, _, None) => {
+                Ok(None)
+            }
+            (ConvLayout::Blocked, false, _) => Err(GraphError::Other(
+                "--conv-layout blocked is for the CPU; CUDA runs the plain graph (use auto)".into(),
+            )),
+            (ConvLayout::Blocked, true, None) => Err(GraphError::Other(
+                "--conv-layout blocked: this CPU has no blocked (NCHWc) kernels in ONNX Runtime (they need AVX2 or AVX-512); use auto".into(),
+            )),
+            (_, true, Some(block)) => Ok(Some(block)),
+        }
+    }
+}
+
+/// Rewrites `step` to the layout `layout` asks for on `device` (see [`ConvLayout::resolve`]).
+/// Returns what was rewritten, `None` for the plain graph.
 pub fn apply_conv_layout(
     step: &mut StepGraph,
     layout: ConvLayout,
     device: ortl_runtime::Device,
     block: Option<i64>,
 ) -> Result<Option<ortl_autodiff::blocked::Blocked>, GraphError> {
-    let cpu = device == ortl_runtime::Device::Cpu;
-    match (layout, cpu, block) {
-        (ConvLayout::Plain, ..) | (ConvLayout::Auto, false, _) | (ConvLayout::Auto, _, None) => {
-            Ok(None)
-        }
-        (ConvLayout::Blocked, false, _) => Err(GraphError::Other(
-            "--conv-layout blocked is for the CPU; CUDA runs the plain graph (use auto)".into(),
-        )),
-        (ConvLayout::Blocked, true, None) => Err(GraphError::Other(
-            "--conv-layout blocked: this CPU has no blocked (NCHWc) kernels in ONNX Runtime (they need AVX2 or AVX-512); use auto".into(),
-        )),
-        (_, true, Some(block)) => Ok(Some(ortl_autodiff::blocked::block_convolutions(
+    match layout.resolve(device, block)? {
+        None => Ok(None),
+        Some(block) => Ok(Some(ortl_autodiff::blocked::block_convolutions(
             &mut step.model,
             block,
         )?)),

@@ -10,6 +10,7 @@ use ortl_autodiff::loss::Loss;
 use ortl_autodiff::optim::Optimizer;
 use ortl_cli::{AtomicFile, usage};
 use ortl_manifest::TensorSet;
+use ortl_manifest::train_record::{Environment, TrainRecord, TrainSettings};
 use ortl_models::{ClassifierSpec, Head, Normalization, classifier};
 use ortl_runtime::{Device, SessionOptions};
 use ortl_train::Trainer;
@@ -20,7 +21,6 @@ use ortl_train::fit::{
 };
 use ortl_train::graph::{BnMode, ConvLayout, TrainSpec, Trainable};
 use ortl_train::schedule::Schedule;
-use serde_json::json;
 
 /// Trains an image classifier by transfer learning on ONNX Runtime.
 ///
@@ -99,8 +99,8 @@ struct Args {
     l2: Option<f32>,
     /// Backbone BatchNorm: frozen (stored statistics) or train (batch statistics); default
     /// frozen for a pretrained .onnx backbone, train for a built-in one.
-    #[arg(long, value_parser = ["frozen", "train"])]
-    bn_mode: Option<String>,
+    #[arg(long, value_enum)]
+    bn_mode: Option<BnMode>,
     /// Loss: softmax-ce, sigmoid-categorical (the tutorial's), sigmoid-bce. Default follows the head.
     #[arg(long)]
     loss: Option<Loss>,
@@ -201,7 +201,6 @@ struct Settings {
     batch: usize,
     epochs: usize,
     early_stopping: Option<EarlyStopping>,
-    early_text: String,
     checkpoint: Metric,
     class_weights: ClassWeights,
     seed: u64,
@@ -238,12 +237,10 @@ impl Args {
         } else {
             Loss::SoftmaxCrossEntropy
         });
-        let early_text = self.early_stopping.clone().unwrap_or_else(|| {
-            if tutorial {
-                "monitor=loss,patience=10".into()
-            } else {
-                "off".into()
-            }
+        let early_text = self.early_stopping.as_deref().unwrap_or(if tutorial {
+            "monitor=loss,patience=10"
+        } else {
+            "off"
         });
         let early_stopping = if early_text == "off" {
             None
@@ -273,9 +270,8 @@ impl Args {
                     }
                 },
             },
-            bn_mode: match self.bn_mode.as_deref() {
-                Some("train") => BnMode::Train,
-                Some(_) => BnMode::Frozen,
+            bn_mode: match self.bn_mode {
+                Some(mode) => mode,
                 None if ortl_models::zoo::canonical(&backbone).is_none() => BnMode::Frozen,
                 None => BnMode::Train,
             },
@@ -290,12 +286,18 @@ impl Args {
             batch: self.batch.unwrap_or(32),
             epochs: self.epochs.unwrap_or(if tutorial { 100 } else { 10 }),
             early_stopping,
-            early_text,
             checkpoint,
             class_weights: self.class_weights.clone().unwrap_or(ClassWeights::None),
             seed: self.seed.unwrap_or(12),
         })
     }
+}
+
+/// A flag value's command-line spelling.
+fn flag_value(value: &impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
 }
 
 fn epochs_pair(text: &str) -> Result<(usize, usize), String> {
@@ -487,21 +489,44 @@ fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let data = Dataset::load(&set, args.val_fold)?;
-    let mut settings = json!({
-        "tensors": args.tensors, "backbone": s.backbone, "backbone_parameters": backbone.parameter_count(),
-        "backbone_weights": backbone.weights, "backbone_pretrained": backbone.weights.is_pretrained(),
-        "backbone_provenance": backbone.weights.to_string(),
-        "trained_at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        "normalization": backbone.normalization.to_string(), "normalization_reason": backbone.normalization_reason,
-        "head": s.head.to_string(), "freeze": args.freeze.clone().unwrap_or_else(|| "none".into()), "l2": args.l2, "git_commit": git_commit(),
-        "fine_tune": args.fine_tune, "bn_mode": if s.bn_mode == BnMode::Train { "train" } else { "frozen" },
-        "loss": s.loss.to_string(), "optimizer": s.optimizer_name, "optimizer_settings": format!("{:?}", train_spec.optimizer),
-        "lr": s.lr, "schedule": format!("{:?}", s.schedule), "batch": s.batch, "epochs": s.epochs,
-        "early_stopping": s.early_text, "checkpoint": s.checkpoint.name(), "class_weights": format!("{:?}", s.class_weights),
-        "label_smoothing": args.label_smoothing, "clip_norm": args.clip_norm, "seed": s.seed, "preset": args.preset,
-        "classes": set.meta.classes, "image_height": set.meta.height, "image_width": set.meta.width,
-        "val_fold": args.val_fold,
-    });
+    let settings = TrainSettings {
+        tensors: args.tensors.clone(),
+        classes: set.meta.classes.clone(),
+        image_height: set.meta.height,
+        image_width: set.meta.width,
+        val_fold: args.val_fold,
+        preset: args.preset.clone(),
+        backbone: s.backbone.clone(),
+        backbone_parameters: backbone.parameter_count(),
+        backbone_weights: backbone.weights.clone(),
+        backbone_pretrained: backbone.weights.is_pretrained(),
+        backbone_provenance: backbone.weights.to_string(),
+        features: args.features.clone(),
+        normalization: backbone.normalization.to_string(),
+        normalization_reason: backbone.normalization_reason.clone(),
+        head: s.head.to_string(),
+        freeze: args.freeze.clone().unwrap_or_else(|| "none".into()),
+        l2: args.l2,
+        fine_tune: args.fine_tune,
+        bn_mode: flag_value(&s.bn_mode),
+        loss: s.loss.to_string(),
+        optimizer: s.optimizer_name.clone(),
+        weight_decay: args.weight_decay,
+        momentum: args.momentum,
+        lr: s.lr,
+        schedule: s.schedule.to_string(),
+        batch: s.batch,
+        epochs: s.epochs,
+        early_stopping: s
+            .early_stopping
+            .as_ref()
+            .map_or_else(|| "off".into(), ToString::to_string),
+        checkpoint: s.checkpoint.name().into(),
+        class_weights: s.class_weights.to_string(),
+        label_smoothing: args.label_smoothing,
+        clip_norm: args.clip_norm,
+        seed: s.seed,
+    };
     // Phases: (what trains, learning rate, last epoch).
     let phases = match args.fine_tune {
         Some((head_epochs, all_epochs)) => vec![
@@ -524,25 +549,7 @@ fn run(args: Args) -> Result<()> {
     let (mut progress, mut restore, mut resumed_state) = if args.resume {
         let saved =
             ortl_train::checkpoint::load(&args.output).map_err(|e| usage(format!("{e:#}")))?;
-        let differing: Vec<String> = settings
-            .as_object()
-            .into_iter()
-            .flatten()
-            // The epoch count may grow and the date moves on; everything else must match.
-            .filter(|(k, v)| {
-                !matches!(k.as_str(), "epochs" | "trained_at")
-                    && saved.settings.get(k.as_str()) != Some(v)
-            })
-            .map(|(k, v)| {
-                format!(
-                    "{k} (was {}, now {v})",
-                    saved
-                        .settings
-                        .get(k.as_str())
-                        .unwrap_or(&serde_json::Value::Null)
-                )
-            })
-            .collect();
+        let differing = settings.changed_since(&saved.settings);
         if !differing.is_empty() {
             return Err(usage(format!(
                 "--resume needs the settings of the first run; these differ: {}",
@@ -676,17 +683,31 @@ fn run(args: Args) -> Result<()> {
         trainer.set_state(&state)?;
     }
     save_model(&trainer.export()?, &args.output.join("model.onnx"))?;
-    let summary = progress.summary();
-    let info = settings.as_object_mut().expect("an object");
-    info.insert("device".into(), json!(args.device.to_string()));
-    info.insert("threads".into(), json!(args.threads));
-    info.insert("onnxruntime".into(), json!(ortl_runtime::ORT_VERSION));
-    info.insert("onnxruntime_library".into(), json!(runtime.library));
-    info.insert("ortl_version".into(), json!(env!("CARGO_PKG_VERSION")));
-    info.insert("summary".into(), json!(summary));
+    let record = TrainRecord {
+        format: ortl_manifest::train_record::VERSION,
+        settings,
+        environment: Environment {
+            trained_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            git_commit: git_commit(),
+            ortl_version: env!("CARGO_PKG_VERSION").into(),
+            onnxruntime: ortl_runtime::ORT_VERSION.into(),
+            onnxruntime_library: runtime.library.clone(),
+            device: args.device.to_string(),
+            threads: args.threads,
+            conv_layout: match args
+                .conv_layout
+                .resolve(args.device, runtime.nchwc_block())?
+            {
+                Some(block) => format!("blocked (NCHW{block}c)"),
+                None => "plain".into(),
+            },
+        },
+        summary: progress.summary(),
+    };
     let mut file = AtomicFile::create(&args.output.join("train.json"))?;
-    file.write_all(serde_json::to_string_pretty(&settings)?.as_bytes())?;
+    file.write_all(record.to_json().as_bytes())?;
     file.commit()?;
+    let summary = &record.summary;
     let best = match summary.best_epoch {
         Some(epoch) => format!(
             "best epoch {epoch} -> {}",
@@ -745,7 +766,7 @@ fn save_model(model: &ortl_onnx::Model, path: &Path) -> Result<()> {
 struct RunFolder {
     dir: PathBuf,
     epochs: usize,
-    settings: serde_json::Value,
+    settings: TrainSettings,
     step_log: Option<StepLog>,
     live: LiveProgress,
 }
@@ -862,13 +883,7 @@ impl Sink for RunFolder {
             r.epoch, self.epochs, r.seconds, r.loss, r.accuracy, r.val_loss, r.val_accuracy, r.lr
         );
         let mut file = AtomicFile::create(&self.dir.join("history.csv"))?;
-        {
-            let mut csv = csv::Writer::from_writer(&mut file);
-            for row in history {
-                csv.serialize(row)?;
-            }
-            csv.flush()?;
-        }
+        ortl_manifest::history::write(&mut file, history)?;
         file.commit()
     }
 

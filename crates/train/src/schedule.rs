@@ -38,6 +38,23 @@ pub enum Schedule {
     },
 }
 
+/// The `--schedule` spelling (what train.json records); parses back to the same schedule.
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Schedule::Constant => write!(f, "constant"),
+            Schedule::Exp { base, rate, offset } => write!(f, "exp:{base:e},{rate},{offset}"),
+            Schedule::Step { every, factor } => write!(f, "step:{every},{factor}"),
+            Schedule::Cosine { warmup: 0 } => write!(f, "cosine"),
+            Schedule::Cosine { warmup } => write!(f, "cosine:{warmup}"),
+            Schedule::OneCycle => write!(f, "onecycle"),
+            Schedule::Plateau {
+                patience, factor, ..
+            } => write!(f, "plateau:{patience},{factor}"),
+        }
+    }
+}
+
 impl FromStr for Schedule {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -156,6 +173,23 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_is_the_flag_spelling_and_parses_back() {
+        for text in [
+            "constant",
+            "exp:1e-5,0.99,100",
+            "step:10,0.5",
+            "cosine",
+            "cosine:3",
+            "onecycle",
+            "plateau:4,0.2",
+        ] {
+            let schedule: Schedule = text.parse().unwrap();
+            assert_eq!(schedule.to_string(), text);
+            assert_eq!(schedule.to_string().parse::<Schedule>().unwrap(), schedule);
+        }
+    }
 
     #[test]
     fn schedules_follow_their_formulas() {

@@ -103,6 +103,19 @@ fn writes_a_complete_run_and_checkpoints_the_best_epoch() {
         json["classes"],
         serde_json::json!(["normal", "tuberculosis"])
     );
+    // ortl-report reads both files through the same types ortl-train wrote them with.
+    let record = ortl_manifest::TrainRecord::read(&wd.join("run/train.json")).unwrap();
+    assert_eq!(record.summary.epochs_run, 3);
+    assert_eq!(record.settings.checkpoint, "val_loss");
+    assert_eq!(record.settings.schedule, "constant");
+    assert_eq!(record.settings.early_stopping, "off");
+    // --conv-layout auto: blocked exactly where ONNX Runtime has the kernels for this CPU.
+    let block = ortl_runtime::init(None).unwrap().nchwc_block();
+    let expected = block.map_or_else(|| "plain".into(), |b| format!("blocked (NCHW{b}c)"));
+    assert_eq!(record.environment.conv_layout, expected);
+    let epochs = ortl_manifest::history::read(&wd.join("run/history.csv")).unwrap();
+    assert_eq!(epochs.len(), 3);
+    assert_eq!(epochs[2].val_loss, rows[2][3]);
 
     // A finished run is only replaced with --force.
     let (code, _, stderr) = train(&wd, &["--epochs", "1"]);
@@ -412,7 +425,7 @@ fn partial_freezing_and_l2_are_recorded() {
     assert_eq!(code, 0, "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&wd.read("run/train.json")).unwrap();
     assert_eq!(json["freeze"], "upto:layer2");
-    assert_eq!(json["l2"], 0.01f32 as f64);
+    assert_eq!(json["l2"], 0.01, "written as given, not widened from f32");
     let model = ortl_onnx::io::load(&wd.join("run/model.onnx")).unwrap();
     let (code, _, _) = train(&wd, &["--epochs", "1", "--force"]);
     assert_eq!(code, 0);

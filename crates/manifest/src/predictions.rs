@@ -1,0 +1,431 @@
+//! `predictions.csv` (or TSV, or JSON lines): one row per image, written by `ortl-infer` and
+//! read by `ortl-report`. Columns: `path,label,class,predicted,predicted_class,p_<class>…`,
+//! then `top1…topK` with `--top-k`, then `cam_path,cam_true_path` with `--cam`; label and
+//! class are empty (null in JSON) when the image's class is unknown.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::FormatError;
+use crate::error::into_io;
+
+/// The columns every predictions file starts with, before one `p_<class>` per class.
+pub const LEADING_COLUMNS: [&str; 5] = ["path", "label", "class", "predicted", "predicted_class"];
+/// The prefix of a class's probability column.
+pub const PROBABILITY_PREFIX: &str = "p_";
+
+/// How rows are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Tsv,
+    Jsonl,
+}
+
+/// Where rows go: a CSV/TSV writer or JSON lines.
+enum Sink<W: Write> {
+    Delimited(Box<csv::Writer<W>>),
+    Jsonl(W),
+}
+
+/// Writes prediction rows as they come (flushed per batch, for pipes).
+pub struct Writer<W: Write> {
+    sink: Sink<W>,
+    classes: Vec<String>,
+    /// Extra columns top1…topK (0: none).
+    top_k: usize,
+    /// Last columns `cam_path` (the heatmap overlay, empty when none was made) and
+    /// `cam_true_path` (the true class's overlay of a misclassified image).
+    cam: bool,
+}
+
+/// One prediction.
+pub struct Row<'a> {
+    pub path: &'a str,
+    pub label: Option<usize>,
+    pub predicted: usize,
+    pub probabilities: &'a [f32],
+    pub cam_path: Option<&'a str>,
+    pub cam_true_path: Option<&'a str>,
+}
+
+impl<W: Write> Writer<W> {
+    pub fn new(out: W, format: Format, classes: &[String], top_k: usize, cam: bool) -> Self {
+        let sink = match format {
+            Format::Jsonl => Sink::Jsonl(out),
+            Format::Csv => Sink::Delimited(Box::new(csv::WriterBuilder::new().from_writer(out))),
+            Format::Tsv => Sink::Delimited(Box::new(
+                csv::WriterBuilder::new().delimiter(b'\t').from_writer(out),
+            )),
+        };
+        Self {
+            sink,
+            classes: classes.to_vec(),
+            top_k,
+            cam,
+        }
+    }
+
+    /// The header row (CSV and TSV only; JSON lines name their fields in every row).
+    pub fn header(&mut self) -> std::io::Result<()> {
+        if let Sink::Delimited(csv) = &mut self.sink {
+            let mut fields: Vec<String> = LEADING_COLUMNS.iter().map(|c| c.to_string()).collect();
+            fields.extend(
+                self.classes
+                    .iter()
+                    .map(|c| format!("{PROBABILITY_PREFIX}{c}")),
+            );
+            fields.extend((1..=self.top_k).map(|k| format!("top{k}")));
+            if self.cam {
+                fields.push("cam_path".into());
+                fields.push("cam_true_path".into());
+            }
+            csv.write_record(&fields).map_err(into_io)?;
+        }
+        Ok(())
+    }
+
+    pub fn row(&mut self, row: &Row) -> std::io::Result<()> {
+        let class = row.label.map(|l| self.classes[l].clone());
+        let ranked = self.ranked(row.probabilities);
+        match &mut self.sink {
+            Sink::Delimited(csv) => {
+                let mut fields = vec![
+                    row.path.to_string(),
+                    row.label.map(|l| l.to_string()).unwrap_or_default(),
+                    class.unwrap_or_default(),
+                    row.predicted.to_string(),
+                    self.classes[row.predicted].clone(),
+                ];
+                fields.extend(row.probabilities.iter().map(|p| format!("{p:.6}")));
+                fields.extend(ranked);
+                if self.cam {
+                    fields.push(row.cam_path.unwrap_or_default().to_string());
+                    fields.push(row.cam_true_path.unwrap_or_default().to_string());
+                }
+                csv.write_record(&fields).map_err(into_io)?;
+            }
+            Sink::Jsonl(out) => {
+                let mut value = json!({
+                    "path": row.path, "label": row.label, "class": class,
+                    "predicted": row.predicted, "predicted_class": self.classes[row.predicted],
+                });
+                for (c, p) in self.classes.iter().zip(row.probabilities) {
+                    value[format!("{PROBABILITY_PREFIX}{c}")] = json!(p);
+                }
+                for (k, class) in ranked.into_iter().enumerate() {
+                    value[format!("top{}", k + 1)] = json!(class);
+                }
+                if self.cam {
+                    value["cam_path"] = json!(row.cam_path);
+                    value["cam_true_path"] = json!(row.cam_true_path);
+                }
+                writeln!(out, "{value}")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `top_k` most probable class names, most probable first.
+    fn ranked(&self, probabilities: &[f32]) -> Vec<String> {
+        let mut order: Vec<usize> = (0..probabilities.len()).collect();
+        order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+        order
+            .into_iter()
+            .take(self.top_k)
+            .map(|i| self.classes[i].clone())
+            .collect()
+    }
+
+    /// Pushes buffered rows through to the output (once per batch).
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Delimited(csv) => csv.flush(),
+            Sink::Jsonl(out) => out.flush(),
+        }
+    }
+}
+
+/// The labelled rows of a CSV predictions file, as columns.
+#[derive(Clone, Debug)]
+pub struct Predictions {
+    pub classes: Vec<String>,
+    pub labels: Vec<usize>,
+    /// `[row][class]` probabilities.
+    pub probabilities: Vec<Vec<f64>>,
+    /// Rows without a label, left out.
+    pub unlabelled: usize,
+    /// The path column of each kept row (empty when the file has none).
+    pub paths: Vec<String>,
+    /// The cam_path column of each kept row (`ortl-infer --cam`), when present.
+    pub cam_paths: Vec<Option<String>>,
+    /// The cam_true_path column: the true class's map of a misclassified image.
+    pub cam_true_paths: Vec<Option<String>>,
+}
+
+impl Predictions {
+    /// Reads CSV predictions; `file` names the source in errors.
+    pub fn read(reader: impl Read, file: &Path) -> Result<Self, FormatError> {
+        let csv_error = |e| FormatError::from_csv(file, e);
+        let row_error = |line: usize, message: String| FormatError::Row {
+            file: file.into(),
+            line: line as u64,
+            message,
+        };
+        let mut csv = csv::Reader::from_reader(reader);
+        let headers = csv.headers().map_err(csv_error)?.clone();
+        let column = |c: &str| headers.iter().position(|h| h == c);
+        let label_column = column("label").ok_or_else(|| FormatError::MissingColumn {
+            file: file.into(),
+            column: "label".into(),
+            expected: format!(
+                "ortl-infer's {},{PROBABILITY_PREFIX}<class>…",
+                LEADING_COLUMNS.join(",")
+            ),
+        })?;
+        let class_columns: Vec<(usize, String)> = headers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                h.strip_prefix(PROBABILITY_PREFIX)
+                    .map(|c| (i, c.to_string()))
+            })
+            .collect();
+        if class_columns.len() < 2 {
+            return Err(FormatError::Invalid {
+                file: file.into(),
+                message: format!(
+                    "needs at least two {PROBABILITY_PREFIX}<class> columns; is this ortl-infer's output?"
+                ),
+            });
+        }
+        let classes: Vec<String> = class_columns.iter().map(|(_, c)| c.clone()).collect();
+        let (path_column, cam_column) = (column("path"), column("cam_path"));
+        let cam_true_column = column("cam_true_path");
+        let (mut labels, mut probabilities, mut unlabelled) = (Vec::new(), Vec::new(), 0);
+        let (mut paths, mut cam_paths, mut cam_true_paths) = (Vec::new(), Vec::new(), Vec::new());
+        for (row, record) in csv.records().enumerate() {
+            let line = row + 2;
+            let record = record.map_err(csv_error)?;
+            let label = record.get(label_column).unwrap_or("");
+            if label.is_empty() {
+                unlabelled += 1;
+                continue;
+            }
+            let label: usize = label
+                .parse()
+                .ok()
+                .filter(|&l| l < classes.len())
+                .ok_or_else(|| {
+                    row_error(
+                        line,
+                        format!(
+                            "label '{label}' is not a class index below {}",
+                            classes.len()
+                        ),
+                    )
+                })?;
+            let p = class_columns
+                .iter()
+                .map(|(i, c)| {
+                    let text = record.get(*i).unwrap_or("");
+                    text.parse::<f64>()
+                        .ok()
+                        .filter(|p| p.is_finite())
+                        .ok_or_else(|| {
+                            row_error(
+                                line,
+                                format!("{PROBABILITY_PREFIX}{c} '{text}' is not a number"),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<f64>, _>>()?;
+            labels.push(label);
+            probabilities.push(p);
+            let text = |column: Option<usize>| column.and_then(|c| record.get(c)).unwrap_or("");
+            paths.push(text(path_column).to_string());
+            let optional = |column| {
+                Some(text(column))
+                    .filter(|t| !t.is_empty())
+                    .map(String::from)
+            };
+            cam_paths.push(optional(cam_column));
+            cam_true_paths.push(optional(cam_true_column));
+        }
+        if labels.is_empty() {
+            return Err(FormatError::Invalid {
+                file: file.into(),
+                message: "no rows with a label; run ortl-infer on labelled images (class folders or --manifest)".into(),
+            });
+        }
+        Ok(Self {
+            classes,
+            labels,
+            probabilities,
+            unlabelled,
+            paths,
+            cam_paths,
+            cam_true_paths,
+        })
+    }
+
+    /// Reads one file, or stdin for `-`.
+    pub fn from_path(path: &Path) -> Result<Self, FormatError> {
+        if path.as_os_str() == "-" {
+            return Self::read(std::io::stdin(), Path::new("<stdin>"));
+        }
+        let file = std::fs::File::open(path).map_err(|source| FormatError::Io {
+            file: path.into(),
+            source,
+        })?;
+        Self::read(file, path)
+    }
+
+    /// Several predictions files as one (shards, or pooled folds): every file must name the
+    /// same classes in the same order.
+    pub fn from_paths(paths: &[PathBuf]) -> Result<Self, FormatError> {
+        let mut all: Option<Self> = None;
+        for path in paths {
+            let next = Self::from_path(path)?;
+            match &mut all {
+                None => all = Some(next),
+                Some(all) => {
+                    if next.classes != all.classes {
+                        return Err(FormatError::Invalid {
+                            file: path.clone(),
+                            message: format!(
+                                "classes {:?} differ from {:?} in {}; pool only predictions of the same classes",
+                                next.classes,
+                                all.classes,
+                                paths[0].display()
+                            ),
+                        });
+                    }
+                    all.labels.extend(next.labels);
+                    all.probabilities.extend(next.probabilities);
+                    all.unlabelled += next.unlabelled;
+                    all.paths.extend(next.paths);
+                    all.cam_paths.extend(next.cam_paths);
+                    all.cam_true_paths.extend(next.cam_true_paths);
+                }
+            }
+        }
+        all.ok_or_else(|| FormatError::Invalid {
+            file: PathBuf::from("-"),
+            message: "no predictions file given".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classes() -> Vec<String> {
+        vec!["normal".into(), "tb".into(), "other".into()]
+    }
+
+    #[test]
+    fn what_the_writer_writes_the_reader_reads() {
+        let mut bytes = Vec::new();
+        {
+            let mut writer = Writer::new(&mut bytes, Format::Csv, &classes(), 2, true);
+            writer.header().unwrap();
+            writer
+                .row(&Row {
+                    path: "a, b.png",
+                    label: Some(1),
+                    predicted: 1,
+                    probabilities: &[0.125, 0.75, 0.125],
+                    cam_path: Some("cams/a.png"),
+                    cam_true_path: None,
+                })
+                .unwrap();
+            writer
+                .row(&Row {
+                    path: "c.png",
+                    label: None,
+                    predicted: 0,
+                    probabilities: &[0.5, 0.25, 0.25],
+                    cam_path: None,
+                    cam_true_path: None,
+                })
+                .unwrap();
+            writer
+                .row(&Row {
+                    path: "d.png",
+                    label: Some(2),
+                    predicted: 0,
+                    probabilities: &[0.625, 0.125, 0.25],
+                    cam_path: Some("cams/d.png"),
+                    cam_true_path: Some("cams/d.true.png"),
+                })
+                .unwrap();
+            writer.flush().unwrap();
+        }
+        let text = String::from_utf8(bytes).unwrap();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "path,label,class,predicted,predicted_class,p_normal,p_tb,p_other,top1,top2,cam_path,cam_true_path"
+        );
+        let p = Predictions::read(text.as_bytes(), Path::new("p.csv")).unwrap();
+        assert_eq!(p.classes, classes());
+        assert_eq!(p.labels, [1, 2]);
+        assert_eq!(p.unlabelled, 1);
+        assert_eq!(p.paths, ["a, b.png", "d.png"]);
+        assert_eq!(p.probabilities[1], [0.625, 0.125, 0.25]);
+        assert_eq!(
+            p.cam_paths,
+            [Some("cams/a.png".into()), Some("cams/d.png".into())]
+        );
+        assert_eq!(p.cam_true_paths, [None, Some("cams/d.true.png".into())]);
+    }
+
+    #[test]
+    fn json_lines_name_every_field() {
+        let mut bytes = Vec::new();
+        let mut writer = Writer::new(&mut bytes, Format::Jsonl, &classes(), 1, false);
+        writer.header().unwrap();
+        writer
+            .row(&Row {
+                path: "x.png",
+                label: None,
+                predicted: 2,
+                probabilities: &[0.25, 0.25, 0.5],
+                cam_path: None,
+                cam_true_path: None,
+            })
+            .unwrap();
+        drop(writer);
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(value["label"], serde_json::Value::Null);
+        assert_eq!(value["predicted_class"], "other");
+        assert_eq!(value["p_other"], 0.5);
+        assert_eq!(value["top1"], "other");
+    }
+
+    #[test]
+    fn bad_rows_name_file_line_and_column() {
+        let bad = "path,label,p_a,p_b\nx,0,0.5,oops\n";
+        let err = Predictions::read(bad.as_bytes(), Path::new("p.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("p.csv, line 2") && err.contains("p_b"),
+            "{err}"
+        );
+        let err = Predictions::read("path,p_a,p_b\n".as_bytes(), Path::new("p.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing column 'label'"), "{err}");
+        let err = Predictions::read(
+            "path,label,p_a,p_b\nx,5,0.5,0.5\n".as_bytes(),
+            Path::new("p.csv"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 2") && err.contains("below 2"), "{err}");
+    }
+}

@@ -1,0 +1,308 @@
+//! `train.json`: what `ortl-train` trained and how — every resolved setting, where the
+//! backbone's weights came from, the environment and the outcome — written at the end of a
+//! run and read by `ortl-report` (provenance) and `ortl-report compare`. The settings part is
+//! also what a checkpoint keeps, so `--resume` can name any setting that changed.
+//! Settings with a command-line spelling are stored in it (`exp:1e-5,0.99,100`), so a value
+//! can be pasted back as the flag.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::FormatError;
+
+/// The format version this ortl writes and reads (`format` in the file).
+pub const VERSION: u32 = 1;
+
+/// The whole of train.json.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainRecord {
+    /// [`VERSION`] when written.
+    pub format: u32,
+    #[serde(flatten)]
+    pub settings: TrainSettings,
+    #[serde(flatten)]
+    pub environment: Environment,
+    pub summary: TrainSummary,
+}
+
+/// Everything that decides what a run computes; `--resume` requires all of it unchanged but
+/// `epochs`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    /// The tensors folder trained on, as given.
+    pub tensors: PathBuf,
+    pub classes: Vec<String>,
+    pub image_height: usize,
+    pub image_width: usize,
+    /// The validation fold of a k-fold manifest.
+    pub val_fold: Option<u32>,
+    pub preset: Option<String>,
+    /// A built-in backbone's name, or the imported file's path.
+    pub backbone: String,
+    pub backbone_parameters: usize,
+    pub backbone_weights: Weights,
+    pub backbone_pretrained: bool,
+    /// `backbone_weights` in words.
+    pub backbone_provenance: String,
+    /// `--features`: the tensor an imported backbone was cut at, when named.
+    pub features: Option<String>,
+    pub normalization: String,
+    /// Why that normalisation (given, read from metadata, or the exporter's convention).
+    pub normalization_reason: String,
+    pub head: String,
+    pub freeze: String,
+    pub l2: Option<f32>,
+    /// `--fine-tune E1,E2`.
+    pub fine_tune: Option<(usize, usize)>,
+    pub bn_mode: String,
+    pub loss: String,
+    pub optimizer: String,
+    pub weight_decay: f32,
+    pub momentum: f32,
+    pub lr: f64,
+    pub schedule: String,
+    pub batch: usize,
+    pub epochs: usize,
+    pub early_stopping: String,
+    pub checkpoint: String,
+    pub class_weights: String,
+    pub label_smoothing: f32,
+    pub clip_norm: Option<f32>,
+    pub seed: u64,
+}
+
+/// Where and with what the run ran: free to differ between a run and its `--resume`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// RFC 3339, seconds.
+    pub trained_at: String,
+    pub git_commit: Option<String>,
+    pub ortl_version: String,
+    pub onnxruntime: String,
+    pub onnxruntime_library: PathBuf,
+    /// `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// `--threads`; all cores when absent.
+    pub threads: Option<usize>,
+    /// The convolution layout the step graph ran in: `plain` or `blocked`.
+    pub conv_layout: String,
+}
+
+/// How the run went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSummary {
+    pub epochs_run: usize,
+    /// The epoch saved as best.onnx (1-based); absent when the checkpoint metric was never
+    /// defined.
+    pub best_epoch: Option<usize>,
+    pub stopped_early: bool,
+    pub images_per_second: f64,
+    pub seconds: f64,
+}
+
+impl TrainRecord {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a record serialises")
+    }
+
+    /// Reads a run's train.json, saying which ortl it needs when the version differs.
+    pub fn read(path: &Path) -> Result<Self, FormatError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FormatError::Io {
+            file: path.into(),
+            source,
+        })?;
+        let invalid = |message: String| FormatError::Invalid {
+            file: path.into(),
+            message,
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        match value.get("format").and_then(serde_json::Value::as_u64) {
+            Some(v) if v == u64::from(VERSION) => {}
+            found => {
+                return Err(invalid(format!(
+                    "train.json format {} where this ortl reads format {VERSION}; read it with the ortl that wrote it, or train the run again",
+                    found.map_or(
+                        "none (an ortl from before formats were numbered)".into(),
+                        |v| v.to_string()
+                    )
+                )));
+            }
+        }
+        serde_json::from_value(value).map_err(|e| invalid(format!("not an ortl-train record: {e}")))
+    }
+}
+
+impl TrainSettings {
+    /// The settings that differ from `earlier`'s, but `epochs`, as `name (was A, now B)`.
+    pub fn changed_since(&self, earlier: &TrainSettings) -> Vec<String> {
+        let as_map = |s: &TrainSettings| match serde_json::to_value(s) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => unreachable!("settings serialise to an object"),
+        };
+        let (now, was) = (as_map(self), as_map(earlier));
+        now.iter()
+            .filter(|(name, value)| {
+                name.as_str() != "epochs" && was.get(name.as_str()) != Some(value)
+            })
+            .map(|(name, value)| {
+                let before = was.get(name.as_str()).unwrap_or(&serde_json::Value::Null);
+                format!("{name} (was {before}, now {value})")
+            })
+            .collect()
+    }
+}
+
+/// Where a backbone's weights come from: said in train.json, the model's metadata, the
+/// training log and the report, since a user expecting Keras' `weights='imagenet'` must
+/// not get random weights unawares.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Weights {
+    /// Drawn from a seed: not pretrained.
+    Random { seed: u64 },
+    /// Read from a file (a pretrained ONNX classifier or a weights file), with its SHA-256
+    /// when read from disk.
+    File {
+        file: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+    },
+}
+
+impl Weights {
+    pub fn is_pretrained(&self) -> bool {
+        matches!(self, Weights::File { .. })
+    }
+
+    /// The weights of `path`, with the SHA-256 of its bytes (read in chunks: a model file
+    /// can be large).
+    pub fn of_file(path: &Path) -> std::io::Result<Self> {
+        use sha2::Digest;
+        use std::io::Read;
+        let mut hasher = sha2::Sha256::new();
+        let mut file = std::fs::File::open(path)?;
+        let mut chunk = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&chunk[..n]);
+        }
+        Ok(Self::named(path, hasher))
+    }
+
+    /// The weights of `path` whose `bytes` are already read.
+    pub fn of_bytes(path: &Path, bytes: &[u8]) -> Self {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(bytes);
+        Self::named(path, hasher)
+    }
+
+    fn named(path: &Path, hasher: sha2::Sha256) -> Self {
+        use sha2::Digest;
+        let digest: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Weights::File {
+            file: path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            sha256: Some(digest),
+        }
+    }
+}
+
+impl std::fmt::Display for Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Weights::Random { seed } => {
+                write!(f, "randomly initialised (seed {seed}), not pretrained")
+            }
+            Weights::File {
+                file,
+                sha256: Some(sha),
+            } => {
+                write!(
+                    f,
+                    "pretrained: {file} (sha256 {})",
+                    &sha[..sha.len().min(12)]
+                )
+            }
+            Weights::File { file, sha256: None } => write!(f, "pretrained: {file}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_back_what_it_writes_with_flat_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.json");
+        let written = crate::samples::train_record();
+        std::fs::write(&path, written.to_json()).unwrap();
+        assert_eq!(TrainRecord::read(&path).unwrap(), written);
+        // Flat keys: `jq .backbone train.json` works, as it did before formats were typed.
+        let value: serde_json::Value = serde_json::from_str(&written.to_json()).unwrap();
+        assert_eq!(value["backbone"], "resnet50");
+        assert_eq!(value["backbone_weights"]["kind"], "random");
+        assert_eq!(value["conv_layout"], "blocked");
+        assert_eq!(value["summary"]["best_epoch"], 4);
+    }
+
+    #[test]
+    fn another_format_version_or_a_missing_field_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.json");
+        let mut value: serde_json::Value =
+            serde_json::from_str(&crate::samples::train_record().to_json()).unwrap();
+        value["format"] = 2.into();
+        std::fs::write(&path, value.to_string()).unwrap();
+        let err = TrainRecord::read(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("train.json format 2") && err.contains("format 1"),
+            "{err}"
+        );
+        value.as_object_mut().unwrap().remove("format");
+        std::fs::write(&path, value.to_string()).unwrap();
+        let err = TrainRecord::read(&path).unwrap_err().to_string();
+        assert!(err.contains("format none"), "{err}");
+        value["format"] = VERSION.into();
+        value.as_object_mut().unwrap().remove("seed");
+        std::fs::write(&path, value.to_string()).unwrap();
+        let err = TrainRecord::read(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("train.json: not an ortl-train record") && err.contains("seed"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn changed_settings_are_named_but_epochs_may_grow() {
+        let before = crate::samples::train_record().settings;
+        let mut after = before.clone();
+        after.epochs = 200;
+        assert!(after.changed_since(&before).is_empty());
+        after.lr = 0.01;
+        after.schedule = "constant".into();
+        let changed = after.changed_since(&before);
+        assert_eq!(changed.len(), 2, "{changed:?}");
+        assert!(
+            changed.contains(&"lr (was 0.001, now 0.01)".to_string()),
+            "{changed:?}"
+        );
+        assert!(
+            changed.contains(&"schedule (was \"exp:1e-5,0.99,100\", now \"constant\")".to_string()),
+            "{changed:?}"
+        );
+    }
+}
