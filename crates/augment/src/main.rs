@@ -42,7 +42,7 @@ struct Args {
     /// Stored image size as HxW (height x width, like Keras' image_size), or one number.
     #[arg(long, default_value = "100x100", value_parser = ortl_cli::args::parse_size)]
     size: (usize, usize),
-    /// Resize filter: bilinear (Keras), nearest, bilinear-antialias, lanczos3.
+    /// Resize filter (bilinear is Keras').
     #[arg(long, default_value = "bilinear")]
     filter: Filter,
     /// Augmented variants per training image (0: store them resized only).
@@ -78,8 +78,7 @@ struct Args {
     /// Brightness: adds u·255, u in [-F, F] (Keras RandomBrightness).
     #[arg(long, value_name = "FACTOR")]
     brightness: Option<f32>,
-    /// What lies outside the image after a geometric transform: reflect (Keras' default),
-    /// constant, nearest or wrap.
+    /// What lies outside the image after a geometric transform (reflect is Keras').
     #[arg(long)]
     fill: Option<FillMode>,
     /// Pixel value used with --fill constant.

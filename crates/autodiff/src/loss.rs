@@ -5,47 +5,34 @@
 //! mean over the batch of weight × per-sample loss.
 
 use std::fmt;
-use std::str::FromStr;
 
+use clap::ValueEnum;
 use ortl_onnx::GraphBuilder;
 use ortl_onnx::builder::{int, ints};
 
 use crate::emit::{reduce_sum, scalar, sum_all};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Loss {
     /// −Σ t·log softmax(z): the usual multi-class loss.
+    #[value(name = "softmax-ce")]
     SoftmaxCrossEntropy,
     /// Keras `SparseCategoricalCrossentropy()` applied to sigmoid outputs, as the tutorial
     /// does: p = σ(z) renormalised to sum 1, clipped to [1e-7, 1 − 1e-7], −Σ t·log p.
     SigmoidCategorical,
     /// Mean over classes of binary cross-entropy on σ(z) (independent labels), in the
     /// stable form max(z, 0) − z·t + log(1 + e^−|z|).
+    #[value(name = "sigmoid-bce")]
     SigmoidBinary,
-}
-
-impl Loss {
-    pub const NAMES: [&'static str; 3] = ["softmax-ce", "sigmoid-categorical", "sigmoid-bce"];
 }
 
 impl fmt::Display for Loss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::NAMES[*self as usize])
-    }
-}
-
-impl FromStr for Loss {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "softmax-ce" => Ok(Loss::SoftmaxCrossEntropy),
-            "sigmoid-categorical" => Ok(Loss::SigmoidCategorical),
-            "sigmoid-bce" => Ok(Loss::SigmoidBinary),
-            other => Err(format!(
-                "unknown loss '{other}' (use one of {})",
-                Self::NAMES.join(", ")
-            )),
-        }
+        f.write_str(
+            self.to_possible_value()
+                .expect("every variant has a name")
+                .get_name(),
+        )
     }
 }
 

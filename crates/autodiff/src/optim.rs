@@ -29,6 +29,21 @@ use ortl_onnx::GraphBuilder;
 
 use crate::emit::{reshape, scalar, scalar_of_rank, sum_all};
 
+/// The optimizers by name (`--optimizer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptimizerKind {
+    /// Adam, β = (0.9, 0.999), ε = 1e-7.
+    Adam,
+    /// Adam with decoupled weight decay.
+    Adamw,
+    /// SGD with momentum (`--momentum`).
+    Sgd,
+    /// SGD with Nesterov momentum.
+    Nesterov,
+    /// RMSprop, ρ = 0.9, ε = 1e-7.
+    Rmsprop,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Optimizer {
     Sgd {
@@ -61,39 +76,32 @@ pub const BIAS_CORRECTION1: &str = "bias_correction1";
 pub const BIAS_CORRECTION2: &str = "bias_correction2";
 
 impl Optimizer {
-    /// Keras defaults for `name` (`adam`, `adamw`, `sgd`, `rmsprop`).
-    pub fn named(name: &str, weight_decay: f32, momentum: f32) -> Result<Self, String> {
-        match name {
-            "adam" => Ok(Optimizer::Adam {
+    /// `kind` with Keras' defaults, the given L2 (or decoupled, for AdamW) weight decay
+    /// and, for SGD, momentum.
+    pub fn keras(kind: OptimizerKind, weight_decay: f32, momentum: f32) -> Self {
+        match kind {
+            OptimizerKind::Adam => Optimizer::Adam {
                 beta1: 0.9,
                 beta2: 0.999,
                 eps: 1e-7,
                 weight_decay,
-            }),
-            "adamw" => Ok(Optimizer::AdamW {
+            },
+            OptimizerKind::Adamw => Optimizer::AdamW {
                 beta1: 0.9,
                 beta2: 0.999,
                 eps: 1e-7,
                 weight_decay,
-            }),
-            "sgd" => Ok(Optimizer::Sgd {
+            },
+            OptimizerKind::Sgd | OptimizerKind::Nesterov => Optimizer::Sgd {
                 momentum,
-                nesterov: false,
+                nesterov: kind == OptimizerKind::Nesterov,
                 weight_decay,
-            }),
-            "nesterov" => Ok(Optimizer::Sgd {
-                momentum,
-                nesterov: true,
-                weight_decay,
-            }),
-            "rmsprop" => Ok(Optimizer::RmsProp {
+            },
+            OptimizerKind::Rmsprop => Optimizer::RmsProp {
                 rho: 0.9,
                 eps: 1e-7,
                 weight_decay,
-            }),
-            other => Err(format!(
-                "unknown optimizer '{other}' (use adam, adamw, sgd, nesterov or rmsprop)"
-            )),
+            },
         }
     }
 

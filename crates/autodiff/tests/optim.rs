@@ -2,7 +2,7 @@
 //! computed directly in Rust (PyTorch's definitions; see `ortl_autodiff::optim`).
 
 use ndarray::{ArrayD, IxDyn};
-use ortl_autodiff::optim::{BIAS_CORRECTION1, BIAS_CORRECTION2, LR, Optimizer};
+use ortl_autodiff::optim::{BIAS_CORRECTION1, BIAS_CORRECTION2, LR, Optimizer, OptimizerKind};
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model, io};
 use ortl_runtime::{Feed, SessionOptions};
 
@@ -104,7 +104,7 @@ fn sgd_momentum_and_nesterov() {
 
 #[test]
 fn adam_first_steps_equal_the_textbook_formula_with_bias_correction() {
-    let opt = Optimizer::named("adam", 0.0, 0.0).unwrap();
+    let opt = Optimizer::keras(OptimizerKind::Adam, 0.0, 0.0);
     let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-7f64);
     let mut p: Vec<f64> = P.iter().map(|&x| f64::from(x)).collect();
     let (mut m, mut v) = ([0.0f64; 3], [0.0f64; 3]);
@@ -144,7 +144,7 @@ fn adamw_decouples_weight_decay_and_rmsprop() {
         .collect();
     close(&through_ort(&opt, 1), &[expected]);
 
-    let opt = Optimizer::named("rmsprop", 0.0, 0.0).unwrap();
+    let opt = Optimizer::keras(OptimizerKind::Rmsprop, 0.0, 0.0);
     let mut p = P.to_vec();
     let mut v = [0.0f32; 3];
     let mut expected = Vec::new();

@@ -17,9 +17,9 @@
 //!
 //! The cam stays at feature resolution `[N, h, w]`; the caller upsamples it.
 
+use clap::ValueEnum;
 use std::collections::HashMap;
 use std::fmt;
-use std::str::FromStr;
 
 use ortl_models::Layout;
 use ortl_models::classifier::keys;
@@ -33,31 +33,24 @@ pub const CAM: &str = "cam";
 /// Name of the class scores output of the CAM graph (the logits it differentiated).
 pub const SCORES: &str = "cam_scores";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the feature maps are weighted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Method {
+    /// Grad-CAM: each map weighted by its mean gradient.
+    #[value(name = "gradcam", alias = "grad-cam")]
     GradCam,
+    /// Grad-CAM++: higher-order weights, better with several instances of a class.
+    #[value(name = "gradcam++", alias = "grad-cam++")]
     GradCamPlusPlus,
-}
-
-impl FromStr for Method {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "gradcam" | "grad-cam" => Ok(Method::GradCam),
-            "gradcam++" | "grad-cam++" => Ok(Method::GradCamPlusPlus),
-            other => Err(format!(
-                "unknown CAM method '{other}' (gradcam or gradcam++)"
-            )),
-        }
-    }
 }
 
 impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Method::GradCam => "gradcam",
-            Method::GradCamPlusPlus => "gradcam++",
-        })
+        f.write_str(
+            self.to_possible_value()
+                .expect("every variant has a name")
+                .get_name(),
+        )
     }
 }
 

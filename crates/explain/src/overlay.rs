@@ -140,7 +140,8 @@ pub enum Scale {
     /// Each map by its own maximum: where this image's evidence is strongest.
     #[default]
     Image,
-    /// Every map by the largest value over all images, so colours compare across images.
+    /// Every map by the largest value over all images, so colours compare across images
+    /// (the PNGs are drawn once every image is scored).
     Global,
 }
 

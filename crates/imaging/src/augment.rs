@@ -7,9 +7,9 @@
 //! stream of it, so a result never depends on thread count, scheduling or which other
 //! layers are switched on.
 
+use clap::ValueEnum;
 use std::f32::consts::PI;
 use std::fmt;
-use std::str::FromStr;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -19,40 +19,24 @@ use crate::FloatImage;
 use crate::sample::{Affine, FillMode, Interpolation, warp};
 
 /// Keras `RandomFlip` modes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Flip {
     #[default]
     None,
     Horizontal,
     Vertical,
+    #[value(name = "horizontal_and_vertical")]
     HorizontalAndVertical,
-}
-
-impl Flip {
-    pub const NAMES: [&'static str; 4] =
-        ["none", "horizontal", "vertical", "horizontal_and_vertical"];
 }
 
 impl fmt::Display for Flip {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::NAMES[*self as usize])
-    }
-}
-
-impl FromStr for Flip {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" => Ok(Flip::None),
-            "horizontal" => Ok(Flip::Horizontal),
-            "vertical" => Ok(Flip::Vertical),
-            "horizontal_and_vertical" => Ok(Flip::HorizontalAndVertical),
-            other => Err(format!(
-                "unknown flip '{other}' (use one of {})",
-                Self::NAMES.join(", ")
-            )),
-        }
+        f.write_str(
+            self.to_possible_value()
+                .expect("every variant has a name")
+                .get_name(),
+        )
     }
 }
 

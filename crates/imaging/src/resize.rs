@@ -4,8 +4,8 @@
 //! radiograph this way aliases, exactly as it does in Keras; the antialiased filters are
 //! there for users who prefer quality over parity.
 
+use clap::ValueEnum;
 use std::fmt;
-use std::str::FromStr;
 
 use image::imageops::FilterType;
 use image::{GrayImage, ImageBuffer, Pixel, RgbImage};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::FloatImage;
 use crate::decode::Pixels;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Filter {
     /// TensorFlow bilinear without antialiasing (Keras' default).
@@ -28,35 +28,13 @@ pub enum Filter {
     Lanczos3,
 }
 
-impl Filter {
-    pub const NAMES: [&'static str; 4] = ["bilinear", "nearest", "bilinear-antialias", "lanczos3"];
-}
-
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            Filter::Bilinear => "bilinear",
-            Filter::Nearest => "nearest",
-            Filter::BilinearAntialias => "bilinear-antialias",
-            Filter::Lanczos3 => "lanczos3",
-        };
-        f.write_str(name)
-    }
-}
-
-impl FromStr for Filter {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "bilinear" => Ok(Filter::Bilinear),
-            "nearest" => Ok(Filter::Nearest),
-            "bilinear-antialias" => Ok(Filter::BilinearAntialias),
-            "lanczos3" => Ok(Filter::Lanczos3),
-            other => Err(format!(
-                "unknown filter '{other}' (use one of {})",
-                Self::NAMES.join(", ")
-            )),
-        }
+        f.write_str(
+            self.to_possible_value()
+                .expect("every variant has a name")
+                .get_name(),
+        )
     }
 }
 
@@ -207,8 +185,8 @@ mod tests {
     #[test]
     fn same_size_is_identity_for_every_filter() {
         let img = ramp(5, 4);
-        for name in Filter::NAMES {
-            let filter: Filter = name.parse().unwrap();
+        for &filter in Filter::value_variants() {
+            let name = filter.to_string();
             assert_eq!(
                 resize(&img, 4, 5, filter).to_u8(),
                 img.as_raw().clone(),
@@ -223,8 +201,8 @@ mod tests {
     fn grey_resizes_exactly_as_its_rgb_copy() {
         let grey = GrayImage::from_fn(37, 23, |x, y| image::Luma([((x * 7 + y * 13) % 256) as u8]));
         let rgb = Pixels::Grey(grey.clone()).into_rgb();
-        for name in Filter::NAMES {
-            let filter: Filter = name.parse().unwrap();
+        for &filter in Filter::value_variants() {
+            let name = filter.to_string();
             for (h, w) in [(10, 16), (23, 37), (50, 41)] {
                 let (one, three) = (resize(&grey, h, w, filter), resize(&rgb, h, w, filter));
                 assert_eq!(one.channels, 1);
@@ -262,10 +240,15 @@ mod tests {
     }
 
     #[test]
-    fn filter_names_round_trip() {
-        for name in Filter::NAMES {
-            assert_eq!(name.parse::<Filter>().unwrap().to_string(), name);
+    fn filter_names_round_trip_through_display_and_serde() {
+        for &filter in Filter::value_variants() {
+            let name = filter.to_string();
+            assert_eq!(Filter::from_str(&name, false), Ok(filter));
+            assert_eq!(
+                serde_json::to_string(&filter).unwrap(),
+                format!("\"{name}\"")
+            );
         }
-        assert!("cubic".parse::<Filter>().unwrap_err().contains("bilinear"));
+        assert!(Filter::from_str("cubic", false).is_err());
     }
 }

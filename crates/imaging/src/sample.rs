@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::FloatImage;
 
 /// What lies outside the input image (Keras `fill_mode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum FillMode {
     /// `d c b a | a b c d | d c b a`: mirrored about the edge of the last pixel (Keras default).
@@ -23,40 +23,12 @@ pub enum FillMode {
 }
 
 /// How samples between pixel centres are read (Keras `interpolation`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Interpolation {
     #[default]
     Bilinear,
     Nearest,
-}
-
-impl std::str::FromStr for FillMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "reflect" => Ok(FillMode::Reflect),
-            "constant" => Ok(FillMode::Constant),
-            "nearest" => Ok(FillMode::Nearest),
-            "wrap" => Ok(FillMode::Wrap),
-            other => Err(format!(
-                "unknown fill '{other}' (use reflect, constant, nearest or wrap)"
-            )),
-        }
-    }
-}
-
-impl std::str::FromStr for Interpolation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "bilinear" => Ok(Interpolation::Bilinear),
-            "nearest" => Ok(Interpolation::Nearest),
-            other => Err(format!(
-                "unknown interpolation '{other}' (use bilinear or nearest)"
-            )),
-        }
-    }
 }
 
 /// Output→input coordinate map: `x_in = m[0]x + m[1]y + m[2]`, `y_in = m[3]x + m[4]y + m[5]`.

@@ -38,8 +38,8 @@ struct Args {
     /// preprocessing it expects (see --normalize).
     #[arg(long)]
     model: PathBuf,
-    /// Input normalisation of a model not made by ortl-train: imagenet, caffe, unit or
-    /// symmetric (detected from the file's producer when omitted).
+    /// Input normalisation of a model not made by ortl-train (detected from the file's
+    /// producer when omitted).
     #[arg(long)]
     normalize: Option<ortl_models::Normalization>,
     /// Height and width to run a model not made by ortl-train at, as HxW, when its input
@@ -116,14 +116,13 @@ struct Args {
     /// a class name.
     #[arg(long, default_value = "predicted", requires = "cam")]
     cam_class: CamClass,
-    /// gradcam or gradcam++.
+    /// How the heatmap weights the feature maps.
     #[arg(long, default_value = "gradcam", requires = "cam")]
     cam_method: ortl_explain::Method,
     /// Colour map of the heatmap PNGs.
     #[arg(long, value_enum, default_value_t = ortl_explain::overlay::Colormap::Jet, requires = "cam")]
     cam_colormap: ortl_explain::overlay::Colormap,
-    /// Heatmap colour scale: image (each map by its own maximum) or global (every map by the
-    /// largest over all images, so colours compare across images; PNGs are drawn at the end).
+    /// Heatmap colour scale.
     #[arg(long, value_enum, default_value_t = ortl_explain::overlay::Scale::Image, requires = "cam")]
     cam_scale: ortl_explain::overlay::Scale,
     /// Feature map to explain (a rank-4 value of the graph; default: the one the

@@ -119,7 +119,8 @@ impl ModelInfo {
             ));
         }
         let filter = match meta(keys::RESIZE) {
-            Some(name) => name.parse().map_err(|e: String| e)?,
+            Some(name) => <Filter as clap::ValueEnum>::from_str(name, false)
+                .map_err(|e| format!("metadata {}: {e}", keys::RESIZE))?,
             None => Filter::Bilinear,
         };
         let window = match meta(keys::WINDOW) {

@@ -85,8 +85,7 @@ pub fn cut_at(
     // start at the preprocessed pixels, so the new classifier's preprocessing replaces it.
     let own = match model.metadata.get(keys::NORMALIZATION) {
         Some(text) => {
-            let normalization: Normalization = text
-                .parse()
+            let normalization = <Normalization as clap::ValueEnum>::from_str(text, false)
                 .map_err(|e| format!("metadata {}: {e}", keys::NORMALIZATION))?;
             strip_ortl_preprocessing(&mut graph)?;
             Some(normalization)

@@ -2,8 +2,8 @@
 //! out. Carrying it in the graph means a model file classifies raw pixels by itself, and the
 //! classic mistake — feeding a backbone the wrong `preprocess_input` — cannot happen.
 
+use clap::ValueEnum;
 use std::fmt;
-use std::str::FromStr;
 
 use ortl_onnx::builder::{int, ints};
 use ortl_onnx::{Attr, DataType, GraphBuilder, Tensor};
@@ -11,11 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::Layout;
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Normalization {
     /// torchvision / ONNX model zoo: x/255, minus mean (0.485, 0.456, 0.406), divided by
     /// std (0.229, 0.224, 0.225), RGB.
+    #[value(name = "imagenet")]
     ImageNet,
     /// Keras `resnet50.preprocess_input` ("caffe"): RGB→BGR, minus (103.939, 116.779,
     /// 123.68), no scaling.
@@ -27,8 +28,6 @@ pub enum Normalization {
 }
 
 impl Normalization {
-    pub const NAMES: [&'static str; 4] = ["imagenet", "caffe", "unit", "symmetric"];
-
     /// Channel order, and per-channel (offset, divisor) applied to 0..255 values as
     /// `(x − offset) / divisor`, in that channel order.
     fn affine(self) -> (bool, [f32; 3], [f32; 3]) {
@@ -54,23 +53,11 @@ impl Normalization {
 
 impl fmt::Display for Normalization {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::NAMES[*self as usize])
-    }
-}
-
-impl FromStr for Normalization {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "imagenet" => Ok(Normalization::ImageNet),
-            "caffe" => Ok(Normalization::Caffe),
-            "unit" => Ok(Normalization::Unit),
-            "symmetric" => Ok(Normalization::Symmetric),
-            other => Err(format!(
-                "unknown normalisation '{other}' (use one of {})",
-                Self::NAMES.join(", ")
-            )),
-        }
+        f.write_str(
+            self.to_possible_value()
+                .expect("every variant has a name")
+                .get_name(),
+        )
     }
 }
 
@@ -120,8 +107,14 @@ mod tests {
             [30.0 - 103.939, 20.0 - 116.779, 10.0 - 123.68]
         );
         assert_eq!(Normalization::Symmetric.apply([0, 255, 0])[1], 1.0);
-        for name in Normalization::NAMES {
-            assert_eq!(name.parse::<Normalization>().unwrap().to_string(), name);
+        // The flag spelling, the metadata spelling and serde's are one.
+        for &normalization in Normalization::value_variants() {
+            let name = normalization.to_string();
+            assert_eq!(Normalization::from_str(&name, false), Ok(normalization));
+            assert_eq!(
+                serde_json::to_string(&normalization).unwrap(),
+                format!("\"{name}\"")
+            );
         }
     }
 }

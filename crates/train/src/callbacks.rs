@@ -4,11 +4,16 @@
 use std::str::FromStr;
 
 /// A metric of `history.csv`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 pub enum Metric {
     Loss,
+    #[value(alias = "acc")]
     Accuracy,
+    #[value(name = "val_loss")]
     ValLoss,
+    #[value(name = "val_accuracy", alias = "val_acc")]
     ValAccuracy,
 }
 
@@ -41,15 +46,9 @@ impl Metric {
 impl FromStr for Metric {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "loss" => Ok(Metric::Loss),
-            "accuracy" | "acc" => Ok(Metric::Accuracy),
-            "val_loss" => Ok(Metric::ValLoss),
-            "val_accuracy" | "val_acc" => Ok(Metric::ValAccuracy),
-            other => Err(format!(
-                "unknown metric '{other}' (use loss, accuracy, val_loss or val_accuracy)"
-            )),
-        }
+        <Self as clap::ValueEnum>::from_str(s, false).map_err(|_| {
+            format!("unknown metric '{s}' (use loss, accuracy, val_loss or val_accuracy)")
+        })
     }
 }
 

@@ -39,6 +39,31 @@ pub enum Trainable {
     Upto(String),
 }
 
+/// The `--freeze` spelling: what is frozen, not what trains.
+impl std::fmt::Display for Trainable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trainable::All => write!(f, "none"),
+            Trainable::Head => write!(f, "backbone"),
+            Trainable::Upto(prefix) => write!(f, "upto:{prefix}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Trainable {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "none" => Ok(Trainable::All),
+            "backbone" => Ok(Trainable::Head),
+            other => match other.strip_prefix("upto:") {
+                Some(prefix) if !prefix.is_empty() => Ok(Trainable::Upto(prefix.into())),
+                _ => Err(format!("'{other}': use none, backbone or upto:NAME")),
+            },
+        }
+    }
+}
+
 /// Parameters used by the graph's nodes up to the last one matching `prefix`.
 fn frozen_upto(
     graph: &Graph,
@@ -590,4 +615,24 @@ fn batch_norm_on_batch_statistics(
     });
     *graph = b.finish();
     vec![mean, var]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freeze_spellings_parse_and_display_back() {
+        for text in ["none", "backbone", "upto:layer3"] {
+            let trainable: Trainable = text.parse().unwrap();
+            assert_eq!(trainable.to_string(), text);
+        }
+        assert_eq!("none".parse::<Trainable>(), Ok(Trainable::All));
+        assert!(
+            "upto:"
+                .parse::<Trainable>()
+                .unwrap_err()
+                .contains("upto:NAME")
+        );
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use clap::Parser;
 use ortl_autodiff::loss::Loss;
-use ortl_autodiff::optim::Optimizer;
+use ortl_autodiff::optim::{Optimizer, OptimizerKind};
 use ortl_cli::{AtomicFile, usage};
 use ortl_manifest::TensorSet;
 use ortl_manifest::train_record::{Environment, TrainRecord, TrainSettings};
@@ -54,12 +54,9 @@ struct Args {
     /// Replace a finished run in the output folder.
     #[arg(long)]
     force: bool,
-    /// Start from the chest X-ray tutorial's settings: tutorial head, sigmoid outputs with
-    /// sparse categorical cross-entropy, Adam, exp:1e-5,0.99,100 schedule, early stopping on
-    /// loss (patience 10), best checkpoint on val_accuracy, 100 epochs, batch 32, seed 12,
-    /// backbone trainable with frozen BatchNorm. Other flags override.
-    #[arg(long, value_parser = ["tutorial"])]
-    preset: Option<String>,
+    /// Start from a recipe's settings; other flags override them.
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
     /// A built-in backbone (He init, torchvision's layout and names): resnet50, resnet101,
     /// resnet26, mobilenet_v2, vgg19, vgg19_bn, densenet121, densenet201, efficientnet_b0,
     /// inception_v3, inception_resnet_v2 (timm's names), or a reduced member for quick runs
@@ -68,8 +65,7 @@ struct Args {
     /// its pooled features. [default: resnet50]
     #[arg(long)]
     backbone: Option<String>,
-    /// Input normalisation of an imported backbone (imagenet, caffe, unit, symmetric);
-    /// detected from the file when omitted.
+    /// Input normalisation of an imported backbone; detected from the file when omitted.
     #[arg(long)]
     normalize: Option<Normalization>,
     /// Pretrained weights for a built-in backbone: a safetensors file with torchvision's
@@ -90,23 +86,22 @@ struct Args {
     dropout: Option<f32>,
     /// What is frozen: none (everything trains), backbone (head only), or upto:NAME (the
     /// layers up to and including the last node or parameter named NAME…, e.g. upto:layer3).
-    /// [default: none]
-    #[arg(long)]
-    freeze: Option<String>,
+    #[arg(long, default_value = "none")]
+    freeze: Trainable,
     /// L2 penalty coefficient on the head's dense kernels (Keras kernel_regularizer);
     /// the tutorial head's is 0.3, the others' 0.
     #[arg(long)]
     l2: Option<f32>,
-    /// Backbone BatchNorm: frozen (stored statistics) or train (batch statistics); default
-    /// frozen for a pretrained .onnx backbone, train for a built-in one.
+    /// Backbone BatchNorm. [default: frozen for a pretrained .onnx backbone, train for a
+    /// built-in one]
     #[arg(long, value_enum)]
     bn_mode: Option<BnMode>,
-    /// Loss: softmax-ce, sigmoid-categorical (the tutorial's), sigmoid-bce. Default follows the head.
+    /// Loss. [default: sigmoid-categorical with the tutorial head, softmax-ce otherwise]
     #[arg(long)]
     loss: Option<Loss>,
-    /// Optimizer: adam, adamw, sgd, nesterov, rmsprop (Keras defaults). [default: adam]
-    #[arg(long)]
-    optimizer: Option<String>,
+    /// Optimizer, with Keras' defaults.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    optimizer: OptimizerKind,
     /// Learning rate (the schedule's base where it has none of its own). [default: 0.001]
     #[arg(long)]
     lr: Option<f64>,
@@ -141,10 +136,10 @@ struct Args {
     /// [default: off; with --preset tutorial: monitor=loss,patience=10]
     #[arg(long)]
     early_stopping: Option<String>,
-    /// Metric whose best epoch is saved as best.onnx: monitor=val_accuracy (or a bare name).
-    /// [default: val_accuracy]
-    #[arg(long)]
-    checkpoint: Option<String>,
+    /// Metric whose best epoch is saved as best.onnx: monitor=M or a bare name (loss,
+    /// accuracy, val_loss, val_accuracy).
+    #[arg(long, value_parser = checkpoint_metric, default_value = "val_accuracy")]
+    checkpoint: Metric,
     /// Validation fold of a k-fold manifest (the other folds train).
     #[arg(long)]
     val_fold: Option<u32>,
@@ -157,8 +152,7 @@ struct Args {
     /// CPU threads for ONNX Runtime (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// How convolutions compute on the CPU: auto (blocked NCHWc kernels where ONNX Runtime
-    /// has them for this CPU), plain (the reference layout) or blocked (fail without them).
+    /// How convolutions compute on the CPU.
     #[arg(long, value_enum, default_value_t = ConvLayout::Auto)]
     conv_layout: ConvLayout,
     /// libonnxruntime to load (default: ORT_DYLIB_PATH, then .ort/ from `make setup`).
@@ -188,6 +182,16 @@ struct Args {
     export_step_graph: Option<PathBuf>,
 }
 
+/// Settings that start from a published recipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Preset {
+    /// The chest X-ray tutorial's: tutorial head, sigmoid outputs with sparse categorical
+    /// cross-entropy, Adam, exp:1e-5,0.99,100 schedule, early stopping on loss (patience 10),
+    /// best checkpoint on val_accuracy, 100 epochs, batch 32, seed 12, backbone trainable
+    /// with frozen BatchNorm.
+    Tutorial,
+}
+
 /// Every setting after the preset and flags are combined.
 struct Settings {
     backbone: String,
@@ -195,7 +199,6 @@ struct Settings {
     trainable: Trainable,
     bn_mode: BnMode,
     loss: Loss,
-    optimizer_name: String,
     lr: f64,
     schedule: Schedule,
     batch: usize,
@@ -208,7 +211,7 @@ struct Settings {
 
 impl Args {
     fn settings(&self) -> Result<Settings> {
-        let tutorial = self.preset.as_deref() == Some("tutorial");
+        let tutorial = self.preset == Some(Preset::Tutorial);
         // Built-in names in their own spelling whatever the case or `-`/`_` given.
         let backbone = match self.backbone.as_deref() {
             None => "resnet50".to_string(),
@@ -247,36 +250,16 @@ impl Args {
         } else {
             Some(early_text.parse().map_err(usage)?)
         };
-        let checkpoint_text = self
-            .checkpoint
-            .clone()
-            .unwrap_or_else(|| "val_accuracy".into());
-        let checkpoint: Metric = checkpoint_text
-            .trim_start_matches("monitor=")
-            .parse()
-            .map_err(usage)?;
         Ok(Settings {
             backbone: backbone.clone(),
             head,
-            trainable: match self.freeze.as_deref() {
-                Some("backbone") => Trainable::Head,
-                None | Some("none") => Trainable::All,
-                Some(other) => match other.strip_prefix("upto:") {
-                    Some(prefix) if !prefix.is_empty() => Trainable::Upto(prefix.to_string()),
-                    _ => {
-                        return Err(usage(format!(
-                            "--freeze '{other}': use none, backbone or upto:NAME"
-                        )));
-                    }
-                },
-            },
+            trainable: self.freeze.clone(),
             bn_mode: match self.bn_mode {
                 Some(mode) => mode,
                 None if ortl_models::zoo::canonical(&backbone).is_none() => BnMode::Frozen,
                 None => BnMode::Train,
             },
             loss,
-            optimizer_name: self.optimizer.clone().unwrap_or_else(|| "adam".into()),
             lr: self.lr.unwrap_or(1e-3),
             schedule: self.schedule.clone().unwrap_or(if tutorial {
                 "exp:1e-5,0.99,100".parse().expect("valid")
@@ -286,11 +269,16 @@ impl Args {
             batch: self.batch.unwrap_or(32),
             epochs: self.epochs.unwrap_or(if tutorial { 100 } else { 10 }),
             early_stopping,
-            checkpoint,
+            checkpoint: self.checkpoint,
             class_weights: self.class_weights.clone().unwrap_or(ClassWeights::None),
             seed: self.seed.unwrap_or(12),
         })
     }
+}
+
+/// `--checkpoint monitor=M` or `--checkpoint M`.
+fn checkpoint_metric(text: &str) -> Result<Metric, String> {
+    text.trim_start_matches("monitor=").parse()
 }
 
 /// A flag value's command-line spelling.
@@ -322,8 +310,7 @@ fn run(args: Args) -> Result<()> {
     if s.batch == 0 || s.epochs == 0 {
         return Err(usage("--batch and --epochs must be at least 1"));
     }
-    let optimizer =
-        Optimizer::named(&s.optimizer_name, args.weight_decay, args.momentum).map_err(usage)?;
+    let optimizer = Optimizer::keras(args.optimizer, args.weight_decay, args.momentum);
     if args.conv_layout == ConvLayout::Blocked && args.device != Device::Cpu {
         return Err(usage(
             "--conv-layout blocked is for the CPU; CUDA runs the plain graph (use auto)",
@@ -413,7 +400,7 @@ fn run(args: Args) -> Result<()> {
         backbone.normalization,
         backbone.normalization_reason
     );
-    if args.preset.as_deref() == Some("tutorial") && !backbone.weights.is_pretrained() {
+    if args.preset == Some(Preset::Tutorial) && !backbone.weights.is_pretrained() {
         eprintln!(
             "ortl-train: warning: the tutorial fine-tunes ImageNet weights, but this {} starts from random weights; give --weights FILE.safetensors or a pretrained classifier as --backbone FILE.onnx (README: pretrained weights)",
             backbone.name
@@ -495,7 +482,7 @@ fn run(args: Args) -> Result<()> {
         image_height: set.meta.height,
         image_width: set.meta.width,
         val_fold: args.val_fold,
-        preset: args.preset.clone(),
+        preset: args.preset.as_ref().map(flag_value),
         backbone: s.backbone.clone(),
         backbone_parameters: backbone.parameter_count(),
         backbone_weights: backbone.weights.clone(),
@@ -505,12 +492,12 @@ fn run(args: Args) -> Result<()> {
         normalization: backbone.normalization.to_string(),
         normalization_reason: backbone.normalization_reason.clone(),
         head: s.head.to_string(),
-        freeze: args.freeze.clone().unwrap_or_else(|| "none".into()),
+        freeze: args.freeze.to_string(),
         l2: args.l2,
         fine_tune: args.fine_tune,
         bn_mode: flag_value(&s.bn_mode),
         loss: s.loss.to_string(),
-        optimizer: s.optimizer_name.clone(),
+        optimizer: flag_value(&args.optimizer),
         weight_decay: args.weight_decay,
         momentum: args.momentum,
         lr: s.lr,

@@ -2,8 +2,9 @@
 //! input types), so `--device cuda` never falls back to the CPU with copies every step.
 //! Checked against ONNX Runtime's CUDA kernel table without a GPU.
 
+use clap::ValueEnum;
 use ortl_autodiff::loss::Loss;
-use ortl_autodiff::optim::Optimizer;
+use ortl_autodiff::optim::{Optimizer, OptimizerKind};
 use ortl_explain::Method;
 use ortl_models::heads::HeadOutput;
 use ortl_models::{Backbone, ClassifierSpec, Head, classifier};
@@ -27,14 +28,14 @@ fn build_at(backbone: &Backbone, head: Head, size: usize) -> (Model, HeadOutput)
     classifier(backbone, &spec)
 }
 
-fn spec(trainable: Trainable, bn_mode: BnMode, loss: Loss, optimizer: &str) -> TrainSpec {
+fn spec(trainable: Trainable, bn_mode: BnMode, loss: Loss, optimizer: OptimizerKind) -> TrainSpec {
     TrainSpec {
         trainable,
         bn_mode,
         head_bn_momentum: 0.99,
         backbone_bn_momentum: 0.9,
         loss,
-        optimizer: Optimizer::named(optimizer, 1e-4, 0.9).unwrap(),
+        optimizer: Optimizer::keras(optimizer, 1e-4, 0.9),
         clip_norm: Some(1.0),
         conv_layout: ConvLayout::Auto,
     }
@@ -76,7 +77,7 @@ fn resnet50_step_graphs_for_every_optimizer_loss_and_bn_mode_run_on_cuda() {
     let backbone = ortl_models::zoo::builtin("resnet50", 1).unwrap();
     let (model, head) = build(&backbone, Head::Tutorial);
     let mut graphs = Vec::new();
-    for optimizer in ["adam", "adamw", "sgd", "nesterov", "rmsprop"] {
+    for &optimizer in OptimizerKind::value_variants() {
         let step = graph::build_step(
             &model,
             &head,
@@ -88,13 +89,13 @@ fn resnet50_step_graphs_for_every_optimizer_loss_and_bn_mode_run_on_cuda() {
             ),
         )
         .unwrap();
-        graphs.push((format!("resnet50 step, {optimizer}"), step.model));
+        graphs.push((format!("resnet50 step, {optimizer:?}"), step.model));
     }
     for loss in [Loss::SoftmaxCrossEntropy, Loss::SigmoidBinary] {
         let step = graph::build_step(
             &model,
             &head,
-            &spec(Trainable::All, BnMode::Train, loss, "adam"),
+            &spec(Trainable::All, BnMode::Train, loss, OptimizerKind::Adam),
         )
         .unwrap();
         graphs.push((format!("resnet50 step, {loss}, BN train"), step.model));
@@ -119,7 +120,7 @@ fn head_only_feature_inference_and_grad_cam_graphs_run_on_cuda() {
             Trainable::Head,
             BnMode::Frozen,
             Loss::SoftmaxCrossEntropy,
-            "sgd",
+            OptimizerKind::Sgd,
         );
         let step = graph::build_step(&model, &out, &head_only).unwrap();
         let cached = graph::on_features(step.clone(), &out.pooled, backbone.channels);
@@ -175,7 +176,7 @@ fn every_builtin_family_trains_on_cuda() {
                 Trainable::All,
                 BnMode::Train,
                 Loss::SoftmaxCrossEntropy,
-                "adamw",
+                OptimizerKind::Adamw,
             ),
         )
         .unwrap();

@@ -5,7 +5,7 @@
 
 use ndarray::{ArrayD, IxDyn};
 use ortl_autodiff::loss::Loss;
-use ortl_autodiff::optim::Optimizer;
+use ortl_autodiff::optim::{Optimizer, OptimizerKind};
 use ortl_models::exports::{self, Classifier, Export};
 use ortl_models::import::cut_at;
 use ortl_models::{Backbone, ClassifierSpec, Head, classifier};
@@ -86,7 +86,7 @@ fn a_head_trains_on_every_exporters_form_and_on_an_encoder() {
     ];
     for (opset, size, form, features) in cases {
         let backbone = imported(opset, size, form, features);
-        let adam = Optimizer::named("adam", 0.0, 0.0).unwrap();
+        let adam = Optimizer::keras(OptimizerKind::Adam, 0.0, 0.0);
         let mut t = trainer(&backbone, spec(Trainable::Head, adam));
         let (pixels, labels) = images();
         let batch = Batch {

@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayD, IxDyn};
 use ortl_autodiff::loss::Loss;
-use ortl_autodiff::optim::Optimizer;
+use ortl_autodiff::optim::{Optimizer, OptimizerKind};
 use ortl_models::resnet::resnet;
 use ortl_models::{ClassifierSpec, Head, ResNetConfig, classifier};
 use ortl_runtime::{Feed, SessionOptions};
@@ -279,7 +279,7 @@ fn comparison_backbones_gradients_match_finite_differences() {
 
 #[test]
 fn a_small_resnet_overfits_sixteen_images() {
-    let adam = Optimizer::named("adam", 0.0, 0.0).unwrap();
+    let adam = Optimizer::keras(OptimizerKind::Adam, 0.0, 0.0);
     let mut t = trainer(
         Head::Linear { dropout: 0.0 },
         spec(Trainable::All, Loss::SoftmaxCrossEntropy, adam),
@@ -322,7 +322,7 @@ fn a_small_resnet_overfits_sixteen_images() {
 
 #[test]
 fn frozen_backbone_trains_only_the_head() {
-    let adam = Optimizer::named("adam", 0.0, 0.0).unwrap();
+    let adam = Optimizer::keras(OptimizerKind::Adam, 0.0, 0.0);
     let mut t = trainer(
         Head::Tutorial,
         spec(Trainable::Head, Loss::SigmoidCategorical, adam),
@@ -432,7 +432,7 @@ fn a_step_moves_only_the_batch_in_and_the_scalars_out() {
             ..spec(
                 Trainable::All,
                 Loss::SigmoidCategorical,
-                Optimizer::named("adam", 0.0, 0.9).unwrap(),
+                Optimizer::keras(OptimizerKind::Adam, 0.0, 0.9),
             )
         },
     );
@@ -501,7 +501,7 @@ fn blocked_and_plain_steps_agree_over_three_steps() {
         nesterov: false,
         weight_decay: 0.0,
     };
-    let adam = Optimizer::named("adam", 0.0, 0.9).unwrap();
+    let adam = Optimizer::keras(OptimizerKind::Adam, 0.0, 0.9);
     for (bn_mode, optimizer) in [
         (BnMode::Frozen, momentum.clone()),
         (BnMode::Train, momentum),
