@@ -9,8 +9,8 @@ use ndarray::{ArrayD, IxDyn};
 use ortl_autodiff::blocked::{self, Blocked};
 use ortl_autodiff::gradients;
 use ortl_onnx::builder::{int, ints};
-use ortl_onnx::{DataType, Dim, GraphBuilder, Model, io, shapes};
-use ortl_runtime::{Feed, Session, SessionOptions};
+use ortl_onnx::{DataType, Dim, GraphBuilder, Model, shapes};
+use ortl_runtime::Feed;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -109,17 +109,6 @@ fn step_model() -> Model {
     Model::new(graph)
 }
 
-fn session(model: &Model) -> Session {
-    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
-    let options = SessionOptions {
-        threads: Some(1),
-        ..Default::default()
-    };
-    runtime
-        .load(&options, &io::to_bytes(model))
-        .unwrap_or_else(|e| panic!("ORT rejects the graph: {e}"))
-}
-
 fn feeds(model: &Model) -> HashMap<String, ArrayD<f32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(16);
     model
@@ -154,11 +143,11 @@ fn run(
         .iter()
         .map(|(k, v)| (k.as_str(), Feed::F32(v.clone())))
         .collect();
-    ortl_runtime::run(&mut session(model), feeds).unwrap()
+    ortl_runtime::run(&mut ortl_runtime::testing::session(model), feeds).unwrap()
 }
 
 fn block() -> i64 {
-    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
+    let runtime = ortl_runtime::testing::runtime();
     runtime
         .nchwc_block()
         .expect("this CPU has ONNX Runtime's blocked kernels (AVX2 or AVX-512); the pass cannot be checked without them")

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use ndarray::{ArrayD, IxDyn};
 use ortl_autodiff::gradients;
 use ortl_onnx::builder::{float, int, ints};
-use ortl_onnx::{Attr, DataType, Dim, GraphBuilder, Model, Tensor, io, shapes};
+use ortl_onnx::{Attr, DataType, Dim, GraphBuilder, Model, Tensor, shapes};
+use ortl_runtime::Feed;
 use ortl_runtime::Session;
-use ortl_runtime::{Feed, SessionOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -60,17 +60,6 @@ fn fixed(name: &'static str, dims: &[usize]) -> Input {
         grad: false,
         range: (0.5, 1.5),
     }
-}
-
-fn session(model: &Model) -> Session {
-    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
-    let options = SessionOptions {
-        threads: Some(1),
-        ..Default::default()
-    };
-    runtime
-        .load(&options, &io::to_bytes(model))
-        .unwrap_or_else(|e| panic!("ORT rejects the graph: {e}"))
 }
 
 fn run(
@@ -147,8 +136,11 @@ fn check(case: &str, inputs: Vec<Input>, forward: impl Fn(&mut GraphBuilder, &[S
             (i.name, v)
         })
         .collect();
-    let analytic = run(&mut session(&backward_model), &values);
-    let mut forward_session = session(&forward_model);
+    let analytic = run(
+        &mut ortl_runtime::testing::session(&backward_model),
+        &values,
+    );
+    let mut forward_session = ortl_runtime::testing::session(&forward_model);
     let eps = 1e-2f32;
     for i in inputs.iter().filter(|i| i.grad) {
         let grad = &analytic[&format!("grad_{}", i.name)];

@@ -18,7 +18,7 @@ fn through_ort(loss: Loss) -> f32 {
     let w = b.input("w", DataType::Float, vec![Dim::Fixed(2)]);
     let out = batch_loss(&mut b, loss, &z, &t, &w);
     b.output(&out, DataType::Float, vec![]);
-    let runtime = ortl_runtime::init(None).unwrap();
+    let runtime = ortl_runtime::testing::runtime();
     let mut session = runtime
         .load(
             &SessionOptions::default(),
@@ -97,7 +97,7 @@ fn l2_penalty_is_the_coefficient_times_the_sum_of_squares() {
     let w = b.param("w", Tensor::f32(&[2, 2], vec![1.0, -2.0, 0.5, 3.0]));
     let out = l2_penalty(&mut b, &[(w, 0.3)]).unwrap();
     b.output(&out, DataType::Float, vec![]);
-    let runtime = ortl_runtime::init(None).unwrap();
+    let runtime = ortl_runtime::testing::runtime();
     let mut session = runtime
         .load(
             &SessionOptions::default(),

@@ -34,7 +34,7 @@ fn through_ort(opt: &Optimizer, steps: usize) -> Vec<Vec<f32>> {
     for o in &outs {
         b.output(o, DataType::Float, dims.clone());
     }
-    let runtime = ortl_runtime::init(None).unwrap();
+    let runtime = ortl_runtime::testing::runtime();
     let mut session = runtime
         .load(
             &SessionOptions::default(),

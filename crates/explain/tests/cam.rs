@@ -110,7 +110,7 @@ fn tiny() -> Tiny {
 }
 
 fn run(model: &Model, feeds: Vec<(&str, Feed)>) -> std::collections::BTreeMap<String, ArrayD<f32>> {
-    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
+    let runtime = ortl_runtime::testing::runtime();
     let mut session = runtime
         .load(&Default::default(), &io::to_bytes(model))
         .unwrap_or_else(|e| panic!("ORT accepts the graph: {e}"));

@@ -14,7 +14,7 @@ use ortl_infer::inputs::Shard;
 use ortl_infer::{Item, ModelInfo, inputs};
 use ortl_manifest::Split;
 use ortl_manifest::predictions::{Format, Row, Writer};
-use ortl_runtime::{Device, Feed, SessionOptions};
+use ortl_runtime::{Feed, RuntimeArgs};
 use rayon::prelude::*;
 
 /// Classifies images with an ortl model and writes one row per image to stdout.
@@ -84,12 +84,8 @@ struct Args {
     /// holds back the rows after it).
     #[arg(long)]
     unordered: bool,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: Device,
-    /// CPU threads for ONNX Runtime (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
     /// Threads decoding and resizing images while the model runs; more pays only when there
     /// are more cores than --threads, or for slow formats such as DICOM JPEG 2000.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -132,9 +128,6 @@ struct Args {
     /// Replace an existing --cam folder.
     #[arg(long, requires = "cam")]
     force: bool,
-    /// libonnxruntime to load (default: ORT_DYLIB_PATH, then .ort/ from `make setup`).
-    #[arg(long)]
-    ort_lib: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -192,11 +185,8 @@ fn run(args: Args) -> Result<()> {
         items = shard.select(items);
     }
 
-    let runtime = ortl_runtime::init(args.ort_lib.as_deref())?;
-    let options = SessionOptions {
-        device: args.device,
-        threads: args.threads,
-    };
+    let runtime = args.runtime.init()?;
+    let options = args.runtime.session_options();
     let limits = DecodeLimits {
         max_pixels: args.max_pixels,
     };

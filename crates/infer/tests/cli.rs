@@ -116,7 +116,7 @@ fn probabilities_equal_the_models_on_the_stored_training_tensors() {
     .unwrap();
     let set = ortl_manifest::TensorSet::open(&wd.join("t")).unwrap();
     let stored = set.load_shard(&set.meta.shards[0]).unwrap().into_dyn();
-    let runtime = ortl_runtime::init(None).unwrap();
+    let runtime = ortl_runtime::testing::runtime();
     let mut session = runtime
         .session(&Default::default())
         .unwrap()

@@ -2,26 +2,13 @@
 //! through the import: ONNX Runtime runs each file as written and as ortl rewrote it, and
 //! the numbers must agree.
 
-use std::collections::BTreeMap;
-
 use ndarray::{ArrayD, IxDyn};
 use ortl_models::exports::{self, Classifier, Export};
 use ortl_models::import::cut;
 use ortl_models::{ClassifierSpec, Head, Layout, classifier};
 use ortl_onnx::{DataType, Dim, Model, ValueInfo, io, passes};
-use ortl_runtime::{Feed, SessionOptions};
-
-fn run(model: &Model, feeds: Vec<(&str, Feed)>) -> BTreeMap<String, ArrayD<f32>> {
-    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
-    let options = SessionOptions {
-        threads: Some(1),
-        ..Default::default()
-    };
-    let mut session = runtime
-        .load(&options, &io::to_bytes(model))
-        .unwrap_or_else(|e| panic!("ORT accepts the opset-{:?} model: {e}", model.opset()));
-    ortl_runtime::run(&mut session, feeds).unwrap()
-}
+use ortl_runtime::Feed;
+use ortl_runtime::testing::run;
 
 fn pixels(n: usize, size: usize) -> ArrayD<f32> {
     ArrayD::from_shape_fn(IxDyn(&[n, 3, size, size]), |i| {

@@ -1,8 +1,6 @@
 //! Models built, exported, imported and cut by ortl, run through ONNX Runtime (installed by
 //! `make setup`, which `make test` runs first), with the numbers checked.
 
-use std::collections::BTreeMap;
-
 use ndarray::{ArrayD, IxDyn};
 use ortl_models::import::cut;
 use ortl_models::preprocess::preprocess;
@@ -12,23 +10,9 @@ use ortl_models::{
 };
 use ortl_onnx::builder::{int, ints};
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model, Tensor, ValueInfo, io, passes};
-use ortl_runtime::Session;
 use ortl_runtime::{Feed, SessionOptions};
 
-fn session(model: &Model) -> Session {
-    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
-    let options = SessionOptions {
-        threads: Some(1),
-        ..Default::default()
-    };
-    runtime
-        .load(&options, &io::to_bytes(model))
-        .unwrap_or_else(|e| panic!("ORT accepts the model: {e}"))
-}
-
-fn run(model: &Model, feeds: Vec<(&str, Feed)>) -> BTreeMap<String, ArrayD<f32>> {
-    ortl_runtime::run(&mut session(model), feeds).unwrap()
-}
+use ortl_runtime::testing::run;
 
 /// Deterministic pseudo-random images, `uint8 [n, h, w, 3]`.
 fn images(n: usize, h: usize, w: usize) -> ArrayD<u8> {
@@ -104,7 +88,7 @@ fn exported_file_runs_like_the_in_memory_model() {
 
     let batch = images(3, 32, 32);
     let in_memory = run(&model, vec![("image", Feed::U8(batch.clone()))]);
-    let runtime = ortl_runtime::init(None).unwrap();
+    let runtime = ortl_runtime::testing::runtime();
     let mut from_file = runtime
         .session(&SessionOptions::default())
         .unwrap()

@@ -2,11 +2,15 @@
 //! from the PyPI wheel by `make setup`, so no build step downloads anything and the same
 //! binaries run on CPU or, with `make setup-cuda`, on an NVIDIA GPU.
 
+pub mod args;
 pub mod bound;
 pub mod device;
 pub mod kernels;
 pub mod library;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 
+pub use args::RuntimeArgs;
 pub use device::Device;
 pub use library::{ORT_VERSION, Runtime, RuntimeError, SessionOptions, init, locate};
 pub mod exec;

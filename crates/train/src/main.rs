@@ -12,7 +12,7 @@ use ortl_cli::{AtomicFile, usage};
 use ortl_manifest::TensorSet;
 use ortl_manifest::train_record::{Environment, TrainRecord, TrainSettings};
 use ortl_models::{ClassifierSpec, Head, Normalization, classifier};
-use ortl_runtime::{Device, SessionOptions};
+use ortl_runtime::{Device, RuntimeArgs};
 use ortl_train::Trainer;
 use ortl_train::callbacks::{EarlyStopping, Metric};
 use ortl_train::fit::{
@@ -146,18 +146,11 @@ struct Args {
     /// Seed of everything random: initial weights, batch order, dropout masks. [default: 12]
     #[arg(long)]
     seed: Option<u64>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: Device,
-    /// CPU threads for ONNX Runtime (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
     /// How convolutions compute on the CPU.
     #[arg(long, value_enum, default_value_t = ConvLayout::Auto)]
     conv_layout: ConvLayout,
-    /// libonnxruntime to load (default: ORT_DYLIB_PATH, then .ort/ from `make setup`).
-    #[arg(long)]
-    ort_lib: Option<PathBuf>,
     /// Continue the interrupted (or finished, with more --epochs) run in the output folder
     /// from its checkpoint, exactly: weights, optimizer state, epoch, step, schedule and
     /// generator. Give the same settings as the first time.
@@ -311,7 +304,7 @@ fn run(args: Args) -> Result<()> {
         return Err(usage("--batch and --epochs must be at least 1"));
     }
     let optimizer = Optimizer::keras(args.optimizer, args.weight_decay, args.momentum);
-    if args.conv_layout == ConvLayout::Blocked && args.device != Device::Cpu {
+    if args.conv_layout == ConvLayout::Blocked && args.runtime.device != Device::Cpu {
         return Err(usage(
             "--conv-layout blocked is for the CPU; CUDA runs the plain graph (use auto)",
         ));
@@ -326,11 +319,8 @@ fn run(args: Args) -> Result<()> {
         prepare_output(&args.output, args.force)?;
     }
 
-    let runtime = ortl_runtime::init(args.ort_lib.as_deref())?;
-    let options = SessionOptions {
-        device: args.device,
-        threads: args.threads,
-    };
+    let runtime = args.runtime.init()?;
+    let options = args.runtime.session_options();
     let backbone = match ortl_models::zoo::builtin(&s.backbone, s.seed) {
         Some(_) if args.features.is_some() => {
             return Err(usage(
@@ -464,7 +454,7 @@ fn run(args: Args) -> Result<()> {
         ortl_train::graph::apply_conv_layout(
             &mut step,
             args.conv_layout,
-            args.device,
+            args.runtime.device,
             runtime.nchwc_block(),
         )?;
         save_model(&step.model, path)?;
@@ -679,11 +669,11 @@ fn run(args: Args) -> Result<()> {
             ortl_version: env!("CARGO_PKG_VERSION").into(),
             onnxruntime: ortl_runtime::ORT_VERSION.into(),
             onnxruntime_library: runtime.library.clone(),
-            device: args.device.to_string(),
-            threads: args.threads,
+            device: args.runtime.device.to_string(),
+            threads: args.runtime.threads,
             conv_layout: match args
                 .conv_layout
-                .resolve(args.device, runtime.nchwc_block())?
+                .resolve(args.runtime.device, runtime.nchwc_block())?
             {
                 Some(block) => format!("blocked (NCHW{block}c)"),
                 None => "plain".into(),

@@ -110,7 +110,7 @@ fn writes_a_complete_run_and_checkpoints_the_best_epoch() {
     assert_eq!(record.settings.schedule, "constant");
     assert_eq!(record.settings.early_stopping, "off");
     // --conv-layout auto: blocked exactly where ONNX Runtime has the kernels for this CPU.
-    let block = ortl_runtime::init(None).unwrap().nchwc_block();
+    let block = ortl_runtime::testing::runtime().nchwc_block();
     let expected = block.map_or_else(|| "plain".into(), |b| format!("blocked (NCHW{b}c)"));
     assert_eq!(record.environment.conv_layout, expected);
     let epochs = ortl_manifest::history::read(&wd.join("run/history.csv")).unwrap();

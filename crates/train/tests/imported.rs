@@ -52,7 +52,7 @@ fn trainer(backbone: &Backbone, train: TrainSpec) -> Trainer {
         seed: 3,
     };
     let (model, head) = classifier(backbone, &spec);
-    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
+    let runtime = ortl_runtime::testing::runtime();
     let options = SessionOptions {
         threads: Some(1),
         ..Default::default()

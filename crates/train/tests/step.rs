@@ -93,7 +93,7 @@ fn trainer_on(
         seed: 3,
     };
     let (model, head) = classifier(&backbone, &spec);
-    let runtime = ortl_runtime::init(None).expect("ONNX Runtime (run 'make setup')");
+    let runtime = ortl_runtime::testing::runtime();
     Trainer::new(
         runtime,
         &SessionOptions {
@@ -133,7 +133,7 @@ fn training_forward_equals_inference(conv_layout: ConvLayout) {
         .unwrap()
         .probabilities;
     let bytes = ortl_onnx::io::to_bytes(&t.export().unwrap());
-    let runtime = ortl_runtime::init(None).unwrap();
+    let runtime = ortl_runtime::testing::runtime();
     let mut session = runtime.load(&SessionOptions::default(), &bytes).unwrap();
     let infer_p = ortl_runtime::run(&mut session, vec![("image", Feed::U8(images))])
         .unwrap()
