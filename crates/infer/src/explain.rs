@@ -47,8 +47,8 @@ pub struct CamOptions {
     pub dir: PathBuf,
     pub class: CamClass,
     pub method: Method,
-    pub colormap: ortl_explain::overlay::Colormap,
-    pub scale: ortl_explain::overlay::Scale,
+    pub colormap: ortl_draw::overlay::Colormap,
+    pub scale: ortl_draw::overlay::Scale,
     pub layer: Option<String>,
     pub force: bool,
     pub decoding: DecodeOptions,
@@ -243,13 +243,13 @@ impl Explainer {
             .enumerate()
             .filter_map(|(row, (name, class))| Some((row, name.as_ref()?, (*class)?)))
             .collect();
-        let global = self.options.scale == ortl_explain::overlay::Scale::Global;
+        let global = self.options.scale == ortl_draw::overlay::Scale::Global;
         let colormap = self.options.colormap;
         let drawn: Vec<Option<Pending>> = jobs
             .par_iter()
             .map(|&(row, name, class)| -> Result<Option<Pending>> {
                 let map: Vec<f32> = maps.index_axis(Axis(0), row).iter().copied().collect();
-                let raw = ortl_explain::overlay::upsample(&map, h, w, height, width);
+                let raw = ortl_draw::overlay::upsample(&map, h, w, height, width);
                 let raw = ndarray::Array2::from_shape_vec((height as usize, width as usize), raw)
                     .expect("upsampled to the input size");
                 let npy = staging.join(format!("{name}.npy"));
@@ -352,12 +352,12 @@ fn draw(
     p: &Pending,
     spatial: (usize, usize),
     maximum: Option<f32>,
-    colormap: ortl_explain::overlay::Colormap,
+    colormap: ortl_draw::overlay::Colormap,
     decoding: DecodeOptions,
 ) -> Result<()> {
     let image = decode(&p.image, decoding)?.pixels.into_rgb();
     let picture =
-        ortl_explain::overlay::overlay(&image, &p.map, spatial, maximum, &p.caption, colormap)
+        ortl_draw::overlay::overlay(&image, &p.map, spatial, maximum, &p.caption, colormap)
             .map_err(anyhow::Error::msg)?;
     picture
         .save(&p.png)

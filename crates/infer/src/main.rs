@@ -116,11 +116,11 @@ struct Args {
     #[arg(long, default_value = "gradcam", requires = "cam")]
     cam_method: ortl_explain::Method,
     /// Colour map of the heatmap PNGs.
-    #[arg(long, value_enum, default_value_t = ortl_explain::overlay::Colormap::Jet, requires = "cam")]
-    cam_colormap: ortl_explain::overlay::Colormap,
+    #[arg(long, value_enum, default_value_t = ortl_draw::overlay::Colormap::Jet, requires = "cam")]
+    cam_colormap: ortl_draw::overlay::Colormap,
     /// Heatmap colour scale.
-    #[arg(long, value_enum, default_value_t = ortl_explain::overlay::Scale::Image, requires = "cam")]
-    cam_scale: ortl_explain::overlay::Scale,
+    #[arg(long, value_enum, default_value_t = ortl_draw::overlay::Scale::Image, requires = "cam")]
+    cam_scale: ortl_draw::overlay::Scale,
     /// Feature map to explain (a rank-4 value of the graph; default: the one the
     /// classifier's global pooling reads).
     #[arg(long, value_name = "NAME", requires = "cam")]

@@ -93,7 +93,7 @@ fn heatmap_peaks_at_the_bright_corner_with_overlays_at_the_image_size() {
             let overlay = image::open(wd.join(cam_path)).unwrap();
             assert_eq!(
                 (overlay.width(), overlay.height()),
-                ortl_explain::overlay::Layout::of(64, 48).canvas(),
+                ortl_draw::overlay::Layout::of(64, 48).canvas(),
                 "the image at its size, with the caption band above and the colour bar beside"
             );
             let npy = wd.join(&cam_path.replace(".png", ".npy"));

@@ -36,7 +36,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (input, output) = (&args[1], &args[2]);
     let points = read(input)?;
-    ortl_explain::font::register();
+    ortl_draw::font::register();
     let root = BitMapBackend::new(output, (720, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let top = points

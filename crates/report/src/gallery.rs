@@ -167,7 +167,7 @@ pub fn render(preds: &Predictions, sections: &[Section], cams: &Path) -> Rendere
             // side when larger: scale the overlay so that part matches the thumbnail.
             let heat_scale = original.as_ref().map(|&(_, scale)| {
                 let long = f64::from(THUMBNAIL) / scale;
-                let max_side = f64::from(ortl_explain::overlay::MAX_SIDE);
+                let max_side = f64::from(ortl_draw::overlay::MAX_SIDE);
                 if long > max_side {
                     scale * long / max_side
                 } else {

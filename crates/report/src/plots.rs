@@ -36,7 +36,7 @@ fn render(
     figure: &dyn Fn(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
 ) -> Result<String> {
     // Text is measured with the bundled font.
-    ortl_explain::font::register();
+    ortl_draw::font::register();
     let mut svg = String::new();
     {
         let area = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -52,8 +52,7 @@ fn render(
 /// The SVG rasterized at `dpi` (the SVG being at 96), as an opaque RGB PNG.
 fn write_png(svg: &str, dpi: u32, path: &Path) -> Result<()> {
     let mut options = resvg::usvg::Options::default();
-    std::sync::Arc::make_mut(&mut options.fontdb)
-        .load_font_data(ortl_explain::font::BYTES.to_vec());
+    std::sync::Arc::make_mut(&mut options.fontdb).load_font_data(ortl_draw::font::BYTES.to_vec());
     std::sync::Arc::make_mut(&mut options.fontdb).set_sans_serif_family("DejaVu Sans");
     let tree = resvg::usvg::Tree::from_str(svg, &options).map_err(err)?;
     let scale = dpi as f32 / 96.0;
