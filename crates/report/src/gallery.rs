@@ -7,14 +7,13 @@
 //! confident true positives. Multi-class: misclassified (least probable true class first)
 //! and the most confident correct predictions.
 
-use std::fmt::Write;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use image::ImageFormat;
 
-use crate::html::escape;
+use maud::html;
 use ortl_manifest::Predictions;
 
 /// Most entries per section.
@@ -137,7 +136,7 @@ fn predicted(p: &[f64]) -> usize {
 #[derive(Clone, Debug)]
 pub struct Rendered {
     /// The HTML section, thumbnails embedded as JPEG data URIs.
-    pub html: String,
+    pub html: maud::Markup,
     /// (section title, image paths) for report.md.
     pub listing: Vec<(String, Vec<String>)>,
     /// Images whose heatmap or image could not be read.
@@ -147,12 +146,10 @@ pub struct Rendered {
 /// Renders the gallery. Overlays are looked up in `cams` by the file name of each row's
 /// cam_path.
 pub fn render(preds: &Predictions, sections: &[Section], cams: &Path) -> Rendered {
-    let mut h = String::from(
-        "<h2 id=\"gallery\">Where the model looks (Grad-CAM)</h2><p>Each image with its heatmap (warm: regions that raised the score of the class named on the overlay); a misclassified image also with the heatmap of its true class, what the model saw of the finding it missed.</p>",
-    );
     let mut missing = Vec::new();
+    let mut figures = Vec::new();
     for section in sections {
-        let _ = write!(h, "<h3>{}</h3><div class=\"gallery\">", section.heading());
+        let mut section_figures = Vec::new();
         for &row in &section.rows {
             let path = &preds.paths[row];
             let in_cams = |p: &Option<String>| {
@@ -191,39 +188,39 @@ pub fn render(preds: &Predictions, sections: &[Section], cams: &Path) -> Rendere
                 ));
             }
             let p = &preds.probabilities[row];
-            let label = preds.labels[row];
             let guess = predicted(p);
-            let _ = write!(
-                h,
-                "<figure class=\"cam\" data-kind=\"{}\" data-path=\"{}\">",
-                section.kind.id(),
-                escape(path)
-            );
-            for (uri, alt) in [(original, "image"), (heat, "heatmap")] {
-                match uri {
-                    Some(uri) => {
-                        let _ = write!(h, "<img src=\"{uri}\" alt=\"{alt}\">");
+            let (truth, guessed) = (&preds.classes[preds.labels[row]], &preds.classes[guess]);
+            section_figures.push(html! {
+                figure.cam data-kind=(section.kind.id()) data-path=(path) {
+                    @for (uri, alt) in [(&original, "image"), (&heat, "heatmap")] {
+                        @match uri {
+                            Some(uri) => img src=(uri) alt=(alt);,
+                            None => span.missing { (alt) " not found" },
+                        }
                     }
-                    None => {
-                        let _ = write!(h, "<span class=\"missing\">{alt} not found</span>");
+                    @if let Some(uri) = &true_heat {
+                        img src=(uri) alt="heatmap of the true class";
+                    }
+                    figcaption {
+                        (display_name(path)) br;
+                        "true " (truth) " · predicted " (guessed) " · p(" (guessed) ") = "
+                        (format!("{:.3}", p[guess]))
                     }
                 }
-            }
-            if let Some(uri) = true_heat {
-                let _ = write!(h, "<img src=\"{uri}\" alt=\"heatmap of the true class\">");
-            }
-            let _ = write!(
-                h,
-                "<figcaption>{}<br>true {} · predicted {} · p({}) = {:.3}</figcaption></figure>",
-                escape(&display_name(path)),
-                escape(&preds.classes[label]),
-                escape(&preds.classes[guess]),
-                escape(&preds.classes[guess]),
-                p[guess]
-            );
+            });
         }
-        h.push_str("</div>");
+        figures.push((section.heading(), section_figures));
     }
+    let html = html! {
+        h2 #gallery { "Where the model looks (Grad-CAM)" }
+        p {
+            "Each image with its heatmap (warm: regions that raised the score of the class named on the overlay); a misclassified image also with the heatmap of its true class, what the model saw of the finding it missed."
+        }
+        @for (heading, section_figures) in &figures {
+            h3 { (heading) }
+            div.gallery { @for figure in section_figures { (figure) } }
+        }
+    };
     let listing = sections
         .iter()
         .map(|s| {
@@ -232,7 +229,7 @@ pub fn render(preds: &Predictions, sections: &[Section], cams: &Path) -> Rendere
         })
         .collect();
     Rendered {
-        html: h,
+        html,
         listing,
         missing,
     }

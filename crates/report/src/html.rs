@@ -1,24 +1,33 @@
 //! report.html (one self-contained file: tables and inline SVG figures, no scripts, opens
-//! offline) and report.md. Class names and paths come from users, so every text is escaped.
+//! offline) and report.md. Class names and paths come from users: the HTML is built with
+//! maud, which escapes every interpolated text (only the figures' SVG, which the plot
+//! backends escape themselves, goes in as markup); the Markdown escapes with [`md_text`].
 
 use std::fmt::Write;
 
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
 use crate::evaluate::{BinaryEvaluation, MetricRow, MulticlassEvaluation};
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+const REPORT_STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}td.text{text-align:left}figure{display:inline-block;margin:0.5em}figcaption{text-align:center}figure.cam{vertical-align:top}figure.cam img{margin:2px;vertical-align:bottom}figure.cam figcaption{font-size:0.85em}.missing{display:inline-block;width:120px;color:#a60}.note{color:#a60}";
+
+const COMPARISON_STYLE: &str = "body{font-family:sans-serif;max-width:1300px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}";
+
+/// A page: the document head with `title` and `style`, then `body`.
+fn page(title: &str, style: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (PreEscaped(style)) }
+            }
+            body { (body) }
         }
     }
-    out
+    .into_string()
+        + "\n"
 }
 
 fn number(v: f64) -> String {
@@ -68,110 +77,84 @@ pub struct Report<'a> {
 }
 
 pub fn html(r: &Report) -> String {
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{display:inline-block;margin:0.5em}}figcaption{{text-align:center}}figure.cam{{vertical-align:top}}figure.cam img{{margin:2px;vertical-align:bottom}}figure.cam figcaption{{font-size:0.85em}}.missing{{display:inline-block;width:120px;color:#a60}}.note{{color:#a60}}</style></head><body>",
-        escape(&r.title)
-    );
-    let _ = write!(
-        h,
-        "<h1>{}</h1><p>Predictions: <code>{}</code>. {}</p>",
-        escape(&r.title),
-        escape(&r.source),
-        escape(&r.intervals)
-    );
-    if !r.provenance.is_empty() {
-        h.push_str("<h2>Model and training</h2><table>");
-        for (what, value) in &r.provenance {
-            let _ = write!(
-                h,
-                "<tr><th>{}</th><td style=\"text-align:left\">{}</td></tr>",
-                escape(what),
-                escape(value)
-            );
+    let body = html! {
+        h1 { (r.title) }
+        p { "Predictions: " code { (r.source) } ". " (r.intervals) }
+        @if !r.provenance.is_empty() {
+            h2 { "Model and training" }
+            table {
+                @for (what, value) in &r.provenance {
+                    tr { th { (what) } td.text { (value) } }
+                }
+            }
         }
-        h.push_str("</table>");
-    }
-    for note in &r.notes {
-        let _ = write!(h, "<p class=\"note\">{}</p>", escape(note));
-    }
-    if let Some(b) = r.binary {
-        let _ = write!(
-            h,
-            "<h2>Binary metrics</h2><p>Positive class <b>{}</b>, negative class <b>{}</b>; {} images, {} positive. Threshold {:.4}; Youden-optimal threshold {:.4}.</p>",
-            escape(&b.positive),
-            escape(&b.negative),
-            b.n,
-            b.positives,
-            b.threshold,
-            b.youden_threshold
-        );
-        let _ = write!(h, "<p>{}</p>", escape(&youden_note(b)));
-        let c = &b.confusion;
-        let _ = write!(
-            h,
-            "<table><tr><th></th><th>predicted {neg}</th><th>predicted {pos}</th></tr><tr><td>true {neg}</td><td>TN {}</td><td>FP {}</td></tr><tr><td>true {pos}</td><td>FN {}</td><td>TP {}</td></tr></table>",
-            c.tn,
-            c.fp,
-            c.fn_,
-            c.tp,
-            neg = escape(&b.negative),
-            pos = escape(&b.positive)
-        );
-        h.push_str(
-            "<table><tr><th>Metric</th><th>Value</th><th>95 % CI</th><th>Interval</th><th>Threshold</th></tr>",
-        );
-        for row in &b.rows {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&crate::metrics::label(&row.metric)),
-                number(row.value),
-                interval(row),
-                row.interval.name(),
-                row.threshold.map_or(String::new(), |t| format!("{t:.4}"))
-            );
+        @for note in &r.notes {
+            p.note { (note) }
         }
-        h.push_str("</table>");
+        @if let Some(b) = r.binary {
+            (binary_section(b))
+        }
+        (multiclass_section(r.multiclass))
+        @if let Some(gallery) = &r.gallery {
+            (gallery.html)
+        }
+        h2 { "Figures" }
+        @for (caption, svg) in &r.figures {
+            // SVG from the plot backends, which escape the text they draw.
+            figure { (PreEscaped(svg)) figcaption { (caption) } }
+        }
+    };
+    page(&r.title, REPORT_STYLE, body)
+}
+
+fn binary_section(b: &BinaryEvaluation) -> Markup {
+    let c = &b.confusion;
+    html! {
+        h2 { "Binary metrics" }
+        p {
+            "Positive class " b { (b.positive) } ", negative class " b { (b.negative) } "; "
+            (b.n) " images, " (b.positives) " positive. Threshold " (format!("{:.4}", b.threshold))
+            "; Youden-optimal threshold " (format!("{:.4}", b.youden_threshold)) "."
+        }
+        p { (youden_note(b)) }
+        table {
+            tr { th {} th { "predicted " (b.negative) } th { "predicted " (b.positive) } }
+            tr { td { "true " (b.negative) } td { "TN " (c.tn) } td { "FP " (c.fp) } }
+            tr { td { "true " (b.positive) } td { "FN " (c.fn_) } td { "TP " (c.tp) } }
+        }
+        table {
+            tr { th { "Metric" } th { "Value" } th { "95 % CI" } th { "Interval" } th { "Threshold" } }
+            @for row in &b.rows {
+                tr {
+                    td { (crate::metrics::label(&row.metric)) }
+                    td { (number(row.value)) }
+                    td { (interval(row)) }
+                    td { (row.interval.name()) }
+                    td { (row.threshold.map_or(String::new(), |t| format!("{t:.4}"))) }
+                }
+            }
+        }
     }
-    let m = r.multiclass;
-    let _ = write!(
-        h,
-        "<h2>Per class</h2><p>Accuracy {}, multi-class MCC {}, macro F1 {}, weighted F1 {}, macro one-vs-rest AUC {}.</p>",
-        number(m.accuracy),
-        number(m.mcc),
-        number(m.macro_f1),
-        number(m.weighted_f1),
-        number(m.macro_auc)
-    );
-    h.push_str("<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>AUC (one vs rest)</th><th>support</th></tr>");
-    for (class, p, rec, f1, auc, support) in &m.per_class {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{support}</td></tr>",
-            escape(class),
-            number(*p),
-            number(*rec),
-            number(*f1),
-            number(*auc)
-        );
+}
+
+fn multiclass_section(m: &MulticlassEvaluation) -> Markup {
+    html! {
+        h2 { "Per class" }
+        p {
+            "Accuracy " (number(m.accuracy)) ", multi-class MCC " (number(m.mcc)) ", macro F1 "
+            (number(m.macro_f1)) ", weighted F1 " (number(m.weighted_f1))
+            ", macro one-vs-rest AUC " (number(m.macro_auc)) "."
+        }
+        table {
+            tr { th { "class" } th { "precision" } th { "recall" } th { "F1" } th { "AUC (one vs rest)" } th { "support" } }
+            @for (class, p, recall, f1, auc, support) in &m.per_class {
+                tr {
+                    td { (class) } td { (number(*p)) } td { (number(*recall)) } td { (number(*f1)) }
+                    td { (number(*auc)) } td { (support) }
+                }
+            }
+        }
     }
-    h.push_str("</table>");
-    if let Some(gallery) = &r.gallery {
-        h.push_str(&gallery.html);
-    }
-    h.push_str("<h2>Figures</h2>");
-    for (caption, svg) in &r.figures {
-        // SVG text from plotters: class names are escaped by its SVG backend.
-        let _ = write!(
-            h,
-            "<figure>{svg}<figcaption>{}</figcaption></figure>",
-            escape(caption)
-        );
-    }
-    h.push_str("</body></html>\n");
-    h
 }
 
 /// Text that Markdown shows as written: its punctuation escaped, so a class named
@@ -296,52 +279,44 @@ fn between(low: f64, high: f64) -> String {
     }
 }
 
-fn cross_validation(h: &mut String, cv: &CrossValidation) {
-    let _ = write!(
-        h,
-        "<h2>Over folds</h2><p>Each backbone's metric per fold (runs of the same fold with other seeds averaged first), then the mean over folds, the sample standard deviation and the 95 % Student-t interval of the mean (clipped to the metric's range; with few folds it is wide).</p><table><tr><th>backbone</th><th>metric</th><th>runs</th><th>folds</th><th>mean ± sd</th><th>95 % CI</th><th>min – max</th></tr>"
-    );
-    for a in cv.aggregates {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ± {}</td><td>{}</td><td>{}</td></tr>",
-            escape(&a.backbone),
-            crate::compare::label(&a.metric),
-            a.runs,
-            a.folds,
-            number(a.mean),
-            number(a.std),
-            between(a.ci_low, a.ci_high),
-            between(a.min, a.max)
-        );
+fn cross_validation(cv: &CrossValidation) -> Markup {
+    let label = crate::compare::label;
+    html! {
+        h2 { "Over folds" }
+        p {
+            "Each backbone's metric per fold (runs of the same fold with other seeds averaged first), then the mean over folds, the sample standard deviation and the 95 % Student-t interval of the mean (clipped to the metric's range; with few folds it is wide)."
+        }
+        table {
+            tr { th { "backbone" } th { "metric" } th { "runs" } th { "folds" } th { "mean ± sd" } th { "95 % CI" } th { "min – max" } }
+            @for a in cv.aggregates {
+                tr {
+                    td { (a.backbone) } td { (label(&a.metric)) } td { (a.runs) } td { (a.folds) }
+                    td { (number(a.mean)) " ± " (number(a.std)) }
+                    td { (between(a.ci_low, a.ci_high)) } td { (between(a.min, a.max)) }
+                }
+            }
+        }
+        figure {
+            (PreEscaped(&cv.chart_svg))
+            figcaption { (label(cv.chart_metric)) " per fold (blue) and the mean with its 95 % CI (black)." }
+        }
+        @if !cv.paired.is_empty() {
+            h2 { "Paired comparisons" }
+            p {
+                "Backbone A minus backbone B on the folds both were run on: mean difference, 95 % Student-t interval and the two-sided paired t-test (folds are not fully independent, since their training sets overlap: read the p-values as a guide)."
+            }
+            table {
+                tr { th { "metric" } th { "A" } th { "B" } th { "folds" } th { "mean A − B" } th { "95 % CI" } th { "p" } }
+                @for p in cv.paired {
+                    tr {
+                        td { (label(&p.metric)) } td { (p.a) } td { (p.b) } td { (p.folds) }
+                        td { (number(p.mean_difference)) } td { (between(p.ci_low, p.ci_high)) }
+                        td { (number(p.p_value)) }
+                    }
+                }
+            }
+        }
     }
-    let _ = write!(
-        h,
-        "</table><figure>{}<figcaption>{} per fold (blue) and the mean with its 95 % CI (black).</figcaption></figure>",
-        cv.chart_svg,
-        crate::compare::label(cv.chart_metric)
-    );
-    if cv.paired.is_empty() {
-        return;
-    }
-    let _ = write!(
-        h,
-        "<h2>Paired comparisons</h2><p>Backbone A minus backbone B on the folds both were run on: mean difference, 95 % Student-t interval and the two-sided paired t-test (folds are not fully independent, since their training sets overlap: read the p-values as a guide).</p><table><tr><th>metric</th><th>A</th><th>B</th><th>folds</th><th>mean A − B</th><th>95 % CI</th><th>p</th></tr>"
-    );
-    for p in cv.paired {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            crate::compare::label(&p.metric),
-            escape(&p.a),
-            escape(&p.b),
-            p.folds,
-            number(p.mean_difference),
-            between(p.ci_low, p.ci_high),
-            number(p.p_value)
-        );
-    }
-    h.push_str("</table>");
 }
 
 /// comparison.html: the runs table and the bar chart, and the cross-validation sections
@@ -352,62 +327,49 @@ pub fn comparison(
     cv: Option<&CrossValidation>,
     differences: &[crate::delong::AucDifference],
 ) -> String {
-    let mut h = String::from(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ortl comparison</title><style>body{font-family:sans-serif;max-width:1300px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}</style></head><body><h1>Comparison across runs</h1><table><tr><th>run</th><th>backbone</th><th>head</th><th>fold</th><th>seed</th><th>parameters</th><th>epochs</th><th>training s</th><th>images/s</th>",
-    );
-    for m in crate::compare::METRICS {
-        let _ = write!(h, "<th>{m} (95 % CI)</th>");
-    }
-    h.push_str("</tr>");
-    let opt = |v: Option<String>| v.unwrap_or_else(|| "—".into());
-    for r in runs {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td>",
-            escape(&r.run),
-            escape(&r.backbone),
-            escape(&r.head),
-            opt(r.fold.map(|v| v.to_string())),
-            r.seed,
-            r.parameters,
-            r.epochs,
-            r.train_seconds,
-            r.train_images_per_second
-        );
-        for m in &r.metrics {
-            let _ = write!(h, "<td>{} ({})</td>", number(m.value), interval(m));
+    let body = html! {
+        h1 { "Comparison across runs" }
+        table {
+            tr {
+                th { "run" } th { "backbone" } th { "head" } th { "fold" } th { "seed" }
+                th { "parameters" } th { "epochs" } th { "training s" } th { "images/s" }
+                @for m in crate::compare::METRICS { th { (m) " (95 % CI)" } }
+            }
+            @for r in runs {
+                tr {
+                    td { (r.run) } td { (r.backbone) } td { (r.head) }
+                    td { (r.fold.map_or_else(|| "—".to_string(), |f| f.to_string())) }
+                    td { (r.seed) } td { (r.parameters) } td { (r.epochs) }
+                    td { (format!("{:.1}", r.train_seconds)) }
+                    td { (format!("{:.1}", r.train_images_per_second)) }
+                    @for m in &r.metrics { td { (number(m.value)) " (" (interval(m)) ")" } }
+                }
+            }
         }
-        h.push_str("</tr>");
-    }
-    let _ = write!(h, "</table><figure>{chart_svg}</figure>");
-    if !differences.is_empty() {
-        h.push_str("<h2>ROC AUC differences (DeLong)</h2><p>Run a's AUC minus run b's, with a 95 % interval and a two-sided p-value; paired (correlated AUCs) when both runs scored the same images, else as independent samples. Not corrected for multiple comparisons.</p><table><tr><th>a</th><th>b</th><th>images</th><th>AUC a</th><th>AUC b</th><th>difference (95 % CI)</th><th>p</th></tr>");
-        for d in differences {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({} – {})</td><td>{}</td></tr>",
-                escape(&d.a),
-                escape(&d.b),
-                if d.paired {
-                    "same (paired)"
-                } else {
-                    "different"
-                },
-                number(d.auc_a),
-                number(d.auc_b),
-                number(d.difference),
-                number(d.ci_low),
-                number(d.ci_high),
-                number(d.p_value)
-            );
+        figure { (PreEscaped(chart_svg)) }
+        @if !differences.is_empty() {
+            h2 { "ROC AUC differences (DeLong)" }
+            p {
+                "Run a's AUC minus run b's, with a 95 % interval and a two-sided p-value; paired (correlated AUCs) when both runs scored the same images, else as independent samples. Not corrected for multiple comparisons."
+            }
+            table {
+                tr { th { "a" } th { "b" } th { "images" } th { "AUC a" } th { "AUC b" } th { "difference (95 % CI)" } th { "p" } }
+                @for d in differences {
+                    tr {
+                        td { (d.a) } td { (d.b) }
+                        td { (if d.paired { "same (paired)" } else { "different" }) }
+                        td { (number(d.auc_a)) } td { (number(d.auc_b)) }
+                        td { (number(d.difference)) " (" (number(d.ci_low)) " – " (number(d.ci_high)) ")" }
+                        td { (number(d.p_value)) }
+                    }
+                }
+            }
         }
-        h.push_str("</table>");
-    }
-    if let Some(cv) = cv {
-        cross_validation(&mut h, cv);
-    }
-    h.push_str("</body></html>\n");
-    h
+        @if let Some(cv) = cv {
+            (cross_validation(cv))
+        }
+    };
+    page("ortl comparison", COMPARISON_STYLE, body)
 }
 
 #[cfg(test)]
@@ -415,10 +377,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn user_text_is_escaped() {
-        assert_eq!(
-            escape("<script>alert('x')</script> & \"q\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+    fn user_text_is_escaped_and_figures_are_not() {
+        let multiclass = MulticlassEvaluation {
+            classes: vec!["<script>alert('x')</script>".into()],
+            confusion: vec![vec![2]],
+            accuracy: 0.5,
+            mcc: 0.0,
+            macro_f1: 0.5,
+            weighted_f1: 0.5,
+            macro_auc: 0.5,
+            per_class: vec![("<script>alert('x')</script>".into(), 0.5, 0.5, 0.5, 0.5, 2)],
+        };
+        let report = Report {
+            title: "a & \"b\"".into(),
+            source: "p.csv".into(),
+            provenance: vec![("Head".into(), "<b>bold</b>".into())],
+            binary: None,
+            multiclass: &multiclass,
+            figures: vec![("<i>roc</i>".into(), "<svg><text>ROC</text></svg>".into())],
+            intervals: "bootstrap".into(),
+            notes: vec![],
+            gallery: None,
+        };
+        let page = html(&report);
+        assert!(
+            page.contains("<title>a &amp; &quot;b&quot;</title>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("&lt;script&gt;alert('x')&lt;/script&gt;"),
+            "{page}"
+        );
+        assert!(!page.contains("<script>"));
+        assert!(
+            page.contains("&lt;b&gt;bold&lt;/b&gt;") && page.contains("&lt;i&gt;roc&lt;/i&gt;")
+        );
+        assert!(
+            page.contains("<figure><svg><text>ROC</text></svg>"),
+            "figures go in as markup"
         );
     }
 

@@ -140,7 +140,7 @@ fn reads_stdin_and_reports_a_missing_class_without_failing() {
     assert_eq!(code, 0, "{stderr}");
     let html = wd.read("report/report.html");
     assert!(
-        html.contains("class &#39;tb&#39; has no true examples"),
+        html.contains("class 'tb' has no true examples"),
         "a visible note"
     );
     let json: serde_json::Value = serde_json::from_str(&wd.read("report/metrics.json")).unwrap();
