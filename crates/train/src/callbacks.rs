@@ -86,24 +86,39 @@ impl Best {
     }
 }
 
-/// `--early-stopping monitor=loss,patience=10[,min_delta=0][,restore_best]`.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+/// `--early-stopping monitor=loss,patience=10[,min_delta=0][,restore_best]`: configuration
+/// only; what it has seen is an [`EarlyStoppingState`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EarlyStopping {
-    pub best: Best,
+    pub monitor: Metric,
+    pub min_delta: f64,
     pub patience: usize,
     pub restore_best: bool,
+}
+
+/// The best epoch so far by the monitored metric and the epochs since it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct EarlyStoppingState {
+    pub best: Best,
     wait: usize,
 }
 
 impl EarlyStopping {
-    /// Records the epoch's value; true when training should stop.
-    pub fn should_stop(&mut self, epoch: usize, value: f64) -> bool {
-        if self.best.update(epoch, value) {
-            self.wait = 0;
+    pub fn start(&self) -> EarlyStoppingState {
+        EarlyStoppingState {
+            best: Best::new(self.monitor, self.min_delta),
+            wait: 0,
+        }
+    }
+
+    /// Records the epoch's value in `state`; true when training should stop.
+    pub fn should_stop(&self, state: &mut EarlyStoppingState, epoch: usize, value: f64) -> bool {
+        if state.best.update(epoch, value) {
+            state.wait = 0;
             false
         } else {
-            self.wait += 1;
-            self.wait >= self.patience
+            state.wait += 1;
+            state.wait >= self.patience
         }
     }
 }
@@ -115,9 +130,9 @@ impl std::fmt::Display for EarlyStopping {
         write!(
             f,
             "monitor={},patience={},min_delta={}",
-            self.best.metric.name(),
+            self.monitor.name(),
             self.patience,
-            self.best.min_delta
+            self.min_delta
         )?;
         if self.restore_best {
             write!(f, ",restore_best")?;
@@ -153,10 +168,10 @@ impl FromStr for EarlyStopping {
             }
         }
         Ok(Self {
-            best: Best::new(monitor, min_delta),
+            monitor,
+            min_delta,
             patience,
             restore_best: restore,
-            wait: 0,
         })
     }
 }
@@ -172,26 +187,27 @@ mod tests {
         assert_eq!(text, "monitor=val_loss,patience=3,min_delta=0,restore_best");
         let back: EarlyStopping = text.parse().unwrap();
         assert_eq!(
-            (
-                back.best.metric,
-                back.patience,
-                back.best.min_delta,
-                back.restore_best
-            ),
-            (Metric::ValLoss, 3, 0.0, true)
+            back,
+            EarlyStopping {
+                monitor: Metric::ValLoss,
+                min_delta: 0.0,
+                patience: 3,
+                restore_best: true
+            }
         );
     }
 
     #[test]
     fn early_stopping_waits_patience_epochs_without_improvement() {
-        let mut stop: EarlyStopping = "monitor=loss,patience=2,min_delta=0.01".parse().unwrap();
-        assert!(!stop.should_stop(0, 1.0));
+        let stop: EarlyStopping = "monitor=loss,patience=2,min_delta=0.01".parse().unwrap();
+        let mut state = stop.start();
+        assert!(!stop.should_stop(&mut state, 0, 1.0));
         assert!(
-            !stop.should_stop(1, 0.995),
+            !stop.should_stop(&mut state, 1, 0.995),
             "within min_delta: no improvement, wait 1"
         );
-        assert!(stop.should_stop(2, 0.999), "wait 2 = patience");
-        assert_eq!(stop.best.epoch, Some(0));
+        assert!(stop.should_stop(&mut state, 2, 0.999), "wait 2 = patience");
+        assert_eq!(state.best.epoch, Some(0));
     }
 
     #[test]

@@ -15,8 +15,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::callbacks::{Best, EarlyStopping, Metric};
-use crate::schedule::Schedule;
+use crate::callbacks::{Best, EarlyStopping, EarlyStoppingState, Metric};
+use crate::schedule::{PlateauState, Schedule};
 use crate::trainer::Input;
 use crate::{Batch, Trainer};
 
@@ -319,8 +319,8 @@ pub struct Progress {
     pub epoch_seconds: f64,
     pub rng: ChaCha8Rng,
     pub history: Vec<EpochRecord>,
-    pub schedule: Schedule,
-    pub early: Option<EarlyStopping>,
+    pub plateau: PlateauState,
+    pub early: Option<EarlyStoppingState>,
     pub best: Best,
     pub trained_images: usize,
     pub seconds: f64,
@@ -341,8 +341,8 @@ impl Progress {
             epoch_seconds: 0.0,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             history: Vec::new(),
-            schedule: config.schedule.clone(),
-            early: config.early_stopping.clone(),
+            plateau: PlateauState::default(),
+            early: config.early_stopping.as_ref().map(EarlyStopping::start),
             best: Best::new(config.checkpoint, 0.0),
             trained_images: 0,
             seconds: 0.0,
@@ -370,163 +370,193 @@ pub enum Outcome {
     Interrupted,
 }
 
-/// Trains from `progress` up to `config.epochs` (or until early stopping, or until `stop`
-/// is raised). `restore` holds the best weights for `restore_best` across calls.
-#[allow(clippy::too_many_arguments)]
-pub fn fit(
-    trainer: &mut Trainer,
-    data: &Dataset,
-    config: &FitConfig,
-    runtime: &Runtime,
-    options: &SessionOptions,
-    sink: &mut dyn Sink,
-    progress: &mut Progress,
-    restore: &mut Option<State>,
-    stop: &AtomicBool,
-    mut cache: Option<&mut FeatureCache>,
-) -> anyhow::Result<Outcome> {
-    anyhow::ensure!(
-        !data.train.is_empty(),
-        "no training images in the tensors folder"
-    );
-    let classes = data.classes.len();
-    let train_labels: Vec<usize> = data.train.iter().map(|g| data.labels[g[0]]).collect();
-    let class_weights = config
-        .class_weights
-        .resolve(&train_labels, classes)
-        .map_err(anyhow::Error::msg)?;
-    let steps_per_epoch = data.train.len().div_ceil(config.batch);
-    trainer.steps_done = progress.steps_done;
-    while progress.epoch < config.epochs && !progress.stopped_early {
-        let epoch = progress.epoch;
-        let started = Instant::now();
-        if progress.step == 0 {
-            let mut order: Vec<usize> = (0..data.train.len()).collect();
-            order.shuffle(&mut progress.rng);
-            progress.order = order;
-            (
-                progress.loss_sum,
-                progress.correct,
-                progress.seen,
-                progress.epoch_seconds,
-            ) = (0.0, 0, 0, 0.0);
-        }
-        let mut lr = config.lr;
-        let order = progress.order.clone();
-        for (step, chunk) in order.chunks(config.batch).enumerate().skip(progress.step) {
-            let step_started = Instant::now();
-            lr = progress
-                .schedule
-                .rate(config.lr, epoch, step, steps_per_epoch, config.epochs);
-            // Epoch e sees each image's stored variant e mod K: fresh augmentations each epoch.
-            let indices: Vec<usize> = chunk
-                .iter()
-                .map(|&g| data.train[g][epoch % data.train[g].len()])
-                .collect();
-            let labels: Vec<usize> = indices.iter().map(|&i| data.labels[i]).collect();
-            let input = match cache.as_deref_mut() {
-                Some(cache) => Input::Features(cache.gather(data, &indices, config.batch)?),
-                None => Input::Images(data.gather(&indices)),
-            };
-            let batch = Batch {
-                input,
-                labels: &labels,
-                weights: labels.iter().map(|&l| class_weights[l]).collect(),
-            };
-            let result = trainer.step(&batch, lr as f32, &mut progress.rng)?;
-            if !result.loss.is_finite() {
-                anyhow::bail!(
-                    "loss became {} at epoch {}, step {} (learning rate {lr:.3e}); lower --lr or add --clip-norm. The last good checkpoint is untouched",
-                    result.loss,
-                    epoch + 1,
-                    step + 1
-                );
+/// One phase of training: what the loop runs on and reports to. The loop's state is a
+/// [`Progress`] (and the `restore_best` weights), kept by the caller across phases and
+/// checkpoints.
+pub struct Fitter<'a> {
+    pub trainer: &'a mut Trainer,
+    pub data: &'a Dataset,
+    pub config: &'a FitConfig,
+    /// For the validation pass, which runs the exported model.
+    pub runtime: &'a Runtime,
+    pub options: &'a SessionOptions,
+    pub sink: &'a mut dyn Sink,
+    /// Raised by Ctrl-C: the loop checkpoints after the step in progress and returns.
+    pub stop: &'a AtomicBool,
+    /// The frozen backbone's pooled features, when only the head trains.
+    pub cache: Option<&'a mut FeatureCache>,
+}
+
+impl Fitter<'_> {
+    /// Trains from `progress` up to `config.epochs` (or until early stopping, or until
+    /// `stop` is raised). `restore` holds the best weights for `restore_best` across calls.
+    pub fn fit(
+        self,
+        progress: &mut Progress,
+        restore: &mut Option<State>,
+    ) -> anyhow::Result<Outcome> {
+        let Fitter {
+            trainer,
+            data,
+            config,
+            runtime,
+            options,
+            sink,
+            stop,
+            mut cache,
+        } = self;
+        anyhow::ensure!(
+            !data.train.is_empty(),
+            "no training images in the tensors folder"
+        );
+        let classes = data.classes.len();
+        let train_labels: Vec<usize> = data.train.iter().map(|g| data.labels[g[0]]).collect();
+        let class_weights = config
+            .class_weights
+            .resolve(&train_labels, classes)
+            .map_err(anyhow::Error::msg)?;
+        let steps_per_epoch = data.train.len().div_ceil(config.batch);
+        trainer.steps_done = progress.steps_done;
+        while progress.epoch < config.epochs && !progress.stopped_early {
+            let epoch = progress.epoch;
+            let started = Instant::now();
+            if progress.step == 0 {
+                let mut order: Vec<usize> = (0..data.train.len()).collect();
+                order.shuffle(&mut progress.rng);
+                progress.order = order;
+                (
+                    progress.loss_sum,
+                    progress.correct,
+                    progress.seen,
+                    progress.epoch_seconds,
+                ) = (0.0, 0, 0, 0.0);
             }
-            sink.step(&StepRecord {
+            let mut lr = config.lr;
+            let order = progress.order.clone();
+            for (step, chunk) in order.chunks(config.batch).enumerate().skip(progress.step) {
+                let step_started = Instant::now();
+                lr = config.schedule.rate(
+                    &progress.plateau,
+                    config.lr,
+                    epoch,
+                    step,
+                    steps_per_epoch,
+                    config.epochs,
+                );
+                // Epoch e sees each image's stored variant e mod K: fresh augmentations each epoch.
+                let indices: Vec<usize> = chunk
+                    .iter()
+                    .map(|&g| data.train[g][epoch % data.train[g].len()])
+                    .collect();
+                let labels: Vec<usize> = indices.iter().map(|&i| data.labels[i]).collect();
+                let input = match cache.as_deref_mut() {
+                    Some(cache) => Input::Features(cache.gather(data, &indices, config.batch)?),
+                    None => Input::Images(data.gather(&indices)),
+                };
+                let batch = Batch {
+                    input,
+                    labels: &labels,
+                    weights: labels.iter().map(|&l| class_weights[l]).collect(),
+                };
+                let result = trainer.step(&batch, lr as f32, &mut progress.rng)?;
+                if !result.loss.is_finite() {
+                    anyhow::bail!(
+                        "loss became {} at epoch {}, step {} (learning rate {lr:.3e}); lower --lr or add --clip-norm. The last good checkpoint is untouched",
+                        result.loss,
+                        epoch + 1,
+                        step + 1
+                    );
+                }
+                sink.step(&StepRecord {
+                    epoch: epoch + 1,
+                    step: step + 1,
+                    loss: f64::from(result.loss),
+                    lr,
+                    seconds: step_started.elapsed().as_secs_f64(),
+                    steps: steps_per_epoch,
+                    images: labels.len(),
+                })?;
+                progress.loss_sum += f64::from(result.loss) * labels.len() as f64;
+                progress.correct += count_correct(&result.probabilities.view().into_dyn(), &labels);
+                progress.seen += labels.len();
+                progress.step = step + 1;
+                progress.steps_done = trainer.steps_done;
+                if stop.load(Ordering::SeqCst) && progress.step < steps_per_epoch {
+                    let elapsed = started.elapsed().as_secs_f64();
+                    progress.epoch_seconds += elapsed;
+                    progress.seconds += elapsed;
+                    sink.checkpoint(progress, trainer, restore.as_ref())?;
+                    return Ok(Outcome::Interrupted);
+                }
+            }
+            progress.trained_images += progress.seen;
+            let model = trainer.export()?;
+            let (val_loss, val_accuracy) = if data.val.is_empty() {
+                (f64::NAN, f64::NAN)
+            } else {
+                let probs = match cache.as_deref_mut() {
+                    Some(cache) => {
+                        let features = cache.gather(data, &data.val, config.batch)?;
+                        let head = crate::graph::head_model(&model, &cache.pooled, cache.width);
+                        let mut session = runtime.load_model(options, &head)?;
+                        let mut out = ortl_runtime::run(
+                            &mut session,
+                            vec![(cache.pooled.as_str(), Feed::F32(features))],
+                        )?;
+                        out.remove("probabilities")
+                            .context("the head has no probabilities output")?
+                    }
+                    None => predict(runtime, options, &model, data, &data.val, config.batch)?,
+                };
+                let labels: Vec<usize> = data.val.iter().map(|&i| data.labels[i]).collect();
+                let loss = host_loss(trainer.spec().loss, &probs, &labels) + l2(trainer)?;
+                (
+                    loss,
+                    count_correct(&probs.view(), &labels) as f64 / labels.len() as f64,
+                )
+            };
+            let elapsed = started.elapsed().as_secs_f64();
+            let record = EpochRecord {
                 epoch: epoch + 1,
-                step: step + 1,
-                loss: f64::from(result.loss),
+                loss: progress.loss_sum / progress.seen as f64,
+                accuracy: progress.correct as f64 / progress.seen as f64,
+                val_loss,
+                val_accuracy,
                 lr,
-                seconds: step_started.elapsed().as_secs_f64(),
-                steps: steps_per_epoch,
-                images: labels.len(),
-            })?;
-            progress.loss_sum += f64::from(result.loss) * labels.len() as f64;
-            progress.correct += count_correct(&result.probabilities.view().into_dyn(), &labels);
-            progress.seen += labels.len();
-            progress.step = step + 1;
-            progress.steps_done = trainer.steps_done;
-            if stop.load(Ordering::SeqCst) && progress.step < steps_per_epoch {
-                let elapsed = started.elapsed().as_secs_f64();
-                progress.epoch_seconds += elapsed;
-                progress.seconds += elapsed;
-                sink.checkpoint(progress, trainer, restore.as_ref())?;
+                seconds: progress.epoch_seconds + elapsed,
+            };
+            progress.seconds += elapsed;
+            progress.history.push(record.clone());
+            sink.epoch(&record, &progress.history)?;
+            if progress
+                .best
+                .update(epoch + 1, config.checkpoint.of(&record))
+            {
+                sink.best(&model, &record)?;
+            }
+            config
+                .schedule
+                .observe(&mut progress.plateau, record.val_loss);
+            if let (Some(early), Some(state)) = (&config.early_stopping, progress.early.as_mut()) {
+                let best_before = state.best.epoch;
+                let stop_now = early.should_stop(state, epoch + 1, early.monitor.of(&record));
+                if early.restore_best && state.best.epoch != best_before {
+                    *restore = Some(trainer.state()?);
+                }
+                progress.stopped_early = stop_now;
+            }
+            progress.epoch += 1;
+            progress.step = 0;
+            sink.checkpoint(progress, trainer, restore.as_ref())?;
+            if stop.load(Ordering::SeqCst)
+                && progress.epoch < config.epochs
+                && !progress.stopped_early
+            {
                 return Ok(Outcome::Interrupted);
             }
         }
-        progress.trained_images += progress.seen;
-        let model = trainer.export()?;
-        let (val_loss, val_accuracy) = if data.val.is_empty() {
-            (f64::NAN, f64::NAN)
-        } else {
-            let probs = match cache.as_deref_mut() {
-                Some(cache) => {
-                    let features = cache.gather(data, &data.val, config.batch)?;
-                    let head = crate::graph::head_model(&model, &cache.pooled, cache.width);
-                    let mut session = runtime.load_model(options, &head)?;
-                    let mut out = ortl_runtime::run(
-                        &mut session,
-                        vec![(cache.pooled.as_str(), Feed::F32(features))],
-                    )?;
-                    out.remove("probabilities")
-                        .context("the head has no probabilities output")?
-                }
-                None => predict(runtime, options, &model, data, &data.val, config.batch)?,
-            };
-            let labels: Vec<usize> = data.val.iter().map(|&i| data.labels[i]).collect();
-            let loss = host_loss(trainer.spec().loss, &probs, &labels) + l2(trainer)?;
-            (
-                loss,
-                count_correct(&probs.view(), &labels) as f64 / labels.len() as f64,
-            )
-        };
-        let elapsed = started.elapsed().as_secs_f64();
-        let record = EpochRecord {
-            epoch: epoch + 1,
-            loss: progress.loss_sum / progress.seen as f64,
-            accuracy: progress.correct as f64 / progress.seen as f64,
-            val_loss,
-            val_accuracy,
-            lr,
-            seconds: progress.epoch_seconds + elapsed,
-        };
-        progress.seconds += elapsed;
-        progress.history.push(record.clone());
-        sink.epoch(&record, &progress.history)?;
-        if progress
-            .best
-            .update(epoch + 1, config.checkpoint.of(&record))
-        {
-            sink.best(&model, &record)?;
-        }
-        progress.schedule.observe(record.val_loss);
-        if let Some(early) = progress.early.as_mut() {
-            let best_before = early.best.epoch;
-            let stop_now = early.should_stop(epoch + 1, early.best.metric.of(&record));
-            if early.restore_best && early.best.epoch != best_before {
-                *restore = Some(trainer.state()?);
-            }
-            progress.stopped_early = stop_now;
-        }
-        progress.epoch += 1;
-        progress.step = 0;
-        sink.checkpoint(progress, trainer, restore.as_ref())?;
-        if stop.load(Ordering::SeqCst) && progress.epoch < config.epochs && !progress.stopped_early
-        {
-            return Ok(Outcome::Interrupted);
-        }
+        Ok(Outcome::Finished)
     }
-    Ok(Outcome::Finished)
 }
 
 /// Probabilities for `indices`, in batches, through the exported inference model.

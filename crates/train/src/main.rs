@@ -16,8 +16,8 @@ use ortl_runtime::{Device, RuntimeArgs};
 use ortl_train::Trainer;
 use ortl_train::callbacks::{EarlyStopping, Metric};
 use ortl_train::fit::{
-    ClassWeights, Dataset, EpochRecord, FeatureCache, FitConfig, Outcome, Progress, Sink, State,
-    StepRecord, fit,
+    ClassWeights, Dataset, EpochRecord, FeatureCache, FitConfig, Fitter, Outcome, Progress, Sink,
+    State, StepRecord,
 };
 use ortl_train::graph::{BnMode, ConvLayout, TrainSpec, Trainable};
 use ortl_train::schedule::Schedule;
@@ -134,8 +134,8 @@ struct Args {
     epochs: Option<usize>,
     /// Early stopping: monitor=M,patience=N[,min_delta=D][,restore_best]; `off` disables it.
     /// [default: off; with --preset tutorial: monitor=loss,patience=10]
-    #[arg(long)]
-    early_stopping: Option<String>,
+    #[arg(long, value_parser = stopping_flag)]
+    early_stopping: Option<Stopping>,
     /// Metric whose best epoch is saved as best.onnx: monitor=M or a bare name (loss,
     /// accuracy, val_loss, val_accuracy).
     #[arg(long, value_parser = checkpoint_metric, default_value = "val_accuracy")]
@@ -233,15 +233,11 @@ impl Args {
         } else {
             Loss::SoftmaxCrossEntropy
         });
-        let early_text = self.early_stopping.as_deref().unwrap_or(if tutorial {
-            "monitor=loss,patience=10"
-        } else {
-            "off"
-        });
-        let early_stopping = if early_text == "off" {
-            None
-        } else {
-            Some(early_text.parse().map_err(usage)?)
+        let early_stopping = match &self.early_stopping {
+            Some(Stopping::Off) => None,
+            Some(Stopping::On(early)) => Some(early.clone()),
+            None if tutorial => Some("monitor=loss,patience=10".parse().expect("valid")),
+            None => None,
         };
         Ok(Settings {
             backbone: backbone.clone(),
@@ -266,6 +262,20 @@ impl Args {
             class_weights: self.class_weights.clone().unwrap_or(ClassWeights::None),
             seed: self.seed.unwrap_or(12),
         })
+    }
+}
+
+/// `--early-stopping`: off, or how to stop.
+#[derive(Clone, Debug)]
+enum Stopping {
+    Off,
+    On(EarlyStopping),
+}
+
+fn stopping_flag(text: &str) -> Result<Stopping, String> {
+    match text {
+        "off" => Ok(Stopping::Off),
+        _ => text.parse().map(Stopping::On),
     }
 }
 
@@ -621,18 +631,17 @@ fn run(args: Args) -> Result<()> {
         );
         config.epochs = until;
         config.lr = lr;
-        let outcome = fit(
-            &mut current,
-            &data,
-            &config,
+        let outcome = Fitter {
+            trainer: &mut current,
+            data: &data,
+            config: &config,
             runtime,
-            &options,
-            &mut sink,
-            &mut progress,
-            &mut restore,
-            &STOP,
-            cache.as_mut(),
-        )?;
+            options: &options,
+            sink: &mut sink,
+            stop: &STOP,
+            cache: cache.as_mut(),
+        }
+        .fit(&mut progress, &mut restore)?;
         if outcome == Outcome::Interrupted {
             let position = if progress.step > 0 {
                 format!(

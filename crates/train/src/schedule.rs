@@ -8,7 +8,10 @@
 //! - `cosine[:WARMUP]` — linear warm-up over WARMUP epochs, then half a cosine to 0.
 //! - `onecycle` — linear rise to lr over the first 30 % of steps, cosine fall to lr/1e4.
 //! - `plateau:PATIENCE,FACTOR` — multiply by FACTOR when val_loss has not improved for
-//!   PATIENCE epochs (state kept by the caller via [`Schedule::observe`]).
+//!   PATIENCE epochs.
+//!
+//! A [`Schedule`] is configuration only; what `plateau` has seen lives in a
+//! [`PlateauState`] the training loop keeps (and checkpoints).
 
 use std::f64::consts::PI;
 use std::str::FromStr;
@@ -16,26 +19,31 @@ use std::str::FromStr;
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Schedule {
     Constant,
-    Exp {
-        base: f64,
-        rate: f64,
-        offset: f64,
-    },
-    Step {
-        every: usize,
-        factor: f64,
-    },
-    Cosine {
-        warmup: usize,
-    },
+    Exp { base: f64, rate: f64, offset: f64 },
+    Step { every: usize, factor: f64 },
+    Cosine { warmup: usize },
     OneCycle,
-    Plateau {
-        patience: usize,
-        factor: f64,
-        best: f64,
-        wait: usize,
-        scale: f64,
-    },
+    Plateau { patience: usize, factor: f64 },
+}
+
+/// What a `plateau` schedule has seen: the best validation loss, the epochs since, and the
+/// factor the rate is at.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PlateauState {
+    /// None until a finite loss is seen (JSON, which checkpoints use, has no infinity).
+    best: Option<f64>,
+    wait: usize,
+    scale: f64,
+}
+
+impl Default for PlateauState {
+    fn default() -> Self {
+        Self {
+            best: None,
+            wait: 0,
+            scale: 1.0,
+        }
+    }
 }
 
 /// The `--schedule` spelling (what train.json records); parses back to the same schedule.
@@ -48,9 +56,7 @@ impl std::fmt::Display for Schedule {
             Schedule::Cosine { warmup: 0 } => write!(f, "cosine"),
             Schedule::Cosine { warmup } => write!(f, "cosine:{warmup}"),
             Schedule::OneCycle => write!(f, "onecycle"),
-            Schedule::Plateau {
-                patience, factor, ..
-            } => write!(f, "plateau:{patience},{factor}"),
+            Schedule::Plateau { patience, factor } => write!(f, "plateau:{patience},{factor}"),
         }
     }
 }
@@ -94,9 +100,6 @@ impl FromStr for Schedule {
             ("plateau", [patience, factor]) => Ok(Schedule::Plateau {
                 patience: *patience as usize,
                 factor: *factor,
-                best: f64::INFINITY,
-                wait: 0,
-                scale: 1.0,
             }),
             _ => Err(bad()),
         }
@@ -104,9 +107,11 @@ impl FromStr for Schedule {
 }
 
 impl Schedule {
-    /// The rate for 0-based `epoch`, step `step` of `steps_per_epoch`, out of `epochs`.
+    /// The rate for 0-based `epoch`, step `step` of `steps_per_epoch`, out of `epochs`;
+    /// `plateau` is the state [`Schedule::observe`] keeps.
     pub fn rate(
         &self,
+        plateau: &PlateauState,
         lr: f64,
         epoch: usize,
         step: usize,
@@ -140,28 +145,22 @@ impl Schedule {
                     floor + (lr - floor) * 0.5 * (1.0 + (PI * t).cos())
                 }
             }
-            Schedule::Plateau { scale, .. } => lr * scale,
+            Schedule::Plateau { .. } => lr * plateau.scale,
         }
     }
 
-    /// Feeds the epoch's validation loss to `plateau`; returns true when it cut the rate.
-    pub fn observe(&mut self, val_loss: f64) -> bool {
-        if let Schedule::Plateau {
-            patience,
-            factor,
-            best,
-            wait,
-            scale,
-        } = self
-        {
-            if val_loss < *best {
-                *best = val_loss;
-                *wait = 0;
+    /// Feeds the epoch's validation loss to a `plateau` schedule's `state`; returns true
+    /// when it cut the rate.
+    pub fn observe(&self, state: &mut PlateauState, val_loss: f64) -> bool {
+        if let Schedule::Plateau { patience, factor } = self {
+            if val_loss < state.best.unwrap_or(f64::INFINITY) {
+                state.best = Some(val_loss);
+                state.wait = 0;
             } else {
-                *wait += 1;
-                if *wait >= *patience {
-                    *scale *= *factor;
-                    *wait = 0;
+                state.wait += 1;
+                if state.wait >= *patience {
+                    state.scale *= factor;
+                    state.wait = 0;
                     return true;
                 }
             }
@@ -196,40 +195,44 @@ mod tests {
         let tutorial: Schedule = "exp:1e-5,0.99,100".parse().unwrap();
         for epoch in [0, 1, 37] {
             let expected = 1e-5 * 0.99f64.powi(epoch as i32 + 100);
-            assert!((tutorial.rate(1.0, epoch, 0, 10, 100) - expected).abs() < 1e-15);
+            assert!(
+                (tutorial.rate(&PlateauState::default(), 1.0, epoch, 0, 10, 100) - expected).abs()
+                    < 1e-15
+            );
         }
         let step: Schedule = "step:3,0.5".parse().unwrap();
         assert_eq!(
-            [0, 2, 3, 7].map(|e| step.rate(0.1, e, 0, 5, 10)),
+            [0, 2, 3, 7].map(|e| step.rate(&PlateauState::default(), 0.1, e, 0, 5, 10)),
             [0.1, 0.1, 0.05, 0.025]
         );
         let cosine: Schedule = "cosine".parse().unwrap();
-        assert_eq!(cosine.rate(0.2, 0, 0, 10, 4), 0.2);
+        assert_eq!(cosine.rate(&PlateauState::default(), 0.2, 0, 0, 10, 4), 0.2);
         assert!(
-            (cosine.rate(0.2, 2, 0, 10, 4) - 0.1).abs() < 1e-12,
+            (cosine.rate(&PlateauState::default(), 0.2, 2, 0, 10, 4) - 0.1).abs() < 1e-12,
             "half-way is half"
         );
         let warm: Schedule = "cosine:2".parse().unwrap();
         assert!(
-            (warm.rate(1.0, 0, 4, 10, 10) - 0.25).abs() < 1e-12,
+            (warm.rate(&PlateauState::default(), 1.0, 0, 4, 10, 10) - 0.25).abs() < 1e-12,
             "5 of 20 warm-up steps"
         );
         let one: Schedule = "onecycle".parse().unwrap();
         assert!(
-            (one.rate(1.0, 3, 0, 10, 10) - 1.0).abs() < 1e-12,
+            (one.rate(&PlateauState::default(), 1.0, 3, 0, 10, 10) - 1.0).abs() < 1e-12,
             "peak at 30 %"
         );
-        assert!(one.rate(1.0, 9, 9, 10, 10) < 0.01);
+        assert!(one.rate(&PlateauState::default(), 1.0, 9, 9, 10, 10) < 0.01);
     }
 
     #[test]
     fn plateau_cuts_after_patience() {
-        let mut p: Schedule = "plateau:2,0.1".parse().unwrap();
-        assert!(!p.observe(1.0));
-        assert!(!p.observe(1.1));
-        assert!(p.observe(1.2));
-        assert!((p.rate(1.0, 5, 0, 1, 10) - 0.1).abs() < 1e-12);
-        assert!(!p.observe(0.5));
+        let p: Schedule = "plateau:2,0.1".parse().unwrap();
+        let mut state = PlateauState::default();
+        assert!(!p.observe(&mut state, 1.0));
+        assert!(!p.observe(&mut state, 1.1));
+        assert!(p.observe(&mut state, 1.2));
+        assert!((p.rate(&state, 1.0, 5, 0, 1, 10) - 0.1).abs() < 1e-12);
+        assert!(!p.observe(&mut state, 0.5));
     }
 
     #[test]

@@ -183,6 +183,9 @@ fn bad_settings_are_usage_errors() {
         ),
         (vec!["--early-stopping", "monitor=f1"], "f1"),
         (vec!["--freeze", "everything"], "upto:NAME"),
+        (vec!["--optimizer", "adamx"], "possible values: adam, adamw"),
+        (vec!["--checkpoint", "monitor=f1"], "unknown metric 'f1'"),
+        (vec!["--bn-mode", "learn"], "possible values: frozen, train"),
         (vec!["--l2=-1"], "--l2"),
         (
             vec!["--device", "cuda", "--conv-layout", "blocked"],
@@ -282,6 +285,38 @@ fn two_epochs_and_a_resume_equal_four_in_one_go() {
     let (code, _, stderr) = train(&wd, &["--epochs", "5", "--resume", "--lr", "0.5"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("lr (was"), "{stderr}");
+}
+
+/// What a plateau schedule and early stopping have seen lives in the checkpoint, apart from
+/// their configuration: a run whose rate was cut resumes to the same history.
+#[test]
+fn plateau_and_early_stopping_state_survive_a_resume() {
+    let wd = Workdir::new();
+    tensors(&wd);
+    let settings = [
+        "--schedule",
+        "plateau:1,0.5",
+        "--early-stopping",
+        "monitor=val_loss,patience=4",
+        "--lr",
+        "0.05",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = settings.to_vec();
+        args.extend_from_slice(extra);
+        let (code, _, stderr) = train(&wd, &args);
+        assert_eq!(code, 0, "{stderr}");
+    };
+    with(&["--epochs", "6"]);
+    let straight = history_without_seconds(&wd);
+    let rates: std::collections::BTreeSet<&str> = straight[1..]
+        .iter()
+        .map(|row| row.split(',').nth(5).unwrap())
+        .collect();
+    assert!(rates.len() > 1, "the plateau cut the rate: {straight:?}");
+    with(&["--epochs", "3", "--force"]);
+    with(&["--epochs", "6", "--resume"]);
+    assert_eq!(history_without_seconds(&wd), straight);
 }
 
 #[test]
