@@ -54,6 +54,28 @@ impl fmt::Display for Method {
     }
 }
 
+/// Why a classifier cannot be explained as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum CamError {
+    #[error("the model has no output")]
+    NoOutput,
+    #[error("layer '{layer}' is not a rank-4 feature map of this model; the last convolution outputs are: {}", .candidates.join(", "))]
+    NotAFeatureMap {
+        layer: String,
+        candidates: Vec<String>,
+    },
+    #[error("found no global pooling feeding the classifier; name the feature map to explain")]
+    NoPooling,
+    #[error("feature map '{features}' has no static shape: {shape}")]
+    DynamicFeatureMap { features: String, shape: String },
+    #[error("class scores '{0}' are not [N, C] with a fixed C")]
+    Scores(String),
+    #[error(transparent)]
+    Graph(#[from] ortl_onnx::OnnxError),
+    #[error("cannot differentiate this model: {0}")]
+    Gradient(#[from] ortl_autodiff::AutodiffError),
+}
+
 /// Where in a classifier the explanation starts and what it explains.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Target {
@@ -82,10 +104,10 @@ impl Target {
 /// Finds the feature map to explain: `layer` when given (any rank-4 value), else the one
 /// ortl-train recorded in the model's metadata, else the input of the global pooling that
 /// feeds the classifier.
-pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, String> {
+pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, CamError> {
     let graph = &model.graph;
-    let output = graph.outputs.first().ok_or("the model has no output")?;
-    let value_shapes = shapes::infer(graph).map_err(|e| e.to_string())?;
+    let output = graph.outputs.first().ok_or(CamError::NoOutput)?;
+    let value_shapes = shapes::infer(graph)?;
     let rank4 = |name: &str| {
         value_shapes
             .get(name)
@@ -95,18 +117,17 @@ pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, String> {
     let (features, layout) = match layer {
         Some(name) => {
             if rank4(name).is_none() {
-                let mut candidates: Vec<&str> = graph
+                let mut candidates: Vec<String> = graph
                     .nodes
                     .iter()
                     .filter(|n| n.op == "Conv" || n.op == "Relu")
-                    .flat_map(|n| n.outputs.iter().map(String::as_str))
+                    .flat_map(|n| n.outputs.iter().cloned())
                     .filter(|o| rank4(o).is_some())
                     .collect();
-                let shown = candidates.split_off(candidates.len().saturating_sub(5));
-                return Err(format!(
-                    "--cam-layer '{name}' is not a rank-4 feature map of this model; the last convolution outputs are: {}",
-                    shown.join(", ")
-                ));
+                return Err(CamError::NotAFeatureMap {
+                    layer: name.into(),
+                    candidates: candidates.split_off(candidates.len().saturating_sub(5)),
+                });
             }
             (name.to_string(), Layout::Nchw)
         }
@@ -117,9 +138,7 @@ pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, String> {
         {
             Some(name) => (name.clone(), Layout::Nchw),
             None => {
-                let pool = ortl_models::import::find_pool(graph).ok_or(
-                    "found no global pooling feeding the classifier; name the feature map with --cam-layer",
-                )?;
+                let pool = ortl_models::import::find_pool(graph).ok_or(CamError::NoPooling)?;
                 (pool.features, pool.layout)
             }
         },
@@ -129,7 +148,10 @@ pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, String> {
         .iter()
         .map(|d| d.filter(|&d| d > 0))
         .collect::<Option<_>>()
-        .ok_or_else(|| format!("feature map '{features}' has no static shape: {shape:?}"))?;
+        .ok_or_else(|| CamError::DynamicFeatureMap {
+            features: features.clone(),
+            shape: format!("{shape:?}"),
+        })?;
     let scores = match graph.producer(&output.name) {
         Some(node) if matches!(node.op.as_str(), "Softmax" | "Sigmoid" | "LogSoftmax") => {
             node.inputs[0].clone()
@@ -140,7 +162,7 @@ pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, String> {
         .get(&scores)
         .and_then(|t| t.shape.get(1).copied().flatten())
         .filter(|&c| c > 0)
-        .ok_or_else(|| format!("class scores '{scores}' are not [N, C] with a fixed C"))?;
+        .ok_or_else(|| CamError::Scores(scores.clone()))?;
     Ok(Target {
         features,
         layout,
@@ -173,7 +195,7 @@ fn feature_info(target: &Target) -> ValueInfo {
 /// The graph from the feature map to the class activation map: inputs `A` (named as in
 /// the classifier) and [`CLASS_WEIGHTS`] `[N, C]`; outputs [`CAM`] `[N, h, w]` and
 /// [`SCORES`] `[N, C]`.
-pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model, String> {
+pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model, CamError> {
     let mut graph = model.graph.clone();
     passes::start_at(&mut graph, feature_info(target));
     passes::end_at(
@@ -193,14 +215,13 @@ pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model
         let weighted = b.op("Mul", &[&target.scores, &weights], vec![]);
         b.op("ReduceSum", &[&weighted], vec![("keepdims", int(0))])
     });
-    let value_shapes: HashMap<_, _> = shapes::infer(b.graph()).map_err(|e| e.to_string())?;
+    let value_shapes: HashMap<_, _> = shapes::infer(b.graph())?;
     let grads = ortl_autodiff::gradients(
         &mut b,
         &score,
         std::slice::from_ref(&target.features),
         &value_shapes,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let g = grads.of[&target.features].clone();
     let (spatial, channel): (&[i64], i64) = match target.layout {
         Layout::Nchw => (&[2, 3], 1),
@@ -247,7 +268,7 @@ pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model
     let mut graph = b.finish();
     passes::rename_value(&mut graph, &cam, CAM);
     passes::rename_value(&mut graph, &scores_out, SCORES);
-    passes::validate(&graph).map_err(|e| e.to_string())?;
+    passes::validate(&graph)?;
     let mut cam_model = Model::new(graph);
     cam_model.doc = format!("ortl {method} of '{}'", target.features);
     Ok(cam_model)

@@ -263,7 +263,7 @@ fn explicit_layer_and_missing_layer() {
         out[cam::CAM].iter().all(|&v| v == 0.0),
         "no class chosen, no map"
     );
-    let err = locate(&t.model, Some("nope")).unwrap_err();
+    let err = locate(&t.model, Some("nope")).unwrap_err().to_string();
     assert!(
         err.contains("'nope' is not a rank-4 feature map") && err.contains(&conv_output),
         "{err}"

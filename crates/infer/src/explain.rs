@@ -101,8 +101,13 @@ impl Explainer {
             ),
             _ => None,
         };
-        let target = ortl_explain::locate(model, options.layer.as_deref())
-            .map_err(|e| ortl_cli::usage(format!("--cam: {e}")))?;
+        let target = ortl_explain::locate(model, options.layer.as_deref()).map_err(|e| {
+            ortl_cli::usage(match e {
+                ortl_explain::CamError::NotAFeatureMap { .. } => format!("--cam-layer: {e}"),
+                ortl_explain::CamError::NoPooling => format!("--cam: {e} with --cam-layer"),
+                other => format!("--cam: {other}"),
+            })
+        })?;
         if target.classes != info.classes.len() {
             return Err(ortl_cli::usage(format!(
                 "--cam: the class scores '{}' have {} columns but the model has {} classes",
@@ -112,7 +117,7 @@ impl Explainer {
             )));
         }
         let graph = ortl_explain::cam_model(model, &target, options.method)
-            .map_err(|e| ortl_cli::usage(format!("--cam: cannot differentiate this model: {e}")))?;
+            .map_err(|e| ortl_cli::usage(format!("--cam: {e}")))?;
         let session = runtime.load_model(session_options, &graph).map_err(|e| {
             crate::load_error(e, "loading the Grad-CAM graph into ONNX Runtime".into())
         })?;

@@ -171,7 +171,7 @@ fn cam_class_true_skips_unlabelled_images_and_bad_options_are_usage_errors() {
     ]));
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("'nope' is not a rank-4 feature map"),
+        stderr.contains("--cam-layer: layer 'nope' is not a rank-4 feature map"),
         "{stderr}"
     );
     assert!(!wd.join("new").exists(), "nothing written on a usage error");

@@ -333,7 +333,7 @@ pub fn comparison(
             tr {
                 th { "run" } th { "backbone" } th { "head" } th { "fold" } th { "seed" }
                 th { "parameters" } th { "epochs" } th { "training s" } th { "images/s" }
-                @for m in crate::compare::METRICS { th { (m) " (95 % CI)" } }
+                @for m in crate::compare::METRICS { th { (crate::compare::label(m)) " (95 % CI)" } }
             }
             @for r in runs {
                 tr {
