@@ -10,7 +10,7 @@ use ortl_autodiff::loss::Loss;
 use ortl_autodiff::optim::{Optimizer, OptimizerKind};
 use ortl_cli::{AtomicFile, usage};
 use ortl_manifest::TensorSet;
-use ortl_manifest::train_record::{Environment, TrainRecord, TrainSettings};
+use ortl_manifest::train_record::{Environment, TrainRecord, TrainSettings, TrainSummary};
 use ortl_models::{ClassifierSpec, Head, Normalization, classifier};
 use ortl_runtime::{Device, RuntimeArgs};
 use ortl_train::Trainer;
@@ -331,53 +331,7 @@ fn run(args: Args) -> Result<()> {
 
     let runtime = args.runtime.init()?;
     let options = args.runtime.session_options();
-    let backbone = match ortl_models::zoo::builtin(&s.backbone, s.seed) {
-        Some(_) if args.features.is_some() => {
-            return Err(usage(
-                "--features cuts an imported .onnx backbone; a built-in backbone is cut at its last feature map already",
-            ));
-        }
-        Some(mut backbone) => {
-            if let Some(path) = &args.weights {
-                ortl_models::weights::load_safetensors(&mut backbone, path)
-                    .map_err(|e| usage(e.to_string()))?;
-            }
-            backbone
-        }
-        None if args.weights.is_some() => {
-            return Err(usage(
-                "--weights loads a built-in backbone's weights; an imported .onnx backbone brings its own",
-            ));
-        }
-        None if Path::new(&s.backbone).is_file() => {
-            // A file that cannot be cut as asked is fixed by the arguments (--features).
-            ortl_models::import(
-                Path::new(&s.backbone),
-                args.normalize,
-                args.features.as_deref(),
-            )
-            .map_err(|e| match e {
-                ortl_models::ImportError::Cut { .. } => usage(e.to_string()),
-                other => other.into(),
-            })?
-        }
-        None if s.backbone.ends_with(".onnx") || s.backbone.contains('/') => {
-            return Err(usage(format!("--backbone {}: no such file", s.backbone)));
-        }
-        None => {
-            return Err(usage(match ortl_models::zoo::closest(&s.backbone) {
-                Some(name) => format!(
-                    "--backbone '{}' is not a built-in backbone; did you mean '{name}'?",
-                    s.backbone
-                ),
-                None => format!(
-                    "--backbone '{}' is neither a built-in backbone ({}) nor an .onnx file",
-                    s.backbone,
-                    ortl_models::zoo::NAMES.join(", ")
-                ),
-            }));
-        }
-    };
+    let backbone = load_backbone(&args, &s)?;
     // Checked before any graph is built, so a too-small image is one line, not an error
     // deep inside the gradient graph.
     if let Some(minimum) = backbone.minimum_size()
@@ -476,44 +430,7 @@ fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let data = Dataset::load(&set, args.val_fold)?;
-    let settings = TrainSettings {
-        tensors: args.tensors.clone(),
-        classes: set.meta.classes.clone(),
-        image_height: set.meta.height,
-        image_width: set.meta.width,
-        val_fold: args.val_fold,
-        preset: args.preset.as_ref().map(flag_value),
-        backbone: s.backbone.clone(),
-        backbone_parameters: backbone.parameter_count(),
-        backbone_weights: backbone.weights.clone(),
-        backbone_pretrained: backbone.weights.is_pretrained(),
-        backbone_provenance: backbone.weights.to_string(),
-        features: args.features.clone(),
-        normalization: backbone.normalization.to_string(),
-        normalization_reason: backbone.normalization_reason.clone(),
-        head: s.head.to_string(),
-        freeze: args.freeze.to_string(),
-        l2: args.l2,
-        fine_tune: args.fine_tune,
-        bn_mode: flag_value(&s.bn_mode),
-        loss: s.loss.to_string(),
-        optimizer: flag_value(&args.optimizer),
-        weight_decay: args.weight_decay,
-        momentum: args.momentum,
-        lr: s.lr,
-        schedule: s.schedule.to_string(),
-        batch: s.batch,
-        epochs: s.epochs,
-        early_stopping: s
-            .early_stopping
-            .as_ref()
-            .map_or_else(|| "off".into(), ToString::to_string),
-        checkpoint: s.checkpoint.name().into(),
-        class_weights: s.class_weights.to_string(),
-        label_smoothing: args.label_smoothing,
-        clip_norm: args.clip_norm,
-        seed: s.seed,
-    };
+    let settings = train_settings(&args, &s, &set, &backbone);
     // Phases: (what trains, learning rate, last epoch).
     let phases = match args.fine_tune {
         Some((head_epochs, all_epochs)) => vec![
@@ -534,20 +451,7 @@ fn run(args: Args) -> Result<()> {
         seed: s.seed,
     };
     let (mut progress, mut restore, mut resumed_state) = if args.resume {
-        let saved =
-            ortl_train::checkpoint::load(&args.output).map_err(|e| usage(format!("{e:#}")))?;
-        let differing = settings.changed_since(&saved.settings);
-        if !differing.is_empty() {
-            return Err(usage(format!(
-                "--resume needs the settings of the first run; these differ: {}",
-                differing.join("; ")
-            )));
-        }
-        eprintln!(
-            "ortl-train: resuming at epoch {}, step {}",
-            saved.progress.epoch + 1,
-            saved.progress.step
-        );
+        let saved = resume(&args.output, &settings)?;
         (saved.progress, saved.restore, Some(saved.state))
     } else {
         (Progress::start(&config), None, None)
@@ -620,8 +524,15 @@ fn run(args: Args) -> Result<()> {
                 .collect();
             current.set_state(&carried)?;
         }
+        let layout = match &current.blocked {
+            Some(b) => format!(
+                "blocked convolutions ({} Conv, {} ConvTranspose rewritten)",
+                b.convs, b.transposed
+            ),
+            None => "plain convolutions".into(),
+        };
         eprintln!(
-            "ortl-train: {} training images ({} stored variants), {} validation images, {} trainable tensors, epochs {}..={}",
+            "ortl-train: {} training images ({} stored variants), {} validation images, {} trainable tensors, {layout}, epochs {}..={}",
             data.train.len(),
             data.train.iter().map(Vec::len).sum::<usize>(),
             data.val.len(),
@@ -643,19 +554,7 @@ fn run(args: Args) -> Result<()> {
         }
         .fit(&mut progress, &mut restore)?;
         if outcome == Outcome::Interrupted {
-            let position = if progress.step > 0 {
-                format!(
-                    "in epoch {} after step {}",
-                    progress.epoch + 1,
-                    progress.step
-                )
-            } else {
-                format!("after epoch {}", progress.epoch)
-            };
-            return Err(ortl_cli::interrupted(format!(
-                "interrupted {position}; the checkpoint is in {}; continue with the same command plus --resume",
-                args.output.join(ortl_train::checkpoint::DIR).display()
-            )));
+            return Err(interrupted(&progress, &args.output));
         }
         trainer = Some(current);
         progress.steps_done = 0;
@@ -672,35 +571,60 @@ fn run(args: Args) -> Result<()> {
     let record = TrainRecord {
         format: ortl_manifest::train_record::VERSION,
         settings,
-        environment: Environment {
-            trained_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            git_commit: git_commit(),
-            ortl_version: env!("CARGO_PKG_VERSION").into(),
-            onnxruntime: ortl_runtime::ORT_VERSION.into(),
-            onnxruntime_library: runtime.library.clone(),
-            device: args.runtime.device.to_string(),
-            threads: args.runtime.threads,
-            conv_layout: match args
-                .conv_layout
-                .resolve(args.runtime.device, runtime.nchwc_block())?
-            {
-                Some(block) => format!("blocked (NCHW{block}c)"),
-                None => "plain".into(),
-            },
-        },
+        environment: environment(&args, runtime)?,
         summary: progress.summary(),
     };
     let mut file = AtomicFile::create(&args.output.join("train.json"))?;
     file.write_all(record.to_json().as_bytes())?;
     file.commit()?;
-    let summary = &record.summary;
+    print_summary(&record.summary, &args.output, s.checkpoint);
+    Ok(())
+}
+
+/// The checkpoint of the run in `output`, if its settings are `settings` (but `--epochs`).
+fn resume(output: &Path, settings: &TrainSettings) -> Result<ortl_train::checkpoint::Checkpoint> {
+    let saved = ortl_train::checkpoint::load(output).map_err(|e| usage(format!("{e:#}")))?;
+    let differing = settings.changed_since(&saved.settings);
+    if !differing.is_empty() {
+        return Err(usage(format!(
+            "--resume needs the settings of the first run; these differ: {}",
+            differing.join("; ")
+        )));
+    }
+    eprintln!(
+        "ortl-train: resuming at epoch {}, step {}",
+        saved.progress.epoch + 1,
+        saved.progress.step
+    );
+    Ok(saved)
+}
+
+/// Ctrl-C's exit: where the run stopped and how to continue it.
+fn interrupted(progress: &Progress, output: &Path) -> anyhow::Error {
+    let position = if progress.step > 0 {
+        format!(
+            "in epoch {} after step {}",
+            progress.epoch + 1,
+            progress.step
+        )
+    } else {
+        format!("after epoch {}", progress.epoch)
+    };
+    ortl_cli::interrupted(format!(
+        "interrupted {position}; the checkpoint is in {}; continue with the same command plus --resume",
+        output.join(ortl_train::checkpoint::DIR).display()
+    ))
+}
+
+/// The run's last line: epochs, time, speed and the best epoch.
+fn print_summary(summary: &TrainSummary, output: &Path, checkpoint: Metric) {
     let best = match summary.best_epoch {
         Some(epoch) => format!(
             "best epoch {epoch} -> {}",
-            args.output.join("best.onnx").display()
+            output.join("best.onnx").display()
         ),
         // The checkpoint metric was never defined (no validation images for val_*).
-        None => format!("no best epoch by {} (no best.onnx)", s.checkpoint.name()),
+        None => format!("no best epoch by {} (no best.onnx)", checkpoint.name()),
     };
     eprintln!(
         "ortl-train: {} epochs in {:.1} s ({:.1} training images/s){}; {best}",
@@ -713,7 +637,124 @@ fn run(args: Args) -> Result<()> {
             ""
         },
     );
-    Ok(())
+}
+
+/// The backbone the settings name: built in (with `--weights`), or imported from a file.
+fn load_backbone(args: &Args, s: &Settings) -> Result<ortl_models::Backbone> {
+    Ok(match ortl_models::zoo::builtin(&s.backbone, s.seed) {
+        Some(_) if args.features.is_some() => {
+            return Err(usage(
+                "--features cuts an imported .onnx backbone; a built-in backbone is cut at its last feature map already",
+            ));
+        }
+        Some(mut backbone) => {
+            if let Some(path) = &args.weights {
+                ortl_models::weights::load_safetensors(&mut backbone, path)
+                    .map_err(|e| usage(e.to_string()))?;
+            }
+            backbone
+        }
+        None if args.weights.is_some() => {
+            return Err(usage(
+                "--weights loads a built-in backbone's weights; an imported .onnx backbone brings its own",
+            ));
+        }
+        None if Path::new(&s.backbone).is_file() => {
+            // A file that cannot be cut as asked is fixed by the arguments (--features).
+            ortl_models::import(
+                Path::new(&s.backbone),
+                args.normalize,
+                args.features.as_deref(),
+            )
+            .map_err(|e| match e {
+                ortl_models::ImportError::Cut { .. } => usage(e.to_string()),
+                other => other.into(),
+            })?
+        }
+        None if s.backbone.ends_with(".onnx") || s.backbone.contains('/') => {
+            return Err(usage(format!("--backbone {}: no such file", s.backbone)));
+        }
+        None => {
+            return Err(usage(match ortl_models::zoo::closest(&s.backbone) {
+                Some(name) => format!(
+                    "--backbone '{}' is not a built-in backbone; did you mean '{name}'?",
+                    s.backbone
+                ),
+                None => format!(
+                    "--backbone '{}' is neither a built-in backbone ({}) nor an .onnx file",
+                    s.backbone,
+                    ortl_models::zoo::NAMES.join(", ")
+                ),
+            }));
+        }
+    })
+}
+
+/// What train.json and the checkpoint record of the run's settings.
+fn train_settings(
+    args: &Args,
+    s: &Settings,
+    set: &TensorSet,
+    backbone: &ortl_models::Backbone,
+) -> TrainSettings {
+    TrainSettings {
+        tensors: args.tensors.clone(),
+        classes: set.meta.classes.clone(),
+        image_height: set.meta.height,
+        image_width: set.meta.width,
+        val_fold: args.val_fold,
+        preset: args.preset.as_ref().map(flag_value),
+        backbone: s.backbone.clone(),
+        backbone_parameters: backbone.parameter_count(),
+        backbone_weights: backbone.weights.clone(),
+        backbone_pretrained: backbone.weights.is_pretrained(),
+        backbone_provenance: backbone.weights.to_string(),
+        features: args.features.clone(),
+        normalization: backbone.normalization.to_string(),
+        normalization_reason: backbone.normalization_reason.clone(),
+        head: s.head.to_string(),
+        freeze: args.freeze.to_string(),
+        l2: args.l2,
+        fine_tune: args.fine_tune,
+        bn_mode: flag_value(&s.bn_mode),
+        loss: s.loss.to_string(),
+        optimizer: flag_value(&args.optimizer),
+        weight_decay: args.weight_decay,
+        momentum: args.momentum,
+        lr: s.lr,
+        schedule: s.schedule.to_string(),
+        batch: s.batch,
+        epochs: s.epochs,
+        early_stopping: s
+            .early_stopping
+            .as_ref()
+            .map_or_else(|| "off".into(), ToString::to_string),
+        checkpoint: s.checkpoint.name().into(),
+        class_weights: s.class_weights.to_string(),
+        label_smoothing: args.label_smoothing,
+        clip_norm: args.clip_norm,
+        seed: s.seed,
+    }
+}
+
+/// Where and with what this run ran.
+fn environment(args: &Args, runtime: &ortl_runtime::Runtime) -> Result<Environment> {
+    Ok(Environment {
+        trained_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        git_commit: git_commit(),
+        ortl_version: env!("CARGO_PKG_VERSION").into(),
+        onnxruntime: ortl_runtime::ORT_VERSION.into(),
+        onnxruntime_library: runtime.library.clone(),
+        device: args.runtime.device.to_string(),
+        threads: args.runtime.threads,
+        conv_layout: match args
+            .conv_layout
+            .resolve(args.runtime.device, runtime.nchwc_block())?
+        {
+            Some(block) => format!("blocked (NCHW{block}c)"),
+            None => "plain".into(),
+        },
+    })
 }
 
 /// The commit of the working directory's git checkout, when there is one.

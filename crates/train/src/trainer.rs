@@ -56,6 +56,8 @@ pub struct Trainer {
     l2: Vec<(String, f32)>,
     /// Label smoothing ε: targets are (1 − ε)·one-hot + ε/C.
     pub label_smoothing: f32,
+    /// What the blocked-convolution pass rewrote; `None`: the plain graph runs.
+    pub blocked: Option<ortl_autodiff::blocked::Blocked>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +111,7 @@ impl Trainer {
             }
             step_graph = crate::graph::on_features(step_graph, &head.pooled, width);
         }
-        crate::graph::apply_conv_layout(
+        let blocked = crate::graph::apply_conv_layout(
             &mut step_graph,
             spec.conv_layout,
             options.device,
@@ -149,6 +151,7 @@ impl Trainer {
             classes,
             l2: head.l2.clone(),
             label_smoothing: 0.0,
+            blocked,
         })
     }
 

@@ -113,6 +113,14 @@ fn writes_a_complete_run_and_checkpoints_the_best_epoch() {
     let block = ortl_runtime::testing::runtime().nchwc_block();
     let expected = block.map_or_else(|| "plain".into(), |b| format!("blocked (NCHW{b}c)"));
     assert_eq!(record.environment.conv_layout, expected);
+    let said = match block {
+        Some(_) => "blocked convolutions (",
+        None => "plain convolutions",
+    };
+    assert!(
+        stderr.contains(said),
+        "the log says how convolutions run: {stderr}"
+    );
     let epochs = ortl_manifest::history::read(&wd.join("run/history.csv")).unwrap();
     assert_eq!(epochs.len(), 3);
     assert_eq!(epochs[2].val_loss, rows[2][3]);
