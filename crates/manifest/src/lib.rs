@@ -16,7 +16,6 @@ pub mod history;
 pub mod manifest;
 pub mod paths;
 pub mod predictions;
-#[cfg(any(test, feature = "test-support"))]
 pub mod samples;
 pub mod split;
 pub mod tensors;

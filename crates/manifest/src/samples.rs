@@ -1,5 +1,6 @@
-//! Complete, plausible contract records for tests of the stages that read them (feature
-//! `test-support`), so no test writes a stage's file by hand.
+//! Complete, plausible contract records for the tests of the stages that read them, so no
+//! test writes a stage's file by hand. (Compiled always: a feature for it would give test
+//! and release builds different dependency features and rebuild the workspace twice.)
 
 use crate::train_record::{
     Environment, TrainRecord, TrainSettings, TrainSummary, VERSION, Weights,

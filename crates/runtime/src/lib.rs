@@ -7,7 +7,6 @@ pub mod bound;
 pub mod device;
 pub mod kernels;
 pub mod library;
-#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
 pub use args::RuntimeArgs;

@@ -1,4 +1,5 @@
-//! What tests that run graphs on ONNX Runtime's CPU EP share (feature `test-support`): one
+//! What tests that run graphs on ONNX Runtime's CPU EP share (compiled always, like
+//! `ortl_manifest::samples`, so test and release builds share one set of features): one
 //! way to load the library that tells a reader without it what to do, and one-thread
 //! sessions, so numeric tests are reproducible and do not compete for cores.
 
