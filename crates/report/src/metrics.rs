@@ -243,15 +243,23 @@ pub fn roc_band(
         .collect()
 }
 
-/// Precision–recall points (recall, precision, threshold) at every distinct score.
+/// Precision–recall points (recall, precision, threshold) at every distinct score, highest
+/// threshold first. One sort, then counts accumulated down the scores (as [`roc_curve`]):
+/// O(n log n), since the bootstrap recomputes it (through average precision) per resample.
 pub fn pr_curve(labels: &[bool], scores: &[f64]) -> Vec<(f64, f64, f64)> {
-    distinct_descending(scores)
-        .into_iter()
-        .map(|t| {
-            let c = Confusion::at(labels, scores, t);
-            (ratio(c.tp, c.tp + c.fn_), ratio(c.tp, c.tp + c.fp), t)
-        })
-        .collect()
+    let mut scored: Vec<(f64, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let positives = labels.iter().filter(|&&l| l).count();
+    let (mut tp, mut predicted) = (0usize, 0usize);
+    let mut points = Vec::new();
+    for (k, &(score, positive)) in scored.iter().enumerate() {
+        predicted += 1;
+        tp += usize::from(positive);
+        if scored.get(k + 1).is_none_or(|next| next.0 != score) {
+            points.push((ratio(tp, positives), ratio(tp, predicted), score));
+        }
+    }
+    points
 }
 
 pub fn average_precision(labels: &[bool], scores: &[f64]) -> f64 {
@@ -318,16 +326,44 @@ pub fn specificity_at_sensitivity(labels: &[bool], scores: &[f64], min_sensitivi
         .fold(f64::NAN, f64::max)
 }
 
-fn distinct_descending(scores: &[f64]) -> Vec<f64> {
-    let mut t: Vec<f64> = scores.to_vec();
-    t.sort_by(|a, b| b.total_cmp(a));
-    t.dedup();
-    t
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The swept curve equals the definition (a confusion matrix at every distinct score,
+    /// predicting positive at score ≥ threshold), ties and all.
+    #[test]
+    fn pr_curve_equals_the_confusion_matrix_at_every_distinct_score() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let labels: Vec<bool> = (0..300).map(|_| rng.random_bool(0.3)).collect();
+        // Two decimals: many ties, as thresholded or rounded model outputs have.
+        let scores: Vec<f64> = labels
+            .iter()
+            .map(|&y| {
+                ((rng.random::<f64>() * 0.7 + if y { 0.3 } else { 0.0 }) * 100.0).round() / 100.0
+            })
+            .collect();
+        let mut thresholds = scores.clone();
+        thresholds.sort_by(|a, b| b.total_cmp(a));
+        thresholds.dedup();
+        let expected: Vec<(f64, f64, f64)> = thresholds
+            .iter()
+            .map(|&t| {
+                let c = Confusion::at(&labels, &scores, t);
+                (ratio(c.tp, c.tp + c.fn_), ratio(c.tp, c.tp + c.fp), t)
+            })
+            .collect();
+        let curve = pr_curve(&labels, &scores);
+        assert!(thresholds.len() < 100, "the data has ties");
+        assert_eq!(curve.len(), expected.len());
+        for (got, want) in curve.iter().zip(&expected) {
+            assert!(
+                (got.0 - want.0).abs() < 1e-12 && (got.1 - want.1).abs() < 1e-12 && got.2 == want.2,
+                "{got:?} vs {want:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_roc_band_holds_the_curve_and_narrows_with_more_images() {
