@@ -330,7 +330,7 @@ fn provenance(train: &TrainRecord) -> Vec<(String, String)> {
         (
             "Trained".into(),
             format!(
-                "{} on {} ({} convolutions), {:.1} s, {:.1} images/s",
+                "{} on {}, {} convolutions, {:.1} s, {:.1} images/s",
                 env.trained_at,
                 env.device,
                 env.conv_layout,
