@@ -155,19 +155,20 @@ pub fn write_tables(
     paired: &[crate::crossval::Paired],
     sort_by: Option<&str>,
 ) -> Result<Vec<RunSummary>> {
-    let mut wide = crate::tables::comparison_wide(&runs, sort_by)?;
-    crate::tables::write_csv(&mut wide, &dir.join("comparison.csv"))?;
-    let mut long = crate::tables::comparison_long(&runs)?;
-    crate::tables::write_csv(&mut long, &dir.join("comparison_long.csv"))?;
-    let mut grouped = crate::tables::by_backbone(aggregates)?;
-    crate::tables::write_csv(&mut grouped, &dir.join("by_backbone.csv"))?;
-    let mut paired = crate::tables::paired(paired)?;
-    crate::tables::write_csv(&mut paired, &dir.join("paired.csv"))?;
-    let column = wide.column("run")?.str()?;
-    let order: Vec<String> = (0..column.len())
-        .map(|i| column.get(i).unwrap_or_default().to_string())
-        .collect();
+    use crate::tables::{self, write_csv};
     let mut runs = runs;
-    runs.sort_by_key(|r| order.iter().position(|o| *o == r.run));
+    if let Some(metric) = sort_by {
+        tables::sort_runs(&mut runs, metric);
+    }
+    write_csv(&dir.join("comparison.csv"), |out| {
+        tables::comparison_wide(&runs, out)
+    })?;
+    write_csv(&dir.join("comparison_long.csv"), |out| {
+        tables::comparison_long(&runs, out)
+    })?;
+    write_csv(&dir.join("by_backbone.csv"), |out| {
+        tables::by_backbone(aggregates, out)
+    })?;
+    write_csv(&dir.join("paired.csv"), |out| tables::paired(paired, out))?;
     Ok(runs)
 }

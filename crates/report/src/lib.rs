@@ -11,8 +11,8 @@
 //! - [`gallery`]: the Grad-CAM gallery of misclassified and most confident images.
 //! - [`compare`]: the comparison across runs.
 //! - [`crossval`]: per-backbone means and intervals over folds, paired comparisons.
-//! - [`tables`]: tidy metric tables, joins across runs and per-backbone summaries
-//!   (polars).
+//! - [`tables`]: the CSV tables: metrics, the comparison across runs (wide and long),
+//!   per-backbone summaries and paired comparisons.
 
 pub mod compare;
 pub mod crossval;

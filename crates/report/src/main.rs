@@ -526,10 +526,9 @@ fn report(
             interval: Default::default(),
         });
     }
-    ortl_report::tables::write_csv(
-        &mut ortl_report::tables::metrics(&rows)?,
-        &dir.join("metrics.csv"),
-    )?;
+    ortl_report::tables::write_csv(&dir.join("metrics.csv"), |out| {
+        ortl_report::tables::metrics(&rows, out)
+    })?;
     let report = Report {
         provenance: train_record.as_ref().map(provenance).unwrap_or_default(),
         title: "ortl evaluation report".into(),

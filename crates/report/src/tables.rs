@@ -1,147 +1,289 @@
-//! The report's tables as polars data frames: tidy metric rows, the comparison across runs
-//! (a join of run facts with their metrics) and its summary per backbone (grouped over
-//! runs that repeat a backbone, e.g. with other seeds). Undefined values (NaN) are nulls,
-//! so they are empty cells in CSV rather than numbers.
+//! The report's CSV tables: tidy metric rows, the comparison across runs (wide: one row per
+//! run; long: one row per run and metric, the run's facts repeated), its summary per
+//! backbone over folds and the paired comparisons between backbones. Undefined values (NaN)
+//! are empty cells rather than numbers; floats are written in shortest round-trip form.
 
+use std::cmp::Ordering;
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use polars::prelude::*;
+use serde::Serialize;
 
 use crate::compare::{METRICS, RunSummary};
 use crate::crossval::{Aggregate, Paired};
 use crate::evaluate::MetricRow;
 
+/// A value as a cell: NaN (undefined) is empty.
 fn defined(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
-/// `metric,value,ci_low,ci_high,threshold`: one row per metric.
-pub fn metrics(rows: &[MetricRow]) -> PolarsResult<DataFrame> {
-    df!(
-        "metric" => rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
-        "value" => rows.iter().map(|r| defined(r.value)).collect::<Vec<_>>(),
-        "ci_low" => rows.iter().map(|r| defined(r.ci_low)).collect::<Vec<_>>(),
-        "ci_high" => rows.iter().map(|r| defined(r.ci_high)).collect::<Vec<_>>(),
-        "threshold" => rows.iter().map(|r| r.threshold).collect::<Vec<_>>(),
-        "interval" => rows
+/// A metric's value and 95 % interval as three cells.
+#[derive(Serialize)]
+struct Estimate {
+    value: Option<f64>,
+    ci_low: Option<f64>,
+    ci_high: Option<f64>,
+}
+
+impl Estimate {
+    fn of(row: &MetricRow) -> Self {
+        Estimate {
+            value: defined(row.value),
+            ci_low: defined(row.ci_low),
+            ci_high: defined(row.ci_high),
+        }
+    }
+
+    /// A metric the run does not have.
+    const MISSING: Estimate = Estimate {
+        value: None,
+        ci_low: None,
+        ci_high: None,
+    };
+}
+
+/// The interval method's machine name; empty when there is no interval.
+fn interval(row: &MetricRow) -> Option<&'static str> {
+    Some(row.interval.id()).filter(|id| !id.is_empty())
+}
+
+/// `metric,value,ci_low,ci_high,threshold,interval`: one row per metric.
+pub fn metrics(rows: &[MetricRow], out: impl Write) -> csv::Result<()> {
+    let mut table = with_header(
+        out,
+        [
+            "metric",
+            "value",
+            "ci_low",
+            "ci_high",
+            "threshold",
+            "interval",
+        ],
+    )?;
+    for row in rows {
+        table.serialize((&row.metric, Estimate::of(row), row.threshold, interval(row)))?;
+    }
+    table.flush().map_err(Into::into)
+}
+
+/// The columns both comparison tables start with: what was trained and how fast.
+const RUN_COLUMNS: [&str; 10] = [
+    "run",
+    "backbone",
+    "head",
+    "fold",
+    "seed",
+    "parameters",
+    "epochs",
+    "train_seconds",
+    "train_images_per_second",
+    "images",
+];
+
+/// A run's [`RUN_COLUMNS`].
+#[derive(Serialize)]
+struct RunFacts<'a> {
+    run: &'a str,
+    backbone: &'a str,
+    head: &'a str,
+    fold: Option<u32>,
+    seed: u64,
+    parameters: u64,
+    epochs: u64,
+    train_seconds: f64,
+    train_images_per_second: f64,
+    images: usize,
+}
+
+impl<'a> RunFacts<'a> {
+    fn of(run: &'a RunSummary) -> Self {
+        RunFacts {
+            run: &run.run,
+            backbone: &run.backbone,
+            head: &run.head,
+            fold: run.fold,
+            seed: run.seed,
+            parameters: run.parameters,
+            epochs: run.epochs,
+            train_seconds: run.train_seconds,
+            train_images_per_second: run.train_images_per_second,
+            images: run.images,
+        }
+    }
+}
+
+/// Wide: one row per run, in the given order, each of [`METRICS`] as `METRIC`,
+/// `METRIC_ci_low`, `METRIC_ci_high` (empty where the run lacks the metric).
+pub fn comparison_wide(runs: &[RunSummary], out: impl Write) -> csv::Result<()> {
+    let metric_columns = METRICS
+        .iter()
+        .flat_map(|m| [m.to_string(), format!("{m}_ci_low"), format!("{m}_ci_high")]);
+    let header = RUN_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(metric_columns);
+    let mut table = with_header(out, header)?;
+    for run in runs {
+        let estimates: Vec<Estimate> = METRICS
             .iter()
-            .map(|r| Some(r.interval.id()).filter(|n| !n.is_empty()))
-            .collect::<Vec<_>>(),
-    )
+            .map(|m| {
+                run.metrics
+                    .iter()
+                    .find(|row| row.metric == *m)
+                    .map_or(Estimate::MISSING, Estimate::of)
+            })
+            .collect();
+        table.serialize((RunFacts::of(run), estimates))?;
+    }
+    table.flush().map_err(Into::into)
 }
 
-/// One row per run: what was trained and how fast.
-fn runs(summaries: &[RunSummary]) -> PolarsResult<DataFrame> {
-    df!(
-        "run" => summaries.iter().map(|r| r.run.as_str()).collect::<Vec<_>>(),
-        "backbone" => summaries.iter().map(|r| r.backbone.as_str()).collect::<Vec<_>>(),
-        "head" => summaries.iter().map(|r| r.head.as_str()).collect::<Vec<_>>(),
-        "fold" => summaries.iter().map(|r| r.fold).collect::<Vec<_>>(),
-        "seed" => summaries.iter().map(|r| r.seed).collect::<Vec<_>>(),
-        "parameters" => summaries.iter().map(|r| r.parameters).collect::<Vec<_>>(),
-        "epochs" => summaries.iter().map(|r| r.epochs).collect::<Vec<_>>(),
-        "train_seconds" => summaries.iter().map(|r| r.train_seconds).collect::<Vec<_>>(),
-        "train_images_per_second" => summaries.iter().map(|r| r.train_images_per_second).collect::<Vec<_>>(),
-        "images" => summaries.iter().map(|r| r.images as u64).collect::<Vec<_>>(),
-    )
-}
-
-/// Tidy: one row per (run, metric), with the run's facts joined on.
-pub fn comparison_long(summaries: &[RunSummary]) -> PolarsResult<DataFrame> {
-    let mut run = Vec::new();
-    let mut rows = Vec::new();
-    for s in summaries {
-        for m in &s.metrics {
-            run.push(s.run.as_str());
-            rows.push(m.clone());
+/// Tidy: one row per (run, metric), the run's facts repeated on each.
+pub fn comparison_long(runs: &[RunSummary], out: impl Write) -> csv::Result<()> {
+    let header = RUN_COLUMNS
+        .into_iter()
+        .chain(["metric", "value", "ci_low", "ci_high", "interval"]);
+    let mut table = with_header(out, header)?;
+    for run in runs {
+        for row in &run.metrics {
+            table.serialize((
+                RunFacts::of(run),
+                &row.metric,
+                Estimate::of(row),
+                interval(row),
+            ))?;
         }
     }
-    let mut long = metrics(&rows)?;
-    long.with_column(Column::new("run".into(), run))?;
-    runs(summaries)?.join(
-        &long.drop("threshold")?,
-        ["run"],
-        ["run"],
-        JoinArgs::new(JoinType::Inner),
-        None,
-    )
+    table.flush().map_err(Into::into)
 }
 
-/// Wide: one row per run, each metric with its interval as three columns, in the order
-/// of [`METRICS`]; sorted by `sort_by` (a metric, best first) when given.
-pub fn comparison_wide(summaries: &[RunSummary], sort_by: Option<&str>) -> Result<DataFrame> {
-    let long = comparison_long(summaries)?;
-    let mut wide = runs(summaries)?;
-    for metric in METRICS {
-        let mask = long.column("metric")?.str()?.equal(metric);
-        let mut one = long
-            .filter(&mask)?
-            .select(["run", "value", "ci_low", "ci_high"])?;
-        one.set_column_names(&[
-            "run".to_string(),
-            metric.to_string(),
-            format!("{metric}_ci_low"),
-            format!("{metric}_ci_high"),
-        ])?;
-        wide = wide.join(&one, ["run"], ["run"], JoinArgs::new(JoinType::Left), None)?;
-    }
-    if let Some(metric) = sort_by {
-        if !METRICS.contains(&metric) {
-            anyhow::bail!(
-                "--sort-by '{metric}' is not one of the compared metrics ({})",
-                METRICS.join(", ")
-            );
-        }
-        wide = wide.sort(
-            [metric],
-            SortMultipleOptions::default()
-                .with_order_descending(true)
-                .with_nulls_last(true)
-                .with_maintain_order(true),
-        )?;
-    }
-    Ok(wide)
+/// Orders runs by `metric`, best first; runs without a defined value go last, and ties keep
+/// their order.
+pub fn sort_runs(runs: &mut [RunSummary], metric: &str) {
+    let value = |run: &RunSummary| {
+        run.metrics
+            .iter()
+            .find(|row| row.metric == metric)
+            .and_then(|row| defined(row.value))
+    };
+    runs.sort_by(|a, b| match (value(a), value(b)) {
+        (Some(a), Some(b)) => b.total_cmp(&a),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    });
+}
+
+/// A by_backbone.csv row, fields in column order.
+#[derive(Serialize)]
+struct BackboneRow<'a> {
+    backbone: &'a str,
+    metric: &'a str,
+    runs: usize,
+    folds: usize,
+    mean: Option<f64>,
+    std: Option<f64>,
+    ci_low: Option<f64>,
+    ci_high: Option<f64>,
+    min: Option<f64>,
+    max: Option<f64>,
 }
 
 /// Per backbone and metric over its folds ([`crate::crossval::aggregate`]): runs, folds,
 /// mean, sample standard deviation, 95 % interval of the mean, min and max.
-pub fn by_backbone(rows: &[Aggregate]) -> PolarsResult<DataFrame> {
-    df!(
-        "backbone" => rows.iter().map(|r| r.backbone.as_str()).collect::<Vec<_>>(),
-        "metric" => rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
-        "runs" => rows.iter().map(|r| r.runs as u64).collect::<Vec<_>>(),
-        "folds" => rows.iter().map(|r| r.folds as u64).collect::<Vec<_>>(),
-        "mean" => rows.iter().map(|r| defined(r.mean)).collect::<Vec<_>>(),
-        "std" => rows.iter().map(|r| defined(r.std)).collect::<Vec<_>>(),
-        "ci_low" => rows.iter().map(|r| defined(r.ci_low)).collect::<Vec<_>>(),
-        "ci_high" => rows.iter().map(|r| defined(r.ci_high)).collect::<Vec<_>>(),
-        "min" => rows.iter().map(|r| defined(r.min)).collect::<Vec<_>>(),
-        "max" => rows.iter().map(|r| defined(r.max)).collect::<Vec<_>>(),
-    )
+pub fn by_backbone(rows: &[Aggregate], out: impl Write) -> csv::Result<()> {
+    let mut table = with_header(
+        out,
+        [
+            "backbone", "metric", "runs", "folds", "mean", "std", "ci_low", "ci_high", "min", "max",
+        ],
+    )?;
+    for r in rows {
+        table.serialize(BackboneRow {
+            backbone: &r.backbone,
+            metric: &r.metric,
+            runs: r.runs,
+            folds: r.folds,
+            mean: defined(r.mean),
+            std: defined(r.std),
+            ci_low: defined(r.ci_low),
+            ci_high: defined(r.ci_high),
+            min: defined(r.min),
+            max: defined(r.max),
+        })?;
+    }
+    table.flush().map_err(Into::into)
+}
+
+/// A paired.csv row, fields in column order.
+#[derive(Serialize)]
+struct PairedRow<'a> {
+    metric: &'a str,
+    a: &'a str,
+    b: &'a str,
+    folds: usize,
+    mean_difference: Option<f64>,
+    std: Option<f64>,
+    ci_low: Option<f64>,
+    ci_high: Option<f64>,
+    p_value: Option<f64>,
 }
 
 /// Backbone against backbone per metric on shared folds ([`crate::crossval::paired`]).
-pub fn paired(rows: &[Paired]) -> PolarsResult<DataFrame> {
-    df!(
-        "metric" => rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
-        "a" => rows.iter().map(|r| r.a.as_str()).collect::<Vec<_>>(),
-        "b" => rows.iter().map(|r| r.b.as_str()).collect::<Vec<_>>(),
-        "folds" => rows.iter().map(|r| r.folds as u64).collect::<Vec<_>>(),
-        "mean_difference" => rows.iter().map(|r| defined(r.mean_difference)).collect::<Vec<_>>(),
-        "std" => rows.iter().map(|r| defined(r.std)).collect::<Vec<_>>(),
-        "ci_low" => rows.iter().map(|r| defined(r.ci_low)).collect::<Vec<_>>(),
-        "ci_high" => rows.iter().map(|r| defined(r.ci_high)).collect::<Vec<_>>(),
-        "p_value" => rows.iter().map(|r| defined(r.p_value)).collect::<Vec<_>>(),
-    )
+pub fn paired(rows: &[Paired], out: impl Write) -> csv::Result<()> {
+    let mut table = with_header(
+        out,
+        [
+            "metric",
+            "a",
+            "b",
+            "folds",
+            "mean_difference",
+            "std",
+            "ci_low",
+            "ci_high",
+            "p_value",
+        ],
+    )?;
+    for r in rows {
+        table.serialize(PairedRow {
+            metric: &r.metric,
+            a: &r.a,
+            b: &r.b,
+            folds: r.folds,
+            mean_difference: defined(r.mean_difference),
+            std: defined(r.std),
+            ci_low: defined(r.ci_low),
+            ci_high: defined(r.ci_high),
+            p_value: defined(r.p_value),
+        })?;
+    }
+    table.flush().map_err(Into::into)
 }
 
-/// Writes `frame` as CSV (nulls as empty cells, floats in full precision).
-pub fn write_csv(frame: &mut DataFrame, path: &Path) -> Result<()> {
+/// A CSV writer that starts with `header`. Named here rather than derived from the rows'
+/// fields: serde cannot name nested or run-time columns, and an empty table keeps its header.
+fn with_header<W: Write, C: AsRef<[u8]>>(
+    out: W,
+    header: impl IntoIterator<Item = C>,
+) -> csv::Result<csv::Writer<W>> {
+    let mut table = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(out);
+    table.write_record(header)?;
+    Ok(table)
+}
+
+/// Writes one of this module's tables to `path`, naming the file on failure.
+pub fn write_csv(
+    path: &Path,
+    table: impl FnOnce(std::io::BufWriter<std::fs::File>) -> csv::Result<()>,
+) -> Result<()> {
     let file =
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let written = CsvWriter::new(std::io::BufWriter::new(file)).finish(frame);
-    anyhow::Context::with_context(written, || format!("cannot write {}", path.display()))
+    table(std::io::BufWriter::new(file)).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]
@@ -175,90 +317,111 @@ mod tests {
         }
     }
 
-    fn csv(frame: &mut DataFrame) -> String {
+    fn text(table: impl FnOnce(&mut Vec<u8>) -> csv::Result<()>) -> String {
         let mut out = Vec::new();
-        CsvWriter::new(&mut out).finish(frame).unwrap();
+        table(&mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
     #[test]
-    fn wide_comparison_joins_each_metric_and_sorts_best_first() {
-        let runs = [
+    fn wide_comparison_has_each_metric_with_its_interval_in_run_order() {
+        let mut runs = [
             summary("a", "resnet50", 0.8),
             summary("b", "vgg19", 0.9),
             summary("c", "resnet50", 0.7),
+            summary("d", "vgg19", f64::NAN),
+            summary("e", "vgg19", 0.8),
         ];
-        let mut wide = comparison_wide(&runs, Some("accuracy")).unwrap();
-        assert_eq!(wide.height(), 3);
-        let names: Vec<&str> = wide.get_column_names().iter().map(|n| n.as_str()).collect();
+        runs[1].metrics.retain(|m| m.metric != "roc_auc");
+        sort_runs(&mut runs, "accuracy");
+        let order: Vec<&str> = runs.iter().map(|r| r.run.as_str()).collect();
         assert_eq!(
-            &names[..11],
-            [
-                "run",
-                "backbone",
-                "head",
-                "fold",
-                "seed",
-                "parameters",
-                "epochs",
-                "train_seconds",
-                "train_images_per_second",
-                "images",
-                "accuracy"
-            ]
+            order,
+            ["b", "a", "e", "c", "d"],
+            "best first, ties stable, NaN last"
         );
-        assert_eq!(names.len(), 10 + 3 * METRICS.len());
-        let text = csv(&mut wide);
-        let order: Vec<&str> = text.lines().skip(1).map(|l| &l[..1]).collect();
-        assert_eq!(order, ["b", "a", "c"]);
-        // NaN metrics and a run without a fold are empty cells.
+        let table = text(|out| comparison_wide(&runs, out));
+        let header: Vec<&str> = table.lines().next().unwrap().split(',').collect();
+        assert_eq!(header.len(), RUN_COLUMNS.len() + 3 * METRICS.len());
+        assert_eq!(header[..RUN_COLUMNS.len()], RUN_COLUMNS);
+        assert_eq!(
+            header[10..13],
+            ["accuracy", "accuracy_ci_low", "accuracy_ci_high"]
+        );
+        assert_eq!(header.last(), Some(&"roc_auc_ci_high"));
+        let first = table.lines().nth(1).unwrap();
+        // NaN metrics and a run without a fold are empty cells; a metric the run lacks
+        // (b's roc_auc) is three empty cells.
         assert!(
-            text.lines()
-                .nth(1)
-                .unwrap()
-                .starts_with("b,vgg19,linear,,1,10,2,7.5,5.0,40,0.9,"),
-            "{text}"
+            first.starts_with("b,vgg19,linear,,1,10,2,7.5,5.0,40,0.9,0.8,1.0,,0.8,1.0,"),
+            "{first}"
         );
-        assert!(comparison_wide(&runs, Some("speed")).is_err());
+        assert!(first.ends_with(",,,"), "{first}");
+        assert!(
+            table.lines().all(|l| l.split(',').count() == header.len()),
+            "{table}"
+        );
     }
 
     #[test]
-    fn backbone_summary_groups_repeated_runs() {
+    fn long_comparison_repeats_the_run_facts_on_each_metric() {
+        let runs = [summary("a", "resnet50", 0.8)];
+        let table = text(|out| comparison_long(&runs, out));
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0],
+            "run,backbone,head,fold,seed,parameters,epochs,train_seconds,\
+             train_images_per_second,images,metric,value,ci_low,ci_high,interval"
+        );
+        assert_eq!(lines.len(), 1 + METRICS.len());
+        assert_eq!(
+            lines[1],
+            "a,resnet50,linear,,1,10,2,7.5,5.0,40,accuracy,0.8,0.7000000000000001,0.9,"
+        );
+    }
+
+    #[test]
+    fn backbone_summary_blanks_undefined_values() {
         let runs = [
             summary("a", "resnet50", 0.8),
             summary("b", "vgg19", 0.9),
             summary("c", "resnet50", 0.6),
         ];
-        let table = by_backbone(&crate::crossval::aggregate(&runs)).unwrap();
-        let accuracy = table
-            .filter(
-                &table
-                    .column("metric")
-                    .unwrap()
-                    .str()
-                    .unwrap()
-                    .equal("accuracy"),
-            )
-            .unwrap();
-        let col = |name: &str| accuracy.column(name).unwrap().clone();
-        assert_eq!(col("backbone").str().unwrap().get(0), Some("resnet50"));
-        assert_eq!(col("runs").u64().unwrap().get(0), Some(2));
-        let mean = col("mean").f64().unwrap().get(0).unwrap();
-        let std = col("std").f64().unwrap().get(0).unwrap();
-        assert!((mean - 0.7).abs() < 1e-12);
-        // Sample standard deviation of 0.8 and 0.6.
-        assert!((std - 0.02f64.sqrt()).abs() < 1e-9, "{std}");
+        let table = text(|out| by_backbone(&crate::crossval::aggregate(&runs), out));
+        let mut lines = table.lines();
         assert_eq!(
-            col("std").f64().unwrap().get(1),
-            None,
+            lines.next(),
+            Some("backbone,metric,runs,folds,mean,std,ci_low,ci_high,min,max")
+        );
+        let row = |backbone: &str, metric: &str| -> Vec<String> {
+            table
+                .lines()
+                .find(|l| l.starts_with(&format!("{backbone},{metric},")))
+                .unwrap()
+                .split(',')
+                .map(String::from)
+                .collect()
+        };
+        let resnet = row("resnet50", "accuracy");
+        assert_eq!(resnet[2], "2");
+        assert!((resnet[4].parse::<f64>().unwrap() - 0.7).abs() < 1e-12);
+        // Sample standard deviation of 0.8 and 0.6.
+        assert!((resnet[5].parse::<f64>().unwrap() - 0.02f64.sqrt()).abs() < 1e-9);
+        assert_eq!(
+            row("vgg19", "accuracy")[5],
+            "",
             "one vgg19 run: no deviation"
         );
         // A metric that is NaN everywhere has no folds to average.
-        let f1 = table
-            .filter(&table.column("metric").unwrap().str().unwrap().equal("f1"))
-            .unwrap();
-        assert_eq!(f1.column("folds").unwrap().u64().unwrap().get(0), Some(0));
-        assert_eq!(f1.column("mean").unwrap().f64().unwrap().get(0), None);
+        assert_eq!(row("resnet50", "f1")[3..], ["0", "", "", "", "", "", ""]);
+    }
+
+    #[test]
+    fn empty_tables_keep_their_header() {
+        assert_eq!(
+            text(|out| paired(&[], out)),
+            "metric,a,b,folds,mean_difference,std,ci_low,ci_high,p_value\n"
+        );
     }
 
     #[test]
@@ -270,7 +433,7 @@ mod tests {
                 ci_low: 0.4,
                 ci_high: 0.6,
                 threshold: Some(0.5),
-                interval: Default::default(),
+                interval: crate::intervals::Interval::Bootstrap,
             },
             MetricRow {
                 metric: "mcc".into(),
@@ -281,10 +444,9 @@ mod tests {
                 interval: Default::default(),
             },
         ];
-        let text = csv(&mut metrics(&rows).unwrap());
         assert_eq!(
-            text,
-            "metric,value,ci_low,ci_high,threshold,interval\nf1,0.5,0.4,0.6,0.5,\nmcc,,,,,\n"
+            text(|out| metrics(&rows, out)),
+            "metric,value,ci_low,ci_high,threshold,interval\nf1,0.5,0.4,0.6,0.5,bootstrap\nmcc,,,,,\n"
         );
     }
 }
