@@ -112,15 +112,15 @@ cv: build .venv-cv/INSTALLED
 	.venv-cv/bin/pip install --quiet snakemake==9.27.1
 	touch $@
 
-## test: unit, numeric and integration tests, the GPU check's CPU self-test, the
-## cross-validation workflow, formatting and lints
+## test: unit, numeric and integration tests, the GPU check's CPU self-test and the
+## cross-validation workflow (CI runs `make lint` after it)
 test: setup .venv-cv/INSTALLED
 	$(CARGO) test --workspace
 	$(CARGO) build --bins
 	GPU_CHECK_BIN=target/debug scripts/gpu-check.sh selftest
 	workflow/test.sh $(SNAKEMAKE) target/debug
-	$(MAKE) lint
 
+## lint: rustfmt and clippy over every target, warnings as errors
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

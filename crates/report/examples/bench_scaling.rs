@@ -37,7 +37,21 @@ fn main() -> Result<()> {
     let (input, output) = (&args[1], &args[2]);
     let points = read(input)?;
     ortl_draw::font::register();
-    let root = BitMapBackend::new(output, (720, 480)).into_drawing_area();
+    let (width, height) = (720, 480);
+    let mut pixels = vec![0u8; width as usize * height as usize * 3];
+    draw(&points, &mut pixels, (width, height))?;
+    image::save_buffer(
+        output,
+        &pixels,
+        width,
+        height,
+        image::ExtendedColorType::Rgb8,
+    )
+    .with_context(|| format!("cannot write {output}"))
+}
+
+fn draw(points: &[Point], pixels: &mut [u8], size: (u32, u32)) -> Result<()> {
+    let root = BitMapBackend::with_buffer(pixels, size).into_drawing_area();
     root.fill(&WHITE)?;
     let top = points
         .iter()
