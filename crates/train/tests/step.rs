@@ -206,74 +206,95 @@ fn whole_graph_gradients(conv_layout: ConvLayout) {
     }
 }
 
-/// The comparison families (reduced width): one SGD step at lr = 1 moves each parameter by
-/// its gradient; central differences of the loss agree for parameters at the start, the
-/// middle and the end of the backbone and in the head.
+// The comparison families (reduced width), one test each so that they run in parallel.
 #[test]
-fn comparison_backbones_gradients_match_finite_differences() {
+fn vgg_gradients_match_finite_differences() {
+    gradients_match_finite_differences("vgg-mini");
+}
+
+#[test]
+fn efficientnet_gradients_match_finite_differences() {
+    gradients_match_finite_differences("efficientnet-mini");
+}
+
+#[test]
+fn densenet_gradients_match_finite_differences() {
+    gradients_match_finite_differences("densenet-mini");
+}
+
+#[test]
+fn mobilenet_gradients_match_finite_differences() {
+    gradients_match_finite_differences("mobilenet-mini");
+}
+
+#[test]
+fn inception_gradients_match_finite_differences() {
+    gradients_match_finite_differences("inception-mini");
+}
+
+#[test]
+fn inception_resnet_gradients_match_finite_differences() {
+    gradients_match_finite_differences("inception-resnet-mini");
+}
+
+/// One SGD step at lr = 1 moves each parameter by its gradient; central differences of the
+/// loss agree for parameters at the start, the middle and the end of the backbone `name` and
+/// in the head.
+fn gradients_match_finite_differences(name: &str) {
     let eps = 1e-3f32;
-    for name in [
-        "vgg-mini",
-        "efficientnet-mini",
-        "densenet-mini",
-        "mobilenet-mini",
-        "inception-mini",
-        "inception-resnet-mini",
-    ] {
-        let backbone = ortl_models::zoo::builtin(name, 11).unwrap();
-        let mut params = ortl_models::backbone::parameters(&backbone.graph);
-        params.retain(|p| !p.ends_with(".bias") || p.contains("fc"));
-        // Batch statistics, as ortl-train uses for a built-in backbone: with fresh frozen
-        // statistics the un-normalised activations saturate ReLU6 and gradients vanish.
-        let train = TrainSpec {
-            bn_mode: BnMode::Train,
-            ..spec(Trainable::All, Loss::SoftmaxCrossEntropy, sgd())
+    let backbone = ortl_models::zoo::builtin(name, 11).unwrap();
+    let mut params = ortl_models::backbone::parameters(&backbone.graph);
+    params.retain(|p| !p.ends_with(".bias") || p.contains("fc"));
+    // Batch statistics, as ortl-train uses for a built-in backbone: with fresh frozen
+    // statistics the un-normalised activations saturate ReLU6 and gradients vanish.
+    let train = TrainSpec {
+        bn_mode: BnMode::Train,
+        ..spec(Trainable::All, Loss::SoftmaxCrossEntropy, sgd())
+    };
+    // 96 pixels and 8 images: the last BatchNorms see 8·3·3 values, enough for a loss
+    // smooth at the scale of the finite differences.
+    let mut t = trainer_on(backbone, Head::Linear { dropout: 0.0 }, train, 96);
+    let (images, labels) = batch_images_at(8, 96);
+    let batch = Batch {
+        input: Input::Images(images),
+        labels: &labels,
+        weights: vec![1.0; 8],
+    };
+    let before = t.state().unwrap();
+    t.step(&batch, 1.0, &mut ChaCha8Rng::seed_from_u64(5))
+        .unwrap();
+    let after = t.state().unwrap();
+    let head = after
+        .keys()
+        .find(|k| k.starts_with("head.") && k.ends_with("weight"))
+        .unwrap()
+        .clone();
+    // Not the stem: through a dozen ReLU/ReLU6/max-pool layers its loss is too kinked
+    // for a difference quotient (mobilenet-mini's drifts from -5.2 to -4.0 as ε goes
+    // from 1e-2 to 1e-4); the convolution rule itself is checked alone in autodiff.
+    let picks = [
+        params[params.len() / 6].clone(),
+        params[params.len() / 3].clone(),
+        params[2 * params.len() / 3].clone(),
+        params[params.len() - 1].clone(),
+        head,
+    ];
+    for param in picks {
+        let delta: Vec<f32> = before[&param]
+            .iter()
+            .zip(after[&param].iter())
+            .map(|(b, a)| b - a)
+            .collect();
+        let largest = delta.iter().fold(0.0f32, |m, d| m.max(d.abs()));
+        let Some(index) = (0..delta.len()).find(|&i| delta[i].abs() > largest / 4.0) else {
+            panic!("{name}: no gradient reaches {param}");
         };
-        // 96 pixels and 8 images: the last BatchNorms see 8·3·3 values, enough for a loss
-        // smooth at the scale of the finite differences.
-        let mut t = trainer_on(backbone, Head::Linear { dropout: 0.0 }, train, 96);
-        let (images, labels) = batch_images_at(8, 96);
-        let batch = Batch {
-            input: Input::Images(images),
-            labels: &labels,
-            weights: vec![1.0; 8],
-        };
-        let before = t.state().unwrap();
-        t.step(&batch, 1.0, &mut ChaCha8Rng::seed_from_u64(5))
-            .unwrap();
-        let after = t.state().unwrap();
-        let head = after
-            .keys()
-            .find(|k| k.starts_with("head.") && k.ends_with("weight"))
-            .unwrap()
-            .clone();
-        // Not the stem: through a dozen ReLU/ReLU6/max-pool layers its loss is too kinked
-        // for a difference quotient (mobilenet-mini's drifts from -5.2 to -4.0 as ε goes
-        // from 1e-2 to 1e-4); the convolution rule itself is checked alone in autodiff.
-        let picks = [
-            params[params.len() / 6].clone(),
-            params[params.len() / 3].clone(),
-            params[2 * params.len() / 3].clone(),
-            params[params.len() - 1].clone(),
-            head,
-        ];
-        for param in picks {
-            let delta: Vec<f32> = before[&param]
-                .iter()
-                .zip(after[&param].iter())
-                .map(|(b, a)| b - a)
-                .collect();
-            let largest = delta.iter().fold(0.0f32, |m, d| m.max(d.abs()));
-            let Some(index) = (0..delta.len()).find(|&i| delta[i].abs() > largest / 4.0) else {
-                panic!("{name}: no gradient reaches {param}");
-            };
-            let analytic = delta[index];
-            let numeric = central_difference(&mut t, &batch, &before, &param, index, eps);
-            assert!(
-                (numeric - analytic).abs() <= 3e-3 + 5e-2 * analytic.abs(),
-                "{name} {param}[{index}]: analytic {analytic} vs numeric {numeric}"
-            );
-        }
+        let analytic = delta[index];
+        let numeric = central_difference(&mut t, &batch, &before, &param, index, eps);
+        assert!(
+            (numeric - analytic).abs() <= 3e-3 + 5e-2 * analytic.abs(),
+            "{name} {param}[{index}]: analytic {analytic} vs numeric {numeric}"
+        );
     }
 }
 
