@@ -8,6 +8,8 @@
 #
 # Workloads (100×100 RGB, batch 32, the same uint8 tensors for every system):
 #   1 full fine-tuning of ResNet50 + the tutorial head: images/s of epoch 2, peak RSS
+#     (bn-train: the same with the backbone's BatchNorm on batch statistics, as training from
+#     scratch needs: Keras base(x, training=True), ortl --bn-mode train)
 #   2 head only, frozen backbone: seconds of epoch 1 and of later epochs
 #   3 inference: Keras predict, ORT Python InferenceSession, the bare Rust session (all on
 #     arrays in memory), ortl-infer from PNG files (end to end, and its steady rate once
@@ -20,7 +22,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 quick=${1:-}
-only=${BENCH_ONLY:-full,head,infer,data,scale}
+only=${BENCH_ONLY:-full,bn-train,head,infer,data,scale}
 want() { [[ ",$only," == *",$1,"* ]]; }
 images=${BENCH_IMAGES:-1280}
 repeats=${BENCH_REPEATS:-3}
@@ -119,6 +121,12 @@ for rep in $(seq "$repeats"); do
     record full ortl "$rep" "$(train_ortl full 2 --bn-mode frozen)"
     record full ortl-plain "$rep" "$(train_ortl full-plain 2 --bn-mode frozen --conv-layout plain)"
     record full ort-1.19.2 "$rep" "$("$ortt" bench/ort_training_bench.py train "$work/run-full/model.onnx" "$tensors" "$images" 2 2> "$work/ortt.log")"
+  fi
+
+  if want bn-train; then
+    echo "bench: repetition $rep: full fine-tuning, BatchNorm in training mode" >&2
+    record bn-train keras "$rep" "$(keras_rss train "$tensors" "$images" 2 bn-train)"
+    record bn-train ortl "$rep" "$(train_ortl bn-train 2 --bn-mode train)"
   fi
 
   if want head; then

@@ -3,7 +3,10 @@
 Each workload prints one JSON line on stdout. Random weights (weights=None): no downloads,
 and the cost of a step does not depend on the weights' values.
 
-  keras_bench.py train  TENSORS N EPOCHS [frozen]  model.fit, seconds per epoch
+  keras_bench.py train  TENSORS N EPOCHS [frozen|bn-train]
+                                                   model.fit, seconds per epoch (frozen: backbone
+                                                   not trained; bn-train: its BatchNorm on batch
+                                                   statistics, base(x, training=True))
   keras_bench.py infer  TENSORS N                  model.predict, images/s
   keras_bench.py data   DIR                        image_dataset_from_directory + augmentation
   keras_bench.py resize SRC DST SIZE               writes SIZE×SIZE PNG copies (data prep)
@@ -22,15 +25,16 @@ import tensorflow as tf  # noqa: E402
 
 
 
-def tutorial_model(size, frozen):
-    """The tutorial's model: preprocess_input, ResNet50 (training=False), its head."""
+def tutorial_model(size, frozen, bn_training=False):
+    """The tutorial's model: preprocess_input, ResNet50 (training=False unless bn_training),
+    its head."""
     base = tf.keras.applications.ResNet50(
         weights=None, include_top=False, input_shape=(size, size, 3)
     )
     base.trainable = not frozen
     inputs = tf.keras.Input((size, size, 3))
     x = tf.keras.applications.resnet50.preprocess_input(inputs)
-    x = base(x, training=False)
+    x = base(x, training=bn_training)
     x = tf.keras.layers.GlobalAveragePooling2D()(x)
     x = tf.keras.layers.BatchNormalization()(x)
     x = tf.keras.layers.Dropout(0.8)(x)
@@ -60,9 +64,9 @@ class EpochTimer(tf.keras.callbacks.Callback):
         self.seconds = []
 
 
-def train(folder, n, epochs, frozen):
+def train(folder, n, epochs, mode):
     images, labels = tensors(folder, n)
-    model = tutorial_model(images.shape[1], frozen)
+    model = tutorial_model(images.shape[1], mode == "frozen", mode == "bn-train")
     timer = EpochTimer()
     model.fit(
         images.astype("float32"),
@@ -122,7 +126,7 @@ if __name__ == "__main__":
     tf.config.threading.set_intra_op_parallelism_threads(0)
     command, args = sys.argv[1], sys.argv[2:]
     if command == "train":
-        result = train(args[0], int(args[1]), int(args[2]), len(args) > 3 and args[3] == "frozen")
+        result = train(args[0], int(args[1]), int(args[2]), args[3] if len(args) > 3 else "full")
     elif command == "infer":
         result = infer(args[0], int(args[1]))
     elif command == "data":

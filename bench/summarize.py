@@ -59,6 +59,17 @@ def section_full():
     out.append("")
 
 
+def section_bn_train():
+    global out
+    rate = {s: epoch_rate(by[("bn-train", s)], 1) for s in ("keras", "ortl")}
+    rss = {s: median([r.get("peak_rss_mib") for r in by[("bn-train", s)]]) for s in ("keras", "ortl")}
+    out += ["## 1b. Full fine-tuning, BatchNorm on batch statistics (training from scratch)", "",
+            "| system | training images/s (epoch 2) | peak RSS MiB |", "|---|---|---|",
+            f"| Keras, base(x, training=True) | {fmt(rate['keras'])} | {fmt(rss['keras'], 0)} |",
+            f"| ortl --bn-mode train | {fmt(rate['ortl'])} | {fmt(rss['ortl'], 0)} |", "",
+            f"ortl / Keras: **{fmt(ratio(rate['ortl'], rate['keras']), 2)}** (target ≥ 1.2).", ""]
+
+
 # 2. Head only.
 def section_head():
     global out
@@ -115,7 +126,8 @@ def section_scale():
 
 
 # Only the workloads that ran (BENCH_ONLY).
-for workload, section in (("full", section_full), ("head", section_head), ("infer", section_infer),
+for workload, section in (("full", section_full), ("bn-train", section_bn_train),
+                          ("head", section_head), ("infer", section_infer),
                           ("data", section_data), ("scale", section_scale)):
     if any(w == workload for w, _ in by):
         section()

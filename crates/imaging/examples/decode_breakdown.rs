@@ -1,5 +1,6 @@
 //! Where a decoding-bound stage spends its time per image, on one thread: reading the file,
-//! decoding it, the RGB expansion the old path paid for grey images, and resizing.
+//! decoding it, the RGB expansion the old path paid for grey images, resizing, and the
+//! tutorial's augmentation of the resized image (ortl-augment --preset tutorial).
 //!
 //! Usage: cargo run --release -p ortl-imaging --example decode_breakdown -- DIR [HxW] [N]
 //! (bench/RESULTS.md has the figures for the benchmark's 512×512 grey PNGs).
@@ -63,6 +64,13 @@ fn main() -> anyhow::Result<()> {
     let resized_rgb = per_image(&mut |_| {
         std::hint::black_box(resize(&rgb, height, width, Filter::Bilinear).to_u8());
     });
+    let small = resize(&sample, height, width, Filter::Bilinear);
+    let tutorial = ortl_imaging::augment::tutorial();
+    let mut seed = 0;
+    let augmented = per_image(&mut |_| {
+        seed += 1;
+        std::hint::black_box(tutorial.apply(&small, seed).to_u8());
+    });
     println!(
         "{} images like {} ({}x{}, {channels} channel(s)), ms per image on one thread:",
         files.len(),
@@ -75,5 +83,6 @@ fn main() -> anyhow::Result<()> {
     println!("  decode + to_rgb8 (the old path)  {expanded:.3}");
     println!("  resize to {height}x{width}, as decoded   {resized:.3}");
     println!("  resize to {height}x{width}, as RGB       {resized_rgb:.3}");
+    println!("  augment (--preset tutorial)      {augmented:.3}");
     Ok(())
 }
