@@ -54,6 +54,13 @@ pub struct RunSummary {
     pub scored: Option<crate::delong::Scored>,
 }
 
+impl RunSummary {
+    /// The row of `metric`, if the run has it.
+    pub fn metric(&self, metric: &str) -> Option<&MetricRow> {
+        self.metrics.iter().find(|row| row.metric == metric)
+    }
+}
+
 pub fn summarize(
     dir: &Path,
     positive: Option<&str>,
@@ -150,13 +157,12 @@ pub fn auc_differences(runs: &[RunSummary]) -> Vec<crate::delong::AucDifference>
 /// Returns the runs in table order: sorted by `sort_by` (best first), else as given.
 pub fn write_tables(
     dir: &Path,
-    runs: Vec<RunSummary>,
+    mut runs: Vec<RunSummary>,
     aggregates: &[crate::crossval::Aggregate],
     paired: &[crate::crossval::Paired],
     sort_by: Option<&str>,
 ) -> Result<Vec<RunSummary>> {
     use crate::tables::{self, write_csv};
-    let mut runs = runs;
     if let Some(metric) = sort_by {
         tables::sort_runs(&mut runs, metric);
     }

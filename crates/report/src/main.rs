@@ -241,12 +241,7 @@ fn compare(
         "run", "backbone", "accuracy", "f1", "mcc", "roc_auc"
     )?;
     for r in &summaries {
-        let v = |m: &str| {
-            r.metrics
-                .iter()
-                .find(|x| x.metric == m)
-                .map_or(f64::NAN, |x| x.value)
-        };
+        let v = |m: &str| r.metric(m).map_or(f64::NAN, |x| x.value);
         writeln!(
             stdout,
             "{:<run_w$} {:<backbone_w$} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",

@@ -733,8 +733,7 @@ pub fn binary_figures(
 
 /// Bar chart of each run's accuracy and ROC AUC with their 95 % intervals.
 pub fn comparison(out: &Canvas, runs: &[crate::compare::RunSummary]) -> Result<String> {
-    let get =
-        |r: &crate::compare::RunSummary, m: &str| r.metrics.iter().find(|x| x.metric == m).cloned();
+    let get = |r: &crate::compare::RunSummary, m: &str| r.metric(m).cloned();
     render(out, "comparison", &|area| {
         let n = runs.len();
         let mut chart = ChartBuilder::on(area)

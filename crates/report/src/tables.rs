@@ -128,12 +128,7 @@ pub fn comparison_wide(runs: &[RunSummary], out: impl Write) -> csv::Result<()> 
     for run in runs {
         let estimates: Vec<Estimate> = METRICS
             .iter()
-            .map(|m| {
-                run.metrics
-                    .iter()
-                    .find(|row| row.metric == *m)
-                    .map_or(Estimate::MISSING, Estimate::of)
-            })
+            .map(|m| run.metric(m).map_or(Estimate::MISSING, Estimate::of))
             .collect();
         table.serialize((RunFacts::of(run), estimates))?;
     }
@@ -162,12 +157,7 @@ pub fn comparison_long(runs: &[RunSummary], out: impl Write) -> csv::Result<()> 
 /// Orders runs by `metric`, best first; runs without a defined value go last, and ties keep
 /// their order.
 pub fn sort_runs(runs: &mut [RunSummary], metric: &str) {
-    let value = |run: &RunSummary| {
-        run.metrics
-            .iter()
-            .find(|row| row.metric == metric)
-            .and_then(|row| defined(row.value))
-    };
+    let value = |run: &RunSummary| run.metric(metric).and_then(|row| defined(row.value));
     runs.sort_by(|a, b| match (value(a), value(b)) {
         (Some(a), Some(b)) => b.total_cmp(&a),
         (Some(_), None) => Ordering::Less,
