@@ -326,7 +326,14 @@ mod tests {
             assert_eq!(taps(x, 99).high_weight, 0.5, "{x}");
         }
         // Beyond i32 the weights are no longer exact, but both taps read the frame.
-        for x in [1e6 + 0.5, -1e6 - 0.5, 3e9, -3e9, f32::INFINITY, f32::NEG_INFINITY] {
+        for x in [
+            1e6 + 0.5,
+            -1e6 - 0.5,
+            3e9,
+            -3e9,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ] {
             let t = taps(x, 99);
             assert_eq!((t.low, t.high), (0, 0), "{x}");
         }
