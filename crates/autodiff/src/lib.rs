@@ -5,11 +5,13 @@
 //! - [`grad`]: reverse-mode differentiation over `ortl-onnx` graphs; only values that lead
 //!   from a trainable parameter to the loss get backward ops.
 //! - [`rules`]: one gradient rule per operator family, listed in one table.
+//! - [`batch_norm`]: BatchNorm on batch statistics as one node with a closed-form gradient.
 //! - [`blocked`]: ONNX Runtime's blocked (NCHWc) CPU convolutions written into a step graph.
 //! - [`emit`]: small helpers the rules share (reductions, reshapes, un-broadcasting).
 //! - [`loss`]: softmax / sigmoid cross-entropies, L2 penalties, as forward graph pieces.
 //! - [`optim`]: SGD (momentum, Nesterov), Adam, AdamW, RMSprop, global-norm clipping.
 
+pub mod batch_norm;
 pub mod blocked;
 pub mod emit;
 pub mod grad;

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use ndarray::{ArrayD, IxDyn};
+use ortl_autodiff::batch_norm;
 use ortl_autodiff::blocked::{self, Blocked};
 use ortl_autodiff::gradients;
 use ortl_onnx::builder::{int, ints};
@@ -87,13 +88,19 @@ fn step_model() -> Model {
         .chain(["stem_bias".into(), "c_bias".into()])
         .collect();
     let grads = gradients(&mut b, &loss, &wrt, &shapes).unwrap();
+    named_outputs(b, &loss, grads)
+}
+
+/// The model with outputs `loss` and `grad_<parameter>`, ortl's own operators lowered.
+fn named_outputs(mut b: GraphBuilder, loss: &str, grads: ortl_autodiff::Gradients) -> Model {
     let named: Vec<(String, String)> = grads
         .of
         .iter()
         .map(|(param, grad)| (param.clone(), b.op("Identity", &[grad], vec![])))
         .collect();
     let mut graph = b.finish();
-    ortl_onnx::passes::rename_value(&mut graph, &loss, "loss");
+    batch_norm::lower(&mut graph).unwrap();
+    ortl_onnx::passes::rename_value(&mut graph, loss, "loss");
     graph
         .outputs
         .push(ortl_onnx::ValueInfo::new("loss", DataType::Float, vec![]));
@@ -153,36 +160,12 @@ fn block() -> i64 {
         .expect("this CPU has ONNX Runtime's blocked kernels (AVX2 or AVX-512); the pass cannot be checked without them")
 }
 
-#[test]
-fn blocked_step_gives_the_plain_loss_and_gradients() {
-    let plain = step_model();
-    let mut blocked_model = plain.clone();
-    let block = block();
-    let summary = blocked::block_convolutions(&mut blocked_model, block).unwrap();
-    // 8 forward Convs, the 1×1 dX Convs of b, d and f (f's reads a plain gradient of fewer
-    // channels than a block), and the stride-1 k×k dX ConvTransposes of a, c and e (the
-    // strided one of `down` stays; nothing needs the stem's dX).
-    assert_eq!((summary.convs, summary.transposed), (11, 3), "{summary:?}");
-    assert!(summary.others > 10, "{summary:?}");
-    let ops = |m: &Model, domain: &str, op: &str| {
-        m.graph
-            .nodes
-            .iter()
-            .filter(|n| n.domain == domain && n.op == op)
-            .count()
-    };
-    assert_eq!(ops(&blocked_model, "", "Conv"), 0);
-    assert_eq!(ops(&blocked_model, "", "ConvTranspose"), 1);
-    assert!(
-        blocked_model
-            .opsets
-            .iter()
-            .any(|(d, _)| d == blocked::DOMAIN)
-    );
-
-    let values = feeds(&plain);
-    let expected = run(&plain, &values);
-    let got = run(&blocked_model, &values);
+/// The blocked model's loss and gradients equal the plain one's to 1e-4 of each output's
+/// largest value.
+fn assert_same_outputs(plain: &Model, blocked_model: &Model) {
+    let values = feeds(plain);
+    let expected = run(plain, &values);
+    let got = run(blocked_model, &values);
     assert_eq!(
         expected.keys().collect::<Vec<_>>(),
         got.keys().collect::<Vec<_>>()
@@ -203,6 +186,74 @@ fn blocked_step_gives_the_plain_loss_and_gradients() {
     }
 }
 
+fn ops(m: &Model, domain: &str, op: &str) -> usize {
+    m.graph
+        .nodes
+        .iter()
+        .filter(|n| n.domain == domain && n.op == op)
+        .count()
+}
+
+#[test]
+fn blocked_step_gives_the_plain_loss_and_gradients() {
+    let plain = step_model();
+    let mut blocked_model = plain.clone();
+    let block = block();
+    let summary = blocked::block_convolutions(&mut blocked_model, block).unwrap();
+    // 8 forward Convs, the 1×1 dX Convs of b, d and f (f's reads a plain gradient of fewer
+    // channels than a block), and the stride-1 k×k dX ConvTransposes of a, c and e (the
+    // strided one of `down` stays; nothing needs the stem's dX).
+    assert_eq!((summary.convs, summary.transposed), (11, 3), "{summary:?}");
+    assert!(summary.others > 10, "{summary:?}");
+    assert_eq!(ops(&blocked_model, "", "Conv"), 0);
+    assert_eq!(ops(&blocked_model, "", "ConvTranspose"), 1);
+    assert!(
+        blocked_model
+            .opsets
+            .iter()
+            .any(|(d, _)| d == blocked::DOMAIN)
+    );
+    assert_same_outputs(&plain, &blocked_model);
+}
+
+#[test]
+fn batch_norms_on_batch_statistics_stay_blocked_and_give_the_plain_gradients() {
+    let plain = batch_norm_step_model();
+    let mut blocked_model = plain.clone();
+    let summary = blocked::block_convolutions(&mut blocked_model, block()).unwrap();
+    assert_eq!((summary.convs, summary.transposed), (5, 2), "{summary:?}");
+    // Each BatchNorm's centring, affine and gradient run on the blocked tensors (the 5-D
+    // view), and its statistics and gradient sums reduce blocked tensors.
+    let centring: Vec<&ortl_onnx::Node> = blocked_model
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.op == "Sub")
+        .collect();
+    assert_eq!(centring.len(), 4);
+    assert!(
+        centring.iter().all(|n| n.outputs[0].ends_with("/view")),
+        "{centring:?}"
+    );
+    let blocked_reductions = |op| {
+        blocked_model
+            .graph
+            .nodes
+            .iter()
+            .filter(|n| n.op == op && n.outputs[0].ends_with("/batch_sums"))
+            .count()
+    };
+    // Mean and variance, Σg and Σg·(x − mean), for each of the four.
+    assert_eq!(
+        (
+            blocked_reductions("ReduceMean"),
+            blocked_reductions("ReduceSum")
+        ),
+        (8, 8)
+    );
+    assert_same_outputs(&plain, &blocked_model);
+}
+
 #[test]
 fn a_graph_without_eligible_convolutions_is_left_alone() {
     // Grouped convolutions stay plain; so does everything around them.
@@ -221,4 +272,57 @@ fn a_graph_without_eligible_convolutions_is_left_alone() {
     let summary = blocked::block_convolutions(&mut model, 16).unwrap();
     assert_eq!(summary, Blocked::default());
     assert_eq!(model, plain);
+}
+
+/// A network whose convolutions feed BatchNorms on batch statistics (lowered as a step
+/// graph lowers them), with channel counts that are whole blocks and counts that are not.
+fn batch_norm_step_model() -> Model {
+    const CONVS: [(&str, [usize; 4]); 4] = [
+        ("stem", [12, 3, 3, 3]),
+        ("a", [32, 12, 3, 3]),
+        ("b", [20, 32, 1, 1]),
+        ("c", [32, 20, 3, 3]),
+    ];
+    let mut b = GraphBuilder::new("blocked-bn");
+    let mut y = b.input(
+        "x",
+        DataType::Float,
+        [4, 3, 10, 10].map(Dim::Fixed).to_vec(),
+    );
+    let mut wrt = Vec::new();
+    for (name, dims) in CONVS {
+        b.input(
+            name,
+            DataType::Float,
+            dims.map(|d| Dim::Fixed(d as i64)).to_vec(),
+        );
+        let (gamma, beta) = (format!("{name}_gamma"), format!("{name}_beta"));
+        for p in [&gamma, &beta] {
+            b.input(p, DataType::Float, vec![Dim::Fixed(dims[0] as i64)]);
+        }
+        let k = dims[2] as i64;
+        let conv = conv(&mut b, &y, name, None, k, 1);
+        let bn = format!("{name}_bn");
+        let outputs = batch_norm::Outputs::named(&bn, &format!("{name}_normalised"));
+        b.graph_mut().nodes.push(batch_norm::node(
+            &bn,
+            [&conv, &gamma, &beta],
+            4,
+            1e-3,
+            &outputs,
+        ));
+        y = b.op("Relu", &[&outputs.y], vec![]);
+        wrt.extend([name.to_string(), gamma, beta]);
+    }
+    let pooled = b.op("GlobalAveragePool", &[&y], vec![]);
+    let flat = b.op("Flatten", &[&pooled], vec![("axis", int(1))]);
+    let weights = b.constant(ortl_onnx::Tensor::f32(
+        &[1, 32],
+        (0..32).map(|i| (i as f32 * 0.37).sin()).collect(),
+    ));
+    let weighted = b.op("Mul", &[&flat, &weights], vec![]);
+    let loss = b.op("ReduceSum", &[&weighted], vec![("keepdims", int(0))]);
+    let shapes = shapes::infer(b.graph()).unwrap();
+    let grads = gradients(&mut b, &loss, &wrt, &shapes).unwrap();
+    named_outputs(b, &loss, grads)
 }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use ndarray::{ArrayD, IxDyn};
-use ortl_autodiff::gradients;
+use ortl_autodiff::{batch_norm, gradients};
 use ortl_onnx::builder::{float, int, ints};
 use ortl_onnx::{Attr, DataType, Dim, GraphBuilder, Model, Tensor, shapes};
 use ortl_runtime::Feed;
@@ -101,7 +101,10 @@ fn check(case: &str, inputs: Vec<Input>, forward: impl Fn(&mut GraphBuilder, &[S
     let weighted = b.op("Mul", &[&y, &r], vec![]);
     let loss = b.op("ReduceSum", &[&weighted], vec![("keepdims", int(0))]);
     b.output(&loss, DataType::Float, vec![]);
-    let forward_model = Model::new(b.graph().clone());
+    // ortl's own operators (BatchNormTraining) run lowered to standard ones.
+    let mut forward_graph = b.graph().clone();
+    batch_norm::lower(&mut forward_graph).unwrap();
+    let forward_model = Model::new(forward_graph);
 
     let shapes = shapes::infer(b.graph()).unwrap();
     let wrt: Vec<String> = inputs
@@ -126,6 +129,7 @@ fn check(case: &str, inputs: Vec<Input>, forward: impl Fn(&mut GraphBuilder, &[S
             shape: None,
         });
     }
+    batch_norm::lower(&mut graph).unwrap();
     let backward_model = Model::new(graph);
 
     let values: HashMap<&str, ArrayD<f32>> = inputs
@@ -364,6 +368,31 @@ fn batch_norm_inference_mode_with_trainable_scale_and_shift() {
             )
         },
     );
+}
+
+#[test]
+fn batch_norm_on_batch_statistics() {
+    // The statistics depend on x: its gradient has the two extra terms of the closed form.
+    for (case, dims) in [
+        ("bn_train", &[3, 4, 3, 3][..]),
+        ("bn_train_1d", &[5, 6][..]),
+    ] {
+        check(
+            case,
+            vec![
+                input("x", dims),
+                input("gamma", &dims[1..2]),
+                input("beta", &dims[1..2]),
+            ],
+            |b, n| {
+                let outputs = batch_norm::Outputs::named(case, &format!("{case}_y"));
+                let node =
+                    batch_norm::node(case, [&n[0], &n[1], &n[2]], dims.len(), 1e-3, &outputs);
+                b.graph_mut().nodes.push(node);
+                outputs.y
+            },
+        );
+    }
 }
 
 #[test]

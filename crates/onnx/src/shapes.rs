@@ -486,6 +486,23 @@ pub(crate) fn infer_node(
             }
             out
         }
+        // ortl's BatchNorm on batch statistics while differentiating (ortl_autodiff::batch_norm):
+        // y, mean, variance, centred, inverse_std.
+        "BatchNormTraining" => {
+            let mut channel = vec![Some(1), x.shape.get(1).copied().flatten()];
+            channel.extend(std::iter::repeat_n(
+                Some(1),
+                x.shape.len().saturating_sub(2),
+            ));
+            let (full, channel) = (same(x.shape.clone()), same(channel));
+            vec![
+                full.clone(),
+                channel.clone(),
+                channel.clone(),
+                full,
+                channel,
+            ]
+        }
         "GlobalAveragePool" | "GlobalMaxPool" => {
             let mut shape = x.shape[..2].to_vec();
             shape.extend(std::iter::repeat_n(Some(1), x.shape.len() - 2));

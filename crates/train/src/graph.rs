@@ -15,9 +15,8 @@ use std::collections::BTreeMap;
 
 use ortl_autodiff::loss::{Loss, batch_loss, l2_penalty};
 use ortl_autodiff::optim::{BIAS_CORRECTION1, BIAS_CORRECTION2, LR, Optimizer, clip_global_norm};
-use ortl_autodiff::{AutodiffError, gradients};
+use ortl_autodiff::{AutodiffError, batch_norm, gradients};
 use ortl_models::heads::HeadOutput;
-use ortl_onnx::builder::{int, ints};
 use ortl_onnx::{DataType, Dim, Graph, GraphBuilder, Model, ValueInfo, passes, shapes};
 
 /// Inputs of the step graph besides state.
@@ -377,6 +376,7 @@ pub fn build_step(
     }
 
     let mut graph = b.finish();
+    batch_norm::lower(&mut graph)?;
     // Name the outputs: loss, probabilities, and next/<state> for every state input.
     let mut renamed = BTreeMap::new();
     let loss_out = name_output(&mut graph, &mut renamed, &loss, LOSS);
@@ -568,7 +568,8 @@ fn insert_mask(graph: &mut Graph, value: &str, mask: &str, width: i64) {
     });
 }
 
-/// Replaces a BatchNormalization node by batch-statistics primitives; returns the running
+/// Replaces a BatchNormalization node by one on batch statistics (lowered to standard
+/// operators after differentiation, `ortl_autodiff::batch_norm`); returns the running
 /// statistics it now updates (their new values are `bn_next/<name>`).
 fn batch_norm_on_batch_statistics(
     graph: &mut Graph,
@@ -578,35 +579,20 @@ fn batch_norm_on_batch_statistics(
 ) -> Vec<String> {
     let [x, gamma, beta, mean, var] = [0, 1, 2, 3, 4].map(|i| node.inputs[i].clone());
     let eps = node.float("epsilon").unwrap_or(1e-5);
-    let axes: Vec<i64> = std::iter::once(0).chain(2..rank as i64).collect();
-    let mut bshape = vec![1i64, -1];
-    bshape.extend(std::iter::repeat_n(1, rank - 2));
+    let outputs = batch_norm::Outputs::named(&format!("bn_train/{}", node.name), &node.outputs[0]);
+    graph.nodes.push(batch_norm::node(
+        &format!("bn_train/{}", node.name),
+        [&x, &gamma, &beta],
+        rank,
+        eps,
+        &outputs,
+    ));
     let mut b = GraphBuilder::from_graph(std::mem::take(graph));
     b.scoped(&format!("bn_train/{}", node.name), |b| {
-        let reduce = |b: &mut GraphBuilder, v: &str| {
-            b.op(
-                "ReduceMean",
-                &[v],
-                vec![("axes", ints(&axes)), ("keepdims", int(1))],
-            )
-        };
-        let m = reduce(b, &x);
-        let d = b.op("Sub", &[&x, &m], vec![]);
-        let d2 = b.op("Mul", &[&d, &d], vec![]);
-        let v = reduce(b, &d2);
-        let e = b.constant(ortl_onnx::Tensor::scalar(eps));
-        let ve = b.op("Add", &[&v, &e], vec![]);
-        let std = b.op("Sqrt", &[&ve], vec![]);
-        let xhat = b.op("Div", &[&d, &std], vec![]);
-        let shape = b.constant(ortl_onnx::Tensor::i64s(&bshape));
-        let g = b.op("Reshape", &[&gamma, &shape], vec![]);
-        let bt = b.op("Reshape", &[&beta, &shape], vec![]);
-        let scaled = b.op("Mul", &[&xhat, &g], vec![]);
-        b.op_into("Add", &[&scaled, &bt], &node.outputs[0], vec![]);
         let flat = b.constant(ortl_onnx::Tensor::i64s(&[-1]));
         let keep = b.constant(ortl_onnx::Tensor::scalar(momentum));
         let take = b.constant(ortl_onnx::Tensor::scalar(1.0 - momentum));
-        for (stat, batch) in [(&mean, &m), (&var, &v)] {
+        for (stat, batch) in [(&mean, &outputs.mean), (&var, &outputs.variance)] {
             let batch = b.op("Reshape", &[batch, &flat], vec![]);
             let old = b.op("Mul", &[stat, &keep], vec![]);
             let new = b.op("Mul", &[&batch, &take], vec![]);

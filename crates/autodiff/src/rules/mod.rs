@@ -69,6 +69,7 @@ const TABLE: &[(&str, Rule)] = &[
     ("MaxPool", pool::max_pool),
     ("AveragePool", pool::average_pool),
     ("BatchNormalization", norm::batch_norm_inference),
+    (crate::batch_norm::OP, norm::batch_norm_training),
     ("LayerNormalization", norm::layer_norm),
 ];
 

@@ -5,10 +5,14 @@
 //! BatchNormalization in inference form, https://onnx.ai/onnx/operators/onnx__BatchNormalization.html:
 //! y = γ·(x − μ)/√(σ² + ε) + β with stored μ, σ² — the tutorial's backbone
 //! (`training=False`) whose scale and shift still train. dx = G·γ/√(σ²+ε),
-//! dγ = Σ G·x̂, dβ = Σ G (sums over batch and space). Training-mode BatchNorm is rewritten
-//! into primitive ops before differentiation, so it needs no rule of its own.
+//! dγ = Σ G·x̂, dβ = Σ G (sums over batch and space).
+//!
+//! BatchNorm on batch statistics (ortl's `BatchNormTraining`, see `crate::batch_norm`): with
+//! c = x − μ, r = 1/√(σ² + ε), a = γ·r and means over the M values of each channel,
+//! dβ = Σ G, dγ = r·Σ G·c, dx = a·G − a·r²·mean(G·c)·c − a·mean(G) (μ and σ² depend on x).
 
 use crate::AutodiffError;
+use crate::batch_norm::channel_shape;
 use crate::emit::{reduce_sum, reshape, scalar};
 use crate::grad::Ctx;
 
@@ -65,6 +69,71 @@ pub fn batch_norm_inference(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         None
     };
     Ok(vec![dx, dgamma, dbeta, None, None])
+}
+
+pub fn batch_norm_training(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    if grads[1..].iter().any(Option::is_some) {
+        return Err(
+            ctx.error("the batch statistics may reach the loss only through the normalised output")
+        );
+    }
+    let g = grads[0]
+        .clone()
+        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let gamma = ctx.input(1).to_string();
+    let (centred, inverse_std) = (ctx.output(3).to_string(), ctx.output(4).to_string());
+    let axes = ctx
+        .node
+        .ints("axes")
+        .ok_or_else(|| ctx.error("no axes"))?
+        .to_vec();
+    let channels = ctx
+        .shape(&centred)?
+        .get(1)
+        .copied()
+        .flatten()
+        .ok_or_else(|| ctx.error("the channel count must be static"))?;
+    let b = &mut *ctx.b;
+    let sum_g = reduce_sum(b, &g, &axes, true);
+    let sum_g_centred = (ctx.needs[0] || ctx.needs[1]).then(|| {
+        let g_centred = b.op("Mul", &[&g, &centred], vec![]);
+        reduce_sum(b, &g_centred, &axes, true)
+    });
+    let dx = if let (true, Some(sum_g_centred)) = (ctx.needs[0], &sum_g_centred) {
+        // M = (elements of x) / C, known only at run time (the batch).
+        let elements = b.op("Size", &[&g], vec![]);
+        let elements = b.op(
+            "Cast",
+            &[&elements],
+            vec![("to", ortl_onnx::builder::int(1))],
+        );
+        let per_channel = scalar(b, 1.0 / channels as f32);
+        let count = b.op("Mul", &[&elements, &per_channel], vec![]);
+        let gamma = reshape(b, &gamma, &channel_shape(&axes));
+        let a = b.op("Mul", &[&gamma, &inverse_std], vec![]);
+        let mean_g = b.op("Div", &[&sum_g, &count], vec![]);
+        let mean_g_centred = b.op("Div", &[sum_g_centred, &count], vec![]);
+        let r2 = b.op("Mul", &[&inverse_std, &inverse_std], vec![]);
+        let a_r2 = b.op("Mul", &[&a, &r2], vec![]);
+        let k = b.op("Mul", &[&a_r2, &mean_g_centred], vec![]);
+        let k = b.op("Neg", &[&k], vec![]);
+        let shift = b.op("Mul", &[&a, &mean_g], vec![]);
+        let shift = b.op("Neg", &[&shift], vec![]);
+        let along_g = b.op("Mul", &[&g, &a], vec![]);
+        let along_centred = b.op("Mul", &[&centred, &k], vec![]);
+        Some(b.op("Sum", &[&along_g, &along_centred, &shift], vec![]))
+    } else {
+        None
+    };
+    let dgamma = match (ctx.needs[1], &sum_g_centred) {
+        (true, Some(sum_g_centred)) => {
+            let scaled = b.op("Mul", &[sum_g_centred, &inverse_std], vec![]);
+            Some(reshape(b, &scaled, &[-1]))
+        }
+        _ => None,
+    };
+    let dbeta = ctx.needs[2].then(|| reshape(b, &sum_g, &[-1]));
+    Ok(vec![dx, dgamma, dbeta])
 }
 
 pub fn layer_norm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
