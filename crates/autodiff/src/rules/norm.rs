@@ -100,15 +100,12 @@ pub fn batch_norm_training(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         reduce_sum(b, &g_centred, &axes, true)
     });
     let dx = if let (true, Some(sum_g_centred)) = (ctx.needs[0], &sum_g_centred) {
-        // M = (elements of x) / C, known only at run time (the batch).
+        // M = (elements of x) / C, known only at run time (the batch), divided exactly in
+        // integers before it becomes a float (ONNX type 1).
         let elements = b.op("Size", &[&g], vec![]);
-        let elements = b.op(
-            "Cast",
-            &[&elements],
-            vec![("to", ortl_onnx::builder::int(1))],
-        );
-        let per_channel = scalar(b, 1.0 / channels as f32);
-        let count = b.op("Mul", &[&elements, &per_channel], vec![]);
+        let channels = b.constant(ortl_onnx::Tensor::i64s(&[channels]));
+        let count = b.op("Div", &[&elements, &channels], vec![]);
+        let count = b.op("Cast", &[&count], vec![("to", ortl_onnx::builder::int(1))]);
         let gamma = reshape(b, &gamma, &channel_shape(&axes));
         let a = b.op("Mul", &[&gamma, &inverse_std], vec![]);
         let mean_g = b.op("Div", &[&sum_g, &count], vec![]);
