@@ -4,7 +4,6 @@
 //! independent. Placements are computed by sorting, so each comparison costs
 //! O(n log n).
 
-use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 /// One run's positive-class scores on its images.
@@ -16,7 +15,7 @@ pub struct Scored {
 }
 
 /// A row of auc_differences.csv: run a's AUC minus run b's.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct AucDifference {
     pub a: String,
     pub b: String,

@@ -180,11 +180,9 @@ fn compare(
     let paired = ortl_report::crossval::paired(&summaries);
     let differences = ortl_report::compare::auc_differences(&summaries);
     if !differences.is_empty() {
-        let mut csv = csv::Writer::from_path(out.staging().join("auc_differences.csv"))?;
-        for d in &differences {
-            csv.serialize(d)?;
-        }
-        csv.flush()?;
+        ortl_report::tables::write_csv(&out.staging().join("auc_differences.csv"), |csv| {
+            ortl_report::tables::auc_differences(&differences, csv)
+        })?;
     }
     let summaries = ortl_report::compare::write_tables(
         out.staging(),

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::compare::{METRICS, RunSummary};
 use crate::crossval::{Aggregate, Paired};
+use crate::delong::AucDifference;
 use crate::evaluate::MetricRow;
 
 /// A value as a cell: NaN (undefined) is empty.
@@ -253,6 +254,51 @@ pub fn paired(rows: &[Paired], out: impl Write) -> csv::Result<()> {
     table.flush().map_err(Into::into)
 }
 
+#[derive(Serialize)]
+struct AucDifferenceRow<'a> {
+    a: &'a str,
+    b: &'a str,
+    paired: bool,
+    auc_a: Option<f64>,
+    auc_b: Option<f64>,
+    difference: Option<f64>,
+    ci_low: Option<f64>,
+    ci_high: Option<f64>,
+    p_value: Option<f64>,
+}
+
+/// Run against run, DeLong's test of their ROC AUCs ([`crate::compare::auc_differences`]).
+pub fn auc_differences(rows: &[AucDifference], out: impl Write) -> csv::Result<()> {
+    let mut table = with_header(
+        out,
+        [
+            "a",
+            "b",
+            "paired",
+            "auc_a",
+            "auc_b",
+            "difference",
+            "ci_low",
+            "ci_high",
+            "p_value",
+        ],
+    )?;
+    for r in rows {
+        table.serialize(AucDifferenceRow {
+            a: &r.a,
+            b: &r.b,
+            paired: r.paired,
+            auc_a: defined(r.auc_a),
+            auc_b: defined(r.auc_b),
+            difference: defined(r.difference),
+            ci_low: defined(r.ci_low),
+            ci_high: defined(r.ci_high),
+            p_value: defined(r.p_value),
+        })?;
+    }
+    table.flush().map_err(Into::into)
+}
+
 /// A CSV writer that starts with `header`. Named here rather than derived from the rows'
 /// fields: serde cannot name nested or run-time columns, and an empty table keeps its header.
 fn with_header<W: Write, C: AsRef<[u8]>>(
@@ -279,6 +325,28 @@ pub fn write_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auc_differences_write_undefined_values_as_empty_cells() {
+        let row = AucDifference {
+            a: "run a".into(),
+            b: "b".into(),
+            paired: false,
+            auc_a: 0.75,
+            auc_b: 0.5,
+            difference: 0.25,
+            ci_low: 0.1,
+            ci_high: 0.4,
+            p_value: f64::NAN,
+        };
+        let mut out = Vec::new();
+        auc_differences(&[row], &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a,b,paired,auc_a,auc_b,difference,ci_low,ci_high,p_value\n\
+             run a,b,false,0.75,0.5,0.25,0.1,0.4,\n"
+        );
+    }
 
     fn summary(run: &str, backbone: &str, accuracy: f64) -> RunSummary {
         RunSummary {
