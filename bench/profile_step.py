@@ -13,9 +13,7 @@ import collections
 import json
 import sys
 
-import onnxruntime as ort
-
-from step_graph_ab import feeds_for
+from step_graph_ab import feeds_for, session_for
 
 
 def main():
@@ -23,11 +21,7 @@ def main():
     steps = int(next((a for a in sys.argv[1:] if a.isdigit()), 4))
     runs = []
     for path in paths:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 2
-        options.log_severity_level = 3
-        options.enable_profiling = True
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        session = session_for(path, profiling=True)
         feeds = feeds_for(session)
         runs.append((session, feeds))
     for _ in range(steps + 2):

@@ -39,15 +39,21 @@ def feeds_for(session):
     return feeds
 
 
+def session_for(path, profiling=False):
+    """A CPU session on two threads, as ortl-train runs its step on this machine."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    options.log_severity_level = 3
+    options.enable_profiling = profiling
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.isdigit()]
     rounds = int(next((a for a in sys.argv[1:] if a.isdigit()), 8))
     runs = []
     for path in args:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 2
-        options.log_severity_level = 3
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        session = session_for(path)
         feeds = feeds_for(session)
         for _ in range(2):
             session.run(None, feeds)

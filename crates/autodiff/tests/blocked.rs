@@ -73,26 +73,27 @@ fn step_model() -> Model {
     let y = b.op("Relu", &[&y], vec![]);
     let y = conv(&mut b, &y, "e", None, 3, 1);
     let y = conv(&mut b, &y, "f", None, 1, 1);
-    let pooled = b.op("GlobalAveragePool", &[&y], vec![]);
-    let flat = b.op("Flatten", &[&pooled], vec![("axis", int(1))]);
-    let weights = b.constant(ortl_onnx::Tensor::f32(
-        &[1, 8],
-        (0..8).map(|i| (i as f32 * 0.37).sin()).collect(),
-    ));
-    let weighted = b.op("Mul", &[&flat, &weights], vec![]);
-    let loss = b.op("ReduceSum", &[&weighted], vec![("keepdims", int(0))]);
-    let shapes = shapes::infer(b.graph()).unwrap();
     let wrt: Vec<String> = PARAMS
         .iter()
         .map(|(n, _)| n.to_string())
         .chain(["stem_bias".into(), "c_bias".into()])
         .collect();
-    let grads = gradients(&mut b, &loss, &wrt, &shapes).unwrap();
-    named_outputs(b, &loss, grads)
+    differentiated(b, &y, 8, &wrt)
 }
 
-/// The model with outputs `loss` and `grad_<parameter>`, ortl's own operators lowered.
-fn named_outputs(mut b: GraphBuilder, loss: &str, grads: ortl_autodiff::Gradients) -> Model {
+/// The model with outputs `loss` (a fixed weighting of `y`'s `channels` pooled channels)
+/// and `grad_<parameter>` for each of `wrt`, ortl's own operators lowered.
+fn differentiated(mut b: GraphBuilder, y: &str, channels: usize, wrt: &[String]) -> Model {
+    let pooled = b.op("GlobalAveragePool", &[y], vec![]);
+    let flat = b.op("Flatten", &[&pooled], vec![("axis", int(1))]);
+    let weights = b.constant(ortl_onnx::Tensor::f32(
+        &[1, channels as i64],
+        (0..channels).map(|i| (i as f32 * 0.37).sin()).collect(),
+    ));
+    let weighted = b.op("Mul", &[&flat, &weights], vec![]);
+    let loss = b.op("ReduceSum", &[&weighted], vec![("keepdims", int(0))]);
+    let shapes = shapes::infer(b.graph()).unwrap();
+    let grads = gradients(&mut b, &loss, wrt, &shapes).unwrap();
     let named: Vec<(String, String)> = grads
         .of
         .iter()
@@ -100,7 +101,7 @@ fn named_outputs(mut b: GraphBuilder, loss: &str, grads: ortl_autodiff::Gradient
         .collect();
     let mut graph = b.finish();
     batch_norm::lower(&mut graph).unwrap();
-    ortl_onnx::passes::rename_value(&mut graph, loss, "loss");
+    ortl_onnx::passes::rename_value(&mut graph, &loss, "loss");
     graph
         .outputs
         .push(ortl_onnx::ValueInfo::new("loss", DataType::Float, vec![]));
@@ -314,15 +315,5 @@ fn batch_norm_step_model() -> Model {
         y = b.op("Relu", &[&outputs.y], vec![]);
         wrt.extend([name.to_string(), gamma, beta]);
     }
-    let pooled = b.op("GlobalAveragePool", &[&y], vec![]);
-    let flat = b.op("Flatten", &[&pooled], vec![("axis", int(1))]);
-    let weights = b.constant(ortl_onnx::Tensor::f32(
-        &[1, 32],
-        (0..32).map(|i| (i as f32 * 0.37).sin()).collect(),
-    ));
-    let weighted = b.op("Mul", &[&flat, &weights], vec![]);
-    let loss = b.op("ReduceSum", &[&weighted], vec![("keepdims", int(0))]);
-    let shapes = shapes::infer(b.graph()).unwrap();
-    let grads = gradients(&mut b, &loss, &wrt, &shapes).unwrap();
-    named_outputs(b, &loss, grads)
+    differentiated(b, &y, 32, &wrt)
 }
