@@ -579,16 +579,17 @@ fn batch_norm_on_batch_statistics(
 ) -> Vec<String> {
     let [x, gamma, beta, mean, var] = [0, 1, 2, 3, 4].map(|i| node.inputs[i].clone());
     let eps = node.float("epsilon").unwrap_or(1e-5);
-    let outputs = batch_norm::Outputs::named(&format!("bn_train/{}", node.name), &node.outputs[0]);
+    let name = format!("bn_train/{}", node.name);
+    let outputs = batch_norm::Outputs::named(&name, &node.outputs[0]);
     graph.nodes.push(batch_norm::node(
-        &format!("bn_train/{}", node.name),
+        &name,
         [&x, &gamma, &beta],
         rank,
         eps,
         &outputs,
     ));
     let mut b = GraphBuilder::from_graph(std::mem::take(graph));
-    b.scoped(&format!("bn_train/{}", node.name), |b| {
+    b.scoped(&name, |b| {
         let flat = b.constant(ortl_onnx::Tensor::i64s(&[-1]));
         let keep = b.constant(ortl_onnx::Tensor::scalar(momentum));
         let take = b.constant(ortl_onnx::Tensor::scalar(1.0 - momentum));
