@@ -69,11 +69,11 @@ pub fn node(
     }
 }
 
-/// `[1, -1, 1, ...]`: a per-channel vector shaped to broadcast over an activation whose
-/// statistics are taken over `axes`.
-pub fn channel_shape(axes: &[i64]) -> Vec<i64> {
+/// `[1, -1, 1, ...]`: a per-channel vector shaped to broadcast over an `[N, C, ...]`
+/// activation of rank `rank`.
+pub fn channel_shape(rank: usize) -> Vec<i64> {
     let mut shape = vec![1, -1];
-    shape.extend(std::iter::repeat_n(1, axes.len() - 1));
+    shape.extend(std::iter::repeat_n(1, rank - 2));
     shape
 }
 
@@ -114,7 +114,8 @@ pub fn lower(graph: &mut Graph) -> Result<(), OnnxError> {
             let shifted = b.op("Add", &[variance, &epsilon], vec![]);
             let std = b.op("Sqrt", &[&shifted], vec![]);
             b.op_into("Reciprocal", &[&std], inverse_std, vec![]);
-            let shape = b.constant(Tensor::i64s(&channel_shape(&axes)));
+            // The axes are 0 and every spatial one: all but the channels.
+            let shape = b.constant(Tensor::i64s(&channel_shape(axes.len() + 1)));
             let scale = b.op("Reshape", &[scale, &shape], vec![]);
             let bias = b.op("Reshape", &[bias, &shape], vec![]);
             let factor = b.op("Mul", &[&scale, inverse_std], vec![]);

@@ -66,13 +66,11 @@ enum Plan {
     /// A ReLU fused into the blocked Conv before it (its only reader).
     FusedRelu,
     Elementwise,
-    /// Element-wise with per-channel operands: computed on the `[N, C/B, H, W, B]` view.
+    /// Element-wise with per-channel operands: computed with one image per row,
+    /// `[N, C/B·H·W·B]`.
     ChannelWise,
     /// ReduceSum or ReduceMean over axes {0, 2, 3}.
-    ChannelSum {
-        keepdims: bool,
-        mean: bool,
-    },
+    ChannelSum(ChannelSum),
     /// Transpose with perm [0, 2, 3, 1].
     ChannelsLast,
 }
@@ -108,7 +106,7 @@ impl Plan {
                 shapes.get(&node.inputs[i]).map(|t| &t.shape)
                     == shapes.get(&node.outputs[0]).map(|t| &t.shape)
             }
-            Plan::ChannelSum { .. } | Plan::ChannelsLast => i == 0,
+            Plan::ChannelSum(_) | Plan::ChannelsLast => i == 0,
         }
     }
 
@@ -349,10 +347,10 @@ fn elementwise_plan(
     let Some(out) = shapes.get(&node.outputs[0]) else {
         return Plan::Plain;
     };
-    if node.outputs.len() != 1 || activation(shapes, &node.outputs[0]).is_none() {
+    let Some([c, ..]) = activation(shapes, &node.outputs[0]).filter(|_| node.outputs.len() == 1)
+    else {
         return Plan::Plain;
-    }
-    let [c, ..] = activation(shapes, &node.outputs[0]).expect("checked");
+    };
     let (mut any_blocked, mut per_channel) = (false, false);
     for input in &node.inputs {
         let Some(t) = shapes.get(input) else {
@@ -407,10 +405,10 @@ fn channel_sum_plan(
     if axes != [0, 2, 3] {
         return Plan::Plain;
     }
-    Plan::ChannelSum {
+    Plan::ChannelSum(ChannelSum {
         keepdims: node.int("keepdims").unwrap_or(1) != 0,
         mean: node.op == "ReduceMean",
-    }
+    })
 }
 
 /// Emits the planned graph: rewritten nodes, and one conversion per value that crosses
@@ -507,7 +505,8 @@ fn rewrite(
             }
             Plan::ChannelWise => {
                 let [c, h, w] = activation(shapes, &node.outputs[0]).expect("planned");
-                let blocks = round_up(c, block) / block;
+                let c_blocked = round_up(c, block);
+                let blocks = c_blocked / block;
                 // One image as a row, `[N, C/B·H·W·B]`: a per-channel operand spread over one
                 // image's plane broadcasts over the batch in whole rows, which ONNX Runtime
                 // runs at the speed of a same-shaped operation (over the 5-D view, in spans
@@ -520,11 +519,8 @@ fn rewrite(
                     operands.push(if plan.reads_blocked(k, &node, shapes) {
                         out.reshape(input, &[0, plane], format!("{stem}/view"))
                     } else if is_channel_vector(shapes, input, c) {
-                        let padded = out.pad_end(
-                            input,
-                            &[0, round_up(c, block) - c, 0, 0],
-                            format!("{stem}/padded"),
-                        );
+                        let padded =
+                            out.pad_end(input, &[0, c_blocked - c, 0, 0], format!("{stem}/padded"));
                         let blocks_view =
                             out.reshape(&padded, &[1, blocks, 1, block], format!("{stem}/blocks"));
                         let to = out.constant(&stem, Tensor::i64s(&[1, blocks, h * w, block]));
@@ -541,17 +537,13 @@ fn rewrite(
                 }
                 let operands: Vec<&str> = operands.iter().map(String::as_str).collect();
                 let view = out.op(&node.op, &operands, format!("{y}/view"), vec![]);
-                out.reshape(&view, &[0, blocks * block, h, w], y.clone());
+                out.reshape(&view, &[0, c_blocked, h, w], y.clone());
                 blocked_form.insert(node.outputs[0].clone(), y);
                 summary.others += 1;
             }
-            Plan::ChannelSum { keepdims, mean } => {
+            Plan::ChannelSum(sum) => {
                 let [c, h, w] = activation(shapes, &node.inputs[0]).expect("planned");
-                let sum = ChannelSum {
-                    keepdims: *keepdims,
-                    mean: *mean,
-                };
-                out.channel_sum(&inputs[0], &node.outputs[0], [c, h, w], sum, block);
+                out.channel_sum(&inputs[0], &node.outputs[0], [c, h, w], *sum, block);
                 summary.others += 1;
             }
             Plan::ChannelsLast => {
@@ -601,7 +593,7 @@ fn node(domain: &str, op: &str, inputs: &[&str], output: &str, attrs: Vec<(&str,
 }
 
 /// What a channel reduction keeps and computes.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct ChannelSum {
     keepdims: bool,
     mean: bool,

@@ -169,12 +169,13 @@ impl Sampler {
     }
 
     fn nearest<const C: usize>(&self, map: &Affine, out: &mut FloatImage) {
+        let (last_row, last_col) = ((self.height - 1) as u32, (self.width - 1) as u32);
         let (mut xs, mut ys) = (vec![0f32; out.width], vec![0f32; out.width]);
         for (oy, row) in out.data.chunks_exact_mut(out.width * C).enumerate() {
             self.coordinates(map, oy, &mut xs, &mut ys);
             for ((pixel, &x), &y) in row.chunks_exact_mut(C).zip(&xs).zip(&ys) {
-                let row = framed_index(round(y) as i32, (self.height - 1) as u32);
-                let col = framed_index(round(x) as i32, (self.width - 1) as u32);
+                let row = framed_index(round(y) as i32, last_row);
+                let col = framed_index(round(x) as i32, last_col);
                 pixel.copy_from_slice(&self.pixel::<C>(row, col));
             }
         }
@@ -182,13 +183,13 @@ impl Sampler {
 
     fn bilinear<const C: usize>(&self, map: &Affine, out: &mut FloatImage) {
         let (last_row, last_col) = ((self.height - 1) as u32, (self.width - 1) as u32);
-        let (mut xs, mut ys) = (vec![0f32; out.width], vec![0f32; out.width]);
         // A map without shear or rotation (zoom, translation) reads the same columns in every
         // row and the same rows in every column: `map[1]·y` is then one signed zero for all
         // y ≥ 0, so the per-row coordinates equal the per-pixel ones bit for bit.
         if map[1] == 0.0 && map[3] == 0.0 {
-            self.coordinates(map, 0, &mut xs, &mut ys);
-            let columns: Vec<Taps> = xs.iter().map(|&x| taps(x, last_col)).collect();
+            let mut column_xs: Vec<f32> = (0..out.width).map(|ox| source(map, ox, 0).0).collect();
+            fold(&mut column_xs, self.width, self.fill);
+            let columns: Vec<Taps> = column_xs.iter().map(|&x| taps(x, last_col)).collect();
             let mut row_ys: Vec<f32> = (0..out.height).map(|oy| source(map, 0, oy).1).collect();
             fold(&mut row_ys, self.height, self.fill);
             for (row, &y) in out.data.chunks_exact_mut(out.width * C).zip(&row_ys) {
@@ -199,6 +200,7 @@ impl Sampler {
             }
             return;
         }
+        let (mut xs, mut ys) = (vec![0f32; out.width], vec![0f32; out.width]);
         let (mut x_taps, mut y_taps) = (
             vec![Taps::default(); out.width],
             vec![Taps::default(); out.width],

@@ -59,6 +59,11 @@ impl RunSummary {
     pub fn metric(&self, metric: &str) -> Option<&MetricRow> {
         self.metrics.iter().find(|row| row.metric == metric)
     }
+
+    /// The value of `metric`; NaN (undefined) when the run does not have it.
+    pub fn value(&self, metric: &str) -> f64 {
+        self.metric(metric).map_or(f64::NAN, |row| row.value)
+    }
 }
 
 pub fn summarize(

@@ -49,7 +49,7 @@ pub struct Paired {
 fn units(runs: &[RunSummary], metric: &str) -> Vec<(String, BTreeMap<String, Vec<f64>>, usize)> {
     let mut out: Vec<(String, BTreeMap<String, Vec<f64>>, usize)> = Vec::new();
     for run in runs {
-        let value = run.metric(metric).map_or(f64::NAN, |m| m.value);
+        let value = run.value(metric);
         let index = match out.iter().position(|(b, _, _)| *b == run.backbone) {
             Some(i) => i,
             None => {

@@ -239,16 +239,15 @@ fn compare(
         "run", "backbone", "accuracy", "f1", "mcc", "roc_auc"
     )?;
     for r in &summaries {
-        let v = |m: &str| r.metric(m).map_or(f64::NAN, |x| x.value);
         writeln!(
             stdout,
             "{:<run_w$} {:<backbone_w$} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
             r.run,
             r.backbone,
-            v("accuracy"),
-            v("f1"),
-            v("mcc"),
-            v("roc_auc")
+            r.value("accuracy"),
+            r.value("f1"),
+            r.value("mcc"),
+            r.value("roc_auc")
         )?;
     }
     stdout.flush()?;

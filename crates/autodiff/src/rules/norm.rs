@@ -38,9 +38,7 @@ pub fn batch_norm_inference(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         ctx.input(4).to_string(),
     );
     let eps = ctx.node.float("epsilon").unwrap_or(1e-5);
-    // Per-channel vectors reshaped to broadcast over [N, C, ...].
-    let mut bshape = vec![1i64, -1];
-    bshape.extend(std::iter::repeat_n(1, rank - 2));
+    let bshape = channel_shape(rank);
     let eps = scalar(ctx.b, eps);
     let var_eps = ctx.b.op("Add", &[&var, &eps], vec![]);
     let std = ctx.b.op("Sqrt", &[&var_eps], vec![]);
@@ -106,7 +104,7 @@ pub fn batch_norm_training(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         let channels = b.constant(ortl_onnx::Tensor::i64s(&[channels]));
         let count = b.op("Div", &[&elements, &channels], vec![]);
         let count = b.op("Cast", &[&count], vec![("to", ortl_onnx::builder::int(1))]);
-        let gamma = reshape(b, &gamma, &channel_shape(&axes));
+        let gamma = reshape(b, &gamma, &channel_shape(axes.len() + 1));
         let a = b.op("Mul", &[&gamma, &inverse_std], vec![]);
         let mean_g = b.op("Div", &[&sum_g, &count], vec![]);
         let mean_g_centred = b.op("Div", &[sum_g_centred, &count], vec![]);
