@@ -77,6 +77,15 @@ pub fn channel_shape(rank: usize) -> Vec<i64> {
     shape
 }
 
+/// M, the values per channel of `x` as a float scalar, from `x` and a per-channel value:
+/// known only at run time (the batch), divided exactly in integers before it becomes a float.
+pub fn values_per_channel(b: &mut GraphBuilder, x: &str, per_channel: &str) -> String {
+    let values = b.op("Size", &[x], vec![]);
+    let channels = b.op("Size", &[per_channel], vec![]);
+    let count = b.op("Div", &[&values, &channels], vec![]);
+    b.op("Cast", &[&count], vec![("to", int(1))])
+}
+
 /// Replaces every [`OP`] node by its forward in standard operators, producing the same
 /// output names, and sorts the graph again.
 pub fn lower(graph: &mut Graph) -> Result<(), OnnxError> {
@@ -108,6 +117,9 @@ pub fn lower(graph: &mut Graph) -> Result<(), OnnxError> {
             };
             mean_over(b, x, mean);
             b.op_into("Sub", &[x, mean], centred, vec![]);
+            // A squared copy and its mean, not ReduceSumSquare: ORT sums squares over axes
+            // {0, 2, 3} in one sequential run (relative error 3e-6–8e-6 from 8×64×32² to
+            // 32×256×25², against 1e-7–2e-7 this way).
             let squared = b.op("Mul", &[centred, centred], vec![]);
             mean_over(b, &squared, variance);
             let epsilon = b.constant(Tensor::scalar(epsilon));

@@ -37,7 +37,7 @@ pub const DOMAIN: &str = "com.microsoft.nchwc";
 /// Element-wise operators that run unchanged on blocked tensors when every operand is a
 /// same-shaped activation or a one-element scalar.
 const ELEMENTWISE: &[&str] = &[
-    "Relu", "Add", "Sub", "Mul", "Where", "Greater", "Sum", "Neg",
+    "Relu", "Add", "Sub", "Mul", "Where", "Greater", "Cast", "Sum", "Neg",
 ];
 
 /// Element-wise operators that also take per-channel `[1, C, 1, 1]` operands on blocked
@@ -73,6 +73,9 @@ enum Plan {
     ChannelSum(ChannelSum),
     /// Transpose with perm [0, 2, 3, 1].
     ChannelsLast,
+    /// Shape or Size of a blocked value whose channels fill whole blocks: the blocked form has
+    /// the same shape, so it is read as it is rather than reordered for its metadata.
+    ShapeOf,
 }
 
 #[derive(Clone, Debug)]
@@ -106,7 +109,7 @@ impl Plan {
                 shapes.get(&node.inputs[i]).map(|t| &t.shape)
                     == shapes.get(&node.outputs[0]).map(|t| &t.shape)
             }
-            Plan::ChannelSum(_) | Plan::ChannelsLast => i == 0,
+            Plan::ChannelSum(_) | Plan::ChannelsLast | Plan::ShapeOf => i == 0,
         }
     }
 
@@ -235,6 +238,13 @@ fn plan(
                 "ConvTranspose" => conv_plan(node, graph, shapes, block, &blocked, true),
                 op if ELEMENTWISE.contains(&op) => elementwise_plan(node, shapes, &blocked),
                 "ReduceSum" | "ReduceMean" => channel_sum_plan(node, graph, shapes, &blocked),
+                "Shape" | "Size"
+                    if blocked.contains(node.inputs[0].as_str())
+                        && activation(shapes, &node.inputs[0])
+                            .is_some_and(|[c, ..]| c % block == 0) =>
+                {
+                    Plan::ShapeOf
+                }
                 "Transpose"
                     if node.ints("perm") == Some(&[0, 2, 3, 1][..])
                         && blocked.contains(node.inputs[0].as_str()) =>
@@ -478,7 +488,7 @@ fn rewrite(
             }
         }
         match plan {
-            Plan::Plain => {
+            Plan::Plain | Plan::ShapeOf => {
                 out.push(Node { inputs, ..node });
             }
             Plan::FusedRelu => {}

@@ -223,8 +223,8 @@ fn batch_norms_on_batch_statistics_stay_blocked_and_give_the_plain_gradients() {
     let mut blocked_model = plain.clone();
     let summary = blocked::block_convolutions(&mut blocked_model, block()).unwrap();
     assert_eq!((summary.convs, summary.transposed), (5, 2), "{summary:?}");
-    // Each BatchNorm's centring, affine and gradient run on the blocked tensors (the 5-D
-    // view), and its statistics and gradient sums reduce blocked tensors.
+    // Each BatchNorm's centring, affine and gradient run on the blocked tensors (one image
+    // per row), and its statistics and gradient sums reduce blocked tensors.
     let centring: Vec<&ortl_onnx::Node> = blocked_model
         .graph
         .nodes
@@ -252,6 +252,15 @@ fn batch_norms_on_batch_statistics_stay_blocked_and_give_the_plain_gradients() {
         ),
         (8, 8)
     );
+    // The backward's values-per-channel count of the two 32-channel BatchNorms (whole
+    // blocks) reads the blocked gradient's size instead of reordering it.
+    let sizes_of_blocked = blocked_model
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.op == "Size" && n.inputs[0].ends_with("/nchwc"))
+        .count();
+    assert_eq!(sizes_of_blocked, 2);
     assert_same_outputs(&plain, &blocked_model);
 }
 

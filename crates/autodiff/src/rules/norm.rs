@@ -12,7 +12,7 @@
 //! dβ = Σ G, dγ = r·Σ G·c, dx = a·G − a·r²·mean(G·c)·c − a·mean(G) (μ and σ² depend on x).
 
 use crate::AutodiffError;
-use crate::batch_norm::channel_shape;
+use crate::batch_norm::{channel_shape, values_per_channel};
 use crate::emit::{reduce_sum, reshape, scalar};
 use crate::grad::Ctx;
 
@@ -85,12 +85,6 @@ pub fn batch_norm_training(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         .ints("axes")
         .ok_or_else(|| ctx.error("no axes"))?
         .to_vec();
-    let channels = ctx
-        .shape(&centred)?
-        .get(1)
-        .copied()
-        .flatten()
-        .ok_or_else(|| ctx.error("the channel count must be static"))?;
     let b = &mut *ctx.b;
     let sum_g = reduce_sum(b, &g, &axes, true);
     let sum_g_centred = (ctx.needs[0] || ctx.needs[1]).then(|| {
@@ -98,12 +92,7 @@ pub fn batch_norm_training(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         reduce_sum(b, &g_centred, &axes, true)
     });
     let dx = if let (true, Some(sum_g_centred)) = (ctx.needs[0], &sum_g_centred) {
-        // M = (elements of x) / C, known only at run time (the batch), divided exactly in
-        // integers before it becomes a float (ONNX type 1).
-        let elements = b.op("Size", &[&g], vec![]);
-        let channels = b.constant(ortl_onnx::Tensor::i64s(&[channels]));
-        let count = b.op("Div", &[&elements, &channels], vec![]);
-        let count = b.op("Cast", &[&count], vec![("to", ortl_onnx::builder::int(1))]);
+        let count = values_per_channel(b, &g, &sum_g);
         let gamma = reshape(b, &gamma, &channel_shape(axes.len() + 1));
         let a = b.op("Mul", &[&gamma, &inverse_std], vec![]);
         let mean_g = b.op("Div", &[&sum_g, &count], vec![]);
