@@ -77,15 +77,6 @@ pub fn channel_shape(rank: usize) -> Vec<i64> {
     shape
 }
 
-/// M, the values per channel of `x` as a float scalar, from `x` and a per-channel value:
-/// known only at run time (the batch), divided exactly in integers before it becomes a float.
-pub fn values_per_channel(b: &mut GraphBuilder, x: &str, per_channel: &str) -> String {
-    let values = b.op("Size", &[x], vec![]);
-    let channels = b.op("Size", &[per_channel], vec![]);
-    let count = b.op("Div", &[&values, &channels], vec![]);
-    b.op("Cast", &[&count], vec![("to", int(1))])
-}
-
 /// Replaces every [`OP`] node by its forward in standard operators, producing the same
 /// output names, and sorts the graph again.
 pub fn lower(graph: &mut Graph) -> Result<(), OnnxError> {

@@ -22,8 +22,9 @@ fn g0(ctx: &Ctx, grads: &[Option<String>]) -> Result<String, AutodiffError> {
         .ok_or_else(|| ctx.error("no gradient for the output"))
 }
 
-/// `g` where `x > 0`, else 0, as `g · float(y > 0)`: ORT's CPU `Where` moves ~3 GB/s, its
-/// `Cast` and `Mul` together ~2× that (a ResNet50 step's 49 ReLU masks: 0.17 s as `Where`).
+/// `g` where `x > 0`, else 0, as `g · float(y > 0)`: on ORT 1.31's CPU EP `Where` took
+/// 21 ms for a `[32, 256, 25, 25]` gradient, `Cast` and `Mul` 12 (a ResNet50 step's 49
+/// ReLU masks: 0.17 s as `Where`, 0.08 s now).
 pub fn relu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let g = g0(ctx, grads)?;
     let y = ctx.output(0).to_string();

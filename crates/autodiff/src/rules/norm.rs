@@ -11,8 +11,11 @@
 //! c = x − μ, r = 1/√(σ² + ε), a = γ·r and means over the M values of each channel,
 //! dβ = Σ G, dγ = r·Σ G·c, dx = a·G − a·r²·mean(G·c)·c − a·mean(G) (μ and σ² depend on x).
 
+use ortl_onnx::GraphBuilder;
+use ortl_onnx::builder::int;
+
 use crate::AutodiffError;
-use crate::batch_norm::{channel_shape, values_per_channel};
+use crate::batch_norm::channel_shape;
 use crate::emit::{reduce_sum, reshape, scalar};
 use crate::grad::Ctx;
 
@@ -120,8 +123,18 @@ pub fn batch_norm_training(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     Ok(vec![dx, dgamma, dbeta])
 }
 
+/// M, the values per channel of `x` as a float scalar, from `x` and a per-channel value:
+/// known only at run time (the batch), divided exactly in integers before it becomes a
+/// float. Sizes, not the channel count: a Size reads a blocked tensor without reordering it.
+fn values_per_channel(b: &mut GraphBuilder, x: &str, per_channel: &str) -> String {
+    let values = b.op("Size", &[x], vec![]);
+    let channels = b.op("Size", &[per_channel], vec![]);
+    let count = b.op("Div", &[&values, &channels], vec![]);
+    b.op("Cast", &[&count], vec![("to", int(1))])
+}
+
 pub fn layer_norm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    use ortl_onnx::builder::{int, ints};
+    use ortl_onnx::builder::ints;
     let g = grads[0]
         .clone()
         .ok_or_else(|| ctx.error("no gradient for the output"))?;
