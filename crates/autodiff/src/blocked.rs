@@ -670,7 +670,6 @@ impl Emitter<'_> {
     fn conv(&mut self, node: &Node, plan: &ConvPlan, inputs: &[String], y: &str, block: i64) {
         let stem = &node.outputs[0];
         let [kh, kw] = plan.kernel;
-        let filter = plan.filter.clone();
         let o_blocked = round_up(plan.o, block);
         let c_in = if plan.blocked_input {
             round_up(plan.c, block)
@@ -719,7 +718,7 @@ impl Emitter<'_> {
         // takes (multiples of 4).
         let mut steps = steps.as_slice();
         let mut pads = pads;
-        let mut blocks = filter;
+        let mut blocks = plan.filter.clone();
         if plan.o % 4 == 0 {
             let (outer, padded_axis) = if plan.swapped { (c_in, 1) } else { (1, 0) };
             let inner = if plan.swapped { k } else { c_in * k };

@@ -22,16 +22,13 @@ fn g0(ctx: &Ctx, grads: &[Option<String>]) -> Result<String, AutodiffError> {
         .ok_or_else(|| ctx.error("no gradient for the output"))
 }
 
-/// `g` where `x > 0`, else 0, as `g · float(y > 0)`: on ORT 1.31's CPU EP `Where` took
-/// 21 ms for a `[32, 256, 25, 25]` gradient, `Cast` and `Mul` 12 (a ResNet50 step's 49
-/// ReLU masks: 0.17 s as `Where`, 0.08 s now).
+/// `g` where `x > 0`, else 0.
 pub fn relu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let g = g0(ctx, grads)?;
     let y = ctx.output(0).to_string();
     let zero = scalar(ctx.b, 0.0);
     let positive = ctx.b.op("Greater", &[&y, &zero], vec![]);
-    let mask = ctx.b.op("Cast", &[&positive], vec![("to", int(1))]);
-    Ok(vec![Some(ctx.b.op("Mul", &[&g, &mask], vec![]))])
+    Ok(vec![Some(keep_where(ctx, &positive, &g))])
 }
 
 pub fn sigmoid(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
@@ -94,10 +91,7 @@ pub fn clip(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         }
     }
     let dx = match inside {
-        Some(mask) => {
-            let zero = scalar(ctx.b, 0.0);
-            ctx.b.op("Where", &[&mask, &g, &zero], vec![])
-        }
+        Some(mask) => keep_where(ctx, &mask, &g),
         None => g,
     };
     Ok(crate::rules::shape::first_only(ctx, dx))
@@ -134,6 +128,14 @@ fn select(ctx: &mut Ctx, mask: &str, a: &str, b: &str) -> String {
     ctx.b.op("Where", &[mask, a, b], vec![])
 }
 
+/// `x` where `mask`, else 0, as `x · float(mask)`: on ORT 1.31's CPU EP `Where` took 21 ms
+/// for a `[32, 256, 25, 25]` gradient, `Cast` and `Mul` 12 (a ResNet50 step's 49 ReLU
+/// masks: 0.17 s as `Where`, 0.08 s this way).
+fn keep_where(ctx: &mut Ctx, mask: &str, x: &str) -> String {
+    let mask = ctx.b.op("Cast", &[mask], vec![("to", int(1))]);
+    ctx.b.op("Mul", &[x, &mask], vec![])
+}
+
 pub fn hard_sigmoid(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let g = g0(ctx, grads)?;
     let y = ctx.output(0).to_string();
@@ -143,7 +145,7 @@ pub fn hard_sigmoid(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let below = ctx.b.op("Less", &[&y, &one], vec![]);
     let inside = ctx.b.op("And", &[&above, &below], vec![]);
     let scaled = ctx.b.op("Mul", &[&g, &alpha], vec![]);
-    Ok(vec![Some(select(ctx, &inside, &scaled, &zero))])
+    Ok(vec![Some(keep_where(ctx, &inside, &scaled))])
 }
 
 pub fn hard_swish(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
@@ -186,7 +188,7 @@ pub fn prelu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     };
     let dslope = if ctx.needs[1] {
         let gx = ctx.b.op("Mul", &[&g, &x], vec![]);
-        let masked = select(ctx, &negative, &gx, &zero);
+        let masked = keep_where(ctx, &negative, &gx);
         let (out, of_slope) = (
             ctx.shape(ctx.output(0))?.clone(),
             ctx.shape(&slope)?.clone(),
