@@ -10,6 +10,14 @@
 //!   in the graph (`Reshape → Transpose → Reshape`, zero-padded to whole blocks);
 //! - a stride-1 ConvTranspose (the dX of a stride-1 convolution) becomes the equivalent
 //!   blocked Conv with the filter flipped and transposed;
+//! - a product of a blocked activation and a per-channel `[1, C, 1, 1]` factor (a BatchNorm's
+//!   affine forward, its gradient's two products back) becomes a depthwise 1×1 blocked Conv
+//!   whose filter is the factor;
+//! - the blocked Conv's epilogue, `relu(y + bias + sum)`, absorbs what follows a Conv or such
+//!   a product when nothing else reads it: a ReLU, a residual Add, a gradient Sum and (after a
+//!   product) a per-channel bias. The fused Conv is written where the last absorbed node was,
+//!   after every operand it adds; a sum operand that is also the Conv's input stays apart
+//!   (ORT may write the output over the sum's buffer);
 //! - element-wise operators whose operands are all same-shaped activations or scalars
 //!   (ReLU and its gradient mask, residual Add, gradient sums) run on the blocked tensors,
 //!   and so do Add, Sub, Mul and Sum with per-channel `[1, C, 1, 1]` operands (a BatchNorm
@@ -52,6 +60,11 @@ pub struct Blocked {
     pub convs: usize,
     /// Stride-1 ConvTranspose nodes now blocked Convs.
     pub transposed: usize,
+    /// Per-channel products (a BatchNorm's affine, forward and back) now depthwise 1×1
+    /// blocked Convs.
+    pub scales: usize,
+    /// Bias and residual Adds, Sums and ReLUs folded into the blocked Conv before them.
+    pub fused: usize,
     /// Element-wise, reduction and channels-last nodes reading blocked tensors.
     pub others: usize,
     /// Conversions into and out of the blocked layout.
@@ -63,8 +76,16 @@ pub struct Blocked {
 enum Plan {
     Plain,
     Conv(ConvPlan),
-    /// A ReLU fused into the blocked Conv before it (its only reader).
-    FusedRelu,
+    /// A Mul of an activation by a per-channel `[1, C, 1, 1]` factor, computed as a
+    /// depthwise 1×1 blocked Conv whose filter is the factor: its epilogue then takes the
+    /// bias, residual and ReLU after it, one pass instead of up to four.
+    Scale(ScalePlan),
+    /// A node folded into the epilogue of the Conv or Scale at index `into`, which is written
+    /// in the place of its last such node; `sum` is the input it adds, read blocked.
+    Fused {
+        into: usize,
+        sum: Option<usize>,
+    },
     Elementwise,
     /// Element-wise with per-channel operands: computed with one image per row,
     /// `[N, C/B·H·W·B]`.
@@ -94,16 +115,39 @@ struct ConvPlan {
     /// swapped form, blocked by one permutation instead of two.
     filter: String,
     swapped: bool,
-    /// The output of the ReLU fused into this Conv (`activation`), if any.
-    relu: Option<String>,
+    epilogue: Epilogue,
+}
+
+#[derive(Clone, Debug)]
+struct ScalePlan {
+    /// Which input is the activation; the other is the factor.
+    x: usize,
+    c: i64,
+    epilogue: Epilogue,
+}
+
+/// What ORT's blocked Conv computes after the convolution, `relu(y + bias + sum)`, from the
+/// nodes that read the convolution's output and nothing else.
+#[derive(Clone, Debug, Default)]
+struct Epilogue {
+    /// A `[1, C, 1, 1]` value added (a Scale's; a Conv keeps its own bias input).
+    bias: Option<String>,
+    /// A same-shaped activation added (the blocked Conv's `Sum` input).
+    sum: Option<String>,
+    relu: bool,
+    /// The last node folded in and the value it writes: the Conv is written there, after
+    /// every operand it adds exists.
+    tail: Option<(usize, String)>,
 }
 
 impl Plan {
     /// Whether input `i` of the node is read in the blocked layout.
     fn reads_blocked(&self, i: usize, node: &Node, shapes: &HashMap<String, TypedShape>) -> bool {
         match self {
-            Plan::Plain | Plan::FusedRelu => false,
+            Plan::Plain => false,
             Plan::Conv(conv) => i == 0 && conv.blocked_input,
+            Plan::Scale(scale) => i == scale.x,
+            Plan::Fused { sum, .. } => *sum == Some(i),
             Plan::Elementwise => activation(shapes, &node.inputs[i]).is_some(),
             Plan::ChannelWise => {
                 shapes.get(&node.inputs[i]).map(|t| &t.shape)
@@ -116,8 +160,21 @@ impl Plan {
     fn writes_blocked(&self) -> bool {
         matches!(
             self,
-            Plan::Conv(_) | Plan::Elementwise | Plan::ChannelWise | Plan::FusedRelu
+            Plan::Conv(_)
+                | Plan::Scale(_)
+                | Plan::Fused { .. }
+                | Plan::Elementwise
+                | Plan::ChannelWise
         )
+    }
+
+    fn epilogue_mut(&mut self) -> Option<&mut Epilogue> {
+        match self {
+            Plan::Conv(ConvPlan { epilogue, .. }) | Plan::Scale(ScalePlan { epilogue, .. }) => {
+                Some(epilogue)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -216,26 +273,22 @@ fn plan(
         *readers.entry(output.name.as_str()).or_default() += 1;
     }
     for (i, node) in graph.nodes.iter().enumerate() {
-        let conv_before = |plans: &[Plan]| {
-            producer
-                .get(node.inputs[0].as_str())
-                .filter(|&&p| matches!(&plans[p], Plan::Conv(c) if c.relu.is_none()))
-                .filter(|_| readers.get(node.inputs[0].as_str()) == Some(&1))
-                .copied()
+        let fused = if vetoed.contains(&i) || !node.domain.is_empty() {
+            None
+        } else {
+            fuse(i, graph, shapes, &blocked, &producer, &readers, &mut plans)
         };
-        let plan = if vetoed.contains(&i) || !node.domain.is_empty() {
+        let plan = if let Some(fused) = fused {
+            fused
+        } else if vetoed.contains(&i) || !node.domain.is_empty() {
             Plan::Plain
         } else {
             match node.op.as_str() {
-                "Relu" if conv_before(&plans).is_some() => {
-                    let p = conv_before(&plans).expect("checked");
-                    if let Plan::Conv(conv) = &mut plans[p] {
-                        conv.relu = Some(node.outputs[0].clone());
-                    }
-                    Plan::FusedRelu
-                }
                 "Conv" => conv_plan(node, graph, shapes, block, &blocked, false),
                 "ConvTranspose" => conv_plan(node, graph, shapes, block, &blocked, true),
+                "Mul" if scale_plan(node, shapes, &blocked).is_some() => {
+                    scale_plan(node, shapes, &blocked).expect("checked")
+                }
                 op if ELEMENTWISE.contains(&op) => elementwise_plan(node, shapes, &blocked),
                 "ReduceSum" | "ReduceMean" => channel_sum_plan(node, graph, shapes, &blocked),
                 "Shape" | "Size"
@@ -345,8 +398,116 @@ fn conv_plan(
         flipped_pads,
         filter,
         swapped,
-        relu: None,
+        epilogue: Epilogue::default(),
     })
+}
+
+/// A Mul of a blocked activation by a per-channel factor.
+fn scale_plan(
+    node: &Node,
+    shapes: &HashMap<String, TypedShape>,
+    blocked: &HashSet<&str>,
+) -> Option<Plan> {
+    let [c, ..] = activation(shapes, &node.outputs[0])?;
+    let out = &shapes.get(&node.outputs[0])?.shape;
+    if node.inputs.len() != 2 || shapes.get(&node.outputs[0])?.dtype != DataType::Float {
+        return None;
+    }
+    let x = (0..2).find(|&k| {
+        blocked.contains(node.inputs[k].as_str())
+            && shapes.get(&node.inputs[k]).map(|t| &t.shape) == Some(out)
+    })?;
+    let factor = &node.inputs[1 - x];
+    (is_channel_vector(shapes, factor, c) && shapes[factor].dtype == DataType::Float).then(|| {
+        Plan::Scale(ScalePlan {
+            x,
+            c,
+            epilogue: Epilogue::default(),
+        })
+    })
+}
+
+/// Folds node `i` into the epilogue of the blocked Conv or Scale that computes one of its
+/// inputs, when that input has no other reader: a ReLU, or an Add or Sum of it with at
+/// most one same-shaped blocked activation and (for a Scale) one per-channel bias.
+fn fuse(
+    i: usize,
+    graph: &Graph,
+    shapes: &HashMap<String, TypedShape>,
+    blocked: &HashSet<&str>,
+    producer: &HashMap<&str, usize>,
+    readers: &HashMap<&str, usize>,
+    plans: &mut [Plan],
+) -> Option<Plan> {
+    let node = &graph.nodes[i];
+    if node.outputs.len() != 1 || !matches!(node.op.as_str(), "Relu" | "Add" | "Sum") {
+        return None;
+    }
+    let out = shapes.get(&node.outputs[0])?;
+    let [c, ..] = activation(shapes, &node.outputs[0])?;
+    // The head that writes input `k` as the last step of its epilogue so far.
+    let head_of = |plans: &[Plan], k: usize| -> Option<usize> {
+        let value = node.inputs[k].as_str();
+        let &p = producer.get(value)?;
+        let head = match &plans[p] {
+            Plan::Fused { into, .. } => *into,
+            _ => p,
+        };
+        let sole_reader = readers.get(value) == Some(&1);
+        let same_shape = shapes.get(value).map(|t| &t.shape) == Some(&out.shape);
+        (sole_reader && same_shape).then_some(head)
+    };
+    for k in 0..node.inputs.len() {
+        let Some(head) = head_of(plans, k) else {
+            continue;
+        };
+        let head_inputs = &graph.nodes[head].inputs;
+        let is_scale = matches!(plans[head], Plan::Scale(_));
+        let Some(epilogue) = plans[head].epilogue_mut() else {
+            continue;
+        };
+        if epilogue.relu {
+            continue;
+        }
+        let (mut bias, mut sum) = (None, None);
+        let fits = node
+            .inputs
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != k)
+            .all(|(j, v)| {
+                let t = shapes.get(v);
+                if t.is_none_or(|t| t.dtype != DataType::Float) {
+                    false
+                } else if is_scale
+                    && bias.is_none()
+                    && epilogue.bias.is_none()
+                    && is_channel_vector(shapes, v, c)
+                {
+                    bias = Some(v.clone());
+                    true
+                } else if sum.is_none()
+                    && epilogue.sum.is_none()
+                    && blocked.contains(v.as_str())
+                    && t.is_some_and(|t| t.shape == out.shape)
+                    && !head_inputs.contains(v)
+                {
+                    sum = Some(j);
+                    true
+                } else {
+                    false
+                }
+            });
+        if !fits || (node.op == "Relu") != (node.inputs.len() == 1) {
+            continue;
+        }
+        epilogue.relu = node.op == "Relu";
+        epilogue.bias = epilogue.bias.take().or(bias);
+        epilogue.sum = epilogue.sum.take().or(sum.map(|j| node.inputs[j].clone()));
+        epilogue.tail = Some((i, node.outputs[0].clone()));
+        return Some(Plan::Fused { into: head, sum });
+    }
+    None
 }
 
 fn elementwise_plan(
@@ -439,7 +600,6 @@ fn rewrite(
     // Value → its blocked form, and blocked values whose plain form exists.
     let mut blocked_form: HashMap<String, String> = HashMap::new();
     let mut plain_too: HashSet<String> = HashSet::new();
-    let blocked_name = |v: &str| format!("{v}/nchwc");
     let channels = |v: &str| shapes[v].shape[1].expect("a blocked value has known channels");
     // Filter Transposes every reader of which now reads their input instead.
     let bypassed: HashSet<String> = nodes
@@ -457,7 +617,10 @@ fn rewrite(
         })
         .map(|n| n.outputs[0].clone())
         .collect();
-    for (node, plan) in nodes.into_iter().zip(plans) {
+    // Convs and Scales whose epilogue ends at a later node wait for it, with their inputs
+    // in the layouts they read them in.
+    let mut waiting: HashMap<usize, (Node, Vec<String>)> = HashMap::new();
+    for (i, (node, plan)) in nodes.into_iter().zip(plans).enumerate() {
         if bypassed.contains(&node.outputs[0]) {
             continue;
         }
@@ -491,16 +654,39 @@ fn rewrite(
             Plan::Plain | Plan::ShapeOf => {
                 out.push(Node { inputs, ..node });
             }
-            Plan::FusedRelu => {}
-            Plan::Conv(conv) => {
-                let written = conv.relu.as_ref().unwrap_or(&node.outputs[0]);
-                let y = blocked_name(written);
-                out.conv(&node, conv, &inputs, &y, block);
-                blocked_form.insert(written.clone(), y);
-                if conv.flipped_pads.is_some() {
-                    summary.transposed += 1;
-                } else {
-                    summary.convs += 1;
+            Plan::Conv(ConvPlan { epilogue, .. }) | Plan::Scale(ScalePlan { epilogue, .. })
+                if epilogue.tail.is_some() =>
+            {
+                waiting.insert(i, (node, inputs));
+            }
+            Plan::Conv(_) | Plan::Scale(_) => {
+                let written = node.outputs[0].clone();
+                let y = out.head(&node, plan, &inputs, &written, &blocked_form, block);
+                blocked_form.insert(written, y);
+                summary.count(plan);
+            }
+            Plan::Fused { into, .. } => {
+                summary.fused += 1;
+                let head = &plans[*into];
+                let tail = match head {
+                    Plan::Conv(ConvPlan { epilogue, .. })
+                    | Plan::Scale(ScalePlan { epilogue, .. }) => epilogue.tail.as_ref(),
+                    _ => None,
+                };
+                if let Some((_, written)) = tail.filter(|(t, _)| *t == i) {
+                    let (head_node, head_inputs) = waiting
+                        .remove(into)
+                        .expect("a head comes before its epilogue");
+                    let y = out.head(
+                        &head_node,
+                        head,
+                        &head_inputs,
+                        written,
+                        &blocked_form,
+                        block,
+                    );
+                    blocked_form.insert(written.clone(), y);
+                    summary.count(head);
                 }
             }
             Plan::Elementwise => {
@@ -586,6 +772,21 @@ fn rewrite(
     summary
 }
 
+impl Blocked {
+    fn count(&mut self, head: &Plan) {
+        match head {
+            Plan::Conv(conv) if conv.flipped_pads.is_some() => self.transposed += 1,
+            Plan::Conv(_) => self.convs += 1,
+            Plan::Scale(_) => self.scales += 1,
+            _ => {}
+        }
+    }
+}
+
+fn blocked_name(value: &str) -> String {
+    format!("{value}/nchwc")
+}
+
 fn nchwc(op: &str, inputs: &[&str], output: &str, attrs: Vec<(&str, Attr)>) -> Node {
     node(DOMAIN, op, inputs, output, attrs)
 }
@@ -666,8 +867,85 @@ impl Emitter<'_> {
         self.op("Pad", &[x, &pads], output, vec![])
     }
 
-    /// The blocked Conv writing `y`: the filter (and bias) prepared in the graph.
-    fn conv(&mut self, node: &Node, plan: &ConvPlan, inputs: &[String], y: &str, block: i64) {
+    /// The blocked Conv of a Conv or Scale `plan` with its epilogue, writing the blocked form
+    /// of `written` (returned).
+    fn head(
+        &mut self,
+        node: &Node,
+        plan: &Plan,
+        inputs: &[String],
+        written: &str,
+        blocked_form: &HashMap<String, String>,
+        block: i64,
+    ) -> String {
+        let y = blocked_name(written);
+        let (epilogue, filter_and_bias) = match plan {
+            Plan::Conv(conv) => (
+                &conv.epilogue,
+                self.conv_operands(node, conv, inputs, block),
+            ),
+            Plan::Scale(scale) => (
+                &scale.epilogue,
+                self.scale_operands(scale, inputs, &y, block),
+            ),
+            _ => unreachable!("only Convs and Scales have epilogues"),
+        };
+        let (mut conv_inputs, mut attrs) = filter_and_bias;
+        if let Some(sum) = &epilogue.sum {
+            conv_inputs.resize(3, String::new());
+            conv_inputs.push(blocked_form[sum].clone());
+        }
+        if epilogue.relu {
+            attrs.push(("activation".into(), Attr::String("Relu".into())));
+        }
+        self.nodes.push(Node {
+            name: format!("{y}/Conv"),
+            op: "Conv".into(),
+            domain: DOMAIN.into(),
+            inputs: conv_inputs,
+            outputs: vec![y.clone()],
+            attrs: attrs.into_iter().collect(),
+        });
+        y
+    }
+
+    /// A Scale's blocked Conv: depthwise and 1×1, with the factor (zero-padded to whole
+    /// blocks) as its filter and the epilogue's bias as its bias.
+    fn scale_operands(
+        &mut self,
+        plan: &ScalePlan,
+        inputs: &[String],
+        y: &str,
+        block: i64,
+    ) -> (Vec<String>, Vec<(String, Attr)>) {
+        let c_blocked = round_up(plan.c, block);
+        let pad = c_blocked - plan.c;
+        let factor = self.reshape(
+            &inputs[1 - plan.x],
+            &[plan.c, 1, 1, 1],
+            format!("{y}/factor"),
+        );
+        let filter = self.pad_end(&factor, &[pad, 0, 0, 0], format!("{y}/factor_padded"));
+        let mut conv_inputs = vec![inputs[plan.x].clone(), filter];
+        if let Some(bias) = &plan.epilogue.bias {
+            let flat = self.reshape(bias, &[plan.c], format!("{y}/bias"));
+            conv_inputs.push(self.pad_end(&flat, &[pad], format!("{y}/bias_padded")));
+        }
+        let attrs = vec![
+            ("kernel_shape".into(), ints(&[1, 1])),
+            ("group".into(), int(c_blocked)),
+        ];
+        (conv_inputs, attrs)
+    }
+
+    /// A Conv's blocked filter (and bias), prepared in the graph, and its attributes.
+    fn conv_operands(
+        &mut self,
+        node: &Node,
+        plan: &ConvPlan,
+        inputs: &[String],
+        block: i64,
+    ) -> (Vec<String>, Vec<(String, Attr)>) {
         let stem = &node.outputs[0];
         let [kh, kw] = plan.kernel;
         let o_blocked = round_up(plan.o, block);
@@ -783,7 +1061,7 @@ impl Emitter<'_> {
                 format!("{stem}/bias_padded"),
             ));
         }
-        let mut attrs: Vec<(String, Attr)> = match plan.flipped_pads {
+        let attrs: Vec<(String, Attr)> = match plan.flipped_pads {
             Some(pads) => vec![
                 ("kernel_shape".into(), ints(&[kh, kw])),
                 ("pads".into(), ints(&pads)),
@@ -794,17 +1072,7 @@ impl Emitter<'_> {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         };
-        if plan.relu.is_some() {
-            attrs.push(("activation".into(), Attr::String("Relu".into())));
-        }
-        self.nodes.push(Node {
-            name: format!("{y}/Conv"),
-            op: "Conv".into(),
-            domain: DOMAIN.into(),
-            inputs: conv_inputs,
-            outputs: vec![y.into()],
-            attrs: attrs.into_iter().collect(),
-        });
+        (conv_inputs, attrs)
     }
 
     /// A sum (or mean) over `axis`, dropping it. A mean of means over groups of one size is

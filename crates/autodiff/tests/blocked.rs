@@ -15,10 +15,12 @@ use ortl_runtime::Feed;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const PARAMS: [(&str, [usize; 4]); 8] = [
+const PARAMS: [(&str, [usize; 4]); 10] = [
     ("stem", [12, 3, 3, 3]),
     ("a", [16, 12, 3, 3]),
     ("b", [16, 16, 1, 1]),
+    ("b2", [16, 16, 3, 3]),
+    ("b3", [16, 16, 1, 1]),
     ("down", [32, 16, 3, 3]),
     ("c", [32, 32, 3, 3]),
     ("d", [20, 32, 1, 1]),
@@ -62,8 +64,15 @@ fn step_model() -> Model {
     let y = b.op("Relu", &[&y], vec![]);
     let y = conv(&mut b, &y, "a", None, 3, 1);
     let a = b.op("Relu", &[&y], vec![]);
+    // A residual around one convolution (its input is the sum's other operand) and one
+    // around two (ResNet's).
     let y = conv(&mut b, &a, "b", None, 1, 1);
     let y = b.op("Add", &[&y, &a], vec![]);
+    let r = b.op("Relu", &[&y], vec![]);
+    let y = conv(&mut b, &r, "b2", None, 3, 1);
+    let y = b.op("Relu", &[&y], vec![]);
+    let y = conv(&mut b, &y, "b3", None, 1, 1);
+    let y = b.op("Add", &[&y, &r], vec![]);
     let y = b.op("Relu", &[&y], vec![]);
     let y = conv(&mut b, &y, "down", None, 3, 2);
     let y = b.op("Relu", &[&y], vec![]);
@@ -201,10 +210,23 @@ fn blocked_step_gives_the_plain_loss_and_gradients() {
     let mut blocked_model = plain.clone();
     let block = block();
     let summary = blocked::block_convolutions(&mut blocked_model, block).unwrap();
-    // 8 forward Convs, the 1×1 dX Convs of b, d and f (f's reads a plain gradient of fewer
-    // channels than a block), and the stride-1 k×k dX ConvTransposes of a, c and e (the
-    // strided one of `down` stays; nothing needs the stem's dX).
-    assert_eq!((summary.convs, summary.transposed), (11, 3), "{summary:?}");
+    // 10 forward Convs, the 1×1 dX Convs of b, b3, d and f (f's reads a plain gradient of
+    // fewer channels than a block), and the stride-1 k×k dX ConvTransposes of a, b2, c and e
+    // (the strided one of `down` stays; nothing needs the stem's dX).
+    assert_eq!((summary.convs, summary.transposed), (14, 4), "{summary:?}");
+    // Into their Convs: the ReLUs after stem, a, b2, down, c and d; b3's residual Add and
+    // the ReLU after it; and one gradient sum (b's residual Add, whose other operand is b's
+    // own input, and the ReLU after it stay element-wise).
+    assert_eq!(summary.fused, 9, "{summary:?}");
+    let epilogues: Vec<(usize, bool)> = blocked_model
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.domain == blocked::DOMAIN && n.op == "Conv")
+        .map(|n| (n.inputs.len(), n.attrs.contains_key("activation")))
+        .collect();
+    assert!(epilogues.contains(&(4, true)), "{epilogues:?}");
+    assert!(epilogues.contains(&(4, false)), "{epilogues:?}");
     assert!(summary.others > 10, "{summary:?}");
     assert_eq!(ops(&blocked_model, "", "Conv"), 0);
     assert_eq!(ops(&blocked_model, "", "ConvTranspose"), 1);
@@ -223,6 +245,10 @@ fn batch_norms_on_batch_statistics_stay_blocked_and_give_the_plain_gradients() {
     let mut blocked_model = plain.clone();
     let summary = blocked::block_convolutions(&mut blocked_model, block()).unwrap();
     assert_eq!((summary.convs, summary.transposed), (5, 2), "{summary:?}");
+    // Each BatchNorm's products by per-channel factors are depthwise blocked Convs — the
+    // forward affine, and the backward's a·g and k·(x − mean) — and the Adds, Sum and ReLU
+    // after them their epilogues: the bias and ReLU forward, the three-term sum back.
+    assert_eq!((summary.scales, summary.fused), (12, 12), "{summary:?}");
     // Each BatchNorm's centring, affine and gradient run on the blocked tensors (one image
     // per row), and its statistics and gradient sums reduce blocked tensors.
     let centring: Vec<&ortl_onnx::Node> = blocked_model

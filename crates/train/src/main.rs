@@ -526,8 +526,8 @@ fn run(args: Args) -> Result<()> {
         }
         let layout = match &current.blocked {
             Some(b) => format!(
-                "blocked convolutions ({} Conv, {} ConvTranspose rewritten)",
-                b.convs, b.transposed
+                "blocked convolutions ({} Conv, {} ConvTranspose, {} per-channel products rewritten; {} nodes fused into them)",
+                b.convs, b.transposed, b.scales, b.fused
             ),
             None => "plain convolutions".into(),
         };
