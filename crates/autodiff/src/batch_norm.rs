@@ -16,7 +16,7 @@ use ortl_onnx::{Graph, GraphBuilder, Node, OnnxError, Tensor, passes};
 
 /// The operator's domain: ortl's own, never seen by a runtime.
 pub const DOMAIN: &str = "ai.ortl";
-pub const OP: &str = "BatchNormTraining";
+pub const OP: &str = ortl_onnx::shapes::BATCH_NORM_TRAINING;
 
 /// The node's outputs, in order.
 pub struct Outputs {

@@ -168,6 +168,15 @@ impl Plan {
         )
     }
 
+    fn epilogue(&self) -> Option<&Epilogue> {
+        match self {
+            Plan::Conv(ConvPlan { epilogue, .. }) | Plan::Scale(ScalePlan { epilogue, .. }) => {
+                Some(epilogue)
+            }
+            _ => None,
+        }
+    }
+
     fn epilogue_mut(&mut self) -> Option<&mut Epilogue> {
         match self {
             Plan::Conv(ConvPlan { epilogue, .. }) | Plan::Scale(ScalePlan { epilogue, .. }) => {
@@ -273,22 +282,18 @@ fn plan(
         *readers.entry(output.name.as_str()).or_default() += 1;
     }
     for (i, node) in graph.nodes.iter().enumerate() {
-        let fused = if vetoed.contains(&i) || !node.domain.is_empty() {
-            None
-        } else {
-            fuse(i, graph, shapes, &blocked, &producer, &readers, &mut plans)
-        };
-        let plan = if let Some(fused) = fused {
-            fused
-        } else if vetoed.contains(&i) || !node.domain.is_empty() {
+        let plan = if vetoed.contains(&i) || !node.domain.is_empty() {
             Plan::Plain
+        } else if let Some(fused) =
+            fuse(i, graph, shapes, &blocked, &producer, &readers, &mut plans)
+        {
+            fused
         } else {
             match node.op.as_str() {
                 "Conv" => conv_plan(node, graph, shapes, block, &blocked, false),
                 "ConvTranspose" => conv_plan(node, graph, shapes, block, &blocked, true),
-                "Mul" if scale_plan(node, shapes, &blocked).is_some() => {
-                    scale_plan(node, shapes, &blocked).expect("checked")
-                }
+                "Mul" => scale_plan(node, shapes, &blocked)
+                    .unwrap_or_else(|| elementwise_plan(node, shapes, &blocked)),
                 op if ELEMENTWISE.contains(&op) => elementwise_plan(node, shapes, &blocked),
                 "ReduceSum" | "ReduceMean" => channel_sum_plan(node, graph, shapes, &blocked),
                 "Shape" | "Size"
@@ -654,9 +659,7 @@ fn rewrite(
             Plan::Plain | Plan::ShapeOf => {
                 out.push(Node { inputs, ..node });
             }
-            Plan::Conv(ConvPlan { epilogue, .. }) | Plan::Scale(ScalePlan { epilogue, .. })
-                if epilogue.tail.is_some() =>
-            {
+            Plan::Conv(_) | Plan::Scale(_) if plan.epilogue().is_some_and(|e| e.tail.is_some()) => {
                 waiting.insert(i, (node, inputs));
             }
             Plan::Conv(_) | Plan::Scale(_) => {
@@ -668,11 +671,7 @@ fn rewrite(
             Plan::Fused { into, .. } => {
                 summary.fused += 1;
                 let head = &plans[*into];
-                let tail = match head {
-                    Plan::Conv(ConvPlan { epilogue, .. })
-                    | Plan::Scale(ScalePlan { epilogue, .. }) => epilogue.tail.as_ref(),
-                    _ => None,
-                };
+                let tail = head.epilogue().and_then(|e| e.tail.as_ref());
                 if let Some((_, written)) = tail.filter(|(t, _)| *t == i) {
                     let (head_node, head_inputs) = waiting
                         .remove(into)
@@ -879,18 +878,12 @@ impl Emitter<'_> {
         block: i64,
     ) -> String {
         let y = blocked_name(written);
-        let (epilogue, filter_and_bias) = match plan {
-            Plan::Conv(conv) => (
-                &conv.epilogue,
-                self.conv_operands(node, conv, inputs, block),
-            ),
-            Plan::Scale(scale) => (
-                &scale.epilogue,
-                self.scale_operands(scale, inputs, &y, block),
-            ),
+        let (mut conv_inputs, mut attrs) = match plan {
+            Plan::Conv(conv) => self.conv_operands(node, conv, inputs, block),
+            Plan::Scale(scale) => self.scale_operands(scale, inputs, &y, block),
             _ => unreachable!("only Convs and Scales have epilogues"),
         };
-        let (mut conv_inputs, mut attrs) = filter_and_bias;
+        let epilogue = plan.epilogue().expect("a Conv or Scale");
         if let Some(sum) = &epilogue.sum {
             conv_inputs.resize(3, String::new());
             conv_inputs.push(blocked_form[sum].clone());

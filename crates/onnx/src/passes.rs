@@ -1,4 +1,5 @@
-//! Whole-graph checks and rewrites: validation, topological order, dead-node removal.
+//! Whole-graph checks and rewrites: validation, topological order, dead-node removal,
+//! merging of repeated computations.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -110,6 +111,76 @@ pub fn prune(graph: &mut Graph) -> usize {
     before - graph.nodes.len()
 }
 
+/// Operators whose outputs differ between two evaluations of the same inputs.
+const RANDOM: &[&str] = &[
+    "RandomNormal",
+    "RandomNormalLike",
+    "RandomUniform",
+    "RandomUniformLike",
+    "Multinomial",
+    "Bernoulli",
+    "Dropout",
+];
+
+/// Merges nodes that compute the same thing — same operator, attributes and inputs (after
+/// earlier merges) — into the first of them, whose outputs the later ones' readers then
+/// read: a gradient graph repeats work per reader of a value (each convolution reading one
+/// activation transposes it for its own weight gradient). Random operators and nodes that
+/// write a graph output stay. Sorts the graph first; returns the number of nodes removed.
+pub fn merge_duplicates(graph: &mut Graph) -> Result<usize, OnnxError> {
+    toposort(graph)?;
+    let outputs: HashSet<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
+    // Key of the first node computing something → its outputs; a later copy's outputs →
+    // the first's.
+    let mut first: HashMap<String, &[String]> = HashMap::new();
+    let mut merged: HashMap<String, String> = HashMap::new();
+    let mut keep = vec![true; graph.nodes.len()];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if RANDOM.contains(&node.op.as_str())
+            || node.outputs.is_empty()
+            || node.outputs.iter().any(|o| outputs.contains(o.as_str()))
+        {
+            continue;
+        }
+        let inputs: Vec<&str> = node
+            .inputs
+            .iter()
+            .map(|v| merged.get(v).unwrap_or(v).as_str())
+            .collect();
+        // Attributes in their (sorted) debug form: equal forms mean equal attributes.
+        let key = format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{:?}",
+            node.domain,
+            node.op,
+            inputs.join("\u{1f}"),
+            node.attrs
+        );
+        match first.get(&key) {
+            Some(original) => {
+                keep[i] = false;
+                for (output, kept) in node.outputs.iter().zip(original.iter()) {
+                    merged.insert(output.clone(), kept.clone());
+                }
+            }
+            None => {
+                first.insert(key, &node.outputs);
+            }
+        }
+    }
+    for node in &mut graph.nodes {
+        for input in &mut node.inputs {
+            if let Some(kept) = merged.get(input.as_str()) {
+                *input = kept.clone();
+            }
+        }
+    }
+    let before = graph.nodes.len();
+    let mut flags = keep.into_iter();
+    graph.nodes.retain(|_| flags.next().unwrap_or(true));
+    graph.value_info.retain(|v| !merged.contains_key(&v.name));
+    Ok(before - graph.nodes.len())
+}
+
 /// Makes `value` a graph input described by `info`, dropping everything that only served
 /// to compute it (the first half of a split graph).
 pub fn start_at(graph: &mut Graph, info: crate::ValueInfo) {
@@ -182,6 +253,44 @@ mod tests {
         assert!(g.initializers.contains_key("w") && !g.initializers.contains_key("unused"));
         assert_eq!(g.inputs.len(), 1);
         validate(&g).unwrap();
+    }
+
+    #[test]
+    fn repeated_computations_merge_into_the_first() {
+        let mut b = GraphBuilder::new("g");
+        let x = b.input("x", DataType::Float, vec![Dim::Fixed(2), Dim::Fixed(3)]);
+        let perm = || vec![("perm", crate::builder::ints(&[1, 0]))];
+        let t1 = b.op("Transpose", &[&x], perm());
+        let t2 = b.op("Transpose", &[&x], perm());
+        let other = b.op(
+            "Transpose",
+            &[&x],
+            vec![("perm", crate::builder::ints(&[0, 1]))],
+        );
+        // Equal once their inputs are merged.
+        let r1 = b.op("Relu", &[&t1], vec![]);
+        let r2 = b.op("Relu", &[&t2], vec![]);
+        let sum = b.op("Sum", &[&r1, &r2, &other], vec![]);
+        // A node that writes a graph output stays, and so does a random one.
+        let out = b.op("Relu", &[&t1], vec![]);
+        let noise = b.op("RandomNormalLike", &[&sum], vec![]);
+        let noise2 = b.op("RandomNormalLike", &[&sum], vec![]);
+        let noisy = b.op("Add", &[&noise, &noise2], vec![]);
+        b.output(&noisy, DataType::Float, vec![]);
+        b.output(&out, DataType::Float, vec![]);
+        let mut g = b.finish();
+        assert_eq!(merge_duplicates(&mut g).unwrap(), 2);
+        validate(&g).unwrap();
+        let sum_node = g.nodes.iter().find(|n| n.op == "Sum").unwrap();
+        assert_eq!(sum_node.inputs, [r1.clone(), r1, other]);
+        assert_eq!(
+            g.nodes
+                .iter()
+                .filter(|n| n.op == "RandomNormalLike")
+                .count(),
+            2
+        );
+        assert!(g.nodes.iter().any(|n| n.outputs == [out.clone()]));
     }
 
     #[test]

@@ -10,6 +10,10 @@ use crate::ir::{DataType, Dim, Graph, Node};
 
 pub type Shape = Vec<Option<i64>>;
 
+/// ortl's BatchNorm on batch statistics while a graph is differentiated
+/// (`ortl_autodiff::batch_norm`), whose shapes inference follows.
+pub const BATCH_NORM_TRAINING: &str = "BatchNormTraining";
+
 /// Element type and shape of a value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TypedShape {
@@ -488,7 +492,7 @@ pub(crate) fn infer_node(
         }
         // ortl's BatchNorm on batch statistics while differentiating (ortl_autodiff::batch_norm):
         // y, mean, variance, centred, inverse_std.
-        "BatchNormTraining" => {
+        BATCH_NORM_TRAINING => {
             let mut channel = vec![Some(1), x.shape.get(1).copied().flatten()];
             channel.extend(std::iter::repeat_n(
                 Some(1),

@@ -391,7 +391,8 @@ pub fn build_step(
         });
     }
     graph.outputs = outputs;
-    passes::toposort(&mut graph)?;
+    // Once every value a step returns is a named output (which merging keeps).
+    passes::merge_duplicates(&mut graph)?;
     passes::validate(&graph)?;
     let mut model = Model::new(graph);
     model.metadata = classifier.metadata.clone();

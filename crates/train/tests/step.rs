@@ -107,6 +107,39 @@ fn trainer_on(
     .unwrap()
 }
 
+/// A step computes each value once: the gradient graph's repeats (each convolution reading
+/// an activation transposes it for its own weight gradient; a residual block's input feeds
+/// two) are merged into one node.
+#[test]
+fn the_step_graph_computes_nothing_twice() {
+    for bn_mode in [BnMode::Frozen, BnMode::Train] {
+        let t = trainer(
+            Head::Tutorial,
+            TrainSpec {
+                bn_mode,
+                conv_layout: ConvLayout::Plain,
+                ..spec(Trainable::All, Loss::SigmoidCategorical, sgd())
+            },
+        );
+        let graph = &t.step_graph.model.graph;
+        let outputs: std::collections::HashSet<&str> =
+            graph.outputs.iter().map(|o| o.name.as_str()).collect();
+        let mut seen = std::collections::HashSet::new();
+        for node in &graph.nodes {
+            if node.outputs.iter().any(|o| outputs.contains(o.as_str())) {
+                continue;
+            }
+            let key = (
+                &node.domain,
+                &node.op,
+                &node.inputs,
+                format!("{:?}", node.attrs),
+            );
+            assert!(seen.insert(key), "{bn_mode:?}: computed twice: {node:?}");
+        }
+    }
+}
+
 #[test]
 fn training_forward_equals_the_exported_models_forward() {
     for conv_layout in [ConvLayout::Plain, ConvLayout::Blocked] {
