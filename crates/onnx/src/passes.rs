@@ -147,9 +147,15 @@ pub fn merge_duplicates(graph: &mut Graph) -> Result<usize, OnnxError> {
             .iter()
             .map(|v| merged.get(v).unwrap_or(v).as_str())
             .collect();
-        // Attributes in their (sorted) debug form: equal forms mean equal attributes.
+        // Attributes in their (sorted) debug form: equal forms mean equal attributes. The
+        // outputs asked for count too (MaxPool with or without its indices).
+        let asked: String = node
+            .outputs
+            .iter()
+            .map(|o| if o.is_empty() { '-' } else { 'o' })
+            .collect();
         let key = format!(
-            "{}\u{1f}{}\u{1f}{}\u{1f}{:?}",
+            "{}\u{1f}{}\u{1f}{}\u{1f}{asked}\u{1f}{:?}",
             node.domain,
             node.op,
             inputs.join("\u{1f}"),
@@ -159,7 +165,9 @@ pub fn merge_duplicates(graph: &mut Graph) -> Result<usize, OnnxError> {
             Some(original) => {
                 keep[i] = false;
                 for (output, kept) in node.outputs.iter().zip(original.iter()) {
-                    merged.insert(output.clone(), kept.clone());
+                    if !output.is_empty() {
+                        merged.insert(output.clone(), kept.clone());
+                    }
                 }
             }
             None => {
@@ -271,6 +279,20 @@ mod tests {
         let r1 = b.op("Relu", &[&t1], vec![]);
         let r2 = b.op("Relu", &[&t2], vec![]);
         let sum = b.op("Sum", &[&r1, &r2, &other], vec![]);
+        // Not the same: one also asks for an optional output.
+        let pool = vec![("kernel_shape", crate::builder::ints(&[1]))];
+        let pooled = b.op("MaxPool", &[&x], pool.clone());
+        b.graph_mut().nodes.push(crate::ir::Node {
+            name: "pool_with_indices".into(),
+            op: "MaxPool".into(),
+            domain: String::new(),
+            inputs: vec![x.clone()],
+            outputs: vec!["pooled2".into(), "indices".into()],
+            attrs: pool.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        });
+        let indices = b.op("Cast", &["indices"], vec![("to", crate::builder::int(1))]);
+        let both = b.op("Sum", &[&pooled, "pooled2", &indices], vec![]);
+        b.output(&both, DataType::Float, vec![]);
         // A node that writes a graph output stays, and so does a random one.
         let out = b.op("Relu", &[&t1], vec![]);
         let noise = b.op("RandomNormalLike", &[&sum], vec![]);
