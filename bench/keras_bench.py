@@ -4,9 +4,12 @@ Each workload prints one JSON line on stdout. Random weights (weights=None): no 
 and the cost of a step does not depend on the weights' values.
 
   keras_bench.py train  TENSORS N EPOCHS [frozen|bn-train]
-                                                   model.fit, seconds per epoch (frozen: backbone
-                                                   not trained; bn-train: its BatchNorm on batch
-                                                   statistics, base(x, training=True))
+                                                   model.fit with the validation rows as
+                                                   validation_data (the tutorial's fit; ortl-train
+                                                   validates every epoch too), seconds per epoch
+                                                   (frozen: backbone not trained; bn-train: its
+                                                   BatchNorm on batch statistics,
+                                                   base(x, training=True))
   keras_bench.py infer  TENSORS N                  model.predict, images/s
   keras_bench.py data   DIR                        image_dataset_from_directory + augmentation
   keras_bench.py resize SRC DST SIZE               writes SIZE×SIZE PNG copies (data prep)
@@ -66,6 +69,7 @@ class EpochTimer(tf.keras.callbacks.Callback):
 
 def train(folder, n, epochs, mode):
     images, labels = tensors(folder, n)
+    val_images, val_labels = tensors(folder, len(labels), "val")
     model = tutorial_model(images.shape[1], mode == "frozen", mode == "bn-train")
     timer = EpochTimer()
     model.fit(
@@ -75,6 +79,7 @@ def train(folder, n, epochs, mode):
         epochs=epochs,
         verbose=0,
         callbacks=[timer],
+        validation_data=(val_images.astype("float32"), val_labels) if len(val_labels) else None,
     )
     return {"images": len(images), "epoch_seconds": timer.seconds}
 
