@@ -20,8 +20,8 @@
 //!   (ORT may write the output over the sum's buffer);
 //! - element-wise operators whose operands are all same-shaped activations or scalars
 //!   (ReLU and its gradient mask, residual Add, gradient sums) run on the blocked tensors,
-//!   and so do Add, Sub, Mul and Sum with per-channel `[1, C, 1, 1]` operands (a BatchNorm
-//!   on batch statistics, forward and back), over one-image rows;
+//!   and so do Add, Sub and Sum with per-channel `[1, C, 1, 1]` operands (a BatchNorm on
+//!   batch statistics, forward and back) not folded into an epilogue, over one-image rows;
 //! - a sum or mean over batch and space (a bias gradient, batch statistics) reads a blocked
 //!   tensor as `[N·C/B, H·W, B]`, and a channels-last Transpose (a weight gradient's
 //!   operand) is one `ReorderOutput`;
@@ -50,7 +50,7 @@ const ELEMENTWISE: &[&str] = &[
 
 /// Element-wise operators that also take per-channel `[1, C, 1, 1]` operands on blocked
 /// tensors (a BatchNorm's statistics and affine): each gives 0 on the zero channels that pad
-/// a blocked tensor to whole blocks, so those stay zero.
+/// a blocked tensor to whole blocks, so those stay zero. A Mul becomes a [`Plan::Scale`].
 const CHANNEL_WISE: &[&str] = &["Add", "Sub", "Mul", "Sum"];
 
 /// What the pass rewrote, for logs and tests.
@@ -292,8 +292,6 @@ fn plan(
             match node.op.as_str() {
                 "Conv" => conv_plan(node, graph, shapes, block, &blocked, false),
                 "ConvTranspose" => conv_plan(node, graph, shapes, block, &blocked, true),
-                "Mul" => scale_plan(node, shapes, &blocked)
-                    .unwrap_or_else(|| elementwise_plan(node, shapes, &blocked)),
                 op if ELEMENTWISE.contains(&op) => elementwise_plan(node, shapes, &blocked),
                 "ReduceSum" | "ReduceMean" => channel_sum_plan(node, graph, shapes, &blocked),
                 "Shape" | "Size"
@@ -407,31 +405,6 @@ fn conv_plan(
     })
 }
 
-/// A Mul of a blocked activation by a per-channel factor.
-fn scale_plan(
-    node: &Node,
-    shapes: &HashMap<String, TypedShape>,
-    blocked: &HashSet<&str>,
-) -> Option<Plan> {
-    let [c, ..] = activation(shapes, &node.outputs[0])?;
-    let out = &shapes.get(&node.outputs[0])?.shape;
-    if node.inputs.len() != 2 || shapes.get(&node.outputs[0])?.dtype != DataType::Float {
-        return None;
-    }
-    let x = (0..2).find(|&k| {
-        blocked.contains(node.inputs[k].as_str())
-            && shapes.get(&node.inputs[k]).map(|t| &t.shape) == Some(out)
-    })?;
-    let factor = &node.inputs[1 - x];
-    (is_channel_vector(shapes, factor, c) && shapes[factor].dtype == DataType::Float).then(|| {
-        Plan::Scale(ScalePlan {
-            x,
-            c,
-            epilogue: Epilogue::default(),
-        })
-    })
-}
-
 /// Folds node `i` into the epilogue of the blocked Conv or Scale that computes one of its
 /// inputs, when that input has no other reader: a ReLU, or an Add or Sum of it with at
 /// most one same-shaped blocked activation and (for a Scale) one per-channel bias.
@@ -445,7 +418,8 @@ fn fuse(
     plans: &mut [Plan],
 ) -> Option<Plan> {
     let node = &graph.nodes[i];
-    if node.outputs.len() != 1 || !matches!(node.op.as_str(), "Relu" | "Add" | "Sum") {
+    let adds = matches!(node.op.as_str(), "Add" | "Sum") && node.inputs.len() > 1;
+    if node.outputs.len() != 1 || !(adds || node.op == "Relu") {
         return None;
     }
     let out = shapes.get(&node.outputs[0])?;
@@ -503,12 +477,16 @@ fn fuse(
                     false
                 }
             });
-        if !fits || (node.op == "Relu") != (node.inputs.len() == 1) {
+        if !fits {
             continue;
         }
-        epilogue.relu = node.op == "Relu";
-        epilogue.bias = epilogue.bias.take().or(bias);
-        epilogue.sum = epilogue.sum.take().or(sum.map(|j| node.inputs[j].clone()));
+        epilogue.relu = !adds;
+        if bias.is_some() {
+            epilogue.bias = bias;
+        }
+        if let Some(j) = sum {
+            epilogue.sum = Some(node.inputs[j].clone());
+        }
         epilogue.tail = Some((i, node.outputs[0].clone()));
         return Some(Plan::Fused { into: head, sum });
     }
@@ -527,14 +505,14 @@ fn elementwise_plan(
     else {
         return Plan::Plain;
     };
-    let (mut any_blocked, mut per_channel) = (false, false);
-    for input in &node.inputs {
+    let (mut first_blocked, mut per_channel) = (None, false);
+    for (k, input) in node.inputs.iter().enumerate() {
         let Some(t) = shapes.get(input) else {
             return Plan::Plain;
         };
         if t.shape == out.shape {
             if blocked.contains(input.as_str()) {
-                any_blocked = true;
+                first_blocked = first_blocked.or(Some(k));
             } else if t.dtype != DataType::Float {
                 return Plan::Plain;
             }
@@ -547,10 +525,16 @@ fn elementwise_plan(
             return Plan::Plain;
         }
     }
-    match (any_blocked, per_channel) {
-        (false, _) => Plan::Plain,
-        (true, false) => Plan::Elementwise,
-        (true, true) => Plan::ChannelWise,
+    match (first_blocked, per_channel) {
+        (None, _) => Plan::Plain,
+        (Some(_), false) => Plan::Elementwise,
+        // An activation times a factor: the other input of a two-input Mul.
+        (Some(x), true) if node.op == "Mul" => Plan::Scale(ScalePlan {
+            x,
+            c,
+            epilogue: Epilogue::default(),
+        }),
+        (Some(_), true) => Plan::ChannelWise,
     }
 }
 
