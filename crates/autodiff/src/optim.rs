@@ -1,6 +1,7 @@
 //! Optimizers as ops in the step graph: each parameter's update reads the parameter, its
 //! gradient and its state, and writes new ones, so a step never leaves the execution
-//! provider. The learning rate and Adam's bias corrections `1 − β₁ᵗ`, `1 − β₂ᵗ` are scalar
+//! provider. [`Optimizer::apply`] is the same update on the host, in place, for the CPU
+//! (one pass instead of one per op). The learning rate and Adam's bias corrections `1 − β₁ᵗ`, `1 − β₂ᵗ` are scalar
 //! graph inputs computed by the host each step (schedules stay on the host).
 //!
 //! Formulas (PyTorch's, which are the textbook ones):
@@ -248,6 +249,120 @@ impl Optimizer {
                 let denom = b.op("Add", &[&root, &e], vec![]);
                 let direction = b.op("Div", &[&g, &denom], vec![]);
                 (step(b, param, &direction, lr), vec![v])
+            }
+        }
+    }
+}
+
+/// The scalars one step's update reads: the graph's [`LR`], [`BIAS_CORRECTION1`] and
+/// [`BIAS_CORRECTION2`] inputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepScalars {
+    pub lr: f32,
+    pub bias_correction1: f32,
+    pub bias_correction2: f32,
+}
+
+impl Optimizer {
+    /// [`Optimizer::update`] on the host, in place: the same float operations in the same
+    /// order, so the same bits. Element-wise, so any split of the slices into pieces (one per
+    /// thread) gives the same result. `states` are the parameter's [`Optimizer::states`].
+    pub fn apply(
+        &self,
+        param: &mut [f32],
+        grad: &[f32],
+        states: &mut [&mut [f32]],
+        scalars: StepScalars,
+    ) {
+        let lr = scalars.lr;
+        match *self {
+            Optimizer::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+            } => {
+                let decayed = |g: f32, p: f32| {
+                    if weight_decay == 0.0 {
+                        g
+                    } else {
+                        g + p * weight_decay
+                    }
+                };
+                match states {
+                    [] => {
+                        for (p, &g) in param.iter_mut().zip(grad) {
+                            *p -= decayed(g, *p) * lr;
+                        }
+                    }
+                    [velocity] => {
+                        for ((p, &g), v) in param.iter_mut().zip(grad).zip(velocity.iter_mut()) {
+                            let g = decayed(g, *p);
+                            *v = *v * momentum + g;
+                            let direction = if nesterov { g + *v * momentum } else { *v };
+                            *p -= direction * lr;
+                        }
+                    }
+                    _ => panic!("SGD keeps at most one state tensor"),
+                }
+            }
+            Optimizer::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            }
+            | Optimizer::AdamW {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => {
+                let decoupled = matches!(self, Optimizer::AdamW { .. });
+                let shrink = 1.0 - lr * weight_decay;
+                let root_bc2 = scalars.bias_correction2.sqrt();
+                let lr_hat = lr * root_bc2 / scalars.bias_correction1;
+                let eps_hat = root_bc2 * eps;
+                let [m, v] = states else {
+                    panic!("Adam keeps two state tensors")
+                };
+                for (((p, &g), m), v) in param
+                    .iter_mut()
+                    .zip(grad)
+                    .zip(m.iter_mut())
+                    .zip(v.iter_mut())
+                {
+                    let g = if !decoupled && weight_decay != 0.0 {
+                        g + *p * weight_decay
+                    } else {
+                        g
+                    };
+                    let p0 = if decoupled && weight_decay != 0.0 {
+                        *p * shrink
+                    } else {
+                        *p
+                    };
+                    *m = *m * beta1 + g * (1.0 - beta1);
+                    *v = *v * beta2 + g * g * (1.0 - beta2);
+                    *p = p0 - *m / (v.sqrt() + eps_hat) * lr_hat;
+                }
+            }
+            Optimizer::RmsProp {
+                rho,
+                eps,
+                weight_decay,
+            } => {
+                let [v] = states else {
+                    panic!("RMSprop keeps one state tensor")
+                };
+                for ((p, &g), v) in param.iter_mut().zip(grad).zip(v.iter_mut()) {
+                    let g = if weight_decay == 0.0 {
+                        g
+                    } else {
+                        g + *p * weight_decay
+                    };
+                    *v = *v * rho + g * g * (1.0 - rho);
+                    *p -= g / (v.sqrt() + eps) * lr;
+                }
             }
         }
     }

@@ -5,6 +5,10 @@
 //! reads `current` and writes its next value straight into `spare` (bound as the output), then
 //! the two swap: nothing is copied through the host between steps, on the CPU or on CUDA.
 //! A failed run leaves `current` untouched.
+//!
+//! A tensor the host updates itself (the CPU's fused optimizer update) is bound the same way,
+//! but its output is what the host updates it from (its gradient): that buffer stays apart
+//! and the host changes `current` in place after the run ([`PingPong::host_updates`]).
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -17,12 +21,22 @@ use ort::value::Tensor;
 use crate::exec::{Feed, value};
 use crate::{Device, RuntimeError};
 
-/// One state tensor: the graph input it feeds, the graph output its next value comes from,
+/// One state tensor: the graph input it feeds, the graph output its update comes from,
 /// and its initial value.
 pub struct StateTensor {
     pub input: String,
     pub output: String,
     pub value: ArrayD<f32>,
+    pub update: Update,
+}
+
+/// What a state tensor's graph output is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Update {
+    /// Its next value: the buffers swap after each run.
+    Next,
+    /// What the host updates it from in place (a gradient); host-readable memory only.
+    Host,
 }
 
 /// Host↔device copies the state has made since it was built: uploads of initial or
@@ -48,7 +62,10 @@ pub struct PingPong {
     inputs: Vec<String>,
     outputs: Vec<String>,
     current: Vec<Tensor<f32>>,
+    /// The output buffers: the next value ([`Update::Next`]) or the host's input
+    /// ([`Update::Host`]).
     spare: Vec<Tensor<f32>>,
+    updates: Vec<Update>,
     /// The session's other outputs (loss, probabilities), returned on the host.
     host_outputs: Vec<String>,
     host: MemoryInfo<'static>,
@@ -64,6 +81,14 @@ impl PingPong {
         device: Device,
         tensors: Vec<StateTensor>,
     ) -> Result<Self, RuntimeError> {
+        if let Some(tensor) = tensors.iter().find(|t| t.update == Update::Host)
+            && device != Device::Cpu
+        {
+            return Err(RuntimeError::HostUpdateOffCpu {
+                name: tensor.input.clone(),
+                device,
+            });
+        }
         let allocator = match device {
             Device::Cpu => Allocator::default(),
             Device::Cuda(id) => Allocator::new(
@@ -88,6 +113,7 @@ impl PingPong {
             outputs,
             current: Vec::new(),
             spare: Vec::new(),
+            updates: Vec::new(),
             host_outputs,
             host: MemoryInfo::new(
                 AllocationDevice::CPU,
@@ -103,6 +129,7 @@ impl PingPong {
             state.current.push(Tensor::new(&allocator, shape.clone())?);
             state.spare.push(Tensor::new(&allocator, shape)?);
             state.inputs.push(tensor.input);
+            state.updates.push(tensor.update);
             let index = state.inputs.len() - 1;
             state.write(index, tensor.value.view())?;
         }
@@ -170,15 +197,33 @@ impl PingPong {
     }
 
     /// Runs `session` on `feeds` plus the current state; the next state is written into the
-    /// spare buffers, which then become current. Returns every other output on the host.
+    /// spare buffers, which then become current ([`Update::Next`]; the host applies the
+    /// [`Update::Host`] ones with [`PingPong::host_updates`]). Returns every other output on
+    /// the host.
     pub fn run(
         &mut self,
         session: &mut Session,
         feeds: Vec<(&str, Feed)>,
     ) -> Result<BTreeMap<String, ArrayD<f32>>, RuntimeError> {
         let others = self.run_inner(session, feeds)?;
-        std::mem::swap(&mut self.current, &mut self.spare);
+        for (i, update) in self.updates.iter().enumerate() {
+            if *update == Update::Next {
+                std::mem::swap(&mut self.current[i], &mut self.spare[i]);
+            }
+        }
         Ok(others)
+    }
+
+    /// The [`Update::Host`] tensors, in order: each current value to update in place, with
+    /// what the last run wrote for it.
+    pub fn host_updates(&mut self) -> Vec<(&mut [f32], &[f32])> {
+        self.current
+            .iter_mut()
+            .zip(&self.spare)
+            .zip(&self.updates)
+            .filter(|(_, update)| **update == Update::Host)
+            .map(|((value, written), _)| (value.extract_tensor_mut().1, written.extract_tensor().1))
+            .collect()
     }
 
     /// As [`PingPong::run`], but the state is left as it was (the next values are discarded).

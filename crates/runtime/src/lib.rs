@@ -13,6 +13,6 @@ pub use args::RuntimeArgs;
 pub use device::Device;
 pub use library::{ORT_VERSION, Runtime, RuntimeError, SessionOptions, init, locate};
 pub mod exec;
-pub use bound::{PingPong, RunTraffic, StateTensor, StateTraffic};
+pub use bound::{PingPong, RunTraffic, StateTensor, StateTraffic, Update};
 pub use exec::{Feed, run};
 pub use ort::session::Session;

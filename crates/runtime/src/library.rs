@@ -47,6 +47,10 @@ pub enum RuntimeError {
         expected: Vec<usize>,
         found: Vec<usize>,
     },
+    #[error(
+        "state tensor {name}: the host updates it in place, which needs it in host memory; on --device {device} the update runs in the graph"
+    )]
+    HostUpdateOffCpu { name: String, device: Device },
 }
 
 impl RuntimeError {

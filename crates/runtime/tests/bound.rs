@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayD, IxDyn, arr1};
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model};
-use ortl_runtime::{Device, Feed, PingPong, SessionOptions, StateTensor};
+use ortl_runtime::{Device, Feed, PingPong, SessionOptions, StateTensor, Update};
 
 /// state' = state·k + x (x: `[3]`), and y = Σ state (the read-out before the update).
 fn accumulator() -> Vec<u8> {
@@ -40,6 +40,7 @@ fn state_stays_bound_and_swaps_after_each_run() {
             input: "state".into(),
             output: "state.next".into(),
             value: arr1(&[1.0f32, 2.0, 3.0]).into_dyn(),
+            update: Update::Next,
         }],
     )
     .unwrap();
@@ -93,4 +94,45 @@ fn state_stays_bound_and_swaps_after_each_run() {
         err.contains("state") && err.contains("[3]") && err.contains("[4]"),
         "{err}"
     );
+}
+
+#[test]
+fn a_host_updated_tensor_keeps_its_buffer_and_exposes_what_the_run_wrote() {
+    let runtime = ortl_runtime::init(None).expect("run 'make setup' first");
+    let mut session = runtime
+        .load(&SessionOptions::default(), &accumulator())
+        .unwrap();
+    let tensor = || StateTensor {
+        input: "state".into(),
+        output: "state.next".into(),
+        value: arr1(&[1.0f32, 2.0, 3.0]).into_dyn(),
+        update: Update::Host,
+    };
+    let mut state = PingPong::new(&session, Device::Cpu, vec![tensor()]).unwrap();
+    state
+        .run(&mut session, feeds([1.0, 1.0, 1.0], 2.0))
+        .unwrap();
+    // The run wrote state·k + x apart; the state itself is the host's to change.
+    assert_eq!(state.read(0).unwrap(), arr1(&[1.0f32, 2.0, 3.0]).into_dyn());
+    for (value, written) in state.host_updates() {
+        assert_eq!(written, [3.0, 5.0, 7.0]);
+        value[2] -= written[2];
+    }
+    assert_eq!(
+        state.read(0).unwrap(),
+        arr1(&[1.0f32, 2.0, -4.0]).into_dyn()
+    );
+    // The next run reads the value the host left.
+    let out = state
+        .run(&mut session, feeds([0.0, 0.0, 0.0], 1.0))
+        .unwrap();
+    assert_eq!(out.values().next().unwrap().iter().sum::<f32>(), -1.0);
+    assert_eq!(state.host_updates()[0].1, [1.0, 2.0, -4.0]);
+
+    // Device memory cannot be updated by the host: refused by name before allocating.
+    let err = PingPong::new(&session, Device::Cuda(0), vec![tensor()])
+        .err()
+        .expect("a host update off the CPU is refused")
+        .to_string();
+    assert!(err.contains("state") && err.contains("cuda"), "{err}");
 }

@@ -9,7 +9,9 @@
 //! 4. MaxPools expose their indices for the backward pass;
 //! 5. loss + L2 penalties, gradients, optional global-norm clipping, optimizer updates.
 //!
-//! Every updated value is a graph output named `next/<input name>`.
+//! Every updated value is a graph output named `next/<input name>`. Where the host applies
+//! the optimizer ([`UpdateOn::Host`]), the graph stops at the gradients instead: each is an
+//! output named `gradient/<parameter>`, and the optimizer state is not in the graph.
 
 use std::collections::BTreeMap;
 
@@ -106,6 +108,35 @@ pub enum ConvLayout {
     Blocked,
 }
 
+/// Where the optimizer update runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum UpdateOn {
+    /// The host on the CPU, the graph on CUDA.
+    #[default]
+    Auto,
+    /// In the step graph, as element-wise ops: the state never leaves the device. On the
+    /// CPU each op is a pass over every parameter (12 for Adam).
+    Graph,
+    /// On the host, in one pass over each parameter, its gradient and its state, on all
+    /// threads (CPU only). The same float operations as the graph's, so the same bits.
+    Host,
+}
+
+impl UpdateOn {
+    /// `Graph` or `Host` for `device`.
+    pub fn resolve(self, device: ortl_runtime::Device) -> Result<UpdateOn, GraphError> {
+        let cpu = device == ortl_runtime::Device::Cpu;
+        match (self, cpu) {
+            (UpdateOn::Auto, true) => Ok(UpdateOn::Host),
+            (UpdateOn::Auto, false) => Ok(UpdateOn::Graph),
+            (UpdateOn::Host, false) => Err(GraphError::Other(
+                "--update-on host is for the CPU; on CUDA the state stays on the GPU and the update runs in the graph (use auto)".into(),
+            )),
+            (resolved, _) => Ok(resolved),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct TrainSpec {
     pub trainable: Trainable,
@@ -121,6 +152,9 @@ pub struct TrainSpec {
     pub clip_norm: Option<f32>,
     /// How the convolutions compute; the same step either way (to float rounding).
     pub conv_layout: ConvLayout,
+    /// Where the optimizer update runs; [`build_step`] needs it resolved
+    /// ([`UpdateOn::resolve`]). The same step either way, to the bit.
+    pub update_on: UpdateOn,
 }
 
 /// The step graph and the names of everything the host feeds and reads back.
@@ -129,7 +163,7 @@ pub struct StepGraph {
     pub model: Model,
     /// Trainable parameters, in order.
     pub params: Vec<String>,
-    /// Optimizer state tensors.
+    /// Optimizer state tensors: graph inputs, or held by the host ([`StepGraph::host_update`]).
     pub optimizer_state: Vec<String>,
     /// BatchNorm running statistics updated by the step.
     pub bn_stats: Vec<String>,
@@ -138,15 +172,23 @@ pub struct StepGraph {
     /// The data input: [`IMAGE`] (`uint8 [N,H,W,3]`), or the head's pooled features
     /// (`float [N,C]`) when the step reads a frozen backbone's cached output.
     pub input: String,
+    /// The graph outputs each parameter's gradient (`gradient/<name>`) and the host applies
+    /// the optimizer; otherwise the update is in the graph.
+    pub host_update: bool,
 }
 
 impl StepGraph {
-    /// Every state input, each with a `next/<name>` output.
-    pub fn state(&self) -> impl Iterator<Item = &String> {
-        self.params
-            .iter()
-            .chain(&self.optimizer_state)
-            .chain(&self.bn_stats)
+    /// Every state input the graph updates itself, each with a `next/<name>` output.
+    pub fn state(&self) -> Box<dyn Iterator<Item = &String> + '_> {
+        match self.host_update {
+            true => Box::new(self.bn_stats.iter()),
+            false => Box::new(
+                self.params
+                    .iter()
+                    .chain(&self.optimizer_state)
+                    .chain(&self.bn_stats),
+            ),
+        }
     }
 }
 
@@ -182,6 +224,11 @@ fn features_input(pooled: &str, width: usize) -> ValueInfo {
 
 pub fn next(name: &str) -> String {
     format!("next/{name}")
+}
+
+/// The output a parameter's gradient leaves the graph by, where the host updates it.
+pub fn gradient(param: &str) -> String {
+    format!("gradient/{param}")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +289,15 @@ pub fn build_step(
     head: &HeadOutput,
     spec: &TrainSpec,
 ) -> Result<StepGraph, GraphError> {
+    let host_update = match spec.update_on {
+        UpdateOn::Graph => false,
+        UpdateOn::Host => true,
+        UpdateOn::Auto => {
+            return Err(GraphError::Other(
+                "the optimizer's place is chosen for a device (UpdateOn::resolve) before the step graph is built".into(),
+            ));
+        }
+    };
     let mut graph = classifier.graph.clone();
     let is_head = |name: &str| name.starts_with("head.");
     let params = trainable_parameters(&graph, &spec.trainable)?;
@@ -324,10 +380,12 @@ pub fn build_step(
     let mut b = GraphBuilder::from_graph(graph);
     b.input(TARGET, DataType::Float, vec![n.clone(), classes]);
     b.input(SAMPLE_WEIGHT, DataType::Float, vec![n]);
-    b.input(LR, DataType::Float, vec![]);
-    if spec.optimizer.uses_bias_correction() {
-        b.input(BIAS_CORRECTION1, DataType::Float, vec![]);
-        b.input(BIAS_CORRECTION2, DataType::Float, vec![]);
+    if !host_update {
+        b.input(LR, DataType::Float, vec![]);
+        if spec.optimizer.uses_bias_correction() {
+            b.input(BIAS_CORRECTION1, DataType::Float, vec![]);
+            b.input(BIAS_CORRECTION2, DataType::Float, vec![]);
+        }
     }
     let data_loss = batch_loss(&mut b, spec.loss, &head.logits, TARGET, SAMPLE_WEIGHT);
     let penalised: Vec<(String, f32)> = head
@@ -358,6 +416,10 @@ pub fn build_step(
     let mut updates: BTreeMap<String, String> = BTreeMap::new();
     for param in &params {
         let states = spec.optimizer.states(param);
+        if host_update {
+            optimizer_state.extend(states);
+            continue;
+        }
         for state in &states {
             b.input(state, DataType::Float, dims[param].clone());
         }
@@ -377,7 +439,8 @@ pub fn build_step(
 
     let mut graph = b.finish();
     batch_norm::lower(&mut graph)?;
-    // Name the outputs: loss, probabilities, and next/<state> for every state input.
+    // Name the outputs: loss, probabilities, next/<state> for every state input the graph
+    // updates, and gradient/<parameter> for every parameter the host updates.
     let mut renamed = BTreeMap::new();
     let loss_out = name_output(&mut graph, &mut renamed, &loss, LOSS);
     let mut outputs = vec![ValueInfo::new(&loss_out, DataType::Float, vec![])];
@@ -389,6 +452,16 @@ pub fn build_step(
             dtype: DataType::Float,
             shape: None,
         });
+    }
+    if host_update {
+        for param in &params {
+            let name = name_output(&mut graph, &mut renamed, &grads[param], &gradient(param));
+            outputs.push(ValueInfo {
+                name,
+                dtype: DataType::Float,
+                shape: Some(dims[param].clone()),
+            });
+        }
     }
     graph.outputs = outputs;
     // Once every value a step returns is a named output (which merging keeps).
@@ -403,6 +476,7 @@ pub fn build_step(
         bn_stats,
         masks,
         input: IMAGE.into(),
+        host_update,
     })
 }
 

@@ -12,5 +12,5 @@ pub mod graph;
 pub mod schedule;
 pub mod trainer;
 
-pub use graph::{BnMode, StepGraph, TrainSpec, Trainable, build_step};
+pub use graph::{BnMode, StepGraph, TrainSpec, Trainable, UpdateOn, build_step};
 pub use trainer::{Batch, Trainer};

@@ -19,7 +19,7 @@ use ortl_train::fit::{
     ClassWeights, Dataset, EpochRecord, FeatureCache, FitConfig, Fitter, Outcome, Progress, Sink,
     State, StepRecord,
 };
-use ortl_train::graph::{BnMode, ConvLayout, TrainSpec, Trainable};
+use ortl_train::graph::{BnMode, ConvLayout, TrainSpec, Trainable, UpdateOn};
 use ortl_train::schedule::Schedule;
 
 /// Trains an image classifier by transfer learning on ONNX Runtime.
@@ -151,6 +151,9 @@ struct Args {
     /// How convolutions compute on the CPU.
     #[arg(long, value_enum, default_value_t = ConvLayout::Auto)]
     conv_layout: ConvLayout,
+    /// Where the optimizer update runs; the parameters come out the same to the bit.
+    #[arg(long, value_enum, default_value_t = UpdateOn::Auto)]
+    update_on: UpdateOn,
     /// Continue the interrupted (or finished, with more --epochs) run in the output folder
     /// from its checkpoint, exactly: weights, optimizer state, epoch, step, schedule and
     /// generator. Give the same settings as the first time.
@@ -319,6 +322,10 @@ fn run(args: Args) -> Result<()> {
             "--conv-layout blocked is for the CPU; CUDA runs the plain graph (use auto)",
         ));
     }
+    let update_on = args
+        .update_on
+        .resolve(args.runtime.device)
+        .map_err(|e| usage(e.to_string()))?;
     let set = TensorSet::open(&args.tensors).map_err(|e| usage(e.to_string()))?;
     // One run per output folder at a time (checked before anything is replaced).
     let _lock = match &args.export_step_graph {
@@ -399,6 +406,7 @@ fn run(args: Args) -> Result<()> {
         optimizer,
         clip_norm: args.clip_norm,
         conv_layout: args.conv_layout,
+        update_on,
     };
     // An operator without a gradient rule in the part that trains is named before any
     // data is read, with the freeze that trains around it.

@@ -5,19 +5,28 @@
 //! ([`ortl_runtime::PingPong`]): a step writes the next state where the following step reads
 //! it, so weights never cross the host between steps. Only the batch goes in and the loss and
 //! probabilities come out; the host reads the state back when it exports or checkpoints.
+//!
+//! On the CPU the optimizer runs on the host ([`crate::graph::UpdateOn::Host`]): the graph writes each
+//! parameter's gradient into a buffer of its own and the host updates the parameter and its
+//! optimizer state in place, in one pass on all threads, where the graph's element-wise ops
+//! make a dozen (Adam). The same float operations, so the same parameters to the bit.
 
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
-use ortl_autodiff::optim::{BIAS_CORRECTION1, BIAS_CORRECTION2, LR};
+use ortl_autodiff::optim::{BIAS_CORRECTION1, BIAS_CORRECTION2, LR, StepScalars};
 use ortl_models::heads::HeadOutput;
 use ortl_onnx::{Model, Tensor, TensorData};
-use ortl_runtime::{Feed, PingPong, Runtime, Session, SessionOptions, StateTensor};
+use ortl_runtime::{Feed, PingPong, Runtime, Session, SessionOptions, StateTensor, Update};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use crate::fit::State;
 use crate::graph::{
-    LOSS, PROBABILITIES, SAMPLE_WEIGHT, StepGraph, TARGET, TrainSpec, build_step, next,
+    LOSS, PROBABILITIES, SAMPLE_WEIGHT, StepGraph, TARGET, TrainSpec, build_step, gradient, next,
 };
+
+/// Elements per piece of the host update: a piece is one thread's unit of work.
+const UPDATE_PIECE: usize = 1 << 16;
 
 /// What a step reads: images, or a frozen backbone's cached pooled features.
 pub enum Input {
@@ -46,8 +55,11 @@ pub struct StepResult {
 pub struct Trainer {
     pub step_graph: StepGraph,
     session: Session,
-    /// Parameters, optimizer state and BatchNorm statistics, on the session's device.
+    /// Parameters, optimizer state (where the graph updates it) and BatchNorm statistics,
+    /// on the session's device.
     state: PingPong,
+    /// The optimizer state the host updates, where it applies the optimizer.
+    host: Option<HostOptimizer>,
     /// Optimizer steps taken (Adam's t).
     pub steps_done: u64,
     classifier: Model,
@@ -58,6 +70,32 @@ pub struct Trainer {
     pub label_smoothing: f32,
     /// What the blocked-convolution pass rewrote; `None`: the plain graph runs.
     pub blocked: Option<ortl_autodiff::blocked::Blocked>,
+}
+
+/// The optimizer state of a host-side update, with the threads it runs on.
+struct HostOptimizer {
+    /// Per parameter (in [`StepGraph::params`] order, as [`PingPong::host_updates`] returns
+    /// them): its state tensors, named, in [`ortl_autodiff::optim::Optimizer::states`] order.
+    states: Vec<Vec<(String, ArrayD<f32>)>>,
+    threads: rayon::ThreadPool,
+}
+
+impl HostOptimizer {
+    fn get(&self, name: &str) -> Option<&ArrayD<f32>> {
+        self.states
+            .iter()
+            .flatten()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    fn get_mut(&mut self, name: &str) -> Option<&mut ArrayD<f32>> {
+        self.states
+            .iter_mut()
+            .flatten()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +140,8 @@ impl Trainer {
         spec: TrainSpec,
         features: Option<usize>,
     ) -> Result<Self, TrainError> {
+        let mut spec = spec;
+        spec.update_on = spec.update_on.resolve(options.device)?;
         let mut step_graph = build_step(&classifier, head, &spec)?;
         if let Some(width) = features {
             if spec.trainable != crate::graph::Trainable::Head {
@@ -118,7 +158,30 @@ impl Trainer {
             runtime.nchwc_block(),
         )?;
         let session = runtime.load_model(options, &step_graph.model)?;
+        let zeros_like = |param: &str| {
+            let dims = &classifier.graph.initializers[param].dims;
+            ArrayD::<f32>::zeros(dims.iter().map(|&d| d as usize).collect::<Vec<_>>())
+        };
         let mut tensors = Vec::new();
+        let mut host = None;
+        if step_graph.host_update {
+            let mut states = Vec::new();
+            for param in &step_graph.params {
+                tensors.push(StateTensor {
+                    input: param.clone(),
+                    output: gradient(param),
+                    value: to_array(&classifier.graph.initializers[param]),
+                    update: Update::Host,
+                });
+                let named = spec.optimizer.states(param).into_iter();
+                states.push(named.map(|name| (name, zeros_like(param))).collect());
+            }
+            let threads = rayon::ThreadPoolBuilder::new()
+                .num_threads(options.threads.unwrap_or(0))
+                .build()
+                .map_err(|e| TrainError::Ort(format!("cannot start the update threads: {e}")))?;
+            host = Some(HostOptimizer { states, threads });
+        }
         for name in step_graph.state() {
             let value = match step_graph.optimizer_state.contains(name) {
                 // Optimizer state starts at zero, shaped as its parameter.
@@ -128,8 +191,7 @@ impl Trainer {
                         .iter()
                         .find(|p| name.starts_with(p.as_str()) && name[p.len()..].starts_with('.'))
                         .expect("state belongs to a parameter");
-                    let dims = &classifier.graph.initializers[param].dims;
-                    ArrayD::zeros(dims.iter().map(|&d| d as usize).collect::<Vec<_>>())
+                    zeros_like(param)
                 }
                 false => to_array(&classifier.graph.initializers[name]),
             };
@@ -137,6 +199,7 @@ impl Trainer {
                 input: name.clone(),
                 output: next(name),
                 value,
+                update: Update::Next,
             });
         }
         let state = PingPong::new(&session, options.device, tensors)?;
@@ -145,6 +208,7 @@ impl Trainer {
             step_graph,
             session,
             state,
+            host,
             steps_done: 0,
             classifier,
             spec,
@@ -180,11 +244,17 @@ impl Trainer {
         for (i, name) in self.state.names().iter().enumerate() {
             state.insert(name.clone(), self.state.read(i)?);
         }
+        for (name, value) in self.host.iter().flat_map(|h| h.states.iter().flatten()) {
+            state.insert(name.clone(), value.clone());
+        }
         Ok(state)
     }
 
     /// A host copy of one state tensor.
     pub fn value(&self, name: &str) -> Result<ArrayD<f32>, TrainError> {
+        if let Some(value) = self.host.as_ref().and_then(|h| h.get(name)) {
+            return Ok(value.clone());
+        }
         let index = self
             .state
             .index(name)
@@ -198,6 +268,16 @@ impl Trainer {
         for (name, value) in state {
             if let Some(index) = self.state.index(name) {
                 self.state.write(index, value.view())?;
+            } else if let Some(held) = self.host.as_mut().and_then(|h| h.get_mut(name)) {
+                if held.shape() != value.shape() {
+                    return Err(ortl_runtime::RuntimeError::Shape {
+                        name: name.clone(),
+                        expected: held.shape().to_vec(),
+                        found: value.shape().to_vec(),
+                    }
+                    .into());
+                }
+                held.assign(value);
             }
         }
         Ok(())
@@ -247,10 +327,12 @@ impl Trainer {
                 SAMPLE_WEIGHT,
                 Feed::F32(Array1::from(batch.weights.clone()).into_dyn()),
             ),
-            (LR, Feed::F32(scalar(lr))),
         ];
         let t = self.steps_done + 1;
-        if self.spec.optimizer.uses_bias_correction() {
+        if self.host.is_none() {
+            feeds.push((LR, Feed::F32(scalar(lr))));
+        }
+        if self.host.is_none() && self.spec.optimizer.uses_bias_correction() {
             let (bc1, bc2) = self.spec.optimizer.bias_corrections(t);
             feeds.push((BIAS_CORRECTION1, Feed::F32(scalar(bc1))));
             feeds.push((BIAS_CORRECTION2, Feed::F32(scalar(bc2))));
@@ -270,6 +352,45 @@ impl Trainer {
             true => self.state.run(&mut self.session, feeds)?,
             false => self.state.run_without_update(&mut self.session, feeds)?,
         };
+        if update && let Some(host) = &mut self.host {
+            let (bias_correction1, bias_correction2) = self.spec.optimizer.bias_corrections(t);
+            let scalars = StepScalars {
+                lr,
+                bias_correction1,
+                bias_correction2,
+            };
+            let optimizer = &self.spec.optimizer;
+            // Every parameter in pieces, each with the matching pieces of its gradient and
+            // state: the update is element-wise, so any split gives the same bits.
+            let mut pieces = Vec::new();
+            for ((param, grad), states) in
+                self.state.host_updates().into_iter().zip(&mut host.states)
+            {
+                let mut state_pieces: Vec<_> = states
+                    .iter_mut()
+                    .map(|(_, s)| {
+                        s.as_slice_mut()
+                            .expect("state is contiguous")
+                            .chunks_mut(UPDATE_PIECE)
+                    })
+                    .collect();
+                for (p, g) in param
+                    .chunks_mut(UPDATE_PIECE)
+                    .zip(grad.chunks(UPDATE_PIECE))
+                {
+                    let s: Vec<&mut [f32]> = state_pieces
+                        .iter_mut()
+                        .map(|c| c.next().expect("state is shaped as its parameter"))
+                        .collect();
+                    pieces.push((p, g, s));
+                }
+            }
+            host.threads.install(|| {
+                pieces
+                    .into_par_iter()
+                    .for_each(|(p, g, mut s)| optimizer.apply(p, g, &mut s, scalars))
+            });
+        }
         let loss = outputs[LOSS].iter().next().copied().unwrap_or(f32::NAN);
         let probabilities = outputs
             .remove(PROBABILITIES)

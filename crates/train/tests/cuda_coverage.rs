@@ -9,7 +9,7 @@ use ortl_explain::Method;
 use ortl_models::heads::HeadOutput;
 use ortl_models::{Backbone, ClassifierSpec, Head, classifier};
 use ortl_onnx::Model;
-use ortl_train::graph::{self, BnMode, ConvLayout, TrainSpec, Trainable};
+use ortl_train::graph::{self, BnMode, ConvLayout, TrainSpec, Trainable, UpdateOn};
 
 const SIZE: usize = 64;
 
@@ -38,6 +38,7 @@ fn spec(trainable: Trainable, bn_mode: BnMode, loss: Loss, optimizer: OptimizerK
         optimizer: Optimizer::keras(optimizer, 1e-4, 0.9),
         clip_norm: Some(1.0),
         conv_layout: ConvLayout::Auto,
+        update_on: UpdateOn::Graph,
     }
 }
 

@@ -10,7 +10,7 @@ use ortl_models::exports::{self, Classifier, Export};
 use ortl_models::import::cut_at;
 use ortl_models::{Backbone, ClassifierSpec, Head, classifier};
 use ortl_runtime::SessionOptions;
-use ortl_train::graph::{BnMode, ConvLayout, TrainSpec, Trainable};
+use ortl_train::graph::{BnMode, ConvLayout, TrainSpec, Trainable, UpdateOn};
 use ortl_train::trainer::Input;
 use ortl_train::{Batch, Trainer};
 use rand::SeedableRng;
@@ -40,6 +40,7 @@ fn spec(trainable: Trainable, optimizer: Optimizer) -> TrainSpec {
         optimizer,
         clip_norm: None,
         conv_layout: ConvLayout::Auto,
+        update_on: UpdateOn::Auto,
     }
 }
 
