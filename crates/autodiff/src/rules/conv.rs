@@ -212,6 +212,10 @@ fn weight_grad(ctx: &mut Ctx, g: &str, x: &str, o: i64, c: i64, w: &Window) -> S
     let dw = ctx
         .b
         .op("Gemm", &[&g_rows, &patches], vec![("transA", int(1))]);
+    if kh * kw == 1 {
+        // [O, C] is already OIHW's order: a reshape, not a copy.
+        return reshape(ctx.b, &dw, &[o, c, 1, 1]);
+    }
     let dw = reshape(ctx.b, &dw, &[o, kh, kw, c]);
     transpose(ctx.b, &dw, &[0, 3, 1, 2])
 }
