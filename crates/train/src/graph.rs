@@ -19,7 +19,7 @@ use ortl_autodiff::loss::{Loss, batch_loss, l2_penalty};
 use ortl_autodiff::optim::{BIAS_CORRECTION1, BIAS_CORRECTION2, LR, Optimizer, clip_global_norm};
 use ortl_autodiff::{AutodiffError, batch_norm, gradients};
 use ortl_models::heads::HeadOutput;
-use ortl_onnx::{DataType, Dim, Graph, GraphBuilder, Model, ValueInfo, passes, shapes};
+use ortl_onnx::{DataType, Dim, Graph, GraphBuilder, Model, Tensor, ValueInfo, passes, shapes};
 
 /// Inputs of the step graph besides state.
 pub const IMAGE: &str = "image";
@@ -175,6 +175,10 @@ pub struct StepGraph {
     /// The graph outputs each parameter's gradient (`gradient/<name>`) and the host applies
     /// the optimizer; otherwise the update is in the graph.
     pub host_update: bool,
+    /// Parameters (OIHW convolution kernels) whose `gradient/<name>` holds the weight-gradient
+    /// GEMM's `[O, kh, kw, C]` rows (under the parameter's shape), with their `[C, kh·kw]`:
+    /// the host reads them in that order rather than the graph transposing each.
+    pub ohwi_gradients: BTreeMap<String, [usize; 2]>,
 }
 
 impl StepGraph {
@@ -453,13 +457,46 @@ pub fn build_step(
             shape: None,
         });
     }
+    let mut ohwi_gradients = BTreeMap::new();
     if host_update {
         for param in &params {
-            let name = name_output(&mut graph, &mut renamed, &grads[param], &gradient(param));
+            // A k×k convolution's gradient leaves its GEMM as [O, kh, kw, C] rows and is
+            // transposed to OIHW: the host reads the rows as they are instead.
+            let rows = graph
+                .producer(&grads[param])
+                .filter(|n| n.op == "Transpose" && n.ints("perm") == Some(&[0, 3, 1, 2]))
+                .filter(|_| graph.consumers(&grads[param]).next().is_none())
+                .map(|n| (n.name.clone(), n.inputs[0].clone()));
+            let name = match rows {
+                Some((transpose, rows)) => {
+                    graph.nodes.retain(|n| n.name != transpose);
+                    let d = |i: usize| match dims[param][i] {
+                        Dim::Fixed(d) => d,
+                        _ => unreachable!("parameters have fixed shapes"),
+                    };
+                    ohwi_gradients.insert(param.clone(), [d(1) as usize, (d(2) * d(3)) as usize]);
+                    // Under the parameter's shape, which the bound output buffer has.
+                    let name = gradient(param);
+                    let shape = format!("{name}/shape");
+                    graph
+                        .initializers
+                        .insert(shape.clone(), Tensor::i64s(&[d(0), d(1), d(2), d(3)]));
+                    graph.nodes.push(ortl_onnx::Node {
+                        name: format!("out/{name}"),
+                        op: "Reshape".into(),
+                        domain: String::new(),
+                        inputs: vec![rows, shape],
+                        outputs: vec![name.clone()],
+                        attrs: BTreeMap::new(),
+                    });
+                    name
+                }
+                None => name_output(&mut graph, &mut renamed, &grads[param], &gradient(param)),
+            };
             outputs.push(ValueInfo {
                 name,
                 dtype: DataType::Float,
-                shape: Some(dims[param].clone()),
+                shape: None,
             });
         }
     }
@@ -477,6 +514,7 @@ pub fn build_step(
         masks,
         input: IMAGE.into(),
         host_update,
+        ohwi_gradients,
     })
 }
 

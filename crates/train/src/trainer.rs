@@ -361,34 +361,49 @@ impl Trainer {
             };
             let optimizer = &self.spec.optimizer;
             // Every parameter in pieces, each with the matching pieces of its gradient and
-            // state: the update is element-wise, so any split gives the same bits.
+            // state: the update is element-wise, so any split gives the same bits. A
+            // gradient in [O, kh, kw, C] rows is split at whole rows and reordered per piece.
             let mut pieces = Vec::new();
-            for ((param, grad), states) in
-                self.state.host_updates().into_iter().zip(&mut host.states)
+            for (((param, grad), states), name) in self
+                .state
+                .host_updates()
+                .into_iter()
+                .zip(&mut host.states)
+                .zip(&self.step_graph.params)
             {
+                let rows = self.step_graph.ohwi_gradients.get(name).copied();
+                let piece = match rows {
+                    Some([channels, taps]) => {
+                        (UPDATE_PIECE / (channels * taps)).max(1) * channels * taps
+                    }
+                    None => UPDATE_PIECE,
+                };
                 let mut state_pieces: Vec<_> = states
                     .iter_mut()
                     .map(|(_, s)| {
                         s.as_slice_mut()
                             .expect("state is contiguous")
-                            .chunks_mut(UPDATE_PIECE)
+                            .chunks_mut(piece)
                     })
                     .collect();
-                for (p, g) in param
-                    .chunks_mut(UPDATE_PIECE)
-                    .zip(grad.chunks(UPDATE_PIECE))
-                {
+                for (p, g) in param.chunks_mut(piece).zip(grad.chunks(piece)) {
                     let s: Vec<&mut [f32]> = state_pieces
                         .iter_mut()
                         .map(|c| c.next().expect("state is shaped as its parameter"))
                         .collect();
-                    pieces.push((p, g, s));
+                    pieces.push((p, g, s, rows));
                 }
             }
             host.threads.install(|| {
                 pieces
                     .into_par_iter()
-                    .for_each(|(p, g, mut s)| optimizer.apply(p, g, &mut s, scalars))
+                    .for_each(|(p, g, mut s, rows)| match rows {
+                        Some([channels, taps]) => {
+                            let g = oihw_from_rows(g, channels, taps);
+                            optimizer.apply(p, &g, &mut s, scalars)
+                        }
+                        None => optimizer.apply(p, g, &mut s, scalars),
+                    })
             });
         }
         let loss = outputs[LOSS].iter().next().copied().unwrap_or(f32::NAN);
@@ -422,6 +437,22 @@ impl Trainer {
     }
 }
 
+/// Whole `[kh, kw, C]` rows of a convolution kernel's gradient in OIHW's `[C, kh, kw]` order.
+fn oihw_from_rows(rows: &[f32], channels: usize, taps: usize) -> Vec<f32> {
+    let mut oihw = vec![0.0; rows.len()];
+    for (row, out) in rows
+        .chunks(channels * taps)
+        .zip(oihw.chunks_mut(channels * taps))
+    {
+        for (tap, values) in row.chunks(channels).enumerate() {
+            for (channel, &value) in values.iter().enumerate() {
+                out[channel * taps + tap] = value;
+            }
+        }
+    }
+    oihw
+}
+
 fn scalar(value: f32) -> ArrayD<f32> {
     ArrayD::from_elem(IxDyn(&[]), value)
 }
@@ -441,4 +472,18 @@ fn head_classes(model: &Model) -> usize {
         .dims()
         .and_then(|d| d.get(1).copied().flatten())
         .map_or(0, |c| c as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_rows_reorder_to_oihw() {
+        // Two output channels of a 1×2 kernel over 3 input channels: rows [O, kh, kw, C].
+        let rows: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let oihw = oihw_from_rows(&rows, 3, 2);
+        // OIHW[o][c][t] = rows[o][t][c].
+        assert_eq!(oihw, [0., 3., 1., 4., 2., 5., 6., 9., 7., 10., 8., 11.]);
+    }
 }

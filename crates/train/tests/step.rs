@@ -633,7 +633,8 @@ fn blocked_and_plain_steps_agree_over_three_steps() {
 /// parameter and optimizer state tensor to the bit, after three steps of the blocked tiny
 /// ResNet with the tutorial head — Adam (coupled weight decay, bias corrections), AdamW, SGD
 /// with Nesterov momentum and with global-norm clipping. The host-updated graph returns
-/// gradients instead of updates and takes no learning rate.
+/// gradients instead of updates (k×k kernels' as the GEMM's rows, which the host reorders)
+/// and takes no learning rate.
 #[test]
 fn host_and_graph_updates_give_the_same_bits() {
     let optimizers = [
@@ -671,12 +672,26 @@ fn host_and_graph_updates_give_the_same_bits() {
                 .map(|_| t.step(&batch, 1e-3, &mut rng).unwrap().loss.to_bits())
                 .collect();
             let params = t.step_graph.params.len();
-            (gradients, takes_lr, params, losses, t.state().unwrap())
+            let rows = t.step_graph.ohwi_gradients.len();
+            (
+                gradients,
+                takes_lr,
+                (params, rows),
+                losses,
+                t.state().unwrap(),
+            )
         };
-        let (graph_gradients, graph_lr, params, graph_losses, graph) = run(UpdateOn::Graph);
-        let (host_gradients, host_lr, _, host_losses, host) = run(UpdateOn::Host);
-        assert_eq!((graph_gradients, graph_lr), (0, true), "{case}");
+        let (graph_gradients, graph_lr, (params, no_rows), graph_losses, graph) =
+            run(UpdateOn::Graph);
+        let (host_gradients, host_lr, (_, rows), host_losses, host) = run(UpdateOn::Host);
+        assert_eq!((graph_gradients, graph_lr, no_rows), (0, true, 0), "{case}");
         assert_eq!((host_gradients, host_lr), (params, false), "{case}");
+        // The stem's 7×7 and the blocks' 3×3 kernels come out as GEMM rows (not with
+        // clipping, which scales the transposed gradient).
+        match clip_norm {
+            None => assert_eq!(rows, 5, "{case}: kernels read as [O, kh, kw, C] rows"),
+            Some(_) => assert_eq!(rows, 0, "{case}"),
+        }
         assert_eq!(host_losses, graph_losses, "{case}: losses");
         assert_eq!(
             host.keys().collect::<Vec<_>>(),
