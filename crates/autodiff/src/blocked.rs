@@ -9,7 +9,8 @@
 //! - each eligible Conv becomes an `nchwc` Conv on a blocked input, with its filter blocked
 //!   in the graph (`Reshape → Transpose → Reshape`, zero-padded to whole blocks);
 //! - a stride-1 ConvTranspose (the dX of a stride-1 convolution) becomes the equivalent
-//!   blocked Conv with the filter flipped and transposed;
+//!   blocked Conv with the filter flipped and transposed; a strided one on small maps becomes
+//!   one GEMM over the batch and a scatter ([`crate::strided`], first);
 //! - a product of a blocked activation and a per-channel `[1, C, 1, 1]` factor (a BatchNorm's
 //!   affine forward, its gradient's two products back) becomes a depthwise 1×1 blocked Conv
 //!   whose filter is the factor;
@@ -24,7 +25,8 @@
 //!   batch statistics, forward and back) not folded into an epilogue, over one-image rows;
 //! - a sum or mean over batch and space (a bias gradient, batch statistics) reads a blocked
 //!   tensor as `[N·C/B, H·W, B]`, and a channels-last Transpose (a weight gradient's
-//!   operand) is one `ReorderOutput`;
+//!   operand) is one `ReorderOutput`, the reverse one (a batch-GEMM dX's result) one
+//!   `ReorderInput`;
 //! - `ReorderInput` / `ReorderOutput` convert only at the edges, once per value.
 //!
 //! A blocked tensor has `C` rounded up to whole blocks; the extra channels hold zeros from
@@ -60,6 +62,9 @@ pub struct Blocked {
     pub convs: usize,
     /// Stride-1 ConvTranspose nodes now blocked Convs.
     pub transposed: usize,
+    /// Strided ConvTranspose nodes on small maps now one batch GEMM and a scatter
+    /// ([`crate::strided`]).
+    pub strided: usize,
     /// Per-channel products (a BatchNorm's affine, forward and back) now depthwise 1×1
     /// blocked Convs.
     pub scales: usize,
@@ -94,6 +99,9 @@ enum Plan {
     ChannelSum(ChannelSum),
     /// Transpose with perm [0, 2, 3, 1].
     ChannelsLast,
+    /// Transpose with perm [0, 3, 1, 2] to an activation: one `ReorderInput` from
+    /// channels-last straight to the blocked layout.
+    FromChannelsLast,
     /// Shape or Size of a blocked value whose channels fill whole blocks: the blocked form has
     /// the same shape, so it is read as it is rather than reordered for its metadata.
     ShapeOf,
@@ -154,6 +162,7 @@ impl Plan {
                     == shapes.get(&node.outputs[0]).map(|t| &t.shape)
             }
             Plan::ChannelSum(_) | Plan::ChannelsLast | Plan::ShapeOf => i == 0,
+            Plan::FromChannelsLast => false,
         }
     }
 
@@ -165,6 +174,7 @@ impl Plan {
                 | Plan::Fused { .. }
                 | Plan::Elementwise
                 | Plan::ChannelWise
+                | Plan::FromChannelsLast
         )
     }
 
@@ -190,10 +200,14 @@ impl Plan {
 /// Rewrites `model` to ORT's blocked convolutions with channel blocks of `block`.
 pub fn block_convolutions(model: &mut Model, block: i64) -> Result<Blocked, OnnxError> {
     // Shapes computed at run time (beyond what inference follows) leave their values plain.
-    let shapes = shapes::infer_partial(&model.graph)?;
+    let mut shapes = shapes::infer_partial(&model.graph)?;
+    let strided = crate::strided::batch_gemm_dx(&mut model.graph, &shapes);
+    if !strided.is_empty() {
+        shapes = shapes::infer_partial(&model.graph)?;
+    }
     let mut vetoed = HashSet::new();
     let plans = loop {
-        let plans = plan(&model.graph, &shapes, block, &vetoed);
+        let plans = plan(&model.graph, &shapes, block, &vetoed, &strided);
         // A blocked bool (a ReLU mask) has no conversion back: its producer stays plain
         // when a reader needs it plain.
         let stuck: Vec<usize> = (0..plans.len())
@@ -216,7 +230,8 @@ pub fn block_convolutions(model: &mut Model, block: i64) -> Result<Blocked, Onnx
         }
         vetoed.extend(stuck);
     };
-    let summary = rewrite(&mut model.graph, &shapes, block, &plans);
+    let mut summary = rewrite(&mut model.graph, &shapes, block, &plans);
+    summary.strided = strided.len();
     if summary.convs + summary.transposed > 0 && !model.opsets.iter().any(|(d, _)| d == DOMAIN) {
         model.opsets.push((DOMAIN.into(), 1));
     }
@@ -263,11 +278,14 @@ fn round_up(n: i64, block: i64) -> i64 {
     (n + block - 1) / block * block
 }
 
+/// `channels_last_results`: values written by a `Transpose(·, [0, 3, 1, 2])` from
+/// channels-last that blocked readers will read (the batch-GEMM dXs).
 fn plan(
     graph: &Graph,
     shapes: &HashMap<String, TypedShape>,
     block: i64,
     vetoed: &HashSet<usize>,
+    channels_last_results: &HashSet<String>,
 ) -> Vec<Plan> {
     let mut blocked: HashSet<&str> = HashSet::new();
     let mut plans: Vec<Plan> = Vec::with_capacity(graph.nodes.len());
@@ -306,6 +324,13 @@ fn plan(
                         && blocked.contains(node.inputs[0].as_str()) =>
                 {
                     Plan::ChannelsLast
+                }
+                "Transpose"
+                    if node.ints("perm") == Some(&[0, 3, 1, 2][..])
+                        && channels_last_results.contains(&node.outputs[0])
+                        && activation(shapes, &node.outputs[0]).is_some() =>
+                {
+                    Plan::FromChannelsLast
                 }
                 _ => Plan::Plain,
             }
@@ -724,6 +749,17 @@ fn rewrite(
                 let [c, h, w] = activation(shapes, &node.inputs[0]).expect("planned");
                 out.channel_sum(&inputs[0], &node.outputs[0], [c, h, w], *sum, block);
                 summary.others += 1;
+            }
+            Plan::FromChannelsLast => {
+                let name = blocked_name(&node.outputs[0]);
+                out.push(nchwc(
+                    "ReorderInput",
+                    &[&inputs[0]],
+                    &name,
+                    vec![("channels_last", int(1))],
+                ));
+                blocked_form.insert(node.outputs[0].clone(), name);
+                summary.reorders += 1;
             }
             Plan::ChannelsLast => {
                 let c = channels(&node.inputs[0]);

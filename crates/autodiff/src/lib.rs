@@ -7,6 +7,8 @@
 //! - [`rules`]: one gradient rule per operator family, listed in one table.
 //! - [`batch_norm`]: BatchNorm on batch statistics as one node with a closed-form gradient.
 //! - [`blocked`]: ONNX Runtime's blocked (NCHWc) CPU convolutions written into a step graph.
+//! - [`strided`]: a strided convolution's dX on small maps as one batch GEMM (CPU, with
+//!   `blocked`).
 //! - [`emit`]: small helpers the rules share (reductions, reshapes, un-broadcasting).
 //! - [`loss`]: softmax / sigmoid cross-entropies, L2 penalties, as forward graph pieces.
 //! - [`optim`]: SGD (momentum, Nesterov), Adam, AdamW, RMSprop, global-norm clipping.
@@ -18,5 +20,6 @@ pub mod grad;
 pub mod loss;
 pub mod optim;
 pub mod rules;
+pub mod strided;
 
 pub use grad::{AutodiffError, Gradients, first_without_rule, gradients};

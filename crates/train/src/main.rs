@@ -534,8 +534,8 @@ fn run(args: Args) -> Result<()> {
         }
         let layout = match &current.blocked {
             Some(b) => format!(
-                "blocked convolutions ({} Conv, {} ConvTranspose, {} per-channel products rewritten; {} nodes fused into them)",
-                b.convs, b.transposed, b.scales, b.fused
+                "blocked convolutions ({} Conv, {} ConvTranspose, {} per-channel products rewritten; {} nodes fused into them; {} strided dX as batch GEMMs)",
+                b.convs, b.transposed, b.scales, b.fused, b.strided
             ),
             None => "plain convolutions".into(),
         };
