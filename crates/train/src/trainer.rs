@@ -12,7 +12,7 @@
 //! make a dozen (Adam). The same float operations, so the same parameters to the bit.
 
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
-use ortl_autodiff::optim::{BIAS_CORRECTION1, BIAS_CORRECTION2, LR, StepScalars};
+use ortl_autodiff::optim::{BIAS_CORRECTION1, BIAS_CORRECTION2, LR, Optimizer, StepScalars};
 use ortl_models::heads::HeadOutput;
 use ortl_onnx::{Model, Tensor, TensorData};
 use ortl_runtime::{Feed, PingPong, Runtime, Session, SessionOptions, StateTensor, Update};
@@ -81,6 +81,60 @@ struct HostOptimizer {
 }
 
 impl HostOptimizer {
+    /// Applies `optimizer` to every parameter from the gradient the last run wrote for it.
+    /// Each parameter goes in pieces, each with the matching pieces of its gradient and
+    /// state: the update is element-wise, so any split gives the same bits. A gradient in
+    /// `[O, kh, kw, C]` rows is split at whole rows and reordered per piece.
+    fn update(
+        &mut self,
+        optimizer: &Optimizer,
+        state: &mut PingPong,
+        step_graph: &StepGraph,
+        scalars: StepScalars,
+    ) {
+        let mut pieces = Vec::new();
+        for (((param, grad), states), name) in state
+            .host_updates()
+            .into_iter()
+            .zip(&mut self.states)
+            .zip(&step_graph.params)
+        {
+            let rows = step_graph.ohwi_gradients.get(name).copied();
+            let piece = match rows {
+                Some([channels, taps]) => {
+                    (UPDATE_PIECE / (channels * taps)).max(1) * channels * taps
+                }
+                None => UPDATE_PIECE,
+            };
+            let mut state_pieces: Vec<_> = states
+                .iter_mut()
+                .map(|(_, s)| {
+                    s.as_slice_mut()
+                        .expect("state is contiguous")
+                        .chunks_mut(piece)
+                })
+                .collect();
+            for (p, g) in param.chunks_mut(piece).zip(grad.chunks(piece)) {
+                let s: Vec<&mut [f32]> = state_pieces
+                    .iter_mut()
+                    .map(|c| c.next().expect("state is shaped as its parameter"))
+                    .collect();
+                pieces.push((p, g, s, rows));
+            }
+        }
+        self.threads.install(|| {
+            pieces
+                .into_par_iter()
+                .for_each(|(p, g, mut s, rows)| match rows {
+                    Some([channels, taps]) => {
+                        let g = oihw_from_rows(g, channels, taps);
+                        optimizer.apply(p, &g, &mut s, scalars)
+                    }
+                    None => optimizer.apply(p, g, &mut s, scalars),
+                })
+        });
+    }
+
     fn get(&self, name: &str) -> Option<&ArrayD<f32>> {
         self.states
             .iter()
@@ -359,52 +413,12 @@ impl Trainer {
                 bias_correction1,
                 bias_correction2,
             };
-            let optimizer = &self.spec.optimizer;
-            // Every parameter in pieces, each with the matching pieces of its gradient and
-            // state: the update is element-wise, so any split gives the same bits. A
-            // gradient in [O, kh, kw, C] rows is split at whole rows and reordered per piece.
-            let mut pieces = Vec::new();
-            for (((param, grad), states), name) in self
-                .state
-                .host_updates()
-                .into_iter()
-                .zip(&mut host.states)
-                .zip(&self.step_graph.params)
-            {
-                let rows = self.step_graph.ohwi_gradients.get(name).copied();
-                let piece = match rows {
-                    Some([channels, taps]) => {
-                        (UPDATE_PIECE / (channels * taps)).max(1) * channels * taps
-                    }
-                    None => UPDATE_PIECE,
-                };
-                let mut state_pieces: Vec<_> = states
-                    .iter_mut()
-                    .map(|(_, s)| {
-                        s.as_slice_mut()
-                            .expect("state is contiguous")
-                            .chunks_mut(piece)
-                    })
-                    .collect();
-                for (p, g) in param.chunks_mut(piece).zip(grad.chunks(piece)) {
-                    let s: Vec<&mut [f32]> = state_pieces
-                        .iter_mut()
-                        .map(|c| c.next().expect("state is shaped as its parameter"))
-                        .collect();
-                    pieces.push((p, g, s, rows));
-                }
-            }
-            host.threads.install(|| {
-                pieces
-                    .into_par_iter()
-                    .for_each(|(p, g, mut s, rows)| match rows {
-                        Some([channels, taps]) => {
-                            let g = oihw_from_rows(g, channels, taps);
-                            optimizer.apply(p, &g, &mut s, scalars)
-                        }
-                        None => optimizer.apply(p, g, &mut s, scalars),
-                    })
-            });
+            host.update(
+                &self.spec.optimizer,
+                &mut self.state,
+                &self.step_graph,
+                scalars,
+            );
         }
         let loss = outputs[LOSS].iter().next().copied().unwrap_or(f32::NAN);
         let probabilities = outputs
