@@ -460,38 +460,40 @@ pub fn build_step(
     let mut ohwi_gradients = BTreeMap::new();
     if host_update {
         for param in &params {
-            // A k×k convolution's gradient leaves its GEMM as [O, kh, kw, C] rows and is
-            // transposed to OIHW: the host reads the rows as they are instead.
+            // A k×k convolution's gradient leaves its GEMM as [O, kh, kw, C] rows (a Reshape)
+            // and is transposed to OIHW: the host reads the rows as they are instead, the
+            // Reshape writing them, under the parameter's shape, into the bound buffer.
+            let value = &grads[param];
             let rows = graph
-                .producer(&grads[param])
+                .producer(value)
                 .filter(|n| n.op == "Transpose" && n.ints("perm") == Some(&[0, 3, 1, 2]))
-                .filter(|_| graph.consumers(&grads[param]).next().is_none())
-                .map(|n| (n.name.clone(), n.inputs[0].clone()));
+                .filter(|_| graph.consumers(value).next().is_none())
+                .and_then(|t| {
+                    let reshape = graph
+                        .nodes
+                        .iter()
+                        .position(|n| n.op == "Reshape" && n.outputs[0] == t.inputs[0])?;
+                    (graph.consumers(&t.inputs[0]).count() == 1).then(|| (t.name.clone(), reshape))
+                });
             let name = match rows {
-                Some((transpose, rows)) => {
-                    graph.nodes.retain(|n| n.name != transpose);
+                Some((transpose, reshape)) => {
                     let d = |i: usize| match dims[param][i] {
                         Dim::Fixed(d) => d,
                         _ => unreachable!("parameters have fixed shapes"),
                     };
                     ohwi_gradients.insert(param.clone(), [d(1) as usize, (d(2) * d(3)) as usize]);
-                    // Under the parameter's shape, which the bound output buffer has.
                     let name = gradient(param);
                     let shape = format!("{name}/shape");
                     graph
                         .initializers
                         .insert(shape.clone(), Tensor::i64s(&[d(0), d(1), d(2), d(3)]));
-                    graph.nodes.push(ortl_onnx::Node {
-                        name: format!("out/{name}"),
-                        op: "Reshape".into(),
-                        domain: String::new(),
-                        inputs: vec![rows, shape],
-                        outputs: vec![name.clone()],
-                        attrs: BTreeMap::new(),
-                    });
+                    let node = &mut graph.nodes[reshape];
+                    node.inputs[1] = shape;
+                    node.outputs[0] = name.clone();
+                    graph.nodes.retain(|n| n.name != transpose);
                     name
                 }
-                None => name_output(&mut graph, &mut renamed, &grads[param], &gradient(param)),
+                None => name_output(&mut graph, &mut renamed, value, &gradient(param)),
             };
             outputs.push(ValueInfo {
                 name,
