@@ -536,8 +536,9 @@ fn a_step_moves_only_the_batch_in_and_the_scalars_out() {
     assert_eq!(returned, ["loss", "probabilities"]);
     let fed: usize = run.fed.iter().map(|(_, b)| b).sum();
     let back: usize = run.returned.iter().map(|(_, b)| b).sum();
-    // The batch (images, targets, weights, learning rate, bias corrections, dropout masks)
-    // and 4 + 4·2 floats back: far below the state's size.
+    // The batch (images, targets, weights, dropout masks; the learning rate and bias
+    // corrections too where the graph updates) and 4 + 4·2 floats back: far below the
+    // state's size.
     assert!(
         fed >= images.len() && fed < images.len() + 4096,
         "fed {fed} bytes"
