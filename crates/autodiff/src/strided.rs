@@ -12,7 +12,7 @@
 //! channels-last, and one Transpose gives NCHW. ORT's `Col2Im` would do the scatter in one
 //! node but needs opset 18 (the step graph is 17, where ReduceMean's axes are attributes).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ortl_onnx::builder::{int, ints};
 use ortl_onnx::shapes::TypedShape;
@@ -47,16 +47,22 @@ pub fn batch_gemm_dx(graph: &mut Graph, shapes: &HashMap<String, TypedShape>) ->
         let node = b.graph().nodes[index].clone();
         // The weight gradient's channels-last G, which the GEMM shares, moves up to here
         // if it comes later (it reads only G, which exists here).
-        let nodes = &b.graph().nodes;
-        if let Some(later) =
-            (index + 1..nodes.len()).find(|&k| is_rows_of(&nodes[k], &node.inputs[0]))
-        {
-            let rows = b.graph_mut().nodes.remove(later);
-            b.graph_mut().nodes.insert(index, rows);
-            index += 1;
-        }
+        let found = b
+            .graph()
+            .nodes
+            .iter()
+            .position(|n| is_rows_of(n, &node.inputs[0]));
+        let rows = found.map(|k| {
+            let rows = b.graph().nodes[k].outputs[0].clone();
+            if k > index {
+                let moved = b.graph_mut().nodes.remove(k);
+                b.graph_mut().nodes.insert(index, moved);
+                index += 1;
+            }
+            rows
+        });
         let before = b.graph().nodes.len();
-        b.scoped(&node.name, |b| emit(b, &node, geometry));
+        b.scoped(&node.name, |b| emit(b, &node, rows, geometry));
         let graph = b.graph_mut();
         let added: Vec<Node> = graph.nodes.drain(before..).collect();
         graph.nodes.splice(index..=index, added);
@@ -122,7 +128,9 @@ fn landing(i: i64, pad: i64, stride: i64) -> (i64, i64) {
     ((i - pad).rem_euclid(stride), (i - pad).div_euclid(stride))
 }
 
-fn emit(b: &mut GraphBuilder, node: &Node, g: &Geometry) {
+/// Writes the batch GEMM and scatter for ConvTranspose `node`; `dy_rows` is G's channels-last
+/// form where the graph already has it.
+fn emit(b: &mut GraphBuilder, node: &Node, dy_rows: Option<String>, g: &Geometry) {
     let (dy, w) = (&node.inputs[0], &node.inputs[1]);
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.strides;
@@ -130,12 +138,7 @@ fn emit(b: &mut GraphBuilder, node: &Node, g: &Geometry) {
     let [h, wd] = g.output;
     // Each phase's grid: ceil(H / s) rows, so the interleaved phases cover dX.
     let grid = [(h + sh - 1) / sh, (wd + sw - 1) / sw];
-    // G's channels-last rows, shared with the weight gradient's when it has them.
-    let existing = b.graph().nodes.iter().find(|n| is_rows_of(n, dy));
-    let dy_rows = match existing {
-        Some(n) => n.outputs[0].clone(),
-        None => transpose(b, dy, &[0, 2, 3, 1]),
-    };
+    let dy_rows = dy_rows.unwrap_or_else(|| transpose(b, dy, &[0, 2, 3, 1]));
     let rows = reshape(b, &dy_rows, &[-1, g.o]);
     let kernel = transpose(b, w, &[0, 2, 3, 1]);
     let kernel = reshape(b, &kernel, &[g.o, kh * kw * g.c]);
@@ -149,7 +152,8 @@ fn emit(b: &mut GraphBuilder, node: &Node, g: &Geometry) {
     );
 
     // Each tap shifted onto its phase's grid, `[N, grid_h, grid_w, 1, C]`.
-    let mut phases: HashMap<(i64, i64), Vec<String>> = HashMap::new();
+    // Ordered maps: the nodes (and their names) come out the same in every run.
+    let mut phases: BTreeMap<(i64, i64), Vec<String>> = BTreeMap::new();
     for (t, tap) in taps.iter().enumerate() {
         let (i, j) = (t as i64 / kw, t as i64 % kw);
         let (phase_y, shift_y) = landing(i, g.pads[0], sh);
@@ -163,10 +167,7 @@ fn emit(b: &mut GraphBuilder, node: &Node, g: &Geometry) {
         }
         let mut value = tap.clone();
         if (y0, y1, x0, x1) != (0, ho, 0, wo) {
-            let starts = b.constant(Tensor::i64s(&[y0, x0]));
-            let ends = b.constant(Tensor::i64s(&[y1, x1]));
-            let axes = b.constant(Tensor::i64s(&[1, 2]));
-            value = b.op("Slice", &[&value, &starts, &ends, &axes], vec![]);
+            value = slice_spatial(b, &value, [y0, x0], [y1, x1]);
         }
         let before = [shift_y + y0, shift_x + x0];
         let after = [grid[0] - shift_y - y1, grid[1] - shift_x - x1];
@@ -178,7 +179,7 @@ fn emit(b: &mut GraphBuilder, node: &Node, g: &Geometry) {
         }
         phases.entry((phase_y, phase_x)).or_default().push(value);
     }
-    let mut sums: HashMap<(i64, i64), String> = phases
+    let mut sums: BTreeMap<(i64, i64), String> = phases
         .into_iter()
         .map(|(phase, values)| {
             let sum = match values.as_slice() {
@@ -221,10 +222,7 @@ fn emit(b: &mut GraphBuilder, node: &Node, g: &Geometry) {
     let interleaved = b.op("Concat", &refs, vec![("axis", int(2))]);
     let mut dx = reshape(b, &interleaved, &[-1, grid[0] * sh, grid[1] * sw, g.c]);
     if grid[0] * sh != h || grid[1] * sw != wd {
-        let starts = b.constant(Tensor::i64s(&[0, 0]));
-        let ends = b.constant(Tensor::i64s(&[h, wd]));
-        let axes = b.constant(Tensor::i64s(&[1, 2]));
-        dx = b.op("Slice", &[&dx, &starts, &ends, &axes], vec![]);
+        dx = slice_spatial(b, &dx, [0, 0], [h, wd]);
     }
     b.op_into(
         "Transpose",
@@ -232,4 +230,13 @@ fn emit(b: &mut GraphBuilder, node: &Node, g: &Geometry) {
         &node.outputs[0],
         vec![("perm", ints(&[0, 3, 1, 2]))],
     );
+}
+
+/// Rows `starts[0]..ends[0]` and columns `starts[1]..ends[1]` of a channels-last value
+/// (axes 1 and 2).
+fn slice_spatial(b: &mut GraphBuilder, x: &str, starts: [i64; 2], ends: [i64; 2]) -> String {
+    let starts = b.constant(Tensor::i64s(&starts));
+    let ends = b.constant(Tensor::i64s(&ends));
+    let axes = b.constant(Tensor::i64s(&[1, 2]));
+    b.op("Slice", &[x, &starts, &ends, &axes], vec![])
 }

@@ -181,21 +181,6 @@ pub struct StepGraph {
     pub ohwi_gradients: BTreeMap<String, [usize; 2]>,
 }
 
-impl StepGraph {
-    /// Every state input the graph updates itself, each with a `next/<name>` output.
-    pub fn state(&self) -> Box<dyn Iterator<Item = &String> + '_> {
-        match self.host_update {
-            true => Box::new(self.bn_stats.iter()),
-            false => Box::new(
-                self.params
-                    .iter()
-                    .chain(&self.optimizer_state)
-                    .chain(&self.bn_stats),
-            ),
-        }
-    }
-}
-
 /// The step of a head-only run reading cached pooled features `[N, width]` instead of images:
 /// the frozen backbone disappears from the graph.
 pub fn on_features(mut step: StepGraph, pooled: &str, width: usize) -> StepGraph {

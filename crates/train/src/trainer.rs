@@ -122,13 +122,14 @@ impl HostOptimizer {
                 pieces.push((p, g, s, rows));
             }
         }
+        // One reorder buffer per thread, reused across its pieces.
         self.threads.install(|| {
             pieces
                 .into_par_iter()
-                .for_each(|(p, g, mut s, rows)| match rows {
+                .for_each_init(Vec::new, |oihw, (p, g, mut s, rows)| match rows {
                     Some([channels, taps]) => {
-                        let g = oihw_from_rows(g, channels, taps);
-                        optimizer.apply(p, &g, &mut s, scalars)
+                        oihw_from_rows(g, channels, taps, oihw);
+                        optimizer.apply(p, oihw, &mut s, scalars)
                     }
                     None => optimizer.apply(p, g, &mut s, scalars),
                 })
@@ -212,50 +213,55 @@ impl Trainer {
             runtime.nchwc_block(),
         )?;
         let session = runtime.load_model(options, &step_graph.model)?;
-        let zeros_like = |param: &str| {
-            let dims = &classifier.graph.initializers[param].dims;
-            ArrayD::<f32>::zeros(dims.iter().map(|&d| d as usize).collect::<Vec<_>>())
+        let initial = |name: &str| to_array(&classifier.graph.initializers[name]);
+        let graph_updated = |name: &str, value| StateTensor {
+            input: name.to_string(),
+            output: next(name),
+            value,
+            update: Update::Next,
         };
+        // Each parameter with its optimizer state (zeros, shaped as the parameter): bound
+        // with `next/` outputs where the graph updates them, else the parameter bound with
+        // its gradient output and the state held by the host.
         let mut tensors = Vec::new();
-        let mut host = None;
-        if step_graph.host_update {
-            let mut states = Vec::new();
-            for param in &step_graph.params {
+        let mut host_states = Vec::new();
+        for param in &step_graph.params {
+            let value = initial(param);
+            let states = spec.optimizer.states(param).into_iter();
+            let states = states.map(|name| (name, ArrayD::zeros(value.raw_dim())));
+            if step_graph.host_update {
+                host_states.push(states.collect());
                 tensors.push(StateTensor {
                     input: param.clone(),
                     output: gradient(param),
-                    value: to_array(&classifier.graph.initializers[param]),
+                    value,
                     update: Update::Host,
                 });
-                let named = spec.optimizer.states(param).into_iter();
-                states.push(named.map(|name| (name, zeros_like(param))).collect());
+            } else {
+                let states: Vec<_> = states.collect();
+                tensors.push(graph_updated(param, value));
+                tensors.extend(
+                    states
+                        .into_iter()
+                        .map(|(name, zeros)| graph_updated(&name, zeros)),
+                );
             }
-            let threads = rayon::ThreadPoolBuilder::new()
-                .num_threads(options.threads.unwrap_or(0))
-                .build()
-                .map_err(|e| TrainError::Ort(format!("cannot start the update threads: {e}")))?;
-            host = Some(HostOptimizer { states, threads });
         }
-        for name in step_graph.state() {
-            let value = match step_graph.optimizer_state.contains(name) {
-                // Optimizer state starts at zero, shaped as its parameter.
-                true => {
-                    let param = step_graph
-                        .params
-                        .iter()
-                        .find(|p| name.starts_with(p.as_str()) && name[p.len()..].starts_with('.'))
-                        .expect("state belongs to a parameter");
-                    zeros_like(param)
-                }
-                false => to_array(&classifier.graph.initializers[name]),
-            };
-            tensors.push(StateTensor {
-                input: name.clone(),
-                output: next(name),
-                value,
-                update: Update::Next,
-            });
+        for stat in &step_graph.bn_stats {
+            tensors.push(graph_updated(stat, initial(stat)));
         }
+        let host = match step_graph.host_update {
+            true => Some(HostOptimizer {
+                states: host_states,
+                threads: rayon::ThreadPoolBuilder::new()
+                    .num_threads(options.threads.unwrap_or(0))
+                    .build()
+                    .map_err(|e| {
+                        TrainError::Ort(format!("cannot start the update threads: {e}"))
+                    })?,
+            }),
+            false => None,
+        };
         let state = PingPong::new(&session, options.device, tensors)?;
         let classes = head_classes(&classifier);
         Ok(Self {
@@ -451,9 +457,10 @@ impl Trainer {
     }
 }
 
-/// Whole `[kh, kw, C]` rows of a convolution kernel's gradient in OIHW's `[C, kh, kw]` order.
-fn oihw_from_rows(rows: &[f32], channels: usize, taps: usize) -> Vec<f32> {
-    let mut oihw = vec![0.0; rows.len()];
+/// Whole `[kh, kw, C]` rows of a convolution kernel's gradient in OIHW's `[C, kh, kw]` order,
+/// into `oihw` (resized to fit).
+fn oihw_from_rows(rows: &[f32], channels: usize, taps: usize, oihw: &mut Vec<f32>) {
+    oihw.resize(rows.len(), 0.0);
     for (row, out) in rows
         .chunks(channels * taps)
         .zip(oihw.chunks_mut(channels * taps))
@@ -464,7 +471,6 @@ fn oihw_from_rows(rows: &[f32], channels: usize, taps: usize) -> Vec<f32> {
             }
         }
     }
-    oihw
 }
 
 fn scalar(value: f32) -> ArrayD<f32> {
@@ -496,7 +502,8 @@ mod tests {
     fn kernel_rows_reorder_to_oihw() {
         // Two output channels of a 1×2 kernel over 3 input channels: rows [O, kh, kw, C].
         let rows: Vec<f32> = (0..12).map(|v| v as f32).collect();
-        let oihw = oihw_from_rows(&rows, 3, 2);
+        let mut oihw = vec![9.0; 5];
+        oihw_from_rows(&rows, 3, 2, &mut oihw);
         // OIHW[o][c][t] = rows[o][t][c].
         assert_eq!(oihw, [0., 3., 1., 4., 2., 5., 6., 9., 7., 10., 8., 11.]);
     }
