@@ -314,7 +314,10 @@ pub(crate) fn infer_node(
         | "Not"
         | "InstanceNormalization"
         | "LpNormalization"
-        | "LRN" => vec![same(x.shape.clone())],
+        | "LRN"
+        // Data scattered into: its shape (a MaxPool's gradient).
+        | "ScatterElements"
+        | "ScatterND" => vec![same(x.shape.clone())],
         "LayerNormalization" => {
             let axis = axis_of(node.int("axis").unwrap_or(-1));
             let reduced: Shape = (0..x.shape.len())
@@ -925,5 +928,23 @@ mod tests {
             "{err}"
         );
         assert_eq!(size(1, 1).unwrap(), Some(1), "padding makes room");
+    }
+
+    #[test]
+    fn scattering_keeps_the_data_shape_over_a_dynamic_batch() {
+        let mut b = crate::GraphBuilder::new("g");
+        let dims = |d: &[Option<i64>]| {
+            d.iter()
+                .map(|d| d.map_or(Dim::Symbolic("N".into()), Dim::Fixed))
+                .collect()
+        };
+        let data = b.input("data", DataType::Float, dims(&[None, Some(64)]));
+        let indices = b.input("indices", DataType::Int64, dims(&[None, Some(16)]));
+        let updates = b.input("updates", DataType::Float, dims(&[None, Some(16)]));
+        let y = b.op("ScatterElements", &[&data, &indices, &updates], vec![]);
+        b.output(&y, DataType::Float, vec![]);
+        let shapes = infer(&b.finish()).unwrap();
+        assert_eq!(shapes[&y].shape, vec![None, Some(64)]);
+        assert_eq!(shapes[&y].dtype, DataType::Float);
     }
 }

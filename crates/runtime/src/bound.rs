@@ -28,6 +28,9 @@ pub struct StateTensor {
     pub output: String,
     pub value: ArrayD<f32>,
     pub update: Update,
+    /// The output buffer's shape where it is not the value's: a host-updated gradient bound
+    /// as its GEMM's result (the same number of values).
+    pub output_shape: Option<Vec<usize>>,
 }
 
 /// What a state tensor's graph output is.
@@ -126,8 +129,15 @@ impl PingPong {
         };
         for tensor in tensors {
             let shape = tensor.value.shape().to_vec();
-            state.current.push(Tensor::new(&allocator, shape.clone())?);
-            state.spare.push(Tensor::new(&allocator, shape)?);
+            let output_shape = tensor.output_shape.unwrap_or_else(|| shape.clone());
+            assert_eq!(
+                output_shape.iter().product::<usize>(),
+                tensor.value.len(),
+                "{}: an output buffer holds as many values as its tensor",
+                tensor.output
+            );
+            state.current.push(Tensor::new(&allocator, shape)?);
+            state.spare.push(Tensor::new(&allocator, output_shape)?);
             state.inputs.push(tensor.input);
             state.updates.push(tensor.update);
             let index = state.inputs.len() - 1;

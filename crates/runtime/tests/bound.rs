@@ -41,6 +41,7 @@ fn state_stays_bound_and_swaps_after_each_run() {
             output: "state.next".into(),
             value: arr1(&[1.0f32, 2.0, 3.0]).into_dyn(),
             update: Update::Next,
+            output_shape: None,
         }],
     )
     .unwrap();
@@ -107,6 +108,7 @@ fn a_host_updated_tensor_keeps_its_buffer_and_exposes_what_the_run_wrote() {
         output: "state.next".into(),
         value: arr1(&[1.0f32, 2.0, 3.0]).into_dyn(),
         update: Update::Host,
+        output_shape: None,
     };
     let mut state = PingPong::new(&session, Device::Cpu, vec![tensor()]).unwrap();
     state

@@ -19,7 +19,7 @@ use ortl_autodiff::loss::{Loss, batch_loss, l2_penalty};
 use ortl_autodiff::optim::{BIAS_CORRECTION1, BIAS_CORRECTION2, LR, Optimizer, clip_global_norm};
 use ortl_autodiff::{AutodiffError, batch_norm, gradients};
 use ortl_models::heads::HeadOutput;
-use ortl_onnx::{DataType, Dim, Graph, GraphBuilder, Model, Tensor, ValueInfo, passes, shapes};
+use ortl_onnx::{DataType, Dim, Graph, GraphBuilder, Model, ValueInfo, passes, shapes};
 
 /// Inputs of the step graph besides state.
 pub const IMAGE: &str = "image";
@@ -176,9 +176,13 @@ pub struct StepGraph {
     /// the optimizer; otherwise the update is in the graph.
     pub host_update: bool,
     /// Parameters (OIHW convolution kernels) whose `gradient/<name>` holds the weight-gradient
-    /// GEMM's `[O, kh, kw, C]` rows (under the parameter's shape), with their `[C, kh·kw]`:
+    /// GEMM's `[O, kh, kw, C]` rows, with their `[C, kh·kw]`:
     /// the host reads them in that order rather than the graph transposing each.
     pub ohwi_gradients: BTreeMap<String, [usize; 2]>,
+    /// The shapes of `gradient/<name>` outputs that are not their parameter's: a weight
+    /// gradient bound as its GEMM's result, the same values in the same order (or in
+    /// [`StepGraph::ohwi_gradients`]' rows).
+    pub gradient_shapes: BTreeMap<String, Vec<usize>>,
 }
 
 /// The step of a head-only run reading cached pooled features `[N, width]` instead of images:
@@ -443,42 +447,29 @@ pub fn build_step(
         });
     }
     let mut ohwi_gradients = BTreeMap::new();
+    let mut gradient_shapes = BTreeMap::new();
     if host_update {
+        let inferred = shapes::infer_partial(&graph)?;
         for param in &params {
-            // A k×k convolution's gradient leaves its GEMM as [O, kh, kw, C] rows (a Reshape)
-            // and is transposed to OIHW: the host reads the rows as they are instead, the
-            // Reshape writing them, under the parameter's shape, into the bound buffer.
-            let value = &grads[param];
-            let rows = graph
-                .producer(value)
-                .filter(|n| n.op == "Transpose" && n.ints("perm") == Some(&[0, 3, 1, 2]))
-                .filter(|_| graph.consumers(value).next().is_none())
-                .and_then(|t| {
-                    let reshape = graph
-                        .nodes
-                        .iter()
-                        .position(|n| n.op == "Reshape" && n.outputs[0] == t.inputs[0])?;
-                    (graph.consumers(&t.inputs[0]).count() == 1).then(|| (t.name.clone(), reshape))
-                });
-            let name = match rows {
-                Some((transpose, reshape)) => {
-                    let d = |i: usize| match dims[param][i] {
-                        Dim::Fixed(d) => d,
-                        _ => unreachable!("parameters have fixed shapes"),
-                    };
-                    ohwi_gradients.insert(param.clone(), [d(1) as usize, (d(2) * d(3)) as usize]);
-                    let name = gradient(param);
-                    let shape = format!("{name}/shape");
-                    graph
-                        .initializers
-                        .insert(shape.clone(), Tensor::i64s(&[d(0), d(1), d(2), d(3)]));
-                    let node = &mut graph.nodes[reshape];
-                    node.inputs[1] = shape;
-                    node.outputs[0] = name.clone();
-                    graph.nodes.retain(|n| n.name != transpose);
+            let name = gradient(param);
+            let name = match unshaped_gradient(&graph, &grads[param], &inferred) {
+                Some(found) => {
+                    // The host reads the GEMM's result where it is: the Reshape (and a
+                    // k×k kernel's OHWI → OIHW Transpose) that would copy it into the bound
+                    // buffer go, and the buffer takes the GEMM's shape.
+                    if found.rows {
+                        let d = |i: usize| match dims[param][i] {
+                            Dim::Fixed(d) => d as usize,
+                            _ => unreachable!("parameters have fixed shapes"),
+                        };
+                        ohwi_gradients.insert(param.clone(), [d(1), d(2) * d(3)]);
+                    }
+                    graph.nodes.retain(|n| !found.dropped.contains(&n.name));
+                    passes::rename_value(&mut graph, &found.value, &name);
+                    gradient_shapes.insert(param.clone(), found.shape);
                     name
                 }
-                None => name_output(&mut graph, &mut renamed, value, &gradient(param)),
+                None => name_output(&mut graph, &mut renamed, &grads[param], &name),
             };
             outputs.push(ValueInfo {
                 name,
@@ -502,6 +493,70 @@ pub fn build_step(
         input: IMAGE.into(),
         host_update,
         ohwi_gradients,
+        gradient_shapes,
+    })
+}
+
+/// A weight gradient as a GEMM leaves it, before the layout changes that only reorder it.
+struct UnshapedGradient {
+    /// The GEMM's result.
+    value: String,
+    /// Its shape: the same values in the same order as the parameter's, or in `[O, kh, kw,
+    /// C]` rows when `rows`.
+    shape: Vec<usize>,
+    rows: bool,
+    /// The Reshape (and Transpose) after it.
+    dropped: Vec<String>,
+}
+
+/// Finds `gradient` = `Reshape(v)` or, for a k×k kernel, `Transpose(Reshape(v), [0, 3, 1,
+/// 2])`, where nothing else reads the values between and `v`'s shape is known: binding `v`
+/// as the output spares copying the gradient into the bound buffer (a Reshape's output
+/// cannot alias it; 23.5 M floats a step for ResNet50).
+fn unshaped_gradient(
+    graph: &Graph,
+    gradient: &str,
+    inferred: &std::collections::HashMap<String, shapes::TypedShape>,
+) -> Option<UnshapedGradient> {
+    let read_only_by = |value: &str, node: &ortl_onnx::Node| {
+        graph.consumers(value).all(|c| c.name == node.name)
+            && !graph.outputs.iter().any(|o| o.name == value)
+    };
+    let last = graph.producer(gradient)?;
+    if graph.consumers(gradient).next().is_some() {
+        return None;
+    }
+    let (reshape, rows) = match last.op.as_str() {
+        "Transpose" if last.ints("perm") == Some(&[0, 3, 1, 2]) => {
+            let reshape = graph.producer(&last.inputs[0])?;
+            (reshape, true)
+        }
+        "Reshape" => (last, false),
+        _ => return None,
+    };
+    if reshape.op != "Reshape"
+        || (rows && !read_only_by(&last.inputs[0], last))
+        || !read_only_by(&reshape.inputs[0], reshape)
+    {
+        return None;
+    }
+    let value = reshape.inputs[0].clone();
+    graph.producer(&value)?;
+    let shape = inferred
+        .get(&value)?
+        .shape
+        .iter()
+        .map(|d| d.and_then(|d| usize::try_from(d).ok()))
+        .collect::<Option<Vec<usize>>>()?;
+    let mut dropped = vec![reshape.name.clone()];
+    if rows {
+        dropped.push(last.name.clone());
+    }
+    Some(UnshapedGradient {
+        value,
+        shape,
+        rows,
+        dropped,
     })
 }
 

@@ -219,6 +219,7 @@ impl Trainer {
             output: next(name),
             value,
             update: Update::Next,
+            output_shape: None,
         };
         // Each parameter with its optimizer state (zeros, shaped as the parameter): bound
         // with `next/` outputs where the graph updates them, else the parameter bound with
@@ -236,6 +237,7 @@ impl Trainer {
                     output: gradient(param),
                     value,
                     update: Update::Host,
+                    output_shape: step_graph.gradient_shapes.get(param).cloned(),
                 });
             } else {
                 let states: Vec<_> = states.collect();

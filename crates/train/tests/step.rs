@@ -662,6 +662,13 @@ fn host_and_graph_updates_give_the_same_bits() {
                 .filter(|o| o.name.starts_with("gradient/"))
                 .count();
             let takes_lr = graph.inputs.iter().any(|i| i.name == "lr");
+            let kernels: Vec<String> = graph
+                .inputs
+                .iter()
+                .filter(|i| t.step_graph.params.contains(&i.name))
+                .filter(|i| i.shape.as_ref().is_some_and(|s| s.len() == 4))
+                .map(|i| i.name.clone())
+                .collect();
             let (images, labels) = batch_images(4);
             let batch = Batch {
                 input: Input::Images(images),
@@ -674,24 +681,37 @@ fn host_and_graph_updates_give_the_same_bits() {
                 .collect();
             let params = t.step_graph.params.len();
             let rows = t.step_graph.ohwi_gradients.len();
+            let shapes = &t.step_graph.gradient_shapes;
+            let unshaped = kernels.iter().filter(|k| shapes.contains_key(*k)).count();
+            let kernels = kernels.len();
             (
                 gradients,
                 takes_lr,
-                (params, rows),
+                (params, [rows, unshaped, kernels]),
                 losses,
                 t.state().unwrap(),
             )
         };
-        let (graph_gradients, graph_lr, (params, no_rows), graph_losses, graph) =
+        let (graph_gradients, graph_lr, (params, [no_rows, none, _]), graph_losses, graph) =
             run(UpdateOn::Graph);
-        let (host_gradients, host_lr, (_, rows), host_losses, host) = run(UpdateOn::Host);
-        assert_eq!((graph_gradients, graph_lr, no_rows), (0, true, 0), "{case}");
+        let (host_gradients, host_lr, (_, [rows, unshaped, kernels]), host_losses, host) =
+            run(UpdateOn::Host);
+        assert_eq!(
+            (graph_gradients, graph_lr, no_rows, none),
+            (0, true, 0, 0),
+            "{case}"
+        );
         assert_eq!((host_gradients, host_lr), (params, false), "{case}");
-        // The stem's 7×7 and the blocks' 3×3 kernels come out as GEMM rows (not with
-        // clipping, which scales the transposed gradient).
+        // Every kernel's gradient is bound as its GEMM's result, the stem's 7×7 and the
+        // blocks' 3×3 as [O, kh, kw, C] rows (not with clipping, which scales the gradient
+        // in its parameter's shape).
         match clip_norm {
-            None => assert_eq!(rows, 5, "{case}: kernels read as [O, kh, kw, C] rows"),
-            Some(_) => assert_eq!(rows, 0, "{case}"),
+            None => assert_eq!(
+                (rows, unshaped),
+                (5, kernels),
+                "{case}: kernels read as [O, kh, kw, C] rows, every kernel as its GEMM's result"
+            ),
+            Some(_) => assert_eq!((rows, unshaped), (0, 0), "{case}"),
         }
         assert_eq!(host_losses, graph_losses, "{case}: losses");
         assert_eq!(
