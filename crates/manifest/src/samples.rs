@@ -54,6 +54,7 @@ pub fn train_record() -> TrainRecord {
             device: "cpu".into(),
             threads: Some(2),
             conv_layout: "blocked".into(),
+            update_on: Some("host".into()),
         },
         summary: TrainSummary {
             epochs_run: 5,

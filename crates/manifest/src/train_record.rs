@@ -87,6 +87,10 @@ pub struct Environment {
     pub threads: Option<usize>,
     /// The convolution layout the step graph ran in: `plain` or `blocked`.
     pub conv_layout: String,
+    /// Where the optimizer update ran: `host` or `graph` (absent in records from before
+    /// `--update-on`, which updated in the graph).
+    #[serde(default)]
+    pub update_on: Option<String>,
 }
 
 /// How the run went.
@@ -257,6 +261,20 @@ mod tests {
         assert_eq!(value["backbone_weights"]["kind"], "random");
         assert_eq!(value["conv_layout"], "blocked");
         assert_eq!(value["summary"]["best_epoch"], 4);
+        assert_eq!(value["update_on"], "host");
+    }
+
+    #[test]
+    fn a_record_from_before_update_on_reads_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.json");
+        let mut value: serde_json::Value =
+            serde_json::from_str(&crate::samples::train_record().to_json()).unwrap();
+        value.as_object_mut().unwrap().remove("update_on");
+        std::fs::write(&path, value.to_string()).unwrap();
+        let read = TrainRecord::read(&path).unwrap();
+        assert_eq!(read.environment.update_on, None);
+        assert_eq!(read.settings, crate::samples::train_record().settings);
     }
 
     #[test]

@@ -762,6 +762,13 @@ fn environment(args: &Args, runtime: &ortl_runtime::Runtime) -> Result<Environme
             Some(block) => format!("blocked (NCHW{block}c)"),
             None => "plain".into(),
         },
+        update_on: Some(
+            match args.update_on.resolve(args.runtime.device)? {
+                UpdateOn::Host => "host",
+                _ => "graph",
+            }
+            .into(),
+        ),
     })
 }
 

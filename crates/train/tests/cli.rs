@@ -113,6 +113,8 @@ fn writes_a_complete_run_and_checkpoints_the_best_epoch() {
     let block = ortl_runtime::testing::runtime().nchwc_block();
     let expected = block.map_or_else(|| "plain".into(), |b| format!("blocked (NCHW{b}c)"));
     assert_eq!(record.environment.conv_layout, expected);
+    // --update-on auto: on the host, on the CPU.
+    assert_eq!(record.environment.update_on.as_deref(), Some("host"));
     let said = match block {
         Some(_) => "blocked convolutions (",
         None => "plain convolutions",
