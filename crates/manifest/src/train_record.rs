@@ -264,12 +264,16 @@ mod tests {
         assert_eq!(value["update_on"], "host");
     }
 
+    /// The sample record as JSON, to edit.
+    fn sample_json() -> serde_json::Value {
+        serde_json::from_str(&crate::samples::train_record().to_json()).unwrap()
+    }
+
     #[test]
     fn a_record_from_before_update_on_reads_without_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("train.json");
-        let mut value: serde_json::Value =
-            serde_json::from_str(&crate::samples::train_record().to_json()).unwrap();
+        let mut value = sample_json();
         value.as_object_mut().unwrap().remove("update_on");
         std::fs::write(&path, value.to_string()).unwrap();
         let read = TrainRecord::read(&path).unwrap();
@@ -281,8 +285,7 @@ mod tests {
     fn another_format_version_or_a_missing_field_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("train.json");
-        let mut value: serde_json::Value =
-            serde_json::from_str(&crate::samples::train_record().to_json()).unwrap();
+        let mut value = sample_json();
         value["format"] = 2.into();
         std::fs::write(&path, value.to_string()).unwrap();
         let err = TrainRecord::read(&path).unwrap_err().to_string();
