@@ -579,7 +579,7 @@ fn run(args: Args) -> Result<()> {
     let record = TrainRecord {
         format: ortl_manifest::train_record::VERSION,
         settings,
-        environment: environment(&args, runtime)?,
+        environment: environment(&args, runtime, update_on)?,
         summary: progress.summary(),
     };
     let mut file = AtomicFile::create(&args.output.join("train.json"))?;
@@ -745,8 +745,12 @@ fn train_settings(
     }
 }
 
-/// Where and with what this run ran.
-fn environment(args: &Args, runtime: &ortl_runtime::Runtime) -> Result<Environment> {
+/// Where and with what this run ran; `update_on` as resolved for the device.
+fn environment(
+    args: &Args,
+    runtime: &ortl_runtime::Runtime,
+    update_on: UpdateOn,
+) -> Result<Environment> {
     Ok(Environment {
         trained_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         git_commit: git_commit(),
@@ -762,13 +766,7 @@ fn environment(args: &Args, runtime: &ortl_runtime::Runtime) -> Result<Environme
             Some(block) => format!("blocked (NCHW{block}c)"),
             None => "plain".into(),
         },
-        update_on: Some(
-            match args.update_on.resolve(args.runtime.device)? {
-                UpdateOn::Host => "host",
-                _ => "graph",
-            }
-            .into(),
-        ),
+        update_on: Some(flag_value(&update_on)),
     })
 }
 

@@ -228,8 +228,9 @@ impl Trainer {
         let mut host_states = Vec::new();
         for param in &step_graph.params {
             let value = initial(param);
+            let dim = value.raw_dim();
             let states = spec.optimizer.states(param).into_iter();
-            let states = states.map(|name| (name, ArrayD::zeros(value.raw_dim())));
+            let states = states.map(move |name| (name, ArrayD::zeros(dim.clone())));
             if step_graph.host_update {
                 host_states.push(states.collect());
                 tensors.push(StateTensor {
@@ -240,13 +241,8 @@ impl Trainer {
                     output_shape: step_graph.gradient_shapes.get(param).cloned(),
                 });
             } else {
-                let states: Vec<_> = states.collect();
                 tensors.push(graph_updated(param, value));
-                tensors.extend(
-                    states
-                        .into_iter()
-                        .map(|(name, zeros)| graph_updated(&name, zeros)),
-                );
+                tensors.extend(states.map(|(name, zeros)| graph_updated(&name, zeros)));
             }
         }
         for stat in &step_graph.bn_stats {
