@@ -322,10 +322,18 @@ fn provenance(train: &TrainRecord) -> Vec<(String, String)> {
         (
             "Trained".into(),
             format!(
-                "{} on {}, {} convolutions, {:.1} s, {:.1} images/s",
+                "{} on {} ({}), {} convolutions, optimizer update {}, {:.1} s, {:.1} images/s",
                 env.trained_at,
                 env.device,
+                env.threads
+                    .map_or_else(|| "all cores".into(), |n| format!("{n} threads")),
                 env.conv_layout,
+                match env.update_on.as_deref() {
+                    Some("host") => "on the host",
+                    // Records from before --update-on updated in the graph.
+                    Some("graph") | None => "in the step graph",
+                    Some(other) => other,
+                },
                 summary.seconds,
                 summary.images_per_second
             ),

@@ -649,6 +649,8 @@ fn proportions_thresholds_from_validation_and_provenance() {
         // Settings in their flag spelling, from the typed record.
         "schedule exp:1e-5,0.99,100",
         "early stopping monitor=loss,patience=10",
+        // Where and how it ran.
+        "on cpu (2 threads), blocked convolutions, optimizer update on the host",
         "Specificity",
         "Matthews correlation (MCC)",
         "chosen and scored on these same images",
