@@ -79,6 +79,10 @@ pub fn cut_at(
         ));
     }
     let mut graph = model.graph;
+    // Shapes an exporter recorded for intermediate values hold at the size it traced
+    // (torch.export writes them all); training at another size would contradict them, and
+    // ortl infers every shape itself.
+    graph.value_info.clear();
     ortl_onnx::opset::convert(&mut graph, opset).map_err(|e| e.to_string())?;
     passes::toposort(&mut graph).map_err(|e| e.to_string())?;
     // A classifier ortl exported carries its preprocessing and says which in its metadata:

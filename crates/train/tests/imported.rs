@@ -9,6 +9,7 @@ use ortl_autodiff::optim::{Optimizer, OptimizerKind};
 use ortl_models::exports::{self, Classifier, Export};
 use ortl_models::import::cut_at;
 use ortl_models::{Backbone, ClassifierSpec, Head, classifier};
+use ortl_onnx::{Dim, ValueInfo};
 use ortl_runtime::SessionOptions;
 use ortl_train::graph::{BnMode, ConvLayout, TrainSpec, Trainable, UpdateOn};
 use ortl_train::trainer::Input;
@@ -106,6 +107,70 @@ fn a_head_trains_on_every_exporters_form_and_on_an_encoder() {
             "opset {opset} {form:?}: loss {first} → {last}"
         );
     }
+}
+
+/// torch.export (`torch.onnx.export(..., dynamo=True)`) records every intermediate value's
+/// shape at the traced size in value_info. Trained at another size, the gradient graph
+/// meets those stale shapes with real ones and ONNX Runtime refused the step graph
+/// ("Incompatible dimensions"); the import drops them.
+#[test]
+fn shapes_recorded_at_the_traced_size_do_not_bind_training_at_another() {
+    let mut model = exports::mobile(&Export {
+        opset: 20,
+        size: None,
+        classifier: Classifier::SqueezeMatMul,
+        classes: 5,
+        seed: 3,
+    });
+    let traced_size = 2 * SIZE as i64;
+    let mut traced = model.graph.clone();
+    traced.inputs[0].shape = Some(vec![
+        Dim::Symbolic("batch".into()),
+        Dim::Fixed(3),
+        Dim::Fixed(traced_size),
+        Dim::Fixed(traced_size),
+    ]);
+    let shapes = ortl_onnx::shapes::infer(&traced).unwrap();
+    model.graph.value_info = model
+        .graph
+        .nodes
+        .iter()
+        .flat_map(|n| &n.outputs)
+        .filter_map(|value| {
+            let typed = shapes.get(value)?;
+            let dims = typed
+                .shape
+                .iter()
+                .map(|d| d.map_or(Dim::Symbolic("batch".into()), Dim::Fixed))
+                .collect();
+            Some(ValueInfo::new(value, typed.dtype, dims))
+        })
+        .collect();
+    // After the stride-2 stem: the traced size halved.
+    let stem_map = Some(traced_size / 2);
+    assert!(
+        model
+            .graph
+            .value_info
+            .iter()
+            .any(|v| v.dims().is_some_and(|d| d.len() == 4 && d[2] == stem_map)),
+        "the traced feature maps' sizes are recorded"
+    );
+    let model = ortl_onnx::io::from_bytes(&ortl_onnx::io::to_bytes(&model), None).unwrap();
+    let backbone = cut_at(model, "export", None, None).unwrap();
+    let adam = Optimizer::keras(OptimizerKind::Adam, 0.0, 0.0);
+    let mut t = trainer(&backbone, spec(Trainable::All, adam));
+    let (pixels, labels) = images();
+    let batch = Batch {
+        input: Input::Images(pixels),
+        labels: &labels,
+        weights: vec![1.0; 8],
+    };
+    let result = t
+        .step(&batch, 0.01, &mut ChaCha8Rng::seed_from_u64(1))
+        .unwrap();
+    assert!(result.loss.is_finite(), "{}", result.loss);
+    assert_eq!(result.probabilities.shape(), [8, 2]);
 }
 
 #[test]
