@@ -50,7 +50,9 @@ pub struct ClassifierSpec {
 /// the training graph adds dropout, batch statistics and penalties.
 pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOutput) {
     let mut graph = backbone.graph.clone();
-    graph.inputs.retain(|i| i.name != backbone.input);
+    let (mut input, mut features) = (backbone.input.clone(), backbone.features.clone());
+    set_aside_own_names(&mut graph, &mut [&mut input, &mut features]);
+    graph.inputs.retain(|i| i.name != input);
     graph.outputs.clear();
     let mut b = GraphBuilder::from_graph(graph);
     let n = Dim::Symbolic("N".into());
@@ -63,7 +65,7 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
     let pixels = preprocess(&mut b, &image, backbone.normalization, backbone.layout);
     let head = build_head(
         &mut b,
-        &backbone.features,
+        &features,
         backbone.channels,
         spec.classes.len(),
         &spec.head,
@@ -77,7 +79,7 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
     );
     let mut graph = b.finish();
     // The backbone read its own input name; it now reads the preprocessed pixels.
-    passes::rename_value(&mut graph, &backbone.input, &pixels);
+    passes::rename_value(&mut graph, &input, &pixels);
     passes::rename_value(&mut graph, &head.probabilities, PROBABILITIES);
     passes::rename_value(&mut graph, &head.logits, LOGITS);
     passes::toposort(&mut graph).expect("a backbone and head form a DAG");
@@ -104,7 +106,7 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
         keys::WEIGHTS.into(),
         serde_json::to_string(&backbone.weights).expect("weights serialise"),
     );
-    meta.insert(keys::FEATURES.into(), backbone.features.clone());
+    meta.insert(keys::FEATURES.into(), features);
     meta.insert(keys::HEAD.into(), spec.head.to_string());
     meta.insert(
         keys::ACTIVATION.into(),
@@ -119,6 +121,28 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
         backbone.name, spec.head, classes, spec.height, spec.width, classes
     );
     (model, head)
+}
+
+/// Renames the values of an imported graph that carry the names the classifier gives its
+/// own (exporters call their input `image` and their output `logits` too), keeping `names`
+/// pointed at the same values.
+fn set_aside_own_names(graph: &mut ortl_onnx::Graph, names: &mut [&mut String]) {
+    for own in [IMAGE, LOGITS, PROBABILITIES] {
+        let taken = graph
+            .nodes
+            .iter()
+            .flat_map(|n| n.inputs.iter().chain(&n.outputs))
+            .chain(graph.inputs.iter().map(|v| &v.name))
+            .chain(graph.initializers.keys())
+            .any(|v| v == own);
+        if taken {
+            let aside = format!("{own}:backbone");
+            passes::rename_value(graph, own, &aside);
+            for name in names.iter_mut().filter(|name| name.as_str() == own) {
+                **name = aside.clone();
+            }
+        }
+    }
 }
 
 /// Makes any single-input image classifier self-contained the way ortl's own models are:

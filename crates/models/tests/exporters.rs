@@ -172,3 +172,44 @@ fn the_cut_computes_the_original_features() {
     let (e, g) = (&expected[exports::FEATURES], got.values().next().unwrap());
     assert!(worst(e, g) < 1e-5, "differs by {}", worst(e, g));
 }
+
+/// Exporters name values as ortl names its own (`torch.onnx.export(..., input_names=
+/// ["image"], output_names=["logits"])`); the classifier built on such a graph keeps its
+/// own `image`, `logits` and `probabilities` apart from them.
+#[test]
+fn a_graph_using_ortls_own_names_is_assembled_apart_from_them() {
+    let mut model = export(17, None, Classifier::None);
+    passes::rename_value(&mut model.graph, "input", "image");
+    passes::rename_value(&mut model.graph, exports::FEATURES, "logits");
+    let inner = model.graph.nodes[1].outputs[0].clone();
+    passes::rename_value(&mut model.graph, &inner, "probabilities");
+    let imported = cut(model, "mobile", None).unwrap();
+    let spec = ClassifierSpec {
+        classes: vec!["a".into(), "b".into()],
+        height: 40,
+        width: 40,
+        head: Head::Linear { dropout: 0.0 },
+        seed: 1,
+    };
+    let (assembled, head) = classifier(&imported, &spec);
+    let graph = &assembled.graph;
+    assert_eq!(graph.inputs.len(), 1);
+    assert_eq!(graph.inputs[0].dtype, DataType::Uint8);
+    assert_eq!(
+        graph.producer("logits").map(|n| n.op.as_str()),
+        Some("Gemm"),
+        "the head's logits"
+    );
+    assert_eq!(head.logits, "logits");
+    let features = assembled.metadata["ortl.features"].clone();
+    assert!(
+        graph.producer(&features).is_some() && features != "logits",
+        "the metadata names the backbone's feature map as renamed: {features}"
+    );
+    let images = ArrayD::from_shape_fn(IxDyn(&[2, 40, 40, 3]), |i| (i[1] * 5 + i[2] * 3) as u8);
+    let p = &run(&assembled, vec![("image", Feed::U8(images))])["probabilities"];
+    assert_eq!(p.shape(), [2, 2]);
+    for row in p.outer_iter() {
+        assert!((row.sum() - 1.0).abs() < 1e-5, "{row}");
+    }
+}
