@@ -9,10 +9,13 @@
 //! on those forms. NHWC feature maps are transposed to NCHW so every head sees one layout;
 //! an `[N, C]` embedding becomes a 1×1 map.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use ortl_onnx::builder::ints;
-use ortl_onnx::{DataType, Dim, GraphBuilder, Model, Node, OnnxError, ValueInfo, io, passes};
+use ortl_onnx::{
+    DataType, Dim, Graph, GraphBuilder, Model, Node, OnnxError, ValueInfo, io, passes,
+};
 
 use crate::classifier::keys;
 use crate::{Backbone, Layout, Normalization};
@@ -62,6 +65,56 @@ pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result
     cut_at(model, name, normalize, None)
 }
 
+/// PyTorch's exporters keep one initializer for tensors that happen to be equal (a freshly
+/// initialised BatchNorm's ones and zeros, across layers): `torch.onnx.export` forwards it
+/// to the others through Identity nodes, torch.export feeds the one name to every user.
+/// Each use gets its own initializer again, so parameters that were merely equal train
+/// apart and a statistic that equals some layer's scale stays a statistic. (Weights tied
+/// on purpose would be untied too; image backbones do not tie them.)
+fn separate_deduplicated_initializers(graph: &mut Graph) {
+    // In topological order, so a chain of Identities resolves front to back.
+    let nodes = std::mem::take(&mut graph.nodes);
+    for node in nodes {
+        let forwarded = (node.op == "Identity")
+            .then(|| graph.initializers.get(&node.inputs[0]).cloned())
+            .flatten();
+        match forwarded {
+            Some(tensor) => {
+                graph.initializers.insert(node.outputs[0].clone(), tensor);
+            }
+            None => graph.nodes.push(node),
+        }
+    }
+    // The first user keeps the name; later ones read a copy named after themselves.
+    let mut used = HashSet::new();
+    for node in &mut graph.nodes {
+        for (slot, input) in node.inputs.iter_mut().enumerate() {
+            let Some(tensor) = graph.initializers.get(input.as_str()) else {
+                continue;
+            };
+            if tensor.dtype != DataType::Float || tensor.numel() <= 1 || used.insert(input.clone())
+            {
+                continue;
+            }
+            let tensor = tensor.clone();
+            let stem = if node.name.is_empty() {
+                input.clone()
+            } else {
+                node.name.clone()
+            };
+            let mut copy = format!("{stem}:{slot}");
+            for n in 1.. {
+                if !graph.initializers.contains_key(&copy) {
+                    break;
+                }
+                copy = format!("{stem}:{slot}.{n}");
+            }
+            graph.initializers.insert(copy.clone(), tensor);
+            *input = copy;
+        }
+    }
+}
+
 /// The cut at the tensor named `features` (a feature map `[N,C,h,w]`, `[N,h,w,C]` for an
 /// NHWC model, or an embedding `[N,C]`), or where graph analysis finds the pooled features.
 pub fn cut_at(
@@ -85,6 +138,7 @@ pub fn cut_at(
     graph.value_info.clear();
     ortl_onnx::opset::convert(&mut graph, opset).map_err(|e| e.to_string())?;
     passes::toposort(&mut graph).map_err(|e| e.to_string())?;
+    separate_deduplicated_initializers(&mut graph);
     // A classifier ortl exported carries its preprocessing and says which in its metadata:
     // start at the preprocessed pixels, so the new classifier's preprocessing replaces it.
     let own = match model.metadata.get(keys::NORMALIZATION) {

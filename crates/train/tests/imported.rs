@@ -173,6 +173,89 @@ fn shapes_recorded_at_the_traced_size_do_not_bind_training_at_another() {
     assert_eq!(result.probabilities.shape(), [8, 2]);
 }
 
+/// PyTorch's exporters keep one initializer for tensors that happen to be equal (a fresh
+/// BatchNorm's ones, its statistics): `torch.onnx.export` forwards it to the others through
+/// Identity nodes, torch.export feeds the one name to each user. Each use gets its own copy
+/// back: the statistics stay statistics (not trainable; training stopped at "running
+/// statistics are not trainable"), and parameters that were merely equal train apart.
+#[test]
+fn tensors_the_exporter_deduplicated_train_as_separate_parameters() {
+    for through_identity in [true, false] {
+        let mut model = exports::mobile(&Export {
+            opset: 17,
+            size: None,
+            classifier: Classifier::ShapeFlatten,
+            classes: 5,
+            seed: 3,
+        });
+        let graph = &mut model.graph;
+        let scale = graph.initializers["dw_bn.weight"].clone();
+        for forwarded in ["dw_bn.running_var", "dw_bn.bias"] {
+            graph.initializers.remove(forwarded);
+            if through_identity {
+                graph.nodes.insert(
+                    0,
+                    ortl_onnx::Node {
+                        name: format!("Identity_{forwarded}"),
+                        op: "Identity".into(),
+                        domain: String::new(),
+                        inputs: vec!["dw_bn.weight".into()],
+                        outputs: vec![forwarded.into()],
+                        attrs: Default::default(),
+                    },
+                );
+            } else {
+                ortl_onnx::passes::rename_value(graph, forwarded, "dw_bn.weight");
+            }
+        }
+        let case = format!("through Identity: {through_identity}");
+        let model = ortl_onnx::io::from_bytes(&ortl_onnx::io::to_bytes(&model), None).unwrap();
+        let backbone = cut_at(model, "export", None, None).unwrap();
+        let bn = backbone
+            .graph
+            .nodes
+            .iter()
+            .find(|n| n.op == "BatchNormalization")
+            .unwrap();
+        let names: std::collections::HashSet<&String> = bn.inputs[1..].iter().collect();
+        assert_eq!(names.len(), 4, "{case}: {:?}", bn.inputs);
+        for input in &bn.inputs[1..] {
+            if input != "dw_bn.running_mean" {
+                assert_eq!(backbone.graph.initializers[input], scale, "{case}: {input}");
+            }
+        }
+        let sgd = Optimizer::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        };
+        let mut t = trainer(&backbone, spec(Trainable::All, sgd));
+        let (pixels, labels) = images();
+        let batch = Batch {
+            input: Input::Images(pixels),
+            labels: &labels,
+            weights: vec![1.0; 8],
+        };
+        t.step(&batch, 0.1, &mut ChaCha8Rng::seed_from_u64(1))
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let after = t.state().unwrap();
+        let (weight, bias) = (&after[&bn.inputs[1]], &after[&bn.inputs[2]]);
+        assert!(
+            weight
+                .iter()
+                .zip(scale.as_f32().unwrap())
+                .any(|(a, b)| a != b),
+            "{case}: the scale trained"
+        );
+        assert_ne!(weight, bias, "{case}: scale and shift train apart");
+        assert_eq!(
+            t.export().unwrap().graph.initializers[&bn.inputs[4]],
+            scale,
+            "{case}: frozen statistics stay as exported"
+        );
+    }
+}
+
 #[test]
 fn an_imported_graph_unfrozen_has_gradients_matching_finite_differences() {
     let backbone = imported(17, None, Classifier::ShapeFlatten, None);
