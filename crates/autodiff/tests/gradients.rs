@@ -347,6 +347,38 @@ fn average_pool_and_global_average_pool() {
             },
         );
     }
+    // As exporters write windows out: torch.export spells the default auto_pad NOTSET;
+    // tf2onnx may keep Keras' "same" as SAME_UPPER (5 → 3 with stride 2: one padded cell
+    // at the end, not counted).
+    check("avgpool_notset", vec![input("x", &[1, 2, 6, 6])], |b, n| {
+        b.op(
+            "AveragePool",
+            &[&n[0]],
+            vec![
+                ("kernel_shape", ints(&[2, 2])),
+                ("strides", ints(&[2, 2])),
+                ("pads", ints(&[0, 0, 0, 0])),
+                ("auto_pad", Attr::String("NOTSET".into())),
+                ("ceil_mode", int(0)),
+            ],
+        )
+    });
+    check(
+        "avgpool_same_upper",
+        vec![input("x", &[1, 2, 5, 5])],
+        |b, n| {
+            b.op(
+                "AveragePool",
+                &[&n[0]],
+                vec![
+                    ("kernel_shape", ints(&[2, 2])),
+                    ("strides", ints(&[2, 2])),
+                    ("auto_pad", Attr::String("SAME_UPPER".into())),
+                    ("count_include_pad", int(0)),
+                ],
+            )
+        },
+    );
 }
 
 #[test]

@@ -41,45 +41,13 @@ pub fn conv(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         return Err(ctx.error("only 2-D convolutions are differentiated"));
     }
     let group = ctx.node.int("group").unwrap_or(1);
-    if !matches!(
-        ctx.node.attr("auto_pad"),
-        None | Some(ortl_onnx::Attr::String(_))
-    ) {
-        return Err(ctx.error("unexpected auto_pad"));
-    }
-    let auto_pad = match ctx.node.attr("auto_pad") {
-        Some(ortl_onnx::Attr::String(s)) if s != "NOTSET" => s.clone(),
-        _ => "NOTSET".into(),
-    };
     let (kh, kw) = (w_dims[2], w_dims[3]);
     let strides = ctx.node.ints("strides").map_or(vec![1, 1], <[i64]>::to_vec);
     let dilations = ctx
         .node
         .ints("dilations")
         .map_or(vec![1, 1], <[i64]>::to_vec);
-    let pads = match auto_pad.as_str() {
-        "NOTSET" => ctx.node.ints("pads").map_or(vec![0; 4], <[i64]>::to_vec),
-        "VALID" => vec![0; 4],
-        same => {
-            // SAME_UPPER / SAME_LOWER: total padding so that out = ceil(in / stride).
-            let mut pads = vec![0; 4];
-            for i in 0..2 {
-                let k = [kh, kw][i];
-                let total = ((y_dims[i + 2] - 1) * strides[i] + (k - 1) * dilations[i] + 1
-                    - x_dims[i + 2])
-                    .max(0);
-                let small = total / 2;
-                let (begin, end) = if same == "SAME_UPPER" {
-                    (small, total - small)
-                } else {
-                    (total - small, small)
-                };
-                pads[i] = begin;
-                pads[i + 2] = end;
-            }
-            pads
-        }
-    };
+    let pads = window_pads(ctx, [kh, kw], &strides, &dilations, &x_dims, &y_dims)?;
     let (o, c) = (w_dims[0], w_dims[1]);
     let (ho, wo) = (y_dims[2], y_dims[3]);
 
@@ -153,6 +121,46 @@ struct Window {
     pads: [i64; 4],
     input: [i64; 2],
     output: [i64; 2],
+}
+
+/// A convolution's or pooling window's pads (top, left, bottom, right): its `pads`, or those
+/// `auto_pad` implies (SAME_UPPER / SAME_LOWER: out = ceil(in / stride), the odd one at
+/// the end for UPPER, at the start for LOWER; VALID: none; NOTSET, which exporters also
+/// write out: `pads`).
+pub fn window_pads(
+    ctx: &Ctx,
+    kernel: [i64; 2],
+    strides: &[i64],
+    dilations: &[i64],
+    x_dims: &[i64],
+    y_dims: &[i64],
+) -> Result<Vec<i64>, AutodiffError> {
+    let auto_pad = match ctx.node.attr("auto_pad") {
+        None => "NOTSET",
+        Some(ortl_onnx::Attr::String(s)) => s.as_str(),
+        Some(_) => return Err(ctx.error("unexpected auto_pad")),
+    };
+    Ok(match auto_pad {
+        "NOTSET" => ctx.node.ints("pads").map_or(vec![0; 4], <[i64]>::to_vec),
+        "VALID" => vec![0; 4],
+        same => {
+            let mut pads = vec![0; 4];
+            for i in 0..2 {
+                let total = ((y_dims[i + 2] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1
+                    - x_dims[i + 2])
+                    .max(0);
+                let small = total / 2;
+                let (begin, end) = if same == "SAME_UPPER" {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                };
+                pads[i] = begin;
+                pads[i + 2] = end;
+            }
+            pads
+        }
+    })
 }
 
 /// dW of an ungrouped convolution as one GEMM, `Gᵀ · patches` over channels-last rows (see

@@ -14,6 +14,7 @@ use ortl_onnx::builder::{int, ints};
 use crate::AutodiffError;
 use crate::emit::{reshape, reshape_like};
 use crate::grad::Ctx;
+use crate::rules::conv::window_pads;
 
 type Grads = Result<Vec<Option<String>>, AutodiffError>;
 
@@ -69,14 +70,28 @@ pub fn average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         .ok_or_else(|| ctx.error("no kernel_shape"))?
         .to_vec();
     let strides = ctx.node.ints("strides").map_or(vec![1, 1], <[i64]>::to_vec);
-    let pads = ctx.node.ints("pads").map_or(vec![0; 4], <[i64]>::to_vec);
     let include_pad = ctx.node.int("count_include_pad").unwrap_or(0) == 1;
     if kernel.len() != 2 {
         return Err(ctx.error("only 2-D AveragePool is differentiated"));
     }
-    if ctx.node.attr("auto_pad").is_some() || ctx.node.int("ceil_mode") == Some(1) {
-        return Err(ctx.error("AveragePool gradient needs explicit pads and floor mode"));
+    if ctx.node.int("ceil_mode") == Some(1) {
+        return Err(ctx.error("AveragePool gradient needs floor mode (ceil_mode 0)"));
     }
+    if ctx
+        .node
+        .ints("dilations")
+        .is_some_and(|d| d.iter().any(|&d| d != 1))
+    {
+        return Err(ctx.error("AveragePool gradient needs dilations of 1"));
+    }
+    let pads = window_pads(
+        ctx,
+        [kernel[0], kernel[1]],
+        &strides,
+        &[1, 1],
+        &x_dims,
+        &y_dims,
+    )?;
     let c = x_dims[1];
     let padded = pads.iter().any(|&p| p != 0);
     let (g, weight) = if padded && !include_pad {
