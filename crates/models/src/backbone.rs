@@ -50,13 +50,24 @@ impl Backbone {
         &self,
         size: i64,
     ) -> Result<ortl_onnx::shapes::Shape, ortl_onnx::OnnxError> {
+        self.feature_shape(size, size)
+    }
+
+    /// The feature map's inferred shape for a `height` × `width` input; an error where a
+    /// window does not fit or a size fixed at export does not hold.
+    pub fn feature_shape(
+        &self,
+        height: i64,
+        width: i64,
+    ) -> Result<ortl_onnx::shapes::Shape, ortl_onnx::OnnxError> {
         use ortl_onnx::Dim;
         let mut graph = self.graph.clone();
         if let Some(input) = graph.inputs.iter_mut().find(|i| i.name == self.input) {
             let n = Dim::Symbolic("N".into());
+            let (h, w) = (Dim::Fixed(height), Dim::Fixed(width));
             input.shape = Some(match self.layout {
-                Layout::Nchw => vec![n, Dim::Fixed(3), Dim::Fixed(size), Dim::Fixed(size)],
-                Layout::Nhwc => vec![n, Dim::Fixed(size), Dim::Fixed(size), Dim::Fixed(3)],
+                Layout::Nchw => vec![n, Dim::Fixed(3), h, w],
+                Layout::Nhwc => vec![n, h, w, Dim::Fixed(3)],
             });
         }
         ortl_onnx::fold::fold(&mut graph);

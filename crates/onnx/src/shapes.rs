@@ -602,13 +602,49 @@ pub(crate) fn infer_node(
                 .enumerate()
                 .filter(|&(i, _)| !copied(i))
                 .try_fold(1i64, |acc, (_, d)| d.and_then(|d| acc.checked_mul(d)));
-            if let (Some(total), Some(pos)) = (total, target.iter().position(|&d| d == -1)) {
-                let rest = shape
+            let rest = |skip: Option<usize>| {
+                shape
                     .iter()
                     .enumerate()
-                    .filter(|&(i, _)| i != pos && !copied(i))
-                    .try_fold(1i64, |acc, (_, d)| d.and_then(|d| acc.checked_mul(d)));
-                shape[pos] = rest.map(|r| total / r.max(1));
+                    .filter(|&(i, _)| Some(i) != skip && !copied(i))
+                    .try_fold(1i64, |acc, (_, d)| d.and_then(|d| acc.checked_mul(d)))
+            };
+            let unfit = || {
+                let dims: Vec<String> = x
+                    .shape
+                    .iter()
+                    .map(|d| d.map_or_else(|| "N".to_string(), |d| d.to_string()))
+                    .collect();
+                node.error(format!(
+                    "cannot reshape [{}] to {target:?}: the element counts differ (a size fixed when the graph was exported?)",
+                    dims.join(", ")
+                ))
+            };
+            match (total, target.iter().position(|&d| d == -1)) {
+                (Some(total), Some(pos)) => {
+                    let r = rest(Some(pos));
+                    if r.is_some_and(|r| r > 0 && total % r != 0) {
+                        return Err(unfit());
+                    }
+                    shape[pos] = r.map(|r| total / r.max(1));
+                }
+                (Some(total), None)
+                    if node.int("allowzero") != Some(1) && rest(None).is_some_and(|r| r != total) =>
+                {
+                    return Err(unfit());
+                }
+                // `[-1, …]` over a dynamic batch: for one image the rest must divide
+                // what the image holds.
+                (None, Some(0)) if x.shape.first() == Some(&None) => {
+                    let image: Option<i64> = x.shape[1..].iter().copied().product();
+                    if let (Some(image), Some(r)) = (image, rest(Some(0)))
+                        && r > 0
+                        && image % r != 0
+                    {
+                        return Err(unfit());
+                    }
+                }
+                _ => {}
             }
             vec![same(shape)]
         }
@@ -946,5 +982,36 @@ mod tests {
         let shapes = infer(&b.finish()).unwrap();
         assert_eq!(shapes[&y].shape, vec![None, Some(64)]);
         assert_eq!(shapes[&y].dtype, DataType::Float);
+    }
+
+    /// A channel shuffle exported at 28×28 (`[0, 2, 58, 28, 28]`: the batch copied, the
+    /// rest fixed) fits a 28×28 map and not a 13×13 one, and inference says so by name.
+    #[test]
+    fn a_reshape_whose_element_count_differs_is_an_error() {
+        let graph = |side: i64, target: &[i64]| {
+            let mut b = crate::GraphBuilder::new("g");
+            let mut dims = vec![Dim::Symbolic("N".into())];
+            dims.extend([116, side, side].iter().map(|&d| Dim::Fixed(d)));
+            let x = b.input("x", DataType::Float, dims);
+            let t = b.param("t", crate::Tensor::i64s(target));
+            let y = b.op("Reshape", &[&x, &t], vec![]);
+            b.output(&y, DataType::Float, vec![]);
+            (b.finish(), y)
+        };
+        let shuffle = [0, 2, 58, 28, 28];
+        let (fits, y) = graph(28, &shuffle);
+        assert_eq!(
+            infer(&fits).unwrap()[&y].shape,
+            vec![None, Some(2), Some(58), Some(28), Some(28)]
+        );
+        let error = infer(&graph(13, &shuffle).0).unwrap_err().to_string();
+        assert!(error.contains("cannot reshape"), "{error}");
+        // With -1 the rest must divide what is there, in front for a dynamic batch too
+        // (torch.export writes the shuffle as [-1, 2, 58, 28, 28]).
+        assert!(infer(&graph(13, &[0, 2, 58, -1]).0).is_ok());
+        assert!(infer(&graph(13, &[0, 3, -1]).0).is_err());
+        assert!(infer(&graph(28, &[-1, 2, 58, 28, 28]).0).is_ok());
+        assert!(infer(&graph(13, &[-1, 2, 58, 28, 28]).0).is_err());
+        assert!(infer(&graph(13, &[-1, 116 * 13]).0).is_ok());
     }
 }

@@ -352,6 +352,18 @@ fn run(args: Args) -> Result<()> {
             backbone.name
         )));
     }
+    // A graph exported at one size can hold sizes derived from it (a channel shuffle's
+    // Reshape to [N, 2, C/2, 28, 28]); at another size it would fail on its first batch.
+    let (height, width) = (set.meta.height, set.meta.width);
+    if let Some((h, w)) = backbone.size
+        && (h, w) != (height, width)
+        && let Err(e) = backbone.feature_shape(height as i64, width as i64)
+    {
+        return Err(usage(format!(
+            "{}: exported for {h}x{w} images, and its graph does not run at the tensors' {height}x{width} ({e}); make the tensors with ortl-augment --size {h}x{w}, or export the model with dynamic height and width",
+            s.backbone
+        )));
+    }
     eprintln!(
         "ortl-train: backbone {} ({} parameters, {}), cut {}, normalisation {} ({})",
         backbone.name,
