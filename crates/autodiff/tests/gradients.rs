@@ -506,6 +506,18 @@ fn gemm_every_transposition_and_matmul() {
         vec![input("a", &[2, 3, 4]), input("w", &[4, 5])],
         |b, n| b.op("MatMul", &[&n[0], &n[1]], vec![]),
     );
+    // Both operands batched, as attention multiplies queries by keys: the same batch, one
+    // broadcast along a leading axis, and a rank-2 A against a batched B.
+    for (case, a, b) in [
+        ("matmul_batched", &[2, 3, 4, 5][..], &[2, 3, 5, 2][..]),
+        ("matmul_broadcast_b", &[2, 3, 4, 5], &[3, 5, 2]),
+        ("matmul_broadcast_1", &[2, 1, 4, 5], &[2, 3, 5, 2]),
+        ("matmul_rank2_a", &[4, 5], &[3, 5, 2]),
+    ] {
+        check(case, vec![input("a", a), input("b", b)], |g, n| {
+            g.op("MatMul", &[&n[0], &n[1]], vec![])
+        });
+    }
 }
 
 #[test]

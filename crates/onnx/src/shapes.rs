@@ -541,9 +541,21 @@ pub(crate) fn infer_node(
             vec![same(vec![m, n])]
         }
         "MatMul" => {
+            // numpy's matmul: the batch axes broadcast; a rank-1 operand loses its axis.
+            let a = &x.shape;
             let b = &input(1)?.shape;
-            let mut shape = x.shape[..x.shape.len() - 1].to_vec();
-            shape.push(*b.last().ok_or_else(|| node.error("MatMul with a scalar"))?);
+            if a.is_empty() || b.is_empty() {
+                return Err(node.error("MatMul with a scalar"));
+            }
+            let batch_of = |s: &Shape| s[..s.len().saturating_sub(2)].to_vec();
+            let mut shape = broadcast(&batch_of(a), &batch_of(b))
+                .ok_or_else(|| node.error(format!("batch axes of {a:?} and {b:?} do not broadcast")))?;
+            if a.len() >= 2 {
+                shape.push(a[a.len() - 2]);
+            }
+            if b.len() >= 2 {
+                shape.push(b[b.len() - 1]);
+            }
             vec![same(shape)]
         }
         "Transpose" => {
@@ -982,6 +994,34 @@ mod tests {
         let shapes = infer(&b.finish()).unwrap();
         assert_eq!(shapes[&y].shape, vec![None, Some(64)]);
         assert_eq!(shapes[&y].dtype, DataType::Float);
+    }
+
+    #[test]
+    fn matmul_broadcasts_its_batch_axes_as_numpy_does() {
+        let product = |a: &[Option<i64>], b: &[Option<i64>]| {
+            let mut g = crate::GraphBuilder::new("g");
+            let dims = |d: &[Option<i64>]| {
+                d.iter()
+                    .map(|d| d.map_or(Dim::Symbolic("N".into()), Dim::Fixed))
+                    .collect()
+            };
+            let a = g.input("a", DataType::Float, dims(a));
+            let b = g.input("b", DataType::Float, dims(b));
+            let y = g.op("MatMul", &[&a, &b], vec![]);
+            g.output(&y, DataType::Float, vec![]);
+            infer(&g.finish()).map(|s| s[&y].shape.clone())
+        };
+        let (n, k) = (None, Some);
+        assert_eq!(
+            product(&[n, k(1), k(4), k(5)], &[k(3), k(5), k(2)]).unwrap(),
+            [n, k(3), k(4), k(2)]
+        );
+        assert_eq!(
+            product(&[k(4), k(5)], &[k(3), k(5), k(2)]).unwrap(),
+            [k(3), k(4), k(2)]
+        );
+        assert_eq!(product(&[n, k(3), k(4)], &[k(4)]).unwrap(), [n, k(3)]);
+        assert!(product(&[k(2), k(4), k(5)], &[k(3), k(5), k(2)]).is_err());
     }
 
     /// A channel shuffle exported at 28×28 (`[0, 2, 58, 28, 28]`: the batch copied, the

@@ -2,9 +2,10 @@
 //! A' = Aᵀ if transA, B' = Bᵀ if transB. dA' = α·G·B'ᵀ, dB' = α·A'ᵀ·G (transposed back when
 //! the operand was), dC = β·G summed to C's shape.
 //! https://onnx.ai/onnx/operators/onnx__MatMul.html: for rank-2 B and A of any rank,
-//! dA = G·Bᵀ and dB = Σ over leading axes of Aᵀ·G.
+//! dA = G·Bᵀ and dB = Σ over leading axes of Aᵀ·G; with a batched B the same products
+//! over the last two axes, summed over broadcast axes.
 
-use ortl_onnx::builder::{float, int};
+use ortl_onnx::builder::{float, int, ints};
 
 use crate::AutodiffError;
 use crate::emit::{reshape, scalar, unbroadcast};
@@ -70,8 +71,12 @@ pub fn matmul(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         .ok_or_else(|| ctx.error("no gradient for the output"))?;
     let (a, b) = (ctx.input(0).to_string(), ctx.input(1).to_string());
     let a_rank = ctx.shape(&a)?.len();
-    if ctx.shape(&b)?.len() != 2 || a_rank < 2 {
-        return Err(ctx.error("gradients are implemented for A of rank ≥ 2 times a rank-2 B"));
+    let b_rank = ctx.shape(&b)?.len();
+    if a_rank < 2 || b_rank < 2 {
+        return Err(ctx.error("gradients are implemented for operands of rank ≥ 2"));
+    }
+    if b_rank > 2 {
+        return batched_matmul(ctx, &g, &a, &b);
     }
     let da = match (ctx.needs[0], a_rank) {
         (false, _) => None,
@@ -87,6 +92,37 @@ pub fn matmul(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         let a2 = reshape(ctx.b, &a, &[-1, k]);
         let g2 = reshape(ctx.b, &g, &[-1, n]);
         Some(ctx.b.op("Gemm", &[&a2, &g2], vec![("transA", int(1))]))
+    } else {
+        None
+    };
+    Ok(vec![da, db])
+}
+
+/// MatMul with a batched B (attention's Q·Kᵀ and P·V): dA = G·Bᵀ and dB = Aᵀ·G over the
+/// last two axes, each summed over the axes its operand was broadcast along.
+fn batched_matmul(ctx: &mut Ctx, g: &str, a: &str, b: &str) -> Grads {
+    let a_shape = ctx.shape(a)?.clone();
+    let b_shape = ctx.shape(b)?.clone();
+    let out_shape = ctx.shape(ctx.output(0))?.clone();
+    let batch = &out_shape[..out_shape.len() - 2];
+    let swapped = |ctx: &mut Ctx, x: &str, rank: usize| {
+        let mut perm: Vec<i64> = (0..rank as i64).collect();
+        perm.swap(rank - 2, rank - 1);
+        ctx.b.op("Transpose", &[x], vec![("perm", ints(&perm))])
+    };
+    let da = if ctx.needs[0] {
+        let bt = swapped(ctx, b, b_shape.len());
+        let full = ctx.b.op("MatMul", &[g, &bt], vec![]);
+        let full_shape = [batch, &a_shape[a_shape.len() - 2..]].concat();
+        Some(unbroadcast(ctx.b, &full, &full_shape, &a_shape))
+    } else {
+        None
+    };
+    let db = if ctx.needs[1] {
+        let at = swapped(ctx, a, a_shape.len());
+        let full = ctx.b.op("MatMul", &[&at, g], vec![]);
+        let full_shape = [batch, &b_shape[b_shape.len() - 2..]].concat();
+        Some(unbroadcast(ctx.b, &full, &full_shape, &b_shape))
     } else {
         None
     };
