@@ -21,6 +21,10 @@ pub enum OnnxError {
         op: String,
         message: String,
     },
+    /// A Reshape whose target holds a size the export fixed (the traced image size, or a
+    /// batch of 1) that the values reaching it do not have.
+    #[error("node '{node}' (Reshape): {message}")]
+    FixedAtExport { node: String, message: String },
     #[error("graph: {0}")]
     Graph(String),
 }

@@ -621,14 +621,18 @@ pub(crate) fn infer_node(
                     .filter(|&(i, _)| Some(i) != skip && !copied(i))
                     .try_fold(1i64, |acc, (_, d)| d.and_then(|d| acc.checked_mul(d)))
             };
+            let dims: Vec<String> = x
+                .shape
+                .iter()
+                .map(|d| d.map_or_else(|| "N".to_string(), |d| d.to_string()))
+                .collect();
+            let fixed = |message: String| OnnxError::FixedAtExport {
+                node: node.name.clone(),
+                message,
+            };
             let unfit = || {
-                let dims: Vec<String> = x
-                    .shape
-                    .iter()
-                    .map(|d| d.map_or_else(|| "N".to_string(), |d| d.to_string()))
-                    .collect();
-                node.error(format!(
-                    "cannot reshape [{}] to {target:?}: the element counts differ (a size fixed when the graph was exported?)",
+                fixed(format!(
+                    "cannot reshape [{}] to {target:?}, a size fixed when the graph was exported",
                     dims.join(", ")
                 ))
             };
@@ -655,6 +659,18 @@ pub(crate) fn infer_node(
                     {
                         return Err(unfit());
                     }
+                }
+                // A dynamic batch reshaped to fixed sizes only: the export fixed the batch
+                // (torch.export fixes a dimension that is 1 in its example input).
+                (None, None)
+                    if x.shape.first() == Some(&None)
+                        && !target.contains(&0)
+                        && x.shape[1..].iter().all(Option::is_some) =>
+                {
+                    return Err(fixed(format!(
+                        "reshapes [{}], a batch of any size, to {target:?}: the export fixed the batch",
+                        dims.join(", ")
+                    )));
                 }
                 _ => {}
             }
@@ -1044,8 +1060,11 @@ mod tests {
             infer(&fits).unwrap()[&y].shape,
             vec![None, Some(2), Some(58), Some(28), Some(28)]
         );
-        let error = infer(&graph(13, &shuffle).0).unwrap_err().to_string();
-        assert!(error.contains("cannot reshape"), "{error}");
+        let error = infer(&graph(13, &shuffle).0).unwrap_err();
+        assert!(
+            matches!(&error, OnnxError::FixedAtExport { message, .. } if message.contains("cannot reshape")),
+            "{error}"
+        );
         // With -1 the rest must divide what is there, in front for a dynamic batch too
         // (torch.export writes the shuffle as [-1, 2, 58, 28, 28]).
         assert!(infer(&graph(13, &[0, 2, 58, -1]).0).is_ok());
@@ -1053,5 +1072,12 @@ mod tests {
         assert!(infer(&graph(28, &[-1, 2, 58, 28, 28]).0).is_ok());
         assert!(infer(&graph(13, &[-1, 2, 58, 28, 28]).0).is_err());
         assert!(infer(&graph(13, &[-1, 116 * 13]).0).is_ok());
+        // torch.export's batch of 1 from its example input.
+        let error = infer(&graph(28, &[1, 116, 784]).0).unwrap_err();
+        assert!(
+            matches!(&error, OnnxError::FixedAtExport { message, .. } if message.contains("fixed the batch")),
+            "{error}"
+        );
+        assert!(infer(&graph(28, &[0, 116, 784]).0).is_ok());
     }
 }

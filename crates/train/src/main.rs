@@ -352,17 +352,19 @@ fn run(args: Args) -> Result<()> {
             backbone.name
         )));
     }
-    // A graph exported at one size can hold sizes derived from it (a channel shuffle's
-    // Reshape to [N, 2, C/2, 28, 28]); at another size it would fail on its first batch.
+    // An exported graph can hold sizes fixed from its example input (a channel shuffle's
+    // Reshape to [-1, 2, C/2, 28, 28], a batch of 1) that would fail on the first batch.
     let (height, width) = (set.meta.height, set.meta.width);
-    if let Some((h, w)) = backbone.size
-        && (h, w) != (height, width)
-        && let Err(e) = backbone.feature_shape(height as i64, width as i64)
+    if let Err(e @ ortl_onnx::OnnxError::FixedAtExport { .. }) =
+        backbone.feature_shape(height as i64, width as i64)
     {
-        return Err(usage(format!(
-            "{}: exported for {h}x{w} images, and its graph does not run at the tensors' {height}x{width} ({e}); make the tensors with ortl-augment --size {h}x{w}, or export the model with dynamic height and width",
-            s.backbone
-        )));
+        let fix = match backbone.size {
+            Some((h, w)) if (h, w) != (height, width) => format!(
+                "exported for {h}x{w} images, it does not run at the tensors' {height}x{width}; make the tensors with ortl-augment --size {h}x{w}, or export the model with dynamic height and width"
+            ),
+            _ => "export the model with a dynamic batch (torch.export: a batch of 2 or more in the example input, or Dim for axis 0)".into(),
+        };
+        return Err(usage(format!("{}: {e}: {fix}", s.backbone)));
     }
     eprintln!(
         "ortl-train: backbone {} ({} parameters, {}), cut {}, normalisation {} ({})",
