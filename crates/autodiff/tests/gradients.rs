@@ -363,6 +363,41 @@ fn average_pool_and_global_average_pool() {
             ],
         )
     });
+    // Ceil mode (timm's ResNet-D: AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)
+    // on odd maps): the last window half outside; then padded, counting the padding or not.
+    // (Not a last window starting in the end padding: ONNX's shape inference keeps it
+    // where ONNX Runtime's kernel drops it.)
+    for (case, x, kernel, pads, include) in [
+        ("avgpool_ceil", [1, 2, 7, 5], [2, 2], [0, 0, 0, 0], 0),
+        (
+            "avgpool_ceil_pad_include",
+            [1, 2, 8, 7],
+            [3, 3],
+            [1, 1, 1, 1],
+            1,
+        ),
+        (
+            "avgpool_ceil_pad_exclude",
+            [1, 2, 8, 7],
+            [3, 3],
+            [1, 1, 1, 1],
+            0,
+        ),
+    ] {
+        check(case, vec![input("x", &x)], |b, n| {
+            b.op(
+                "AveragePool",
+                &[&n[0]],
+                vec![
+                    ("kernel_shape", ints(&kernel)),
+                    ("strides", ints(&[2, 2])),
+                    ("pads", ints(&pads)),
+                    ("ceil_mode", int(1)),
+                    ("count_include_pad", int(include)),
+                ],
+            )
+        });
+    }
     check(
         "avgpool_same_upper",
         vec![input("x", &[1, 2, 5, 5])],

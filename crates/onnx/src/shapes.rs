@@ -807,7 +807,14 @@ fn window(node: &Node, x: &TypedShape, weight: Option<&TypedShape>) -> Result<Sh
                     .checked_add(end)?
                     .checked_sub(effective)?;
                 Some(if ceil {
-                    span.checked_add(s - 1)? / s + 1
+                    // As PyTorch and ONNX Runtime: a last window that would start in the
+                    // end padding is dropped.
+                    let out = span.checked_add(s - 1)? / s + 1;
+                    if (out - 1).checked_mul(s)? >= n.checked_add(begin)? {
+                        out - 1
+                    } else {
+                        out
+                    }
                 } else {
                     span / s + 1
                 })
@@ -1010,6 +1017,34 @@ mod tests {
         let shapes = infer(&b.finish()).unwrap();
         assert_eq!(shapes[&y].shape, vec![None, Some(64)]);
         assert_eq!(shapes[&y].dtype, DataType::Float);
+    }
+
+    /// ONNX Runtime's pooling kernels (as PyTorch) drop a ceil-mode window that would start
+    /// in the end padding: 7 rows, pads 1, kernel 2, stride 2 give 4 windows, not 5.
+    #[test]
+    fn ceil_mode_drops_a_last_window_starting_in_the_padding() {
+        let pooled = |pads: [i64; 4]| {
+            let mut b = crate::GraphBuilder::new("g");
+            let x = b.input(
+                "x",
+                DataType::Float,
+                [1, 2, 7, 6].iter().map(|&d| Dim::Fixed(d)).collect(),
+            );
+            let y = b.op(
+                "AveragePool",
+                &[&x],
+                vec![
+                    ("kernel_shape", crate::builder::ints(&[2, 3])),
+                    ("strides", crate::builder::ints(&[2, 2])),
+                    ("pads", crate::builder::ints(&pads)),
+                    ("ceil_mode", crate::builder::int(1)),
+                ],
+            );
+            b.output(&y, DataType::Float, vec![]);
+            infer(&b.finish()).unwrap()[&y].shape.clone()
+        };
+        assert_eq!(pooled([0, 0, 0, 0]), [Some(1), Some(2), Some(4), Some(3)]);
+        assert_eq!(pooled([1, 1, 1, 1]), [Some(1), Some(2), Some(4), Some(4)]);
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! so overlapping windows that pick the same input accumulate.
 //! https://onnx.ai/onnx/operators/onnx__AveragePool.html: the gradient is a ConvTranspose of
 //! G with a depthwise kernel of 1/(kh·kw) (count_include_pad = 1, or no padding). With
-//! padding left out of the count (count_include_pad = 0, Keras' and timm's choice), each
-//! output divided by its own window's count of real inputs: G / counts (a constant, the
-//! shapes being static) through a kernel of ones.
+//! padding left out of the count (count_include_pad = 0, Keras' and timm's choice), or a
+//! ceil-mode window running past the padded input, each output divided by its own
+//! window's count of cells: G / counts (a constant, the shapes being static) through a
+//! kernel of ones.
 
 use ortl_onnx::Tensor;
 use ortl_onnx::builder::{int, ints};
@@ -74,9 +75,6 @@ pub fn average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     if kernel.len() != 2 {
         return Err(ctx.error("only 2-D AveragePool is differentiated"));
     }
-    if ctx.node.int("ceil_mode") == Some(1) {
-        return Err(ctx.error("AveragePool gradient needs floor mode (ceil_mode 0)"));
-    }
     if ctx
         .node
         .ints("dilations")
@@ -93,31 +91,45 @@ pub fn average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         &y_dims,
     )?;
     let c = x_dims[1];
-    let padded = pads.iter().any(|&p| p != 0);
-    let (g, weight) = if padded && !include_pad {
-        // counts[i][j]: inputs inside output (i, j)'s window.
-        let covered = |axis: usize, o: i64| {
-            let start = o * strides[axis] - pads[axis];
-            let end = (start + kernel[axis]).min(x_dims[axis + 2]);
-            end - start.max(0)
+    // Each window's divisor: the cells it covers inside the input, or inside the padded
+    // input when the padding counts. A ceil-mode window that runs past the padded input
+    // (timm's ResNet-D downsampling) never counts what lies beyond it.
+    let covered = |axis: usize, o: i64| {
+        let (low, high) = if include_pad {
+            (-pads[axis], x_dims[axis + 2] + pads[axis + 2])
+        } else {
+            (0, x_dims[axis + 2])
         };
-        let (oh, ow) = (y_dims[2], y_dims[3]);
-        let counts: Vec<f32> = (0..oh)
-            .flat_map(|i| (0..ow).map(move |j| (i, j)))
-            .map(|(i, j)| 1.0 / (covered(0, i) * covered(1, j)) as f32)
-            .collect();
-        let scale = ctx.b.constant(Tensor::f32(&[1, 1, oh, ow], counts));
-        (ctx.b.op("Mul", &[&g, &scale], vec![]), 1.0)
+        let start = o * strides[axis] - pads[axis];
+        (start + kernel[axis]).min(high) - start.max(low)
+    };
+    let (oh, ow) = (y_dims[2], y_dims[3]);
+    let whole = kernel[0] * kernel[1];
+    let counts: Vec<i64> = (0..oh)
+        .flat_map(|i| (0..ow).map(move |j| (i, j)))
+        .map(|(i, j)| covered(0, i) * covered(1, j))
+        .collect();
+    let (g, weight) = if counts.iter().all(|&n| n == whole) {
+        (g, 1.0 / whole as f32)
     } else {
-        (g, 1.0 / (kernel[0] * kernel[1]) as f32)
+        let inverse = counts.iter().map(|&n| 1.0 / n as f32).collect();
+        let scale = ctx.b.constant(Tensor::f32(&[1, 1, oh, ow], inverse));
+        (ctx.b.op("Mul", &[&g, &scale], vec![]), 1.0)
     };
     let w = ctx.b.constant(Tensor::f32(
         &[c, 1, kernel[0], kernel[1]],
         vec![weight; (c * kernel[0] * kernel[1]) as usize],
     ));
+    // The transposed convolution spreads each window back over its cells; a ceil-mode
+    // window's overhang past the end is cropped like padding.
+    let mut crop = pads.clone();
+    for i in 0..2 {
+        let reach = (y_dims[i + 2] - 1) * strides[i] + kernel[i];
+        crop[i + 2] = crop[i + 2].max(reach - pads[i] - x_dims[i + 2]);
+    }
     let output_padding: Vec<i64> = (0..2)
         .map(|i| {
-            x_dims[i + 2] - ((y_dims[i + 2] - 1) * strides[i] + kernel[i] - pads[i] - pads[i + 2])
+            x_dims[i + 2] - ((y_dims[i + 2] - 1) * strides[i] + kernel[i] - crop[i] - crop[i + 2])
         })
         .collect();
     Ok(vec![Some(ctx.b.op(
@@ -125,7 +137,7 @@ pub fn average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         &[&g, &w],
         vec![
             ("strides", ints(&strides)),
-            ("pads", ints(&pads)),
+            ("pads", ints(&crop)),
             ("output_padding", ints(&output_padding)),
             ("group", int(c)),
             ("kernel_shape", ints(&kernel)),
