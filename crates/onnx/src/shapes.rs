@@ -465,11 +465,12 @@ pub(crate) fn infer_node(
         | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Where" => {
             let mut shape = x.shape.clone();
             for i in 1..inputs.len() {
-                shape = broadcast(&shape, &input(i)?.shape).ok_or_else(|| {
+                let other = &input(i)?.shape;
+                shape = broadcast(&shape, other).ok_or_else(|| {
                     node.error(format!(
-                        "shapes {:?} and {:?} do not broadcast",
-                        x.shape,
-                        input(i).map(|s| s.shape.clone())
+                        "shapes {} and {} do not broadcast",
+                        shown(&shape),
+                        shown(other)
                     ))
                 })?;
             }
@@ -549,7 +550,13 @@ pub(crate) fn infer_node(
             }
             let batch_of = |s: &Shape| s[..s.len().saturating_sub(2)].to_vec();
             let mut shape = broadcast(&batch_of(a), &batch_of(b))
-                .ok_or_else(|| node.error(format!("batch axes of {a:?} and {b:?} do not broadcast")))?;
+                .ok_or_else(|| {
+                    node.error(format!(
+                        "batch axes of {} and {} do not broadcast",
+                        shown(a),
+                        shown(b)
+                    ))
+                })?;
             if a.len() >= 2 {
                 shape.push(a[a.len() - 2]);
             }
@@ -621,19 +628,14 @@ pub(crate) fn infer_node(
                     .filter(|&(i, _)| Some(i) != skip && !copied(i))
                     .try_fold(1i64, |acc, (_, d)| d.and_then(|d| acc.checked_mul(d)))
             };
-            let dims: Vec<String> = x
-                .shape
-                .iter()
-                .map(|d| d.map_or_else(|| "N".to_string(), |d| d.to_string()))
-                .collect();
             let fixed = |message: String| OnnxError::FixedAtExport {
                 node: node.name.clone(),
                 message,
             };
             let unfit = || {
                 fixed(format!(
-                    "cannot reshape [{}] to {target:?}, a size fixed when the graph was exported",
-                    dims.join(", ")
+                    "cannot reshape {} to {target:?}, a size fixed when the graph was exported",
+                    shown(&x.shape)
                 ))
             };
             match (total, target.iter().position(|&d| d == -1)) {
@@ -668,8 +670,8 @@ pub(crate) fn infer_node(
                         && x.shape[1..].iter().all(Option::is_some) =>
                 {
                     return Err(fixed(format!(
-                        "reshapes [{}], a batch of any size, to {target:?}: the export fixed the batch",
-                        dims.join(", ")
+                        "reshapes {}, a batch of any size, to {target:?}: the export fixed the batch",
+                        shown(&x.shape)
                     )));
                 }
                 _ => {}
@@ -727,6 +729,15 @@ pub(crate) fn infer_node(
         other => return Err(node.error(format!("shape inference does not know operator {other}"))),
     };
     Ok(out)
+}
+
+/// A shape as people write it: `[N, 128, 13, 13]`, N where a dimension is unknown.
+fn shown(shape: &Shape) -> String {
+    let dims: Vec<String> = shape
+        .iter()
+        .map(|d| d.map_or_else(|| "N".to_string(), |d| d.to_string()))
+        .collect();
+    format!("[{}]", dims.join(", "))
 }
 
 /// Output spatial size of a convolution or pooling window (explicit pads or auto_pad).

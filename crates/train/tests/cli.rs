@@ -585,65 +585,79 @@ fn exported_backbones_train_and_untrainable_operators_are_named_up_front() {
 
 /// torch.export fixes the traced size into shape arithmetic (ShuffleNet's channel shuffle
 /// becomes a Reshape to [-1, 2, C/2, 28, 28]); at another size such a graph fails on its
-/// first batch, so ortl-train checks up front and names the two ways out.
+/// first batch, so ortl-train checks up front, at the file's size or 224, and names the
+/// ways out.
 #[test]
 fn a_graph_with_sizes_fixed_at_export_is_refused_at_another_size() {
     use ortl_models::exports::{CHANNELS, Classifier, Export, FEATURES, mobile};
     use ortl_onnx::{Node, Tensor};
     let wd = Workdir::new();
     tensors(&wd);
-    let exported = 48;
-    let mut model = mobile(&Export {
-        opset: 17,
-        size: Some(exported),
-        classifier: Classifier::ShapeFlatten,
-        classes: 1000,
-        seed: 1,
-    });
-    let mut folded = model.graph.clone();
-    ortl_onnx::fold::fold(&mut folded);
-    let map = ortl_onnx::shapes::infer(&folded).unwrap()[FEATURES]
-        .shape
-        .clone();
-    let (h, w) = (map[2].unwrap(), map[3].unwrap());
-    let graph = &mut model.graph;
-    let producer = graph
-        .nodes
-        .iter_mut()
-        .find(|n| n.outputs[0] == FEATURES)
-        .unwrap();
-    producer.outputs[0] = "unshuffled".into();
-    for (i, (input, target, output)) in [
-        ("unshuffled", vec![-1, 2, CHANNELS / 2, h, w], "grouped"),
-        ("grouped", vec![-1, CHANNELS, h, w], FEATURES),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let shape = format!("shuffle_shape_{i}");
-        graph
-            .initializers
-            .insert(shape.clone(), Tensor::i64s(&target));
-        graph.nodes.push(Node {
-            name: format!("shuffle_{i}"),
-            op: "Reshape".into(),
-            domain: String::new(),
-            inputs: vec![input.into(), shape],
-            outputs: vec![output.into()],
-            attrs: Default::default(),
+    // A file exported at 48×48, and a dynamic-size one whose shuffle holds 224×224's map
+    // (checked at 224 when the file does not say).
+    for (name, size, traced) in [("traced", Some(48), 48), ("dynamic", None, 224)] {
+        let mut model = mobile(&Export {
+            opset: 17,
+            size,
+            classifier: Classifier::ShapeFlatten,
+            classes: 1000,
+            seed: 1,
         });
+        let mut folded = model.graph.clone();
+        folded.inputs[0].shape = Some(vec![
+            ortl_onnx::Dim::Symbolic("N".into()),
+            ortl_onnx::Dim::Fixed(3),
+            ortl_onnx::Dim::Fixed(traced),
+            ortl_onnx::Dim::Fixed(traced),
+        ]);
+        ortl_onnx::fold::fold(&mut folded);
+        let map = ortl_onnx::shapes::infer(&folded).unwrap()[FEATURES]
+            .shape
+            .clone();
+        let (h, w) = (map[2].unwrap(), map[3].unwrap());
+        let graph = &mut model.graph;
+        let producer = graph
+            .nodes
+            .iter_mut()
+            .find(|n| n.outputs[0] == FEATURES)
+            .unwrap();
+        producer.outputs[0] = "unshuffled".into();
+        for (i, (input, target, output)) in [
+            ("unshuffled", vec![-1, 2, CHANNELS / 2, h, w], "grouped"),
+            ("grouped", vec![-1, CHANNELS, h, w], FEATURES),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let shape = format!("shuffle_shape_{i}");
+            graph
+                .initializers
+                .insert(shape.clone(), Tensor::i64s(&target));
+            graph.nodes.push(Node {
+                name: format!("shuffle_{i}"),
+                op: "Reshape".into(),
+                domain: String::new(),
+                inputs: vec![input.into(), shape],
+                outputs: vec![output.into()],
+                attrs: Default::default(),
+            });
+        }
+        let file = format!("{name}.onnx");
+        ortl_onnx::io::save(&model, &wd.join(&file)).unwrap();
+        let (code, _, stderr) = train_as(&wd, &file, &["--epochs", "1", "--force"]);
+        assert_eq!(code, 2, "{stderr}");
+        let origin = match size {
+            Some(_) => "exported for 48x48 images, it runs at that size".to_string(),
+            None => "it runs at 224x224".to_string(),
+        };
+        assert!(
+            stderr.contains(&format!("{origin} but not at the tensors' 32x32"))
+                && stderr.contains("node 'shuffle_0' (Reshape): cannot reshape [N, 16, ")
+                && stderr.contains(&format!("ortl-augment --size {traced}x{traced}")),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
-    ortl_onnx::io::save(&model, &wd.join("traced.onnx")).unwrap();
-    let (code, _, stderr) = train_as(&wd, "traced.onnx", &["--epochs", "1"]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains("exported for 48x48 images")
-            && stderr.contains("tensors' 32x32")
-            && stderr.contains("node 'shuffle_0' (Reshape): cannot reshape [N, 16, ")
-            && stderr.contains("ortl-augment --size 48x48"),
-        "{stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 /// Provenance: a built-in backbone is random (its seed) unless --weights loads a
