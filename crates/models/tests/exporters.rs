@@ -32,6 +32,17 @@ fn export(opset: i64, size: Option<i64>, classifier: Classifier) -> Model {
     })
 }
 
+/// A linear head over two classes on 40×40 images.
+fn two_classes_at_40() -> ClassifierSpec {
+    ClassifierSpec {
+        classes: vec!["a".into(), "b".into()],
+        height: 40,
+        width: 40,
+        head: Head::Linear { dropout: 0.0 },
+        seed: 1,
+    }
+}
+
 fn worst(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
     assert_eq!(a.shape(), b.shape());
     a.iter()
@@ -113,13 +124,7 @@ fn each_classifier_form_is_cut_at_its_features() {
                     size.map(|s| (s as usize, s as usize)),
                     "{case}"
                 );
-                let spec = ClassifierSpec {
-                    classes: vec!["a".into(), "b".into()],
-                    height: 40,
-                    width: 40,
-                    head: Head::Linear { dropout: 0.0 },
-                    seed: 1,
-                };
+                let spec = two_classes_at_40();
                 if size.is_some() {
                     continue; // a fixed-size export runs at its own size
                 }
@@ -184,13 +189,7 @@ fn a_graph_using_ortls_own_names_is_assembled_apart_from_them() {
     let inner = model.graph.nodes[1].outputs[0].clone();
     passes::rename_value(&mut model.graph, &inner, "probabilities");
     let imported = cut(model, "mobile", None).unwrap();
-    let spec = ClassifierSpec {
-        classes: vec!["a".into(), "b".into()],
-        height: 40,
-        width: 40,
-        head: Head::Linear { dropout: 0.0 },
-        seed: 1,
-    };
+    let spec = two_classes_at_40();
     let (assembled, head) = classifier(&imported, &spec);
     let graph = &assembled.graph;
     assert_eq!(graph.inputs.len(), 1);

@@ -45,6 +45,15 @@ fn spec(trainable: Trainable, optimizer: Optimizer) -> TrainSpec {
     }
 }
 
+/// SGD without momentum or decay: at lr 1 its update is the gradient.
+fn plain_sgd() -> Optimizer {
+    Optimizer::Sgd {
+        momentum: 0.0,
+        nesterov: false,
+        weight_decay: 0.0,
+    }
+}
+
 fn trainer(backbone: &Backbone, train: TrainSpec) -> Trainer {
     let spec = ClassifierSpec {
         classes: vec!["normal".into(), "tuberculosis".into()],
@@ -224,11 +233,7 @@ fn tensors_the_exporter_deduplicated_train_as_separate_parameters() {
                 assert_eq!(backbone.graph.initializers[input], scale, "{case}: {input}");
             }
         }
-        let sgd = Optimizer::Sgd {
-            momentum: 0.0,
-            nesterov: false,
-            weight_decay: 0.0,
-        };
+        let sgd = plain_sgd();
         let mut t = trainer(&backbone, spec(Trainable::All, sgd));
         let (pixels, labels) = images();
         let batch = Batch {
@@ -259,11 +264,7 @@ fn tensors_the_exporter_deduplicated_train_as_separate_parameters() {
 #[test]
 fn an_imported_graph_unfrozen_has_gradients_matching_finite_differences() {
     let backbone = imported(17, None, Classifier::ShapeFlatten, None);
-    let sgd = Optimizer::Sgd {
-        momentum: 0.0,
-        nesterov: false,
-        weight_decay: 0.0,
-    };
+    let sgd = plain_sgd();
     let mut t = trainer(&backbone, spec(Trainable::All, sgd));
     let (pixels, labels) = images();
     let batch = Batch {
@@ -356,11 +357,7 @@ fn an_operator_without_a_rule_is_named_with_the_freeze_that_trains_around_it() {
         ortl_train::graph::untrainable_node(&model, &Trainable::Head).unwrap(),
         None
     );
-    let sgd = Optimizer::Sgd {
-        momentum: 0.0,
-        nesterov: false,
-        weight_decay: 0.0,
-    };
+    let sgd = plain_sgd();
     let mut t = trainer(&backbone, spec(upto, sgd));
     let (pixels, labels) = images();
     let batch = Batch {
