@@ -73,6 +73,21 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Names for a one-line error, comma-separated: all of them up to twelve, else the first
+/// ten and how many more (an ImageNet classifier has 1000 classes).
+pub fn name_list(names: &[String]) -> String {
+    const ALL_UP_TO: usize = 12;
+    const SHOWN: usize = 10;
+    if names.len() <= ALL_UP_TO {
+        return names.join(", ");
+    }
+    format!(
+        "{}, … and {} more",
+        names[..SHOWN].join(", "),
+        names.len() - SHOWN
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +109,16 @@ mod tests {
         let err = err.context("reading data").unwrap_err();
         assert!(err.chain().any(|c| c.is::<UsageError>()));
         assert_eq!(format!("{err:#}"), "reading data: DATA_DIR has one class");
+    }
+
+    #[test]
+    fn long_name_lists_are_cut_short() {
+        let names = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>();
+        assert_eq!(name_list(&names(2)), "0, 1");
+        assert_eq!(name_list(&names(12)).split(", ").count(), 12);
+        assert_eq!(
+            name_list(&names(1000)),
+            "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, … and 990 more"
+        );
     }
 }

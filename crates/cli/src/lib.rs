@@ -9,6 +9,6 @@ pub mod lock;
 pub mod progress;
 
 pub use atomic::{AtomicDir, AtomicFile};
-pub use exit::{Interrupted, UsageError, interrupted, main_with, usage};
+pub use exit::{Interrupted, UsageError, interrupted, main_with, name_list, usage};
 pub use io::Output;
 pub use lock::OutputLock;

@@ -95,7 +95,7 @@ impl Explainer {
                     .ok_or_else(|| {
                         ortl_cli::usage(format!(
                             "--cam-class '{name}' is not one of the model's classes ({}), predicted or true",
-                            info.classes.join(", ")
+                            ortl_cli::name_list(&info.classes)
                         ))
                     })?,
             ),

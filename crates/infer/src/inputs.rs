@@ -67,7 +67,7 @@ pub fn from_manifest(
             anyhow::bail!(
                 "{}: class '{class}' is not one of the model's classes ({}); use the manifest the model was trained on",
                 path.display(),
-                classes.join(", ")
+                ortl_cli::name_list(classes)
             );
         }
     }
