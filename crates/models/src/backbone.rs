@@ -78,6 +78,34 @@ impl Backbone {
             .unwrap_or_default())
     }
 
+    /// Why the backbone cannot run on `height` × `width` images, when shape inference can
+    /// tell: an imported graph can hold sizes fixed from its example input (a channel
+    /// shuffle's Reshape to [-1, 2, C/2, 28, 28], a batch of 1) or need sizes its design
+    /// divides evenly (DLA adds maps of 13 and 12 rows at 100×100); either would fail on the
+    /// first batch. `None` also when inference cannot follow the graph (an operator it does
+    /// not know): ONNX Runtime has the last word then.
+    pub fn unfit_size(&self, height: usize, width: usize) -> Option<String> {
+        let e = self.feature_shape(height as i64, width as i64).err()?;
+        let (rh, rw) = self.size.unwrap_or((224, 224));
+        if (rh, rw) != (height, width) && self.feature_shape(rh as i64, rw as i64).is_ok() {
+            let (origin, or_export) = match self.size {
+                Some(_) => (
+                    format!("exported for {rh}x{rw} images, it runs at that size"),
+                    ", or export the model with dynamic height and width",
+                ),
+                None => (format!("it runs at {rh}x{rw}"), ""),
+            };
+            return Some(format!(
+                "{origin} but not at the tensors' {height}x{width} ({e}); make the tensors with ortl-augment --size {rh}x{rw}{or_export}"
+            ));
+        }
+        matches!(e, ortl_onnx::OnnxError::FixedAtExport { .. }).then(|| {
+            format!(
+                "{e}: export the model with a dynamic batch (torch.export: a batch of 2 or more in the example input, or Dim for axis 0)"
+            )
+        })
+    }
+
     /// The smallest square image, in pixels per side, whose every convolution and pooling
     /// window fits its input; `None` when shape inference cannot follow the graph (an
     /// imported operator it does not know), so the size cannot be checked up front. Larger

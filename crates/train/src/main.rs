@@ -352,33 +352,8 @@ fn run(args: Args) -> Result<()> {
             backbone.name
         )));
     }
-    // An imported graph can hold sizes fixed from its example input (a channel shuffle's
-    // Reshape to [-1, 2, C/2, 28, 28], a batch of 1) or need sizes its design divides
-    // evenly (DLA adds maps of 13 and 12 rows at 100×100); either fails on the first batch.
-    let (height, width) = (set.meta.height, set.meta.width);
-    if let Err(e) = backbone.feature_shape(height as i64, width as i64) {
-        let (rh, rw) = backbone.size.unwrap_or((224, 224));
-        if (rh, rw) != (height, width) && backbone.feature_shape(rh as i64, rw as i64).is_ok() {
-            let (origin, or_export) = match backbone.size {
-                Some(_) => (
-                    format!("exported for {rh}x{rw} images, it runs at that size"),
-                    ", or export the model with dynamic height and width",
-                ),
-                None => (format!("it runs at {rh}x{rw}"), ""),
-            };
-            return Err(usage(format!(
-                "{}: {origin} but not at the tensors' {height}x{width} ({e}); make the tensors with ortl-augment --size {rh}x{rw}{or_export}",
-                s.backbone
-            )));
-        }
-        if let ortl_onnx::OnnxError::FixedAtExport { .. } = e {
-            return Err(usage(format!(
-                "{}: {e}: export the model with a dynamic batch (torch.export: a batch of 2 or more in the example input, or Dim for axis 0)",
-                s.backbone
-            )));
-        }
-        // Otherwise shape inference cannot follow the graph (an operator it does not
-        // know): ONNX Runtime has the last word.
+    if let Some(why) = backbone.unfit_size(set.meta.height, set.meta.width) {
+        return Err(usage(format!("{}: {why}", s.backbone)));
     }
     eprintln!(
         "ortl-train: backbone {} ({} parameters, {}), cut {}, normalisation {} ({})",

@@ -71,19 +71,25 @@ fn trainer(backbone: &Backbone, train: TrainSpec) -> Trainer {
     Trainer::new(runtime, &options, model, &head, train).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Eight images: class 1 has a bright square in the middle.
-fn images() -> (ArrayD<u8>, Vec<usize>) {
-    let labels: Vec<usize> = (0..8).map(|i| i % 2).collect();
+/// The eight images' classes, alternating.
+const LABELS: [usize; 8] = [0, 1, 0, 1, 0, 1, 0, 1];
+
+/// Eight images, class 1 with a bright square in the middle, each sample weighted `weight`.
+fn batch(weight: f32) -> Batch<'static> {
     let pixels = ArrayD::from_shape_fn(IxDyn(&[8, SIZE, SIZE, 3]), |i| {
         let centre = (8..24).contains(&i[1]) && (8..24).contains(&i[2]);
         let base = ((i[0] * 37 + i[1] * 11 + i[2] * 7) % 64) as u8;
-        if labels[i[0]] == 1 && centre {
+        if LABELS[i[0]] == 1 && centre {
             200 + base / 4
         } else {
             base
         }
     });
-    (pixels, labels)
+    Batch {
+        input: Input::Images(pixels),
+        labels: &LABELS,
+        weights: vec![weight; 8],
+    }
 }
 
 #[test]
@@ -99,12 +105,7 @@ fn a_head_trains_on_every_exporters_form_and_on_an_encoder() {
         let backbone = imported(opset, size, form, features);
         let adam = Optimizer::keras(OptimizerKind::Adam, 0.0, 0.0);
         let mut t = trainer(&backbone, spec(Trainable::Head, adam));
-        let (pixels, labels) = images();
-        let batch = Batch {
-            input: Input::Images(pixels),
-            labels: &labels,
-            weights: vec![1.0; 8],
-        };
+        let batch = batch(1.0);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let first = t.step(&batch, 0.1, &mut rng).unwrap().loss;
         let mut last = first;
@@ -169,12 +170,7 @@ fn shapes_recorded_at_the_traced_size_do_not_bind_training_at_another() {
     let backbone = cut_at(model, "export", None, None).unwrap();
     let adam = Optimizer::keras(OptimizerKind::Adam, 0.0, 0.0);
     let mut t = trainer(&backbone, spec(Trainable::All, adam));
-    let (pixels, labels) = images();
-    let batch = Batch {
-        input: Input::Images(pixels),
-        labels: &labels,
-        weights: vec![1.0; 8],
-    };
+    let batch = batch(1.0);
     let result = t
         .step(&batch, 0.01, &mut ChaCha8Rng::seed_from_u64(1))
         .unwrap();
@@ -235,12 +231,7 @@ fn tensors_the_exporter_deduplicated_train_as_separate_parameters() {
         }
         let sgd = plain_sgd();
         let mut t = trainer(&backbone, spec(Trainable::All, sgd));
-        let (pixels, labels) = images();
-        let batch = Batch {
-            input: Input::Images(pixels),
-            labels: &labels,
-            weights: vec![1.0; 8],
-        };
+        let batch = batch(1.0);
         t.step(&batch, 0.1, &mut ChaCha8Rng::seed_from_u64(1))
             .unwrap_or_else(|e| panic!("{case}: {e}"));
         let after = t.state().unwrap();
@@ -266,14 +257,9 @@ fn an_imported_graph_unfrozen_has_gradients_matching_finite_differences() {
     let backbone = imported(17, None, Classifier::ShapeFlatten, None);
     let sgd = plain_sgd();
     let mut t = trainer(&backbone, spec(Trainable::All, sgd));
-    let (pixels, labels) = images();
-    let batch = Batch {
-        input: Input::Images(pixels),
-        labels: &labels,
-        // Weights scale the loss (a weighted mean) and every gradient 40×, so each
-        // checked gradient stands well above the float32 rounding of the loss.
-        weights: vec![40.0; 8],
-    };
+    // Weights scale the loss (a weighted mean) and every gradient 40×, so each
+    // checked gradient stands well above the float32 rounding of the loss.
+    let batch = batch(40.0);
     let before = t.state().unwrap();
     // With plain SGD at lr = 1 the update is exactly the gradient.
     t.step(&batch, 1.0, &mut ChaCha8Rng::seed_from_u64(5))
@@ -359,12 +345,7 @@ fn an_operator_without_a_rule_is_named_with_the_freeze_that_trains_around_it() {
     );
     let sgd = plain_sgd();
     let mut t = trainer(&backbone, spec(upto, sgd));
-    let (pixels, labels) = images();
-    let batch = Batch {
-        input: Input::Images(pixels),
-        labels: &labels,
-        weights: vec![1.0; 8],
-    };
+    let batch = batch(1.0);
     let before = t.state().unwrap();
     t.step(&batch, 0.1, &mut ChaCha8Rng::seed_from_u64(5))
         .unwrap();
