@@ -18,26 +18,69 @@ EPOCHS   ?= 30
 DEVICE   ?= cpu
 BACKBONE ?= resnet-mini
 TRAIN    ?= --optimizer adamw --lr 3e-3 --weight-decay 1e-3 --schedule cosine
-CARGO    ?= cargo
 # make compare: the tutorial's closing comparison, one run per backbone on the same tensors.
 # The defaults are the reduced members (minutes on CPU); the published networks are
 # COMPARE='resnet50 inception_resnet_v2 mobilenet_v2 efficientnet_b0 densenet201 inception_v3 vgg19'.
 COMPARE  ?= resnet-mini inception-resnet-mini mobilenet-mini efficientnet-mini densenet-mini \
             inception-mini vgg-mini
 
+# Extra flags of the last two stages (e.g. INFER='--tta flip', REPORT='--bootstrap 5000').
+INFER    ?=
+REPORT   ?=
+CARGO    ?= cargo
+# The cargo profile the pipeline's binaries come from (make test runs it on PROFILE=dev).
+PROFILE  ?= release
+
 # With a test split (TEST > 0), the test images are classified too, and the report scores
 # them at the threshold chosen on the validation predictions (never on themselves).
 HAS_TEST := $(shell awk 'BEGIN { print ($(TEST) > 0) ? "yes" : "" }')
-BIN      := target/release
+BIN      := target/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 ORT_LIB  := .ort/libonnxruntime.so.1.31.1
 export ORT_DYLIB_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: all setup setup-cuda build split augment train infer report compare cv test lint bench bench-quick gpu-check gpu-pack fuzz fixtures clean
+.PHONY: all setup setup-cuda build split augment train infer report compare cv test lint bench bench-quick gpu-check gpu-pack fuzz fixtures clean distclean
+
+# ---- The pipeline as a build graph --------------------------------------------------------
+# Each stage's target is the file it writes last, with its real prerequisites: the previous
+# stage's output, its binary, and a stamp holding its settings, so that a stage runs again
+# only when one of those changed (and then with --force, replacing an output whose inputs
+# changed). `make -n` shows what would run.
+#
+# Stamps live in $(OUT)/.make/ and are rewritten, at parse time, only when their text
+# changes: a changed EPOCHS makes train.settings newer than run/train.json. The data stamp
+# holds a digest of every path, size and modification time under $(DATA), so an added,
+# removed or touched image re-runs the split (file names with spaces are fine: they never
+# become make prerequisites).
+STAMPS := $(OUT)/.make
+# $(call stamp,NAME,TEXT): the stamp's path, after writing TEXT into it if it differs.
+stamp = $(shell mkdir -p '$(STAMPS)' && t='$(subst ','\'',$2)' && \
+  { [ -f '$(STAMPS)/$1' ] && [ "$$(cat '$(STAMPS)/$1')" = "$$t" ] || printf '%s\n' "$$t" > '$(STAMPS)/$1'; } \
+  && echo '$(STAMPS)/$1')
+# Goals that never read the stamps compute none (make test, lint, clean … touch no $(OUT)).
+NO_PIPELINE := setup setup-cuda build cv test lint bench bench-quick gpu-check gpu-pack fuzz fixtures clean distclean
+ifneq ($(filter-out $(NO_PIPELINE),$(or $(MAKECMDGOALS),all)),)
+# The binaries are built before make reads the graph (a no-op when nothing changed): cargo
+# alone knows which binaries a source change reaches, and relinks only those, so a stage
+# re-runs only when its own binary changed, and `make -n` is exact (it builds, then shows).
+ifneq ($(shell $(CARGO) build --profile $(PROFILE) --bins >&2 && echo built),built)
+$(error cargo build failed (above))
+endif
+DATA_STAMP := $(call stamp,data,$(shell find '$(DATA)' -printf '%P\t%s\t%T@\n' 2>/dev/null | LC_ALL=C sort | sha256sum))
+SPLIT_STAMP := $(call stamp,split.settings,$(DATA) --val $(VAL) --test $(TEST) --seed $(SEED))
+AUGMENT_STAMP := $(call stamp,augment.settings,--size $(SIZE) --copies $(COPIES) --seed $(SEED) $(AUGMENT))
+TRAIN_STAMP := $(call stamp,train.settings,--backbone $(BACKBONE) --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN))
+COMPARE_STAMP := $(call stamp,compare.settings,--epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN))
+COMPARE_RUNS_STAMP := $(call stamp,compare.runs,$(COMPARE))
+INFER_STAMP := $(call stamp,infer.settings,--device $(DEVICE) $(INFER))
+REPORT_STAMP := $(call stamp,report.settings,$(REPORT))
+endif
 
 all: report
-	@awk -F, 'NR > 1 { n++; if ($$2 == $$4) c++ } END { printf "make all: validation accuracy of model.onnx %.3f (%d/%d)\n", c / n, c, n }' $(OUT)/predictions.csv
+	@awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$$i] = i; next } \
+	  { n++; if ($$2 == $$4) c++; model = $$col["model"]; epoch = $$col["model_epoch"] } \
+	  END { printf "make all: validation accuracy of %s (epoch %s) %.3f (%d/%d)\n", model, epoch, c / n, c, n }' $(OUT)/predictions.csv
 ifneq ($(HAS_TEST),)
-	@awk -F, 'NR > 1 { n++; if ($$2 == $$4) c++ } END { printf "make all: test accuracy of model.onnx %.3f (%d/%d); the report scores the test split at the threshold chosen on validation\n", c / n, c, n }' $(OUT)/predictions-test.csv
+	@awk -F, 'NR > 1 { n++; if ($$2 == $$4) c++ } END { printf "make all: test accuracy %.3f (%d/%d); the report scores the test split at the threshold chosen on validation\n", c / n, c, n }' $(OUT)/predictions-test.csv
 endif
 	@echo "make all: model in $(OUT)/run/, predictions in $(OUT)/predictions.csv, report in $(OUT)/report/report.html"
 
@@ -50,52 +93,66 @@ setup: .ort/INSTALLED
 setup-cuda:
 	scripts/setup-ort.sh cuda
 
-build: setup
-	$(CARGO) build --release --bins
+build: .ort/INSTALLED
+	$(CARGO) build --profile $(PROFILE) --bins
 
-split: build
-	@mkdir -p $(OUT)
-	$(BIN)/ortl-split $(DATA) --val $(VAL) --test $(TEST) --seed $(SEED) -o $(OUT)/manifest.csv
+split: $(OUT)/manifest.csv
+$(OUT)/manifest.csv: $(BIN)/ortl-split $(DATA_STAMP) $(SPLIT_STAMP) | .ort/INSTALLED
+	$(BIN)/ortl-split $(DATA) --val $(VAL) --test $(TEST) --seed $(SEED) -o $@ --force
 
-augment: split
-	$(BIN)/ortl-augment $(OUT)/manifest.csv -o $(OUT)/tensors --force \
+augment: $(OUT)/tensors/meta.json
+$(OUT)/tensors/meta.json: $(OUT)/manifest.csv $(BIN)/ortl-augment $(AUGMENT_STAMP)
+	$(BIN)/ortl-augment $< -o $(OUT)/tensors --force \
 	  --size $(SIZE) --copies $(COPIES) --seed $(SEED) $(AUGMENT)
 
-train: augment
+train: $(OUT)/run/train.json
+$(OUT)/run/train.json: $(OUT)/tensors/meta.json $(BIN)/ortl-train $(TRAIN_STAMP) $(if $(filter %.onnx,$(BACKBONE)),$(BACKBONE))
 	$(BIN)/ortl-train $(OUT)/tensors -o $(OUT)/run --force --backbone $(BACKBONE) \
 	  --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN)
 
-infer: train
-	$(BIN)/ortl-infer --model $(OUT)/run/model.onnx --manifest $(OUT)/manifest.csv --split val \
-	  --device $(DEVICE) --cam $(OUT)/cams --force > $(OUT)/predictions.csv.partial && mv $(OUT)/predictions.csv.partial $(OUT)/predictions.csv
-	cp $(OUT)/predictions.csv $(OUT)/run/predictions.csv  # so 'ortl-report compare' finds it
+# The evaluated model: best.onnx when the run has one, else model.onnx (the script says why).
+evaluated = $$(scripts/evaluated-model.sh $(1))
+
+infer: $(OUT)/predictions.csv
+$(OUT)/predictions.csv: $(OUT)/run/train.json $(OUT)/manifest.csv $(BIN)/ortl-infer $(INFER_STAMP)
+	$(BIN)/ortl-infer --model $(call evaluated,$(OUT)/run) --manifest $(OUT)/manifest.csv --split val \
+	  --device $(DEVICE) --cam $(OUT)/cams --force $(INFER) -o $@
+	cp $@ $(OUT)/run/predictions.csv  # so 'ortl-report compare' finds it
 ifneq ($(HAS_TEST),)
-	$(BIN)/ortl-infer --model $(OUT)/run/model.onnx --manifest $(OUT)/manifest.csv --split test \
-	  --device $(DEVICE) --cam $(OUT)/cams-test --force > $(OUT)/predictions-test.csv.partial && mv $(OUT)/predictions-test.csv.partial $(OUT)/predictions-test.csv
+infer: $(OUT)/predictions-test.csv
+$(OUT)/predictions-test.csv: $(OUT)/predictions.csv
+	$(BIN)/ortl-infer --model $(call evaluated,$(OUT)/run) --manifest $(OUT)/manifest.csv --split test \
+	  --device $(DEVICE) --cam $(OUT)/cams-test --force $(INFER) -o $@
 endif
 
-report: infer
+report: $(OUT)/report/report.html
 ifneq ($(HAS_TEST),)
-	$(BIN)/ortl-report --predictions $(OUT)/predictions-test.csv --threshold-from $(OUT)/predictions.csv \
-	  --run $(OUT)/run --cams $(OUT)/cams-test -o $(OUT)/report --force
+$(OUT)/report/report.html: $(OUT)/predictions-test.csv $(BIN)/ortl-report $(REPORT_STAMP)
+	$(BIN)/ortl-report --predictions $< --threshold-from $(OUT)/predictions.csv \
+	  --run $(OUT)/run --cams $(OUT)/cams-test -o $(OUT)/report --force $(REPORT)
 else
-	$(BIN)/ortl-report --predictions $(OUT)/predictions.csv --run $(OUT)/run \
-	  --cams $(OUT)/cams -o $(OUT)/report --force
+$(OUT)/report/report.html: $(OUT)/predictions.csv $(BIN)/ortl-report $(REPORT_STAMP)
+	$(BIN)/ortl-report --predictions $< --run $(OUT)/run \
+	  --cams $(OUT)/cams -o $(OUT)/report --force $(REPORT)
 endif
 
-## compare: train, infer and evaluate every backbone in COMPARE, then compare the runs
-compare: augment
-	@for b in $(COMPARE); do \
-	  run=$(OUT)/compare/$$(basename $$b .onnx); \
-	  echo "make compare: $$b -> $$run"; \
-	  $(BIN)/ortl-train $(OUT)/tensors -o $$run --force --backbone $$b \
-	    --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN) || exit 1; \
-	  $(BIN)/ortl-infer --model $$run/model.onnx --manifest $(OUT)/manifest.csv \
-	    --split val --device $(DEVICE) > $$run/predictions.csv.partial || exit 1; \
-	  mv $$run/predictions.csv.partial $$run/predictions.csv; \
-	done
-	$(BIN)/ortl-report compare $(foreach b,$(COMPARE),$(OUT)/compare/$(basename $(notdir $(b)))) \
-	  -o $(OUT)/comparison --force --sort-by roc_auc
+## compare: train, infer and evaluate every backbone in COMPARE, then compare the runs;
+## each run is its own target, so adding a backbone trains only that one
+run_name = $(basename $(notdir $(1)))
+COMPARE_RUNS := $(foreach b,$(COMPARE),$(OUT)/compare/$(call run_name,$(b)))
+compare: $(OUT)/comparison/comparison.html
+# One rule per backbone (a COMPARE entry may be a path to an .onnx file, itself a prerequisite).
+define compare_run
+$(OUT)/compare/$(call run_name,$(1))/train.json: $(OUT)/tensors/meta.json $(BIN)/ortl-train $(COMPARE_STAMP) $(filter %.onnx,$(1))
+	$(BIN)/ortl-train $(OUT)/tensors -o $$(@D) --force --backbone $(1) \
+	  --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN)
+endef
+$(foreach b,$(COMPARE),$(eval $(call compare_run,$(b))))
+$(OUT)/compare/%/predictions.csv: $(OUT)/compare/%/train.json $(OUT)/manifest.csv $(BIN)/ortl-infer $(INFER_STAMP)
+	$(BIN)/ortl-infer --model $(call evaluated,$(@D)) --manifest $(OUT)/manifest.csv \
+	  --split val --device $(DEVICE) $(INFER) -o $@
+$(OUT)/comparison/comparison.html: $(addsuffix /predictions.csv,$(COMPARE_RUNS)) $(BIN)/ortl-report $(REPORT_STAMP) $(COMPARE_RUNS_STAMP)
+	$(BIN)/ortl-report compare $(COMPARE_RUNS) -o $(OUT)/comparison --force --sort-by roc_auc
 
 ## cv: cross-validated backbone comparison with Snakemake (CV_CONFIG; docs/SCALE.md)
 CV_CONFIG ?= workflow/config.yaml
@@ -112,13 +169,14 @@ cv: build .venv-cv/INSTALLED
 	.venv-cv/bin/pip install --quiet snakemake==9.27.1
 	touch $@
 
-## test: unit, numeric and integration tests, the GPU check's CPU self-test and the
-## cross-validation workflow (CI runs `make lint` after it)
+## test: unit, numeric and integration tests, the GPU check's CPU self-test, the
+## cross-validation workflow and this Makefile's build graph (CI runs `make lint` after it)
 test: setup .venv-cv/INSTALLED
 	$(CARGO) test --workspace
 	$(CARGO) build --bins
 	GPU_CHECK_BIN=target/debug scripts/gpu-check.sh selftest
 	workflow/test.sh $(SNAKEMAKE) target/debug
+	scripts/test-makefile.sh target/debug
 
 ## lint: rustfmt and clippy over every target, warnings as errors
 lint:
@@ -149,7 +207,10 @@ fuzz:
 
 ## fixtures: regenerate the bundled synthetic data set (deterministic)
 fixtures:
-	$(CARGO) run --release -p ortl-fixtures -- -o fixtures
+	$(CARGO) run --release -p ortl-fixtures -- -o fixtures --force
 
+## clean: the pipeline's outputs ($(OUT)); distclean also the builds and ONNX Runtime
 clean:
-	rm -rf $(OUT) target .ort
+	rm -rf $(OUT)
+distclean: clean
+	rm -rf target .ort .venv-cv

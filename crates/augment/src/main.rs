@@ -24,8 +24,10 @@ use ortl_manifest::Manifest;
 /// [N,H,W,3] (numpy.load reads them). The folder appears only when complete.
 ///
 /// EXAMPLES:
-///     ortl-augment manifest.csv -o tensors --size 100x100 --copies 4 --preset tutorial
-///     ortl-augment manifest.csv -o tensors --copies 3 --flip horizontal --rotate 0.05
+///     ortl-augment manifest.csv -o tensors --size 100x100 --copies 4 \
+///         --preset tutorial
+///     ortl-augment manifest.csv -o tensors --copies 3 --flip horizontal \
+///         --rotate 0.05
 ///     ortl-split data/xray | ortl-augment - -o tensors --copies 0
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]

@@ -1,8 +1,12 @@
-//! Outputs appear whole or not at all: everything is written under a temporary name in the
-//! destination's folder and renamed into place once complete, so an interrupted run never
-//! leaves a file (or a folder of shards) that looks finished.
+//! Outputs appear whole or not at all: a regular file is written under a temporary name in
+//! the destination's folder and renamed into place once complete, so an interrupted run
+//! never leaves a file (or a folder of shards) that looks finished. A path that names
+//! something else — a character device (`/dev/null`), a FIFO, a socket, `/dev/stdout` — is
+//! opened and written directly, since renaming over it would replace the device with a
+//! file; a symlink is followed, and what it points to is written (atomically when that is
+//! a regular file).
 
-use std::fs;
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -11,69 +15,172 @@ use tempfile::{NamedTempFile, TempDir};
 
 use crate::OutputLock;
 
+/// What a named output path turns out to be.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// A regular file, or nothing yet: written atomically at this path (symlinks resolved).
+    Regular(PathBuf),
+    /// A device, FIFO or socket: opened and written in place.
+    Special(PathBuf),
+}
+
+impl Destination {
+    /// Classifies `path`, following symlinks (a dangling one names the file it would create).
+    pub fn of(path: &Path) -> Result<Self> {
+        let Some(resolved) = follow_symlinks(path)? else {
+            return match fs::metadata(path) {
+                Ok(meta) if meta.is_dir() => Err(is_a_folder(path)),
+                Ok(_) => Ok(Destination::Special(path.to_path_buf())),
+                Err(_) => Ok(Destination::Regular(path.to_path_buf())),
+            };
+        };
+        match fs::metadata(&resolved) {
+            Ok(meta) if meta.is_dir() => Err(is_a_folder(path)),
+            Ok(meta) if !meta.is_file() => Ok(Destination::Special(resolved)),
+            _ => Ok(Destination::Regular(resolved)),
+        }
+    }
+}
+
+fn is_a_folder(path: &Path) -> anyhow::Error {
+    crate::usage(format!(
+        "{} is a folder; name a file to write",
+        path.display()
+    ))
+}
+
+/// The path a chain of symlinks ends at (relative links taken from their own folder), or
+/// `None` when the chain passes through `/proc` or `/dev` (`/dev/stdout` → `/proc/self/fd/1`
+/// → `pipe:[…]` or the shell's redirection target): those name open descriptors and
+/// devices, to be written through as the shell set them up, never places for a new file.
+fn follow_symlinks(path: &Path) -> Result<Option<PathBuf>> {
+    let mut current = path.to_path_buf();
+    // The kernel's own limit on links followed in one lookup.
+    for _ in 0..40 {
+        if current.starts_with("/proc") || current.starts_with("/dev") {
+            return Ok(None);
+        }
+        if !current.is_symlink() {
+            return Ok(Some(current));
+        }
+        let target = fs::read_link(&current)
+            .with_context(|| format!("cannot read the symlink {}", current.display()))?;
+        current = parent_dir(&current).join(target);
+    }
+    Err(crate::usage(format!(
+        "{}: too many levels of symlinks",
+        path.display()
+    )))
+}
+
 /// A file written under a temporary name beside `path`, renamed to `path` by [`commit`].
-/// Dropped without a commit, the temporary file is removed and `path` is untouched.
+/// Dropped without a commit, the temporary file is removed and `path` is untouched. A `path`
+/// that is a device, FIFO or socket (see [`Destination`]) is written directly instead.
 ///
 /// [`commit`]: AtomicFile::commit
 pub struct AtomicFile {
     path: PathBuf,
-    writer: BufWriter<NamedTempFile>,
-    _lock: OutputLock,
+    writer: Writer,
+}
+
+enum Writer {
+    Staged {
+        temp: BufWriter<NamedTempFile>,
+        /// Where the file lands: `path` with its symlinks followed.
+        target: PathBuf,
+        _lock: OutputLock,
+    },
+    Direct(BufWriter<File>),
 }
 
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<Self> {
-        let lock = OutputLock::acquire(path)?;
-        let dir = parent_dir(path);
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let prefix = format!(".{}.", name.as_deref().unwrap_or("out"));
-        // Temporary files are private (0600) by default; the output is an ordinary file,
-        // readable as the user's umask allows.
-        let temp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(".partial")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .tempfile_in(dir)
-            .with_context(|| {
-                format!(
-                    "cannot create a file in {} (is the folder writable?)",
-                    dir.display()
-                )
-            })?;
+        let writer = match Destination::of(path)? {
+            Destination::Special(special) => {
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .open(&special)
+                    .with_context(|| format!("cannot open {} for writing", path.display()))?;
+                Writer::Direct(BufWriter::new(file))
+            }
+            Destination::Regular(regular) => {
+                let lock = OutputLock::acquire(&regular)?;
+                let temp = temp_file_beside(&regular)?;
+                Writer::Staged {
+                    temp: BufWriter::new(temp),
+                    target: regular,
+                    _lock: lock,
+                }
+            }
+        };
         Ok(Self {
             path: path.to_path_buf(),
-            writer: BufWriter::new(temp),
-            _lock: lock,
+            writer,
         })
     }
 
-    /// Flushes, syncs and renames the file into place.
+    /// Flushes, syncs and renames the file into place (a special file: flushes).
     pub fn commit(self) -> Result<()> {
         let path = self.path;
-        let temp = self
-            .writer
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("writing {}", path.display()))?;
-        temp.as_file()
-            .sync_all()
-            .with_context(|| format!("writing {}", path.display()))?;
-        temp.persist(&path).map_err(|e| e.error).with_context(|| {
-            format!(
-                "cannot move the finished file into place at {}",
-                path.display()
-            )
-        })?;
-        Ok(())
+        let context = || format!("writing {}", path.display());
+        match self.writer {
+            Writer::Direct(mut file) => file.flush().with_context(context),
+            Writer::Staged {
+                temp,
+                target,
+                _lock,
+            } => {
+                let temp = temp
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .with_context(context)?;
+                temp.as_file().sync_all().with_context(context)?;
+                temp.persist(&target)
+                    .map_err(|e| e.error)
+                    .with_context(|| {
+                        format!(
+                            "cannot move the finished file into place at {}",
+                            path.display()
+                        )
+                    })?;
+                Ok(())
+            }
+        }
     }
+}
+
+/// A private temporary file in `path`'s folder, named after it.
+fn temp_file_beside(path: &Path) -> Result<NamedTempFile> {
+    let dir = parent_dir(path);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{}.", name.as_deref().unwrap_or("out"));
+    // Temporary files are private (0600) by default; the output is an ordinary file,
+    // readable as the user's umask allows.
+    tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".partial")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(|| {
+            format!(
+                "cannot create a file in {} (is the folder writable?)",
+                dir.display()
+            )
+        })
 }
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.writer.write(buf)
+        match &mut self.writer {
+            Writer::Staged { temp, .. } => temp.write(buf),
+            Writer::Direct(file) => file.write(buf),
+        }
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.writer.flush()
+        match &mut self.writer {
+            Writer::Staged { temp, .. } => temp.flush(),
+            Writer::Direct(file) => file.flush(),
+        }
     }
 }
 
@@ -89,17 +196,20 @@ pub struct AtomicDir {
 
 impl AtomicDir {
     /// Starts a new output folder. An existing non-empty `path` is an error unless `force`.
-    pub fn create(path: &Path, force: bool) -> Result<Self> {
+    /// A symlink to a folder is followed: the folder it points to is replaced.
+    pub fn create(named: &Path, force: bool) -> Result<Self> {
+        let resolved = follow_symlinks(named)?.unwrap_or_else(|| named.to_path_buf());
+        let path = resolved.as_path();
         if path.exists() && !force && !is_empty_dir(path) {
             return Err(crate::usage(format!(
                 "{} already exists; pass --force to replace it",
-                path.display()
+                named.display()
             )));
         }
         if path.exists() && !path.is_dir() {
             return Err(crate::usage(format!(
                 "{} exists and is not a folder; choose another output path",
-                path.display()
+                named.display()
             )));
         }
         let dir = parent_dir(path);
@@ -243,25 +353,25 @@ mod tests {
         );
     }
 
-    /// An output path that is a symlink is replaced by the new output; what it pointed to,
-    /// possibly outside the output's folder, is never written or removed.
+    /// An output path that is a symlink is followed: what it points to gets the output
+    /// (atomically, as any regular file) and the link stays a link.
     #[test]
-    fn symlinked_outputs_are_replaced_not_followed() {
+    fn symlinked_outputs_are_followed_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let outside = dir.path().join("outside");
         fs::create_dir(&outside).unwrap();
-        fs::write(outside.join("keep.txt"), "keep").unwrap();
+        fs::write(outside.join("old.txt"), "old").unwrap();
         let out_dir = dir.path().join("report");
-        std::os::unix::fs::symlink(&outside, &out_dir).unwrap();
+        std::os::unix::fs::symlink("outside", &out_dir).unwrap();
         let staged = AtomicDir::create(&out_dir, true).unwrap();
         fs::write(staged.staging().join("report.html"), "new").unwrap();
         staged.commit().unwrap();
-        assert!(!out_dir.is_symlink() && out_dir.join("report.html").is_file());
+        assert!(out_dir.is_symlink());
         assert_eq!(
-            fs::read_to_string(outside.join("keep.txt")).unwrap(),
-            "keep"
+            fs::read_to_string(outside.join("report.html")).unwrap(),
+            "new"
         );
-        assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
+        assert!(!outside.join("old.txt").exists());
 
         let target = outside.join("target.csv");
         fs::write(&target, "old").unwrap();
@@ -270,9 +380,111 @@ mod tests {
         let mut file = AtomicFile::create(&link).unwrap();
         file.write_all(b"new").unwrap();
         file.commit().unwrap();
-        assert!(!link.is_symlink());
-        assert_eq!(fs::read_to_string(&link).unwrap(), "new");
-        assert_eq!(fs::read_to_string(&target).unwrap(), "old");
+        assert!(link.is_symlink());
+        assert_eq!(fs::read_to_string(&target).unwrap(), "new");
+
+        // A dangling link names the file it would create.
+        let dangling = dir.path().join("later.csv");
+        std::os::unix::fs::symlink("outside/created.csv", &dangling).unwrap();
+        let mut file = AtomicFile::create(&dangling).unwrap();
+        file.write_all(b"made").unwrap();
+        file.commit().unwrap();
+        assert!(dangling.is_symlink());
+        assert_eq!(
+            fs::read_to_string(outside.join("created.csv")).unwrap(),
+            "made"
+        );
+    }
+
+    fn mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// A FIFO gets the bytes through its reader and is still a FIFO after: no temporary
+    /// file beside it, no rename over it.
+    #[test]
+    fn fifo_is_written_through() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        mkfifo(&fifo);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read_to_string(fifo).unwrap())
+        };
+        let mut file = AtomicFile::create(&fifo).unwrap();
+        file.write_all(b"path,label\n").unwrap();
+        file.commit().unwrap();
+        assert_eq!(reader.join().unwrap(), "path,label\n");
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "nothing beside it"
+        );
+    }
+
+    /// A character device made with mknod (root only; CI runs as root) is written and
+    /// stays a character device.
+    #[test]
+    fn character_device_stays_a_device() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let null = dir.path().join("null");
+        // 1,3 is /dev/null's major and minor number.
+        let made = std::process::Command::new("mknod")
+            .args([null.as_os_str(), "c".as_ref(), "1".as_ref(), "3".as_ref()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !made {
+            eprintln!("skipped: mknod needs root (CI runs as root)");
+            return;
+        }
+        for _ in 0..2 {
+            let mut file = AtomicFile::create(&null).unwrap();
+            file.write_all(&[0u8; 4096]).unwrap();
+            file.commit().unwrap();
+            assert!(
+                fs::symlink_metadata(&null)
+                    .unwrap()
+                    .file_type()
+                    .is_char_device()
+            );
+        }
+        // A folder output aimed at a device is refused, and the device stays.
+        assert!(AtomicDir::create(&null, true).is_err());
+        assert!(
+            fs::symlink_metadata(&null)
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no lock or temp file"
+        );
+    }
+
+    #[test]
+    fn dev_paths_are_written_through_and_folders_refused() {
+        assert_eq!(
+            Destination::of(Path::new("/dev/null")).unwrap(),
+            Destination::Special("/dev/null".into())
+        );
+        assert_eq!(
+            Destination::of(Path::new("/dev/stdout")).unwrap(),
+            Destination::Special("/dev/stdout".into())
+        );
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Destination::of(dir.path()).is_err());
+        let new = dir.path().join("new.csv");
+        assert_eq!(Destination::of(&new).unwrap(), Destination::Regular(new));
     }
 
     #[test]

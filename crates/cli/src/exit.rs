@@ -54,7 +54,7 @@ fn report(name: &str, err: &anyhow::Error) -> ExitCode {
     if is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
-    eprintln!("{name}: {err:#}");
+    eprintln!("{name}: {}", one_line(err));
     if err.chain().any(|cause| cause.is::<Interrupted>()) {
         ExitCode::from(INTERRUPTED)
     } else if err.chain().any(|cause| cause.is::<UsageError>()) {
@@ -64,6 +64,25 @@ fn report(name: &str, err: &anyhow::Error) -> ExitCode {
     }
 }
 
+/// The error and its causes on one line, `outer: inner: …`, leaving out a cause whose text
+/// is already there: an error type that prints its source in its own message (`X: cannot
+/// read: {source}`) and also returns it as its source would otherwise name the OS error
+/// twice.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// A reader that closed our stdout (`| head`) is not a failure of ours.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
@@ -71,6 +90,11 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
     })
+}
+
+/// `n` and the noun in the number it takes: "1 image", "2 images".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Names for a one-line error, comma-separated: all of them up to twelve, else the first
@@ -109,6 +133,35 @@ mod tests {
         let err = err.context("reading data").unwrap_err();
         assert!(err.chain().any(|c| c.is::<UsageError>()));
         assert_eq!(format!("{err:#}"), "reading data: DATA_DIR has one class");
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("manifest.csv: cannot read: {source}")]
+        struct ReadError {
+            source: io::Error,
+        }
+        let err = anyhow::Error::from(ReadError {
+            source: io::Error::from(ErrorKind::NotFound),
+        })
+        .context("reading the manifest");
+        assert_eq!(
+            one_line(&err),
+            "reading the manifest: manifest.csv: cannot read: entity not found"
+        );
+        assert_eq!(
+            one_line(&usage("bad").context("outer")),
+            "outer: bad",
+            "distinct causes are all kept"
+        );
+    }
+
+    #[test]
+    fn counts_take_the_nouns_number() {
+        assert_eq!(count(1, "epoch", "epochs"), "1 epoch");
+        assert_eq!(count(0, "class", "classes"), "0 classes");
+        assert_eq!(count(30, "epoch", "epochs"), "30 epochs");
     }
 
     #[test]

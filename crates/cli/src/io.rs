@@ -1,5 +1,7 @@
-//! `-` means stdout wherever a stage writes a file; any other path is written atomically.
-//! (Readers of `-` are the contract readers in ortl-manifest and ortl-report.)
+//! `-` means stdout wherever a stage writes a file; any other path is written atomically
+//! (a device or FIFO directly: see [`crate::atomic`]). An existing file is replaced only
+//! with `--force`, the same in every binary. (Readers of `-` are the contract readers in
+//! ortl-manifest and ortl-report.)
 
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -7,6 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::AtomicFile;
+use crate::atomic::Destination;
 
 /// True when `path` is the conventional `-` for a standard stream.
 pub fn is_stdio(path: &Path) -> bool {
@@ -20,9 +23,17 @@ pub enum Output {
 }
 
 impl Output {
-    pub fn create(path: &Path) -> Result<Self> {
+    /// Opens `path` for writing: stdout for `-`; a regular file that exists already only
+    /// with `force` (a device or FIFO is a destination, not a result to protect).
+    pub fn create(path: &Path, force: bool) -> Result<Self> {
         if is_stdio(path) {
             return Ok(Output::Stdout(BufWriter::new(io::stdout())));
+        }
+        if !force && path.exists() && matches!(Destination::of(path)?, Destination::Regular(_)) {
+            return Err(crate::usage(format!(
+                "{} already exists; pass --force to replace it",
+                path.display()
+            )));
         }
         Ok(Output::File(AtomicFile::create(path)?))
     }
@@ -48,5 +59,29 @@ impl Write for Output {
             Output::Stdout(out) => out.flush(),
             Output::File(file) => file.flush(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_existing_file_is_replaced_only_with_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.csv");
+        std::fs::write(&path, "old").unwrap();
+        let err = Output::create(&path, false).err().unwrap();
+        assert!(err.is::<crate::UsageError>());
+        assert!(err.to_string().contains("pass --force"), "{err}");
+        let mut out = Output::create(&path, true).unwrap();
+        out.write_all(b"new").unwrap();
+        out.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        // A device is written without --force.
+        Output::create(Path::new("/dev/null"), false)
+            .unwrap()
+            .finish()
+            .unwrap();
     }
 }

@@ -9,6 +9,8 @@ pub mod lock;
 pub mod progress;
 
 pub use atomic::{AtomicDir, AtomicFile};
-pub use exit::{Interrupted, UsageError, interrupted, main_with, name_list, usage};
+pub use exit::{
+    Interrupted, UsageError, count, interrupted, main_with, name_list, one_line, usage,
+};
 pub use io::Output;
 pub use lock::OutputLock;

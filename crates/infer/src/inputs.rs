@@ -16,6 +16,8 @@ pub struct Item {
     pub shown: String,
     /// True class index, when known.
     pub label: Option<usize>,
+    /// The manifest split it came from.
+    pub split: Option<Split>,
 }
 
 /// Expands command-line inputs, in order.
@@ -51,6 +53,7 @@ fn file(path: &Path, classes: &[String]) -> Item {
         path: path.to_path_buf(),
         shown: ortl_manifest::paths::tidy(path),
         label: parent.and_then(|p| classes.iter().position(|c| *c == p)),
+        split: None,
     }
 }
 
@@ -93,6 +96,7 @@ pub fn from_manifest(
                 shown: ortl_manifest::paths::tidy(&resolved),
                 path: resolved,
                 label: classes.iter().position(|c| *c == r.class),
+                split: Some(r.split),
             }
         })
         .collect())

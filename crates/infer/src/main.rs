@@ -7,20 +7,22 @@ use std::sync::mpsc;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ndarray::{ArrayD, IxDyn};
-use ortl_cli::usage;
+use ortl_cli::{Output, usage};
 use ortl_imaging::{DecodeError, DecodeLimits, DecodeOptions, Intensity, Window, decode, resize};
 use ortl_infer::explain::{CamClass, CamOptions, Explainer};
 use ortl_infer::inputs::Shard;
 use ortl_infer::{Item, ModelInfo, inputs};
 use ortl_manifest::Split;
-use ortl_manifest::predictions::{Format, Row, Writer};
+use ortl_manifest::predictions::{Columns, EvaluatedModel, Format, Row, Writer};
 use ortl_runtime::{Feed, RuntimeArgs};
 use rayon::prelude::*;
 
-/// Classifies images with an ortl model and writes one row per image to stdout.
+/// Classifies images with an ortl model and writes one row per image to stdout (or -o).
 ///
-/// Columns: path,label,class,predicted,predicted_class,p_<class>… (label and class are
-/// empty when unknown). Class names and input size come from the model's metadata; images
+/// Columns: path,label,class,predicted,predicted_class,p_<class>…, then top1…topK,
+/// cam_path,cam_true_path when asked for, then split,model,model_epoch: the manifest split
+/// of the image, the model file and the epoch its weights are from, so that a report can
+/// say what it evaluated (label, class, split and epoch are empty when unknown). Class names and input size come from the model's metadata; images
 /// are decoded and resized with the same code and filter as the training tensors, so a
 /// validation image gets the same probabilities here as during training. Decoding of the
 /// next batch overlaps with inference; rows are flushed per batch, in input order.
@@ -28,8 +30,10 @@ use rayon::prelude::*;
 ///
 /// EXAMPLES:
 ///     ortl-infer --model run/model.onnx scans/*.png
-///     ortl-infer --model run/model.onnx --manifest work/manifest.csv --split val > preds.csv
-///     find scans -name '*.png' | ortl-infer --model run/model.onnx - | sort -t, -k6 -gr | head
+///     ortl-infer --model run/best.onnx --manifest work/manifest.csv --split val \
+///         -o preds.csv
+///     find scans -name '*.png' | ortl-infer --model run/model.onnx - \
+///         | sort -t, -k6 -gr | head
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
@@ -49,12 +53,16 @@ struct Args {
     /// Image files, folders (recursed; a sub-folder named like a class gives the true
     /// label), or `-` for newline-separated paths on stdin.
     inputs: Vec<PathBuf>,
-    /// Read the images of a manifest (its labels become the label column).
+    /// Read the images of a manifest (its labels become the label column, its splits the
+    /// split column).
     #[arg(long)]
     manifest: Option<PathBuf>,
     /// With --manifest: only this split (train, val, test or a fold number).
-    #[arg(long)]
+    #[arg(long, requires = "manifest")]
     split: Option<Split>,
+    /// Where the rows go (`-`: stdout). A file appears only once every row is written.
+    #[arg(short, long, default_value = "-")]
+    output: PathBuf,
     /// Classify only part I of N of the inputs (contiguous, in input order; I from 1), for
     /// array jobs: shard 1 writes the header, so concatenating the shards' outputs in order
     /// gives exactly the unsharded output (without --unordered).
@@ -125,8 +133,8 @@ struct Args {
     /// classifier's global pooling reads).
     #[arg(long, value_name = "NAME", requires = "cam")]
     cam_layer: Option<String>,
-    /// Replace an existing --cam folder.
-    #[arg(long, requires = "cam")]
+    /// Replace an existing -o file and --cam folder.
+    #[arg(long)]
     force: bool,
 }
 
@@ -151,18 +159,29 @@ fn run(args: Args) -> Result<()> {
         return Err(usage("--batch must be at least 1"));
     }
     let (info, model) = ModelInfo::read(&args.model, args.normalize, args.size)
-        .map_err(|e| usage(format!("{e:#}")))?;
+        .map_err(|e| usage(ortl_cli::one_line(&e)))?;
     if args.threshold.is_some() && info.classes.len() != 2 {
         return Err(usage(format!(
             "--threshold needs a two-class model; this one has {}",
             info.classes.len()
         )));
     }
+    // Refused now, before any image is read, when it exists and --force is not given.
+    let output = Output::create(&args.output, args.force)?;
     let mut items = match &args.manifest {
         Some(manifest) => inputs::from_manifest(manifest, args.split, &info.classes)
-            .map_err(|e| usage(format!("{e:#}")))?,
+            .map_err(|e| usage(ortl_cli::one_line(&e)))?,
         None => Vec::new(),
     };
+    let training = items
+        .iter()
+        .filter(|i| i.split == Some(Split::Train))
+        .count();
+    if training > 0 {
+        eprintln!(
+            "ortl-infer: note: {training} of the manifest's images are training images (no --split given); their rows say split 'train', and scores on them are optimistic"
+        );
+    }
     // A path given on the command line that does not exist is a mistake in the command, not
     // an unreadable image to skip (paths streamed on stdin still are skipped and counted).
     if let Some(missing) = args
@@ -257,15 +276,16 @@ fn run(args: Args) -> Result<()> {
     })?;
     drop(model);
 
-    let stdout = std::io::stdout();
     let top_k = args.top_k.map(|k| k.clamp(1, info.classes.len()));
-    let mut writer = Writer::new(
-        stdout.lock(),
-        args.format,
-        &info.classes,
-        top_k.unwrap_or(0),
-        explainer.is_some(),
-    );
+    let columns = Columns {
+        top_k: top_k.unwrap_or(0),
+        cam: explainer.is_some(),
+        model: EvaluatedModel {
+            path: ortl_manifest::paths::tidy(&args.model),
+            epoch: info.epoch,
+        },
+    };
+    let mut writer = Writer::new(output, args.format, &info.classes, columns);
     if args.tta == "flip4" {
         eprintln!(
             "ortl-infer: warning: --tta flip4 averages in upside-down images, which rarely suit radiographs (anatomy has an up); --tta flip mirrors left-right only"
@@ -333,31 +353,44 @@ fn run(args: Args) -> Result<()> {
             }
             _ => vec![(None, None); prepared.items.len()],
         };
-        for (((item, p), predicted), (cam_path, cam_true_path)) in prepared
-            .items
-            .iter()
-            .zip(probs.outer_iter())
-            .zip(predicted)
-            .zip(&cam_paths)
-        {
-            let p: Vec<f32> = p.iter().copied().collect();
-            writer.row(&Row {
-                path: &item.shown,
-                label: item.label,
-                predicted,
-                probabilities: &p,
-                cam_path: cam_path.as_deref(),
-                cam_true_path: cam_true_path.as_deref(),
-            })?;
-            written += 1;
-        }
-        writer.flush()?;
+        // The bar steps aside while rows go out: on a terminal that shows both stdout and
+        // stderr, rows never land among a half-drawn bar.
+        progress.suspend(|| -> Result<()> {
+            for (((item, p), predicted), (cam_path, cam_true_path)) in prepared
+                .items
+                .iter()
+                .zip(probs.outer_iter())
+                .zip(predicted)
+                .zip(&cam_paths)
+            {
+                let p: Vec<f32> = p.iter().copied().collect();
+                writer.row(&Row {
+                    path: &item.shown,
+                    label: item.label,
+                    predicted,
+                    probabilities: &p,
+                    cam_path: cam_path.as_deref(),
+                    cam_true_path: cam_true_path.as_deref(),
+                    split: item.split,
+                })?;
+                written += 1;
+            }
+            writer.flush()?;
+            Ok(())
+        })?;
     }
-    drop(writer);
-    std::io::stdout().flush()?;
+    let output = writer.into_inner()?;
     let _ = producer.join();
     progress.finish_and_clear();
-    eprintln!("ortl-infer: {written} images classified, {skipped} skipped");
+    if written == 0 {
+        // An -o file is not left behind with a header and no rows.
+        anyhow::bail!("no image could be classified ({skipped} unreadable, named above)");
+    }
+    output.finish()?;
+    eprintln!(
+        "ortl-infer: {} classified, {skipped} skipped",
+        ortl_cli::count(written, "image", "images")
+    );
     for (kind, count) in &intensity_kinds {
         eprintln!("ortl-infer: {count} images: {kind}");
     }

@@ -17,6 +17,8 @@ pub struct ModelInfo {
     pub filter: Filter,
     /// The intensity window of the training tensors.
     pub window: Window,
+    /// The epoch the weights are from (ortl-train's models).
+    pub epoch: Option<usize>,
 }
 
 impl ModelInfo {
@@ -127,8 +129,16 @@ impl ModelInfo {
             Some(name) => name.parse().map_err(|e: String| e)?,
             None => Window::Auto,
         };
+        let epoch = match meta(keys::EPOCH) {
+            Some(text) => Some(
+                text.parse()
+                    .map_err(|_| format!("metadata {} '{text}' is not an epoch", keys::EPOCH))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             window,
+            epoch,
             input: input.name,
             output: output.name.clone(),
             height,

@@ -77,13 +77,14 @@ fn heatmap_peaks_at_the_bright_corner_with_overlays_at_the_image_size() {
         assert_eq!(code, 0, "{stderr}");
         let lines: Vec<&str> = stdout.lines().collect();
         assert!(
-            lines[0].ends_with(",cam_path,cam_true_path"),
+            lines[0].ends_with(",cam_path,cam_true_path,split,model,model_epoch"),
             "{}",
             lines[0]
         );
         assert_eq!(lines.len(), 3);
         for line in &lines[1..] {
-            let mut last = line.rsplit(',');
+            // Back from the end, past split,model,model_epoch.
+            let mut last = line.rsplit(',').skip(3);
             assert_eq!(last.next(), Some(""), "a named class: no true-class map");
             let cam_path = last.next().unwrap();
             assert!(

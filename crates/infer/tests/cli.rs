@@ -49,7 +49,7 @@ fn one_row_per_image_in_input_order_with_labels_from_class_folders() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines[0],
-        "path,label,class,predicted,predicted_class,p_normal,p_tuberculosis"
+        "path,label,class,predicted,predicted_class,p_normal,p_tuberculosis,split,model,model_epoch"
     );
     assert_eq!(lines.len(), 1 + 1 + 10);
     assert!(lines[1].starts_with("data/tuberculosis/tuberculosis-003.png,1,tuberculosis,"));
@@ -266,7 +266,13 @@ fn top_k_tta_and_unordered() {
     assert_eq!(tta[0], tta[1], "flip TTA averages an image with its mirror");
 
     let (_, stdout, _) = infer(&wd, &["data", "--top-k", "2"]);
-    assert!(stdout.lines().next().unwrap().ends_with(",top1,top2"));
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(",top1,top2,split,model,model_epoch")
+    );
     for line in stdout.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         assert_eq!(f[7], f[4], "top1 is the predicted class");
@@ -339,7 +345,7 @@ fn a_foreign_classifier_without_metadata_is_wrapped_and_runs() {
     let mut lines = stdout.lines();
     assert_eq!(
         lines.next(),
-        Some("path,label,class,predicted,predicted_class,p_0,p_1,p_2")
+        Some("path,label,class,predicted,predicted_class,p_0,p_1,p_2,split,model,model_epoch")
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 5);
@@ -572,9 +578,10 @@ fn a_dynamic_size_classifier_runs_at_the_size_given() {
     let rows: Vec<&str> = stdout.lines().skip(1).collect();
     assert_eq!(rows.len(), 5);
     for row in rows {
-        let sum: f32 = row
-            .split(',')
-            .skip(5)
+        let fields: Vec<&str> = row.split(',').collect();
+        // The probabilities: after the five leading columns, before split,model,model_epoch.
+        let sum: f32 = fields[5..fields.len() - 3]
+            .iter()
             .map(|p| p.parse::<f32>().unwrap())
             .sum();
         assert!((sum - 1.0).abs() < 1e-4, "{row}");
@@ -646,7 +653,8 @@ fn dicom_inputs_classify_as_their_pngs_and_the_models_window_applies() {
         stdout
             .lines()
             .skip(1)
-            .map(|l| l.split(',').skip(3).collect::<Vec<_>>().join(","))
+            // predicted, predicted_class and the two probabilities (not the model column).
+            .map(|l| l.split(',').skip(3).take(4).collect::<Vec<_>>().join(","))
             .collect()
     };
     let (code, png, stderr) = infer(&wd, &["data"]);
@@ -689,4 +697,96 @@ fn dicom_inputs_classify_as_their_pngs_and_the_models_window_applies() {
             .contains("--window auto differs from the window the model was trained with (min-max)"),
         "{stderr}"
     );
+}
+
+/// Predictions say what they evaluated: each row's split, the model file and its epoch;
+/// `--split` without `--manifest` is a usage error; `-o` replaces a file only with
+/// `--force`; a run that classifies nothing fails and leaves no file.
+#[test]
+fn predictions_carry_split_model_and_epoch_and_outputs_need_force() {
+    let wd = Workdir::new();
+    setup(&wd);
+    let mut model = ortl_onnx::io::load(&wd.join("model.onnx")).unwrap();
+    model.metadata.insert(keys::EPOCH.into(), "16".into());
+    ortl_onnx::io::save(&model, &wd.join("best.onnx")).unwrap();
+    let mut text = String::from("path,label,class,split\n");
+    for (i, split) in ["train", "val", "val", "test"].iter().enumerate() {
+        text += &format!("data/normal/normal-{i:03}.png,0,normal,{split}\n");
+    }
+    fs::write(wd.join("manifest.csv"), &text).unwrap();
+
+    let (code, _, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--model", "best.onnx", "data", "--split", "val"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--manifest"), "{stderr}");
+
+    let (code, stdout, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--model", "best.onnx", "--manifest", "manifest.csv"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("1 of the manifest's images are training images"),
+        "{stderr}"
+    );
+    let read = ortl_manifest::Predictions::read(stdout.as_bytes(), "stdout".as_ref()).unwrap();
+    use ortl_manifest::Split;
+    assert_eq!(
+        read.splits,
+        [
+            Some(Split::Train),
+            Some(Split::Val),
+            Some(Split::Val),
+            Some(Split::Test)
+        ]
+    );
+    assert_eq!(read.training_rows(), 1);
+    assert_eq!(read.models.len(), 1);
+    assert_eq!(read.models[0].to_string(), "best.onnx, epoch 16");
+
+    // Files given directly have no split; a model without the epoch key has no epoch.
+    let (code, stdout, _) = infer(&wd, &["data/normal/normal-000.png"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.lines().nth(1).unwrap().ends_with(",,model.onnx,"),
+        "{stdout}"
+    );
+
+    let args = [
+        "--model",
+        "best.onnx",
+        "--manifest",
+        "manifest.csv",
+        "--split",
+        "val",
+    ];
+    fs::write(wd.join("preds.csv"), "keep").unwrap();
+    let (code, _, stderr) = run(wd.command(BIN).args(args).args(["-o", "preds.csv"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("pass --force"), "{stderr}");
+    assert_eq!(fs::read_to_string(wd.join("preds.csv")).unwrap(), "keep");
+    let (code, stdout, stderr) =
+        run(wd
+            .command(BIN)
+            .args(args)
+            .args(["-o", "preds.csv", "--force"]));
+    assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
+    assert_eq!(
+        fs::read_to_string(wd.join("preds.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+
+    fs::write(wd.join("broken.png"), "not a png").unwrap();
+    let (code, _, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--model", "best.onnx", "broken.png", "-o", "none.csv"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("no image could be classified"), "{stderr}");
+    assert!(!wd.join("none.csv").exists());
 }

@@ -18,6 +18,7 @@ pub mod paths;
 pub mod predictions;
 pub mod samples;
 pub mod split;
+pub mod stages;
 pub mod tensors;
 pub mod train_record;
 

@@ -39,6 +39,12 @@ impl Manifest {
             file: source.into(),
             source: e,
         };
+        if source.is_dir() {
+            return Err(FormatError::Invalid {
+                file: source.into(),
+                message: crate::stages::expected_manifest(source),
+            });
+        }
         let reader: Box<dyn Read> = if source.as_os_str() == "-" {
             Box::new(std::io::stdin())
         } else {

@@ -1,7 +1,9 @@
 //! `predictions.csv` (or TSV, or JSON lines): one row per image, written by `ortl-infer` and
 //! read by `ortl-report`. Columns: `path,label,class,predicted,predicted_class,p_<class>…`,
-//! then `top1…topK` with `--top-k`, then `cam_path,cam_true_path` with `--cam`; label and
-//! class are empty (null in JSON) when the image's class is unknown.
+//! then `top1…topK` with `--top-k`, then `cam_path,cam_true_path` with `--cam`, then
+//! `split,model,model_epoch`: the image's split when it came from a manifest, the model file
+//! as given to ortl-infer and the epoch its weights are from (ortl-train's models). Label,
+//! class, split and epoch are empty (null in JSON) when unknown.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -9,12 +11,33 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::FormatError;
+use crate::Split;
 use crate::error::into_io;
 
 /// The columns every predictions file starts with, before one `p_<class>` per class.
 pub const LEADING_COLUMNS: [&str; 5] = ["path", "label", "class", "predicted", "predicted_class"];
 /// The prefix of a class's probability column.
 pub const PROBABILITY_PREFIX: &str = "p_";
+/// The last columns: what was evaluated.
+pub const PROVENANCE_COLUMNS: [&str; 3] = ["split", "model", "model_epoch"];
+
+/// The model a predictions file's rows came from.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EvaluatedModel {
+    /// The model file as given to ortl-infer.
+    pub path: String,
+    /// The epoch its weights are from (1-based), when the model says.
+    pub epoch: Option<usize>,
+}
+
+impl std::fmt::Display for EvaluatedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.epoch {
+            Some(epoch) => write!(f, "{}, epoch {epoch}", self.path),
+            None => f.write_str(&self.path),
+        }
+    }
+}
 
 /// How rows are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -36,9 +59,11 @@ pub struct Writer<W: Write> {
     classes: Vec<String>,
     /// Extra columns top1…topK (0: none).
     top_k: usize,
-    /// Last columns `cam_path` (the heatmap overlay, empty when none was made) and
+    /// Columns `cam_path` (the heatmap overlay, empty when none was made) and
     /// `cam_true_path` (the true class's overlay of a misclassified image).
     cam: bool,
+    /// The model every row comes from.
+    model: EvaluatedModel,
 }
 
 /// One prediction.
@@ -49,10 +74,21 @@ pub struct Row<'a> {
     pub probabilities: &'a [f32],
     pub cam_path: Option<&'a str>,
     pub cam_true_path: Option<&'a str>,
+    /// The split of the manifest row the image came from.
+    pub split: Option<Split>,
+}
+
+/// What a [`Writer`] writes besides the probabilities.
+pub struct Columns {
+    /// Extra columns top1…topK (0: none).
+    pub top_k: usize,
+    /// The heatmap columns.
+    pub cam: bool,
+    pub model: EvaluatedModel,
 }
 
 impl<W: Write> Writer<W> {
-    pub fn new(out: W, format: Format, classes: &[String], top_k: usize, cam: bool) -> Self {
+    pub fn new(out: W, format: Format, classes: &[String], columns: Columns) -> Self {
         let sink = match format {
             Format::Jsonl => Sink::Jsonl(out),
             Format::Csv => Sink::Delimited(Box::new(csv::WriterBuilder::new().from_writer(out))),
@@ -63,8 +99,9 @@ impl<W: Write> Writer<W> {
         Self {
             sink,
             classes: classes.to_vec(),
-            top_k,
-            cam,
+            top_k: columns.top_k,
+            cam: columns.cam,
+            model: columns.model,
         }
     }
 
@@ -82,6 +119,7 @@ impl<W: Write> Writer<W> {
                 fields.push("cam_path".into());
                 fields.push("cam_true_path".into());
             }
+            fields.extend(PROVENANCE_COLUMNS.map(String::from));
             csv.write_record(&fields).map_err(into_io)?;
         }
         Ok(())
@@ -105,6 +143,9 @@ impl<W: Write> Writer<W> {
                     fields.push(row.cam_path.unwrap_or_default().to_string());
                     fields.push(row.cam_true_path.unwrap_or_default().to_string());
                 }
+                fields.push(row.split.map(|s| s.to_string()).unwrap_or_default());
+                fields.push(self.model.path.clone());
+                fields.push(self.model.epoch.map(|e| e.to_string()).unwrap_or_default());
                 csv.write_record(&fields).map_err(into_io)?;
             }
             Sink::Jsonl(out) => {
@@ -122,6 +163,9 @@ impl<W: Write> Writer<W> {
                     value["cam_path"] = json!(row.cam_path);
                     value["cam_true_path"] = json!(row.cam_true_path);
                 }
+                value["split"] = json!(row.split.map(|s| s.to_string()));
+                value["model"] = json!(self.model.path);
+                value["model_epoch"] = json!(self.model.epoch);
                 writeln!(out, "{value}")?;
             }
         }
@@ -137,6 +181,14 @@ impl<W: Write> Writer<W> {
             .take(self.top_k)
             .map(|i| self.classes[i].clone())
             .collect()
+    }
+
+    /// The output, with every row written to it.
+    pub fn into_inner(self) -> std::io::Result<W> {
+        match self.sink {
+            Sink::Delimited(csv) => csv.into_inner().map_err(|e| e.into_error()),
+            Sink::Jsonl(out) => Ok(out),
+        }
     }
 
     /// Pushes buffered rows through to the output (once per batch).
@@ -163,6 +215,11 @@ pub struct Predictions {
     pub cam_paths: Vec<Option<String>>,
     /// The cam_true_path column: the true class's map of a misclassified image.
     pub cam_true_paths: Vec<Option<String>>,
+    /// The split column of each kept row, when known.
+    pub splits: Vec<Option<Split>>,
+    /// The distinct models the rows (labelled or not) came from, sorted (none for files
+    /// written before the model column).
+    pub models: Vec<EvaluatedModel>,
 }
 
 impl Predictions {
@@ -194,21 +251,47 @@ impl Predictions {
             })
             .collect();
         if class_columns.len() < 2 {
+            let manifest = crate::manifest::COLUMNS
+                .iter()
+                .all(|c| headers.iter().any(|h| h == *c));
             return Err(FormatError::Invalid {
                 file: file.into(),
-                message: format!(
-                    "needs at least two {PROBABILITY_PREFIX}<class> columns; is this ortl-infer's output?"
-                ),
+                message: if manifest {
+                    format!(
+                        "this is a manifest from ortl-split, not predictions; classify its images first: ortl-infer --model RUN/best.onnx --manifest {} --split val -o predictions.csv",
+                        file.display()
+                    )
+                } else {
+                    format!(
+                        "needs at least two {PROBABILITY_PREFIX}<class> columns; is this ortl-infer's output?"
+                    )
+                },
             });
         }
         let classes: Vec<String> = class_columns.iter().map(|(_, c)| c.clone()).collect();
         let (path_column, cam_column) = (column("path"), column("cam_path"));
         let cam_true_column = column("cam_true_path");
+        let (split_column, model_column) = (column("split"), column("model"));
+        let epoch_column = column("model_epoch");
         let (mut labels, mut probabilities, mut unlabelled) = (Vec::new(), Vec::new(), 0);
         let (mut paths, mut cam_paths, mut cam_true_paths) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut splits, mut models) = (Vec::new(), std::collections::BTreeSet::new());
         for (row, record) in csv.records().enumerate() {
             let line = row + 2;
             let record = record.map_err(csv_error)?;
+            let text = |column: Option<usize>| column.and_then(|c| record.get(c)).unwrap_or("");
+            if let Some(c) = model_column {
+                let epoch = text(epoch_column);
+                models.insert(EvaluatedModel {
+                    path: record.get(c).unwrap_or("").to_string(),
+                    epoch: match epoch {
+                        "" => None,
+                        e => Some(e.parse().map_err(|_| {
+                            row_error(line, format!("model_epoch '{e}' is not a whole number"))
+                        })?),
+                    },
+                });
+            }
             let label = record.get(label_column).unwrap_or("");
             if label.is_empty() {
                 unlabelled += 1;
@@ -242,9 +325,16 @@ impl Predictions {
                         })
                 })
                 .collect::<Result<Vec<f64>, _>>()?;
+            let split = match text(split_column) {
+                "" => None,
+                s => Some(
+                    s.parse()
+                        .map_err(|e| row_error(line, format!("split: {e}")))?,
+                ),
+            };
             labels.push(label);
             probabilities.push(p);
-            let text = |column: Option<usize>| column.and_then(|c| record.get(c)).unwrap_or("");
+            splits.push(split);
             paths.push(text(path_column).to_string());
             let optional = |column| {
                 Some(text(column))
@@ -268,7 +358,17 @@ impl Predictions {
             paths,
             cam_paths,
             cam_true_paths,
+            splits,
+            models: models.into_iter().collect(),
         })
+    }
+
+    /// How many scored rows are training images.
+    pub fn training_rows(&self) -> usize {
+        self.splits
+            .iter()
+            .filter(|s| **s == Some(Split::Train))
+            .count()
     }
 
     /// Reads one file, or stdin for `-`.
@@ -309,6 +409,10 @@ impl Predictions {
                     all.paths.extend(next.paths);
                     all.cam_paths.extend(next.cam_paths);
                     all.cam_true_paths.extend(next.cam_true_paths);
+                    all.splits.extend(next.splits);
+                    all.models.extend(next.models);
+                    all.models.sort();
+                    all.models.dedup();
                 }
             }
         }
@@ -327,11 +431,22 @@ mod tests {
         vec!["normal".into(), "tb".into(), "other".into()]
     }
 
+    fn columns(top_k: usize, cam: bool) -> Columns {
+        Columns {
+            top_k,
+            cam,
+            model: EvaluatedModel {
+                path: "run/best.onnx".into(),
+                epoch: Some(7),
+            },
+        }
+    }
+
     #[test]
     fn what_the_writer_writes_the_reader_reads() {
         let mut bytes = Vec::new();
         {
-            let mut writer = Writer::new(&mut bytes, Format::Csv, &classes(), 2, true);
+            let mut writer = Writer::new(&mut bytes, Format::Csv, &classes(), columns(2, true));
             writer.header().unwrap();
             writer
                 .row(&Row {
@@ -341,6 +456,7 @@ mod tests {
                     probabilities: &[0.125, 0.75, 0.125],
                     cam_path: Some("cams/a.png"),
                     cam_true_path: None,
+                    split: Some(Split::Train),
                 })
                 .unwrap();
             writer
@@ -351,6 +467,7 @@ mod tests {
                     probabilities: &[0.5, 0.25, 0.25],
                     cam_path: None,
                     cam_true_path: None,
+                    split: None,
                 })
                 .unwrap();
             writer
@@ -361,6 +478,7 @@ mod tests {
                     probabilities: &[0.625, 0.125, 0.25],
                     cam_path: Some("cams/d.png"),
                     cam_true_path: Some("cams/d.true.png"),
+                    split: Some(Split::Val),
                 })
                 .unwrap();
             writer.flush().unwrap();
@@ -368,7 +486,7 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap();
         assert_eq!(
             text.lines().next().unwrap(),
-            "path,label,class,predicted,predicted_class,p_normal,p_tb,p_other,top1,top2,cam_path,cam_true_path"
+            "path,label,class,predicted,predicted_class,p_normal,p_tb,p_other,top1,top2,cam_path,cam_true_path,split,model,model_epoch"
         );
         let p = Predictions::read(text.as_bytes(), Path::new("p.csv")).unwrap();
         assert_eq!(p.classes, classes());
@@ -381,12 +499,16 @@ mod tests {
             [Some("cams/a.png".into()), Some("cams/d.png".into())]
         );
         assert_eq!(p.cam_true_paths, [None, Some("cams/d.true.png".into())]);
+        assert_eq!(p.splits, [Some(Split::Train), Some(Split::Val)]);
+        assert_eq!(p.training_rows(), 1);
+        assert_eq!(p.models, [columns(0, false).model]);
+        assert_eq!(p.models[0].to_string(), "run/best.onnx, epoch 7");
     }
 
     #[test]
     fn json_lines_name_every_field() {
         let mut bytes = Vec::new();
-        let mut writer = Writer::new(&mut bytes, Format::Jsonl, &classes(), 1, false);
+        let mut writer = Writer::new(&mut bytes, Format::Jsonl, &classes(), columns(1, false));
         writer.header().unwrap();
         writer
             .row(&Row {
@@ -396,6 +518,7 @@ mod tests {
                 probabilities: &[0.25, 0.25, 0.5],
                 cam_path: None,
                 cam_true_path: None,
+                split: Some(Split::Test),
             })
             .unwrap();
         drop(writer);
@@ -404,6 +527,9 @@ mod tests {
         assert_eq!(value["predicted_class"], "other");
         assert_eq!(value["p_other"], 0.5);
         assert_eq!(value["top1"], "other");
+        assert_eq!(value["split"], "test");
+        assert_eq!(value["model"], "run/best.onnx");
+        assert_eq!(value["model_epoch"], 7);
     }
 
     #[test]
@@ -420,6 +546,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("missing column 'label'"), "{err}");
+        let err = Predictions::read(
+            "path,label,class,split\nx.png,0,a,val\n".as_bytes(),
+            Path::new("manifest.csv"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("manifest from ortl-split") && err.contains("ortl-infer"),
+            "{err}"
+        );
         let err = Predictions::read(
             "path,label,p_a,p_b\nx,5,0.5,0.5\n".as_bytes(),
             Path::new("p.csv"),

@@ -90,6 +90,12 @@ pub struct TensorSet {
 impl TensorSet {
     /// Opens and checks a tensors folder (shard contents are read by [`TensorSet::load_shard`]).
     pub fn open(dir: &Path) -> Result<Self, FormatError> {
+        if dir.exists() && !dir.join(META_FILE).is_file() {
+            return Err(FormatError::Invalid {
+                file: dir.into(),
+                message: crate::stages::expected_tensors(dir),
+            });
+        }
         let meta_path = dir.join(META_FILE);
         let text = std::fs::read_to_string(&meta_path).map_err(|source| FormatError::Io {
             file: meta_path.clone(),

@@ -26,10 +26,12 @@ pub mod keys {
     pub const HEAD: &str = "ortl.head";
     pub const ACTIVATION: &str = "ortl.activation";
     pub const VERSION: &str = "ortl.version";
-    /// The resize filter of the training tensors (written by ortl-train).
     /// The intensity window of the training tensors (written by ortl-train).
     pub const WINDOW: &str = "ortl.window";
+    /// The resize filter of the training tensors (written by ortl-train).
     pub const RESIZE: &str = "ortl.resize";
+    /// The epoch (1-based) whose weights a model file holds (written by ortl-train).
+    pub const EPOCH: &str = "ortl.epoch";
     /// The backbone's last feature map `[N, C, h, w]`, which the head pools (Grad-CAM's
     /// default layer).
     pub const FEATURES: &str = "ortl.features";

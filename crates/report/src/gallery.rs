@@ -300,6 +300,8 @@ mod tests {
             paths: (0..labels.len()).map(|i| format!("img{i}.png")).collect(),
             cam_paths: vec![None; labels.len()],
             cam_true_paths: vec![None; labels.len()],
+            splits: vec![None; labels.len()],
+            models: Vec::new(),
         }
     }
 

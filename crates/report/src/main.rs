@@ -174,7 +174,7 @@ fn compare(
             )
         })
         .collect::<Result<Vec<_>>>()
-        .map_err(|e| usage(format!("{e:#}")))?;
+        .map_err(|e| usage(ortl_cli::one_line(&e)))?;
     let out = AtomicDir::create(output, common.force)?;
     let aggregates = ortl_report::crossval::aggregate(&summaries);
     let paired = ortl_report::crossval::paired(&summaries);

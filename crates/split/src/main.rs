@@ -34,6 +34,9 @@ struct Args {
     /// Output manifest (`-` for stdout).
     #[arg(short, long, default_value = "-")]
     output: PathBuf,
+    /// Replace an existing output file.
+    #[arg(long)]
+    force: bool,
     /// Fraction of each class for validation.
     #[arg(long, default_value_t = 0.2)]
     val: f64,
@@ -86,6 +89,8 @@ fn run(args: Args) -> Result<()> {
             .build_global()?;
     }
 
+    // Refused before any image is read when it exists and --force is not given.
+    let mut out = Output::create(&args.output, args.force)?;
     let found = scan(&args.data_dir, &args.ext).map_err(|e| {
         if e.is_usage() {
             usage(e.to_string())
@@ -144,7 +149,6 @@ fn run(args: Args) -> Result<()> {
         }
     }
 
-    let mut out = Output::create(&args.output)?;
     manifest::write(&mut out, &rows).context("writing the manifest")?;
     out.flush().context("writing the manifest")?;
     out.finish()?;

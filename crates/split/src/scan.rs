@@ -10,7 +10,7 @@ use ortl_imaging::files::{list_images, subfolders};
 pub enum ScanError {
     #[error("{}: no such folder (DATA_DIR must hold one sub-folder per class)", .0.display())]
     Missing(PathBuf),
-    #[error("{}: not a folder (DATA_DIR must hold one sub-folder per class)", .0.display())]
+    #[error("{}: not a folder (DATA_DIR must hold one sub-folder per class; a manifest.csv goes to ortl-augment, a tensors folder to ortl-train)", .0.display())]
     NotADir(PathBuf),
     #[error("{}: cannot list: {source}", path.display())]
     Io {

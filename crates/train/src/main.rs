@@ -42,7 +42,8 @@ use ortl_train::schedule::Schedule;
 /// EXAMPLES:
 ///     ortl-train work/tensors -o work/run --backbone resnet-mini --epochs 10
 ///     ortl-train work/tensors -o work/run --preset tutorial --backbone resnet50.onnx
-///     ortl-train work/tensors -o work/run --freeze backbone --head mlp:256 --optimizer sgd --momentum 0.9 --lr 0.01
+///     ortl-train work/tensors -o work/run --freeze backbone --head mlp:256 \
+///         --optimizer sgd --momentum 0.9 --lr 0.01
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
@@ -176,6 +177,9 @@ struct Args {
     /// file and exit without training: for Netron, profilers, or another runtime.
     #[arg(long, value_name = "FILE")]
     export_step_graph: Option<PathBuf>,
+    /// Also say how the training graph was built (blocked convolutions, fused nodes).
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 /// Settings that start from a published recipe.
@@ -336,6 +340,12 @@ fn run(args: Args) -> Result<()> {
         prepare_output(&args.output, args.force)?;
     }
 
+    eprintln!(
+        "ortl-train: {} from {}; loading the backbone {} …",
+        ortl_cli::count(set.rows.len(), "stored image", "stored images"),
+        args.tensors.display(),
+        s.backbone
+    );
     let runtime = args.runtime.init()?;
     let options = args.runtime.session_options();
     let backbone = load_backbone(&args, &s)?;
@@ -425,6 +435,7 @@ fn run(args: Args) -> Result<()> {
         )));
     }
     if let Some(path) = &args.export_step_graph {
+        eprintln!("ortl-train: building the training step graph …");
         let mut step = ortl_train::build_step(&model, &head, &train_spec)?;
         ortl_train::graph::apply_conv_layout(
             &mut step,
@@ -432,7 +443,7 @@ fn run(args: Args) -> Result<()> {
             args.runtime.device,
             runtime.nchwc_block(),
         )?;
-        save_model(&step.model, path)?;
+        save_model(&step.model, path, None)?;
         eprintln!(
             "ortl-train: wrote the step graph ({} nodes) to {}",
             step.model.graph.nodes.len(),
@@ -508,6 +519,14 @@ fn run(args: Args) -> Result<()> {
         } else {
             None
         };
+        eprintln!(
+            "ortl-train: building the training step ({}) and its ONNX Runtime session …",
+            if trainable == Trainable::Head {
+                "head only"
+            } else {
+                "backbone and head"
+            }
+        );
         let mut current = match &cache {
             Some(_) => Trainer::on_features(
                 runtime,
@@ -536,10 +555,11 @@ fn run(args: Args) -> Result<()> {
             current.set_state(&carried)?;
         }
         let layout = match &current.blocked {
-            Some(b) => format!(
+            Some(b) if args.verbose => format!(
                 "blocked convolutions ({} Conv, {} ConvTranspose, {} per-channel products rewritten; {} nodes fused into them; {} strided dX as batch GEMMs)",
                 b.convs, b.transposed, b.scales, b.fused, b.strided
             ),
+            Some(_) => "blocked convolutions".into(),
             None => "plain convolutions".into(),
         };
         eprintln!(
@@ -575,10 +595,18 @@ fn run(args: Args) -> Result<()> {
     })?;
     // restore_best: the weights of the best epoch by the early-stopping metric, whether or
     // not stopping triggered (Keras' restore_best_weights restores only when it stops).
+    let weights_epoch = match (&restore, &progress.early) {
+        (Some(_), Some(early)) => early.best.epoch,
+        _ => Some(progress.epoch),
+    };
     if let Some(state) = restore {
         trainer.set_state(&state)?;
     }
-    save_model(&trainer.export()?, &args.output.join("model.onnx"))?;
+    save_model(
+        &trainer.export()?,
+        &args.output.join("model.onnx"),
+        weights_epoch,
+    )?;
     let record = TrainRecord {
         format: ortl_manifest::train_record::VERSION,
         settings,
@@ -594,7 +622,7 @@ fn run(args: Args) -> Result<()> {
 
 /// The checkpoint of the run in `output`, if its settings are `settings` (but `--epochs`).
 fn resume(output: &Path, settings: &TrainSettings) -> Result<ortl_train::checkpoint::Checkpoint> {
-    let saved = ortl_train::checkpoint::load(output).map_err(|e| usage(format!("{e:#}")))?;
+    let saved = ortl_train::checkpoint::load(output).map_err(|e| usage(ortl_cli::one_line(&e)))?;
     let differing = settings.changed_since(&saved.settings);
     if !differing.is_empty() {
         return Err(usage(format!(
@@ -631,15 +659,16 @@ fn interrupted(progress: &Progress, output: &Path) -> anyhow::Error {
 fn print_summary(summary: &TrainSummary, output: &Path, checkpoint: Metric) {
     let best = match summary.best_epoch {
         Some(epoch) => format!(
-            "best epoch {epoch} -> {}",
+            "best epoch by {} {epoch} -> {}",
+            checkpoint.name(),
             output.join("best.onnx").display()
         ),
         // The checkpoint metric was never defined (no validation images for val_*).
         None => format!("no best epoch by {} (no best.onnx)", checkpoint.name()),
     };
     eprintln!(
-        "ortl-train: {} epochs in {:.1} s ({:.1} training images/s){}; {best}",
-        summary.epochs_run,
+        "ortl-train: {} in {:.1} s ({:.1} training images/s){}; {best}",
+        ortl_cli::count(summary.epochs_run, "epoch", "epochs"),
         summary.seconds,
         summary.images_per_second,
         if summary.stopped_early {
@@ -800,9 +829,21 @@ fn prepare_output(dir: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-fn save_model(model: &ortl_onnx::Model, path: &Path) -> Result<()> {
+/// Writes a model; `epoch`, the epoch its weights are from, goes into its metadata so that
+/// predictions can say what they evaluated.
+fn save_model(model: &ortl_onnx::Model, path: &Path, epoch: Option<usize>) -> Result<()> {
     let mut file = AtomicFile::create(path)?;
-    file.write_all(&ortl_onnx::io::to_bytes(model))?;
+    match epoch {
+        Some(epoch) => {
+            let mut model = model.clone();
+            model.metadata.insert(
+                ortl_models::classifier::keys::EPOCH.into(),
+                epoch.to_string(),
+            );
+            file.write_all(&ortl_onnx::io::to_bytes(&model))?;
+        }
+        None => file.write_all(&ortl_onnx::io::to_bytes(model))?,
+    }
     file.commit()
 }
 
@@ -930,8 +971,8 @@ impl Sink for RunFolder {
         file.commit()
     }
 
-    fn best(&mut self, model: &ortl_onnx::Model, _record: &EpochRecord) -> Result<()> {
-        save_model(model, &self.dir.join("best.onnx"))
+    fn best(&mut self, model: &ortl_onnx::Model, record: &EpochRecord) -> Result<()> {
+        save_model(model, &self.dir.join("best.onnx"), Some(record.epoch))
     }
 
     fn checkpoint(

@@ -95,6 +95,15 @@ fn writes_a_complete_run_and_checkpoints_the_best_epoch() {
         json["summary"]["best_epoch"], best,
         "best.onnx is the epoch with the lowest val_loss"
     );
+    // Each model file says which epoch's weights it holds, and the log names the metric.
+    let best_model = ortl_onnx::io::load(&wd.join("run/best.onnx")).unwrap();
+    assert_eq!(best_model.metadata["ortl.epoch"], best.to_string());
+    assert_eq!(model.metadata["ortl.epoch"], "3");
+    assert!(
+        stderr.contains(&format!("best epoch by val_loss {best} -> ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ortl-train: 3 epochs in "), "{stderr}");
     assert_eq!(
         json["bn_mode"], "train",
         "built-in backbones train their BatchNorm"
@@ -116,12 +125,12 @@ fn writes_a_complete_run_and_checkpoints_the_best_epoch() {
     // --update-on auto: on the host, on the CPU.
     assert_eq!(record.environment.update_on.as_deref(), Some("host"));
     let said = match block {
-        Some(_) => "blocked convolutions (",
-        None => "plain convolutions",
+        Some(_) => "blocked convolutions, epochs",
+        None => "plain convolutions, epochs",
     };
     assert!(
         stderr.contains(said),
-        "the log says how convolutions run: {stderr}"
+        "the log says how convolutions run, the details only with -v: {stderr}"
     );
     let epochs = ortl_manifest::history::read(&wd.join("run/history.csv")).unwrap();
     assert_eq!(epochs.len(), 3);
@@ -131,6 +140,20 @@ fn writes_a_complete_run_and_checkpoints_the_best_epoch() {
     let (code, _, stderr) = train(&wd, &["--epochs", "1"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--force"), "{stderr}");
+    let (code, _, stderr) = train(&wd, &["--epochs", "1", "--force", "-v"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("ortl-train: 1 epoch in "), "{stderr}");
+    if block.is_some() {
+        assert!(
+            stderr.contains("blocked convolutions (") && stderr.contains("nodes fused"),
+            "-v details the blocked graph: {stderr}"
+        );
+    }
+}
+
+/// The lines of stderr that are not progress ("… building …").
+fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| !l.ends_with(" …")).collect()
 }
 
 #[test]
@@ -498,7 +521,7 @@ fn an_image_below_the_backbones_minimum_size_is_one_line_naming_both() {
     tensors(&wd);
     let (code, _, stderr) = train_as(&wd, "inception-mini", &["--epochs", "1"]);
     assert_eq!(code, 2, "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(error_lines(&stderr).len(), 1, "{stderr}");
     assert!(
         stderr.contains("32x32") && stderr.contains("inception-mini's minimum of"),
         "{stderr}"
@@ -656,7 +679,7 @@ fn a_graph_with_sizes_fixed_at_export_is_refused_at_another_size() {
                 && stderr.contains(&format!("ortl-augment --size {traced}x{traced}")),
             "{stderr}"
         );
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert_eq!(error_lines(&stderr).len(), 1, "{stderr}");
     }
 }
 

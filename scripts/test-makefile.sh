@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# make test's check of the Makefile as a build graph, on a copy of the fixtures with the
+# debug binaries and a 2-epoch mini run: a first `make all` runs every stage; a second runs
+# none (and `make -n` says so); `make report` with new report flags runs the report alone;
+# a new EPOCHS re-runs train -> infer -> report only; a touched image re-runs from the split;
+# and no binary replaces a device, a FIFO or a symlink it is pointed at.
+#   scripts/test-makefile.sh BIN   (BIN: target/debug, already built)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+source scripts/testlib.sh
+cp -r fixtures/xray "$work/data"
+out=$work/out
+mk() { make --no-print-directory PROFILE=dev OUT="$out" DATA="$work/data" EPOCHS=2 COPIES=1 "$@"; }
+# The stages whose binary a make run started, in order: "split augment train infer report".
+ran() { grep -oE "^$bin/ortl-[a-z]+" "$1" | sed 's|.*/ortl-||' | tr '\n' ' ' | sed 's/ $//'; }
+expect_ran() { # LOG WANTED
+  local got; got=$(ran "$1")
+  [[ $got == "$2" ]] || { echo "ran '$got', expected '$2'"; cat "$1"; return 1; }
+}
+
+first_run_runs_every_stage() {
+  mk all > "$work/1.log" 2>&1 || { cat "$work/1.log"; return 1; }
+  expect_ran "$work/1.log" "split augment train infer report" &&
+    grep -q "make all: validation accuracy of $out/run/best.onnx (epoch [12])" "$work/1.log"
+}
+second_run_runs_nothing() {
+  [[ -z $(mk -n all | grep "ortl-") ]] || { echo "make -n would run:"; mk -n all; return 1; }
+  mk all > "$work/2.log" 2>&1 && expect_ran "$work/2.log" ""
+}
+report_runs_the_report_alone() {
+  mk report > "$work/3.log" 2>&1 && expect_ran "$work/3.log" "" &&
+    mk report REPORT='--bootstrap 200' > "$work/4.log" 2>&1 && expect_ran "$work/4.log" "report"
+}
+new_epochs_retrain_without_new_tensors() {
+  local tensors_before; tensors_before=$(stat -c %Y "$out/tensors/meta.json")
+  mk all EPOCHS=3 REPORT='--bootstrap 200' > "$work/5.log" 2>&1 &&
+    expect_ran "$work/5.log" "train infer report" &&
+    [[ $(stat -c %Y "$out/tensors/meta.json") == "$tensors_before" ]] &&
+    grep -q '"epochs_run": 3' "$out/run/train.json"
+}
+touched_image_reruns_from_the_split() {
+  sleep 1  # a new modification time, whatever the file system's resolution
+  touch "$work/data/normal/normal-000.png"
+  mk all EPOCHS=3 REPORT='--bootstrap 200' > "$work/6.log" 2>&1 &&
+    expect_ran "$work/6.log" "split augment train infer report"
+}
+compare_trains_only_the_new_backbone() {
+  mk compare COMPARE='resnet-mini vgg-mini' > "$work/7.log" 2>&1 &&
+    expect_ran "$work/7.log" "train infer train infer report" &&
+    mk compare COMPARE='resnet-mini vgg-mini mobilenet-mini' > "$work/8.log" 2>&1 &&
+    expect_ran "$work/8.log" "train infer report" &&
+    grep -q -- "--backbone mobilenet-mini" "$work/8.log" &&
+    mk compare COMPARE='resnet-mini mobilenet-mini' > "$work/9.log" 2>&1 &&
+    expect_ran "$work/9.log" "report"
+}
+# A path that is not a regular file is written through: /dev/null survives every binary.
+special_files_are_written_not_replaced() {
+  local dev=$work/null fifo=$work/fifo
+  if ! mknod "$dev" c 1 3 2> /dev/null; then
+    echo "skipped the device: mknod needs root (CI runs as root)"; dev=/dev/null
+  fi
+  "$bin/ortl-split" "$work/data" -o "$dev" 2> /dev/null &&
+    "$bin/ortl-infer" --model "$out/run/model.onnx" --manifest "$out/manifest.csv" --split val \
+      -o "$dev" 2> /dev/null &&
+    "$bin/ortl-train" "$out/tensors" -o "$work/run" --backbone resnet-mini \
+      --export-step-graph "$dev" 2> /dev/null &&
+    "$bin/ortl-train" "$out/tensors" -o "$work/run" --backbone resnet-mini --epochs 1 \
+      --step-log "$dev" 2> /dev/null &&
+    [[ -c $dev ]] || { echo "$dev is no longer a character device"; return 1; }
+  mkfifo "$fifo"
+  head -1 "$fifo" > "$work/from-fifo" &
+  "$bin/ortl-split" "$work/data" -o "$fifo" --force 2> /dev/null
+  wait
+  [[ -p $fifo && $(cat "$work/from-fifo") == "path,label,class,split" ]] ||
+    { echo "the FIFO's reader got '$(cat "$work/from-fifo")'"; return 1; }
+  ln -s "$out/manifest.csv" "$work/link.csv"
+  "$bin/ortl-split" "$work/data" -o "$work/link.csv" 2> "$work/refused" &&
+    { echo "an existing manifest was replaced without --force"; return 1; }
+  grep -q "pass --force" "$work/refused" &&
+    "$bin/ortl-split" "$work/data" -o "$work/link.csv" --force 2> /dev/null &&
+    [[ -L $work/link.csv ]]
+}
+
+check "a first make all runs every stage and evaluates best.onnx" first_run_runs_every_stage
+check "a second make all runs nothing, and make -n says so" second_run_runs_nothing
+check "make report runs the report alone, and only when its flags change" report_runs_the_report_alone
+check "a new EPOCHS re-runs train, infer and report, not split or augment" new_epochs_retrain_without_new_tensors
+check "a touched image re-runs from the split" touched_image_reruns_from_the_split
+check "make compare trains a backbone added to COMPARE, and only that one" compare_trains_only_the_new_backbone
+check "devices, FIFOs and symlinks are written through, never replaced" special_files_are_written_not_replaced
+finish "Makefile build graph"
