@@ -70,6 +70,15 @@ special_files_are_written_not_replaced() {
     "$bin/ortl-train" "$out/tensors" -o "$work/run" --backbone resnet-mini --epochs 1 \
       --step-log "$dev" 2> /dev/null &&
     [[ -c $dev ]] || { echo "$dev is no longer a character device"; return 1; }
+  # Folder outputs refuse a device (exit 2) and leave it be.
+  local code
+  for folder_output in \
+    "$bin/ortl-augment $out/manifest.csv -o $dev --force" \
+    "$bin/ortl-infer --model $out/run/model.onnx $work/data/normal/normal-000.png --cam $dev --force" \
+    "$bin/ortl-report --predictions $out/predictions.csv -o $dev --force"; do
+    code=0; $folder_output > /dev/null 2> "$work/refused" || code=$?
+    [[ $code == 2 && -c $dev ]] || { echo "exit $code: $folder_output"; cat "$work/refused"; return 1; }
+  done
   mkfifo "$fifo"
   head -1 "$fifo" > "$work/from-fifo" &
   "$bin/ortl-split" "$work/data" -o "$fifo" --force 2> /dev/null
