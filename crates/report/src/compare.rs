@@ -2,12 +2,13 @@
 //! across run folders. Each run folder holds ortl-train's `train.json` and `history.csv`
 //! and the run's `predictions.csv` from ortl-infer.
 
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::evaluate::{MetricRow, binary_predictions, multiclass};
+use ortl_manifest::train_record::TrainSettings;
 use ortl_manifest::{Predictions, TrainRecord};
 
 /// The metrics compared, in table order.
@@ -33,9 +34,54 @@ pub fn label(metric: &str) -> &str {
     }
 }
 
+/// What runs of one backbone must share to be repeats of each other (seeds or folds),
+/// as train.json records it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Setup {
+    /// The tensors folder, as given to ortl-train.
+    pub tensors: PathBuf,
+    /// Height and width.
+    pub size: (usize, usize),
+    pub classes: Vec<String>,
+    /// Epochs asked for (early stopping may run fewer: that is an outcome, not a setting).
+    pub epochs: usize,
+}
+
+impl Setup {
+    pub fn of(settings: &TrainSettings) -> Self {
+        Setup {
+            tensors: settings.tensors.clone(),
+            size: (settings.image_height, settings.image_width),
+            classes: settings.classes.clone(),
+            epochs: settings.epochs,
+        }
+    }
+
+    /// What differs from `other`, as `tensors (a vs b)`.
+    fn differences(&self, other: &Setup) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut differ = |what: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!("{what} ({a} vs {b})"));
+            }
+        };
+        differ(
+            "tensors",
+            self.tensors.display().to_string(),
+            other.tensors.display().to_string(),
+        );
+        let size = |(h, w): (usize, usize)| format!("{h}×{w}");
+        differ("image size", size(self.size), size(other.size));
+        differ("classes", self.classes.join(","), other.classes.join(","));
+        differ("epochs", self.epochs.to_string(), other.epochs.to_string());
+        out
+    }
+}
+
 /// One run's row of comparison.csv.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
+    /// The run's label, unique among the runs compared ([`labels`]).
     pub run: String,
     pub backbone: String,
     pub head: String,
@@ -52,6 +98,8 @@ pub struct RunSummary {
     /// The positive-class scores of a binary run, for AUC comparisons between runs.
     #[serde(skip)]
     pub scored: Option<crate::delong::Scored>,
+    #[serde(skip)]
+    pub setup: Setup,
 }
 
 impl RunSummary {
@@ -66,8 +114,80 @@ impl RunSummary {
     }
 }
 
+/// Each run's label: its folder's name, with as many parent folders as tell it apart from
+/// the others' (`a/run`, `b/run`), and `#2`, `#3`… after a folder given more than once.
+pub fn labels(dirs: &[PathBuf]) -> Vec<String> {
+    let parts: Vec<Vec<String>> = dirs
+        .iter()
+        .map(|dir| {
+            let parts: Vec<String> = dir
+                .components()
+                .filter(|c| *c != Component::CurDir)
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            if parts.is_empty() {
+                vec![dir.display().to_string()]
+            } else {
+                parts
+            }
+        })
+        .collect();
+    let mut depth = vec![1; dirs.len()];
+    let tail = |i: usize, depth: &[usize]| {
+        let p = &parts[i];
+        p[p.len() - depth[i]..].join("/").replace("//", "/")
+    };
+    loop {
+        let current: Vec<String> = (0..dirs.len()).map(|i| tail(i, &depth)).collect();
+        let mut deepened = false;
+        for i in 0..dirs.len() {
+            let shared = current.iter().filter(|l| **l == current[i]).count() > 1;
+            if shared && depth[i] < parts[i].len() {
+                depth[i] += 1;
+                deepened = true;
+            }
+        }
+        if !deepened {
+            break;
+        }
+    }
+    (0..dirs.len())
+        .map(|i| {
+            let label = tail(i, &depth);
+            match (0..i).filter(|&j| tail(j, &depth) == label).count() {
+                0 => label,
+                before => format!("{label} #{}", before + 1),
+            }
+        })
+        .collect()
+}
+
+/// The first two runs of one backbone that are not repeats of each other (other tensors,
+/// image size, classes or epochs), in words; None when every backbone's runs can be pooled.
+pub fn mixed(runs: &[RunSummary]) -> Option<String> {
+    runs.iter().enumerate().find_map(|(i, a)| {
+        runs[i + 1..]
+            .iter()
+            .filter(|b| b.backbone == a.backbone)
+            .find_map(|b| {
+                let differences = a.setup.differences(&b.setup);
+                (!differences.is_empty()).then(|| {
+                    format!(
+                        "runs {} and {} both train {} but differ in {}, so they are not repeats of one backbone",
+                        a.run,
+                        b.run,
+                        a.backbone,
+                        differences.join(", ")
+                    )
+                })
+            })
+    })
+}
+
+/// One run's summary, labelled `label`.
 pub fn summarize(
     dir: &Path,
+    label: String,
     positive: Option<&str>,
     threshold: f64,
     bootstrap: usize,
@@ -124,7 +244,8 @@ pub fn summarize(
         ]
     };
     Ok(RunSummary {
-        run: dir.display().to_string(),
+        run: label,
+        setup: Setup::of(&train.settings),
         backbone: train.settings.backbone,
         head: train.settings.head,
         fold: train.settings.val_fold,
@@ -182,4 +303,70 @@ pub fn write_tables(
     })?;
     write_csv(&dir.join("paired.csv"), |out| tables::paired(paired, out))?;
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labelled(dirs: &[&str]) -> Vec<String> {
+        labels(&dirs.iter().map(PathBuf::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn labels_are_folder_names_lengthened_until_unique() {
+        assert_eq!(labelled(&["runs/a", "runs/b"]), ["a", "b"]);
+        assert_eq!(labelled(&["x/run", "y/run", "z"]), ["x/run", "y/run", "z"]);
+        assert_eq!(
+            labelled(&["p/b/run", "q/b/run", "run"]),
+            ["p/b/run", "q/b/run", "run"]
+        );
+        assert_eq!(labelled(&["a", "./a", "a"]), ["a", "a #2", "a #3"]);
+    }
+
+    #[test]
+    fn runs_of_one_backbone_must_share_their_setup() {
+        let run = |name: &str, backbone: &str, setup: Setup| RunSummary {
+            run: name.into(),
+            backbone: backbone.into(),
+            head: "linear".into(),
+            fold: None,
+            seed: 1,
+            parameters: 1,
+            epochs: 1,
+            train_seconds: 1.0,
+            train_images_per_second: 1.0,
+            images: 1,
+            metrics: Vec::new(),
+            scored: None,
+            setup,
+        };
+        let base = Setup {
+            tensors: "t".into(),
+            size: (100, 100),
+            classes: vec!["normal".into(), "tb".into()],
+            epochs: 10,
+        };
+        let other = Setup {
+            size: (224, 224),
+            classes: vec!["normal".into(), "covid".into()],
+            ..base.clone()
+        };
+        // Another backbone on another setup is a comparison, not a repeat.
+        assert_eq!(
+            mixed(&[run("a", "r1", base.clone()), run("b", "r2", other.clone())]),
+            None
+        );
+        assert_eq!(
+            mixed(&[
+                run("a", "r1", base.clone()),
+                run("b", "r2", base.clone()),
+                run("c", "r1", other)
+            ])
+            .as_deref(),
+            Some(
+                "runs a and c both train r1 but differ in image size (100×100 vs 224×224), classes (normal,tb vs normal,covid), so they are not repeats of one backbone"
+            )
+        );
+    }
 }

@@ -16,6 +16,8 @@ pub struct Aggregate {
     pub backbone: String,
     pub metric: String,
     pub runs: usize,
+    /// Runs whose value is undefined (NaN): counted here, left out of the mean.
+    pub runs_nan: usize,
     /// Independent units: folds (seed-averaged), or runs when no fold is recorded.
     pub folds: usize,
     pub mean: f64,
@@ -45,15 +47,29 @@ pub struct Paired {
     pub p_value: f64,
 }
 
-/// Per backbone (in order of appearance): unit key → values of `metric` in that unit.
-fn units(runs: &[RunSummary], metric: &str) -> Vec<(String, BTreeMap<String, Vec<f64>>, usize)> {
-    let mut out: Vec<(String, BTreeMap<String, Vec<f64>>, usize)> = Vec::new();
+/// One backbone's runs of one metric.
+struct Units {
+    backbone: String,
+    /// Unit key → the defined values of the metric in that unit.
+    values: BTreeMap<String, Vec<f64>>,
+    runs: usize,
+    runs_nan: usize,
+}
+
+/// Per backbone, in order of appearance.
+fn units(runs: &[RunSummary], metric: &str) -> Vec<Units> {
+    let mut out: Vec<Units> = Vec::new();
     for run in runs {
         let value = run.value(metric);
-        let index = match out.iter().position(|(b, _, _)| *b == run.backbone) {
+        let index = match out.iter().position(|u| u.backbone == run.backbone) {
             Some(i) => i,
             None => {
-                out.push((run.backbone.clone(), BTreeMap::new(), 0));
+                out.push(Units {
+                    backbone: run.backbone.clone(),
+                    values: BTreeMap::new(),
+                    runs: 0,
+                    runs_nan: 0,
+                });
                 out.len() - 1
             }
         };
@@ -61,9 +77,12 @@ fn units(runs: &[RunSummary], metric: &str) -> Vec<(String, BTreeMap<String, Vec
             Some(fold) => format!("fold {fold}"),
             None => format!("run {}", run.run),
         };
-        out[index].2 += 1;
-        if !value.is_nan() {
-            out[index].1.entry(unit).or_default().push(value);
+        let entry = &mut out[index];
+        entry.runs += 1;
+        if value.is_nan() {
+            entry.runs_nan += 1;
+        } else {
+            entry.values.entry(unit).or_default().push(value);
         }
     }
     out
@@ -96,7 +115,7 @@ fn describe(values: &[f64]) -> (f64, f64, f64, f64) {
 pub fn unit_values(runs: &[RunSummary], metric: &str) -> Vec<(String, Vec<f64>)> {
     units(runs, metric)
         .into_iter()
-        .map(|(backbone, units, _)| (backbone, units.values().map(|v| mean(v)).collect()))
+        .map(|u| (u.backbone, u.values.values().map(|v| mean(v)).collect()))
         .collect()
 }
 
@@ -122,20 +141,21 @@ fn clip(value: f64, floor: f64, ceiling: f64) -> f64 {
 pub fn aggregate(runs: &[RunSummary]) -> Vec<Aggregate> {
     let mut rows = Vec::new();
     let per_metric: Vec<_> = METRICS.iter().map(|m| (*m, units(runs, m))).collect();
-    let backbones: Vec<String> = per_metric[0].1.iter().map(|(b, _, _)| b.clone()).collect();
+    let backbones: Vec<String> = per_metric[0].1.iter().map(|u| u.backbone.clone()).collect();
     for backbone in &backbones {
         for (metric, by_backbone) in &per_metric {
-            let (_, units, count) = by_backbone
+            let units = by_backbone
                 .iter()
-                .find(|(b, _, _)| b == backbone)
+                .find(|u| u.backbone == *backbone)
                 .expect("every metric sees every backbone");
-            let values: Vec<f64> = units.values().map(|v| mean(v)).collect();
+            let values: Vec<f64> = units.values.values().map(|v| mean(v)).collect();
             let (m, sd, lo, hi) = describe(&values);
             let (floor, ceiling) = range(metric);
             rows.push(Aggregate {
                 backbone: backbone.clone(),
                 metric: metric.to_string(),
-                runs: *count,
+                runs: units.runs,
+                runs_nan: units.runs_nan,
                 folds: values.len(),
                 mean: m,
                 std: sd,
@@ -155,12 +175,13 @@ pub fn paired(runs: &[RunSummary]) -> Vec<Paired> {
     let mut rows = Vec::new();
     for metric in METRICS {
         let by_backbone = units(runs, metric);
-        for (i, (a, a_units, _)) in by_backbone.iter().enumerate() {
-            for (b, b_units, _) in &by_backbone[i + 1..] {
-                let differences: Vec<f64> = a_units
+        for (i, a) in by_backbone.iter().enumerate() {
+            for b in &by_backbone[i + 1..] {
+                let differences: Vec<f64> = a
+                    .values
                     .iter()
                     .filter(|(unit, _)| unit.starts_with("fold "))
-                    .filter_map(|(unit, va)| b_units.get(unit).map(|vb| mean(va) - mean(vb)))
+                    .filter_map(|(unit, va)| b.values.get(unit).map(|vb| mean(va) - mean(vb)))
                     .collect();
                 if differences.is_empty() {
                     continue;
@@ -182,8 +203,8 @@ pub fn paired(runs: &[RunSummary]) -> Vec<Paired> {
                 };
                 rows.push(Paired {
                     metric: metric.to_string(),
-                    a: a.clone(),
-                    b: b.clone(),
+                    a: a.backbone.clone(),
+                    b: b.backbone.clone(),
                     folds: n,
                     mean_difference: m,
                     std: sd,
@@ -226,6 +247,7 @@ mod tests {
                 })
                 .collect(),
             scored: None,
+            setup: Default::default(),
         }
     }
 
@@ -256,7 +278,7 @@ mod tests {
         assert!(close(acc.min, 0.7) && close(acc.max, 0.9));
         // A metric that is undefined everywhere has no units.
         let mcc = rows.iter().find(|r| r.metric == "mcc").unwrap();
-        assert_eq!(mcc.folds, 0);
+        assert_eq!((mcc.runs, mcc.runs_nan, mcc.folds), (4, 4, 0));
         assert!(mcc.mean.is_nan() && mcc.ci_low.is_nan() && mcc.ci_high.is_nan());
     }
 

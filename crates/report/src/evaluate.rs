@@ -36,9 +36,11 @@ pub struct BinaryEvaluation {
     /// Where `threshold` was chosen, when not given (`--threshold-from`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold_source: Option<String>,
+    /// NaN (null in JSON) without both classes.
     pub youden_threshold: f64,
     pub confusion: Confusion,
-    pub confusion_at_youden: Confusion,
+    /// None without both classes.
+    pub confusion_at_youden: Option<Confusion>,
     pub rows: Vec<MetricRow>,
 }
 
@@ -74,6 +76,8 @@ fn all_metrics(labels: &[bool], scores: &[f64], threshold: f64) -> Vec<(String, 
             name,
             "sensitivity" | "specificity" | "accuracy" | "f1" | "mcc"
         ) {
+            // No Youden threshold (one class): nothing is measured at it.
+            let value = if youden.is_nan() { f64::NAN } else { value };
             out.push((format!("{name}_at_youden"), value, Some(youden)));
         }
     }
@@ -154,7 +158,11 @@ pub fn binary(
     for (metric, k, n) in proportions(&confusion) {
         if let Some(row) = rows.iter_mut().find(|r| r.metric == metric) {
             (row.ci_low, row.ci_high) = proportion.bounds(k, n);
-            row.interval = proportion.interval();
+            row.interval = if n == 0 {
+                Interval::None
+            } else {
+                proportion.interval()
+            };
         }
     }
     let youden = youden_threshold(labels, scores);
@@ -167,7 +175,7 @@ pub fn binary(
         threshold_source: None,
         youden_threshold: youden,
         confusion,
-        confusion_at_youden: Confusion::at(labels, scores, youden),
+        confusion_at_youden: (!youden.is_nan()).then(|| Confusion::at(labels, scores, youden)),
         rows,
     }
 }

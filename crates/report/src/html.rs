@@ -38,6 +38,16 @@ fn number(v: f64) -> String {
     }
 }
 
+/// A p-value for people: below 1e-4 as "< 0.0001" (four decimals would print a
+/// misleading 0.0000); CSV and JSON keep the number.
+fn p_value(p: f64) -> String {
+    if p < 1e-4 {
+        "< 0.0001".into()
+    } else {
+        number(p)
+    }
+}
+
 fn interval(row: &MetricRow) -> String {
     if row.ci_low.is_nan() {
         "—".into()
@@ -114,9 +124,11 @@ fn binary_section(b: &BinaryEvaluation) -> Markup {
         p {
             "Positive class " b { (b.positive) } ", negative class " b { (b.negative) } "; "
             (b.n) " images, " (b.positives) " positive. Threshold " (format!("{:.4}", b.threshold))
-            "; Youden-optimal threshold " (format!("{:.4}", b.youden_threshold)) "."
+            "; Youden-optimal threshold " (number(b.youden_threshold)) "."
         }
-        p { (youden_note(b)) }
+        @if !b.youden_threshold.is_nan() {
+            p { (youden_note(b)) }
+        }
         table {
             tr { th {} th { "predicted " (b.negative) } th { "predicted " (b.positive) } }
             tr { td { "true " (b.negative) } td { "TN " (c.tn) } td { "FP " (c.fp) } }
@@ -130,7 +142,7 @@ fn binary_section(b: &BinaryEvaluation) -> Markup {
                     td { (number(row.value)) }
                     td { (interval(row)) }
                     td { (row.interval.name()) }
-                    td { (row.threshold.map_or(String::new(), |t| format!("{t:.4}"))) }
+                    td { (row.threshold.map_or(String::new(), number)) }
                 }
             }
         }
@@ -212,16 +224,18 @@ pub fn markdown(r: &Report) -> String {
         let c = &b.confusion;
         let _ = writeln!(
             md,
-            "Positive class **{}**; threshold {:.4} (Youden {:.4}). TN {} · FP {} · FN {} · TP {}\n",
+            "Positive class **{}**; threshold {:.4} (Youden {}). TN {} · FP {} · FN {} · TP {}\n",
             md_text(&b.positive),
             b.threshold,
-            b.youden_threshold,
+            number(b.youden_threshold),
             c.tn,
             c.fp,
             c.fn_,
             c.tp
         );
-        let _ = writeln!(md, "{}\n", youden_note(b));
+        if !b.youden_threshold.is_nan() {
+            let _ = writeln!(md, "{}\n", youden_note(b));
+        }
         md.push_str("| Metric | Value | 95 % CI | Interval |\n|---|---:|---:|---|\n");
         for row in &b.rows {
             let _ = writeln!(
@@ -284,13 +298,13 @@ fn cross_validation(cv: &CrossValidation) -> Markup {
     html! {
         h2 { "Over folds" }
         p {
-            "Each backbone's metric per fold (runs of the same fold with other seeds averaged first), then the mean over folds, the sample standard deviation and the 95 % Student-t interval of the mean (clipped to the metric's range; with few folds it is wide)."
+            "Each backbone's metric per fold (runs of the same fold with other seeds averaged first), then the mean over folds, the sample standard deviation and the 95 % Student-t interval of the mean (clipped to the metric's range; with few folds it is wide). Runs where the metric is undefined (NaN) are counted under “undefined” and left out of the rest."
         }
         table {
-            tr { th { "backbone" } th { "metric" } th { "runs" } th { "folds" } th { "mean ± sd" } th { "95 % CI" } th { "min – max" } }
+            tr { th { "backbone" } th { "metric" } th { "runs" } th { "undefined" } th { "folds" } th { "mean ± sd" } th { "95 % CI" } th { "min – max" } }
             @for a in cv.aggregates {
                 tr {
-                    td { (a.backbone) } td { (label(&a.metric)) } td { (a.runs) } td { (a.folds) }
+                    td { (a.backbone) } td { (label(&a.metric)) } td { (a.runs) } td { (a.runs_nan) } td { (a.folds) }
                     td { (number(a.mean)) " ± " (number(a.std)) }
                     td { (between(a.ci_low, a.ci_high)) } td { (between(a.min, a.max)) }
                 }
@@ -311,7 +325,7 @@ fn cross_validation(cv: &CrossValidation) -> Markup {
                     tr {
                         td { (label(&p.metric)) } td { (p.a) } td { (p.b) } td { (p.folds) }
                         td { (number(p.mean_difference)) } td { (between(p.ci_low, p.ci_high)) }
-                        td { (number(p.p_value)) }
+                        td { (p_value(p.p_value)) }
                     }
                 }
             }
@@ -360,7 +374,7 @@ pub fn comparison(
                         td { (if d.paired { "same (paired)" } else { "different" }) }
                         td { (number(d.auc_a)) } td { (number(d.auc_b)) }
                         td { (number(d.difference)) " (" (number(d.ci_low)) " – " (number(d.ci_high)) ")" }
-                        td { (number(d.p_value)) }
+                        td { (p_value(d.p_value)) }
                     }
                 }
             }
@@ -416,6 +430,15 @@ mod tests {
             page.contains("<figure><svg><text>ROC</text></svg>"),
             "figures go in as markup"
         );
+    }
+
+    #[test]
+    fn tiny_p_values_are_bounded_not_rounded_to_zero() {
+        assert_eq!(p_value(3e-9), "< 0.0001");
+        assert_eq!(p_value(0.0), "< 0.0001");
+        assert_eq!(p_value(1e-4), "0.0001");
+        assert_eq!(p_value(0.0417), "0.0417");
+        assert_eq!(p_value(f64::NAN), "—");
     }
 
     /// A class named with Markdown's punctuation keeps its table cell and shows as written;

@@ -110,6 +110,10 @@ enum Command {
         /// f1, mcc or roc_auc; default: as given).
         #[arg(long, value_name = "METRIC")]
         sort_by: Option<String>,
+        /// Pool runs of one backbone that differ in tensors, image size, classes or epochs
+        /// (refused by default: their mean over runs is no repeat of one experiment).
+        #[arg(long)]
+        allow_mixed: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -125,8 +129,9 @@ fn run(args: Args) -> Result<()> {
             runs,
             output,
             sort_by,
+            allow_mixed,
             common,
-        }) => compare(&runs, &output, sort_by.as_deref(), &common),
+        }) => compare(&runs, &output, sort_by.as_deref(), allow_mixed, &common),
         None => {
             let (false, Some(output)) = (args.predictions.is_empty(), &args.output) else {
                 return Err(usage(
@@ -150,6 +155,7 @@ fn compare(
     runs: &[PathBuf],
     output: &std::path::Path,
     sort_by: Option<&str>,
+    allow_mixed: bool,
     common: &Common,
 ) -> Result<()> {
     if !(0.0..=1.0).contains(&common.threshold) {
@@ -163,9 +169,11 @@ fn compare(
     }
     let summaries = runs
         .iter()
-        .map(|run| {
+        .zip(ortl_report::compare::labels(runs))
+        .map(|(run, label)| {
             ortl_report::compare::summarize(
                 run,
+                label,
                 common.positive.as_deref(),
                 common.threshold,
                 common.bootstrap,
@@ -175,6 +183,11 @@ fn compare(
         })
         .collect::<Result<Vec<_>>>()
         .map_err(|e| usage(ortl_cli::one_line(&e)))?;
+    if let Some(why) = ortl_report::compare::mixed(&summaries).filter(|_| !allow_mixed) {
+        return Err(usage(format!(
+            "{why}: compare runs of one setup, or pass --allow-mixed to pool them anyway"
+        )));
+    }
     let out = AtomicDir::create(output, common.force)?;
     let aggregates = ortl_report::crossval::aggregate(&summaries);
     let paired = ortl_report::crossval::paired(&summaries);
@@ -383,11 +396,15 @@ fn report(
                 common.seed,
             )
             .map_err(usage)?;
+            let youden = ortl_report::metrics::youden_threshold(&labels, &scores);
+            if youden.is_nan() {
+                return Err(usage(format!(
+                    "--threshold-from {}: Youden's threshold needs both classes among the labels; choose it on predictions that hold both",
+                    path.display()
+                )));
+            }
             let source = format!("{} ({} images)", path.display(), labels.len());
-            (
-                ortl_report::metrics::youden_threshold(&labels, &scores),
-                Some(source),
-            )
+            (youden, Some(source))
         }
         None => (common.threshold, None),
     };
@@ -419,13 +436,33 @@ fn report(
         ));
     }
     let classes = &preds.classes;
-    let present: Vec<bool> = (0..classes.len())
-        .map(|c| preds.labels.contains(&c))
+    let source = predictions
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let present: Vec<&String> = classes
+        .iter()
+        .enumerate()
+        .filter(|(c, _)| preds.labels.contains(c))
+        .map(|(_, class)| class)
         .collect();
-    for (class, _) in classes.iter().zip(&present).filter(|(_, p)| !**p) {
-        notes.push(format!(
-            "class '{class}' has no true examples: its recall and AUC are undefined."
-        ));
+    match present[..] {
+        [only] if classes.len() > 1 => {
+            eprintln!(
+                "ortl-report: only class '{only}' is present in {source}'s labels: metrics that need both classes are NaN"
+            );
+            notes.push(format!(
+                "Only class '{only}' is present in the labels: every metric that needs both classes (the other class's rate, balanced accuracy, MCC, Cohen's kappa, ROC AUC, the Youden threshold and every metric at it, sensitivity at a specificity and specificity at a sensitivity, and their intervals) is undefined (NaN), and the figures that need both (ROC, precision–recall, calibration, score distributions) are left out."
+            ));
+        }
+        _ => {
+            for class in classes.iter().filter(|c| !present.contains(c)) {
+                notes.push(format!(
+                    "class '{class}' has no true examples: its recall and AUC are undefined."
+                ));
+            }
+        }
     }
 
     let binary_eval: Option<(BinaryEvaluation, Vec<bool>, Vec<f64>)> = if classes.len() == 2 {
@@ -532,11 +569,7 @@ fn report(
     let report = Report {
         provenance: train_record.as_ref().map(provenance).unwrap_or_default(),
         title: "ortl evaluation report".into(),
-        source: predictions
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
+        source,
         binary: binary_eval.as_ref().map(|b| &b.0),
         multiclass: &multi,
         figures,

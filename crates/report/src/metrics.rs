@@ -108,7 +108,9 @@ pub fn threshold_metrics(c: &Confusion) -> Vec<(&'static str, f64)> {
     };
     let n = c.n();
     let expected = ((tp + fp) * (tp + fn_) + (tn + fn_) * (tn + fp)) / (n * n);
-    let kappa = if n == 0.0 || expected == 1.0 {
+    // With one true class the chance agreement equals the accuracy, so kappa would be 0
+    // whatever the predictions: undefined.
+    let kappa = if n == 0.0 || expected == 1.0 || tp + fn_ == 0.0 || tn + fp == 0.0 {
         f64::NAN
     } else {
         (accuracy - expected) / (1.0 - expected)
@@ -299,8 +301,12 @@ pub fn log_loss(labels: &[bool], scores: &[f64]) -> f64 {
         / n
 }
 
-/// The threshold maximising sensitivity + specificity − 1 (Youden's J).
+/// The threshold maximising sensitivity + specificity − 1 (Youden's J); NaN without both
+/// classes, where J is undefined.
 pub fn youden_threshold(labels: &[bool], scores: &[f64]) -> f64 {
+    if !both_classes(labels) {
+        return f64::NAN;
+    }
     roc_curve(labels, scores)
         .into_iter()
         .skip(1)
@@ -308,8 +314,17 @@ pub fn youden_threshold(labels: &[bool], scores: &[f64]) -> f64 {
         .map_or(0.5, |(_, _, t)| t)
 }
 
-/// Highest sensitivity with specificity ≥ `min_specificity`.
+/// Whether both classes are present: the ROC curve's rates need both.
+fn both_classes(labels: &[bool]) -> bool {
+    labels.contains(&true) && labels.contains(&false)
+}
+
+/// Highest sensitivity with specificity ≥ `min_specificity`; NaN without both classes (the
+/// curve's (0, 0) corner would otherwise read as sensitivity 0).
 pub fn sensitivity_at_specificity(labels: &[bool], scores: &[f64], min_specificity: f64) -> f64 {
+    if !both_classes(labels) {
+        return f64::NAN;
+    }
     roc_curve(labels, scores)
         .into_iter()
         .filter(|(fpr, _, _)| 1.0 - fpr >= min_specificity)
@@ -317,8 +332,11 @@ pub fn sensitivity_at_specificity(labels: &[bool], scores: &[f64], min_specifici
         .fold(f64::NAN, f64::max)
 }
 
-/// Highest specificity with sensitivity ≥ `min_sensitivity`.
+/// Highest specificity with sensitivity ≥ `min_sensitivity`; NaN without both classes.
 pub fn specificity_at_sensitivity(labels: &[bool], scores: &[f64], min_sensitivity: f64) -> f64 {
+    if !both_classes(labels) {
+        return f64::NAN;
+    }
     roc_curve(labels, scores)
         .into_iter()
         .filter(|(_, tpr, _)| *tpr >= min_sensitivity)
@@ -449,6 +467,19 @@ mod tests {
         assert!(get(&m, "mcc").is_nan());
         assert!(get(&m, "f1").is_nan());
         assert!(roc_auc(&[false, false], &[0.1, 0.9]).is_nan());
+        // One class: no Youden threshold, no rate at a level of the other's.
+        for labels in [[false, false], [true, true]] {
+            assert!(youden_threshold(&labels, &[0.1, 0.9]).is_nan());
+            assert!(sensitivity_at_specificity(&labels, &[0.1, 0.9], 0.9).is_nan());
+            assert!(specificity_at_sensitivity(&labels, &[0.1, 0.9], 0.9).is_nan());
+        }
+        // Kappa of one true class would be 0 however good the predictions.
+        let mostly_right = Confusion {
+            tn: 9,
+            fp: 1,
+            ..Default::default()
+        };
+        assert!(get(&threshold_metrics(&mostly_right), "cohen_kappa").is_nan());
         // All predictions equal: AUC is exactly one half.
         assert_eq!(roc_auc(&[true, false, true, false], &[0.5; 4]), 0.5);
     }

@@ -682,7 +682,10 @@ pub fn binary_figures(
         )
     };
     let (fpr, tpr, ppv) = point(&eval.confusion);
-    let (yfpr, ytpr, yppv) = point(&eval.confusion_at_youden);
+    let (yfpr, ytpr, yppv) = eval
+        .confusion_at_youden
+        .as_ref()
+        .map_or((f64::NAN, f64::NAN, f64::NAN), point);
     let at_threshold = format!("threshold {:.2}", eval.threshold);
     let at_youden = format!("Youden threshold {:.2}", eval.youden_threshold);
     let roc = roc(
@@ -794,13 +797,11 @@ pub fn comparison(out: &Canvas, runs: &[crate::compare::RunSummary]) -> Result<S
                     plotters::style::text_anchor::VPos::Top,
                 ),
             );
-            let name = std::path::Path::new(&r.run)
-                .file_name()
-                .map_or(r.run.clone(), |f| f.to_string_lossy().into_owned());
-            let label = match r.fold {
-                Some(fold) => format!("{} f{fold} s{}", r.backbone, r.seed),
-                _ if name == r.backbone => name,
-                _ => format!("{name} ({})", r.backbone),
+            // The run's own label, unique among the runs.
+            let label = if r.run == r.backbone {
+                r.run.clone()
+            } else {
+                format!("{} ({})", r.run, r.backbone)
             };
             area.draw(&Text::new(label, (x, bottom + 8), style))
                 .map_err(err)?;

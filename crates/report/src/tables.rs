@@ -64,7 +64,12 @@ pub fn metrics(rows: &[MetricRow], out: impl Write) -> csv::Result<()> {
         ],
     )?;
     for row in rows {
-        table.serialize((&row.metric, Estimate::of(row), row.threshold, interval(row)))?;
+        table.serialize((
+            &row.metric,
+            Estimate::of(row),
+            row.threshold.and_then(defined),
+            interval(row),
+        ))?;
     }
     table.flush().map_err(Into::into)
 }
@@ -173,6 +178,7 @@ struct BackboneRow<'a> {
     backbone: &'a str,
     metric: &'a str,
     runs: usize,
+    runs_nan: usize,
     folds: usize,
     mean: Option<f64>,
     std: Option<f64>,
@@ -182,13 +188,15 @@ struct BackboneRow<'a> {
     max: Option<f64>,
 }
 
-/// Per backbone and metric over its folds ([`crate::crossval::aggregate`]): runs, folds,
-/// mean, sample standard deviation, 95 % interval of the mean, min and max.
+/// Per backbone and metric over its folds ([`crate::crossval::aggregate`]): runs, runs
+/// where the metric is undefined (left out of the rest), folds, mean, sample standard
+/// deviation, 95 % interval of the mean, min and max.
 pub fn by_backbone(rows: &[Aggregate], out: impl Write) -> csv::Result<()> {
     let mut table = with_header(
         out,
         [
-            "backbone", "metric", "runs", "folds", "mean", "std", "ci_low", "ci_high", "min", "max",
+            "backbone", "metric", "runs", "runs_nan", "folds", "mean", "std", "ci_low", "ci_high",
+            "min", "max",
         ],
     )?;
     for r in rows {
@@ -196,6 +204,7 @@ pub fn by_backbone(rows: &[Aggregate], out: impl Write) -> csv::Result<()> {
             backbone: &r.backbone,
             metric: &r.metric,
             runs: r.runs,
+            runs_nan: r.runs_nan,
             folds: r.folds,
             mean: defined(r.mean),
             std: defined(r.std),
@@ -372,6 +381,7 @@ mod tests {
                 })
                 .collect(),
             scored: None,
+            setup: Default::default(),
         }
     }
 
@@ -449,7 +459,7 @@ mod tests {
         let mut lines = table.lines();
         assert_eq!(
             lines.next(),
-            Some("backbone,metric,runs,folds,mean,std,ci_low,ci_high,min,max")
+            Some("backbone,metric,runs,runs_nan,folds,mean,std,ci_low,ci_high,min,max")
         );
         let row = |backbone: &str, metric: &str| -> Vec<String> {
             table
@@ -461,17 +471,20 @@ mod tests {
                 .collect()
         };
         let resnet = row("resnet50", "accuracy");
-        assert_eq!(resnet[2], "2");
-        assert!((resnet[4].parse::<f64>().unwrap() - 0.7).abs() < 1e-12);
+        assert_eq!(resnet[2..5], ["2", "0", "2"]);
+        assert!((resnet[5].parse::<f64>().unwrap() - 0.7).abs() < 1e-12);
         // Sample standard deviation of 0.8 and 0.6.
-        assert!((resnet[5].parse::<f64>().unwrap() - 0.02f64.sqrt()).abs() < 1e-9);
+        assert!((resnet[6].parse::<f64>().unwrap() - 0.02f64.sqrt()).abs() < 1e-9);
         assert_eq!(
-            row("vgg19", "accuracy")[5],
+            row("vgg19", "accuracy")[6],
             "",
             "one vgg19 run: no deviation"
         );
-        // A metric that is NaN everywhere has no folds to average.
-        assert_eq!(row("resnet50", "f1")[3..], ["0", "", "", "", "", "", ""]);
+        // A metric that is NaN everywhere is counted as such and has no folds to average.
+        assert_eq!(
+            row("resnet50", "f1")[2..],
+            ["2", "2", "0", "", "", "", "", "", ""]
+        );
     }
 
     #[test]

@@ -116,6 +116,19 @@ fn writes_every_output_and_escapes_user_text() {
         csv.starts_with("metric,value,ci_low,ci_high,threshold,interval\n"),
         "{csv}"
     );
+    // Both classes: every metric, every binary metric's interval and the Youden threshold
+    // are numbers, and no note.
+    for line in csv.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let summary = cells[0].starts_with("multiclass_")
+            || ["macro_f1", "weighted_f1", "macro_auc"].contains(&cells[0]);
+        let numbers = if summary { &cells[1..2] } else { &cells[1..4] };
+        assert!(numbers.iter().all(|c| c.parse::<f64>().is_ok()), "{line}");
+        if cells[0].ends_with("_at_youden") {
+            assert!(cells[4].parse::<f64>().is_ok(), "{line}");
+        }
+    }
+    assert!(!stderr.contains("only class"), "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&wd.read("report/metrics.json")).unwrap();
     assert_eq!(
         json["binary"]["confusion"]["tp"].as_u64().unwrap()
@@ -124,35 +137,156 @@ fn writes_every_output_and_escapes_user_text() {
     );
 }
 
+/// The metrics that need both classes, but the rate of the class that is missing.
+const NEED_BOTH: [&str; 14] = [
+    "balanced_accuracy",
+    "mcc",
+    "cohen_kappa",
+    "roc_auc",
+    "sensitivity_at_specificity_0.90",
+    "specificity_at_sensitivity_0.90",
+    "sensitivity_at_specificity_0.95",
+    "specificity_at_sensitivity_0.95",
+    "sensitivity_at_youden",
+    "specificity_at_youden",
+    "accuracy_at_youden",
+    "f1_at_youden",
+    "mcc_at_youden",
+    "average_precision",
+];
+
+/// Predictions holding one class only: every metric that needs both is NaN in every output
+/// (null in JSON, an empty cell in CSV, a dash in HTML and Markdown, NaN on stdout), with
+/// one line on stderr; the metrics that one class defines keep their numbers.
 #[test]
-fn reads_stdin_and_reports_a_missing_class_without_failing() {
+fn one_class_gives_nan_and_a_note_never_a_number() {
     let wd = Workdir::new();
-    let only_negatives: String = predictions(["normal", "tb"])
-        .lines()
-        .enumerate()
-        .filter(|(i, l)| *i == 0 || l.contains(",0,normal,"))
-        .map(|(_, l)| format!("{l}\n"))
-        .collect();
-    let (code, _, stderr) = run_with_stdin(
-        wd.command(BIN).args(["--predictions", "-", "-o", "report"]),
-        only_negatives.as_bytes(),
-    );
-    assert_eq!(code, 0, "{stderr}");
-    let html = wd.read("report/report.html");
+    // (class present, its label, the rate left undefined, the rate still defined).
+    for (present, label, missing_rate, defined_rate) in [
+        ("normal", "0", "sensitivity", "specificity"),
+        ("tb", "1", "specificity", "sensitivity"),
+    ] {
+        let one_class: String = predictions(["normal", "tb"])
+            .lines()
+            .enumerate()
+            .filter(|(i, l)| *i == 0 || l.split(',').nth(1) == Some(label))
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
+        let (code, stdout, stderr) = run_with_stdin(
+            wd.command(BIN)
+                .args(["--predictions", "-", "-o", present, "--bootstrap", "100"]),
+            one_class.as_bytes(),
+        );
+        assert_eq!(code, 0, "{stderr}");
+        let why: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("only class"))
+            .collect();
+        assert_eq!(
+            why,
+            [format!(
+                "ortl-report: only class '{present}' is present in -'s labels: metrics that need both classes are NaN"
+            )],
+            "{stderr}"
+        );
+        // Average precision is defined (1) with positives only.
+        let undefined: Vec<&str> = NEED_BOTH
+            .iter()
+            .copied()
+            .filter(|m| !(present == "tb" && *m == "average_precision"))
+            .chain([missing_rate])
+            .collect();
+
+        let json: serde_json::Value =
+            serde_json::from_str(&wd.read(&format!("{present}/metrics.json"))).unwrap();
+        let binary = &json["binary"];
+        assert!(
+            binary["youden_threshold"].is_null() && binary["confusion_at_youden"].is_null(),
+            "{binary}"
+        );
+        let rows = binary["rows"].as_array().unwrap();
+        let json_row = |metric: &str| {
+            rows.iter()
+                .find(|r| r["metric"] == metric)
+                .unwrap_or_else(|| panic!("{metric} missing: {binary}"))
+        };
+        let csv = wd.read(&format!("{present}/metrics.csv"));
+        let csv_row = |metric: &str| -> Vec<String> {
+            csv.lines()
+                .find(|l| l.starts_with(&format!("{metric},")))
+                .unwrap_or_else(|| panic!("{metric}: {csv}"))
+                .split(',')
+                .map(String::from)
+                .collect()
+        };
+        let html = wd.read(&format!("{present}/report.html"));
+        let md = wd.read(&format!("{present}/report.md"));
+        for metric in &undefined {
+            let row = json_row(metric);
+            for field in ["value", "ci_low", "ci_high"] {
+                assert!(
+                    row[field].is_null(),
+                    "{present}: {metric} {field} in JSON: {row}"
+                );
+            }
+            let cells = csv_row(metric);
+            assert_eq!(cells[1..4], ["", "", ""], "{present}: {metric} in CSV");
+            if metric.ends_with("_at_youden") {
+                assert!(row["threshold"].is_null() && cells[4].is_empty(), "{row}");
+            }
+            let name = ortl_report::metrics::label(metric);
+            assert!(
+                html.contains(&format!("<td>{name}</td><td>—</td><td>—</td>")),
+                "{present}: {metric} in HTML"
+            );
+            assert!(
+                md.contains(&format!("| {name} | — | — |")),
+                "{present}: {metric} in Markdown"
+            );
+            let printed = stdout
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(metric))
+                .unwrap_or_else(|| panic!("{metric}: {stdout}"));
+            assert_eq!(
+                printed.split_whitespace().skip(1).collect::<Vec<_>>(),
+                ["NaN", "-"],
+                "{present}: {printed}"
+            );
+        }
+        // What one class does define stays a number: its own rate.
+        assert!(
+            csv_row(defined_rate)[1].parse::<f64>().is_ok(),
+            "{present}: {csv}"
+        );
+        assert!(json_row("accuracy")["value"].is_f64());
+        // No curve is drawn from one class; the note says why and what is left out.
+        assert!(!wd.join(&format!("{present}/roc.svg")).exists());
+        assert!(!wd.join(&format!("{present}/precision_recall.svg")).exists());
+        assert!(wd.join(&format!("{present}/confusion_matrix.svg")).exists());
+        assert!(
+            html.contains(&format!("Only class '{present}' is present")),
+            "a visible note"
+        );
+        assert!(html.contains("are left out") && md.contains("are left out"));
+        assert!(
+            !html.contains("chosen and scored on these same images"),
+            "no Youden threshold, no note on its optimism"
+        );
+        fs::write(wd.join(&format!("{present}.csv")), &one_class).unwrap();
+    }
+    // A threshold cannot be chosen on one class.
+    let (code, _, stderr) = run(wd.command(BIN).args([
+        "--predictions",
+        "tb.csv",
+        "--threshold-from",
+        "normal.csv",
+        "-o",
+        "chosen",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
     assert!(
-        html.contains("class 'tb' has no true examples"),
-        "a visible note"
-    );
-    let json: serde_json::Value = serde_json::from_str(&wd.read("report/metrics.json")).unwrap();
-    let auc = json["binary"]["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["metric"] == "roc_auc")
-        .unwrap();
-    assert!(
-        auc["value"].is_null(),
-        "undefined AUC is NaN (null in JSON), not a number: {auc}"
+        stderr.contains("--threshold-from normal.csv: Youden's threshold needs both classes"),
+        "{stderr}"
     );
 }
 
@@ -234,7 +368,7 @@ fn compare_builds_one_row_per_run() {
     let grouped = wd.read("cmp/by_backbone.csv");
     assert!(
         grouped.starts_with(
-            "backbone,metric,runs,folds,mean,std,ci_low,ci_high,min,max\nresnet50,accuracy,1,1,"
+            "backbone,metric,runs,runs_nan,folds,mean,std,ci_low,ci_high,min,max\nresnet50,accuracy,1,0,1,"
         ),
         "{grouped}"
     );
@@ -540,17 +674,13 @@ fn compare_aggregates_folds_and_seeds_and_pairs_backbones() {
             .collect()
     };
     let good = row("good", "accuracy");
-    assert_eq!(
-        (good[2].as_str(), good[3].as_str()),
-        ("6", "3"),
-        "6 runs in 3 folds"
-    );
-    assert_eq!(good[4], "1.0", "{good:?}");
+    assert_eq!(good[2..5], ["6", "0", "3"], "6 runs in 3 folds");
+    assert_eq!(good[5], "1.0", "{good:?}");
     let weak = row("weak", "accuracy");
     let (mean, low, high): (f64, f64, f64) = (
-        weak[4].parse().unwrap(),
-        weak[6].parse().unwrap(),
+        weak[5].parse().unwrap(),
         weak[7].parse().unwrap(),
+        weak[8].parse().unwrap(),
     );
     assert!(mean < 1.0 && low < mean && mean < high, "{weak:?}");
     let paired = wd.read("cv/paired.csv");
@@ -575,6 +705,93 @@ fn compare_aggregates_folds_and_seeds_and_pairs_backbones() {
     assert!(wd.join("cv/folds.png").is_file() && wd.join("cv/folds.svg").is_file());
     let html = wd.read("cv/comparison.html");
     assert!(html.contains("Over folds") && html.contains("Paired comparisons"));
+}
+
+/// Runs of one backbone on other tensors or for other epochs are no repeats: compare
+/// refuses to pool them unless told to; every run keeps a label of its own, and a metric
+/// undefined in one run is counted, not dropped.
+#[test]
+fn compare_refuses_mixed_runs_labels_each_run_and_counts_nan() {
+    let wd = Workdir::new();
+    // Two folders named "run"; the second trained on other tensors for longer, and calls
+    // every image normal (MCC undefined).
+    for (dir, tensors, epochs) in [("x/run", "t100", 3), ("y/run", "t224", 30)] {
+        fs::create_dir_all(wd.join(dir)).unwrap();
+        let text = if dir == "x/run" {
+            predictions(["normal", "tb"])
+        } else {
+            predictions(["normal", "tb"])
+                .lines()
+                .enumerate()
+                .map(|(i, line)| {
+                    let f: Vec<&str> = line.split(',').collect();
+                    if i == 0 {
+                        format!("{line}\n")
+                    } else {
+                        format!("{},{},{},0,normal,0.6,0.4\n", f[0], f[1], f[2])
+                    }
+                })
+                .collect()
+        };
+        fs::write(wd.join(&format!("{dir}/predictions.csv")), text).unwrap();
+        write_train_record(&wd, dir, |r| {
+            r.settings.backbone = "resnet-mini".into();
+            r.settings.tensors = tensors.into();
+            r.settings.epochs = epochs;
+        });
+    }
+    let compare = |extra: &[&str]| {
+        run(wd
+            .command(BIN)
+            .args(["compare", "x/run", "y/run", "--bootstrap", "0"])
+            .args(extra))
+    };
+    let (code, _, stderr) = compare(&["-o", "refused"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for part in [
+        "runs x/run and y/run both train resnet-mini",
+        "tensors (t100 vs t224)",
+        "epochs (3 vs 30)",
+        "--allow-mixed",
+    ] {
+        assert!(stderr.contains(part), "{part}: {stderr}");
+    }
+    assert!(!wd.join("refused").exists(), "nothing written");
+
+    let (code, stdout, stderr) = compare(&["-o", "mixed", "--allow-mixed"]);
+    assert_eq!(code, 0, "{stderr}");
+    let runs: Vec<String> = wd
+        .read("mixed/comparison.csv")
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
+    assert_eq!(runs, ["x/run", "y/run"]);
+    assert!(
+        stdout.contains("x/run") && stdout.contains("y/run"),
+        "{stdout}"
+    );
+    let html = wd.read("mixed/comparison.html");
+    assert!(html.contains("<td>x/run</td>") && html.contains("<td>y/run</td>"));
+    let chart = wd.read("mixed/comparison.svg");
+    for bar in ["x/run (resnet-mini)", "y/run (resnet-mini)"] {
+        assert!(chart.contains(bar), "{bar} in the bar chart");
+    }
+    let grouped = wd.read("mixed/by_backbone.csv");
+    let row = |metric: &str| -> Vec<String> {
+        grouped
+            .lines()
+            .find(|l| l.starts_with(&format!("resnet-mini,{metric},")))
+            .unwrap_or_else(|| panic!("{grouped}"))
+            .split(',')
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(row("accuracy")[2..5], ["2", "0", "2"], "{grouped}");
+    // y's MCC is undefined: counted, and the mean is x's alone over one run.
+    let mcc = row("mcc");
+    assert_eq!(mcc[2..5], ["2", "1", "1"], "{grouped}");
 }
 
 /// Proportions get Wilson (or Clopper–Pearson) intervals, never a collapsed bootstrap at
