@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ortl_cli::{AtomicDir, usage};
+use ortl_manifest::predictions::EvaluatedModel;
 use ortl_manifest::{Predictions, TrainRecord};
 use ortl_report::evaluate::{BinaryEvaluation, binary_predictions, multiclass};
 use ortl_report::html::{Report, html, markdown};
@@ -322,9 +323,10 @@ fn provenance(train: &TrainRecord) -> Vec<(String, String)> {
         (
             "Epochs".into(),
             format!(
-                "{} run of {} (best {}; early stopping {})",
+                "{} run of {} (best by {}: {}; early stopping {})",
                 summary.epochs_run,
                 s.epochs,
+                s.checkpoint,
                 summary
                     .best_epoch
                     .map_or_else(|| "none".into(), |b| b.to_string()),
@@ -361,6 +363,28 @@ fn provenance(train: &TrainRecord) -> Vec<(String, String)> {
             ),
         ),
     ]
+}
+
+/// What the predictions evaluated, for people: each model file and its epoch, and which
+/// epoch that is in the run (the best by its checkpoint metric, or the last).
+fn evaluated(models: &[EvaluatedModel], train: Option<&TrainRecord>) -> String {
+    if models.is_empty() {
+        return "not recorded (predictions written before ortl-infer recorded the model)".into();
+    }
+    let described = |model: &EvaluatedModel| {
+        let role = match (model.epoch, train) {
+            (Some(epoch), Some(train)) if train.summary.best_epoch == Some(epoch) => format!(
+                " (the best epoch by {}, of {})",
+                train.settings.checkpoint, train.summary.epochs_run
+            ),
+            (Some(epoch), Some(train)) if train.summary.epochs_run == epoch => {
+                format!(" (the last of {} epochs)", train.summary.epochs_run)
+            }
+            _ => String::new(),
+        };
+        format!("{model}{role}")
+    };
+    models.iter().map(described).collect::<Vec<_>>().join("; ")
 }
 
 fn report(
@@ -434,6 +458,15 @@ fn report(
             "{} rows without a true label were left out.",
             preds.unlabelled
         ));
+    }
+    let training = preds.training_rows();
+    if training > 0 {
+        let warning = format!(
+            "{training} of the {} scored images are training images (split 'train' in the predictions): the model has seen them, so these metrics are optimistic; classify a held-out split (ortl-infer --manifest M --split val or test)",
+            preds.labels.len()
+        );
+        eprintln!("ortl-report: warning: {warning}");
+        notes.push(format!("Warning: {warning}."));
     }
     let classes = &preds.classes;
     let source = predictions
@@ -536,6 +569,10 @@ fn report(
 
     let json = serde_json::json!({
         "predictions": predictions, "classes": classes, "images": preds.labels.len(),
+        "evaluated_models": preds.models.iter()
+            .map(|m| serde_json::json!({"path": m.path, "epoch": m.epoch}))
+            .collect::<Vec<_>>(),
+        "training_images_scored": training,
         "bootstrap": common.bootstrap, "seed": common.seed,
         "binary": binary_eval.as_ref().map(|b| &b.0), "multiclass": multi,
     });
@@ -567,7 +604,12 @@ fn report(
         ortl_report::tables::metrics(&rows, out)
     })?;
     let report = Report {
-        provenance: train_record.as_ref().map(provenance).unwrap_or_default(),
+        provenance: std::iter::once((
+            "Evaluated model".to_string(),
+            evaluated(&preds.models, train_record.as_ref()),
+        ))
+        .chain(train_record.as_ref().map(provenance).unwrap_or_default())
+        .collect(),
         title: "ortl evaluation report".into(),
         source,
         binary: binary_eval.as_ref().map(|b| &b.0),
@@ -608,6 +650,10 @@ fn report(
         }
     }
     stdout.flush()?;
+    eprintln!(
+        "ortl-report: evaluated {}",
+        evaluated(&preds.models, train_record.as_ref())
+    );
     eprintln!(
         "ortl-report: wrote {}",
         output.join("report.html").display()

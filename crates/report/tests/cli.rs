@@ -987,3 +987,63 @@ fn the_readme_sample_summary_matches_the_printed_format() {
         );
     }
 }
+
+/// The report says which model file and epoch it evaluated (and which epoch that is in the
+/// run), and warns on stderr and in the HTML when it scores training images.
+#[test]
+fn the_report_names_the_evaluated_model_and_warns_on_training_images() {
+    let wd = Workdir::new();
+    let plain = predictions(["normal", "tb"]);
+    let mut lines = plain.lines();
+    let mut text = format!("{},split,model,model_epoch\n", lines.next().unwrap());
+    for (i, line) in lines.enumerate() {
+        let split = if i < 3 { "train" } else { "val" };
+        text += &format!("{line},{split},run/best.onnx,4\n");
+    }
+    fs::write(wd.join("p.csv"), text).unwrap();
+    fs::create_dir(wd.join("run")).unwrap();
+    write_train_record(&wd, "run", |_| {});
+    fs::write(
+        wd.join("run/history.csv"),
+        "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n1,0.7,0.5,0.69,0.5,0.001,1.0\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run(wd.command(BIN).args([
+        "--predictions",
+        "p.csv",
+        "--run",
+        "run",
+        "-o",
+        "report",
+        "--bootstrap",
+        "50",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let said = "run/best.onnx, epoch 4 (the best epoch by val_accuracy, of 5)";
+    assert!(stderr.contains(&format!("evaluated {said}")), "{stderr}");
+    assert!(
+        stderr.contains("warning: 3 of the 30 scored images are training images"),
+        "{stderr}"
+    );
+    let html = wd.read("report/report.html");
+    assert!(
+        html.contains("Evaluated model") && html.contains(said),
+        "{html}"
+    );
+    assert!(html.contains("3 of the 30 scored images are training images"));
+    assert!(html.contains("best by val_accuracy: 4"));
+    let json: serde_json::Value = serde_json::from_str(&wd.read("report/metrics.json")).unwrap();
+    assert_eq!(json["training_images_scored"], 3);
+    assert_eq!(json["evaluated_models"][0]["path"], "run/best.onnx");
+    assert_eq!(json["evaluated_models"][0]["epoch"], 4);
+
+    // Predictions from before the model column say so rather than guess.
+    fs::write(wd.join("old.csv"), predictions(["normal", "tb"])).unwrap();
+    let (code, _, stderr) =
+        run(wd
+            .command(BIN)
+            .args(["--predictions", "old.csv", "-o", "old", "--bootstrap", "50"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("evaluated not recorded"), "{stderr}");
+    assert!(!stderr.contains("training images"), "{stderr}");
+}
