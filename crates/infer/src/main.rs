@@ -1,6 +1,5 @@
 //! ortl-infer: classify images with a model from ortl-train, one row per image on stdout.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc;
 

@@ -28,7 +28,8 @@ use ortl_report::{gallery, plots};
 ///
 /// EXAMPLES:
 ///     ortl-report --predictions preds.csv --history run/history.csv -o report
-///     ortl-infer --model run/model.onnx --manifest m.csv --split val | ortl-report --predictions - -o report
+///     ortl-infer --model run/best.onnx --manifest m.csv --split val \
+///         | ortl-report --predictions - -o report
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment, args_conflicts_with_subcommands = true)]
 struct Args {
@@ -51,7 +52,7 @@ struct Args {
     cams: Option<PathBuf>,
     /// Choose the decision threshold by Youden's J on these predictions (e.g. the
     /// validation split's) and score --predictions (e.g. the test split's) with it, instead
-    /// of choosing and scoring on the same images.
+    /// of choosing and scoring on the same images (replaces --threshold).
     #[arg(long, value_name = "PREDICTIONS", conflicts_with = "threshold")]
     threshold_from: Option<PathBuf>,
     /// Output folder.
@@ -70,7 +71,7 @@ struct Common {
     /// Positive class of binary metrics (default: the class with label 1, the tutorial's TB).
     #[arg(long)]
     positive: Option<String>,
-    /// Decision threshold on the positive class's probability (see also --threshold-from).
+    /// Decision threshold on the positive class's probability.
     #[arg(long, default_value_t = 0.5)]
     threshold: f64,
     /// Interval of the proportions at the threshold (sensitivity, specificity, precision,
