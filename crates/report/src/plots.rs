@@ -641,7 +641,15 @@ pub fn score_histograms(
             .configure_mesh()
             .x_desc(format!("Probability of {}", names.0))
             .y_desc("Images")
-            .y_label_formatter(&|v| format!("{v:.0}"))
+            // Counts are whole: a tick between two (at a low count) stays unlabelled rather
+            // than rounded onto its neighbour's number.
+            .y_label_formatter(&|v| {
+                if v.fract() == 0.0 {
+                    format!("{v:.0}")
+                } else {
+                    String::new()
+                }
+            })
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(err)?;

@@ -189,12 +189,13 @@ fn one_class_gives_nan_and_a_note_never_a_number() {
             )],
             "{stderr}"
         );
-        // Average precision is defined (1) with positives only.
+        // Average precision is defined (1) with positives only, F1 only with positives.
         let undefined: Vec<&str> = NEED_BOTH
             .iter()
             .copied()
             .filter(|m| !(present == "tb" && *m == "average_precision"))
             .chain([missing_rate])
+            .chain((present == "normal").then_some("f1"))
             .collect();
 
         let json: serde_json::Value =
