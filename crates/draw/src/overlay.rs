@@ -3,7 +3,8 @@
 //! anatomy stays readable. The map is upsampled smoothly for display (bicubic, then a
 //! Gaussian of a quarter feature cell, so a 3×3 map does not show as diamonds). The
 //! caption (class and probability) sits in a band above the image and the colour bar in a
-//! band beside it: nothing is drawn over the image itself, which keeps its own size.
+//! band beside it: nothing is drawn over the image itself. Small images (often 100 or 224
+//! pixels) are scaled up so that the picture, opened alone at 100 %, has legible text.
 
 use image::imageops::{self, FilterType};
 use image::{GrayImage, ImageBuffer, Luma, RgbImage};
@@ -14,6 +15,10 @@ use crate::font;
 /// Overlays larger than this on their long side are scaled down (a 3000-pixel radiograph
 /// would make a slow, heavy PNG that no screen shows at full size).
 pub const MAX_SIDE: u32 = 1024;
+
+/// Overlays smaller than this on their long side are scaled up: at 100 pixels the caption
+/// would be too small to read, or wider than the picture.
+pub const MIN_SIDE: u32 = 384;
 
 /// Opacity of the heat colour at the map's maximum.
 const MAX_ALPHA: f32 = 0.65;
@@ -91,13 +96,15 @@ pub fn normalized(map: &[f32]) -> Vec<f32> {
     map.iter().map(|v| (v / max).clamp(0.0, 1.0)).collect()
 }
 
-/// Size of the image part of an overlay for an image of `width × height`.
+/// Size of the image part of an overlay for an image of `width × height`: its long side
+/// brought within [`MIN_SIDE`, `MAX_SIDE`].
 pub fn overlay_size(width: u32, height: u32) -> (u32, u32) {
     let long = width.max(height);
-    if long <= MAX_SIDE {
+    let target = long.clamp(MIN_SIDE, MAX_SIDE);
+    if long == target {
         return (width, height);
     }
-    let scale = f64::from(MAX_SIDE) / f64::from(long);
+    let scale = f64::from(target) / f64::from(long);
     let fit = |side: u32| ((f64::from(side) * scale).round() as u32).max(1);
     (fit(width), fit(height))
 }
@@ -106,6 +113,7 @@ pub fn overlay_size(width: u32, height: u32) -> (u32, u32) {
 /// the colour bar band to its right.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
+    /// Size of the image part ([`overlay_size`]).
     pub width: u32,
     pub height: u32,
     /// Height of the caption band above the image.
@@ -117,8 +125,11 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The layout of the overlay of an image of `width × height`.
     pub fn of(width: u32, height: u32) -> Self {
-        let text = (f64::from(height.max(width)) / 28.0).clamp(10.0, 24.0) as u32;
+        let (width, height) = overlay_size(width, height);
+        // 16 pixels at MIN_SIDE: legible at 100 %, as a figure's labels are.
+        let text = (f64::from(height.max(width)) / 24.0).clamp(16.0, 28.0) as u32;
         Layout {
             width,
             height,
@@ -163,7 +174,8 @@ pub fn overlay(
     caption: &str,
     colormap: Colormap,
 ) -> Result<RgbImage, String> {
-    let (width, height) = overlay_size(image.width(), image.height());
+    let layout = Layout::of(image.width(), image.height());
+    let (width, height) = (layout.width, layout.height);
     let grey: GrayImage = imageops::grayscale(image);
     let grey = if (width, height) == grey.dimensions() {
         grey
@@ -175,7 +187,6 @@ pub fn overlay(
         None => normalized(cam),
     };
     let heat = smooth_upsample(&unit, cam_h, cam_w, height, width);
-    let layout = Layout::of(width, height);
     let (canvas_w, canvas_h) = layout.canvas();
     let mut picture = RgbImage::from_pixel(canvas_w, canvas_h, image::Rgb([255, 255, 255]));
     for (i, (g, &h)) in grey.as_raw().iter().zip(&heat).enumerate() {
@@ -206,10 +217,16 @@ fn draw_legend(
     let err = |e: DrawingAreaErrorKind<_>| format!("drawing the overlay legend: {e:?}");
     let root = BitMapBackend::with_buffer(pixels, layout.canvas()).into_drawing_area();
     let size = f64::from(layout.text);
-    let style = (font::FAMILY, size).into_font().color(&BLACK);
     let pad = (size / 2.0).round() as i32;
     if !caption.is_empty() {
-        root.draw(&Text::new(caption, (pad / 2, pad / 2), style.clone()))
+        // A long class name is set smaller rather than cut off at the picture's edge.
+        let room = f64::from(layout.canvas().0) - f64::from(pad);
+        let (wide, _) = root
+            .estimate_text_size(caption, &(font::FAMILY, size).into_font().color(&BLACK))
+            .map_err(err)?;
+        let fitted = size * (room / f64::from(wide.max(1))).min(1.0);
+        let style = (font::FAMILY, fitted).into_font().color(&BLACK);
+        root.draw(&Text::new(caption, (pad / 2, pad / 2), style))
             .map_err(err)?;
     }
     let band = layout.band as i32;
@@ -280,7 +297,7 @@ mod tests {
 
     #[test]
     fn overlay_keeps_the_image_whole_and_puts_caption_and_bar_beside_it() {
-        let image = RgbImage::from_pixel(120, 90, image::Rgb([100, 100, 100]));
+        let image = RgbImage::from_pixel(480, 360, image::Rgb([100, 100, 100]));
         // Hot top-left corner in a 3 × 4 map.
         let mut cam = vec![0.0; 12];
         cam[0] = 5.0;
@@ -295,7 +312,12 @@ mod tests {
         .unwrap();
         // On a global scale twice this map's maximum, the corner is half as hot.
         let half = overlay(&image, &cam, (3, 4), Some(10.0), "", Colormap::Jet).unwrap();
-        let layout = Layout::of(120, 90);
+        let layout = Layout::of(480, 360);
+        assert_eq!(
+            (layout.width, layout.height),
+            (480, 360),
+            "kept at its size"
+        );
         let (full, dim) = (
             out.get_pixel(2, layout.band + 2),
             half.get_pixel(2, layout.band + 2),
@@ -307,7 +329,7 @@ mod tests {
         // untouched grey; nothing of the legend is drawn over it.
         let hot = out.get_pixel(2, layout.band + 2);
         assert!(hot[0] > hot[2] + 20, "hot pixel {hot:?}");
-        for (x, y) in [(60, 80), (119, 89), (118, 45), (100, 10)] {
+        for (x, y) in [(240, 320), (479, 359), (472, 180), (400, 40)] {
             assert_eq!(
                 out.get_pixel(x, y + layout.band).0,
                 [100, 100, 100],
@@ -315,6 +337,28 @@ mod tests {
             );
         }
         assert_eq!(overlay_size(3000, 1500), (1024, 512));
+    }
+
+    /// A 100-pixel image opened alone must be readable at 100 %: its overlay is scaled up
+    /// and its caption set at 16 pixels or more, inside the picture.
+    #[test]
+    fn small_images_get_an_overlay_with_legible_text() {
+        for (w, h) in [(100, 100), (224, 224), (64, 48)] {
+            let layout = Layout::of(w, h);
+            assert_eq!(layout.width.max(layout.height), MIN_SIDE, "{w}×{h}");
+            assert!(layout.text >= 16, "{w}×{h}: {layout:?}");
+        }
+        assert_eq!(overlay_size(100, 50), (384, 192));
+        let image = RgbImage::from_pixel(100, 100, image::Rgb([100, 100, 100]));
+        let caption = "a class with a very long name indeed 0.93 (true class, Grad-CAM++)";
+        let out = overlay(&image, &[0.0; 4], (2, 2), None, caption, Colormap::Jet).unwrap();
+        let layout = Layout::of(100, 100);
+        assert_eq!(out.dimensions(), layout.canvas());
+        // The caption's ink ends before the right edge of the band.
+        let inked = |x: u32| (0..layout.band).any(|y| out.get_pixel(x, y).0 != [255, 255, 255]);
+        let (canvas_w, _) = layout.canvas();
+        assert!(inked(10), "caption drawn");
+        assert!(!inked(canvas_w - 1), "caption fits");
     }
 
     #[test]

@@ -19,8 +19,9 @@ use ortl_manifest::Predictions;
 /// Most entries per section.
 pub const MISCLASSIFIED_CAP: usize = 24;
 pub const CONFIDENT_CAP: usize = 8;
-/// Long side of the embedded thumbnails, in pixels.
-const THUMBNAIL: u32 = 224;
+/// Long side of the embedded thumbnails, in pixels: enough for the gallery's tiles (at
+/// least 320 CSS pixels wide) without making report.html heavy.
+const THUMBNAIL: u32 = 400;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -159,26 +160,18 @@ pub fn render(preds: &Predictions, sections: &[Section], cams: &Path) -> Rendere
             };
             let overlay = in_cams(&preds.cam_paths[row]);
             let true_overlay = in_cams(&preds.cam_true_paths[row]);
-            let original = thumbnail(Path::new(path), None);
-            // The overlay's image part is the image, shrunk to overlay::MAX_SIDE on its long
-            // side when larger: scale the overlay so that part matches the thumbnail.
-            let heat_scale = original.as_ref().map(|&(_, scale)| {
-                let long = f64::from(THUMBNAIL) / scale;
-                let max_side = f64::from(ortl_draw::overlay::MAX_SIDE);
-                if long > max_side {
-                    scale * long / max_side
-                } else {
-                    scale
-                }
-            });
-            let heat = overlay
-                .as_deref()
-                .and_then(|p| thumbnail(p, heat_scale))
-                .map(|(uri, _)| uri);
+            let original = thumbnail(Path::new(path));
+            let heat = overlay.as_deref().and_then(thumbnail).map(|(uri, _)| uri);
             let true_heat = true_overlay
                 .as_deref()
-                .and_then(|p| thumbnail(p, heat_scale))
+                .and_then(thumbnail)
                 .map(|(uri, _)| uri);
+            // The overlays fill the tile's width; the image is shown as wide as their image
+            // part (the rest is the colour bar), so the two line up.
+            let image_width = original.as_ref().map_or(100.0, |(_, (w, h))| {
+                let layout = ortl_draw::overlay::Layout::of(*w, *h);
+                100.0 * f64::from(layout.width) / f64::from(layout.canvas().0)
+            });
             let original = original.map(|(uri, _)| uri);
             if heat.is_none() {
                 missing.push(format!(
@@ -192,19 +185,24 @@ pub fn render(preds: &Predictions, sections: &[Section], cams: &Path) -> Rendere
             let (truth, guessed) = (&preds.classes[preds.labels[row]], &preds.classes[guess]);
             section_figures.push(html! {
                 figure.cam data-kind=(section.kind.id()) data-path=(path) {
-                    @for (uri, alt) in [(&original, "image"), (&heat, "heatmap")] {
-                        @match uri {
-                            Some(uri) => img src=(uri) alt=(alt);,
-                            None => span.missing { (alt) " not found" },
-                        }
+                    @match &original {
+                        Some(uri) => img src=(uri) alt="image" style=(format!("width:{image_width:.1}%"));,
+                        None => p.missing { "image not found" },
+                    }
+                    @match &heat {
+                        Some(uri) => img src=(uri) alt="heatmap";,
+                        None => p.missing { "heatmap not found" },
                     }
                     @if let Some(uri) = &true_heat {
                         img src=(uri) alt="heatmap of the true class";
                     }
                     figcaption {
-                        (display_name(path)) br;
-                        "true " (truth) " · predicted " (guessed) " · p(" (guessed) ") = "
-                        (format!("{:.3}", p[guess]))
+                        dl {
+                            dt { "file" } dd.file { (display_name(path)) }
+                            dt { "true class" } dd.truth { (truth) }
+                            dt { "predicted" } dd.predicted { (guessed) }
+                            dt { "probability" } dd.probability { (format!("{:.3}", p[guess])) }
+                        }
                     }
                 }
             });
@@ -214,7 +212,7 @@ pub fn render(preds: &Predictions, sections: &[Section], cams: &Path) -> Rendere
     let html = html! {
         h2 #gallery { "Where the model looks (Grad-CAM)" }
         p {
-            "Each image with its heatmap (warm: regions that raised the score of the class named on the overlay); a misclassified image also with the heatmap of its true class, what the model saw of the finding it missed."
+            "Each image above its heatmap (warm: regions that raised the score of the class named on the overlay); a misclassified image also with the heatmap of its true class, what the model saw of the finding it missed. The probability is the predicted class's."
         }
         @for (heading, section_figures) in &figures {
             h3 { (heading) }
@@ -241,15 +239,13 @@ fn display_name(path: &str) -> String {
     parts.into_iter().rev().collect::<Vec<_>>().join("/")
 }
 
-/// A JPEG thumbnail as a data URI with the factor it was scaled by, or None when the file
-/// cannot be read: scaled by `scale` when given (so a heatmap, whose PNG adds a caption band
-/// and a colour bar to the image, shows its image at the original's size), else to
-/// [`THUMBNAIL`] pixels on the long side.
-fn thumbnail(path: &Path, scale: Option<f64>) -> Option<(String, f64)> {
+/// A JPEG thumbnail as a data URI, at most [`THUMBNAIL`] pixels on the long side, with the
+/// file's own size; None when the file cannot be read.
+fn thumbnail(path: &Path) -> Option<(String, (u32, u32))> {
     let limits = ortl_imaging::DecodeLimits::default();
     let image = ortl_imaging::decode_rgb(path, limits).ok()?;
     let long = f64::from(image.width().max(image.height()));
-    let scale = scale.unwrap_or(f64::from(THUMBNAIL) / long).min(1.0);
+    let scale = (f64::from(THUMBNAIL) / long).min(1.0);
     let side = |n: u32| ((f64::from(n) * scale).round() as u32).max(1);
     let small = image::imageops::resize(
         &image,
@@ -264,7 +260,7 @@ fn thumbnail(path: &Path, scale: Option<f64>) -> Option<(String, f64)> {
             "data:image/jpeg;base64,{}",
             base64::engine::general_purpose::STANDARD.encode(bytes.into_inner())
         ),
-        scale,
+        image.dimensions(),
     ))
 }
 

@@ -9,7 +9,10 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::evaluate::{BinaryEvaluation, MetricRow, MulticlassEvaluation};
 
-const REPORT_STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}td.text{text-align:left}figure{display:inline-block;margin:0.5em}figcaption{text-align:center}figure.cam{vertical-align:top}figure.cam img{margin:2px;vertical-align:bottom}figure.cam figcaption{font-size:0.85em}.missing{display:inline-block;width:120px;color:#a60}.note{color:#a60}";
+/// Figures two per row on a wide page and one on a narrow one; the gallery a grid of tiles at
+/// least 320 pixels wide, their pictures at the tile's width (bordered, so a heatmap's caption band
+/// reads as part of it, not as the caption of the picture above) and their labels as text.
+const REPORT_STYLE: &str = "body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}td.text{text-align:left}.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,560px),1fr));gap:1.5em}.figures figure{margin:0}.figures svg{width:100%;height:auto}figcaption{text-align:center}.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:1em;align-items:start}figure.cam{margin:0;padding:0.5em;border:1px solid #ddd}figure.cam img{display:block;box-sizing:border-box;max-width:100%;height:auto;margin-bottom:0.6em;border:1px solid #ddd}figure.cam img:not([style]){width:100%}figure.cam figcaption{text-align:left}figure.cam dl{display:grid;grid-template-columns:auto 1fr;gap:0.1em 0.8em;margin:0}figure.cam dt{color:#666}figure.cam dd{margin:0;overflow-wrap:anywhere}.missing{color:#a60}.note{color:#a60}";
 
 const COMPARISON_STYLE: &str = "body{font-family:sans-serif;max-width:1300px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}";
 
@@ -105,13 +108,16 @@ pub fn html(r: &Report) -> String {
             (binary_section(b))
         }
         (multiclass_section(r.multiclass))
+        h2 { "Figures" }
+        div.figures {
+            @for (caption, svg) in &r.figures {
+                // SVG from the plot backends, which escape the text they draw.
+                figure { (PreEscaped(svg)) figcaption { (caption) } }
+            }
+        }
+        // Last: dozens of tiles would push the figures far down the page.
         @if let Some(gallery) = &r.gallery {
             (gallery.html)
-        }
-        h2 { "Figures" }
-        @for (caption, svg) in &r.figures {
-            // SVG from the plot backends, which escape the text they draw.
-            figure { (PreEscaped(svg)) figcaption { (caption) } }
         }
     };
     page(&r.title, REPORT_STYLE, body)

@@ -487,7 +487,7 @@ fn report(
                 "ortl-report: only class '{only}' is present in {source}'s labels: metrics that need both classes are NaN"
             );
             notes.push(format!(
-                "Only class '{only}' is present in the labels: every metric that needs both classes (the other class's rate, balanced accuracy, MCC, Cohen's kappa, ROC AUC, the Youden threshold and every metric at it, sensitivity at a specificity and specificity at a sensitivity, and their intervals) is undefined (NaN), and the figures that need both (ROC, precision–recall, calibration, score distributions) are left out."
+                "Only class '{only}' is present in the labels: every metric that needs both classes (the other class's rate, F1 without positives, balanced accuracy, MCC, Cohen's kappa, ROC AUC, the Youden threshold and every metric at it, sensitivity at a specificity and specificity at a sensitivity, and their intervals) is undefined (NaN), and the figures that need both (ROC, precision–recall, calibration, score distributions) are left out."
             ));
         }
         _ => {

@@ -91,7 +91,9 @@ pub fn threshold_metrics(c: &Confusion) -> Vec<(&'static str, f64)> {
     let npv = ratio(c.tn, c.tn + c.fn_);
     let accuracy = ratio(c.tp + c.tn, c.tp + c.tn + c.fp + c.fn_);
     let f1 = if precision.is_nan() || sensitivity.is_nan() || precision + sensitivity == 0.0 {
-        if c.tp == 0 && (c.fp > 0 || c.fn_ > 0) {
+        // 0 when there were positives and none was found; without positives F1 (a mean
+        // with recall) is undefined, however many false alarms.
+        if c.tp == 0 && c.fn_ > 0 {
             0.0
         } else {
             f64::NAN
@@ -466,6 +468,18 @@ mod tests {
         assert!(get(&m, "sensitivity").is_nan());
         assert!(get(&m, "mcc").is_nan());
         assert!(get(&m, "f1").is_nan());
+        let false_alarms = Confusion {
+            tn: 10,
+            fp: 3,
+            ..Default::default()
+        };
+        assert!(get(&threshold_metrics(&false_alarms), "f1").is_nan());
+        let all_missed = Confusion {
+            tn: 10,
+            fn_: 3,
+            ..Default::default()
+        };
+        assert_eq!(get(&threshold_metrics(&all_missed), "f1"), 0.0);
         assert!(roc_auc(&[false, false], &[0.1, 0.9]).is_nan());
         // One class: no Youden threshold, no rate at a level of the other's.
         for labels in [[false, false], [true, true]] {

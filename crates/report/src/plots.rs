@@ -213,30 +213,38 @@ fn thin(points: impl IntoIterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
     kept
 }
 
-/// Operating points: a black dot for the first (the decision threshold), a red triangle for
-/// the second (Youden's), each in the legend.
+/// Operating points: the first (the decision threshold) as a black ring, the second
+/// (Youden's) as a red triangle small enough to sit inside it, so both stay visible where
+/// they coincide, and the legend then says so.
 fn draw_markers<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     markers: &[Marker],
 ) -> Result<()> {
-    for (k, m) in markers.iter().enumerate() {
-        if !(m.x.is_finite() && m.y.is_finite()) {
-            continue;
-        }
-        let colour = if k == 0 { BLACK } else { RED };
-        if k == 0 {
-            chart
-                .draw_series([Circle::new((m.x, m.y), 6, colour.filled())])
-                .map_err(err)?
-                .label(m.label.clone())
-                .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+    let point = |k: usize| {
+        markers
+            .get(k)
+            .filter(|m| m.x.is_finite() && m.y.is_finite())
+    };
+    if let Some(m) = point(0) {
+        chart
+            .draw_series([Circle::new((m.x, m.y), 9, BLACK.stroke_width(2))])
+            .map_err(err)?
+            .label(m.label.clone())
+            .legend(|(x, y)| Circle::new((x + 10, y), 6, BLACK.stroke_width(2)));
+    }
+    if let Some(m) = point(1) {
+        // Within 1 % of both axes: a few pixels, one point to the eye.
+        let same = point(0).is_some_and(|t| (t.x - m.x).abs() < 0.01 && (t.y - m.y).abs() < 0.01);
+        let label = if same {
+            format!("{} (same point)", m.label)
         } else {
-            chart
-                .draw_series([TriangleMarker::new((m.x, m.y), 9, colour.filled())])
-                .map_err(err)?
-                .label(m.label.clone())
-                .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 7, colour.filled()));
-        }
+            m.label.clone()
+        };
+        chart
+            .draw_series([TriangleMarker::new((m.x, m.y), 6, RED.filled())])
+            .map_err(err)?
+            .label(label)
+            .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, RED.filled()));
     }
     Ok(())
 }
@@ -633,7 +641,15 @@ pub fn score_histograms(
             .configure_mesh()
             .x_desc(format!("Probability of {}", names.0))
             .y_desc("Images")
-            .y_label_formatter(&|v| format!("{v:.0}"))
+            // Counts are whole: a tick between two (at a low count) stays unlabelled rather
+            // than rounded onto its neighbour's number.
+            .y_label_formatter(&|v| {
+                if v.fract() == 0.0 {
+                    format!("{v:.0}")
+                } else {
+                    String::new()
+                }
+            })
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(err)?;
@@ -922,6 +938,64 @@ pub fn folds(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The operating points at the threshold and at Youden's threshold coincide when the
+    /// thresholds do: both marks are drawn there, the triangle inside the ring, and the
+    /// legend says they are one point.
+    #[test]
+    fn coinciding_operating_points_both_stay_visible() {
+        let dir = ortl_fixtures::Workdir::new();
+        let canvas = Canvas {
+            dir: &dir.join("."),
+            dpi: 96,
+        };
+        let at = |label: &str| Marker {
+            x: 0.2,
+            y: 0.8,
+            label: label.into(),
+        };
+        let curve = [(0.0, 0.0, f64::INFINITY), (0.2, 0.8, 0.5), (1.0, 1.0, 0.1)];
+        let svg = roc(
+            &canvas,
+            &curve,
+            &[],
+            0.8,
+            &[at("threshold 0.50"), at("Youden threshold 0.50")],
+        )
+        .unwrap();
+        let ring = svg
+            .lines()
+            .find(|l| l.starts_with("<circle") && l.contains(r#"r="9""#))
+            .unwrap_or_else(|| panic!("no ring: {svg}"));
+        assert!(ring.contains(r#"fill="none""#), "{ring}");
+        let number = |line: &str, attribute: &str| -> f64 {
+            let rest = line.split(&format!(r#" {attribute}=""#)).nth(1).unwrap();
+            rest.split('"').next().unwrap().parse().unwrap()
+        };
+        let centre = (number(ring, "cx"), number(ring, "cy"));
+        // The red triangles: the marker, then its legend entry.
+        let triangle = svg
+            .lines()
+            .find(|l| l.starts_with("<polygon") && l.contains(r##"fill="#FF0000""##))
+            .unwrap_or_else(|| panic!("no triangle: {svg}"));
+        let points: Vec<(f64, f64)> = triangle
+            .split(r#"points=""#)
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .filter_map(|p| p.split_once(','))
+            .map(|(x, y)| (x.parse().unwrap(), y.trim_end_matches('"').parse().unwrap()))
+            .collect();
+        assert_eq!(points.len(), 3, "{triangle}");
+        for (x, y) in points {
+            let from_centre = ((x - centre.0).powi(2) + (y - centre.1).powi(2)).sqrt();
+            assert!(
+                from_centre < 8.0,
+                "the triangle fits inside the ring: {triangle}"
+            );
+        }
+        assert!(svg.contains("Youden threshold 0.50 (same point)"), "{svg}");
+    }
 
     #[test]
     fn thinning_keeps_the_ends_and_every_visible_move() {

@@ -189,12 +189,13 @@ fn one_class_gives_nan_and_a_note_never_a_number() {
             )],
             "{stderr}"
         );
-        // Average precision is defined (1) with positives only.
+        // Average precision is defined (1) with positives only, F1 only with positives.
         let undefined: Vec<&str> = NEED_BOTH
             .iter()
             .copied()
             .filter(|m| !(present == "tb" && *m == "average_precision"))
             .chain([missing_rate])
+            .chain((present == "normal").then_some("f1"))
             .collect();
 
         let json: serde_json::Value =
@@ -496,6 +497,32 @@ fn cam_gallery_lists_exactly_the_misclassified_images() {
         misclassified.len()
     );
     assert!(!html.contains(hostile) && html.contains("&lt;script&gt;"));
+    // Tiles in a grid at least 320 pixels wide, labelled in text: file, true class,
+    // predicted class and its probability.
+    assert!(
+        html.contains("grid-template-columns:repeat(auto-fill,minmax(320px,1fr))")
+            && html.contains("<div class=\"gallery\"><figure class=\"cam\""),
+        "gallery grid"
+    );
+    let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;";
+    for tile in html.split("data-kind=\"false_negative\"").skip(1) {
+        let tile = &tile[..tile.find("</figure>").unwrap()];
+        let path = tile
+            .split("data-path=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        for label in [
+            format!("<dt>file</dt><dd class=\"file\">{path}</dd>"),
+            format!("<dt>true class</dt><dd class=\"truth\">{escaped}</dd>"),
+            "<dt>predicted</dt><dd class=\"predicted\">normal</dd>".to_string(),
+            "<dt>probability</dt><dd class=\"probability\">0.".to_string(),
+        ] {
+            assert!(tile.contains(&label), "{label} in {tile}");
+        }
+    }
     let md = fs::read_to_string(wd.join("r/report.md")).unwrap();
     assert!(md.contains(&format!("- `{}`", misclassified[0])), "{md}");
 
