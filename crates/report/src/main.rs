@@ -564,7 +564,16 @@ fn report(
     if let Some(history) = history.as_ref().filter(|h| !h.is_empty()) {
         figures.push((
             "Training curves".into(),
-            plots::training_curves(&canvas, history)?,
+            plots::training_curves(
+                &canvas,
+                history,
+                train_record.as_ref().and_then(|t| {
+                    t.summary.best_epoch.map(|epoch| plots::BestEpoch {
+                        epoch,
+                        metric: &t.settings.checkpoint,
+                    })
+                }),
+            )?,
         ));
     }
 

@@ -420,18 +420,22 @@ pub fn confusion(out: &Canvas, classes: &[String], matrix: &[Vec<usize>]) -> Res
     })
 }
 
+/// The epoch a run calls its best: ortl-train's `--checkpoint` metric's, which `best.onnx`
+/// holds (train.json's `summary.best_epoch`), never a second definition.
+pub struct BestEpoch<'a> {
+    pub epoch: usize,
+    /// The checkpoint metric, e.g. `val_accuracy`.
+    pub metric: &'a str,
+}
+
 /// Loss and accuracy per epoch, training vs validation, side by side (as the tutorial),
-/// the best epoch (lowest validation loss) marked, and the legend below the panels.
-pub fn training_curves(out: &Canvas, history: &[Epoch]) -> Result<String> {
+/// the run's best epoch marked when known, and the legend below the panels.
+pub fn training_curves(out: &Canvas, history: &[Epoch], best: Option<BestEpoch>) -> Result<String> {
     render(out, "training_curves", &|area| {
         let (plots, key) = area.split_vertically(SIZE.1 - 44);
         let panels = plots.split_evenly((1, 2));
         let last = history.len().max(2);
-        let best = history
-            .iter()
-            .filter(|e| e.val_loss.is_finite())
-            .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
-            .map(|e| e.epoch as f64);
+        let best_epoch = best.as_ref().map(|b| b.epoch as f64);
         for (panel, (title, train, val)) in panels.iter().zip([
             (
                 "Loss",
@@ -494,7 +498,7 @@ pub fn training_curves(out: &Canvas, history: &[Epoch]) -> Result<String> {
                         PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
                     });
             }
-            if let Some(best) = best {
+            if let Some(best) = best_epoch {
                 chart
                     .draw_series(DashedLineSeries::new(
                         [(best, lo), (best, hi * 1.05)],
@@ -512,9 +516,9 @@ pub fn training_curves(out: &Canvas, history: &[Epoch]) -> Result<String> {
             ("training".to_string(), BLUE.stroke_width(2)),
             ("validation".to_string(), RED.stroke_width(2)),
         ];
-        if let Some(best) = best {
+        if let Some(best) = &best {
             entries.push((
-                format!("best epoch {best:.0} (lowest validation loss)"),
+                format!("best epoch {} (by {}; best.onnx)", best.epoch, best.metric),
                 BLACK.mix(0.55).stroke_width(1),
             ));
         }

@@ -1059,6 +1059,12 @@ fn the_report_names_the_evaluated_model_and_warns_on_training_images() {
     );
     assert!(html.contains("3 of the 30 scored images are training images"));
     assert!(html.contains("best by val_accuracy: 4"));
+    // One best epoch everywhere: the curves mark the checkpoint metric's, not another.
+    let curves = wd.read("report/training_curves.svg");
+    assert!(
+        curves.contains("best epoch 4 (by val_accuracy; best.onnx)"),
+        "{curves}"
+    );
     let json: serde_json::Value = serde_json::from_str(&wd.read("report/metrics.json")).unwrap();
     assert_eq!(json["training_images_scored"], 3);
     assert_eq!(json["evaluated_models"][0]["path"], "run/best.onnx");
