@@ -38,7 +38,7 @@ BIN      := target/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 ORT_LIB  := .ort/libonnxruntime.so.1.31.1
 export ORT_DYLIB_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: all setup setup-cuda build split augment train infer report compare cv test lint bench bench-quick gpu-check gpu-pack fuzz fixtures clean distclean
+.PHONY: all setup setup-cuda build split augment train infer report compare cv test lint bench bench-quick gpu-check gpu-pack fuzz fixtures tour clean distclean
 
 # ---- The pipeline as a build graph --------------------------------------------------------
 # Each stage's target is the file it writes last, with its real prerequisites: the previous
@@ -57,7 +57,7 @@ stamp = $(shell mkdir -p '$(STAMPS)' && t='$(subst ','\'',$2)' && \
   { [ -f '$(STAMPS)/$1' ] && [ "$$(cat '$(STAMPS)/$1')" = "$$t" ] || printf '%s\n' "$$t" > '$(STAMPS)/$1'; } \
   && echo '$(STAMPS)/$1')
 # Goals that never read the stamps compute none (make test, lint, clean … touch no $(OUT)).
-NO_PIPELINE := setup setup-cuda build cv test lint bench bench-quick gpu-check gpu-pack fuzz fixtures clean distclean
+NO_PIPELINE := setup setup-cuda build cv test lint bench bench-quick gpu-check gpu-pack fuzz fixtures tour clean distclean
 ifneq ($(filter-out $(NO_PIPELINE),$(or $(MAKECMDGOALS),all)),)
 # The binaries are built before make reads the graph (a no-op when nothing changed): cargo
 # alone knows which binaries a source change reaches, and relinks only those, so a stage
@@ -204,6 +204,10 @@ gpu-pack: build setup-cuda
 FUZZ_CASES ?= 20000
 fuzz:
 	ORTL_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test -p ortl-onnx -p ortl-manifest --test fuzz  # dev profile: overflow checks on
+
+## tour: re-run the README's tour of the stages on the fixtures (its console excerpts)
+tour: build
+	scripts/readme-tour.sh
 
 ## fixtures: regenerate the bundled synthetic data set (deterministic)
 fixtures:
