@@ -38,7 +38,7 @@ BIN      := target/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 ORT_LIB  := .ort/libonnxruntime.so.1.31.1
 export ORT_DYLIB_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: all setup setup-cuda build split augment train infer report compare cv test lint bench bench-quick gpu-check gpu-pack fuzz fixtures tour clean distclean
+.PHONY: FORCE all setup setup-cuda build split augment train infer report compare cv test lint bench bench-quick gpu-check gpu-pack fuzz fixtures tour clean distclean
 
 # ---- The pipeline as a build graph --------------------------------------------------------
 # Each stage's target is the file it writes last, with its real prerequisites: the previous
@@ -53,9 +53,17 @@ export ORT_DYLIB_PATH ?= $(CURDIR)/$(ORT_LIB)
 # become make prerequisites).
 STAMPS := $(OUT)/.make
 # $(call stamp,NAME,TEXT): the stamp's path, after writing TEXT into it if it differs.
+# Under `make -n` nothing is written: a stamp whose text differs is made out of date instead
+# (a FORCE prerequisite), so a dry run shows what would run and changes nothing.
+stamp_differs = $(shell t='$(subst ','\'',$2)'; [ -f '$(STAMPS)/$1' ] && [ "$$(cat '$(STAMPS)/$1')" = "$$t" ] || echo differs)
+ifneq ($(findstring n,$(firstword -$(MAKEFLAGS))),)
+stamp = $(if $(call stamp_differs,$1,$2),$(eval $(STAMPS)/$1: FORCE ; @:))$(STAMPS)/$1
+else
 stamp = $(shell mkdir -p '$(STAMPS)' && t='$(subst ','\'',$2)' && \
   { [ -f '$(STAMPS)/$1' ] && [ "$$(cat '$(STAMPS)/$1')" = "$$t" ] || printf '%s\n' "$$t" > '$(STAMPS)/$1'; } \
   && echo '$(STAMPS)/$1')
+endif
+FORCE:
 # Goals that never read the stamps compute none (make test, lint, clean … touch no $(OUT)).
 NO_PIPELINE := setup setup-cuda build cv test lint bench bench-quick gpu-check gpu-pack fuzz fixtures tour clean distclean
 ifneq ($(filter-out $(NO_PIPELINE),$(or $(MAKECMDGOALS),all)),)
@@ -65,7 +73,11 @@ ifneq ($(filter-out $(NO_PIPELINE),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell $(CARGO) build --profile $(PROFILE) --bins >&2 && echo built),built)
 $(error cargo build failed (above))
 endif
-DATA_STAMP := $(call stamp,data,$(shell find '$(DATA)' -printf '%P\t%s\t%T@\n' 2>/dev/null | LC_ALL=C sort | sha256sum))
+ifeq ($(shell awk 'BEGIN { print ($(VAL) > 0) ? "yes" : "" }'),)
+$(error VAL=$(VAL) leaves no validation images to choose the best epoch by and to evaluate; use VAL > 0, e.g. VAL=0.2)
+endif
+# -L: a DATA that is a symlink, or images that are, count by what they point to.
+DATA_STAMP := $(call stamp,data,$(shell find -L '$(DATA)/' -printf '%P\t%s\t%T@\n' 2>/dev/null | LC_ALL=C sort | sha256sum))
 SPLIT_STAMP := $(call stamp,split.settings,$(DATA) --val $(VAL) --test $(TEST) --seed $(SEED))
 AUGMENT_STAMP := $(call stamp,augment.settings,--size $(SIZE) --copies $(COPIES) --seed $(SEED) $(AUGMENT))
 TRAIN_STAMP := $(call stamp,train.settings,--backbone $(BACKBONE) --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN))
@@ -98,7 +110,7 @@ build: .ort/INSTALLED
 
 split: $(OUT)/manifest.csv
 $(OUT)/manifest.csv: $(BIN)/ortl-split $(DATA_STAMP) $(SPLIT_STAMP) | .ort/INSTALLED
-	$(BIN)/ortl-split $(DATA) --val $(VAL) --test $(TEST) --seed $(SEED) -o $@ --force
+	$(BIN)/ortl-split '$(DATA)' --val $(VAL) --test $(TEST) --seed $(SEED) -o $@ --force
 
 augment: $(OUT)/tensors/meta.json
 $(OUT)/tensors/meta.json: $(OUT)/manifest.csv $(BIN)/ortl-augment $(AUGMENT_STAMP)
@@ -140,6 +152,9 @@ endif
 ## each run is its own target, so adding a backbone trains only that one
 run_name = $(basename $(notdir $(1)))
 COMPARE_RUNS := $(foreach b,$(COMPARE),$(OUT)/compare/$(call run_name,$(b)))
+ifneq ($(words $(COMPARE_RUNS)),$(words $(sort $(COMPARE_RUNS))))
+$(error COMPARE names two backbones with one run folder name ($(COMPARE)); give each file a distinct name)
+endif
 compare: $(OUT)/comparison/comparison.html
 # One rule per backbone (a COMPARE entry may be a path to an .onnx file, itself a prerequisite).
 define compare_run
@@ -151,7 +166,7 @@ $(foreach b,$(COMPARE),$(eval $(call compare_run,$(b))))
 $(OUT)/compare/%/predictions.csv: $(OUT)/compare/%/train.json $(OUT)/manifest.csv $(BIN)/ortl-infer $(INFER_STAMP)
 	$(BIN)/ortl-infer --model $(call evaluated,$(@D)) --manifest $(OUT)/manifest.csv \
 	  --split val --device $(DEVICE) $(INFER) -o $@
-$(OUT)/comparison/comparison.html: $(addsuffix /predictions.csv,$(COMPARE_RUNS)) $(BIN)/ortl-report $(REPORT_STAMP) $(COMPARE_RUNS_STAMP)
+$(OUT)/comparison/comparison.html: $(addsuffix /predictions.csv,$(COMPARE_RUNS)) $(BIN)/ortl-report $(COMPARE_RUNS_STAMP)
 	$(BIN)/ortl-report compare $(COMPARE_RUNS) -o $(OUT)/comparison --force --sort-by roc_auc
 
 ## cv: cross-validated backbone comparison with Snakemake (CV_CONFIG; docs/SCALE.md)

@@ -13,7 +13,8 @@ trap 'rm -rf "$work"' EXIT
 source scripts/testlib.sh
 cp -r fixtures/xray "$work/data"
 out=$work/out
-mk() { make --no-print-directory PROFILE=dev OUT="$out" DATA="$work/data" EPOCHS=2 COPIES=1 "$@"; }
+# MAKEFLAGS cleared: a parent `make -j` must not interleave the stages this test orders.
+mk() { MAKEFLAGS= make --no-print-directory PROFILE=dev OUT="$out" DATA="$work/data" EPOCHS=2 COPIES=1 "$@"; }
 # The stages whose binary a make run started, in order: "split augment train infer report".
 ran() { grep -oE "^$bin/ortl-[a-z]+" "$1" | sed 's|.*/ortl-||' | tr '\n' ' ' | sed 's/ $//'; }
 expect_ran() { # LOG WANTED
@@ -28,7 +29,10 @@ first_run_runs_every_stage() {
 }
 second_run_runs_nothing() {
   [[ -z $(mk -n all | grep "ortl-") ]] || { echo "make -n would run:"; mk -n all; return 1; }
-  mk all > "$work/2.log" 2>&1 && expect_ran "$work/2.log" ""
+  mk all > "$work/2.log" 2>&1 && expect_ran "$work/2.log" "" || return 1
+  # A dry run with other settings shows what they would re-run, and changes nothing.
+  mk -n all EPOCHS=5 > "$work/2n.log" 2>&1 && expect_ran "$work/2n.log" "train infer report" &&
+    mk all > "$work/2b.log" 2>&1 && expect_ran "$work/2b.log" ""
 }
 report_runs_the_report_alone() {
   mk report > "$work/3.log" 2>&1 && expect_ran "$work/3.log" "" &&
@@ -80,17 +84,24 @@ special_files_are_written_not_replaced() {
     [[ $code == 2 && -c $dev ]] || { echo "exit $code: $folder_output"; cat "$work/refused"; return 1; }
   done
   mkfifo "$fifo"
-  head -1 "$fifo" > "$work/from-fifo" &
-  "$bin/ortl-split" "$work/data" -o "$fifo" --force 2> /dev/null
+  # Bounded: were the FIFO replaced by a file, its reader would wait for ever.
+  timeout 60 head -1 "$fifo" > "$work/from-fifo" &
+  timeout 60 "$bin/ortl-split" "$work/data" -o "$fifo" --force 2> /dev/null
   wait
   [[ -p $fifo && $(cat "$work/from-fifo") == "path,label,class,split" ]] ||
     { echo "the FIFO's reader got '$(cat "$work/from-fifo")'"; return 1; }
+  # /dev/stdout redirected to a file is that file, as the shell opened it (>> appends).
+  echo "# kept" > "$work/appended.csv"
+  "$bin/ortl-split" "$work/data" -o /dev/stdout >> "$work/appended.csv" 2> /dev/null
+  [[ $(head -2 "$work/appended.csv") == $'# kept\npath,label,class,split' ]] ||
+    { echo "/dev/stdout >> file: $(head -3 "$work/appended.csv")"; return 1; }
   ln -s "$out/manifest.csv" "$work/link.csv"
   "$bin/ortl-split" "$work/data" -o "$work/link.csv" 2> "$work/refused" &&
     { echo "an existing manifest was replaced without --force"; return 1; }
   grep -q "pass --force" "$work/refused" &&
     "$bin/ortl-split" "$work/data" -o "$work/link.csv" --force 2> /dev/null &&
-    [[ -L $work/link.csv ]]
+    [[ -L $work/link.csv ]] && grep -q "^../data/" "$out/manifest.csv" ||
+    { echo "the symlink was replaced, or its target not written"; return 1; }
 }
 
 check "a first make all runs every stage and evaluates best.onnx" first_run_runs_every_stage

@@ -11,17 +11,20 @@ use ortl_imaging::{
 };
 use ortl_manifest::Manifest;
 
-/// Decodes, resizes and augments the images of a manifest into uint8 tensor shards.
+/// Decodes, resizes and augments the images of a manifest into uint8 tensor
+/// shards.
 ///
-/// Training images get --copies augmented variants; validation and test images are only
-/// resized. Every variant depends only on (--seed, image path, variant number), never on
-/// thread count. Augmentation follows Keras' preprocessing layers, applied in the tutorial's
-/// order: flip, rotation, contrast, zoom, translation (then brightness). Resizing defaults
-/// to Keras' image_dataset_from_directory (bilinear, no antialiasing, aspect not kept).
+/// Training images get --copies augmented variants; validation and test images
+/// are only resized. Every variant depends only on (--seed, image path, variant
+/// number), never on thread count. Augmentation follows Keras' preprocessing
+/// layers, applied in the tutorial's order: flip, rotation, contrast, zoom,
+/// translation (then brightness). Resizing defaults to Keras'
+/// image_dataset_from_directory (bilinear, no antialiasing, aspect not kept).
 ///
-/// Output folder: tensors.csv (shard,index,label,class,split,path,variant), meta.json (size,
-/// classes, seed, every augmentation setting) and shard-NNNNN.npy files of uint8
-/// [N,H,W,3] (numpy.load reads them). The folder appears only when complete.
+/// Output folder: tensors.csv (shard,index,label,class,split,path,variant),
+/// meta.json (size, classes, seed, every augmentation setting) and
+/// shard-NNNNN.npy files of uint8 [N,H,W,3] (numpy.load reads them). The folder
+/// appears only when complete.
 ///
 /// EXAMPLES:
 ///     ortl-augment manifest.csv -o tensors --size 100x100 --copies 4 \

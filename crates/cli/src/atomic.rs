@@ -49,15 +49,26 @@ fn is_a_folder(path: &Path) -> anyhow::Error {
     ))
 }
 
+/// Whether `path` names an open descriptor of this process (`/dev/stdout`, `/dev/fd/N`,
+/// `/proc/self/fd/N`): what it reaches is written as the shell set it up (a pipe, or a
+/// file opened by `>` or `>>`), never replaced by a new file.
+fn is_descriptor(path: &Path) -> bool {
+    ["/dev/stdout", "/dev/stderr", "/dev/stdin"]
+        .iter()
+        .any(|p| path == Path::new(p))
+        || path.starts_with("/dev/fd")
+        || path.starts_with("/proc/self/fd")
+        || path.starts_with("/proc/thread-self/fd")
+}
+
 /// The path a chain of symlinks ends at (relative links taken from their own folder), or
-/// `None` when the chain passes through `/proc` or `/dev` (`/dev/stdout` → `/proc/self/fd/1`
-/// → `pipe:[…]` or the shell's redirection target): those name open descriptors and
-/// devices, to be written through as the shell set them up, never places for a new file.
+/// `None` when the chain reaches an open descriptor (`/dev/stdout` → `/proc/self/fd/1` →
+/// `pipe:[…]` or the shell's redirection target).
 fn follow_symlinks(path: &Path) -> Result<Option<PathBuf>> {
     let mut current = path.to_path_buf();
     // The kernel's own limit on links followed in one lookup.
     for _ in 0..40 {
-        if current.starts_with("/proc") || current.starts_with("/dev") {
+        if is_descriptor(&current) {
             return Ok(None);
         }
         if !current.is_symlink() {
@@ -97,8 +108,11 @@ impl AtomicFile {
     pub fn create(path: &Path) -> Result<Self> {
         let writer = match Destination::of(path)? {
             Destination::Special(special) => {
+                // Appending: `/dev/stdout` redirected to a file (`>` or `>>`) opens that file
+                // afresh, at offset 0; a device or FIFO is the same either way. (A regular
+                // file is special only when named through a descriptor.)
                 let file = fs::OpenOptions::new()
-                    .write(true)
+                    .append(true)
                     .open(&special)
                     .with_context(|| format!("cannot open {} for writing", path.display()))?;
                 Writer::Direct(BufWriter::new(file))
@@ -200,15 +214,15 @@ impl AtomicDir {
     pub fn create(named: &Path, force: bool) -> Result<Self> {
         let resolved = follow_symlinks(named)?.unwrap_or_else(|| named.to_path_buf());
         let path = resolved.as_path();
-        if path.exists() && !force && !is_empty_dir(path) {
-            return Err(crate::usage(format!(
-                "{} already exists; pass --force to replace it",
-                named.display()
-            )));
-        }
         if path.exists() && !path.is_dir() {
             return Err(crate::usage(format!(
                 "{} exists and is not a folder; choose another output path",
+                named.display()
+            )));
+        }
+        if path.exists() && !force && !is_empty_dir(path) {
+            return Err(crate::usage(format!(
+                "{} already exists; pass --force to replace it",
                 named.display()
             )));
         }
@@ -483,6 +497,17 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         assert!(Destination::of(dir.path()).is_err());
+        // A regular file under /dev (tmpfs in /dev/shm) is a file like any other: replaced
+        // atomically, and only with --force.
+        if Path::new("/dev/shm").is_dir() {
+            let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+            let file = shm.path().join("p.csv");
+            fs::write(&file, "old").unwrap();
+            assert_eq!(
+                Destination::of(&file).unwrap(),
+                Destination::Regular(file.clone())
+            );
+        }
         let new = dir.path().join("new.csv");
         assert_eq!(Destination::of(&new).unwrap(), Destination::Regular(new));
     }

@@ -36,6 +36,14 @@ pub fn from_args(args: &[PathBuf], classes: &[String]) -> anyhow::Result<Vec<Ite
             let listing = list_images(arg, &default_extensions())
                 .map_err(|(p, e)| anyhow::anyhow!("{}: cannot list: {e}", p.display()))?;
             items.extend(listing.files.iter().map(|f| file(f, classes)));
+        } else if arg
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        {
+            return Err(ortl_cli::usage(format!(
+                "{}: a CSV file is not an image; a manifest from ortl-split goes to --manifest",
+                arg.display()
+            )));
         } else {
             items.push(file(arg, classes));
         }

@@ -16,16 +16,19 @@ use ortl_manifest::predictions::{Columns, EvaluatedModel, Format, Row, Writer};
 use ortl_runtime::{Feed, RuntimeArgs};
 use rayon::prelude::*;
 
-/// Classifies images with an ortl model and writes one row per image to stdout (or -o).
+/// Classifies images with an ortl model and writes one row per image to stdout
+/// (or -o).
 ///
-/// Columns: path,label,class,predicted,predicted_class,p_<class>…, then top1…topK,
-/// cam_path,cam_true_path when asked for, then split,model,model_epoch: the manifest split
-/// of the image, the model file and the epoch its weights are from, so that a report can
-/// say what it evaluated (label, class, split and epoch are empty when unknown). Class names and input size come from the model's metadata; images
-/// are decoded and resized with the same code and filter as the training tensors, so a
-/// validation image gets the same probabilities here as during training. Decoding of the
-/// next batch overlaps with inference; rows are flushed per batch, in input order.
-/// An unreadable image is reported on stderr and skipped (or fatal with --strict).
+/// Columns: path,label,class,predicted,predicted_class,p_<class>…, then
+/// top1…topK, cam_path,cam_true_path when asked for, then
+/// split,model,model_epoch: the manifest split of the image, the model file and
+/// the epoch its weights are from, so that a report can say what it evaluated
+/// (label, class, split and epoch are empty when unknown). Class names and input
+/// size come from the model's metadata; images are decoded and resized with the
+/// same code and filter as the training tensors, so a validation image gets the
+/// same probabilities here as during training. Decoding of the next batch
+/// overlaps with inference; rows are flushed per batch, in input order. An
+/// unreadable image is reported on stderr and skipped (or fatal with --strict).
 ///
 /// EXAMPLES:
 ///     ortl-infer --model run/model.onnx scans/*.png
@@ -178,7 +181,12 @@ fn run(args: Args) -> Result<()> {
         .count();
     if training > 0 {
         eprintln!(
-            "ortl-infer: note: {training} of the manifest's images are training images (no --split given); their rows say split 'train', and scores on them are optimistic"
+            "ortl-infer: note: {training} of the manifest's images are training images{}; their rows say split 'train', and scores on them are optimistic",
+            if args.split.is_none() {
+                " (no --split given)"
+            } else {
+                ""
+            }
         );
     }
     // A path given on the command line that does not exist is a mistake in the command, not
@@ -381,8 +389,9 @@ fn run(args: Args) -> Result<()> {
     let output = writer.into_inner()?;
     let _ = producer.join();
     progress.finish_and_clear();
-    if written == 0 {
-        // An -o file is not left behind with a header and no rows.
+    if written == 0 && skipped > 0 {
+        // An -o file is not left behind with a header and no rows. (A shard with no images
+        // of its own writes its header alone: that is its whole share of the output.)
         anyhow::bail!("no image could be classified ({skipped} unreadable, named above)");
     }
     output.finish()?;

@@ -43,6 +43,15 @@ impl ModelInfo {
                 }
             );
         }
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        {
+            anyhow::bail!(
+                "{} is a CSV file, not a model; --model takes the best.onnx or model.onnx that ortl-train writes (a manifest goes to --manifest)",
+                path.display()
+            );
+        }
         let mut model = ortl_onnx::io::load(path)?;
         let opset = model.opset().unwrap_or(0);
         if !ortl_models::import::OPSETS.contains(&opset) {

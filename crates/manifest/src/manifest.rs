@@ -61,6 +61,17 @@ impl Manifest {
     ) -> Result<Self, FormatError> {
         let mut csv = csv::ReaderBuilder::new().from_reader(reader);
         crate::tensors::require_columns(&mut csv, source, &COLUMNS)?;
+        // Predictions carry every manifest column too (their split says where each image
+        // came from); read as a manifest they would silently become a data set.
+        let headers = csv
+            .headers()
+            .map_err(|e| FormatError::from_csv(source, e))?;
+        if headers.iter().any(|h| h == "predicted") {
+            return Err(FormatError::Invalid {
+                file: source.into(),
+                message: "these are ortl-infer's predictions (ortl-report reads them); give the manifest.csv that ortl-split writes".into(),
+            });
+        }
         let mut rows = Vec::new();
         let mut lines = Vec::new();
         for record in csv.deserialize::<ManifestRow>() {

@@ -2,8 +2,26 @@
 
 use std::path::{Path, PathBuf};
 
-/// The folder a CSV's relative paths are relative to (`.` for stdin or a bare file name).
+/// The folder a CSV's relative paths are relative to (`.` for stdin or a bare file name):
+/// the folder of the file itself, after any symlinks to it, so that it reads the same by
+/// every name.
 pub fn base_dir(csv_path: &Path) -> PathBuf {
+    // `/dev/stdout` and other descriptors are the standard streams: as `-`.
+    let descriptor = csv_path == Path::new("/dev/stdout") || csv_path == Path::new("/dev/stderr");
+    if descriptor || csv_path.starts_with("/dev/fd") || csv_path.starts_with("/proc") {
+        return PathBuf::from(".");
+    }
+    let mut csv_path = csv_path.to_path_buf();
+    // The kernel's own limit on links followed in one lookup.
+    for _ in 0..40 {
+        match std::fs::read_link(&csv_path) {
+            Ok(target) => {
+                let dir = csv_path.parent().unwrap_or(Path::new("")).to_path_buf();
+                csv_path = dir.join(target);
+            }
+            Err(_) => break,
+        }
+    }
     match csv_path.parent() {
         Some(p) if !p.as_os_str().is_empty() && csv_path.as_os_str() != "-" => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -118,5 +136,15 @@ mod tests {
         assert_eq!(base_dir(Path::new("-")), Path::new("."));
         assert_eq!(base_dir(Path::new("m.csv")), Path::new("."));
         assert_eq!(base_dir(Path::new("out/m.csv")), Path::new("out"));
+        assert_eq!(base_dir(Path::new("/dev/stdout")), Path::new("."));
+    }
+
+    #[test]
+    fn base_dir_of_a_symlink_is_its_targets_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("out")).unwrap();
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink("out/m.csv", &link).unwrap();
+        assert_eq!(base_dir(&link), dir.path().join("out"));
     }
 }

@@ -376,6 +376,12 @@ impl Predictions {
         if path.as_os_str() == "-" {
             return Self::read(std::io::stdin(), Path::new("<stdin>"));
         }
+        if path.is_dir() {
+            return Err(FormatError::Invalid {
+                file: path.into(),
+                message: "is a folder; give the predictions.csv that ortl-infer writes (a run folder from ortl-train goes to --run)".into(),
+            });
+        }
         let file = std::fs::File::open(path).map_err(|source| FormatError::Io {
             file: path.into(),
             source,

@@ -90,7 +90,13 @@ pub struct TensorSet {
 impl TensorSet {
     /// Opens and checks a tensors folder (shard contents are read by [`TensorSet::load_shard`]).
     pub fn open(dir: &Path) -> Result<Self, FormatError> {
-        if dir.exists() && !dir.join(META_FILE).is_file() {
+        if !dir.exists() {
+            return Err(FormatError::Invalid {
+                file: dir.into(),
+                message: "no such folder; ortl-augment writes the tensors folder (ortl-augment manifest.csv -o tensors)".into(),
+            });
+        }
+        if !dir.join(META_FILE).is_file() {
             return Err(FormatError::Invalid {
                 file: dir.into(),
                 message: crate::stages::expected_tensors(dir),

@@ -2,6 +2,7 @@
 //! across run folders. Each run folder holds ortl-train's `train.json` and `history.csv`
 //! and the run's `predictions.csv` from ortl-infer.
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -34,47 +35,56 @@ pub fn label(metric: &str) -> &str {
     }
 }
 
-/// What runs of one backbone must share to be repeats of each other (seeds or folds),
-/// as train.json records it.
+/// What runs of one backbone must share to be repeats of each other: every setting in
+/// train.json but those that repeats vary (the seed, the validation fold, and the random
+/// initialisation the seed draws), with the tensors folder's path tidied (`./out/tensors`
+/// is `out/tensors`). Early stopping may run fewer epochs than asked for: an outcome, not
+/// a setting, so the epochs asked for are what must match.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Setup {
-    /// The tensors folder, as given to ortl-train.
-    pub tensors: PathBuf,
-    /// Height and width.
-    pub size: (usize, usize),
-    pub classes: Vec<String>,
-    /// Epochs asked for (early stopping may run fewer: that is an outcome, not a setting).
-    pub epochs: usize,
-}
+pub struct Setup(BTreeMap<String, serde_json::Value>);
 
 impl Setup {
     pub fn of(settings: &TrainSettings) -> Self {
-        Setup {
-            tensors: settings.tensors.clone(),
-            size: (settings.image_height, settings.image_width),
-            classes: settings.classes.clone(),
-            epochs: settings.epochs,
-        }
+        let serde_json::Value::Object(map) =
+            serde_json::to_value(settings).expect("settings serialise")
+        else {
+            unreachable!("settings serialise to an object")
+        };
+        let random = !settings.backbone_pretrained;
+        let mut setup: BTreeMap<String, serde_json::Value> = map
+            .into_iter()
+            .filter(|(name, _)| match name.as_str() {
+                "seed" | "val_fold" => false,
+                "backbone_weights" | "backbone_provenance" => !random,
+                _ => true,
+            })
+            .collect();
+        setup.insert(
+            "tensors".into(),
+            ortl_manifest::paths::tidy(&settings.tensors).into(),
+        );
+        Setup(setup)
     }
 
-    /// What differs from `other`, as `tensors (a vs b)`.
+    /// What differs from `other`, as `name (a vs b)` in train.json's names.
     fn differences(&self, other: &Setup) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut differ = |what: &str, a: String, b: String| {
-            if a != b {
-                out.push(format!("{what} ({a} vs {b})"));
-            }
+        let shown = |v: Option<&serde_json::Value>| match v {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => "none".into(),
         };
-        differ(
-            "tensors",
-            self.tensors.display().to_string(),
-            other.tensors.display().to_string(),
-        );
-        let size = |(h, w): (usize, usize)| format!("{h}×{w}");
-        differ("image size", size(self.size), size(other.size));
-        differ("classes", self.classes.join(","), other.classes.join(","));
-        differ("epochs", self.epochs.to_string(), other.epochs.to_string());
-        out
+        self.0
+            .keys()
+            .chain(other.0.keys().filter(|k| !self.0.contains_key(*k)))
+            .filter(|k| self.0.get(*k) != other.0.get(*k))
+            .map(|k| {
+                format!(
+                    "{k} ({} vs {})",
+                    shown(self.0.get(k)),
+                    shown(other.0.get(k))
+                )
+            })
+            .collect()
     }
 }
 
@@ -196,7 +206,7 @@ pub fn summarize(
 ) -> Result<RunSummary> {
     let predictions_path = dir.join("predictions.csv");
     let preds = Predictions::from_path(&predictions_path).with_context(|| {
-        format!("{}: each run folder needs its predictions.csv (ortl-infer --model RUN/model.onnx … > RUN/predictions.csv)", dir.display())
+        format!("{}: each run folder needs its predictions.csv (ortl-infer --model RUN/best.onnx --manifest M --split val -o RUN/predictions.csv)", dir.display())
     })?;
     let train = TrainRecord::read(&dir.join("train.json")).with_context(|| {
         format!(
@@ -341,17 +351,21 @@ mod tests {
             scored: None,
             setup,
         };
-        let base = Setup {
-            tensors: "t".into(),
-            size: (100, 100),
-            classes: vec!["normal".into(), "tb".into()],
-            epochs: 10,
-        };
-        let other = Setup {
-            size: (224, 224),
-            classes: vec!["normal".into(), "covid".into()],
-            ..base.clone()
-        };
+        let settings = ortl_manifest::samples::train_record().settings;
+        let base = Setup::of(&settings);
+        let other = Setup::of(&TrainSettings {
+            image_height: 224,
+            optimizer: "sgd".into(),
+            ..settings.clone()
+        });
+        // Repeats differ in their seed and fold, and a relative path may be spelt two ways.
+        let repeat = Setup::of(&TrainSettings {
+            seed: settings.seed + 1,
+            val_fold: Some(3),
+            tensors: std::path::Path::new(".").join(&settings.tensors),
+            ..settings.clone()
+        });
+        assert_eq!(base, repeat);
         // Another backbone on another setup is a comparison, not a repeat.
         assert_eq!(
             mixed(&[run("a", "r1", base.clone()), run("b", "r2", other.clone())]),
@@ -365,7 +379,7 @@ mod tests {
             ])
             .as_deref(),
             Some(
-                "runs a and c both train r1 but differ in image size (100×100 vs 224×224), classes (normal,tb vs normal,covid), so they are not repeats of one backbone"
+                "runs a and c both train r1 but differ in image_height (100 vs 224), optimizer (adam vs sgd), so they are not repeats of one backbone"
             )
         );
     }

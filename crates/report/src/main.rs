@@ -13,18 +13,20 @@ use ortl_report::html::{Report, html, markdown};
 use ortl_report::intervals::ProportionMethod;
 use ortl_report::{gallery, plots};
 
-/// Evaluates predictions from ortl-infer: the tutorial's confusion matrix, sensitivity,
-/// specificity, accuracy, error rate, precision, F1, MCC and ROC AUC, plus NPV, balanced
-/// accuracy, Cohen's kappa, PR AUC, Brier score, log loss, sensitivity at fixed
-/// specificity and the Youden-optimal threshold, each with a 95 % interval (Wilson or
-/// Clopper–Pearson for the proportions at the threshold, stratified bootstrap for the
-/// rest); per-class metrics for any number of classes. With --run, a provenance table
-/// (backbone, whether pretrained, data, settings, versions) from the run's train.json.
+/// Evaluates predictions from ortl-infer: the tutorial's confusion matrix,
+/// sensitivity, specificity, accuracy, error rate, precision, F1, MCC and ROC
+/// AUC, plus NPV, balanced accuracy, Cohen's kappa, PR AUC, Brier score, log
+/// loss, sensitivity at fixed specificity and the Youden-optimal threshold, each
+/// with a 95 % interval (Wilson or Clopper–Pearson for the proportions at the
+/// threshold, stratified bootstrap for the rest); per-class metrics for any
+/// number of classes. With --run, a provenance table (backbone, whether
+/// pretrained, data, settings, versions) from the run's train.json.
 ///
-/// Writes into the output folder (which appears only when complete): metrics.json,
-/// metrics.csv (metric,value,ci_low,ci_high,threshold,interval), roc / precision_recall /
-/// confusion_matrix / training_curves as PNG and SVG, report.html (self-contained, opens
-/// offline) and report.md; prints a summary table on stdout.
+/// Writes into the output folder (which appears only when complete):
+/// metrics.json, metrics.csv (metric,value,ci_low,ci_high,threshold,interval),
+/// roc / precision_recall / confusion_matrix / training_curves as PNG and SVG,
+/// report.html (self-contained, opens offline) and report.md; prints a summary
+/// table on stdout.
 ///
 /// EXAMPLES:
 ///     ortl-report --predictions preds.csv --history run/history.csv -o report
@@ -93,14 +95,16 @@ struct Common {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
-    /// Compares runs (backbones or settings) as the tutorial's last section: one row per
-    /// run with accuracy, sensitivity, specificity, F1, MCC and ROC AUC (with 95 % CIs),
-    /// parameters, epochs, training time and images/s; writes comparison.csv,
-    /// comparison.html and a bar chart (PNG, SVG). Each RUN folder needs ortl-train's
-    /// train.json and its predictions.csv from ortl-infer.
+    /// Compares runs (backbones or settings) as the tutorial's last section: one
+    /// row per run with accuracy, sensitivity, specificity, F1, MCC and ROC AUC
+    /// (with 95 % CIs), parameters, epochs, training time and images/s; writes
+    /// comparison.csv, comparison.html and a bar chart (PNG, SVG). Each RUN
+    /// folder needs ortl-train's train.json and its predictions.csv from
+    /// ortl-infer.
     ///
     /// EXAMPLE:
     ///     ortl-report compare runs/resnet50 runs/resnet26 -o comparison
+    #[command(verbatim_doc_comment)]
     Compare {
         /// Run folders.
         #[arg(required = true, num_args = 2..)]
@@ -168,6 +172,18 @@ fn compare(
             "--sort-by '{metric}' is not one of {}",
             ortl_report::compare::METRICS.join(", ")
         )));
+    }
+    // A run given twice (`a` and `./a`) would count as its own repeat.
+    let mut seen = std::collections::BTreeMap::new();
+    for run in runs {
+        let real = std::fs::canonicalize(run).unwrap_or_else(|_| run.clone());
+        if let Some(first) = seen.insert(real, run) {
+            return Err(usage(format!(
+                "{} and {} are the same run folder; give each run once",
+                first.display(),
+                run.display()
+            )));
+        }
     }
     let summaries = runs
         .iter()
@@ -368,11 +384,20 @@ fn provenance(train: &TrainRecord) -> Vec<(String, String)> {
 
 /// What the predictions evaluated, for people: each model file and its epoch, and which
 /// epoch that is in the run (the best by its checkpoint metric, or the last).
-fn evaluated(models: &[EvaluatedModel], train: Option<&TrainRecord>) -> String {
+fn evaluated(models: &[EvaluatedModel], train: Option<(&TrainRecord, &std::path::Path)>) -> String {
     if models.is_empty() {
         return "not recorded (predictions written before ortl-infer recorded the model)".into();
     }
+    // The run's record speaks for a model only when the model file is in that run's folder.
+    let same_folder = |model: &str, run: &std::path::Path| {
+        let folder = std::path::Path::new(model).parent();
+        let real = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+        folder.and_then(real).is_some_and(|f| Some(f) == real(run))
+    };
     let described = |model: &EvaluatedModel| {
+        let train = train
+            .filter(|(_, run)| same_folder(&model.path, run))
+            .map(|(record, _)| record);
         let role = match (model.epoch, train) {
             (Some(epoch), Some(train)) if train.summary.best_epoch == Some(epoch) => format!(
                 " (the best epoch by {}, of {})",
@@ -460,11 +485,33 @@ fn report(
             preds.unlabelled
         ));
     }
-    let training = preds.training_rows();
+    // Training images: split 'train', or with a k-fold run, every fold but its own.
+    let val_fold = train_record.as_ref().and_then(|t| t.settings.val_fold);
+    let training = preds.training_rows()
+        + val_fold.map_or(0, |own| {
+            preds
+                .splits
+                .iter()
+                .filter(|s| matches!(s, Some(ortl_manifest::Split::Fold(k)) if *k != own))
+                .count()
+        });
     if training > 0 {
         let warning = format!(
-            "{training} of the {} scored images are training images (split 'train' in the predictions): the model has seen them, so these metrics are optimistic; classify a held-out split (ortl-infer --manifest M --split val or test)",
+            "{training} of the {} scored images are training images (by the predictions' split column): the model has seen them, so these metrics are optimistic; classify a held-out split (ortl-infer --manifest M --split val or test)",
             preds.labels.len()
+        );
+        eprintln!("ortl-report: warning: {warning}");
+        notes.push(format!("Warning: {warning}."));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let repeated = preds
+        .paths
+        .iter()
+        .filter(|p| !p.is_empty() && !seen.insert(p.as_str()))
+        .count();
+    if repeated > 0 {
+        let warning = format!(
+            "{repeated} rows repeat an image already scored (the same path twice, e.g. pooled files that overlap): those images weigh double in every metric"
         );
         eprintln!("ortl-report: warning: {warning}");
         notes.push(format!("Warning: {warning}."));
@@ -616,7 +663,7 @@ fn report(
     let report = Report {
         provenance: std::iter::once((
             "Evaluated model".to_string(),
-            evaluated(&preds.models, train_record.as_ref()),
+            evaluated(&preds.models, train_record.as_ref().zip(run_dir)),
         ))
         .chain(train_record.as_ref().map(provenance).unwrap_or_default())
         .collect(),
@@ -662,7 +709,7 @@ fn report(
     stdout.flush()?;
     eprintln!(
         "ortl-report: evaluated {}",
-        evaluated(&preds.models, train_record.as_ref())
+        evaluated(&preds.models, train_record.as_ref().zip(run_dir))
     );
     eprintln!(
         "ortl-report: wrote {}",

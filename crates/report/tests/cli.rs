@@ -1079,4 +1079,40 @@ fn the_report_names_the_evaluated_model_and_warns_on_training_images() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("evaluated not recorded"), "{stderr}");
     assert!(!stderr.contains("training images"), "{stderr}");
+
+    // A model from another folder than --run's gets no role from that run's record.
+    let other = wd.read("p.csv").replace("run/best.onnx", "other/best.onnx");
+    fs::create_dir(wd.join("other")).unwrap();
+    fs::write(wd.join("other.csv"), other).unwrap();
+    let (code, _, stderr) = run(wd.command(BIN).args([
+        "--predictions",
+        "other.csv",
+        "--run",
+        "run",
+        "-o",
+        "other-report",
+        "--bootstrap",
+        "50",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("evaluated other/best.onnx, epoch 4\n"),
+        "{stderr}"
+    );
+
+    // The same images pooled twice weigh double: said, not hidden.
+    let (code, _, stderr) = run(wd.command(BIN).args([
+        "--predictions",
+        "old.csv",
+        "old.csv",
+        "-o",
+        "twice",
+        "--bootstrap",
+        "50",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: 30 rows repeat an image already scored"),
+        "{stderr}"
+    );
 }

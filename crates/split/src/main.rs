@@ -13,14 +13,15 @@ use ortl_split::{SplitPlan, Verify, assign, scan, verify};
 
 /// Lists the images of a class-folder data set and assigns each to a split.
 ///
-/// DATA_DIR holds one sub-folder per class, as Keras' image_dataset_from_directory reads it;
-/// class names are sorted and a class's label is its index in that order. Every image is
-/// decoded once (in parallel) so that corrupt files are caught now: each is reported on
-/// stderr and left out (or fatal with --strict). Per-class counts per split go to stderr.
+/// DATA_DIR holds one sub-folder per class, as Keras'
+/// image_dataset_from_directory reads it; class names are sorted and a class's
+/// label is its index in that order. Every image is decoded once (in parallel) so
+/// that corrupt files are caught now: each is reported on stderr and left out (or
+/// fatal with --strict). Per-class counts per split go to stderr.
 ///
-/// Output: manifest.csv with columns path,label,class,split. Paths are written relative to
-/// the manifest's folder (to the working directory with -o -). The same seed and files give
-/// a byte-identical manifest.
+/// Output: manifest.csv with columns path,label,class,split. Paths are written
+/// relative to the manifest's folder (to the working directory with -o -). The
+/// same seed and files give a byte-identical manifest.
 ///
 /// EXAMPLES:
 ///     ortl-split data/xray -o work/manifest.csv

@@ -24,24 +24,26 @@ use ortl_train::schedule::Schedule;
 
 /// Trains an image classifier by transfer learning on ONNX Runtime.
 ///
-/// Builds backbone + head + preprocessing as one ONNX graph, differentiates it into a
-/// training step of standard ONNX operators, and trains on the tensors from ortl-augment.
-/// Epoch e uses each training image's stored variant e mod K, so every epoch sees fresh
-/// augmentations. Writes into the output folder:
+/// Builds backbone + head + preprocessing as one ONNX graph, differentiates it
+/// into a training step of standard ONNX operators, and trains on the tensors
+/// from ortl-augment. Epoch e uses each training image's stored variant e mod K,
+/// so every epoch sees fresh augmentations. Writes into the output folder:
 ///   model.onnx    final classifier: uint8 [N,H,W,3] in, probabilities [N,C] out
 ///   best.onnx     the best epoch by --checkpoint (as Keras' ModelCheckpoint)
 ///   history.csv   epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds
 ///   train.json    every resolved setting, classes, sizes, versions, timings
 ///
-/// BatchNorm in the backbone: --bn-mode frozen uses the stored statistics while scale and
-/// shift still train, as Keras' base(x, training=False) — the default for a pretrained
-/// .onnx backbone; --bn-mode train uses batch statistics — the default for a built-in
-/// backbone, whose fresh statistics mean nothing yet. Getting this wrong is the most
-/// common fine-tuning pitfall; train.json records the mode used.
+/// BatchNorm in the backbone: --bn-mode frozen uses the stored statistics while
+/// scale and shift still train, as Keras' base(x, training=False) — the default
+/// for a pretrained .onnx backbone; --bn-mode train uses batch statistics — the
+/// default for a built-in backbone, whose fresh statistics mean nothing yet.
+/// Getting this wrong is the most common fine-tuning pitfall; train.json records
+/// the mode used.
 ///
 /// EXAMPLES:
 ///     ortl-train work/tensors -o work/run --backbone resnet-mini --epochs 10
-///     ortl-train work/tensors -o work/run --preset tutorial --backbone resnet50.onnx
+///     ortl-train work/tensors -o work/run --preset tutorial \
+///         --backbone resnet50.onnx
 ///     ortl-train work/tensors -o work/run --freeze backbone --head mlp:256 \
 ///         --optimizer sgd --momentum 0.9 --lr 0.01
 #[derive(Parser, Debug)]
@@ -562,14 +564,16 @@ fn run(args: Args) -> Result<()> {
             Some(_) => "blocked convolutions".into(),
             None => "plain convolutions".into(),
         };
+        let epochs = match progress.epoch + 1 {
+            first if first == until => format!("epoch {first}"),
+            first => format!("epochs {first}–{until}"),
+        };
         eprintln!(
-            "ortl-train: {} training images ({} stored variants), {} validation images, {} trainable tensors, {layout}, epochs {}..={}",
+            "ortl-train: {} training images ({} stored variants), {} validation images, {} trainable tensors, {layout}, {epochs}",
             data.train.len(),
             data.train.iter().map(Vec::len).sum::<usize>(),
             data.val.len(),
             current.step_graph.params.len(),
-            progress.epoch + 1,
-            until
         );
         config.epochs = until;
         config.lr = lr;

@@ -440,7 +440,7 @@ fn fine_tune_trains_the_head_then_everything_at_a_tenth_of_the_rate() {
     let lr: Vec<f64> = rows.iter().map(|r| r[5].parse().unwrap()).collect();
     assert_eq!(lr, vec![0.002, 0.0002, 0.0002]);
     assert!(
-        stderr.contains("epochs 1..=1") && stderr.contains("epochs 2..=3"),
+        stderr.contains("epoch 1\n") && stderr.contains("epochs 2–3"),
         "{stderr}"
     );
 }
