@@ -3,10 +3,13 @@
 //! (or the one asked for) and MONOCHROME1's inversion (so that bone is bright) down to 8 bits
 //! in [`grey`]. Only the first frame is read.
 
+use std::io::Read;
 use std::path::Path;
 
-use dicom_dictionary_std::tags;
-use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_core::VR;
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::file::ReadPreamble;
+use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, OpenFileOptions};
 use dicom_pixeldata::{
     ConvertOptions, DecodedPixelData, PhotometricInterpretation, PixelDecoder, PixelRepresentation,
     VoiLutFunction,
@@ -21,9 +24,86 @@ mod grey;
 
 use grey::{Modality, Voi};
 
-/// The preamble is 128 bytes, then the magic `DICM`.
+/// How a DICOM stream begins. A Part 10 file has a 128-byte preamble, `DICM`, then its file
+/// meta group; older archives and some PACS exports drop the preamble, the magic too, or
+/// write the bare data set with no file meta at all (then, as PS3.5 A.1 has it for data sets
+/// exchanged without meta, implicit VR little endian, or explicit when the VR bytes say so).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    Preamble,
+    Magic,
+    MetaGroup,
+    DataSet { explicit: bool },
+}
+
+impl Layout {
+    /// Tells the layout from the first 132 bytes; `None` when they are not DICOM. No image
+    /// format ortl reads starts with the bytes of group 0002 or 0008.
+    pub(crate) fn of(head: &[u8]) -> Option<Self> {
+        if head.get(128..132) == Some(b"DICM") {
+            return Some(Layout::Preamble);
+        }
+        if head.starts_with(b"DICM") {
+            return Some(Layout::Magic);
+        }
+        let head = head.get(..8)?;
+        let vr = VR::from_binary([head[4], head[5]]);
+        match u16::from_le_bytes([head[0], head[1]]) {
+            // The file meta group is always explicit VR.
+            0x0002 if vr.is_some() => Some(Layout::MetaGroup),
+            0x0008 => Some(Layout::DataSet {
+                explicit: vr.is_some(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Bytes to skip before the stream [`open`] reads.
+    pub(crate) fn skip(self) -> usize {
+        if self == Layout::Preamble { 128 } else { 0 }
+    }
+
+    /// What dicom-object reads before the stream, so that every layout reads as the magic and
+    /// a meta group: a data set gets a meta group naming only its transfer syntax.
+    fn prefix(self) -> Vec<u8> {
+        let mut prefix = Vec::new();
+        match self {
+            Layout::Preamble | Layout::Magic => {}
+            Layout::MetaGroup => prefix.extend(b"DICM"),
+            Layout::DataSet { explicit } => {
+                let uid = if explicit {
+                    uids::EXPLICIT_VR_LITTLE_ENDIAN
+                } else {
+                    uids::IMPLICIT_VR_LITTLE_ENDIAN
+                };
+                // The SOP class and instance are required in a meta group but unused here.
+                let meta = FileMetaTableBuilder::new()
+                    .transfer_syntax(uid)
+                    .media_storage_sop_class_uid(uids::SECONDARY_CAPTURE_IMAGE_STORAGE)
+                    .media_storage_sop_instance_uid("2.25.0")
+                    .build()
+                    .expect("a meta group of constants");
+                prefix.extend(b"DICM");
+                meta.write(&mut prefix).expect("writing to memory");
+            }
+        }
+        prefix
+    }
+
+    /// Said in the intensity detail, for a file that is not plain Part 10.
+    fn describe(self) -> &'static str {
+        match self {
+            Layout::Preamble => "",
+            Layout::Magic | Layout::MetaGroup => ", no preamble",
+            Layout::DataSet { explicit: false } => ", data set without file meta (implicit VR)",
+            Layout::DataSet { explicit: true } => ", data set without file meta (explicit VR)",
+        }
+    }
+}
+
+/// Whether the first 132 bytes are DICOM, in any [`Layout`].
 pub(crate) fn is_dicom(head: &[u8]) -> bool {
-    head.get(128..132) == Some(b"DICM")
+    Layout::of(head).is_some()
 }
 
 fn format(path: &Path, reason: impl Into<String>) -> DecodeError {
@@ -35,18 +115,19 @@ fn format(path: &Path, reason: impl Into<String>) -> DecodeError {
 
 /// Parses the object, up to the pixel data only when `header_only`, and refuses a transfer
 /// syntax whose pixel data this build cannot decode, by name.
-/// `from` starts at the `DICM` magic (after the preamble).
+/// `from` starts [`Layout::skip`] bytes into the file.
 fn open(
     path: &Path,
-    from: impl std::io::Read,
+    layout: Layout,
+    from: impl Read,
     header_only: bool,
 ) -> Result<DefaultDicomObject, DecodeError> {
-    let mut options = OpenFileOptions::new();
+    let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
     if header_only {
         options = options.read_until(tags::PIXEL_DATA);
     }
     let object = options
-        .from_reader(from)
+        .from_reader(layout.prefix().as_slice().chain(from))
         .map_err(|e| format(path, format!("not a readable DICOM file ({e})")))?;
     let uid = object.meta().transfer_syntax();
     match TransferSyntaxRegistry.get(uid) {
@@ -87,23 +168,25 @@ fn dimension(
         })
 }
 
-/// Reads up to the pixel data only; `from` starts at the `DICM` magic.
+/// Reads up to the pixel data only; `from` starts [`Layout::skip`] bytes into the file.
 pub(crate) fn probe(
     path: &Path,
-    from: impl std::io::Read,
+    layout: Layout,
+    from: impl Read,
     limits: DecodeLimits,
 ) -> Result<(u32, u32), DecodeError> {
-    let object = open(path, from, true)?;
+    let object = open(path, layout, from, true)?;
     check_size(path, size(&object, path)?, limits)
 }
 
 pub(crate) fn decode(
     path: &Path,
+    layout: Layout,
     bytes: &[u8],
     limits: DecodeLimits,
     window: Window,
 ) -> Result<Decoded, DecodeError> {
-    let object = open(path, &bytes[128..], false)?;
+    let object = open(path, layout, &bytes[layout.skip()..], false)?;
     check_size(path, size(&object, path)?, limits)?;
     let transfer_syntax = TransferSyntaxRegistry
         .get(object.meta().transfer_syntax())
@@ -120,10 +203,11 @@ pub(crate) fn decode(
     let photometric = pixels.photometric_interpretation();
     let signed = pixels.pixel_representation() == PixelRepresentation::Signed;
     let mut notes = vec![Note::same(format!("DICOM {photometric}")).detail(format!(
-        "DICOM {photometric}, {} of {} bits{}, {transfer_syntax}",
+        "DICOM {photometric}, {} of {} bits{}, {transfer_syntax}{}",
         pixels.bits_stored(),
         pixels.bits_allocated(),
-        if signed { " signed" } else { "" }
+        if signed { " signed" } else { "" },
+        layout.describe()
     ))];
     if frames > 1 {
         notes.push(Note::same("first frame").detail(format!("frame 1 of {frames}")));
@@ -287,4 +371,35 @@ fn monochrome(
         notes.push(Note::same("inverted").detail("inverted (MONOCHROME1)".into()));
     }
     Ok((grey::to_u8(&stored, &modality, &voi, invert), notes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_formats_are_not_taken_for_dicom() {
+        for head in [
+            &b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..],
+            b"\xFF\xD8\xFF\xE0\0\x10JFIF\0",
+            b"BM6\0\0\0\0\0\0\x006\0\0\0",
+            b"GIF89a\x01\0\x01\0\0\0",
+            b"II*\0\x08\0\0\0",
+            b"MM\0*\0\0\0\x08",
+            b"RIFF\0\0\0\0WEBPVP8 ",
+        ] {
+            assert_eq!(Layout::of(head), None, "{head:?}");
+        }
+        // (0008,0005) CS, explicit; (0008,0016) with a 26-byte length, implicit.
+        assert_eq!(
+            Layout::of(b"\x08\0\x05\0CS\x0a\0ISO_IR 100"),
+            Some(Layout::DataSet { explicit: true })
+        );
+        assert_eq!(
+            Layout::of(b"\x08\0\x16\0\x1a\0\0\x001.2.840"),
+            Some(Layout::DataSet { explicit: false })
+        );
+        assert_eq!(Layout::of(b"\x02\0\0\0UL\x04\0"), Some(Layout::MetaGroup));
+        assert_eq!(Layout::of(b"DICM\x02\0\0\0UL"), Some(Layout::Magic));
+    }
 }

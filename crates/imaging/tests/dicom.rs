@@ -513,3 +513,57 @@ mod stored_values {
         assert!(kind.ends_with("inverted"), "{kind}");
     }
 }
+
+/// Older archives and some PACS exports drop the preamble, the `DICM` magic too, or write the
+/// bare data set (implicit VR, no file meta): each reads as the Part 10 file it came from.
+#[test]
+fn files_without_preamble_or_file_meta_read_as_part_10_and_never_panic() {
+    use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
+    let dir = tempfile::tempdir().unwrap();
+    let form = DicomImage {
+        rows: 2,
+        columns: 3,
+        stored: vec![0, 100, 200, 300, 400, 500],
+        bits_stored: 12,
+        monochrome1: false,
+        rescale: Some((1.0, -100.0)),
+        window: Some((150.0, 300.0)),
+        encoding: Encoding::ExplicitLittle,
+    };
+    let full = dir.path().join("full.dcm");
+    dicom::write(&full, &form, "2.25.9").unwrap();
+    let bytes = std::fs::read(&full).unwrap();
+    let mut data_set = Vec::new();
+    dicom_object::open_file(&full)
+        .unwrap()
+        .into_inner()
+        .write_dataset_with_ts(&mut data_set, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
+        .unwrap();
+    let expected = decode(&full, options(Window::Auto)).unwrap();
+    for (name, stripped, said) in [
+        ("magic", &bytes[128..], "no preamble"),
+        ("meta", &bytes[132..], "no preamble"),
+        (
+            "data-set",
+            &data_set[..],
+            "data set without file meta (implicit VR)",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, stripped).unwrap();
+        assert_eq!(probe(&path, DecodeLimits::default()).unwrap(), (3, 2));
+        let decoded = decode(&path, options(Window::Auto)).unwrap();
+        assert_eq!(decoded.pixels, expected.pixels, "{name}");
+        let intensity = decoded.intensity.unwrap();
+        assert_eq!(intensity.kind, expected.intensity.clone().unwrap().kind);
+        assert!(intensity.detail.contains(said), "{name}: {intensity:?}");
+        assert!(ortl_imaging::files::is_bare_dicom(&path) || stripped.len() < 132);
+    }
+    // Every truncation of the bare data set is read or refused, never a panic.
+    let path = dir.path().join("truncated");
+    for at in 0..data_set.len() {
+        std::fs::write(&path, &data_set[..at]).unwrap();
+        let _ = probe(&path, DecodeLimits::default());
+        assert!(decode(&path, options(Window::Auto)).is_err(), "{at} bytes");
+    }
+}
