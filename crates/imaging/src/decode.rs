@@ -7,7 +7,8 @@
 //! copying it is exact and three times cheaper), alpha is dropped (not composited), 16-bit
 //! samples are scaled to 8 bits, palettes are expanded. EXIF orientation is not applied (Keras
 //! does not apply it either), so training and inference see the pixels in stored order.
-//! DICOM files (recognised by content, whatever their name) go through [`crate::dicom`], and
+//! DICOM files (recognised by content, whatever their name, with or without preamble and
+//! file meta) go through [`crate::dicom`], and
 //! a [`Window`] other than `auto` maps stored values to 8 bits for every format.
 
 use std::fs::File;
@@ -236,9 +237,10 @@ pub fn probe(path: &Path, limits: DecodeLimits) -> Result<(u32, u32), DecodeErro
             reason: "empty file".into(),
         });
     }
-    if dicom::is_dicom(&head) {
-        file.seek(SeekFrom::Start(128)).map_err(io)?;
-        return dicom::probe(path, BufReader::new(file), limits);
+    if let Some(layout) = dicom::Layout::of(&head) {
+        file.seek(SeekFrom::Start(layout.skip() as u64))
+            .map_err(io)?;
+        return dicom::probe(path, layout, BufReader::new(file), limits);
     }
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     let reader = ImageReader::new(BufReader::new(file))
@@ -259,8 +261,8 @@ pub fn probe(path: &Path, limits: DecodeLimits) -> Result<(u32, u32), DecodeErro
 /// Decodes the whole image (see the module notes for the conversions).
 pub fn decode(path: &Path, options: DecodeOptions) -> Result<Decoded, DecodeError> {
     let bytes = read(path)?;
-    if dicom::is_dicom(&bytes) {
-        return dicom::decode(path, &bytes, options.limits, options.window);
+    if let Some(layout) = dicom::Layout::of(&bytes) {
+        return dicom::decode(path, layout, &bytes, options.limits, options.window);
     }
     let mut decoder = decoder(path, &bytes)?;
     check_size(path, decoder.dimensions(), options.limits)?;

@@ -20,7 +20,8 @@ pub fn is_hidden(name: &str) -> bool {
     name.starts_with('.')
 }
 
-/// Whether a file without an extension is DICOM (its 128-byte preamble, then `DICM`).
+/// Whether a file without an extension is DICOM (by its first 132 bytes: see
+/// [`crate::dicom::Layout`]).
 pub fn is_bare_dicom(path: &Path) -> bool {
     let mut head = [0u8; 132];
     path.extension().is_none()

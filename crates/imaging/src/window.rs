@@ -98,14 +98,23 @@ pub(crate) fn to_u8(values: &[f32], window: Window) -> (Vec<u8>, f32, f32) {
         });
     let map: Box<dyn Fn(f32) -> f32> = match window {
         Window::Fixed { center, width } => Box::new(move |v| Window::linear(v, center, width)),
-        _ if high > low => Box::new(move |v| (v - low) / (high - low) * 255.0),
-        _ => Box::new(|_| 0.0),
+        _ => Box::new(move |v| stretch(v, low, high)),
     };
     let out = values
         .iter()
         .map(|&v| map(v).round().clamp(0.0, 255.0) as u8)
         .collect();
     (out, low, high)
+}
+
+/// Maps `value` linearly from `low..=high` to 0..=255 as f32 (before rounding); a constant
+/// image (`high <= low`) goes black.
+pub(crate) fn stretch(value: f32, low: f32, high: f32) -> f32 {
+    if high > low {
+        (value - low) / (high - low) * 255.0
+    } else {
+        0.0
+    }
 }
 
 #[cfg(test)]

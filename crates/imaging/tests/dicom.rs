@@ -231,3 +231,339 @@ fn a_multi_frame_file_gives_its_first_frame() {
     assert!(intensity.kind.contains("first frame"), "{intensity:?}");
     assert!(intensity.detail.contains("frame 1 of 2"), "{intensity:?}");
 }
+
+mod stored_values {
+    //! Grey pixels from the stored integers up (issue #37): each file is a single row of
+    //! hand-picked stored values, and each expected 8-bit value is worked out from the
+    //! standard's equation in the comment beside it.
+
+    use std::path::{Path, PathBuf};
+
+    use dicom_core::value::{DataSetSequence, PrimitiveValue};
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::InMemDicomObject;
+    use ortl_fixtures::dicom::{self, DicomImage, Encoding};
+    use ortl_imaging::{Decoded, Window, decode};
+
+    use super::options;
+
+    /// A one-row MONOCHROME2 file of `stored` (two's complement bit patterns when `signed`)
+    /// with 16 of 16 bits, no rescale or window unless `edit` adds them.
+    fn file(
+        dir: &Path,
+        stored: &[i32],
+        signed: bool,
+        edit: impl FnOnce(&mut DicomImage),
+        extra: Vec<DataElement<InMemDicomObject>>,
+    ) -> PathBuf {
+        let mut form = DicomImage {
+            rows: 1,
+            columns: stored.len() as u16,
+            stored: stored.iter().map(|&v| v as u16).collect(),
+            bits_stored: 16,
+            monochrome1: false,
+            rescale: None,
+            window: None,
+            encoding: Encoding::ExplicitLittle,
+        };
+        edit(&mut form);
+        let path = dir.join(format!("f{}.dcm", std::fs::read_dir(dir).unwrap().count()));
+        dicom::write(&path, &form, "2.25.37").unwrap();
+        let mut object = dicom_object::open_file(&path).unwrap();
+        let representation = u16::from(signed);
+        object.put(DataElement::new(
+            tags::PIXEL_REPRESENTATION,
+            VR::US,
+            PrimitiveValue::from(representation),
+        ));
+        for element in extra {
+            object.put(element);
+        }
+        object.write_to_file(&path).unwrap();
+        path
+    }
+
+    fn read(path: &Path, window: Window) -> (Vec<u8>, String, String) {
+        let Decoded { pixels, intensity } = decode(path, options(window)).unwrap();
+        let intensity = intensity.unwrap();
+        (pixels.as_raw().to_vec(), intensity.kind, intensity.detail)
+    }
+
+    fn padding_value(value: i16) -> DataElement<InMemDicomObject> {
+        DataElement::new(
+            tags::PIXEL_PADDING_VALUE,
+            VR::SS,
+            PrimitiveValue::from(value),
+        )
+    }
+
+    #[test]
+    fn signed_ct_padded_with_minus_2000_stretches_over_its_real_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = [-2000, -1000, 0, 1000, 3000];
+        // min-max over −1000..3000, padding left out: y = (x + 1000) / 4000 · 255, clamped:
+        // −2000 → 0, 0 → 63.75, 1000 → 127.5, 3000 → 255.
+        let padded = file(
+            dir.path(),
+            &stored,
+            true,
+            |_| {},
+            vec![padding_value(-2000)],
+        );
+        for window in [Window::MinMax, Window::Auto] {
+            let (out, kind, detail) = read(&padded, window);
+            assert_eq!(out, [0, 0, 64, 128, 255], "{window}");
+            assert!(kind.contains("min-max"), "{kind}");
+            assert!(
+                detail.contains("-1000 to 3000, padding value -2000 ignored")
+                    && detail.contains("16 of 16 bits signed"),
+                "{detail}"
+            );
+        }
+        assert!(
+            read(&padded, Window::Auto)
+                .1
+                .contains("(no window in the file)")
+        );
+        // Without a padding value, −2000 is the minimum: −1000 → 1000 / 5000 · 255 = 51.
+        let bare = file(dir.path(), &stored, true, |_| {}, vec![]);
+        assert_eq!(read(&bare, Window::MinMax).0, [0, 51, 102, 153, 255]);
+    }
+
+    #[test]
+    fn a_padding_range_is_left_out_of_min_max() {
+        let dir = tempfile::tempdir().unwrap();
+        // Padding −2000 up to −1000 (the limit written as US, its two's complement 64536).
+        let limit = DataElement::new(
+            tags::PIXEL_PADDING_RANGE_LIMIT,
+            VR::US,
+            PrimitiveValue::from(64536u16),
+        );
+        let path = file(
+            dir.path(),
+            &[-2000, -1000, -999, -989, -979],
+            true,
+            |_| {},
+            vec![padding_value(-2000), limit],
+        );
+        // Range −999..−979: −989 → 10 / 20 · 255 = 127.5 (with −1000 it would be 133.6).
+        let (out, _, detail) = read(&path, Window::MinMax);
+        assert_eq!(out, [0, 0, 0, 128, 255]);
+        assert!(
+            detail.contains("padding values -2000 to -1000 ignored"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn stored_bits_are_masked_at_the_high_bit_and_sign_extended() {
+        let dir = tempfile::tempdir().unwrap();
+        // 12 bits stored in 16, with junk in the 4 bits above: 0xAF9C holds 0xF9C = −100,
+        // 0x5064 holds 100, 0xF000 holds 0.
+        let path = file(
+            dir.path(),
+            &[0xAF9C, 0x5064, 0xF000],
+            true,
+            |f| f.bits_stored = 12,
+            vec![],
+        );
+        // min-max over −100..100: 0 → 100 / 200 · 255 = 127.5.
+        let (out, _, detail) = read(&path, Window::MinMax);
+        assert_eq!(out, [0, 255, 128]);
+        assert!(detail.contains("12 of 16 bits signed"), "{detail}");
+    }
+
+    #[test]
+    fn rescale_slope_and_intercept_come_before_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        // x = 2·stored − 100: −100, 0, 100, 200.
+        let path = file(
+            dir.path(),
+            &[0, 50, 100, 150],
+            false,
+            |f| f.rescale = Some((2.0, -100.0)),
+            vec![],
+        );
+        // LINEAR, c = 0, w = 401: y = ((x + 0.5) / 400 + 0.5) · 255, white above 199.5:
+        // −100 → 64.07, 0 → 127.82, 100 → 191.57, 200 → 255.
+        let fixed = Window::Fixed {
+            center: 0.0,
+            width: 401.0,
+        };
+        let (out, kind, detail) = read(&path, fixed);
+        assert_eq!(out, [64, 128, 192, 255]);
+        assert!(kind.contains("rescaled"), "{kind}");
+        assert!(
+            detail.contains("rescale slope 2 intercept -100"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn the_voi_lut_function_shapes_the_files_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = [75, 100, 107, 125];
+        for (function, expected) in [
+            // LINEAR (C.11.2.1.2.1), c = 100, w = 50: ((x − 99.5) / 49 + 0.5) · 255, black at
+            // or below 75, white above 124: 100 → 130.10, 107 → 166.53.
+            ("LINEAR", [0, 130, 167, 255]),
+            // LINEAR_EXACT (C.11.2.1.3.2): ((x − 100) / 50 + 0.5) · 255, black at or below
+            // 75, white above 125: 100 → 127.5, 107 → 163.2, 125 → 255.
+            ("LINEAR_EXACT", [0, 128, 163, 255]),
+            // SIGMOID (C.11.2.1.3.1): 255 / (1 + exp(−4 (x − 100) / 50)): 75 → 255 / (1 +
+            // e²) = 30.40, 100 → 127.5, 107 → 255 / (1 + e^−0.56) = 162.29, 125 → 224.60.
+            ("SIGMOID", [30, 128, 162, 225]),
+        ] {
+            let element = DataElement::new(
+                tags::VOILUT_FUNCTION,
+                VR::CS,
+                PrimitiveValue::from(function),
+            );
+            let path = file(
+                dir.path(),
+                &stored,
+                false,
+                |f| f.window = Some((100.0, 50.0)),
+                vec![element],
+            );
+            let (out, kind, detail) = read(&path, Window::Auto);
+            assert_eq!(out, expected, "{function}");
+            assert!(kind.contains("window from the file"), "{kind}");
+            assert!(detail.contains(&format!("({function})")), "{detail}");
+        }
+    }
+
+    fn lut_item(descriptor: [u16; 3], data: &[u16]) -> InMemDicomObject {
+        InMemDicomObject::from_element_iter([
+            DataElement::new(
+                tags::LUT_DESCRIPTOR,
+                VR::US,
+                PrimitiveValue::U16(descriptor.to_vec().into()),
+            ),
+            DataElement::new(
+                tags::LUT_DATA,
+                VR::US,
+                PrimitiveValue::U16(data.to_vec().into()),
+            ),
+        ])
+    }
+
+    #[test]
+    fn a_voi_lut_sequence_is_preferred_to_the_window_and_scaled_from_its_bits() {
+        let dir = tempfile::tempdir().unwrap();
+        // 4 entries of 10 bits, the first for input 1; inputs below 1 take the first entry,
+        // above 4 the last; y = entry / 1023 · 255: 341 → 85.0, 682 → 170.0.
+        let lut = lut_item([4, 1, 10], &[0, 341, 682, 1023]);
+        let sequence = DataElement::new(
+            tags::VOILUT_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![lut]),
+        );
+        let path = file(
+            dir.path(),
+            &[0, 1, 2, 3, 10],
+            false,
+            |f| f.window = Some((1000.0, 10.0)),
+            vec![sequence],
+        );
+        let (out, kind, _) = read(&path, Window::Auto);
+        assert_eq!(out, [0, 0, 85, 170, 255]);
+        assert!(kind.contains("VOI LUT from the file"), "{kind}");
+    }
+
+    #[test]
+    fn a_modality_lut_sequence_replaces_the_rescale() {
+        let dir = tempfile::tempdir().unwrap();
+        // Stored 0, 1, 2 map to 100, 200, 4000; 5 is past the end and takes 4000. The
+        // rescale the file also gives (which would be linear) is not applied.
+        let lut = lut_item([3, 0, 16], &[100, 200, 4000]);
+        let sequence = DataElement::new(
+            tags::MODALITY_LUT_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![lut]),
+        );
+        let path = file(
+            dir.path(),
+            &[0, 1, 2, 5],
+            false,
+            |f| f.rescale = Some((1.0, 1000.0)),
+            vec![sequence],
+        );
+        // min-max over 100..4000: 200 → 100 / 3900 · 255 = 6.54.
+        let (out, kind, _) = read(&path, Window::MinMax);
+        assert_eq!(out, [0, 7, 255, 255]);
+        assert!(kind.contains("modality LUT from the file"), "{kind}");
+        assert!(!kind.contains("rescaled"), "{kind}");
+    }
+
+    #[test]
+    fn monochrome1_signed_is_inverted_after_the_stretch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(
+            dir.path(),
+            &[-100, 0, 100],
+            true,
+            |f| f.monochrome1 = true,
+            vec![],
+        );
+        // min-max over −100..100 gives 0, 127.5 → 128, 255; inverted 255 − y.
+        let (out, kind, _) = read(&path, Window::Auto);
+        assert_eq!(out, [255, 127, 0]);
+        assert!(kind.ends_with("inverted"), "{kind}");
+    }
+}
+
+/// Older archives and some PACS exports drop the preamble, the `DICM` magic too, or write the
+/// bare data set (implicit VR, no file meta): each reads as the Part 10 file it came from.
+#[test]
+fn files_without_preamble_or_file_meta_read_as_part_10_and_never_panic() {
+    use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
+    let dir = tempfile::tempdir().unwrap();
+    let form = DicomImage {
+        rows: 2,
+        columns: 3,
+        stored: vec![0, 100, 200, 300, 400, 500],
+        bits_stored: 12,
+        monochrome1: false,
+        rescale: Some((1.0, -100.0)),
+        window: Some((150.0, 300.0)),
+        encoding: Encoding::ExplicitLittle,
+    };
+    let full = dir.path().join("full.dcm");
+    dicom::write(&full, &form, "2.25.9").unwrap();
+    let bytes = std::fs::read(&full).unwrap();
+    let mut data_set = Vec::new();
+    dicom_object::open_file(&full)
+        .unwrap()
+        .into_inner()
+        .write_dataset_with_ts(&mut data_set, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
+        .unwrap();
+    let expected = decode(&full, options(Window::Auto)).unwrap();
+    for (name, stripped, said) in [
+        ("magic", &bytes[128..], "no preamble"),
+        ("meta", &bytes[132..], "no preamble"),
+        (
+            "data-set",
+            &data_set[..],
+            "data set without file meta (implicit VR)",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, stripped).unwrap();
+        assert_eq!(probe(&path, DecodeLimits::default()).unwrap(), (3, 2));
+        let decoded = decode(&path, options(Window::Auto)).unwrap();
+        assert_eq!(decoded.pixels, expected.pixels, "{name}");
+        let intensity = decoded.intensity.unwrap();
+        assert_eq!(intensity.kind, expected.intensity.clone().unwrap().kind);
+        assert!(intensity.detail.contains(said), "{name}: {intensity:?}");
+        assert!(ortl_imaging::files::is_bare_dicom(&path) || stripped.len() < 132);
+    }
+    // Every truncation of the bare data set is read or refused, never a panic.
+    let path = dir.path().join("truncated");
+    for at in 0..data_set.len() {
+        std::fs::write(&path, &data_set[..at]).unwrap();
+        let _ = probe(&path, DecodeLimits::default());
+        assert!(decode(&path, options(Window::Auto)).is_err(), "{at} bytes");
+    }
+}
