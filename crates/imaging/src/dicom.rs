@@ -20,6 +20,7 @@ use image::{DynamicImage, GrayImage};
 use crate::decode::{DecodeError, DecodeLimits, Decoded, Intensity, Pixels, check_size};
 use crate::window::Window;
 
+mod bounds;
 mod grey;
 
 use grey::{Modality, Voi};
@@ -126,8 +127,12 @@ fn open(
     if header_only {
         options = options.read_until(tags::PIXEL_DATA);
     }
+    let prefix = layout.prefix();
+    let mut stream = prefix.as_slice().chain(from);
+    let seen = bounds::check(&mut stream, header_only)
+        .map_err(|overrun| format(path, overrun.to_string()))?;
     let object = options
-        .from_reader(layout.prefix().as_slice().chain(from))
+        .from_reader(seen.as_slice().chain(stream))
         .map_err(|e| format(path, format!("not a readable DICOM file ({e})")))?;
     let uid = object.meta().transfer_syntax();
     match TransferSyntaxRegistry.get(uid) {
