@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ortl_fixtures::dicom::{self, DicomImage, Encoding};
 use ortl_imaging::{DecodeLimits, DecodeOptions, Window, decode, probe};
 
-/// A 2×3 12-bit file of about 460 bytes (preamble, meta group, data set).
+/// A 2×3 12-bit file of 532 bytes (preamble, meta group, data set).
 fn small_file(path: &Path) -> Vec<u8> {
     let form = DicomImage {
         rows: 2,
