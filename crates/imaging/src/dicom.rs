@@ -21,6 +21,7 @@ use crate::decode::{DecodeError, DecodeLimits, Decoded, Intensity, Pixels, check
 use crate::window::Window;
 
 mod bounds;
+mod colour;
 mod grey;
 
 use grey::{Modality, Voi};
@@ -192,31 +193,58 @@ pub(crate) fn decode(
     window: Window,
 ) -> Result<Decoded, DecodeError> {
     let object = open(path, layout, &bytes[layout.skip()..], false)?;
-    check_size(path, size(&object, path)?, limits)?;
-    let transfer_syntax = TransferSyntaxRegistry
-        .get(object.meta().transfer_syntax())
-        .map_or("?", |ts| ts.name());
+    let size = check_size(path, size(&object, path)?, limits)?;
+    let ts = TransferSyntaxRegistry.get(object.meta().transfer_syntax());
+    let transfer_syntax = ts.map_or("?", |ts| ts.name());
     let frames = object
         .element(tags::NUMBER_OF_FRAMES)
         .ok()
         .and_then(|e| e.to_int::<u32>().ok())
         .unwrap_or(1);
+    let mut notes = Vec::new();
+    let describe =
+        |photometric: &dyn std::fmt::Display, stored: u16, allocated: u16, signed: bool| {
+            Note::same(format!("DICOM {photometric}")).detail(format!(
+                "DICOM {photometric}, {stored} of {allocated} bits{}, {transfer_syntax}{}",
+                if signed { " signed" } else { "" },
+                layout.describe()
+            ))
+        };
+    if frames > 1 {
+        notes.push(Note::same("first frame").detail(format!("frame 1 of {frames}")));
+    }
+    // A window applies to grey values only.
+    let unwindowed = || (window != Window::Auto).then(|| Note::same("colour: window not applied"));
+    // Uncompressed colour is read from its bytes (dicom-pixeldata refuses YBR_FULL_422 there).
+    if let Some(native) = ts
+        .filter(|ts| ts.is_codec_free())
+        .and_then(|_| colour::native(&object, size))
+    {
+        let native = native.map_err(|reason| format(path, format!("DICOM {reason}")))?;
+        let stored = object
+            .element(tags::BITS_STORED)
+            .ok()
+            .and_then(|e| e.to_int::<u16>().ok())
+            .unwrap_or(8);
+        notes.insert(0, describe(&native.photometric, stored, 8, false));
+        notes.extend(unwindowed());
+        return Ok(decoded(Pixels::Rgb(native.image), notes));
+    }
     // Only the first frame is decoded: a multi-frame file can hold hundreds.
     let pixels = object
         .decode_pixel_data_frame(0)
         .map_err(|e| format(path, format!("DICOM pixel data cannot be decoded ({e})")))?;
     let photometric = pixels.photometric_interpretation();
     let signed = pixels.pixel_representation() == PixelRepresentation::Signed;
-    let mut notes = vec![Note::same(format!("DICOM {photometric}")).detail(format!(
-        "DICOM {photometric}, {} of {} bits{}, {transfer_syntax}{}",
-        pixels.bits_stored(),
-        pixels.bits_allocated(),
-        if signed { " signed" } else { "" },
-        layout.describe()
-    ))];
-    if frames > 1 {
-        notes.push(Note::same("first frame").detail(format!("frame 1 of {frames}")));
-    }
+    notes.insert(
+        0,
+        describe(
+            photometric,
+            pixels.bits_stored(),
+            pixels.bits_allocated(),
+            signed,
+        ),
+    );
     let (width, height) = (pixels.columns(), pixels.rows());
     let pixels = if pixels.samples_per_pixel() == 1 && photometric.is_monochrome() {
         let (grey, grey_notes) = monochrome(&object, &pixels, window)
@@ -226,11 +254,14 @@ pub(crate) fn decode(
             GrayImage::from_raw(width, height, grey)
                 .ok_or_else(|| format(path, "DICOM pixel data is shorter than Rows × Columns"))?,
         )
+    } else if *photometric == PhotometricInterpretation::PaletteColor {
+        notes.extend(unwindowed());
+        Pixels::Rgb(
+            colour::palette(&object, &pixels)
+                .map_err(|reason| format(path, format!("DICOM {reason}")))?,
+        )
     } else {
-        if window != Window::Auto {
-            // dicom-pixeldata applies no LUT to colour images.
-            notes.push(Note::same("colour: window not applied"));
-        }
+        notes.extend(unwindowed());
         let options = ConvertOptions::new().force_8bit();
         let image = pixels
             .to_dynamic_image_with_options(0, &options)
@@ -240,7 +271,12 @@ pub(crate) fn decode(
             other => Pixels::Rgb(other.into_rgb8()),
         }
     };
-    Ok(Decoded {
+    Ok(decoded(pixels, notes))
+}
+
+/// The notes joined into the intensity record: kinds with ", ", details with "; ".
+fn decoded(pixels: Pixels, notes: Vec<Note>) -> Decoded {
+    Decoded {
         pixels,
         intensity: Some(Intensity {
             kind: notes
@@ -254,7 +290,7 @@ pub(crate) fn decode(
                 .collect::<Vec<_>>()
                 .join("; "),
         }),
-    })
+    }
 }
 
 /// One step of what was done to the intensities: its kind carries no per-file numbers (so

@@ -53,7 +53,8 @@ fn sign_extend(raw: u32, bits: u32, signed: bool) -> i32 {
     }) as i32
 }
 
-/// A lookup table of the Modality or VOI LUT Sequence (PS3.3 C.11.1.1, C.11.2.1.1).
+/// A lookup table of the Modality or VOI LUT Sequence (PS3.3 C.11.1.1, C.11.2.1.1), or a
+/// palette's (C.7.6.3.1.5).
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Lut {
     /// The input value mapped to the first entry; lower inputs map to it too.
@@ -64,7 +65,7 @@ pub(super) struct Lut {
 }
 
 impl Lut {
-    fn new(first: i32, bits: u8, data: Vec<u16>, signed: bool) -> Self {
+    pub(super) fn new(first: i32, bits: u8, data: Vec<u16>, signed: bool) -> Self {
         // The descriptor's first mapped value is often written as US even when the input is
         // signed (PS3.3 C.11.1.1.1 allows either): −2000 then reads 63536.
         let first = if signed && first > i32::from(i16::MAX) {
@@ -75,7 +76,7 @@ impl Lut {
         Lut { first, bits, data }
     }
 
-    fn look_up(&self, value: f64) -> f64 {
+    pub(super) fn look_up(&self, value: f64) -> f64 {
         let index =
             (value.round() - f64::from(self.first)).clamp(0.0, (self.data.len() - 1) as f64);
         f64::from(self.data[index as usize])
