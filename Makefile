@@ -184,10 +184,12 @@ cv: build .venv-cv/INSTALLED
 	.venv-cv/bin/pip install --quiet snakemake==9.27.1
 	touch $@
 
-## test: unit, numeric and integration tests, the GPU check's CPU self-test, the
-## cross-validation workflow and this Makefile's build graph (CI runs `make lint` after it)
+## test: unit, numeric and integration tests (DICOM decoding against pydicom's test files
+## among them), the GPU check's CPU self-test, the cross-validation workflow and this
+## Makefile's build graph (CI runs `make lint` after it)
 test: setup .venv-cv/INSTALLED
-	$(CARGO) test --workspace
+	scripts/fetch-dicom-corpus.sh
+	ORTL_DICOM_CORPUS=$(CURDIR)/.cache/dicom-corpus $(CARGO) test --workspace
 	$(CARGO) build --bins
 	GPU_CHECK_BIN=target/debug scripts/gpu-check.sh selftest
 	workflow/test.sh $(SNAKEMAKE) target/debug
@@ -228,8 +230,9 @@ tour: build
 fixtures:
 	$(CARGO) run --release -p ortl-fixtures -- -o fixtures --force
 
-## clean: the pipeline's outputs ($(OUT)); distclean also the builds and ONNX Runtime
+## clean: the pipeline's outputs ($(OUT)); distclean also the builds, ONNX Runtime and the
+## DICOM corpus
 clean:
 	rm -rf $(OUT)
 distclean: clean
-	rm -rf target .ort .venv-cv
+	rm -rf target .ort .venv-cv .cache

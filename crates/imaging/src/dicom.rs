@@ -137,6 +137,14 @@ fn open(
         .map_err(|e| format(path, format!("not a readable DICOM file ({e})")))?;
     let uid = object.meta().transfer_syntax();
     match TransferSyntaxRegistry.get(uid) {
+        // dicom-rs's JPEG decoder (jpeg-decoder) reads only 8-bit lossy JPEG.
+        Some(_) if uid == uids::JPEG_EXTENDED12_BIT && bits_stored(&object) > 8 => Err(format(
+            path,
+            format!(
+                "12-bit lossy JPEG (JPEG Extended, {uid}) cannot be decoded by this build; convert it with `gdcmconv --raw {0} OUT.dcm` or `dcmdjpeg {0} OUT.dcm`",
+                path.display()
+            ),
+        )),
         Some(ts) if ts.can_decode_all() => Ok(object),
         Some(ts) => Err(format(
             path,
@@ -147,6 +155,14 @@ fn open(
         )),
         None => Err(format(path, format!("unknown DICOM transfer syntax {uid}"))),
     }
+}
+
+fn bits_stored(object: &DefaultDicomObject) -> u16 {
+    object
+        .element(tags::BITS_STORED)
+        .ok()
+        .and_then(|e| e.to_int::<u16>().ok())
+        .unwrap_or(0)
 }
 
 /// Columns and rows: width and height.
