@@ -249,7 +249,16 @@ pub(crate) fn decode(
     // Only the first frame is decoded: a multi-frame file can hold hundreds.
     let pixels = object
         .decode_pixel_data_frame(0)
-        .map_err(|e| format(path, format!("DICOM pixel data cannot be decoded ({e})")))?;
+        .map_err(|e| {
+            format(
+                path,
+                format!(
+                    "DICOM pixel data in {} cannot be decoded ({e}); convert the file to an uncompressed transfer syntax with `gdcmconv --raw {} OUT.dcm`",
+                    ts.map_or("an unknown transfer syntax", |ts| ts.name()),
+                    path.display()
+                ),
+            )
+        })?;
     let photometric = pixels.photometric_interpretation();
     let signed = pixels.pixel_representation() == PixelRepresentation::Signed;
     notes.insert(
