@@ -217,10 +217,11 @@ gpu-check:
 gpu-pack: build setup-cuda
 	scripts/gpu-check.sh pack
 
-## fuzz: mutation-fuzz the ONNX, manifest and tensor-set readers (FUZZ_CASES per target; not in CI)
+## fuzz: mutation-fuzz the ONNX, manifest, tensor-set and DICOM readers (FUZZ_CASES per target; not in CI)
 FUZZ_CASES ?= 20000
 fuzz:
 	ORTL_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test -p ortl-onnx -p ortl-manifest --test fuzz  # dev profile: overflow checks on
+	ORTL_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test -p ortl-imaging --test dicom_hostile
 
 ## tour: re-run the README's tour of the stages on the fixtures (its console excerpts)
 tour: build

@@ -1,12 +1,15 @@
 //! Hostile DICOM (issue #37): corrupt element lengths are refused from the bytes that
-//! remain, before dicom-object reserves and zero-fills what they claim.
+//! remain, before dicom-object reserves and zero-fills what they claim; and the DICOM path
+//! under the project's mutation fuzzer (`ortl_fixtures::fuzz`; `make fuzz` runs it long).
 
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ortl_fixtures::dicom::{self, DicomImage, Encoding};
+use ortl_fixtures::fuzz;
 use ortl_imaging::{DecodeLimits, DecodeOptions, Window, decode, probe};
+use proptest::prelude::*;
 
 /// A 2×3 12-bit file of 532 bytes (preamble, meta group, data set).
 fn small_file(path: &Path) -> Vec<u8> {
@@ -97,4 +100,34 @@ fn every_byte_set_to_0xff_or_0x00_is_read_or_refused_quickly() {
         .unwrap_or_else(|_| panic!("{variants} variants took over 20 s: a length is not bounded"));
     outcome.unwrap();
     eprintln!("{variants} variants in {:?}", start.elapsed());
+}
+
+proptest! {
+    #![proptest_config(fuzz::config())]
+
+    /// Mutated files, whole, without their preamble and as a bare implicit-VR data set, are
+    /// read or refused: never a panic.
+    #[test]
+    fn the_dicom_reader_never_panics(form in 0usize..3, mutations in fuzz::mutations()) {
+        use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.dcm");
+        let whole = small_file(&path);
+        let seed = match form {
+            0 => whole,
+            1 => whole[128..].to_vec(),
+            _ => {
+                let mut data_set = Vec::new();
+                dicom_object::open_file(&path)
+                    .unwrap()
+                    .into_inner()
+                    .write_dataset_with_ts(&mut data_set, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
+                    .unwrap();
+                data_set
+            }
+        };
+        std::fs::write(&path, fuzz::mutate(&seed, &mutations)).unwrap();
+        let _ = probe(&path, DecodeLimits::default());
+        let _ = decode(&path, options());
+    }
 }
