@@ -157,6 +157,18 @@ fn open(
     }
 }
 
+/// The file's own Photometric Interpretation (a decoder may rename what it returns).
+fn photometric_of(object: &DefaultDicomObject) -> Option<String> {
+    let element = object.element(tags::PHOTOMETRIC_INTERPRETATION).ok()?;
+    Some(
+        element
+            .to_str()
+            .ok()?
+            .trim_end_matches(['\0', ' '])
+            .to_string(),
+    )
+}
+
 fn bits_stored(object: &DefaultDicomObject) -> u16 {
     object
         .element(tags::BITS_STORED)
@@ -283,6 +295,21 @@ pub(crate) fn decode(
         notes.extend(unwindowed());
         Pixels::Rgb(
             colour::palette(&object, &pixels)
+                .map_err(|reason| format(path, format!("DICOM {reason}")))?,
+        )
+    } else if ts.is_some_and(|ts| ts.uid() == uids::RLE_LOSSLESS)
+        && photometric_of(&object).as_deref() == Some("YBR_FULL")
+        && pixels.bits_allocated() == 8
+    {
+        notes.extend(unwindowed());
+        notes[0] = describe(
+            &PhotometricInterpretation::YbrFull,
+            pixels.bits_stored(),
+            pixels.bits_allocated(),
+            false,
+        );
+        Pixels::Rgb(
+            colour::ybr_full_decoded(&pixels)
                 .map_err(|reason| format(path, format!("DICOM {reason}")))?,
         )
     } else {

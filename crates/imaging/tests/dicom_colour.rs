@@ -10,13 +10,31 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use ortl_imaging::{DecodeLimits, DecodeOptions, Pixels, Window, decode};
 
-/// A one-row 8-bit file of `columns` pixels with `pixel_data` as stored.
+/// A one-row 8-bit file of `columns` pixels with `pixel_data` as stored, uncompressed.
 fn file(
     dir: &Path,
     photometric: &str,
     samples: u16,
     columns: u16,
     pixel_data: PrimitiveValue,
+    extra: Vec<(Tag, VR, PrimitiveValue)>,
+) -> PathBuf {
+    let pixel_data = DataElement::new(tags::PIXEL_DATA, VR::OB, pixel_data);
+    file_in(
+        dir,
+        uids::EXPLICIT_VR_LITTLE_ENDIAN,
+        (photometric, samples, columns),
+        pixel_data,
+        extra,
+    )
+}
+
+/// The same in `transfer_syntax`, with its Pixel Data element as given.
+fn file_in(
+    dir: &Path,
+    transfer_syntax: &str,
+    (photometric, samples, columns): (&str, u16, u16),
+    pixel_data: DataElement<InMemDicomObject>,
     extra: Vec<(Tag, VR, PrimitiveValue)>,
 ) -> PathBuf {
     let mut elements = vec![
@@ -34,19 +52,19 @@ fn file(
         (tags::BITS_STORED, VR::US, 8u16.into()),
         (tags::HIGH_BIT, VR::US, 7u16.into()),
         (tags::PIXEL_REPRESENTATION, VR::US, 0u16.into()),
-        (tags::PIXEL_DATA, VR::OB, pixel_data),
     ];
     elements.extend(extra);
     let object = InMemDicomObject::from_element_iter(
         elements
             .into_iter()
-            .map(|(tag, vr, value)| DataElement::new(tag, vr, value)),
+            .map(|(tag, vr, value)| DataElement::new(tag, vr, value))
+            .chain([pixel_data]),
     );
     let path = dir.join(format!("f{}.dcm", std::fs::read_dir(dir).unwrap().count()));
     object
         .with_meta(
             FileMetaTableBuilder::new()
-                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .transfer_syntax(transfer_syntax)
                 .media_storage_sop_class_uid(uids::SECONDARY_CAPTURE_IMAGE_STORAGE)
                 .media_storage_sop_instance_uid("2.25.37"),
         )
@@ -218,4 +236,49 @@ fn palette_color_goes_through_its_lookup_tables() {
         ]
     );
     assert!(detail.starts_with("DICOM PALETTE COLOR"), "{detail}");
+}
+
+/// RLE Lossless (PS3.5 G) of 8-bit samples: one PackBits segment per sample plane (literal
+/// runs), after the 64-byte header of segment offsets.
+fn rle_fragment(planes: &[Vec<u8>]) -> Vec<u8> {
+    let segments: Vec<Vec<u8>> = planes
+        .iter()
+        .map(|plane| {
+            let mut segment = vec![(plane.len() - 1) as u8];
+            segment.extend(plane);
+            if segment.len() % 2 == 1 {
+                segment.push(0x80); // a no-op PackBits header pads to even length
+            }
+            segment
+        })
+        .collect();
+    let mut header = [0u32; 16];
+    header[0] = segments.len() as u32;
+    let mut offset = 64;
+    for (i, segment) in segments.iter().enumerate() {
+        header[i + 1] = offset;
+        offset += segment.len() as u32;
+    }
+    let mut out: Vec<u8> = header.iter().flat_map(|v| v.to_le_bytes()).collect();
+    out.extend(segments.concat());
+    out
+}
+
+/// YBR_FULL compressed with RLE (as ultrasound exports it) is converted by the same
+/// equations: dicom-pixeldata decodes the segments, the conversion is ours.
+#[test]
+fn rle_compressed_ybr_full_follows_the_standards_equations() {
+    use dicom_core::value::{PixelFragmentSequence, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let planes: Vec<Vec<u8>> = (0..3).map(|s| YBR.map(|p| p[s]).to_vec()).collect();
+    let sequence = PixelFragmentSequence::new(Vec::<u32>::new(), vec![rle_fragment(&planes)]);
+    let path = file_in(
+        dir.path(),
+        uids::RLE_LOSSLESS,
+        ("YBR_FULL", 3, 3),
+        DataElement::new(tags::PIXEL_DATA, VR::OB, Value::from(sequence)),
+        vec![planar(0)],
+    );
+    let (pixels, detail) = rgb(&path);
+    assert_eq!(pixels, YBR_AS_RGB, "{detail}");
 }

@@ -53,11 +53,31 @@ pub(super) fn native(
         return None;
     }
     let planar = int(object, tags::PLANAR_CONFIGURATION) == Some(1);
-    Some(frame(object, samples, planar, width, height).map(|image| Native { image, photometric }))
+    let image = object
+        .element(tags::PIXEL_DATA)
+        .ok()
+        .and_then(|e| e.to_bytes().ok())
+        .ok_or_else(|| "file has no Pixel Data".to_string())
+        .and_then(|data| frame(&data, samples, planar, width, height));
+    Some(image.map(|image| Native { image, photometric }))
 }
 
+/// 8-bit YBR_FULL as RLE Lossless leaves it: dicom-pixeldata decodes the segments (and calls
+/// the result RGB) but converts nothing, unlike the JPEG decoders.
+pub(super) fn ybr_full_decoded(pixels: &DecodedPixelData) -> Result<RgbImage, String> {
+    let planar = pixels.planar_configuration() == dicom_pixeldata::PlanarConfiguration::PixelFirst;
+    frame(
+        &pixels.data(),
+        Samples::YbrFull,
+        planar,
+        pixels.columns(),
+        pixels.rows(),
+    )
+}
+
+/// The first frame of `data` as RGB.
 fn frame(
-    object: &DefaultDicomObject,
+    data: &[u8],
     samples: Samples,
     planar: bool,
     width: u32,
@@ -73,11 +93,6 @@ fn frame(
     } else {
         3 * pixels
     };
-    let data = object
-        .element(tags::PIXEL_DATA)
-        .ok()
-        .and_then(|e| e.to_bytes().ok())
-        .ok_or("file has no Pixel Data")?;
     let data = data.get(..length).ok_or_else(|| {
         format!(
             "pixel data is {} bytes, short of one {width}×{height} frame ({length})",
