@@ -67,7 +67,7 @@ pub(super) fn native(
 pub(super) fn ybr_full_decoded(pixels: &DecodedPixelData) -> Result<RgbImage, String> {
     let planar = pixels.planar_configuration() == dicom_pixeldata::PlanarConfiguration::PixelFirst;
     frame(
-        &pixels.data(),
+        pixels.data(),
         Samples::YbrFull,
         planar,
         pixels.columns(),
