@@ -520,16 +520,7 @@ mod stored_values {
 fn files_without_preamble_or_file_meta_read_as_part_10_and_never_panic() {
     use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
     let dir = tempfile::tempdir().unwrap();
-    let form = DicomImage {
-        rows: 2,
-        columns: 3,
-        stored: vec![0, 100, 200, 300, 400, 500],
-        bits_stored: 12,
-        monochrome1: false,
-        rescale: Some((1.0, -100.0)),
-        window: Some((150.0, 300.0)),
-        encoding: Encoding::ExplicitLittle,
-    };
+    let form = dicom::small();
     let full = dir.path().join("full.dcm");
     dicom::write(&full, &form, "2.25.9").unwrap();
     let bytes = std::fs::read(&full).unwrap();

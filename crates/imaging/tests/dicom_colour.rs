@@ -238,32 +238,6 @@ fn palette_color_goes_through_its_lookup_tables() {
     assert!(detail.starts_with("DICOM PALETTE COLOR"), "{detail}");
 }
 
-/// RLE Lossless (PS3.5 G) of 8-bit samples: one PackBits segment per sample plane (literal
-/// runs), after the 64-byte header of segment offsets.
-fn rle_fragment(planes: &[Vec<u8>]) -> Vec<u8> {
-    let segments: Vec<Vec<u8>> = planes
-        .iter()
-        .map(|plane| {
-            let mut segment = vec![(plane.len() - 1) as u8];
-            segment.extend(plane);
-            if segment.len() % 2 == 1 {
-                segment.push(0x80); // a no-op PackBits header pads to even length
-            }
-            segment
-        })
-        .collect();
-    let mut header = [0u32; 16];
-    header[0] = segments.len() as u32;
-    let mut offset = 64;
-    for (i, segment) in segments.iter().enumerate() {
-        header[i + 1] = offset;
-        offset += segment.len() as u32;
-    }
-    let mut out: Vec<u8> = header.iter().flat_map(|v| v.to_le_bytes()).collect();
-    out.extend(segments.concat());
-    out
-}
-
 /// YBR_FULL compressed with RLE (as ultrasound exports it) is converted by the same
 /// equations: dicom-pixeldata decodes the segments, the conversion is ours.
 #[test]
@@ -271,7 +245,10 @@ fn rle_compressed_ybr_full_follows_the_standards_equations() {
     use dicom_core::value::{PixelFragmentSequence, Value};
     let dir = tempfile::tempdir().unwrap();
     let planes: Vec<Vec<u8>> = (0..3).map(|s| YBR.map(|p| p[s]).to_vec()).collect();
-    let sequence = PixelFragmentSequence::new(Vec::<u32>::new(), vec![rle_fragment(&planes)]);
+    let sequence = PixelFragmentSequence::new(
+        Vec::<u32>::new(),
+        vec![ortl_fixtures::dicom::rle_segments(&planes)],
+    );
     let path = file_in(
         dir.path(),
         uids::RLE_LOSSLESS,

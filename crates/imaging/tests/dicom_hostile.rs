@@ -6,23 +6,14 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ortl_fixtures::dicom::{self, DicomImage, Encoding};
+use ortl_fixtures::dicom;
 use ortl_fixtures::fuzz;
 use ortl_imaging::{DecodeLimits, DecodeOptions, Window, decode, probe};
 use proptest::prelude::*;
 
 /// A 2×3 12-bit file of 532 bytes (preamble, meta group, data set).
 fn small_file(path: &Path) -> Vec<u8> {
-    let form = DicomImage {
-        rows: 2,
-        columns: 3,
-        stored: vec![0, 100, 200, 300, 400, 500],
-        bits_stored: 12,
-        monochrome1: false,
-        rescale: Some((1.0, -100.0)),
-        window: Some((150.0, 300.0)),
-        encoding: Encoding::ExplicitLittle,
-    };
+    let form = dicom::small();
     dicom::write(path, &form, "2.25.9").unwrap();
     std::fs::read(path).unwrap()
 }

@@ -1028,6 +1028,7 @@ fn the_report_names_the_evaluated_model_and_warns_on_training_images() {
         text += &format!("{line},{split},run/best.onnx,4\n");
     }
     fs::write(wd.join("p.csv"), text).unwrap();
+    let report = |args: &[&str]| run(wd.command(BIN).args(args).args(["--bootstrap", "50"]));
     fs::create_dir(wd.join("run")).unwrap();
     write_train_record(&wd, "run", |_| {});
     fs::write(
@@ -1035,16 +1036,7 @@ fn the_report_names_the_evaluated_model_and_warns_on_training_images() {
         "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n1,0.7,0.5,0.69,0.5,0.001,1.0\n",
     )
     .unwrap();
-    let (code, _, stderr) = run(wd.command(BIN).args([
-        "--predictions",
-        "p.csv",
-        "--run",
-        "run",
-        "-o",
-        "report",
-        "--bootstrap",
-        "50",
-    ]));
+    let (code, _, stderr) = report(&["--predictions", "p.csv", "--run", "run", "-o", "report"]);
     assert_eq!(code, 0, "{stderr}");
     let said = "run/best.onnx, epoch 4 (the best epoch by val_accuracy, of 5)";
     assert!(stderr.contains(&format!("evaluated {said}")), "{stderr}");
@@ -1084,16 +1076,14 @@ fn the_report_names_the_evaluated_model_and_warns_on_training_images() {
     let other = wd.read("p.csv").replace("run/best.onnx", "other/best.onnx");
     fs::create_dir(wd.join("other")).unwrap();
     fs::write(wd.join("other.csv"), other).unwrap();
-    let (code, _, stderr) = run(wd.command(BIN).args([
+    let (code, _, stderr) = report(&[
         "--predictions",
         "other.csv",
         "--run",
         "run",
         "-o",
         "other-report",
-        "--bootstrap",
-        "50",
-    ]));
+    ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("evaluated other/best.onnx, epoch 4\n"),
@@ -1101,15 +1091,7 @@ fn the_report_names_the_evaluated_model_and_warns_on_training_images() {
     );
 
     // The same images pooled twice weigh double: said, not hidden.
-    let (code, _, stderr) = run(wd.command(BIN).args([
-        "--predictions",
-        "old.csv",
-        "old.csv",
-        "-o",
-        "twice",
-        "--bootstrap",
-        "50",
-    ]));
+    let (code, _, stderr) = report(&["--predictions", "old.csv", "old.csv", "-o", "twice"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("warning: 30 rows repeat an image already scored"),
