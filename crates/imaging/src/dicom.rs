@@ -157,6 +157,13 @@ fn open(
     }
 }
 
+/// Whether the data set is encoded in explicit VR big endian (a retired transfer syntax,
+/// still in archives).
+fn is_big_endian(object: &DefaultDicomObject) -> bool {
+    const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+    object.meta().transfer_syntax().trim_end_matches('\0') == EXPLICIT_VR_BIG_ENDIAN
+}
+
 /// The file's own Photometric Interpretation (a decoder may rename what it returns).
 fn photometric_of(object: &DefaultDicomObject) -> Option<String> {
     let element = object.element(tags::PHOTOMETRIC_INTERPRETATION).ok()?;
@@ -383,7 +390,7 @@ fn monochrome(
     pixels: &DecodedPixelData,
     window: Window,
 ) -> Result<(Vec<u8>, Vec<Note>), String> {
-    let stored = grey::stored_samples(pixels)?;
+    let stored = grey::stored_samples(pixels, is_big_endian(object))?;
     let modality = Modality::of(object, pixels)?;
     let mut notes = Vec::new();
     match modality {

@@ -168,7 +168,7 @@ pub(super) fn palette(
         .map_err(|name| {
             format!("PALETTE COLOR without a readable {name} Palette Color Lookup Table (descriptor of entries, first value, 8 or 16 bits, and that many entries)")
         })?;
-    let rgb = grey::stored_samples(pixels)?
+    let rgb = grey::stored_samples(pixels, super::is_big_endian(object))?
         .into_iter()
         .flat_map(|index| {
             let at = |lut: &(Lut, u8)| {

@@ -14,7 +14,10 @@ use crate::window::{self, Window};
 /// Reads one frame's samples as the integers they store: Bits Stored bits ending at High
 /// Bit, masked out of each Bits Allocated sample and sign-extended when Pixel Representation
 /// is 1 (PS3.5 8.1.1). `Err` says what in the header is inconsistent.
-pub(super) fn stored_samples(pixels: &DecodedPixelData) -> Result<Vec<i32>, String> {
+pub(super) fn stored_samples(
+    pixels: &DecodedPixelData,
+    big_endian: bool,
+) -> Result<Vec<i32>, String> {
     let (allocated, stored, high) = (
         u32::from(pixels.bits_allocated()),
         u32::from(pixels.bits_stored()),
@@ -31,13 +34,22 @@ pub(super) fn stored_samples(pixels: &DecodedPixelData) -> Result<Vec<i32>, Stri
         .checked_sub(stored)
         .ok_or_else(|| format!("High Bit {high} leaves no room for Bits Stored {stored}"))?;
     let signed = pixels.pixel_representation() == PixelRepresentation::Signed;
+    // Pixel Data in explicit VR big endian is OW: dicom-rs brings each 16-bit word to native
+    // order, so a 32-bit sample arrives with its two words still in big-endian order.
+    let words_swapped = big_endian && bytes == 4;
     Ok(pixels
         .data()
         .chunks_exact(bytes)
         .map(|sample| {
             let mut raw = [0u8; 4];
             raw[..bytes].copy_from_slice(sample);
-            sign_extend(u32::from_le_bytes(raw) >> shift, stored, signed)
+            let raw = u32::from_le_bytes(raw);
+            let raw = if words_swapped {
+                raw.rotate_left(16)
+            } else {
+                raw
+            };
+            sign_extend(raw >> shift, stored, signed)
         })
         .collect())
 }
