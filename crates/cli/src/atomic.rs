@@ -61,10 +61,11 @@ fn is_descriptor(path: &Path) -> bool {
         || path.starts_with("/proc/thread-self/fd")
 }
 
-/// The path a chain of symlinks ends at (relative links taken from their own folder), or
-/// `None` when the chain reaches an open descriptor (`/dev/stdout` → `/proc/self/fd/1` →
-/// `pipe:[…]` or the shell's redirection target).
-fn follow_symlinks(path: &Path) -> Result<Option<PathBuf>> {
+/// The path a chain of symlinks ends at (relative links taken from their own folder; a
+/// dangling link names the file it would create), or `None` when the chain reaches an open
+/// descriptor (`/dev/stdout` → `/proc/self/fd/1` → `pipe:[…]` or the shell's redirection
+/// target).
+pub fn follow_symlinks(path: &Path) -> Result<Option<PathBuf>> {
     let mut current = path.to_path_buf();
     // The kernel's own limit on links followed in one lookup.
     for _ in 0..40 {
@@ -106,7 +107,12 @@ enum Writer {
 
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<Self> {
-        let writer = match Destination::of(path)? {
+        Self::at(path, Destination::of(path)?)
+    }
+
+    /// Writes `path`, already classified as `destination` (see [`Destination::of`]).
+    pub fn at(path: &Path, destination: Destination) -> Result<Self> {
+        let writer = match destination {
             Destination::Special(special) => {
                 // Appending: `/dev/stdout` redirected to a file (`>` or `>>`) opens that file
                 // afresh, at offset 0; a device or FIFO is the same either way. (A regular

@@ -29,13 +29,14 @@ impl Output {
         if is_stdio(path) {
             return Ok(Output::Stdout(BufWriter::new(io::stdout())));
         }
-        if !force && path.exists() && matches!(Destination::of(path)?, Destination::Regular(_)) {
+        let destination = Destination::of(path)?;
+        if !force && matches!(&destination, Destination::Regular(file) if file.exists()) {
             return Err(crate::usage(format!(
                 "{} already exists; pass --force to replace it",
                 path.display()
             )));
         }
-        Ok(Output::File(AtomicFile::create(path)?))
+        Ok(Output::File(AtomicFile::at(path, destination)?))
     }
 
     /// Flushes stdout, or commits the file into place.

@@ -138,13 +138,18 @@ fn open(
     let uid = object.meta().transfer_syntax();
     match TransferSyntaxRegistry.get(uid) {
         // dicom-rs's JPEG decoder (jpeg-decoder) reads only 8-bit lossy JPEG.
-        Some(_) if uid == uids::JPEG_EXTENDED12_BIT && bits_stored(&object) > 8 => Err(format(
-            path,
-            format!(
-                "12-bit lossy JPEG (JPEG Extended, {uid}) cannot be decoded by this build; convert it with `gdcmconv --raw {0} OUT.dcm` or `dcmdjpeg {0} OUT.dcm`",
-                path.display()
-            ),
-        )),
+        Some(_)
+            if uid == uids::JPEG_EXTENDED12_BIT
+                && int(&object, tags::BITS_STORED).unwrap_or(0) > 8 =>
+        {
+            Err(format(
+                path,
+                format!(
+                    "12-bit lossy JPEG (JPEG Extended, {uid}) cannot be decoded by this build; convert it with `gdcmconv --raw {0} OUT.dcm` or `dcmdjpeg {0} OUT.dcm`",
+                    path.display()
+                ),
+            ))
+        }
         Some(ts) if ts.can_decode_all() => Ok(object),
         Some(ts) => Err(format(
             path,
@@ -176,12 +181,9 @@ fn photometric_of(object: &DefaultDicomObject) -> Option<String> {
     )
 }
 
-fn bits_stored(object: &DefaultDicomObject) -> u16 {
-    object
-        .element(tags::BITS_STORED)
-        .ok()
-        .and_then(|e| e.to_int::<u16>().ok())
-        .unwrap_or(0)
+/// An integer attribute, when present and readable.
+fn int(object: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<u32> {
+    object.element(tag).ok().and_then(|e| e.to_int().ok())
 }
 
 /// Columns and rows: width and height.
@@ -197,16 +199,12 @@ fn dimension(
     tag: dicom_core::Tag,
     path: &Path,
 ) -> Result<u32, DecodeError> {
-    object
-        .element(tag)
-        .ok()
-        .and_then(|e| e.to_int::<u32>().ok())
-        .ok_or_else(|| {
-            format(
-                path,
-                "a DICOM file without Rows and Columns is not an image",
-            )
-        })
+    int(object, tag).ok_or_else(|| {
+        format(
+            path,
+            "a DICOM file without Rows and Columns is not an image",
+        )
+    })
 }
 
 /// Reads up to the pixel data only; `from` starts [`Layout::skip`] bytes into the file.
@@ -231,11 +229,7 @@ pub(crate) fn decode(
     let size = check_size(path, size(&object, path)?, limits)?;
     let ts = TransferSyntaxRegistry.get(object.meta().transfer_syntax());
     let transfer_syntax = ts.map_or("?", |ts| ts.name());
-    let frames = object
-        .element(tags::NUMBER_OF_FRAMES)
-        .ok()
-        .and_then(|e| e.to_int::<u32>().ok())
-        .unwrap_or(1);
+    let frames = int(&object, tags::NUMBER_OF_FRAMES).unwrap_or(1);
     let mut notes = Vec::new();
     let describe =
         |photometric: &dyn std::fmt::Display, stored: u16, allocated: u16, signed: bool| {
@@ -256,10 +250,8 @@ pub(crate) fn decode(
         .and_then(|_| colour::native(&object, size))
     {
         let native = native.map_err(|reason| format(path, format!("DICOM {reason}")))?;
-        let stored = object
-            .element(tags::BITS_STORED)
-            .ok()
-            .and_then(|e| e.to_int::<u16>().ok())
+        let stored = int(&object, tags::BITS_STORED)
+            .and_then(|bits| u16::try_from(bits).ok())
             .unwrap_or(8);
         notes.insert(0, describe(&native.photometric, stored, 8, false));
         notes.extend(unwindowed());

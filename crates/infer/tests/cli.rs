@@ -742,7 +742,7 @@ fn predictions_carry_split_model_and_epoch_and_outputs_need_force() {
             Some(Split::Test)
         ]
     );
-    assert_eq!(read.training_rows(), 1);
+    assert_eq!(read.training_rows(None), 1);
     assert_eq!(read.models.len(), 1);
     assert_eq!(read.models[0].to_string(), "best.onnx, epoch 16");
 

@@ -6,22 +6,14 @@ use std::path::{Path, PathBuf};
 /// the folder of the file itself, after any symlinks to it, so that it reads the same by
 /// every name.
 pub fn base_dir(csv_path: &Path) -> PathBuf {
-    // `/dev/stdout` and other descriptors are the standard streams: as `-`.
-    let descriptor = csv_path == Path::new("/dev/stdout") || csv_path == Path::new("/dev/stderr");
-    if descriptor || csv_path.starts_with("/dev/fd") || csv_path.starts_with("/proc") {
-        return PathBuf::from(".");
-    }
-    let mut csv_path = csv_path.to_path_buf();
-    // The kernel's own limit on links followed in one lookup.
-    for _ in 0..40 {
-        match std::fs::read_link(&csv_path) {
-            Ok(target) => {
-                let dir = csv_path.parent().unwrap_or(Path::new("")).to_path_buf();
-                csv_path = dir.join(target);
-            }
-            Err(_) => break,
-        }
-    }
+    // The same resolution the writers use (ortl-cli's outputs), so a CSV written through a
+    // link reads back through the file. `/dev/stdout` and other descriptors are the
+    // standard streams: as `-`.
+    let csv_path = match ortl_cli::atomic::follow_symlinks(csv_path) {
+        Ok(Some(real)) => real,
+        Ok(None) => return PathBuf::from("."),
+        Err(_) => csv_path.to_path_buf(),
+    };
     match csv_path.parent() {
         Some(p) if !p.as_os_str().is_empty() && csv_path.as_os_str() != "-" => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -22,7 +22,7 @@ pub const PROBABILITY_PREFIX: &str = "p_";
 pub const PROVENANCE_COLUMNS: [&str; 3] = ["split", "model", "model_epoch"];
 
 /// The model a predictions file's rows came from.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct EvaluatedModel {
     /// The model file as given to ortl-infer.
     pub path: String,
@@ -363,11 +363,16 @@ impl Predictions {
         })
     }
 
-    /// How many scored rows are training images.
-    pub fn training_rows(&self) -> usize {
+    /// How many scored rows are training images: split `train`, or, for a model trained
+    /// with `val_fold` held out of a k-fold manifest, every other fold.
+    pub fn training_rows(&self, val_fold: Option<u32>) -> usize {
         self.splits
             .iter()
-            .filter(|s| **s == Some(Split::Train))
+            .filter(|s| match s {
+                Some(Split::Train) => true,
+                Some(Split::Fold(k)) => val_fold.is_some_and(|own| *k != own),
+                _ => false,
+            })
             .count()
     }
 
@@ -506,7 +511,7 @@ mod tests {
         );
         assert_eq!(p.cam_true_paths, [None, Some("cams/d.true.png".into())]);
         assert_eq!(p.splits, [Some(Split::Train), Some(Split::Val)]);
-        assert_eq!(p.training_rows(), 1);
+        assert_eq!(p.training_rows(None), 1);
         assert_eq!(p.models, [columns(0, false).model]);
         assert_eq!(p.models[0].to_string(), "run/best.onnx, epoch 7");
     }

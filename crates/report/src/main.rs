@@ -485,23 +485,18 @@ fn report(
             preds.unlabelled
         ));
     }
-    // Training images: split 'train', or with a k-fold run, every fold but its own.
-    let val_fold = train_record.as_ref().and_then(|t| t.settings.val_fold);
-    let training = preds.training_rows()
-        + val_fold.map_or(0, |own| {
-            preds
-                .splits
-                .iter()
-                .filter(|s| matches!(s, Some(ortl_manifest::Split::Fold(k)) if *k != own))
-                .count()
-        });
-    if training > 0 {
-        let warning = format!(
-            "{training} of the {} scored images are training images (by the predictions' split column): the model has seen them, so these metrics are optimistic; classify a held-out split (ortl-infer --manifest M --split val or test)",
-            preds.labels.len()
-        );
+    // A warning goes to stderr and into the report.
+    let mut warn = |warning: String| {
         eprintln!("ortl-report: warning: {warning}");
         notes.push(format!("Warning: {warning}."));
+    };
+    let evaluated_model = evaluated(&preds.models, train_record.as_ref().zip(run_dir));
+    let training = preds.training_rows(train_record.as_ref().and_then(|t| t.settings.val_fold));
+    if training > 0 {
+        warn(format!(
+            "{training} of the {} scored images are training images (by the predictions' split column): the model has seen them, so these metrics are optimistic; classify a held-out split (ortl-infer --manifest M --split val or test)",
+            preds.labels.len()
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     let repeated = preds
@@ -510,11 +505,9 @@ fn report(
         .filter(|p| !p.is_empty() && !seen.insert(p.as_str()))
         .count();
     if repeated > 0 {
-        let warning = format!(
+        warn(format!(
             "{repeated} rows repeat an image already scored (the same path twice, e.g. pooled files that overlap): those images weigh double in every metric"
-        );
-        eprintln!("ortl-report: warning: {warning}");
-        notes.push(format!("Warning: {warning}."));
+        ));
     }
     let classes = &preds.classes;
     let source = predictions
@@ -626,9 +619,7 @@ fn report(
 
     let json = serde_json::json!({
         "predictions": predictions, "classes": classes, "images": preds.labels.len(),
-        "evaluated_models": preds.models.iter()
-            .map(|m| serde_json::json!({"path": m.path, "epoch": m.epoch}))
-            .collect::<Vec<_>>(),
+        "evaluated_models": preds.models,
         "training_images_scored": training,
         "bootstrap": common.bootstrap, "seed": common.seed,
         "binary": binary_eval.as_ref().map(|b| &b.0), "multiclass": multi,
@@ -661,12 +652,9 @@ fn report(
         ortl_report::tables::metrics(&rows, out)
     })?;
     let report = Report {
-        provenance: std::iter::once((
-            "Evaluated model".to_string(),
-            evaluated(&preds.models, train_record.as_ref().zip(run_dir)),
-        ))
-        .chain(train_record.as_ref().map(provenance).unwrap_or_default())
-        .collect(),
+        provenance: std::iter::once(("Evaluated model".to_string(), evaluated_model.clone()))
+            .chain(train_record.as_ref().map(provenance).unwrap_or_default())
+            .collect(),
         title: "ortl evaluation report".into(),
         source,
         binary: binary_eval.as_ref().map(|b| &b.0),
@@ -707,10 +695,7 @@ fn report(
         }
     }
     stdout.flush()?;
-    eprintln!(
-        "ortl-report: evaluated {}",
-        evaluated(&preds.models, train_record.as_ref().zip(run_dir))
-    );
+    eprintln!("ortl-report: evaluated {evaluated_model}");
     eprintln!(
         "ortl-report: wrote {}",
         output.join("report.html").display()

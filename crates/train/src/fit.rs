@@ -490,7 +490,8 @@ impl Fitter<'_> {
                 }
             }
             progress.trained_images += progress.seen;
-            let model = trainer.export()?;
+            let mut model = trainer.export()?;
+            mark_epoch(&mut model, epoch + 1);
             let (val_loss, val_accuracy) = if data.val.is_empty() {
                 (f64::NAN, f64::NAN)
             } else {
@@ -557,6 +558,15 @@ impl Fitter<'_> {
         }
         Ok(Outcome::Finished)
     }
+}
+
+/// Records in `model`'s metadata the epoch (1-based) its weights are from, so that a model
+/// file, and the predictions made with it, say what they hold.
+pub fn mark_epoch(model: &mut ortl_onnx::Model, epoch: usize) {
+    model.metadata.insert(
+        ortl_models::classifier::keys::EPOCH.into(),
+        epoch.to_string(),
+    );
 }
 
 /// Probabilities for `indices`, in batches, through the exported inference model.

@@ -445,7 +445,7 @@ fn run(args: Args) -> Result<()> {
             args.runtime.device,
             runtime.nchwc_block(),
         )?;
-        save_model(&step.model, path, None)?;
+        save_model(&step.model, path)?;
         eprintln!(
             "ortl-train: wrote the step graph ({} nodes) to {}",
             step.model.graph.nodes.len(),
@@ -606,11 +606,11 @@ fn run(args: Args) -> Result<()> {
     if let Some(state) = restore {
         trainer.set_state(&state)?;
     }
-    save_model(
-        &trainer.export()?,
-        &args.output.join("model.onnx"),
-        weights_epoch,
-    )?;
+    let mut model = trainer.export()?;
+    if let Some(epoch) = weights_epoch {
+        ortl_train::fit::mark_epoch(&mut model, epoch);
+    }
+    save_model(&model, &args.output.join("model.onnx"))?;
     let record = TrainRecord {
         format: ortl_manifest::train_record::VERSION,
         settings,
@@ -833,21 +833,9 @@ fn prepare_output(dir: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes a model; `epoch`, the epoch its weights are from, goes into its metadata so that
-/// predictions can say what they evaluated.
-fn save_model(model: &ortl_onnx::Model, path: &Path, epoch: Option<usize>) -> Result<()> {
+fn save_model(model: &ortl_onnx::Model, path: &Path) -> Result<()> {
     let mut file = AtomicFile::create(path)?;
-    match epoch {
-        Some(epoch) => {
-            let mut model = model.clone();
-            model.metadata.insert(
-                ortl_models::classifier::keys::EPOCH.into(),
-                epoch.to_string(),
-            );
-            file.write_all(&ortl_onnx::io::to_bytes(&model))?;
-        }
-        None => file.write_all(&ortl_onnx::io::to_bytes(model))?,
-    }
+    file.write_all(&ortl_onnx::io::to_bytes(model))?;
     file.commit()
 }
 
@@ -975,8 +963,8 @@ impl Sink for RunFolder {
         file.commit()
     }
 
-    fn best(&mut self, model: &ortl_onnx::Model, record: &EpochRecord) -> Result<()> {
-        save_model(model, &self.dir.join("best.onnx"), Some(record.epoch))
+    fn best(&mut self, model: &ortl_onnx::Model, _record: &EpochRecord) -> Result<()> {
+        save_model(model, &self.dir.join("best.onnx"))
     }
 
     fn checkpoint(

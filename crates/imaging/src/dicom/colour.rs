@@ -27,10 +27,6 @@ enum Samples {
     YbrFull422,
 }
 
-fn int(object: &DefaultDicomObject, tag: Tag) -> Option<u32> {
-    object.element(tag).ok().and_then(|e| e.to_int().ok())
-}
-
 /// The first frame of uncompressed 8-bit RGB, YBR_FULL or YBR_FULL_422 pixel data, as RGB;
 /// `None` for anything else (left to dicom-pixeldata). `Err` is the reason, to follow
 /// "DICOM ".
@@ -38,21 +34,16 @@ pub(super) fn native(
     object: &DefaultDicomObject,
     (width, height): (u32, u32),
 ) -> Option<Result<Native, String>> {
-    let photometric = object
-        .element(tags::PHOTOMETRIC_INTERPRETATION)
-        .ok()?
-        .to_str()
-        .ok()?;
-    let (samples, photometric) = match photometric.trim_end_matches(['\0', ' ']) {
+    let (samples, photometric) = match super::photometric_of(object)?.as_str() {
         "RGB" => (Samples::Rgb, "RGB"),
         "YBR_FULL" => (Samples::YbrFull, "YBR_FULL"),
         "YBR_FULL_422" => (Samples::YbrFull422, "YBR_FULL_422"),
         _ => return None,
     };
-    if int(object, tags::BITS_ALLOCATED) != Some(8) {
+    if super::int(object, tags::BITS_ALLOCATED) != Some(8) {
         return None;
     }
-    let planar = int(object, tags::PLANAR_CONFIGURATION) == Some(1);
+    let planar = super::int(object, tags::PLANAR_CONFIGURATION) == Some(1);
     let image = object
         .element(tags::PIXEL_DATA)
         .ok()
