@@ -173,54 +173,65 @@ pub enum Weights {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sha256: Option<String>,
     },
+    /// Downloaded from a model hub (Hugging Face's layout) into its cache: the repository,
+    /// the commit the revision resolved to, the file and its SHA-256, and whether that hash
+    /// was pinned in ortl's table (or given) or recorded on first download.
+    Hub {
+        repo: String,
+        revision: String,
+        file: String,
+        sha256: String,
+        pinned: bool,
+    },
 }
 
 impl Weights {
     pub fn is_pretrained(&self) -> bool {
-        matches!(self, Weights::File { .. })
+        matches!(self, Weights::File { .. } | Weights::Hub { .. })
     }
 
-    /// The weights of `path`, with the SHA-256 of its bytes (read in chunks: a model file
-    /// can be large).
+    /// The weights of `path`, with the SHA-256 of its bytes.
     pub fn of_file(path: &Path) -> std::io::Result<Self> {
-        use sha2::Digest;
-        use std::io::Read;
-        let mut hasher = sha2::Sha256::new();
-        let mut file = std::fs::File::open(path)?;
-        let mut chunk = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&chunk[..n]);
-        }
-        Ok(Self::named(path, hasher))
+        Ok(Self::named(path, sha256_of_file(path)?))
     }
 
     /// The weights of `path` whose `bytes` are already read.
     pub fn of_bytes(path: &Path, bytes: &[u8]) -> Self {
         use sha2::Digest;
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(bytes);
-        Self::named(path, hasher)
+        Self::named(path, hex(&sha2::Sha256::digest(bytes)))
     }
 
-    fn named(path: &Path, hasher: sha2::Sha256) -> Self {
-        use sha2::Digest;
-        let digest: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+    fn named(path: &Path, sha256: String) -> Self {
         Weights::File {
             file: path.file_name().map_or_else(
                 || path.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
             ),
-            sha256: Some(digest),
+            sha256: Some(sha256),
         }
     }
+}
+
+/// The SHA-256 of a file's bytes in lower-case hex, read in chunks (a model file can be
+/// large).
+pub fn sha256_of_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut hasher = sha2::Sha256::new();
+    let mut file = std::fs::File::open(path)?;
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&chunk[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl std::fmt::Display for Weights {
@@ -240,6 +251,21 @@ impl std::fmt::Display for Weights {
                 )
             }
             Weights::File { file, sha256: None } => write!(f, "pretrained: {file}"),
+            Weights::Hub {
+                repo,
+                revision,
+                file,
+                sha256,
+                pinned,
+            } => write!(
+                f,
+                "pretrained: hf:{repo}@{revision}:{file} (sha256 {sha256}, {})",
+                if *pinned {
+                    "pinned"
+                } else {
+                    "not pinned: recorded on first download"
+                }
+            ),
         }
     }
 }

@@ -20,7 +20,9 @@ const B0: [(usize, usize, usize, usize, usize, usize); 7] = [
 
 /// EfficientNet-B0; `width` divides every channel count (1: the published network).
 pub fn efficientnet_b0(name: &str, width: usize, seed: u64) -> Backbone {
-    let mut net = Net::new(name, seed, 1e-3);
+    // torchvision's B0 uses BatchNorm2d's default epsilon (1e-3 is B5–B7's), as timm's
+    // does: scripts/record-imagenet-names.py checks both give the same feature map.
+    let mut net = Net::new(name, seed, 1e-5);
     let input = net.input.clone();
     let stem = 32 / width;
     let mut x = net.conv_bn(

@@ -18,6 +18,7 @@ pub mod init;
 pub mod layers;
 pub mod mobilenet;
 pub mod preprocess;
+pub mod pretrained;
 pub mod resnet;
 pub mod vgg;
 pub mod weights;

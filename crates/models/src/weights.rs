@@ -1,17 +1,19 @@
 //! Pretrained weights for a built-in backbone from a safetensors file whose tensor names
 //! follow torchvision's `state_dict()` (timm's for Inception-ResNet-v2), as
-//! `safetensors.torch.save_file(model.state_dict(), path)` writes it. Every parameter and
+//! `safetensors.torch.save_file(model.state_dict(), path)` writes it, or another layout's
+//! names through a [`Rename`] map (timm's MobileNetV2 and EfficientNet-B0). Every parameter and
 //! BatchNorm statistic of the backbone must be in the file with its shape; the classifier
 //! (`fc.`, `classifier.`, …) and `num_batches_tracked` counters are ignored; anything else
 //! in the file means it is for another network, and is listed.
 
 use std::path::Path;
 
-use ortl_onnx::{DataType, Tensor};
+use ortl_onnx::Tensor;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::Backbone;
 use crate::backbone::Weights;
+use crate::pretrained::Rename;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
@@ -41,6 +43,10 @@ const CLASSIFIER_PREFIXES: &[&str] = &[
     "heads.",
     "last_linear.",
     "AuxLogits.",
+    // timm's Inception-ResNet-v2.
+    "classif.",
+    // timm's VGG keeps torchvision's fc6/fc7 as convolutions before its classifier.
+    "pre_logits.",
 ];
 
 fn ignored(name: &str) -> bool {
@@ -50,6 +56,16 @@ fn ignored(name: &str) -> bool {
 /// Replaces every parameter and statistic of `backbone` by the file's, after checking
 /// every name and shape; on any mismatch nothing is changed and the error lists them.
 pub fn load_safetensors(backbone: &mut Backbone, path: &Path) -> Result<(), WeightsError> {
+    load_safetensors_renamed(backbone, path, None)
+}
+
+/// [`load_safetensors`] for a file in another layout: `rename` maps its names to the
+/// backbone's. A file already in the backbone's names loads as it is.
+pub fn load_safetensors_renamed(
+    backbone: &mut Backbone,
+    path: &Path,
+    rename: Option<&Rename>,
+) -> Result<(), WeightsError> {
     let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
         path: path.into(),
         source,
@@ -58,19 +74,24 @@ pub fn load_safetensors(backbone: &mut Backbone, path: &Path) -> Result<(), Weig
         path: path.into(),
         reason: e.to_string(),
     })?;
-    let expected: Vec<String> = backbone
-        .graph
-        .initializers
+    // The file's names in the backbone's layout: renamed only when the file is in the
+    // other layout (some name maps), so torchvision-named files still load as they are.
+    let file_names: Vec<&str> = file.names();
+    let rename = rename.filter(|r| file_names.iter().any(|n| r.maps(n)));
+    let by_ours: std::collections::HashMap<String, &str> = file_names
         .iter()
-        .filter(|(_, t)| t.dtype == DataType::Float)
-        .map(|(name, _)| name.clone())
+        .map(|&n| (rename.map_or_else(|| n.to_string(), |r| r.apply(n)), n))
         .collect();
+    // Parameters and BatchNorm statistics: not constants such as ReLU6's bounds, which
+    // no checkpoint holds.
+    let mut expected = crate::backbone::parameters(&backbone.graph);
+    expected.extend(backbone.buffers());
     let mut missing = Vec::new();
     let mut wrong = Vec::new();
     let mut loaded: Vec<(String, Tensor)> = Vec::new();
     for name in &expected {
         let ours = &backbone.graph.initializers[name];
-        let Ok(view) = file.tensor(name) else {
+        let Some(view) = by_ours.get(name).and_then(|n| file.tensor(n).ok()) else {
             missing.push(format!("{name} {:?}", ours.dims));
             continue;
         };
@@ -87,11 +108,10 @@ pub fn load_safetensors(backbone: &mut Backbone, path: &Path) -> Result<(), Weig
             )),
         }
     }
-    let unexpected: Vec<String> = file
-        .names()
-        .into_iter()
-        .filter(|n| !ignored(n) && !backbone.graph.initializers.contains_key(*n))
-        .map(String::from)
+    let unexpected: Vec<String> = by_ours
+        .iter()
+        .filter(|(ours, theirs)| !ignored(theirs) && !backbone.graph.initializers.contains_key(*ours))
+        .map(|(_, theirs)| theirs.to_string())
         .collect();
     if !(missing.is_empty() && wrong.is_empty() && unexpected.is_empty()) {
         let list = |what: &str, items: &mut Vec<String>| {

@@ -9,6 +9,7 @@ use clap::Parser;
 use ortl_autodiff::loss::Loss;
 use ortl_autodiff::optim::{Optimizer, OptimizerKind};
 use ortl_cli::{AtomicFile, usage};
+use ortl_hub::{HubFile, WeightsSpec};
 use ortl_manifest::TensorSet;
 use ortl_manifest::train_record::{Environment, TrainRecord, TrainSettings, TrainSummary};
 use ortl_models::{ClassifierSpec, Head, Normalization, classifier};
@@ -68,13 +69,18 @@ struct Args {
     /// its pooled features. [default: resnet50]
     #[arg(long)]
     backbone: Option<String>,
-    /// Input normalisation of an imported backbone; detected from the file when omitted.
+    /// Input normalisation: of an imported backbone, detected from the file when omitted;
+    /// of a built-in one, imagenet (or what --weights imagenet's source was trained with).
     #[arg(long)]
     normalize: Option<Normalization>,
-    /// Pretrained weights for a built-in backbone: a safetensors file with torchvision's
-    /// state_dict names (timm's for inception_resnet_v2); every name and shape is checked.
-    #[arg(long, value_name = "FILE.safetensors")]
-    weights: Option<PathBuf>,
+    /// Pretrained weights for a built-in backbone: `imagenet` (downloaded once from the
+    /// model hub into its cache and verified: ortl-weights list shows the sources), a hub
+    /// file hf:ORG/REPO[@REVISION][:FILE] (default model.safetensors), or a local
+    /// safetensors file; in torchvision's names (timm's for inception_resnet_v2, and timm's
+    /// MobileNetV2/EfficientNet names are renamed); every name and shape is checked.
+    /// HF_HOME, HF_ENDPOINT, HF_HUB_OFFLINE and HF_TOKEN apply.
+    #[arg(long, value_name = "imagenet|hf:ORG/REPO|FILE")]
+    weights: Option<WeightsSpec>,
     /// With an imported backbone: cut it at this named tensor instead of at the pooled
     /// features graph analysis finds: a feature map (pooled by the head) or an embedding
     /// [N, C], for encoders that are not classifiers.
@@ -683,8 +689,28 @@ fn print_summary(summary: &TrainSummary, output: &Path, checkpoint: Metric) {
     );
 }
 
-/// The backbone the settings name: built in (with `--weights`), or imported from a file.
+/// The backbone the settings name: built in (with `--weights`), or imported from a file,
+/// local or on a hub.
 fn load_backbone(args: &Args, s: &Settings) -> Result<ortl_models::Backbone> {
+    if s.backbone.starts_with("hf:") {
+        if args.weights.is_some() {
+            return Err(usage(
+                "--weights loads a built-in backbone's weights; an imported .onnx backbone brings its own",
+            ));
+        }
+        let file = HubFile::parse(&s.backbone, None).map_err(|e| usage(format!("--backbone {e}")))?;
+        if !file.file.ends_with(".onnx") {
+            return Err(usage(format!(
+                "--backbone {file}: a backbone from a hub is an .onnx file (hf:ORG/REPO[@REVISION]:FILE.onnx); weights for a built-in backbone go to --weights"
+            )));
+        }
+        let hub = ortl_hub::Hub::from_env("ortl-train");
+        let fetched = hub.fetch(&file, ortl_hub::Pin::default(), &file.to_string())?;
+        let mut backbone = import_onnx(args, &fetched.path)?;
+        backbone.name = file.to_string();
+        backbone.weights = fetched.weights();
+        return Ok(backbone);
+    }
     Ok(match ortl_models::zoo::builtin(&s.backbone, s.seed) {
         Some(_) if args.features.is_some() => {
             return Err(usage(
@@ -692,9 +718,12 @@ fn load_backbone(args: &Args, s: &Settings) -> Result<ortl_models::Backbone> {
             ));
         }
         Some(mut backbone) => {
-            if let Some(path) = &args.weights {
-                ortl_models::weights::load_safetensors(&mut backbone, path)
-                    .map_err(|e| usage(e.to_string()))?;
+            if let Some(spec) = &args.weights {
+                load_weights(&mut backbone, &s.backbone, spec)?;
+            }
+            if let Some(normalization) = args.normalize {
+                backbone.normalization = normalization;
+                backbone.normalization_reason = "given with --normalize".into();
             }
             backbone
         }
@@ -703,18 +732,7 @@ fn load_backbone(args: &Args, s: &Settings) -> Result<ortl_models::Backbone> {
                 "--weights loads a built-in backbone's weights; an imported .onnx backbone brings its own",
             ));
         }
-        None if Path::new(&s.backbone).is_file() => {
-            // A file that cannot be cut as asked is fixed by the arguments (--features).
-            ortl_models::import(
-                Path::new(&s.backbone),
-                args.normalize,
-                args.features.as_deref(),
-            )
-            .map_err(|e| match e {
-                ortl_models::ImportError::Cut { .. } => usage(e.to_string()),
-                other => other.into(),
-            })?
-        }
+        None if Path::new(&s.backbone).is_file() => import_onnx(args, Path::new(&s.backbone))?,
         None if s.backbone.ends_with(".onnx") || s.backbone.contains('/') => {
             return Err(usage(format!("--backbone {}: no such file", s.backbone)));
         }
@@ -732,6 +750,41 @@ fn load_backbone(args: &Args, s: &Settings) -> Result<ortl_models::Backbone> {
             }));
         }
     })
+}
+
+/// An imported `.onnx` backbone, cut where `--features` says or graph analysis finds.
+fn import_onnx(args: &Args, path: &Path) -> Result<ortl_models::Backbone> {
+    // A file that cannot be cut as asked is fixed by the arguments (--features).
+    ortl_models::import(path, args.normalize, args.features.as_deref()).map_err(|e| match e {
+        ortl_models::ImportError::Cut { .. } => usage(e.to_string()),
+        other => other.into(),
+    })
+}
+
+/// Loads `--weights` into the built-in `backbone` called `name`: ortl's ImageNet source
+/// with what it was trained with, or a hub or local file (renamed from timm's layout where
+/// the family has one).
+fn load_weights(backbone: &mut ortl_models::Backbone, name: &str, spec: &WeightsSpec) -> Result<()> {
+    let hub = ortl_hub::Hub::from_env("ortl-train");
+    let resolved = ortl_hub::resolve(name, spec, &hub).map_err(|e| match e {
+        ortl_hub::spec::ResolveError::Usage(message) => usage(message),
+        ortl_hub::spec::ResolveError::Hub(e) => e.into(),
+    })?;
+    let loaded = match resolved.source {
+        Some(source) => source.load(backbone, &resolved.path),
+        None => ortl_models::weights::load_safetensors_renamed(
+            backbone,
+            &resolved.path,
+            ortl_models::pretrained::rename_for(name).as_ref(),
+        ),
+    };
+    loaded.map_err(|e| usage(e.to_string()))?;
+    // A local file's provenance is its name and hash, which loading recorded; a hub file's
+    // is where it came from.
+    if !matches!(spec, WeightsSpec::File(_)) {
+        backbone.weights = resolved.weights;
+    }
+    Ok(())
 }
 
 /// What train.json and the checkpoint record of the run's settings.
