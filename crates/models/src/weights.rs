@@ -199,7 +199,7 @@ mod tests {
             .graph
             .initializers
             .iter()
-            .filter(|(_, t)| t.dtype == DataType::Float)
+            .filter(|(_, t)| t.dtype == ortl_onnx::DataType::Float)
             .map(|(name, t)| {
                 let bytes = t
                     .as_f32()
