@@ -2,7 +2,20 @@
 #   make all    split -> augment -> train -> infer -> report on the bundled fixtures (CPU)
 #   make test   every test (installs what it needs first)
 #   make compare  the backbone comparison (COMPARE) on the same split and tensors
+#   make all TUTORIAL=1 DATA=~/tb   the Keras tutorial's experiment on your data: ResNet50 with
+#                                  ImageNet weights (downloaded once), its augmentation, head and
+#                                  schedule; `make compare TUTORIAL=1 DATA=~/tb` its comparison
+#                                  of seven backbones, each with ImageNet weights
 # Variables (override on the command line: make all DATA=~/tb-xray SIZE=224x224):
+ifneq ($(TUTORIAL),)
+BACKBONE ?= resnet50
+WEIGHTS  ?= imagenet
+COPIES   ?= 10
+AUGMENT  ?= --preset tutorial
+EPOCHS   ?= 100
+TRAIN    ?= --preset tutorial
+COMPARE  ?= resnet50 inception_resnet_v2 mobilenet_v2 efficientnet_b0 densenet201 inception_v3 vgg19
+endif
 DATA     ?= fixtures/xray
 OUT      ?= out
 SIZE     ?= 100x100
@@ -17,6 +30,10 @@ AUGMENT  ?= --flip horizontal --rotate 0.03 --zoom 0.1,0.1 --translate 0.05,0.05
 EPOCHS   ?= 30
 DEVICE   ?= cpu
 BACKBONE ?= resnet-mini
+# Pretrained weights for built-in backbones (ortl-train --weights): imagenet (ortl's pinned
+# sources, downloaded once into the model cache: ortl-weights sources), hf:ORG/REPO[:FILE]
+# or FILE.safetensors; empty: random initialisation. An .onnx backbone brings its own.
+WEIGHTS  ?=
 TRAIN    ?= --optimizer adamw --lr 3e-3 --weight-decay 1e-3 --schedule cosine
 # make compare: the tutorial's closing comparison, one run per backbone on the same tensors.
 # The defaults are the reduced members (minutes on CPU); the published networks are
@@ -80,8 +97,8 @@ endif
 DATA_STAMP := $(call stamp,data,$(shell find -L '$(DATA)/' -printf '%P\t%s\t%T@\n' 2>/dev/null | LC_ALL=C sort | sha256sum))
 SPLIT_STAMP := $(call stamp,split.settings,$(DATA) --val $(VAL) --test $(TEST) --seed $(SEED))
 AUGMENT_STAMP := $(call stamp,augment.settings,--size $(SIZE) --copies $(COPIES) --seed $(SEED) $(AUGMENT))
-TRAIN_STAMP := $(call stamp,train.settings,--backbone $(BACKBONE) --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN))
-COMPARE_STAMP := $(call stamp,compare.settings,--epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN))
+TRAIN_STAMP := $(call stamp,train.settings,--backbone $(BACKBONE) --weights $(WEIGHTS) --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN))
+COMPARE_STAMP := $(call stamp,compare.settings,--weights $(WEIGHTS) --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN))
 COMPARE_RUNS_STAMP := $(call stamp,compare.runs,$(COMPARE))
 INFER_STAMP := $(call stamp,infer.settings,--device $(DEVICE) $(INFER))
 REPORT_STAMP := $(call stamp,report.settings,$(REPORT))
@@ -117,10 +134,15 @@ $(OUT)/tensors/meta.json: $(OUT)/manifest.csv $(BIN)/ortl-augment $(AUGMENT_STAM
 	$(BIN)/ortl-augment $< -o $(OUT)/tensors --force \
 	  --size $(SIZE) --copies $(COPIES) --seed $(SEED) $(AUGMENT)
 
+# --weights for a built-in backbone (a local weights file is a prerequisite too); none for an
+# .onnx backbone, local or on a hub, which brings its own.
+weights_for = $(if $(and $(WEIGHTS),$(filter-out %.onnx,$(1))),--weights $(WEIGHTS))
+WEIGHTS_FILE := $(filter-out imagenet hf:%,$(WEIGHTS))
+
 train: $(OUT)/run/train.json
-$(OUT)/run/train.json: $(OUT)/tensors/meta.json $(BIN)/ortl-train $(TRAIN_STAMP) $(if $(filter %.onnx,$(BACKBONE)),$(BACKBONE))
+$(OUT)/run/train.json: $(OUT)/tensors/meta.json $(BIN)/ortl-train $(TRAIN_STAMP) $(filter-out hf:%,$(filter %.onnx,$(BACKBONE))) $(WEIGHTS_FILE)
 	$(BIN)/ortl-train $(OUT)/tensors -o $(OUT)/run --force --backbone $(BACKBONE) \
-	  --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN)
+	  $(call weights_for,$(BACKBONE)) --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN)
 
 # The evaluated model: best.onnx when the run has one, else model.onnx (the script says why).
 evaluated = $$(scripts/evaluated-model.sh $(1))
@@ -150,7 +172,9 @@ endif
 
 ## compare: train, infer and evaluate every backbone in COMPARE, then compare the runs;
 ## each run is its own target, so adding a backbone trains only that one
-run_name = $(basename $(notdir $(1)))
+# The run folder of a COMPARE entry: its name, or its file's (a hub file's ':' would end a
+# make target).
+run_name = $(basename $(notdir $(subst :,-,$(1))))
 COMPARE_RUNS := $(foreach b,$(COMPARE),$(OUT)/compare/$(call run_name,$(b)))
 ifneq ($(words $(COMPARE_RUNS)),$(words $(sort $(COMPARE_RUNS))))
 $(error COMPARE names two backbones with one run folder name ($(COMPARE)); give each file a distinct name)
@@ -158,9 +182,9 @@ endif
 compare: $(OUT)/comparison/comparison.html
 # One rule per backbone (a COMPARE entry may be a path to an .onnx file, itself a prerequisite).
 define compare_run
-$(OUT)/compare/$(call run_name,$(1))/train.json: $(OUT)/tensors/meta.json $(BIN)/ortl-train $(COMPARE_STAMP) $(filter %.onnx,$(1))
+$(OUT)/compare/$(call run_name,$(1))/train.json: $(OUT)/tensors/meta.json $(BIN)/ortl-train $(COMPARE_STAMP) $(filter-out hf:%,$(filter %.onnx,$(1))) $(WEIGHTS_FILE)
 	$(BIN)/ortl-train $(OUT)/tensors -o $$(@D) --force --backbone $(1) \
-	  --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN)
+	  $(call weights_for,$(1)) --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN)
 endef
 $(foreach b,$(COMPARE),$(eval $(call compare_run,$(b))))
 $(OUT)/compare/%/predictions.csv: $(OUT)/compare/%/train.json $(OUT)/manifest.csv $(BIN)/ortl-infer $(INFER_STAMP)

@@ -60,6 +60,18 @@ compare_trains_only_the_new_backbone() {
     mk compare COMPARE='resnet-mini mobilenet-mini' > "$work/9.log" 2>&1 &&
     expect_ran "$work/9.log" "report"
 }
+# TUTORIAL=1 is the tutorial's experiment: ResNet50 from ImageNet weights with its presets,
+# and its comparison of seven backbones, each from ImageNet weights (a dry run: no network).
+tutorial_is_resnet50_from_imagenet_weights() {
+  mk -n all TUTORIAL=1 > "$work/10.log" 2>&1 || { cat "$work/10.log"; return 1; }
+  grep -A1 "ortl-augment" "$work/10.log" | grep -q -- "--preset tutorial" &&
+    grep -A1 "ortl-train" "$work/10.log" | tr -d '\\\n' |
+      grep -qE -- "--backbone resnet50 +--weights imagenet .*--preset tutorial" ||
+    { echo "not the tutorial's settings:"; cat "$work/10.log"; return 1; }
+  mk -n compare TUTORIAL=1 > "$work/11.log" 2>&1 || { cat "$work/11.log"; return 1; }
+  local trained; trained=$(grep -A1 "ortl-train" "$work/11.log" | grep -c -- "--weights imagenet")
+  [[ $trained == 7 ]] || { echo "$trained of 7 compared with ImageNet weights"; cat "$work/11.log"; return 1; }
+}
 # A path that is not a regular file is written through: /dev/null survives every binary.
 special_files_are_written_not_replaced() {
   local dev=$work/null fifo=$work/fifo
@@ -110,5 +122,6 @@ check "make report runs the report alone, and only when its flags change" report
 check "a new EPOCHS re-runs train, infer and report, not split or augment" new_epochs_retrain_without_new_tensors
 check "a touched image re-runs from the split" touched_image_reruns_from_the_split
 check "make compare trains a backbone added to COMPARE, and only that one" compare_trains_only_the_new_backbone
+check "TUTORIAL=1 trains ResNet50 (and compares seven backbones) from ImageNet weights" tutorial_is_resnet50_from_imagenet_weights
 check "devices, FIFOs and symlinks are written through, never replaced" special_files_are_written_not_replaced
 finish "Makefile build graph"

@@ -26,7 +26,14 @@ fn repo_folder(cache: &Path, repo: &str) -> PathBuf {
 pub fn commit_of(cache: &Path, file: &HubFile, path: &Path) -> Option<String> {
     let snapshots = repo_folder(cache, &file.repo).join("snapshots");
     let relative = path.strip_prefix(&snapshots).ok()?;
-    Some(relative.components().next()?.as_os_str().to_string_lossy().into_owned())
+    Some(
+        relative
+            .components()
+            .next()?
+            .as_os_str()
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// Bytes already downloaded for `file`'s repository by an interrupted transfer: the largest

@@ -31,7 +31,7 @@ pub enum HubError {
         "{file} is not in the model cache ({cache}) and HF_HUB_OFFLINE is set; fetch it where there is network (ortl-weights fetch {fetch}) and copy the cache folder here, or give the file itself as --weights FILE"
     )]
     Offline {
-        file: HubFile,
+        file: Box<HubFile>,
         cache: PathBuf,
         fetch: String,
     },
@@ -39,7 +39,7 @@ pub enum HubError {
         "cannot download {file} from {endpoint}: {cause}; without network, fetch it elsewhere (ortl-weights fetch {fetch}) and copy the model cache ({cache}) here, or give the file itself as --weights FILE"
     )]
     Unreachable {
-        file: HubFile,
+        file: Box<HubFile>,
         endpoint: String,
         cause: String,
         cache: PathBuf,
@@ -49,7 +49,7 @@ pub enum HubError {
         "{endpoint}: {file} not found (HTTP 404, {code}); check the repository, revision and file name"
     )]
     NotFound {
-        file: HubFile,
+        file: Box<HubFile>,
         endpoint: String,
         code: String,
     },
@@ -57,7 +57,7 @@ pub enum HubError {
         "{endpoint}: {file} needs authorisation (HTTP {status}): the repository is gated or private; accept its terms on the hub and set HF_TOKEN (or log in, which writes {token})"
     )]
     Unauthorised {
-        file: HubFile,
+        file: Box<HubFile>,
         endpoint: String,
         status: u16,
         token: PathBuf,
@@ -66,7 +66,7 @@ pub enum HubError {
         "download of {file} was interrupted ({cause}); run the same command again to resume from the {partial} bytes already in the cache"
     )]
     Interrupted {
-        file: HubFile,
+        file: Box<HubFile>,
         cause: String,
         partial: u64,
     },
@@ -74,14 +74,14 @@ pub enum HubError {
         "{file}: {found} is not the expected {expected} ({why}); the file was removed from the cache ({cache}) — run again to download it afresh, and if it fails again the upstream file changed: pin a revision with @COMMIT"
     )]
     HashMismatch {
-        file: HubFile,
+        file: Box<HubFile>,
         found: String,
         expected: String,
         why: &'static str,
         cache: PathBuf,
     },
     #[error("{file}: {cause}")]
-    Other { file: HubFile, cause: String },
+    Other { file: Box<HubFile>, cause: String },
 }
 
 /// What a file must be, when known ahead: ortl's table pins these.
@@ -190,7 +190,7 @@ impl Hub {
             Some(path) => (path, false),
             None if self.offline => {
                 return Err(HubError::Offline {
-                    file: file.clone(),
+                    file: Box::new(file.clone()),
                     cache: self.cache_dir().into(),
                     fetch: fetch.into(),
                 });
@@ -202,7 +202,7 @@ impl Hub {
 
     fn download(&self, file: &HubFile, fetch: &str) -> Result<PathBuf, HubError> {
         let api = self.api().map_err(|e| HubError::Other {
-            file: file.clone(),
+            file: Box::new(file.clone()),
             cause: e.to_string(),
         })?;
         eprintln!(
@@ -227,7 +227,8 @@ impl Hub {
     }
 
     fn download_error(&self, file: &HubFile, error: ApiError, fetch: &str) -> HubError {
-        let file = file.clone();
+        let partial = cache::partial_bytes(self.cache_dir(), file);
+        let file = Box::new(file.clone());
         match error {
             ApiError::RequestError(boxed) => match *boxed {
                 ureq::Error::Status(status @ (401 | 403), _) => HubError::Unauthorised {
@@ -260,7 +261,7 @@ impl Hub {
                 },
             },
             ApiError::IoError(cause) => HubError::Interrupted {
-                partial: cache::partial_bytes(self.cache_dir(), &file),
+                partial,
                 file,
                 cause: cause.to_string(),
             },
@@ -279,7 +280,7 @@ impl Hub {
         downloaded: bool,
     ) -> Result<Fetched, HubError> {
         let other = |cause: std::io::Error| HubError::Other {
-            file: file.clone(),
+            file: Box::new(file.clone()),
             cause: format!("{}: {cause}", path.display()),
         };
         let blob = std::fs::canonicalize(&path).map_err(other)?;
@@ -313,7 +314,7 @@ impl Hub {
             let _ = std::fs::remove_file(&blob);
             let _ = std::fs::remove_file(&path);
             return Err(HubError::HashMismatch {
-                file: file.clone(),
+                file: Box::new(file.clone()),
                 found,
                 expected,
                 why,

@@ -92,7 +92,9 @@ fn run(args: Args) -> Result<()> {
         Command::List => {
             writeln!(out, "backbone\trepo\tcommit\tfile\tbytes\tsha256\tpin")?;
             for cached in cache::list(hub.cache_dir())? {
-                let source = IMAGENET.iter().find(|s| s.repo == cached.repo && s.file == cached.file);
+                let source = IMAGENET
+                    .iter()
+                    .find(|s| s.repo == cached.repo && s.file == cached.file);
                 let pin = match (source.and_then(|s| s.sha256.as_deref()), &cached.sha256) {
                     (Some(pinned), Some(sha)) if pinned == sha => "pinned",
                     (Some(_), _) => "differs from the pin",

@@ -45,7 +45,11 @@ impl HubFile {
         }
         let file = match file.or(default_file) {
             Some(f) if !f.is_empty() && !f.split('/').any(|p| p.is_empty() || p == "..") => f,
-            Some(_) => return Err(format!("'{text}': the file name is empty or leaves the repository; {form}")),
+            Some(_) => {
+                return Err(format!(
+                    "'{text}': the file name is empty or leaves the repository; {form}"
+                ));
+            }
             None => return Err(format!("'{text}' names no file; {form}")),
         };
         Ok(HubFile {

@@ -8,7 +8,9 @@ const REPO: &str = "test-org/weights.in1k";
 
 /// A file large enough to be served as an LFS object (redirect, declared hash).
 fn weights_bytes() -> Vec<u8> {
-    (0..200_000u32).flat_map(|i| (i.wrapping_mul(2654435761)).to_le_bytes()).collect()
+    (0..200_000u32)
+        .flat_map(|i| (i.wrapping_mul(2654435761)).to_le_bytes())
+        .collect()
 }
 
 fn file(name: &str) -> HubFile {
@@ -36,7 +38,12 @@ fn downloads_once_then_serves_from_the_cache_without_the_network() {
     assert_eq!(first.size, bytes.len() as u64);
     assert!(!first.pinned, "no pin was given");
     // The LFS file came through the redirect to the content host.
-    assert!(server.requests().iter().any(|r| r.path.starts_with("/lfs/")));
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("/lfs/"))
+    );
     let endpoint = server.url().to_string();
     drop(server);
 
@@ -67,7 +74,10 @@ fn a_pinned_revision_and_a_small_file_download_too() {
     let fetched = hub(dir.path(), &server)
         .fetch(&pinned, Pin::default(), "x")
         .unwrap();
-    assert_eq!(std::fs::read(&fetched.path).unwrap(), b"{\"architecture\": \"x\"}");
+    assert_eq!(
+        std::fs::read(&fetched.path).unwrap(),
+        b"{\"architecture\": \"x\"}"
+    );
     assert_eq!(fetched.commit, commit);
 }
 
@@ -113,7 +123,10 @@ fn no_network_is_one_line_naming_the_cache_and_the_alternative() {
         .unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, HubError::Unreachable { .. }), "{message}");
-    assert!(message.contains("--weights FILE") && message.contains(REPO), "{message}");
+    assert!(
+        message.contains("--weights FILE") && message.contains(REPO),
+        "{message}"
+    );
     assert!(!message.contains('\n'), "{message}");
 }
 
@@ -133,12 +146,13 @@ fn a_wrong_hash_is_refused_named_and_not_left_in_the_cache() {
         .unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, HubError::HashMismatch { .. }), "{message}");
-    assert!(message.contains(&sha256_hex(&bytes)) && message.contains(&wrong), "{message}");
+    assert!(
+        message.contains(&sha256_hex(&bytes)) && message.contains(&wrong),
+        "{message}"
+    );
     assert!(message.contains("removed from the cache"), "{message}");
     assert!(cache::list(&dir.path().join("hub")).unwrap().is_empty());
-    let blobs = dir
-        .path()
-        .join("hub/models--test-org--weights.in1k/blobs");
+    let blobs = dir.path().join("hub/models--test-org--weights.in1k/blobs");
     let left: Vec<_> = std::fs::read_dir(&blobs)
         .unwrap()
         .flatten()
@@ -221,7 +235,10 @@ fn a_missing_file_or_repository_is_a_404_naming_both() {
             .unwrap_err();
         let message = error.to_string();
         assert!(matches!(error, HubError::NotFound { .. }), "{message}");
-        assert!(message.contains(&wanted.repo) && message.contains(&wanted.file), "{message}");
+        assert!(
+            message.contains(&wanted.repo) && message.contains(&wanted.file),
+            "{message}"
+        );
         assert!(message.contains(code), "{message}");
     }
 }

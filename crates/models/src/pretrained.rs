@@ -51,7 +51,11 @@ pub fn imagenet(name: &str) -> Option<&'static Source> {
 impl Source {
     /// Loads this source's file (downloaded to `path`) into `backbone`, with what the
     /// weights expect: names renamed, input normalisation as trained.
-    pub fn load(&self, backbone: &mut Backbone, path: &std::path::Path) -> Result<(), WeightsError> {
+    pub fn load(
+        &self,
+        backbone: &mut Backbone,
+        path: &std::path::Path,
+    ) -> Result<(), WeightsError> {
         load_safetensors_renamed(backbone, path, self.rename().as_ref())?;
         backbone.normalization = self.normalization;
         backbone.normalization_reason = format!("what {}'s weights were trained with", self.repo);
@@ -171,7 +175,11 @@ mod tests {
                     "{}: {sha}",
                     s.backbone
                 );
-                assert!(s.hash_source.is_some(), "{}: pinned without a source", s.backbone);
+                assert!(
+                    s.hash_source.is_some(),
+                    "{}: pinned without a source",
+                    s.backbone
+                );
             }
             if let Some(revision) = &s.revision {
                 assert!(

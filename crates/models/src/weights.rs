@@ -110,7 +110,9 @@ pub fn load_safetensors_renamed(
     }
     let unexpected: Vec<String> = by_ours
         .iter()
-        .filter(|(ours, theirs)| !ignored(theirs) && !backbone.graph.initializers.contains_key(*ours))
+        .filter(|(ours, theirs)| {
+            !ignored(theirs) && !backbone.graph.initializers.contains_key(*ours)
+        })
         .map(|(_, theirs)| theirs.to_string())
         .collect();
     if !(missing.is_empty() && wrong.is_empty() && unexpected.is_empty()) {

@@ -19,8 +19,7 @@ fn recorded(arch: &str) -> Vec<Recorded> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/imagenet-names")
         .join(format!("{arch}.tsv"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .map(|line| {
@@ -52,9 +51,16 @@ fn value(t: usize, i: usize) -> f32 {
 /// Classifier tensors the loader ignores by name: written with one element when huge (VGG's
 /// fc6 is 100M values) to keep the test's memory small; their names still go in.
 fn ignored_by_loader(name: &str) -> bool {
-    ["fc.", "classifier.", "classif.", "head.", "pre_logits.", "AuxLogits."]
-        .iter()
-        .any(|p| name.starts_with(p))
+    [
+        "fc.",
+        "classifier.",
+        "classif.",
+        "head.",
+        "pre_logits.",
+        "AuxLogits.",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
 }
 
 #[test]
@@ -85,11 +91,12 @@ fn each_source_loads_the_real_checkpoint_layout_into_its_built_in_network() {
             .iter()
             .zip(&buffers)
             .map(|(r, bytes)| {
-                let shape = if bytes.len() * 8 / r.dtype.bitsize() == r.shape.iter().product::<usize>() {
-                    r.shape.clone()
-                } else {
-                    vec![1]
-                };
+                let shape =
+                    if bytes.len() * 8 / r.dtype.bitsize() == r.shape.iter().product::<usize>() {
+                        r.shape.clone()
+                    } else {
+                        vec![1]
+                    };
                 (
                     r.name.clone(),
                     TensorView::new(r.dtype, shape, bytes).unwrap(),
@@ -132,7 +139,14 @@ fn each_source_loads_the_real_checkpoint_layout_into_its_built_in_network() {
             );
             checked += 1;
         }
-        assert!(checked > 10, "{}: {checked} tensors checked", source.backbone);
-        eprintln!("{}: {checked} tensors from {arch}'s layout", source.backbone);
+        assert!(
+            checked > 10,
+            "{}: {checked} tensors checked",
+            source.backbone
+        );
+        eprintln!(
+            "{}: {checked} tensors from {arch}'s layout",
+            source.backbone
+        );
     }
 }

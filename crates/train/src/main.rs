@@ -74,7 +74,7 @@ struct Args {
     #[arg(long)]
     normalize: Option<Normalization>,
     /// Pretrained weights for a built-in backbone: `imagenet` (downloaded once from the
-    /// model hub into its cache and verified: ortl-weights list shows the sources), a hub
+    /// model hub into its cache and verified: `ortl-weights sources` lists them), a hub
     /// file hf:ORG/REPO[@REVISION][:FILE] (default model.safetensors), or a local
     /// safetensors file; in torchvision's names (timm's for inception_resnet_v2, and timm's
     /// MobileNetV2/EfficientNet names are renamed); every name and shape is checked.
@@ -101,8 +101,8 @@ struct Args {
     /// the tutorial head's is 0.3, the others' 0.
     #[arg(long)]
     l2: Option<f32>,
-    /// Backbone BatchNorm. [default: frozen for a pretrained .onnx backbone, train for a
-    /// built-in one]
+    /// Backbone BatchNorm. [default: frozen for a pretrained backbone (an .onnx file or
+    /// --weights), train for a built-in one from random weights]
     #[arg(long, value_enum)]
     bn_mode: Option<BnMode>,
     /// Loss. [default: sigmoid-categorical with the tutorial head, softmax-ce otherwise]
@@ -260,7 +260,10 @@ impl Args {
             trainable: self.freeze.clone(),
             bn_mode: match self.bn_mode {
                 Some(mode) => mode,
+                // Pretrained statistics are kept (Keras' training=False), whether the
+                // weights came in an .onnx file or through --weights.
                 None if ortl_models::zoo::canonical(&backbone).is_none() => BnMode::Frozen,
+                None if self.weights.is_some() => BnMode::Frozen,
                 None => BnMode::Train,
             },
             loss,
@@ -384,7 +387,7 @@ fn run(args: Args) -> Result<()> {
     );
     if args.preset == Some(Preset::Tutorial) && !backbone.weights.is_pretrained() {
         eprintln!(
-            "ortl-train: warning: the tutorial fine-tunes ImageNet weights, but this {} starts from random weights; give --weights FILE.safetensors or a pretrained classifier as --backbone FILE.onnx (README: pretrained weights)",
+            "ortl-train: warning: the tutorial fine-tunes ImageNet weights, but this {} starts from random weights; give --weights imagenet (downloaded once and cached) or a pretrained classifier as --backbone FILE.onnx (README: pretrained weights)",
             backbone.name
         );
     }
@@ -698,7 +701,8 @@ fn load_backbone(args: &Args, s: &Settings) -> Result<ortl_models::Backbone> {
                 "--weights loads a built-in backbone's weights; an imported .onnx backbone brings its own",
             ));
         }
-        let file = HubFile::parse(&s.backbone, None).map_err(|e| usage(format!("--backbone {e}")))?;
+        let file =
+            HubFile::parse(&s.backbone, None).map_err(|e| usage(format!("--backbone {e}")))?;
         if !file.file.ends_with(".onnx") {
             return Err(usage(format!(
                 "--backbone {file}: a backbone from a hub is an .onnx file (hf:ORG/REPO[@REVISION]:FILE.onnx); weights for a built-in backbone go to --weights"
@@ -764,7 +768,11 @@ fn import_onnx(args: &Args, path: &Path) -> Result<ortl_models::Backbone> {
 /// Loads `--weights` into the built-in `backbone` called `name`: ortl's ImageNet source
 /// with what it was trained with, or a hub or local file (renamed from timm's layout where
 /// the family has one).
-fn load_weights(backbone: &mut ortl_models::Backbone, name: &str, spec: &WeightsSpec) -> Result<()> {
+fn load_weights(
+    backbone: &mut ortl_models::Backbone,
+    name: &str,
+    spec: &WeightsSpec,
+) -> Result<()> {
     let hub = ortl_hub::Hub::from_env("ortl-train");
     let resolved = ortl_hub::resolve(name, spec, &hub).map_err(|e| match e {
         ortl_hub::spec::ResolveError::Usage(message) => usage(message),
