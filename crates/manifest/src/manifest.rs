@@ -1,6 +1,7 @@
 //! `manifest.csv`: one row per image, `path,label,class,split`. `label` is the index of
 //! `class` in the sorted list of class names, as Keras' `image_dataset_from_directory`
-//! numbers classes. Extra columns are allowed and ignored.
+//! numbers classes. A split made by group (patient) adds a trailing `group` column. Extra
+//! columns are allowed and ignored.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,11 @@ pub struct ManifestRow {
     pub label: usize,
     pub class: String,
     pub split: Split,
+    /// The group the image belongs to (a patient, a study) when the split was made by
+    /// group (`ortl-split --group-by`): no group crosses splits. A trailing column, absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// A checked manifest: labels run 0..C-1 and each names one class.
@@ -222,12 +228,14 @@ mod tests {
                 label: 1,
                 class: "b".into(),
                 split: Split::Fold(2),
+                group: None,
             },
             ManifestRow {
                 path: "y.png".into(),
                 label: 0,
                 class: "a".into(),
                 split: Split::Test,
+                group: None,
             },
         ];
         let mut out = Vec::new();
@@ -236,6 +244,25 @@ mod tests {
         assert_eq!(
             text,
             "path,label,class,split\nx.png,1,b,2\ny.png,0,a,test\n"
+        );
+        assert_eq!(parse(&text).unwrap().rows, rows);
+    }
+
+    #[test]
+    fn a_grouped_manifest_round_trips_with_its_group_column() {
+        let rows = vec![ManifestRow {
+            path: "p1/a.png".into(),
+            label: 0,
+            class: "a".into(),
+            split: Split::Val,
+            group: Some("patient 1".into()),
+        }];
+        let mut out = Vec::new();
+        write(&mut out, &rows).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "path,label,class,split,group\np1/a.png,0,a,val,patient 1\n"
         );
         assert_eq!(parse(&text).unwrap().rows, rows);
     }

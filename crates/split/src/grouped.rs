@@ -1,0 +1,186 @@
+//! Splits by group (patient, study): every image of a group lands in one split or one fold,
+//! so no patient's other radiographs leak into validation. Stratified by class as far as
+//! the groups allow, as scikit-learn's StratifiedGroupKFold does: groups are taken largest
+//! first (ties in an order shuffled from the seed) and each goes to the split whose class
+//! counts it brings closest to their targets (the split's fraction of each class), by the
+//! squared distance. Deterministic for a seed.
+
+use ortl_manifest::Split;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::SplitPlan;
+
+/// The split of each image, given its class (`classes[i]` < `n_classes`) and its group
+/// (`groups[i]`, dense ids from 0).
+pub fn assign_grouped(
+    classes: &[usize],
+    groups: &[usize],
+    n_classes: usize,
+    plan: &SplitPlan,
+) -> Vec<Split> {
+    assert_eq!(classes.len(), groups.len());
+    let n_groups = groups.iter().max().map_or(0, |&g| g + 1);
+    // Without stratification every image counts as one class: only sizes are balanced.
+    let class_of = |i: usize| if plan.stratify { classes[i] } else { 0 };
+    let width = if plan.stratify { n_classes } else { 1 };
+    let mut members = vec![vec![0usize; width]; n_groups];
+    for (i, &g) in groups.iter().enumerate() {
+        members[g][class_of(i)] += 1;
+    }
+    let totals: Vec<f64> = (0..width)
+        .map(|c| members.iter().map(|m| m[c]).sum::<usize>() as f64)
+        .collect();
+
+    // The buckets and the fraction of every class each should hold.
+    let mut buckets: Vec<(Split, f64)> = match plan.folds {
+        Some(k) => (0..k)
+            .map(|fold| (Split::Fold(fold), (1.0 - plan.test) / f64::from(k)))
+            .collect(),
+        None => vec![
+            (Split::Train, 1.0 - plan.val - plan.test),
+            (Split::Val, plan.val),
+        ],
+    };
+    buckets.push((Split::Test, plan.test));
+    let mut filled = vec![vec![0.0f64; width]; buckets.len()];
+
+    let mut order: Vec<usize> = (0..n_groups).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(plan.seed));
+    order.sort_by_key(|&g| std::cmp::Reverse(members[g].iter().sum::<usize>()));
+
+    let mut bucket_of_group = vec![0usize; n_groups];
+    for g in order {
+        let counts = &members[g];
+        // The rise in squared distance from target if the group joined bucket b.
+        let cost = |b: usize| -> f64 {
+            (0..width)
+                .map(|c| {
+                    let v = counts[c] as f64;
+                    let off = filled[b][c] - buckets[b].1 * totals[c];
+                    v * (2.0 * off + v)
+                })
+                .sum()
+        };
+        let best = (0..buckets.len())
+            .filter(|&b| buckets[b].1 > 0.0)
+            .min_by(|&a, &b| cost(a).total_cmp(&cost(b)))
+            .expect("a split with a positive fraction (SplitPlan::validate)");
+        for c in 0..width {
+            filled[best][c] += counts[c] as f64;
+        }
+        bucket_of_group[g] = best;
+    }
+    groups
+        .iter()
+        .map(|&g| buckets[bucket_of_group[g]].0)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    fn plan() -> SplitPlan {
+        SplitPlan {
+            val: 0.2,
+            test: 0.1,
+            seed: 12,
+            stratify: true,
+            folds: None,
+        }
+    }
+
+    /// 300 patients with 1–6 images each; a patient's class is fixed, one in three positive.
+    fn patients() -> (Vec<usize>, Vec<usize>) {
+        let (mut classes, mut groups) = (Vec::new(), Vec::new());
+        for p in 0..300 {
+            for _ in 0..(1 + (p * 7) % 6) {
+                classes.push(usize::from(p % 3 == 0));
+                groups.push(p);
+            }
+        }
+        (classes, groups)
+    }
+
+    #[test]
+    fn no_group_crosses_splits_and_fractions_hold_per_class() {
+        let (classes, groups) = patients();
+        let splits = assign_grouped(&classes, &groups, 2, &plan());
+        let mut split_of: HashMap<usize, Split> = HashMap::new();
+        for (g, s) in groups.iter().zip(&splits) {
+            assert_eq!(
+                *split_of.entry(*g).or_insert(*s),
+                *s,
+                "group {g} crosses splits"
+            );
+        }
+        for class in 0..2 {
+            let of_class: Vec<Split> = splits
+                .iter()
+                .zip(&classes)
+                .filter(|(_, c)| **c == class)
+                .map(|(s, _)| *s)
+                .collect();
+            let share = |s: Split| {
+                of_class.iter().filter(|&&x| x == s).count() as f64 / of_class.len() as f64
+            };
+            for (split, target) in [(Split::Val, 0.2), (Split::Test, 0.1), (Split::Train, 0.7)] {
+                assert!(
+                    (share(split) - target).abs() < 0.02,
+                    "class {class} {split}: {:.3} for {target}",
+                    share(split)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn folds_hold_whole_groups_and_balance() {
+        let (classes, groups) = patients();
+        let plan = SplitPlan {
+            val: 0.0,
+            test: 0.0,
+            folds: Some(5),
+            ..plan()
+        };
+        let splits = assign_grouped(&classes, &groups, 2, &plan);
+        let mut sizes = [0usize; 5];
+        let mut seen: HashMap<usize, Split> = HashMap::new();
+        for (g, s) in groups.iter().zip(&splits) {
+            assert_eq!(*seen.entry(*g).or_insert(*s), *s);
+            match s {
+                Split::Fold(k) => sizes[*k as usize] += 1,
+                other => panic!("{other} in a k-fold plan"),
+            }
+        }
+        let mean = splits.len() as f64 / 5.0;
+        for size in sizes {
+            assert!((size as f64 - mean).abs() / mean < 0.03, "{sizes:?}");
+        }
+    }
+
+    #[test]
+    fn same_seed_same_splits_other_seed_others() {
+        let (classes, groups) = patients();
+        let a = assign_grouped(&classes, &groups, 2, &plan());
+        assert_eq!(a, assign_grouped(&classes, &groups, 2, &plan()));
+        let other = SplitPlan { seed: 13, ..plan() };
+        assert_ne!(a, assign_grouped(&classes, &groups, 2, &other));
+    }
+
+    #[test]
+    fn a_zero_fraction_split_gets_no_group() {
+        let (classes, groups) = patients();
+        let plan = SplitPlan {
+            test: 0.0,
+            ..plan()
+        };
+        let splits: HashSet<Split> = assign_grouped(&classes, &groups, 2, &plan)
+            .into_iter()
+            .collect();
+        assert_eq!(splits, HashSet::from([Split::Train, Split::Val]));
+    }
+}

@@ -1,0 +1,392 @@
+//! Data sets published as a label table rather than class folders: one row per image with
+//! its path and its label (RSNA Pneumonia's `patientId,Target`, a single finding of a
+//! CheXpert-style table, a site's own export), optionally a group column such as the
+//! patient. Paths are relative to the images folder; a bare file name not found there is
+//! looked up anywhere below it (NIH ChestX-ray14 spreads its images over `images_001/` …
+//! `images_012/` and lists bare names).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Column names tried, in order and ignoring case, when none is given.
+const PATH_COLUMNS: &[&str] = &[
+    "path",
+    "image",
+    "image_path",
+    "filename",
+    "file",
+    "image index",
+];
+const LABEL_COLUMNS: &[&str] = &["label", "class", "target"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("{}: cannot read: {source}", file.display())]
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", file.display())]
+    Usage { file: PathBuf, message: String },
+    #[error("{}, line {line}: {message}", file.display())]
+    Row {
+        file: PathBuf,
+        line: u64,
+        message: String,
+    },
+}
+
+impl TableError {
+    /// Whether the arguments or the table are at fault (exit 2), not the disk.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, TableError::Io { .. })
+    }
+}
+
+/// Which columns hold what; `None` picks the usual names.
+#[derive(Clone, Debug, Default)]
+pub struct Columns {
+    pub path: Option<String>,
+    pub label: Option<String>,
+    pub group: Option<String>,
+    /// Appended to every path: RSNA lists `patientId`s whose files are `patientId.dcm`.
+    pub path_suffix: Option<String>,
+}
+
+/// One usable row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub file: PathBuf,
+    pub class: String,
+    pub group: Option<String>,
+    /// The row's line in the table (header = 1).
+    pub line: u64,
+}
+
+/// A row left out, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeftOut {
+    pub line: u64,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub entries: Vec<Entry>,
+    /// Sorted: a class's label is its index here.
+    pub classes: Vec<String>,
+    pub left_out: Vec<LeftOut>,
+    /// Rows that repeat an earlier row's image and label, merged into it.
+    pub repeats: usize,
+    /// The columns used, as the table spells them (for messages and the summary).
+    pub path_column: String,
+    pub label_column: String,
+}
+
+/// Reads `table` (comma-separated, or tab-separated when named `.tsv`/`.tab`) with images
+/// under `images`.
+pub fn read(table: &Path, images: &Path, columns: &Columns) -> Result<Table, TableError> {
+    let usage = |message: String| TableError::Usage {
+        file: table.into(),
+        message,
+    };
+    let tab = table
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv") || e.eq_ignore_ascii_case("tab"));
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(if tab { b'\t' } else { b',' })
+        .flexible(false)
+        .from_path(table)
+        .map_err(|e| match e.into_kind() {
+            csv::ErrorKind::Io(source) => TableError::Io {
+                file: table.into(),
+                source,
+            },
+            other => usage(format!("{other:?}")),
+        })?;
+    let header: Vec<String> = csv
+        .headers()
+        .map_err(|e| usage(e.to_string()))?
+        .iter()
+        .map(String::from)
+        .collect();
+    let find = |given: &Option<String>, usual: &[&str], flag: &str, what: &str| {
+        let listed = || format!("its columns are {}", header.join(", "));
+        match given {
+            Some(name) => header
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| usage(format!("{flag} '{name}' is not a column; {}", listed()))),
+            None => usual
+                .iter()
+                .find_map(|u| header.iter().position(|h| h.eq_ignore_ascii_case(u)))
+                .ok_or_else(|| {
+                    usage(format!(
+                        "no {what} column ({}); name it with {flag}; {}",
+                        usual.join(", "),
+                        listed()
+                    ))
+                }),
+        }
+    };
+    let path_at = find(&columns.path, PATH_COLUMNS, "--path-column", "image path")?;
+    let label_at = find(&columns.label, LABEL_COLUMNS, "--label-column", "label")?;
+    let group_at = match &columns.group {
+        Some(name) => Some(header.iter().position(|h| h == name).ok_or_else(|| {
+            usage(format!(
+                "--group-by '{name}' is not a column; its columns are {}",
+                header.join(", ")
+            ))
+        })?),
+        None => None,
+    };
+
+    let mut by_name: Option<HashMap<String, Vec<PathBuf>>> = None;
+    let mut entries = Vec::new();
+    let mut left_out = Vec::new();
+    // Each image's first row and its label: a repeat with the same label is the same fact
+    // again (RSNA lists one row per box), with another it is a contradiction.
+    let mut first_row: HashMap<PathBuf, (u64, String)> = HashMap::new();
+    let mut repeats = 0;
+    for (index, record) in csv.records().enumerate() {
+        let line = index as u64 + 2;
+        let record = record.map_err(|e| TableError::Row {
+            file: table.into(),
+            line,
+            message: e.to_string(),
+        })?;
+        let field = |at: usize| record.get(at).unwrap_or("").trim();
+        let path = format!(
+            "{}{}",
+            field(path_at),
+            columns.path_suffix.as_deref().unwrap_or("")
+        );
+        let (path, class) = (path.as_str(), field(label_at));
+        let mut leave = |reason: String| left_out.push(LeftOut { line, reason });
+        if path.is_empty() {
+            leave("no image path".into());
+            continue;
+        }
+        if class.is_empty() {
+            leave(format!("{path}: no label (unknown)"));
+            continue;
+        }
+        let Some(file) = locate(images, path, &mut by_name)? else {
+            leave(format!("{path}: no such image under {}", images.display()));
+            continue;
+        };
+        if let Some((first, label)) = first_row.get(&file) {
+            if label == class {
+                repeats += 1;
+                continue;
+            }
+            return Err(TableError::Row {
+                file: table.into(),
+                line,
+                message: format!(
+                    "'{path}' is labelled '{class}' here but '{label}' on line {first}; one label per image"
+                ),
+            });
+        }
+        first_row.insert(file.clone(), (line, class.to_string()));
+        entries.push(Entry {
+            file,
+            class: class.to_string(),
+            group: group_at
+                .map(field)
+                .filter(|g| !g.is_empty())
+                .map(String::from),
+            line,
+        });
+    }
+    if entries.is_empty() {
+        return Err(usage(format!(
+            "no usable rows ({} left out{}); check --images and the columns",
+            left_out.len(),
+            left_out.first().map_or(String::new(), |l| format!(
+                ", line {}: {}",
+                l.line, l.reason
+            ))
+        )));
+    }
+    let mut classes: Vec<String> = entries.iter().map(|e| e.class.clone()).collect();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        return Err(usage(format!(
+            "column '{}' holds one class ({}); a classifier needs two or more",
+            header[label_at], classes[0]
+        )));
+    }
+    Ok(Table {
+        entries,
+        classes,
+        left_out,
+        repeats,
+        path_column: header[path_at].clone(),
+        label_column: header[label_at].clone(),
+    })
+}
+
+/// The image a table path names: under `images` as written, or, for a bare file name,
+/// the one file of that name anywhere below `images`.
+fn locate(
+    images: &Path,
+    path: &str,
+    by_name: &mut Option<HashMap<String, Vec<PathBuf>>>,
+) -> Result<Option<PathBuf>, TableError> {
+    let direct = images.join(path);
+    if direct.is_file() {
+        return Ok(Some(direct));
+    }
+    if path.contains(['/', '\\']) {
+        return Ok(None);
+    }
+    let index = match by_name {
+        Some(index) => index,
+        None => by_name.insert(index_names(images).map_err(|source| TableError::Io {
+            file: images.into(),
+            source,
+        })?),
+    };
+    Ok(match index.get(path).map(Vec::as_slice) {
+        Some([one]) => Some(one.clone()),
+        _ => None,
+    })
+}
+
+/// Every file below `dir` by file name (links followed, as `find -L`).
+fn index_names(dir: &Path) -> std::io::Result<HashMap<String, Vec<PathBuf>>> {
+    let mut index: HashMap<String, Vec<PathBuf>> = HashMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Some(name) = path.file_name() {
+                index
+                    .entry(name.to_string_lossy().into_owned())
+                    .or_default()
+                    .push(path);
+            }
+        }
+    }
+    Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn reads_columns_by_usual_names_and_finds_bare_names_below_the_images() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "images/images_001/a.png", "x");
+        write(dir.path(), "images/images_002/b.png", "x");
+        write(dir.path(), "images/c.png", "x");
+        let table = write(
+            dir.path(),
+            "labels.csv",
+            "Image Index,Label,Patient ID\na.png,normal,1\nb.png,pneumonia,1\nc.png,normal,2\nmissing.png,normal,3\nc2.png,,4\n",
+        );
+        let read = read(
+            &table,
+            &dir.path().join("images"),
+            &Columns {
+                group: Some("Patient ID".into()),
+                ..Columns::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(read.classes, ["normal", "pneumonia"]);
+        assert_eq!(read.path_column, "Image Index");
+        let files: Vec<_> = read
+            .entries
+            .iter()
+            .map(|e| e.file.strip_prefix(dir.path()).unwrap().to_path_buf())
+            .collect();
+        assert_eq!(
+            files,
+            [
+                PathBuf::from("images/images_001/a.png"),
+                PathBuf::from("images/images_002/b.png"),
+                PathBuf::from("images/c.png")
+            ]
+        );
+        assert_eq!(read.entries[1].group.as_deref(), Some("1"));
+        assert_eq!(
+            read.left_out.iter().map(|l| l.line).collect::<Vec<_>>(),
+            [5, 6]
+        );
+        assert!(read.left_out[0].reason.contains("no such image"));
+        assert!(read.left_out[1].reason.contains("no label"));
+    }
+
+    #[test]
+    fn unknown_columns_name_the_columns_there_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = write(dir.path(), "t.tsv", "img\tdx\nx.png\t1\n");
+        let error = read(&table, dir.path(), &Columns::default()).unwrap_err();
+        assert!(error.is_usage());
+        let message = error.to_string();
+        assert!(
+            message.contains("--path-column") && message.contains("img, dx"),
+            "{message}"
+        );
+        let error = read(
+            &table,
+            dir.path(),
+            &Columns {
+                path: Some("img".into()),
+                label: Some("diagnosis".into()),
+                ..Columns::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("--label-column 'diagnosis' is not a column")
+        );
+    }
+
+    #[test]
+    fn repeated_rows_merge_and_contradicting_ones_are_refused_with_both_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.dcm", "x");
+        write(dir.path(), "b.dcm", "x");
+        // RSNA's form: patientId without the extension, one row per box.
+        let table = write(
+            dir.path(),
+            "t.csv",
+            "patientId,x,Target\na,1,1\nb,,0\na,5,1\n",
+        );
+        let columns = Columns {
+            path: Some("patientId".into()),
+            label: Some("Target".into()),
+            group: None,
+            path_suffix: Some(".dcm".into()),
+        };
+        let read_back = read(&table, dir.path(), &columns).unwrap();
+        assert_eq!(read_back.entries.len(), 2);
+        assert_eq!(read_back.repeats, 1);
+        let table = write(
+            dir.path(),
+            "t.csv",
+            "patientId,x,Target\na,1,1\nb,,0\na,5,0\n",
+        );
+        let message = read(&table, dir.path(), &columns).unwrap_err().to_string();
+        assert!(
+            message.contains("line 4") && message.contains("on line 2"),
+            "{message}"
+        );
+    }
+}

@@ -1,0 +1,194 @@
+//! ortl-split on a label table, as NIH ChestX-ray14 and RSNA publish them: bare file names
+//! spread over sub-folders, several radiographs per patient, rows that cannot be used.
+
+use std::collections::HashMap;
+use std::fs;
+
+use ortl_fixtures::Workdir;
+use ortl_fixtures::workdir::run;
+use ortl_manifest::{Manifest, Split};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ortl-split");
+
+/// 40 images per class; patients of 1 to 4 radiographs, each patient one class; the table
+/// lists bare file names (the images sit in class sub-folders), one row whose image is
+/// missing and one without a label.
+fn nih_style(wd: &Workdir) {
+    wd.dataset("images", 40);
+    let mut text = String::from("Image Index,Finding Labels,Patient ID,View Position\n");
+    for class in ["normal", "tuberculosis"] {
+        let (mut patient, mut left) = (0, 1);
+        for i in 0..40 {
+            if left == 0 {
+                patient += 1;
+                left = 1 + patient % 4;
+            }
+            left -= 1;
+            text += &format!("{class}-{i:03}.png,{class},{class}-p{patient},PA\n");
+        }
+    }
+    text += "gone-001.png,normal,x-p1,PA\n";
+    text += "normal-000.png,,normal-p0,AP\n";
+    fs::write(wd.join("labels.csv"), text).unwrap();
+}
+
+fn split(wd: &Workdir, args: &[&str]) -> (i32, String, String) {
+    run(wd.command(BIN).args(args))
+}
+
+const TABLE: [&str; 6] = [
+    "--labels",
+    "labels.csv",
+    "--images",
+    "images",
+    "--label-column",
+    "Finding Labels",
+];
+
+fn groups_by_split(m: &Manifest) -> HashMap<String, Split> {
+    let mut seen = HashMap::new();
+    for row in &m.rows {
+        let group = row.group.clone().expect("a group column");
+        let first = *seen.entry(group.clone()).or_insert(row.split);
+        assert_eq!(
+            first, row.split,
+            "patient {group} is in {first} and {}",
+            row.split
+        );
+    }
+    seen
+}
+
+#[test]
+fn a_patient_never_crosses_splits_and_the_counts_show_groups() {
+    let wd = Workdir::new();
+    nih_style(&wd);
+    let mut args = TABLE.to_vec();
+    args.extend(["--group-by", "Patient ID", "--test", "0.2", "-o", "m.csv"]);
+    let (code, _, stderr) = split(&wd, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let m = Manifest::read(&wd.join("m.csv")).unwrap();
+    assert_eq!(m.classes, ["normal", "tuberculosis"]);
+    assert_eq!(m.rows.len(), 80, "the two unusable rows are left out");
+    assert!(m.rows.iter().all(|r| m.resolve(r).is_file()));
+    let groups = groups_by_split(&m);
+    for split in [Split::Train, Split::Val, Split::Test] {
+        assert!(
+            groups.values().any(|&s| s == split),
+            "no patient in {split}"
+        );
+    }
+    // Stratified as far as whole patients allow: each class's validation share near 0.2.
+    for label in 0..2 {
+        let val = m
+            .rows
+            .iter()
+            .filter(|r| r.label == label && r.split == Split::Val)
+            .count();
+        assert!((5..=11).contains(&val), "class {label}: {val} of 40 in val");
+    }
+    assert!(
+        stderr.contains("labels.csv, line 82: gone-001.png: no such image"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 83: normal-000.png: no label"),
+        "{stderr}"
+    );
+    let group_line = stderr
+        .lines()
+        .find(|l| l.starts_with("groups"))
+        .unwrap_or("");
+    let total: usize = group_line
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(total, groups.len(), "{stderr}");
+
+    // The same seed, the same bytes; folds keep patients whole too.
+    fs::copy(wd.join("m.csv"), wd.join("first.csv")).unwrap();
+    let (code, _, _) = split(&wd, &[&args[..], &["--force"]].concat());
+    assert_eq!(code, 0);
+    assert_eq!(
+        fs::read(wd.join("m.csv")).unwrap(),
+        fs::read(wd.join("first.csv")).unwrap()
+    );
+    let mut folds = TABLE.to_vec();
+    folds.extend([
+        "--group-by",
+        "Patient ID",
+        "--folds",
+        "4",
+        "-o",
+        "folds.csv",
+    ]);
+    let (code, _, stderr) = split(&wd, &folds);
+    assert_eq!(code, 0, "{stderr}");
+    let m = Manifest::read(&wd.join("folds.csv")).unwrap();
+    let groups = groups_by_split(&m);
+    assert!((0..4).all(|k| groups.values().any(|&s| s == Split::Fold(k))));
+}
+
+#[test]
+fn without_grouping_the_manifest_keeps_its_four_columns() {
+    let wd = Workdir::new();
+    nih_style(&wd);
+    let mut args = TABLE.to_vec();
+    args.extend(["-o", "-"]);
+    let (code, stdout, stderr) = split(&wd, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("path,label,class,split\nimages/normal/normal-000.png,0,normal,"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn unusable_rows_are_fatal_with_strict_and_bad_columns_are_usage_errors() {
+    let wd = Workdir::new();
+    nih_style(&wd);
+    let mut strict = TABLE.to_vec();
+    strict.extend(["--strict", "-o", "m.csv"]);
+    let (code, _, stderr) = split(&wd, &strict);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("line 82") && stderr.contains("--strict"),
+        "{stderr}"
+    );
+    assert!(!wd.join("m.csv").exists(), "nothing written on failure");
+
+    let mut no_group = TABLE.to_vec();
+    no_group.extend(["--group-by", "Patient"]);
+    let no_label = [
+        "--labels",
+        "labels.csv",
+        "--images",
+        "images",
+        "--label-column",
+        "Finding",
+    ];
+    for (args, wanted) in [
+        (no_group, "--group-by 'Patient' is not a column"),
+        (
+            no_label.to_vec(),
+            "--label-column 'Finding' is not a column",
+        ),
+    ] {
+        let (code, _, stderr) = split(&wd, &args);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(wanted) && stderr.contains("Patient ID"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    let (code, _, stderr) = split(&wd, &["--labels", "labels.csv", "--images", "images"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no label column") && stderr.contains("--label-column"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = split(&wd, &["images", "--labels", "labels.csv"]);
+    assert_eq!(code, 2, "{stderr}");
+}
