@@ -7,7 +7,7 @@
 #                                  schedule; `make compare TUTORIAL=1 DATA=~/tb` its comparison
 #                                  of seven backbones, each with ImageNet weights
 # Variables (override on the command line: make all DATA=~/tb-xray SIZE=224x224):
-ifneq ($(TUTORIAL),)
+ifeq ($(TUTORIAL),1)
 BACKBONE ?= resnet50
 WEIGHTS  ?= imagenet
 COPIES   ?= 10
@@ -137,7 +137,7 @@ $(OUT)/tensors/meta.json: $(OUT)/manifest.csv $(BIN)/ortl-augment $(AUGMENT_STAM
 # --weights for a built-in backbone (a local weights file is a prerequisite too); none for an
 # .onnx backbone, local or on a hub, which brings its own.
 weights_for = $(if $(and $(WEIGHTS),$(filter-out %.onnx,$(1))),--weights $(WEIGHTS))
-WEIGHTS_FILE := $(filter-out imagenet hf:%,$(WEIGHTS))
+WEIGHTS_FILE := $(filter-out imagenet ImageNet IMAGENET Imagenet hf:%,$(WEIGHTS))
 
 train: $(OUT)/run/train.json
 $(OUT)/run/train.json: $(OUT)/tensors/meta.json $(BIN)/ortl-train $(TRAIN_STAMP) $(filter-out hf:%,$(filter %.onnx,$(BACKBONE))) $(WEIGHTS_FILE)
@@ -172,9 +172,10 @@ endif
 
 ## compare: train, infer and evaluate every backbone in COMPARE, then compare the runs;
 ## each run is its own target, so adding a backbone trains only that one
-# The run folder of a COMPARE entry: its name, or its file's (a hub file's ':' would end a
-# make target).
-run_name = $(basename $(notdir $(subst :,-,$(1))))
+# The run folder of a COMPARE entry: its name, its file's, or for a hub file
+# (hf:ORG/REPO[@REV]:FILE.onnx) its repository's: file names on a hub repeat (model.onnx).
+hub_repo = $(notdir $(firstword $(subst @, ,$(firstword $(subst :, ,$(patsubst hf:%,%,$(1)))))))
+run_name = $(if $(filter hf:%,$(1)),$(call hub_repo,$(1)),$(basename $(notdir $(1))))
 COMPARE_RUNS := $(foreach b,$(COMPARE),$(OUT)/compare/$(call run_name,$(b)))
 ifneq ($(words $(COMPARE_RUNS)),$(words $(sort $(COMPARE_RUNS))))
 $(error COMPARE names two backbones with one run folder name ($(COMPARE)); give each file a distinct name)

@@ -6,6 +6,31 @@ use std::path::{Path, PathBuf};
 
 use crate::HubFile;
 
+/// Whether `text` is a full commit id (40 hex digits): also a git blob id's form.
+pub fn is_commit(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Where `file` of `repo` at `commit` is in the cache.
+pub fn snapshot_path(cache: &Path, repo: &str, commit: &str, file: &str) -> PathBuf {
+    repo_folder(cache, repo)
+        .join("snapshots")
+        .join(commit)
+        .join(file)
+}
+
+/// Removes `repo`'s partial downloads; returns how many there were.
+pub fn drop_partials(cache: &Path, repo: &str) -> usize {
+    let blobs = repo_folder(cache, repo).join("blobs");
+    std::fs::read_dir(blobs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "part"))
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
 /// One file in the cache.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CachedFile {
@@ -14,8 +39,9 @@ pub struct CachedFile {
     pub file: String,
     pub path: PathBuf,
     pub size: u64,
-    /// The blob's name when it is a SHA-256 (the hub's hash of an LFS file).
-    pub sha256: Option<String>,
+    /// The file's SHA-256: the blob's name when it is one (the hub's hash of an LFS
+    /// file), else computed (a small file, or a cache copied with its links resolved).
+    pub sha256: String,
 }
 
 fn repo_folder(cache: &Path, repo: &str) -> PathBuf {
@@ -85,6 +111,10 @@ pub fn list(cache: &Path) -> std::io::Result<Vec<CachedFile>> {
                         continue;
                     };
                     let name = blob.file_name().map(|n| n.to_string_lossy().into_owned());
+                    let sha256 = match name.filter(|n| crate::is_sha256(n)) {
+                        Some(lfs) => lfs.to_ascii_lowercase(),
+                        None => ortl_manifest::train_record::sha256_of_file(&blob)?,
+                    };
                     found.push(CachedFile {
                         repo: repo.clone(),
                         commit: commit.file_name().to_string_lossy().into_owned(),
@@ -94,7 +124,7 @@ pub fn list(cache: &Path) -> std::io::Result<Vec<CachedFile>> {
                             .to_string_lossy()
                             .into_owned(),
                         size: std::fs::metadata(&blob)?.len(),
-                        sha256: name.filter(|n| crate::is_sha256(n)),
+                        sha256,
                         path,
                     });
                 }

@@ -1,15 +1,19 @@
 //! Pretrained files from a model hub that speaks Hugging Face's protocol, through the
-//! `hf-hub` client and its cache layout (shared with Python's `huggingface_hub`, so a file
-//! either tool fetched is found by the other):
+//! `hf-hub` client, in the cache layout Python's `huggingface_hub` uses
+//! (`models--ORG--NAME/{blobs,snapshots,refs}`): a file either tool fetched is found by the
+//! other, by branch through `refs/` or by commit through `snapshots/COMMIT/` directly.
 //!
-//! - `HF_HOME` (default `~/.cache/huggingface`) or `HF_HUB_CACHE` place the cache;
-//!   `HF_ENDPOINT` names a mirror; `HF_HUB_OFFLINE=1` forbids the network;
-//!   `HF_TOKEN` (or `$HF_HOME/token`) opens gated and private repositories.
+//! - `HF_HUB_CACHE`, else `HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`, else
+//!   `~/.cache/huggingface/hub` is the cache; `HF_ENDPOINT` names a mirror;
+//!   `HF_HUB_OFFLINE=1` forbids the network; `HF_TOKEN` (or the file `HF_TOKEN_PATH`, else
+//!   `HF_HOME/token`, where `huggingface-cli login` writes it) opens gated repositories.
 //! - A file in the cache is used without touching the network; a download shows a
 //!   progress bar with size and rate, resumes from the partial file an interrupted one
-//!   left, lands in the cache by rename, and is verified before use: against the SHA-256
-//!   pinned in ortl's table (or given), else against the hash the hub itself declares
-//!   for large (LFS) files. A file that fails is removed from the cache.
+//!   left (a partial file that cannot be resumed is dropped and the download restarted
+//!   once), lands in the cache by rename, and is verified before use: first against the
+//!   hash the hub declares (an LFS file's SHA-256, a small file's git blob id), a failure
+//!   meaning a corrupt transfer, whose file is removed; then against the SHA-256 pinned in
+//!   ortl's table, a failure meaning the upstream file changed, which is refused but kept.
 //!
 //! [`spec`] says what `--weights` and `--backbone` accept; [`resolve`] turns those into a
 //! file on disk with its provenance.
@@ -28,7 +32,7 @@ pub use spec::{HubFile, WeightsSpec, resolve};
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     #[error(
-        "{file} is not in the model cache ({cache}) and HF_HUB_OFFLINE is set; fetch it where there is network (ortl-weights fetch {fetch}) and copy the cache folder here, or give the file itself as --weights FILE"
+        "{file} is not in the model cache ({cache}) and HF_HUB_OFFLINE is set; fetch it where there is network (ortl-weights fetch {fetch}) and copy the cache folder here, or use a local copy of the file instead (ortl-train --weights FILE)"
     )]
     Offline {
         file: Box<HubFile>,
@@ -36,7 +40,7 @@ pub enum HubError {
         fetch: String,
     },
     #[error(
-        "cannot download {file} from {endpoint}: {cause}; without network, fetch it elsewhere (ortl-weights fetch {fetch}) and copy the model cache ({cache}) here, or give the file itself as --weights FILE"
+        "cannot download {file} from {endpoint}: {cause}; without network, fetch it elsewhere (ortl-weights fetch {fetch}) and copy the model cache ({cache}) here, or use a local copy of the file instead (ortl-train --weights FILE)"
     )]
     Unreachable {
         file: Box<HubFile>,
@@ -45,25 +49,24 @@ pub enum HubError {
         cache: PathBuf,
         fetch: String,
     },
-    #[error(
-        "{endpoint}: {file} not found (HTTP 404, {code}); check the repository, revision and file name"
-    )]
+    #[error("{endpoint}: {file} not found ({code}); check the repository, revision and file name")]
     NotFound {
         file: Box<HubFile>,
         endpoint: String,
         code: String,
     },
     #[error(
-        "{endpoint}: {file} needs authorisation (HTTP {status}): the repository is gated or private; accept its terms on the hub and set HF_TOKEN (or log in, which writes {token})"
+        "{endpoint}: {file} needs authorisation (HTTP {status}{code}): the repository is gated or private; accept its terms on the hub and set HF_TOKEN (or log in, which writes {token})"
     )]
     Unauthorised {
         file: Box<HubFile>,
         endpoint: String,
         status: u16,
+        code: String,
         token: PathBuf,
     },
     #[error(
-        "download of {file} was interrupted ({cause}); run the same command again to resume from the {partial} bytes already in the cache"
+        "download of {file} was interrupted ({cause}); run the same command again to resume from the {partial} bytes already downloaded"
     )]
     Interrupted {
         file: Box<HubFile>,
@@ -71,14 +74,36 @@ pub enum HubError {
         partial: u64,
     },
     #[error(
-        "{file}: {found} is not the expected {expected} ({why}); the file was removed from the cache ({cache}) — run again to download it afresh, and if it fails again the upstream file changed: pin a revision with @COMMIT"
+        "cannot write {file} into the model cache {cache}: {cause}; make it writable or point HF_HOME (or HF_HUB_CACHE) elsewhere"
     )]
-    HashMismatch {
+    CacheUnwritable {
+        file: Box<HubFile>,
+        cache: PathBuf,
+        cause: String,
+    },
+    #[error("another process is downloading {file} into {cache}; run again when it has finished")]
+    Busy { file: Box<HubFile>, cache: PathBuf },
+    #[error(
+        "{file}: the download is corrupt: {found}, but the hub declares {expected}; it was removed from the cache ({cache}), {again}"
+    )]
+    Corrupt {
         file: Box<HubFile>,
         found: String,
         expected: String,
-        why: &'static str,
         cache: PathBuf,
+        again: &'static str,
+    },
+    #[error(
+        "{file} at commit {commit}: {found} is not the {expected} ortl pinned: the upstream file changed since; the file stays in the cache ({path}); to use it anyway, name it with its commit (--weights hf:{}@{commit}:{}), or use a local copy (--weights FILE)",
+        .file.repo,
+        .file.file
+    )]
+    PinMismatch {
+        file: Box<HubFile>,
+        commit: String,
+        found: String,
+        expected: String,
+        path: PathBuf,
     },
     #[error("{file}: {cause}")]
     Other { file: Box<HubFile>, cause: String },
@@ -123,6 +148,8 @@ pub struct Hub {
     endpoint: String,
     offline: bool,
     token: Option<String>,
+    /// Where a login token is read from, for messages.
+    token_path: PathBuf,
     /// Who speaks on stderr: `ortl-train`, `ortl-weights`.
     program: String,
 }
@@ -135,29 +162,46 @@ fn truthy(value: &str) -> bool {
     )
 }
 
+fn read_token(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
 impl Hub {
-    /// A hub at `endpoint` with its cache in `cache_dir` (the `hub` folder of `HF_HOME`).
+    /// A hub at `endpoint` with its cache in `cache_dir` and the login token, if any, in
+    /// the folder above it (as `HF_HOME/hub` and `HF_HOME/token` sit).
     pub fn new(program: &str, cache_dir: PathBuf, endpoint: &str, offline: bool) -> Self {
-        let cache = Cache::new(cache_dir);
+        let token_path = cache_dir
+            .parent()
+            .map_or_else(|| PathBuf::from("token"), |home| home.join("token"));
         Hub {
             endpoint: endpoint.trim_end_matches('/').into(),
             offline,
-            token: cache.token(),
-            cache,
+            token: read_token(&token_path),
+            token_path,
+            cache: Cache::new(cache_dir),
             program: program.into(),
         }
     }
 
-    /// The hub and cache the `HF_*` variables name.
+    /// The hub and cache the `HF_*` variables name, as huggingface_hub reads them.
     pub fn from_env(program: &str) -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let cache = match var("HF_HUB_CACHE") {
-            Some(dir) => Cache::new(dir.into()),
-            None => Cache::from_env(),
-        };
+        let home = var("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
+            let cache = var("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
+                var("HOME")
+                    .map_or_else(|| PathBuf::from("."), PathBuf::from)
+                    .join(".cache")
+            });
+            cache.join("huggingface")
+        });
+        let cache_dir = var("HF_HUB_CACHE").map_or_else(|| home.join("hub"), PathBuf::from);
+        let token_path = var("HF_TOKEN_PATH").map_or_else(|| home.join("token"), PathBuf::from);
         let token = var("HF_TOKEN")
             .or_else(|| var("HUGGING_FACE_HUB_TOKEN"))
-            .or_else(|| cache.token());
+            .or_else(|| read_token(&token_path));
         Hub {
             endpoint: var("HF_ENDPOINT")
                 .unwrap_or_else(|| "https://huggingface.co".into())
@@ -165,7 +209,8 @@ impl Hub {
                 .into(),
             offline: var("HF_HUB_OFFLINE").is_some_and(|v| truthy(&v)),
             token,
-            cache,
+            token_path,
+            cache: Cache::new(cache_dir),
             program: program.into(),
         }
     }
@@ -182,11 +227,20 @@ impl Hub {
         Repo::with_revision(file.repo.clone(), RepoType::Model, file.revision().into())
     }
 
-    /// `file`, from the cache or downloaded into it, verified against `pin` or else the
-    /// hub's own hash of it; `fetch` is how to name it to `ortl-weights fetch` in messages.
+    /// The cached copy of `file`: by commit straight from its snapshot (huggingface_hub
+    /// writes no ref for a commit), by branch or tag through `refs/`.
+    fn cached(&self, file: &HubFile) -> Option<PathBuf> {
+        if let Some(commit) = file.revision.as_deref().filter(|r| cache::is_commit(r)) {
+            let path = cache::snapshot_path(self.cache_dir(), &file.repo, commit, &file.file);
+            return path.exists().then_some(path);
+        }
+        self.cache.repo(Self::repo(file)).get(&file.file)
+    }
+
+    /// `file`, from the cache or downloaded into it, verified against the hub's declared
+    /// hash and `pin`; `fetch` is how to name it to `ortl-weights fetch` in messages.
     pub fn fetch(&self, file: &HubFile, pin: Pin, fetch: &str) -> Result<Fetched, HubError> {
-        let cached = self.cache.repo(Self::repo(file)).get(&file.file);
-        let (path, downloaded) = match cached {
+        let (path, downloaded) = match self.cached(file) {
             Some(path) => (path, false),
             None if self.offline => {
                 return Err(HubError::Offline {
@@ -211,10 +265,24 @@ impl Hub {
             self.endpoint,
             self.cache_dir().display()
         );
-        let bar = Bar::new(&file.file);
-        api.repo(Self::repo(file))
-            .download_with_progress(&file.file, bar)
-            .map_err(|e| self.download_error(file, e, fetch))
+        let get = || {
+            api.repo(Self::repo(file))
+                .download_with_progress(&file.file, Bar::new(&file.file))
+        };
+        match get() {
+            // A partial file that cannot be resumed (larger than the file, or all of it
+            // with the rename missed, which the hub answers with 416): dropped, and the
+            // download starts over once.
+            Err(ApiError::InvalidResume) => {}
+            Err(ApiError::RequestError(e)) if matches!(*e, ureq::Error::Status(416, _)) => {}
+            other => return other.map_err(|e| self.download_error(file, e, fetch)),
+        }
+        let dropped = cache::drop_partials(self.cache_dir(), &file.repo);
+        eprintln!(
+            "{}: dropped {dropped} partial download(s) that could not be resumed; starting over",
+            self.program
+        );
+        get().map_err(|e| self.download_error(file, e, fetch))
     }
 
     fn api(&self) -> Result<Api, ApiError> {
@@ -229,41 +297,59 @@ impl Hub {
     fn download_error(&self, file: &HubFile, error: ApiError, fetch: &str) -> HubError {
         let partial = cache::partial_bytes(self.cache_dir(), file);
         let file = Box::new(file.clone());
+        let unreachable = |cause: String| HubError::Unreachable {
+            file: file.clone(),
+            endpoint: self.endpoint.clone(),
+            cause,
+            cache: self.cache_dir().into(),
+            fetch: fetch.into(),
+        };
         match error {
             ApiError::RequestError(boxed) => match *boxed {
-                ureq::Error::Status(status @ (401 | 403), _) => HubError::Unauthorised {
-                    file,
-                    endpoint: self.endpoint.clone(),
-                    status,
-                    token: self.cache.token_path(),
-                },
-                ureq::Error::Status(404, response) => HubError::NotFound {
-                    code: response
-                        .header("X-Error-Code")
-                        .unwrap_or("no such file")
-                        .to_string(),
-                    file,
-                    endpoint: self.endpoint.clone(),
-                },
-                ureq::Error::Status(status, _) => HubError::Unreachable {
-                    file,
-                    endpoint: self.endpoint.clone(),
-                    cause: format!("HTTP {status}"),
-                    cache: self.cache_dir().into(),
-                    fetch: fetch.into(),
-                },
-                ureq::Error::Transport(transport) => HubError::Unreachable {
-                    file,
-                    endpoint: self.endpoint.clone(),
-                    cause: transport.to_string().replace('\n', " "),
-                    cache: self.cache_dir().into(),
-                    fetch: fetch.into(),
-                },
+                ureq::Error::Status(status, response) => {
+                    let code = response.header("X-Error-Code").map(String::from);
+                    match (status, code.as_deref()) {
+                        // The hub answers 401 for a repository that does not exist when no
+                        // token is sent: not found, as huggingface_hub reads it.
+                        (404, _)
+                        | (
+                            401 | 403,
+                            Some("RepoNotFound" | "EntryNotFound" | "RevisionNotFound"),
+                        ) => HubError::NotFound {
+                            code: format!(
+                                "HTTP {status}, {}",
+                                code.as_deref().unwrap_or("no such file")
+                            ),
+                            file,
+                            endpoint: self.endpoint.clone(),
+                        },
+                        (401 | 403, code) => HubError::Unauthorised {
+                            file,
+                            endpoint: self.endpoint.clone(),
+                            status,
+                            code: code.map_or(String::new(), |c| format!(", {c}")),
+                            token: self.token_path.clone(),
+                        },
+                        (status, _) => unreachable(format!("HTTP {status}")),
+                    }
+                }
+                ureq::Error::Transport(transport) => {
+                    unreachable(transport.to_string().replace('\n', " "))
+                }
             },
-            ApiError::IoError(cause) => HubError::Interrupted {
+            ApiError::IoError(cause) if is_connection(&cause) => HubError::Interrupted {
                 partial,
                 file,
                 cause: cause.to_string(),
+            },
+            ApiError::IoError(cause) => HubError::CacheUnwritable {
+                file,
+                cache: self.cache_dir().into(),
+                cause: cause.to_string(),
+            },
+            ApiError::LockAcquisition(_) => HubError::Busy {
+                file,
+                cache: self.cache_dir().into(),
             },
             other => HubError::Other {
                 file,
@@ -286,42 +372,55 @@ impl Hub {
         let blob = std::fs::canonicalize(&path).map_err(other)?;
         let size = std::fs::metadata(&blob).map_err(other)?.len();
         let sha256 = sha256_of_file(&blob).map_err(other)?;
-        let declared = blob
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .filter(|n| is_sha256(n));
-        let expected = match (pin.sha256, &declared) {
-            (Some(pin), _) => Some((pin.to_ascii_lowercase(), "pinned by ortl")),
-            (None, Some(lfs)) => Some((lfs.clone(), "declared by the hub")),
-            (None, None) => None,
-        };
-        let wrong_size = pin.size.filter(|&pinned| pinned != size);
-        let mismatch = match (expected, wrong_size) {
-            (Some((expected, why)), _) if expected != sha256 => Some((
-                format!("sha256 {sha256}"),
-                format!("sha256 {expected}"),
-                why,
-            )),
-            (_, Some(pinned)) => Some((
-                format!("size {size} bytes"),
-                format!("{pinned} bytes"),
-                "pinned by ortl",
-            )),
+        let commit = cache::commit_of(self.cache_dir(), file, &path).unwrap_or_default();
+        // What the hub declared when the file came: the blob is named by it.
+        let declared = blob.file_name().map(|n| n.to_string_lossy().into_owned());
+        let corrupt = match declared.as_deref() {
+            Some(lfs) if is_sha256(lfs) && !lfs.eq_ignore_ascii_case(&sha256) => {
+                Some((format!("sha256 {sha256}"), format!("sha256 {lfs}")))
+            }
+            Some(git) if cache::is_commit(git) => {
+                let blob_id = git_blob_id(&blob).map_err(other)?;
+                (!git.eq_ignore_ascii_case(&blob_id))
+                    .then(|| (format!("git blob {blob_id}"), format!("git blob {git}")))
+            }
             _ => None,
         };
-        if let Some((found, expected, why)) = mismatch {
+        if let Some((found, expected)) = corrupt {
             // Both names of the bad file go: the blob and the snapshot's link to it.
             let _ = std::fs::remove_file(&blob);
             let _ = std::fs::remove_file(&path);
-            return Err(HubError::HashMismatch {
+            return Err(HubError::Corrupt {
                 file: Box::new(file.clone()),
                 found,
                 expected,
-                why,
                 cache: self.cache_dir().into(),
+                again: if self.offline {
+                    "fetch it again where there is network"
+                } else {
+                    "run again to download it afresh"
+                },
             });
         }
-        let commit = cache::commit_of(self.cache_dir(), file, &path).unwrap_or_default();
+        let pin_mismatch = match (pin.sha256, pin.size) {
+            (Some(pinned), _) if !pinned.eq_ignore_ascii_case(&sha256) => {
+                Some((format!("sha256 {sha256}"), format!("sha256 {pinned}")))
+            }
+            (_, Some(pinned)) if pinned != size => Some((
+                format!("a file of {size} bytes"),
+                format!("size of {pinned} bytes"),
+            )),
+            _ => None,
+        };
+        if let Some((found, expected)) = pin_mismatch {
+            return Err(HubError::PinMismatch {
+                file: Box::new(file.clone()),
+                commit: commit.clone(),
+                found,
+                expected,
+                path,
+            });
+        }
         Ok(Fetched {
             path,
             file: file.clone(),
@@ -334,7 +433,31 @@ impl Hub {
     }
 }
 
-/// 64 lower-case hex digits: what the hub's LFS etag is.
+/// Whether an I/O error during a transfer is the connection's (resumable), not the disk's.
+fn is_connection(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        error.kind(),
+        ConnectionReset | ConnectionAborted | UnexpectedEof | TimedOut | BrokenPipe | Interrupted
+    )
+}
+
+/// git's id of a blob: SHA-1 of `blob {len}\0` and the bytes (the hub's ETag of a file
+/// stored in git rather than LFS).
+fn git_blob_id(path: &Path) -> std::io::Result<String> {
+    use sha1::Digest;
+    let bytes = std::fs::read(path)?;
+    let mut hasher = sha1::Sha1::new();
+    hasher.update(format!("blob {}\0", bytes.len()).as_bytes());
+    hasher.update(&bytes);
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// 64 hex digits: what the hub's LFS etag (a SHA-256) is.
 pub fn is_sha256(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }

@@ -44,10 +44,10 @@ enum Command {
         all: bool,
     },
     /// The model files in the cache: repository, commit, file, bytes, sha256 and, for
-    /// ortl's ImageNet sources, which backbone and whether the hash is pinned.
+    /// ortl's ImageNet sources, which backbone and whether the file is the one ortl pinned.
     List,
     /// ortl's ImageNet sources: for each built-in family, the repository, revision, file,
-    /// SHA-256 (pinned, or recorded on first download), input normalisation and rename map.
+    /// SHA-256 where ortl pins it, input normalisation and rename map.
     Sources,
 }
 
@@ -71,22 +71,34 @@ fn run(args: Args) -> Result<()> {
                 .iter()
                 .map(|name| wanted(name))
                 .collect::<Result<Vec<_>>>()?;
-            for (i, (name, file, pin)) in wanted.into_iter().enumerate() {
-                let fetched = hub.fetch(&file, pin, &name)?;
-                if i == 0 {
-                    writeln!(out, "name\trepo\tcommit\tfile\tbytes\tsha256\tpin\tpath")?;
+            writeln!(out, "name\trepo\tcommit\tfile\tbytes\tsha256\tpin\tpath")?;
+            // One failure does not stop the others; the exit status says there was one.
+            let mut failed = 0;
+            for (name, file, pin) in wanted {
+                match hub.fetch(&file, pin, &name) {
+                    Ok(fetched) => writeln!(
+                        out,
+                        "{name}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        file.repo,
+                        fetched.commit,
+                        file.file,
+                        fetched.size,
+                        fetched.sha256,
+                        if fetched.pinned {
+                            "pinned by ortl"
+                        } else {
+                            "not pinned by ortl"
+                        },
+                        fetched.path.display()
+                    )?,
+                    Err(e) => {
+                        eprintln!("ortl-weights: {e}");
+                        failed += 1;
+                    }
                 }
-                writeln!(
-                    out,
-                    "{name}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    file.repo,
-                    fetched.commit,
-                    file.file,
-                    fetched.size,
-                    fetched.sha256,
-                    if fetched.pinned { "pinned" } else { "recorded" },
-                    fetched.path.display()
-                )?;
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} not fetched (above)", names.len());
             }
         }
         Command::List => {
@@ -95,10 +107,10 @@ fn run(args: Args) -> Result<()> {
                 let source = IMAGENET
                     .iter()
                     .find(|s| s.repo == cached.repo && s.file == cached.file);
-                let pin = match (source.and_then(|s| s.sha256.as_deref()), &cached.sha256) {
-                    (Some(pinned), Some(sha)) if pinned == sha => "pinned",
-                    (Some(_), _) => "differs from the pin",
-                    (None, _) => "recorded",
+                let pin = match source.and_then(|s| s.sha256.as_deref()) {
+                    Some(pinned) if pinned == cached.sha256 => "pinned by ortl",
+                    Some(_) => "differs from ortl's pin",
+                    None => "not pinned by ortl",
                 };
                 writeln!(
                     out,
@@ -108,7 +120,7 @@ fn run(args: Args) -> Result<()> {
                     cached.commit,
                     cached.file,
                     cached.size,
-                    cached.sha256.as_deref().unwrap_or("-"),
+                    cached.sha256,
                 )?;
             }
         }
@@ -125,7 +137,9 @@ fn run(args: Args) -> Result<()> {
                     s.repo,
                     s.revision.as_deref().unwrap_or("main"),
                     s.file,
-                    s.sha256.as_deref().unwrap_or("recorded on first download"),
+                    s.sha256
+                        .as_deref()
+                        .unwrap_or("not pinned: checked against the hub's hash"),
                     s.normalization,
                     s.rename_map.as_deref().unwrap_or("-"),
                     s.weights

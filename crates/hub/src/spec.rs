@@ -40,8 +40,12 @@ impl HubFile {
             Some((org, name)) if valid_part(org) && valid_part(name) => {}
             _ => return Err(format!("'{text}': the repository must be ORG/NAME; {form}")),
         }
-        if revision.is_some_and(|r| r.is_empty() || r.contains(':')) {
-            return Err(format!("'{text}': empty revision after @; {form}"));
+        // A revision names a ref file in the cache: no empty part, no `..`.
+        if revision.is_some_and(|r| r.is_empty() || r.split('/').any(|p| p.is_empty() || p == ".."))
+        {
+            return Err(format!(
+                "'{text}': the revision after @ is empty or not a branch, tag or commit; {form}"
+            ));
         }
         let file = match file.or(default_file) {
             Some(f) if !f.is_empty() && !f.split('/').any(|p| p.is_empty() || p == "..") => f,
@@ -195,6 +199,7 @@ mod tests {
             "hf:/repo",
             "hf:org/re po",
             "hf:org/repo@",
+            "hf:org/repo@../x",
             "hf:org/repo:",
             "hf:org/repo:../x",
             "timm/resnet50",

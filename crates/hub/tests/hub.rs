@@ -61,7 +61,7 @@ fn downloads_once_then_serves_from_the_cache_without_the_network() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].repo, REPO);
     assert_eq!(listed[0].file, "model.safetensors");
-    assert_eq!(listed[0].sha256.as_deref(), Some(first.sha256.as_str()));
+    assert_eq!(listed[0].sha256, first.sha256);
     assert_eq!(listed[0].size, bytes.len() as u64);
 }
 
@@ -131,25 +131,18 @@ fn no_network_is_one_line_naming_the_cache_and_the_alternative() {
 }
 
 #[test]
-fn a_wrong_hash_is_refused_named_and_not_left_in_the_cache() {
+fn a_corrupt_transfer_is_refused_named_and_not_left_in_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestHub::start();
     let bytes = weights_bytes();
     server.put(REPO, "model.safetensors", &bytes);
-    let wrong = "0".repeat(64);
-    let pin = Pin {
-        sha256: Some(&wrong),
-        size: None,
-    };
+    server.corrupt_next_download();
     let error = hub(dir.path(), &server)
-        .fetch(&file("model.safetensors"), pin, "x")
+        .fetch(&file("model.safetensors"), Pin::default(), "x")
         .unwrap_err();
     let message = error.to_string();
-    assert!(matches!(error, HubError::HashMismatch { .. }), "{message}");
-    assert!(
-        message.contains(&sha256_hex(&bytes)) && message.contains(&wrong),
-        "{message}"
-    );
+    assert!(matches!(error, HubError::Corrupt { .. }), "{message}");
+    assert!(message.contains(&sha256_hex(&bytes)), "{message}");
     assert!(message.contains("removed from the cache"), "{message}");
     assert!(cache::list(&dir.path().join("hub")).unwrap().is_empty());
     let blobs = dir.path().join("hub/models--test-org--weights.in1k/blobs");
@@ -160,8 +153,60 @@ fn a_wrong_hash_is_refused_named_and_not_left_in_the_cache() {
         .filter(|n| !n.to_string_lossy().ends_with(".lock"))
         .collect();
     assert!(left.is_empty(), "left in the cache: {left:?}");
+    // The next run downloads it afresh.
+    let fetched = hub(dir.path(), &server)
+        .fetch(&file("model.safetensors"), Pin::default(), "x")
+        .unwrap();
+    assert_eq!(std::fs::read(&fetched.path).unwrap(), bytes);
+}
 
-    // The right pin and a wrong size.
+#[test]
+fn a_small_file_is_checked_against_its_git_blob_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestHub::start();
+    // Below the LFS threshold: served with a git-style ETag, not a SHA-256.
+    let small = br#"{"num_classes": 1000}"#;
+    server.put(REPO, "config.json", small);
+    server.corrupt_next_download();
+    let error = hub(dir.path(), &server)
+        .fetch(&file("config.json"), Pin::default(), "x")
+        .unwrap_err();
+    assert!(matches!(error, HubError::Corrupt { .. }), "{error}");
+    assert!(error.to_string().contains("git blob"), "{error}");
+}
+
+#[test]
+fn a_file_that_differs_from_the_pin_is_refused_but_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestHub::start();
+    let bytes = weights_bytes();
+    let commit = server.put(REPO, "model.safetensors", &bytes);
+    let wrong = "0".repeat(64);
+    let pin = Pin {
+        sha256: Some(&wrong),
+        size: None,
+    };
+    let error = hub(dir.path(), &server)
+        .fetch(&file("model.safetensors"), pin, "x")
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, HubError::PinMismatch { .. }), "{message}");
+    assert!(
+        message.contains(&sha256_hex(&bytes)) && message.contains(&wrong),
+        "{message}"
+    );
+    // The hub's own file is good: kept, and named by its commit it loads.
+    assert_eq!(cache::list(&dir.path().join("hub")).unwrap().len(), 1);
+    assert!(
+        message.contains(&format!("--weights hf:{REPO}@{commit}:model.safetensors")),
+        "{message}"
+    );
+    let by_commit = HubFile::parse(&format!("hf:{REPO}@{commit}:model.safetensors"), None).unwrap();
+    hub(dir.path(), &server)
+        .fetch(&by_commit, Pin::default(), "x")
+        .unwrap();
+
+    // The right hash and a wrong size.
     let right = sha256_hex(&bytes);
     let sized = Pin {
         sha256: Some(&right),
@@ -179,6 +224,45 @@ fn a_wrong_hash_is_refused_named_and_not_left_in_the_cache() {
         .fetch(&file("model.safetensors"), good, "x")
         .unwrap();
     assert!(fetched.pinned);
+}
+
+#[test]
+fn a_commit_pinned_file_is_found_in_a_cache_without_refs_as_python_writes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestHub::start();
+    let bytes = weights_bytes();
+    let commit = server.put_at(REPO, &"ab".repeat(20), "model.safetensors", &bytes);
+    let pinned = HubFile::parse(&format!("hf:{REPO}@{commit}:model.safetensors"), None).unwrap();
+    hub(dir.path(), &server)
+        .fetch(&pinned, Pin::default(), "x")
+        .unwrap();
+    // huggingface_hub writes no refs/<commit>: only the snapshot must be needed.
+    std::fs::remove_dir_all(dir.path().join("hub/models--test-org--weights.in1k/refs")).unwrap();
+    let offline = Hub::new("test", dir.path().join("hub"), server.url(), true);
+    let again = offline.fetch(&pinned, Pin::default(), "x").unwrap();
+    assert!(!again.downloaded);
+    assert_eq!(again.commit, commit);
+}
+
+#[test]
+fn a_partial_file_that_cannot_be_resumed_is_dropped_and_the_download_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestHub::start();
+    let bytes = weights_bytes();
+    server.put(REPO, "model.safetensors", &bytes);
+    let blobs = dir.path().join("hub/models--test-org--weights.in1k/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    // Longer than the file (hf-hub's InvalidResume), then exactly the file (a 416).
+    for extra in [10usize, 0] {
+        let part = blobs.join(format!("{}.part", sha256_hex(&bytes)));
+        std::fs::write(&part, vec![0u8; bytes.len() + extra]).unwrap();
+        let fetched = hub(dir.path(), &server)
+            .fetch(&file("model.safetensors"), Pin::default(), "x")
+            .unwrap_or_else(|e| panic!("a .part {extra} bytes over: {e}"));
+        assert_eq!(std::fs::read(&fetched.path).unwrap(), bytes);
+        std::fs::remove_dir_all(dir.path().join("hub")).unwrap();
+        std::fs::create_dir_all(&blobs).unwrap();
+    }
 }
 
 #[test]
@@ -221,6 +305,7 @@ fn a_missing_file_or_repository_is_a_404_naming_both() {
     server.put(REPO, "model.safetensors", &weights_bytes());
     for (wanted, code) in [
         (file("pytorch_model.safetensors"), "EntryNotFound"),
+        // Answered 401 by the hub without a token, and still "not found".
         (
             HubFile::parse("hf:test-org/nothing-here", Some("model.safetensors")).unwrap(),
             "RepoNotFound",

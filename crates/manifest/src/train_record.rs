@@ -261,9 +261,9 @@ impl std::fmt::Display for Weights {
                 f,
                 "pretrained: hf:{repo}@{revision}:{file} (sha256 {sha256}, {})",
                 if *pinned {
-                    "pinned"
+                    "pinned by ortl"
                 } else {
-                    "not pinned: recorded on first download"
+                    "not pinned by ortl; checked against the hub's hash"
                 }
             ),
         }

@@ -34,17 +34,23 @@ use ortl_train::schedule::Schedule;
 ///   history.csv   epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds
 ///   train.json    every resolved setting, classes, sizes, versions, timings
 ///
+/// Pretrained weights: --weights imagenet downloads a built-in family's ImageNet
+/// weights once into the model cache (HF_HOME; ortl-weights fetches ahead and
+/// lists them), as Keras' weights='imagenet' does; or give a pretrained .onnx.
+///
 /// BatchNorm in the backbone: --bn-mode frozen uses the stored statistics while
 /// scale and shift still train, as Keras' base(x, training=False) — the default
-/// for a pretrained .onnx backbone; --bn-mode train uses batch statistics — the
-/// default for a built-in backbone, whose fresh statistics mean nothing yet.
+/// for a pretrained backbone (--weights, or an .onnx); --bn-mode train uses batch
+/// statistics — the default for a built-in backbone from random weights, whose
+/// fresh statistics mean nothing yet.
 /// Getting this wrong is the most common fine-tuning pitfall; train.json records
 /// the mode used.
 ///
 /// EXAMPLES:
 ///     ortl-train work/tensors -o work/run --backbone resnet-mini --epochs 10
 ///     ortl-train work/tensors -o work/run --preset tutorial \
-///         --backbone resnet50.onnx
+///         --backbone resnet50 --weights imagenet
+///     ortl-train work/tensors -o work/run --backbone resnet50.onnx
 ///     ortl-train work/tensors -o work/run --freeze backbone --head mlp:256 \
 ///         --optimizer sgd --momentum 0.9 --lr 0.01
 #[derive(Parser, Debug)]
@@ -78,7 +84,7 @@ struct Args {
     /// file hf:ORG/REPO[@REVISION][:FILE] (default model.safetensors), or a local
     /// safetensors file; in torchvision's names (timm's for inception_resnet_v2, and timm's
     /// MobileNetV2/EfficientNet names are renamed); every name and shape is checked.
-    /// HF_HOME, HF_ENDPOINT, HF_HUB_OFFLINE and HF_TOKEN apply.
+    /// HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_HUB_OFFLINE and HF_TOKEN apply.
     #[arg(long, value_name = "imagenet|hf:ORG/REPO|FILE")]
     weights: Option<WeightsSpec>,
     /// With an imported backbone: cut it at this named tensor instead of at the pooled
@@ -342,6 +348,15 @@ fn run(args: Args) -> Result<()> {
         .resolve(args.runtime.device)
         .map_err(|e| usage(e.to_string()))?;
     let set = TensorSet::open(&args.tensors).map_err(|e| usage(e.to_string()))?;
+    eprintln!(
+        "ortl-train: {} from {}; loading the backbone {} …",
+        ortl_cli::count(set.rows.len(), "stored image", "stored images"),
+        args.tensors.display(),
+        s.backbone
+    );
+    // Before any output is replaced: a download that fails (no network, a wrong name)
+    // leaves the previous run as it was.
+    let backbone = load_backbone(&args, &s)?;
     // One run per output folder at a time (checked before anything is replaced).
     let _lock = match &args.export_step_graph {
         None => Some(ortl_cli::OutputLock::acquire(&args.output)?),
@@ -350,16 +365,8 @@ fn run(args: Args) -> Result<()> {
     if args.export_step_graph.is_none() && !args.resume {
         prepare_output(&args.output, args.force)?;
     }
-
-    eprintln!(
-        "ortl-train: {} from {}; loading the backbone {} …",
-        ortl_cli::count(set.rows.len(), "stored image", "stored images"),
-        args.tensors.display(),
-        s.backbone
-    );
     let runtime = args.runtime.init()?;
     let options = args.runtime.session_options();
-    let backbone = load_backbone(&args, &s)?;
     // Checked before any graph is built, so a too-small image is one line, not an error
     // deep inside the gradient graph.
     if let Some(minimum) = backbone.minimum_size()

@@ -308,9 +308,19 @@ fn offline_without_cache_is_one_line_exit_1_naming_repo_file_cache_and_alternati
     let wd = Workdir::new();
     tensors(&wd);
     let hf_home = wd.join("hf");
+    // A finished run in the output folder: --force replaces it only once the weights are
+    // in hand, so the failed download leaves it be.
+    std::fs::create_dir_all(wd.join("run")).unwrap();
+    std::fs::write(wd.join("run/model.onnx"), b"the previous run").unwrap();
     let (code, _, stderr) = run(command(&wd, &hf_home, &dead_endpoint(), "run")
         .env("HF_HUB_OFFLINE", "1")
-        .args(["--backbone", "resnet-mini", "--weights", "hf:test-org/none"]));
+        .args([
+            "--backbone",
+            "resnet-mini",
+            "--weights",
+            "hf:test-org/none",
+            "--force",
+        ]));
     assert_eq!(code, 1, "{stderr}");
     let lines = error_lines(&stderr);
     assert_eq!(lines.len(), 1, "{stderr}");
@@ -325,11 +335,14 @@ fn offline_without_cache_is_one_line_exit_1_naming_repo_file_cache_and_alternati
     ] {
         assert!(line.contains(&part), "'{part}' missing from: {line}");
     }
-    assert!(!wd.join("run/train.json").exists());
+    assert_eq!(
+        std::fs::read(wd.join("run/model.onnx")).unwrap(),
+        b"the previous run"
+    );
 }
 
 #[test]
-fn a_404_names_the_repository_and_file() {
+fn a_missing_repository_is_not_found_naming_it_and_the_file() {
     let wd = Workdir::new();
     tensors(&wd);
     let server = TestHub::start();
@@ -341,7 +354,14 @@ fn a_404_names_the_repository_and_file() {
     // The error is the last line, after the download's announcement.
     let line = stderr.lines().last().unwrap_or_default();
     assert!(line.starts_with("ortl-train: "), "{stderr}");
-    for part in ["test-org/none", "model.safetensors", "404", "RepoNotFound"] {
+    // The hub answers 401 for a repository that does not exist (no token sent): still
+    // "not found", not "gated".
+    for part in [
+        "test-org/none",
+        "model.safetensors",
+        "not found",
+        "RepoNotFound",
+    ] {
         assert!(line.contains(part), "'{part}' missing from: {stderr}");
     }
     assert!(
@@ -383,50 +403,56 @@ fn imagenet_for_a_family_ortl_has_no_weights_for_is_a_usage_error() {
 }
 
 #[test]
-fn imagenet_weights_that_differ_from_the_pin_are_refused_and_removed() {
-    // resnet50's entry pins a commit the test hub cannot serve (it has its own commits), so
-    // the pin is tested on efficientnet_b0's: the default branch, a pinned SHA-256.
-    let source = ortl_models::pretrained::imagenet("efficientnet_b0").unwrap();
-    assert!(source.revision.is_none(), "{source:?}");
-    let pinned = source.sha256.clone().expect("a pinned hash");
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("hub");
-    let server = TestHub::start();
-    // A valid safetensors file, but not the one pinned.
-    let bytes = safetensors_bytes(&[(
-        "features.0.0.weight".into(),
-        Dtype::F32,
-        vec![16, 3, 3, 3],
-        (0..16 * 27u32)
-            .flat_map(|i| (i as f32).to_le_bytes())
-            .collect(),
-    )]);
-    assert!(bytes.len() >= 1024);
-    server.put(&source.repo, &source.file, &bytes);
-    let hub = ortl_hub::Hub::new("test", cache.clone(), server.url(), false);
-    let error = ortl_hub::resolve("efficientnet_b0", &WeightsSpec::ImageNet, &hub).unwrap_err();
-    let message = error.to_string();
-    assert!(
-        matches!(error, ResolveError::Hub(HubError::HashMismatch { .. })),
-        "{message}"
-    );
-    for part in [
-        pinned.as_str(),
-        &sha256_hex(&bytes),
-        &source.repo,
-        "pinned by ortl",
-    ] {
-        assert!(message.contains(part), "'{part}' missing from: {message}");
+fn imagenet_weights_that_differ_from_the_pin_are_refused_but_kept() {
+    // The tutorial's own entry, at the commit ortl pins, served with a file that is not
+    // the pinned one.
+    for backbone in ["resnet50", "efficientnet_b0"] {
+        let source = ortl_models::pretrained::imagenet(backbone).unwrap();
+        let pinned = source.sha256.clone().expect("a pinned hash");
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("hub");
+        let server = TestHub::start();
+        // A valid safetensors file, but not the one pinned.
+        let bytes = safetensors_bytes(&[(
+            "conv1.weight".into(),
+            Dtype::F32,
+            vec![16, 3, 3, 3],
+            (0..16 * 27u32)
+                .flat_map(|i| (i as f32).to_le_bytes())
+                .collect(),
+        )]);
+        assert!(bytes.len() >= 1024);
+        let commit = match &source.revision {
+            Some(commit) => server.put_at(&source.repo, commit, &source.file, &bytes),
+            None => server.put(&source.repo, &source.file, &bytes),
+        };
+        let hub = ortl_hub::Hub::new("test", cache.clone(), server.url(), false);
+        let error = ortl_hub::resolve(backbone, &WeightsSpec::ImageNet, &hub).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            matches!(error, ResolveError::Hub(HubError::PinMismatch { .. })),
+            "{message}"
+        );
+        for part in [
+            pinned.as_str(),
+            &sha256_hex(&bytes),
+            &format!("--weights hf:{}@{commit}:{}", source.repo, source.file),
+            "ortl pinned",
+        ] {
+            assert!(message.contains(part), "'{part}' missing from: {message}");
+        }
+        let revision = source.revision.as_deref().unwrap_or("main");
+        assert!(
+            server
+                .requests()
+                .iter()
+                .any(|r| r.path == format!("/{}/resolve/{revision}/{}", source.repo, source.file)),
+            "{:?}",
+            server.requests()
+        );
+        // The hub's file is intact (its own hash holds): it stays in the cache.
+        assert_eq!(ortl_hub::cache::list(&cache).unwrap().len(), 1);
     }
-    assert!(
-        server
-            .requests()
-            .iter()
-            .any(|r| r.path == format!("/{}/resolve/main/{}", source.repo, source.file)),
-        "{:?}",
-        server.requests()
-    );
-    assert_eq!(ortl_hub::cache::list(&cache).unwrap(), vec![]);
 }
 
 #[test]
