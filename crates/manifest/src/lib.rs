@@ -2,7 +2,8 @@
 //! parses another's file by hand. Relative paths inside any ortl CSV are relative to the
 //! folder holding that CSV, so a project folder can be moved or shared whole.
 //!
-//! - [`manifest`]: `manifest.csv` (`path,label,class,split`), written by `ortl-split`.
+//! - [`manifest`]: `manifest.csv` (`path,label,class,split`), written by `ortl-split`;
+//!   [`multilabel`]: its multi-label form (`path,split,y_<finding>…`).
 //! - [`tensors`]: `tensors/` (`tensors.csv`, `meta.json`, `uint8 [N,H,W,3]` `.npy` shards),
 //!   written by `ortl-augment`.
 //! - [`history`]: `run/history.csv`, written by `ortl-train`, read by `ortl-report`.
@@ -14,6 +15,7 @@
 pub mod error;
 pub mod history;
 pub mod manifest;
+pub mod multilabel;
 pub mod paths;
 pub mod predictions;
 pub mod samples;

@@ -66,6 +66,14 @@ impl Manifest {
         base_dir: PathBuf,
     ) -> Result<Self, FormatError> {
         let mut csv = csv::ReaderBuilder::new().from_reader(reader);
+        if let Ok(header) = csv.headers()
+            && crate::multilabel::is_multilabel(header)
+        {
+            return Err(FormatError::Invalid {
+                file: source.into(),
+                message: "a multi-label manifest (one y_<finding> column per finding): ortl-augment and the stages after it do not train multi-label data yet (issue #40's next step); for one finding, split again with --label-column".into(),
+            });
+        }
         crate::tensors::require_columns(&mut csv, source, &COLUMNS)?;
         // Predictions carry every manifest column too (their split says where each image
         // came from); read as a manifest they would silently become a data set.

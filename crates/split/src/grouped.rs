@@ -1,9 +1,9 @@
 //! Splits by group (patient, study): every image of a group lands in one split or one fold,
 //! so no patient's other radiographs leak into validation. Stratified by class as far as
 //! the groups allow, as scikit-learn's StratifiedGroupKFold does: groups are taken largest
-//! first (ties in an order shuffled from the seed) and each goes to the split whose class
-//! counts it brings closest to their targets (the split's fraction of each class), by the
-//! squared distance. Deterministic for a seed.
+//! first (ties in an order shuffled from the seed) and each goes to the split whose counts
+//! it brings closest to their targets (the split's fraction of each class, or of each
+//! finding's positives), by the chi-square distance. Deterministic for a seed.
 
 use ortl_manifest::Split;
 use rand::SeedableRng;
@@ -23,17 +23,25 @@ pub fn assign_grouped(
     assert_eq!(classes.len(), groups.len());
     let n_groups = groups.iter().max().map_or(0, |&g| g + 1);
     // Without stratification every image counts as one class: only sizes are balanced.
-    let class_of = |i: usize| if plan.stratify { classes[i] } else { 0 };
     let width = if plan.stratify { n_classes } else { 1 };
-    let mut members = vec![vec![0usize; width]; n_groups];
+    let mut counts = vec![vec![0usize; width]; n_groups];
     for (i, &g) in groups.iter().enumerate() {
-        members[g][class_of(i)] += 1;
+        counts[g][if plan.stratify { classes[i] } else { 0 }] += 1;
     }
+    let of_group = split_groups(&counts, plan);
+    groups.iter().map(|&g| of_group[g]).collect()
+}
+
+/// The split of each group from its counts, one number per thing to balance (images of
+/// each class; or positives of each finding, and images): every count is brought as close
+/// to the split's fraction of its total as whole groups allow.
+pub fn split_groups(counts: &[Vec<usize>], plan: &SplitPlan) -> Vec<Split> {
+    let width = counts.first().map_or(0, Vec::len);
     let totals: Vec<f64> = (0..width)
-        .map(|c| members.iter().map(|m| m[c]).sum::<usize>() as f64)
+        .map(|c| counts.iter().map(|m| m[c]).sum::<usize>() as f64)
         .collect();
 
-    // The buckets and the fraction of every class each should hold.
+    // The buckets and the fraction of every count each should hold.
     let mut buckets: Vec<(Split, f64)> = match plan.folds {
         Some(k) => (0..k)
             .map(|fold| (Split::Fold(fold), (1.0 - plan.test) / f64::from(k)))
@@ -46,20 +54,27 @@ pub fn assign_grouped(
     buckets.push((Split::Test, plan.test));
     let mut filled = vec![vec![0.0f64; width]; buckets.len()];
 
-    let mut order: Vec<usize> = (0..n_groups).collect();
+    let mut order: Vec<usize> = (0..counts.len()).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(plan.seed));
-    order.sort_by_key(|&g| std::cmp::Reverse(members[g].iter().sum::<usize>()));
+    order.sort_by_key(|&g| std::cmp::Reverse(counts[g].iter().sum::<usize>()));
 
-    let mut bucket_of_group = vec![0usize; n_groups];
+    let mut bucket_of_group = vec![0usize; counts.len()];
     for g in order {
-        let counts = &members[g];
-        // The rise in squared distance from target if the group joined bucket b.
+        let group = &counts[g];
+        // The rise in Σ (filled − target)² / target (chi-square) if the group joined
+        // bucket b: relative to each target, so the splits fill in proportion (an absolute
+        // distance would give every early group to the largest split) and a rare
+        // finding's few positives weigh as much as a common one's many.
         let cost = |b: usize| -> f64 {
             (0..width)
                 .map(|c| {
-                    let v = counts[c] as f64;
-                    let off = filled[b][c] - buckets[b].1 * totals[c];
-                    v * (2.0 * off + v)
+                    let target = buckets[b].1 * totals[c];
+                    if target <= 0.0 {
+                        return 0.0;
+                    }
+                    let v = group[c] as f64;
+                    let off = filled[b][c] - target;
+                    v * (2.0 * off + v) / target
                 })
                 .sum()
         };
@@ -68,14 +83,11 @@ pub fn assign_grouped(
             .min_by(|&a, &b| cost(a).total_cmp(&cost(b)))
             .expect("a split with a positive fraction (SplitPlan::validate)");
         for c in 0..width {
-            filled[best][c] += counts[c] as f64;
+            filled[best][c] += group[c] as f64;
         }
         bucket_of_group[g] = best;
     }
-    groups
-        .iter()
-        .map(|&g| buckets[bucket_of_group[g]].0)
-        .collect()
+    bucket_of_group.iter().map(|&b| buckets[b].0).collect()
 }
 
 #[cfg(test)]

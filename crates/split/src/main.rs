@@ -9,8 +9,10 @@ use clap::Parser;
 use ortl_cli::{Output, usage};
 use ortl_imaging::DecodeLimits;
 use ortl_imaging::files::DEFAULT_EXTENSIONS;
+use ortl_manifest::multilabel::{self, MultiLabelRow};
 use ortl_manifest::{ManifestRow, Split, manifest, paths};
-use ortl_split::table::{self, Columns};
+use ortl_split::grouped::split_groups;
+use ortl_split::table::{self, Columns, LabelForm, Uncertain};
 use ortl_split::{SplitPlan, Verify, assign, assign_grouped, scan, verify};
 
 /// Lists the images of a data set and assigns each to a split.
@@ -24,9 +26,16 @@ use ortl_split::{SplitPlan, Verify, assign, assign_grouped, scan, verify};
 /// parallel) so that corrupt files are caught now: each is reported on stderr and
 /// left out (or fatal with --strict). Per-class counts per split go to stderr.
 ///
+/// Multi-label tables: --label-separator '|' for findings joined in one column
+/// (NIH ChestX-ray14), --label-columns A,B,… for one column per finding (CheXpert:
+/// 1, 0, -1 uncertain by --uncertain, blank unknown). They give a multi-label
+/// manifest (path,split,y_<finding>…: 1, 0 or empty for unknown), split so that
+/// every finding's positives are spread over the splits in proportion. (Training
+/// on multi-label manifests is not built yet: ortl-augment says so.)
+///
 /// --group-by COLUMN splits by group (the patient): every image of a group lands
-/// in one split or fold, stratified by class as far as the groups allow, so no
-/// patient's other radiographs leak into validation.
+/// in one split or fold, stratified by class (or finding) as far as the groups
+/// allow, so no patient's other radiographs leak into validation.
 ///
 /// Output: manifest.csv with columns path,label,class,split (and group, when
 /// grouped). Paths are written relative to the manifest's folder (to the working
@@ -38,6 +47,10 @@ use ortl_split::{SplitPlan, Verify, assign, assign_grouped, scan, verify};
 ///     ortl-split data/xray --folds 5 -o - | cut -d, -f3,4 | sort | uniq -c
 ///     ortl-split --labels labels.csv --images images --label-column Finding \
 ///         --group-by 'Patient ID' --folds 5 -o manifest.csv
+///     ortl-split --labels Data_Entry_2017.csv --images nih --label-separator '|' \
+///         --group-by 'Patient ID' -o manifest.csv
+///     ortl-split --labels CheXpert-v1.0-small/train.csv --images . --path-column Path \
+///         --label-columns 'Cardiomegaly,Pleural Effusion' --uncertain zeros -o m.csv
 ///     ortl-split --labels stage_2_train_labels.csv --images stage_2_train_images \
 ///         --path-column patientId --path-suffix .dcm --label-column Target \
 ///         --group-by patientId -o manifest.csv
@@ -58,9 +71,31 @@ struct Args {
     /// filename, file, Image Index]
     #[arg(long, value_name = "NAME", requires = "labels")]
     path_column: Option<String>,
-    /// The table's label column. [default: the first of label, class, target]
+    /// The table's label column. [default: the first of label, class, target; with
+    /// --label-separator: Finding Labels, findings, labels, label]
     #[arg(long, value_name = "NAME", requires = "labels")]
     label_column: Option<String>,
+    /// Multi-label, one column per finding (CheXpert, MIMIC-CXR-JPG): 1 present, 0 absent,
+    /// -1 uncertain (see --uncertain), blank not mentioned (unknown: masked, not negative).
+    #[arg(
+        long,
+        value_name = "A,B,…",
+        value_delimiter = ',',
+        requires = "labels",
+        conflicts_with_all = ["label_column", "label_separator"]
+    )]
+    label_columns: Vec<String>,
+    /// Multi-label, the findings joined in the label column by SEP (NIH: '|'); the
+    /// findings are every name met but --no-finding's.
+    #[arg(long, value_name = "SEP", requires = "labels")]
+    label_separator: Option<String>,
+    /// With --label-separator: the word for no finding.
+    #[arg(long, value_name = "NAME", default_value = "No Finding")]
+    no_finding: String,
+    /// With --label-columns: what an uncertain mention (-1) becomes: ignore (unknown,
+    /// masked out), zeros (absent) or ones (present): the CheXpert paper's policies.
+    #[arg(long, value_enum, default_value_t = Uncertain::Ignore)]
+    uncertain: Uncertain,
     /// Appended to every table path (RSNA lists patientIds whose files are ID.dcm: .dcm).
     #[arg(long, value_name = "SUFFIX", requires = "labels")]
     path_suffix: Option<String>,
@@ -68,6 +103,12 @@ struct Args {
     /// a row without one is a group of its own.
     #[arg(long, value_name = "COLUMN", requires = "labels")]
     group_by: Option<String>,
+    /// Split by group, the group read from each image's path (relative to DATA_DIR or
+    /// --images) by a regular expression: its first capture group, else its whole match
+    /// (CheXpert: 'patient[0-9]+'; files named PATIENT_VIEW.png: '^[^_]+'). An image whose
+    /// path does not match is a group of its own.
+    #[arg(long, value_name = "REGEX", conflicts_with = "group_by")]
+    group_by_path: Option<String>,
     /// Output manifest (`-` for stdout).
     #[arg(short, long, default_value = "-")]
     output: PathBuf,
@@ -128,10 +169,13 @@ fn run(args: Args) -> Result<()> {
 
     // Refused before any image is read when it exists and --force is not given.
     let mut out = Output::create(&args.output, args.force)?;
-    let data = match &args.labels {
+    let mut data = match &args.labels {
         Some(table) => from_table(&args, table)?,
         None => from_folders(&args)?,
     };
+    if let Some(pattern) = &args.group_by_path {
+        data.groups = Some(groups_from_paths(pattern, &data)?);
+    }
     let progress = ortl_cli::progress::bar(data.files.len() as u64, "checking");
     let limits = DecodeLimits {
         max_pixels: args.max_pixels,
@@ -147,6 +191,9 @@ fn run(args: Args) -> Result<()> {
         eprintln!("ortl-split: warning: left out {err}");
     }
     let kept: Vec<usize> = (0..data.files.len()).filter(|&i| readable[i]).collect();
+    if !data.findings.is_empty() {
+        return write_multilabel(&args, &plan, &data, &kept, out, errors.len());
+    }
     let mut per_class = vec![0usize; data.classes.len()];
     for &i in &kept {
         per_class[data.labels[i]] += 1;
@@ -161,18 +208,7 @@ fn run(args: Args) -> Result<()> {
 
     let splits: Vec<Split> = match &data.groups {
         Some(groups) => {
-            // Dense group ids over the kept images; a row without a group is its own.
-            let mut ids: HashMap<&str, usize> = HashMap::new();
-            let mut next = 0;
-            let mut dense = Vec::with_capacity(kept.len());
-            for &i in &kept {
-                let id = match &groups[i] {
-                    Some(g) => *ids.entry(g.as_str()).or_insert(next),
-                    None => next,
-                };
-                next = next.max(id + 1);
-                dense.push(id);
-            }
+            let dense = dense_groups(groups, &kept);
             let labels: Vec<usize> = kept.iter().map(|&i| data.labels[i]).collect();
             assign_grouped(&labels, &dense, data.classes.len(), &plan)
         }
@@ -213,13 +249,176 @@ fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// Each file's group read from its path (relative to the data's root) by `pattern`.
+fn groups_from_paths(pattern: &str, data: &Data) -> Result<Vec<Option<String>>> {
+    let regex = regex_lite::Regex::new(pattern)
+        .map_err(|e| usage(format!("--group-by-path '{pattern}': {e}")))?;
+    let groups: Vec<Option<String>> = data
+        .files
+        .iter()
+        .map(|file| {
+            let relative = file.strip_prefix(&data.root).unwrap_or(file);
+            let text = relative.to_string_lossy();
+            regex.captures(&text).map(|c| {
+                c.get(1)
+                    .or_else(|| c.get(0))
+                    .map_or_else(String::new, |m| m.as_str().to_string())
+            })
+        })
+        .collect();
+    let unmatched = groups.iter().filter(|g| g.is_none()).count();
+    if unmatched == groups.len() {
+        return Err(usage(format!(
+            "--group-by-path '{pattern}' matches no image path (e.g. {}); every image would be its own group",
+            data.files
+                .first()
+                .map(|f| f
+                    .strip_prefix(&data.root)
+                    .unwrap_or(f)
+                    .display()
+                    .to_string())
+                .unwrap_or_default()
+        )));
+    }
+    if unmatched > 0 {
+        eprintln!(
+            "ortl-split: warning: {unmatched} image paths do not match --group-by-path '{pattern}': each is a group of its own"
+        );
+    }
+    Ok(groups)
+}
+
+/// Dense group ids over the kept images; an image without a group is a group of its own.
+fn dense_groups(groups: &[Option<String>], kept: &[usize]) -> Vec<usize> {
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut next = 0;
+    kept.iter()
+        .map(|&i| {
+            let id = match &groups[i] {
+                Some(g) => *ids.entry(g.as_str()).or_insert(next),
+                None => next,
+            };
+            next = next.max(id + 1);
+            id
+        })
+        .collect()
+}
+
+/// A multi-label table's manifest: split by group (each image its own group when not
+/// grouped), balancing each finding's positives and the images per split.
+fn write_multilabel(
+    args: &Args,
+    plan: &SplitPlan,
+    data: &Data,
+    kept: &[usize],
+    mut out: Output,
+    unreadable: usize,
+) -> Result<()> {
+    let no_groups = vec![None; data.files.len()];
+    let dense = dense_groups(data.groups.as_deref().unwrap_or(&no_groups), kept);
+    let n_groups = dense.iter().max().map_or(0, |&g| g + 1);
+    let width = if plan.stratify {
+        data.findings.len() + 1
+    } else {
+        1
+    };
+    let mut counts = vec![vec![0usize; width]; n_groups];
+    for (&i, &g) in kept.iter().zip(&dense) {
+        counts[g][width - 1] += 1;
+        if plan.stratify {
+            for (f, target) in data.targets[i].iter().enumerate() {
+                counts[g][f] += usize::from(*target == Some(true));
+            }
+        }
+    }
+    let of_group = split_groups(&counts, plan);
+    let base = paths::base_dir(&args.output);
+    let rows: Vec<MultiLabelRow> = kept
+        .iter()
+        .zip(&dense)
+        .map(|(&i, &g)| MultiLabelRow {
+            path: paths::relative_to(&base, &data.files[i]),
+            split: of_group[g],
+            targets: data.targets[i].clone(),
+            group: data.groups.as_ref().map(|groups| {
+                groups[i]
+                    .clone()
+                    .unwrap_or_else(|| paths::relative_to(&base, &data.files[i]))
+            }),
+        })
+        .collect();
+    multilabel::write(&mut out, &data.findings, &rows).context("writing the manifest")?;
+    out.flush().context("writing the manifest")?;
+    out.finish()?;
+    summarize_findings(&data.findings, &rows, unreadable, &data.note);
+    Ok(())
+}
+
+/// Per finding and split, positives/negatives/unknown on stderr, and groups when grouped.
+fn summarize_findings(findings: &[String], rows: &[MultiLabelRow], unreadable: usize, note: &str) {
+    let mut splits: Vec<Split> = rows.iter().map(|r| r.split).collect();
+    splits.sort();
+    splits.dedup();
+    let width = findings.iter().map(String::len).max().unwrap_or(7).max(7);
+    let mut table = format!("{:width$}", "finding");
+    for split in &splits {
+        table += &format!(" {:>16}", format!("{split} +/-/?"));
+    }
+    table.push('\n');
+    for (f, finding) in findings.iter().enumerate() {
+        table += &format!("{finding:width$}");
+        for split in &splits {
+            let of_split = rows.iter().filter(|r| r.split == *split);
+            let (mut pos, mut neg, mut unknown) = (0, 0, 0);
+            for row in of_split {
+                match row.targets[f] {
+                    Some(true) => pos += 1,
+                    Some(false) => neg += 1,
+                    None => unknown += 1,
+                }
+            }
+            table += &format!(" {:>16}", format!("{pos}/{neg}/{unknown}"));
+        }
+        table.push('\n');
+    }
+    table += &format!("{:width$}", "images");
+    for split in &splits {
+        table += &format!(" {:>16}", rows.iter().filter(|r| r.split == *split).count());
+    }
+    table.push('\n');
+    if rows.iter().any(|r| r.group.is_some()) {
+        table += &format!("{:width$}", "groups");
+        for split in &splits {
+            let mut names: Vec<&str> = rows
+                .iter()
+                .filter(|r| r.split == *split)
+                .filter_map(|r| r.group.as_deref())
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            table += &format!(" {:>16}", names.len());
+        }
+        table.push('\n');
+    }
+    eprintln!(
+        "ortl-split: {} images with {} findings ({unreadable} unreadable left out, {note})\n{table}",
+        rows.len(),
+        findings.len()
+    );
+}
+
 /// The candidate images and what is known of each, whichever layout they came in.
 struct Data {
     /// The folder or table, for messages.
     source: PathBuf,
+    /// What image paths are relative to (DATA_DIR, or the table's images folder).
+    root: PathBuf,
     files: Vec<PathBuf>,
     classes: Vec<String>,
     labels: Vec<usize>,
+    /// A multi-label table's findings (empty otherwise) and each file's targets.
+    findings: Vec<String>,
+    targets: Vec<Vec<Option<bool>>>,
     /// Each file's group, when splitting by group.
     groups: Option<Vec<Option<String>>>,
     /// What was skipped or left out before decoding, for the summary.
@@ -243,9 +442,12 @@ fn from_folders(args: &Args) -> Result<Data> {
         .collect();
     Ok(Data {
         source: data_dir.clone(),
+        root: data_dir.clone(),
         files: found.files.concat(),
         classes: found.classes,
         labels,
+        findings: Vec::new(),
+        targets: Vec::new(),
         groups: None,
         note: format!("{} other files skipped", found.skipped),
     })
@@ -256,9 +458,25 @@ const NAMED_LEFT_OUT: usize = 10;
 
 fn from_table(args: &Args, path: &std::path::Path) -> Result<Data> {
     let images = args.images.clone().unwrap_or_else(|| paths::base_dir(path));
+    let labels = if !args.label_columns.is_empty() {
+        LabelForm::PerColumn {
+            columns: args.label_columns.clone(),
+            uncertain: args.uncertain,
+        }
+    } else if let Some(separator) = &args.label_separator {
+        LabelForm::Joined {
+            column: args.label_column.clone(),
+            separator: separator.clone(),
+            none: args.no_finding.clone(),
+        }
+    } else {
+        LabelForm::Single {
+            column: args.label_column.clone(),
+        }
+    };
     let columns = Columns {
         path: args.path_column.clone(),
-        label: args.label_column.clone(),
+        labels,
         group: args.group_by.clone(),
         path_suffix: args.path_suffix.clone(),
     };
@@ -294,15 +512,29 @@ fn from_table(args: &Args, path: &std::path::Path) -> Result<Data> {
             read.left_out.len() - NAMED_LEFT_OUT
         );
     }
-    let labels = read
-        .entries
-        .iter()
-        .map(|e| {
-            read.classes
-                .binary_search(&e.class)
-                .expect("a listed class")
-        })
-        .collect();
+    let labels = if read.findings.is_empty() {
+        read.entries
+            .iter()
+            .map(|e| {
+                read.classes
+                    .binary_search(&e.class)
+                    .expect("a listed class")
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if read.uncertain > 0 {
+        eprintln!(
+            "ortl-split: {} uncertain mentions (-1) read as {}",
+            read.uncertain,
+            match args.uncertain {
+                Uncertain::Ignore => "unknown (--uncertain ignore: masked out of the loss)",
+                Uncertain::Zeros => "absent (--uncertain zeros)",
+                Uncertain::Ones => "present (--uncertain ones)",
+            }
+        );
+    }
     let ungrouped = read.entries.iter().filter(|e| e.group.is_none()).count();
     if args.group_by.is_some() && ungrouped > 0 {
         eprintln!(
@@ -312,8 +544,11 @@ fn from_table(args: &Args, path: &std::path::Path) -> Result<Data> {
     }
     Ok(Data {
         source: path.into(),
+        root: images.clone(),
         files: read.entries.iter().map(|e| e.file.clone()).collect(),
         labels,
+        targets: read.entries.iter().map(|e| e.targets.clone()).collect(),
+        findings: read.findings,
         groups: args
             .group_by
             .as_ref()

@@ -1,7 +1,8 @@
 //! Data sets published as a label table rather than class folders: one row per image with
-//! its path and its label (RSNA Pneumonia's `patientId,Target`, a single finding of a
-//! CheXpert-style table, a site's own export), optionally a group column such as the
-//! patient. Paths are relative to the images folder; a bare file name not found there is
+//! its path and its label (RSNA Pneumonia's `patientId,Target`, a site's own export), or
+//! its findings — joined in one column (NIH ChestX-ray14's `Effusion|Infiltration`, `No
+//! Finding`) or one column per finding (CheXpert, MIMIC-CXR-JPG: 1, 0, −1 uncertain, blank
+//! not mentioned) — optionally with a group column such as the patient. Paths are relative to the images folder; a bare file name not found there is
 //! looked up anywhere below it (NIH ChestX-ray14 spreads its images over `images_001/` …
 //! `images_012/` and lists bare names).
 
@@ -18,6 +19,7 @@ const PATH_COLUMNS: &[&str] = &[
     "image index",
 ];
 const LABEL_COLUMNS: &[&str] = &["label", "class", "target"];
+const JOINED_COLUMNS: &[&str] = &["finding labels", "findings", "labels", "label"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
@@ -43,11 +45,47 @@ impl TableError {
     }
 }
 
+/// How a table gives each image's label or findings.
+#[derive(Clone, Debug)]
+pub enum LabelForm {
+    /// One class per row, in a column (`None`: the usual names).
+    Single { column: Option<String> },
+    /// Findings joined in one column by `separator`; `none` (NIH's `No Finding`) means none.
+    Joined {
+        column: Option<String>,
+        separator: String,
+        none: String,
+    },
+    /// One column per finding: 1 present, 0 absent, −1 uncertain (mapped by `uncertain`),
+    /// blank not mentioned (unknown).
+    PerColumn {
+        columns: Vec<String>,
+        uncertain: Uncertain,
+    },
+}
+
+impl Default for LabelForm {
+    fn default() -> Self {
+        LabelForm::Single { column: None }
+    }
+}
+
+/// What an uncertain mention (CheXpert's −1) becomes: the CheXpert paper's policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Uncertain {
+    /// Left out of the loss, as a label not mentioned (U-Ignore).
+    Ignore,
+    /// Negative (U-Zeros).
+    Zeros,
+    /// Positive (U-Ones).
+    Ones,
+}
+
 /// Which columns hold what; `None` picks the usual names.
 #[derive(Clone, Debug, Default)]
 pub struct Columns {
     pub path: Option<String>,
-    pub label: Option<String>,
+    pub labels: LabelForm,
     pub group: Option<String>,
     /// Appended to every path: RSNA lists `patientId`s whose files are `patientId.dcm`.
     pub path_suffix: Option<String>,
@@ -57,7 +95,10 @@ pub struct Columns {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub file: PathBuf,
+    /// The class (single label), or the row's findings in words (multi-label).
     pub class: String,
+    /// Per finding of [`Table::findings`]: present, absent or unknown (multi-label only).
+    pub targets: Vec<Option<bool>>,
     pub group: Option<String>,
     /// The row's line in the table (header = 1).
     pub line: u64,
@@ -73,8 +114,12 @@ pub struct LeftOut {
 #[derive(Clone, Debug)]
 pub struct Table {
     pub entries: Vec<Entry>,
-    /// Sorted: a class's label is its index here.
+    /// Sorted: a class's label is its index here (single label; empty otherwise).
     pub classes: Vec<String>,
+    /// The findings, for a multi-label table (empty otherwise).
+    pub findings: Vec<String>,
+    /// Uncertain mentions met (mapped by the policy).
+    pub uncertain: usize,
     pub left_out: Vec<LeftOut>,
     /// Rows that repeat an earlier row's image and label, merged into it.
     pub repeats: usize,
@@ -130,7 +175,22 @@ pub fn read(table: &Path, images: &Path, columns: &Columns) -> Result<Table, Tab
         }
     };
     let path_at = find(&columns.path, PATH_COLUMNS, "--path-column", "image path")?;
-    let label_at = find(&columns.label, LABEL_COLUMNS, "--label-column", "label")?;
+    let label_at = match &columns.labels {
+        LabelForm::Single { column } => find(column, LABEL_COLUMNS, "--label-column", "label")?,
+        LabelForm::Joined { column, .. } => {
+            find(column, JOINED_COLUMNS, "--label-column", "findings")?
+        }
+        LabelForm::PerColumn { .. } => usize::MAX,
+    };
+    let finding_columns: Vec<usize> = match &columns.labels {
+        LabelForm::PerColumn { columns: names, .. } => names
+            .iter()
+            .map(|name| find(&Some(name.clone()), &[], "--label-columns", "finding"))
+            .collect::<Result<_, _>>()?,
+        _ => Vec::new(),
+    };
+    let mut uncertain = 0;
+
     let group_at = match &columns.group {
         Some(name) => Some(header.iter().position(|h| h == name).ok_or_else(|| {
             usage(format!(
@@ -161,22 +221,88 @@ pub fn read(table: &Path, images: &Path, columns: &Columns) -> Result<Table, Tab
             field(path_at),
             columns.path_suffix.as_deref().unwrap_or("")
         );
-        let (path, class) = (path.as_str(), field(label_at));
+        let path = path.as_str();
         let mut leave = |reason: String| left_out.push(LeftOut { line, reason });
-        if path.is_empty() {
+        if field(path_at).is_empty() {
             leave("no image path".into());
             continue;
         }
+        let (class, targets) = match &columns.labels {
+            LabelForm::Single { .. } => (field(label_at).to_string(), Vec::new()),
+            LabelForm::Joined {
+                separator, none, ..
+            } => {
+                let text = field(label_at);
+                let mut names: Vec<&str> = text
+                    .split(separator.as_str())
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty() && n != none)
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                // An empty cell is unknown; the `none` word is a row with no finding.
+                let class = if text.is_empty() {
+                    String::new()
+                } else if names.is_empty() {
+                    none.clone()
+                } else {
+                    names.join(separator)
+                };
+                (class, Vec::new())
+            }
+            LabelForm::PerColumn {
+                columns: names,
+                uncertain: policy,
+            } => {
+                let mut targets = Vec::with_capacity(names.len());
+                for (at, name) in finding_columns.iter().zip(names) {
+                    let value = field(*at);
+                    targets.push(match value.parse::<f64>() {
+                        Ok(1.0) => Some(true),
+                        Ok(0.0) => Some(false),
+                        Ok(-1.0) => {
+                            uncertain += 1;
+                            match policy {
+                                Uncertain::Ignore => None,
+                                Uncertain::Zeros => Some(false),
+                                Uncertain::Ones => Some(true),
+                            }
+                        }
+                        _ if value.is_empty() => None,
+                        _ => {
+                            return Err(TableError::Row {
+                                file: table.into(),
+                                line,
+                                message: format!(
+                                    "'{name}' is '{value}'; a finding column holds 1, 0, -1 (uncertain) or nothing"
+                                ),
+                            });
+                        }
+                    });
+                }
+                // The row's labels in one word, for the repeated-row check.
+                let class = targets
+                    .iter()
+                    .map(|t| match t {
+                        Some(true) => '1',
+                        Some(false) => '0',
+                        None => '.',
+                    })
+                    .collect();
+                (class, targets)
+            }
+        };
         if class.is_empty() {
             leave(format!("{path}: no label (unknown)"));
             continue;
         }
+
         let Some(file) = locate(images, path, &mut by_name)? else {
             leave(format!("{path}: no such image under {}", images.display()));
             continue;
         };
         if let Some((first, label)) = first_row.get(&file) {
-            if label == class {
+            if *label == class {
                 repeats += 1;
                 continue;
             }
@@ -188,10 +314,11 @@ pub fn read(table: &Path, images: &Path, columns: &Columns) -> Result<Table, Tab
                 ),
             });
         }
-        first_row.insert(file.clone(), (line, class.to_string()));
+        first_row.insert(file.clone(), (line, class.clone()));
         entries.push(Entry {
             file,
-            class: class.to_string(),
+            class,
+            targets,
             group: group_at
                 .map(field)
                 .filter(|g| !g.is_empty())
@@ -209,22 +336,58 @@ pub fn read(table: &Path, images: &Path, columns: &Columns) -> Result<Table, Tab
             ))
         )));
     }
-    let mut classes: Vec<String> = entries.iter().map(|e| e.class.clone()).collect();
-    classes.sort();
-    classes.dedup();
-    if classes.len() < 2 {
-        return Err(usage(format!(
-            "column '{}' holds one class ({}); a classifier needs two or more",
-            header[label_at], classes[0]
-        )));
-    }
+    let label_column = match &columns.labels {
+        LabelForm::PerColumn { columns: names, .. } => names.join(", "),
+        _ => header[label_at].clone(),
+    };
+    let (classes, findings) = match &columns.labels {
+        LabelForm::Single { .. } => {
+            let mut classes: Vec<String> = entries.iter().map(|e| e.class.clone()).collect();
+            classes.sort();
+            classes.dedup();
+            if classes.len() < 2 {
+                return Err(usage(format!(
+                    "column '{label_column}' holds one class ({}); a classifier needs two or more",
+                    classes[0]
+                )));
+            }
+            (classes, Vec::new())
+        }
+        LabelForm::Joined {
+            separator, none, ..
+        } => {
+            let mut findings: Vec<String> = entries
+                .iter()
+                .filter(|e| e.class != *none)
+                .flat_map(|e| e.class.split(separator.as_str()).map(String::from))
+                .collect();
+            findings.sort();
+            findings.dedup();
+            if findings.is_empty() {
+                return Err(usage(format!(
+                    "column '{label_column}' names no finding (every row is '{none}' or empty); check --label-separator"
+                )));
+            }
+            for entry in &mut entries {
+                let present: Vec<&str> = entry.class.split(separator.as_str()).collect();
+                entry.targets = findings
+                    .iter()
+                    .map(|f| Some(present.contains(&f.as_str())))
+                    .collect();
+            }
+            (Vec::new(), findings)
+        }
+        LabelForm::PerColumn { columns: names, .. } => (Vec::new(), names.clone()),
+    };
     Ok(Table {
         entries,
         classes,
+        findings,
+        uncertain,
         left_out,
         repeats,
         path_column: header[path_at].clone(),
-        label_column: header[label_at].clone(),
+        label_column,
     })
 }
 
@@ -346,7 +509,9 @@ mod tests {
             dir.path(),
             &Columns {
                 path: Some("img".into()),
-                label: Some("diagnosis".into()),
+                labels: LabelForm::Single {
+                    column: Some("diagnosis".into()),
+                },
                 ..Columns::default()
             },
         )
@@ -371,7 +536,9 @@ mod tests {
         );
         let columns = Columns {
             path: Some("patientId".into()),
-            label: Some("Target".into()),
+            labels: LabelForm::Single {
+                column: Some("Target".into()),
+            },
             group: None,
             path_suffix: Some(".dcm".into()),
         };

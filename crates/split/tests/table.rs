@@ -192,3 +192,196 @@ fn unusable_rows_are_fatal_with_strict_and_bad_columns_are_usage_errors() {
     let (code, _, stderr) = split(&wd, &["images", "--labels", "labels.csv"]);
     assert_eq!(code, 2, "{stderr}");
 }
+
+// ---- Multi-label tables, from ortl_fixtures::multilabel's synthetic patients ----------
+
+use ortl_fixtures::multilabel::{self, FINDINGS, Mention};
+use ortl_manifest::multilabel::MultiLabelManifest;
+
+const PATIENTS: u32 = 40;
+const SEED: u64 = 7;
+
+/// No group (patient) in two splits; returns the groups per split.
+fn patients_stay_whole(m: &MultiLabelManifest) -> HashMap<String, Split> {
+    let mut seen = HashMap::new();
+    for row in &m.rows {
+        let group = row.group.clone().expect("a group column");
+        let first = *seen.entry(group.clone()).or_insert(row.split);
+        assert_eq!(
+            first, row.split,
+            "patient {group} is in {first} and {}",
+            row.split
+        );
+    }
+    seen
+}
+
+#[test]
+fn an_nih_style_table_splits_by_patient_with_its_findings() {
+    let wd = Workdir::new();
+    multilabel::write_nih_style(&wd.join("nih"), PATIENTS, SEED).unwrap();
+    let (code, _, stderr) = split(
+        &wd,
+        &[
+            "--labels",
+            "nih/Data_Entry_2017.csv",
+            "--label-separator",
+            "|",
+            "--group-by",
+            "Patient ID",
+            "-o",
+            "m.csv",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let m = MultiLabelManifest::read(&wd.join("m.csv")).unwrap();
+    assert_eq!(m.findings, ["Cardiomegaly", "Effusion", "Nodule"]);
+    let truth = multilabel::truth(PATIENTS, SEED);
+    let images: usize = truth.iter().map(|p| p.images.len()).sum();
+    assert_eq!(m.rows.len(), images);
+    // Every image's findings are its patient's, all known (NIH mentions every finding).
+    for patient in &truth {
+        for image in &patient.images {
+            let row = m
+                .rows
+                .iter()
+                .find(|r| r.path.ends_with(image.nih_name()))
+                .unwrap_or_else(|| panic!("{} missing", image.nih_name()));
+            let wanted: Vec<Option<bool>> = FINDINGS
+                .iter()
+                .map(|f| Some(patient.findings.contains(f)))
+                .collect();
+            assert_eq!(row.targets, wanted, "{}", image.nih_name());
+            assert_eq!(
+                row.group.as_deref(),
+                Some(patient.patient_id.to_string().as_str())
+            );
+        }
+    }
+    let groups = patients_stay_whole(&m);
+    assert!(groups.values().any(|&s| s == Split::Val));
+    // Each finding has positives in validation, near its share of the data.
+    for f in 0..3 {
+        let share = |split: Option<Split>| {
+            let rows: Vec<_> = m
+                .rows
+                .iter()
+                .filter(|r| split.is_none_or(|s| r.split == s))
+                .collect();
+            rows.iter().filter(|r| r.targets[f] == Some(true)).count() as f64 / rows.len() as f64
+        };
+        let (all, val) = (share(None), share(Some(Split::Val)));
+        assert!(
+            val > 0.0 && (val - all).abs() < 0.2,
+            "{}: {val:.2} in val, {all:.2} overall",
+            m.findings[f]
+        );
+    }
+    assert!(
+        stderr.contains("Cardiomegaly") && stderr.contains("groups"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_chexpert_style_table_maps_uncertain_mentions_by_policy_and_keeps_blanks_unknown() {
+    let wd = Workdir::new();
+    multilabel::write_chexpert_style(&wd.join("chexpert"), PATIENTS, SEED).unwrap();
+    let truth = multilabel::truth(PATIENTS, SEED);
+    let columns = "Cardiomegaly,Pleural Effusion,Lung Lesion";
+    for (policy, uncertain_as) in [
+        ("ignore", None),
+        ("zeros", Some(false)),
+        ("ones", Some(true)),
+    ] {
+        let out = format!("{policy}.csv");
+        let (code, _, stderr) = split(
+            &wd,
+            &[
+                "--labels",
+                "chexpert/CheXpert-v1.0-small/train.csv",
+                "--images",
+                "chexpert",
+                "--path-column",
+                "Path",
+                "--label-columns",
+                columns,
+                "--uncertain",
+                policy,
+                "--group-by-path",
+                "patient[0-9]+",
+                "-o",
+                &out,
+            ],
+        );
+        assert_eq!(code, 0, "{stderr}");
+        let m = MultiLabelManifest::read(&wd.join(&out)).unwrap();
+        assert_eq!(
+            m.findings,
+            ["Cardiomegaly", "Pleural Effusion", "Lung Lesion"]
+        );
+        patients_stay_whole(&m);
+        let mut uncertain = 0;
+        for image in truth.iter().flat_map(|p| &p.images) {
+            let row = m
+                .rows
+                .iter()
+                .find(|r| r.path.ends_with(&image.chexpert_path))
+                .unwrap_or_else(|| panic!("{} missing", image.chexpert_path));
+            let wanted: Vec<Option<bool>> = image
+                .chexpert_labels
+                .iter()
+                .map(|mention| match mention {
+                    Mention::Positive => Some(true),
+                    Mention::Negative => Some(false),
+                    Mention::Uncertain => {
+                        uncertain += 1;
+                        uncertain_as
+                    }
+                    // Not mentioned is unknown, never negative.
+                    Mention::NotMentioned => None,
+                })
+                .collect();
+            assert_eq!(
+                row.targets, wanted,
+                "{} under --uncertain {policy}",
+                image.chexpert_path
+            );
+            assert!(
+                row.group
+                    .as_deref()
+                    .is_some_and(|g| image.chexpert_path.contains(g))
+            );
+        }
+        assert!(uncertain > 0, "the fixture has uncertain mentions");
+        assert!(
+            stderr.contains(&format!("{uncertain} uncertain mentions")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn multi_label_manifests_are_refused_by_the_next_stage_with_the_reason() {
+    let wd = Workdir::new();
+    multilabel::write_nih_style(&wd.join("nih"), 12, SEED).unwrap();
+    let (code, _, stderr) = split(
+        &wd,
+        &[
+            "--labels",
+            "nih/Data_Entry_2017.csv",
+            "--label-separator",
+            "|",
+            "-o",
+            "m.csv",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let error = ortl_manifest::Manifest::read(&wd.join("m.csv"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("multi-label manifest") && error.contains("not train multi-label"),
+        "{error}"
+    );
+}
