@@ -207,6 +207,47 @@ fn dimension(
     })
 }
 
+/// Whether `keyword` names a DICOM attribute in the standard dictionary (`PatientID`).
+pub fn is_keyword(keyword: &str) -> bool {
+    keyword_tag(keyword).is_some()
+}
+
+fn keyword_tag(keyword: &str) -> Option<dicom_core::Tag> {
+    use dicom_core::dictionary::DataDictionary;
+    dicom_dictionary_std::StandardDataDictionary
+        .by_name(keyword)
+        .map(|entry| entry.tag.inner())
+}
+
+/// The value of the attribute named `keyword` (the standard dictionary's name:
+/// `PatientID`, `StudyInstanceUID`, `AccessionNumber`) in the DICOM file at `path`, read
+/// up to the pixel data only; `Ok(None)` when the file is not DICOM or lacks it (or it is
+/// empty). Used to split by patient or study.
+pub fn attribute(path: &Path, keyword: &str) -> Result<Option<String>, DecodeError> {
+    use std::io::{Seek, SeekFrom};
+    let Some(tag) = keyword_tag(keyword) else {
+        return Ok(None);
+    };
+    let io = |e: std::io::Error| DecodeError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut head = Vec::with_capacity(132);
+    (&mut file).take(132).read_to_end(&mut head).map_err(io)?;
+    let Some(layout) = Layout::of(&head) else {
+        return Ok(None);
+    };
+    file.seek(SeekFrom::Start(layout.skip() as u64))
+        .map_err(io)?;
+    let object = open(path, layout, std::io::BufReader::new(file), true)?;
+    Ok(object
+        .element(tag)
+        .ok()
+        .and_then(|e| e.to_str().ok().map(|v| v.trim().to_string()))
+        .filter(|v| !v.is_empty()))
+}
+
 /// Reads up to the pixel data only; `from` starts [`Layout::skip`] bytes into the file.
 pub(crate) fn probe(
     path: &Path,

@@ -35,7 +35,9 @@ use ortl_split::{SplitPlan, Verify, assign, assign_grouped, scan, verify};
 ///
 /// --group-by COLUMN splits by group (the patient): every image of a group lands
 /// in one split or fold, stratified by class (or finding) as far as the groups
-/// allow, so no patient's other radiographs leak into validation.
+/// allow, so no patient's other radiographs leak into validation. Without a patient
+/// column: --group-by-path REGEX (from each path) or --group-by-tag PatientID
+/// (from each DICOM file), in either layout.
 ///
 /// Output: manifest.csv with columns path,label,class,split (and group, when
 /// grouped). Paths are written relative to the manifest's folder (to the working
@@ -51,6 +53,7 @@ use ortl_split::{SplitPlan, Verify, assign, assign_grouped, scan, verify};
 ///         --group-by 'Patient ID' -o manifest.csv
 ///     ortl-split --labels CheXpert-v1.0-small/train.csv --images . --path-column Path \
 ///         --label-columns 'Cardiomegaly,Pleural Effusion' --uncertain zeros -o m.csv
+///     ortl-split dicom-export --group-by-tag PatientID --folds 5 -o manifest.csv
 ///     ortl-split --labels stage_2_train_labels.csv --images stage_2_train_images \
 ///         --path-column patientId --path-suffix .dcm --label-column Target \
 ///         --group-by patientId -o manifest.csv
@@ -109,6 +112,10 @@ struct Args {
     /// path does not match is a group of its own.
     #[arg(long, value_name = "REGEX", conflicts_with = "group_by")]
     group_by_path: Option<String>,
+    /// Split by group, the group read from each DICOM file's attribute (PatientID,
+    /// StudyInstanceUID, …). A file without it (or not DICOM) is a group of its own.
+    #[arg(long, value_name = "KEYWORD", conflicts_with_all = ["group_by", "group_by_path"])]
+    group_by_tag: Option<String>,
     /// Output manifest (`-` for stdout).
     #[arg(short, long, default_value = "-")]
     output: PathBuf,
@@ -175,6 +182,9 @@ fn run(args: Args) -> Result<()> {
     };
     if let Some(pattern) = &args.group_by_path {
         data.groups = Some(groups_from_paths(pattern, &data)?);
+    }
+    if let Some(keyword) = &args.group_by_tag {
+        data.groups = Some(groups_from_tags(keyword, &data.files)?);
     }
     let progress = ortl_cli::progress::bar(data.files.len() as u64, "checking");
     let limits = DecodeLimits {
@@ -283,6 +293,33 @@ fn groups_from_paths(pattern: &str, data: &Data) -> Result<Vec<Option<String>>> 
     if unmatched > 0 {
         eprintln!(
             "ortl-split: warning: {unmatched} image paths do not match --group-by-path '{pattern}': each is a group of its own"
+        );
+    }
+    Ok(groups)
+}
+
+/// Each file's group from its DICOM attribute `keyword`, read in parallel.
+fn groups_from_tags(keyword: &str, files: &[PathBuf]) -> Result<Vec<Option<String>>> {
+    use rayon::prelude::*;
+    if !ortl_imaging::dicom::is_keyword(keyword) {
+        return Err(usage(format!(
+            "--group-by-tag '{keyword}' is not a DICOM attribute keyword (PatientID, StudyInstanceUID, AccessionNumber, …)"
+        )));
+    }
+    // An unreadable file is reported (and left out) when it is decoded, below.
+    let groups: Vec<Option<String>> = files
+        .par_iter()
+        .map(|file| ortl_imaging::dicom::attribute(file, keyword).ok().flatten())
+        .collect();
+    let missing = groups.iter().filter(|g| g.is_none()).count();
+    if missing == groups.len() {
+        return Err(usage(format!(
+            "--group-by-tag {keyword}: no image has it (DICOM files only); every image would be its own group"
+        )));
+    }
+    if missing > 0 {
+        eprintln!(
+            "ortl-split: warning: {missing} images have no {keyword}: each is a group of its own"
         );
     }
     Ok(groups)

@@ -385,3 +385,50 @@ fn multi_label_manifests_are_refused_by_the_next_stage_with_the_reason() {
         "{error}"
     );
 }
+
+#[test]
+fn dicom_files_split_by_their_patient_id() {
+    use ortl_fixtures::dicom;
+    let wd = Workdir::new();
+    // 2 classes × 12 radiographs, three per patient; one file without a Patient ID.
+    for (class, finding) in [
+        ("normal", ortl_fixtures::Finding::Normal),
+        ("tuberculosis", ortl_fixtures::Finding::Tuberculosis),
+    ] {
+        fs::create_dir_all(wd.join(&format!("dicom/{class}"))).unwrap();
+        for i in 0..12u32 {
+            let image = dicom::variant(&ortl_fixtures::chest_xray(finding, i, 3), i as usize);
+            let path = wd.join(&format!("dicom/{class}/{class}-{i:02}.dcm"));
+            let instance = format!("1.2.826.0.1.3680043.2.1125.{}.{i}", class.len());
+            if class == "normal" && i == 11 {
+                dicom::write(&path, &image, &instance).unwrap();
+            } else {
+                dicom::write_for_patient(&path, &image, &instance, &format!("{class}-P{}", i / 3))
+                    .unwrap();
+            }
+        }
+    }
+    let (code, _, stderr) = split(
+        &wd,
+        &[
+            "dicom",
+            "--group-by-tag",
+            "PatientID",
+            "--val",
+            "0.25",
+            "-o",
+            "m.csv",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("1 images have no PatientID"), "{stderr}");
+    let m = Manifest::read(&wd.join("m.csv")).unwrap();
+    assert_eq!(m.rows.len(), 24);
+    let groups = groups_by_split(&m);
+    // 8 patients (four per class) and the file without an ID, its own group.
+    assert_eq!(groups.len(), 8 + 1, "{groups:?}");
+    assert!(groups.values().any(|&s| s == Split::Val));
+    let (code, _, stderr) = split(&wd, &["dicom", "--group-by-tag", "PatientNme"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not a DICOM attribute keyword"), "{stderr}");
+}
