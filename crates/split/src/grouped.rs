@@ -90,6 +90,37 @@ pub fn split_groups(counts: &[Vec<usize>], plan: &SplitPlan) -> Vec<Split> {
     bucket_of_group.iter().map(|&b| buckets[b].0).collect()
 }
 
+/// Whether file names look coded by patient (NIH's `00000001_000.png`,
+/// `00000001_001.png`; `P12_left.png`, `P12_right.png`): several files share the part of
+/// their name before the first `_`, and that part is not shared by nearly all of them (a
+/// class or site prefix). Returns two such names as an example.
+pub fn patient_coded(files: &[std::path::PathBuf]) -> Option<String> {
+    use std::collections::HashMap;
+    let mut by_prefix: HashMap<&str, Vec<&str>> = HashMap::new();
+    for file in files {
+        let Some(name) = file.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if let Some((prefix, _)) = name.split_once('_')
+            && !prefix.is_empty()
+        {
+            by_prefix.entry(prefix).or_default().push(name);
+        }
+    }
+    let shared: Vec<&Vec<&str>> = by_prefix
+        .values()
+        .filter(|names| names.len() >= 2 && names.len() * 4 < files.len())
+        .collect();
+    let in_shared: usize = shared.iter().map(|names| names.len()).sum();
+    (in_shared * 10 >= files.len() && shared.len() >= 2).then(|| {
+        let names = shared
+            .iter()
+            .max_by_key(|names| (names.len(), names[0]))
+            .expect("two or more groups");
+        format!("{}, {}", names[0], names[1])
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +212,21 @@ mod tests {
         assert_eq!(a, assign_grouped(&classes, &groups, 2, &plan()));
         let other = SplitPlan { seed: 13, ..plan() };
         assert_ne!(a, assign_grouped(&classes, &groups, 2, &other));
+    }
+
+    #[test]
+    fn patient_coded_names_are_noticed_and_class_prefixes_are_not() {
+        let files = |names: Vec<String>| -> Vec<std::path::PathBuf> {
+            names.into_iter().map(Into::into).collect()
+        };
+        let nih: Vec<String> = (0..30)
+            .flat_map(|p| (0..2).map(move |k| format!("{p:08}_{k:03}.png")))
+            .collect();
+        assert!(patient_coded(&files(nih)).is_some());
+        let by_class: Vec<String> = (0..40).map(|i| format!("normal_{i:03}.png")).collect();
+        assert_eq!(patient_coded(&files(by_class)), None);
+        let plain: Vec<String> = (0..40).map(|i| format!("img{i}.png")).collect();
+        assert_eq!(patient_coded(&files(plain)), None);
     }
 
     #[test]

@@ -186,6 +186,13 @@ fn run(args: Args) -> Result<()> {
     if let Some(keyword) = &args.group_by_tag {
         data.groups = Some(groups_from_tags(keyword, &data.files)?);
     }
+    if data.groups.is_none()
+        && let Some(example) = ortl_split::grouped::patient_coded(&data.files)
+    {
+        eprintln!(
+            "ortl-split: warning: file names look patient-coded ({example}) and no grouping was asked for: one patient's images may land in both training and validation; split by patient with --group-by-path (e.g. '^([^_]+)_'), --group-by or --group-by-tag PatientID"
+        );
+    }
     let progress = ortl_cli::progress::bar(data.files.len() as u64, "checking");
     let limits = DecodeLimits {
         max_pixels: args.max_pixels,
