@@ -52,7 +52,8 @@ use ortl_split::{SplitPlan, Verify, assign, assign_grouped, scan, verify};
 ///     ortl-split --labels Data_Entry_2017.csv --images nih --label-separator '|' \
 ///         --group-by 'Patient ID' -o manifest.csv
 ///     ortl-split --labels CheXpert-v1.0-small/train.csv --images . --path-column Path \
-///         --label-columns 'Cardiomegaly,Pleural Effusion' --uncertain zeros -o m.csv
+///         --label-columns 'Cardiomegaly,Pleural Effusion' --uncertain zeros \
+///         --group-by-path 'patient[0-9]+' -o manifest.csv
 ///     ortl-split dicom-export --group-by-tag PatientID --folds 5 -o manifest.csv
 ///     ortl-split --labels stage_2_train_labels.csv --images stage_2_train_images \
 ///         --path-column patientId --path-suffix .dcm --label-column Target \
@@ -61,7 +62,9 @@ use ortl_split::{SplitPlan, Verify, assign, assign_grouped, scan, verify};
 #[command(version, verbatim_doc_comment)]
 struct Args {
     /// Folder with one sub-folder of images per class.
-    #[arg(required_unless_present = "labels", conflicts_with = "labels")]
+    // Not `conflicts_with = "labels"`: clap then skips every `requires = "labels"` (checked
+    // in `run` instead).
+    #[arg(required_unless_present = "labels")]
     data_dir: Option<PathBuf>,
     /// A label table instead of class folders: one row per image.
     #[arg(long, value_name = "TABLE")]
@@ -92,13 +95,14 @@ struct Args {
     /// findings are every name met but --no-finding's.
     #[arg(long, value_name = "SEP", requires = "labels")]
     label_separator: Option<String>,
-    /// With --label-separator: the word for no finding.
-    #[arg(long, value_name = "NAME", default_value = "No Finding")]
-    no_finding: String,
+    /// With --label-separator: the word for no finding (any case). [default: No Finding]
+    #[arg(long, value_name = "NAME")]
+    no_finding: Option<String>,
     /// With --label-columns: what an uncertain mention (-1) becomes: ignore (unknown,
     /// masked out), zeros (absent) or ones (present): the CheXpert paper's policies.
-    #[arg(long, value_enum, default_value_t = Uncertain::Ignore)]
-    uncertain: Uncertain,
+    /// [default: ignore]
+    #[arg(long, value_enum)]
+    uncertain: Option<Uncertain>,
     /// Appended to every table path (RSNA lists patientIds whose files are ID.dcm: .dcm).
     #[arg(long, value_name = "SUFFIX", requires = "labels")]
     path_suffix: Option<String>,
@@ -108,8 +112,8 @@ struct Args {
     group_by: Option<String>,
     /// Split by group, the group read from each image's path (relative to DATA_DIR or
     /// --images) by a regular expression: its first capture group, else its whole match
-    /// (CheXpert: 'patient[0-9]+'; files named PATIENT_VIEW.png: '^[^_]+'). An image whose
-    /// path does not match is a group of its own.
+    /// (CheXpert: 'patient[0-9]+'; files named PATIENT_VIEW.png in any folder:
+    /// '([^/]+)_[^/]*$'). An image whose path does not match is a group of its own.
     #[arg(long, value_name = "REGEX", conflicts_with = "group_by")]
     group_by_path: Option<String>,
     /// Split by group, the group read from each DICOM file's attribute (PatientID,
@@ -144,7 +148,8 @@ struct Args {
     /// How much of each file to read to check it.
     #[arg(long, value_enum, default_value_t = Verify::Full)]
     verify: Verify,
-    /// Fail (exit 1) on the first unreadable image instead of leaving it out.
+    /// Fail (exit 1) on the first unreadable image (or unusable table row) instead of
+    /// leaving it out.
     #[arg(long)]
     strict: bool,
     /// Largest image accepted, in pixels (width × height).
@@ -160,6 +165,25 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
+    if let (Some(dir), Some(table)) = (&args.data_dir, &args.labels) {
+        return Err(usage(format!(
+            "give a folder of class sub-folders ({}) or a label table (--labels {}), not both; a table's images folder is --images",
+            dir.display(),
+            table.display()
+        )));
+    }
+    // Checked here, not by clap's `requires`: clap excuses a requirement on an argument
+    // that conflicts with one given (--label-columns with --label-column).
+    if args.uncertain.is_some() && args.label_columns.is_empty() {
+        return Err(usage(
+            "--uncertain maps CheXpert's -1 in --label-columns; give --label-columns",
+        ));
+    }
+    if args.no_finding.is_some() && args.label_separator.is_none() {
+        return Err(usage(
+            "--no-finding names the no-finding word of --label-separator's joined findings; give --label-separator",
+        ));
+    }
     let plan = SplitPlan {
         val: if args.folds.is_some() { 0.0 } else { args.val },
         test: args.test,
@@ -190,7 +214,7 @@ fn run(args: Args) -> Result<()> {
         && let Some(example) = ortl_split::grouped::patient_coded(&data.files)
     {
         eprintln!(
-            "ortl-split: warning: file names look patient-coded ({example}) and no grouping was asked for: one patient's images may land in both training and validation; split by patient with --group-by-path (e.g. '^([^_]+)_'), --group-by or --group-by-tag PatientID"
+            "ortl-split: warning: file names look patient-coded ({example}) and no grouping was asked for: one patient's images may land in both training and validation; split by patient with --group-by-path (e.g. '([^/]+)_[^/]*$'), --group-by or --group-by-tag PatientID"
         );
     }
     let progress = ortl_cli::progress::bar(data.files.len() as u64, "checking");
@@ -208,6 +232,23 @@ fn run(args: Args) -> Result<()> {
         eprintln!("ortl-split: warning: left out {err}");
     }
     let kept: Vec<usize> = (0..data.files.len()).filter(|&i| readable[i]).collect();
+    if kept.is_empty() {
+        return Err(usage(format!(
+            "{}: no readable images left",
+            data.source.display()
+        )));
+    }
+    if let (Some(k), Some(groups)) = (plan.folds, &data.groups) {
+        let n_groups = dense_groups(groups, &kept)
+            .into_iter()
+            .max()
+            .map_or(0, |g| g + 1);
+        if n_groups < k as usize {
+            return Err(usage(format!(
+                "--folds {k} needs at least {k} groups; there are {n_groups}"
+            )));
+        }
+    }
     if !data.findings.is_empty() {
         return write_multilabel(&args, &plan, &data, &kept, out, errors.len());
     }
@@ -259,6 +300,19 @@ fn run(args: Args) -> Result<()> {
         })
         .collect();
 
+    warn_empty(&plan, rows.iter().map(|r| r.split), |split| {
+        let present: Vec<usize> = rows
+            .iter()
+            .filter(|r| r.split == split)
+            .map(|r| r.label)
+            .collect();
+        data.classes
+            .iter()
+            .enumerate()
+            .filter(|(label, _)| !present.contains(label))
+            .map(|(_, class)| format!("class '{class}'"))
+            .collect()
+    });
     manifest::write(&mut out, &rows).context("writing the manifest")?;
     out.flush().context("writing the manifest")?;
     out.finish()?;
@@ -276,11 +330,11 @@ fn groups_from_paths(pattern: &str, data: &Data) -> Result<Vec<Option<String>>> 
         .map(|file| {
             let relative = file.strip_prefix(&data.root).unwrap_or(file);
             let text = relative.to_string_lossy();
-            regex.captures(&text).map(|c| {
-                c.get(1)
-                    .or_else(|| c.get(0))
-                    .map_or_else(String::new, |m| m.as_str().to_string())
-            })
+            regex
+                .captures(&text)
+                .and_then(|c| c.get(1).or_else(|| c.get(0)))
+                .map(|m| m.as_str().to_string())
+                .filter(|g| !g.is_empty())
         })
         .collect();
     let unmatched = groups.iter().filter(|g| g.is_none()).count();
@@ -330,6 +384,41 @@ fn groups_from_tags(keyword: &str, files: &[PathBuf]) -> Result<Vec<Option<Strin
         );
     }
     Ok(groups)
+}
+
+/// Warns of each split the plan asks for that got no image, or lacks what `missing(split)`
+/// lists (classes, or findings' positives): whole groups can leave a split short.
+fn warn_empty(
+    plan: &SplitPlan,
+    splits: impl Iterator<Item = Split>,
+    missing: impl Fn(Split) -> Vec<String>,
+) {
+    let got: std::collections::BTreeSet<Split> = splits.collect();
+    let mut wanted: Vec<Split> = match plan.folds {
+        Some(k) => (0..k).map(Split::Fold).collect(),
+        None => [Split::Train]
+            .into_iter()
+            .chain((plan.val > 0.0).then_some(Split::Val))
+            .collect(),
+    };
+    if plan.test > 0.0 {
+        wanted.push(Split::Test);
+    }
+    for split in wanted {
+        if !got.contains(&split) {
+            eprintln!(
+                "ortl-split: warning: split {split} got no image (the groups are too few or too large for the fractions asked)"
+            );
+            continue;
+        }
+        let lacking = missing(split);
+        if !lacking.is_empty() {
+            eprintln!(
+                "ortl-split: warning: split {split} has no {}",
+                lacking.join(", no ")
+            );
+        }
+    }
 }
 
 /// Dense group ids over the kept images; an image without a group is a group of its own.
@@ -391,6 +480,26 @@ fn write_multilabel(
             }),
         })
         .collect();
+    for (f, finding) in data.findings.iter().enumerate() {
+        if !rows.iter().any(|r| r.targets[f] == Some(true)) {
+            eprintln!(
+                "ortl-split: warning: finding '{finding}' is never positive: a classifier cannot learn it (check the column or --uncertain)"
+            );
+        }
+    }
+    warn_empty(plan, rows.iter().map(|r| r.split), |split| {
+        data.findings
+            .iter()
+            .enumerate()
+            .filter(|(f, _)| {
+                rows.iter().any(|r| r.targets[*f] == Some(true))
+                    && !rows
+                        .iter()
+                        .any(|r| r.split == split && r.targets[*f] == Some(true))
+            })
+            .map(|(_, finding)| format!("a positive '{finding}'"))
+            .collect()
+    });
     multilabel::write(&mut out, &data.findings, &rows).context("writing the manifest")?;
     out.flush().context("writing the manifest")?;
     out.finish()?;
@@ -505,13 +614,16 @@ fn from_table(args: &Args, path: &std::path::Path) -> Result<Data> {
     let labels = if !args.label_columns.is_empty() {
         LabelForm::PerColumn {
             columns: args.label_columns.clone(),
-            uncertain: args.uncertain,
+            uncertain: args.uncertain.unwrap_or(Uncertain::Ignore),
         }
     } else if let Some(separator) = &args.label_separator {
         LabelForm::Joined {
             column: args.label_column.clone(),
             separator: separator.clone(),
-            none: args.no_finding.clone(),
+            none: args
+                .no_finding
+                .clone()
+                .unwrap_or_else(|| "No Finding".into()),
         }
     } else {
         LabelForm::Single {
@@ -572,7 +684,7 @@ fn from_table(args: &Args, path: &std::path::Path) -> Result<Data> {
         eprintln!(
             "ortl-split: {} uncertain mentions (-1) read as {}",
             read.uncertain,
-            match args.uncertain {
+            match args.uncertain.unwrap_or(Uncertain::Ignore) {
                 Uncertain::Ignore => "unknown (--uncertain ignore: masked out of the loss)",
                 Uncertain::Zeros => "absent (--uncertain zeros)",
                 Uncertain::Ones => "present (--uncertain ones)",

@@ -135,6 +135,17 @@ pub fn read(table: &Path, images: &Path, columns: &Columns) -> Result<Table, Tab
         file: table.into(),
         message,
     };
+    if !images.is_dir() {
+        return Err(usage(format!(
+            "the images folder {} does not exist; give it with --images",
+            images.display()
+        )));
+    }
+    if let LabelForm::Joined { separator, .. } = &columns.labels
+        && separator.is_empty()
+    {
+        return Err(usage("--label-separator is empty; NIH's is '|'".into()));
+    }
     let tab = table
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("tsv") || e.eq_ignore_ascii_case("tab"));
@@ -153,14 +164,39 @@ pub fn read(table: &Path, images: &Path, columns: &Columns) -> Result<Table, Tab
         .headers()
         .map_err(|e| usage(e.to_string()))?
         .iter()
-        .map(String::from)
+        .map(|h| h.trim().to_string())
         .collect();
+    if header.iter().all(String::is_empty) {
+        return Err(usage(
+            "no header line: the first line must name the columns".into(),
+        ));
+    }
+    if let [only] = header.as_slice()
+        && let Some(sep) = [';', '\t', ','].into_iter().find(|c| only.contains(*c))
+    {
+        return Err(usage(format!(
+            "one column '{only}': the table seems separated by {sep:?}; ortl reads comma-separated tables, or tab-separated ones named .tsv"
+        )));
+    }
+    if let Some(twice) = header
+        .iter()
+        .enumerate()
+        .find(|(i, h)| !h.is_empty() && header[..*i].contains(h))
+    {
+        return Err(usage(format!(
+            "column '{}' is named twice; rename one",
+            twice.1
+        )));
+    }
     let find = |given: &Option<String>, usual: &[&str], flag: &str, what: &str| {
-        let listed = || format!("its columns are {}", header.join(", "));
+        let listed = || {
+            let quoted: Vec<String> = header.iter().map(|h| format!("'{h}'")).collect();
+            format!("its columns are {}", quoted.join(", "))
+        };
         match given {
             Some(name) => header
                 .iter()
-                .position(|h| h == name)
+                .position(|h| h == name.trim())
                 .ok_or_else(|| usage(format!("{flag} '{name}' is not a column; {}", listed()))),
             None => usual
                 .iter()
@@ -183,10 +219,19 @@ pub fn read(table: &Path, images: &Path, columns: &Columns) -> Result<Table, Tab
         LabelForm::PerColumn { .. } => usize::MAX,
     };
     let finding_columns: Vec<usize> = match &columns.labels {
-        LabelForm::PerColumn { columns: names, .. } => names
-            .iter()
-            .map(|name| find(&Some(name.clone()), &[], "--label-columns", "finding"))
-            .collect::<Result<_, _>>()?,
+        LabelForm::PerColumn { columns: names, .. } => {
+            let at: Vec<usize> = names
+                .iter()
+                .map(|name| find(&Some(name.clone()), &[], "--label-columns", "finding"))
+                .collect::<Result<_, _>>()?;
+            if let Some(i) = (1..at.len()).find(|&i| at[..i].contains(&at[i])) {
+                return Err(usage(format!(
+                    "--label-columns names '{}' twice",
+                    names[i].trim()
+                )));
+            }
+            at
+        }
         _ => Vec::new(),
     };
     let mut uncertain = 0;
@@ -206,14 +251,25 @@ pub fn read(table: &Path, images: &Path, columns: &Columns) -> Result<Table, Tab
     let mut left_out = Vec::new();
     // Each image's first row and its label: a repeat with the same label is the same fact
     // again (RSNA lists one row per box), with another it is a contradiction.
-    let mut first_row: HashMap<PathBuf, (u64, String)> = HashMap::new();
+    let mut first_row: HashMap<PathBuf, (u64, String, Option<String>)> = HashMap::new();
     let mut repeats = 0;
     for (index, record) in csv.records().enumerate() {
-        let line = index as u64 + 2;
+        // The reader's own line: blank lines and quoted line breaks count.
+        let line = match &record {
+            Ok(r) => r.position().map_or(index as u64 + 2, |p| p.line()),
+            Err(e) => e.position().map_or(index as u64 + 2, |p| p.line()),
+        };
         let record = record.map_err(|e| TableError::Row {
             file: table.into(),
             line,
-            message: e.to_string(),
+            message: match e.kind() {
+                csv::ErrorKind::UnequalLengths {
+                    expected_len, len, ..
+                } => {
+                    format!("{len} fields where the header has {expected_len}")
+                }
+                _ => e.to_string(),
+            },
         })?;
         let field = |at: usize| record.get(at).unwrap_or("").trim();
         let path = format!(
@@ -236,7 +292,7 @@ pub fn read(table: &Path, images: &Path, columns: &Columns) -> Result<Table, Tab
                 let mut names: Vec<&str> = text
                     .split(separator.as_str())
                     .map(str::trim)
-                    .filter(|n| !n.is_empty() && n != none)
+                    .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case(none))
                     .collect();
                 names.sort_unstable();
                 names.dedup();
@@ -297,32 +353,69 @@ pub fn read(table: &Path, images: &Path, columns: &Columns) -> Result<Table, Tab
             continue;
         }
 
-        let Some(file) = locate(images, path, &mut by_name)? else {
-            leave(format!("{path}: no such image under {}", images.display()));
-            continue;
-        };
-        if let Some((first, label)) = first_row.get(&file) {
-            if *label == class {
-                repeats += 1;
+        let file = match locate(images, path, &mut by_name)? {
+            Located::One(file) => file,
+            Located::None => {
+                leave(format!("{path}: no such image under {}", images.display()));
                 continue;
             }
-            return Err(TableError::Row {
-                file: table.into(),
-                line,
-                message: format!(
-                    "'{path}' is labelled '{class}' here but '{label}' on line {first}; one label per image"
-                ),
-            });
+            Located::Several(found) => {
+                leave(format!(
+                    "{path}: {} files of that name under {} ({}); give the sub-folder in the table",
+                    found.len(),
+                    images.display(),
+                    found
+                        .iter()
+                        .take(2)
+                        .map(|f| f.strip_prefix(images).unwrap_or(f).display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                continue;
+            }
+        };
+        let group = group_at
+            .map(field)
+            .filter(|g| !g.is_empty())
+            .map(String::from);
+        // The same image however the table spells its path (absolute, with `..`).
+        let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+        if let Some((first, label, first_group)) = first_row.get(&key) {
+            let conflict = if *label != class {
+                Some(format!(
+                    "is labelled {} here but {} on line {first}; one label per image",
+                    describe(&class, &columns.labels),
+                    describe(label, &columns.labels)
+                ))
+            } else if *first_group != group {
+                Some(format!(
+                    "is in group '{}' here but '{}' on line {first}; one group per image",
+                    group.as_deref().unwrap_or(""),
+                    first_group.as_deref().unwrap_or("")
+                ))
+            } else {
+                None
+            };
+            match conflict {
+                None => {
+                    repeats += 1;
+                    continue;
+                }
+                Some(message) => {
+                    return Err(TableError::Row {
+                        file: table.into(),
+                        line,
+                        message: format!("'{path}' {message}"),
+                    });
+                }
+            }
         }
-        first_row.insert(file.clone(), (line, class.clone()));
+        first_row.insert(key, (line, class.clone(), group.clone()));
         entries.push(Entry {
             file,
             class,
             targets,
-            group: group_at
-                .map(field)
-                .filter(|g| !g.is_empty())
-                .map(String::from),
+            group,
             line,
         });
     }
@@ -377,7 +470,10 @@ pub fn read(table: &Path, images: &Path, columns: &Columns) -> Result<Table, Tab
             }
             (Vec::new(), findings)
         }
-        LabelForm::PerColumn { columns: names, .. } => (Vec::new(), names.clone()),
+        LabelForm::PerColumn { columns: names, .. } => (
+            Vec::new(),
+            names.iter().map(|n| n.trim().to_string()).collect(),
+        ),
     };
     Ok(Table {
         entries,
@@ -397,13 +493,13 @@ fn locate(
     images: &Path,
     path: &str,
     by_name: &mut Option<HashMap<String, Vec<PathBuf>>>,
-) -> Result<Option<PathBuf>, TableError> {
+) -> Result<Located, TableError> {
     let direct = images.join(path);
     if direct.is_file() {
-        return Ok(Some(direct));
+        return Ok(Located::One(direct));
     }
     if path.contains(['/', '\\']) {
-        return Ok(None);
+        return Ok(Located::None);
     }
     let index = match by_name {
         Some(index) => index,
@@ -413,9 +509,38 @@ fn locate(
         })?),
     };
     Ok(match index.get(path).map(Vec::as_slice) {
-        Some([one]) => Some(one.clone()),
-        _ => None,
+        Some([one]) => Located::One(one.clone()),
+        Some([]) | None => Located::None,
+        Some(several) => Located::Several(several.to_vec()),
     })
+}
+
+/// Where a table's path led.
+enum Located {
+    One(PathBuf),
+    None,
+    /// A bare name several sub-folders hold.
+    Several(Vec<PathBuf>),
+}
+
+/// A row's labels in words: the class, the joined findings, or each finding's value.
+fn describe(class: &str, form: &LabelForm) -> String {
+    match form {
+        LabelForm::PerColumn { columns, .. } => columns
+            .iter()
+            .zip(class.chars())
+            .map(|(name, value)| {
+                let value = match value {
+                    '1' => "1",
+                    '0' => "0",
+                    _ => "unknown",
+                };
+                format!("{}={value}", name.trim())
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => format!("'{class}'"),
+    }
 }
 
 /// Every file below `dir` by file name (links followed, as `find -L`).
@@ -501,7 +626,7 @@ mod tests {
         assert!(error.is_usage());
         let message = error.to_string();
         assert!(
-            message.contains("--path-column") && message.contains("img, dx"),
+            message.contains("--path-column") && message.contains("'img', 'dx'"),
             "{message}"
         );
         let error = read(

@@ -432,3 +432,47 @@ fn dicom_files_split_by_their_patient_id() {
     assert_eq!(code, 2);
     assert!(stderr.contains("not a DICOM attribute keyword"), "{stderr}");
 }
+
+#[test]
+fn review_cases_refuse_or_name_what_would_mislead() {
+    let wd = Workdir::new();
+    nih_style(&wd);
+    // Table-only flags with a class folder are refused, not ignored.
+    let (code, _, stderr) = split(&wd, &["images", "--group-by", "Patient ID"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = split(&wd, &["images", "--labels", "labels.csv"]);
+    assert_eq!(code, 2, "{stderr}");
+    // More folds than patients.
+    let mut folds = TABLE.to_vec();
+    folds.extend(["--group-by", "Patient ID", "--folds", "99"]);
+    let (code, _, stderr) = split(&wd, &folds);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--folds 99 needs at least 99 groups"),
+        "{stderr}"
+    );
+
+    // One image spelled two ways is one image; a bare name in two folders is named;
+    // line numbers count blank lines.
+    let absolute = wd.join("images/normal/normal-001.png");
+    fs::create_dir_all(wd.join("images/other")).unwrap();
+    fs::copy(&absolute, wd.join("images/other/normal-002.png")).unwrap();
+    let text = format!(
+        "path,label\nnormal/normal-001.png,a\n\n{},a\nnormal-002.png,a\ntuberculosis/tuberculosis-000.png,b\n",
+        absolute.display()
+    );
+    fs::write(wd.join("t.csv"), text).unwrap();
+    let (code, stdout, stderr) =
+        split(&wd, &["--labels", "t.csv", "--images", "images", "-o", "-"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout.lines().count(),
+        3,
+        "two images and the header: {stdout}"
+    );
+    assert!(stderr.contains("1 repeating an image merged"), "{stderr}");
+    assert!(
+        stderr.contains("line 5: normal-002.png: 2 files of that name"),
+        "{stderr}"
+    );
+}
