@@ -160,11 +160,7 @@ fn wanted(name: &str) -> Result<(String, HubFile, Pin<'static>)> {
     let source = pretrained::imagenet(canonical).ok_or_else(|| {
         usage(format!(
             "'{name}' is neither a built-in backbone with ImageNet weights ({}) nor hf:ORG/REPO[@REVISION][:FILE]",
-            IMAGENET
-                .iter()
-                .map(|s| s.backbone.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            pretrained::imagenet_backbones()
         ))
     })?;
     let pin = Pin {

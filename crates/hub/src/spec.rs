@@ -145,11 +145,7 @@ pub fn resolve(backbone: &str, spec: &WeightsSpec, hub: &Hub) -> Result<Resolved
             let source = pretrained::imagenet(backbone).ok_or_else(|| {
                 ResolveError::Usage(format!(
                     "--weights imagenet: ortl knows no ImageNet weights for {backbone}; it knows them for {} (give another file as --weights hf:ORG/REPO[:FILE] or FILE.safetensors)",
-                    pretrained::IMAGENET
-                        .iter()
-                        .map(|s| s.backbone.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    pretrained::imagenet_backbones()
                 ))
             })?;
             let pin = Pin {

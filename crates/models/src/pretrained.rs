@@ -43,6 +43,15 @@ pub static IMAGENET: LazyLock<Vec<Source>> = LazyLock::new(|| {
         .expect("data/imagenet.csv parses (tested)")
 });
 
+/// The built-in backbones ortl has ImageNet weights for, for messages.
+pub fn imagenet_backbones() -> String {
+    IMAGENET
+        .iter()
+        .map(|s| s.backbone.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The ImageNet source of built-in backbone `name`.
 pub fn imagenet(name: &str) -> Option<&'static Source> {
     IMAGENET.iter().find(|s| s.backbone == name)

@@ -46,15 +46,16 @@ const TABLE: [&str; 6] = [
 ];
 
 fn groups_by_split(m: &Manifest) -> HashMap<String, Split> {
+    whole_groups(m.rows.iter().map(|r| (r.group.clone(), r.split)))
+}
+
+/// Each group's split, asserting that no group is in two.
+fn whole_groups(rows: impl Iterator<Item = (Option<String>, Split)>) -> HashMap<String, Split> {
     let mut seen = HashMap::new();
-    for row in &m.rows {
-        let group = row.group.clone().expect("a group column");
-        let first = *seen.entry(group.clone()).or_insert(row.split);
-        assert_eq!(
-            first, row.split,
-            "patient {group} is in {first} and {}",
-            row.split
-        );
+    for (group, split) in rows {
+        let group = group.expect("a group column");
+        let first = *seen.entry(group.clone()).or_insert(split);
+        assert_eq!(first, split, "patient {group} is in {first} and {split}");
     }
     seen
 }
@@ -203,17 +204,7 @@ const SEED: u64 = 7;
 
 /// No group (patient) in two splits; returns the groups per split.
 fn patients_stay_whole(m: &MultiLabelManifest) -> HashMap<String, Split> {
-    let mut seen = HashMap::new();
-    for row in &m.rows {
-        let group = row.group.clone().expect("a group column");
-        let first = *seen.entry(group.clone()).or_insert(row.split);
-        assert_eq!(
-            first, row.split,
-            "patient {group} is in {first} and {}",
-            row.split
-        );
-    }
-    seen
+    whole_groups(m.rows.iter().map(|r| (r.group.clone(), r.split)))
 }
 
 #[test]

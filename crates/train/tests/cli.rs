@@ -1,47 +1,24 @@
 //! ortl-train run as a user runs it, on a small generated tensors folder.
 
+mod common;
+
 use std::fs;
 
 use ortl_fixtures::Workdir;
 use ortl_fixtures::workdir::run;
-use ortl_imaging::{AugmentSpec, Filter};
-use ortl_manifest::Manifest;
+use ortl_imaging::AugmentSpec;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ortl-train");
 
-/// 12 images per class at 32×32, every 4th for validation, 2 augmented copies.
+/// 12 images per class at 32×32, every 4th for validation, 2 copies flipped.
 fn tensors(wd: &Workdir) {
-    wd.dataset("data", 12);
-    let mut text = String::from("path,label,class,split\n");
-    for (label, class) in ["normal", "tuberculosis"].iter().enumerate() {
-        for i in 0..12 {
-            let split = if i % 4 == 0 { "val" } else { "train" };
-            text += &format!("data/{class}/{class}-{i:03}.png,{label},{class},{split}\n");
-        }
-    }
-    fs::write(wd.join("manifest.csv"), text).unwrap();
-    let manifest = Manifest::read(&wd.join("manifest.csv")).unwrap();
-    let job = ortl_augment::Job {
-        height: 32,
-        width: 32,
-        filter: Filter::BilinearAntialias,
-        spec: AugmentSpec {
+    common::tensors_with(
+        wd,
+        AugmentSpec {
             flip: ortl_imaging::Flip::Horizontal,
             ..AugmentSpec::default()
         },
-        copies: 2,
-        keep_original: false,
-        seed: 1,
-        shard_size: 64,
-        decoding: ortl_imaging::DecodeOptions {
-            window: ortl_imaging::Window::MinMax,
-            ..Default::default()
-        },
-        strict: true,
-    };
-    let out = wd.join("tensors");
-    fs::create_dir(&out).unwrap();
-    ortl_augment::write_tensors(&manifest, "manifest.csv", &job, &out, &out, || {}).unwrap();
+    );
 }
 
 fn train(wd: &Workdir, extra: &[&str]) -> (i32, String, String) {

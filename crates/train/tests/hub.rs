@@ -2,6 +2,8 @@
 //! (ortl_fixtures::hub) answers as huggingface.co does, and ortl-train runs as a user runs it
 //! with the HF_* variables pointing at it and at a fresh cache per test.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -12,8 +14,7 @@ use ortl_fixtures::hub::{Hub as TestHub, sha256_hex};
 use ortl_fixtures::workdir::run;
 use ortl_hub::spec::ResolveError;
 use ortl_hub::{HubError, HubFile, WeightsSpec};
-use ortl_imaging::{AugmentSpec, Filter};
-use ortl_manifest::Manifest;
+use ortl_imaging::AugmentSpec;
 use ortl_manifest::train_record::{TrainRecord, Weights};
 use safetensors::{Dtype, tensor::TensorView};
 
@@ -22,36 +23,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_ortl-train");
 /// timm's MobileNetV2 module prefixes against torchvision's (what `rename_for` applies).
 const MOBILENET_RENAME: &str = include_str!("../../models/data/rename/mobilenetv2_100.tsv");
 
-/// 12 images per class at 32×32, every 4th for validation, 2 augmented copies (as cli.rs).
+/// The shared small tensors folder, unaugmented.
 fn tensors(wd: &Workdir) {
-    wd.dataset("data", 12);
-    let mut text = String::from("path,label,class,split\n");
-    for (label, class) in ["normal", "tuberculosis"].iter().enumerate() {
-        for i in 0..12 {
-            let split = if i % 4 == 0 { "val" } else { "train" };
-            text += &format!("data/{class}/{class}-{i:03}.png,{label},{class},{split}\n");
-        }
-    }
-    fs::write(wd.join("manifest.csv"), text).unwrap();
-    let manifest = Manifest::read(&wd.join("manifest.csv")).unwrap();
-    let job = ortl_augment::Job {
-        height: 32,
-        width: 32,
-        filter: Filter::BilinearAntialias,
-        spec: AugmentSpec::default(),
-        copies: 2,
-        keep_original: false,
-        seed: 1,
-        shard_size: 64,
-        decoding: ortl_imaging::DecodeOptions {
-            window: ortl_imaging::Window::MinMax,
-            ..Default::default()
-        },
-        strict: true,
-    };
-    let out = wd.join("tensors");
-    fs::create_dir(&out).unwrap();
-    ortl_augment::write_tensors(&manifest, "manifest.csv", &job, &out, &out, || {}).unwrap();
+    common::tensors_with(wd, AugmentSpec::default());
 }
 
 /// ortl-train on `tensors` with its cache in `hf_home` and the hub at `endpoint`; nothing
