@@ -17,6 +17,12 @@ TRAIN    ?= --preset tutorial
 COMPARE  ?= resnet50 inception_resnet_v2 mobilenet_v2 efficientnet_b0 densenet201 inception_v3 vgg19
 endif
 DATA     ?= fixtures/xray
+# A label table instead of class folders (ortl-split --labels; DATA is then its images
+# folder), and extra flags of the split: the table's columns, grouping by patient, e.g.
+#   make all LABELS=stage_2_train_labels.csv DATA=stage_2_train_images \
+#     SPLIT="--path-column patientId --path-suffix .dcm --label-column Target --group-by patientId"
+LABELS   ?=
+SPLIT    ?=
 OUT      ?= out
 SIZE     ?= 100x100
 COPIES   ?= 8
@@ -95,7 +101,7 @@ $(error VAL=$(VAL) leaves no validation images to choose the best epoch by and t
 endif
 # -L: a DATA that is a symlink, or images that are, count by what they point to.
 DATA_STAMP := $(call stamp,data,$(shell find -L '$(DATA)/' -printf '%P\t%s\t%T@\n' 2>/dev/null | LC_ALL=C sort | sha256sum))
-SPLIT_STAMP := $(call stamp,split.settings,$(DATA) --val $(VAL) --test $(TEST) --seed $(SEED))
+SPLIT_STAMP := $(call stamp,split.settings,$(DATA) $(LABELS) --val $(VAL) --test $(TEST) --seed $(SEED) $(SPLIT))
 AUGMENT_STAMP := $(call stamp,augment.settings,--size $(SIZE) --copies $(COPIES) --seed $(SEED) $(AUGMENT))
 TRAIN_STAMP := $(call stamp,train.settings,--backbone $(BACKBONE) --weights $(WEIGHTS) --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN))
 COMPARE_STAMP := $(call stamp,compare.settings,--weights $(WEIGHTS) --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN))
@@ -126,8 +132,9 @@ build: .ort/INSTALLED
 	$(CARGO) build --profile $(PROFILE) --bins
 
 split: $(OUT)/manifest.csv
-$(OUT)/manifest.csv: $(BIN)/ortl-split $(DATA_STAMP) $(SPLIT_STAMP) | .ort/INSTALLED
-	$(BIN)/ortl-split '$(DATA)' --val $(VAL) --test $(TEST) --seed $(SEED) -o $@ --force
+$(OUT)/manifest.csv: $(BIN)/ortl-split $(DATA_STAMP) $(SPLIT_STAMP) $(LABELS) | .ort/INSTALLED
+	$(BIN)/ortl-split $(if $(LABELS),--labels '$(LABELS)' --images,) '$(DATA)' \
+	  --val $(VAL) --test $(TEST) --seed $(SEED) $(SPLIT) -o $@ --force
 
 augment: $(OUT)/tensors/meta.json
 $(OUT)/tensors/meta.json: $(OUT)/manifest.csv $(BIN)/ortl-augment $(AUGMENT_STAMP)

@@ -72,6 +72,15 @@ tutorial_is_resnet50_from_imagenet_weights() {
   local trained; trained=$(grep -A1 "ortl-train" "$work/11.log" | grep -c -- "--weights imagenet")
   [[ $trained == 7 ]] || { echo "$trained of 7 compared with ImageNet weights"; cat "$work/11.log"; return 1; }
 }
+# LABELS= splits a label table, DATA its images, SPLIT the extra flags (a dry run).
+a_label_table_is_split_with_its_flags() {
+  printf 'path,label,patient\nnormal/normal-000.png,a,p1\n' > "$work/labels.csv"
+  mk -n split LABELS="$work/labels.csv" SPLIT="--group-by patient" > "$work/12.log" 2>&1 ||
+    { cat "$work/12.log"; return 1; }
+  tr -d '\\\n' < "$work/12.log" |
+    grep -qE -- "ortl-split --labels '$work/labels.csv' --images '$work/data' +--val .*--group-by patient" ||
+    { echo "not the table's split:"; cat "$work/12.log"; return 1; }
+}
 # A path that is not a regular file is written through: /dev/null survives every binary.
 special_files_are_written_not_replaced() {
   local dev=$work/null fifo=$work/fifo
@@ -123,5 +132,6 @@ check "a new EPOCHS re-runs train, infer and report, not split or augment" new_e
 check "a touched image re-runs from the split" touched_image_reruns_from_the_split
 check "make compare trains a backbone added to COMPARE, and only that one" compare_trains_only_the_new_backbone
 check "TUTORIAL=1 trains ResNet50 (and compares seven backbones) from ImageNet weights" tutorial_is_resnet50_from_imagenet_weights
+check "LABELS= splits a label table with SPLIT's flags" a_label_table_is_split_with_its_flags
 check "devices, FIFOs and symlinks are written through, never replaced" special_files_are_written_not_replaced
 finish "Makefile build graph"
