@@ -19,6 +19,26 @@ pub fn snapshot_path(cache: &Path, repo: &str, commit: &str, file: &str) -> Path
         .join(file)
 }
 
+/// Whether a download into `repo`'s blobs holds its lock (hf-hub's `blobs/ETAG.lock`,
+/// an exclusive flock while it runs; the file itself stays after).
+pub fn download_locked(cache: &Path, repo: &str) -> bool {
+    let blobs = repo_folder(cache, repo).join("blobs");
+    std::fs::read_dir(blobs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "lock"))
+        .any(|e| {
+            std::fs::File::open(e.path()).is_ok_and(|f| match f.try_lock() {
+                Ok(()) => {
+                    let _ = f.unlock();
+                    false
+                }
+                Err(_) => true,
+            })
+        })
+}
+
 /// Removes `repo`'s partial downloads; returns how many there were.
 pub fn drop_partials(cache: &Path, repo: &str) -> usize {
     let blobs = repo_folder(cache, repo).join("blobs");

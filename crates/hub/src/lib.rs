@@ -249,9 +249,32 @@ impl Hub {
                     fetch: fetch.into(),
                 });
             }
-            None => (self.download(file, fetch)?, true),
+            None => match self.download(file, fetch) {
+                // Another process (a parallel `make compare`, a job on a shared cache) holds
+                // the download: wait for its file rather than fetch it twice.
+                Err(HubError::Busy { .. }) => match self.wait_for(file) {
+                    Some(path) => (path, false),
+                    None => (self.download(file, fetch)?, true),
+                },
+                other => (other?, true),
+            },
         };
         self.verify(file, path, pin, downloaded)
+    }
+
+    /// The file another process is downloading, once it is in the cache; `None` when that
+    /// download ended without it (interrupted: this process takes over and resumes).
+    fn wait_for(&self, file: &HubFile) -> Option<PathBuf> {
+        eprintln!(
+            "{}: another process is downloading {file} into {}; waiting for it",
+            self.program,
+            self.cache_dir().display()
+        );
+        let lock_held = || cache::download_locked(self.cache_dir(), &file.repo);
+        while lock_held() {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        self.cached(file)
     }
 
     fn download(&self, file: &HubFile, fetch: &str) -> Result<PathBuf, HubError> {

@@ -346,3 +346,51 @@ fn a_token_is_sent_as_a_bearer() {
             .any(|r| r.authorization.as_deref() == Some("Bearer hf_test_token"))
     );
 }
+
+#[test]
+fn a_download_another_process_holds_is_waited_for_not_repeated() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestHub::start();
+    let bytes = weights_bytes();
+    let commit = server.put(REPO, "model.safetensors", &bytes);
+    let sha = sha256_hex(&bytes);
+    let repo_dir = dir.path().join("hub/models--test-org--weights.in1k");
+    std::fs::create_dir_all(repo_dir.join("blobs")).unwrap();
+    // The other process: holds hf-hub's lock on the blob, writes the file into the cache
+    // as a download does, then lets go.
+    let lock = std::fs::File::create(repo_dir.join(format!("blobs/{sha}.lock"))).unwrap();
+    lock.lock().unwrap();
+    let other = {
+        let (repo_dir, bytes, sha, commit) =
+            (repo_dir.clone(), bytes.clone(), sha.clone(), commit.clone());
+        std::thread::spawn(move || {
+            // Past hf-hub's own five one-second tries.
+            std::thread::sleep(std::time::Duration::from_secs(7));
+            std::fs::write(repo_dir.join(format!("blobs/{sha}")), &bytes).unwrap();
+            let snapshot = repo_dir.join(format!("snapshots/{commit}"));
+            std::fs::create_dir_all(&snapshot).unwrap();
+            std::os::unix::fs::symlink(
+                format!("../../blobs/{sha}"),
+                snapshot.join("model.safetensors"),
+            )
+            .unwrap();
+            std::fs::create_dir_all(repo_dir.join("refs")).unwrap();
+            std::fs::write(repo_dir.join("refs/main"), &commit).unwrap();
+            lock.unlock().unwrap();
+        })
+    };
+    let fetched = hub(dir.path(), &server)
+        .fetch(&file("model.safetensors"), Pin::default(), "x")
+        .unwrap();
+    other.join().unwrap();
+    assert!(!fetched.downloaded, "fetched again instead of waiting");
+    assert_eq!(std::fs::read(&fetched.path).unwrap(), bytes);
+    assert!(
+        !server
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("/lfs/") && r.range.as_deref() != Some("bytes=0-0")),
+        "the body was transferred a second time: {:?}",
+        server.requests()
+    );
+}
