@@ -349,10 +349,11 @@ fn run(args: Args) -> Result<()> {
         .map_err(|e| usage(e.to_string()))?;
     let set = TensorSet::open(&args.tensors).map_err(|e| usage(e.to_string()))?;
     eprintln!(
-        "ortl-train: {} from {}; loading the backbone {} …",
+        "ortl-train: {} from {}; loading the backbone {}{} …",
         ortl_cli::count(set.rows.len(), "stored image", "stored images"),
         args.tensors.display(),
-        s.backbone
+        s.backbone,
+        weights_wanted(&s.backbone, args.weights.as_ref())
     );
     // Before any output is replaced: a download that fails (no network, a wrong name)
     // leaves the previous run as it was.
@@ -761,6 +762,27 @@ fn load_backbone(args: &Args, s: &Settings) -> Result<ortl_models::Backbone> {
             }));
         }
     })
+}
+
+/// What `--weights` asks for, in words, for the log's first line (the backbone line
+/// after loading gives the commit and hash found).
+fn weights_wanted(backbone: &str, spec: Option<&WeightsSpec>) -> String {
+    match spec {
+        None => String::new(),
+        Some(WeightsSpec::ImageNet) => match ortl_models::pretrained::imagenet(backbone) {
+            Some(source) => format!(
+                " with ImageNet weights from {}{}",
+                ortl_hub::spec::source_file(source),
+                source
+                    .sha256
+                    .as_deref()
+                    .map_or(String::new(), |sha| format!(" (sha256 {sha}, pinned)"))
+            ),
+            None => " with ImageNet weights".into(),
+        },
+        Some(WeightsSpec::Hub(file)) => format!(" with weights from {file}"),
+        Some(WeightsSpec::File(path)) => format!(" with weights from {}", path.display()),
+    }
 }
 
 /// An imported `.onnx` backbone, cut where `--features` says or graph analysis finds.
