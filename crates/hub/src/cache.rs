@@ -22,33 +22,36 @@ pub fn snapshot_path(cache: &Path, repo: &str, commit: &str, file: &str) -> Path
 /// Whether a download into `repo`'s blobs holds its lock (hf-hub's `blobs/ETAG.lock`,
 /// an exclusive flock while it runs; the file itself stays after).
 pub fn download_locked(cache: &Path, repo: &str) -> bool {
-    let blobs = repo_folder(cache, repo).join("blobs");
-    std::fs::read_dir(blobs)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "lock"))
-        .any(|e| {
-            std::fs::File::open(e.path()).is_ok_and(|f| match f.try_lock() {
-                Ok(()) => {
-                    let _ = f.unlock();
-                    false
-                }
-                Err(_) => true,
-            })
+    blobs_with_extension(cache, repo, "lock").any(|lock| {
+        std::fs::File::open(lock).is_ok_and(|f| match f.try_lock() {
+            Ok(()) => {
+                let _ = f.unlock();
+                false
+            }
+            Err(_) => true,
         })
+    })
 }
 
 /// Removes `repo`'s partial downloads; returns how many there were.
 pub fn drop_partials(cache: &Path, repo: &str) -> usize {
-    let blobs = repo_folder(cache, repo).join("blobs");
-    std::fs::read_dir(blobs)
+    blobs_with_extension(cache, repo, "part")
+        .filter(|part| std::fs::remove_file(part).is_ok())
+        .count()
+}
+
+/// `repo`'s files in `blobs/` named `*.extension` (hf-hub's `.part` and `.lock`).
+fn blobs_with_extension<'a>(
+    cache: &Path,
+    repo: &str,
+    extension: &'a str,
+) -> impl Iterator<Item = PathBuf> + 'a {
+    std::fs::read_dir(repo_folder(cache, repo).join("blobs"))
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "part"))
-        .filter(|e| std::fs::remove_file(e.path()).is_ok())
-        .count()
+        .map(|entry| entry.path())
+        .filter(move |path| path.extension().is_some_and(|x| x == extension))
 }
 
 /// One file in the cache.
@@ -85,13 +88,8 @@ pub fn commit_of(cache: &Path, file: &HubFile, path: &Path) -> Option<String> {
 /// Bytes already downloaded for `file`'s repository by an interrupted transfer: the largest
 /// partial blob (a download resumes from it).
 pub fn partial_bytes(cache: &Path, file: &HubFile) -> u64 {
-    let blobs = repo_folder(cache, &file.repo).join("blobs");
-    std::fs::read_dir(blobs)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "part"))
-        .filter_map(|e| e.metadata().ok().map(|m| m.len()))
+    blobs_with_extension(cache, &file.repo, "part")
+        .filter_map(|part| std::fs::metadata(part).ok().map(|m| m.len()))
         .max()
         .unwrap_or(0)
 }

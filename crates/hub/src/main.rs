@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use ortl_cli::usage;
-use ortl_hub::spec::source_file;
+use ortl_hub::spec::{source_file, source_pin};
 use ortl_hub::{Hub, HubFile, Pin, cache};
 use ortl_models::pretrained::{self, IMAGENET};
 
@@ -163,9 +163,9 @@ fn wanted(name: &str) -> Result<(String, HubFile, Pin<'static>)> {
             pretrained::imagenet_backbones()
         ))
     })?;
-    let pin = Pin {
-        sha256: source.sha256.as_deref(),
-        size: source.size,
-    };
-    Ok((canonical.to_string(), source_file(source), pin))
+    Ok((
+        canonical.to_string(),
+        source_file(source),
+        source_pin(source),
+    ))
 }

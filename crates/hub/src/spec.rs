@@ -101,6 +101,14 @@ impl std::str::FromStr for WeightsSpec {
     }
 }
 
+/// What a table entry's file must be.
+pub fn source_pin(source: &Source) -> Pin<'_> {
+    Pin {
+        sha256: source.sha256.as_deref(),
+        size: source.size,
+    }
+}
+
 /// Where a table entry's file is on the hub.
 pub fn source_file(source: &Source) -> HubFile {
     HubFile {
@@ -148,11 +156,7 @@ pub fn resolve(backbone: &str, spec: &WeightsSpec, hub: &Hub) -> Result<Resolved
                     pretrained::imagenet_backbones()
                 ))
             })?;
-            let pin = Pin {
-                sha256: source.sha256.as_deref(),
-                size: source.size,
-            };
-            let fetched = hub.fetch(&source_file(source), pin, backbone)?;
+            let fetched = hub.fetch(&source_file(source), source_pin(source), backbone)?;
             Ok(Resolved {
                 path: fetched.path.clone(),
                 weights: fetched.weights(),

@@ -165,6 +165,7 @@ fn open(
 /// Whether the data set is encoded in explicit VR big endian (a retired transfer syntax,
 /// still in archives).
 fn is_big_endian(object: &DefaultDicomObject) -> bool {
+    // Spelled out: dicom-rs deprecates its constant for this retired transfer syntax.
     const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
     object.meta().transfer_syntax().trim_end_matches('\0') == EXPLICIT_VR_BIG_ENDIAN
 }

@@ -49,7 +49,9 @@ const CLASSIFIER_PREFIXES: &[&str] = &[
     "pre_logits.",
 ];
 
-fn ignored(name: &str) -> bool {
+/// Whether the loader passes over a file's tensor `name`: a classifier's, or a BatchNorm
+/// step counter.
+pub fn is_ignored(name: &str) -> bool {
     name.ends_with("num_batches_tracked") || CLASSIFIER_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
@@ -111,7 +113,7 @@ pub fn load_safetensors_renamed(
     let unexpected: Vec<String> = by_ours
         .iter()
         .filter(|(ours, theirs)| {
-            !ignored(theirs) && !backbone.graph.initializers.contains_key(*ours)
+            !is_ignored(theirs) && !backbone.graph.initializers.contains_key(*ours)
         })
         .map(|(_, theirs)| theirs.to_string())
         .collect();

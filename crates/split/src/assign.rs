@@ -93,10 +93,11 @@ fn fraction(n: usize, f: f64) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn plan() -> SplitPlan {
+    /// The plan the split tests start from: 0.2 validation, 0.1 test, stratified.
+    pub(crate) fn plan() -> SplitPlan {
         SplitPlan {
             val: 0.2,
             test: 0.1,

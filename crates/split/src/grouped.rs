@@ -124,17 +124,8 @@ pub fn patient_coded(files: &[std::path::PathBuf]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::assign::tests::plan;
     use std::collections::{HashMap, HashSet};
-
-    fn plan() -> SplitPlan {
-        SplitPlan {
-            val: 0.2,
-            test: 0.1,
-            seed: 12,
-            stratify: true,
-            folds: None,
-        }
-    }
 
     /// 300 patients with 1–6 images each; a patient's class is fixed, one in three positive.
     fn patients() -> (Vec<usize>, Vec<usize>) {

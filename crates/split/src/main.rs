@@ -238,11 +238,13 @@ fn run(args: Args) -> Result<()> {
             data.source.display()
         )));
     }
-    if let (Some(k), Some(groups)) = (plan.folds, &data.groups) {
-        let n_groups = dense_groups(groups, &kept)
-            .into_iter()
-            .max()
-            .map_or(0, |g| g + 1);
+    // Each kept image's group id, once: for the folds check and the assignment.
+    let dense = data
+        .groups
+        .as_ref()
+        .map(|groups| dense_groups(groups, &kept));
+    if let (Some(k), Some(dense)) = (plan.folds, &dense) {
+        let n_groups = dense.iter().max().map_or(0, |&g| g + 1);
         if n_groups < k as usize {
             return Err(usage(format!(
                 "--folds {k} needs at least {k} groups; there are {n_groups}"
@@ -250,7 +252,7 @@ fn run(args: Args) -> Result<()> {
         }
     }
     if !data.findings.is_empty() {
-        return write_multilabel(&args, &plan, &data, &kept, out, errors.len());
+        return write_multilabel(&args, &plan, &data, &kept, dense, out, errors.len());
     }
     let mut per_class = vec![0usize; data.classes.len()];
     for &i in &kept {
@@ -264,11 +266,10 @@ fn run(args: Args) -> Result<()> {
         )));
     }
 
-    let splits: Vec<Split> = match &data.groups {
-        Some(groups) => {
-            let dense = dense_groups(groups, &kept);
+    let splits: Vec<Split> = match &dense {
+        Some(dense) => {
             let labels: Vec<usize> = kept.iter().map(|&i| data.labels[i]).collect();
-            assign_grouped(&labels, &dense, data.classes.len(), &plan)
+            assign_grouped(&labels, dense, data.classes.len(), &plan)
         }
         None => {
             // Each class's images in order, dealt by the per-class assignment.
@@ -444,11 +445,12 @@ fn write_multilabel(
     plan: &SplitPlan,
     data: &Data,
     kept: &[usize],
+    dense: Option<Vec<usize>>,
     mut out: Output,
     unreadable: usize,
 ) -> Result<()> {
-    let no_groups = vec![None; data.files.len()];
-    let dense = dense_groups(data.groups.as_deref().unwrap_or(&no_groups), kept);
+    // Not grouped: each image is a group of its own.
+    let dense = dense.unwrap_or_else(|| (0..kept.len()).collect());
     let n_groups = dense.iter().max().map_or(0, |&g| g + 1);
     let width = if plan.stratify {
         data.findings.len() + 1
@@ -541,15 +543,9 @@ fn summarize_findings(findings: &[String], rows: &[MultiLabelRow], unreadable: u
     table.push('\n');
     if rows.iter().any(|r| r.group.is_some()) {
         table += &format!("{:width$}", "groups");
+        let groups = rows.iter().map(|r| (r.split, r.group.as_deref()));
         for split in &splits {
-            let mut names: Vec<&str> = rows
-                .iter()
-                .filter(|r| r.split == *split)
-                .filter_map(|r| r.group.as_deref())
-                .collect();
-            names.sort_unstable();
-            names.dedup();
-            table += &format!(" {:>16}", names.len());
+            table += &format!(" {:>16}", distinct_groups(groups.clone(), Some(*split)));
         }
         table.push('\n');
     }
@@ -720,6 +716,18 @@ fn from_table(args: &Args, path: &std::path::Path) -> Result<Data> {
     })
 }
 
+/// How many groups the rows of `split` (every split: `None`) hold.
+fn distinct_groups<'a>(
+    rows: impl Iterator<Item = (Split, Option<&'a str>)>,
+    split: Option<Split>,
+) -> usize {
+    let names: std::collections::BTreeSet<&str> = rows
+        .filter(|(s, _)| split.is_none_or(|wanted| *s == wanted))
+        .filter_map(|(_, group)| group)
+        .collect();
+    names.len()
+}
+
 /// The per-class, per-split table on stderr, with the groups in each split when grouped.
 fn summarize(classes: &[String], rows: &[ManifestRow], unreadable: usize, note: &str) {
     let mut splits: Vec<Split> = rows.iter().map(|r| r.split).collect();
@@ -743,21 +751,12 @@ fn summarize(classes: &[String], rows: &[ManifestRow], unreadable: usize, note: 
         table += &format!(" {:>6}\n", of_class.len());
     }
     if rows.iter().any(|r| r.group.is_some()) {
-        let groups_in = |split: Option<Split>| {
-            let mut names: Vec<&str> = rows
-                .iter()
-                .filter(|r| split.is_none_or(|s| r.split == s))
-                .filter_map(|r| r.group.as_deref())
-                .collect();
-            names.sort_unstable();
-            names.dedup();
-            names.len()
-        };
+        let groups = rows.iter().map(|r| (r.split, r.group.as_deref()));
         table += &format!("{:width$}", "groups");
         for split in &splits {
-            table += &format!(" {:>6}", groups_in(Some(*split)));
+            table += &format!(" {:>6}", distinct_groups(groups.clone(), Some(*split)));
         }
-        table += &format!(" {:>6}\n", groups_in(None));
+        table += &format!(" {:>6}\n", distinct_groups(groups, None));
     }
     eprintln!(
         "ortl-split: {} images in {} classes ({unreadable} unreadable left out, {note})\n{table}",

@@ -162,9 +162,9 @@ pub(super) fn palette(
     let rgb = grey::stored_samples(pixels, super::is_big_endian(object))?
         .into_iter()
         .flat_map(|index| {
-            let at = |lut: &(Lut, u8)| {
-                let entry = lut.0.look_up(f64::from(index)) as u16;
-                (entry >> (lut.1 - 8)) as u8
+            let at = |lut: &Lut| {
+                let entry = lut.look_up(f64::from(index)) as u16;
+                (entry >> (lut.bits() - 8)) as u8
             };
             [at(&luts[0]), at(&luts[1]), at(&luts[2])]
         })
@@ -173,23 +173,13 @@ pub(super) fn palette(
         .ok_or_else(|| "pixel data is shorter than Rows × Columns".into())
 }
 
-/// One palette table and its bits per entry (8 or 16), `None` when inconsistent.
-fn table(
-    object: &DefaultDicomObject,
-    descriptor: Tag,
-    data: Tag,
-    signed: bool,
-) -> Option<(Lut, u8)> {
+/// One palette table (entries of 8 or 16 bits), `None` when inconsistent.
+fn table(object: &DefaultDicomObject, descriptor: Tag, data: Tag, signed: bool) -> Option<Lut> {
     let descriptor: Vec<i32> = object.element(descriptor).ok()?.to_multi_int().ok()?;
     let [entries, first, bits] = descriptor[..] else {
         return None;
     };
-    // An entry count of 0 means 65536 (PS3.3 C.7.6.3.1.5).
-    let entries = if entries == 0 {
-        65536
-    } else {
-        entries as usize
-    };
+    let entries = grey::lut_entries(entries);
     let bytes = object.element(data).ok()?.to_bytes().ok()?;
     // 8-bit entries are stored a byte each, 16-bit ones little endian.
     let values: Vec<u16> = match bits {
@@ -201,5 +191,5 @@ fn table(
         _ => return None,
     };
     let values = values.get(..entries)?.to_vec();
-    Some((Lut::new(first, bits as u8, values, signed), bits as u8))
+    Some(Lut::new(first, bits as u8, values, signed))
 }

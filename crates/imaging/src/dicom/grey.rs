@@ -65,6 +65,15 @@ fn sign_extend(raw: u32, bits: u32, signed: bool) -> i32 {
     }) as i32
 }
 
+/// A LUT Descriptor's entry count: 0 means 65536 (PS3.3 C.11.1.1.1, C.7.6.3.1.5).
+pub(super) fn lut_entries(descriptor: i32) -> usize {
+    if descriptor == 0 {
+        65536
+    } else {
+        descriptor as usize
+    }
+}
+
 /// A lookup table of the Modality or VOI LUT Sequence (PS3.3 C.11.1.1, C.11.2.1.1), or a
 /// palette's (C.7.6.3.1.5).
 #[derive(Clone, Debug, PartialEq)]
@@ -77,6 +86,11 @@ pub(super) struct Lut {
 }
 
 impl Lut {
+    /// Bits of an output entry.
+    pub(super) fn bits(&self) -> u8 {
+        self.bits
+    }
+
     pub(super) fn new(first: i32, bits: u8, data: Vec<u16>, signed: bool) -> Self {
         // The descriptor's first mapped value is often written as US even when the input is
         // signed (PS3.3 C.11.1.1.1 allows either): −2000 then reads 63536.
@@ -122,18 +136,13 @@ impl Modality {
                 .and_then(|e| e.to_multi_int().ok())
                 .filter(|d: &Vec<i32>| d.len() == 3)
                 .ok_or("its Modality LUT Sequence has no three-valued LUT Descriptor")?;
-            // An entry count of 0 means 65536 (PS3.3 C.11.1.1.1).
-            let entries = if descriptor[0] == 0 {
-                65536
-            } else {
-                descriptor[0]
-            };
+            let entries = lut_entries(descriptor[0]);
             let data: Vec<u16> = item
                 .element(tags::LUT_DATA)
                 .ok()
                 .and_then(|e| e.to_multi_int().ok())
                 .unwrap_or_default();
-            if data.len() != entries as usize {
+            if data.len() != entries {
                 return Err(format!(
                     "its Modality LUT has {} entries where its descriptor says {entries}",
                     data.len()
