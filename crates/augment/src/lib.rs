@@ -12,8 +12,9 @@ use ndarray::Array4;
 use ortl_imaging::{
     AugmentSpec, DecodeError, DecodeOptions, Filter, Intensity, decode, resize, variant_seed,
 };
-use ortl_manifest::tensors::{self, FORMAT, META_FILE, ROWS_FILE};
-use ortl_manifest::{Manifest, ManifestRow, Shard, Split, TensorMeta, TensorRow, paths};
+use ortl_manifest::multilabel::AnyManifest;
+use ortl_manifest::tensors::{self, FORMAT, META_FILE, ROWS_FILE, encode_targets};
+use ortl_manifest::{Shard, Split, TensorMeta, TensorRow, paths};
 use rayon::prelude::*;
 
 /// Everything that decides the stored pixels.
@@ -50,8 +51,8 @@ impl Job {
 
     /// The stored images of one source (`height*width*3` bytes each), and what decoding
     /// did to its values.
-    pub fn render(&self, row: &ManifestRow, source: &Path, variants: &[u32]) -> Rendered {
-        let decoded = decode(source, self.decoding)?;
+    pub fn render(&self, source: &Source, variants: &[u32]) -> Rendered {
+        let decoded = decode(&source.file, self.decoding)?;
         let resized = resize(&decoded.pixels, self.height, self.width, self.filter);
         let images = variants
             .iter()
@@ -60,12 +61,67 @@ impl Job {
                     resized.to_u8()
                 } else {
                     self.spec
-                        .apply(&resized, variant_seed(self.seed, &row.path, variant))
+                        .apply(&resized, variant_seed(self.seed, &source.path, variant))
                         .to_u8()
                 }
             })
             .collect();
         Ok((images, decoded.intensity))
+    }
+}
+
+/// One source image and what the manifest says of it, in either manifest form.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// The path as the manifest gives it (variants are seeded by it).
+    pub path: String,
+    /// The file it resolves to.
+    pub file: std::path::PathBuf,
+    pub split: Split,
+    /// The class index (single-label manifests).
+    pub label: Option<usize>,
+    /// The class, or the present findings joined by `|`.
+    pub class: String,
+    /// Multi-label: `tensors.csv`'s per-finding `1`/`0`/`-`; empty otherwise.
+    pub targets: String,
+}
+
+/// The manifest's rows as sources, in manifest order.
+pub fn sources(manifest: &AnyManifest) -> Vec<Source> {
+    match manifest {
+        AnyManifest::Classes(m) => m
+            .rows
+            .iter()
+            .map(|row| Source {
+                path: row.path.clone(),
+                file: m.resolve(row),
+                split: row.split,
+                label: Some(row.label),
+                class: row.class.clone(),
+                targets: String::new(),
+            })
+            .collect(),
+        AnyManifest::Findings(m) => m
+            .rows
+            .iter()
+            .map(|row| {
+                let present: Vec<&str> = m
+                    .findings
+                    .iter()
+                    .zip(&row.targets)
+                    .filter(|(_, t)| **t == Some(true))
+                    .map(|(f, _)| f.as_str())
+                    .collect();
+                Source {
+                    path: row.path.clone(),
+                    file: m.resolve(row),
+                    split: row.split,
+                    label: None,
+                    class: present.join("|"),
+                    targets: encode_targets(&row.targets),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -88,7 +144,7 @@ pub struct Summary {
 /// `final_dir`, against which source paths are written); `progress` is called once per
 /// source image.
 pub fn write_tensors(
-    manifest: &Manifest,
+    manifest: &AnyManifest,
     manifest_name: &str,
     job: &Job,
     dir: &Path,
@@ -103,7 +159,8 @@ pub fn write_tensors(
     // Bounded batches keep memory near one shard whatever the data set size; a batch is
     // written (rows, shards) on another thread while the next one renders.
     let batch = (job.shard_size / (job.copies as usize + 1)).clamp(16, 256);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(&[ManifestRow], Vec<(Vec<u32>, Rendered)>)>(1);
+    let sources = sources(manifest);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(&[Source], Vec<(Vec<u32>, Rendered)>)>(1);
     let written = std::thread::scope(|scope| {
         let writing = scope.spawn(|| -> Result<Vec<Shard>> {
             for (rows, rendered) in rx {
@@ -121,7 +178,7 @@ pub fn write_tensors(
                         *summary.intensity.entry(intensity.kind.clone()).or_default() += 1;
                     }
                     let detail = intensity.map(|i| i.detail).unwrap_or_default();
-                    let source = paths::relative_to(final_dir, &manifest.resolve(row));
+                    let source = paths::relative_to(final_dir, &row.file);
                     for (variant, pixels) in variants.into_iter().zip(images) {
                         let (shard, index) = writer.push(pixels)?;
                         csv.serialize(TensorRow {
@@ -133,6 +190,7 @@ pub fn write_tensors(
                             path: source.clone(),
                             variant,
                             intensity: detail.clone(),
+                            targets: row.targets.clone(),
                         })?;
                         summary.images += 1;
                     }
@@ -142,12 +200,12 @@ pub fn write_tensors(
             csv.flush()?;
             Ok(shards)
         });
-        for rows in manifest.rows.chunks(batch) {
+        for rows in sources.chunks(batch) {
             let rendered: Vec<(Vec<u32>, Rendered)> = rows
                 .par_iter()
                 .map(|row| {
                     let variants = job.variants(row.split);
-                    let result = job.render(row, &manifest.resolve(row), &variants);
+                    let result = job.render(row, &variants);
                     progress();
                     (variants, result)
                 })
@@ -167,7 +225,8 @@ pub fn write_tensors(
         height: job.height,
         width: job.width,
         channels: 3,
-        classes: manifest.classes.clone(),
+        task: manifest.task(),
+        classes: manifest.classes().to_vec(),
         seed: job.seed,
         copies: job.copies,
         keep_original: job.keep_original,

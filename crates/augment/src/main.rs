@@ -9,7 +9,7 @@ use ortl_cli::{AtomicDir, usage};
 use ortl_imaging::{
     AugmentSpec, DecodeLimits, DecodeOptions, FillMode, Filter, Flip, Interpolation, Window,
 };
-use ortl_manifest::Manifest;
+use ortl_manifest::multilabel::AnyManifest;
 
 /// Decodes, resizes and augments the images of a manifest into uint8 tensor
 /// shards.
@@ -166,7 +166,7 @@ fn run(args: Args) -> Result<()> {
             .num_threads(threads)
             .build_global()?;
     }
-    let manifest = Manifest::read(&args.manifest).map_err(|e| usage(e.to_string()))?;
+    let manifest = AnyManifest::read(&args.manifest).map_err(|e| usage(e.to_string()))?;
     let (height, width) = args.size;
     let job = ortl_augment::Job {
         height,
@@ -187,7 +187,7 @@ fn run(args: Args) -> Result<()> {
     };
     let out = AtomicDir::create(&args.output, args.force)?;
     let started = Instant::now();
-    let progress = ortl_cli::progress::bar(manifest.rows.len() as u64, "augmenting");
+    let progress = ortl_cli::progress::bar(manifest.len() as u64, "augmenting");
     let summary = ortl_augment::write_tensors(
         &manifest,
         &args.manifest.to_string_lossy(),

@@ -15,6 +15,7 @@ fn setup(wd: &Workdir) {
     wd.dataset("data", 5);
     let backbone = ortl_models::resnet::resnet(&ResNetConfig::tiny(), 1);
     let spec = ClassifierSpec {
+        task: ortl_manifest::Task::SingleLabel,
         classes: vec!["normal".into(), "tuberculosis".into()],
         height: 32,
         width: 32,
@@ -91,7 +92,7 @@ fn probabilities_equal_the_models_on_the_stored_training_tensors() {
         }
     }
     fs::write(wd.join("manifest.csv"), &text).unwrap();
-    let manifest = ortl_manifest::Manifest::read(&wd.join("manifest.csv")).unwrap();
+    let manifest = ortl_manifest::multilabel::AnyManifest::read(&wd.join("manifest.csv")).unwrap();
     let job = ortl_augment::Job {
         height: 32,
         width: 32,

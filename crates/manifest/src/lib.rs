@@ -28,5 +28,5 @@ pub use error::FormatError;
 pub use manifest::{Manifest, ManifestRow};
 pub use predictions::Predictions;
 pub use split::Split;
-pub use tensors::{Shard, TensorMeta, TensorRow, TensorSet};
+pub use tensors::{Shard, Task, TensorMeta, TensorRow, TensorSet};
 pub use train_record::{TrainRecord, TrainSettings};

@@ -71,7 +71,7 @@ impl Manifest {
         {
             return Err(FormatError::Invalid {
                 file: source.into(),
-                message: "a multi-label manifest (one y_<finding> column per finding): ortl-augment and the stages after it do not train multi-label data yet (issue #40's next step); for one finding, split again with --label-column".into(),
+                message: "a multi-label manifest (one y_<finding> column per finding) where one class per image is needed; read it with multilabel::AnyManifest, or split again with --label-column for one finding".into(),
             });
         }
         crate::tensors::require_columns(&mut csv, source, &COLUMNS)?;

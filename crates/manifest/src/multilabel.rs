@@ -132,6 +132,82 @@ impl MultiLabelManifest {
     }
 }
 
+/// Either manifest form, for the stages that take both (ortl-augment, ortl-infer).
+#[derive(Clone, Debug)]
+pub enum AnyManifest {
+    /// One class per image (`path,label,class,split`).
+    Classes(crate::Manifest),
+    /// Findings per image (`path,split,y_<finding>…`).
+    Findings(MultiLabelManifest),
+}
+
+impl AnyManifest {
+    /// Reads either form from a path, or `-` for stdin, by its header.
+    pub fn read(source: &Path) -> Result<Self, FormatError> {
+        let io = |e| FormatError::Io {
+            file: source.into(),
+            source: e,
+        };
+        if source.is_dir() {
+            return Err(FormatError::Invalid {
+                file: source.into(),
+                message: crate::stages::expected_manifest(source),
+            });
+        }
+        let mut bytes = Vec::new();
+        if source.as_os_str() == "-" {
+            std::io::stdin().read_to_end(&mut bytes).map_err(io)?;
+        } else {
+            std::fs::File::open(source)
+                .and_then(|mut f| f.read_to_end(&mut bytes))
+                .map_err(io)?;
+        }
+        let base_dir = paths::base_dir(source);
+        let multilabel = csv::Reader::from_reader(bytes.as_slice())
+            .headers()
+            .is_ok_and(is_multilabel);
+        Ok(if multilabel {
+            Self::Findings(MultiLabelManifest::from_reader(
+                bytes.as_slice(),
+                source,
+                base_dir,
+            )?)
+        } else {
+            Self::Classes(crate::Manifest::from_reader(
+                bytes.as_slice(),
+                source,
+                base_dir,
+            )?)
+        })
+    }
+
+    /// The class names, or the findings.
+    pub fn classes(&self) -> &[String] {
+        match self {
+            Self::Classes(m) => &m.classes,
+            Self::Findings(m) => &m.findings,
+        }
+    }
+
+    pub fn task(&self) -> crate::Task {
+        match self {
+            Self::Classes(_) => crate::Task::SingleLabel,
+            Self::Findings(_) => crate::Task::MultiLabel,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Classes(m) => m.rows.len(),
+            Self::Findings(m) => m.rows.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Writes the manifest with its header; the `group` column when any row has a group.
 pub fn write(out: impl Write, findings: &[String], rows: &[MultiLabelRow]) -> std::io::Result<()> {
     let mut csv = csv::Writer::from_writer(out);

@@ -3,7 +3,10 @@
 //! then `top1…topK` with `--top-k`, then `cam_path,cam_true_path` with `--cam`, then
 //! `split,model,model_epoch`: the image's split when it came from a manifest, the model file
 //! as given to ortl-infer and the epoch its weights are from (ortl-train's models). Label,
-//! class, split and epoch are empty (null in JSON) when unknown.
+//! class, split and epoch are empty (null in JSON) when unknown. A multi-label model's
+//! predictions have their own columns: [`multilabel`].
+
+pub mod multilabel;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -234,6 +237,12 @@ impl Predictions {
         let mut csv = csv::Reader::from_reader(reader);
         let headers = csv.headers().map_err(csv_error)?.clone();
         let column = |c: &str| headers.iter().position(|h| h == c);
+        if multilabel::is_multilabel(&headers) {
+            return Err(FormatError::Invalid {
+                file: file.into(),
+                message: "multi-label predictions (y_<finding> columns); read them with predictions::multilabel::Predictions".into(),
+            });
+        }
         let label_column = column("label").ok_or_else(|| FormatError::MissingColumn {
             file: file.into(),
             column: "label".into(),

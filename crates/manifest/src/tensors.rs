@@ -4,7 +4,10 @@
 //! - `tensors.csv` ([`TensorRow`]): `shard,index,label,class,split,path,variant`, one row
 //!   per stored image, `path` being the source image (relative to the tensors folder), then
 //!   `intensity`: what decoding did to the source's values (DICOM LUTs, window, inversion;
-//!   empty for an 8-bit image read as stored; optional for readers);
+//!   empty for an 8-bit image read as stored; optional for readers), then `targets`: for
+//!   multi-label tensors (`meta.json`'s `"task": "multi-label"`), one character per finding
+//!   in `classes` order, `1` present, `0` absent, `-` unknown (`label` is then empty and
+//!   `class` names the present findings joined by `|`);
 //! - `shard-NNNNN.npy`: `uint8 [N, H, W, 3]` arrays, readable with `numpy.load`.
 
 use std::fs::File;
@@ -31,7 +34,9 @@ pub struct TensorRow {
     pub shard: String,
     /// Position along the shard's first axis.
     pub index: usize,
-    pub label: usize,
+    /// The class index; empty for multi-label tensors.
+    pub label: Option<usize>,
+    /// The class name; for multi-label tensors, the present findings joined by `|`.
     pub class: String,
     pub split: Split,
     /// Source image, relative to the tensors folder when possible.
@@ -43,6 +48,63 @@ pub struct TensorRow {
     /// read as stored. Absent in tensors from before the column existed.
     #[serde(default)]
     pub intensity: String,
+    /// Multi-label tensors: per finding, `1`, `0` or `-` (unknown); see [`encode_targets`].
+    /// Empty for single-label tensors (and absent in tensors from before the column).
+    #[serde(default)]
+    pub targets: String,
+}
+
+impl TensorRow {
+    /// A multi-label row's targets (present, absent, unknown) per finding; checked when
+    /// the set was opened.
+    pub fn findings(&self) -> Vec<Option<bool>> {
+        decode_targets(&self.targets).unwrap_or_default()
+    }
+}
+
+/// What one image is labelled with: one class, or a set of findings (multi-label).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// One class per image (class folders, `--label-column`): softmax over the classes.
+    #[default]
+    SingleLabel,
+    /// Any number of findings per image (`--label-columns`, `--label-separator`): a sigmoid
+    /// per finding, unknown labels masked.
+    MultiLabel,
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Task::SingleLabel => "single-label",
+            Task::MultiLabel => "multi-label",
+        })
+    }
+}
+
+/// A multi-label row's `targets`: `1` present, `0` absent, `-` unknown, one per finding.
+pub fn encode_targets(targets: &[Option<bool>]) -> String {
+    targets
+        .iter()
+        .map(|t| match t {
+            Some(true) => '1',
+            Some(false) => '0',
+            None => '-',
+        })
+        .collect()
+}
+
+/// Reads `targets` back; `None` when a character is not `1`, `0` or `-`.
+pub fn decode_targets(text: &str) -> Option<Vec<Option<bool>>> {
+    text.chars()
+        .map(|c| match c {
+            '1' => Some(Some(true)),
+            '0' => Some(Some(false)),
+            '-' => Some(None),
+            _ => None,
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,7 +120,10 @@ pub struct TensorMeta {
     pub height: usize,
     pub width: usize,
     pub channels: usize,
-    /// Class names indexed by label.
+    /// One class per image, or findings (absent before multi-label tensors: single-label).
+    #[serde(default)]
+    pub task: Task,
+    /// Class names indexed by label; for multi-label tensors, the findings in `targets` order.
     pub classes: Vec<String>,
     pub seed: u64,
     /// Augmented variants stored per training image.
@@ -137,20 +202,39 @@ impl TensorSet {
 
     fn check(&self, rows_path: &Path) -> Result<(), FormatError> {
         let lines: Vec<u64> = (2..self.rows.len() as u64 + 2).collect();
-        let pairs = self.rows.iter().map(|r| (r.label, r.class.as_str()));
-        let classes = crate::manifest::classes_of(rows_path, pairs, &lines)?;
-        if !self.meta.classes.starts_with(&classes) {
-            return Err(FormatError::Invalid {
-                file: rows_path.into(),
-                message: format!(
-                    "classes {classes:?} disagree with meta.json's {:?}",
-                    self.meta.classes
-                ),
-            });
+        if self.meta.task == Task::SingleLabel {
+            let mut pairs = Vec::with_capacity(self.rows.len());
+            for (row, &line) in self.rows.iter().zip(&lines) {
+                let label = row.label.ok_or_else(|| FormatError::Row {
+                    file: rows_path.into(),
+                    line,
+                    message: "empty label in single-label tensors; re-run ortl-augment".into(),
+                })?;
+                pairs.push((label, row.class.as_str()));
+            }
+            let classes = crate::manifest::classes_of(rows_path, pairs.into_iter(), &lines)?;
+            if !self.meta.classes.starts_with(&classes) {
+                return Err(FormatError::Invalid {
+                    file: rows_path.into(),
+                    message: format!(
+                        "classes {classes:?} disagree with meta.json's {:?}",
+                        self.meta.classes
+                    ),
+                });
+            }
         }
         for (row, line) in self.rows.iter().zip(lines) {
             let shard = self.meta.shards.iter().find(|s| s.file == row.shard);
+            let findings = self.meta.classes.len();
             let message = match shard {
+                _ if self.meta.task == Task::MultiLabel
+                    && decode_targets(&row.targets).is_none_or(|t| t.len() != findings) =>
+                {
+                    format!(
+                        "targets '{}' should be {findings} characters of 1, 0 or - (one per finding in meta.json); re-run ortl-augment",
+                        row.targets
+                    )
+                }
                 None => format!("shard '{}' is not listed in meta.json", row.shard),
                 Some(s) if row.index >= s.images => {
                     format!(
@@ -261,6 +345,7 @@ mod tests {
             height: 2,
             width: 3,
             channels: 3,
+            task: Task::SingleLabel,
             classes: vec!["a".into(), "b".into()],
             seed: 1,
             copies: 0,
@@ -286,12 +371,13 @@ mod tests {
             csv.serialize(TensorRow {
                 shard: "shard-00000.npy".into(),
                 index: i,
-                label: i,
+                label: Some(i),
                 class: class.to_string(),
                 split: Split::Train,
                 path: format!("../{class}.png"),
                 variant: 0,
                 intensity: String::new(),
+                targets: String::new(),
             })
             .unwrap();
         }
@@ -306,6 +392,54 @@ mod tests {
         let shard = set.load_shard(&set.meta.shards[0]).unwrap();
         assert_eq!(shard[[1, 1, 2, 0]], 50 + 9 + 6);
         assert_eq!(set.source(&set.rows[1]), dir.path().join("../b.png"));
+    }
+
+    #[test]
+    fn multi_label_rows_carry_their_findings_and_bad_targets_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = sample(dir.path());
+        let mut meta = set.meta.clone();
+        meta.task = Task::MultiLabel;
+        std::fs::write(
+            dir.path().join(META_FILE),
+            serde_json::to_string(&meta).unwrap(),
+        )
+        .unwrap();
+        let write_rows = |targets: [&str; 2]| {
+            let mut csv = csv::Writer::from_path(dir.path().join(ROWS_FILE)).unwrap();
+            for (i, targets) in targets.iter().enumerate() {
+                let findings = decode_targets(targets).unwrap_or_default();
+                let present: Vec<&str> = meta
+                    .classes
+                    .iter()
+                    .zip(&findings)
+                    .filter(|(_, t)| **t == Some(true))
+                    .map(|(c, _)| c.as_str())
+                    .collect();
+                csv.serialize(TensorRow {
+                    label: None,
+                    class: present.join("|"),
+                    targets: targets.to_string(),
+                    ..set.rows[i].clone()
+                })
+                .unwrap();
+            }
+            csv.flush().unwrap();
+        };
+        write_rows(["1-", "11"]);
+        let read = TensorSet::open(dir.path()).unwrap();
+        assert_eq!(read.rows[0].findings(), [Some(true), None]);
+        assert_eq!(read.rows[1].class, "a|b");
+        assert_eq!(encode_targets(&read.rows[0].findings()), "1-");
+        write_rows(["10", "1?"]);
+        let err = TensorSet::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("'1?'"), "{err}");
+        write_rows(["10", "1"]);
+        let err = TensorSet::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("line 3") && err.contains("2 characters"),
+            "{err}"
+        );
     }
 
     #[test]

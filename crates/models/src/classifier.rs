@@ -2,6 +2,7 @@
 //! head → `probabilities` (`float32 [N,C]`), with class names, image size and
 //! normalisation in the model's metadata, so any ONNX Runtime can use it alone.
 
+use ortl_manifest::Task;
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model, passes};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,9 @@ pub mod keys {
     pub const WEIGHTS: &str = "ortl.backbone_weights";
     pub const HEAD: &str = "ortl.head";
     pub const ACTIVATION: &str = "ortl.activation";
+    /// `multi-label` for a sigmoid per finding (the classes are findings); absent or
+    /// `single-label` for one class per image.
+    pub const TASK: &str = "ortl.task";
     pub const VERSION: &str = "ortl.version";
     /// The intensity window of the training tensors (written by ortl-train).
     pub const WINDOW: &str = "ortl.window";
@@ -46,6 +50,10 @@ pub struct ClassifierSpec {
     pub head: Head,
     /// Seed of the head's initial weights.
     pub seed: u64,
+    /// One class per image (softmax, or the head's own activation), or findings (a sigmoid
+    /// each); absent in specs from before multi-label training: single-label.
+    #[serde(default)]
+    pub task: Task,
 }
 
 /// Builds the inference classifier; returns it with the head's description, from which
@@ -72,6 +80,7 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
         spec.classes.len(),
         &spec.head,
         spec.seed,
+        spec.task,
     );
     let classes = spec.classes.len() as i64;
     b.output(
@@ -117,6 +126,7 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
             .trim_matches('"')
             .into(),
     );
+    meta.insert(keys::TASK.into(), spec.task.to_string());
     meta.insert(keys::VERSION.into(), env!("CARGO_PKG_VERSION").into());
     model.doc = format!(
         "ortl classifier: {} backbone, {} head, {} classes; input uint8 [N,{},{},3] RGB, output probabilities [N,{}]",

@@ -10,6 +10,7 @@
 //! Dense layers are `Gemm` with weights stored `[out, in]` (`transB = 1`, PyTorch's layout)
 //! and Keras' glorot-uniform init; head BatchNorms use Keras' eps 1e-3.
 
+use ortl_manifest::Task;
 use std::fmt;
 use std::str::FromStr;
 
@@ -102,6 +103,7 @@ pub fn build_head(
     classes: usize,
     head: &Head,
     seed: u64,
+    task: Task,
 ) -> HeadOutput {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4845_4144);
     b.scoped("head", |b| {
@@ -157,6 +159,11 @@ pub fn build_head(
                 (dense(b, &x, "out", cin, classes).0, Activation::Softmax)
             }
         };
+        // Findings are independent: a sigmoid each, whatever the head's own output.
+        let activation = match task {
+            Task::MultiLabel => Activation::Sigmoid,
+            Task::SingleLabel => activation,
+        };
         let probabilities = match activation {
             Activation::Softmax => b.op("Softmax", &[&logits], vec![("axis", int(-1))]),
             Activation::Sigmoid => b.op("Sigmoid", &[&logits], vec![]),
@@ -191,7 +198,7 @@ mod tests {
     fn tutorial_head_has_the_keras_layers_and_penalties() {
         let mut b = GraphBuilder::new("t");
         let f = b.input("f", ortl_onnx::DataType::Float, vec![]);
-        let out = build_head(&mut b, &f, 2048, 2, &Head::Tutorial, 1);
+        let out = build_head(&mut b, &f, 2048, 2, &Head::Tutorial, 1, Task::SingleLabel);
         let g = b.finish();
         let ops: Vec<&str> = g.nodes.iter().map(|n| n.op.as_str()).collect();
         assert_eq!(

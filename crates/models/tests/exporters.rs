@@ -35,6 +35,7 @@ fn export(opset: i64, size: Option<i64>, classifier: Classifier) -> Model {
 /// A linear head over two classes on 40×40 images.
 fn two_classes_at_40() -> ClassifierSpec {
     ClassifierSpec {
+        task: ortl_manifest::Task::SingleLabel,
         classes: vec!["a".into(), "b".into()],
         height: 40,
         width: 40,

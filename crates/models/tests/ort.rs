@@ -23,6 +23,7 @@ fn images(n: usize, h: usize, w: usize) -> ArrayD<u8> {
 
 fn spec(classes: usize, size: usize, head: Head) -> ClassifierSpec {
     ClassifierSpec {
+        task: ortl_manifest::Task::SingleLabel,
         classes: (0..classes).map(|c| format!("class{c}")).collect(),
         height: size,
         width: size,

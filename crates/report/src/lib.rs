@@ -3,7 +3,8 @@
 //! metrics and the ones screening studies report, with stratified bootstrap confidence
 //! intervals, draw the plots, and write a report a reviewer can open offline.
 //!
-//! - [`metrics`]: binary metrics, curves, AUC with ties.
+//! - [`metrics`]: binary metrics, curves, AUC with ties (the `ortl-metrics` crate, which
+//!   ortl-train and ortl-infer share).
 //! - [`evaluate`]: point estimates and bootstrap intervals, at the given and the
 //!   Youden-optimal threshold.
 //! - [`plots`]: ROC, precision–recall, confusion matrix, training curves (PNG and SVG).
@@ -21,6 +22,6 @@ pub mod evaluate;
 pub mod gallery;
 pub mod html;
 pub mod intervals;
-pub mod metrics;
+pub use ortl_metrics as metrics;
 pub mod plots;
 pub mod tables;

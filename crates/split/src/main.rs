@@ -30,8 +30,8 @@ use ortl_split::{SplitPlan, Verify, assign, assign_grouped, scan, verify};
 /// (NIH ChestX-ray14), --label-columns A,B,… for one column per finding (CheXpert:
 /// 1, 0, -1 uncertain by --uncertain, blank unknown). They give a multi-label
 /// manifest (path,split,y_<finding>…: 1, 0 or empty for unknown), split so that
-/// every finding's positives are spread over the splits in proportion. (Training
-/// on multi-label manifests is not built yet: ortl-augment says so.)
+/// every finding's positives are spread over the splits in proportion; ortl-augment
+/// and the stages after it train and evaluate a sigmoid per finding.
 ///
 /// --group-by COLUMN splits by group (the patient): every image of a group lands
 /// in one split or fold, stratified by class (or finding) as far as the groups

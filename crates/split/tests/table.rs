@@ -353,7 +353,7 @@ fn a_chexpert_style_table_maps_uncertain_mentions_by_policy_and_keeps_blanks_unk
 }
 
 #[test]
-fn multi_label_manifests_are_refused_by_the_next_stage_with_the_reason() {
+fn multi_label_manifests_read_as_findings_and_single_label_readers_say_why_not() {
     let wd = Workdir::new();
     multilabel::write_nih_style(&wd.join("nih"), 12, SEED).unwrap();
     let (code, _, stderr) = split(
@@ -372,9 +372,12 @@ fn multi_label_manifests_are_refused_by_the_next_stage_with_the_reason() {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("multi-label manifest") && error.contains("not train multi-label"),
+        error.contains("multi-label manifest") && error.contains("--label-column"),
         "{error}"
     );
+    let any = ortl_manifest::multilabel::AnyManifest::read(&wd.join("m.csv")).unwrap();
+    assert_eq!(any.task(), ortl_manifest::Task::MultiLabel);
+    assert_eq!(any.len(), 12);
 }
 
 #[test]

@@ -60,7 +60,13 @@ impl Dataset {
             images
                 .index_axis_mut(Axis(0), i)
                 .assign(&loaded.index_axis(Axis(0), row.index));
-            labels.push(row.label);
+            labels.push(
+                row.label
+                    .ok_or_else(|| ortl_manifest::FormatError::Invalid {
+                        file: set.dir.clone(),
+                        message: "multi-label tensors".into(),
+                    })?,
+            );
             let is_val = match (row.split, val_fold) {
                 (Split::Val, None) => true,
                 (Split::Fold(k), Some(v)) => k == v,

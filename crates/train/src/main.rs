@@ -400,6 +400,7 @@ fn run(args: Args) -> Result<()> {
         );
     }
     let spec = ClassifierSpec {
+        task: ortl_manifest::Task::SingleLabel,
         classes: set.meta.classes.clone(),
         height: set.meta.height,
         width: set.meta.width,

@@ -19,6 +19,7 @@ fn build(backbone: &Backbone, head: Head) -> (Model, HeadOutput) {
 
 fn build_at(backbone: &Backbone, head: Head, size: usize) -> (Model, HeadOutput) {
     let spec = ClassifierSpec {
+        task: ortl_manifest::Task::SingleLabel,
         classes: vec!["normal".into(), "tuberculosis".into()],
         height: size,
         width: size,

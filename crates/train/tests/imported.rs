@@ -56,6 +56,7 @@ fn plain_sgd() -> Optimizer {
 
 fn trainer(backbone: &Backbone, train: TrainSpec) -> Trainer {
     let spec = ClassifierSpec {
+        task: ortl_manifest::Task::SingleLabel,
         classes: vec!["normal".into(), "tuberculosis".into()],
         height: SIZE,
         width: SIZE,
@@ -325,6 +326,7 @@ fn an_operator_without_a_rule_is_named_with_the_freeze_that_trains_around_it() {
     node.attrs.clear();
     let name = node.name.clone();
     let spec_ = ClassifierSpec {
+        task: ortl_manifest::Task::SingleLabel,
         classes: vec!["a".into(), "b".into()],
         height: SIZE,
         width: SIZE,

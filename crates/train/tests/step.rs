@@ -87,6 +87,7 @@ fn trainer_on(
     size: usize,
 ) -> Trainer {
     let spec = ClassifierSpec {
+        task: ortl_manifest::Task::SingleLabel,
         classes: vec!["normal".into(), "tuberculosis".into()],
         height: size,
         width: size,
@@ -432,6 +433,7 @@ fn freeze_upto_trains_only_the_later_layers_and_the_head() {
     );
     let backbone = resnet(&tiny(), 11);
     let spec = ClassifierSpec {
+        task: ortl_manifest::Task::SingleLabel,
         classes: vec!["a".into(), "b".into()],
         height: SIZE,
         width: SIZE,

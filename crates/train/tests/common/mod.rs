@@ -4,7 +4,7 @@ use std::fs;
 
 use ortl_fixtures::Workdir;
 use ortl_imaging::{AugmentSpec, Filter};
-use ortl_manifest::Manifest;
+use ortl_manifest::multilabel::AnyManifest;
 
 /// A tensors folder in `wd/tensors`: 12 images per class at 32×32, every 4th for
 /// validation, 2 copies augmented by `spec`.
@@ -18,7 +18,7 @@ pub fn tensors_with(wd: &Workdir, spec: AugmentSpec) {
         }
     }
     fs::write(wd.join("manifest.csv"), text).unwrap();
-    let manifest = Manifest::read(&wd.join("manifest.csv")).unwrap();
+    let manifest = AnyManifest::read(&wd.join("manifest.csv")).unwrap();
     let job = ortl_augment::Job {
         height: 32,
         width: 32,

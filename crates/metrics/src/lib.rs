@@ -346,9 +346,116 @@ pub fn specificity_at_sensitivity(labels: &[bool], scores: &[f64], min_sensitivi
         .fold(f64::NAN, f64::max)
 }
 
+/// How a decision threshold is chosen from labelled (validation) scores: `youden`
+/// (maximum sensitivity + specificity − 1), `sensitivity=S` (the highest threshold that
+/// keeps sensitivity ≥ S, so specificity is as high as that allows), `specificity=S` (the
+/// lowest threshold that keeps specificity ≥ S), or a fixed number.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ThresholdRule {
+    Youden,
+    Sensitivity(f64),
+    Specificity(f64),
+    Fixed(f64),
+}
+
+impl std::fmt::Display for ThresholdRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ThresholdRule::Youden => f.write_str("youden"),
+            ThresholdRule::Sensitivity(s) => write!(f, "sensitivity={s}"),
+            ThresholdRule::Specificity(s) => write!(f, "specificity={s}"),
+            ThresholdRule::Fixed(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+impl std::str::FromStr for ThresholdRule {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let fraction = |value: &str| {
+            value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| (0.0..=1.0).contains(v))
+                .ok_or_else(|| format!("'{text}': {value} is not a number in [0, 1]"))
+        };
+        match text.split_once('=') {
+            None if text == "youden" => Ok(ThresholdRule::Youden),
+            None => fraction(text).map(ThresholdRule::Fixed).map_err(|_| {
+                format!(
+                    "'{text}': use youden, sensitivity=S, specificity=S or a threshold in [0, 1]"
+                )
+            }),
+            Some(("sensitivity", value)) => fraction(value).map(ThresholdRule::Sensitivity),
+            Some(("specificity", value)) => fraction(value).map(ThresholdRule::Specificity),
+            Some((other, _)) => Err(format!(
+                "'{text}': unknown rule '{other}'; use youden, sensitivity=S, specificity=S or a threshold in [0, 1]"
+            )),
+        }
+    }
+}
+
+impl ThresholdRule {
+    /// The threshold (predict positive at score ≥ threshold) this rule picks on `labels`
+    /// and `scores`; NaN when the rule needs both classes and they are not both present.
+    pub fn choose(self, labels: &[bool], scores: &[f64]) -> f64 {
+        match self {
+            ThresholdRule::Fixed(t) => t,
+            _ if !both_classes(labels) => f64::NAN,
+            ThresholdRule::Youden => youden_threshold(labels, scores),
+            // The curve runs from the highest threshold down: the first point reaching the
+            // target sensitivity has the fewest false positives among those that do.
+            ThresholdRule::Sensitivity(target) => roc_curve(labels, scores)
+                .into_iter()
+                .skip(1)
+                .find(|(_, tpr, _)| *tpr >= target)
+                .map_or(f64::NAN, |(_, _, t)| t),
+            ThresholdRule::Specificity(target) => roc_curve(labels, scores)
+                .into_iter()
+                .skip(1)
+                .take_while(|(fpr, _, _)| 1.0 - fpr >= target)
+                .last()
+                .map_or(f64::INFINITY, |(_, _, t)| t),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threshold_rules_parse_display_and_pick_the_documented_point() {
+        for text in ["youden", "sensitivity=0.9", "specificity=0.95", "0.3"] {
+            assert_eq!(text.parse::<ThresholdRule>().unwrap().to_string(), text);
+        }
+        for bad in ["sensitivity=1.5", "recall=0.9", "high"] {
+            assert!(bad.parse::<ThresholdRule>().is_err(), "{bad}");
+        }
+        // Positives score 0.9, 0.8, 0.4; negatives 0.7, 0.3, 0.2, 0.1.
+        let labels = [true, true, false, true, false, false, false];
+        let scores = [0.9, 0.8, 0.7, 0.4, 0.3, 0.2, 0.1];
+        let pick = |rule: &str| {
+            rule.parse::<ThresholdRule>()
+                .unwrap()
+                .choose(&labels, &scores)
+        };
+        // Sensitivity 2/3 first holds at 0.8 (specificity 1); all positives need 0.4.
+        assert_eq!(pick("sensitivity=0.6"), 0.8);
+        assert_eq!(pick("sensitivity=1"), 0.4);
+        // Specificity 1 holds down to 0.8; 0.75 allows one of four negatives (0.7): down to 0.4.
+        assert_eq!(pick("specificity=1"), 0.8);
+        assert_eq!(pick("specificity=0.75"), 0.4);
+        // J: 0.8 → 2/3 + 1 − 1 = 0.667; 0.4 → 1 + 0.75 − 1 = 0.75.
+        assert_eq!(pick("youden"), 0.4);
+        assert_eq!(pick("0.5"), 0.5);
+        assert!(
+            ThresholdRule::Youden
+                .choose(&[true, true], &[0.2, 0.3])
+                .is_nan()
+        );
+    }
 
     /// The swept curve equals the definition (a confusion matrix at every distinct score,
     /// predicting positive at score ≥ threshold), ties and all.
