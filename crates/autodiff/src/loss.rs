@@ -2,7 +2,9 @@
 //! Targets arrive as a float `[N, C]` matrix (one-hot, or smoothed by the caller) and
 //! per-sample weights as `[N]` (class weights looked up by the caller), so label smoothing
 //! and class weighting need no special ops. Reduction is Keras' "sum over batch size":
-//! mean over the batch of weight × per-sample loss.
+//! mean over the batch of weight × per-sample loss. Binary cross-entropy also takes a
+//! weight per element `[N, C]`: 0 masks an unknown label out, a positive's weight above 1
+//! is PyTorch's `pos_weight`.
 
 use std::fmt;
 
@@ -21,9 +23,17 @@ pub enum Loss {
     /// does: p = σ(z) renormalised to sum 1, clipped to [1e-7, 1 − 1e-7], −Σ t·log p.
     SigmoidCategorical,
     /// Mean over classes of binary cross-entropy on σ(z) (independent labels), in the
-    /// stable form max(z, 0) − z·t + log(1 + e^−|z|).
+    /// stable form max(z, 0) − z·t + log(1 + e^−|z|), each element weighted (0 for an
+    /// unknown label) and the sum divided by C, as PyTorch's weighted mean reduction.
     #[value(name = "sigmoid-bce")]
     SigmoidBinary,
+}
+
+impl Loss {
+    /// Whether the loss takes a weight per element (`batch_loss`'s `element_weight`).
+    pub fn weighs_elements(self) -> bool {
+        self == Loss::SigmoidBinary
+    }
 }
 
 impl fmt::Display for Loss {
@@ -37,13 +47,15 @@ impl fmt::Display for Loss {
 }
 
 /// Adds the batch loss (a scalar) of `logits` `[N, C]` against `target` `[N, C]` with
-/// per-sample `weight` `[N]`.
+/// per-sample `weight` `[N]` and, for binary cross-entropy, per-element `element_weight`
+/// `[N, C]`.
 pub fn batch_loss(
     b: &mut GraphBuilder,
     loss: Loss,
     logits: &str,
     target: &str,
     weight: &str,
+    element_weight: Option<&str>,
 ) -> String {
     b.scoped("loss", |b| {
         let per_sample = match loss {
@@ -70,7 +82,10 @@ pub fn batch_loss(
                 let soft = b.op("Add", &[&one, &exp], vec![]);
                 let log = b.op("Log", &[&soft], vec![]);
                 let diff = b.op("Sub", &[&relu, &zt], vec![]);
-                let elem = b.op("Add", &[&diff, &log], vec![]);
+                let mut elem = b.op("Add", &[&diff, &log], vec![]);
+                if let Some(element_weight) = element_weight {
+                    elem = b.op("Mul", &[&elem, element_weight], vec![]);
+                }
                 b.op(
                     "ReduceMean",
                     &[&elem],

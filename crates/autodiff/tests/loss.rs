@@ -9,6 +9,8 @@ use ortl_runtime::{Feed, SessionOptions};
 const LOGITS: [[f32; 3]; 2] = [[2.0, -1.0, 0.5], [0.1, 0.3, -2.0]];
 const TARGET: [[f32; 3]; 2] = [[0.9, 0.05, 0.05], [0.05, 0.9, 0.05]];
 const WEIGHT: [f32; 2] = [2.0, 0.5];
+/// Binary cross-entropy's per-element weights: 0 masks an unknown label, 3 weighs a positive.
+const ELEMENT_WEIGHT: [[f32; 3]; 2] = [[1.0, 0.0, 3.0], [1.0, 1.0, 0.0]];
 
 fn through_ort(loss: Loss) -> f32 {
     let mut b = GraphBuilder::new("loss");
@@ -16,7 +18,15 @@ fn through_ort(loss: Loss) -> f32 {
     let z = b.input("z", DataType::Float, dims.clone());
     let t = b.input("t", DataType::Float, dims);
     let w = b.input("w", DataType::Float, vec![Dim::Fixed(2)]);
-    let out = batch_loss(&mut b, loss, &z, &t, &w);
+    let e = b.input("e", DataType::Float, vec![Dim::Fixed(2), Dim::Fixed(3)]);
+    let out = batch_loss(
+        &mut b,
+        loss,
+        &z,
+        &t,
+        &w,
+        loss.weighs_elements().then_some(e.as_str()),
+    );
     b.output(&out, DataType::Float, vec![]);
     let runtime = ortl_runtime::testing::runtime();
     let mut session = runtime
@@ -32,6 +42,7 @@ fn through_ort(loss: Loss) -> f32 {
             ("z", Feed::F32(matrix(LOGITS))),
             ("t", Feed::F32(matrix(TARGET))),
             ("w", Feed::F32(Array1::from(WEIGHT.to_vec()).into_dyn())),
+            ("e", Feed::F32(matrix(ELEMENT_WEIGHT))),
         ],
     )
     .unwrap();
@@ -78,16 +89,23 @@ fn the_tutorials_sigmoid_categorical_loss() {
 }
 
 #[test]
-fn per_class_binary_cross_entropy() {
-    let expected = weighted_mean(|z, t| {
-        (0..3)
-            .map(|c| {
-                let p = 1.0 / (1.0 + (-f64::from(z[c])).exp());
-                -(f64::from(t[c]) * p.ln() + (1.0 - f64::from(t[c])) * (1.0 - p).ln())
-            })
-            .sum::<f64>()
-            / 3.0
-    });
+fn per_class_binary_cross_entropy_with_masked_and_weighted_elements() {
+    let expected = ((0..2)
+        .map(|i| {
+            let (z, t, e) = (&LOGITS[i], &TARGET[i], &ELEMENT_WEIGHT[i]);
+            let per_sample = (0..3)
+                .map(|c| {
+                    let p = 1.0 / (1.0 + (-f64::from(z[c])).exp());
+                    let bce =
+                        -(f64::from(t[c]) * p.ln() + (1.0 - f64::from(t[c])) * (1.0 - p).ln());
+                    f64::from(e[c]) * bce
+                })
+                .sum::<f64>()
+                / 3.0;
+            f64::from(WEIGHT[i]) * per_sample
+        })
+        .sum::<f64>()
+        / 2.0) as f32;
     assert!((through_ort(Loss::SigmoidBinary) - expected).abs() < 1e-5);
 }
 

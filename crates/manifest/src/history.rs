@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::FormatError;
 use crate::error::into_io;
 
-/// The header `history.csv` has, in order.
+/// The columns every `history.csv` has, in order (`val_auc` follows in files since it
+/// existed).
 pub const HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds";
 
 /// One epoch's results (1-based `epoch`; validation figures are NaN without validation
@@ -24,6 +25,15 @@ pub struct Epoch {
     /// The learning rate the epoch ended with.
     pub lr: f64,
     pub seconds: f64,
+    /// Macro ROC AUC on validation (classes one against the rest, a two-class model's
+    /// positive class, or findings with both values known); absent in histories from
+    /// before it: NaN.
+    #[serde(default = "not_measured")]
+    pub val_auc: f64,
+}
+
+fn not_measured() -> f64 {
+    f64::NAN
 }
 
 /// Writes the whole history (header and rows) to `out`.
@@ -71,6 +81,7 @@ mod tests {
                 val_accuracy: f64::NAN,
                 lr: 1e-3,
                 seconds: 2.5,
+                val_auc: f64::NAN,
             },
             Epoch {
                 epoch: 2,
@@ -80,12 +91,16 @@ mod tests {
                 val_accuracy: 0.8,
                 lr: 9e-4,
                 seconds: 2.25,
+                val_auc: 0.75,
             },
         ];
         let mut bytes = Vec::new();
         write(&mut bytes, &rows).unwrap();
         let text = String::from_utf8(bytes).unwrap();
-        assert_eq!(text.lines().next(), Some(HEADER));
+        assert_eq!(
+            text.lines().next(),
+            Some(format!("{HEADER},val_auc").as_str())
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.csv");
         std::fs::write(&path, &text).unwrap();
@@ -93,6 +108,9 @@ mod tests {
         assert_eq!(back.len(), 2);
         assert_eq!(back[1], rows[1]);
         assert!(back[0].val_loss.is_nan() && back[0].loss == 0.693);
+        // A history from before val_auc reads with it NaN.
+        std::fs::write(&path, format!("{HEADER}\n1,0.5,0.5,0.4,0.6,0.001,1\n")).unwrap();
+        assert!(read(&path).unwrap()[0].val_auc.is_nan());
     }
 
     #[test]

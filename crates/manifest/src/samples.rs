@@ -12,6 +12,7 @@ pub fn train_record() -> TrainRecord {
         format: VERSION,
         settings: TrainSettings {
             tensors: "work/tensors".into(),
+            task: crate::Task::SingleLabel,
             classes: vec!["normal".into(), "tb".into()],
             image_height: 100,
             image_width: 100,
@@ -41,6 +42,7 @@ pub fn train_record() -> TrainRecord {
             early_stopping: "monitor=loss,patience=10".into(),
             checkpoint: "val_accuracy".into(),
             class_weights: "none".into(),
+            pos_weight: "none".into(),
             label_smoothing: 0.0,
             clip_norm: Some(1.0),
             seed: 12,

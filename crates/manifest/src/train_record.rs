@@ -32,6 +32,10 @@ pub struct TrainRecord {
 pub struct TrainSettings {
     /// The tensors folder trained on, as given.
     pub tensors: PathBuf,
+    /// One class per image, or findings (`classes` then names them); absent before
+    /// multi-label training: single-label.
+    #[serde(default)]
+    pub task: crate::Task,
     pub classes: Vec<String>,
     pub image_height: usize,
     pub image_width: usize,
@@ -67,9 +71,16 @@ pub struct TrainSettings {
     pub early_stopping: String,
     pub checkpoint: String,
     pub class_weights: String,
+    /// Multi-label: `--pos-weight` (absent before it existed: none).
+    #[serde(default = "no_weights")]
+    pub pos_weight: String,
     pub label_smoothing: f32,
     pub clip_norm: Option<f32>,
     pub seed: u64,
+}
+
+fn no_weights() -> String {
+    "none".into()
 }
 
 /// Where and with what the run ran: free to differ between a run and its `--resume`.

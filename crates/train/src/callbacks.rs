@@ -15,6 +15,9 @@ pub enum Metric {
     ValLoss,
     #[value(name = "val_accuracy", alias = "val_acc")]
     ValAccuracy,
+    /// Macro ROC AUC on validation (history.csv's val_auc).
+    #[value(name = "val_auc")]
+    ValAuc,
 }
 
 impl Metric {
@@ -24,6 +27,7 @@ impl Metric {
             Metric::Accuracy => "accuracy",
             Metric::ValLoss => "val_loss",
             Metric::ValAccuracy => "val_accuracy",
+            Metric::ValAuc => "val_auc",
         }
     }
 
@@ -34,12 +38,16 @@ impl Metric {
             Metric::Accuracy => epoch.accuracy,
             Metric::ValLoss => epoch.val_loss,
             Metric::ValAccuracy => epoch.val_accuracy,
+            Metric::ValAuc => epoch.val_auc,
         }
     }
 
     /// Losses improve downwards, accuracies upwards.
     pub fn higher_is_better(self) -> bool {
-        matches!(self, Metric::Accuracy | Metric::ValAccuracy)
+        matches!(
+            self,
+            Metric::Accuracy | Metric::ValAccuracy | Metric::ValAuc
+        )
     }
 }
 
@@ -47,7 +55,7 @@ impl FromStr for Metric {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         <Self as clap::ValueEnum>::from_str(s, false).map_err(|_| {
-            format!("unknown metric '{s}' (use loss, accuracy, val_loss or val_accuracy)")
+            format!("unknown metric '{s}' (use loss, accuracy, val_loss, val_accuracy or val_auc)")
         })
     }
 }

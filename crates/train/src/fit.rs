@@ -17,14 +17,66 @@ use serde::Serialize;
 
 use crate::callbacks::{Best, EarlyStopping, EarlyStoppingState, Metric};
 use crate::schedule::{PlateauState, Schedule};
-use crate::trainer::Input;
+use crate::trainer::{Input, Targets};
 use crate::{Batch, Trainer};
+
+/// What each stored image is labelled with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Labels {
+    /// One class index per image.
+    Classes(Vec<usize>),
+    /// Per image and finding: present, absent or unknown (multi-label tensors).
+    Findings(Vec<Vec<Option<bool>>>),
+}
+
+impl Labels {
+    pub fn len(&self) -> usize {
+        match self {
+            Labels::Classes(labels) => labels.len(),
+            Labels::Findings(labels) => labels.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The labels of `indices`, kept alive for a [`Targets`] view.
+    fn select(&self, indices: &[usize]) -> Selected<'_> {
+        match self {
+            Labels::Classes(labels) => {
+                Selected::Classes(indices.iter().map(|&i| labels[i]).collect())
+            }
+            Labels::Findings(labels) => {
+                Selected::Findings(indices.iter().map(|&i| labels[i].as_slice()).collect())
+            }
+        }
+    }
+}
+
+/// Some images' labels, owned where a [`Targets`] view borrows them.
+enum Selected<'a> {
+    Classes(Vec<usize>),
+    Findings(Vec<&'a [Option<bool>]>),
+}
+
+impl Selected<'_> {
+    fn targets<'b>(&'b self, positive_weights: &'b [f32]) -> Targets<'b> {
+        match self {
+            Selected::Classes(labels) => Targets::Classes(labels),
+            Selected::Findings(labels) => Targets::Findings {
+                labels,
+                positive_weights,
+            },
+        }
+    }
+}
 
 /// Stored images in memory, grouped for training.
 pub struct Dataset {
     /// Every stored image, `[M, H, W, 3]`.
     pub images: Array4<u8>,
-    pub labels: Vec<usize>,
+    pub labels: Labels,
     /// Per training source image, the indices of its stored variants.
     pub train: Vec<Vec<usize>>,
     /// Indices of validation images.
@@ -45,7 +97,8 @@ impl Dataset {
         let mut train_groups: std::collections::BTreeMap<&str, Vec<usize>> =
             std::collections::BTreeMap::new();
         let mut val = Vec::new();
-        let mut labels = Vec::with_capacity(set.rows.len());
+        let multi_label = set.meta.task == ortl_manifest::Task::MultiLabel;
+        let (mut classes, mut findings) = (Vec::new(), Vec::new());
         for (i, row) in set.rows.iter().enumerate() {
             if row.shard != loaded_file {
                 let shard = set
@@ -60,13 +113,11 @@ impl Dataset {
             images
                 .index_axis_mut(Axis(0), i)
                 .assign(&loaded.index_axis(Axis(0), row.index));
-            labels.push(
-                row.label
-                    .ok_or_else(|| ortl_manifest::FormatError::Invalid {
-                        file: set.dir.clone(),
-                        message: "multi-label tensors".into(),
-                    })?,
-            );
+            match row.label {
+                _ if multi_label => findings.push(row.findings()),
+                Some(label) => classes.push(label),
+                None => unreachable!("TensorSet::open checks single-label rows have a label"),
+            }
             let is_val = match (row.split, val_fold) {
                 (Split::Val, None) => true,
                 (Split::Fold(k), Some(v)) => k == v,
@@ -87,7 +138,10 @@ impl Dataset {
         }
         Ok(Self {
             images,
-            labels,
+            labels: match multi_label {
+                true => Labels::Findings(findings),
+                false => Labels::Classes(classes),
+            },
             train: train_groups.into_values().collect(),
             val,
             classes: set.meta.classes.clone(),
@@ -179,11 +233,14 @@ impl FeatureCache {
     }
 }
 
-/// `--class-weights`.
+/// `--class-weights` (one weight per class) and `--pos-weight` (one weight per finding's
+/// positives).
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClassWeights {
     None,
-    /// n_samples / (n_classes · n_c), as scikit-learn's "balanced".
+    /// Classes: n_samples / (n_classes · n_c), as scikit-learn's "balanced". Findings:
+    /// negatives / positives among the known labels, as PyTorch's `pos_weight` is usually
+    /// set (1 for a finding without both).
     Auto,
     Given(Vec<f32>),
 }
@@ -219,9 +276,7 @@ impl std::str::FromStr for ClassWeights {
                 .collect::<Option<Vec<_>>>()
                 .map(ClassWeights::Given)
                 .ok_or_else(|| {
-                    format!(
-                        "--class-weights '{list}': use auto, none or w0,w1,… (non-negative numbers)"
-                    )
+                    format!("'{list}': use auto, none or w0,w1,… (non-negative numbers)")
                 }),
         }
     }
@@ -255,6 +310,34 @@ impl ClassWeights {
     }
 }
 
+impl ClassWeights {
+    /// The weight of each finding's positive labels given the training labels.
+    pub fn resolve_positive(
+        &self,
+        labels: &[&[Option<bool>]],
+        findings: usize,
+    ) -> Result<Vec<f32>, String> {
+        match self {
+            ClassWeights::None => Ok(vec![1.0; findings]),
+            ClassWeights::Given(w) if w.len() == findings => Ok(w.clone()),
+            ClassWeights::Given(w) => Err(format!(
+                "--pos-weight has {} values for {findings} findings",
+                w.len()
+            )),
+            ClassWeights::Auto => Ok((0..findings)
+                .map(|f| {
+                    let positives = labels.iter().filter(|l| l[f] == Some(true)).count();
+                    let negatives = labels.iter().filter(|l| l[f] == Some(false)).count();
+                    match positives * negatives {
+                        0 => 1.0,
+                        _ => negatives as f32 / positives as f32,
+                    }
+                })
+                .collect()),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct FitConfig {
     pub epochs: usize,
@@ -264,6 +347,8 @@ pub struct FitConfig {
     pub early_stopping: Option<EarlyStopping>,
     pub checkpoint: Metric,
     pub class_weights: ClassWeights,
+    /// Multi-label: the weight of each finding's positives (`--pos-weight`).
+    pub positive_weights: ClassWeights,
     pub seed: u64,
 }
 
@@ -320,7 +405,11 @@ pub struct Progress {
     pub step: usize,
     pub order: Vec<usize>,
     pub loss_sum: f64,
+    /// Labels predicted right, of `judged` (images for one class each; known labels, at
+    /// 0.5, for findings).
     pub correct: usize,
+    #[serde(default)]
+    pub judged: usize,
     pub seen: usize,
     pub epoch_seconds: f64,
     pub rng: ChaCha8Rng,
@@ -343,6 +432,7 @@ impl Progress {
             order: Vec::new(),
             loss_sum: 0.0,
             correct: 0,
+            judged: 0,
             seen: 0,
             epoch_seconds: 0.0,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
@@ -416,11 +506,21 @@ impl Fitter<'_> {
             "no training images in the tensors folder"
         );
         let classes = data.classes.len();
-        let train_labels: Vec<usize> = data.train.iter().map(|g| data.labels[g[0]]).collect();
-        let class_weights = config
-            .class_weights
-            .resolve(&train_labels, classes)
-            .map_err(anyhow::Error::msg)?;
+        let sources: Vec<usize> = data.train.iter().map(|g| g[0]).collect();
+        let (class_weights, positive_weights) = match data.labels.select(&sources) {
+            Selected::Classes(labels) => (
+                config.class_weights.resolve(&labels, classes),
+                Ok(Vec::new()),
+            ),
+            Selected::Findings(labels) => (
+                Ok(Vec::new()),
+                config.positive_weights.resolve_positive(&labels, classes),
+            ),
+        };
+        let (class_weights, positive_weights) = (
+            class_weights.map_err(anyhow::Error::msg)?,
+            positive_weights.map_err(anyhow::Error::msg)?,
+        );
         let steps_per_epoch = data.train.len().div_ceil(config.batch);
         trainer.steps_done = progress.steps_done;
         while progress.epoch < config.epochs && !progress.stopped_early {
@@ -433,9 +533,10 @@ impl Fitter<'_> {
                 (
                     progress.loss_sum,
                     progress.correct,
+                    progress.judged,
                     progress.seen,
                     progress.epoch_seconds,
-                ) = (0.0, 0, 0, 0.0);
+                ) = (0.0, 0, 0, 0, 0.0);
             }
             let mut lr = config.lr;
             let order = progress.order.clone();
@@ -454,15 +555,21 @@ impl Fitter<'_> {
                     .iter()
                     .map(|&g| data.train[g][epoch % data.train[g].len()])
                     .collect();
-                let labels: Vec<usize> = indices.iter().map(|&i| data.labels[i]).collect();
+                let selected = data.labels.select(&indices);
+                let targets = selected.targets(&positive_weights);
                 let input = match cache.as_deref_mut() {
                     Some(cache) => Input::Features(cache.gather(data, &indices, config.batch)?),
                     None => Input::Images(data.gather(&indices)),
                 };
                 let batch = Batch {
                     input,
-                    labels: &labels,
-                    weights: labels.iter().map(|&l| class_weights[l]).collect(),
+                    targets,
+                    weights: match &selected {
+                        Selected::Classes(labels) => {
+                            labels.iter().map(|&l| class_weights[l]).collect()
+                        }
+                        Selected::Findings(_) => vec![1.0; indices.len()],
+                    },
                 };
                 let result = trainer.step(&batch, lr as f32, &mut progress.rng)?;
                 if !result.loss.is_finite() {
@@ -480,11 +587,13 @@ impl Fitter<'_> {
                     lr,
                     seconds: step_started.elapsed().as_secs_f64(),
                     steps: steps_per_epoch,
-                    images: labels.len(),
+                    images: indices.len(),
                 })?;
-                progress.loss_sum += f64::from(result.loss) * labels.len() as f64;
-                progress.correct += count_correct(&result.probabilities.view().into_dyn(), &labels);
-                progress.seen += labels.len();
+                progress.loss_sum += f64::from(result.loss) * indices.len() as f64;
+                let (correct, judged) = judge(&result.probabilities.view().into_dyn(), &targets);
+                progress.correct += correct;
+                progress.judged += judged;
+                progress.seen += indices.len();
                 progress.step = step + 1;
                 progress.steps_done = trainer.steps_done;
                 if stop.load(Ordering::SeqCst) && progress.step < steps_per_epoch {
@@ -498,8 +607,8 @@ impl Fitter<'_> {
             progress.trained_images += progress.seen;
             let mut model = trainer.export()?;
             mark_epoch(&mut model, epoch + 1);
-            let (val_loss, val_accuracy) = if data.val.is_empty() {
-                (f64::NAN, f64::NAN)
+            let (val_loss, val_accuracy, val_auc) = if data.val.is_empty() {
+                (f64::NAN, f64::NAN, f64::NAN)
             } else {
                 let probs = match cache.as_deref_mut() {
                     Some(cache) => {
@@ -515,20 +624,29 @@ impl Fitter<'_> {
                     }
                     None => predict(runtime, options, &model, data, &data.val, config.batch)?,
                 };
-                let labels: Vec<usize> = data.val.iter().map(|&i| data.labels[i]).collect();
-                let loss = host_loss(trainer.spec().loss, &probs, &labels) + l2(trainer)?;
+                let selected = data.labels.select(&data.val);
+                let targets = selected.targets(&[]);
+                let loss = host_loss(trainer.spec().loss, &probs, &targets) + l2(trainer)?;
+                let (correct, judged) = judge(&probs.view(), &targets);
                 (
                     loss,
-                    count_correct(&probs.view(), &labels) as f64 / labels.len() as f64,
+                    correct as f64 / judged as f64,
+                    macro_auc(&probs.view(), &targets),
                 )
             };
             let elapsed = started.elapsed().as_secs_f64();
             let record = EpochRecord {
                 epoch: epoch + 1,
                 loss: progress.loss_sum / progress.seen as f64,
-                accuracy: progress.correct as f64 / progress.seen as f64,
+                // Checkpoints from before `judged` counted images, as single-label still does.
+                accuracy: progress.correct as f64
+                    / match progress.judged {
+                        0 => progress.seen,
+                        judged => judged,
+                    } as f64,
                 val_loss,
                 val_accuracy,
+                val_auc,
                 lr,
                 seconds: progress.epoch_seconds + elapsed,
             };
@@ -598,49 +716,109 @@ pub fn predict(
     Ok(ndarray::concatenate(Axis(0), &views)?)
 }
 
-fn count_correct(probs: &ndarray::ArrayViewD<f32>, labels: &[usize]) -> usize {
-    probs
-        .outer_iter()
-        .zip(labels)
-        .filter(|(row, label)| {
-            row.iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(i, _)| i)
-                == Some(**label)
-        })
-        .count()
+/// Labels predicted right and labels judged: the most probable class against each image's
+/// class, or each known finding against p ≥ 0.5 (Keras' binary accuracy).
+fn judge(probs: &ndarray::ArrayViewD<f32>, targets: &Targets) -> (usize, usize) {
+    match targets {
+        Targets::Classes(labels) => {
+            let correct = probs
+                .outer_iter()
+                .zip(labels.iter())
+                .filter(|(row, label)| {
+                    row.iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .map(|(i, _)| i)
+                        == Some(**label)
+                })
+                .count();
+            (correct, labels.len())
+        }
+        Targets::Findings { labels, .. } => {
+            let mut judged = (0, 0);
+            for (row, known) in probs.outer_iter().zip(labels.iter()) {
+                for (&p, t) in row.iter().zip(known.iter()) {
+                    if let Some(t) = t {
+                        judged.0 += usize::from((p >= 0.5) == *t);
+                        judged.1 += 1;
+                    }
+                }
+            }
+            judged
+        }
+    }
+}
+
+/// The mean ROC AUC over classes (one against the rest; a two-class model's is its
+/// positive class's alone) or findings (known labels only), leaving out those without
+/// both values; NaN when none has both.
+pub fn macro_auc(probs: &ndarray::ArrayViewD<f32>, targets: &Targets) -> f64 {
+    let columns = probs.shape().get(1).copied().unwrap_or(0);
+    let auc_of = |column: usize| {
+        let (labels, scores): (Vec<bool>, Vec<f64>) = probs
+            .outer_iter()
+            .enumerate()
+            .filter_map(|(i, row)| {
+                let label = match targets {
+                    Targets::Classes(labels) => Some(labels[i] == column),
+                    Targets::Findings { labels, .. } => labels[i][column],
+                };
+                label.map(|y| (y, f64::from(row[column])))
+            })
+            .unzip();
+        ortl_metrics::roc_auc(&labels, &scores)
+    };
+    let aucs: Vec<f64> = match targets {
+        Targets::Classes(_) if columns == 2 => vec![auc_of(1)],
+        _ => (0..columns).map(auc_of).filter(|a| !a.is_nan()).collect(),
+    };
+    match aucs.len() {
+        0 => f64::NAN,
+        n => aucs.iter().sum::<f64>() / n as f64,
+    }
 }
 
 /// The training loss recomputed from probabilities (Keras reports val_loss this way,
-/// without class weights).
-pub fn host_loss(loss: Loss, probs: &ArrayD<f32>, labels: &[usize]) -> f64 {
+/// without class weights); for findings, binary cross-entropy over the known labels
+/// divided by the number of findings, as the training loss with positive weights 1.
+pub fn host_loss(loss: Loss, probs: &ArrayD<f32>, targets: &Targets) -> f64 {
     let eps = 1e-7f64;
+    let bce = |p: f64, t: bool| {
+        let p = p.clamp(eps, 1.0 - eps);
+        if t { -p.ln() } else { -(1.0 - p).ln() }
+    };
     let total: f64 = probs
         .outer_iter()
-        .zip(labels)
-        .map(|(row, &label)| {
+        .enumerate()
+        .map(|(i, row)| {
             let row: Vec<f64> = row.iter().map(|&p| f64::from(p)).collect();
-            match loss {
-                Loss::SoftmaxCrossEntropy => -row[label].max(eps).ln(),
-                Loss::SigmoidCategorical => {
-                    let sum: f64 = row.iter().sum();
-                    -(row[label] / sum).clamp(eps, 1.0 - eps).ln()
+            let classes = row.len() as f64;
+            match (targets, loss) {
+                (Targets::Findings { labels, .. }, _) => {
+                    row.iter()
+                        .zip(labels[i].iter())
+                        .filter_map(|(&p, t)| t.map(|t| bce(p, t)))
+                        .sum::<f64>()
+                        / classes
                 }
-                Loss::SigmoidBinary => {
+                (Targets::Classes(labels), Loss::SoftmaxCrossEntropy) => {
+                    -row[labels[i]].max(eps).ln()
+                }
+                (Targets::Classes(labels), Loss::SigmoidCategorical) => {
+                    let sum: f64 = row.iter().sum();
+                    -(row[labels[i]] / sum).clamp(eps, 1.0 - eps).ln()
+                }
+                (Targets::Classes(labels), Loss::SigmoidBinary) => {
                     row.iter()
                         .enumerate()
-                        .map(|(c, &p)| {
-                            let p = p.clamp(eps, 1.0 - eps);
-                            if c == label { -p.ln() } else { -(1.0 - p).ln() }
-                        })
+                        .map(|(c, &p)| bce(p, c == labels[i]))
                         .sum::<f64>()
-                        / row.len() as f64
+                        / classes
                 }
             }
         })
         .sum();
-    total / labels.len().max(1) as f64
+    total / targets.len().max(1) as f64
 }
 
 /// The current L2 penalty (Keras adds regularisation to the validation loss too).

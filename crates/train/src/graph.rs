@@ -25,6 +25,8 @@ use ortl_onnx::{DataType, Dim, Graph, GraphBuilder, Model, ValueInfo, passes, sh
 pub const IMAGE: &str = "image";
 pub const TARGET: &str = "target";
 pub const SAMPLE_WEIGHT: &str = "sample_weight";
+/// Binary cross-entropy's weight per label `[N, C]`: 0 where a label is unknown.
+pub const TARGET_WEIGHT: &str = "target_weight";
 pub const LOSS: &str = "loss";
 pub const PROBABILITIES: &str = "probabilities";
 
@@ -371,8 +373,12 @@ pub fn build_step(
         .unwrap_or(Dim::Unknown);
     let n = Dim::Symbolic("N".into());
     let mut b = GraphBuilder::from_graph(graph);
-    b.input(TARGET, DataType::Float, vec![n.clone(), classes]);
-    b.input(SAMPLE_WEIGHT, DataType::Float, vec![n]);
+    b.input(TARGET, DataType::Float, vec![n.clone(), classes.clone()]);
+    b.input(SAMPLE_WEIGHT, DataType::Float, vec![n.clone()]);
+    let element_weight = spec.loss.weighs_elements().then(|| {
+        b.input(TARGET_WEIGHT, DataType::Float, vec![n, classes]);
+        TARGET_WEIGHT
+    });
     if !host_update {
         b.input(LR, DataType::Float, vec![]);
         if spec.optimizer.uses_bias_correction() {
@@ -380,7 +386,14 @@ pub fn build_step(
             b.input(BIAS_CORRECTION2, DataType::Float, vec![]);
         }
     }
-    let data_loss = batch_loss(&mut b, spec.loss, &head.logits, TARGET, SAMPLE_WEIGHT);
+    let data_loss = batch_loss(
+        &mut b,
+        spec.loss,
+        &head.logits,
+        TARGET,
+        SAMPLE_WEIGHT,
+        element_weight,
+    );
     let penalised: Vec<(String, f32)> = head
         .l2
         .iter()

@@ -13,4 +13,4 @@ pub mod schedule;
 pub mod trainer;
 
 pub use graph::{BnMode, StepGraph, TrainSpec, Trainable, UpdateOn, build_step};
-pub use trainer::{Batch, Trainer};
+pub use trainer::{Batch, Targets, Trainer};

@@ -10,8 +10,8 @@ use ortl_autodiff::loss::Loss;
 use ortl_autodiff::optim::{Optimizer, OptimizerKind};
 use ortl_cli::{AtomicFile, usage};
 use ortl_hub::{HubFile, WeightsSpec};
-use ortl_manifest::TensorSet;
 use ortl_manifest::train_record::{Environment, TrainRecord, TrainSettings, TrainSummary};
+use ortl_manifest::{Task, TensorSet};
 use ortl_models::{ClassifierSpec, Head, Normalization, classifier};
 use ortl_runtime::{Device, RuntimeArgs};
 use ortl_train::Trainer;
@@ -111,7 +111,8 @@ struct Args {
     /// --weights), train for a built-in one from random weights]
     #[arg(long, value_enum)]
     bn_mode: Option<BnMode>,
-    /// Loss. [default: sigmoid-categorical with the tutorial head, softmax-ce otherwise]
+    /// Loss. [default: sigmoid-bce for multi-label tensors (a sigmoid per finding, unknown
+    /// labels masked); else sigmoid-categorical with the tutorial head, softmax-ce]
     #[arg(long)]
     loss: Option<Loss>,
     /// Optimizer, with Keras' defaults.
@@ -140,6 +141,11 @@ struct Args {
     /// Class weights of the loss: auto (balanced), none, or w0,w1,… [default: none]
     #[arg(long)]
     class_weights: Option<ClassWeights>,
+    /// Multi-label: the weight of each finding's positive labels: auto (its negatives
+    /// over its positives in training), none, or w0,w1,… in meta.json's finding order.
+    /// [default: none]
+    #[arg(long, value_name = "WEIGHTS")]
+    pos_weight: Option<ClassWeights>,
     /// Images per optimizer step. [default: 32]
     #[arg(long)]
     batch: Option<usize>,
@@ -152,9 +158,10 @@ struct Args {
     #[arg(long, value_parser = stopping_flag)]
     early_stopping: Option<Stopping>,
     /// Metric whose best epoch is saved as best.onnx: monitor=M or a bare name (loss,
-    /// accuracy, val_loss, val_accuracy).
-    #[arg(long, value_parser = checkpoint_metric, default_value = "val_accuracy")]
-    checkpoint: Metric,
+    /// accuracy, val_loss, val_accuracy, val_auc: macro ROC AUC). [default: val_accuracy;
+    /// val_auc for multi-label tensors]
+    #[arg(long, value_parser = checkpoint_metric)]
+    checkpoint: Option<Metric>,
     /// Validation fold of a k-fold manifest (the other folds train).
     #[arg(long)]
     val_fold: Option<u32>,
@@ -220,12 +227,30 @@ struct Settings {
     early_stopping: Option<EarlyStopping>,
     checkpoint: Metric,
     class_weights: ClassWeights,
+    positive_weights: ClassWeights,
     seed: u64,
 }
 
 impl Args {
-    fn settings(&self) -> Result<Settings> {
+    /// The settings for tensors of `task`.
+    fn settings(&self, task: Task) -> Result<Settings> {
         let tutorial = self.preset == Some(Preset::Tutorial);
+        let multi_label = task == Task::MultiLabel;
+        if multi_label && self.class_weights.is_some() {
+            return Err(usage(
+                "--class-weights weighs one class per image; for multi-label tensors weigh each finding's positives with --pos-weight",
+            ));
+        }
+        if !multi_label && self.pos_weight.is_some() {
+            return Err(usage(
+                "--pos-weight is for multi-label tensors; weigh classes with --class-weights",
+            ));
+        }
+        if multi_label && self.loss.is_some_and(|l| l != Loss::SigmoidBinary) {
+            return Err(usage(
+                "multi-label tensors train a sigmoid per finding with --loss sigmoid-bce (the default for them)",
+            ));
+        }
         // Built-in names in their own spelling whatever the case or `-`/`_` given.
         let backbone = match self.backbone.as_deref() {
             None => "resnet50".to_string(),
@@ -249,7 +274,9 @@ impl Args {
                 }
             }
         }
-        let loss = self.loss.unwrap_or(if head == Head::Tutorial {
+        let loss = self.loss.unwrap_or(if multi_label {
+            Loss::SigmoidBinary
+        } else if head == Head::Tutorial {
             Loss::SigmoidCategorical
         } else {
             Loss::SoftmaxCrossEntropy
@@ -282,8 +309,13 @@ impl Args {
             batch: self.batch.unwrap_or(32),
             epochs: self.epochs.unwrap_or(if tutorial { 100 } else { 10 }),
             early_stopping,
-            checkpoint: self.checkpoint,
+            checkpoint: self.checkpoint.unwrap_or(if multi_label {
+                Metric::ValAuc
+            } else {
+                Metric::ValAccuracy
+            }),
             class_weights: self.class_weights.clone().unwrap_or(ClassWeights::None),
+            positive_weights: self.pos_weight.clone().unwrap_or(ClassWeights::None),
             seed: self.seed.unwrap_or(12),
         })
     }
@@ -333,7 +365,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
-    let s = args.settings()?;
+    let set = TensorSet::open(&args.tensors).map_err(|e| usage(e.to_string()))?;
+    let s = args.settings(set.meta.task)?;
     if s.batch == 0 || s.epochs == 0 {
         return Err(usage("--batch and --epochs must be at least 1"));
     }
@@ -347,7 +380,6 @@ fn run(args: Args) -> Result<()> {
         .update_on
         .resolve(args.runtime.device)
         .map_err(|e| usage(e.to_string()))?;
-    let set = TensorSet::open(&args.tensors).map_err(|e| usage(e.to_string()))?;
     eprintln!(
         "ortl-train: {} from {}; loading the backbone {}{} …",
         ortl_cli::count(set.rows.len(), "stored image", "stored images"),
@@ -400,7 +432,7 @@ fn run(args: Args) -> Result<()> {
         );
     }
     let spec = ClassifierSpec {
-        task: ortl_manifest::Task::SingleLabel,
+        task: set.meta.task,
         classes: set.meta.classes.clone(),
         height: set.meta.height,
         width: set.meta.width,
@@ -490,6 +522,7 @@ fn run(args: Args) -> Result<()> {
         early_stopping: s.early_stopping.clone(),
         checkpoint: s.checkpoint,
         class_weights: s.class_weights.clone(),
+        positive_weights: s.positive_weights.clone(),
         seed: s.seed,
     };
     let (mut progress, mut restore, mut resumed_state) = if args.resume {
@@ -834,6 +867,7 @@ fn train_settings(
 ) -> TrainSettings {
     TrainSettings {
         tensors: args.tensors.clone(),
+        task: set.meta.task,
         classes: set.meta.classes.clone(),
         image_height: set.meta.height,
         image_width: set.meta.width,
@@ -866,6 +900,7 @@ fn train_settings(
             .map_or_else(|| "off".into(), ToString::to_string),
         checkpoint: s.checkpoint.name().into(),
         class_weights: s.class_weights.to_string(),
+        pos_weight: s.positive_weights.to_string(),
         label_smoothing: args.label_smoothing,
         clip_norm: args.clip_norm,
         seed: s.seed,
@@ -1046,8 +1081,16 @@ impl Sink for RunFolder {
     fn epoch(&mut self, r: &EpochRecord, history: &[EpochRecord]) -> Result<()> {
         self.live.clear();
         eprintln!(
-            "Epoch {}/{} - {:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4} - lr: {:.3e}",
-            r.epoch, self.epochs, r.seconds, r.loss, r.accuracy, r.val_loss, r.val_accuracy, r.lr
+            "Epoch {}/{} - {:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4} - val_auc: {:.4} - lr: {:.3e}",
+            r.epoch,
+            self.epochs,
+            r.seconds,
+            r.loss,
+            r.accuracy,
+            r.val_loss,
+            r.val_accuracy,
+            r.val_auc,
+            r.lr
         );
         let mut file = AtomicFile::create(&self.dir.join("history.csv"))?;
         ortl_manifest::history::write(&mut file, history)?;

@@ -22,7 +22,8 @@ use rayon::prelude::*;
 
 use crate::fit::State;
 use crate::graph::{
-    LOSS, PROBABILITIES, SAMPLE_WEIGHT, StepGraph, TARGET, TrainSpec, build_step, gradient, next,
+    LOSS, PROBABILITIES, SAMPLE_WEIGHT, StepGraph, TARGET, TARGET_WEIGHT, TrainSpec, build_step,
+    gradient, next,
 };
 
 /// Elements per piece of the host update: a piece is one thread's unit of work.
@@ -36,10 +37,66 @@ pub enum Input {
     Features(ArrayD<f32>),
 }
 
+/// What a batch's images are labelled with.
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a> {
+    /// One class index per image; the target is its one-hot row, smoothed.
+    Classes(&'a [usize]),
+    /// Per image and finding: present, absent or unknown. An unknown label weighs 0 in the
+    /// loss; a present one weighs `positive_weights[finding]` (PyTorch's `pos_weight`).
+    Findings {
+        labels: &'a [&'a [Option<bool>]],
+        positive_weights: &'a [f32],
+    },
+}
+
+impl Targets<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Targets::Classes(labels) => labels.len(),
+            Targets::Findings { labels, .. } => labels.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The loss's target `[N, C]` with label smoothing ε (one-hot rows become
+    /// (1 − ε)·one-hot + ε/C; a finding's 0/1 becomes t·(1 − ε) + ε/2, as Keras'
+    /// binary cross-entropy smooths), and the per-element weight `[N, C]`.
+    pub fn matrices(&self, classes: usize, smoothing: f32) -> (Array2<f32>, Array2<f32>) {
+        let n = self.len();
+        match self {
+            Targets::Classes(labels) => (
+                Array2::from_shape_fn((n, classes), |(i, j)| {
+                    let hot = if labels[i] == j { 1.0 } else { 0.0 };
+                    hot * (1.0 - smoothing) + smoothing / classes as f32
+                }),
+                Array2::ones((n, classes)),
+            ),
+            Targets::Findings {
+                labels,
+                positive_weights,
+            } => (
+                Array2::from_shape_fn((n, classes), |(i, j)| {
+                    let t = if labels[i][j] == Some(true) { 1.0 } else { 0.0 };
+                    t * (1.0 - smoothing) + smoothing / 2.0
+                }),
+                Array2::from_shape_fn((n, classes), |(i, j)| match labels[i][j] {
+                    Some(true) => positive_weights[j],
+                    Some(false) => 1.0,
+                    None => 0.0,
+                }),
+            ),
+        }
+    }
+}
+
 /// One training batch.
 pub struct Batch<'a> {
     pub input: Input,
-    pub labels: &'a [usize],
+    pub targets: Targets<'a>,
     /// Per-sample loss weights (class weights), `[N]`.
     pub weights: Vec<f32>,
 }
@@ -66,7 +123,7 @@ pub struct Trainer {
     spec: TrainSpec,
     classes: usize,
     l2: Vec<(String, f32)>,
-    /// Label smoothing ε: targets are (1 − ε)·one-hot + ε/C.
+    /// Label smoothing ε (see [`Targets::matrices`]).
     pub label_smoothing: f32,
     /// What the blocked-convolution pass rewrote; `None`: the plain graph runs.
     pub blocked: Option<ortl_autodiff::blocked::Blocked>,
@@ -365,13 +422,8 @@ impl Trainer {
         rng: &mut ChaCha8Rng,
         update: bool,
     ) -> Result<StepResult, TrainError> {
-        let n = batch.labels.len();
-        let c = self.classes;
-        let smooth = self.label_smoothing;
-        let target = Array2::from_shape_fn((n, c), |(i, j)| {
-            let hot = if batch.labels[i] == j { 1.0 } else { 0.0 };
-            hot * (1.0 - smooth) + smooth / c as f32
-        });
+        let n = batch.targets.len();
+        let (target, element_weight) = batch.targets.matrices(self.classes, self.label_smoothing);
         let mut feeds: Vec<(&str, Feed)> = vec![
             (
                 self.step_graph.input.as_str(),
@@ -386,6 +438,9 @@ impl Trainer {
                 Feed::F32(Array1::from(batch.weights.clone()).into_dyn()),
             ),
         ];
+        if self.spec.loss.weighs_elements() {
+            feeds.push((TARGET_WEIGHT, Feed::F32(element_weight.into_dyn())));
+        }
         let t = self.steps_done + 1;
         if self.host.is_none() {
             feeds.push((LR, Feed::F32(scalar(lr))));

@@ -60,7 +60,7 @@ fn writes_a_complete_run_and_checkpoints_the_best_epoch() {
     let mut lines = history.lines();
     assert_eq!(
         lines.next(),
-        Some("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds")
+        Some("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,val_auc")
     );
     let rows: Vec<Vec<f64>> = lines
         .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
@@ -229,11 +229,20 @@ fn history_without_seconds(wd: &Workdir) -> Vec<String> {
     without_seconds(wd, "run/history.csv")
 }
 
-/// A CSV's rows without its last column (wall time, in history.csv and the step log).
+/// A CSV's rows without its `seconds` column (wall time, in history.csv and the step log).
 fn without_seconds(wd: &Workdir, file: &str) -> Vec<String> {
-    wd.read(file)
+    let text = wd.read(file);
+    let at = text
         .lines()
-        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .next()
+        .and_then(|header| header.split(',').position(|c| c == "seconds"))
+        .expect("a seconds column");
+    text.lines()
+        .map(|l| {
+            let mut fields: Vec<&str> = l.split(',').collect();
+            fields.remove(at);
+            fields.join(",")
+        })
         .collect()
 }
 
@@ -775,9 +784,60 @@ fn help_states_the_defaults() {
         "[default: adam]",
         "[default: 0.001]",
         "[default: resnet50]",
-        "[default: val_accuracy]",
+        "[default: val_accuracy; val_auc for multi-label tensors]",
     ] {
         let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(flat(&stdout).contains(&flat(text)), "{text}");
     }
+}
+
+/// Multi-label tensors train a sigmoid per finding with masked binary cross-entropy by
+/// default, checkpoint on macro val_auc, and record the task; flags meant for one class per
+/// image are refused with the flag that fits.
+#[test]
+fn multi_label_tensors_train_a_sigmoid_per_finding() {
+    let wd = Workdir::new();
+    let findings = common::multilabel_tensors(&wd, 16);
+    let (code, _, stderr) = train(&wd, &["--epochs", "2", "--pos-weight", "auto"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("best epoch by val_auc"), "{stderr}");
+    let record: serde_json::Value = serde_json::from_str(&wd.read("run/train.json")).unwrap();
+    assert_eq!(record["task"], "multi-label");
+    assert_eq!(record["loss"], "sigmoid-bce");
+    assert_eq!(record["checkpoint"], "val_auc");
+    assert_eq!(record["pos_weight"], "auto");
+    assert_eq!(record["classes"], serde_json::json!(findings));
+    let history = ortl_manifest::history::read(&wd.join("run/history.csv")).unwrap();
+    for epoch in &history {
+        assert!((0.0..=1.0).contains(&epoch.val_auc), "{epoch:?}");
+        assert!((0.0..=1.0).contains(&epoch.val_accuracy), "{epoch:?}");
+    }
+    let model = ortl_onnx::io::load(&wd.join("run/best.onnx")).unwrap();
+    assert_eq!(model.metadata["ortl.task"], "multi-label");
+    assert!(model.graph.nodes.iter().any(|n| n.op == "Sigmoid"));
+    // Head only: the frozen backbone's features are cached and the head trains on them.
+    let (code, _, stderr) = train(&wd, &["--epochs", "2", "--freeze", "backbone", "--force"]);
+    assert_eq!(code, 0, "{stderr}");
+    for (flags, wanted) in [
+        (&["--class-weights", "auto"][..], "--pos-weight"),
+        (&["--loss", "softmax-ce"][..], "sigmoid-bce"),
+    ] {
+        let mut args = vec!["--epochs", "1", "--force"];
+        args.extend_from_slice(flags);
+        let (code, _, stderr) = train(&wd, &args);
+        assert_eq!(code, 2, "{flags:?}: {stderr}");
+        assert!(
+            stderr.contains(wanted) && stderr.lines().count() == 1,
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn pos_weight_is_refused_for_single_label_tensors() {
+    let wd = Workdir::new();
+    tensors(&wd);
+    let (code, _, stderr) = train(&wd, &["--epochs", "1", "--pos-weight", "auto"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--class-weights"), "{stderr}");
 }

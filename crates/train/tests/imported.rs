@@ -88,7 +88,7 @@ fn batch(weight: f32) -> Batch<'static> {
     });
     Batch {
         input: Input::Images(pixels),
-        labels: &LABELS,
+        targets: ortl_train::Targets::Classes(&LABELS),
         weights: vec![weight; 8],
     }
 }

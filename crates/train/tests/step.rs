@@ -160,7 +160,7 @@ fn training_forward_equals_inference(conv_layout: ConvLayout) {
     let (images, labels) = batch_images(4);
     let batch = Batch {
         input: Input::Images(images.clone()),
-        labels: &labels,
+        targets: ortl_train::Targets::Classes(&labels),
         weights: vec![1.0; 4],
     };
     let train_p = t
@@ -200,7 +200,7 @@ fn whole_graph_gradients(conv_layout: ConvLayout) {
     let (images, labels) = batch_images(4);
     let batch = Batch {
         input: Input::Images(images),
-        labels: &labels,
+        targets: ortl_train::Targets::Classes(&labels),
         weights: vec![1.0, 2.0, 1.0, 0.5],
     };
     let before = t.state().unwrap();
@@ -292,7 +292,7 @@ fn gradients_match_finite_differences(name: &str) {
     let (images, labels) = batch_images_at(8, 96);
     let batch = Batch {
         input: Input::Images(images),
-        labels: &labels,
+        targets: ortl_train::Targets::Classes(&labels),
         weights: vec![1.0; 8],
     };
     let before = t.state().unwrap();
@@ -343,7 +343,7 @@ fn a_small_resnet_overfits_sixteen_images() {
     let (images, labels) = batch_images(16);
     let batch = Batch {
         input: Input::Images(images),
-        labels: &labels,
+        targets: ortl_train::Targets::Classes(&labels),
         weights: vec![1.0; 16],
     };
     let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -388,7 +388,7 @@ fn frozen_backbone_trains_only_the_head() {
     let (images, labels) = batch_images(4);
     let batch = Batch {
         input: Input::Images(images),
-        labels: &labels,
+        targets: ortl_train::Targets::Classes(&labels),
         weights: vec![1.0; 4],
     };
     let head_before = t.value("head.fc1.weight").unwrap();
@@ -514,7 +514,7 @@ fn a_step_moves_only_the_batch_in_and_the_scalars_out() {
     let (images, labels) = batch_images(4);
     let batch = Batch {
         input: Input::Images(images.clone()),
-        labels: &labels,
+        targets: ortl_train::Targets::Classes(&labels),
         weights: vec![1.0; 4],
     };
     let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -594,7 +594,7 @@ fn blocked_and_plain_steps_agree_over_three_steps() {
             let (images, labels) = batch_images_at(8, 64);
             let batch = Batch {
                 input: Input::Images(images),
-                labels: &labels,
+                targets: ortl_train::Targets::Classes(&labels),
                 weights: vec![1.0, 2.0, 1.0, 0.5, 1.0, 1.0, 0.5, 2.0],
             };
             let before = t.state().unwrap();
@@ -674,7 +674,7 @@ fn host_and_graph_updates_give_the_same_bits() {
             let (images, labels) = batch_images(4);
             let batch = Batch {
                 input: Input::Images(images),
-                labels: &labels,
+                targets: ortl_train::Targets::Classes(&labels),
                 weights: vec![1.0, 2.0, 1.0, 0.5],
             };
             let mut rng = ChaCha8Rng::seed_from_u64(4);
@@ -725,5 +725,123 @@ fn host_and_graph_updates_give_the_same_bits() {
             let bits = |v: &ArrayD<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert!(bits(&host[name]) == bits(value), "{case}: {name} differs");
         }
+    }
+}
+
+/// Multi-label: a sigmoid per finding, binary cross-entropy with unknown labels masked and
+/// positives weighted. The step's loss equals the definition computed here from its own
+/// probabilities, the training forward equals the exported model's, a finding unknown in
+/// the whole batch gets no gradient, and the others' gradients match finite differences.
+#[test]
+fn multi_label_masked_loss_matches_its_definition_and_finite_differences() {
+    let findings = ["effusion", "mass", "nodule"];
+    let spec = ClassifierSpec {
+        task: ortl_manifest::Task::MultiLabel,
+        classes: findings.iter().map(|f| f.to_string()).collect(),
+        height: SIZE,
+        width: SIZE,
+        head: Head::Linear { dropout: 0.0 },
+        seed: 3,
+    };
+    let (model, head) = classifier(&resnet(&tiny(), 11), &spec);
+    let runtime = ortl_runtime::testing::runtime();
+    let mut t = Trainer::new(
+        runtime,
+        &SessionOptions {
+            threads: Some(1),
+            ..Default::default()
+        },
+        model,
+        &head,
+        spec_for_bce(),
+    )
+    .unwrap();
+    let (images, _) = batch_images(4);
+    // Nodule is unknown throughout; the others mix present, absent and unknown.
+    let rows: [[Option<bool>; 3]; 4] = [
+        [Some(true), Some(false), None],
+        [Some(false), None, None],
+        [None, Some(true), None],
+        [Some(true), Some(true), None],
+    ];
+    let labels: Vec<&[Option<bool>]> = rows.iter().map(|r| r.as_slice()).collect();
+    let positive_weights = [2.0, 0.5, 3.0];
+    let batch = Batch {
+        input: Input::Images(images.clone()),
+        targets: ortl_train::Targets::Findings {
+            labels: &labels,
+            positive_weights: &positive_weights,
+        },
+        weights: vec![1.0; 4],
+    };
+    let peeked = t.peek(&batch, &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
+    let expected: f64 = rows
+        .iter()
+        .zip(peeked.probabilities.outer_iter())
+        .map(|(row, p)| {
+            row.iter()
+                .zip(p.iter())
+                .zip(positive_weights)
+                .filter_map(|((t, &p), w)| {
+                    let p = f64::from(p);
+                    t.map(|t| match t {
+                        true => -f64::from(w) * p.ln(),
+                        false => -(1.0 - p).ln(),
+                    })
+                })
+                .sum::<f64>()
+                / 3.0
+        })
+        .sum::<f64>()
+        / 4.0;
+    assert!(
+        (f64::from(peeked.loss) - expected).abs() < 1e-5,
+        "step loss {} vs definition {expected}",
+        peeked.loss
+    );
+    let bytes = ortl_onnx::io::to_bytes(&t.export().unwrap());
+    let mut session = runtime.load(&SessionOptions::default(), &bytes).unwrap();
+    let exported = ortl_runtime::run(&mut session, vec![("image", Feed::U8(images))])
+        .unwrap()
+        .remove("probabilities")
+        .unwrap();
+    for (a, b) in peeked.probabilities.iter().zip(exported.iter()) {
+        assert!((a - b).abs() < 1e-5, "training {a} vs inference {b}");
+    }
+    let before = t.state().unwrap();
+    t.step(&batch, 1.0, &mut ChaCha8Rng::seed_from_u64(5))
+        .unwrap();
+    let after = t.state().unwrap();
+    let delta = |name: &str, i: usize| {
+        before[name].as_slice().unwrap()[i] - after[name].as_slice().unwrap()[i]
+    };
+    let width = before["head.fc.weight"].len() / 3;
+    assert_eq!(
+        delta("head.fc.bias", 2),
+        0.0,
+        "the unknown finding's bias moved"
+    );
+    assert!(
+        (2 * width..3 * width).all(|i| delta("head.fc.weight", i) == 0.0),
+        "the unknown finding's weights moved"
+    );
+    for name in ["head.fc.bias", "head.fc.weight", "layer1.0.conv1.weight"] {
+        // The first coordinate the batch reaches (ReLUs leave some pooled features dead).
+        let index = (0..before[name].len())
+            .find(|&i| delta(name, i) != 0.0)
+            .expect("some gradient reaches the parameter");
+        let analytic = delta(name, index);
+        let numeric = central_difference(&mut t, &batch, &before, name, index, 1e-3);
+        assert!(
+            (numeric - analytic).abs() <= 3e-3 + 5e-2 * analytic.abs(),
+            "{name}[{index}]: analytic {analytic} vs numeric {numeric}"
+        );
+    }
+}
+
+fn spec_for_bce() -> TrainSpec {
+    TrainSpec {
+        conv_layout: ConvLayout::Plain,
+        ..spec(Trainable::All, Loss::SigmoidBinary, sgd())
     }
 }
