@@ -24,10 +24,20 @@ use crate::{Item, ModelInfo};
 /// Which class each heatmap explains.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CamClass {
+    /// The predicted class; a multi-label model's most probable finding.
     Predicted,
-    /// The true label (images without one get no heatmap).
+    /// The true label (single-label models; images without one get no heatmap).
     True,
+    /// A class, or a finding.
     Named(String),
+}
+
+/// One image's heatmaps: the overlay and the class it explains, and for a labelled image
+/// the model got wrong (explaining predictions), the overlay of its true class.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Explained {
+    pub map: Option<(String, usize)>,
+    pub true_map: Option<String>,
 }
 
 impl FromStr for CamClass {
@@ -88,17 +98,23 @@ impl Explainer {
         options: CamOptions,
     ) -> Result<(Self, Model)> {
         let named = match &options.class {
-            CamClass::Named(name) => Some(
-                info.classes
-                    .iter()
-                    .position(|c| c == name)
-                    .ok_or_else(|| {
-                        ortl_cli::usage(format!(
-                            "--cam-class '{name}' is not one of the model's classes ({}), predicted or true",
-                            ortl_cli::name_list(&info.classes)
-                        ))
-                    })?,
-            ),
+            CamClass::Named(name) => {
+                Some(info.classes.iter().position(|c| c == name).ok_or_else(|| {
+                    ortl_cli::usage(format!(
+                        "--cam-class '{name}' is not one of the model's {} ({}), predicted{}",
+                        info.noun(),
+                        ortl_cli::name_list(&info.classes),
+                        if info.is_multilabel() { "" } else { " or true" }
+                    ))
+                })?)
+            }
+            // An image can have any number of true findings, or none known.
+            CamClass::True if info.is_multilabel() => {
+                return Err(ortl_cli::usage(format!(
+                    "--cam-class true needs a single-label model; name one of the findings ({}), or leave it out for each image's most probable finding",
+                    ortl_cli::name_list(&info.classes)
+                )));
+            }
             _ => None,
         };
         let target = ortl_explain::locate(model, options.layer.as_deref()).map_err(|e| {
@@ -145,16 +161,17 @@ impl Explainer {
         &self.target.features
     }
 
-    /// Heatmaps for one batch; returns each item's overlay path and, for a labelled image
-    /// the model got wrong while explaining its predictions, the overlay of its true class
-    /// (what the model saw of the finding it missed); None where there is none.
+    /// Heatmaps for one batch, given each row's predicted class (a multi-label model's most
+    /// probable finding): the overlay of the class asked for and, for a labelled image the
+    /// model got wrong while explaining its predictions, the overlay of its true class
+    /// (what the model saw of the finding it missed).
     pub fn explain(
         &mut self,
         items: &[Item],
         features: ArrayD<f32>,
         predicted: &[usize],
         probabilities: &ArrayD<f32>,
-    ) -> Result<Vec<(Option<String>, Option<String>)>> {
+    ) -> Result<Vec<Explained>> {
         let chosen: Vec<Option<usize>> = items
             .iter()
             .zip(predicted)
@@ -202,7 +219,15 @@ impl Explainer {
             }
             None => vec![None; items.len()],
         };
-        Ok(paths.into_iter().zip(true_paths).collect())
+        Ok(paths
+            .into_iter()
+            .zip(chosen)
+            .zip(true_paths)
+            .map(|((path, class), true_map)| Explained {
+                map: path.zip(class),
+                true_map,
+            })
+            .collect())
     }
 
     /// The maps of class `chosen[row]` (None: no map) written as `names[row]`.npy/.png;

@@ -6,7 +6,10 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use ortl_imaging::files::{default_extensions, list_images};
-use ortl_manifest::{Manifest, Split};
+use ortl_manifest::Split;
+use ortl_manifest::multilabel::AnyManifest;
+
+use crate::ModelInfo;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Item {
@@ -14,14 +17,23 @@ pub struct Item {
     pub path: PathBuf,
     /// The path as written in the output.
     pub shown: String,
-    /// True class index, when known.
+    /// True class index, when known (single-label models).
     pub label: Option<usize>,
+    /// Per finding of a multi-label model, in its order: present, absent, unknown; None for
+    /// images not from a manifest.
+    pub targets: Option<Vec<Option<bool>>>,
     /// The manifest split it came from.
     pub split: Option<Split>,
 }
 
 /// Expands command-line inputs, in order.
-pub fn from_args(args: &[PathBuf], classes: &[String]) -> anyhow::Result<Vec<Item>> {
+pub fn from_args(args: &[PathBuf], info: &ModelInfo) -> anyhow::Result<Vec<Item>> {
+    // A folder named like one finding says nothing of an image's other findings.
+    let classes: &[String] = if info.is_multilabel() {
+        &[]
+    } else {
+        &info.classes
+    };
     let mut items = Vec::new();
     for arg in args {
         if arg.as_os_str() == "-" {
@@ -61,31 +73,103 @@ fn file(path: &Path, classes: &[String]) -> Item {
         path: path.to_path_buf(),
         shown: ortl_manifest::paths::tidy(path),
         label: parent.and_then(|p| classes.iter().position(|c| *c == p)),
+        targets: None,
         split: None,
     }
 }
 
-/// The rows of a manifest (of one split if given), with their labels mapped onto the
-/// model's classes by name.
+/// The rows of a manifest (of one split if given), with their truth mapped onto the
+/// model's classes or findings by name. `model` names the model file in errors: a
+/// manifest of the other form (findings for a single-label model, or the reverse) is
+/// refused.
 pub fn from_manifest(
     path: &Path,
     split: Option<Split>,
-    classes: &[String],
+    info: &ModelInfo,
+    model: &Path,
 ) -> anyhow::Result<Vec<Item>> {
-    let manifest = Manifest::read(path)?;
-    for class in &manifest.classes {
-        if !classes.contains(class) {
-            anyhow::bail!(
-                "{}: class '{class}' is not one of the model's classes ({}); use the manifest the model was trained on",
-                path.display(),
-                ortl_cli::name_list(classes)
-            );
-        }
+    let manifest = AnyManifest::read(path)?;
+    if manifest.task() != info.task {
+        anyhow::bail!(
+            "{}: a {} manifest, but {} is a {} model; give {}",
+            path.display(),
+            manifest.task(),
+            model.display(),
+            info.task,
+            if info.is_multilabel() {
+                "a multi-label manifest (ortl-split --label-separator or --label-columns)"
+            } else {
+                "a manifest with one class per image (path,label,class,split)"
+            }
+        );
     }
-    if let Some(wanted) = split
-        && !manifest.rows.iter().any(|r| r.split == wanted)
+    if let Some(unknown) = manifest
+        .classes()
+        .iter()
+        .find(|c| !info.classes.contains(c))
     {
-        let mut present: Vec<String> = manifest.rows.iter().map(|r| r.split.to_string()).collect();
+        let what = if info.is_multilabel() {
+            "finding"
+        } else {
+            "class"
+        };
+        anyhow::bail!(
+            "{}: {what} '{unknown}' is not one of the model's {} ({}); use the manifest the model was trained on",
+            path.display(),
+            info.noun(),
+            ortl_cli::name_list(&info.classes)
+        );
+    }
+    let rows: Vec<Item> = match &manifest {
+        AnyManifest::Classes(m) => m
+            .rows
+            .iter()
+            .map(|r| {
+                let resolved = m.resolve(r);
+                Item {
+                    shown: ortl_manifest::paths::tidy(&resolved),
+                    path: resolved,
+                    label: info.classes.iter().position(|c| *c == r.class),
+                    targets: None,
+                    split: Some(r.split),
+                }
+            })
+            .collect(),
+        AnyManifest::Findings(m) => {
+            // The manifest's column of each of the model's findings; one it lacks is unknown.
+            let columns: Vec<Option<usize>> = info
+                .classes
+                .iter()
+                .map(|f| m.findings.iter().position(|g| g == f))
+                .collect();
+            m.rows
+                .iter()
+                .map(|r| {
+                    let resolved = m.resolve(r);
+                    Item {
+                        shown: ortl_manifest::paths::tidy(&resolved),
+                        path: resolved,
+                        label: None,
+                        targets: Some(
+                            columns
+                                .iter()
+                                .map(|c| c.and_then(|c| r.targets[c]))
+                                .collect(),
+                        ),
+                        split: Some(r.split),
+                    }
+                })
+                .collect()
+        }
+    };
+    if let Some(wanted) = split
+        && !rows.iter().any(|r| r.split == Some(wanted))
+    {
+        let mut present: Vec<String> = rows
+            .iter()
+            .flat_map(|r| r.split)
+            .map(|s| s.to_string())
+            .collect();
         present.sort();
         present.dedup();
         anyhow::bail!(
@@ -94,19 +178,9 @@ pub fn from_manifest(
             present.join(", ")
         );
     }
-    Ok(manifest
-        .rows
-        .iter()
-        .filter(|r| split.is_none_or(|s| r.split == s))
-        .map(|r| {
-            let resolved = manifest.resolve(r);
-            Item {
-                shown: ortl_manifest::paths::tidy(&resolved),
-                path: resolved,
-                label: classes.iter().position(|c| *c == r.class),
-                split: Some(r.split),
-            }
-        })
+    Ok(rows
+        .into_iter()
+        .filter(|r| split.is_none_or(|s| r.split == Some(s)))
         .collect())
 }
 

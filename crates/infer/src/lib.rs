@@ -1,10 +1,14 @@
-//! ortl-infer's work: what the model expects ([`ModelInfo`]) and which images to read
-//! ([`inputs`]); the rows it writes are `ortl_manifest::predictions`'. Decoding and resizing
+//! ortl-infer's work: what the model expects ([`ModelInfo`]: classes, or a multi-label
+//! model's findings), which images to read ([`inputs`]), how probabilities become a
+//! decision and where thresholds come from ([`decision`]), heatmaps ([`explain`]) and the
+//! rows written ([`rows`], in `ortl_manifest::predictions`' forms). Decoding and resizing
 //! are `ortl-imaging`'s, the same code `ortl-augment` used for the training tensors.
 
+pub mod decision;
 pub mod explain;
 pub mod inputs;
 pub mod model_info;
+pub mod rows;
 
 pub use inputs::Item;
 pub use model_info::ModelInfo;

@@ -8,11 +8,14 @@ use clap::Parser;
 use ndarray::{ArrayD, IxDyn};
 use ortl_cli::{Output, usage};
 use ortl_imaging::{DecodeError, DecodeLimits, DecodeOptions, Intensity, Window, decode, resize};
-use ortl_infer::explain::{CamClass, CamOptions, Explainer};
+use ortl_infer::decision::{self, Decision};
+use ortl_infer::explain::{CamClass, CamOptions, Explained, Explainer};
 use ortl_infer::inputs::Shard;
+use ortl_infer::rows::RowWriter;
 use ortl_infer::{Item, ModelInfo, inputs};
 use ortl_manifest::Split;
-use ortl_manifest::predictions::{Columns, EvaluatedModel, Format, Row, Writer};
+use ortl_manifest::predictions::{Columns, EvaluatedModel, Format};
+use ortl_metrics::ThresholdRule;
 use ortl_runtime::{Feed, RuntimeArgs};
 use rayon::prelude::*;
 
@@ -30,14 +33,25 @@ use rayon::prelude::*;
 /// overlaps with inference; rows are flushed per batch, in input order. An
 /// unreadable image is reported on stderr and skipped (or fatal with --strict).
 ///
+/// A multi-label model (ortl-train on a multi-label manifest) gives a sigmoid
+/// per finding and rows path, then y_<f>… (truth from a multi-label --manifest:
+/// 1, 0, empty when unknown), p_<f>…, t_<f>… (the thresholds), predicted (the
+/// findings with p ≥ t, joined by |), cam_path,cam_class with --cam, then
+/// split,model,model_epoch.
+///
 /// EXAMPLES:
 ///     ortl-infer --model run/model.onnx scans/*.png
-///     ortl-infer --model run/best.onnx --manifest work/manifest.csv --split val \
-///         -o preds.csv
+///     ortl-infer --model run/best.onnx --manifest work/manifest.csv \
+///         --split val -o preds.csv
 ///     find scans -name '*.png' | ortl-infer --model run/model.onnx - \
 ///         | sort -t, -k6 -gr | head
+///   Multi-label: thresholds for sensitivity 0.9 chosen on validation images,
+///   then applied to the test split:
+///     ortl-infer --model nih/best.onnx --manifest nih.csv --split val -o val.csv
+///     ortl-infer --model nih/best.onnx --manifest nih.csv --split test \
+///         --threshold-from val.csv --threshold-rule sensitivity=0.9 -o test.csv
 #[derive(Parser, Debug)]
-#[command(version, verbatim_doc_comment)]
+#[command(version, verbatim_doc_comment, max_term_width = 78)]
 struct Args {
     /// Model from ortl-train (model.onnx or best.onnx), or any single-input ONNX image
     /// classifier (float input, logits or probabilities out), which is wrapped with the
@@ -52,11 +66,12 @@ struct Args {
     /// size is dynamic (e.g. 224x224; images are resized to it).
     #[arg(long, value_name = "HxW", value_parser = ortl_cli::args::parse_size)]
     size: Option<(usize, usize)>,
-    /// Image files, folders (recursed; a sub-folder named like a class gives the true
-    /// label), or `-` for newline-separated paths on stdin.
+    /// Image files, folders (recursed; a sub-folder named like a class gives a
+    /// single-label model's true label), or `-` for newline-separated paths on stdin.
     inputs: Vec<PathBuf>,
-    /// Read the images of a manifest (its labels become the label column, its splits the
-    /// split column).
+    /// Read the images of a manifest (its labels become the label column, or a multi-label
+    /// manifest's findings the y_ columns; its splits the split column). Its form must be
+    /// the model's: one class per image, or findings.
     #[arg(long)]
     manifest: Option<PathBuf>,
     /// With --manifest: only this split (train, val, test or a fold number).
@@ -77,13 +92,32 @@ struct Args {
     #[arg(long)]
     no_header: bool,
     /// Two classes: predict class 1 when its probability is at least this (default: the
-    /// most probable class).
-    #[arg(long)]
-    threshold: Option<f32>,
+    /// most probable class). Multi-label: every finding's threshold (default 0.5).
+    #[arg(long, value_parser = probability)]
+    threshold: Option<f64>,
+    /// Choose the threshold on these predictions of labelled images (ortl-infer's output
+    /// for the validation split, made by this model) by --threshold-rule: each finding's
+    /// of a multi-label model, class 1's of a two-class one. Prints each threshold with the
+    /// sensitivity and specificity it gave there. With a warning, a finding with no
+    /// positive or no negative image there keeps 0.5, and one whose rule holds only by
+    /// predicting no image gets 1.
+    #[arg(long, value_name = "PREDICTIONS", conflicts_with = "threshold")]
+    threshold_from: Option<PathBuf>,
+    /// How --threshold-from chooses: youden (max sensitivity + specificity − 1),
+    /// sensitivity=S (the highest threshold keeping sensitivity ≥ S), specificity=S (the
+    /// lowest keeping specificity ≥ S), or a fixed number (its rates printed).
+    #[arg(
+        long,
+        value_name = "RULE",
+        default_value = "youden",
+        requires = "threshold_from"
+    )]
+    threshold_rule: ThresholdRule,
     /// Images per inference batch.
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// Add columns top1…topK: the K most probable class names, most probable first.
+    /// Add columns top1…topK: the K most probable class names, most probable first
+    /// (single-label models; multi-label rows give every finding's p_ already).
     #[arg(long, value_name = "K")]
     top_k: Option<usize>,
     /// Test-time augmentation: average the probabilities of the image and its mirror
@@ -115,11 +149,13 @@ struct Args {
     /// grey image, its class and probability above it and a colour bar beside it) and NAME.npy (float32
     /// [H, W] at the model's input size, not normalised); adds a cam_path column, and a
     /// cam_true_path column with NAME.true.png, the map of the true class, for labelled
-    /// images the model got wrong (with --cam-class predicted).
+    /// images the model got wrong (with --cam-class predicted). Multi-label: cam_path
+    /// and cam_class, the finding the map shows.
     #[arg(long, value_name = "DIR")]
     cam: Option<PathBuf>,
-    /// Class each heatmap explains: predicted, true (images without a label get none) or
-    /// a class name.
+    /// Class each heatmap explains: predicted (multi-label: each image's most probable
+    /// finding), true (single-label; images without a label get none), or a class or
+    /// finding name. The cam_class column of multi-label rows names it.
     #[arg(long, default_value = "predicted", requires = "cam")]
     cam_class: CamClass,
     /// How the heatmap weights the feature maps.
@@ -160,18 +196,39 @@ fn run(args: Args) -> Result<()> {
     if args.batch == 0 {
         return Err(usage("--batch must be at least 1"));
     }
+    let stdin_readers = [args.manifest.as_ref(), args.threshold_from.as_ref()]
+        .into_iter()
+        .flatten()
+        .chain(&args.inputs)
+        .filter(|p| p.as_os_str() == "-")
+        .count();
+    if stdin_readers > 1 {
+        return Err(usage(
+            "only one of --manifest, --threshold-from and the inputs can be - (stdin)",
+        ));
+    }
     let (info, model) = ModelInfo::read(&args.model, args.normalize, args.size)
         .map_err(|e| usage(ortl_cli::one_line(&e)))?;
-    if args.threshold.is_some() && info.classes.len() != 2 {
-        return Err(usage(format!(
-            "--threshold needs a two-class model; this one has {}",
-            info.classes.len()
-        )));
+    if args.top_k.is_some() && info.is_multilabel() {
+        return Err(usage(
+            "--top-k ranks classes of a single-label model; a multi-label model's rows give every finding's p_, and predicted lists those at or above their thresholds",
+        ));
     }
+    let decision = match &args.threshold_from {
+        Some(file) => {
+            let chosen = decision::from_file(file, args.threshold_rule, &info, &args.model)
+                .map_err(|e| usage(ortl_cli::one_line(&e)))?;
+            for c in &chosen {
+                eprintln!("ortl-infer: {}", c.describe(args.threshold_rule, file));
+            }
+            Decision::chosen(&info, &chosen)
+        }
+        None => Decision::new(&info, args.threshold).map_err(|e| usage(ortl_cli::one_line(&e)))?,
+    };
     // Refused now, before any image is read, when it exists and --force is not given.
     let output = Output::create(&args.output, args.force)?;
     let mut items = match &args.manifest {
-        Some(manifest) => inputs::from_manifest(manifest, args.split, &info.classes)
+        Some(manifest) => inputs::from_manifest(manifest, args.split, &info, &args.model)
             .map_err(|e| usage(ortl_cli::one_line(&e)))?,
         None => Vec::new(),
     };
@@ -201,7 +258,7 @@ fn run(args: Args) -> Result<()> {
             missing.display()
         )));
     }
-    items.extend(inputs::from_args(&args.inputs, &info.classes)?);
+    items.extend(inputs::from_args(&args.inputs, &info)?);
     if items.is_empty() {
         return Err(usage(
             "no images given: pass files, folders, --manifest, or - for paths on stdin",
@@ -292,7 +349,7 @@ fn run(args: Args) -> Result<()> {
             epoch: info.epoch,
         },
     };
-    let mut writer = Writer::new(output, args.format, &info.classes, columns);
+    let mut writer = RowWriter::new(output, args.format, &info, decision.clone(), columns);
     if args.tta == "flip4" {
         eprintln!(
             "ortl-infer: warning: --tta flip4 averages in upside-down images, which rarely suit radiographs (anatomy has an up); --tta flip mirrors left-right only"
@@ -343,43 +400,22 @@ fn run(args: Args) -> Result<()> {
             });
         }
         let probs = probs.expect("at least one pass") / flips.len() as f32;
-        let predicted: Vec<usize> = probs
-            .outer_iter()
-            .map(|p| match args.threshold {
-                Some(t) => usize::from(p[1] >= t),
-                None => p
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map_or(0, |(i, _)| i),
-            })
-            .collect();
-        let cam_paths = match (&mut explainer, features) {
+        let cams = match (&mut explainer, features) {
             (Some(explainer), Some(features)) => {
+                let predicted: Vec<usize> = probs
+                    .outer_iter()
+                    .map(|p| decision.top(p.as_slice().expect("a standard-layout row")))
+                    .collect();
                 explainer.explain(&prepared.items, features, &predicted, &probs)?
             }
-            _ => vec![(None, None); prepared.items.len()],
+            _ => vec![Explained::default(); prepared.items.len()],
         };
         // The bar steps aside while rows go out: on a terminal that shows both stdout and
         // stderr, rows never land among a half-drawn bar.
         progress.suspend(|| -> Result<()> {
-            for (((item, p), predicted), (cam_path, cam_true_path)) in prepared
-                .items
-                .iter()
-                .zip(probs.outer_iter())
-                .zip(predicted)
-                .zip(&cam_paths)
-            {
+            for ((item, p), cam) in prepared.items.iter().zip(probs.outer_iter()).zip(&cams) {
                 let p: Vec<f32> = p.iter().copied().collect();
-                writer.row(&Row {
-                    path: &item.shown,
-                    label: item.label,
-                    predicted,
-                    probabilities: &p,
-                    cam_path: cam_path.as_deref(),
-                    cam_true_path: cam_true_path.as_deref(),
-                    split: item.split,
-                })?;
+                writer.row(item, &p, cam)?;
                 written += 1;
             }
             writer.flush()?;
@@ -418,6 +454,14 @@ fn run(args: Args) -> Result<()> {
         eprintln!("ortl-infer: heatmaps in {dir}");
     }
     Ok(())
+}
+
+/// A threshold: a probability in [0, 1].
+fn probability(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|t| (0.0..=1.0).contains(t))
+        .ok_or_else(|| format!("'{text}' is not a probability in [0, 1]"))
 }
 
 /// `[N, H, W, 3]` pixels mirrored left-right and/or up-down.

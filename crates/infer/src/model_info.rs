@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use ortl_imaging::{Filter, Window};
+use ortl_manifest::Task;
 use ortl_models::classifier::keys;
 use ortl_onnx::{DataType, Model};
 
@@ -12,8 +13,10 @@ pub struct ModelInfo {
     pub output: String,
     pub height: usize,
     pub width: usize,
-    /// Class names; `0`, `1`, … when the model carries none.
+    /// Class names (a multi-label model's findings); `0`, `1`, … when the model carries none.
     pub classes: Vec<String>,
+    /// One class per image (softmax), or findings (a sigmoid each).
+    pub task: Task,
     pub filter: Filter,
     /// The intensity window of the training tensors.
     pub window: Window,
@@ -90,6 +93,20 @@ impl ModelInfo {
         Ok((info, model))
     }
 
+    /// Whether the classes are findings, each decided on its own (a sigmoid each).
+    pub fn is_multilabel(&self) -> bool {
+        self.task == Task::MultiLabel
+    }
+
+    /// What the classes are called in messages: classes, or findings.
+    pub fn noun(&self) -> &'static str {
+        if self.is_multilabel() {
+            "findings"
+        } else {
+            "classes"
+        }
+    }
+
     pub fn of(model: &Model) -> Result<Self, String> {
         let graph = &model.graph;
         let input = match graph.feeds().collect::<Vec<_>>().as_slice() {
@@ -138,6 +155,19 @@ impl ModelInfo {
             Some(name) => name.parse().map_err(|e: String| e)?,
             None => Window::Auto,
         };
+        let task = match meta(keys::TASK).map(String::as_str) {
+            None => Task::SingleLabel,
+            Some(text) if text == Task::SingleLabel.to_string() => Task::SingleLabel,
+            Some(text) if text == Task::MultiLabel.to_string() => Task::MultiLabel,
+            Some(other) => {
+                return Err(format!(
+                    "metadata {} '{other}' is neither {} nor {}",
+                    keys::TASK,
+                    Task::SingleLabel,
+                    Task::MultiLabel
+                ));
+            }
+        };
         let epoch = match meta(keys::EPOCH) {
             Some(text) => Some(
                 text.parse()
@@ -147,6 +177,7 @@ impl ModelInfo {
         };
         Ok(Self {
             window,
+            task,
             epoch,
             input: input.name,
             output: output.name.clone(),

@@ -791,3 +791,18 @@ fn predictions_carry_split_model_and_epoch_and_outputs_need_force() {
     assert!(stderr.contains("no image could be classified"), "{stderr}");
     assert!(!wd.join("none.csv").exists());
 }
+
+/// `--help` is the spec: it fits 78 columns on any terminal and shows a multi-label pipe.
+#[test]
+fn help_fits_78_columns_and_shows_a_multi_label_example() {
+    let wd = Workdir::new();
+    let (code, help, _) = run(wd.command(BIN).arg("--help").env("COLUMNS", "200"));
+    assert_eq!(code, 0);
+    for line in help.lines() {
+        assert!(line.chars().count() <= 78, "{line}");
+    }
+    assert!(
+        help.contains("--threshold-from val.csv --threshold-rule sensitivity=0.9"),
+        "{help}"
+    );
+}

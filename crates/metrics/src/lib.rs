@@ -34,6 +34,16 @@ impl Confusion {
     fn n(&self) -> f64 {
         (self.tn + self.fp + self.fn_ + self.tp) as f64
     }
+
+    /// True positive rate; NaN without positives.
+    pub fn sensitivity(&self) -> f64 {
+        ratio(self.tp, self.tp + self.fn_)
+    }
+
+    /// True negative rate; NaN without negatives.
+    pub fn specificity(&self) -> f64 {
+        ratio(self.tn, self.tn + self.fp)
+    }
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
@@ -85,8 +95,7 @@ pub fn label(metric: &str) -> String {
 }
 
 pub fn threshold_metrics(c: &Confusion) -> Vec<(&'static str, f64)> {
-    let sensitivity = ratio(c.tp, c.tp + c.fn_);
-    let specificity = ratio(c.tn, c.tn + c.fp);
+    let (sensitivity, specificity) = (c.sensitivity(), c.specificity());
     let precision = ratio(c.tp, c.tp + c.fp);
     let npv = ratio(c.tn, c.tn + c.fn_);
     let accuracy = ratio(c.tp + c.tn, c.tp + c.tn + c.fp + c.fn_);

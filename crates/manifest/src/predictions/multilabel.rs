@@ -18,6 +18,15 @@ use crate::{FormatError, Split};
 /// The prefix of a finding's threshold column.
 pub const THRESHOLD_PREFIX: &str = "t_";
 
+/// A probability or threshold as a CSV file holds it (six decimals). Decisions compare
+/// these, so that `predicted` agrees with the `p_` and `t_` a reader sees, also for a
+/// threshold chosen on a file's rounded scores and applied to the raw ones.
+pub fn as_written(value: f64) -> f64 {
+    format!("{value:.6}")
+        .parse()
+        .expect("a formatted number parses")
+}
+
 /// Whether a predictions header is the multi-label form.
 pub fn is_multilabel(header: &csv::StringRecord) -> bool {
     header.iter().any(|h| h.starts_with(FINDING_PREFIX)) && !header.iter().any(|h| h == "label")
@@ -92,12 +101,13 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
-    /// The findings a row's probabilities put at or above their thresholds.
+    /// The findings a row's probabilities put at or above their thresholds, compared as
+    /// written.
     pub fn predicted(&self, probabilities: &[f32]) -> Vec<&str> {
         self.findings
             .iter()
             .zip(probabilities.iter().zip(&self.thresholds))
-            .filter(|(_, (p, t))| f64::from(**p) >= **t)
+            .filter(|(_, (p, t))| as_written(f64::from(**p)) >= as_written(**t))
             .map(|(f, _)| f.as_str())
             .collect()
     }
@@ -481,6 +491,28 @@ mod tests {
         assert_eq!(value["p_A"], 0.5);
         assert_eq!(value["t_A"], 0.5);
         assert_eq!(value["predicted"], "A");
+    }
+
+    /// A threshold chosen on a file's six-decimal scores decides the raw score that was
+    /// written as it the way the file reads.
+    #[test]
+    fn decisions_compare_probabilities_and_thresholds_as_written() {
+        let model = EvaluatedModel {
+            path: "m.onnx".into(),
+            epoch: None,
+        };
+        let writer = Writer::new(
+            Vec::new(),
+            Format::Csv,
+            &["A".into()],
+            &[0.412345],
+            false,
+            model,
+        );
+        let p = 0.412_344_9_f32;
+        assert!(f64::from(p) < 0.412345, "below the threshold in memory");
+        assert_eq!(writer.predicted(&[p]), ["A"], "0.412345 as written");
+        assert!(writer.predicted(&[0.412_344]).is_empty());
     }
 
     #[test]
