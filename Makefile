@@ -261,7 +261,7 @@ tour: build
 
 ## fixtures: regenerate the bundled synthetic data set (deterministic)
 fixtures:
-	$(CARGO) run --release -p ortl-fixtures -- -o fixtures --force
+	$(CARGO) run --release -p ortl-fixtures -- -o fixtures --tables --force
 
 ## clean: the pipeline's outputs ($(OUT)); distclean also the builds, ONNX Runtime and the
 ## DICOM corpus
