@@ -57,6 +57,11 @@ PROFILE  ?= release
 # With a test split (TEST > 0), the test images are classified too, and the report scores
 # them at the threshold chosen on the validation predictions (never on themselves).
 HAS_TEST := $(shell awk 'BEGIN { print ($(TEST) > 0) ? "yes" : "" }')
+# Whether the split made a multi-label manifest (y_<finding> columns); read when a recipe
+# that asks is expanded, after the split has run. A multi-label run decides each finding on
+# the test split at the threshold Youden's J picks on validation (ortl-infer's
+# --threshold-rule in INFER for another rule).
+MULTILABEL = $(shell head -1 '$(OUT)/manifest.csv' 2>/dev/null | grep -q '\(^\|,\)y_' && echo yes)
 BIN      := target/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 ORT_LIB  := .ort/libonnxruntime.so.1.31.1
 export ORT_DYLIB_PATH ?= $(CURDIR)/$(ORT_LIB)
@@ -110,13 +115,18 @@ INFER_STAMP := $(call stamp,infer.settings,--device $(DEVICE) $(INFER))
 REPORT_STAMP := $(call stamp,report.settings,$(REPORT))
 endif
 
-all: report
-	@awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$$i] = i; next } \
+# make all's closing lines: a multi-label run's AUCs from the report, else accuracies.
+summary_multilabel = awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$$i] = i; next } \
+	  $$col["scope"] == "macro" { macro = $$col["roc_auc"] } $$col["scope"] == "micro" { micro = $$col["roc_auc"] } \
+	  END { printf "make all: %s ROC AUC over the findings %.3f macro, %.3f micro; each finding in $(OUT)/report/metrics.csv\n", "$(if $(HAS_TEST),test (thresholds chosen on validation),validation)", macro, micro }' $(OUT)/report/metrics.csv
+summary_accuracy = awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$$i] = i; next } \
 	  { n++; if ($$2 == $$4) c++; model = $$col["model"]; epoch = $$col["model_epoch"] } \
-	  END { printf "make all: validation accuracy of %s (epoch %s) %.3f (%d/%d)\n", model, epoch, c / n, c, n }' $(OUT)/predictions.csv
-ifneq ($(HAS_TEST),)
-	@awk -F, 'NR > 1 { n++; if ($$2 == $$4) c++ } END { printf "make all: test accuracy %.3f (%d/%d); the report scores the test split at the threshold chosen on validation\n", c / n, c, n }' $(OUT)/predictions-test.csv
-endif
+	  END { printf "make all: validation accuracy of %s (epoch %s) %.3f (%d/%d)\n", model, epoch, c / n, c, n }' $(OUT)/predictions.csv \
+	  $(if $(HAS_TEST),&& $(summary_test_accuracy))
+summary_test_accuracy = awk -F, 'NR > 1 { n++; if ($$2 == $$4) c++ } END { printf "make all: test accuracy %.3f (%d/%d); the report scores the test split at the threshold chosen on validation\n", c / n, c, n }' $(OUT)/predictions-test.csv
+
+all: report
+	@$(if $(MULTILABEL),$(summary_multilabel),$(summary_accuracy))
 	@echo "make all: model in $(OUT)/run/, predictions in $(OUT)/predictions.csv, report in $(OUT)/report/report.html"
 
 ## setup: the ONNX Runtime C library from the pinned PyPI wheel (CPU), into .ort/
@@ -163,7 +173,7 @@ ifneq ($(HAS_TEST),)
 infer: $(OUT)/predictions-test.csv
 $(OUT)/predictions-test.csv: $(OUT)/predictions.csv
 	$(BIN)/ortl-infer --model $(call evaluated,$(OUT)/run) --manifest $(OUT)/manifest.csv --split test \
-	  --device $(DEVICE) --cam $(OUT)/cams-test --force $(INFER) -o $@
+	  --device $(DEVICE) --cam $(OUT)/cams-test --force $(if $(MULTILABEL),--threshold-from $(OUT)/predictions.csv) $(INFER) -o $@
 endif
 
 report: $(OUT)/report/report.html
@@ -216,16 +226,25 @@ cv: build .venv-cv/INSTALLED
 	.venv-cv/bin/pip install --quiet snakemake==9.27.1
 	touch $@
 
+# scikit-learn, to check the report's multi-label AUCs against (make test only; pinned).
+.venv-sklearn/INSTALLED:
+	rm -rf .venv-sklearn
+	python3 -m venv .venv-sklearn
+	.venv-sklearn/bin/pip install --quiet scikit-learn==1.9.1
+	touch $@
+
 ## test: unit, numeric and integration tests (DICOM decoding against pydicom's test files
-## among them), the GPU check's CPU self-test, the cross-validation workflow and this
-## Makefile's build graph (CI runs `make lint` after it)
-test: setup .venv-cv/INSTALLED
+## among them), the GPU check's CPU self-test, the cross-validation workflow, this
+## Makefile's build graph, and multi-label label tables end to end with the report's AUCs
+## against scikit-learn's (CI runs `make lint` after it)
+test: setup .venv-cv/INSTALLED .venv-sklearn/INSTALLED
 	scripts/fetch-dicom-corpus.sh
 	ORTL_DICOM_CORPUS=$(CURDIR)/.cache/dicom-corpus $(CARGO) test --workspace
 	$(CARGO) build --bins
 	GPU_CHECK_BIN=target/debug scripts/gpu-check.sh selftest
 	workflow/test.sh $(SNAKEMAKE) target/debug
 	scripts/test-makefile.sh target/debug
+	scripts/test-multilabel.sh target/debug .venv-sklearn/bin/python
 
 ## lint: rustfmt and clippy over every target, warnings as errors
 lint:
@@ -268,4 +287,4 @@ fixtures:
 clean:
 	rm -rf $(OUT)
 distclean: clean
-	rm -rf target .ort .venv-cv .cache
+	rm -rf target .ort .venv-cv .venv-sklearn .cache
