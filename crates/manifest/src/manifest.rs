@@ -41,22 +41,7 @@ pub struct Manifest {
 impl Manifest {
     /// Reads and checks a manifest from `source` (a path, or `-` for stdin).
     pub fn read(source: &Path) -> Result<Self, FormatError> {
-        let io = |e| FormatError::Io {
-            file: source.into(),
-            source: e,
-        };
-        if source.is_dir() {
-            return Err(FormatError::Invalid {
-                file: source.into(),
-                message: crate::stages::expected_manifest(source),
-            });
-        }
-        let reader: Box<dyn Read> = if source.as_os_str() == "-" {
-            Box::new(std::io::stdin())
-        } else {
-            Box::new(std::fs::File::open(source).map_err(io)?)
-        };
-        Self::from_reader(reader, source, paths::base_dir(source))
+        Self::from_reader(open(source)?, source, paths::base_dir(source))
     }
 
     /// Reads from any reader; `source` names it in messages, `base_dir` resolves paths.
@@ -131,6 +116,25 @@ impl Manifest {
     pub fn resolve(&self, row: &ManifestRow) -> PathBuf {
         paths::resolve(&self.base_dir, &row.path)
     }
+}
+
+/// A manifest's bytes: the file, or stdin for `-`; a folder is the split's input given
+/// where its output belongs, and says so.
+pub(crate) fn open(source: &Path) -> Result<Box<dyn Read>, FormatError> {
+    if source.is_dir() {
+        return Err(FormatError::Invalid {
+            file: source.into(),
+            message: crate::stages::expected_manifest(source),
+        });
+    }
+    Ok(if source.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(source).map_err(|e| FormatError::Io {
+            file: source.into(),
+            source: e,
+        })?)
+    })
 }
 
 /// Writes rows with the header. Errors are I/O errors, so a closed pipe stays recognisable.

@@ -144,24 +144,13 @@ pub enum AnyManifest {
 impl AnyManifest {
     /// Reads either form from a path, or `-` for stdin, by its header.
     pub fn read(source: &Path) -> Result<Self, FormatError> {
-        let io = |e| FormatError::Io {
-            file: source.into(),
-            source: e,
-        };
-        if source.is_dir() {
-            return Err(FormatError::Invalid {
-                file: source.into(),
-                message: crate::stages::expected_manifest(source),
-            });
-        }
         let mut bytes = Vec::new();
-        if source.as_os_str() == "-" {
-            std::io::stdin().read_to_end(&mut bytes).map_err(io)?;
-        } else {
-            std::fs::File::open(source)
-                .and_then(|mut f| f.read_to_end(&mut bytes))
-                .map_err(io)?;
-        }
+        crate::manifest::open(source)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| FormatError::Io {
+                file: source.into(),
+                source: e,
+            })?;
         let base_dir = paths::base_dir(source);
         let multilabel = csv::Reader::from_reader(bytes.as_slice())
             .headers()

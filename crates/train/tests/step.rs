@@ -94,7 +94,15 @@ fn trainer_on(
         head,
         seed: 3,
     };
-    let (model, head) = classifier(&backbone, &spec);
+    trainer_for(&backbone, &spec, train)
+}
+
+fn trainer_for(
+    backbone: &ortl_models::Backbone,
+    spec: &ClassifierSpec,
+    train: TrainSpec,
+) -> Trainer {
+    let (model, head) = classifier(backbone, spec);
     let runtime = ortl_runtime::testing::runtime();
     Trainer::new(
         runtime,
@@ -743,19 +751,8 @@ fn multi_label_masked_loss_matches_its_definition_and_finite_differences() {
         head: Head::Linear { dropout: 0.0 },
         seed: 3,
     };
-    let (model, head) = classifier(&resnet(&tiny(), 11), &spec);
+    let mut t = trainer_for(&resnet(&tiny(), 11), &spec, spec_for_bce());
     let runtime = ortl_runtime::testing::runtime();
-    let mut t = Trainer::new(
-        runtime,
-        &SessionOptions {
-            threads: Some(1),
-            ..Default::default()
-        },
-        model,
-        &head,
-        spec_for_bce(),
-    )
-    .unwrap();
     let (images, _) = batch_images(4);
     // Nodule is unknown throughout; the others mix present, absent and unknown.
     let rows: [[Option<bool>; 3]; 4] = [
