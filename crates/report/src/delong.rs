@@ -221,6 +221,22 @@ mod tests {
         }
     }
 
+    /// One AUC's interval against the same numpy implementation (run a's scores, computed
+    /// 2026-12-07: placements from the pairwise kernel, np.var with ddof=1); clipped to
+    /// [0, 1]; NaN without two images of each class.
+    #[test]
+    fn one_auc_interval_matches_the_reference_and_needs_two_of_each_class() {
+        let (a, _) = runs();
+        let (low, high) = auc_interval(&a.labels, &a.scores);
+        assert!((low - 0.685_243_386_986).abs() < 1e-9, "{low}");
+        assert!((high - 0.984_756_613_014).abs() < 1e-9, "{high}");
+        let separated = [0.1, 0.2, 0.3, 0.8, 0.9];
+        let labels = [false, false, false, true, true];
+        assert_eq!(auc_interval(&labels, &separated), (1.0, 1.0));
+        let one_positive = [false, false, false, false, true];
+        assert!(auc_interval(&one_positive, &separated).0.is_nan());
+    }
+
     #[test]
     fn a_run_against_itself_differs_by_nothing_and_one_class_gives_none() {
         let (a, _) = runs();

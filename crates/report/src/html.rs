@@ -16,9 +16,10 @@ use crate::multilabel::{AT_THRESHOLD, Evaluation};
 const REPORT_STYLE: &str = "body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}td.text{text-align:left}.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,560px),1fr));gap:1.5em}.figures figure{margin:0}.figures svg{width:100%;height:auto}figcaption{text-align:center}.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:1em;align-items:start}figure.cam{margin:0;padding:0.5em;border:1px solid #ddd}figure.cam img{display:block;box-sizing:border-box;max-width:100%;height:auto;margin-bottom:0.6em;border:1px solid #ddd}figure.cam img:not([style]){width:100%}figure.cam figcaption{text-align:left}figure.cam dl{display:grid;grid-template-columns:auto 1fr;gap:0.1em 0.8em;margin:0}figure.cam dt{color:#666}figure.cam dd{margin:0;overflow-wrap:anywhere}.missing{color:#a60}.note{color:#a60}";
 
 /// Added for multi-label reports: wide tables scroll, the ROC panels take the page's width,
-/// interval bounds sit under their value, and the co-occurrence table's column names run
-/// upwards so that 14 findings fit across.
-const FINDINGS_STYLE: &str = ".wide{overflow-x:auto}figure.wide{margin:1em 0}figure.wide svg{display:block;margin:0 auto;width:100%;max-width:1200px;height:auto}td small{display:block;color:#666;white-space:nowrap}th.up{writing-mode:vertical-rl;transform:rotate(180deg);text-align:left;white-space:nowrap}td.same{font-weight:bold;outline:2px solid #888;outline-offset:-2px}";
+/// interval bounds sit under their value, the co-occurrence table's column names run
+/// upwards so that 14 findings fit across, and a long finding name is cut with an ellipsis
+/// (whole on hovering).
+const FINDINGS_STYLE: &str = ".wide{overflow-x:auto}figure.wide{margin:1em 0}figure.wide svg{display:block;margin:0 auto;width:100%;max-width:1200px;height:auto}td small{display:block;color:#666;white-space:nowrap}th.up{writing-mode:vertical-rl;transform:rotate(180deg);text-align:left;white-space:nowrap}span.name{display:inline-block;max-width:16em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom}th.up span.name{max-width:none;max-height:12em}td.same{font-weight:bold;outline:2px solid #888;outline-offset:-2px}";
 
 const COMPARISON_STYLE: &str = "body{font-family:sans-serif;max-width:1300px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}";
 
@@ -168,6 +169,12 @@ fn estimate(row: &MetricRow) -> Markup {
     }
 }
 
+/// A finding's name in a table cell: cut to the cell's width by the style, whole as its
+/// title.
+fn finding_name(name: &str) -> Markup {
+    html! { span.name title=(name) { (name) } }
+}
+
 /// A finding metric's column name: short, so that a row fits the page.
 fn short(metric: &str) -> &str {
     match metric {
@@ -257,7 +264,7 @@ fn findings_section(e: &Evaluation, roc: &str) -> Markup {
                 }
                 @for f in &e.findings {
                     tr {
-                        td { (f.finding) } td { (f.n) } td { (f.positives) }
+                        td { (finding_name(&f.finding)) } td { (f.n) } td { (f.positives) }
                         td { (number(f.prevalence)) } td { (number(f.threshold)) }
                         td { (estimate(f.metric("roc_auc"))) }
                         @for m in AT_THRESHOLD { td { (estimate(f.metric(m))) } }
@@ -281,11 +288,11 @@ fn findings_section(e: &Evaluation, roc: &str) -> Markup {
             table {
                 tr {
                     th {}
-                    @for name in &c.findings { th.up { (name) } }
+                    @for name in &c.findings { th.up { (finding_name(name)) } }
                 }
                 @for (a, name) in c.findings.iter().enumerate() {
                     tr {
-                        th { (name) }
+                        th { (finding_name(name)) }
                         @for b in 0..c.findings.len() {
                             td.same[a == b] style=[shade(a, b)] {
                                 (percent(c.rate[a][b]))

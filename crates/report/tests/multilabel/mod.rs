@@ -367,7 +367,7 @@ fn the_report_has_a_roc_panel_per_finding_and_says_what_was_evaluated() {
 }
 
 /// The flags that choose a positive class, a threshold or a gallery are refused with
-/// multi-label predictions, and the two kinds are not pooled.
+/// multi-label predictions, the two kinds are not pooled, and a bad cell names its line.
 #[test]
 fn single_label_flags_and_mixed_kinds_are_refused() {
     let wd = Workdir::new();
@@ -400,6 +400,20 @@ fn single_label_flags_and_mixed_kinds_are_refused() {
         "{stderr}"
     );
     assert!(!wd.join("r").exists(), "nothing written");
+    let bad = TABLE.replacen(
+        "\npatient00/image00.png,0,",
+        "\npatient00/image00.png,2,",
+        1,
+    );
+    fs::write(wd.join("bad.csv"), bad).unwrap();
+    let (code, _, stderr) = run(wd
+        .command(BIN)
+        .args(["--predictions", "bad.csv", "-o", "r"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("bad.csv, line 2: y_Effusion is '2'; expected 1, 0 or nothing"),
+        "{stderr}"
+    );
 }
 
 /// compare ranks multi-label runs by macro and micro AUC with each finding's AUC beside
