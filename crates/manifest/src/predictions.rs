@@ -372,17 +372,9 @@ impl Predictions {
         })
     }
 
-    /// How many scored rows are training images: split `train`, or, for a model trained
-    /// with `val_fold` held out of a k-fold manifest, every other fold.
+    /// How many scored rows are training images ([`training_rows`]).
     pub fn training_rows(&self, val_fold: Option<u32>) -> usize {
-        self.splits
-            .iter()
-            .filter(|s| match s {
-                Some(Split::Train) => true,
-                Some(Split::Fold(k)) => val_fold.is_some_and(|own| *k != own),
-                _ => false,
-            })
-            .count()
+        training_rows(&self.splits, val_fold)
     }
 
     /// Reads one file, or stdin for `-`.
@@ -403,44 +395,52 @@ impl Predictions {
         Self::read(file, path)
     }
 
-    /// Several predictions files as one (shards, or pooled folds): every file must name the
+    /// Several files' predictions as one (shards, or pooled folds): every file must name the
     /// same classes in the same order.
-    pub fn from_paths(paths: &[PathBuf]) -> Result<Self, FormatError> {
-        let mut all: Option<Self> = None;
-        for path in paths {
-            let next = Self::from_path(path)?;
-            match &mut all {
-                None => all = Some(next),
-                Some(all) => {
-                    if next.classes != all.classes {
-                        return Err(FormatError::Invalid {
-                            file: path.clone(),
-                            message: format!(
-                                "classes {:?} differ from {:?} in {}; pool only predictions of the same classes",
-                                next.classes,
-                                all.classes,
-                                paths[0].display()
-                            ),
-                        });
-                    }
-                    all.labels.extend(next.labels);
-                    all.probabilities.extend(next.probabilities);
-                    all.unlabelled += next.unlabelled;
-                    all.paths.extend(next.paths);
-                    all.cam_paths.extend(next.cam_paths);
-                    all.cam_true_paths.extend(next.cam_true_paths);
-                    all.splits.extend(next.splits);
-                    all.models.extend(next.models);
-                    all.models.sort();
-                    all.models.dedup();
-                }
-            }
-        }
-        all.ok_or_else(|| FormatError::Invalid {
+    pub fn pool(parts: Vec<(PathBuf, Self)>) -> Result<Self, FormatError> {
+        let mut parts = parts.into_iter();
+        let (first_path, mut all) = parts.next().ok_or_else(|| FormatError::Invalid {
             file: PathBuf::from("-"),
             message: "no predictions file given".into(),
-        })
+        })?;
+        for (path, next) in parts {
+            if next.classes != all.classes {
+                return Err(FormatError::Invalid {
+                    file: path,
+                    message: format!(
+                        "classes {:?} differ from {:?} in {}; pool only predictions of the same classes",
+                        next.classes,
+                        all.classes,
+                        first_path.display()
+                    ),
+                });
+            }
+            all.labels.extend(next.labels);
+            all.probabilities.extend(next.probabilities);
+            all.unlabelled += next.unlabelled;
+            all.paths.extend(next.paths);
+            all.cam_paths.extend(next.cam_paths);
+            all.cam_true_paths.extend(next.cam_true_paths);
+            all.splits.extend(next.splits);
+            all.models.extend(next.models);
+            all.models.sort();
+            all.models.dedup();
+        }
+        Ok(all)
     }
+}
+
+/// How many of `splits` are training images: split `train`, or, for a model trained with
+/// `val_fold` held out of a k-fold manifest, every other fold (both predictions forms).
+fn training_rows(splits: &[Option<Split>], val_fold: Option<u32>) -> usize {
+    splits
+        .iter()
+        .filter(|s| match s {
+            Some(Split::Train) => true,
+            Some(Split::Fold(k)) => val_fold.is_some_and(|own| *k != own),
+            _ => false,
+        })
+        .count()
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! `ortl-report compare`: the tutorial's closing comparison of backbones (or any settings)
 //! across run folders. Each run folder holds ortl-train's `train.json` and `history.csv`
-//! and the run's `predictions.csv` from ortl-infer.
+//! and the run's `predictions.csv` from ortl-infer. Multi-label runs are compared on their
+//! macro and micro ROC AUC and each finding's AUC ([`AVERAGES`], [`FINDING_AUC`]); runs of
+//! both kinds are not compared with each other.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -9,8 +11,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::evaluate::{MetricRow, binary_predictions, multiclass};
+use crate::input::Loaded;
 use ortl_manifest::train_record::TrainSettings;
-use ortl_manifest::{Predictions, TrainRecord};
+use ortl_manifest::{Task, TrainRecord};
 
 /// The metrics compared, in table order.
 pub const METRICS: [&str; 6] = [
@@ -22,17 +25,75 @@ pub const METRICS: [&str; 6] = [
     "roc_auc",
 ];
 
+/// The metrics of multi-label runs before each finding's AUC, in table order.
+pub const AVERAGES: [&str; 2] = ["macro_auc", "micro_auc"];
+
+/// A multi-label run's metric `roc_auc_<finding>`: that finding's ROC AUC.
+pub const FINDING_AUC: &str = "roc_auc_";
+
 /// A metric's name for people (tables and figures; CSV and JSON keep the machine name).
-pub fn label(metric: &str) -> &str {
+pub fn label(metric: &str) -> String {
     match metric {
-        "accuracy" => "Accuracy",
-        "sensitivity" => "Sensitivity",
-        "specificity" => "Specificity",
-        "f1" => "F1",
-        "mcc" => "MCC",
-        "roc_auc" => "ROC AUC",
-        other => other,
+        "accuracy" => "Accuracy".into(),
+        "sensitivity" => "Sensitivity".into(),
+        "specificity" => "Specificity".into(),
+        "f1" => "F1".into(),
+        "mcc" => "MCC".into(),
+        "roc_auc" => "ROC AUC".into(),
+        "macro_auc" => "Macro ROC AUC".into(),
+        "micro_auc" => "Micro ROC AUC".into(),
+        other => match other.strip_prefix(FINDING_AUC) {
+            Some(finding) => format!("ROC AUC {finding}"),
+            None => other.into(),
+        },
     }
+}
+
+/// Whether the runs are multi-label ones (compare refuses runs of both kinds: [`mixed_tasks`]).
+pub fn multilabel(runs: &[RunSummary]) -> bool {
+    runs.first().is_some_and(|r| r.task == Task::MultiLabel)
+}
+
+/// The metrics the runs' main table and chart show: [`METRICS`], or [`AVERAGES`] for
+/// multi-label runs.
+pub fn headline(runs: &[RunSummary]) -> &'static [&'static str] {
+    if multilabel(runs) {
+        &AVERAGES
+    } else {
+        &METRICS
+    }
+}
+
+/// The two metrics the comparison chart draws as bars.
+pub fn charted(runs: &[RunSummary]) -> [&'static str; 2] {
+    if multilabel(runs) {
+        AVERAGES
+    } else {
+        ["accuracy", "roc_auc"]
+    }
+}
+
+/// Every metric the runs have, in table order: [`headline`]'s, then each finding's AUC (in
+/// order of first appearance, for runs whose findings differ).
+pub fn metric_names(runs: &[RunSummary]) -> Vec<String> {
+    let mut names: Vec<String> = headline(runs).iter().map(|m| m.to_string()).collect();
+    for row in runs.iter().flat_map(|r| &r.metrics) {
+        if !names.contains(&row.metric) {
+            names.push(row.metric.clone());
+        }
+    }
+    names
+}
+
+/// The first two runs where one has single-label predictions and the other multi-label
+/// ones, in words; None when all are of one kind.
+pub fn mixed_tasks(runs: &[RunSummary]) -> Option<String> {
+    let first = runs.first()?;
+    let other = runs.iter().find(|r| r.task != first.task)?;
+    Some(format!(
+        "runs {} and {} cannot be compared: {} has {} predictions and {} {} ones; compare runs of one kind",
+        first.run, other.run, first.run, first.task, other.run, other.task
+    ))
 }
 
 /// What runs of one backbone must share to be repeats of each other: every setting in
@@ -103,7 +164,9 @@ pub struct RunSummary {
     pub train_seconds: f64,
     pub train_images_per_second: f64,
     pub images: usize,
-    /// (metric, value, ci_low, ci_high) for each of [`METRICS`].
+    /// Single-label predictions (one class per image) or multi-label ones.
+    pub task: Task,
+    /// Each of [`METRICS`], or of [`AVERAGES`] then each finding's AUC, with its interval.
     pub metrics: Vec<MetricRow>,
     /// The positive-class scores of a binary run, for AUC comparisons between runs.
     #[serde(skip)]
@@ -113,6 +176,26 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// A run's facts from its train.json, before its predictions are read.
+    fn of(run: String, train: TrainRecord) -> Self {
+        RunSummary {
+            run,
+            setup: Setup::of(&train.settings),
+            backbone: train.settings.backbone,
+            head: train.settings.head,
+            fold: train.settings.val_fold,
+            seed: train.settings.seed,
+            parameters: train.settings.backbone_parameters as u64,
+            epochs: train.summary.epochs_run as u64,
+            train_seconds: train.summary.seconds,
+            train_images_per_second: train.summary.images_per_second,
+            images: 0,
+            task: Task::SingleLabel,
+            metrics: Vec::new(),
+            scored: None,
+        }
+    }
+
     /// The row of `metric`, if the run has it.
     pub fn metric(&self, metric: &str) -> Option<&MetricRow> {
         self.metrics.iter().find(|row| row.metric == metric)
@@ -205,7 +288,7 @@ pub fn summarize(
     seed: u64,
 ) -> Result<RunSummary> {
     let predictions_path = dir.join("predictions.csv");
-    let preds = Predictions::from_path(&predictions_path).with_context(|| {
+    let preds = crate::input::read(&[predictions_path]).with_context(|| {
         format!("{}: each run folder needs its predictions.csv (ortl-infer --model RUN/best.onnx --manifest M --split val -o RUN/predictions.csv)", dir.display())
     })?;
     let train = TrainRecord::read(&dir.join("train.json")).with_context(|| {
@@ -214,6 +297,34 @@ pub fn summarize(
             dir.display()
         )
     })?;
+    let preds = match preds {
+        Loaded::Classes(preds) => preds,
+        Loaded::Findings(preds) => {
+            let e = crate::multilabel::evaluate(
+                &preds,
+                crate::multilabel::Settings {
+                    bootstrap,
+                    seed,
+                    proportion,
+                },
+            );
+            let per_finding = e.findings.iter().map(|f| MetricRow {
+                metric: format!("{FINDING_AUC}{}", f.finding),
+                ..f.metric("roc_auc").clone()
+            });
+            let metrics = [e.macro_auc, e.micro_auc]
+                .into_iter()
+                .chain(per_finding)
+                .collect();
+            return Ok(RunSummary {
+                images: preds.targets.len(),
+                task: Task::MultiLabel,
+                metrics,
+                scored: None,
+                ..RunSummary::of(label, train)
+            });
+        }
+    };
     let mut scored = None;
     let metrics = if preds.classes.len() == 2 {
         let (eval, labels, scores) =
@@ -254,19 +365,10 @@ pub fn summarize(
         ]
     };
     Ok(RunSummary {
-        run: label,
-        setup: Setup::of(&train.settings),
-        backbone: train.settings.backbone,
-        head: train.settings.head,
-        fold: train.settings.val_fold,
-        seed: train.settings.seed,
-        parameters: train.settings.backbone_parameters as u64,
-        epochs: train.summary.epochs_run as u64,
-        train_seconds: train.summary.seconds,
-        train_images_per_second: train.summary.images_per_second,
         images: preds.labels.len(),
         metrics,
         scored,
+        ..RunSummary::of(label, train)
     })
 }
 
@@ -347,6 +449,7 @@ mod tests {
             train_seconds: 1.0,
             train_images_per_second: 1.0,
             images: 1,
+            task: Task::SingleLabel,
             metrics: Vec::new(),
             scored: None,
             setup,

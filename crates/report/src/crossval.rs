@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::compare::{METRICS, RunSummary};
+use crate::compare::{RunSummary, metric_names};
 
 /// One backbone's metric over its units (folds, or runs without folds).
 #[derive(Clone, Debug, PartialEq)]
@@ -137,10 +137,16 @@ fn clip(value: f64, floor: f64, ceiling: f64) -> f64 {
     }
 }
 
-/// Every backbone's every metric ([`METRICS`]), backbones in order of appearance.
+/// Every backbone's every metric ([`metric_names`]), backbones in order of appearance.
 pub fn aggregate(runs: &[RunSummary]) -> Vec<Aggregate> {
     let mut rows = Vec::new();
-    let per_metric: Vec<_> = METRICS.iter().map(|m| (*m, units(runs, m))).collect();
+    let per_metric: Vec<_> = metric_names(runs)
+        .into_iter()
+        .map(|m| {
+            let units = units(runs, &m);
+            (m, units)
+        })
+        .collect();
     let backbones: Vec<String> = per_metric[0].1.iter().map(|u| u.backbone.clone()).collect();
     for backbone in &backbones {
         for (metric, by_backbone) in &per_metric {
@@ -173,7 +179,8 @@ pub fn aggregate(runs: &[RunSummary]) -> Vec<Aggregate> {
 /// cannot be paired and are left out).
 pub fn paired(runs: &[RunSummary]) -> Vec<Paired> {
     let mut rows = Vec::new();
-    for metric in METRICS {
+    for metric in metric_names(runs) {
+        let metric = metric.as_str();
         let by_backbone = units(runs, metric);
         for (i, a) in by_backbone.iter().enumerate() {
             for b in &by_backbone[i + 1..] {
@@ -221,6 +228,7 @@ pub fn paired(runs: &[RunSummary]) -> Vec<Paired> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::METRICS;
     use crate::evaluate::MetricRow;
 
     fn run(backbone: &str, fold: Option<u32>, seed: u64, accuracy: f64) -> RunSummary {
@@ -235,6 +243,7 @@ mod tests {
             train_seconds: 1.5,
             train_images_per_second: 20.0,
             images: 10,
+            task: ortl_manifest::Task::SingleLabel,
             metrics: METRICS
                 .iter()
                 .map(|m| MetricRow {

@@ -1,8 +1,8 @@
-//! Differences in ROC AUC between runs with DeLong's variance (DeLong, DeLong &
-//! Clarke-Pearson 1988): for runs scored on the same images the two AUCs are correlated and
-//! the paired form subtracts their covariance; runs on different images are compared as
-//! independent. Placements are computed by sorting, so each comparison costs
-//! O(n log n).
+//! DeLong's variance of ROC AUC (DeLong, DeLong & Clarke-Pearson 1988): one AUC's
+//! interval (each finding of a multi-label report), and differences between runs: for runs
+//! scored on the same images the two AUCs are correlated and the paired form subtracts their
+//! covariance; runs on different images are compared as independent. Placements are
+//! computed by sorting, so each costs O(n log n).
 
 use statrs::distribution::{ContinuousCDF, Normal};
 
@@ -76,6 +76,28 @@ fn covariance(a: &[f64], b: &[f64]) -> f64 {
         / (a.len() as f64 - 1.0)
 }
 
+/// The variance of an AUC from its placements (DeLong's S10/m + S01/n).
+fn auc_variance(v10: &[f64], v01: &[f64]) -> f64 {
+    covariance(v10, v10) / v10.len() as f64 + covariance(v01, v01) / v01.len() as f64
+}
+
+/// z of a two-sided 95 % normal interval.
+fn z95() -> f64 {
+    Normal::standard().inverse_cdf(0.975)
+}
+
+/// One AUC's 95 % interval from DeLong's variance (normal approximation, clipped to
+/// [0, 1]); NaN without two images of each class, where the variance is undefined.
+pub fn auc_interval(labels: &[bool], scores: &[f64]) -> (f64, f64) {
+    let positives = labels.iter().filter(|&&l| l).count();
+    if positives < 2 || labels.len() - positives < 2 {
+        return (f64::NAN, f64::NAN);
+    }
+    let (v10, v01) = placements(labels, scores);
+    let (auc, half) = (mean(&v10), z95() * auc_variance(&v10, &v01).max(0.0).sqrt());
+    ((auc - half).max(0.0), (auc + half).min(1.0))
+}
+
 /// Placements with the images ordered by path, so a paired covariance pairs the same
 /// images; `None` when the run has fewer than two images of a class.
 fn ordered(run: &Scored) -> Option<(Vec<f64>, Vec<f64>)> {
@@ -110,20 +132,17 @@ pub fn difference(a_name: &str, a: &Scored, b_name: &str, b: &Scored) -> Option<
     let (b10, b01) = ordered(b)?;
     let same_images = !a.paths.iter().all(String::is_empty) && images(a) == images(b);
     let (auc_a, auc_b) = (mean(&a10), mean(&b10));
-    let variance = |v10: &[f64], v01: &[f64]| {
-        covariance(v10, v10) / v10.len() as f64 + covariance(v01, v01) / v01.len() as f64
-    };
     let var = if same_images {
-        variance(&a10, &a01) + variance(&b10, &b01)
+        auc_variance(&a10, &a01) + auc_variance(&b10, &b01)
             - 2.0
                 * (covariance(&a10, &b10) / a10.len() as f64
                     + covariance(&a01, &b01) / a01.len() as f64)
     } else {
-        variance(&a10, &a01) + variance(&b10, &b01)
+        auc_variance(&a10, &a01) + auc_variance(&b10, &b01)
     };
     let difference = auc_a - auc_b;
     let normal = Normal::standard();
-    let z = normal.inverse_cdf(0.975);
+    let z = z95();
     let se = var.max(0.0).sqrt();
     let p_value = if se == 0.0 {
         if difference == 0.0 { 1.0 } else { 0.0 }
@@ -200,6 +219,22 @@ mod tests {
         ] {
             assert!((got - expected).abs() < 1e-9, "{got} vs {expected}");
         }
+    }
+
+    /// One AUC's interval against the same numpy implementation (run a's scores, computed
+    /// 2026-12-07: placements from the pairwise kernel, np.var with ddof=1); clipped to
+    /// [0, 1]; NaN without two images of each class.
+    #[test]
+    fn one_auc_interval_matches_the_reference_and_needs_two_of_each_class() {
+        let (a, _) = runs();
+        let (low, high) = auc_interval(&a.labels, &a.scores);
+        assert!((low - 0.685_243_386_986).abs() < 1e-9, "{low}");
+        assert!((high - 0.984_756_613_014).abs() < 1e-9, "{high}");
+        let separated = [0.1, 0.2, 0.3, 0.8, 0.9];
+        let labels = [false, false, false, true, true];
+        assert_eq!(auc_interval(&labels, &separated), (1.0, 1.0));
+        let one_positive = [false, false, false, false, true];
+        assert!(auc_interval(&one_positive, &separated).0.is_nan());
     }
 
     #[test]

@@ -97,6 +97,65 @@ fn proportions(c: &Confusion) -> [(&'static str, usize, usize); 6] {
     ]
 }
 
+/// Sets the interval of each proportion at the threshold among `rows` (sensitivity,
+/// specificity, precision, NPV, accuracy, error rate) to `method`'s from its counts in `c`.
+pub(crate) fn proportion_intervals(
+    rows: &mut [MetricRow],
+    c: &Confusion,
+    method: ProportionMethod,
+) {
+    for (metric, k, n) in proportions(c) {
+        if let Some(row) = rows.iter_mut().find(|r| r.metric == metric) {
+            (row.ci_low, row.ci_high) = method.bounds(k, n);
+            row.interval = if n == 0 {
+                Interval::None
+            } else {
+                method.interval()
+            };
+        }
+    }
+}
+
+/// The 95 % percentile interval of each of the `count` values `metrics` gives, over
+/// `resamples` stratified bootstrap resamples: positives and negatives resampled apart (with
+/// replacement, seeded), each metric's finite values kept (NaN bounds when none is).
+pub(crate) fn stratified_bootstrap(
+    labels: &[bool],
+    scores: &[f64],
+    (resamples, seed): (usize, u64),
+    count: usize,
+    metrics: impl Fn(&[bool], &[f64]) -> Vec<f64>,
+) -> Vec<(f64, f64)> {
+    let positives: Vec<usize> = (0..labels.len()).filter(|&i| labels[i]).collect();
+    let negatives: Vec<usize> = (0..labels.len()).filter(|&i| !labels[i]).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(resamples); count];
+    // Thousands of resamples of a large test set take a while: a bar on a terminal.
+    let progress = ortl_cli::progress::bar(resamples as u64, "bootstrap");
+    for _ in 0..resamples {
+        progress.inc(1);
+        let pick = |group: &[usize], rng: &mut ChaCha8Rng| -> Vec<usize> {
+            (0..group.len())
+                .map(|_| group[rng.random_range(0..group.len())])
+                .collect()
+        };
+        let mut idx = pick(&positives, &mut rng);
+        idx.extend(pick(&negatives, &mut rng));
+        let l: Vec<bool> = idx.iter().map(|&i| labels[i]).collect();
+        let s: Vec<f64> = idx.iter().map(|&i| scores[i]).collect();
+        for (k, value) in metrics(&l, &s).into_iter().enumerate() {
+            if value.is_finite() {
+                samples[k].push(value);
+            }
+        }
+    }
+    progress.finish_and_clear();
+    samples
+        .iter_mut()
+        .map(|values| percentile_interval(values))
+        .collect()
+}
+
 /// Every metric with its 95 % interval: the proportions at `threshold` by `proportion`
 /// (Wilson or Clopper–Pearson), everything else (AUC, F1, MCC, metrics at a threshold chosen
 /// on the data) by a stratified bootstrap of `bootstrap` resamples.
@@ -110,36 +169,17 @@ pub fn binary(
     names: (&str, &str),
 ) -> BinaryEvaluation {
     let point = all_metrics(labels, scores, threshold);
-    let positives: Vec<usize> = (0..labels.len()).filter(|&i| labels[i]).collect();
-    let negatives: Vec<usize> = (0..labels.len()).filter(|&i| !labels[i]).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(bootstrap); point.len()];
-    // Thousands of resamples of a large test set take a while: a bar on a terminal.
-    let progress = ortl_cli::progress::bar(bootstrap as u64, "bootstrap");
-    for _ in 0..bootstrap {
-        progress.inc(1);
-        let pick = |group: &[usize], rng: &mut ChaCha8Rng| -> Vec<usize> {
-            (0..group.len())
-                .map(|_| group[rng.random_range(0..group.len())])
-                .collect()
-        };
-        let mut idx = pick(&positives, &mut rng);
-        idx.extend(pick(&negatives, &mut rng));
-        let l: Vec<bool> = idx.iter().map(|&i| labels[i]).collect();
-        let s: Vec<f64> = idx.iter().map(|&i| scores[i]).collect();
-        for (k, (_, value, _)) in all_metrics(&l, &s, threshold).into_iter().enumerate() {
-            if value.is_finite() {
-                samples[k].push(value);
-            }
-        }
-    }
-    progress.finish_and_clear();
-    let rows = point
+    let intervals = stratified_bootstrap(labels, scores, (bootstrap, seed), point.len(), |l, s| {
+        all_metrics(l, s, threshold)
+            .into_iter()
+            .map(|(_, value, _)| value)
+            .collect()
+    });
+    let mut rows = point
         .into_iter()
-        .zip(samples)
-        .map(|((metric, value, threshold), mut values)| {
-            let (ci_low, ci_high) = percentile_interval(&mut values);
-            MetricRow {
+        .zip(intervals)
+        .map(
+            |((metric, value, threshold), (ci_low, ci_high))| MetricRow {
                 metric,
                 value,
                 ci_low,
@@ -150,27 +190,18 @@ pub fn binary(
                 } else {
                     Interval::Bootstrap
                 },
-            }
-        })
+            },
+        )
         .collect::<Vec<_>>();
     let confusion = Confusion::at(labels, scores, threshold);
-    let mut rows = rows;
-    for (metric, k, n) in proportions(&confusion) {
-        if let Some(row) = rows.iter_mut().find(|r| r.metric == metric) {
-            (row.ci_low, row.ci_high) = proportion.bounds(k, n);
-            row.interval = if n == 0 {
-                Interval::None
-            } else {
-                proportion.interval()
-            };
-        }
-    }
+    proportion_intervals(&mut rows, &confusion, proportion);
+    let positives = labels.iter().filter(|&&l| l).count();
     let youden = youden_threshold(labels, scores);
     BinaryEvaluation {
         positive: names.0.into(),
         negative: names.1.into(),
         n: labels.len(),
-        positives: positives.len(),
+        positives,
         threshold,
         threshold_source: None,
         youden_threshold: youden,
@@ -218,7 +249,7 @@ pub fn binary_predictions(
 }
 
 /// The 2.5th and 97.5th percentiles (linear interpolation); NaN for no values.
-fn percentile_interval(values: &mut [f64]) -> (f64, f64) {
+pub(crate) fn percentile_interval(values: &mut [f64]) -> (f64, f64) {
     if values.is_empty() {
         return (f64::NAN, f64::NAN);
     }

@@ -8,11 +8,18 @@ use std::fmt::Write;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::evaluate::{BinaryEvaluation, MetricRow, MulticlassEvaluation};
+use crate::multilabel::{AT_THRESHOLD, Evaluation};
 
 /// Figures two per row on a wide page and one on a narrow one; the gallery a grid of tiles at
 /// least 320 pixels wide, their pictures at the tile's width (bordered, so a heatmap's caption band
 /// reads as part of it, not as the caption of the picture above) and their labels as text.
 const REPORT_STYLE: &str = "body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}td.text{text-align:left}.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,560px),1fr));gap:1.5em}.figures figure{margin:0}.figures svg{width:100%;height:auto}figcaption{text-align:center}.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:1em;align-items:start}figure.cam{margin:0;padding:0.5em;border:1px solid #ddd}figure.cam img{display:block;box-sizing:border-box;max-width:100%;height:auto;margin-bottom:0.6em;border:1px solid #ddd}figure.cam img:not([style]){width:100%}figure.cam figcaption{text-align:left}figure.cam dl{display:grid;grid-template-columns:auto 1fr;gap:0.1em 0.8em;margin:0}figure.cam dt{color:#666}figure.cam dd{margin:0;overflow-wrap:anywhere}.missing{color:#a60}.note{color:#a60}";
+
+/// Added for multi-label reports: wide tables scroll, the ROC panels take the page's width,
+/// interval bounds sit under their value, the co-occurrence table's column names run
+/// upwards so that 14 findings fit across, and a long finding name is cut with an ellipsis
+/// (whole on hovering).
+const FINDINGS_STYLE: &str = ".wide{overflow-x:auto}figure.wide{margin:1em 0}figure.wide svg{display:block;margin:0 auto;width:100%;max-width:1200px;height:auto}td small{display:block;color:#666;white-space:nowrap}th.up{writing-mode:vertical-rl;transform:rotate(180deg);text-align:left;white-space:nowrap}span.name{display:inline-block;max-width:16em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom}th.up span.name{max-width:none;max-height:12em}td.same{font-weight:bold;outline:2px solid #888;outline-offset:-2px}";
 
 const COMPARISON_STYLE: &str = "body{font-family:sans-serif;max-width:1300px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}";
 
@@ -73,6 +80,20 @@ fn youden_note(b: &BinaryEvaluation) -> String {
     )
 }
 
+/// What the report evaluated.
+pub enum Metrics<'a> {
+    /// One class per image: binary metrics (two classes) and per-class ones.
+    Classes {
+        binary: Option<&'a BinaryEvaluation>,
+        multiclass: &'a MulticlassEvaluation,
+    },
+    /// Findings per image, with the SVG of their ROC panels.
+    Findings {
+        evaluation: &'a Evaluation,
+        roc: String,
+    },
+}
+
 /// Everything the report shows.
 pub struct Report<'a> {
     pub title: String,
@@ -80,8 +101,7 @@ pub struct Report<'a> {
     /// What was evaluated and how it was trained (from the run's train.json): backbone,
     /// whether pretrained, data, settings, versions.
     pub provenance: Vec<(String, String)>,
-    pub binary: Option<&'a BinaryEvaluation>,
-    pub multiclass: &'a MulticlassEvaluation,
+    pub metrics: Metrics<'a>,
     pub figures: Vec<(String, String)>,
     /// How the intervals were computed, as a sentence.
     pub intervals: String,
@@ -104,15 +124,22 @@ pub fn html(r: &Report) -> String {
         @for note in &r.notes {
             p.note { (note) }
         }
-        @if let Some(b) = r.binary {
-            (binary_section(b))
+        @match &r.metrics {
+            Metrics::Classes { binary, multiclass } => {
+                @if let Some(b) = binary {
+                    (binary_section(b))
+                }
+                (multiclass_section(multiclass))
+            }
+            Metrics::Findings { evaluation, roc } => (findings_section(evaluation, roc)),
         }
-        (multiclass_section(r.multiclass))
-        h2 { "Figures" }
-        div.figures {
-            @for (caption, svg) in &r.figures {
-                // SVG from the plot backends, which escape the text they draw.
-                figure { (PreEscaped(svg)) figcaption { (caption) } }
+        @if !r.figures.is_empty() {
+            h2 { "Figures" }
+            div.figures {
+                @for (caption, svg) in &r.figures {
+                    // SVG from the plot backends, which escape the text they draw.
+                    figure { (PreEscaped(svg)) figcaption { (caption) } }
+                }
             }
         }
         // Last: dozens of tiles would push the figures far down the page.
@@ -120,7 +147,163 @@ pub fn html(r: &Report) -> String {
             (gallery.html)
         }
     };
-    page(&r.title, REPORT_STYLE, body)
+    match r.metrics {
+        Metrics::Classes { .. } => page(&r.title, REPORT_STYLE, body),
+        Metrics::Findings { .. } => {
+            page(&r.title, &(REPORT_STYLE.to_string() + FINDINGS_STYLE), body)
+        }
+    }
+}
+
+/// A finding's metric as its value with the interval beneath it; a dash when undefined.
+fn estimate(row: &MetricRow) -> Markup {
+    html! {
+        @if row.value.is_nan() {
+            "—"
+        } @else {
+            (format!("{:.3}", row.value))
+            @if !row.ci_low.is_nan() {
+                small { (format!("{:.3}–{:.3}", row.ci_low, row.ci_high)) }
+            }
+        }
+    }
+}
+
+/// A finding's name in a table cell: cut to the cell's width by the style, whole as its
+/// title.
+fn finding_name(name: &str) -> Markup {
+    html! { span.name title=(name) { (name) } }
+}
+
+/// A finding metric's column name: short, so that a row fits the page.
+fn short(metric: &str) -> &str {
+    match metric {
+        "roc_auc" => "ROC AUC",
+        "sensitivity" => "Sensitivity",
+        "specificity" => "Specificity",
+        "precision" => "PPV",
+        "npv" => "NPV",
+        "f1" => "F1",
+        other => other,
+    }
+}
+
+/// The averages as sentences (HTML and Markdown say the same).
+fn averages(e: &Evaluation) -> [String; 2] {
+    let bounds = |row: &MetricRow| {
+        if row.ci_low.is_nan() {
+            "no interval".to_string()
+        } else {
+            format!(
+                "95 % CI {:.3}–{:.3}, bootstrap over images",
+                row.ci_low, row.ci_high
+            )
+        }
+    };
+    let mut macro_average = format!(
+        "Macro-average ROC AUC {} ({}): the mean over the {} findings with positive and negative labels known.",
+        number(e.macro_auc.value),
+        bounds(&e.macro_auc),
+        e.averaged.len()
+    );
+    if !e.undefined.is_empty() {
+        macro_average += &format!(" Undefined, so not averaged: {}.", e.why_undefined());
+    }
+    let micro_average = format!(
+        "Micro-average ROC AUC {} ({}): every known (image, finding) label pooled, {} labels, {} positive.",
+        number(e.micro_auc.value),
+        bounds(&e.micro_auc),
+        e.labels,
+        e.positive_labels
+    );
+    [macro_average, micro_average]
+}
+
+/// White to blue with `share` (0 to 1), as the confusion matrix.
+fn tint(share: f64) -> String {
+    let share = if share.is_nan() { 0.0 } else { share };
+    format!(
+        "background:rgb({},{},255)",
+        (255.0 - 120.0 * share) as u8,
+        (255.0 - 80.0 * share) as u8
+    )
+}
+
+fn percent(rate: f64) -> String {
+    if rate.is_nan() {
+        "—".into()
+    } else {
+        format!("{:.1} %", 100.0 * rate)
+    }
+}
+
+fn findings_section(e: &Evaluation, roc: &str) -> Markup {
+    let c = &e.co_occurrence;
+    // Shaded against the most frequent pair: co-occurrence rates are small beside prevalence.
+    let most = (0..c.findings.len())
+        .flat_map(|a| {
+            (0..c.findings.len())
+                .filter(move |&b| b != a)
+                .map(move |b| (a, b))
+        })
+        .map(|(a, b)| c.rate[a][b])
+        .filter(|r| r.is_finite())
+        .fold(0.0, f64::max);
+    let shade = |a: usize, b: usize| (a != b && most > 0.0).then(|| tint(c.rate[a][b] / most));
+    html! {
+        h2 { "Per finding" }
+        p {
+            "Each finding counts only the images where its label is known. Sensitivity, specificity, PPV, NPV and F1 are at the file's threshold (present at p ≥ t); each value has its 95 % interval beneath it."
+        }
+        div.wide {
+            table {
+                tr {
+                    th { "Finding" } th { "Known" } th { "Positive" } th { "Prevalence" } th { "Threshold" }
+                    th { (short("roc_auc")) }
+                    @for m in AT_THRESHOLD { th { (short(m)) } }
+                }
+                @for f in &e.findings {
+                    tr {
+                        td { (finding_name(&f.finding)) } td { (f.n) } td { (f.positives) }
+                        td { (number(f.prevalence)) } td { (number(f.threshold)) }
+                        td { (estimate(f.metric("roc_auc"))) }
+                        @for m in AT_THRESHOLD { td { (estimate(f.metric(m))) } }
+                    }
+                }
+            }
+        }
+        @for sentence in averages(e) {
+            p { (sentence) }
+        }
+        figure.wide {
+            // SVG from the plot backend, which escapes the text it draws.
+            (PreEscaped(roc))
+            figcaption { "ROC curve of each finding over the images where its label is known; ring: the operating point at the file's threshold; dashed: chance." }
+        }
+        h2 { "Label prevalence and co-occurrence" }
+        p {
+            "Each cell: the share of images with both findings positive among the images where both labels are known (the counts beneath); the diagonal is each finding's prevalence. Shading is relative to the most frequent pair."
+        }
+        div.wide {
+            table {
+                tr {
+                    th {}
+                    @for name in &c.findings { th.up { (finding_name(name)) } }
+                }
+                @for (a, name) in c.findings.iter().enumerate() {
+                    tr {
+                        th { (finding_name(name)) }
+                        @for b in 0..c.findings.len() {
+                            td.same[a == b] style=[shade(a, b)] {
+                                (percent(c.rate[a][b]))
+                                small { (c.both_positive[a][b]) "/" (c.both_known[a][b]) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn binary_section(b: &BinaryEvaluation) -> Markup {
@@ -226,49 +409,54 @@ pub fn markdown(r: &Report) -> String {
     for note in &r.notes {
         let _ = writeln!(md, "> {note}\n");
     }
-    if let Some(b) = r.binary {
-        let c = &b.confusion;
-        let _ = writeln!(
-            md,
-            "Positive class **{}**; threshold {:.4} (Youden {}). TN {} · FP {} · FN {} · TP {}\n",
-            md_text(&b.positive),
-            b.threshold,
-            number(b.youden_threshold),
-            c.tn,
-            c.fp,
-            c.fn_,
-            c.tp
+    match &r.metrics {
+        Metrics::Classes { binary, multiclass } => {
+            if let Some(b) = binary {
+                let c = &b.confusion;
+                let _ = writeln!(
+                    md,
+                    "Positive class **{}**; threshold {:.4} (Youden {}). TN {} · FP {} · FN {} · TP {}\n",
+                    md_text(&b.positive),
+                    b.threshold,
+                    number(b.youden_threshold),
+                    c.tn,
+                    c.fp,
+                    c.fn_,
+                    c.tp
+                );
+                if !b.youden_threshold.is_nan() {
+                    let _ = writeln!(md, "{}\n", youden_note(b));
+                }
+                md.push_str("| Metric | Value | 95 % CI | Interval |\n|---|---:|---:|---|\n");
+                for row in &b.rows {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {} |",
+                        crate::metrics::label(&row.metric),
+                        number(row.value),
+                        interval(row),
+                        row.interval.name()
+                    );
+                }
+                md.push('\n');
+            }
+            let m = multiclass;
+            md.push_str(
+            "| class | precision | recall | F1 | AUC | support |\n|---|---:|---:|---:|---:|---:|\n",
         );
-        if !b.youden_threshold.is_nan() {
-            let _ = writeln!(md, "{}\n", youden_note(b));
+            for (class, p, rec, f1, auc, support) in &m.per_class {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | {support} |",
+                    md_text(class),
+                    number(*p),
+                    number(*rec),
+                    number(*f1),
+                    number(*auc)
+                );
+            }
         }
-        md.push_str("| Metric | Value | 95 % CI | Interval |\n|---|---:|---:|---|\n");
-        for row in &b.rows {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} |",
-                crate::metrics::label(&row.metric),
-                number(row.value),
-                interval(row),
-                row.interval.name()
-            );
-        }
-        md.push('\n');
-    }
-    let m = r.multiclass;
-    md.push_str(
-        "| class | precision | recall | F1 | AUC | support |\n|---|---:|---:|---:|---:|---:|\n",
-    );
-    for (class, p, rec, f1, auc, support) in &m.per_class {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {support} |",
-            md_text(class),
-            number(*p),
-            number(*rec),
-            number(*f1),
-            number(*auc)
-        );
+        Metrics::Findings { evaluation, .. } => findings_markdown(&mut md, evaluation),
     }
     if let Some(gallery) = &r.gallery {
         md.push_str("\n## Where the model looks (Grad-CAM)\n");
@@ -282,7 +470,70 @@ pub fn markdown(r: &Report) -> String {
     md
 }
 
-/// Cross-validation sections of comparison.html: per-backbone means over folds with their
+/// The multi-label sections of report.md: the per-finding table, the averages and the
+/// co-occurrence table.
+fn findings_markdown(md: &mut String, e: &Evaluation) {
+    let cell = |row: &MetricRow| {
+        if row.value.is_nan() {
+            "—".to_string()
+        } else if row.ci_low.is_nan() {
+            format!("{:.3}", row.value)
+        } else {
+            format!("{:.3} ({:.3}–{:.3})", row.value, row.ci_low, row.ci_high)
+        }
+    };
+    md.push_str(
+        "## Per finding\n\n| Finding | Known | Positive | Prevalence | Threshold | ROC AUC |",
+    );
+    for m in AT_THRESHOLD {
+        let _ = write!(md, " {} |", short(m));
+    }
+    md.push_str("\n|---|---:|---:|---:|---:|---:|");
+    md.push_str(&"---:|".repeat(AT_THRESHOLD.len()));
+    md.push('\n');
+    for f in &e.findings {
+        let _ = write!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            md_text(&f.finding),
+            f.n,
+            f.positives,
+            number(f.prevalence),
+            number(f.threshold),
+            cell(f.metric("roc_auc"))
+        );
+        for m in AT_THRESHOLD {
+            let _ = write!(md, " {} |", cell(f.metric(m)));
+        }
+        md.push('\n');
+    }
+    for sentence in averages(e) {
+        let _ = write!(md, "\n{}\n", md_text(&sentence));
+    }
+    let c = &e.co_occurrence;
+    md.push_str("\n## Label prevalence and co-occurrence\n\nBoth positive among both known (the diagonal: prevalence).\n\n|");
+    for name in &c.findings {
+        let _ = write!(md, " | {}", md_text(name));
+    }
+    md.push_str(" |\n|---|");
+    md.push_str(&"---:|".repeat(c.findings.len()));
+    md.push('\n');
+    for (a, name) in c.findings.iter().enumerate() {
+        let _ = write!(md, "| {} |", md_text(name));
+        for b in 0..c.findings.len() {
+            let _ = write!(
+                md,
+                " {} ({}/{}) |",
+                percent(c.rate[a][b]),
+                c.both_positive[a][b],
+                c.both_known[a][b]
+            );
+        }
+        md.push('\n');
+    }
+}
+
+/// Cross-validation sections of comparison.html/// Cross-validation sections of comparison.html: per-backbone means over folds with their
 /// intervals, the per-fold chart, and the paired comparisons.
 pub struct CrossValidation<'a> {
     pub aggregates: &'a [crate::crossval::Aggregate],
@@ -347,13 +598,22 @@ pub fn comparison(
     cv: Option<&CrossValidation>,
     differences: &[crate::delong::AucDifference],
 ) -> String {
+    use crate::compare::{FINDING_AUC, headline, label, metric_names};
+    let estimate = |m: Option<&MetricRow>| match m {
+        Some(m) => format!("{} ({})", number(m.value), interval(m)),
+        None => "—".into(),
+    };
+    let per_finding: Vec<String> = metric_names(runs)
+        .into_iter()
+        .filter(|m| m.starts_with(FINDING_AUC))
+        .collect();
     let body = html! {
         h1 { "Comparison across runs" }
         table {
             tr {
                 th { "run" } th { "backbone" } th { "head" } th { "fold" } th { "seed" }
                 th { "parameters" } th { "epochs" } th { "training s" } th { "images/s" }
-                @for m in crate::compare::METRICS { th { (crate::compare::label(m)) " (95 % CI)" } }
+                @for m in headline(runs) { th { (label(m)) " (95 % CI)" } }
             }
             @for r in runs {
                 tr {
@@ -362,11 +622,26 @@ pub fn comparison(
                     td { (r.seed) } td { (r.parameters) } td { (r.epochs) }
                     td { (format!("{:.1}", r.train_seconds)) }
                     td { (format!("{:.1}", r.train_images_per_second)) }
-                    @for m in &r.metrics { td { (number(m.value)) " (" (interval(m)) ")" } }
+                    @for m in headline(runs) { td { (estimate(r.metric(m))) } }
                 }
             }
         }
         figure { (PreEscaped(chart_svg)) }
+        @if !per_finding.is_empty() {
+            h2 { "ROC AUC per finding" }
+            p {
+                "Each finding's AUC over the images where its label is known, with DeLong's 95 % interval; the macro and micro averages above have bootstrap intervals over images."
+            }
+            table {
+                tr { th { "finding" } @for r in runs { th { (r.run) } } }
+                @for m in &per_finding {
+                    tr {
+                        td { (&m[FINDING_AUC.len()..]) }
+                        @for r in runs { td { (estimate(r.metric(m))) } }
+                    }
+                }
+            }
+        }
         @if !differences.is_empty() {
             h2 { "ROC AUC differences (DeLong)" }
             p {
@@ -412,8 +687,10 @@ mod tests {
             title: "a & \"b\"".into(),
             source: "p.csv".into(),
             provenance: vec![("Head".into(), "<b>bold</b>".into())],
-            binary: None,
-            multiclass: &multiclass,
+            metrics: Metrics::Classes {
+                binary: None,
+                multiclass: &multiclass,
+            },
             figures: vec![("<i>roc</i>".into(), "<svg><text>ROC</text></svg>".into())],
             intervals: "bootstrap".into(),
             notes: vec![],

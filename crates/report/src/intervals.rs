@@ -18,6 +18,9 @@ pub enum Interval {
     Bootstrap,
     Wilson,
     ClopperPearson,
+    /// DeLong's variance of an AUC, normal approximation.
+    #[serde(rename = "delong")]
+    DeLong,
     /// Student's t over folds or seeds.
     T,
 }
@@ -30,6 +33,7 @@ impl Interval {
             Interval::Bootstrap => "bootstrap",
             Interval::Wilson => "wilson",
             Interval::ClopperPearson => "clopper-pearson",
+            Interval::DeLong => "delong",
             Interval::T => "t",
         }
     }
@@ -41,6 +45,7 @@ impl Interval {
             Interval::Bootstrap => "bootstrap",
             Interval::Wilson => "Wilson",
             Interval::ClopperPearson => "Clopper–Pearson",
+            Interval::DeLong => "DeLong",
             Interval::T => "t",
         }
     }

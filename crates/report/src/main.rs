@@ -1,16 +1,19 @@
 //! ortl-report: predictions (and training history) to metrics, plots and a report.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use ortl_cli::{AtomicDir, usage};
-use ortl_manifest::predictions::EvaluatedModel;
-use ortl_manifest::{Predictions, TrainRecord};
+use ortl_manifest::Predictions;
+use ortl_manifest::predictions::multilabel;
+use ortl_report::compare::{self, AVERAGES, FINDING_AUC, METRICS};
 use ortl_report::evaluate::{BinaryEvaluation, binary_predictions, multiclass};
-use ortl_report::html::{Report, html, markdown};
+use ortl_report::html::{Metrics, Report, html, markdown};
+use ortl_report::input::{self, Loaded};
 use ortl_report::intervals::ProportionMethod;
+use ortl_report::provenance::{Notes, Run};
 use ortl_report::{gallery, plots};
 
 /// Evaluates predictions from ortl-infer: the tutorial's confusion matrix,
@@ -28,17 +31,28 @@ use ortl_report::{gallery, plots};
 /// report.html (self-contained, opens offline) and report.md; prints a summary
 /// table on stdout.
 ///
+/// Multi-label predictions (y_/p_/t_<finding> columns, told apart by the header)
+/// get, per finding over the images where its label is known: prevalence, ROC
+/// AUC with DeLong's interval, and sensitivity, specificity, PPV, NPV and F1 at
+/// the file's threshold t_<finding>; the macro and micro AUC with bootstrap
+/// intervals over images (a finding without positives or negatives is NaN, named
+/// and left out of the macro average); co_occurrence.csv; one ROC panel per
+/// finding (roc_findings.png/svg). metrics.csv is then one row per finding plus
+/// macro and micro rows (the columns: ortl_report::multilabel's documentation).
+///
 /// EXAMPLES:
 ///     ortl-report --predictions preds.csv --history run/history.csv -o report
 ///     ortl-infer --model run/best.onnx --manifest m.csv --split val \
 ///         | ortl-report --predictions - -o report
+///     ortl-report --predictions nih-test.csv --run runs/nih -o nih-report
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment, args_conflicts_with_subcommands = true)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
-    /// predictions.csv from ortl-infer (`-` for stdin); several files (the shards of one
-    /// run, or the folds of a cross-validation pooled) are evaluated as one.
+    /// predictions.csv from ortl-infer (`-` for stdin), single- or multi-label; several
+    /// files (the shards of one run, or the folds of a cross-validation pooled) are
+    /// evaluated as one.
     #[arg(long, num_args = 1..)]
     predictions: Vec<PathBuf>,
     /// history.csv from ortl-train (training curves).
@@ -73,9 +87,9 @@ struct Common {
     /// Positive class of binary metrics (default: the class with label 1, the tutorial's TB).
     #[arg(long)]
     positive: Option<String>,
-    /// Decision threshold on the positive class's probability.
-    #[arg(long, default_value_t = 0.5)]
-    threshold: f64,
+    /// Decision threshold on the positive class's probability (default 0.5).
+    #[arg(long)]
+    threshold: Option<f64>,
     /// Interval of the proportions at the threshold (sensitivity, specificity, precision,
     /// NPV, accuracy): Wilson's score interval or the Clopper–Pearson exact one. Other
     /// metrics get bootstrap intervals.
@@ -93,6 +107,33 @@ struct Common {
     seed: u64,
 }
 
+impl Common {
+    /// The decision threshold, 0.5 unless given.
+    fn threshold(&self) -> Result<f64> {
+        let threshold = self.threshold.unwrap_or(0.5);
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(usage("--threshold must be between 0 and 1"));
+        }
+        Ok(threshold)
+    }
+
+    /// Refuses --positive and --threshold, and each of `others` given: multi-label
+    /// predictions have a positive per finding and carry their own thresholds.
+    fn single_label_only(&self, others: &[(&str, bool)]) -> Result<()> {
+        let own = [
+            ("--positive", self.positive.is_some()),
+            ("--threshold", self.threshold.is_some()),
+        ];
+        let given = own.iter().chain(others).find(|(_, given)| *given);
+        match given {
+            Some((flag, _)) => Err(usage(format!(
+                "{flag} applies to single-label predictions; multi-label ones are scored per finding at their t_<finding> thresholds (choose those with ortl-infer --threshold-from)"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 #[derive(clap::Subcommand, Debug)]
 enum Command {
     /// Compares runs (backbones or settings) as the tutorial's last section: one
@@ -100,7 +141,9 @@ enum Command {
     /// (with 95 % CIs), parameters, epochs, training time and images/s; writes
     /// comparison.csv, comparison.html and a bar chart (PNG, SVG). Each RUN
     /// folder needs ortl-train's train.json and its predictions.csv from
-    /// ortl-infer.
+    /// ortl-infer. Multi-label runs are compared on their macro and micro ROC AUC
+    /// and each finding's AUC (roc_auc_<finding>); single- and multi-label runs
+    /// are not compared with each other.
     ///
     /// EXAMPLE:
     ///     ortl-report compare runs/resnet50 runs/resnet26 -o comparison
@@ -113,7 +156,8 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
         /// Order the runs by this metric, best first (accuracy, sensitivity, specificity,
-        /// f1, mcc or roc_auc; default: as given).
+        /// f1, mcc or roc_auc; multi-label runs: macro_auc, micro_auc or
+        /// roc_auc_<finding>; default: as given).
         #[arg(long, value_name = "METRIC")]
         sort_by: Option<String>,
         /// Pool runs of one backbone that differ in tensors, image size, classes or epochs
@@ -159,18 +203,19 @@ fn run(args: Args) -> Result<()> {
 
 fn compare(
     runs: &[PathBuf],
-    output: &std::path::Path,
+    output: &Path,
     sort_by: Option<&str>,
     allow_mixed: bool,
     common: &Common,
 ) -> Result<()> {
-    if !(0.0..=1.0).contains(&common.threshold) {
-        return Err(usage("--threshold must be between 0 and 1"));
-    }
-    if let Some(metric) = sort_by.filter(|m| !ortl_report::compare::METRICS.contains(m)) {
+    let threshold = common.threshold()?;
+    let sortable =
+        |m: &str| METRICS.contains(&m) || AVERAGES.contains(&m) || m.starts_with(FINDING_AUC);
+    if let Some(metric) = sort_by.filter(|m| !sortable(m)) {
         return Err(usage(format!(
-            "--sort-by '{metric}' is not one of {}",
-            ortl_report::compare::METRICS.join(", ")
+            "--sort-by '{metric}' is not one of {}, {} or {FINDING_AUC}<finding>",
+            METRICS.join(", "),
+            AVERAGES.join(", ")
         )));
     }
     // A run given twice (`a` and `./a`) would count as its own repeat.
@@ -187,13 +232,13 @@ fn compare(
     }
     let summaries = runs
         .iter()
-        .zip(ortl_report::compare::labels(runs))
+        .zip(compare::labels(runs))
         .map(|(run, label)| {
-            ortl_report::compare::summarize(
+            compare::summarize(
                 run,
                 label,
                 common.positive.as_deref(),
-                common.threshold,
+                threshold,
                 common.bootstrap,
                 common.proportion_interval,
                 common.seed,
@@ -201,7 +246,21 @@ fn compare(
         })
         .collect::<Result<Vec<_>>>()
         .map_err(|e| usage(ortl_cli::one_line(&e)))?;
-    if let Some(why) = ortl_report::compare::mixed(&summaries).filter(|_| !allow_mixed) {
+    if let Some(why) = compare::mixed_tasks(&summaries) {
+        return Err(usage(why));
+    }
+    let multilabel = compare::multilabel(&summaries);
+    if multilabel {
+        common.single_label_only(&[])?;
+    }
+    let names = compare::metric_names(&summaries);
+    if let Some(metric) = sort_by.filter(|m| !names.iter().any(|n| n == m)) {
+        return Err(usage(format!(
+            "--sort-by '{metric}': these runs have {}",
+            names.join(", ")
+        )));
+    }
+    if let Some(why) = compare::mixed(&summaries).filter(|_| !allow_mixed) {
         return Err(usage(format!(
             "{why}: compare runs of one setup, or pass --allow-mixed to pool them anyway"
         )));
@@ -209,19 +268,13 @@ fn compare(
     let out = AtomicDir::create(output, common.force)?;
     let aggregates = ortl_report::crossval::aggregate(&summaries);
     let paired = ortl_report::crossval::paired(&summaries);
-    let differences = ortl_report::compare::auc_differences(&summaries);
+    let differences = compare::auc_differences(&summaries);
     if !differences.is_empty() {
         ortl_report::tables::write_csv(&out.staging().join("auc_differences.csv"), |csv| {
             ortl_report::tables::auc_differences(&differences, csv)
         })?;
     }
-    let summaries = ortl_report::compare::write_tables(
-        out.staging(),
-        summaries,
-        &aggregates,
-        &paired,
-        sort_by,
-    )?;
+    let summaries = compare::write_tables(out.staging(), summaries, &aggregates, &paired, sort_by)?;
     let canvas = plots::Canvas {
         dir: out.staging(),
         dpi: common.dpi,
@@ -229,7 +282,9 @@ fn compare(
     let chart = plots::comparison(&canvas, &summaries)?;
     // Runs that record a validation fold are a cross-validation: add the per-fold views.
     let cv = if summaries.iter().any(|r| r.fold.is_some()) {
-        let metric = if aggregates
+        let metric = if multilabel {
+            "macro_auc"
+        } else if aggregates
             .iter()
             .any(|a| a.metric == "roc_auc" && a.mean.is_finite())
         {
@@ -264,22 +319,22 @@ fn compare(
         .max()
         .unwrap_or(0)
         .max(8);
-    writeln!(
-        stdout,
-        "{:<run_w$} {:<backbone_w$} {:>9} {:>9} {:>9} {:>9}",
-        "run", "backbone", "accuracy", "f1", "mcc", "roc_auc"
-    )?;
+    let columns: &[&str] = if multilabel {
+        &AVERAGES
+    } else {
+        &["accuracy", "f1", "mcc", "roc_auc"]
+    };
+    write!(stdout, "{:<run_w$} {:<backbone_w$}", "run", "backbone")?;
+    for column in columns {
+        write!(stdout, " {column:>9}")?;
+    }
+    writeln!(stdout)?;
     for r in &summaries {
-        writeln!(
-            stdout,
-            "{:<run_w$} {:<backbone_w$} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
-            r.run,
-            r.backbone,
-            r.value("accuracy"),
-            r.value("f1"),
-            r.value("mcc"),
-            r.value("roc_auc")
-        )?;
+        write!(stdout, "{:<run_w$} {:<backbone_w$}", r.run, r.backbone)?;
+        for column in columns {
+            write!(stdout, " {:>9.4}", r.value(column))?;
+        }
+        writeln!(stdout)?;
     }
     stdout.flush()?;
     eprintln!(
@@ -289,143 +344,32 @@ fn compare(
     Ok(())
 }
 
-/// What was trained and how, from a run's train.json, as (what, value) rows for the
-/// report's provenance table.
-fn provenance(train: &TrainRecord) -> Vec<(String, String)> {
-    let (s, env, summary) = (&train.settings, &train.environment, &train.summary);
-    let optional = |value: Option<String>| value.unwrap_or_else(|| "none".into());
-    vec![
-        (
-            "Backbone".into(),
-            format!("{} ({} parameters)", s.backbone, s.backbone_parameters),
-        ),
-        ("Weights".into(), s.backbone_provenance.clone()),
-        (
-            "Input normalisation".into(),
-            format!("{} ({})", s.normalization, s.normalization_reason),
-        ),
-        ("Head".into(), s.head.clone()),
-        (
-            "What trained".into(),
-            format!(
-                "frozen: {}; backbone BatchNorm: {}; fine-tune phases: {}",
-                s.freeze,
-                s.bn_mode,
-                optional(
-                    s.fine_tune
-                        .map(|(a, b)| format!("{a} head-only, then {b} all"))
-                )
-            ),
-        ),
-        (
-            "Image size".into(),
-            format!("{}×{}", s.image_height, s.image_width),
-        ),
-        ("Classes".into(), s.classes.join(", ")),
-        ("Training data".into(), s.tensors.display().to_string()),
-        (
-            "Optimizer".into(),
-            format!(
-                "{}, learning rate {}, schedule {}, batch {}, weight decay {}",
-                s.optimizer, s.lr, s.schedule, s.batch, s.weight_decay
-            ),
-        ),
-        (
-            "Loss".into(),
-            format!(
-                "{}, class weights {}, label smoothing {}",
-                s.loss, s.class_weights, s.label_smoothing
-            ),
-        ),
-        (
-            "Epochs".into(),
-            format!(
-                "{} run of {} (best by {}: {}; early stopping {})",
-                summary.epochs_run,
-                s.epochs,
-                s.checkpoint,
-                summary
-                    .best_epoch
-                    .map_or_else(|| "none".into(), |b| b.to_string()),
-                s.early_stopping
-            ),
-        ),
-        ("Seed".into(), s.seed.to_string()),
-        (
-            "Trained".into(),
-            format!(
-                "{} on {} ({}), {} convolutions, optimizer update {}, {:.1} s, {:.1} images/s",
-                env.trained_at,
-                env.device,
-                env.threads
-                    .map_or_else(|| "all cores".into(), |n| format!("{n} threads")),
-                env.conv_layout,
-                match env.update_on.as_deref() {
-                    Some("host") => "on the host",
-                    // Records from before --update-on updated in the graph.
-                    Some("graph") | None => "in the step graph",
-                    Some(other) => other,
-                },
-                summary.seconds,
-                summary.images_per_second
-            ),
-        ),
-        (
-            "Software".into(),
-            format!(
-                "ortl {} (commit {}), ONNX Runtime {}",
-                env.ortl_version,
-                env.git_commit.as_deref().unwrap_or("unknown"),
-                env.onnxruntime
-            ),
-        ),
-    ]
-}
-
-/// What the predictions evaluated, for people: each model file and its epoch, and which
-/// epoch that is in the run (the best by its checkpoint metric, or the last).
-fn evaluated(models: &[EvaluatedModel], train: Option<(&TrainRecord, &std::path::Path)>) -> String {
-    if models.is_empty() {
-        return "not recorded (predictions written before ortl-infer recorded the model)".into();
-    }
-    // The run's record speaks for a model only when the model file is in that run's folder.
-    let same_folder = |model: &str, run: &std::path::Path| {
-        let folder = std::path::Path::new(model).parent();
-        let real = |p: &std::path::Path| std::fs::canonicalize(p).ok();
-        folder.and_then(real).is_some_and(|f| Some(f) == real(run))
-    };
-    let described = |model: &EvaluatedModel| {
-        let train = train
-            .filter(|(_, run)| same_folder(&model.path, run))
-            .map(|(record, _)| record);
-        let role = match (model.epoch, train) {
-            (Some(epoch), Some(train)) if train.summary.best_epoch == Some(epoch) => format!(
-                " (the best epoch by {}, of {})",
-                train.settings.checkpoint, train.summary.epochs_run
-            ),
-            (Some(epoch), Some(train)) if train.summary.epochs_run == epoch => {
-                format!(" (the last of {} epochs)", train.summary.epochs_run)
-            }
-            _ => String::new(),
-        };
-        format!("{model}{role}")
-    };
-    models.iter().map(described).collect::<Vec<_>>().join("; ")
-}
-
 fn report(
     predictions: &[PathBuf],
-    output: &std::path::Path,
-    history: Option<&std::path::Path>,
-    run_dir: Option<&std::path::Path>,
-    cams: Option<&std::path::Path>,
-    threshold_from: Option<&std::path::Path>,
+    output: &Path,
+    history: Option<&Path>,
+    run_dir: Option<&Path>,
+    cams: Option<&Path>,
+    threshold_from: Option<&Path>,
     common: &Common,
 ) -> Result<()> {
-    if !(0.0..=1.0).contains(&common.threshold) {
-        return Err(usage("--threshold must be between 0 and 1"));
-    }
-    let preds = Predictions::from_paths(predictions).map_err(|e| usage(e.to_string()))?;
+    let threshold = common.threshold()?;
+    let run = Run::read(history, run_dir).map_err(|e| usage(e.to_string()))?;
+    let source = predictions
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let preds = match input::read(predictions).map_err(|e| usage(e.to_string()))? {
+        Loaded::Classes(preds) => preds,
+        Loaded::Findings(preds) => {
+            common.single_label_only(&[
+                ("--threshold-from", threshold_from.is_some()),
+                ("--cams", cams.is_some()),
+            ])?;
+            return findings(&preds, predictions, source, output, &run, common);
+        }
+    };
     let (threshold, threshold_source) = match threshold_from {
         Some(path) => {
             let chosen_on = Predictions::from_path(path).map_err(|e| usage(e.to_string()))?;
@@ -456,21 +400,7 @@ fn report(
             let source = format!("{} ({} images)", path.display(), labels.len());
             (youden, Some(source))
         }
-        None => (common.threshold, None),
-    };
-    let history_path = history
-        .map(std::path::Path::to_path_buf)
-        .or_else(|| run_dir.map(|r| r.join("history.csv")));
-    let history = match &history_path {
-        Some(path) => Some(ortl_manifest::history::read(path).map_err(|e| usage(e.to_string()))?),
-        None => None,
-    };
-    // A run folder's record; an interrupted run has none yet (its history still plots).
-    let train_record = match run_dir.map(|r| r.join("train.json")) {
-        Some(path) if path.exists() => {
-            Some(TrainRecord::read(&path).map_err(|e| usage(e.to_string()))?)
-        }
-        _ => None,
+        None => (threshold, None),
     };
     let cams = match cams {
         Some(dir) => Some(gallery::cams_dir(dir, &preds).map_err(usage)?),
@@ -478,43 +408,17 @@ fn report(
     };
     let out = AtomicDir::create(output, common.force)?;
     let dir = out.staging().to_path_buf();
-    let mut notes = Vec::new();
+    let mut notes = Notes::default();
     if preds.unlabelled > 0 {
-        notes.push(format!(
+        notes.note(format!(
             "{} rows without a true label were left out.",
             preds.unlabelled
         ));
     }
-    // A warning goes to stderr and into the report.
-    let mut warn = |warning: String| {
-        eprintln!("ortl-report: warning: {warning}");
-        notes.push(format!("Warning: {warning}."));
-    };
-    let evaluated_model = evaluated(&preds.models, train_record.as_ref().zip(run_dir));
-    let training = preds.training_rows(train_record.as_ref().and_then(|t| t.settings.val_fold));
-    if training > 0 {
-        warn(format!(
-            "{training} of the {} scored images are training images (by the predictions' split column): the model has seen them, so these metrics are optimistic; classify a held-out split (ortl-infer --manifest M --split val or test)",
-            preds.labels.len()
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    let repeated = preds
-        .paths
-        .iter()
-        .filter(|p| !p.is_empty() && !seen.insert(p.as_str()))
-        .count();
-    if repeated > 0 {
-        warn(format!(
-            "{repeated} rows repeat an image already scored (the same path twice, e.g. pooled files that overlap): those images weigh double in every metric"
-        ));
-    }
+    let (evaluated_model, provenance) = run.provenance(&preds.models);
+    let training = preds.training_rows(run.val_fold());
+    notes.scored_images(training, &preds.paths);
     let classes = &preds.classes;
-    let source = predictions
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
     let present: Vec<&String> = classes
         .iter()
         .enumerate()
@@ -526,13 +430,13 @@ fn report(
             eprintln!(
                 "ortl-report: only class '{only}' is present in {source}'s labels: metrics that need both classes are NaN"
             );
-            notes.push(format!(
+            notes.note(format!(
                 "Only class '{only}' is present in the labels: every metric that needs both classes (the other class's rate, F1 without positives, balanced accuracy, MCC, Cohen's kappa, ROC AUC, the Youden threshold and every metric at it, sensitivity at a specificity and specificity at a sensitivity, and their intervals) is undefined (NaN), and the figures that need both (ROC, precision–recall, calibration, score distributions) are left out."
             ));
         }
         _ => {
             for class in classes.iter().filter(|c| !present.contains(c)) {
-                notes.push(format!(
+                notes.note(format!(
                     "class '{class}' has no true examples: its recall and AUC are undefined."
                 ));
             }
@@ -567,10 +471,10 @@ fn report(
         let rendered = gallery::render(&preds, &gallery::select(&preds, binary), &cams);
         const SHOWN: usize = 5;
         for missing in rendered.missing.iter().take(SHOWN) {
-            notes.push(format!("Gallery: {missing}."));
+            notes.note(format!("Gallery: {missing}."));
         }
         if rendered.missing.len() > SHOWN {
-            notes.push(format!(
+            notes.note(format!(
                 "Gallery: {} more images without a heatmap.",
                 rendered.missing.len() - SHOWN
             ));
@@ -601,21 +505,7 @@ fn report(
         "Confusion matrix".into(),
         plots::confusion(&canvas, classes, &multi.confusion)?,
     ));
-    if let Some(history) = history.as_ref().filter(|h| !h.is_empty()) {
-        figures.push((
-            "Training curves".into(),
-            plots::training_curves(
-                &canvas,
-                history,
-                train_record.as_ref().and_then(|t| {
-                    t.summary.best_epoch.map(|epoch| plots::BestEpoch {
-                        epoch,
-                        metric: &t.settings.checkpoint,
-                    })
-                }),
-            )?,
-        ));
-    }
+    figures.extend(run.curves(&canvas)?);
 
     let json = serde_json::json!({
         "predictions": predictions, "classes": classes, "images": preds.labels.len(),
@@ -652,20 +542,20 @@ fn report(
         ortl_report::tables::metrics(&rows, out)
     })?;
     let report = Report {
-        provenance: std::iter::once(("Evaluated model".to_string(), evaluated_model.clone()))
-            .chain(train_record.as_ref().map(provenance).unwrap_or_default())
-            .collect(),
+        provenance,
         title: "ortl evaluation report".into(),
         source,
-        binary: binary_eval.as_ref().map(|b| &b.0),
-        multiclass: &multi,
+        metrics: Metrics::Classes {
+            binary: binary_eval.as_ref().map(|b| &b.0),
+            multiclass: &multi,
+        },
         figures,
         intervals: format!(
             "95 % intervals: {} for the proportions at the threshold (sensitivity, specificity, precision, NPV, accuracy, error rate); stratified bootstrap ({} resamples) for the rest.",
             common.proportion_interval.interval().name(),
             common.bootstrap
         ),
-        notes,
+        notes: notes.0,
         gallery,
     };
     std::fs::write(dir.join("report.html"), html(&report))?;
@@ -695,10 +585,46 @@ fn report(
         }
     }
     stdout.flush()?;
-    eprintln!("ortl-report: evaluated {evaluated_model}");
+    done(&evaluated_model, output);
+    Ok(())
+}
+
+/// The report's last words on stderr: what it evaluated and where the report is.
+fn done(evaluated: &str, output: &Path) {
+    eprintln!("ortl-report: evaluated {evaluated}");
     eprintln!(
         "ortl-report: wrote {}",
         output.join("report.html").display()
     );
+}
+
+/// The report of multi-label predictions ([`ortl_report::multilabel`]).
+fn findings(
+    preds: &multilabel::Predictions,
+    predictions: &[PathBuf],
+    source: String,
+    output: &Path,
+    run: &Run,
+    common: &Common,
+) -> Result<()> {
+    let out = AtomicDir::create(output, common.force)?;
+    let inputs = ortl_report::multilabel::Inputs {
+        predictions,
+        source,
+        run,
+        settings: ortl_report::multilabel::Settings {
+            bootstrap: common.bootstrap,
+            seed: common.seed,
+            proportion: common.proportion_interval,
+        },
+        dpi: common.dpi,
+    };
+    let (evaluation, evaluated) = ortl_report::multilabel::write(out.staging(), preds, &inputs)?;
+    out.commit()
+        .with_context(|| format!("writing {}", output.display()))?;
+    let mut stdout = std::io::stdout().lock();
+    ortl_report::multilabel::summary(&evaluation, &mut stdout)?;
+    stdout.flush()?;
+    done(&evaluated, output);
     Ok(())
 }

@@ -35,11 +35,21 @@ fn render(
     name: &str,
     figure: &dyn Fn(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
 ) -> Result<String> {
+    render_sized(out, name, SIZE, figure)
+}
+
+/// [`render`] at another size than the report's usual one.
+fn render_sized(
+    out: &Canvas,
+    name: &str,
+    size: (u32, u32),
+    figure: &dyn Fn(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
+) -> Result<String> {
     // Text is measured with the bundled font.
     ortl_draw::font::register();
     let mut svg = String::new();
     {
-        let area = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let area = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         area.fill(&WHITE).map_err(err)?;
         figure(&area)?;
         area.present().map_err(err)?;
@@ -247,6 +257,136 @@ fn draw_markers<'a, DB: DrawingBackend + 'a>(
             .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, RED.filled()));
     }
     Ok(())
+}
+
+/// One finding's ROC panel, in SVG pixels: four across fill the report's page width.
+const PANEL: (u32, u32) = (300, 290);
+
+/// How many panels go across: a row of up to four, else a near-square grid at most four wide
+/// (NIH's 14 findings: four rows of four).
+fn panel_columns(panels: usize) -> usize {
+    if panels <= 4 {
+        panels.max(1)
+    } else {
+        ((panels as f64).sqrt().ceil() as usize).min(4)
+    }
+}
+
+/// `text` shortened with an ellipsis until it fits `width` pixels in `style`.
+fn fitted<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    style: &TextStyle,
+    width: u32,
+) -> Result<String> {
+    let mut chars: Vec<char> = text.chars().collect();
+    let mut shown = text.to_string();
+    while area.estimate_text_size(&shown, style).map_err(err)?.0 > width && chars.len() > 1 {
+        chars.pop();
+        shown = chars.iter().collect::<String>() + "…";
+    }
+    Ok(shown)
+}
+
+/// One ROC panel per finding (small multiples): the curve over the images where the
+/// finding is known, chance, and the operating point at the file's threshold; the finding
+/// and its AUC with the 95 % interval as the panel's title. A finding without both classes
+/// gets a panel that says why it has no curve.
+pub fn roc_panels(
+    out: &Canvas,
+    preds: &ortl_manifest::predictions::multilabel::Predictions,
+    e: &crate::multilabel::Evaluation,
+) -> Result<String> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let columns = panel_columns(e.findings.len());
+    let rows = e.findings.len().div_ceil(columns).max(1);
+    let size = (PANEL.0 * columns as u32, PANEL.1 * rows as u32);
+    render_sized(out, "roc_findings", size, &|area| {
+        let centred = |size: u32| {
+            TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(HPos::Center, VPos::Top))
+        };
+        for (i, (panel, f)) in area
+            .split_evenly((rows, columns))
+            .iter()
+            .zip(&e.findings)
+            .enumerate()
+        {
+            let (title, plot) = panel.split_vertically(42);
+            let middle = PANEL.0 as i32 / 2;
+            let name_style = centred(15);
+            let name = fitted(&title, &f.finding, &name_style, PANEL.0 - 16)?;
+            title
+                .draw(&Text::new(name, (middle, 6), name_style))
+                .map_err(err)?;
+            let auc = f.metric("roc_auc");
+            let subtitle = match f.undefined() {
+                Some(_) => "AUC undefined".to_string(),
+                None if auc.ci_low.is_nan() => format!("AUC {:.3}", auc.value),
+                None => format!(
+                    "AUC {:.3} ({:.3}–{:.3})",
+                    auc.value, auc.ci_low, auc.ci_high
+                ),
+            };
+            title
+                .draw(&Text::new(subtitle, (middle, 25), centred(13)))
+                .map_err(err)?;
+            let mut chart = ChartBuilder::on(&plot)
+                .margin(6)
+                .margin_right(14)
+                .x_label_area_size(34)
+                .y_label_area_size(40)
+                .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_labels(3)
+                .y_labels(3)
+                .x_desc("1 − specificity")
+                .y_desc("sensitivity")
+                .label_style(("sans-serif", 11))
+                .axis_desc_style(("sans-serif", 12))
+                .light_line_style(BLACK.mix(0.0))
+                .bold_line_style(BLACK.mix(0.08))
+                .draw()
+                .map_err(err)?;
+            if let Some(why) = f.undefined() {
+                chart
+                    .draw_series([Text::new(why, (0.5, 0.55), centred(12))])
+                    .map_err(err)?;
+                continue;
+            }
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, 0.0), (1.0, 1.0)],
+                    4,
+                    3,
+                    BLACK.mix(0.4).into(),
+                ))
+                .map_err(err)?;
+            let (labels, scores) = preds.finding(i);
+            chart
+                .draw_series(LineSeries::new(
+                    thin(
+                        crate::metrics::roc_curve(&labels, &scores)
+                            .into_iter()
+                            .map(|(x, y, _)| (x, y)),
+                    ),
+                    BLUE.stroke_width(2),
+                ))
+                .map_err(err)?;
+            let c = &f.confusion;
+            draw_markers(
+                &mut chart,
+                &[Marker {
+                    x: c.fp as f64 / (c.fp + c.tn) as f64,
+                    y: c.tp as f64 / (c.tp + c.fn_) as f64,
+                    label: format!("threshold {:.2}", f.threshold),
+                }],
+            )?;
+            legend(&mut chart, SeriesLabelPosition::LowerRight, 11)?;
+        }
+        Ok(())
+    })
 }
 
 /// Precision–recall curve as scikit-learn draws it: a step for each threshold (the
@@ -754,7 +894,8 @@ pub fn binary_figures(
     ])
 }
 
-/// Bar chart of each run's accuracy and ROC AUC with their 95 % intervals.
+/// Bar chart of each run's accuracy and ROC AUC (multi-label runs: macro and micro AUC)
+/// with their 95 % intervals.
 pub fn comparison(out: &Canvas, runs: &[crate::compare::RunSummary]) -> Result<String> {
     let get = |r: &crate::compare::RunSummary, m: &str| r.metric(m).cloned();
     render(out, "comparison", &|area| {
@@ -774,10 +915,8 @@ pub fn comparison(out: &Canvas, runs: &[crate::compare::RunSummary]) -> Result<S
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(err)?;
-        for (k, (metric, colour)) in [("accuracy", BLUE), ("roc_auc", RED)]
-            .into_iter()
-            .enumerate()
-        {
+        let [first, second] = crate::compare::charted(runs);
+        for (k, (metric, colour)) in [(first, BLUE), (second, RED)].into_iter().enumerate() {
             let offset = 0.15 + 0.35 * k as f64;
             let bars: Vec<(f64, f64, f64, f64)> = runs
                 .iter()
@@ -874,7 +1013,7 @@ pub fn folds(
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(0)
-            .y_desc(label)
+            .y_desc(label.as_str())
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(err)?;

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::compare::{METRICS, RunSummary};
+use crate::compare::{RunSummary, metric_names};
 use crate::crossval::{Aggregate, Paired};
 use crate::delong::AucDifference;
 use crate::evaluate::MetricRow;
@@ -74,6 +74,125 @@ pub fn metrics(rows: &[MetricRow], out: impl Write) -> csv::Result<()> {
     table.flush().map_err(Into::into)
 }
 
+/// A multi-label metrics.csv row's leading cells (see [`crate::multilabel`] for the schema).
+#[derive(Serialize, Default)]
+struct Scope<'a> {
+    scope: &'a str,
+    finding: Option<&'a str>,
+    n: Option<usize>,
+    positives: Option<usize>,
+    prevalence: Option<f64>,
+    threshold: Option<f64>,
+    tp: Option<usize>,
+    fp: Option<usize>,
+    fn_: Option<usize>,
+    tn: Option<usize>,
+}
+
+/// Multi-label metrics.csv: one row per finding, then the macro and micro averages, each
+/// metric as value, interval bounds and interval method ([`crate::multilabel`] documents
+/// the columns).
+pub fn findings(e: &crate::multilabel::Evaluation, out: impl Write) -> csv::Result<()> {
+    let metrics: Vec<&str> = std::iter::once("roc_auc")
+        .chain(crate::multilabel::AT_THRESHOLD)
+        .collect();
+    let header = [
+        "scope",
+        "finding",
+        "n",
+        "positives",
+        "prevalence",
+        "threshold",
+        "tp",
+        "fp",
+        "fn",
+        "tn",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain(metrics.iter().flat_map(|m| {
+        ["", "_ci_low", "_ci_high", "_interval"].map(|suffix| format!("{m}{suffix}"))
+    }));
+    let mut table = with_header(out, header)?;
+    let cells = |row: Option<&MetricRow>| {
+        row.map_or((Estimate::MISSING, None), |row| {
+            (Estimate::of(row), interval(row))
+        })
+    };
+    for f in &e.findings {
+        let c = &f.confusion;
+        let scope = Scope {
+            scope: "finding",
+            finding: Some(&f.finding),
+            n: Some(f.n),
+            positives: Some(f.positives),
+            prevalence: defined(f.prevalence),
+            threshold: Some(f.threshold),
+            tp: Some(c.tp),
+            fp: Some(c.fp),
+            fn_: Some(c.fn_),
+            tn: Some(c.tn),
+        };
+        let values: Vec<_> = metrics.iter().map(|m| cells(Some(f.metric(m)))).collect();
+        table.serialize((scope, values))?;
+    }
+    let averages = [
+        (
+            Scope {
+                scope: "macro",
+                n: Some(e.averaged.len()),
+                ..Default::default()
+            },
+            &e.macro_auc,
+        ),
+        (
+            Scope {
+                scope: "micro",
+                n: Some(e.labels),
+                positives: Some(e.positive_labels),
+                prevalence: defined(e.positive_labels as f64 / e.labels as f64),
+                ..Default::default()
+            },
+            &e.micro_auc,
+        ),
+    ];
+    for (scope, auc) in averages {
+        let values: Vec<_> = metrics
+            .iter()
+            .map(|m| cells((*m == "roc_auc").then_some(auc)))
+            .collect();
+        table.serialize((scope, values))?;
+    }
+    table.flush().map_err(Into::into)
+}
+
+/// co_occurrence.csv: `finding_a,finding_b,both_positive,both_known,rate` for every ordered
+/// pair of findings.
+pub fn co_occurrence(c: &crate::multilabel::CoOccurrence, out: impl Write) -> csv::Result<()> {
+    let mut table = with_header(
+        out,
+        [
+            "finding_a",
+            "finding_b",
+            "both_positive",
+            "both_known",
+            "rate",
+        ],
+    )?;
+    for (a, name_a) in c.findings.iter().enumerate() {
+        for (b, name_b) in c.findings.iter().enumerate() {
+            table.serialize((
+                name_a,
+                name_b,
+                c.both_positive[a][b],
+                c.both_known[a][b],
+                defined(c.rate[a][b]),
+            ))?;
+        }
+    }
+    table.flush().map_err(Into::into)
+}
+
 /// The columns both comparison tables start with: what was trained and how fast.
 const RUN_COLUMNS: [&str; 10] = [
     "run",
@@ -120,10 +239,11 @@ impl<'a> RunFacts<'a> {
     }
 }
 
-/// Wide: one row per run, in the given order, each of [`METRICS`] as `METRIC`,
+/// Wide: one row per run, in the given order, each of [`metric_names`] as `METRIC`,
 /// `METRIC_ci_low`, `METRIC_ci_high` (empty where the run lacks the metric).
 pub fn comparison_wide(runs: &[RunSummary], out: impl Write) -> csv::Result<()> {
-    let metric_columns = METRICS
+    let metrics = metric_names(runs);
+    let metric_columns = metrics
         .iter()
         .flat_map(|m| [m.to_string(), format!("{m}_ci_low"), format!("{m}_ci_high")]);
     let header = RUN_COLUMNS
@@ -132,7 +252,7 @@ pub fn comparison_wide(runs: &[RunSummary], out: impl Write) -> csv::Result<()> 
         .chain(metric_columns);
     let mut table = with_header(out, header)?;
     for run in runs {
-        let estimates: Vec<Estimate> = METRICS
+        let estimates: Vec<Estimate> = metrics
             .iter()
             .map(|m| run.metric(m).map_or(Estimate::MISSING, Estimate::of))
             .collect();
@@ -334,6 +454,7 @@ pub fn write_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::METRICS;
 
     #[test]
     fn auc_differences_write_undefined_values_as_empty_cells() {
@@ -369,6 +490,7 @@ mod tests {
             train_seconds: 7.5,
             train_images_per_second: 5.0,
             images: 40,
+            task: ortl_manifest::Task::SingleLabel,
             metrics: METRICS
                 .iter()
                 .map(|m| MetricRow {

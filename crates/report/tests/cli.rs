@@ -6,6 +6,8 @@ use ortl_fixtures::Workdir;
 use ortl_fixtures::workdir::{run, run_with_stdin};
 use ortl_manifest::TrainRecord;
 
+mod multilabel;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ortl-report");
 
 /// Writes `run`/train.json as ortl-train does: the sample record, edited.

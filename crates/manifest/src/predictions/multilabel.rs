@@ -353,6 +353,11 @@ impl Predictions {
             .unzip()
     }
 
+    /// How many scored rows are training images ([`super::training_rows`]).
+    pub fn training_rows(&self, val_fold: Option<u32>) -> usize {
+        super::training_rows(&self.splits, val_fold)
+    }
+
     /// Pools several files (shards, folds): every file must name the same findings in the
     /// same order and decide at the same thresholds.
     pub fn pool(parts: Vec<(PathBuf, Self)>) -> Result<Self, FormatError> {
