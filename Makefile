@@ -60,7 +60,8 @@ HAS_TEST := $(shell awk 'BEGIN { print ($(TEST) > 0) ? "yes" : "" }')
 # Whether the split made a multi-label manifest (y_<finding> columns); read when a recipe
 # that asks is expanded, after the split has run. A multi-label run decides each finding on
 # the test split at the threshold Youden's J picks on validation (ortl-infer's
-# --threshold-rule in INFER for another rule).
+# --threshold-rule in INFER for another rule), which the test predictions carry; the report
+# has no heatmap gallery for findings yet, so it is not given the maps.
 MULTILABEL = $(shell head -1 '$(OUT)/manifest.csv' 2>/dev/null | grep -q '\(^\|,\)y_' && echo yes)
 BIN      := target/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 ORT_LIB  := .ort/libonnxruntime.so.1.31.1
@@ -179,12 +180,12 @@ endif
 report: $(OUT)/report/report.html
 ifneq ($(HAS_TEST),)
 $(OUT)/report/report.html: $(OUT)/predictions-test.csv $(BIN)/ortl-report $(REPORT_STAMP)
-	$(BIN)/ortl-report --predictions $< --threshold-from $(OUT)/predictions.csv \
-	  --run $(OUT)/run --cams $(OUT)/cams-test -o $(OUT)/report --force $(REPORT)
+	$(BIN)/ortl-report --predictions $< --run $(OUT)/run -o $(OUT)/report --force \
+	  $(if $(MULTILABEL),,--threshold-from $(OUT)/predictions.csv --cams $(OUT)/cams-test) $(REPORT)
 else
 $(OUT)/report/report.html: $(OUT)/predictions.csv $(BIN)/ortl-report $(REPORT_STAMP)
 	$(BIN)/ortl-report --predictions $< --run $(OUT)/run \
-	  --cams $(OUT)/cams -o $(OUT)/report --force $(REPORT)
+	  $(if $(MULTILABEL),,--cams $(OUT)/cams) -o $(OUT)/report --force $(REPORT)
 endif
 
 ## compare: train, infer and evaluate every backbone in COMPARE, then compare the runs;

@@ -30,8 +30,8 @@ chexpert() {
 no_patient_crosses_splits() {
   awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     { g = $col["group"]; s = $col["split"]
-      if (g in split && split[g] != s) { print "patient " g " in " split[g] " and " s; bad = 1 }
-      split[g] = s; if (!((s, g) in seen)) { seen[s, g]; groups[s]++ } }
+      if (g in where && where[g] != s) { print "patient " g " in " where[g] " and " s; bad = 1 }
+      where[g] = s; if (!((s, g) in seen)) { seen[s, g]; groups[s]++ } }
     END { for (s in groups) if (groups[s] < 3) { print s ": " groups[s] " patients"; bad = 1 }
       exit bad }' "$1/manifest.csv"
 }

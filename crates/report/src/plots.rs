@@ -576,6 +576,9 @@ pub fn training_curves(out: &Canvas, history: &[Epoch], best: Option<BestEpoch>)
         let panels = plots.split_evenly((1, 2));
         let last = history.len().max(2);
         let best_epoch = best.as_ref().map(|b| b.epoch as f64);
+        // Histories from before val_auc have none; it shares the accuracy panel's scale.
+        let val_auc: Vec<f64> = history.iter().map(|e| e.val_auc).collect();
+        let has_auc = val_auc.iter().any(|v| v.is_finite());
         for (panel, (title, train, val)) in panels.iter().zip([
             (
                 "Loss",
@@ -622,7 +625,11 @@ pub fn training_curves(out: &Canvas, history: &[Epoch], best: Option<BestEpoch>)
                 .bold_line_style(BLACK.mix(0.12))
                 .draw()
                 .map_err(err)?;
-            for (values, colour, label) in [(&train, BLUE, "training"), (&val, RED, "validation")] {
+            let mut lines = vec![(&train, BLUE), (&val, RED)];
+            if title == "Accuracy" && has_auc {
+                lines.push((&val_auc, FOREST));
+            }
+            for (values, colour) in lines {
                 chart
                     .draw_series(LineSeries::new(
                         history
@@ -632,11 +639,7 @@ pub fn training_curves(out: &Canvas, history: &[Epoch], best: Option<BestEpoch>)
                             .map(|(e, &v)| (e.epoch as f64, v)),
                         colour.stroke_width(2),
                     ))
-                    .map_err(err)?
-                    .label(label)
-                    .legend(move |(x, y)| {
-                        PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
-                    });
+                    .map_err(err)?;
             }
             if let Some(best) = best_epoch {
                 chart
@@ -656,18 +659,27 @@ pub fn training_curves(out: &Canvas, history: &[Epoch], best: Option<BestEpoch>)
             ("training".to_string(), BLUE.stroke_width(2)),
             ("validation".to_string(), RED.stroke_width(2)),
         ];
+        if has_auc {
+            entries.push(("validation ROC AUC".to_string(), FOREST.stroke_width(2)));
+        }
         if let Some(best) = &best {
             entries.push((
                 format!("best epoch {} (by {}; best.onnx)", best.epoch, best.metric),
                 BLACK.mix(0.55).stroke_width(1),
             ));
         }
+        // Entries run on to a second row rather than off the figure's edge.
+        let width = key.dim_in_pixel().0 as i32;
+        let mut y = 12;
         for (label, style) in entries {
-            key.draw(&PathElement::new([(x, 20), (x + 26, 20)], style))
-                .map_err(err)?;
-            key.draw(&Text::new(label.clone(), (x + 32, 13), text.clone()))
-                .map_err(err)?;
             let (w, _) = key.estimate_text_size(&label, &text).map_err(err)?;
+            if x > 60 && x + 32 + w as i32 > width {
+                (x, y) = (60, y + 20);
+            }
+            key.draw(&PathElement::new([(x, y + 7), (x + 26, y + 7)], style))
+                .map_err(err)?;
+            key.draw(&Text::new(label.clone(), (x + 32, y), text.clone()))
+                .map_err(err)?;
             x += 32 + w as i32 + 28;
         }
         Ok(())

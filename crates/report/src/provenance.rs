@@ -161,7 +161,14 @@ fn provenance(train: &TrainRecord) -> Vec<(String, String)> {
             "Image size".into(),
             format!("{}×{}", s.image_height, s.image_width),
         ),
-        ("Classes".into(), s.classes.join(", ")),
+        (
+            match s.task {
+                ortl_manifest::Task::MultiLabel => "Findings",
+                ortl_manifest::Task::SingleLabel => "Classes",
+            }
+            .into(),
+            s.classes.join(", "),
+        ),
         ("Training data".into(), s.tensors.display().to_string()),
         (
             "Optimizer".into(),
@@ -172,10 +179,16 @@ fn provenance(train: &TrainRecord) -> Vec<(String, String)> {
         ),
         (
             "Loss".into(),
-            format!(
-                "{}, class weights {}, label smoothing {}",
-                s.loss, s.class_weights, s.label_smoothing
-            ),
+            match s.task {
+                ortl_manifest::Task::MultiLabel => format!(
+                    "{} (unknown labels masked), positive weights {}, label smoothing {}",
+                    s.loss, s.pos_weight, s.label_smoothing
+                ),
+                ortl_manifest::Task::SingleLabel => format!(
+                    "{}, class weights {}, label smoothing {}",
+                    s.loss, s.class_weights, s.label_smoothing
+                ),
+            },
         ),
         (
             "Epochs".into(),
