@@ -49,6 +49,7 @@ COMPARE  ?= resnet-mini inception-resnet-mini mobilenet-mini efficientnet-mini d
 
 # Extra flags of the last two stages (e.g. INFER='--tta flip', REPORT='--bootstrap 5000').
 INFER    ?=
+THRESHOLD_RULE ?= youden
 REPORT   ?=
 CARGO    ?= cargo
 # The cargo profile the pipeline's binaries come from (make test runs it on PROFILE=dev).
@@ -59,9 +60,10 @@ PROFILE  ?= release
 HAS_TEST := $(shell awk 'BEGIN { print ($(TEST) > 0) ? "yes" : "" }')
 # Whether the split made a multi-label manifest (y_<finding> columns); read when a recipe
 # that asks is expanded, after the split has run. A multi-label run decides each finding on
-# the test split at the threshold Youden's J picks on validation (ortl-infer's
-# --threshold-rule in INFER for another rule), which the test predictions carry; the report
-# has no heatmap gallery for findings yet, so it is not given the maps.
+# the test split at the threshold THRESHOLD_RULE picks on validation (ortl-infer
+# --threshold-rule: youden, sensitivity=S or specificity=S), which the test predictions
+# carry; the report has no heatmap gallery for findings yet, so none are drawn for it
+# (ortl-infer --cam DIR --cam-class FINDING draws them).
 MULTILABEL = $(shell head -1 '$(OUT)/manifest.csv' 2>/dev/null | grep -q '\(^\|,\)y_' && echo yes)
 BIN      := target/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 ORT_LIB  := .ort/libonnxruntime.so.1.31.1
@@ -112,7 +114,7 @@ AUGMENT_STAMP := $(call stamp,augment.settings,--size $(SIZE) --copies $(COPIES)
 TRAIN_STAMP := $(call stamp,train.settings,--backbone $(BACKBONE) --weights $(WEIGHTS) --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN))
 COMPARE_STAMP := $(call stamp,compare.settings,--weights $(WEIGHTS) --epochs $(EPOCHS) --device $(DEVICE) --seed $(SEED) $(TRAIN))
 COMPARE_RUNS_STAMP := $(call stamp,compare.runs,$(COMPARE))
-INFER_STAMP := $(call stamp,infer.settings,--device $(DEVICE) $(INFER))
+INFER_STAMP := $(call stamp,infer.settings,--device $(DEVICE) $(INFER) --threshold-rule $(THRESHOLD_RULE))
 REPORT_STAMP := $(call stamp,report.settings,$(REPORT))
 endif
 
@@ -168,13 +170,14 @@ evaluated = $$(scripts/evaluated-model.sh $(1))
 infer: $(OUT)/predictions.csv
 $(OUT)/predictions.csv: $(OUT)/run/train.json $(OUT)/manifest.csv $(BIN)/ortl-infer $(INFER_STAMP)
 	$(BIN)/ortl-infer --model $(call evaluated,$(OUT)/run) --manifest $(OUT)/manifest.csv --split val \
-	  --device $(DEVICE) --cam $(OUT)/cams --force $(INFER) -o $@
+	  --device $(DEVICE) $(if $(MULTILABEL),,--cam $(OUT)/cams) --force $(INFER) -o $@
 	cp $@ $(OUT)/run/predictions.csv  # so 'ortl-report compare' finds it
 ifneq ($(HAS_TEST),)
 infer: $(OUT)/predictions-test.csv
 $(OUT)/predictions-test.csv: $(OUT)/predictions.csv
 	$(BIN)/ortl-infer --model $(call evaluated,$(OUT)/run) --manifest $(OUT)/manifest.csv --split test \
-	  --device $(DEVICE) --cam $(OUT)/cams-test --force $(if $(MULTILABEL),--threshold-from $(OUT)/predictions.csv) $(INFER) -o $@
+	  --device $(DEVICE) $(if $(MULTILABEL),,--cam $(OUT)/cams-test) --force \
+	  $(if $(MULTILABEL),--threshold-from $(OUT)/predictions.csv --threshold-rule $(THRESHOLD_RULE)) $(INFER) -o $@
 endif
 
 report: $(OUT)/report/report.html

@@ -2,9 +2,9 @@
 //! Targets arrive as a float `[N, C]` matrix (one-hot, or smoothed by the caller) and
 //! per-sample weights as `[N]` (class weights looked up by the caller), so label smoothing
 //! and class weighting need no special ops. Reduction is Keras' "sum over batch size":
-//! mean over the batch of weight × per-sample loss. Binary cross-entropy also takes a
-//! weight per element `[N, C]`: 0 masks an unknown label out, a positive's weight above 1
-//! is PyTorch's `pos_weight`.
+//! mean over the batch of weight × per-sample loss. Binary cross-entropy also takes, per
+//! element `[N, C]`, a mask (0 drops an unknown label) and the weight of the positive term
+//! (PyTorch's `pos_weight`): [`BinaryWeights`].
 
 use std::fmt;
 
@@ -23,17 +23,26 @@ pub enum Loss {
     /// does: p = σ(z) renormalised to sum 1, clipped to [1e-7, 1 − 1e-7], −Σ t·log p.
     SigmoidCategorical,
     /// Mean over classes of binary cross-entropy on σ(z) (independent labels), in the
-    /// stable form max(z, 0) − z·t + log(1 + e^−|z|), each element weighted (0 for an
-    /// unknown label) and the sum divided by C, as PyTorch's weighted mean reduction.
+    /// stable form max(z, 0) − z·t + log(1 + e^−|z|); with [`BinaryWeights`], PyTorch's
+    /// −m·[w·t·log σ(z) + (1 − t)·log(1 − σ(z))], summed over classes and divided by C.
     #[value(name = "sigmoid-bce")]
     SigmoidBinary,
 }
 
 impl Loss {
-    /// Whether the loss takes a weight per element (`batch_loss`'s `element_weight`).
+    /// Whether the loss takes [`BinaryWeights`].
     pub fn weighs_elements(self) -> bool {
         self == Loss::SigmoidBinary
     }
+}
+
+/// Binary cross-entropy's weights per element `[N, C]`, as graph values.
+#[derive(Clone, Copy, Debug)]
+pub struct BinaryWeights<'a> {
+    /// 1 for a known label, 0 for an unknown one (left out of the loss).
+    pub mask: &'a str,
+    /// The weight of the positive term (PyTorch's `pos_weight`; 1 leaves it as it is).
+    pub positive: &'a str,
 }
 
 impl fmt::Display for Loss {
@@ -47,15 +56,14 @@ impl fmt::Display for Loss {
 }
 
 /// Adds the batch loss (a scalar) of `logits` `[N, C]` against `target` `[N, C]` with
-/// per-sample `weight` `[N]` and, for binary cross-entropy, per-element `element_weight`
-/// `[N, C]`.
+/// per-sample `weight` `[N]` and, for binary cross-entropy, per-element `binary` weights.
 pub fn batch_loss(
     b: &mut GraphBuilder,
     loss: Loss,
     logits: &str,
     target: &str,
     weight: &str,
-    element_weight: Option<&str>,
+    binary: Option<BinaryWeights>,
 ) -> String {
     b.scoped("loss", |b| {
         let per_sample = match loss {
@@ -73,19 +81,32 @@ pub fn batch_loss(
                 negative_dot(b, target, &log_q)
             }
             Loss::SigmoidBinary => {
+                // softplus(z) = max(z, 0) + log(1 + e^−|z|) = −log(1 − σ(z)), and
+                // −log σ(z) = softplus(z) − z.
                 let relu = b.op("Relu", &[logits], vec![]);
-                let zt = b.op("Mul", &[logits, target], vec![]);
                 let abs = b.op("Abs", &[logits], vec![]);
                 let neg = b.op("Neg", &[&abs], vec![]);
                 let exp = b.op("Exp", &[&neg], vec![]);
                 let one = scalar(b, 1.0);
                 let soft = b.op("Add", &[&one, &exp], vec![]);
                 let log = b.op("Log", &[&soft], vec![]);
-                let diff = b.op("Sub", &[&relu, &zt], vec![]);
-                let mut elem = b.op("Add", &[&diff, &log], vec![]);
-                if let Some(element_weight) = element_weight {
-                    elem = b.op("Mul", &[&elem, element_weight], vec![]);
-                }
+                let softplus = b.op("Add", &[&relu, &log], vec![]);
+                let elem = match binary {
+                    None => {
+                        let zt = b.op("Mul", &[logits, target], vec![]);
+                        b.op("Sub", &[&softplus, &zt], vec![])
+                    }
+                    // w·t·(softplus − z) + (1 − t)·softplus = softplus·(1 + w·t − t) − w·t·z.
+                    Some(BinaryWeights { mask, positive }) => {
+                        let wt = b.op("Mul", &[positive, target], vec![]);
+                        let extra = b.op("Sub", &[&wt, target], vec![]);
+                        let factor = b.op("Add", &[&one, &extra], vec![]);
+                        let negatives = b.op("Mul", &[&softplus, &factor], vec![]);
+                        let wtz = b.op("Mul", &[&wt, logits], vec![]);
+                        let unmasked = b.op("Sub", &[&negatives, &wtz], vec![]);
+                        b.op("Mul", &[&unmasked, mask], vec![])
+                    }
+                };
                 b.op(
                     "ReduceMean",
                     &[&elem],

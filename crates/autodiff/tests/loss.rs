@@ -2,15 +2,17 @@
 //! (class) weights and smoothed targets.
 
 use ndarray::{Array1, Array2};
-use ortl_autodiff::loss::{Loss, batch_loss, l2_penalty};
+use ortl_autodiff::loss::{BinaryWeights, Loss, batch_loss, l2_penalty};
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model, Tensor, io};
 use ortl_runtime::{Feed, SessionOptions};
 
 const LOGITS: [[f32; 3]; 2] = [[2.0, -1.0, 0.5], [0.1, 0.3, -2.0]];
 const TARGET: [[f32; 3]; 2] = [[0.9, 0.05, 0.05], [0.05, 0.9, 0.05]];
 const WEIGHT: [f32; 2] = [2.0, 0.5];
-/// Binary cross-entropy's per-element weights: 0 masks an unknown label, 3 weighs a positive.
-const ELEMENT_WEIGHT: [[f32; 3]; 2] = [[1.0, 0.0, 3.0], [1.0, 1.0, 0.0]];
+/// Binary cross-entropy's mask (0: an unknown label) and positive weights (PyTorch's
+/// pos_weight, one per class broadcast over the batch).
+const MASK: [[f32; 3]; 2] = [[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]];
+const POSITIVE_WEIGHT: [[f32; 3]; 2] = [[2.0, 0.5, 3.0], [2.0, 0.5, 3.0]];
 
 fn through_ort(loss: Loss) -> f32 {
     let mut b = GraphBuilder::new("loss");
@@ -18,15 +20,13 @@ fn through_ort(loss: Loss) -> f32 {
     let z = b.input("z", DataType::Float, dims.clone());
     let t = b.input("t", DataType::Float, dims);
     let w = b.input("w", DataType::Float, vec![Dim::Fixed(2)]);
-    let e = b.input("e", DataType::Float, vec![Dim::Fixed(2), Dim::Fixed(3)]);
-    let out = batch_loss(
-        &mut b,
-        loss,
-        &z,
-        &t,
-        &w,
-        loss.weighs_elements().then_some(e.as_str()),
-    );
+    let m = b.input("m", DataType::Float, vec![Dim::Fixed(2), Dim::Fixed(3)]);
+    let p = b.input("p", DataType::Float, vec![Dim::Fixed(2), Dim::Fixed(3)]);
+    let binary = loss.weighs_elements().then_some(BinaryWeights {
+        mask: &m,
+        positive: &p,
+    });
+    let out = batch_loss(&mut b, loss, &z, &t, &w, binary);
     b.output(&out, DataType::Float, vec![]);
     let runtime = ortl_runtime::testing::runtime();
     let mut session = runtime
@@ -42,7 +42,8 @@ fn through_ort(loss: Loss) -> f32 {
             ("z", Feed::F32(matrix(LOGITS))),
             ("t", Feed::F32(matrix(TARGET))),
             ("w", Feed::F32(Array1::from(WEIGHT.to_vec()).into_dyn())),
-            ("e", Feed::F32(matrix(ELEMENT_WEIGHT))),
+            ("m", Feed::F32(matrix(MASK))),
+            ("p", Feed::F32(matrix(POSITIVE_WEIGHT))),
         ],
     )
     .unwrap();
@@ -90,15 +91,16 @@ fn the_tutorials_sigmoid_categorical_loss() {
 
 #[test]
 fn per_class_binary_cross_entropy_with_masked_and_weighted_elements() {
+    // PyTorch's BCEWithLogitsLoss(weight=mask, pos_weight=w) on smoothed targets: the
+    // positive weight scales the positive term only.
     let expected = ((0..2)
         .map(|i| {
-            let (z, t, e) = (&LOGITS[i], &TARGET[i], &ELEMENT_WEIGHT[i]);
+            let (z, t) = (&LOGITS[i], &TARGET[i]);
             let per_sample = (0..3)
                 .map(|c| {
                     let p = 1.0 / (1.0 + (-f64::from(z[c])).exp());
-                    let bce =
-                        -(f64::from(t[c]) * p.ln() + (1.0 - f64::from(t[c])) * (1.0 - p).ln());
-                    f64::from(e[c]) * bce
+                    let (t, w) = (f64::from(t[c]), f64::from(POSITIVE_WEIGHT[i][c]));
+                    -f64::from(MASK[i][c]) * (w * t * p.ln() + (1.0 - t) * (1.0 - p).ln())
                 })
                 .sum::<f64>()
                 / 3.0;

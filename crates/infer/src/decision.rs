@@ -26,6 +26,15 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// A single-label model's threshold on class 1, when one was given (the predictions'
+    /// `threshold` column, so the report scores at it).
+    pub fn class_threshold(&self) -> Option<f64> {
+        match self {
+            Decision::Class(threshold) => *threshold,
+            Decision::Findings(_) => None,
+        }
+    }
+
     /// With `--threshold`: a two-class model's threshold on class 1, or every finding's.
     pub fn new(info: &ModelInfo, threshold: Option<f64>) -> Result<Self> {
         if info.is_multilabel() {

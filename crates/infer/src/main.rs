@@ -342,6 +342,7 @@ fn run(args: Args) -> Result<()> {
 
     let top_k = args.top_k.map(|k| k.clamp(1, info.classes.len()));
     let columns = Columns {
+        threshold: decision.class_threshold(),
         top_k: top_k.unwrap_or(0),
         cam: explainer.is_some(),
         model: EvaluatedModel {

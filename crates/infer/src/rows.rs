@@ -133,6 +133,7 @@ mod tests {
     fn write(task: Task, threshold: Option<f64>, item: &Item, cam: &Explained) -> String {
         let info = info(task);
         let columns = Columns {
+            threshold: None,
             top_k: 0,
             cam: true,
             model: EvaluatedModel {

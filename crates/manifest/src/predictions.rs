@@ -1,7 +1,8 @@
 //! `predictions.csv` (or TSV, or JSON lines): one row per image, written by `ortl-infer` and
 //! read by `ortl-report`. Columns: `path,label,class,predicted,predicted_class,p_<class>…`,
 //! then `top1…topK` with `--top-k`, then `cam_path,cam_true_path` with `--cam`, then
-//! `split,model,model_epoch`: the image's split when it came from a manifest, the model file
+//! `threshold` when the decision was class 1 at p₁ ≥ threshold (a two-class model given
+//! one), then `split,model,model_epoch`: the image's split when it came from a manifest, the model file
 //! as given to ortl-infer and the epoch its weights are from (ortl-train's models). Label,
 //! class, split and epoch are empty (null in JSON) when unknown. A multi-label model's
 //! predictions have their own columns: [`multilabel`].
@@ -21,6 +22,8 @@ use crate::error::into_io;
 pub const LEADING_COLUMNS: [&str; 5] = ["path", "label", "class", "predicted", "predicted_class"];
 /// The prefix of a class's probability column.
 pub const PROBABILITY_PREFIX: &str = "p_";
+/// The two-class decision threshold's column, before the provenance columns.
+pub const THRESHOLD_COLUMN: &str = "threshold";
 /// The last columns: what was evaluated.
 pub const PROVENANCE_COLUMNS: [&str; 3] = ["split", "model", "model_epoch"];
 
@@ -67,6 +70,8 @@ pub struct Writer<W: Write> {
     cam: bool,
     /// The model every row comes from.
     model: EvaluatedModel,
+    /// The two-class decision threshold on class 1, when one was given.
+    threshold: Option<f64>,
 }
 
 /// One prediction.
@@ -88,6 +93,9 @@ pub struct Columns {
     /// The heatmap columns.
     pub cam: bool,
     pub model: EvaluatedModel,
+    /// A two-class model's threshold on class 1 (the `threshold` column), when one was
+    /// given; without it the decision is the most probable class.
+    pub threshold: Option<f64>,
 }
 
 impl<W: Write> Writer<W> {
@@ -105,6 +113,7 @@ impl<W: Write> Writer<W> {
             top_k: columns.top_k,
             cam: columns.cam,
             model: columns.model,
+            threshold: columns.threshold,
         }
     }
 
@@ -121,6 +130,9 @@ impl<W: Write> Writer<W> {
             if self.cam {
                 fields.push("cam_path".into());
                 fields.push("cam_true_path".into());
+            }
+            if self.threshold.is_some() {
+                fields.push(THRESHOLD_COLUMN.into());
             }
             fields.extend(PROVENANCE_COLUMNS.map(String::from));
             csv.write_record(&fields).map_err(into_io)?;
@@ -146,6 +158,9 @@ impl<W: Write> Writer<W> {
                     fields.push(row.cam_path.unwrap_or_default().to_string());
                     fields.push(row.cam_true_path.unwrap_or_default().to_string());
                 }
+                if let Some(t) = self.threshold {
+                    fields.push(format!("{t:.6}"));
+                }
                 fields.push(row.split.map(|s| s.to_string()).unwrap_or_default());
                 fields.push(self.model.path.clone());
                 fields.push(self.model.epoch.map(|e| e.to_string()).unwrap_or_default());
@@ -165,6 +180,9 @@ impl<W: Write> Writer<W> {
                 if self.cam {
                     value["cam_path"] = json!(row.cam_path);
                     value["cam_true_path"] = json!(row.cam_true_path);
+                }
+                if let Some(t) = self.threshold {
+                    value[THRESHOLD_COLUMN] = json!(t);
                 }
                 value["split"] = json!(row.split.map(|s| s.to_string()));
                 value["model"] = json!(self.model.path);
@@ -223,6 +241,8 @@ pub struct Predictions {
     /// The distinct models the rows (labelled or not) came from, sorted (none for files
     /// written before the model column).
     pub models: Vec<EvaluatedModel>,
+    /// The two-class threshold ortl-infer decided at (its `threshold` column), if any.
+    pub threshold: Option<f64>,
 }
 
 impl Predictions {
@@ -282,6 +302,8 @@ impl Predictions {
         let cam_true_column = column("cam_true_path");
         let (split_column, model_column) = (column("split"), column("model"));
         let epoch_column = column("model_epoch");
+        let threshold_column = column(THRESHOLD_COLUMN);
+        let mut threshold: Option<f64> = None;
         let (mut labels, mut probabilities, mut unlabelled) = (Vec::new(), Vec::new(), 0);
         let (mut paths, mut cam_paths, mut cam_true_paths) = (Vec::new(), Vec::new(), Vec::new());
         let (mut splits, mut models) = (Vec::new(), std::collections::BTreeSet::new());
@@ -300,6 +322,30 @@ impl Predictions {
                         })?),
                     },
                 });
+            }
+            if threshold_column.is_some() {
+                let text = text(threshold_column);
+                let t = text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|t| (0.0..=1.0).contains(t))
+                    .ok_or_else(|| {
+                        row_error(
+                            line,
+                            format!("threshold '{text}' is not a number in [0, 1]"),
+                        )
+                    })?;
+                match threshold {
+                    Some(known) if known != t => {
+                        return Err(row_error(
+                            line,
+                            format!(
+                                "threshold is {t} here but {known} above; one threshold per file"
+                            ),
+                        ));
+                    }
+                    _ => threshold = Some(t),
+                }
             }
             let label = record.get(label_column).unwrap_or("");
             if label.is_empty() {
@@ -369,6 +415,7 @@ impl Predictions {
             cam_true_paths,
             splits,
             models: models.into_iter().collect(),
+            threshold,
         })
     }
 
@@ -404,13 +451,24 @@ impl Predictions {
             message: "no predictions file given".into(),
         })?;
         for (path, next) in parts {
-            if next.classes != all.classes {
+            let differs = if next.classes != all.classes {
+                Some(format!(
+                    "classes {:?} differ from {:?}",
+                    next.classes, all.classes
+                ))
+            } else if next.threshold != all.threshold {
+                Some(format!(
+                    "threshold {:?} differs from {:?}",
+                    next.threshold, all.threshold
+                ))
+            } else {
+                None
+            };
+            if let Some(differs) = differs {
                 return Err(FormatError::Invalid {
                     file: path,
                     message: format!(
-                        "classes {:?} differ from {:?} in {}; pool only predictions of the same classes",
-                        next.classes,
-                        all.classes,
+                        "{differs} in {}; pool only predictions of the same classes, decided at one threshold",
                         first_path.display()
                     ),
                 });
@@ -453,6 +511,7 @@ mod tests {
 
     fn columns(top_k: usize, cam: bool) -> Columns {
         Columns {
+            threshold: None,
             top_k,
             cam,
             model: EvaluatedModel {
@@ -523,6 +582,53 @@ mod tests {
         assert_eq!(p.training_rows(None), 1);
         assert_eq!(p.models, [columns(0, false).model]);
         assert_eq!(p.models[0].to_string(), "run/best.onnx, epoch 7");
+    }
+
+    #[test]
+    fn a_two_class_threshold_is_a_column_read_back_and_must_agree() {
+        let two = vec!["normal".to_string(), "tb".to_string()];
+        let mut bytes = Vec::new();
+        let mut writer = Writer::new(
+            &mut bytes,
+            Format::Csv,
+            &two,
+            Columns {
+                threshold: Some(0.3),
+                ..columns(0, false)
+            },
+        );
+        writer.header().unwrap();
+        for (path, p1) in [("a.png", 0.25), ("b.png", 0.5)] {
+            writer
+                .row(&Row {
+                    path,
+                    label: Some(1),
+                    predicted: usize::from(p1 >= 0.3),
+                    probabilities: &[1.0 - p1 as f32, p1 as f32],
+                    cam_path: None,
+                    cam_true_path: None,
+                    split: None,
+                })
+                .unwrap();
+        }
+        drop(writer);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with(
+            "path,label,class,predicted,predicted_class,p_normal,p_tb,threshold,split"
+        ));
+        let read = Predictions::read(text.as_bytes(), Path::new("p.csv")).unwrap();
+        assert_eq!(read.threshold, Some(0.3));
+        let mixed = text.replace(
+            "b.png,1,tb,1,tb,0.500000,0.500000,0.300000",
+            "b.png,1,tb,1,tb,0.500000,0.500000,0.400000",
+        );
+        let err = Predictions::read(mixed.as_bytes(), Path::new("p.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("one threshold"),
+            "{err}"
+        );
     }
 
     #[test]

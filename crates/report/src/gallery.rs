@@ -298,6 +298,7 @@ mod tests {
             cam_true_paths: vec![None; labels.len()],
             splits: vec![None; labels.len()],
             models: Vec::new(),
+            threshold: None,
         }
     }
 

@@ -69,10 +69,7 @@ fn interval(row: &MetricRow) -> String {
 /// Why metrics at the Youden threshold are optimistic, and where the threshold came from.
 fn youden_note(b: &BinaryEvaluation) -> String {
     let source = match &b.threshold_source {
-        Some(source) => format!(
-            " The threshold {:.4} was chosen by Youden's J on {source}.",
-            b.threshold
-        ),
+        Some(source) => format!(" The threshold {:.4} {source}.", b.threshold),
         None => String::new(),
     };
     format!(

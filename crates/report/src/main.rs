@@ -397,10 +397,22 @@ fn report(
                     path.display()
                 )));
             }
-            let source = format!("{} ({} images)", path.display(), labels.len());
+            let source = format!(
+                "was chosen by Youden's J on {} ({} images)",
+                path.display(),
+                labels.len()
+            );
             (youden, Some(source))
         }
-        None => (threshold, None),
+        // The threshold ortl-infer decided at (--threshold or --threshold-from there), unless
+        // one is given here: the report scores what the predicted column says.
+        None => match (common.threshold, preds.threshold) {
+            (None, Some(decided)) => (
+                decided,
+                Some("is the one ortl-infer decided at (the predictions' threshold column)".into()),
+            ),
+            _ => (threshold, None),
+        },
     };
     let cams = match cams {
         Some(dir) => Some(gallery::cams_dir(dir, &preds).map_err(usage)?),

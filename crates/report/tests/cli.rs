@@ -966,6 +966,34 @@ fn proportions_thresholds_from_validation_and_provenance() {
         "both",
     ]));
     assert_eq!(code, 2, "{stderr}");
+    // Predictions that carry ortl-infer's threshold (its `threshold` column) are scored at
+    // it, unless --threshold says otherwise.
+    let mut decided = String::new();
+    for (i, line) in wd.read("val.csv").lines().enumerate() {
+        decided += &match i {
+            0 => format!("{line},threshold\n"),
+            _ => format!("{line},0.400000\n"),
+        };
+    }
+    fs::write(wd.join("decided.csv"), decided).unwrap();
+    for (extra, threshold, source) in [(None, 0.4, true), (Some("0.7"), 0.7, false)] {
+        let mut args = vec!["--predictions", "decided.csv", "-o", "decided", "--force"];
+        if let Some(t) = extra {
+            args.extend(["--threshold", t]);
+        }
+        let (code, _, stderr) = run(wd.command(BIN).args(&args));
+        assert_eq!(code, 0, "{stderr}");
+        let json: serde_json::Value =
+            serde_json::from_str(&wd.read("decided/metrics.json")).unwrap();
+        assert!((json["binary"]["threshold"].as_f64().unwrap() - threshold).abs() < 1e-9);
+        assert_eq!(
+            json["binary"]["threshold_source"]
+                .as_str()
+                .is_some_and(|s| s.contains("ortl-infer decided at")),
+            source,
+            "{json}"
+        );
+    }
 }
 
 /// The README's sample summary is what ortl-report prints: the same header and the same

@@ -103,6 +103,47 @@ pub fn load(run: &Path) -> Result<Checkpoint> {
             .map(|r| read_all("restore", r))
             .transpose()?,
         settings: index.settings,
-        progress: index.progress,
+        progress: Progress {
+            // Checkpoints from before `judged` were single-label: one judgement per image seen.
+            judged: match index.progress.judged {
+                0 => index.progress.seen,
+                judged => judged,
+            },
+            ..index.progress
+        },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fit::{ClassWeights, FitConfig};
+
+    /// A checkpoint written before `judged` existed resumes with one judgement per image
+    /// seen, so the epoch's accuracy stays correct / seen (not above 1).
+    #[test]
+    fn a_checkpoint_from_before_judged_counts_the_images_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = FitConfig {
+            epochs: 2,
+            batch: 4,
+            lr: 1e-3,
+            schedule: crate::schedule::Schedule::Constant,
+            early_stopping: None,
+            checkpoint: crate::callbacks::Metric::ValAccuracy,
+            class_weights: ClassWeights::None,
+            positive_weights: ClassWeights::None,
+            seed: 1,
+        };
+        let mut progress = Progress::start(&config);
+        (progress.seen, progress.correct, progress.judged) = (12, 9, 12);
+        let settings = ortl_manifest::samples::train_record().settings;
+        save(dir.path(), &settings, &progress, &State::new(), None).unwrap();
+        let path = dir.path().join(DIR).join("checkpoint.json");
+        let mut index: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        index["progress"].as_object_mut().unwrap().remove("judged");
+        std::fs::write(&path, index.to_string()).unwrap();
+        assert_eq!(load(dir.path()).unwrap().progress.judged, 12);
+    }
 }

@@ -406,7 +406,7 @@ pub struct Progress {
     pub order: Vec<usize>,
     pub loss_sum: f64,
     /// Labels predicted right, of `judged` (images for one class each; known labels, at
-    /// 0.5, for findings).
+    /// 0.5, for findings). Absent in checkpoints from before it: `seen`, set on loading.
     pub correct: usize,
     #[serde(default)]
     pub judged: usize,
@@ -638,12 +638,7 @@ impl Fitter<'_> {
             let record = EpochRecord {
                 epoch: epoch + 1,
                 loss: progress.loss_sum / progress.seen as f64,
-                // Checkpoints from before `judged` counted images, as single-label still does.
-                accuracy: progress.correct as f64
-                    / match progress.judged {
-                        0 => progress.seen,
-                        judged => judged,
-                    } as f64,
+                accuracy: progress.correct as f64 / progress.judged as f64,
                 val_loss,
                 val_accuracy,
                 val_auc,

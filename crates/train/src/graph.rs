@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use ortl_autodiff::loss::{Loss, batch_loss, l2_penalty};
+use ortl_autodiff::loss::{BinaryWeights, Loss, batch_loss, l2_penalty};
 use ortl_autodiff::optim::{BIAS_CORRECTION1, BIAS_CORRECTION2, LR, Optimizer, clip_global_norm};
 use ortl_autodiff::{AutodiffError, batch_norm, gradients};
 use ortl_models::heads::HeadOutput;
@@ -25,8 +25,10 @@ use ortl_onnx::{DataType, Dim, Graph, GraphBuilder, Model, ValueInfo, passes, sh
 pub const IMAGE: &str = "image";
 pub const TARGET: &str = "target";
 pub const SAMPLE_WEIGHT: &str = "sample_weight";
-/// Binary cross-entropy's weight per label `[N, C]`: 0 where a label is unknown.
-pub const TARGET_WEIGHT: &str = "target_weight";
+/// Binary cross-entropy's mask `[N, C]`: 0 where a label is unknown.
+pub const TARGET_MASK: &str = "target_mask";
+/// Binary cross-entropy's weight of each positive term `[N, C]` (PyTorch's `pos_weight`).
+pub const POSITIVE_WEIGHT: &str = "positive_weight";
 pub const LOSS: &str = "loss";
 pub const PROBABILITIES: &str = "probabilities";
 
@@ -375,9 +377,17 @@ pub fn build_step(
     let mut b = GraphBuilder::from_graph(graph);
     b.input(TARGET, DataType::Float, vec![n.clone(), classes.clone()]);
     b.input(SAMPLE_WEIGHT, DataType::Float, vec![n.clone()]);
-    let element_weight = spec.loss.weighs_elements().then(|| {
-        b.input(TARGET_WEIGHT, DataType::Float, vec![n, classes]);
-        TARGET_WEIGHT
+    let binary = spec.loss.weighs_elements().then(|| {
+        b.input(
+            TARGET_MASK,
+            DataType::Float,
+            vec![n.clone(), classes.clone()],
+        );
+        b.input(POSITIVE_WEIGHT, DataType::Float, vec![n, classes]);
+        BinaryWeights {
+            mask: TARGET_MASK,
+            positive: POSITIVE_WEIGHT,
+        }
     });
     if !host_update {
         b.input(LR, DataType::Float, vec![]);
@@ -392,7 +402,7 @@ pub fn build_step(
         &head.logits,
         TARGET,
         SAMPLE_WEIGHT,
-        element_weight,
+        binary,
     );
     let penalised: Vec<(String, f32)> = head
         .l2

@@ -232,10 +232,26 @@ struct Settings {
 }
 
 impl Args {
-    /// The settings for tensors of `task`.
-    fn settings(&self, task: Task) -> Result<Settings> {
+    /// The settings for tensors of `task` with `classes` (or findings).
+    fn settings(&self, task: Task, classes: &[String]) -> Result<Settings> {
         let tutorial = self.preset == Some(Preset::Tutorial);
         let multi_label = task == Task::MultiLabel;
+        // Checked before anything is built: a list of the wrong length is a typing slip.
+        for (flag, weights, (each, all)) in [
+            ("--class-weights", &self.class_weights, ("class", "classes")),
+            ("--pos-weight", &self.pos_weight, ("finding", "findings")),
+        ] {
+            if let Some(ClassWeights::Given(w)) = weights
+                && w.len() != classes.len()
+            {
+                return Err(usage(format!(
+                    "{flag} has {} values for the {} {all} ({}); give one per {each}, in that order",
+                    w.len(),
+                    classes.len(),
+                    classes.join(", "),
+                )));
+            }
+        }
         if multi_label && self.class_weights.is_some() {
             return Err(usage(
                 "--class-weights weighs one class per image; for multi-label tensors weigh each finding's positives with --pos-weight",
@@ -366,7 +382,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args) -> Result<()> {
     let set = TensorSet::open(&args.tensors).map_err(|e| usage(e.to_string()))?;
-    let s = args.settings(set.meta.task)?;
+    let s = args.settings(set.meta.task, &set.meta.classes)?;
     if s.batch == 0 || s.epochs == 0 {
         return Err(usage("--batch and --epochs must be at least 1"));
     }

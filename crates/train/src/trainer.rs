@@ -22,8 +22,8 @@ use rayon::prelude::*;
 
 use crate::fit::State;
 use crate::graph::{
-    LOSS, PROBABILITIES, SAMPLE_WEIGHT, StepGraph, TARGET, TARGET_WEIGHT, TrainSpec, build_step,
-    gradient, next,
+    LOSS, POSITIVE_WEIGHT, PROBABILITIES, SAMPLE_WEIGHT, StepGraph, TARGET, TARGET_MASK, TrainSpec,
+    build_step, gradient, next,
 };
 
 /// Elements per piece of the host update: a piece is one thread's unit of work.
@@ -42,8 +42,9 @@ pub enum Input {
 pub enum Targets<'a> {
     /// One class index per image; the target is its one-hot row, smoothed.
     Classes(&'a [usize]),
-    /// Per image and finding: present, absent or unknown. An unknown label weighs 0 in the
-    /// loss; a present one weighs `positive_weights[finding]` (PyTorch's `pos_weight`).
+    /// Per image and finding: present, absent or unknown. An unknown label is left out of
+    /// the loss; a finding's positive term is weighted by `positive_weights[finding]`
+    /// (PyTorch's `pos_weight`).
     Findings {
         labels: &'a [&'a [Option<bool>]],
         positive_weights: &'a [f32],
@@ -63,32 +64,35 @@ impl Targets<'_> {
     }
 
     /// The loss's target `[N, C]` with label smoothing ε (one-hot rows become
-    /// (1 − ε)·one-hot + ε/C; a finding's 0/1 becomes t·(1 − ε) + ε/2, as Keras'
-    /// binary cross-entropy smooths), and the per-element weight `[N, C]`.
-    pub fn matrices(&self, classes: usize, smoothing: f32) -> (Array2<f32>, Array2<f32>) {
+    /// (1 − ε)·one-hot + ε/C; a finding's 0/1 becomes t·(1 − ε) + ε/2, as Keras' binary
+    /// cross-entropy smooths), binary cross-entropy's mask (0 for an unknown label) and the
+    /// weight of each positive term, each `[N, C]`.
+    pub fn matrices(&self, classes: usize, smoothing: f32) -> [Array2<f32>; 3] {
         let n = self.len();
         match self {
-            Targets::Classes(labels) => (
+            Targets::Classes(labels) => [
                 Array2::from_shape_fn((n, classes), |(i, j)| {
                     let hot = if labels[i] == j { 1.0 } else { 0.0 };
                     hot * (1.0 - smoothing) + smoothing / classes as f32
                 }),
                 Array2::ones((n, classes)),
-            ),
+                Array2::ones((n, classes)),
+            ],
             Targets::Findings {
                 labels,
                 positive_weights,
-            } => (
-                Array2::from_shape_fn((n, classes), |(i, j)| {
-                    let t = if labels[i][j] == Some(true) { 1.0 } else { 0.0 };
-                    t * (1.0 - smoothing) + smoothing / 2.0
-                }),
-                Array2::from_shape_fn((n, classes), |(i, j)| match labels[i][j] {
-                    Some(true) => positive_weights[j],
-                    Some(false) => 1.0,
-                    None => 0.0,
-                }),
-            ),
+            } => {
+                [
+                    Array2::from_shape_fn((n, classes), |(i, j)| {
+                        let t = if labels[i][j] == Some(true) { 1.0 } else { 0.0 };
+                        t * (1.0 - smoothing) + smoothing / 2.0
+                    }),
+                    Array2::from_shape_fn((n, classes), |(i, j)| {
+                        if labels[i][j].is_some() { 1.0 } else { 0.0 }
+                    }),
+                    Array2::from_shape_fn((n, classes), |(_, j)| positive_weights[j]),
+                ]
+            }
         }
     }
 }
@@ -423,7 +427,7 @@ impl Trainer {
         update: bool,
     ) -> Result<StepResult, TrainError> {
         let n = batch.targets.len();
-        let (target, element_weight) = batch.targets.matrices(self.classes, self.label_smoothing);
+        let [target, mask, positive] = batch.targets.matrices(self.classes, self.label_smoothing);
         let mut feeds: Vec<(&str, Feed)> = vec![
             (
                 self.step_graph.input.as_str(),
@@ -439,7 +443,8 @@ impl Trainer {
             ),
         ];
         if self.spec.loss.weighs_elements() {
-            feeds.push((TARGET_WEIGHT, Feed::F32(element_weight.into_dyn())));
+            feeds.push((TARGET_MASK, Feed::F32(mask.into_dyn())));
+            feeds.push((POSITIVE_WEIGHT, Feed::F32(positive.into_dyn())));
         }
         let t = self.steps_done + 1;
         if self.host.is_none() {

@@ -821,6 +821,10 @@ fn multi_label_tensors_train_a_sigmoid_per_finding() {
     for (flags, wanted) in [
         (&["--class-weights", "auto"][..], "--pos-weight"),
         (&["--loss", "softmax-ce"][..], "sigmoid-bce"),
+        (
+            &["--pos-weight", "1,2"][..],
+            "2 values for the 3 findings (Cardiomegaly, Effusion, Nodule)",
+        ),
     ] {
         let mut args = vec!["--epochs", "1", "--force"];
         args.extend_from_slice(flags);
