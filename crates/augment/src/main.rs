@@ -21,8 +21,9 @@ use ortl_manifest::multilabel::AnyManifest;
 /// translation (then brightness). Resizing defaults to Keras'
 /// image_dataset_from_directory (bilinear, no antialiasing, aspect not kept).
 ///
-/// Output folder: tensors.csv (shard,index,label,class,split,path,variant),
-/// meta.json (size, classes, seed, every augmentation setting) and
+/// Output folder: tensors.csv (shard,index,label,class,split,path,variant,
+/// intensity,targets: a multi-label manifest's findings per image, 1/0/- each),
+/// meta.json (size, task, classes or findings, seed, every augmentation setting) and
 /// shard-NNNNN.npy files of uint8 [N,H,W,3] (numpy.load reads them). The folder
 /// appears only when complete.
 ///

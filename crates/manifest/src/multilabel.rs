@@ -37,12 +37,13 @@ pub fn is_multilabel(header: &csv::StringRecord) -> bool {
 }
 
 impl MultiLabelManifest {
+    /// Reads a path, or `-` for stdin.
     pub fn read(source: &Path) -> Result<Self, FormatError> {
-        let file = std::fs::File::open(source).map_err(|e| FormatError::Io {
-            file: source.into(),
-            source: e,
-        })?;
-        Self::from_reader(file, source, paths::base_dir(source))
+        Self::from_reader(
+            crate::manifest::open(source)?,
+            source,
+            paths::base_dir(source),
+        )
     }
 
     pub fn from_reader(

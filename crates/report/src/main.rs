@@ -63,12 +63,14 @@ struct Args {
     run: Option<PathBuf>,
     /// Heatmap folder from `ortl-infer --cam DIR` (the predictions must come from that
     /// run): adds a gallery of every false negative and false positive (or misclassified
-    /// image), capped at 24 each, and the 8 most confident correct ones.
+    /// image), capped at 24 each, and the 8 most confident correct ones. Single-label
+    /// predictions only.
     #[arg(long, value_name = "DIR")]
     cams: Option<PathBuf>,
     /// Choose the decision threshold by Youden's J on these predictions (e.g. the
     /// validation split's) and score --predictions (e.g. the test split's) with it, instead
-    /// of choosing and scoring on the same images (replaces --threshold).
+    /// of choosing and scoring on the same images (replaces --threshold). Two classes only;
+    /// multi-label predictions carry each finding's threshold (ortl-infer --threshold-from).
     #[arg(long, value_name = "PREDICTIONS", conflicts_with = "threshold")]
     threshold_from: Option<PathBuf>,
     /// Output folder.
@@ -87,7 +89,8 @@ struct Common {
     /// Positive class of binary metrics (default: the class with label 1, the tutorial's TB).
     #[arg(long)]
     positive: Option<String>,
-    /// Decision threshold on the positive class's probability (default 0.5).
+    /// Decision threshold on the positive class's probability (default: the predictions'
+    /// threshold column from ortl-infer, else 0.5). Single-label predictions only.
     #[arg(long)]
     threshold: Option<f64>,
     /// Interval of the proportions at the threshold (sensitivity, specificity, precision,

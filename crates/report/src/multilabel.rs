@@ -469,8 +469,8 @@ pub fn write(dir: &Path, preds: &Predictions, inputs: &Inputs) -> Result<(Evalua
     let mut notes = Notes::default();
     if preds.unlabelled > 0 {
         notes.note(format!(
-            "{} rows without any known label were left out.",
-            preds.unlabelled
+            "{} without any known label left out.",
+            ortl_cli::count(preds.unlabelled, "row", "rows")
         ));
     }
     let (evaluated, mut provenance) = inputs.run.provenance(&preds.models);

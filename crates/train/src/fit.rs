@@ -148,6 +148,23 @@ impl Dataset {
         })
     }
 
+    /// The loss's weights from the training images (one per source image): per class
+    /// (`--class-weights`) for classes, of each finding's positives (`--pos-weight`) for
+    /// findings; the other list is empty.
+    pub fn loss_weights(&self, config: &FitConfig) -> Result<(Vec<f32>, Vec<f32>), String> {
+        let sources: Vec<usize> = self.train.iter().map(|g| g[0]).collect();
+        let classes = self.classes.len();
+        Ok(match self.labels.select(&sources) {
+            Selected::Classes(labels) => {
+                (config.class_weights.resolve(&labels, classes)?, Vec::new())
+            }
+            Selected::Findings(labels) => (
+                Vec::new(),
+                config.positive_weights.resolve_positive(&labels, classes)?,
+            ),
+        })
+    }
+
     fn gather(&self, indices: &[usize]) -> ArrayD<u8> {
         self.images.select(Axis(0), indices).into_dyn()
     }
@@ -505,22 +522,8 @@ impl Fitter<'_> {
             !data.train.is_empty(),
             "no training images in the tensors folder"
         );
-        let classes = data.classes.len();
-        let sources: Vec<usize> = data.train.iter().map(|g| g[0]).collect();
-        let (class_weights, positive_weights) = match data.labels.select(&sources) {
-            Selected::Classes(labels) => (
-                config.class_weights.resolve(&labels, classes),
-                Ok(Vec::new()),
-            ),
-            Selected::Findings(labels) => (
-                Ok(Vec::new()),
-                config.positive_weights.resolve_positive(&labels, classes),
-            ),
-        };
-        let (class_weights, positive_weights) = (
-            class_weights.map_err(anyhow::Error::msg)?,
-            positive_weights.map_err(anyhow::Error::msg)?,
-        );
+        let (class_weights, positive_weights) =
+            data.loss_weights(config).map_err(anyhow::Error::msg)?;
         let steps_per_epoch = data.train.len().div_ceil(config.batch);
         trainer.steps_done = progress.steps_done;
         while progress.epoch < config.epochs && !progress.stopped_early {

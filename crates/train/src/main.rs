@@ -31,8 +31,13 @@ use ortl_train::schedule::Schedule;
 /// so every epoch sees fresh augmentations. Writes into the output folder:
 ///   model.onnx    final classifier: uint8 [N,H,W,3] in, probabilities [N,C] out
 ///   best.onnx     the best epoch by --checkpoint (as Keras' ModelCheckpoint)
-///   history.csv   epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds
+///   history.csv   epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,val_auc
 ///   train.json    every resolved setting, classes, sizes, versions, timings
+///
+/// Multi-label tensors (from a multi-label manifest) train a sigmoid per finding:
+/// binary cross-entropy with unknown labels left out (their terms are 0, and the
+/// sum is divided by the number of findings, as PyTorch's mean), --pos-weight for
+/// rare findings, best.onnx by val_auc (macro ROC AUC over the findings).
 ///
 /// Pretrained weights: --weights imagenet downloads a built-in family's ImageNet
 /// weights once into the model cache (HF_HOME; ortl-weights fetches ahead and
@@ -135,7 +140,8 @@ struct Args {
     /// Clip gradients to this global L2 norm.
     #[arg(long)]
     clip_norm: Option<f32>,
-    /// Label smoothing ε.
+    /// Label smoothing ε: one-hot targets become (1 − ε)·one-hot + ε/C; a finding's 0/1
+    /// becomes t·(1 − ε) + ε/2.
     #[arg(long, default_value_t = 0.0)]
     label_smoothing: f32,
     /// Class weights of the loss: auto (balanced), none, or w0,w1,… [default: none]
@@ -541,6 +547,21 @@ fn run(args: Args) -> Result<()> {
         positive_weights: s.positive_weights.clone(),
         seed: s.seed,
     };
+    let (class_weights, positive_weights) = data.loss_weights(&config).map_err(usage)?;
+    for (flag, setting, weights) in [
+        ("--class-weights", &s.class_weights, class_weights),
+        ("--pos-weight", &s.positive_weights, positive_weights),
+    ] {
+        if *setting != ClassWeights::None && !weights.is_empty() {
+            let each: Vec<String> = data
+                .classes
+                .iter()
+                .zip(&weights)
+                .map(|(name, w)| format!("{name} {w:.3}"))
+                .collect();
+            eprintln!("ortl-train: {flag} {setting}: {}", each.join(", "));
+        }
+    }
     let (mut progress, mut restore, mut resumed_state) = if args.resume {
         let saved = resume(&args.output, &settings)?;
         (saved.progress, saved.restore, Some(saved.state))

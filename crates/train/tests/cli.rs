@@ -801,6 +801,11 @@ fn multi_label_tensors_train_a_sigmoid_per_finding() {
     let (code, _, stderr) = train(&wd, &["--epochs", "2", "--pos-weight", "auto"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("best epoch by val_auc"), "{stderr}");
+    // auto: each finding's negatives over its positives among the training images' known labels.
+    assert!(
+        stderr.contains("--pos-weight auto: Cardiomegaly "),
+        "{stderr}"
+    );
     let record: serde_json::Value = serde_json::from_str(&wd.read("run/train.json")).unwrap();
     assert_eq!(record["task"], "multi-label");
     assert_eq!(record["loss"], "sigmoid-bce");

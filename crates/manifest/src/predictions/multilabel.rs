@@ -27,10 +27,9 @@ pub fn as_written(value: f64) -> f64 {
         .expect("a formatted number parses")
 }
 
-/// Whether a predictions header is the multi-label form.
-pub fn is_multilabel(header: &csv::StringRecord) -> bool {
-    header.iter().any(|h| h.starts_with(FINDING_PREFIX)) && !header.iter().any(|h| h == "label")
-}
+/// Whether a predictions header is the multi-label form: finding columns and no `label`,
+/// as a multi-label manifest's.
+pub use crate::multilabel::is_multilabel;
 
 /// One image's multi-label prediction.
 pub struct Row<'a> {
