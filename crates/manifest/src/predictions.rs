@@ -54,9 +54,35 @@ pub enum Format {
 }
 
 /// Where rows go: a CSV/TSV writer or JSON lines.
-enum Sink<W: Write> {
+pub(crate) enum Sink<W: Write> {
     Delimited(Box<csv::Writer<W>>),
     Jsonl(W),
+}
+
+impl<W: Write> Sink<W> {
+    pub(crate) fn new(out: W, format: Format) -> Self {
+        match format {
+            Format::Jsonl => Sink::Jsonl(out),
+            Format::Csv => Sink::Delimited(Box::new(csv::WriterBuilder::new().from_writer(out))),
+            Format::Tsv => Sink::Delimited(Box::new(
+                csv::WriterBuilder::new().delimiter(b'\t').from_writer(out),
+            )),
+        }
+    }
+
+    pub(crate) fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Delimited(csv) => csv.flush(),
+            Sink::Jsonl(out) => out.flush(),
+        }
+    }
+
+    pub(crate) fn into_inner(self) -> std::io::Result<W> {
+        match self {
+            Sink::Delimited(csv) => csv.into_inner().map_err(|e| e.into_error()),
+            Sink::Jsonl(out) => Ok(out),
+        }
+    }
 }
 
 /// Writes prediction rows as they come (flushed per batch, for pipes).
@@ -100,15 +126,8 @@ pub struct Columns {
 
 impl<W: Write> Writer<W> {
     pub fn new(out: W, format: Format, classes: &[String], columns: Columns) -> Self {
-        let sink = match format {
-            Format::Jsonl => Sink::Jsonl(out),
-            Format::Csv => Sink::Delimited(Box::new(csv::WriterBuilder::new().from_writer(out))),
-            Format::Tsv => Sink::Delimited(Box::new(
-                csv::WriterBuilder::new().delimiter(b'\t').from_writer(out),
-            )),
-        };
         Self {
-            sink,
+            sink: Sink::new(out, format),
             classes: classes.to_vec(),
             top_k: columns.top_k,
             cam: columns.cam,
@@ -206,18 +225,12 @@ impl<W: Write> Writer<W> {
 
     /// The output, with every row written to it.
     pub fn into_inner(self) -> std::io::Result<W> {
-        match self.sink {
-            Sink::Delimited(csv) => csv.into_inner().map_err(|e| e.into_error()),
-            Sink::Jsonl(out) => Ok(out),
-        }
+        self.sink.into_inner()
     }
 
     /// Pushes buffered rows through to the output (once per batch).
     pub fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.sink {
-            Sink::Delimited(csv) => csv.flush(),
-            Sink::Jsonl(out) => out.flush(),
-        }
+        self.sink.flush()
     }
 }
 
@@ -443,48 +456,70 @@ impl Predictions {
     }
 
     /// Several files' predictions as one (shards, or pooled folds): every file must name the
-    /// same classes in the same order.
+    /// same classes in the same order and decide at the same threshold.
     pub fn pool(parts: Vec<(PathBuf, Self)>) -> Result<Self, FormatError> {
-        let mut parts = parts.into_iter();
-        let (first_path, mut all) = parts.next().ok_or_else(|| FormatError::Invalid {
-            file: PathBuf::from("-"),
-            message: "no predictions file given".into(),
-        })?;
-        for (path, next) in parts {
-            let differs = if next.classes != all.classes {
-                Some(format!(
-                    "classes {:?} differ from {:?}",
-                    next.classes, all.classes
-                ))
-            } else if next.threshold != all.threshold {
-                Some(format!(
-                    "threshold {:?} differs from {:?}",
-                    next.threshold, all.threshold
-                ))
-            } else {
-                None
-            };
-            if let Some(differs) = differs {
-                return Err(FormatError::Invalid {
-                    file: path,
-                    message: format!(
-                        "{differs} in {}; pool only predictions of the same classes, decided at one threshold",
-                        first_path.display()
-                    ),
-                });
-            }
-            all.labels.extend(next.labels);
-            all.probabilities.extend(next.probabilities);
-            all.unlabelled += next.unlabelled;
-            all.paths.extend(next.paths);
-            all.cam_paths.extend(next.cam_paths);
-            all.cam_true_paths.extend(next.cam_true_paths);
-            all.splits.extend(next.splits);
-            all.models.extend(next.models);
-            all.models.sort();
-            all.models.dedup();
+        pool(parts)
+    }
+}
+
+/// Predictions files that can be read as one: what must agree between them, and how the
+/// rows of one are appended to another's.
+pub(crate) trait Pooled: Sized {
+    /// Why `next` cannot join `self` (different classes or thresholds), if it cannot.
+    fn differs(&self, next: &Self) -> Option<String>;
+    fn append(&mut self, next: Self);
+}
+
+/// The files' rows as one, in order; a file that differs is named with the first.
+pub(crate) fn pool<P: Pooled>(parts: Vec<(PathBuf, P)>) -> Result<P, FormatError> {
+    let mut parts = parts.into_iter();
+    let (first_path, mut all) = parts.next().ok_or_else(|| FormatError::Invalid {
+        file: PathBuf::from("-"),
+        message: "no predictions file given".into(),
+    })?;
+    for (path, next) in parts {
+        if let Some(differs) = all.differs(&next) {
+            return Err(FormatError::Invalid {
+                file: path,
+                message: format!(
+                    "{differs} in {}; pool only predictions of one model's classes, decided at the same thresholds",
+                    first_path.display()
+                ),
+            });
         }
-        Ok(all)
+        all.append(next);
+    }
+    Ok(all)
+}
+
+impl Pooled for Predictions {
+    fn differs(&self, next: &Self) -> Option<String> {
+        if next.classes != self.classes {
+            Some(format!(
+                "classes {:?} differ from {:?}",
+                next.classes, self.classes
+            ))
+        } else if next.threshold != self.threshold {
+            Some(format!(
+                "threshold {:?} differs from {:?}",
+                next.threshold, self.threshold
+            ))
+        } else {
+            None
+        }
+    }
+
+    fn append(&mut self, next: Self) {
+        self.labels.extend(next.labels);
+        self.probabilities.extend(next.probabilities);
+        self.unlabelled += next.unlabelled;
+        self.paths.extend(next.paths);
+        self.cam_paths.extend(next.cam_paths);
+        self.cam_true_paths.extend(next.cam_true_paths);
+        self.splits.extend(next.splits);
+        self.models.extend(next.models);
+        self.models.sort();
+        self.models.dedup();
     }
 }
 

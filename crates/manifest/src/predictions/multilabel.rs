@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{EvaluatedModel, Format, PROBABILITY_PREFIX, PROVENANCE_COLUMNS};
+use super::{EvaluatedModel, Format, PROBABILITY_PREFIX, PROVENANCE_COLUMNS, Sink};
 use crate::error::into_io;
 use crate::multilabel::FINDING_PREFIX;
 use crate::{FormatError, Split};
@@ -42,11 +42,6 @@ pub struct Row<'a> {
     pub split: Option<Split>,
 }
 
-enum Sink<W: Write> {
-    Delimited(Box<csv::Writer<W>>),
-    Jsonl(W),
-}
-
 /// Writes multi-label prediction rows as they come.
 pub struct Writer<W: Write> {
     sink: Sink<W>,
@@ -67,15 +62,8 @@ impl<W: Write> Writer<W> {
         model: EvaluatedModel,
     ) -> Self {
         assert_eq!(findings.len(), thresholds.len(), "a threshold per finding");
-        let sink = match format {
-            Format::Jsonl => Sink::Jsonl(out),
-            Format::Csv => Sink::Delimited(Box::new(csv::WriterBuilder::new().from_writer(out))),
-            Format::Tsv => Sink::Delimited(Box::new(
-                csv::WriterBuilder::new().delimiter(b'\t').from_writer(out),
-            )),
-        };
         Self {
-            sink,
+            sink: Sink::new(out, format),
             findings: findings.to_vec(),
             thresholds: thresholds.to_vec(),
             cam,
@@ -155,17 +143,11 @@ impl<W: Write> Writer<W> {
     }
 
     pub fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.sink {
-            Sink::Delimited(csv) => csv.flush(),
-            Sink::Jsonl(out) => out.flush(),
-        }
+        self.sink.flush()
     }
 
     pub fn into_inner(self) -> std::io::Result<W> {
-        match self.sink {
-            Sink::Delimited(csv) => csv.into_inner().map_err(|e| e.into_error()),
-            Sink::Jsonl(out) => Ok(out),
-        }
+        self.sink.into_inner()
     }
 }
 
@@ -360,45 +342,37 @@ impl Predictions {
     /// Pools several files (shards, folds): every file must name the same findings in the
     /// same order and decide at the same thresholds.
     pub fn pool(parts: Vec<(PathBuf, Self)>) -> Result<Self, FormatError> {
-        let mut parts = parts.into_iter();
-        let (first_path, mut all) = parts.next().ok_or_else(|| FormatError::Invalid {
-            file: PathBuf::from("-"),
-            message: "no predictions file given".into(),
-        })?;
-        for (path, next) in parts {
-            let differs = if next.findings != all.findings {
-                Some(format!(
-                    "findings {:?} differ from {:?}",
-                    next.findings, all.findings
-                ))
-            } else if next.thresholds != all.thresholds {
-                Some(format!(
-                    "thresholds {:?} differ from {:?}",
-                    next.thresholds, all.thresholds
-                ))
-            } else {
-                None
-            };
-            if let Some(differs) = differs {
-                return Err(FormatError::Invalid {
-                    file: path,
-                    message: format!(
-                        "{differs} in {}; pool only predictions of one model's findings made at one set of thresholds",
-                        first_path.display()
-                    ),
-                });
-            }
-            all.targets.extend(next.targets);
-            all.probabilities.extend(next.probabilities);
-            all.unlabelled += next.unlabelled;
-            all.paths.extend(next.paths);
-            all.cams.extend(next.cams);
-            all.splits.extend(next.splits);
-            all.models.extend(next.models);
-            all.models.sort();
-            all.models.dedup();
+        super::pool(parts)
+    }
+}
+
+impl super::Pooled for Predictions {
+    fn differs(&self, next: &Self) -> Option<String> {
+        if next.findings != self.findings {
+            Some(format!(
+                "findings {:?} differ from {:?}",
+                next.findings, self.findings
+            ))
+        } else if next.thresholds != self.thresholds {
+            Some(format!(
+                "thresholds {:?} differ from {:?}",
+                next.thresholds, self.thresholds
+            ))
+        } else {
+            None
         }
-        Ok(all)
+    }
+
+    fn append(&mut self, next: Self) {
+        self.targets.extend(next.targets);
+        self.probabilities.extend(next.probabilities);
+        self.unlabelled += next.unlabelled;
+        self.paths.extend(next.paths);
+        self.cams.extend(next.cams);
+        self.splits.extend(next.splits);
+        self.models.extend(next.models);
+        self.models.sort();
+        self.models.dedup();
     }
 }
 
