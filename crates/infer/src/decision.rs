@@ -180,9 +180,12 @@ pub fn from_file(
         std::fs::File::open(file).and_then(|mut f| f.read_to_end(&mut bytes))
     };
     read.with_context(|| format!("cannot read {}", file.display()))?;
-    let multilabel = csv::Reader::from_reader(bytes.as_slice())
+    let headers = csv::Reader::from_reader(bytes.as_slice())
         .headers()
-        .is_ok_and(multilabel::is_multilabel);
+        .cloned()
+        .unwrap_or_default();
+    ortl_manifest::predictions::require_csv(&headers, file)?;
+    let multilabel = multilabel::is_multilabel(&headers);
     if multilabel != info.is_multilabel() {
         bail!(
             "{}: {} predictions, but {} is a {} model; choose thresholds on its own predictions of validation images (ortl-infer --model {} --manifest MANIFEST --split val -o val.csv)",

@@ -234,6 +234,25 @@ impl<W: Write> Writer<W> {
     }
 }
 
+/// Refuses a header read as CSV that is really ortl-infer's TSV or JSON lines output, whose
+/// columns would otherwise look missing: readers of predictions take CSV.
+pub fn require_csv(headers: &csv::StringRecord, file: &Path) -> Result<(), FormatError> {
+    let first = headers.get(0).unwrap_or("");
+    let format = if first.trim_start().starts_with('{') {
+        "JSON lines (--format jsonl)"
+    } else if headers.len() == 1 && first.contains('\t') {
+        "tab-separated (--format tsv)"
+    } else {
+        return Ok(());
+    };
+    Err(FormatError::Invalid {
+        file: file.into(),
+        message: format!(
+            "is {format}; predictions are read as CSV: write them with ortl-infer's default --format csv"
+        ),
+    })
+}
+
 /// The labelled rows of a CSV predictions file, as columns.
 #[derive(Clone, Debug)]
 pub struct Predictions {
@@ -269,6 +288,7 @@ impl Predictions {
         };
         let mut csv = csv::Reader::from_reader(reader);
         let headers = csv.headers().map_err(csv_error)?.clone();
+        require_csv(&headers, file)?;
         let column = |c: &str| headers.iter().position(|h| h == c);
         if multilabel::is_multilabel(&headers) {
             return Err(FormatError::Invalid {
@@ -691,6 +711,29 @@ mod tests {
         assert_eq!(value["split"], "test");
         assert_eq!(value["model"], "run/best.onnx");
         assert_eq!(value["model_epoch"], 7);
+    }
+
+    #[test]
+    fn tsv_and_json_lines_are_named_as_such() {
+        for (text, format) in [
+            ("path\tlabel\tp_a\tp_b\nx\t0\t0.5\t0.5\n", "--format tsv"),
+            (
+                "{\"path\":\"x\",\"label\":0,\"p_a\":0.5}\n",
+                "--format jsonl",
+            ),
+        ] {
+            let err = Predictions::read(text.as_bytes(), Path::new("p.txt"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(format) && err.contains("--format csv"),
+                "{err}"
+            );
+            let err = multilabel::Predictions::read(text.as_bytes(), Path::new("p.txt"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(format), "{err}");
+        }
     }
 
     #[test]

@@ -186,6 +186,7 @@ impl Predictions {
         };
         let mut csv = csv::Reader::from_reader(reader);
         let headers = csv.headers().map_err(csv_error)?.clone();
+        super::require_csv(&headers, file)?;
         let column = |c: &str| headers.iter().position(|h| h == c);
         let findings: Vec<String> = headers
             .iter()
