@@ -161,6 +161,13 @@ impl Chosen {
     }
 }
 
+/// What `--threshold-from` chose, and on which images.
+pub struct ChosenOn {
+    pub chosen: Vec<Chosen>,
+    /// The labelled images the thresholds were chosen on, as the file names them.
+    pub paths: std::collections::HashSet<String>,
+}
+
 /// `--threshold-from`: thresholds chosen by `rule` on predictions of labelled (validation)
 /// images made with the same classes: each finding's, or class 1's of a two-class model.
 /// `model` names the model file in errors.
@@ -169,7 +176,7 @@ pub fn from_file(
     rule: ThresholdRule,
     info: &ModelInfo,
     model: &Path,
-) -> Result<Vec<Chosen>> {
+) -> Result<ChosenOn> {
     if !info.is_multilabel() {
         two_classes(info, "--threshold-from")?;
     }
@@ -216,15 +223,18 @@ pub fn from_file(
         if predictions.findings != info.classes {
             return Err(differ(&predictions.findings));
         }
-        Ok(info
-            .classes
-            .iter()
-            .enumerate()
-            .map(|(i, finding)| {
-                let (labels, scores) = predictions.finding(i);
-                Chosen::choose(finding, rule, &labels, &scores)
-            })
-            .collect())
+        Ok(ChosenOn {
+            chosen: info
+                .classes
+                .iter()
+                .enumerate()
+                .map(|(i, finding)| {
+                    let (labels, scores) = predictions.finding(i);
+                    Chosen::choose(finding, rule, &labels, &scores)
+                })
+                .collect(),
+            paths: predictions.paths.into_iter().collect(),
+        })
     } else {
         let predictions = Predictions::read(bytes.as_slice(), file)?;
         if predictions.classes != info.classes {
@@ -232,12 +242,10 @@ pub fn from_file(
         }
         let labels: Vec<bool> = predictions.labels.iter().map(|&l| l == 1).collect();
         let scores: Vec<f64> = predictions.probabilities.iter().map(|p| p[1]).collect();
-        Ok(vec![Chosen::choose(
-            &info.classes[1],
-            rule,
-            &labels,
-            &scores,
-        )])
+        Ok(ChosenOn {
+            chosen: vec![Chosen::choose(&info.classes[1], rule, &labels, &scores)],
+            paths: predictions.paths.into_iter().collect(),
+        })
     }
 }
 

@@ -214,15 +214,19 @@ fn run(args: Args) -> Result<()> {
             "--top-k ranks classes of a single-label model; a multi-label model's rows give every finding's p_, and predicted lists those at or above their thresholds",
         ));
     }
-    let decision = match &args.threshold_from {
+    let chosen_on = match &args.threshold_from {
         Some(file) => {
-            let chosen = decision::from_file(file, args.threshold_rule, &info, &args.model)
+            let chosen_on = decision::from_file(file, args.threshold_rule, &info, &args.model)
                 .map_err(|e| usage(ortl_cli::one_line(&e)))?;
-            for c in &chosen {
+            for c in &chosen_on.chosen {
                 eprintln!("ortl-infer: {}", c.describe(args.threshold_rule, file));
             }
-            Decision::chosen(&info, &chosen)
+            Some(chosen_on)
         }
+        None => None,
+    };
+    let decision = match &chosen_on {
+        Some(chosen_on) => Decision::chosen(&info, &chosen_on.chosen),
         None => Decision::new(&info, args.threshold).map_err(|e| usage(ortl_cli::one_line(&e)))?,
     };
     // Refused now, before any image is read, when it exists and --force is not given.
@@ -232,6 +236,22 @@ fn run(args: Args) -> Result<()> {
             .map_err(|e| usage(ortl_cli::one_line(&e)))?,
         None => Vec::new(),
     };
+    // Decisions on the images the thresholds were tuned on are optimistic, as scores on
+    // training images are.
+    if let (Some(chosen_on), Some(file)) = (&chosen_on, &args.threshold_from) {
+        let reused = items
+            .iter()
+            .filter(|i| chosen_on.paths.contains(&i.shown))
+            .count();
+        if reused > 0 {
+            eprintln!(
+                "ortl-infer: warning: {} scored here {} among those {} chose the thresholds on; decisions on them are optimistic (score images the thresholds never saw, e.g. --split test)",
+                ortl_cli::count(reused, "image", "images"),
+                if reused == 1 { "is" } else { "are" },
+                file.display()
+            );
+        }
+    }
     let training = items
         .iter()
         .filter(|i| i.split == Some(Split::Train))

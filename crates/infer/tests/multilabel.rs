@@ -364,6 +364,14 @@ fn thresholds_chosen_on_validation_predictions_are_the_rules_on_that_file() {
     );
     let line = stderr.lines().find(|l| l.contains("for Effusion")).unwrap();
     assert!(line.ends_with(&rates), "{line}\n{rates}");
+    // That run scored every split, val among them: the labelled images the thresholds were
+    // chosen on.
+    let val_images = val.paths.len();
+    let warned = format!(
+        "warning: {} scored here are among those val.csv chose the thresholds on",
+        ortl_cli::count(val_images, "image", "images")
+    );
+    assert!(stderr.contains(&warned), "{warned}\n{stderr}");
 
     // A two-class model: class 1's threshold, the predicted column at it.
     wd.dataset("data", 5);
