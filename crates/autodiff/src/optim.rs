@@ -1,8 +1,9 @@
 //! Optimizers as ops in the step graph: each parameter's update reads the parameter, its
 //! gradient and its state, and writes new ones, so a step never leaves the execution
 //! provider. [`Optimizer::apply`] is the same update on the host, in place, for the CPU
-//! (one pass instead of one per op). The learning rate and Adam's bias corrections `1 − β₁ᵗ`, `1 − β₂ᵗ` are scalar
-//! graph inputs computed by the host each step (schedules stay on the host).
+//! (one pass instead of one per op). The learning rate and Adam's bias corrections
+//! `1 − β₁ᵗ`, `1 − β₂ᵗ` are scalar graph inputs computed by the host each step (schedules
+//! stay on the host).
 //!
 //! Formulas (PyTorch's, which are the textbook ones):
 //! - SGD: g ← g + λp; v ← μv + g; p ← p − η·(g + μv if Nesterov else v).
@@ -20,9 +21,8 @@
 //!   ε·√(1−β₂ᵗ), as PyTorch does: 12 passes instead of 14.
 //! - Every scalar gets the parameter's rank (`[1, 1, 1, 1]`, not `[]`). ORT 1.31/1.32
 //!   broadcast a lower-rank scalar over a tensor with trailing 1s (a 1×1 convolution's
-//!   weights) one element at a time: multiplying `[2048, 1024, 1, 1]` by a `[]` scalar
-//!   took 10.0 ms, by a `[1, 1, 1, 1]` one 0.12 ms (2-core CI machine); in a ResNet50 step
-//!   that was ~0.3 s.
+//!   weights) one element at a time, far slower than a scalar of the tensor's rank
+//!   (measurements: bench/RESULTS.md and the history it links).
 
 use std::collections::BTreeMap;
 

@@ -21,10 +21,10 @@ use ortl_onnx::{Graph, GraphBuilder, Node, Tensor};
 use crate::emit::{reshape, transpose};
 
 /// Strided ConvTransposes whose input has at most this many positions per map are rewritten:
-/// ORT's per-image GEMM is that many columns wide. Measured in ResNet50's step at batch 32
-/// (ORT 1.31.1, 2 threads, profiled side by side): at 16 positions (4×4, the last stage at
-/// 100 px) the 3×3 and 1×1 dX took 27 and 23 ms against ConvTranspose's 69 and 71; at 49
-/// (7×7) 34 and 25 against 30 and 21. The line is drawn between the two.
+/// ORT's per-image GEMM is that many columns wide. Profiled side by side in ResNet50's step,
+/// the batch GEMM won at 16 positions (4×4, the last stage at 100 px) and lost at 49 (7×7);
+/// the line is drawn between the two (measurements: bench/RESULTS.md and the history it
+/// links).
 pub const MAX_POSITIONS: i64 = 36;
 
 /// Rewrites every eligible ConvTranspose of `graph` (ungrouped, undilated, strided, no bias,

@@ -3,7 +3,7 @@
 //! tutorial's augmentation of the resized image (ortl-augment --preset tutorial).
 //!
 //! Usage: cargo run --release -p ortl-imaging --example decode_breakdown -- DIR [HxW] [N]
-//! (bench/RESULTS.md has the figures for the benchmark's 512×512 grey PNGs).
+//! (bench/HISTORY.md has the figures for the benchmark's 512×512 grey PNGs).
 
 use std::path::PathBuf;
 use std::time::Instant;

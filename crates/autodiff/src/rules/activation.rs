@@ -128,9 +128,9 @@ fn select(ctx: &mut Ctx, mask: &str, a: &str, b: &str) -> String {
     ctx.b.op("Where", &[mask, a, b], vec![])
 }
 
-/// `x` where `mask`, else 0, as `x · float(mask)`: on ORT 1.31's CPU EP `Where` took 21 ms
-/// for a `[32, 256, 25, 25]` gradient, `Cast` and `Mul` 12 (a ResNet50 step's 49 ReLU
-/// masks: 0.17 s as `Where`, 0.08 s this way).
+/// `x` where `mask`, else 0, as `x · float(mask)`: on ORT 1.31's CPU EP `Cast` and `Mul`
+/// run faster than `Where`, and ReLU's gradient mask, among others, goes through here
+/// (measurements: bench/RESULTS.md and the history it links).
 fn keep_where(ctx: &mut Ctx, mask: &str, x: &str) -> String {
     let mask = ctx.b.op("Cast", &[mask], vec![("to", int(1))]);
     ctx.b.op("Mul", &[x, &mask], vec![])

@@ -4,20 +4,21 @@
 //! - dX is a ConvTranspose of G with the same weights, strides, pads and dilations, with
 //!   `output_padding` restoring sizes a strided forward dropped. It costs about one forward.
 //!   An unstrided, unpadded, ungrouped 1×1 dX is a 1×1 Conv of G with Wᵀ instead: ORT's
-//!   ConvTranspose runs a GEMM and then col2im, and its Conv ran the same product at
-//!   156 GFLOP/s against 125 in a ResNet50 step (where half the dX work is 1×1).
+//!   ConvTranspose runs a GEMM and then col2im, and its Conv runs the same product faster
+//!   (half of a ResNet50 step's dX work is 1×1; measurements: bench/RESULTS.md and the
+//!   history it links).
 //! - dW is a GEMM against the input's patches rather than the textbook "convolution of X with
 //!   G" (3–8 forwards on ORT's CPU EP, docs/DESIGN.md): dW = Gᵀ · patches, with G as
 //!   channels-last rows `[N·Ho·Wo, O]`. For an ungrouped k×k kernel the patches come from one
 //!   Gather: the padded input as channels-last rows `[N, Hp·Wp, C]`, gathered at the constant
 //!   positions of every (output pixel, kernel offset) into `[N·Ho·Wo, k·k·C]`. Each gathered
 //!   row is C contiguous floats. The earlier form, one strided Slice + GEMM per kernel
-//!   offset, copied rows of Wo floats: in a ResNet50 step its 196 Slices took ~600 ms, and
-//!   the gather form measured 1.2–3× faster per layer alone (stride 2 and the 7×7 stem gain
-//!   most). A 1×1 kernel needs no gather (a strided Slice when it skips positions). Both
-//!   operands begin with a channels-last `Transpose`, which the blocked pass
-//!   ([`crate::blocked`]) replaces by one reorder from the blocked layout. Grouped kernels
-//!   keep the per-offset form, batched over the groups.
+//!   offset, copied rows of Wo floats and was slower per layer, most at stride 2 and on the
+//!   7×7 stem (measurements: bench/RESULTS.md and the history it links). A 1×1 kernel
+//!   needs no gather (a strided Slice when it skips positions). Both operands begin with a
+//!   channels-last `Transpose`, which the blocked pass ([`crate::blocked`]) replaces by one
+//!   reorder from the blocked layout. Grouped kernels keep the per-offset form, batched over
+//!   the groups.
 //! - dB sums G over batch and space.
 
 use ortl_onnx::Tensor;
