@@ -134,14 +134,8 @@ impl Optimizer {
                 beta2,
                 eps,
                 weight_decay,
-            } => Some(AdamParams {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-                decoupled: false,
-            }),
-            Optimizer::AdamW {
+            }
+            | Optimizer::AdamW {
                 beta1,
                 beta2,
                 eps,
@@ -151,7 +145,7 @@ impl Optimizer {
                 beta2,
                 eps,
                 weight_decay,
-                decoupled: true,
+                decoupled: matches!(self, Optimizer::AdamW { .. }),
             }),
             _ => None,
         }
