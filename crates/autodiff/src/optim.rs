@@ -120,20 +120,48 @@ impl Optimizer {
 
     /// Whether the step graph takes the bias-correction inputs.
     pub fn uses_bias_correction(&self) -> bool {
-        matches!(self, Optimizer::Adam { .. } | Optimizer::AdamW { .. })
+        self.adam_params().is_some()
+    }
+
+    /// Adam's or AdamW's hyperparameters, `None` for the other optimizers. The graph form
+    /// ([`Optimizer::update`]) and the host form ([`Optimizer::apply`]) of the update, and
+    /// the bias corrections, read both variants through this one place, so the two forms
+    /// cannot disagree on which variant decays the weights where.
+    fn adam_params(&self) -> Option<AdamParams> {
+        match *self {
+            Optimizer::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            }
+            | Optimizer::AdamW {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => Some(AdamParams {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                decoupled: matches!(self, Optimizer::AdamW { .. }),
+            }),
+            _ => None,
+        }
     }
 
     /// Host-side values of the bias corrections at 1-based step `t`.
     pub fn bias_corrections(&self, t: u64) -> (f32, f32) {
-        match self {
-            Optimizer::Adam { beta1, beta2, .. } | Optimizer::AdamW { beta1, beta2, .. } => {
+        match self.adam_params() {
+            Some(AdamParams { beta1, beta2, .. }) => {
                 let t = t as i32;
                 (
-                    (1.0 - f64::from(*beta1).powi(t)) as f32,
-                    (1.0 - f64::from(*beta2).powi(t)) as f32,
+                    (1.0 - f64::from(beta1).powi(t)) as f32,
+                    (1.0 - f64::from(beta2).powi(t)) as f32,
                 )
             }
-            _ => (1.0, 1.0),
+            None => (1.0, 1.0),
         }
     }
 
@@ -192,26 +220,21 @@ impl Optimizer {
                 };
                 (step(b, param, &direction, lr), vec![v])
             }
-            Optimizer::Adam {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-            }
-            | Optimizer::AdamW {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-            } => {
-                let decoupled = matches!(self, Optimizer::AdamW { .. });
+            Optimizer::Adam { .. } | Optimizer::AdamW { .. } => {
+                let AdamParams {
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                    decoupled,
+                } = self.adam_params().expect("an Adam variant");
                 let g = if decoupled {
                     grad.to_string()
                 } else {
-                    decayed_grad(b, *weight_decay)
+                    decayed_grad(b, weight_decay)
                 };
-                let p = if decoupled && *weight_decay != 0.0 {
-                    let w = scalar(b, *weight_decay);
+                let p = if decoupled && weight_decay != 0.0 {
+                    let w = scalar(b, weight_decay);
                     let lw = b.op("Mul", &[lr, &w], vec![]);
                     let one = scalar(b, 1.0);
                     let factor = b.op("Sub", &[&one, &lw], vec![]);
@@ -219,9 +242,9 @@ impl Optimizer {
                 } else {
                     param.to_string()
                 };
-                let m = mix(b, &states[0], *beta1, &g);
+                let m = mix(b, &states[0], beta1, &g);
                 let g2 = b.op("Mul", &[&g, &g], vec![]);
-                let v = mix(b, &states[1], *beta2, &g2);
+                let v = mix(b, &states[1], beta2, &g2);
                 // η·(m/bc₁) / (√(v/bc₂) + ε) = (η·√bc₂/bc₁) · m / (√v + ε·√bc₂), with the
                 // scalars computed first.
                 let root_bc2 = b.op("Sqrt", &[BIAS_CORRECTION2], vec![]);
@@ -229,7 +252,7 @@ impl Optimizer {
                 let bc1 = reshape(b, BIAS_CORRECTION1, &ones);
                 let lr_scaled = b.op("Mul", &[lr, &root_bc2], vec![]);
                 let lr_hat = b.op("Div", &[&lr_scaled, &bc1], vec![]);
-                let e = scalar(b, *eps);
+                let e = scalar(b, eps);
                 let eps_hat = b.op("Mul", &[&root_bc2, &e], vec![]);
                 let root = b.op("Sqrt", &[&v], vec![]);
                 let denom = b.op("Add", &[&root, &eps_hat], vec![]);
@@ -252,6 +275,17 @@ impl Optimizer {
             }
         }
     }
+}
+
+/// Adam's hyperparameters with the variant folded into `decoupled` (AdamW: the weight decay
+/// shrinks the parameter instead of joining the gradient).
+#[derive(Clone, Copy, Debug)]
+struct AdamParams {
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    decoupled: bool,
 }
 
 /// The scalars one step's update reads: the graph's [`LR`], [`BIAS_CORRECTION1`] and
@@ -305,19 +339,14 @@ impl Optimizer {
                     _ => panic!("SGD keeps at most one state tensor"),
                 }
             }
-            Optimizer::Adam {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-            }
-            | Optimizer::AdamW {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-            } => {
-                let decoupled = matches!(self, Optimizer::AdamW { .. });
+            Optimizer::Adam { .. } | Optimizer::AdamW { .. } => {
+                let AdamParams {
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                    decoupled,
+                } = self.adam_params().expect("an Adam variant");
                 let shrink = 1.0 - lr * weight_decay;
                 let root_bc2 = scalars.bias_correction2.sqrt();
                 let lr_hat = lr * root_bc2 / scalars.bias_correction1;

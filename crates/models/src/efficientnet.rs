@@ -108,18 +108,14 @@ fn mbconv(
     );
     let gate = net.b.op("Sigmoid", &[&s], vec![]);
     y = net.b.op("Mul", &[&y, &gate], vec![]);
-    y = net.conv_bn(
+    net.inverted_residual_tail(
+        x,
         &y,
         (
             &format!("{name}.{}.0", layer + 2),
             &format!("{name}.{}.1", layer + 2),
         ),
-        hidden,
-        cout,
-        ConvSpec::square(1, 1),
-    );
-    if stride == 1 && cin == cout {
-        y = net.b.op("Add", &[x, &y], vec![]);
-    }
-    y
+        (cin, hidden, cout),
+        stride,
+    )
 }

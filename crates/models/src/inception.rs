@@ -84,21 +84,6 @@ impl Module {
         c / self.width
     }
 
-    /// 3×3 average pooling, stride 1, padded, counting the padding (PyTorch's default).
-    fn avg_pool_same(&mut self, x: &str) -> String {
-        use ortl_onnx::builder::{int, ints};
-        self.net.b.op(
-            "AveragePool",
-            &[x],
-            vec![
-                ("kernel_shape", ints(&[3, 3])),
-                ("strides", ints(&[1, 1])),
-                ("pads", ints(&[1, 1, 1, 1])),
-                ("count_include_pad", int(1)),
-            ],
-        )
-    }
-
     fn inception_a(&mut self, x: &str, n: &str, cin: usize, pool: usize) -> (String, usize) {
         let b1 = self.basic(
             x,
@@ -142,7 +127,7 @@ impl Module {
             96,
             ConvSpec::new((3, 3), 1, ONE),
         );
-        let bp = self.avg_pool_same(x);
+        let bp = self.net.avg_pool_3x3_same(x, true);
         let bp = self.basic(
             &bp,
             &format!("{n}.branch_pool"),
@@ -221,7 +206,7 @@ impl Module {
         let bd = self.basic(&bd, &format!("{n}.branch7x7dbl_3"), s7, c7, row);
         let bd = self.basic(&bd, &format!("{n}.branch7x7dbl_4"), s7, c7, col);
         let bd = self.basic(&bd, &format!("{n}.branch7x7dbl_5"), s7, 192, row);
-        let bp = self.avg_pool_same(x);
+        let bp = self.net.avg_pool_3x3_same(x, true);
         let bp = self.basic(
             &bp,
             &format!("{n}.branch_pool"),
@@ -321,7 +306,7 @@ impl Module {
         let bda = self.basic(&bd, &format!("{n}.branch3x3dbl_3a"), s384, 384, row);
         let bdb = self.basic(&bd, &format!("{n}.branch3x3dbl_3b"), s384, 384, col);
         let bd = self.net.concat(&[bda, bdb]);
-        let bp = self.avg_pool_same(x);
+        let bp = self.net.avg_pool_3x3_same(x, true);
         let bp = self.basic(
             &bp,
             &format!("{n}.branch_pool"),

@@ -120,7 +120,6 @@ impl Module {
     }
 
     fn mixed_5b(&mut self, x: &str) -> String {
-        use ortl_onnx::builder::{int, ints};
         let cin = self.s(192);
         let b0 = self.basic(x, "mixed_5b.branch0", cin, 96, K1);
         let b1 = self.chain(
@@ -140,16 +139,7 @@ impl Module {
             ],
         );
         // AvgPool2d(3, stride=1, padding=1, count_include_pad=False).
-        let pooled = self.net.b.op(
-            "AveragePool",
-            &[x],
-            vec![
-                ("kernel_shape", ints(&[3, 3])),
-                ("strides", ints(&[1, 1])),
-                ("pads", ints(&[1, 1, 1, 1])),
-                ("count_include_pad", int(0)),
-            ],
-        );
+        let pooled = self.net.avg_pool_3x3_same(x, false);
         let b3 = self.basic(&pooled, "mixed_5b.branch3.1", cin, 64, K1);
         self.net.concat(&[b0, b1, b2, b3])
     }

@@ -173,6 +173,23 @@ impl Net {
         )
     }
 
+    /// 3×3 average pooling, stride 1, padded to keep the size: the pooling branch of the
+    /// Inception blocks. Shared because Inception-v3 and Inception-ResNet-v2 both need it and
+    /// differ only in whether the padding counts (`count_include_pad`: PyTorch's default,
+    /// `true`, in Inception-v3; `false` in Inception-ResNet-v2's Mixed_5b).
+    pub fn avg_pool_3x3_same(&mut self, x: &str, count_include_pad: bool) -> String {
+        self.b.op(
+            "AveragePool",
+            &[x],
+            vec![
+                ("kernel_shape", ints(&[3, 3])),
+                ("strides", ints(&[1, 1])),
+                ("pads", ints(&[1, 1, 1, 1])),
+                ("count_include_pad", int(i64::from(count_include_pad))),
+            ],
+        )
+    }
+
     /// Concatenation along channels.
     pub fn concat(&mut self, parts: &[String]) -> String {
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
@@ -209,6 +226,26 @@ impl Net {
     ) -> String {
         let y = self.conv(x, names.0, cin, cout, spec);
         self.bn(&y, names.1, cout)
+    }
+
+    /// The tail of an inverted-residual block (MobileNetV2's and EfficientNet's MBConv):
+    /// the linear 1×1 projection from `hidden` back to `cout` channels, conv → BN with no
+    /// activation, plus the skip connection from the block's input `x` when the block keeps
+    /// its size (`stride` 1, `cin == cout`). Shared so both families build the same tail.
+    pub fn inverted_residual_tail(
+        &mut self,
+        x: &str,
+        y: &str,
+        names: (&str, &str),
+        (cin, hidden, cout): (usize, usize, usize),
+        stride: usize,
+    ) -> String {
+        let y = self.conv_bn(y, names, hidden, cout, ConvSpec::square(1, 1));
+        if stride == 1 && cin == cout {
+            self.b.op("Add", &[x, &y], vec![])
+        } else {
+            y
+        }
     }
 
     /// The finished backbone with `features` (`channels` wide) as its output.

@@ -123,18 +123,14 @@ fn inverted_residual(
         hidden,
         ConvSpec::square(3, stride).groups(hidden),
     );
-    y = net.conv_bn(
+    net.inverted_residual_tail(
+        x,
         &y,
         (
             &format!("{name}.conv.{}", layer + 1),
             &format!("{name}.conv.{}", layer + 2),
         ),
-        hidden,
-        cout,
-        ConvSpec::square(1, 1),
-    );
-    if stride == 1 && cin == cout {
-        y = net.b.op("Add", &[x, &y], vec![]);
-    }
-    y
+        (cin, hidden, cout),
+        stride,
+    )
 }

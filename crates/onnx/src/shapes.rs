@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use crate::OnnxError;
-use crate::ir::{DataType, Dim, Graph, Node};
+use crate::ir::{DataType, Graph, Node};
 
 pub type Shape = Vec<Option<i64>>;
 
@@ -84,19 +84,7 @@ fn infer_values(graph: &Graph, partial: bool) -> Result<HashMap<String, TypedSha
     let mut known: HashMap<String, TypedShape> = HashMap::new();
     for input in &graph.inputs {
         let shape = input
-            .shape
-            .as_ref()
-            .map(|s| {
-                s.iter()
-                    .map(|d| {
-                        if let Dim::Fixed(n) = d {
-                            Some(*n)
-                        } else {
-                            None
-                        }
-                    })
-                    .collect()
-            })
+            .dims()
             .ok_or_else(|| OnnxError::Graph(format!("input '{}' has no shape", input.name)))?;
         known.insert(
             input.name.clone(),
@@ -965,6 +953,7 @@ fn constant_ints(graph: &Graph, name: &str) -> Option<Vec<i64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::Dim;
 
     #[test]
     fn broadcasting_follows_numpy() {
