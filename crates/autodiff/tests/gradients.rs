@@ -589,6 +589,22 @@ fn shape_operators() {
     });
 }
 
+/// CumSum (ViT/DINOv2 position ids, Swin masks) along each axis, every exclusive/reverse.
+#[test]
+fn cumsum_every_direction() {
+    for (axis, exclusive, reverse) in [(1, 0, 0), (-1, 1, 0), (2, 0, 1), (0, 1, 1)] {
+        let case = format!("cumsum axis {axis} exclusive {exclusive} reverse {reverse}");
+        check(&case, vec![input("x", &[2, 3, 4])], |b, n| {
+            let axis = b.constant(Tensor::i64(&[], vec![axis]));
+            b.op(
+                "CumSum",
+                &[&n[0], &axis],
+                vec![("exclusive", int(exclusive)), ("reverse", int(reverse))],
+            )
+        });
+    }
+}
+
 #[test]
 fn frozen_inputs_get_no_backward_ops() {
     let mut b = GraphBuilder::new("frozen");

@@ -385,8 +385,12 @@ fn evaluate(
                 data,
             }])
         }
-        "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" | "Pow" => {
+        "Add" | "Sub" | "Mul" | "Div" | "Mod" | "Max" | "Min" | "Pow" => {
             let (a, b) = (input(0)?, input(1)?);
+            let op = match node.op.as_str() {
+                "Mod" if node.int("fmod") == Some(1) => "FMod",
+                op => op,
+            };
             let dims = out_dims(0)?;
             let n = dims.iter().product::<i64>() as usize;
             let at = |v: &Value, k: usize| {
@@ -400,7 +404,7 @@ fn evaluate(
             };
             let integer = a.dtype != DataType::Float && a.dtype != DataType::Double;
             let data = (0..n)
-                .map(|k| Some(arithmetic(&node.op, at(a, k)?, at(b, k)?, integer)))
+                .map(|k| Some(arithmetic(op, at(a, k)?, at(b, k)?, integer)))
                 .collect::<Option<Vec<_>>>()?;
             Some(vec![Value {
                 dtype: a.dtype,
@@ -456,10 +460,8 @@ fn evaluate(
                     .and_then(|v| v.first().copied())
             };
             let (start, limit, delta) = (scalar(0)?, scalar(1)?, scalar(2)?);
-            if delta == 0.0 {
-                return None;
-            }
-            let n = ((limit - start) / delta).ceil().max(0.0) as usize;
+            let n =
+                usize::try_from(shapes::range_len(input(0)?.dtype, start, limit, delta)?).ok()?;
             if n > SMALL {
                 return None;
             }
@@ -468,6 +470,41 @@ fn evaluate(
                 dims: vec![n as i64],
                 data: (0..n).map(|k| Known(start + k as f64 * delta)).collect(),
             }])
+        }
+        "CumSum" => {
+            let x = input(0)?;
+            let axis = *input(1)?.known()?.first()? as i64;
+            let rank = x.dims.len() as i64;
+            if axis < -rank || axis >= rank {
+                return None;
+            }
+            let axis = if axis < 0 { axis + rank } else { axis } as usize;
+            let len = x.dims[axis] as usize;
+            let inner: usize = x.dims[axis + 1..].iter().product::<i64>() as usize;
+            let (exclusive, reverse) = (
+                node.int("exclusive") == Some(1),
+                node.int("reverse") == Some(1),
+            );
+            let mut data = vec![Known(0.0); x.data.len()];
+            for start in 0..x.data.len() {
+                // The first element of each line along the axis.
+                if !(start / inner).is_multiple_of(len) {
+                    continue;
+                }
+                let mut total = Known(0.0);
+                for k in 0..len {
+                    let k = if reverse { len - 1 - k } else { k };
+                    let at = start + k * inner;
+                    let sum = |a: Element, b: Element| match (a, b) {
+                        (Known(a), Known(b)) => Known(a + b),
+                        _ => Unknown,
+                    };
+                    let next = sum(total, x.data[at]);
+                    data[at] = if exclusive { total } else { next };
+                    total = next;
+                }
+            }
+            same_data(data, x.dtype)
         }
         _ => None,
     }
@@ -486,6 +523,18 @@ fn arithmetic(op: &str, a: Element, b: Element, integer: bool) -> Element {
             "Max" => Known(x.max(y)),
             "Min" => Known(x.min(y)),
             "Pow" => Known(x.powf(y)),
+            "Mod" | "FMod" if y == 0.0 => Unknown,
+            // C's fmod: the sign of the dividend (Rust's `%`).
+            "FMod" => Known(x % y),
+            // Python's: the sign of the divisor.
+            "Mod" => {
+                let r = x % y;
+                Known(if r != 0.0 && (r < 0.0) != (y < 0.0) {
+                    r + y
+                } else {
+                    r
+                })
+            }
             _ => Unknown,
         },
         (Batch, Known(y)) | (Known(y), Batch) if op == "Mul" && y == 1.0 => Batch,
@@ -596,5 +645,83 @@ mod tests {
         let before = graph.clone();
         assert_eq!(fold(&mut graph), 0);
         assert_eq!(graph, before);
+    }
+
+    /// One node over constants, folded: its output tensor.
+    fn folded(op: &str, operands: &[Tensor], attrs: Vec<(&str, crate::Attr)>) -> Tensor {
+        let mut b = GraphBuilder::new("fold");
+        let names: Vec<String> = operands
+            .iter()
+            .map(|t| {
+                b.op(
+                    "Constant",
+                    &[],
+                    vec![("value", crate::Attr::Tensor(t.clone()))],
+                )
+            })
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let y = b.op(op, &refs, attrs);
+        b.output(&y, DataType::Float, vec![]);
+        let mut graph = b.finish();
+        fold(&mut graph);
+        assert!(graph.nodes.is_empty(), "{op} was not folded");
+        graph.initializers[&y].clone()
+    }
+
+    /// Python's modulo (the sign of the divisor) for fmod=0, C's fmod (the sign of the
+    /// dividend) for fmod=1, broadcasting a scalar divisor; values from numpy's `np.mod`
+    /// and `np.fmod`.
+    #[test]
+    fn mod_folds_with_both_sign_conventions() {
+        let a = Tensor::i64(&[4], vec![7, -7, 7, -7]);
+        let b = Tensor::i64(&[4], vec![3, 3, -3, -3]);
+        let python = folded("Mod", &[a.clone(), b.clone()], vec![]);
+        assert_eq!(python.as_i64(), Some(&[1, 2, -2, -1][..]));
+        let c = folded("Mod", &[a.clone(), b], vec![("fmod", int(1))]);
+        assert_eq!(c.as_i64(), Some(&[1, -1, 1, -1][..]));
+        let by_scalar = folded("Mod", &[a, Tensor::i64(&[], vec![4])], vec![]);
+        assert_eq!(by_scalar.as_i64(), Some(&[3, 1, 3, 1][..]));
+        let float = folded(
+            "Mod",
+            &[
+                Tensor::f32(&[2], vec![5.5, -5.5]),
+                Tensor::f32(&[], vec![2.0]),
+            ],
+            vec![("fmod", int(1))],
+        );
+        assert_eq!(float.as_f32(), Some(&[1.5, -1.5][..]));
+    }
+
+    #[test]
+    fn cumsum_folds_along_its_axis_exclusive_and_reversed() {
+        let x = Tensor::i64(&[2, 3], vec![1, 2, 3, 4, 5, 6]);
+        let axis = |a: i64| Tensor::i64(&[], vec![a]);
+        let sum = |a: i64, exclusive: i64, reverse: i64| {
+            folded(
+                "CumSum",
+                &[x.clone(), axis(a)],
+                vec![("exclusive", int(exclusive)), ("reverse", int(reverse))],
+            )
+            .as_i64()
+            .unwrap()
+            .to_vec()
+        };
+        assert_eq!(sum(1, 0, 0), [1, 3, 6, 4, 9, 15]);
+        assert_eq!(sum(-1, 0, 0), [1, 3, 6, 4, 9, 15]);
+        assert_eq!(sum(0, 0, 0), [1, 2, 3, 5, 7, 9]);
+        assert_eq!(sum(1, 1, 0), [0, 1, 3, 0, 4, 9]);
+        assert_eq!(sum(1, 0, 1), [6, 5, 3, 15, 11, 6]);
+        assert_eq!(sum(1, 1, 1), [5, 3, 0, 11, 6, 0]);
+    }
+
+    #[test]
+    fn range_folds_to_its_values() {
+        let i = |v: i64| Tensor::i64(&[], vec![v]);
+        let y = folded("Range", &[i(10), i(4), i(-3)], vec![]);
+        assert_eq!(
+            (y.dims.as_slice(), y.as_i64()),
+            (&[2][..], Some(&[10, 7][..]))
+        );
     }
 }

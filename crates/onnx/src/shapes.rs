@@ -131,12 +131,9 @@ fn infer_values(graph: &Graph, partial: bool) -> Result<HashMap<String, TypedSha
 fn check_node(node: &Node, inputs: &[Option<&TypedShape>]) -> Result<(), OnnxError> {
     let rank_of = |i: usize| inputs.get(i).copied().flatten().map(|t| t.shape.len());
     let needs_inputs = match node.op.as_str() {
-        "Gemm" | "MatMul" | "Gather" | "Reshape" | "Pad" | "Conv" | "ConvTranspose" | "Where" => {
-            match node.op.as_str() {
-                "Where" => 3,
-                _ => 2,
-            }
-        }
+        "Gemm" | "MatMul" | "Gather" | "Reshape" | "Pad" | "Conv" | "ConvTranspose" | "Mod"
+        | "CumSum" => 2,
+        "Where" | "Range" => 3,
         _ => 1,
     };
     if node.inputs.len() < needs_inputs || node.outputs.is_empty() {
@@ -177,6 +174,45 @@ fn check_node(node: &Node, inputs: &[Option<&TypedShape>]) -> Result<(), OnnxErr
         }
         "Conv" | "ConvTranspose" if rank_of(1).is_some_and(|r| r != rank) => {
             return Err(node.error("weight rank differs from the input's"));
+        }
+        "Mod" => {
+            let fmod = node.int("fmod").unwrap_or(0);
+            if fmod != 0 && fmod != 1 {
+                return Err(node.error(format!("fmod {fmod}: ONNX defines 0 and 1")));
+            }
+            let float = inputs[0].is_some_and(|t| {
+                matches!(
+                    t.dtype,
+                    DataType::Float | DataType::Double | DataType::Other(10 | 16)
+                )
+            });
+            if float && fmod == 0 {
+                return Err(node.error(
+                    "Mod of floating-point inputs needs fmod=1 (ONNX defines fmod=0 for integers only)",
+                ));
+            }
+        }
+        "CumSum" => {
+            for attr in ["exclusive", "reverse"] {
+                if let Some(v) = node.int(attr).filter(|v| *v != 0 && *v != 1) {
+                    return Err(node.error(format!("{attr} {v}: ONNX defines 0 and 1")));
+                }
+            }
+            if rank == 0 {
+                return Err(node.error("CumSum of a scalar: it needs an axis to sum along"));
+            }
+        }
+        "Range" => {
+            for (i, t) in inputs.iter().take(3).enumerate() {
+                if let Some(t) = t
+                    && t.shape.iter().any(|d| *d != Some(1))
+                {
+                    return Err(node.error(format!(
+                        "input {i} has shape {}; Range reads scalars",
+                        shown(&t.shape)
+                    )));
+                }
+            }
         }
         "Transpose" => {
             if let Some(perm) = node.ints("perm") {
@@ -305,7 +341,32 @@ pub(crate) fn infer_node(
         | "LRN"
         // Data scattered into: its shape (a MaxPool's gradient).
         | "ScatterElements"
-        | "ScatterND" => vec![same(x.shape.clone())],
+        | "ScatterND"
+        | "CumSum" => vec![same(x.shape.clone())],
+        "Range" => {
+            let scalar = |i: usize| constant_scalar(graph, &node.inputs[i]);
+            let len = match (scalar(0), scalar(1), scalar(2)) {
+                (Some(start), Some(limit), Some(delta)) => Some(
+                    range_len(x.dtype, start, limit, delta)
+                        .ok_or_else(|| node.error("delta is 0: the range never ends"))?,
+                ),
+                // Computed at run time: a length known only then.
+                _ => None,
+            };
+            vec![same(vec![len])]
+        }
+        "Einsum" => {
+            let equation = match node.attr("equation") {
+                Some(crate::ir::Attr::String(s)) => s.clone(),
+                _ => return Err(node.error("Einsum without an equation")),
+            };
+            let shapes: Vec<&Shape> = (0..node.inputs.len())
+                .map(|i| input(i).map(|t| &t.shape))
+                .collect::<Result<_, _>>()?;
+            vec![same(
+                einsum_shape(&equation, &shapes).map_err(|message| node.error(message))?,
+            )]
+        }
         "LayerNormalization" => {
             let axis = axis_of(node.int("axis").unwrap_or(-1));
             let reduced: Shape = (0..x.shape.len())
@@ -449,8 +510,8 @@ pub(crate) fn infer_node(
                 shape: x.shape.clone(),
             }]
         }
-        "Add" | "Sub" | "Mul" | "Div" | "Sum" | "Mean" | "Pow" | "Max" | "Min" | "Equal"
-        | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Where" => {
+        "Add" | "Sub" | "Mul" | "Div" | "Mod" | "Sum" | "Mean" | "Pow" | "Max" | "Min"
+        | "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Where" => {
             let mut shape = x.shape.clone();
             for i in 1..inputs.len() {
                 let other = &input(i)?.shape;
@@ -717,6 +778,117 @@ pub(crate) fn infer_node(
         other => return Err(node.error(format!("shape inference does not know operator {other}"))),
     };
     Ok(out)
+}
+
+/// The number of elements `Range(start, limit, delta)` produces, computed as ONNX Runtime
+/// does (`limit - start` in the element type, then divided in double); `None` when delta is 0.
+pub fn range_len(dtype: DataType, start: f64, limit: f64, delta: f64) -> Option<i64> {
+    if delta == 0.0 {
+        return None;
+    }
+    let span = match dtype {
+        DataType::Float => f64::from(limit as f32 - start as f32),
+        _ => limit - start,
+    };
+    Some((span / delta).ceil().max(0.0) as i64)
+}
+
+/// The single value of a constant scalar (or one-element) input.
+fn constant_scalar(graph: &Graph, name: &str) -> Option<f64> {
+    use crate::ir::TensorData;
+    let t = graph.initializers.get(name)?;
+    if t.numel() != 1 {
+        return None;
+    }
+    match &t.data {
+        TensorData::F32(v) => v.first().map(|&v| f64::from(v)),
+        TensorData::F64(v) => v.first().copied(),
+        TensorData::I64(v) => v.first().map(|&v| v as f64),
+        TensorData::I32(v) => v.first().map(|&v| f64::from(v)),
+        _ => None,
+    }
+}
+
+/// The output shape of an Einsum `equation` over operands of `shapes`: explicit (`->`) or
+/// implicit (the letters that appear once, in alphabetical order). Broadcasting with `...`
+/// is refused. The error is a message for the node's error.
+pub fn einsum_shape(equation: &str, shapes: &[&Shape]) -> Result<Shape, String> {
+    let equation: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
+    if equation.contains('.') {
+        return Err(format!(
+            "equation '{equation}' broadcasts with '...', which ortl does not support: re-export with the axes named"
+        ));
+    }
+    let (lhs, rhs) = match equation.split_once("->") {
+        Some((lhs, rhs)) => (lhs, Some(rhs)),
+        None => (equation.as_str(), None),
+    };
+    let terms: Vec<&str> = lhs.split(',').collect();
+    if terms.len() != shapes.len() {
+        return Err(format!(
+            "equation '{equation}' names {} operands, the node has {}",
+            terms.len(),
+            shapes.len()
+        ));
+    }
+    let mut dims: Vec<(char, Option<i64>, usize)> = Vec::new();
+    for (term, shape) in terms.iter().zip(shapes) {
+        if let Some(c) = term.chars().find(|c| !c.is_ascii_alphabetic()) {
+            return Err(format!(
+                "equation '{equation}': '{c}' is not an axis letter"
+            ));
+        }
+        if term.len() != shape.len() {
+            return Err(format!(
+                "equation '{equation}': term '{term}' has {} axes, its operand is {}",
+                term.len(),
+                shown(shape)
+            ));
+        }
+        for (c, &d) in term.chars().zip(shape.iter()) {
+            match dims.iter_mut().find(|(l, _, _)| *l == c) {
+                Some((_, known, count)) => {
+                    *count += 1;
+                    match (*known, d) {
+                        (Some(a), Some(b)) if a != b => {
+                            return Err(format!(
+                                "equation '{equation}': axis '{c}' is {a} in one operand and {b} in another"
+                            ));
+                        }
+                        (None, d) => *known = d,
+                        _ => {}
+                    }
+                }
+                None => dims.push((c, d, 1)),
+            }
+        }
+    }
+    let output: Vec<char> = match rhs {
+        Some(rhs) => rhs.chars().collect(),
+        None => {
+            let mut once: Vec<char> = dims
+                .iter()
+                .filter(|(_, _, count)| *count == 1)
+                .map(|(c, _, _)| *c)
+                .collect();
+            once.sort_unstable();
+            once
+        }
+    };
+    let mut shape = Shape::new();
+    for (i, c) in output.iter().enumerate() {
+        if output[..i].contains(c) {
+            return Err(format!(
+                "equation '{equation}': output axis '{c}' appears twice"
+            ));
+        }
+        let (_, d, _) = dims
+            .iter()
+            .find(|(l, _, _)| l == c)
+            .ok_or_else(|| format!("equation '{equation}': output axis '{c}' is in no operand"))?;
+        shape.push(*d);
+    }
+    Ok(shape)
 }
 
 /// A shape as people write it: `[N, 128, 13, 13]`, N where a dimension is unknown.
@@ -1114,5 +1286,204 @@ mod tests {
             "{error}"
         );
         assert!(infer(&graph(28, &[0, 116, 784]).0).is_ok());
+    }
+
+    fn dims(d: &[Option<i64>]) -> Vec<Dim> {
+        d.iter()
+            .map(|d| d.map_or(Dim::Symbolic("N".into()), Dim::Fixed))
+            .collect()
+    }
+
+    /// One node over inputs of these types and shapes: its first output's type and shape.
+    fn one_node(
+        op: &str,
+        operands: &[(DataType, &[Option<i64>])],
+        attrs: Vec<(&str, crate::Attr)>,
+    ) -> Result<TypedShape, OnnxError> {
+        let mut b = crate::GraphBuilder::new("g");
+        let names: Vec<String> = operands
+            .iter()
+            .enumerate()
+            .map(|(i, (dtype, shape))| b.input(&format!("x{i}"), *dtype, dims(shape)))
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let y = b.op(op, &refs, attrs);
+        b.output(&y, DataType::Float, vec![]);
+        infer(&b.finish()).map(|s| s[&y].clone())
+    }
+
+    /// Swin's window arithmetic: `Mod` of shape values broadcasts, keeps its type, and
+    /// refuses floats without fmod=1 (ONNX defines fmod=0 for integers only).
+    #[test]
+    fn mod_broadcasts_and_keeps_its_input_type() {
+        let (n, k) = (None, Some);
+        let y = one_node(
+            "Mod",
+            &[(DataType::Int64, &[n, k(3)]), (DataType::Int64, &[k(1)])],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(y.shape, [n, k(3)]);
+        assert_eq!(y.dtype, DataType::Int64);
+        let y = one_node(
+            "Mod",
+            &[(DataType::Float, &[k(2), k(3)]), (DataType::Float, &[k(3)])],
+            vec![("fmod", crate::builder::int(1))],
+        )
+        .unwrap();
+        assert_eq!((y.dtype, y.shape), (DataType::Float, vec![k(2), k(3)]));
+        let err = one_node(
+            "Mod",
+            &[(DataType::Float, &[k(2)]), (DataType::Float, &[k(2)])],
+            vec![],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("Mod") && err.contains("fmod=1"), "{err}");
+        assert!(
+            one_node(
+                "Mod",
+                &[(DataType::Int64, &[k(2)]), (DataType::Int64, &[k(3)])],
+                vec![]
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn cumsum_keeps_its_input_shape_and_refuses_a_scalar() {
+        let (n, k) = (None, Some);
+        let y = one_node(
+            "CumSum",
+            &[(DataType::Float, &[n, k(4)]), (DataType::Int64, &[])],
+            vec![("exclusive", crate::builder::int(1))],
+        )
+        .unwrap();
+        assert_eq!((y.dtype, y.shape), (DataType::Float, vec![n, k(4)]));
+        let err = one_node(
+            "CumSum",
+            &[(DataType::Float, &[]), (DataType::Int64, &[])],
+            vec![],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("CumSum") && err.contains("scalar"), "{err}");
+        assert!(
+            one_node(
+                "CumSum",
+                &[(DataType::Float, &[k(3)]), (DataType::Int64, &[])],
+                vec![("reverse", crate::builder::int(2))],
+            )
+            .is_err()
+        );
+    }
+
+    /// Range's length is known when its three scalars are constants (as ONNX Runtime computes
+    /// it: max(ceil((limit − start) / delta), 0)) and is a run-time dimension otherwise.
+    #[test]
+    fn range_length_is_known_from_constants() {
+        let range = |start: crate::Tensor, limit: crate::Tensor, delta: crate::Tensor| {
+            let mut b = crate::GraphBuilder::new("g");
+            let (s, l, d) = (
+                b.param("s", start),
+                b.param("l", limit),
+                b.param("d", delta),
+            );
+            let y = b.op("Range", &[&s, &l, &d], vec![]);
+            b.output(&y, DataType::Float, vec![]);
+            infer(&b.finish()).map(|s| s[&y].clone())
+        };
+        let i = |v: i64| crate::Tensor::i64(&[], vec![v]);
+        let f = |v: f32| crate::Tensor::f32(&[], vec![v]);
+        let y = range(i(0), i(7), i(1)).unwrap();
+        assert_eq!((y.dtype, y.shape), (DataType::Int64, vec![Some(7)]));
+        assert_eq!(range(i(0), i(7), i(2)).unwrap().shape, [Some(4)]);
+        assert_eq!(range(i(10), i(4), i(-3)).unwrap().shape, [Some(2)]);
+        assert_eq!(range(i(5), i(1), i(1)).unwrap().shape, [Some(0)]);
+        let y = range(f(0.0), f(1.0), f(0.25)).unwrap();
+        assert_eq!((y.dtype, y.shape), (DataType::Float, vec![Some(4)]));
+        let err = range(i(0), i(3), i(0)).unwrap_err().to_string();
+        assert!(err.contains("Range") && err.contains("delta is 0"), "{err}");
+        let err = range(i(0), crate::Tensor::i64s(&[3, 4]), i(1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("scalars"), "{err}");
+
+        // A limit computed at run time: a length known only then.
+        let y = one_node(
+            "Range",
+            &[
+                (DataType::Int64, &[]),
+                (DataType::Int64, &[]),
+                (DataType::Int64, &[]),
+            ],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!((y.dtype, y.shape), (DataType::Int64, vec![None]));
+    }
+
+    /// The equations attention exports write, explicit and implicit.
+    #[test]
+    fn einsum_shapes_follow_the_equation() {
+        let (n, k) = (None, Some);
+        let einsum = |equation: &str, operands: &[&[Option<i64>]]| {
+            let operands: Vec<(DataType, &[Option<i64>])> =
+                operands.iter().map(|s| (DataType::Float, *s)).collect();
+            one_node(
+                "Einsum",
+                &operands,
+                vec![("equation", crate::Attr::String(equation.into()))],
+            )
+            .map(|t| t.shape)
+        };
+        let q = [n, k(3), k(49), k(32)];
+        let kk = [n, k(3), k(50), k(32)];
+        let scores = [n, k(3), k(49), k(50)];
+        assert_eq!(
+            einsum("bhid,bhjd->bhij", &[&q, &kk]).unwrap(),
+            [n, k(3), k(49), k(50)]
+        );
+        assert_eq!(
+            einsum("bhij, bhjd -> bhid", &[&scores, &kk]).unwrap(),
+            [n, k(3), k(49), k(32)]
+        );
+        assert_eq!(
+            einsum("bij,bjk->bik", &[&[n, k(2), k(3)], &[n, k(3), k(4)]]).unwrap(),
+            [n, k(2), k(4)]
+        );
+        // Implicit output: the letters that appear once, sorted (here a matrix product
+        // whose output is transposed: "kj,ik" gives "ij").
+        assert_eq!(
+            einsum("kj,ik", &[&[k(3), k(4)], &[k(2), k(3)]]).unwrap(),
+            [k(2), k(4)]
+        );
+        assert_eq!(einsum("ij->ji", &[&[k(2), k(5)]]).unwrap(), [k(5), k(2)]);
+        assert_eq!(einsum("ii->i", &[&[k(3), k(3)]]).unwrap(), [k(3)]);
+        assert_eq!(einsum("ij->", &[&[k(3), k(3)]]).unwrap(), []);
+        // An unknown dimension takes the size the other operand states.
+        assert_eq!(
+            einsum("ij,jk->ik", &[&[k(2), n], &[k(3), k(4)]]).unwrap(),
+            [k(2), k(4)]
+        );
+
+        for (equation, operands, says) in [
+            ("...ij,...jk->...ik", vec![&q[..], &kk[..]], "'...'"),
+            ("bhid,bhjd->bhij", vec![&q[..]], "names 2 operands"),
+            ("bhi,bhjd->bhij", vec![&q[..], &kk[..]], "has 3 axes"),
+            (
+                "ij,jk->ik",
+                vec![&[k(2), k(3)][..], &[k(4), k(5)][..]],
+                "is 3",
+            ),
+            ("ij->iz", vec![&[k(2), k(3)][..]], "in no operand"),
+            ("ij->ii", vec![&[k(2), k(3)][..]], "twice"),
+        ] {
+            let err = einsum(equation, &operands).unwrap_err().to_string();
+            assert!(
+                err.contains("Einsum") && err.contains(says),
+                "{equation}: {err}"
+            );
+        }
     }
 }

@@ -62,6 +62,7 @@ const TABLE: &[(&str, Rule)] = &[
     ("Resize", resample::resize),
     ("ReduceSum", reduce::reduce_sum),
     ("ReduceMean", reduce::reduce_mean),
+    ("CumSum", reduce::cum_sum),
     ("GlobalAveragePool", reduce::global_average_pool),
     ("Gemm", matmul::gemm),
     ("MatMul", matmul::matmul),

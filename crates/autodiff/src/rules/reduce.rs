@@ -1,6 +1,9 @@
 //! Reductions. https://onnx.ai/onnx/operators/onnx__ReduceMean.html (ReduceSum,
 //! GlobalAveragePool alike): the gradient is broadcast back over the reduced axes, divided
 //! by their element count for means.
+//! https://onnx.ai/onnx/operators/onnx__CumSum.html: each input element reaches every output
+//! at or after it along the axis (before it when reversed), so the gradient is the CumSum of
+//! the output's gradient in the other direction, equally exclusive.
 
 use ortl_onnx::Tensor;
 
@@ -124,4 +127,22 @@ pub fn global_average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let axes: Vec<usize> = (2..rank).collect();
     let scale = mean_scale(ctx, &axes)?;
     Ok(vec![Some(spread(ctx, &g, &axes, scale)?)])
+}
+
+pub fn cum_sum(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+    let g = grads[0]
+        .clone()
+        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let axis = ctx.input(1).to_string();
+    let exclusive = ctx.node.int("exclusive").unwrap_or(0);
+    let reverse = ctx.node.int("reverse").unwrap_or(0);
+    let dx = ctx.b.op(
+        "CumSum",
+        &[&g, &axis],
+        vec![
+            ("exclusive", ortl_onnx::Attr::Int(exclusive)),
+            ("reverse", ortl_onnx::Attr::Int(1 - reverse)),
+        ],
+    );
+    Ok(first_only(ctx, dx))
 }
