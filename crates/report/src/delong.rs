@@ -87,14 +87,20 @@ fn z95() -> f64 {
 }
 
 /// One AUC's 95 % interval from DeLong's variance (normal approximation, clipped to
-/// [0, 1]); NaN without two images of each class, where the variance is undefined.
+/// [0, 1]); NaN without two images of each class, where the variance is undefined, and
+/// when the classes separate perfectly (AUC 0 or 1): DeLong's variance is then 0, and a
+/// zero-width interval would claim a certainty a few dozen images cannot give.
 pub fn auc_interval(labels: &[bool], scores: &[f64]) -> (f64, f64) {
     let positives = labels.iter().filter(|&&l| l).count();
     if positives < 2 || labels.len() - positives < 2 {
         return (f64::NAN, f64::NAN);
     }
     let (v10, v01) = placements(labels, scores);
-    let (auc, half) = (mean(&v10), z95() * auc_variance(&v10, &v01).max(0.0).sqrt());
+    let variance = auc_variance(&v10, &v01).max(0.0);
+    if variance == 0.0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let (auc, half) = (mean(&v10), z95() * variance.sqrt());
     ((auc - half).max(0.0), (auc + half).min(1.0))
 }
 
@@ -223,7 +229,7 @@ mod tests {
 
     /// One AUC's interval against the same numpy implementation (run a's scores, computed
     /// 2026-12-07: placements from the pairwise kernel, np.var with ddof=1); clipped to
-    /// [0, 1]; NaN without two images of each class.
+    /// [0, 1]; NaN without two images of each class, and for a perfect AUC (variance 0).
     #[test]
     fn one_auc_interval_matches_the_reference_and_needs_two_of_each_class() {
         let (a, _) = runs();
@@ -232,7 +238,11 @@ mod tests {
         assert!((high - 0.984_756_613_014).abs() < 1e-9, "{high}");
         let separated = [0.1, 0.2, 0.3, 0.8, 0.9];
         let labels = [false, false, false, true, true];
-        assert_eq!(auc_interval(&labels, &separated), (1.0, 1.0));
+        let (low, high) = auc_interval(&labels, &separated);
+        assert!(
+            low.is_nan() && high.is_nan(),
+            "perfect separation: {low}–{high}"
+        );
         let one_positive = [false, false, false, false, true];
         assert!(auc_interval(&one_positive, &separated).0.is_nan());
     }

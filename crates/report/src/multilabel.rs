@@ -490,6 +490,28 @@ pub fn write(dir: &Path, preds: &Predictions, inputs: &Inputs) -> Result<(Evalua
             evaluation.why_undefined()
         ));
     }
+    let separated: Vec<String> = evaluation
+        .findings
+        .iter()
+        .filter(|f| {
+            let auc = f.metric("roc_auc");
+            f.undefined().is_none() && (auc.value == 0.0 || auc.value == 1.0)
+        })
+        .map(|f| {
+            format!(
+                "{} ({} positive, {} negative)",
+                f.finding,
+                f.positives,
+                f.n - f.positives
+            )
+        })
+        .collect();
+    if !separated.is_empty() {
+        notes.note(format!(
+            "ROC AUC separates the classes perfectly for {}: DeLong's variance is 0 there, so no interval is given (a zero-width one would claim a certainty these images cannot give; a bootstrap's would be zero-width too).",
+            separated.join(", ")
+        ));
+    }
     let canvas = plots::Canvas {
         dir,
         dpi: inputs.dpi,
