@@ -120,19 +120,21 @@ pub fn from_manifest(
             ortl_cli::name_list(&info.classes)
         );
     }
+    // Every row as an item: the file it resolves to, shown tidied, and its split.
+    let item = |resolved: PathBuf, split: Split| Item {
+        shown: ortl_manifest::paths::tidy(&resolved),
+        path: resolved,
+        label: None,
+        targets: None,
+        split: Some(split),
+    };
     let rows: Vec<Item> = match &manifest {
         AnyManifest::Classes(m) => m
             .rows
             .iter()
-            .map(|r| {
-                let resolved = m.resolve(r);
-                Item {
-                    shown: ortl_manifest::paths::tidy(&resolved),
-                    path: resolved,
-                    label: info.classes.iter().position(|c| *c == r.class),
-                    targets: None,
-                    split: Some(r.split),
-                }
+            .map(|r| Item {
+                label: info.classes.iter().position(|c| *c == r.class),
+                ..item(m.resolve(r), r.split)
             })
             .collect(),
         AnyManifest::Findings(m) => {
@@ -144,20 +146,14 @@ pub fn from_manifest(
                 .collect();
             m.rows
                 .iter()
-                .map(|r| {
-                    let resolved = m.resolve(r);
-                    Item {
-                        shown: ortl_manifest::paths::tidy(&resolved),
-                        path: resolved,
-                        label: None,
-                        targets: Some(
-                            columns
-                                .iter()
-                                .map(|c| c.and_then(|c| r.targets[c]))
-                                .collect(),
-                        ),
-                        split: Some(r.split),
-                    }
+                .map(|r| Item {
+                    targets: Some(
+                        columns
+                            .iter()
+                            .map(|c| c.and_then(|c| r.targets[c]))
+                            .collect(),
+                    ),
+                    ..item(m.resolve(r), r.split)
                 })
                 .collect()
         }

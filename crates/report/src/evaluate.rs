@@ -25,6 +25,31 @@ pub struct MetricRow {
     pub interval: Interval,
 }
 
+impl MetricRow {
+    /// A metric with its interval by `method`, or with none where the interval is NaN
+    /// (undefined: too few images, a perfect AUC).
+    pub fn new(
+        metric: &str,
+        value: f64,
+        (ci_low, ci_high): (f64, f64),
+        threshold: Option<f64>,
+        method: Interval,
+    ) -> Self {
+        Self {
+            metric: metric.into(),
+            value,
+            ci_low,
+            ci_high,
+            threshold,
+            interval: if ci_low.is_nan() {
+                Interval::None
+            } else {
+                method
+            },
+        }
+    }
+}
+
 /// Everything computed for a binary problem.
 #[derive(Clone, Debug, Serialize)]
 pub struct BinaryEvaluation {
@@ -178,20 +203,9 @@ pub fn binary(
     let mut rows = point
         .into_iter()
         .zip(intervals)
-        .map(
-            |((metric, value, threshold), (ci_low, ci_high))| MetricRow {
-                metric,
-                value,
-                ci_low,
-                ci_high,
-                threshold,
-                interval: if ci_low.is_nan() {
-                    Interval::None
-                } else {
-                    Interval::Bootstrap
-                },
-            },
-        )
+        .map(|((metric, value, threshold), ci)| {
+            MetricRow::new(&metric, value, ci, threshold, Interval::Bootstrap)
+        })
         .collect::<Vec<_>>();
     let confusion = Confusion::at(labels, scores, threshold);
     proportion_intervals(&mut rows, &confusion, proportion);

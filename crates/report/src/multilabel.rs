@@ -147,17 +147,8 @@ pub fn evaluate(preds: &Predictions, settings: Settings) -> Evaluation {
             .map(|&i| findings[i].metric("roc_auc").value),
     );
     let (macro_ci, micro_ci) = average_intervals(preds, &averaged, settings);
-    let row = |metric: &str, value: f64, (ci_low, ci_high): (f64, f64)| MetricRow {
-        metric: metric.into(),
-        value,
-        ci_low,
-        ci_high,
-        threshold: None,
-        interval: if ci_low.is_nan() {
-            Interval::None
-        } else {
-            Interval::Bootstrap
-        },
+    let row = |metric: &str, value: f64, ci: (f64, f64)| {
+        MetricRow::new(metric, value, ci, None, Interval::Bootstrap)
     };
     let name = |i: &usize| findings[*i].finding.clone();
     Evaluation {
@@ -182,19 +173,13 @@ fn finding(
     settings: Settings,
 ) -> Finding {
     let confusion = Confusion::at(labels, scores, threshold);
-    let (ci_low, ci_high) = crate::delong::auc_interval(labels, scores);
-    let mut metrics = vec![MetricRow {
-        metric: "roc_auc".into(),
-        value: roc_auc(labels, scores),
-        ci_low,
-        ci_high,
-        threshold: None,
-        interval: if ci_low.is_nan() {
-            Interval::None
-        } else {
-            Interval::DeLong
-        },
-    }];
+    let mut metrics = vec![MetricRow::new(
+        "roc_auc",
+        roc_auc(labels, scores),
+        crate::delong::auc_interval(labels, scores),
+        None,
+        Interval::DeLong,
+    )];
     let at_threshold = threshold_metrics(&confusion);
     let f1 = |c: &Confusion| {
         threshold_metrics(c)
@@ -216,23 +201,18 @@ fn finding(
             .iter()
             .find(|(name, _)| *name == metric)
             .map_or(f64::NAN, |(_, v)| *v);
-        let (ci_low, ci_high) = if metric == "f1" {
+        let ci = if metric == "f1" {
             (f1_low, f1_high)
         } else {
             (f64::NAN, f64::NAN)
         };
-        metrics.push(MetricRow {
-            metric: metric.into(),
+        metrics.push(MetricRow::new(
+            metric,
             value,
-            ci_low,
-            ci_high,
-            threshold: Some(threshold),
-            interval: if ci_low.is_nan() {
-                Interval::None
-            } else {
-                Interval::Bootstrap
-            },
-        });
+            ci,
+            Some(threshold),
+            Interval::Bootstrap,
+        ));
     }
     proportion_intervals(&mut metrics, &confusion, settings.proportion);
     let positives = labels.iter().filter(|&&y| y).count();
