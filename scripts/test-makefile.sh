@@ -27,6 +27,79 @@ first_run_runs_every_stage() {
   expect_ran "$work/1.log" "split augment train infer report" &&
     grep -q "make all: validation accuracy of $out/run/best.onnx (epoch [12])" "$work/1.log"
 }
+# Issue #39's proof that a refactor changes nothing the pipeline writes: the SHA-256 of each
+# output of the first run against tests/data/output-goldens.tsv (path under OUT, sha256).
+# Two identical runs on one machine write the same bytes (any thread count), except for
+# what normalised_bytes masks. Model bytes follow the CPU's kernels (ONNX Runtime picks
+# them, and the NCHWc block, by instruction set), so the goldens hold for the CPU they were
+# recorded on (run/train.json's conv_layout names its block).
+goldens=tests/data/output-goldens.tsv
+bless="ORTL_BLESS_GOLDENS=1 scripts/test-makefile.sh target/debug"
+# Every golden output, path under OUT: the split's manifest, the tensors, the trained
+# models with their checkpoint and history, the predictions with their heatmaps, and the
+# report's tables and charts (not report.html: it repeats report.md and embeds the PNGs).
+golden_outputs() {
+  (cd "$out" && find manifest.csv tensors run/best.onnx run/model.onnx run/checkpoint \
+    run/history.csv run/train.json predictions.csv cams \
+    report/metrics.json report/metrics.csv report/report.md report/*.svg -type f |
+    LC_ALL=C sort)
+}
+# The outputs holding what differs between two identical runs, hashed with it masked (and
+# nothing else): the temporary folder's path (the paths they record); in train.json the
+# time, commit and ONNX Runtime library path it was trained with; durations and speeds
+# (train.json, checkpoint.json, history.csv's seconds column); and report.md's rows of
+# those (Trained, Software). Numbers, columns and weights stay. Every other output is
+# hashed as written.
+normalised='^(predictions\.csv|tensors/meta\.json|run/(train\.json|history\.csv|checkpoint/checkpoint\.json)|report/(metrics\.json|report\.md))$'
+normalised_bytes() { # PATH-UNDER-OUT
+  local file=$out/$1
+  case $1 in
+    run/train.json | run/checkpoint/checkpoint.json)
+      sed -E -e 's/"(trained_at|git_commit|onnxruntime_library)": *("[^"]*"|null)/"\1": "<dropped>"/g' \
+        -e 's/"(seconds|epoch_seconds|images_per_second)": *[-0-9.eE+]+/"\1": "<dropped>"/g' "$file" ;;
+    run/history.csv)
+      awk -F, -v OFS=, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "seconds") s = i }
+        NR > 1 && s { $s = "<dropped>" } { print }' "$file" ;;
+    report/report.md) grep -vE '^\| (Trained|Software) \|' "$file" ;;
+    *) cat "$file" ;;
+  esac | sed "s|$work|<work>|g"
+}
+output_hashes() {
+  local path
+  {
+    golden_outputs | grep -vE "$normalised" | (cd "$out" && xargs -d '\n' sha256sum) |
+      sed -E 's/^([0-9a-f]{64})  (.*)$/\2\t\1/'
+    golden_outputs | grep -E "$normalised" | while read -r path; do
+      printf '%s\t%s\n' "$path" "$(normalised_bytes "$path" | sha256sum | cut -d' ' -f1)"
+    done
+  } | LC_ALL=C sort
+}
+first_run_outputs_match_the_goldens() {
+  output_hashes > "$work/hashes.tsv"
+  if [[ ${ORTL_BLESS_GOLDENS:-} == 1 ]]; then
+    cp "$work/hashes.tsv" "$goldens"
+    echo "recorded $(wc -l < "$goldens") golden hashes in $goldens"; return
+  fi
+  [[ -f $goldens ]] || { echo "no $goldens; record it with $bless"; return 1; }
+  # join's lines: changed (both hashes differ), or a path only one side has. The many
+  # heatmaps and checkpoint tensors come last, so that the stages' outputs are shown.
+  local problems
+  problems=$(LC_ALL=C join -t $'\t' -a1 -a2 -e '-' -o 0,1.2,2.2 "$goldens" "$work/hashes.tsv" |
+    awk -F'\t' '$2 == "-" { line = "new, not in the goldens: " $1 }
+      $3 == "-" { line = "in the goldens, no longer written: " $1 }
+      $2 != "-" && $3 != "-" { line = $2 == $3 ? "" : "changed: " $1 " (golden " $2 ", now " $3 ")" }
+      line == "" { next }
+      $1 ~ /^(cams|run\/checkpoint)\// { later[n++] = line; next } { print line }
+      END { for (i = 0; i < n; i++) print later[i] }')
+  [[ -z $problems ]] && return
+  local count; count=$(wc -l <<< "$problems")
+  echo "$count of make all's outputs differ from $goldens (changed, new or no longer written):"
+  head -30 <<< "$problems" | sed 's/^/  /'
+  ((count <= 30)) || echo "  … and $((count - 30)) more"
+  echo "A refactor must leave every output byte for byte as it was. If this change is" \
+    "deliberate, re-record with \`$bless\` and say in the commit message why each output changed."
+  return 1
+}
 second_run_runs_nothing() {
   [[ -z $(mk -n all | grep "ortl-") ]] || { echo "make -n would run:"; mk -n all; return 1; }
   mk all > "$work/2.log" 2>&1 && expect_ran "$work/2.log" "" || return 1
@@ -126,6 +199,7 @@ special_files_are_written_not_replaced() {
 }
 
 check "a first make all runs every stage and evaluates best.onnx" first_run_runs_every_stage
+check "the first make all's outputs match $goldens" first_run_outputs_match_the_goldens
 check "a second make all runs nothing, and make -n says so" second_run_runs_nothing
 check "make report runs the report alone, and only when its flags change" report_runs_the_report_alone
 check "a new EPOCHS re-runs train, infer and report, not split or augment" new_epochs_retrain_without_new_tensors
