@@ -12,11 +12,35 @@
 //! `[1, C, 1, ...]`, `centred = x − mean` and `inverse_std = 1/√(variance + ε)`.
 
 use ortl_onnx::builder::{float, int, ints};
+use ortl_onnx::ops::{Infer, OpDef};
+use ortl_onnx::shapes::TypedShape;
 use ortl_onnx::{Graph, GraphBuilder, Node, OnnxError, Tensor, passes};
 
 /// The operator's domain: ortl's own, never seen by a runtime.
 pub const DOMAIN: &str = "ai.ortl";
-pub const OP: &str = ortl_onnx::shapes::BATCH_NORM_TRAINING;
+pub const OP: &str = "BatchNormTraining";
+
+/// The operator's entry, in the registry autodiff's graphs are read with
+/// ([`crate::rules::registry`]).
+pub const OP_DEF: OpDef = OpDef::new(OP).domain(DOMAIN).inputs(3).shape(shapes);
+
+/// y and centred as x; mean, variance and inverse_std per channel, `[1, C, 1, ...]`.
+fn shapes(cx: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
+    let x = cx.x;
+    let mut channel = vec![Some(1), x.shape.get(1).copied().flatten()];
+    channel.extend(std::iter::repeat_n(
+        Some(1),
+        x.shape.len().saturating_sub(2),
+    ));
+    let (full, channel) = (cx.same(x.shape.clone()), cx.same(channel));
+    Ok(vec![
+        full.clone(),
+        channel.clone(),
+        channel.clone(),
+        full,
+        channel,
+    ])
+}
 
 /// The node's outputs, in order.
 pub struct Outputs {

@@ -38,17 +38,82 @@
 use std::collections::{HashMap, HashSet};
 
 use ortl_onnx::builder::{int, ints};
-use ortl_onnx::shapes::{self, TypedShape};
+use ortl_onnx::shapes::TypedShape;
 use ortl_onnx::{Attr, DataType, Graph, Model, Node, OnnxError, Tensor, passes};
 
 /// The operator domain of ORT's blocked CPU kernels.
 pub const DOMAIN: &str = "com.microsoft.nchwc";
 
-/// Element-wise operators that run unchanged on blocked tensors when every operand is a
-/// same-shaped activation or a one-element scalar.
-const ELEMENTWISE: &[&str] = &[
-    "Relu", "Add", "Sub", "Mul", "Where", "Greater", "Cast", "Sum", "Neg",
+/// What a planner sees: the graph, its shapes, and the values planned blocked so far.
+struct Planning<'a> {
+    graph: &'a Graph,
+    shapes: &'a HashMap<String, TypedShape>,
+    block: i64,
+    blocked: &'a HashSet<&'a str>,
+    /// Values written by a `Transpose(·, [0, 3, 1, 2])` from channels-last that blocked
+    /// readers will read (the batch-GEMM dXs).
+    channels_last_results: &'a HashSet<String>,
+}
+
+/// How a node of one operator is rewritten, where it can be.
+type Planner = fn(&Planning, &Node) -> Plan;
+
+/// The operators the pass rewrites; the others stay plain.
+const PLANNERS: &[(&str, Planner)] = &[
+    ("Conv", |p, node| {
+        conv_plan(node, p.graph, p.shapes, p.block, p.blocked, false)
+    }),
+    ("ConvTranspose", |p, node| {
+        conv_plan(node, p.graph, p.shapes, p.block, p.blocked, true)
+    }),
+    // Element-wise operators that run unchanged on blocked tensors when every operand is a
+    // same-shaped activation or a one-element scalar.
+    ("Relu", elementwise),
+    ("Add", elementwise),
+    ("Sub", elementwise),
+    ("Mul", elementwise),
+    ("Where", elementwise),
+    ("Greater", elementwise),
+    ("Cast", elementwise),
+    ("Sum", elementwise),
+    ("Neg", elementwise),
+    ("ReduceSum", channel_sum),
+    ("ReduceMean", channel_sum),
+    ("Shape", shape_of),
+    ("Size", shape_of),
+    ("Transpose", transpose),
 ];
+
+fn elementwise(p: &Planning, node: &Node) -> Plan {
+    elementwise_plan(node, p.shapes, p.blocked)
+}
+
+fn channel_sum(p: &Planning, node: &Node) -> Plan {
+    channel_sum_plan(node, p.graph, p.shapes, p.blocked)
+}
+
+fn shape_of(p: &Planning, node: &Node) -> Plan {
+    if p.blocked.contains(node.inputs[0].as_str())
+        && activation(p.shapes, &node.inputs[0]).is_some_and(|[c, ..]| c % p.block == 0)
+    {
+        Plan::ShapeOf
+    } else {
+        Plan::Plain
+    }
+}
+
+fn transpose(p: &Planning, node: &Node) -> Plan {
+    if node.ints("perm") == Some(&[0, 2, 3, 1][..]) && p.blocked.contains(node.inputs[0].as_str()) {
+        Plan::ChannelsLast
+    } else if node.ints("perm") == Some(&[0, 3, 1, 2][..])
+        && p.channels_last_results.contains(&node.outputs[0])
+        && activation(p.shapes, &node.outputs[0]).is_some()
+    {
+        Plan::FromChannelsLast
+    } else {
+        Plan::Plain
+    }
+}
 
 /// Element-wise operators that also take per-channel `[1, C, 1, 1]` operands on blocked
 /// tensors (a BatchNorm's statistics and affine): each gives 0 on the zero channels that pad
@@ -200,10 +265,10 @@ impl Plan {
 /// Rewrites `model` to ORT's blocked convolutions with channel blocks of `block`.
 pub fn block_convolutions(model: &mut Model, block: i64) -> Result<Blocked, OnnxError> {
     // Shapes computed at run time (beyond what inference follows) leave their values plain.
-    let mut shapes = shapes::infer_partial(&model.graph)?;
+    let mut shapes = crate::rules::registry().infer_partial(&model.graph)?;
     let strided = crate::strided::batch_gemm_dx(&mut model.graph, &shapes);
     if !strided.is_empty() {
-        shapes = shapes::infer_partial(&model.graph)?;
+        shapes = crate::rules::registry().infer_partial(&model.graph)?;
     }
     let mut vetoed = HashSet::new();
     let plans = loop {
@@ -307,33 +372,17 @@ fn plan(
         {
             fused
         } else {
-            match node.op.as_str() {
-                "Conv" => conv_plan(node, graph, shapes, block, &blocked, false),
-                "ConvTranspose" => conv_plan(node, graph, shapes, block, &blocked, true),
-                op if ELEMENTWISE.contains(&op) => elementwise_plan(node, shapes, &blocked),
-                "ReduceSum" | "ReduceMean" => channel_sum_plan(node, graph, shapes, &blocked),
-                "Shape" | "Size"
-                    if blocked.contains(node.inputs[0].as_str())
-                        && activation(shapes, &node.inputs[0])
-                            .is_some_and(|[c, ..]| c % block == 0) =>
-                {
-                    Plan::ShapeOf
-                }
-                "Transpose"
-                    if node.ints("perm") == Some(&[0, 2, 3, 1][..])
-                        && blocked.contains(node.inputs[0].as_str()) =>
-                {
-                    Plan::ChannelsLast
-                }
-                "Transpose"
-                    if node.ints("perm") == Some(&[0, 3, 1, 2][..])
-                        && channels_last_results.contains(&node.outputs[0])
-                        && activation(shapes, &node.outputs[0]).is_some() =>
-                {
-                    Plan::FromChannelsLast
-                }
-                _ => Plan::Plain,
-            }
+            let planning = Planning {
+                graph,
+                shapes,
+                block,
+                blocked: &blocked,
+                channels_last_results,
+            };
+            PLANNERS
+                .iter()
+                .find(|(op, _)| *op == node.op)
+                .map_or(Plan::Plain, |(_, planner)| planner(&planning, node))
         };
         if plan.writes_blocked() {
             blocked.insert(&node.outputs[0]);

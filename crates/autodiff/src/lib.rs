@@ -4,7 +4,7 @@
 //!
 //! - [`grad`]: reverse-mode differentiation over `ortl-onnx` graphs; only values that lead
 //!   from a trainable parameter to the loss get backward ops.
-//! - [`rules`]: one gradient rule per operator family, listed in one table.
+//! - [`rules`]: gradient rules by operator family, each family declaring every operator once.
 //! - [`batch_norm`]: BatchNorm on batch statistics as one node with a closed-form gradient.
 //! - [`blocked`]: ONNX Runtime's blocked (NCHWc) CPU convolutions written into a step graph.
 //! - [`strided`]: a strided convolution's dX on small maps as one batch GEMM (CPU, with

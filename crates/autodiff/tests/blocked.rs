@@ -10,7 +10,7 @@ use ortl_autodiff::batch_norm;
 use ortl_autodiff::blocked::{self, Blocked};
 use ortl_autodiff::gradients;
 use ortl_onnx::builder::{int, ints};
-use ortl_onnx::{DataType, Dim, GraphBuilder, Model, shapes};
+use ortl_onnx::{DataType, Dim, GraphBuilder, Model};
 use ortl_runtime::Feed;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -101,7 +101,7 @@ fn differentiated(mut b: GraphBuilder, y: &str, channels: usize, wrt: &[String])
     ));
     let weighted = b.op("Mul", &[&flat, &weights], vec![]);
     let loss = b.op("ReduceSum", &[&weighted], vec![("keepdims", int(0))]);
-    let shapes = shapes::infer(b.graph()).unwrap();
+    let shapes = ortl_autodiff::rules::registry().infer(b.graph()).unwrap();
     let grads = gradients(&mut b, &loss, wrt, &shapes).unwrap();
     let named: Vec<(String, String)> = grads
         .of

@@ -88,7 +88,7 @@ fn check(case: &str, inputs: Vec<Input>, forward: impl Fn(&mut GraphBuilder, &[S
         })
         .collect();
     let y = forward(&mut b, &names);
-    let y_shape: Vec<i64> = shapes::infer(b.graph()).unwrap()[&y]
+    let y_shape: Vec<i64> = ortl_autodiff::rules::registry().infer(b.graph()).unwrap()[&y]
         .shape
         .iter()
         .map(|d| d.unwrap())
@@ -106,7 +106,7 @@ fn check(case: &str, inputs: Vec<Input>, forward: impl Fn(&mut GraphBuilder, &[S
     batch_norm::lower(&mut forward_graph).unwrap();
     let forward_model = Model::new(forward_graph);
 
-    let shapes = shapes::infer(b.graph()).unwrap();
+    let shapes = ortl_autodiff::rules::registry().infer(b.graph()).unwrap();
     let wrt: Vec<String> = inputs
         .iter()
         .filter(|i| i.grad)

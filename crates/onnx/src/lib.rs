@@ -6,6 +6,9 @@
 //! - [`io`]: `ModelProto` bytes ⇄ [`ir::Model`], external data with path checks.
 //! - [`builder`]: a small wiring API (`input`, `param`, `constant`, `op`) with unique names.
 //! - [`passes`]: validation, topological order, dead-node removal.
+//! - [`ops`]: every operator ortl knows, one entry each, grouped by family; the registry
+//!   that shape inference, folding and opset conversion look operators up in.
+//! - [`shapes`]: static shape inference.
 //! - [`opset`]: imported graphs of opset 7–22 rewritten to ortl's opset.
 //! - [`fold`]: constants and exporters' shape arithmetic evaluated once sizes are fixed.
 //! - [`proto`]: the protobuf types, generated once from `onnx.proto` and checked in.
@@ -15,6 +18,7 @@ pub mod error;
 pub mod fold;
 pub mod io;
 pub mod ir;
+pub mod ops;
 pub mod opset;
 pub mod passes;
 pub mod shapes;

@@ -414,7 +414,7 @@ pub fn build_step(
         Some(penalty) => b.op("Add", &[&data_loss, &penalty], vec![]),
         None => data_loss,
     };
-    let shapes = shapes::infer(b.graph())?;
+    let shapes = ortl_autodiff::rules::registry().infer(b.graph())?;
     let mut grads = gradients(&mut b, &loss, &params, &shapes)?.of;
     let dims: BTreeMap<String, Vec<Dim>> = params
         .iter()

@@ -272,3 +272,33 @@ pub fn pow(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     };
     Ok(vec![da, db])
 }
+
+use super::Gradient::{self, Missing, Rule};
+
+/// Every operator of the family (`ortl_onnx::ops::activation` lists them too) and its gradient.
+pub(super) const GRADIENTS: &[(&str, Gradient)] = &[
+    ("Relu", Rule(relu)),
+    ("Sigmoid", Rule(sigmoid)),
+    ("Tanh", Rule(tanh)),
+    ("Exp", Rule(exp)),
+    ("Log", Rule(log)),
+    ("Sqrt", Rule(sqrt)),
+    ("Abs", Rule(abs)),
+    ("Clip", Rule(clip)),
+    ("HardSigmoid", Rule(hard_sigmoid)),
+    ("HardSwish", Rule(hard_swish)),
+    ("LeakyRelu", Rule(leaky_relu)),
+    ("PRelu", Rule(prelu)),
+    ("Elu", Rule(elu)),
+    ("Selu", Rule(selu)),
+    ("Erf", Rule(erf)),
+    ("Softplus", Rule(softplus)),
+    ("Pow", Rule(pow)),
+    ("Softmax", Rule(softmax)),
+    ("LogSoftmax", Rule(log_softmax)),
+    ("Celu", Missing),
+    ("Gelu", Missing),
+    ("Softsign", Missing),
+    ("Mish", Missing),
+    ("ThresholdedRelu", Missing),
+];

@@ -308,3 +308,9 @@ fn pad_spatial(ctx: &mut Ctx, x: &str, pads: [i64; 4]) -> String {
     ]));
     ctx.b.op("Pad", &[x, &p], vec![])
 }
+
+use super::Gradient::{self, Missing, Rule};
+
+/// Every operator of the family (`ortl_onnx::ops::conv` lists them too) and its gradient.
+pub(super) const GRADIENTS: &[(&str, Gradient)] =
+    &[("Conv", Rule(conv)), ("ConvTranspose", Missing)];

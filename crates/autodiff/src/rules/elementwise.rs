@@ -76,3 +76,35 @@ pub fn div(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     })?;
     Ok(vec![da, db])
 }
+
+use super::Gradient::{self, Missing, Rule};
+
+/// Every operator of the family (`ortl_onnx::ops::elementwise` lists them too) and its gradient.
+pub(super) const GRADIENTS: &[(&str, Gradient)] = &[
+    ("Add", Rule(add)),
+    ("Sub", Rule(sub)),
+    ("Mul", Rule(mul)),
+    ("Div", Rule(div)),
+    ("Neg", Rule(neg)),
+    ("Sum", Rule(sum)),
+    ("Mod", Missing),
+    ("Mean", Missing),
+    ("Max", Missing),
+    ("Min", Missing),
+    ("Reciprocal", Missing),
+    ("Where", Missing),
+    // Rounding: steps, flat almost everywhere.
+    ("Floor", Gradient::None),
+    ("Ceil", Gradient::None),
+    ("Round", Gradient::None),
+    ("Sign", Gradient::None),
+    // Comparisons and logic: boolean outputs.
+    ("Equal", Gradient::None),
+    ("Less", Gradient::None),
+    ("Greater", Gradient::None),
+    ("LessOrEqual", Gradient::None),
+    ("GreaterOrEqual", Gradient::None),
+    ("And", Gradient::None),
+    ("Or", Gradient::None),
+    ("Not", Gradient::None),
+];

@@ -128,3 +128,12 @@ fn batched_matmul(ctx: &mut Ctx, g: &str, a: &str, b: &str) -> Grads {
     };
     Ok(vec![da, db])
 }
+
+use super::Gradient::{self, Missing, Rule};
+
+/// Every operator of the family (`ortl_onnx::ops::matmul` lists them too) and its gradient.
+pub(super) const GRADIENTS: &[(&str, Gradient)] = &[
+    ("Gemm", Rule(gemm)),
+    ("MatMul", Rule(matmul)),
+    ("Einsum", Missing),
+];

@@ -198,3 +198,15 @@ pub fn layer_norm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     out.truncate(ctx.node.inputs.len());
     Ok(out)
 }
+
+use super::Gradient::{self, Missing, Rule};
+
+/// Every operator of the family (`ortl_onnx::ops::norm` lists them too) and its gradient.
+pub(super) const GRADIENTS: &[(&str, Gradient)] = &[
+    ("BatchNormalization", Rule(batch_norm_inference)),
+    (crate::batch_norm::OP, Rule(batch_norm_training)),
+    ("LayerNormalization", Rule(layer_norm)),
+    ("InstanceNormalization", Missing),
+    ("LpNormalization", Missing),
+    ("LRN", Missing),
+];

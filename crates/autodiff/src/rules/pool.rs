@@ -144,3 +144,11 @@ pub fn average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         ],
     ))])
 }
+
+use super::Gradient::{self, Rule};
+
+/// Every operator of the family (`ortl_onnx::ops::pool` lists them too) and its gradient.
+pub(super) const GRADIENTS: &[(&str, Gradient)] = &[
+    ("MaxPool", Rule(max_pool)),
+    ("AveragePool", Rule(average_pool)),
+];

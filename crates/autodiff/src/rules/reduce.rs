@@ -146,3 +146,25 @@ pub fn cum_sum(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     );
     Ok(first_only(ctx, dx))
 }
+
+use super::Gradient::{self, Missing, Rule};
+
+/// Every operator of the family (`ortl_onnx::ops::reduce` lists them too) and its gradient.
+pub(super) const GRADIENTS: &[(&str, Gradient)] = &[
+    ("ReduceSum", Rule(reduce_sum)),
+    ("ReduceMean", Rule(reduce_mean)),
+    ("CumSum", Rule(cum_sum)),
+    ("GlobalAveragePool", Rule(global_average_pool)),
+    ("ReduceMax", Missing),
+    ("ReduceMin", Missing),
+    ("ReduceProd", Missing),
+    ("ReduceL1", Missing),
+    ("ReduceL2", Missing),
+    ("ReduceSumSquare", Missing),
+    ("ReduceLogSumExp", Missing),
+    ("ReduceLogSum", Missing),
+    ("GlobalMaxPool", Missing),
+    // Indices of extremes: integers (shape inference does not know these yet).
+    ("ArgMax", Gradient::None),
+    ("ArgMin", Gradient::None),
+];

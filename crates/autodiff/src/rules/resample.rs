@@ -216,3 +216,9 @@ pub fn pad(ctx: &mut Ctx, g: String, mode: &str, pads: &[i64]) -> Grads {
     let dx = apply(ctx, g, height, width);
     Ok(first_only(ctx, dx))
 }
+
+use super::Gradient::{self, Missing, Rule};
+
+/// Every operator of the family (`ortl_onnx::ops::resample` lists them too) and its gradient.
+pub(super) const GRADIENTS: &[(&str, Gradient)] =
+    &[("Resize", Rule(resize)), ("Upsample", Missing)];

@@ -239,3 +239,34 @@ pub fn gather(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     };
     Ok(first_only(ctx, dx))
 }
+
+use super::Gradient::{self, Missing, Rule};
+
+/// Every operator of the family (`ortl_onnx::ops::shape` lists them too) and its gradient.
+pub(super) const GRADIENTS: &[(&str, Gradient)] = &[
+    ("Identity", Rule(identity)),
+    ("Dropout", Rule(identity)),
+    ("Cast", Rule(cast)),
+    ("Reshape", Rule(reshape)),
+    ("Flatten", Rule(reshape)),
+    ("Squeeze", Rule(reshape)),
+    ("Unsqueeze", Rule(reshape)),
+    ("Transpose", Rule(transpose)),
+    ("Concat", Rule(concat)),
+    ("Pad", Rule(pad)),
+    ("Slice", Rule(slice)),
+    ("Split", Rule(split)),
+    ("Gather", Rule(gather)),
+    ("Expand", Rule(expand)),
+    ("Range", Missing),
+    ("ScatterElements", Missing),
+    ("ScatterND", Missing),
+    // A constant has no inputs to differentiate.
+    ("Constant", Gradient::None),
+    // Shapes and positions: integers read off their input, not its values (NonZero is unknown
+    // to shape inference yet).
+    ("Shape", Gradient::None),
+    ("Size", Gradient::None),
+    ("ConstantOfShape", Gradient::None),
+    ("NonZero", Gradient::None),
+];

@@ -1,0 +1,250 @@
+//! Broadcasting arithmetic, comparisons and logic, and element-wise rounding.
+//! https://onnx.ai/onnx/operators/onnx__Add.html (Sub, Mul, Div, Mod, Sum, Mean, Max, Min,
+//! Equal, Less, Greater, LessOrEqual, GreaterOrEqual, And, Or, Where alike): numpy
+//! broadcasting, comparisons and logic giving booleans. Shape arithmetic folds: the batch
+//! survives multiplying by 1, dividing by 1 and adding 0.
+
+use crate::OnnxError;
+use crate::fold::{Batch, Element, Folding, Known, Unknown, Value};
+use crate::ir::DataType;
+use crate::ops::{Check, Infer, OpDef, same_shape};
+use crate::shapes::{TypedShape, broadcast, shown};
+
+pub(super) const OPS: &[OpDef] = &[
+    OpDef::new("Add").shape(broadcasting).fold(fold_arithmetic),
+    OpDef::new("Sub").shape(broadcasting).fold(fold_arithmetic),
+    OpDef::new("Mul").shape(broadcasting).fold(fold_arithmetic),
+    OpDef::new("Div").shape(broadcasting).fold(fold_arithmetic),
+    OpDef::new("Mod")
+        .since(10)
+        .inputs(2)
+        .check(check_mod)
+        .shape(broadcasting)
+        .fold(fold_arithmetic),
+    OpDef::new("Sum").shape(broadcasting),
+    OpDef::new("Mean").shape(broadcasting),
+    OpDef::new("Max").shape(broadcasting).fold(fold_arithmetic),
+    OpDef::new("Min").shape(broadcasting).fold(fold_arithmetic),
+    OpDef::new("Neg").shape(same_shape).fold(fold_unary),
+    OpDef::new("Reciprocal").shape(same_shape),
+    OpDef::new("Floor").shape(same_shape).fold(fold_unary),
+    OpDef::new("Ceil").shape(same_shape).fold(fold_unary),
+    OpDef::new("Round").since(11).shape(same_shape),
+    OpDef::new("Sign").since(9).shape(same_shape),
+    OpDef::new("Equal").shape(broadcasting),
+    OpDef::new("Less").shape(broadcasting),
+    OpDef::new("Greater").shape(broadcasting),
+    OpDef::new("LessOrEqual").since(12).shape(broadcasting),
+    OpDef::new("GreaterOrEqual").since(12).shape(broadcasting),
+    OpDef::new("And").shape(broadcasting),
+    OpDef::new("Or").shape(broadcasting),
+    OpDef::new("Not").shape(same_shape),
+    OpDef::new("Where").since(9).inputs(3).shape(broadcasting),
+];
+
+/// Floats need fmod=1: ONNX defines fmod=0 (Python's modulo) for integers only.
+fn check_mod(cx: &Check) -> Result<(), OnnxError> {
+    let Check { node, inputs } = *cx;
+    let fmod = node.int("fmod").unwrap_or(0);
+    if fmod != 0 && fmod != 1 {
+        return Err(node.error(format!("fmod {fmod}: ONNX defines 0 and 1")));
+    }
+    let float = inputs[0].is_some_and(|t| {
+        matches!(
+            t.dtype,
+            DataType::Float | DataType::Double | DataType::Other(10 | 16)
+        )
+    });
+    if float && fmod == 0 {
+        return Err(node.error(
+            "Mod of floating-point inputs needs fmod=1 (ONNX defines fmod=0 for integers only)",
+        ));
+    }
+    Ok(())
+}
+
+/// Every input broadcast together; comparisons and logic give booleans, Where its values'
+/// type, the rest input 0's.
+pub(super) fn broadcasting(cx: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
+    let Infer {
+        node, inputs, x, ..
+    } = *cx;
+    let mut shape = x.shape.clone();
+    for i in 1..inputs.len() {
+        let other = &cx.input(i)?.shape;
+        shape = broadcast(&shape, other).ok_or_else(|| {
+            node.error(format!(
+                "shapes {} and {} do not broadcast",
+                shown(&shape),
+                shown(other)
+            ))
+        })?;
+    }
+    let dtype = match node.op.as_str() {
+        "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" => {
+            DataType::Bool
+        }
+        "Where" => cx.input(1)?.dtype,
+        _ => x.dtype,
+    };
+    Ok(vec![TypedShape { dtype, shape }])
+}
+
+/// Two operands, one of them possibly a scalar broadcast over the other.
+pub(super) fn fold_arithmetic(f: &Folding) -> Option<Vec<Value>> {
+    let node = f.node;
+    let (a, b) = (f.input(0)?, f.input(1)?);
+    let op = match node.op.as_str() {
+        "Mod" if node.int("fmod") == Some(1) => "FMod",
+        op => op,
+    };
+    let dims = f.out_dims(0)?;
+    let n = dims.iter().product::<i64>() as usize;
+    let at = |v: &Value, k: usize| {
+        if v.data.len() == 1 {
+            Some(v.data[0])
+        } else if v.data.len() == n {
+            Some(v.data[k])
+        } else {
+            None
+        }
+    };
+    let integer = a.dtype != DataType::Float && a.dtype != DataType::Double;
+    let data = (0..n)
+        .map(|k| Some(arithmetic(op, at(a, k)?, at(b, k)?, integer)))
+        .collect::<Option<Vec<_>>>()?;
+    Some(vec![Value {
+        dtype: a.dtype,
+        dims,
+        data,
+    }])
+}
+
+fn arithmetic(op: &str, a: Element, b: Element, integer: bool) -> Element {
+    match (a, b) {
+        (Known(x), Known(y)) => match op {
+            "Add" => Known(x + y),
+            "Sub" => Known(x - y),
+            "Mul" => Known(x * y),
+            "Div" if y == 0.0 => Unknown,
+            // Integer division truncates, as ONNX Runtime's does.
+            "Div" if integer => Known((x / y).trunc()),
+            "Div" => Known(x / y),
+            "Max" => Known(x.max(y)),
+            "Min" => Known(x.min(y)),
+            "Pow" => Known(x.powf(y)),
+            "Mod" | "FMod" if y == 0.0 => Unknown,
+            // C's fmod: the sign of the dividend (Rust's `%`).
+            "FMod" => Known(x % y),
+            // Python's: the sign of the divisor.
+            "Mod" => {
+                let r = x % y;
+                Known(if r != 0.0 && (r < 0.0) != (y < 0.0) {
+                    r + y
+                } else {
+                    r
+                })
+            }
+            _ => Unknown,
+        },
+        (Batch, Known(y)) | (Known(y), Batch) if op == "Mul" && y == 1.0 => Batch,
+        (Batch, Known(y))
+            if (op == "Div" && y == 1.0) || ((op == "Add" || op == "Sub") && y == 0.0) =>
+        {
+            Batch
+        }
+        _ => Unknown,
+    }
+}
+
+/// One function of each element (Floor, Ceil, Neg, Sqrt).
+pub(super) fn fold_unary(f: &Folding) -> Option<Vec<Value>> {
+    let x = f.input(0)?;
+    let op: fn(f64) -> f64 = match f.node.op.as_str() {
+        "Floor" => f64::floor,
+        "Ceil" => f64::ceil,
+        "Neg" => |v| -v,
+        _ => f64::sqrt,
+    };
+    let data = x
+        .data
+        .iter()
+        .map(|&e| {
+            if let Known(v) = e {
+                Known(op(v))
+            } else {
+                Unknown
+            }
+        })
+        .collect();
+    f.same_data(data, x.dtype)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Tensor;
+    use crate::builder::int;
+    use crate::ir::DataType;
+    use crate::ops::testing::{folded, one_node};
+
+    /// refuses floats without fmod=1 (ONNX defines fmod=0 for integers only).
+    #[test]
+    fn mod_broadcasts_and_keeps_its_input_type() {
+        let (n, k) = (None, Some);
+        let y = one_node(
+            "Mod",
+            &[(DataType::Int64, &[n, k(3)]), (DataType::Int64, &[k(1)])],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(y.shape, [n, k(3)]);
+        assert_eq!(y.dtype, DataType::Int64);
+        let y = one_node(
+            "Mod",
+            &[(DataType::Float, &[k(2), k(3)]), (DataType::Float, &[k(3)])],
+            vec![("fmod", int(1))],
+        )
+        .unwrap();
+        assert_eq!((y.dtype, y.shape), (DataType::Float, vec![k(2), k(3)]));
+        let err = one_node(
+            "Mod",
+            &[(DataType::Float, &[k(2)]), (DataType::Float, &[k(2)])],
+            vec![],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("Mod") && err.contains("fmod=1"), "{err}");
+        assert!(
+            one_node(
+                "Mod",
+                &[(DataType::Int64, &[k(2)]), (DataType::Int64, &[k(3)])],
+                vec![]
+            )
+            .is_err()
+        );
+    }
+
+    /// Python's modulo (the sign of the divisor) for fmod=0, C's fmod (the sign of the
+    /// dividend) for fmod=1, broadcasting a scalar divisor; values from numpy's `np.mod`
+    /// and `np.fmod`.
+    #[test]
+    fn mod_folds_with_both_sign_conventions() {
+        let a = Tensor::i64(&[4], vec![7, -7, 7, -7]);
+        let b = Tensor::i64(&[4], vec![3, 3, -3, -3]);
+        let python = folded("Mod", &[a.clone(), b.clone()], vec![]);
+        assert_eq!(python.as_i64(), Some(&[1, 2, -2, -1][..]));
+        let c = folded("Mod", &[a.clone(), b], vec![("fmod", int(1))]);
+        assert_eq!(c.as_i64(), Some(&[1, -1, 1, -1][..]));
+        let by_scalar = folded("Mod", &[a, Tensor::i64(&[], vec![4])], vec![]);
+        assert_eq!(by_scalar.as_i64(), Some(&[3, 1, 3, 1][..]));
+        let float = folded(
+            "Mod",
+            &[
+                Tensor::f32(&[2], vec![5.5, -5.5]),
+                Tensor::f32(&[], vec![2.0]),
+            ],
+            vec![("fmod", int(1))],
+        );
+        assert_eq!(float.as_f32(), Some(&[1.5, -1.5][..]));
+    }
+}
