@@ -6,6 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::ir::{Attr, DataType, Dim, Graph, Node, Tensor, ValueInfo};
 
+mod typed;
+pub use typed::{Conv, Gemm, Pool};
+
 pub struct GraphBuilder {
     graph: Graph,
     counter: usize,
@@ -98,7 +101,9 @@ impl GraphBuilder {
         name
     }
 
-    /// Adds a one-output node and returns its output's name.
+    /// Adds a one-output node and returns its output's name. The typed methods (`add`,
+    /// `conv`, …, in `typed.rs`) are the way to emit an operator ortl chooses; this string
+    /// form is for operators that are data: nodes copied through from an imported graph.
     pub fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>) -> String {
         self.op_n(op, inputs, 1, attrs).remove(0)
     }

@@ -4,7 +4,8 @@
 //! - [`ir`]: the in-memory model — nodes wired by tensor names, as in ONNX itself, so a
 //!   reader sees the graph in it; initializers as typed tensors.
 //! - [`io`]: `ModelProto` bytes ⇄ [`ir::Model`], external data with path checks.
-//! - [`builder`]: a small wiring API (`input`, `param`, `constant`, `op`) with unique names.
+//! - [`builder`]: a small wiring API (`input`, `param`, `constant`, typed operators such as
+//!   `conv` and `mul`) with unique names.
 //! - [`passes`]: validation, topological order, dead-node removal.
 //! - [`opset`]: imported graphs of opset 7–22 rewritten to ortl's opset.
 //! - [`fold`]: constants and exporters' shape arithmetic evaluated once sizes are fixed.
