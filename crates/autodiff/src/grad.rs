@@ -190,5 +190,5 @@ fn sum(b: &mut GraphBuilder, mut parts: Vec<String>) -> String {
         return parts.remove(0);
     }
     let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-    b.op("Sum", &refs, vec![])
+    b.sum(&refs)
 }

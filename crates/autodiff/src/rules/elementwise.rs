@@ -47,32 +47,32 @@ pub fn sub(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let g = g0(ctx, grads)?;
     Ok(vec![
         back(ctx, 0, |_| g.clone())?,
-        back(ctx, 1, |b| b.op("Neg", &[&g], vec![]))?,
+        back(ctx, 1, |b| b.neg(&g))?,
     ])
 }
 
 pub fn neg(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let g = g0(ctx, grads)?;
-    Ok(vec![Some(ctx.b.op("Neg", &[&g], vec![]))])
+    Ok(vec![Some(ctx.b.neg(&g))])
 }
 
 pub fn mul(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let g = g0(ctx, grads)?;
     let (a, b_in) = (ctx.input(0).to_string(), ctx.input(1).to_string());
     Ok(vec![
-        back(ctx, 0, |b| b.op("Mul", &[&g, &b_in], vec![]))?,
-        back(ctx, 1, |b| b.op("Mul", &[&g, &a], vec![]))?,
+        back(ctx, 0, |b| b.mul(&g, &b_in))?,
+        back(ctx, 1, |b| b.mul(&g, &a))?,
     ])
 }
 
 pub fn div(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let g = g0(ctx, grads)?;
     let (b_in, y) = (ctx.input(1).to_string(), ctx.output(0).to_string());
-    let da = back(ctx, 0, |b| b.op("Div", &[&g, &b_in], vec![]))?;
+    let da = back(ctx, 0, |b| b.div(&g, &b_in))?;
     let db = back(ctx, 1, |b| {
-        let gy = b.op("Mul", &[&g, &y], vec![]);
-        let q = b.op("Div", &[&gy, &b_in], vec![]);
-        b.op("Neg", &[&q], vec![])
+        let gy = b.mul(&g, &y);
+        let q = b.div(&gy, &b_in);
+        b.neg(&q)
     })?;
     Ok(vec![da, db])
 }

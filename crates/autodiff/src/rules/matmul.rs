@@ -5,7 +5,7 @@
 //! dA = G·Bᵀ and dB = Σ over leading axes of Aᵀ·G; with a batched B the same products
 //! over the last two axes, summed over broadcast axes.
 
-use ortl_onnx::builder::{float, int, ints};
+use ortl_onnx::builder::Gemm;
 
 use crate::AutodiffError;
 use crate::emit::{reshape, scalar, unbroadcast};
@@ -22,26 +22,25 @@ pub fn gemm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let trans_b = ctx.node.int("transB").unwrap_or(0) == 1;
     let alpha = ctx.node.float("alpha").unwrap_or(1.0);
     let beta = ctx.node.float("beta").unwrap_or(1.0);
-    let attrs = |ta: bool, tb: bool| {
-        vec![
-            ("transA", int(i64::from(ta))),
-            ("transB", int(i64::from(tb))),
-            ("alpha", float(alpha)),
-        ]
+    let attrs = |ta: bool, tb: bool| Gemm {
+        trans_a: Some(ta),
+        trans_b: Some(tb),
+        alpha: Some(alpha),
+        beta: None,
     };
     let da = ctx.needs[0].then(|| {
         // A' = G·B'ᵀ; stored A = A' or A'ᵀ.
         if trans_a {
-            ctx.b.op("Gemm", &[&b, &g], attrs(trans_b, true))
+            ctx.b.gemm(&b, &g, None, &attrs(trans_b, true))
         } else {
-            ctx.b.op("Gemm", &[&g, &b], attrs(false, !trans_b))
+            ctx.b.gemm(&g, &b, None, &attrs(false, !trans_b))
         }
     });
     let db = ctx.needs[1].then(|| {
         if trans_b {
-            ctx.b.op("Gemm", &[&g, &a], attrs(true, trans_a))
+            ctx.b.gemm(&g, &a, None, &attrs(true, trans_a))
         } else {
-            ctx.b.op("Gemm", &[&a, &g], attrs(!trans_a, false))
+            ctx.b.gemm(&a, &g, None, &attrs(!trans_a, false))
         }
     });
     let dc = match ctx.needs.get(2) {
@@ -52,7 +51,7 @@ pub fn gemm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
                 g.clone()
             } else {
                 let s = scalar(ctx.b, beta);
-                ctx.b.op("Mul", &[&g, &s], vec![])
+                ctx.b.mul(&g, &s)
             };
             Some(unbroadcast(ctx.b, &scaled, &out_shape, &c_shape))
         }
@@ -80,10 +79,10 @@ pub fn matmul(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     }
     let da = match (ctx.needs[0], a_rank) {
         (false, _) => None,
-        (true, 2) => Some(ctx.b.op("Gemm", &[&g, &b], vec![("transB", int(1))])),
+        (true, 2) => Some(ctx.b.gemm(&g, &b, None, &Gemm::B_TRANSPOSED)),
         (true, _) => {
-            let bt = ctx.b.op("Transpose", &[&b], vec![]);
-            Some(ctx.b.op("MatMul", &[&g, &bt], vec![]))
+            let bt = ctx.b.reverse_axes(&b);
+            Some(ctx.b.matmul(&g, &bt))
         }
     };
     let db = if ctx.needs[1] {
@@ -91,7 +90,7 @@ pub fn matmul(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         let n = ctx.dims(ctx.output(0))?[a_rank - 1];
         let a2 = reshape(ctx.b, &a, &[-1, k]);
         let g2 = reshape(ctx.b, &g, &[-1, n]);
-        Some(ctx.b.op("Gemm", &[&a2, &g2], vec![("transA", int(1))]))
+        Some(ctx.b.gemm(&a2, &g2, None, &Gemm::A_TRANSPOSED))
     } else {
         None
     };
@@ -108,11 +107,11 @@ fn batched_matmul(ctx: &mut Ctx, g: &str, a: &str, b: &str) -> Grads {
     let swapped = |ctx: &mut Ctx, x: &str, rank: usize| {
         let mut perm: Vec<i64> = (0..rank as i64).collect();
         perm.swap(rank - 2, rank - 1);
-        ctx.b.op("Transpose", &[x], vec![("perm", ints(&perm))])
+        ctx.b.transpose(x, &perm)
     };
     let da = if ctx.needs[0] {
         let bt = swapped(ctx, b, b_shape.len());
-        let full = ctx.b.op("MatMul", &[g, &bt], vec![]);
+        let full = ctx.b.matmul(g, &bt);
         let full_shape = [batch, &a_shape[a_shape.len() - 2..]].concat();
         Some(unbroadcast(ctx.b, &full, &full_shape, &a_shape))
     } else {
@@ -120,7 +119,7 @@ fn batched_matmul(ctx: &mut Ctx, g: &str, a: &str, b: &str) -> Grads {
     };
     let db = if ctx.needs[1] {
         let at = swapped(ctx, a, a_shape.len());
-        let full = ctx.b.op("MatMul", &[&at, g], vec![]);
+        let full = ctx.b.matmul(&at, g);
         let full_shape = [batch, &b_shape[b_shape.len() - 2..]].concat();
         Some(unbroadcast(ctx.b, &full, &full_shape, &b_shape))
     } else {

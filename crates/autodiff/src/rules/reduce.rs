@@ -5,6 +5,7 @@
 //! at or after it along the axis (before it when reversed), so the gradient is the CumSum of
 //! the output's gradient in the other direction, equally exclusive.
 
+use ortl_onnx::DataType;
 use ortl_onnx::Tensor;
 
 use crate::AutodiffError;
@@ -69,16 +70,15 @@ fn spread(ctx: &mut Ctx, g: &str, axes: &[usize], scale: Scale) -> Result<String
     let g = match scale {
         Scale::Static(s) => {
             let s = scalar(ctx.b, s);
-            ctx.b.op("Mul", &[&g, &s], vec![])
+            ctx.b.mul(&g, &s)
         }
         Scale::Dynamic => {
-            let float = ortl_onnx::Attr::Int(i64::from(ortl_onnx::DataType::Float.onnx()));
-            let size_in = ctx.b.op("Size", &[&x], vec![]);
-            let size_out = ctx.b.op("Size", &[ctx.node.outputs[0].as_str()], vec![]);
-            let size_in = ctx.b.op("Cast", &[&size_in], vec![("to", float.clone())]);
-            let size_out = ctx.b.op("Cast", &[&size_out], vec![("to", float)]);
-            let count = ctx.b.op("Div", &[&size_in, &size_out], vec![]);
-            ctx.b.op("Div", &[&g, &count], vec![])
+            let size_in = ctx.b.size(&x);
+            let size_out = ctx.b.size(ctx.node.outputs[0].as_str());
+            let size_in = ctx.b.cast(&size_in, DataType::Float);
+            let size_out = ctx.b.cast(&size_out, DataType::Float);
+            let count = ctx.b.div(&size_in, &size_out);
+            ctx.b.div(&g, &count)
         }
         Scale::None => g,
     };
@@ -136,13 +136,6 @@ pub fn cum_sum(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let axis = ctx.input(1).to_string();
     let exclusive = ctx.node.int("exclusive").unwrap_or(0);
     let reverse = ctx.node.int("reverse").unwrap_or(0);
-    let dx = ctx.b.op(
-        "CumSum",
-        &[&g, &axis],
-        vec![
-            ("exclusive", ortl_onnx::Attr::Int(exclusive)),
-            ("reverse", ortl_onnx::Attr::Int(1 - reverse)),
-        ],
-    );
+    let dx = ctx.b.cum_sum(&g, &axis, exclusive != 0, reverse == 0);
     Ok(first_only(ctx, dx))
 }

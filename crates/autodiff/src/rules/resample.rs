@@ -52,11 +52,11 @@ fn apply(ctx: &mut Ctx, g: String, height: Option<Matrix>, width: Option<Matrix>
     let mut dx = g;
     if let Some(h) = height {
         let ht = ctx.b.constant(h.transposed());
-        dx = ctx.b.op("MatMul", &[&ht, &dx], vec![]);
+        dx = ctx.b.matmul(&ht, &dx);
     }
     if let Some(w) = width {
         let w = ctx.b.constant(w.tensor());
-        dx = ctx.b.op("MatMul", &[&dx, &w], vec![]);
+        dx = ctx.b.matmul(&dx, &w);
     }
     dx
 }

@@ -9,7 +9,7 @@
 use ortl_onnx::Tensor;
 
 use crate::AutodiffError;
-use crate::emit::{expand_like, reshape_like, scalar, transpose as emit_transpose, unbroadcast};
+use crate::emit::{expand_like, reshape_like, scalar, unbroadcast};
 use crate::grad::Ctx;
 
 type Grads = Result<Vec<Option<String>>, AutodiffError>;
@@ -59,7 +59,7 @@ pub fn transpose(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     for (i, &p) in perm.iter().enumerate() {
         inverse[p as usize] = i as i64;
     }
-    Ok(vec![Some(emit_transpose(ctx.b, &g, &inverse))])
+    Ok(vec![Some(ctx.b.transpose(&g, &inverse))])
 }
 
 pub fn concat(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
@@ -76,7 +76,7 @@ pub fn concat(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
             let starts = ctx.b.constant(Tensor::i64s(&[start]));
             let ends = ctx.b.constant(Tensor::i64s(&[start + size]));
             let axes = ctx.b.constant(Tensor::i64s(&[axis]));
-            Some(ctx.b.op("Slice", &[&g, &starts, &ends, &axes], vec![]))
+            Some(ctx.b.slice(&g, &starts, &ends, Some(&axes), None))
         } else {
             None
         });
@@ -117,7 +117,7 @@ pub fn pad(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         ctx.b.constant(Tensor::i64s(&starts)),
         ctx.b.constant(Tensor::i64s(&ends)),
     );
-    let dx = ctx.b.op("Slice", &[&g, &starts, &ends], vec![]);
+    let dx = ctx.b.slice(&g, &starts, &ends, None, None);
     Ok(first_only(ctx, dx))
 }
 
@@ -144,11 +144,7 @@ pub fn split(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         })
         .collect();
     let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-    let dx = ctx.b.op(
-        "Concat",
-        &refs,
-        vec![("axis", ortl_onnx::builder::int(axis))],
-    );
+    let dx = ctx.b.concat(&refs, axis);
     Ok(first_only(ctx, dx))
 }
 
@@ -175,7 +171,7 @@ pub fn slice(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         pads[rank + axis] = n - first - len;
     }
     let pads = ctx.b.constant(Tensor::i64s(&pads));
-    let dx = ctx.b.op("Pad", &[&g, &pads], vec![]);
+    let dx = ctx.b.pad(&g, &pads);
     Ok(first_only(ctx, dx))
 }
 
@@ -210,12 +206,12 @@ pub fn gather(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         0 => {
             let k = index(indices[0]);
             let axes = ctx.b.constant(Tensor::i64s(&[axis]));
-            let unsqueezed = ctx.b.op("Unsqueeze", &[&g, &axes], vec![]);
+            let unsqueezed = ctx.b.unsqueeze(&g, &axes);
             let mut pads = vec![0i64; 2 * rank as usize];
             pads[axis as usize] = k;
             pads[(rank + axis) as usize] = n - 1 - k;
             let pads = ctx.b.constant(Tensor::i64s(&pads));
-            ctx.b.op("Pad", &[&unsqueezed, &pads], vec![])
+            ctx.b.pad(&unsqueezed, &pads)
         }
         1 => {
             let len = indices.len();
@@ -227,13 +223,13 @@ pub fn gather(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
             // Move the gathered axis last, multiply by the one-hot matrix, move it back.
             let mut perm: Vec<i64> = (0..rank).filter(|&a| a != axis).collect();
             perm.push(axis);
-            let moved = emit_transpose(ctx.b, &g, &perm);
-            let spread = ctx.b.op("MatMul", &[&moved, &s], vec![]);
+            let moved = ctx.b.transpose(&g, &perm);
+            let spread = ctx.b.matmul(&moved, &s);
             let mut inverse = vec![0i64; rank as usize];
             for (i, &p) in perm.iter().enumerate() {
                 inverse[p as usize] = i as i64;
             }
-            emit_transpose(ctx.b, &spread, &inverse)
+            ctx.b.transpose(&spread, &inverse)
         }
         _ => return Err(ctx.error("gradient of a Gather with indices of rank above 1")),
     };

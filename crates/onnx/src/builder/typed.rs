@@ -179,6 +179,8 @@ no_attributes! {
     greater(a, b) => "Greater";
     less(a, b) => "Less";
     equal(a, b) => "Equal";
+    greater_or_equal(a, b) => "GreaterOrEqual";
+    less_or_equal(a, b) => "LessOrEqual";
     and(a, b) => "And";
     neg(x) => "Neg";
     abs(x) => "Abs";
@@ -248,6 +250,11 @@ impl GraphBuilder {
 
     pub fn transpose(&mut self, x: &str, perm: &[i64]) -> String {
         self.op("Transpose", &[x], vec![("perm", ints(perm))])
+    }
+
+    /// Transpose without `perm`: the axes reversed.
+    pub fn reverse_axes(&mut self, x: &str) -> String {
+        self.op("Transpose", &[x], vec![])
     }
 
     pub fn flatten(&mut self, x: &str, axis: i64) -> String {
