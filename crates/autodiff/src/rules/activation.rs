@@ -12,27 +12,19 @@ use ortl_onnx::{DataType, GraphBuilder};
 
 use crate::AutodiffError;
 use crate::emit::{reduce_sum, scalar, unbroadcast};
-use crate::grad::Ctx;
-
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
-
-fn g0(ctx: &Ctx, grads: &[Option<String>]) -> Result<String, AutodiffError> {
-    grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))
-}
+use crate::grad::{Ctx, Grads};
 
 /// `g` where `x > 0`, else 0.
-pub fn relu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn relu(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let y = ctx.output(0).to_string();
     let zero = scalar(ctx.b, 0.0);
     let positive = ctx.b.greater(&y, &zero);
     Ok(vec![Some(keep_where(ctx, &positive, &g))])
 }
 
-pub fn sigmoid(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn sigmoid(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let y = ctx.output(0).to_string();
     let one = scalar(ctx.b, 1.0);
     let one_minus = ctx.b.sub(&one, &y);
@@ -40,8 +32,8 @@ pub fn sigmoid(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     Ok(vec![Some(ctx.b.mul(&g, &slope))])
 }
 
-pub fn tanh(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn tanh(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let y = ctx.output(0).to_string();
     let one = scalar(ctx.b, 1.0);
     let y2 = ctx.b.mul(&y, &y);
@@ -49,36 +41,36 @@ pub fn tanh(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     Ok(vec![Some(ctx.b.mul(&g, &slope))])
 }
 
-pub fn exp(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn exp(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let y = ctx.output(0).to_string();
     Ok(vec![Some(ctx.b.mul(&g, &y))])
 }
 
-pub fn log(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn log(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     Ok(vec![Some(ctx.b.div(&g, &x))])
 }
 
-pub fn sqrt(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn sqrt(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let y = ctx.output(0).to_string();
     let two = scalar(ctx.b, 2.0);
     let denom = ctx.b.mul(&two, &y);
     Ok(vec![Some(ctx.b.div(&g, &denom))])
 }
 
-pub fn abs(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn abs(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let sign = ctx.b.sign(&x);
     Ok(vec![Some(ctx.b.mul(&g, &sign))])
 }
 
 /// Passes `g` where `min ≤ x ≤ max` (bounds are optional inputs 1 and 2).
-pub fn clip(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn clip(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let mut inside: Option<String> = None;
     let within: [(usize, Compare); 2] = [
@@ -110,8 +102,8 @@ fn axis(ctx: &Ctx) -> Result<i64, AutodiffError> {
     Ok(if axis < 0 { axis + rank } else { axis })
 }
 
-pub fn softmax(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn softmax(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let y = ctx.output(0).to_string();
     let axis = axis(ctx)?;
     let gy = ctx.b.mul(&g, &y);
@@ -120,8 +112,8 @@ pub fn softmax(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     Ok(vec![Some(ctx.b.mul(&y, &centred))])
 }
 
-pub fn log_softmax(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn log_softmax(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let axis = axis(ctx)?;
     let p = ctx.b.softmax(&x, axis);
@@ -143,8 +135,8 @@ fn keep_where(ctx: &mut Ctx, mask: &str, x: &str) -> String {
     ctx.b.mul(x, &mask)
 }
 
-pub fn hard_sigmoid(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn hard_sigmoid(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let y = ctx.output(0).to_string();
     let alpha = scalar(ctx.b, ctx.node.float("alpha").unwrap_or(0.2));
     let (zero, one) = (scalar(ctx.b, 0.0), scalar(ctx.b, 1.0));
@@ -155,8 +147,8 @@ pub fn hard_sigmoid(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     Ok(vec![Some(keep_where(ctx, &inside, &scaled))])
 }
 
-pub fn hard_swish(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn hard_swish(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let (zero, one) = (scalar(ctx.b, 0.0), scalar(ctx.b, 1.0));
     let (three, minus_three) = (scalar(ctx.b, 3.0), scalar(ctx.b, -3.0));
@@ -170,8 +162,8 @@ pub fn hard_swish(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     Ok(vec![Some(ctx.b.mul(&g, &slope))])
 }
 
-pub fn leaky_relu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn leaky_relu(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let alpha = scalar(ctx.b, ctx.node.float("alpha").unwrap_or(0.01));
     let zero = scalar(ctx.b, 0.0);
@@ -182,34 +174,30 @@ pub fn leaky_relu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
 
 /// PRelu: y = x for x ≥ 0, slope·x below, with a slope that broadcasts (often [C,1,1])
 /// and trains.
-pub fn prelu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn prelu(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let (x, slope) = (ctx.input(0).to_string(), ctx.input(1).to_string());
     let zero = scalar(ctx.b, 0.0);
     let negative = ctx.b.less(&x, &zero);
-    let dx = if ctx.needs[0] {
+    let dx = ctx.if_needed(0, |ctx| {
         let scaled = ctx.b.mul(&g, &slope);
-        Some(select(ctx, &negative, &scaled, &g))
-    } else {
-        None
-    };
-    let dslope = if ctx.needs[1] {
+        Ok(select(ctx, &negative, &scaled, &g))
+    })?;
+    let dslope = ctx.if_needed(1, |ctx| {
         let gx = ctx.b.mul(&g, &x);
         let masked = keep_where(ctx, &negative, &gx);
         let (out, of_slope) = (
             ctx.shape(ctx.output(0))?.clone(),
             ctx.shape(&slope)?.clone(),
         );
-        Some(unbroadcast(ctx.b, &masked, &out, &of_slope))
-    } else {
-        None
-    };
+        Ok(unbroadcast(ctx.b, &masked, &out, &of_slope))
+    })?;
     Ok(vec![dx, dslope])
 }
 
 /// Elu (`scale` 1) and Selu share a form: y = scale·x above 0, scale·α(eˣ − 1) below.
-fn exponential_linear(ctx: &mut Ctx, grads: &[Option<String>], scale: f32, alpha: f32) -> Grads {
-    let g = g0(ctx, grads)?;
+fn exponential_linear(ctx: &mut Ctx, scale: f32, alpha: f32) -> Grads {
+    let g = ctx.output_grad(0)?;
     let (x, y) = (ctx.input(0).to_string(), ctx.output(0).to_string());
     let zero = scalar(ctx.b, 0.0);
     let positive = ctx.b.greater(&x, &zero);
@@ -220,19 +208,19 @@ fn exponential_linear(ctx: &mut Ctx, grads: &[Option<String>], scale: f32, alpha
     Ok(vec![Some(ctx.b.mul(&g, &slope))])
 }
 
-pub fn elu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+pub fn elu(ctx: &mut Ctx) -> Grads {
     let alpha = ctx.node.float("alpha").unwrap_or(1.0);
-    exponential_linear(ctx, grads, 1.0, alpha)
+    exponential_linear(ctx, 1.0, alpha)
 }
 
-pub fn selu(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+pub fn selu(ctx: &mut Ctx) -> Grads {
     let alpha = ctx.node.float("alpha").unwrap_or(1.673_263_2);
     let gamma = ctx.node.float("gamma").unwrap_or(1.050_701);
-    exponential_linear(ctx, grads, gamma, alpha)
+    exponential_linear(ctx, gamma, alpha)
 }
 
-pub fn erf(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn erf(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let x2 = ctx.b.mul(&x, &x);
     let minus = ctx.b.neg(&x2);
@@ -242,40 +230,36 @@ pub fn erf(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     Ok(vec![Some(ctx.b.mul(&g, &slope))])
 }
 
-pub fn softplus(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn softplus(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let slope = ctx.b.sigmoid(&x);
     Ok(vec![Some(ctx.b.mul(&g, &slope))])
 }
 
-pub fn pow(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn pow(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let (a, b_in, y) = (
         ctx.input(0).to_string(),
         ctx.input(1).to_string(),
         ctx.output(0).to_string(),
     );
     let out = ctx.shape(&y)?.clone();
-    let da = if ctx.needs[0] {
+    let da = ctx.if_needed(0, |ctx| {
         let one = scalar(ctx.b, 1.0);
         let b_minus_one = ctx.b.sub(&b_in, &one);
         let power = ctx.b.pow(&a, &b_minus_one);
         let slope = ctx.b.mul(&power, &b_in);
         let local = ctx.b.mul(&g, &slope);
         let of_a = ctx.shape(&a)?.clone();
-        Some(unbroadcast(ctx.b, &local, &out, &of_a))
-    } else {
-        None
-    };
-    let db = if ctx.needs[1] {
+        Ok(unbroadcast(ctx.b, &local, &out, &of_a))
+    })?;
+    let db = ctx.if_needed(1, |ctx| {
         let ln = ctx.b.log(&a);
         let gy = ctx.b.mul(&g, &y);
         let local = ctx.b.mul(&gy, &ln);
         let of_b = ctx.shape(&b_in)?.clone();
-        Some(unbroadcast(ctx.b, &local, &out, &of_b))
-    } else {
-        None
-    };
+        Ok(unbroadcast(ctx.b, &local, &out, &of_b))
+    })?;
     Ok(vec![da, db])
 }

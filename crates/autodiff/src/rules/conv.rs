@@ -26,14 +26,10 @@ use ortl_onnx::{builder::Conv, builder::Gemm};
 
 use crate::AutodiffError;
 use crate::emit::{reduce_sum, reshape};
-use crate::grad::Ctx;
+use crate::grad::{Ctx, Grads};
 
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
-
-pub fn conv(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn conv(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let (x, w) = (ctx.input(0).to_string(), ctx.input(1).to_string());
     let x_dims = ctx.dims(&x)?;
     let w_dims = ctx.dims(&w)?;
@@ -54,35 +50,35 @@ pub fn conv(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
 
     let pointwise =
         group == 1 && (kh, kw) == (1, 1) && strides == [1, 1] && pads.iter().all(|&p| p == 0);
-    let dx = if !ctx.needs[0] {
-        None
-    } else if pointwise {
-        let wt = ctx.b.transpose(&w, &[1, 0, 2, 3]);
-        let pointwise = Conv {
-            kernel_shape: Some(vec![1, 1]),
-            ..Conv::default()
-        };
-        Some(ctx.b.conv(&g, &wt, None, &pointwise))
-    } else {
-        let output_padding: Vec<i64> = (0..2)
-            .map(|i| {
-                let k = [kh, kw][i];
-                x_dims[i + 2]
-                    - ((y_dims[i + 2] - 1) * strides[i] + (k - 1) * dilations[i] + 1
-                        - pads[i]
-                        - pads[i + 2])
-            })
-            .collect();
-        let transposed = Conv {
-            kernel_shape: Some(vec![kh, kw]),
-            strides: Some(strides.clone()),
-            pads: Some(pads.clone()),
-            dilations: Some(dilations.clone()),
-            group: Some(group),
-            auto_pad: None,
-        };
-        Some(ctx.b.conv_transpose(&g, &w, &transposed, &output_padding))
-    };
+    let dx = ctx.if_needed(0, |ctx| {
+        Ok(if pointwise {
+            let wt = ctx.b.transpose(&w, &[1, 0, 2, 3]);
+            let pointwise = Conv {
+                kernel_shape: Some(vec![1, 1]),
+                ..Conv::default()
+            };
+            ctx.b.conv(&g, &wt, None, &pointwise)
+        } else {
+            let output_padding: Vec<i64> = (0..2)
+                .map(|i| {
+                    let k = [kh, kw][i];
+                    x_dims[i + 2]
+                        - ((y_dims[i + 2] - 1) * strides[i] + (k - 1) * dilations[i] + 1
+                            - pads[i]
+                            - pads[i + 2])
+                })
+                .collect();
+            let transposed = Conv {
+                kernel_shape: Some(vec![kh, kw]),
+                strides: Some(strides.clone()),
+                pads: Some(pads.clone()),
+                dilations: Some(dilations.clone()),
+                group: Some(group),
+                auto_pad: None,
+            };
+            ctx.b.conv_transpose(&g, &w, &transposed, &output_padding)
+        })
+    })?;
 
     let window = Window {
         kernel: [kh, kw],
@@ -92,21 +88,17 @@ pub fn conv(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         input: [x_dims[2], x_dims[3]],
         output: [ho, wo],
     };
-    let dw = if !ctx.needs[1] {
-        None
-    } else if group == 1 {
-        Some(weight_grad(ctx, &g, &x, o, c, &window))
-    } else {
-        Some(grouped_weight_grad(ctx, &g, &x, o, c, group, &window))
-    };
+    let dw = ctx.if_needed(1, |ctx| {
+        Ok(if group == 1 {
+            weight_grad(ctx, &g, &x, o, c, &window)
+        } else {
+            grouped_weight_grad(ctx, &g, &x, o, c, group, &window)
+        })
+    })?;
 
     let mut out = vec![dx, dw];
     if ctx.node.inputs.len() > 2 {
-        out.push(if ctx.needs[2] {
-            Some(reduce_sum(ctx.b, &g, &[0, 2, 3], false))
-        } else {
-            None
-        });
+        out.push(ctx.if_needed(2, |ctx| Ok(reduce_sum(ctx.b, &g, &[0, 2, 3], false)))?);
     }
     Ok(out)
 }

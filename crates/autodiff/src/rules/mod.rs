@@ -14,10 +14,9 @@ mod reduce;
 mod resample;
 mod shape;
 
-use crate::AutodiffError;
-use crate::grad::Ctx;
+use crate::grad::{Ctx, Grads};
 
-pub type Rule = fn(&mut Ctx, &[Option<String>]) -> Result<Vec<Option<String>>, AutodiffError>;
+pub type Rule = fn(&mut Ctx) -> Grads;
 
 const TABLE: &[(&str, Rule)] = &[
     ("Add", elementwise::add),

@@ -14,25 +14,20 @@
 use ortl_onnx::DataType;
 use ortl_onnx::GraphBuilder;
 
-use crate::AutodiffError;
 use crate::batch_norm::channel_shape;
 use crate::emit::{reduce_sum, reshape, scalar};
-use crate::grad::Ctx;
+use crate::grad::{Ctx, Grads};
 
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
-
-pub fn batch_norm_inference(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+pub fn batch_norm_inference(ctx: &mut Ctx) -> Grads {
     if ctx.node.int("training_mode") == Some(1) {
         return Err(
             ctx.error("training-mode BatchNormalization must be rewritten before differentiation")
         );
     }
-    if ctx.needs.get(3).copied().unwrap_or(false) || ctx.needs.get(4).copied().unwrap_or(false) {
+    if ctx.needs_grad(3) || ctx.needs_grad(4) {
         return Err(ctx.error("running statistics are not trainable"));
     }
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let rank = ctx.shape(&x)?.len();
     let (gamma, mean, var) = (
@@ -47,40 +42,30 @@ pub fn batch_norm_inference(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let std = ctx.b.sqrt(&var_eps);
     let axes: Vec<i64> = std::iter::once(0).chain(2..rank as i64).collect();
 
-    let dx = if ctx.needs[0] {
+    let dx = ctx.if_needed(0, |ctx| {
         let factor = ctx.b.div(&gamma, &std);
         let factor = reshape(ctx.b, &factor, &bshape);
-        Some(ctx.b.mul(&g, &factor))
-    } else {
-        None
-    };
-    let dgamma = if ctx.needs[1] {
+        Ok(ctx.b.mul(&g, &factor))
+    })?;
+    let dgamma = ctx.if_needed(1, |ctx| {
         let mean_b = reshape(ctx.b, &mean, &bshape);
         let std_b = reshape(ctx.b, &std, &bshape);
         let centred = ctx.b.sub(&x, &mean_b);
         let xhat = ctx.b.div(&centred, &std_b);
         let prod = ctx.b.mul(&g, &xhat);
-        Some(reduce_sum(ctx.b, &prod, &axes, false))
-    } else {
-        None
-    };
-    let dbeta = if ctx.needs[2] {
-        Some(reduce_sum(ctx.b, &g, &axes, false))
-    } else {
-        None
-    };
+        Ok(reduce_sum(ctx.b, &prod, &axes, false))
+    })?;
+    let dbeta = ctx.if_needed(2, |ctx| Ok(reduce_sum(ctx.b, &g, &axes, false)))?;
     Ok(vec![dx, dgamma, dbeta, None, None])
 }
 
-pub fn batch_norm_training(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    if grads[1..].iter().any(Option::is_some) {
+pub fn batch_norm_training(ctx: &mut Ctx) -> Grads {
+    if ctx.output_grads[1..].iter().any(Option::is_some) {
         return Err(
             ctx.error("the batch statistics may reach the loss only through the normalised output")
         );
     }
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let g = ctx.output_grad(0)?;
     let gamma = ctx.input(1).to_string();
     let (centred, inverse_std) = (ctx.output(3).to_string(), ctx.output(4).to_string());
     let axes = ctx
@@ -133,10 +118,8 @@ fn values_per_channel(b: &mut GraphBuilder, x: &str, per_channel: &str) -> Strin
     b.cast(&count, DataType::Float)
 }
 
-pub fn layer_norm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn layer_norm(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let gamma = ctx.input(1).to_string();
     let rank = ctx.shape(&x)?.len() as i64;
@@ -153,7 +136,7 @@ pub fn layer_norm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let var_eps = ctx.b.add(&var, &eps);
     let sigma = ctx.b.sqrt(&var_eps);
     let xhat = ctx.b.div(&centred, &sigma);
-    let dx = if ctx.needs[0] {
+    let dx = ctx.if_needed(0, |ctx| {
         let gh = ctx.b.mul(&g, &gamma);
         let mean_gh = mean_over(ctx.b, &gh);
         let ghx = ctx.b.mul(&gh, &xhat);
@@ -161,10 +144,8 @@ pub fn layer_norm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         let along = ctx.b.mul(&xhat, &mean_ghx);
         let centred_g = ctx.b.sub(&gh, &mean_gh);
         let inner = ctx.b.sub(&centred_g, &along);
-        Some(ctx.b.div(&inner, &sigma))
-    } else {
-        None
-    };
+        Ok(ctx.b.div(&inner, &sigma))
+    })?;
     let param_shape = ctx.shape(&gamma)?.clone();
     let out_shape = ctx.shape(ctx.output(0))?.clone();
     let sum_to_param = |b: &mut ortl_onnx::GraphBuilder, v: &str| {
@@ -176,17 +157,11 @@ pub fn layer_norm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         let trailing: ortl_onnx::shapes::Shape = out_shape[axis as usize..].to_vec();
         crate::emit::unbroadcast(b, &summed, &trailing, &param_shape)
     };
-    let dgamma = if ctx.needs[1] {
+    let dgamma = ctx.if_needed(1, |ctx| {
         let gx = ctx.b.mul(&g, &xhat);
-        Some(sum_to_param(ctx.b, &gx))
-    } else {
-        None
-    };
-    let dbeta = if ctx.needs.get(2).copied().unwrap_or(false) {
-        Some(sum_to_param(ctx.b, &g))
-    } else {
-        None
-    };
+        Ok(sum_to_param(ctx.b, &gx))
+    })?;
+    let dbeta = ctx.if_needed(2, |ctx| Ok(sum_to_param(ctx.b, &g)))?;
     let mut out = vec![dx, dgamma, dbeta];
     out.truncate(ctx.node.inputs.len());
     Ok(out)

@@ -12,17 +12,12 @@
 use ortl_onnx::Tensor;
 use ortl_onnx::builder::Conv;
 
-use crate::AutodiffError;
 use crate::emit::{reshape, reshape_like};
-use crate::grad::Ctx;
+use crate::grad::{Ctx, Grads};
 use crate::rules::conv::window_pads;
 
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
-
-pub fn max_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn max_pool(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let indices = ctx
         .node
         .outputs
@@ -46,10 +41,8 @@ pub fn max_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     Ok(vec![Some(reshape_like(ctx.b, &scattered, &x))])
 }
 
-pub fn average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn average_pool(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let x_dims = ctx.dims(&x)?;
     let y_dims = ctx.dims(ctx.output(0))?;

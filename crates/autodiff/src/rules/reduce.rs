@@ -10,9 +10,7 @@ use ortl_onnx::Tensor;
 
 use crate::AutodiffError;
 use crate::emit::{expand_like, reshape, scalar};
-use crate::grad::Ctx;
-
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
+use crate::grad::{Ctx, Grads};
 
 fn reduced_axes(ctx: &Ctx) -> Result<Vec<usize>, AutodiffError> {
     let rank = ctx.shape(ctx.input(0))?.len() as i64;
@@ -100,39 +98,31 @@ fn first_only(ctx: &Ctx, grad: String) -> Vec<Option<String>> {
     out
 }
 
-pub fn reduce_sum(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn reduce_sum(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let axes = reduced_axes(ctx)?;
     let dx = spread(ctx, &g, &axes, Scale::None)?;
     Ok(first_only(ctx, dx))
 }
 
-pub fn reduce_mean(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn reduce_mean(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let axes = reduced_axes(ctx)?;
     let scale = mean_scale(ctx, &axes)?;
     let dx = spread(ctx, &g, &axes, scale)?;
     Ok(first_only(ctx, dx))
 }
 
-pub fn global_average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn global_average_pool(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let rank = ctx.shape(ctx.input(0))?.len();
     let axes: Vec<usize> = (2..rank).collect();
     let scale = mean_scale(ctx, &axes)?;
     Ok(vec![Some(spread(ctx, &g, &axes, scale)?)])
 }
 
-pub fn cum_sum(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn cum_sum(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let axis = ctx.input(1).to_string();
     let exclusive = ctx.node.int("exclusive").unwrap_or(0);
     let reverse = ctx.node.int("reverse").unwrap_or(0);

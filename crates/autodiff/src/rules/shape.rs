@@ -8,17 +8,8 @@
 
 use ortl_onnx::Tensor;
 
-use crate::AutodiffError;
 use crate::emit::{expand_like, reshape_like, scalar, unbroadcast};
-use crate::grad::Ctx;
-
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
-
-fn g0(ctx: &Ctx, grads: &[Option<String>]) -> Result<String, AutodiffError> {
-    grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))
-}
+use crate::grad::{Ctx, Grads};
 
 /// The gradient of input 0; the other inputs (shapes, pads, axes) get none.
 pub(crate) fn first_only(ctx: &Ctx, grad: String) -> Vec<Option<String>> {
@@ -27,13 +18,13 @@ pub(crate) fn first_only(ctx: &Ctx, grad: String) -> Vec<Option<String>> {
     out
 }
 
-pub fn identity(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn identity(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     Ok(first_only(ctx, g))
 }
 
-pub fn cast(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn cast(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let from = ctx.shapes.get(ctx.input(0)).map(|t| t.dtype);
     if from != Some(ortl_onnx::DataType::Float) {
         return Err(ctx.error("gradients flow only through float-to-float casts"));
@@ -41,15 +32,15 @@ pub fn cast(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     Ok(vec![Some(g)])
 }
 
-pub fn reshape(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn reshape(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let dx = reshape_like(ctx.b, &g, &x);
     Ok(first_only(ctx, dx))
 }
 
-pub fn transpose(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn transpose(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let rank = ctx.shape(ctx.input(0))?.len();
     let perm: Vec<i64> = ctx
         .node
@@ -62,8 +53,8 @@ pub fn transpose(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     Ok(vec![Some(ctx.b.transpose(&g, &inverse))])
 }
 
-pub fn concat(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn concat(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let rank = ctx.shape(ctx.input(0))?.len() as i64;
     let axis = ctx.node.int("axis").unwrap_or(0);
     let axis = if axis < 0 { axis + rank } else { axis };
@@ -72,21 +63,19 @@ pub fn concat(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     for i in 0..ctx.node.inputs.len() {
         let size = ctx.shape(ctx.input(i))?[axis as usize]
             .ok_or_else(|| ctx.error("Concat along a dynamic axis"))?;
-        out.push(if ctx.needs[i] {
+        out.push(ctx.if_needed(i, |ctx| {
             let starts = ctx.b.constant(Tensor::i64s(&[start]));
             let ends = ctx.b.constant(Tensor::i64s(&[start + size]));
             let axes = ctx.b.constant(Tensor::i64s(&[axis]));
-            Some(ctx.b.slice(&g, &starts, &ends, Some(&axes), None))
-        } else {
-            None
-        });
+            Ok(ctx.b.slice(&g, &starts, &ends, Some(&axes), None))
+        })?);
         start += size;
     }
     Ok(out)
 }
 
-pub fn pad(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn pad(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let mode = match ctx.node.attr("mode") {
         Some(ortl_onnx::Attr::String(m)) => m.clone(),
         _ => "constant".into(),
@@ -121,20 +110,20 @@ pub fn pad(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     Ok(first_only(ctx, dx))
 }
 
-pub fn expand(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn expand(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let out = ctx.shape(ctx.output(0))?.clone();
     let of_x = ctx.shape(ctx.input(0))?.clone();
     let dx = unbroadcast(ctx.b, &g, &out, &of_x);
     Ok(first_only(ctx, dx))
 }
 
-pub fn split(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+pub fn split(ctx: &mut Ctx) -> Grads {
     let rank = ctx.shape(ctx.input(0))?.len() as i64;
     let axis = ctx.node.int("axis").unwrap_or(0);
     let axis = if axis < 0 { axis + rank } else { axis };
     let parts: Vec<String> = (0..ctx.node.outputs.len())
-        .map(|i| match &grads[i] {
+        .map(|i| match &ctx.output_grads[i] {
             Some(g) => g.clone(),
             None => {
                 let zero = scalar(ctx.b, 0.0);
@@ -149,8 +138,8 @@ pub fn split(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
 }
 
 /// Slice with step 1: the gradient is zero-padded back to the input's extent.
-pub fn slice(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn slice(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let dims = ctx.dims(&x)?;
     let rank = dims.len();
@@ -176,8 +165,8 @@ pub fn slice(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
 }
 
 /// Gather of a differentiated tensor at constant indices (a scalar or a list).
-pub fn gather(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn gather(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let dims = ctx.dims(&x)?;
     let rank = dims.len() as i64;
