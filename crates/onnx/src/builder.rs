@@ -136,30 +136,6 @@ impl GraphBuilder {
         outs
     }
 
-    /// Adds a one-output node whose output gets the given name (a graph output, or a value
-    /// that replaces one being rewritten).
-    pub fn op_into(
-        &mut self,
-        op: &str,
-        inputs: &[&str],
-        output: &str,
-        attrs: Vec<(&str, Attr)>,
-    ) -> String {
-        let name = self.fresh(op);
-        self.graph.nodes.push(Node {
-            name,
-            op: op.into(),
-            domain: String::new(),
-            inputs: inputs.iter().map(|s| s.to_string()).collect(),
-            outputs: vec![output.to_string()],
-            attrs: attrs
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect::<BTreeMap<_, _>>(),
-        });
-        output.to_string()
-    }
-
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
