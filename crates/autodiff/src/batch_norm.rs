@@ -11,7 +11,7 @@
 //! (0 and every spatial axis); outputs `y`, the batch `mean` and (biased) `variance` as
 //! `[1, C, 1, ...]`, `centred = x − mean` and `inverse_std = 1/√(variance + ε)`.
 
-use ortl_onnx::builder::{float, int, ints};
+use ortl_onnx::builder::{float, ints};
 use ortl_onnx::ops::{Infer, OpDef};
 use ortl_onnx::shapes::TypedShape;
 use ortl_onnx::{Graph, GraphBuilder, Node, OnnxError, Tensor, passes};
@@ -123,31 +123,26 @@ pub fn lower(graph: &mut Graph) -> Result<(), OnnxError> {
         let epsilon = node.float("epsilon").expect("epsilon");
         b.scoped(&node.name, |b| {
             let mean_over = |b: &mut GraphBuilder, v: &str, out: &str| {
-                b.op_into(
-                    "ReduceMean",
-                    &[v],
-                    out,
-                    vec![("axes", ints(&axes)), ("keepdims", int(1))],
-                );
+                b.named(out, |b| b.reduce_mean(v, &axes, true));
             };
             mean_over(b, x, mean);
-            b.op_into("Sub", &[x, mean], centred, vec![]);
+            b.named(centred, |b| b.sub(x, mean));
             // A squared copy and its mean, not ReduceSumSquare: ORT sums squares over axes
             // {0, 2, 3} in one sequential run (relative error 3e-6–8e-6 from 8×64×32² to
             // 32×256×25², against 1e-7–2e-7 this way).
-            let squared = b.op("Mul", &[centred, centred], vec![]);
+            let squared = b.mul(centred, centred);
             mean_over(b, &squared, variance);
             let epsilon = b.constant(Tensor::scalar(epsilon));
-            let shifted = b.op("Add", &[variance, &epsilon], vec![]);
-            let std = b.op("Sqrt", &[&shifted], vec![]);
-            b.op_into("Reciprocal", &[&std], inverse_std, vec![]);
+            let shifted = b.add(variance, &epsilon);
+            let std = b.sqrt(&shifted);
+            b.named(inverse_std, |b| b.reciprocal(&std));
             // The axes are 0 and every spatial one: all but the channels.
             let shape = b.constant(Tensor::i64s(&channel_shape(axes.len() + 1)));
-            let scale = b.op("Reshape", &[scale, &shape], vec![]);
-            let bias = b.op("Reshape", &[bias, &shape], vec![]);
-            let factor = b.op("Mul", &[&scale, inverse_std], vec![]);
-            let scaled = b.op("Mul", &[centred, &factor], vec![]);
-            b.op_into("Add", &[&scaled, &bias], y, vec![]);
+            let scale = b.reshape(scale, &shape);
+            let bias = b.reshape(bias, &shape);
+            let factor = b.mul(&scale, inverse_std);
+            let scaled = b.mul(centred, &factor);
+            b.named(y, |b| b.add(&scaled, &bias));
         });
     }
     *graph = b.finish();

@@ -1,7 +1,6 @@
 //! Graph snippets the gradient rules share. Opset 17 conventions: ReduceSum takes its axes
 //! as an input, ReduceMean as an attribute.
 
-use ortl_onnx::builder::{int, ints};
 use ortl_onnx::shapes::Shape;
 use ortl_onnx::{GraphBuilder, Tensor};
 
@@ -18,37 +17,29 @@ pub fn scalar_of_rank(b: &mut GraphBuilder, value: f32, rank: usize) -> String {
 /// Sum over `axes`.
 pub fn reduce_sum(b: &mut GraphBuilder, x: &str, axes: &[i64], keepdims: bool) -> String {
     let axes = b.constant(Tensor::i64s(axes));
-    b.op(
-        "ReduceSum",
-        &[x, &axes],
-        vec![("keepdims", int(i64::from(keepdims)))],
-    )
+    b.reduce_sum(x, Some(&axes), keepdims)
 }
 
 /// Sum of all elements, as a scalar.
 pub fn sum_all(b: &mut GraphBuilder, x: &str) -> String {
-    b.op("ReduceSum", &[x], vec![("keepdims", int(0))])
+    b.reduce_sum(x, None, false)
 }
 
 pub fn reshape(b: &mut GraphBuilder, x: &str, shape: &[i64]) -> String {
     let shape = b.constant(Tensor::i64s(shape));
-    b.op("Reshape", &[x, &shape], vec![])
+    b.reshape(x, &shape)
 }
 
 /// Reshapes `x` to the run-time shape of `like`.
 pub fn reshape_like(b: &mut GraphBuilder, x: &str, like: &str) -> String {
-    let shape = b.op("Shape", &[like], vec![]);
-    b.op("Reshape", &[x, &shape], vec![])
+    let shape = b.shape(like);
+    b.reshape(x, &shape)
 }
 
 /// Broadcasts `x` to the run-time shape of `like`.
 pub fn expand_like(b: &mut GraphBuilder, x: &str, like: &str) -> String {
-    let shape = b.op("Shape", &[like], vec![]);
-    b.op("Expand", &[x, &shape], vec![])
-}
-
-pub fn transpose(b: &mut GraphBuilder, x: &str, perm: &[i64]) -> String {
-    b.op("Transpose", &[x], vec![("perm", ints(perm))])
+    let shape = b.shape(like);
+    b.expand(x, &shape)
 }
 
 /// Reduces a gradient of broadcast shape `grad_shape` back to an operand of `input_shape`

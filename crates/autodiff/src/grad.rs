@@ -31,16 +31,47 @@ pub struct Gradients {
     pub of: BTreeMap<String, String>,
 }
 
-/// What a rule sees: the forward node, shapes, which inputs need a gradient, and the builder
-/// to emit into.
+/// What a rule returns: one gradient per input of the node, `None` where the input needs
+/// none.
+pub type Grads = Result<Vec<Option<String>>, AutodiffError>;
+
+/// What a rule sees: the forward node, shapes, the gradients of the node's outputs, which
+/// inputs need a gradient, and the builder to emit into.
 pub struct Ctx<'a> {
     pub b: &'a mut GraphBuilder,
     pub node: &'a Node,
     pub shapes: &'a HashMap<String, TypedShape>,
+    /// The gradient of each output, `None` where the output does not reach the loss.
+    pub output_grads: &'a [Option<String>],
     pub needs: Vec<bool>,
 }
 
 impl Ctx<'_> {
+    /// The gradient of output `i`, which the rule cannot do without.
+    pub fn output_grad(&self, i: usize) -> Result<String, AutodiffError> {
+        self.output_grads[i]
+            .clone()
+            .ok_or_else(|| self.error("no gradient for the output"))
+    }
+
+    /// Whether input `i` needs a gradient (false for an optional input the node lacks).
+    pub fn needs_grad(&self, i: usize) -> bool {
+        self.needs.get(i).copied().unwrap_or(false)
+    }
+
+    /// Input `i`'s gradient from `grad`, emitted only if the input needs one.
+    pub fn if_needed(
+        &mut self,
+        i: usize,
+        grad: impl FnOnce(&mut Self) -> Result<String, AutodiffError>,
+    ) -> Result<Option<String>, AutodiffError> {
+        if self.needs_grad(i) {
+            grad(self).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     pub fn input(&self, i: usize) -> &str {
         &self.node.inputs[i]
     }
@@ -84,27 +115,51 @@ impl Ctx<'_> {
 /// have to flow but that has no gradient rule: the layers before it cannot train, those
 /// after it can. `nodes` must be sorted.
 pub fn first_without_rule<'a>(nodes: &'a [Node], wrt: &[String], target: &str) -> Option<&'a Node> {
-    let mut depends: HashSet<&str> = wrt.iter().map(String::as_str).collect();
-    for node in nodes {
-        if rules::is_differentiable(&node.op)
-            && node.inputs.iter().any(|i| depends.contains(i.as_str()))
-        {
-            depends.extend(node.outputs.iter().map(String::as_str));
-        }
-    }
-    let mut leads: HashSet<&str> = HashSet::from([target]);
-    for node in nodes.iter().rev() {
-        if node.outputs.iter().any(|o| leads.contains(o.as_str())) {
-            if rules::rule(&node.op).is_none()
-                && rules::is_differentiable(&node.op)
+    let reach = Reach::of(nodes, wrt, target);
+    nodes.iter().rev().find(|node| {
+        node.outputs
+            .iter()
+            .any(|o| reach.leads.contains(o.as_str()))
+            && rules::rule(&node.op).is_none()
+            && rules::is_differentiable(&node.op)
+            && node
+                .inputs
+                .iter()
+                .any(|i| reach.depends.contains(i.as_str()))
+    })
+}
+
+/// Which values lie between the parameters and the loss. `nodes` must be sorted.
+struct Reach<'a> {
+    /// Values that depend on a parameter through differentiable operators.
+    depends: HashSet<&'a str>,
+    /// Values the loss depends on.
+    leads: HashSet<&'a str>,
+}
+
+impl<'a> Reach<'a> {
+    fn of(nodes: &'a [Node], wrt: &'a [String], target: &'a str) -> Self {
+        let mut depends: HashSet<&str> = wrt.iter().map(String::as_str).collect();
+        for node in nodes {
+            if rules::is_differentiable(&node.op)
                 && node.inputs.iter().any(|i| depends.contains(i.as_str()))
             {
-                return Some(node);
+                depends.extend(node.outputs.iter().map(String::as_str));
             }
-            leads.extend(node.inputs.iter().map(String::as_str));
         }
+        let mut leads: HashSet<&str> = HashSet::from([target]);
+        for node in nodes.iter().rev() {
+            if node.outputs.iter().any(|o| leads.contains(o.as_str())) {
+                leads.extend(node.inputs.iter().map(String::as_str));
+            }
+        }
+        Self { depends, leads }
     }
-    None
+
+    /// Whether a gradient must flow through `value`.
+    fn active(&self, value: &str) -> bool {
+        self.depends.contains(value) && self.leads.contains(value)
+    }
 }
 
 /// Appends to `b` the gradients of the scalar `loss` with respect to `wrt`.
@@ -116,21 +171,7 @@ pub fn gradients(
 ) -> Result<Gradients, AutodiffError> {
     let forward: Vec<Node> = b.graph().nodes.clone();
 
-    // Values that depend on a parameter...
-    let mut depends: HashSet<String> = wrt.iter().cloned().collect();
-    for node in &forward {
-        if rules::is_differentiable(&node.op) && node.inputs.iter().any(|i| depends.contains(i)) {
-            depends.extend(node.outputs.iter().cloned());
-        }
-    }
-    // ...and that the loss depends on.
-    let mut leads: HashSet<String> = HashSet::from([loss.to_string()]);
-    for node in forward.iter().rev() {
-        if node.outputs.iter().any(|o| leads.contains(o)) {
-            leads.extend(node.inputs.iter().cloned());
-        }
-    }
-    let active = |value: &str| depends.contains(value) && leads.contains(value);
+    let reach = Reach::of(&forward, wrt, loss);
 
     let mut contributions: HashMap<String, Vec<String>> = HashMap::new();
     let one = b.scoped("grad", |b| crate::emit::scalar(b, 1.0));
@@ -143,7 +184,7 @@ pub fn gradients(
         let needs: Vec<bool> = node
             .inputs
             .iter()
-            .map(|i| !i.is_empty() && active(i))
+            .map(|i| !i.is_empty() && reach.active(i))
             .collect();
         if !needs.iter().any(|&n| n) {
             continue;
@@ -162,9 +203,10 @@ pub fn gradients(
                 b,
                 node,
                 shapes,
+                output_grads: &grads_out,
                 needs: needs.clone(),
             };
-            rule(&mut ctx, &grads_out)
+            rule(&mut ctx)
         })?;
         for ((input, grad), need) in node.inputs.iter().zip(grads_in).zip(needs) {
             if let (Some(grad), true) = (grad, need) {
@@ -190,5 +232,5 @@ fn sum(b: &mut GraphBuilder, mut parts: Vec<String>) -> String {
         return parts.remove(0);
     }
     let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-    b.op("Sum", &refs, vec![])
+    b.sum(&refs)
 }

@@ -10,7 +10,6 @@ use std::fmt;
 
 use clap::ValueEnum;
 use ortl_onnx::GraphBuilder;
-use ortl_onnx::builder::{int, ints};
 
 use crate::emit::{reduce_sum, scalar, sum_all};
 
@@ -68,62 +67,58 @@ pub fn batch_loss(
     b.scoped("loss", |b| {
         let per_sample = match loss {
             Loss::SoftmaxCrossEntropy => {
-                let log_p = b.op("LogSoftmax", &[logits], vec![("axis", int(1))]);
+                let log_p = b.log_softmax(logits, 1);
                 negative_dot(b, target, &log_p)
             }
             Loss::SigmoidCategorical => {
-                let p = b.op("Sigmoid", &[logits], vec![]);
+                let p = b.sigmoid(logits);
                 let total = reduce_sum(b, &p, &[1], true);
-                let q = b.op("Div", &[&p, &total], vec![]);
+                let q = b.div(&p, &total);
                 let (lo, hi) = (scalar(b, 1e-7), scalar(b, 1.0 - 1e-7));
-                let q = b.op("Clip", &[&q, &lo, &hi], vec![]);
-                let log_q = b.op("Log", &[&q], vec![]);
+                let q = b.clip(&q, Some(&lo), Some(&hi));
+                let log_q = b.log(&q);
                 negative_dot(b, target, &log_q)
             }
             Loss::SigmoidBinary => {
                 // softplus(z) = max(z, 0) + log(1 + e^−|z|) = −log(1 − σ(z)), and
                 // −log σ(z) = softplus(z) − z.
-                let relu = b.op("Relu", &[logits], vec![]);
-                let abs = b.op("Abs", &[logits], vec![]);
-                let neg = b.op("Neg", &[&abs], vec![]);
-                let exp = b.op("Exp", &[&neg], vec![]);
+                let relu = b.relu(logits);
+                let abs = b.abs(logits);
+                let neg = b.neg(&abs);
+                let exp = b.exp(&neg);
                 let one = scalar(b, 1.0);
-                let soft = b.op("Add", &[&one, &exp], vec![]);
-                let log = b.op("Log", &[&soft], vec![]);
-                let softplus = b.op("Add", &[&relu, &log], vec![]);
+                let soft = b.add(&one, &exp);
+                let log = b.log(&soft);
+                let softplus = b.add(&relu, &log);
                 let elem = match binary {
                     None => {
-                        let zt = b.op("Mul", &[logits, target], vec![]);
-                        b.op("Sub", &[&softplus, &zt], vec![])
+                        let zt = b.mul(logits, target);
+                        b.sub(&softplus, &zt)
                     }
                     // w·t·(softplus − z) + (1 − t)·softplus = softplus·(1 + w·t − t) − w·t·z.
                     Some(BinaryWeights { mask, positive }) => {
-                        let wt = b.op("Mul", &[positive, target], vec![]);
-                        let extra = b.op("Sub", &[&wt, target], vec![]);
-                        let factor = b.op("Add", &[&one, &extra], vec![]);
-                        let negatives = b.op("Mul", &[&softplus, &factor], vec![]);
-                        let wtz = b.op("Mul", &[&wt, logits], vec![]);
-                        let unmasked = b.op("Sub", &[&negatives, &wtz], vec![]);
-                        b.op("Mul", &[&unmasked, mask], vec![])
+                        let wt = b.mul(positive, target);
+                        let extra = b.sub(&wt, target);
+                        let factor = b.add(&one, &extra);
+                        let negatives = b.mul(&softplus, &factor);
+                        let wtz = b.mul(&wt, logits);
+                        let unmasked = b.sub(&negatives, &wtz);
+                        b.mul(&unmasked, mask)
                     }
                 };
-                b.op(
-                    "ReduceMean",
-                    &[&elem],
-                    vec![("axes", ints(&[1])), ("keepdims", int(0))],
-                )
+                b.reduce_mean(&elem, &[1], false)
             }
         };
-        let weighted = b.op("Mul", &[&per_sample, weight], vec![]);
-        b.op("ReduceMean", &[&weighted], vec![("keepdims", int(0))])
+        let weighted = b.mul(&per_sample, weight);
+        b.reduce_mean(&weighted, &[], false)
     })
 }
 
 /// −Σ_c t·x per row, as `[N]`.
 fn negative_dot(b: &mut GraphBuilder, target: &str, x: &str) -> String {
-    let prod = b.op("Mul", &[target, x], vec![]);
+    let prod = b.mul(target, x);
     let sum = reduce_sum(b, &prod, &[1], false);
-    b.op("Neg", &[&sum], vec![])
+    b.neg(&sum)
 }
 
 /// Σ coefficient · Σ w² over the given parameters (Keras `regularizers.l2`).
@@ -131,10 +126,10 @@ pub fn l2_penalty(b: &mut GraphBuilder, params: &[(String, f32)]) -> Option<Stri
     let terms: Vec<String> = params
         .iter()
         .map(|(name, coefficient)| {
-            let square = b.op("Mul", &[name, name], vec![]);
+            let square = b.mul(name, name);
             let total = sum_all(b, &square);
             let c = scalar(b, *coefficient);
-            b.op("Mul", &[&total, &c], vec![])
+            b.mul(&total, &c)
         })
         .collect();
     match terms.len() {
@@ -142,7 +137,7 @@ pub fn l2_penalty(b: &mut GraphBuilder, params: &[(String, f32)]) -> Option<Stri
         1 => terms.into_iter().next(),
         _ => {
             let refs: Vec<&str> = terms.iter().map(String::as_str).collect();
-            Some(b.op("Sum", &refs, vec![]))
+            Some(b.sum(&refs))
         }
     }
 }

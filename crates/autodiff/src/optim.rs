@@ -182,22 +182,22 @@ impl Optimizer {
         let mix = |b: &mut GraphBuilder, state: &str, keep: f32, value: &str| {
             let k = scalar(b, keep);
             let r = scalar(b, 1.0 - keep);
-            let a = b.op("Mul", &[state, &k], vec![]);
-            let c = b.op("Mul", &[value, &r], vec![]);
-            b.op("Add", &[&a, &c], vec![])
+            let a = b.mul(state, &k);
+            let c = b.mul(value, &r);
+            b.add(&a, &c)
         };
         let decayed_grad = |b: &mut GraphBuilder, wd: f32| {
             if wd == 0.0 {
                 grad.to_string()
             } else {
                 let w = scalar(b, wd);
-                let wp = b.op("Mul", &[param, &w], vec![]);
-                b.op("Add", &[grad, &wp], vec![])
+                let wp = b.mul(param, &w);
+                b.add(grad, &wp)
             }
         };
         let step = |b: &mut GraphBuilder, p: &str, direction: &str, lr: &str| {
-            let scaled = b.op("Mul", &[direction, lr], vec![]);
-            b.op("Sub", &[p, &scaled], vec![])
+            let scaled = b.mul(direction, lr);
+            b.sub(p, &scaled)
         };
         match self {
             Optimizer::Sgd {
@@ -210,11 +210,11 @@ impl Optimizer {
                     return (step(b, param, &g, lr), vec![]);
                 }
                 let mu = scalar(b, *momentum);
-                let mv = b.op("Mul", &[&states[0], &mu], vec![]);
-                let v = b.op("Add", &[&mv, &g], vec![]);
+                let mv = b.mul(&states[0], &mu);
+                let v = b.add(&mv, &g);
                 let direction = if *nesterov {
-                    let muv = b.op("Mul", &[&v, &mu], vec![]);
-                    b.op("Add", &[&g, &muv], vec![])
+                    let muv = b.mul(&v, &mu);
+                    b.add(&g, &muv)
                 } else {
                     v.clone()
                 };
@@ -235,28 +235,28 @@ impl Optimizer {
                 };
                 let p = if decoupled && weight_decay != 0.0 {
                     let w = scalar(b, weight_decay);
-                    let lw = b.op("Mul", &[lr, &w], vec![]);
+                    let lw = b.mul(lr, &w);
                     let one = scalar(b, 1.0);
-                    let factor = b.op("Sub", &[&one, &lw], vec![]);
-                    b.op("Mul", &[param, &factor], vec![])
+                    let factor = b.sub(&one, &lw);
+                    b.mul(param, &factor)
                 } else {
                     param.to_string()
                 };
                 let m = mix(b, &states[0], beta1, &g);
-                let g2 = b.op("Mul", &[&g, &g], vec![]);
+                let g2 = b.mul(&g, &g);
                 let v = mix(b, &states[1], beta2, &g2);
                 // η·(m/bc₁) / (√(v/bc₂) + ε) = (η·√bc₂/bc₁) · m / (√v + ε·√bc₂), with the
                 // scalars computed first.
-                let root_bc2 = b.op("Sqrt", &[BIAS_CORRECTION2], vec![]);
+                let root_bc2 = b.sqrt(BIAS_CORRECTION2);
                 let root_bc2 = reshape(b, &root_bc2, &ones);
                 let bc1 = reshape(b, BIAS_CORRECTION1, &ones);
-                let lr_scaled = b.op("Mul", &[lr, &root_bc2], vec![]);
-                let lr_hat = b.op("Div", &[&lr_scaled, &bc1], vec![]);
+                let lr_scaled = b.mul(lr, &root_bc2);
+                let lr_hat = b.div(&lr_scaled, &bc1);
                 let e = scalar(b, eps);
-                let eps_hat = b.op("Mul", &[&root_bc2, &e], vec![]);
-                let root = b.op("Sqrt", &[&v], vec![]);
-                let denom = b.op("Add", &[&root, &eps_hat], vec![]);
-                let direction = b.op("Div", &[&m, &denom], vec![]);
+                let eps_hat = b.mul(&root_bc2, &e);
+                let root = b.sqrt(&v);
+                let denom = b.add(&root, &eps_hat);
+                let direction = b.div(&m, &denom);
                 (step(b, &p, &direction, &lr_hat), vec![m, v])
             }
             Optimizer::RmsProp {
@@ -265,12 +265,12 @@ impl Optimizer {
                 weight_decay,
             } => {
                 let g = decayed_grad(b, *weight_decay);
-                let g2 = b.op("Mul", &[&g, &g], vec![]);
+                let g2 = b.mul(&g, &g);
                 let v = mix(b, &states[0], *rho, &g2);
-                let root = b.op("Sqrt", &[&v], vec![]);
+                let root = b.sqrt(&v);
                 let e = scalar(b, *eps);
-                let denom = b.op("Add", &[&root, &e], vec![]);
-                let direction = b.op("Div", &[&g, &denom], vec![]);
+                let denom = b.add(&root, &e);
+                let direction = b.div(&g, &denom);
                 (step(b, param, &direction, lr), vec![v])
             }
         }
@@ -408,7 +408,7 @@ pub fn clip_global_norm(
     let squares: Vec<String> = grads
         .values()
         .map(|g| {
-            let sq = b.op("Mul", &[g, g], vec![]);
+            let sq = b.mul(g, g);
             sum_all(b, &sq)
         })
         .collect();
@@ -416,17 +416,17 @@ pub fn clip_global_norm(
     let total = if refs.len() == 1 {
         refs[0].to_string()
     } else {
-        b.op("Sum", &refs, vec![])
+        b.sum(&refs)
     };
-    let norm = b.op("Sqrt", &[&total], vec![]);
+    let norm = b.sqrt(&total);
     let tiny = scalar(b, 1e-6);
-    let safe = b.op("Add", &[&norm, &tiny], vec![]);
+    let safe = b.add(&norm, &tiny);
     let max = scalar(b, max_norm);
-    let ratio = b.op("Div", &[&max, &safe], vec![]);
+    let ratio = b.div(&max, &safe);
     let one = scalar(b, 1.0);
-    let factor = b.op("Min", &[&ratio, &one], vec![]);
+    let factor = b.min(&[&ratio, &one]);
     for (param, g) in grads.iter_mut() {
         let factor = reshape(b, &factor, &vec![1; ranks[param]]);
-        *g = b.op("Mul", &[g.as_str(), &factor], vec![]);
+        *g = b.mul(g.as_str(), &factor);
     }
 }

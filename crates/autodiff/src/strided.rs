@@ -12,13 +12,13 @@
 //! channels-last, and one Transpose gives NCHW. ORT's `Col2Im` would do the scatter in one
 //! node but needs opset 18 (the step graph is 17, where ReduceMean's axes are attributes).
 
+use ortl_onnx::builder::Gemm;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use ortl_onnx::builder::{int, ints};
 use ortl_onnx::shapes::TypedShape;
 use ortl_onnx::{Graph, GraphBuilder, Node, Tensor};
 
-use crate::emit::{reshape, transpose};
+use crate::emit::reshape;
 
 /// Strided ConvTransposes whose input has at most this many positions per map are rewritten:
 /// ORT's per-image GEMM is that many columns wide. Profiled side by side in ResNet50's step,
@@ -138,18 +138,13 @@ fn emit(b: &mut GraphBuilder, node: &Node, dy_rows: Option<String>, g: &Geometry
     let [h, wd] = g.output;
     // Each phase's grid: ceil(H / s) rows, so the interleaved phases cover dX.
     let grid = [(h + sh - 1) / sh, (wd + sw - 1) / sw];
-    let dy_rows = dy_rows.unwrap_or_else(|| transpose(b, dy, &[0, 2, 3, 1]));
+    let dy_rows = dy_rows.unwrap_or_else(|| b.transpose(dy, &[0, 2, 3, 1]));
     let rows = reshape(b, &dy_rows, &[-1, g.o]);
-    let kernel = transpose(b, w, &[0, 2, 3, 1]);
+    let kernel = b.transpose(w, &[0, 2, 3, 1]);
     let kernel = reshape(b, &kernel, &[g.o, kh * kw * g.c]);
-    let cols = b.op("Gemm", &[&rows, &kernel], vec![]);
+    let cols = b.gemm(&rows, &kernel, None, &Gemm::default());
     let cols = reshape(b, &cols, &[-1, ho, wo, kh * kw, g.c]);
-    let taps = b.op_n(
-        "Split",
-        &[&cols],
-        (kh * kw) as usize,
-        vec![("axis", int(3))],
-    );
+    let taps = b.split(&cols, None, 3, (kh * kw) as usize);
 
     // Each tap shifted onto its phase's grid, `[N, grid_h, grid_w, 1, C]`.
     // Ordered maps: the nodes (and their names) come out the same in every run.
@@ -175,7 +170,7 @@ fn emit(b: &mut GraphBuilder, node: &Node, dy_rows: Option<String>, g: &Geometry
             let pads = b.constant(Tensor::i64s(&[
                 0, before[0], before[1], 0, 0, 0, after[0], after[1], 0, 0,
             ]));
-            value = b.op("Pad", &[&value, &pads], vec![]);
+            value = b.pad(&value, &pads);
         }
         phases.entry((phase_y, phase_x)).or_default().push(value);
     }
@@ -186,7 +181,7 @@ fn emit(b: &mut GraphBuilder, node: &Node, dy_rows: Option<String>, g: &Geometry
                 [one] => one.clone(),
                 _ => {
                     let refs: Vec<&str> = values.iter().map(String::as_str).collect();
-                    b.op("Sum", &refs, vec![])
+                    b.sum(&refs)
                 }
             };
             (phase, sum)
@@ -199,8 +194,8 @@ fn emit(b: &mut GraphBuilder, node: &Node, dy_rows: Option<String>, g: &Geometry
         Some(sum) => sum,
         None => zeros
             .get_or_insert_with(|| {
-                let shape = b.op("Shape", &[&any], vec![]);
-                b.op("ConstantOfShape", &[&shape], vec![])
+                let shape = b.shape(&any);
+                b.constant_of_shape(&shape, None)
             })
             .clone(),
     };
@@ -214,22 +209,17 @@ fn emit(b: &mut GraphBuilder, node: &Node, dy_rows: Option<String>, g: &Geometry
         let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
         let row = match refs.as_slice() {
             [one] => one.to_string(),
-            _ => b.op("Concat", &refs, vec![("axis", int(3))]),
+            _ => b.concat(&refs, 3),
         };
         rows_of_phases.push(reshape(b, &row, &[-1, grid[0], 1, grid[1], sw, g.c]));
     }
     let refs: Vec<&str> = rows_of_phases.iter().map(String::as_str).collect();
-    let interleaved = b.op("Concat", &refs, vec![("axis", int(2))]);
+    let interleaved = b.concat(&refs, 2);
     let mut dx = reshape(b, &interleaved, &[-1, grid[0] * sh, grid[1] * sw, g.c]);
     if grid[0] * sh != h || grid[1] * sw != wd {
         dx = slice_spatial(b, &dx, [0, 0], [h, wd]);
     }
-    b.op_into(
-        "Transpose",
-        &[&dx],
-        &node.outputs[0],
-        vec![("perm", ints(&[0, 3, 1, 2]))],
-    );
+    b.named(&node.outputs[0], |b| b.transpose(&dx, &[0, 3, 1, 2]));
 }
 
 /// Rows `starts[0]..ends[0]` and columns `starts[1]..ends[1]` of a channels-last value
@@ -238,5 +228,5 @@ fn slice_spatial(b: &mut GraphBuilder, x: &str, starts: [i64; 2], ends: [i64; 2]
     let starts = b.constant(Tensor::i64s(&starts));
     let ends = b.constant(Tensor::i64s(&ends));
     let axes = b.constant(Tensor::i64s(&[1, 2]));
-    b.op("Slice", &[x, &starts, &ends, &axes], vec![])
+    b.slice(x, &starts, &ends, Some(&axes), None)
 }

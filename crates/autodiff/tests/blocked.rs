@@ -3,13 +3,13 @@
 //! input), channel counts that are not whole blocks, 1×1, strided and biased kernels, and
 //! every filter layout the pass writes.
 
+use ortl_onnx::builder::Conv;
 use std::collections::HashMap;
 
 use ndarray::{ArrayD, IxDyn};
 use ortl_autodiff::batch_norm;
 use ortl_autodiff::blocked::{self, Blocked};
 use ortl_autodiff::gradients;
-use ortl_onnx::builder::{int, ints};
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model};
 use ortl_runtime::Feed;
 use rand::{Rng, SeedableRng};
@@ -30,17 +30,7 @@ const PARAMS: [(&str, [usize; 4]); 10] = [
 
 fn conv(b: &mut GraphBuilder, x: &str, w: &str, bias: Option<&str>, k: i64, stride: i64) -> String {
     let pad = k / 2;
-    let mut inputs = vec![x, w];
-    inputs.extend(bias);
-    b.op(
-        "Conv",
-        &inputs,
-        vec![
-            ("kernel_shape", ints(&[k, k])),
-            ("strides", ints(&[stride, stride])),
-            ("pads", ints(&[pad; 4])),
-        ],
-    )
+    b.conv(x, w, bias, &Conv::square(k, stride, pad))
 }
 
 /// Loss and the gradient of every parameter, as outputs `loss` and `grad_<name>`.
@@ -61,25 +51,25 @@ fn step_model() -> Model {
     b.input("stem_bias", DataType::Float, vec![Dim::Fixed(12)]);
     b.input("c_bias", DataType::Float, vec![Dim::Fixed(32)]);
     let y = conv(&mut b, &x, "stem", Some("stem_bias"), 3, 1);
-    let y = b.op("Relu", &[&y], vec![]);
+    let y = b.relu(&y);
     let y = conv(&mut b, &y, "a", None, 3, 1);
-    let a = b.op("Relu", &[&y], vec![]);
+    let a = b.relu(&y);
     // A residual around one convolution (its input is the sum's other operand) and one
     // around two (ResNet's).
     let y = conv(&mut b, &a, "b", None, 1, 1);
-    let y = b.op("Add", &[&y, &a], vec![]);
-    let r = b.op("Relu", &[&y], vec![]);
+    let y = b.add(&y, &a);
+    let r = b.relu(&y);
     let y = conv(&mut b, &r, "b2", None, 3, 1);
-    let y = b.op("Relu", &[&y], vec![]);
+    let y = b.relu(&y);
     let y = conv(&mut b, &y, "b3", None, 1, 1);
-    let y = b.op("Add", &[&y, &r], vec![]);
-    let y = b.op("Relu", &[&y], vec![]);
+    let y = b.add(&y, &r);
+    let y = b.relu(&y);
     let y = conv(&mut b, &y, "down", None, 3, 2);
-    let y = b.op("Relu", &[&y], vec![]);
+    let y = b.relu(&y);
     let y = conv(&mut b, &y, "c", Some("c_bias"), 3, 1);
-    let y = b.op("Relu", &[&y], vec![]);
+    let y = b.relu(&y);
     let y = conv(&mut b, &y, "d", None, 1, 1);
-    let y = b.op("Relu", &[&y], vec![]);
+    let y = b.relu(&y);
     let y = conv(&mut b, &y, "e", None, 3, 1);
     let y = conv(&mut b, &y, "f", None, 1, 1);
     let wrt: Vec<String> = PARAMS
@@ -93,20 +83,20 @@ fn step_model() -> Model {
 /// The model with outputs `loss` (a fixed weighting of `y`'s `channels` pooled channels)
 /// and `grad_<parameter>` for each of `wrt`, ortl's own operators lowered.
 fn differentiated(mut b: GraphBuilder, y: &str, channels: usize, wrt: &[String]) -> Model {
-    let pooled = b.op("GlobalAveragePool", &[y], vec![]);
-    let flat = b.op("Flatten", &[&pooled], vec![("axis", int(1))]);
+    let pooled = b.global_average_pool(y);
+    let flat = b.flatten(&pooled, 1);
     let weights = b.constant(ortl_onnx::Tensor::f32(
         &[1, channels as i64],
         (0..channels).map(|i| (i as f32 * 0.37).sin()).collect(),
     ));
-    let weighted = b.op("Mul", &[&flat, &weights], vec![]);
-    let loss = b.op("ReduceSum", &[&weighted], vec![("keepdims", int(0))]);
+    let weighted = b.mul(&flat, &weights);
+    let loss = b.reduce_sum(&weighted, None, false);
     let shapes = ortl_autodiff::rules::registry().infer(b.graph()).unwrap();
     let grads = gradients(&mut b, &loss, wrt, &shapes).unwrap();
     let named: Vec<(String, String)> = grads
         .of
         .iter()
-        .map(|(param, grad)| (param.clone(), b.op("Identity", &[grad], vec![])))
+        .map(|(param, grad)| (param.clone(), b.identity(grad)))
         .collect();
     let mut graph = b.finish();
     batch_norm::lower(&mut graph).unwrap();
@@ -313,12 +303,13 @@ fn a_graph_without_eligible_convolutions_is_left_alone() {
     let mut b = GraphBuilder::new("grouped");
     let x = b.input("x", DataType::Float, [1, 16, 6, 6].map(Dim::Fixed).to_vec());
     let w = b.input("w", DataType::Float, [16, 4, 3, 3].map(Dim::Fixed).to_vec());
-    let y = b.op(
-        "Conv",
-        &[&x, &w],
-        vec![("group", int(4)), ("pads", ints(&[1; 4]))],
-    );
-    let y = b.op("Relu", &[&y], vec![]);
+    let grouped = Conv {
+        group: Some(4),
+        pads: Some(vec![1; 4]),
+        ..Conv::default()
+    };
+    let y = b.conv(&x, &w, None, &grouped);
+    let y = b.relu(&y);
     b.output(&y, DataType::Float, vec![Dim::Unknown; 4]);
     let plain = Model::new(b.finish());
     let mut model = plain.clone();
@@ -364,7 +355,7 @@ fn batch_norm_step_model() -> Model {
             1e-3,
             &outputs,
         ));
-        y = b.op("Relu", &[&outputs.y], vec![]);
+        y = b.relu(&outputs.y);
         wrt.extend([name.to_string(), gamma, beta]);
     }
     differentiated(b, &y, 32, &wrt)

@@ -6,6 +6,7 @@
 //! ORT has no float64 Conv, so everything runs in float32 with ε = 1e-2 and a tolerance of
 //! 3e-3 + 3e-2·|g| (central differences' O(ε²) error plus float32 rounding of L).
 
+use ortl_onnx::builder::Conv;
 use std::collections::HashMap;
 
 use ndarray::{ArrayD, IxDyn};
@@ -98,8 +99,8 @@ fn check(case: &str, inputs: Vec<Input>, forward: impl Fn(&mut GraphBuilder, &[S
         &y_shape,
         (0..n).map(|_| rng.random_range(-1.0..1.0)).collect(),
     ));
-    let weighted = b.op("Mul", &[&y, &r], vec![]);
-    let loss = b.op("ReduceSum", &[&weighted], vec![("keepdims", int(0))]);
+    let weighted = b.mul(&y, &r);
+    let loss = b.reduce_sum(&weighted, None, false);
     b.output(&loss, DataType::Float, vec![]);
     // ortl's own operators (BatchNormTraining) run lowered to standard ones.
     let mut forward_graph = b.graph().clone();
@@ -117,7 +118,7 @@ fn check(case: &str, inputs: Vec<Input>, forward: impl Fn(&mut GraphBuilder, &[S
     let named: Vec<(String, String)> = grads
         .of
         .iter()
-        .map(|(param, grad)| (param.clone(), b.op("Identity", &[grad], vec![])))
+        .map(|(param, grad)| (param.clone(), b.identity(grad)))
         .collect();
     let mut graph = b.finish();
     for (param, value) in named {
@@ -182,13 +183,11 @@ fn check(case: &str, inputs: Vec<Input>, forward: impl Fn(&mut GraphBuilder, &[S
     }
 }
 
-fn conv_attrs(k: i64, stride: i64, pad: i64, dilation: i64) -> Vec<(&'static str, Attr)> {
-    vec![
-        ("kernel_shape", ints(&[k, k])),
-        ("strides", ints(&[stride, stride])),
-        ("pads", ints(&[pad, pad, pad, pad])),
-        ("dilations", ints(&[dilation, dilation])),
-    ]
+fn conv_attrs(k: i64, stride: i64, pad: i64, dilation: i64) -> Conv {
+    Conv {
+        dilations: Some(vec![dilation, dilation]),
+        ..Conv::square(k, stride, pad)
+    }
 }
 
 #[test]
@@ -196,7 +195,7 @@ fn conv_3x3_same() {
     check(
         "conv3",
         vec![input("x", &[2, 3, 6, 6]), input("w", &[4, 3, 3, 3])],
-        |b, n| b.op("Conv", &[&n[0], &n[1]], conv_attrs(3, 1, 1, 1)),
+        |b, n| b.conv(&n[0], &n[1], None, &conv_attrs(3, 1, 1, 1)),
     );
 }
 
@@ -209,7 +208,7 @@ fn conv_strided_padded_odd_size_with_bias() {
             input("w", &[4, 3, 3, 3]),
             input("bias", &[4]),
         ],
-        |b, n| b.op("Conv", &[&n[0], &n[1], &n[2]], conv_attrs(3, 2, 1, 1)),
+        |b, n| b.conv(&n[0], &n[1], Some(&n[2]), &conv_attrs(3, 2, 1, 1)),
     );
 }
 
@@ -218,7 +217,7 @@ fn conv_stem_7x7_stride_2() {
     check(
         "conv7",
         vec![input("x", &[1, 3, 11, 11]), input("w", &[2, 3, 7, 7])],
-        |b, n| b.op("Conv", &[&n[0], &n[1]], conv_attrs(7, 2, 3, 1)),
+        |b, n| b.conv(&n[0], &n[1], None, &conv_attrs(7, 2, 3, 1)),
     );
 }
 
@@ -228,17 +227,17 @@ fn conv_1x1_strided_and_dilated_3x3() {
     check(
         "conv1x1_s1",
         vec![input("x", &[2, 4, 5, 5]), input("w", &[3, 4, 1, 1])],
-        |b, n| b.op("Conv", &[&n[0], &n[1]], conv_attrs(1, 1, 0, 1)),
+        |b, n| b.conv(&n[0], &n[1], None, &conv_attrs(1, 1, 0, 1)),
     );
     check(
         "conv1x1",
         vec![input("x", &[2, 4, 6, 6]), input("w", &[3, 4, 1, 1])],
-        |b, n| b.op("Conv", &[&n[0], &n[1]], conv_attrs(1, 2, 0, 1)),
+        |b, n| b.conv(&n[0], &n[1], None, &conv_attrs(1, 2, 0, 1)),
     );
     check(
         "conv_dil",
         vec![input("x", &[1, 2, 8, 8]), input("w", &[2, 2, 3, 3])],
-        |b, n| b.op("Conv", &[&n[0], &n[1]], conv_attrs(3, 1, 2, 2)),
+        |b, n| b.conv(&n[0], &n[1], None, &conv_attrs(3, 1, 2, 2)),
     );
 }
 
@@ -252,18 +251,22 @@ fn grouped_and_depthwise_conv() {
             input("bias", &[6]),
         ],
         |b, n| {
-            let mut attrs = conv_attrs(3, 2, 1, 1);
-            attrs.push(("group", int(2)));
-            b.op("Conv", &[&n[0], &n[1], &n[2]], attrs)
+            let attrs = Conv {
+                group: Some(2),
+                ..conv_attrs(3, 2, 1, 1)
+            };
+            b.conv(&n[0], &n[1], Some(&n[2]), &attrs)
         },
     );
     check(
         "conv_depthwise",
         vec![input("x", &[2, 3, 7, 7]), input("w", &[3, 1, 3, 3])],
         |b, n| {
-            let mut attrs = conv_attrs(3, 1, 1, 1);
-            attrs.push(("group", int(3)));
-            b.op("Conv", &[&n[0], &n[1]], attrs)
+            let attrs = Conv {
+                group: Some(3),
+                ..conv_attrs(3, 1, 1, 1)
+            };
+            b.conv(&n[0], &n[1], None, &attrs)
         },
     );
 }
@@ -325,7 +328,7 @@ fn average_pool_and_global_average_pool() {
         },
     );
     check("gap", vec![input("x", &[2, 3, 4, 5])], |b, n| {
-        b.op("GlobalAveragePool", &[&n[0]], vec![])
+        b.global_average_pool(&n[0])
     });
     // Padded, counting the padding (PyTorch's default, Inception-v3) or not (Keras, timm's
     // Inception-ResNet-v2), with a stride that leaves the last padded row partly used.
@@ -427,13 +430,7 @@ fn batch_norm_inference_mode_with_trainable_scale_and_shift() {
             fixed("mean", &[4]),
             fixed("var", &[4]),
         ],
-        |b, n| {
-            b.op(
-                "BatchNormalization",
-                &[&n[0], &n[1], &n[2], &n[3], &n[4]],
-                vec![("epsilon", float(1e-3))],
-            )
-        },
+        |b, n| b.batch_norm([&n[0], &n[1], &n[2], &n[3], &n[4]], 1e-3),
     );
 }
 
@@ -479,13 +476,13 @@ fn activations() {
             b.constant(Tensor::scalar(-0.5)),
             b.constant(Tensor::scalar(0.6)),
         );
-        b.op("Clip", &[&n[0], &lo, &hi], vec![])
+        b.clip(&n[0], Some(&lo), Some(&hi))
     });
     check("softmax", vec![input("x", &[3, 4])], |b, n| {
-        b.op("Softmax", &[&n[0]], vec![("axis", int(-1))])
+        b.softmax(&n[0], -1)
     });
     check("log_softmax", vec![input("x", &[3, 4])], |b, n| {
-        b.op("LogSoftmax", &[&n[0]], vec![("axis", int(1))])
+        b.log_softmax(&n[0], 1)
     });
 }
 
@@ -501,7 +498,7 @@ fn broadcasting_arithmetic() {
     check(
         "div",
         vec![input("a", &[2, 3]), positive("b", &[3])],
-        |b, n| b.op("Div", &[&n[0], &n[1]], vec![]),
+        |b, n| b.div(&n[0], &n[1]),
     );
     check(
         "sum3",
@@ -510,7 +507,7 @@ fn broadcasting_arithmetic() {
             input("b", &[2, 3]),
             input("c", &[1, 3]),
         ],
-        |b, n| b.op("Sum", &[&n[0], &n[1], &n[2]], vec![]),
+        |b, n| b.sum(&[&n[0], &n[1], &n[2]]),
     );
 }
 
@@ -539,7 +536,7 @@ fn gemm_every_transposition_and_matmul() {
     check(
         "matmul3d",
         vec![input("a", &[2, 3, 4]), input("w", &[4, 5])],
-        |b, n| b.op("MatMul", &[&n[0], &n[1]], vec![]),
+        |b, n| b.matmul(&n[0], &n[1]),
     );
     // Both operands batched, as attention multiplies queries by keys: the same batch, one
     // broadcast along a leading axis, and a rank-2 A against a batched B.
@@ -550,7 +547,7 @@ fn gemm_every_transposition_and_matmul() {
         ("matmul_rank2_a", &[4, 5], &[3, 5, 2]),
     ] {
         check(case, vec![input("a", a), input("b", b)], |g, n| {
-            g.op("MatMul", &[&n[0], &n[1]], vec![])
+            g.matmul(&n[0], &n[1])
         });
     }
 }
@@ -558,34 +555,30 @@ fn gemm_every_transposition_and_matmul() {
 #[test]
 fn shape_operators() {
     check("flatten", vec![input("x", &[2, 3, 2, 2])], |b, n| {
-        b.op("Flatten", &[&n[0]], vec![("axis", int(1))])
+        b.flatten(&n[0], 1)
     });
     check("transpose", vec![input("x", &[2, 3, 4])], |b, n| {
-        b.op("Transpose", &[&n[0]], vec![("perm", ints(&[2, 0, 1]))])
+        b.transpose(&n[0], &[2, 0, 1])
     });
     check("reshape", vec![input("x", &[2, 6])], |b, n| {
         let s = b.constant(Tensor::i64s(&[3, 4]));
-        b.op("Reshape", &[&n[0], &s], vec![])
+        b.reshape(&n[0], &s)
     });
     check(
         "concat",
         vec![input("a", &[2, 3]), input("b", &[2, 2])],
-        |b, n| b.op("Concat", &[&n[0], &n[1]], vec![("axis", int(1))]),
+        |b, n| b.concat(&[&n[0], &n[1]], 1),
     );
     check("pad", vec![input("x", &[1, 2, 3, 3])], |b, n| {
         let p = b.constant(Tensor::i64s(&[0, 0, 1, 2, 0, 0, 2, 1]));
-        b.op("Pad", &[&n[0], &p], vec![])
+        b.pad(&n[0], &p)
     });
     check("reduce_mean", vec![input("x", &[2, 3, 4])], |b, n| {
-        b.op(
-            "ReduceMean",
-            &[&n[0]],
-            vec![("axes", ints(&[0, 2])), ("keepdims", int(0))],
-        )
+        b.reduce_mean(&n[0], &[0, 2], false)
     });
     check("reduce_sum", vec![input("x", &[2, 3, 4])], |b, n| {
         let axes = b.constant(Tensor::i64s(&[1]));
-        b.op("ReduceSum", &[&n[0], &axes], vec![("keepdims", int(1))])
+        b.reduce_sum(&n[0], Some(&axes), true)
     });
 }
 
@@ -615,9 +608,9 @@ fn frozen_inputs_get_no_backward_ops() {
     );
     let w1 = b.param("w1", Tensor::f32(&[2, 2, 3, 3], vec![0.1; 36]));
     let w2 = b.param("w2", Tensor::f32(&[2, 2, 1, 1], vec![0.1; 4]));
-    let h = b.op("Conv", &[&x, &w1], conv_attrs(3, 1, 1, 1));
-    let y = b.op("Conv", &[&h, &w2], conv_attrs(1, 1, 0, 1));
-    let loss = b.op("ReduceSum", &[&y], vec![("keepdims", int(0))]);
+    let h = b.conv(&x, &w1, None, &conv_attrs(3, 1, 1, 1));
+    let y = b.conv(&h, &w2, None, &conv_attrs(1, 1, 0, 1));
+    let loss = b.reduce_sum(&y, None, false);
     let shapes = shapes::infer(b.graph()).unwrap();
     let before = b.graph().nodes.len();
     gradients(&mut b, &loss, &["w2".to_string()], &shapes).unwrap();
@@ -648,25 +641,19 @@ fn wide(name: &'static str, dims: &[usize]) -> Input {
 #[test]
 fn exporters_activations() {
     check("hard_sigmoid", vec![wide("x", &[4, 6])], |b, n| {
-        b.op(
-            "HardSigmoid",
-            &[&n[0]],
-            vec![("alpha", float(0.25)), ("beta", float(0.4))],
-        )
+        b.hard_sigmoid(&n[0], 0.25, 0.4)
     });
     check("hard_swish", vec![wide("x", &[4, 6])], |b, n| {
-        b.op("HardSwish", &[&n[0]], vec![])
+        b.hard_swish(&n[0])
     });
     check("leaky_relu", vec![input("x", &[4, 5])], |b, n| {
-        b.op("LeakyRelu", &[&n[0]], vec![("alpha", float(0.1))])
+        b.leaky_relu(&n[0], 0.1)
     });
-    check("elu", vec![input("x", &[4, 5])], |b, n| {
-        b.op("Elu", &[&n[0]], vec![("alpha", float(0.7))])
-    });
+    check("elu", vec![input("x", &[4, 5])], |b, n| b.elu(&n[0], 0.7));
     // A float-to-float Cast (exporters leave them in) passes the gradient through.
     check("cast", vec![input("x", &[3, 4])], |b, n| {
-        let cast = b.op("Cast", &[&n[0]], vec![("to", int(1))]);
-        b.op("Mul", &[&cast, &n[0]], vec![])
+        let cast = b.cast(&n[0], DataType::Float);
+        b.mul(&cast, &n[0])
     });
     for op in ["Selu", "Erf", "Softplus"] {
         check(op, vec![input("x", &[3, 5])], |b, n| {
@@ -677,26 +664,26 @@ fn exporters_activations() {
     check(
         "prelu",
         vec![input("x", &[2, 3, 2, 2]), input("slope", &[3, 1, 1])],
-        |b, n| b.op("PRelu", &[&n[0], &n[1]], vec![]),
+        |b, n| b.prelu(&n[0], &n[1]),
     );
     check(
         "pow",
         vec![positive("a", &[2, 3]), positive("b", &[3])],
-        |b, n| b.op("Pow", &[&n[0], &n[1]], vec![]),
+        |b, n| b.pow(&n[0], &n[1]),
     );
     check("pow_constant", vec![positive("a", &[2, 3])], |b, n| {
         let exponent = b.constant(Tensor::scalar(2.5));
-        b.op("Pow", &[&n[0], &exponent], vec![])
+        b.pow(&n[0], &exponent)
     });
     // A squeeze-and-excitation gate: x · hard-sigmoid(W · mean(x)).
     check(
         "squeeze_excitation",
         vec![input("x", &[2, 4, 3, 3]), input("w", &[4, 4, 1, 1])],
         |b, n| {
-            let pooled = b.op("GlobalAveragePool", &[&n[0]], vec![]);
-            let gate = b.op("Conv", &[&pooled, &n[1]], vec![]);
+            let pooled = b.global_average_pool(&n[0]);
+            let gate = b.conv(&pooled, &n[1], None, &Conv::default());
             let gate = b.op("HardSigmoid", &[&gate], vec![]);
-            b.op("Mul", &[&n[0], &gate], vec![])
+            b.mul(&n[0], &gate)
         },
     );
 }
@@ -710,24 +697,12 @@ fn layer_normalization() {
             input("scale", &[4]),
             input("bias", &[4]),
         ],
-        |b, n| {
-            b.op(
-                "LayerNormalization",
-                &[&n[0], &n[1], &n[2]],
-                vec![("axis", int(-1)), ("epsilon", float(1e-3))],
-            )
-        },
+        |b, n| b.layer_norm(&n[0], &n[1], Some(&n[2]), -1, 1e-3),
     );
     check(
         "layer_norm_two_axes",
         vec![input("x", &[2, 3, 4]), input("scale", &[3, 4])],
-        |b, n| {
-            b.op(
-                "LayerNormalization",
-                &[&n[0], &n[1]],
-                vec![("axis", int(1)), ("epsilon", float(1e-3))],
-            )
-        },
+        |b, n| b.layer_norm(&n[0], &n[1], None, 1, 1e-3),
     );
 }
 
@@ -834,32 +809,32 @@ fn pad_modes_slice_split_gather_expand() {
         let starts = b.constant(Tensor::i64s(&[1, -4]));
         let ends = b.constant(Tensor::i64s(&[3, 100]));
         let axes = b.constant(Tensor::i64s(&[1, 2]));
-        b.op("Slice", &[&n[0], &starts, &ends, &axes], vec![])
+        b.slice(&n[0], &starts, &ends, Some(&axes), None)
     });
     check(
         "split_one_part_used",
         vec![input("x", &[2, 6, 3])],
         |b, n| {
             let sizes = b.constant(Tensor::i64s(&[2, 4]));
-            let parts = b.op_n("Split", &[&n[0], &sizes], 2, vec![("axis", int(1))]);
-            b.op("Mul", &[&parts[1], &parts[1]], vec![])
+            let parts = b.split(&n[0], Some(&sizes), 1, 2);
+            b.mul(&parts[1], &parts[1])
         },
     );
     check("split_both", vec![input("x", &[2, 6])], |b, n| {
-        let parts = b.op_n("Split", &[&n[0]], 2, vec![("axis", int(-1))]);
-        b.op("Mul", &[&parts[0], &parts[1]], vec![])
+        let parts = b.split(&n[0], None, -1, 2);
+        b.mul(&parts[0], &parts[1])
     });
     check("gather_scalar", vec![input("x", &[2, 5, 3])], |b, n| {
         let k = b.constant(Tensor::i64(&[], vec![-2]));
-        b.op("Gather", &[&n[0], &k], vec![("axis", int(1))])
+        b.gather(&n[0], &k, 1)
     });
     check("gather_list", vec![input("x", &[2, 5, 3])], |b, n| {
         let k = b.constant(Tensor::i64s(&[4, 0, 4]));
-        b.op("Gather", &[&n[0], &k], vec![("axis", int(1))])
+        b.gather(&n[0], &k, 1)
     });
     check("expand", vec![input("x", &[3, 1])], |b, n| {
         let s = b.constant(Tensor::i64s(&[2, 3, 4]));
-        b.op("Expand", &[&n[0], &s], vec![])
+        b.expand(&n[0], &s)
     });
 }
 
@@ -883,15 +858,11 @@ fn conv_grid_of_sizes_strides_pads_and_remainders() {
                             input("w", &[2, 2, k as usize, k as usize]),
                         ],
                         move |b, n| {
-                            b.op(
-                                "Conv",
-                                &[&n[0], &n[1]],
-                                vec![
-                                    ("kernel_shape", ints(&[k, k])),
-                                    ("strides", ints(&[stride, stride])),
-                                    ("pads", ints(&[pad, 0, pad, pad])),
-                                ],
-                            )
+                            let uneven = Conv {
+                                pads: Some(vec![pad, 0, pad, pad]),
+                                ..Conv::square(k, stride, pad)
+                            };
+                            b.conv(&n[0], &n[1], None, &uneven)
                         },
                     );
                 }

@@ -90,12 +90,9 @@ fn graph_steps(
         b.input(s, DataType::Float, dims.clone());
     }
     let (new_p, new_states) = opt.update(&mut b, &p, &g, &states, 4);
-    let new_p = b.op("Identity", &[&new_p], vec![]);
+    let new_p = b.identity(&new_p);
     b.output(&new_p, DataType::Float, dims.clone());
-    let outs: Vec<String> = new_states
-        .iter()
-        .map(|s| b.op("Identity", &[s], vec![]))
-        .collect();
+    let outs: Vec<String> = new_states.iter().map(|s| b.identity(s)).collect();
     for o in &outs {
         b.output(o, DataType::Float, dims.clone());
     }

@@ -3,11 +3,11 @@
 //! kernels larger than, equal to and smaller than the stride (phases no tap lands on),
 //! taps shifted off either edge, odd and even sizes (the dropped last row), unequal strides.
 
+use ortl_onnx::builder::Conv;
 use std::collections::HashMap;
 
 use ndarray::{ArrayD, IxDyn};
 use ortl_autodiff::{gradients, strided};
-use ortl_onnx::builder::ints;
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model, shapes};
 use ortl_runtime::Feed;
 use rand::{Rng, SeedableRng};
@@ -26,15 +26,13 @@ fn dx_model(size: [i64; 2], kernel: [i64; 2], strides: [i64; 2], pads: [i64; 4])
         DataType::Float,
         [6, 8, kernel[0], kernel[1]].map(Dim::Fixed).to_vec(),
     );
-    let y = b.op(
-        "Conv",
-        &[&x, &w],
-        vec![
-            ("kernel_shape", ints(&kernel)),
-            ("strides", ints(&strides)),
-            ("pads", ints(&pads)),
-        ],
-    );
+    let attrs = Conv {
+        kernel_shape: Some(kernel.to_vec()),
+        strides: Some(strides.to_vec()),
+        pads: Some(pads.to_vec()),
+        ..Conv::default()
+    };
+    let y = b.conv(&x, &w, None, &attrs);
     let shape = shapes::infer(b.graph()).unwrap()[&y].clone();
     let dims: Vec<i64> = shape.shape.iter().map(|d| d.unwrap()).collect();
     let count: i64 = dims.iter().product();
@@ -42,15 +40,11 @@ fn dx_model(size: [i64; 2], kernel: [i64; 2], strides: [i64; 2], pads: [i64; 4])
         &dims,
         (0..count).map(|i| (i as f32 * 0.61).sin()).collect(),
     ));
-    let weighted = b.op("Mul", &[&y, &c], vec![]);
-    let loss = b.op(
-        "ReduceSum",
-        &[&weighted],
-        vec![("keepdims", ortl_onnx::builder::int(0))],
-    );
+    let weighted = b.mul(&y, &c);
+    let loss = b.reduce_sum(&weighted, None, false);
     let shapes = shapes::infer(b.graph()).unwrap();
     let grads = gradients(&mut b, &loss, &["x".to_string()], &shapes).unwrap();
-    b.op_into("Identity", &[&grads.of["x"]], "grad_x", vec![]);
+    b.named("grad_x", |b| b.identity(&grads.of["x"]));
     b.output("grad_x", DataType::Float, vec![]);
     Model::new(b.finish())
 }

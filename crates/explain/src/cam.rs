@@ -23,7 +23,6 @@ use std::fmt;
 
 use ortl_models::Layout;
 use ortl_models::classifier::keys;
-use ortl_onnx::builder::{int, ints};
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model, ValueInfo, passes, shapes};
 
 /// Name of the class-weights input of the CAM graph.
@@ -212,8 +211,8 @@ pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model
         vec![n.clone(), Dim::Fixed(classes)],
     );
     let score = b.scoped("cam", |b| {
-        let weighted = b.op("Mul", &[&target.scores, &weights], vec![]);
-        b.op("ReduceSum", &[&weighted], vec![("keepdims", int(0))])
+        let weighted = b.mul(&target.scores, &weights);
+        b.reduce_sum(&weighted, None, false)
     });
     let value_shapes: HashMap<_, _> = shapes::infer(b.graph())?;
     let grads = ortl_autodiff::gradients(
@@ -230,32 +229,28 @@ pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model
     let a = target.features.as_str();
     let cam = b.scoped("cam", |b| {
         let channel_weights = match method {
-            Method::GradCam => b.op(
-                "ReduceMean",
-                &[&g],
-                vec![("axes", ints(spatial)), ("keepdims", int(1))],
-            ),
+            Method::GradCam => b.reduce_mean(&g, spatial, true),
             Method::GradCamPlusPlus => {
-                let g2 = b.op("Mul", &[&g, &g], vec![]);
-                let g3 = b.op("Mul", &[&g2, &g], vec![]);
+                let g2 = b.mul(&g, &g);
+                let g3 = b.mul(&g2, &g);
                 let sum_a = ortl_autodiff::emit::reduce_sum(b, a, spatial, true);
                 let two = ortl_autodiff::emit::scalar(b, 2.0);
-                let twice = b.op("Mul", &[&g2, &two], vec![]);
-                let cubic = b.op("Mul", &[&sum_a, &g3], vec![]);
-                let denominator = b.op("Add", &[&twice, &cubic], vec![]);
+                let twice = b.mul(&g2, &two);
+                let cubic = b.mul(&sum_a, &g3);
+                let denominator = b.add(&twice, &cubic);
                 let zero = ortl_autodiff::emit::scalar(b, 0.0);
                 let one = ortl_autodiff::emit::scalar(b, 1.0);
-                let is_zero = b.op("Equal", &[&denominator, &zero], vec![]);
-                let safe = b.op("Where", &[&is_zero, &one, &denominator], vec![]);
-                let alpha = b.op("Div", &[&g2, &safe], vec![]);
-                let positive = b.op("Relu", &[&g], vec![]);
-                let weighted = b.op("Mul", &[&alpha, &positive], vec![]);
+                let is_zero = b.equal(&denominator, &zero);
+                let safe = b.where_(&is_zero, &one, &denominator);
+                let alpha = b.div(&g2, &safe);
+                let positive = b.relu(&g);
+                let weighted = b.mul(&alpha, &positive);
                 ortl_autodiff::emit::reduce_sum(b, &weighted, spatial, true)
             }
         };
-        let weighted_maps = b.op("Mul", &[&channel_weights, a], vec![]);
+        let weighted_maps = b.mul(&channel_weights, a);
         let combined = ortl_autodiff::emit::reduce_sum(b, &weighted_maps, &[channel], false);
-        b.op("Relu", &[&combined], vec![])
+        b.relu(&combined)
     });
     let (h, w) = target.spatial();
     b.output(
@@ -263,7 +258,7 @@ pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model
         DataType::Float,
         vec![n.clone(), Dim::Fixed(h as i64), Dim::Fixed(w as i64)],
     );
-    let scores_out = b.op("Identity", &[&target.scores], vec![]);
+    let scores_out = b.identity(&target.scores);
     b.output(&scores_out, DataType::Float, vec![n, Dim::Fixed(classes)]);
     let mut graph = b.finish();
     passes::rename_value(&mut graph, &cam, CAM);

@@ -5,8 +5,8 @@
 use ndarray::{Array2, ArrayD, Axis, IxDyn};
 use ortl_explain::{Method, cam, cam_model, expose_features, locate};
 use ortl_models::Layout;
-use ortl_onnx::builder::{int, ints};
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model, Tensor, io};
+use ortl_onnx::{builder::Conv, builder::Gemm};
 use ortl_runtime::Feed;
 
 const SIZE: i64 = 8;
@@ -46,10 +46,10 @@ fn tiny() -> Tiny {
         DataType::Uint8,
         vec![n.clone(), Dim::Fixed(SIZE), Dim::Fixed(SIZE), Dim::Fixed(3)],
     );
-    let x = b.op("Cast", &[&image], vec![("to", int(1))]);
+    let x = b.cast(&image, DataType::Float);
     let scale = b.constant(Tensor::scalar(1.0 / 255.0));
-    let x = b.op("Mul", &[&x, &scale], vec![]);
-    let x = b.op("Transpose", &[&x], vec![("perm", ints(&[0, 3, 1, 2]))]);
+    let x = b.mul(&x, &scale);
+    let x = b.transpose(&x, &[0, 3, 1, 2]);
     let conv_w = b.param(
         "conv.weight",
         Tensor::f32(&[CHANNELS as i64, 3, 3, 3], values(CHANNELS * 27, 1)),
@@ -58,14 +58,14 @@ fn tiny() -> Tiny {
         "conv.bias",
         Tensor::f32(&[CHANNELS as i64], vec![0.1; CHANNELS]),
     );
-    let conv = b.op(
-        "Conv",
-        &[&x, &conv_w, &conv_b],
-        vec![("pads", ints(&[1, 1, 1, 1]))],
-    );
-    let features = b.op("Relu", &[&conv], vec![]);
-    let pooled = b.op("GlobalAveragePool", &[&features], vec![]);
-    let flat = b.op("Flatten", &[&pooled], vec![]);
+    let padded = Conv {
+        pads: Some(vec![1; 4]),
+        ..Conv::default()
+    };
+    let conv = b.conv(&x, &conv_w, Some(&conv_b), &padded);
+    let features = b.relu(&conv);
+    let pooled = b.global_average_pool(&features);
+    let flat = b.flatten(&pooled, 1);
     let (w1, b1, w2) = (
         values(HIDDEN * CHANNELS, 2),
         values(HIDDEN, 3),
@@ -76,12 +76,8 @@ fn tiny() -> Tiny {
         Tensor::f32(&[HIDDEN as i64, CHANNELS as i64], w1.clone()),
     );
     let b1_name = b.param("fc1.bias", Tensor::f32(&[HIDDEN as i64], b1.clone()));
-    let hidden = b.op(
-        "Gemm",
-        &[&flat, &w1_name, &b1_name],
-        vec![("transB", int(1))],
-    );
-    let hidden = b.op("Relu", &[&hidden], vec![]);
+    let hidden = b.gemm(&flat, &w1_name, Some(&b1_name), &Gemm::B_TRANSPOSED);
+    let hidden = b.relu(&hidden);
     let w2_name = b.param(
         "fc2.weight",
         Tensor::f32(&[CLASSES as i64, HIDDEN as i64], w2.clone()),
@@ -90,12 +86,8 @@ fn tiny() -> Tiny {
         "fc2.bias",
         Tensor::f32(&[CLASSES as i64], vec![0.0; CLASSES]),
     );
-    let logits = b.op(
-        "Gemm",
-        &[&hidden, &w2_name, &b2_name],
-        vec![("transB", int(1))],
-    );
-    let probabilities = b.op("Softmax", &[&logits], vec![("axis", int(-1))]);
+    let logits = b.gemm(&hidden, &w2_name, Some(&b2_name), &Gemm::B_TRANSPOSED);
+    let probabilities = b.softmax(&logits, -1);
     b.output(
         &probabilities,
         DataType::Float,

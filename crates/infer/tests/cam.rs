@@ -1,6 +1,7 @@
 //! `ortl-infer --cam`: heatmaps of a hand-built classifier whose "bright" class is decided
 //! by image brightness, on images that are dark except for a bright patch in one corner.
 
+use ortl_onnx::{builder::Conv, builder::Gemm};
 use std::fs;
 
 use ndarray::Array2;
@@ -8,7 +9,6 @@ use ndarray_npy::ReadNpyExt;
 use ortl_fixtures::Workdir;
 use ortl_fixtures::workdir::run;
 use ortl_models::classifier::keys;
-use ortl_onnx::builder::{int, ints};
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model, Tensor};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ortl-infer");
@@ -24,19 +24,23 @@ fn brightness_model() -> Model {
         DataType::Uint8,
         vec![n.clone(), Dim::Fixed(SIZE), Dim::Fixed(SIZE), Dim::Fixed(3)],
     );
-    let x = b.op("Cast", &[&image], vec![("to", int(1))]);
-    let x = b.op("Transpose", &[&x], vec![("perm", ints(&[0, 3, 1, 2]))]);
+    let x = b.cast(&image, DataType::Float);
+    let x = b.transpose(&x, &[0, 3, 1, 2]);
     let w = b.param(
         "conv.weight",
         Tensor::f32(&[1, 3, 3, 3], vec![1.0 / (27.0 * 255.0); 27]),
     );
-    let features = b.op("Conv", &[&x, &w], vec![("pads", ints(&[1, 1, 1, 1]))]);
-    let pooled = b.op("GlobalAveragePool", &[&features], vec![]);
-    let flat = b.op("Flatten", &[&pooled], vec![]);
+    let padded = Conv {
+        pads: Some(vec![1; 4]),
+        ..Conv::default()
+    };
+    let features = b.conv(&x, &w, None, &padded);
+    let pooled = b.global_average_pool(&features);
+    let flat = b.flatten(&pooled, 1);
     let fc = b.param("fc.weight", Tensor::f32(&[2, 1], vec![-10.0, 10.0]));
     let bias = b.param("fc.bias", Tensor::f32(&[2], vec![1.0, 0.0]));
-    let logits = b.op("Gemm", &[&flat, &fc, &bias], vec![("transB", int(1))]);
-    let p = b.op("Softmax", &[&logits], vec![("axis", int(-1))]);
+    let logits = b.gemm(&flat, &fc, Some(&bias), &Gemm::B_TRANSPOSED);
+    let p = b.softmax(&logits, -1);
     b.output(&p, DataType::Float, vec![n, Dim::Fixed(2)]);
     let mut model = Model::new(b.finish());
     model

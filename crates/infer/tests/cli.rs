@@ -1,5 +1,6 @@
 //! ortl-infer run as a user runs it, with a small model built by ortl-models.
 
+use ortl_onnx::builder::Gemm;
 use std::fs;
 use std::process::{Command, Stdio};
 
@@ -310,7 +311,6 @@ fn top_k_tta_and_unordered() {
 
 #[test]
 fn a_foreign_classifier_without_metadata_is_wrapped_and_runs() {
-    use ortl_onnx::builder::int;
     use ortl_onnx::{DataType, Dim, GraphBuilder, Tensor, ValueInfo};
     let wd = Workdir::new();
     setup(&wd);
@@ -318,8 +318,8 @@ fn a_foreign_classifier_without_metadata_is_wrapped_and_runs() {
     // logits for 3 classes, no softmax, no ortl metadata.
     let backbone = ortl_models::resnet::resnet(&ResNetConfig::tiny(), 4);
     let mut b = GraphBuilder::from_graph(backbone.graph.clone());
-    let pooled = b.op("GlobalAveragePool", &[&backbone.features], vec![]);
-    let flat = b.op("Flatten", &[&pooled], vec![("axis", int(1))]);
+    let pooled = b.global_average_pool(&backbone.features);
+    let flat = b.flatten(&pooled, 1);
     let w = b.param(
         "fc.weight",
         Tensor::f32(
@@ -328,7 +328,7 @@ fn a_foreign_classifier_without_metadata_is_wrapped_and_runs() {
         ),
     );
     let bias = b.param("fc.bias", Tensor::f32(&[3], vec![0.1, 0.0, -0.1]));
-    let logits = b.op("Gemm", &[&flat, &w, &bias], vec![("transB", int(1))]);
+    let logits = b.gemm(&flat, &w, Some(&bias), &Gemm::B_TRANSPOSED);
     let mut graph = b.finish();
     graph.inputs[0] = ValueInfo::new(
         &backbone.input,
@@ -401,8 +401,8 @@ fn broken_models_are_one_line_errors_naming_file_and_node() {
         } else {
             input.to_string()
         };
-        let pooled = b.op("GlobalAveragePool", &[&source], vec![]);
-        let flat = b.op("Flatten", &[&pooled], vec![]);
+        let pooled = b.global_average_pool(&source);
+        let flat = b.flatten(&pooled, 1);
         let logits = b.op(op, &[&flat], vec![]);
         b.output(&logits, DataType::Float, vec![n, Dim::Fixed(3)]);
         let mut model = Model::new(b.finish());

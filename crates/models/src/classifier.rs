@@ -240,11 +240,7 @@ pub fn wrap_foreign(
     let probabilities = if ends_in_probabilities {
         output.name.clone()
     } else {
-        b.op(
-            "Softmax",
-            &[&output.name],
-            vec![("axis", ortl_onnx::Attr::Int(-1))],
-        )
+        b.softmax(&output.name, -1)
     };
     let mut graph = b.finish();
     passes::rename_value(&mut graph, &original, &pixels);

@@ -90,7 +90,7 @@ fn mbconv(
     // Squeeze-and-excitation on a quarter of the block's input width.
     let squeeze = (cin / 4).max(1);
     let se = format!("{name}.{}", layer + 1);
-    let pooled = net.b.op("GlobalAveragePool", &[&y], vec![]);
+    let pooled = net.b.global_average_pool(&y);
     let mut s = net.conv(
         &pooled,
         &format!("{se}.fc1"),
@@ -106,8 +106,8 @@ fn mbconv(
         hidden,
         ConvSpec::square(1, 1).bias(),
     );
-    let gate = net.b.op("Sigmoid", &[&s], vec![]);
-    y = net.b.op("Mul", &[&y, &gate], vec![]);
+    let gate = net.b.sigmoid(&s);
+    y = net.b.mul(&y, &gate);
     net.inverted_residual_tail(
         x,
         &y,

@@ -8,6 +8,7 @@
 
 use ortl_onnx::builder::{float, int, ints};
 use ortl_onnx::{Attr, DataType, Dim, GraphBuilder, Model, Tensor, ValueInfo};
+use ortl_onnx::{builder::Conv, builder::Gemm};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -63,7 +64,7 @@ pub fn mobile(export: &Export) -> Model {
                 Dim::Fixed(3),
             ],
         );
-        b.op("Transpose", &[&x], vec![("perm", ints(&[0, 3, 1, 2]))])
+        b.transpose(&x, &[0, 3, 1, 2])
     } else {
         b.input(
             "input",
@@ -89,18 +90,11 @@ pub fn mobile(export: &Export) -> Model {
                 s: i64,
                 p: i64,
                 group: i64| {
-        let mut inputs = vec![x, w];
-        inputs.extend(bias);
-        b.op(
-            "Conv",
-            &inputs,
-            vec![
-                ("kernel_shape", ints(&[k, k])),
-                ("strides", ints(&[s, s])),
-                ("pads", ints(&[p, p, p, p])),
-                ("group", int(group)),
-            ],
-        )
+        let attrs = Conv {
+            group: Some(group),
+            ..Conv::square(k, s, p)
+        };
+        b.conv(x, w, bias, &attrs)
     };
 
     // Stem: 3×3 stride-2 convolution and hard-swish (x·HardSigmoid(x) before opset 14).
@@ -108,14 +102,10 @@ pub fn mobile(export: &Export) -> Model {
     let bias = weight(&mut b, "stem.bias", &[8], 0.1);
     let stem = conv(&mut b, &x, &w, Some(&bias), 3, 2, 1, 1);
     let stem = if opset >= 14 {
-        b.op("HardSwish", &[&stem], vec![])
+        b.hard_swish(&stem)
     } else {
-        let gate = b.op(
-            "HardSigmoid",
-            &[&stem],
-            vec![("alpha", float(1.0 / 6.0)), ("beta", float(0.5))],
-        );
-        b.op("Mul", &[&stem, &gate], vec![])
+        let gate = b.hard_sigmoid(&stem, 1.0 / 6.0, 0.5);
+        b.mul(&stem, &gate)
     };
 
     // Depthwise 3×3, a BatchNormalization the exporter kept, and PReLU.
@@ -125,13 +115,9 @@ pub fn mobile(export: &Export) -> Model {
     let shift = b.param("dw_bn.bias", Tensor::f32(&[8], vec![0.05; 8]));
     let mean = b.param("dw_bn.running_mean", Tensor::f32(&[8], vec![0.02; 8]));
     let var = b.param("dw_bn.running_var", Tensor::f32(&[8], vec![0.8; 8]));
-    let dw = b.op(
-        "BatchNormalization",
-        &[&dw, &scale, &shift, &mean, &var],
-        vec![("epsilon", float(1e-3))],
-    );
+    let dw = b.batch_norm([&dw, &scale, &shift, &mean, &var], 1e-3);
     let slope = weight(&mut b, "dw_prelu.weight", &[8, 1, 1], 0.3);
-    let dw = b.op("PRelu", &[&dw, &slope], vec![]);
+    let dw = b.prelu(&dw, &slope);
 
     // Squeeze-and-excitation: pooled (ReduceMean with axes as an input from opset 18),
     // reduced, ReLU, expanded, hard-sigmoid gate.
@@ -139,21 +125,17 @@ pub fn mobile(export: &Export) -> Model {
     let w1 = weight(&mut b, "se.fc1.weight", &[4, 8, 1, 1], 0.1);
     let b1 = weight(&mut b, "se.fc1.bias", &[4], 0.1);
     let squeezed = conv(&mut b, &pooled, &w1, Some(&b1), 1, 1, 0, 1);
-    let squeezed = b.op("Relu", &[&squeezed], vec![]);
+    let squeezed = b.relu(&squeezed);
     let w2 = weight(&mut b, "se.fc2.weight", &[8, 4, 1, 1], 0.1);
     let b2 = weight(&mut b, "se.fc2.bias", &[8], 0.1);
     let gate = conv(&mut b, &squeezed, &w2, Some(&b2), 1, 1, 0, 1);
-    let gate = b.op(
-        "HardSigmoid",
-        &[&gate],
-        vec![("alpha", float(0.2)), ("beta", float(0.5))],
-    );
-    let se = b.op("Mul", &[&dw, &gate], vec![]);
+    let gate = b.hard_sigmoid(&gate, 0.2, 0.5);
+    let se = b.mul(&dw, &gate);
 
     // Pointwise projection with leaky ReLU.
     let w = weight(&mut b, "project.weight", &[CHANNELS, 8, 1, 1], 0.4);
     let projected = conv(&mut b, &se, &w, None, 1, 1, 0, 1);
-    let projected = b.op("LeakyRelu", &[&projected], vec![("alpha", float(0.1))]);
+    let projected = b.leaky_relu(&projected, 0.1);
 
     // Reflect padding, a stride-2 convolution, ReLU6 as Clip.
     let padded = pad_reflect(&mut b, &projected, opset);
@@ -165,40 +147,35 @@ pub fn mobile(export: &Export) -> Model {
     let up = upsample2(&mut b, &down, opset);
     let w = weight(&mut b, "up.weight", &[CHANNELS, CHANNELS, 3, 3], 0.1);
     let back = conv(&mut b, &up, &w, None, 3, 2, 1, 1);
-    let summed = b.op("Add", &[&down, &back], vec![]);
+    let summed = b.add(&down, &back);
 
     // GELU: the Gelu operator from opset 20, before it x·½·(1 + erf(x/√2)) with the
     // constants as Constant nodes, as torch.onnx writes them.
     let activated = gelu(&mut b, &summed, opset);
     if nhwc {
-        b.op_into(
-            "Transpose",
-            &[&activated],
-            FEATURES,
-            vec![("perm", ints(&[0, 2, 3, 1]))],
-        );
+        b.named(FEATURES, |b| b.transpose(&activated, &[0, 2, 3, 1]));
     } else {
-        b.op_into("Identity", &[&activated], FEATURES, vec![]);
+        b.named(FEATURES, |b| b.identity(&activated));
     }
     let graph_features = FEATURES.to_string();
 
     let output = match export.classifier {
         Classifier::None => graph_features,
         Classifier::ShapeFlatten => {
-            let pooled = b.op("GlobalAveragePool", &[&graph_features], vec![]);
+            let pooled = b.global_average_pool(&graph_features);
             let flat = shape_flatten(&mut b, &pooled, opset);
             let w = weight(&mut b, "fc.weight", &[export.classes, CHANNELS], 0.3);
             let bias = weight(&mut b, "fc.bias", &[export.classes], 0.1);
-            b.op("Gemm", &[&flat, &w, &bias], vec![("transB", int(1))])
+            b.gemm(&flat, &w, Some(&bias), &Gemm::B_TRANSPOSED)
         }
         Classifier::SqueezeMatMul => {
-            let pooled = b.op("GlobalAveragePool", &[&graph_features], vec![]);
+            let pooled = b.global_average_pool(&graph_features);
             let flat = squeeze(&mut b, &pooled, &[2, 3], opset);
-            let dropout = b.op("Dropout", &[&flat], vec![]);
+            let dropout = b.dropout(&flat);
             let w = weight(&mut b, "dense/kernel", &[CHANNELS, export.classes], 0.3);
             let bias = weight(&mut b, "dense/bias", &[export.classes], 0.1);
-            let logits = b.op("MatMul", &[&dropout, &w], vec![]);
-            b.op("Add", &[&logits, &bias], vec![])
+            let logits = b.matmul(&dropout, &w);
+            b.add(&logits, &bias)
         }
         Classifier::KerasNhwc => {
             let pooled = if opset >= 18 {
@@ -209,16 +186,12 @@ pub fn mobile(export: &Export) -> Model {
                     vec![("keepdims", int(0))],
                 )
             } else {
-                b.op(
-                    "ReduceMean",
-                    &[&graph_features],
-                    vec![("axes", ints(&[1, 2])), ("keepdims", int(0))],
-                )
+                b.reduce_mean(&graph_features, &[1, 2], false)
             };
             let w = weight(&mut b, "dense/kernel", &[CHANNELS, export.classes], 0.3);
             let bias = weight(&mut b, "dense/bias", &[export.classes], 0.1);
-            let logits = b.op("MatMul", &[&pooled, &w], vec![]);
-            b.op("Add", &[&logits, &bias], vec![])
+            let logits = b.matmul(&pooled, &w);
+            b.add(&logits, &bias)
         }
         Classifier::Conv1x1 => {
             let pooled = reduce_mean_spatial(&mut b, &graph_features, opset, true);
@@ -230,13 +203,13 @@ pub fn mobile(export: &Export) -> Model {
             );
             let bias = weight(&mut b, "logits.bias", &[export.classes], 0.1);
             let logits = conv(&mut b, &pooled, &w, Some(&bias), 1, 1, 0, 1);
-            b.op("Flatten", &[&logits], vec![("axis", int(1))])
+            b.flatten(&logits, 1)
         }
     };
     let output = if export.classifier == Classifier::None {
         output
     } else {
-        b.op("Softmax", &[&output], vec![("axis", int(1))])
+        b.softmax(&output, 1)
     };
     let mut graph = b.finish();
     graph.outputs = vec![ValueInfo {
@@ -264,7 +237,7 @@ fn reduce_mean_spatial(b: &mut GraphBuilder, x: &str, opset: i64, keep: bool) ->
 fn squeeze(b: &mut GraphBuilder, x: &str, axes: &[i64], opset: i64) -> String {
     if opset >= 13 {
         let axes = b.constant(Tensor::i64s(axes));
-        b.op("Squeeze", &[x, &axes], vec![])
+        b.squeeze(x, &axes)
     } else {
         b.op("Squeeze", &[x], vec![("axes", ints(axes))])
     }
@@ -273,7 +246,7 @@ fn squeeze(b: &mut GraphBuilder, x: &str, axes: &[i64], opset: i64) -> String {
 fn unsqueeze(b: &mut GraphBuilder, x: &str, axes: &[i64], opset: i64) -> String {
     if opset >= 13 {
         let axes = b.constant(Tensor::i64s(axes));
-        b.op("Unsqueeze", &[x, &axes], vec![])
+        b.unsqueeze(x, &axes)
     } else {
         b.op("Unsqueeze", &[x], vec![("axes", ints(axes))])
     }
@@ -296,7 +269,7 @@ fn relu6(b: &mut GraphBuilder, x: &str, opset: i64) -> String {
             b.constant(Tensor::scalar(0.0)),
             b.constant(Tensor::scalar(6.0)),
         );
-        b.op("Clip", &[x, &lo, &hi], vec![])
+        b.clip(x, Some(&lo), Some(&hi))
     } else {
         b.op("Clip", &[x], vec![("min", float(0.0)), ("max", float(6.0))])
     }
@@ -358,41 +331,41 @@ fn gelu(b: &mut GraphBuilder, x: &str, opset: i64) -> String {
     }
     if opset < 9 {
         // No Erf before opset 9: the tanh approximation.
-        let cube = b.op("Mul", &[x, x], vec![]);
-        let cube = b.op("Mul", &[&cube, x], vec![]);
+        let cube = b.mul(x, x);
+        let cube = b.mul(&cube, x);
         let k = constant_node(b, 0.044_715);
-        let scaled = b.op("Mul", &[&cube, &k], vec![]);
-        let inner = b.op("Add", &[x, &scaled], vec![]);
+        let scaled = b.mul(&cube, &k);
+        let inner = b.add(x, &scaled);
         let root = constant_node(b, (2.0 / std::f32::consts::PI).sqrt());
-        let inner = b.op("Mul", &[&inner, &root], vec![]);
-        let t = b.op("Tanh", &[&inner], vec![]);
+        let inner = b.mul(&inner, &root);
+        let t = b.tanh(&inner);
         let one = constant_node(b, 1.0);
-        let shifted = b.op("Add", &[&t, &one], vec![]);
-        let product = b.op("Mul", &[x, &shifted], vec![]);
+        let shifted = b.add(&t, &one);
+        let product = b.mul(x, &shifted);
         let half = constant_node(b, 0.5);
-        return b.op("Mul", &[&product, &half], vec![]);
+        return b.mul(&product, &half);
     }
     let root2 = constant_node(b, std::f32::consts::SQRT_2);
-    let scaled = b.op("Div", &[x, &root2], vec![]);
-    let erf = b.op("Erf", &[&scaled], vec![]);
+    let scaled = b.div(x, &root2);
+    let erf = b.erf(&scaled);
     let one = constant_node(b, 1.0);
-    let shifted = b.op("Add", &[&erf, &one], vec![]);
-    let product = b.op("Mul", &[x, &shifted], vec![]);
+    let shifted = b.add(&erf, &one);
+    let product = b.mul(x, &shifted);
     let half = constant_node(b, 0.5);
-    b.op("Mul", &[&product, &half], vec![])
+    b.mul(&product, &half)
 }
 
 /// `x.view(x.size(0), -1)`.
 fn shape_flatten(b: &mut GraphBuilder, x: &str, opset: i64) -> String {
-    let shape = b.op("Shape", &[x], vec![]);
+    let shape = b.shape(x);
     let zero = b.op(
         "Constant",
         &[],
         vec![("value", Attr::Tensor(Tensor::i64(&[], vec![0])))],
     );
-    let n = b.op("Gather", &[&shape, &zero], vec![("axis", int(0))]);
+    let n = b.gather(&shape, &zero, 0);
     let n = unsqueeze(b, &n, &[0], opset);
     let minus_one = b.constant(Tensor::i64s(&[-1]));
-    let target = b.op("Concat", &[&n, &minus_one], vec![("axis", int(0))]);
-    b.op("Reshape", &[x, &target], vec![])
+    let target = b.concat(&[&n, &minus_one], 0);
+    b.reshape(x, &target)
 }

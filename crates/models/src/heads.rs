@@ -11,11 +11,11 @@
 //! and Keras' glorot-uniform init; head BatchNorms use Keras' eps 1e-3.
 
 use ortl_manifest::Task;
+use ortl_onnx::builder::Gemm;
 use std::fmt;
 use std::str::FromStr;
 
 use ortl_onnx::GraphBuilder;
-use ortl_onnx::builder::{float, int};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -107,8 +107,8 @@ pub fn build_head(
 ) -> HeadOutput {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4845_4144);
     b.scoped("head", |b| {
-        let pooled = b.op("GlobalAveragePool", &[features], vec![]);
-        let mut x = b.op("Flatten", &[&pooled], vec![("axis", int(1))]);
+        let pooled = b.global_average_pool(features);
+        let mut x = b.flatten(&pooled, 1);
         let flat = x.clone();
         let mut l2 = Vec::new();
         let mut dropouts = Vec::new();
@@ -118,7 +118,7 @@ pub fn build_head(
                 glorot_uniform(cout, cin, &mut rng),
             );
             let bias = b.param(&format!("head.{name}.bias"), filled(&[cout as i64], 0.0));
-            (b.op("Gemm", &[x, &w, &bias], vec![("transB", int(1))]), w)
+            (b.gemm(x, &w, Some(&bias), &Gemm::B_TRANSPOSED), w)
         };
         let bn = |b: &mut GraphBuilder, x: &str, name: &str, c: usize| {
             let c = [c as i64];
@@ -126,11 +126,7 @@ pub fn build_head(
             let shift = b.param(&format!("head.{name}.bias"), filled(&c, 0.0));
             let mean = b.param(&format!("head.{name}.running_mean"), filled(&c, 0.0));
             let var = b.param(&format!("head.{name}.running_var"), filled(&c, 1.0));
-            b.op(
-                "BatchNormalization",
-                &[x, &scale, &shift, &mean, &var],
-                vec![("epsilon", float(1e-3))],
-            )
+            b.batch_norm([x, &scale, &shift, &mean, &var], 1e-3)
         };
         let (logits, activation) = match head {
             Head::Linear { dropout } => {
@@ -143,7 +139,7 @@ pub fn build_head(
                 let (y, w1) = dense(b, &x, "fc1", channels, 128);
                 l2.push((w1, 0.3));
                 let y = bn(b, &y, "bn1", 128);
-                let y = b.op("Relu", &[&y], vec![]);
+                let y = b.relu(&y);
                 let (y, w2) = dense(b, &y, "fc2", 128, classes);
                 l2.push((w2, 0.3));
                 (bn(b, &y, "bn2", classes), Activation::Sigmoid)
@@ -152,7 +148,7 @@ pub fn build_head(
                 let mut cin = channels;
                 for (i, &width) in widths.iter().enumerate() {
                     x = dense(b, &x, &format!("fc{i}"), cin, width).0;
-                    x = b.op("Relu", &[&x], vec![]);
+                    x = b.relu(&x);
                     dropouts.push((x.clone(), *dropout));
                     cin = width;
                 }
@@ -165,8 +161,8 @@ pub fn build_head(
             Task::SingleLabel => activation,
         };
         let probabilities = match activation {
-            Activation::Softmax => b.op("Softmax", &[&logits], vec![("axis", int(-1))]),
-            Activation::Sigmoid => b.op("Sigmoid", &[&logits], vec![]),
+            Activation::Softmax => b.softmax(&logits, -1),
+            Activation::Sigmoid => b.sigmoid(&logits),
         };
         HeadOutput {
             logits,

@@ -12,7 +12,6 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use ortl_onnx::builder::ints;
 use ortl_onnx::{
     DataType, Dim, Graph, GraphBuilder, Model, Node, OnnxError, ValueInfo, io, passes,
 };
@@ -217,13 +216,9 @@ pub fn cut_at(
         if pool.embedding {
             // An embedding [N, C] becomes a 1×1 map, which every head's pooling keeps.
             let target = b.constant(ortl_onnx::Tensor::i64s(&[0, -1, 1, 1]));
-            b.op("Reshape", &[&pool.features, &target], vec![])
+            b.reshape(&pool.features, &target)
         } else if feature_layout == Layout::Nhwc {
-            b.op(
-                "Transpose",
-                &[&pool.features],
-                vec![("perm", ints(&[0, 3, 1, 2]))],
-            )
+            b.transpose(&pool.features, &[0, 3, 1, 2])
         } else {
             pool.features.clone()
         }

@@ -158,8 +158,8 @@ impl Module {
             .net
             .conv(&branches, &format!("{name}.conv2d"), cin, cout, K1.bias());
         let factor = self.net.b.constant(Tensor::scalar(scale));
-        let scaled = self.net.b.op("Mul", &[&up, &factor], vec![]);
-        let sum = self.net.b.op("Add", &[x, &scaled], vec![]);
+        let scaled = self.net.b.mul(&up, &factor);
+        let sum = self.net.b.add(x, &scaled);
         if relu { self.net.relu(&sum) } else { sum }
     }
 

@@ -2,8 +2,8 @@
 //! (`<name>.weight`, `<name>.bias`, `<name>.running_mean`, …) and He-normal (fan-out)
 //! convolution weights drawn from one seeded generator.
 
-use ortl_onnx::builder::{float, int, ints};
 use ortl_onnx::{DataType, Dim, Graph, GraphBuilder, Tensor, ValueInfo};
+use ortl_onnx::{builder::Conv, builder::Pool};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -94,26 +94,20 @@ impl Net {
                 &mut self.rng,
             ),
         );
-        let mut inputs = vec![x.to_string(), w];
-        if spec.bias {
-            inputs.push(
-                self.b
-                    .param(&format!("{name}.bias"), filled(&[cout as i64], 0.0)),
-            );
-        }
+        let bias = spec.bias.then(|| {
+            self.b
+                .param(&format!("{name}.bias"), filled(&[cout as i64], 0.0))
+        });
         let (ph, pw) = (spec.pad.0 as i64, spec.pad.1 as i64);
         let s = spec.stride as i64;
-        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        self.b.op(
-            "Conv",
-            &refs,
-            vec![
-                ("kernel_shape", ints(&[kh, kw])),
-                ("strides", ints(&[s, s])),
-                ("pads", ints(&[ph, pw, ph, pw])),
-                ("group", int(spec.groups as i64)),
-            ],
-        )
+        let attrs = Conv {
+            kernel_shape: Some(vec![kh, kw]),
+            strides: Some(vec![s, s]),
+            pads: Some(vec![ph, pw, ph, pw]),
+            group: Some(spec.groups as i64),
+            ..Conv::default()
+        };
+        self.b.conv(x, &w, bias.as_deref(), &attrs)
     }
 
     /// Inference-mode BatchNormalization with fresh statistics.
@@ -127,50 +121,39 @@ impl Net {
         let var = self
             .b
             .param(&format!("{name}.running_var"), filled(&c, 1.0));
-        self.b.op(
-            "BatchNormalization",
-            &[x, &scale, &bias, &mean, &var],
-            vec![("epsilon", float(self.bn_eps))],
-        )
+        self.b
+            .batch_norm([x, &scale, &bias, &mean, &var], self.bn_eps)
     }
 
     pub fn relu(&mut self, x: &str) -> String {
-        self.b.op("Relu", &[x], vec![])
+        self.b.relu(x)
     }
 
     /// ReLU6 (MobileNet): Clip to [0, 6].
     pub fn relu6(&mut self, x: &str) -> String {
         let low = self.b.constant(Tensor::scalar(0.0));
         let high = self.b.constant(Tensor::scalar(6.0));
-        self.b.op("Clip", &[x, &low, &high], vec![])
+        self.b.clip(x, Some(&low), Some(&high))
     }
 
     /// SiLU (swish): x · sigmoid(x).
     pub fn silu(&mut self, x: &str) -> String {
-        let gate = self.b.op("Sigmoid", &[x], vec![]);
-        self.b.op("Mul", &[x, &gate], vec![])
+        let gate = self.b.sigmoid(x);
+        self.b.mul(x, &gate)
     }
 
     pub fn max_pool(&mut self, x: &str, k: usize, stride: usize, pad: usize) -> String {
         let (k, s, p) = (k as i64, stride as i64, pad as i64);
-        self.b.op(
-            "MaxPool",
-            &[x],
-            vec![
-                ("kernel_shape", ints(&[k, k])),
-                ("strides", ints(&[s, s])),
-                ("pads", ints(&[p, p, p, p])),
-            ],
-        )
+        let attrs = Pool {
+            pads: Some(vec![p; 4]),
+            ..Pool::square(k, s)
+        };
+        self.b.max_pool(x, &attrs)
     }
 
     pub fn avg_pool(&mut self, x: &str, k: usize, stride: usize) -> String {
         let (k, s) = (k as i64, stride as i64);
-        self.b.op(
-            "AveragePool",
-            &[x],
-            vec![("kernel_shape", ints(&[k, k])), ("strides", ints(&[s, s]))],
-        )
+        self.b.average_pool(x, &Pool::square(k, s))
     }
 
     /// 3×3 average pooling, stride 1, padded to keep the size: the pooling branch of the
@@ -178,22 +161,18 @@ impl Net {
     /// differ only in whether the padding counts (`count_include_pad`: PyTorch's default,
     /// `true`, in Inception-v3; `false` in Inception-ResNet-v2's Mixed_5b).
     pub fn avg_pool_3x3_same(&mut self, x: &str, count_include_pad: bool) -> String {
-        self.b.op(
-            "AveragePool",
-            &[x],
-            vec![
-                ("kernel_shape", ints(&[3, 3])),
-                ("strides", ints(&[1, 1])),
-                ("pads", ints(&[1, 1, 1, 1])),
-                ("count_include_pad", int(i64::from(count_include_pad))),
-            ],
-        )
+        let attrs = Pool {
+            pads: Some(vec![1; 4]),
+            count_include_pad: Some(count_include_pad),
+            ..Pool::square(3, 1)
+        };
+        self.b.average_pool(x, &attrs)
     }
 
     /// Concatenation along channels.
     pub fn concat(&mut self, parts: &[String]) -> String {
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-        self.b.op("Concat", &refs, vec![("axis", int(1))])
+        self.b.concat(&refs, 1)
     }
 
     /// BasicConv2d of the Inception networks: `<name>.conv` (no bias) → `<name>.bn` → ReLU.
@@ -242,7 +221,7 @@ impl Net {
     ) -> String {
         let y = self.conv_bn(y, names, hidden, cout, ConvSpec::square(1, 1));
         if stride == 1 && cin == cout {
-            self.b.op("Add", &[x, &y], vec![])
+            self.b.add(x, &y)
         } else {
             y
         }

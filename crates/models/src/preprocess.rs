@@ -5,8 +5,7 @@
 use clap::ValueEnum;
 use std::fmt;
 
-use ortl_onnx::builder::{int, ints};
-use ortl_onnx::{Attr, DataType, GraphBuilder, Tensor};
+use ortl_onnx::{DataType, GraphBuilder, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::Layout;
@@ -71,21 +70,17 @@ pub fn preprocess(
 ) -> String {
     let (bgr, offset, divisor) = normalization.affine();
     b.scoped("preprocess", |b| {
-        let mut x = b.op(
-            "Cast",
-            &[image],
-            vec![("to", Attr::Int(i64::from(DataType::Float.onnx())))],
-        );
+        let mut x = b.cast(image, DataType::Float);
         if bgr {
             let order = b.constant(Tensor::i64s(&[2, 1, 0]));
-            x = b.op("Gather", &[&x, &order], vec![("axis", int(3))]);
+            x = b.gather(&x, &order, 3);
         }
         let offset = b.constant(Tensor::f32(&[1, 1, 1, 3], offset.to_vec()));
         let divisor = b.constant(Tensor::f32(&[1, 1, 1, 3], divisor.to_vec()));
-        x = b.op("Sub", &[&x, &offset], vec![]);
-        x = b.op("Div", &[&x, &divisor], vec![]);
+        x = b.sub(&x, &offset);
+        x = b.div(&x, &divisor);
         if layout == Layout::Nchw {
-            x = b.op("Transpose", &[&x], vec![("perm", ints(&[0, 3, 1, 2]))]);
+            x = b.transpose(&x, &[0, 3, 1, 2]);
         }
         x
     })

@@ -131,7 +131,7 @@ fn bottleneck(
     } else {
         x.to_string()
     };
-    let sum = net.b.op("Add", &[&y, &shortcut], vec![]);
+    let sum = net.b.add(&y, &shortcut);
     net.relu(&sum)
 }
 

@@ -8,8 +8,8 @@ use ortl_models::resnet::resnet;
 use ortl_models::{
     Backbone, ClassifierSpec, Head, Layout, Normalization, ResNetConfig, classifier,
 };
-use ortl_onnx::builder::{int, ints};
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model, Tensor, ValueInfo, io, passes};
+use ortl_onnx::{builder::Gemm, builder::Pool};
 use ortl_runtime::{Feed, SessionOptions};
 
 use ortl_runtime::testing::run;
@@ -183,8 +183,8 @@ fn torchvision_export(backbone: &Backbone, classes: usize) -> (Model, String) {
 
 fn torchvision_export_at(backbone: &Backbone, classes: usize, size: i64) -> (Model, String) {
     let mut b = GraphBuilder::from_graph(backbone.graph.clone());
-    let pooled = b.op("GlobalAveragePool", &[&backbone.features], vec![]);
-    let flat = b.op("Flatten", &[&pooled], vec![("axis", int(1))]);
+    let pooled = b.global_average_pool(&backbone.features);
+    let flat = b.flatten(&pooled, 1);
     let c = backbone.channels as i64;
     let w = b.param(
         "fc.weight",
@@ -197,7 +197,7 @@ fn torchvision_export_at(backbone: &Backbone, classes: usize, size: i64) -> (Mod
         "fc.bias",
         Tensor::f32(&[classes as i64], vec![0.0; classes]),
     );
-    let logits = b.op("Gemm", &[&flat, &w, &bias], vec![("transB", int(1))]);
+    let logits = b.gemm(&flat, &w, Some(&bias), &Gemm::B_TRANSPOSED);
     let mut graph = b.finish();
     graph.inputs[0] = ValueInfo::new(
         &backbone.input,
@@ -279,7 +279,7 @@ fn compare_cut(model: &Model, pooled: &str, input: ArrayD<f32>, imported: &Backb
     .unwrap();
 
     let mut b = GraphBuilder::from_graph(imported.graph.clone());
-    let gap = b.op("GlobalAveragePool", &[&imported.features], vec![]);
+    let gap = b.global_average_pool(&imported.features);
     let mut graph = b.finish();
     graph.outputs = vec![ValueInfo {
         name: gap.clone(),
@@ -378,22 +378,14 @@ fn imports_an_nhwc_keras_style_export() {
             Dim::Fixed(3),
         ],
     );
-    let nchw = b.op("Transpose", &[&image], vec![("perm", ints(&[0, 3, 1, 2]))]);
-    let nhwc = b.op(
-        "Transpose",
-        &[&backbone.features],
-        vec![("perm", ints(&[0, 2, 3, 1]))],
-    );
-    let pooled = b.op(
-        "ReduceMean",
-        &[&nhwc],
-        vec![("axes", ints(&[1, 2])), ("keepdims", int(0))],
-    );
+    let nchw = b.transpose(&image, &[0, 3, 1, 2]);
+    let nhwc = b.transpose(&backbone.features, &[0, 2, 3, 1]);
+    let pooled = b.reduce_mean(&nhwc, &[1, 2], false);
     let w = b.param("dense/kernel", Tensor::f32(&[256, 5], vec![0.02; 256 * 5]));
     let bias = b.param("dense/bias", Tensor::f32(&[5], vec![0.0; 5]));
-    let mm = b.op("MatMul", &[&pooled, &w], vec![]);
-    let logits = b.op("Add", &[&mm, &bias], vec![]);
-    let probs = b.op("Softmax", &[&logits], vec![("axis", int(-1))]);
+    let mm = b.matmul(&pooled, &w);
+    let logits = b.add(&mm, &bias);
+    let probs = b.softmax(&logits, -1);
     let mut graph = b.finish();
     passes::rename_value(&mut graph, &backbone.input, &nchw);
     graph.outputs = vec![ValueInfo::new(&probs, DataType::Float, vec![])];
@@ -420,7 +412,7 @@ fn a_graph_without_global_pooling_is_refused_with_what_was_found() {
         DataType::Float,
         vec![Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(8), Dim::Fixed(8)],
     );
-    let y = b.op("Relu", &[&x], vec![]);
+    let y = b.relu(&x);
     // A map at the output is taken for an encoder's, and the cut says so.
     let mut graph = b.graph().clone();
     graph.outputs = vec![ValueInfo::new(&y, DataType::Float, vec![])];
@@ -432,7 +424,7 @@ fn a_graph_without_global_pooling_is_refused_with_what_was_found() {
     assert!(encoder.cut.contains("encoder"), "{}", encoder.cut);
     // A rank-3 output is neither a map nor an embedding.
     let target = b.constant(Tensor::i64s(&[1, 3, 64]));
-    let tokens = b.op("Reshape", &[&y, &target], vec![]);
+    let tokens = b.reshape(&y, &target);
     b.output(&tokens, DataType::Float, vec![]);
     let err = cut(Model::new(b.finish()), "flat", None).unwrap_err();
     assert!(
@@ -501,21 +493,17 @@ fn imports_a_vgg_style_export_that_flattens_the_feature_map() {
     for with_pool in [true, false] {
         let mut b = GraphBuilder::from_graph(backbone.graph.clone());
         let map = if with_pool {
-            b.op(
-                "AveragePool",
-                &[&backbone.features],
-                vec![("kernel_shape", ints(&[1, 1])), ("strides", ints(&[1, 1]))],
-            )
+            b.average_pool(&backbone.features, &Pool::square(1, 1))
         } else {
             backbone.features.clone()
         };
-        let flat = b.op("Flatten", &[&map], vec![("axis", int(1))]);
+        let flat = b.flatten(&map, 1);
         // 64 pixels: a 2×2 map of 64 channels, 256 values per image.
         let w = b.param(
             "classifier.0.weight",
             Tensor::f32(&[10, 256], vec![0.01; 2560]),
         );
-        let logits = b.op("Gemm", &[&flat, &w], vec![("transB", int(1))]);
+        let logits = b.gemm(&flat, &w, None, &Gemm::B_TRANSPOSED);
         let mut graph = b.finish();
         graph.inputs[0] = ValueInfo::new(
             &backbone.input,
@@ -621,14 +609,14 @@ fn a_dynamic_size_export_with_a_shape_computed_flatten_imports() {
     let flat = graph.nodes[flatten].outputs[0].clone();
     graph.nodes.remove(flatten);
     let mut b = GraphBuilder::from_graph(model.graph.clone());
-    let shape = b.op("Shape", &[&pooled], vec![]);
+    let shape = b.shape(&pooled);
     let zero = b.constant(Tensor::i64(&[], vec![0]));
-    let n = b.op("Gather", &[&shape, &zero], vec![("axis", int(0))]);
+    let n = b.gather(&shape, &zero, 0);
     let axes = b.constant(Tensor::i64s(&[0]));
-    let n = b.op("Unsqueeze", &[&n, &axes], vec![]);
+    let n = b.unsqueeze(&n, &axes);
     let minus_one = b.constant(Tensor::i64s(&[-1]));
-    let target = b.op("Concat", &[&n, &minus_one], vec![("axis", int(0))]);
-    b.op_into("Reshape", &[&pooled, &target], &flat, vec![]);
+    let target = b.concat(&[&n, &minus_one], 0);
+    b.named(&flat, |b| b.reshape(&pooled, &target));
     let mut graph = b.finish();
     passes::toposort(&mut graph).unwrap();
     graph.inputs[0].shape = Some(vec![

@@ -6,6 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::ir::{Attr, DataType, Dim, Graph, Node, Tensor, ValueInfo};
 
+mod typed;
+pub use typed::{Conv, Gemm, Pool};
+
 pub struct GraphBuilder {
     graph: Graph,
     counter: usize,
@@ -98,7 +101,9 @@ impl GraphBuilder {
         name
     }
 
-    /// Adds a one-output node and returns its output's name.
+    /// Adds a one-output node and returns its output's name. The typed methods (`add`,
+    /// `conv`, …, in `typed.rs`) are the way to emit an operator ortl chooses; this string
+    /// form is for operators that are data: nodes copied through from an imported graph.
     pub fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>) -> String {
         self.op_n(op, inputs, 1, attrs).remove(0)
     }
@@ -129,30 +134,6 @@ impl GraphBuilder {
                 .collect::<BTreeMap<_, _>>(),
         });
         outs
-    }
-
-    /// Adds a one-output node whose output gets the given name (a graph output, or a value
-    /// that replaces one being rewritten).
-    pub fn op_into(
-        &mut self,
-        op: &str,
-        inputs: &[&str],
-        output: &str,
-        attrs: Vec<(&str, Attr)>,
-    ) -> String {
-        let name = self.fresh(op);
-        self.graph.nodes.push(Node {
-            name,
-            op: op.into(),
-            domain: String::new(),
-            inputs: inputs.iter().map(|s| s.to_string()).collect(),
-            outputs: vec![output.to_string()],
-            attrs: attrs
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect::<BTreeMap<_, _>>(),
-        });
-        output.to_string()
     }
 
     pub fn graph(&self) -> &Graph {

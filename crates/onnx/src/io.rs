@@ -538,8 +538,8 @@ mod tests {
             vec![Dim::Symbolic("n".into()), Dim::Fixed(3)],
         );
         let w = b.param("w", Tensor::f32(&[3, 2], vec![1., 2., 3., 4., 5., 6.]));
-        let y = b.op("MatMul", &[&x, &w], vec![]);
-        let z = b.op("Relu", &[&y], vec![]);
+        let y = b.matmul(&x, &w);
+        let z = b.relu(&y);
         b.output(
             &z,
             DataType::Float,

@@ -4,7 +4,8 @@
 //! - [`ir`]: the in-memory model — nodes wired by tensor names, as in ONNX itself, so a
 //!   reader sees the graph in it; initializers as typed tensors.
 //! - [`io`]: `ModelProto` bytes ⇄ [`ir::Model`], external data with path checks.
-//! - [`builder`]: a small wiring API (`input`, `param`, `constant`, `op`) with unique names.
+//! - [`builder`]: a small wiring API (`input`, `param`, `constant`, typed operators such as
+//!   `conv` and `mul`) with unique names.
 //! - [`passes`]: validation, topological order, dead-node removal.
 //! - [`ops`]: every operator ortl knows, one entry each, grouped by family; the registry
 //!   that shape inference, folding and opset conversion look operators up in.

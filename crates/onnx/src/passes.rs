@@ -243,9 +243,9 @@ mod tests {
         let x = b.input("x", DataType::Float, vec![Dim::Fixed(2)]);
         let w = b.param("w", Tensor::f32(&[2], vec![1., 2.]));
         let unused = b.param("unused", Tensor::f32(&[1], vec![0.]));
-        let y = b.op("Mul", &[&x, &w], vec![]);
-        let _dead = b.op("Add", &[&y, &unused], vec![]);
-        let z = b.op("Relu", &[&y], vec![]);
+        let y = b.mul(&x, &w);
+        let _dead = b.add(&y, &unused);
+        let z = b.relu(&y);
         b.output(&z, DataType::Float, vec![Dim::Fixed(2)]);
         b.finish()
     }
@@ -267,18 +267,13 @@ mod tests {
     fn repeated_computations_merge_into_the_first() {
         let mut b = GraphBuilder::new("g");
         let x = b.input("x", DataType::Float, vec![Dim::Fixed(2), Dim::Fixed(3)]);
-        let perm = || vec![("perm", crate::builder::ints(&[1, 0]))];
-        let t1 = b.op("Transpose", &[&x], perm());
-        let t2 = b.op("Transpose", &[&x], perm());
-        let other = b.op(
-            "Transpose",
-            &[&x],
-            vec![("perm", crate::builder::ints(&[0, 1]))],
-        );
+        let t1 = b.transpose(&x, &[1, 0]);
+        let t2 = b.transpose(&x, &[1, 0]);
+        let other = b.transpose(&x, &[0, 1]);
         // Equal once their inputs are merged.
-        let r1 = b.op("Relu", &[&t1], vec![]);
-        let r2 = b.op("Relu", &[&t2], vec![]);
-        let sum = b.op("Sum", &[&r1, &r2, &other], vec![]);
+        let r1 = b.relu(&t1);
+        let r2 = b.relu(&t2);
+        let sum = b.sum(&[&r1, &r2, &other]);
         // Not the same: one also asks for an optional output.
         let pool = vec![("kernel_shape", crate::builder::ints(&[1]))];
         let pooled = b.op("MaxPool", &[&x], pool.clone());
@@ -290,14 +285,14 @@ mod tests {
             outputs: vec!["pooled2".into(), "indices".into()],
             attrs: pool.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         });
-        let indices = b.op("Cast", &["indices"], vec![("to", crate::builder::int(1))]);
-        let both = b.op("Sum", &[&pooled, "pooled2", &indices], vec![]);
+        let indices = b.cast("indices", DataType::Float);
+        let both = b.sum(&[&pooled, "pooled2", &indices]);
         b.output(&both, DataType::Float, vec![]);
         // A node that writes a graph output stays, and so does a random one.
-        let out = b.op("Relu", &[&t1], vec![]);
+        let out = b.relu(&t1);
         let noise = b.op("RandomNormalLike", &[&sum], vec![]);
         let noise2 = b.op("RandomNormalLike", &[&sum], vec![]);
-        let noisy = b.op("Add", &[&noise, &noise2], vec![]);
+        let noisy = b.add(&noise, &noise2);
         b.output(&noisy, DataType::Float, vec![]);
         b.output(&out, DataType::Float, vec![]);
         let mut g = b.finish();

@@ -3,8 +3,8 @@
 //! the input.
 
 use ortl_fixtures::fuzz;
-use ortl_onnx::builder::{float, int, ints};
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model, Tensor, io, passes, shapes};
+use ortl_onnx::{builder::Conv, builder::Gemm};
 use proptest::prelude::*;
 
 /// A small classifier with every kind of field the loader decodes: inputs with symbolic
@@ -18,20 +18,24 @@ fn seed() -> Vec<u8> {
         vec![n.clone(), Dim::Fixed(2), Dim::Fixed(4), Dim::Fixed(4)],
     );
     let w = b.param("w", Tensor::f32(&[3, 2, 3, 3], vec![0.5; 54]));
-    let conv = b.op("Conv", &[&x, &w], vec![("pads", ints(&[1, 1, 1, 1]))]);
-    let relu = b.op("Relu", &[&conv], vec![]);
-    let pooled = b.op("GlobalAveragePool", &[&relu], vec![]);
+    let padded = Conv {
+        pads: Some(vec![1; 4]),
+        ..Conv::default()
+    };
+    let conv = b.conv(&x, &w, None, &padded);
+    let relu = b.relu(&conv);
+    let pooled = b.global_average_pool(&relu);
     let shape = b.constant(Tensor::i64s(&[-1, 3]));
-    let flat = b.op("Reshape", &[&pooled, &shape], vec![]);
+    let flat = b.reshape(&pooled, &shape);
     let fc = b.param(
         "fc",
         Tensor::f32(&[2, 3], vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6]),
     );
-    let y = b.op(
-        "Gemm",
-        &[&flat, &fc],
-        vec![("transB", int(1)), ("alpha", float(1.0))],
-    );
+    let dense = Gemm {
+        alpha: Some(1.0),
+        ..Gemm::B_TRANSPOSED
+    };
+    let y = b.gemm(&flat, &fc, None, &dense);
     b.output(&y, DataType::Float, vec![n, Dim::Fixed(2)]);
     let mut model = Model::new(b.finish());
     model

@@ -264,7 +264,7 @@ mod tests {
     fn float_ops_pass_and_unsupported_types_ops_and_domains_are_named() {
         let m = model(|b| {
             let x = b.input("x", DataType::Float, vec![Dim::Fixed(2), Dim::Fixed(3)]);
-            let y = b.op("Relu", &[&x], vec![]);
+            let y = b.relu(&x);
             // ArgMax has no int64 kernel on CUDA; Det has no CUDA kernel at all.
             let i = b.constant(Tensor::i64(&[2, 3], vec![0; 6]));
             let a = b.op("ArgMax", &[&i], vec![]);

@@ -356,7 +356,7 @@ mod tests {
         use ortl_onnx::{DataType, Dim, GraphBuilder, Model};
         let mut b = GraphBuilder::new("imported");
         let x = b.input("x", DataType::Float, vec![Dim::Fixed(2), Dim::Fixed(2)]);
-        let y = b.op("Relu", &[&x], vec![]);
+        let y = b.relu(&x);
         let mut last = y;
         for _ in 0..6 {
             last = b.op("Det", &[&last], vec![]);

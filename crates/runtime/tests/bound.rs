@@ -12,10 +12,10 @@ fn accumulator() -> Vec<u8> {
     let x = b.input("x", DataType::Float, fixed());
     let state = b.input("state", DataType::Float, fixed());
     let k = b.input("k", DataType::Float, vec![]);
-    let scaled = b.op("Mul", &[&state, &k], vec![]);
-    b.op_into("Add", &[&scaled, &x], "state.next", vec![]);
+    let scaled = b.mul(&state, &k);
+    b.named("state.next", |b| b.add(&scaled, &x));
     b.output("state.next", DataType::Float, fixed());
-    let y = b.op("ReduceSum", &[&state], vec![]);
+    let y = b.reduce_sum(&state, None, true);
     b.output(&y, DataType::Float, vec![Dim::Fixed(1)]);
     ortl_onnx::io::to_bytes(&Model::new(b.finish()))
 }

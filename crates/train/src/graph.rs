@@ -411,7 +411,7 @@ pub fn build_step(
         .cloned()
         .collect();
     let loss = match l2_penalty(&mut b, &penalised) {
-        Some(penalty) => b.op("Add", &[&data_loss, &penalty], vec![]),
+        Some(penalty) => b.add(&data_loss, &penalty),
         None => data_loss,
     };
     let shapes = ortl_autodiff::rules::registry().infer(b.graph())?;
@@ -661,18 +661,18 @@ fn fold_batchnorms_into_convs(graph: &mut Graph) {
             let eps = b.constant(ortl_onnx::Tensor::scalar(
                 bn.float("epsilon").unwrap_or(1e-5),
             ));
-            let ve = b.op("Add", &[&var, &eps], vec![]);
-            let std = b.op("Sqrt", &[&ve], vec![]);
-            let scale = b.op("Div", &[&gamma, &std], vec![]);
+            let ve = b.add(&var, &eps);
+            let std = b.sqrt(&ve);
+            let scale = b.div(&gamma, &std);
             let per_output = b.constant(ortl_onnx::Tensor::i64s(&[-1, 1, 1, 1]));
-            let scale4 = b.op("Reshape", &[&scale, &per_output], vec![]);
-            let weight = b.op("Mul", &[&conv.inputs[1], &scale4], vec![]);
+            let scale4 = b.reshape(&scale, &per_output);
+            let weight = b.mul(&conv.inputs[1], &scale4);
             let shift = match conv.inputs.get(2).filter(|s| !s.is_empty()) {
-                Some(conv_bias) => b.op("Sub", &[conv_bias, &mean], vec![]),
-                None => b.op("Neg", &[&mean], vec![]),
+                Some(conv_bias) => b.sub(conv_bias, &mean),
+                None => b.neg(&mean),
             };
-            let scaled_shift = b.op("Mul", &[&shift, &scale], vec![]);
-            let bias = b.op("Add", &[&scaled_shift, &beta], vec![]);
+            let scaled_shift = b.mul(&shift, &scale);
+            let bias = b.add(&scaled_shift, &beta);
             (weight, bias)
         });
         let mut folded = conv.clone();
@@ -772,10 +772,10 @@ fn batch_norm_on_batch_statistics(
         let keep = b.constant(ortl_onnx::Tensor::scalar(momentum));
         let take = b.constant(ortl_onnx::Tensor::scalar(1.0 - momentum));
         for (stat, batch) in [(&mean, &outputs.mean), (&var, &outputs.variance)] {
-            let batch = b.op("Reshape", &[batch, &flat], vec![]);
-            let old = b.op("Mul", &[stat, &keep], vec![]);
-            let new = b.op("Mul", &[&batch, &take], vec![]);
-            b.op_into("Add", &[&old, &new], &format!("bn_next/{stat}"), vec![]);
+            let batch = b.reshape(batch, &flat);
+            let old = b.mul(stat, &keep);
+            let new = b.mul(&batch, &take);
+            b.named(&format!("bn_next/{stat}"), |b| b.add(&old, &new));
         }
     });
     *graph = b.finish();

@@ -22,18 +22,14 @@
 //! - dB sums G over batch and space.
 
 use ortl_onnx::Tensor;
-use ortl_onnx::builder::{int, ints};
+use ortl_onnx::{builder::Conv, builder::Gemm};
 
 use crate::AutodiffError;
-use crate::emit::{reduce_sum, reshape, transpose};
-use crate::grad::Ctx;
+use crate::emit::{reduce_sum, reshape};
+use crate::grad::{Ctx, Grads};
 
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
-
-pub fn conv(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn conv(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let (x, w) = (ctx.input(0).to_string(), ctx.input(1).to_string());
     let x_dims = ctx.dims(&x)?;
     let w_dims = ctx.dims(&w)?;
@@ -54,37 +50,35 @@ pub fn conv(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
 
     let pointwise =
         group == 1 && (kh, kw) == (1, 1) && strides == [1, 1] && pads.iter().all(|&p| p == 0);
-    let dx = if !ctx.needs[0] {
-        None
-    } else if pointwise {
-        let wt = transpose(ctx.b, &w, &[1, 0, 2, 3]);
-        Some(
-            ctx.b
-                .op("Conv", &[&g, &wt], vec![("kernel_shape", ints(&[1, 1]))]),
-        )
-    } else {
-        let output_padding: Vec<i64> = (0..2)
-            .map(|i| {
-                let k = [kh, kw][i];
-                x_dims[i + 2]
-                    - ((y_dims[i + 2] - 1) * strides[i] + (k - 1) * dilations[i] + 1
-                        - pads[i]
-                        - pads[i + 2])
-            })
-            .collect();
-        Some(ctx.b.op(
-            "ConvTranspose",
-            &[&g, &w],
-            vec![
-                ("strides", ints(&strides)),
-                ("pads", ints(&pads)),
-                ("dilations", ints(&dilations)),
-                ("output_padding", ints(&output_padding)),
-                ("kernel_shape", ints(&[kh, kw])),
-                ("group", int(group)),
-            ],
-        ))
-    };
+    let dx = ctx.if_needed(0, |ctx| {
+        Ok(if pointwise {
+            let wt = ctx.b.transpose(&w, &[1, 0, 2, 3]);
+            let pointwise = Conv {
+                kernel_shape: Some(vec![1, 1]),
+                ..Conv::default()
+            };
+            ctx.b.conv(&g, &wt, None, &pointwise)
+        } else {
+            let output_padding: Vec<i64> = (0..2)
+                .map(|i| {
+                    let k = [kh, kw][i];
+                    x_dims[i + 2]
+                        - ((y_dims[i + 2] - 1) * strides[i] + (k - 1) * dilations[i] + 1
+                            - pads[i]
+                            - pads[i + 2])
+                })
+                .collect();
+            let transposed = Conv {
+                kernel_shape: Some(vec![kh, kw]),
+                strides: Some(strides.clone()),
+                pads: Some(pads.clone()),
+                dilations: Some(dilations.clone()),
+                group: Some(group),
+                auto_pad: None,
+            };
+            ctx.b.conv_transpose(&g, &w, &transposed, &output_padding)
+        })
+    })?;
 
     let window = Window {
         kernel: [kh, kw],
@@ -94,21 +88,17 @@ pub fn conv(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         input: [x_dims[2], x_dims[3]],
         output: [ho, wo],
     };
-    let dw = if !ctx.needs[1] {
-        None
-    } else if group == 1 {
-        Some(weight_grad(ctx, &g, &x, o, c, &window))
-    } else {
-        Some(grouped_weight_grad(ctx, &g, &x, o, c, group, &window))
-    };
+    let dw = ctx.if_needed(1, |ctx| {
+        Ok(if group == 1 {
+            weight_grad(ctx, &g, &x, o, c, &window)
+        } else {
+            grouped_weight_grad(ctx, &g, &x, o, c, group, &window)
+        })
+    })?;
 
     let mut out = vec![dx, dw];
     if ctx.node.inputs.len() > 2 {
-        out.push(if ctx.needs[2] {
-            Some(reduce_sum(ctx.b, &g, &[0, 2, 3], false))
-        } else {
-            None
-        });
+        out.push(ctx.if_needed(2, |ctx| Ok(reduce_sum(ctx.b, &g, &[0, 2, 3], false)))?);
     }
     Ok(out)
 }
@@ -176,7 +166,7 @@ fn weight_grad(ctx: &mut Ctx, g: &str, x: &str, o: i64, c: i64, w: &Window) -> S
         w.input[1] + w.pads[1] + w.pads[3],
     );
     // Channels last: each spatial position is a row of C floats.
-    let x_rows = transpose(ctx.b, x, &[0, 2, 3, 1]);
+    let x_rows = ctx.b.transpose(x, &[0, 2, 3, 1]);
     let padded = pad_spatial_channels_last(ctx, &x_rows, w.pads);
     let patches = if kh * kw == 1 {
         // The input at the output positions, a strided Slice when the convolution skips some.
@@ -192,7 +182,7 @@ fn weight_grad(ctx: &mut Ctx, g: &str, x: &str, o: i64, c: i64, w: &Window) -> S
             let axes = ctx.b.constant(Tensor::i64s(&[1, 2]));
             let steps = ctx.b.constant(Tensor::i64s(&w.strides));
             ctx.b
-                .op("Slice", &[&padded, &starts, &ends, &axes, &steps], vec![])
+                .slice(&padded, &starts, &ends, Some(&axes), Some(&steps))
         };
         reshape(ctx.b, &taken, &[-1, c])
     } else {
@@ -211,22 +201,18 @@ fn weight_grad(ctx: &mut Ctx, g: &str, x: &str, o: i64, c: i64, w: &Window) -> S
             }
         }
         let positions = ctx.b.constant(Tensor::i64(&[ho * wo, kh * kw], positions));
-        let patches = ctx
-            .b
-            .op("Gather", &[&rows, &positions], vec![("axis", int(1))]);
+        let patches = ctx.b.gather(&rows, &positions, 1);
         reshape(ctx.b, &patches, &[-1, kh * kw * c])
     };
-    let g_rows = transpose(ctx.b, g, &[0, 2, 3, 1]);
+    let g_rows = ctx.b.transpose(g, &[0, 2, 3, 1]);
     let g_rows = reshape(ctx.b, &g_rows, &[-1, o]);
-    let dw = ctx
-        .b
-        .op("Gemm", &[&g_rows, &patches], vec![("transA", int(1))]);
+    let dw = ctx.b.gemm(&g_rows, &patches, None, &Gemm::A_TRANSPOSED);
     if kh * kw == 1 {
         // [O, C] is already OIHW's order: a reshape, not a copy.
         return reshape(ctx.b, &dw, &[o, c, 1, 1]);
     }
     let dw = reshape(ctx.b, &dw, &[o, kh, kw, c]);
-    transpose(ctx.b, &dw, &[0, 3, 1, 2])
+    ctx.b.transpose(&dw, &[0, 3, 1, 2])
 }
 
 /// dW of a grouped convolution: per kernel offset, a strided Slice of the input and a
@@ -243,11 +229,11 @@ fn grouped_weight_grad(
     let [kh, kw] = w.kernel;
     let [ho, wo] = w.output;
     // G as [G, O/G, N·Ho·Wo].
-    let gt = transpose(ctx.b, g, &[1, 0, 2, 3]);
+    let gt = ctx.b.transpose(g, &[1, 0, 2, 3]);
     let g2 = reshape(ctx.b, &gt, &[group, o / group, -1]);
     // X padded once, channels first: [C, N, Hp, Wp].
     let padded = pad_spatial(ctx, x, w.pads);
-    let xt = transpose(ctx.b, &padded, &[1, 0, 2, 3]);
+    let xt = ctx.b.transpose(&padded, &[1, 0, 2, 3]);
     let mut columns = Vec::new();
     for i in 0..kh {
         for j in 0..kw {
@@ -267,13 +253,12 @@ fn grouped_weight_grad(
                 ]));
                 let axes = ctx.b.constant(Tensor::i64s(&[2, 3]));
                 let steps = ctx.b.constant(Tensor::i64s(&w.strides));
-                ctx.b
-                    .op("Slice", &[&xt, &starts, &ends, &axes, &steps], vec![])
+                ctx.b.slice(&xt, &starts, &ends, Some(&axes), Some(&steps))
             };
             // Per group: [O/g, N·Ho·Wo] × [N·Ho·Wo, C/g], batched over the groups.
             let x2 = reshape(ctx.b, &shifted, &[group, c, -1]);
-            let x2t = transpose(ctx.b, &x2, &[0, 2, 1]);
-            let tap = ctx.b.op("MatMul", &[&g2, &x2t], vec![]);
+            let x2t = ctx.b.transpose(&x2, &[0, 2, 1]);
+            let tap = ctx.b.matmul(&g2, &x2t);
             columns.push(reshape(ctx.b, &tap, &[o, c, 1]));
         }
     }
@@ -281,7 +266,7 @@ fn grouped_weight_grad(
         columns.remove(0)
     } else {
         let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
-        ctx.b.op("Concat", &refs, vec![("axis", int(2))])
+        ctx.b.concat(&refs, 2)
     };
     reshape(ctx.b, &stacked, &[o, c, kh, kw])
 }
@@ -294,7 +279,7 @@ fn pad_spatial_channels_last(ctx: &mut Ctx, x: &str, pads: [i64; 4]) -> String {
     let p = ctx.b.constant(Tensor::i64s(&[
         0, pads[0], pads[1], 0, 0, pads[2], pads[3], 0,
     ]));
-    ctx.b.op("Pad", &[x, &p], vec![])
+    ctx.b.pad(x, &p)
 }
 
 /// `x` zero-padded by `pads` (top, left, bottom, right) on its spatial axes; `x` itself when
@@ -306,7 +291,7 @@ fn pad_spatial(ctx: &mut Ctx, x: &str, pads: [i64; 4]) -> String {
     let p = ctx.b.constant(Tensor::i64s(&[
         0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3],
     ]));
-    ctx.b.op("Pad", &[x, &p], vec![])
+    ctx.b.pad(x, &p)
 }
 
 use super::Gradient::{self, Missing, Rule};

@@ -6,9 +6,7 @@ use ortl_onnx::GraphBuilder;
 
 use crate::AutodiffError;
 use crate::emit::unbroadcast;
-use crate::grad::Ctx;
-
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
+use crate::grad::{Ctx, Grads};
 
 /// The gradient of operand `i`, if it needs one: `local` emits it at the output's shape,
 /// then it is summed back to the operand's shape.
@@ -17,62 +15,55 @@ fn back(
     i: usize,
     local: impl FnOnce(&mut GraphBuilder) -> String,
 ) -> Result<Option<String>, AutodiffError> {
-    if !ctx.needs[i] {
-        return Ok(None);
-    }
-    let grad = local(ctx.b);
-    let out_shape = ctx.shape(ctx.output(0))?.clone();
-    let in_shape = ctx.shape(ctx.input(i))?.clone();
-    Ok(Some(unbroadcast(ctx.b, &grad, &out_shape, &in_shape)))
+    ctx.if_needed(i, |ctx| {
+        let grad = local(ctx.b);
+        let out_shape = ctx.shape(ctx.output(0))?.clone();
+        let in_shape = ctx.shape(ctx.input(i))?.clone();
+        Ok(unbroadcast(ctx.b, &grad, &out_shape, &in_shape))
+    })
 }
 
-fn g0(ctx: &Ctx, grads: &[Option<String>]) -> Result<String, AutodiffError> {
-    grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))
+pub fn add(ctx: &mut Ctx) -> Grads {
+    sum(ctx)
 }
 
-pub fn add(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    sum(ctx, grads)
-}
-
-pub fn sum(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn sum(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     (0..ctx.node.inputs.len())
         .map(|i| back(ctx, i, |_| g.clone()))
         .collect()
 }
 
-pub fn sub(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn sub(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     Ok(vec![
         back(ctx, 0, |_| g.clone())?,
-        back(ctx, 1, |b| b.op("Neg", &[&g], vec![]))?,
+        back(ctx, 1, |b| b.neg(&g))?,
     ])
 }
 
-pub fn neg(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
-    Ok(vec![Some(ctx.b.op("Neg", &[&g], vec![]))])
+pub fn neg(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
+    Ok(vec![Some(ctx.b.neg(&g))])
 }
 
-pub fn mul(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn mul(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let (a, b_in) = (ctx.input(0).to_string(), ctx.input(1).to_string());
     Ok(vec![
-        back(ctx, 0, |b| b.op("Mul", &[&g, &b_in], vec![]))?,
-        back(ctx, 1, |b| b.op("Mul", &[&g, &a], vec![]))?,
+        back(ctx, 0, |b| b.mul(&g, &b_in))?,
+        back(ctx, 1, |b| b.mul(&g, &a))?,
     ])
 }
 
-pub fn div(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn div(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let (b_in, y) = (ctx.input(1).to_string(), ctx.output(0).to_string());
-    let da = back(ctx, 0, |b| b.op("Div", &[&g, &b_in], vec![]))?;
+    let da = back(ctx, 0, |b| b.div(&g, &b_in))?;
     let db = back(ctx, 1, |b| {
-        let gy = b.op("Mul", &[&g, &y], vec![]);
-        let q = b.op("Div", &[&gy, &b_in], vec![]);
-        b.op("Neg", &[&q], vec![])
+        let gy = b.mul(&g, &y);
+        let q = b.div(&gy, &b_in);
+        b.neg(&q)
     })?;
     Ok(vec![da, db])
 }

@@ -5,59 +5,50 @@
 //! dA = G·Bᵀ and dB = Σ over leading axes of Aᵀ·G; with a batched B the same products
 //! over the last two axes, summed over broadcast axes.
 
-use ortl_onnx::builder::{float, int, ints};
+use ortl_onnx::builder::Gemm;
 
-use crate::AutodiffError;
 use crate::emit::{reshape, scalar, unbroadcast};
-use crate::grad::Ctx;
+use crate::grad::{Ctx, Grads};
 
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
-
-pub fn gemm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn gemm(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let (a, b) = (ctx.input(0).to_string(), ctx.input(1).to_string());
     let trans_a = ctx.node.int("transA").unwrap_or(0) == 1;
     let trans_b = ctx.node.int("transB").unwrap_or(0) == 1;
     let alpha = ctx.node.float("alpha").unwrap_or(1.0);
     let beta = ctx.node.float("beta").unwrap_or(1.0);
-    let attrs = |ta: bool, tb: bool| {
-        vec![
-            ("transA", int(i64::from(ta))),
-            ("transB", int(i64::from(tb))),
-            ("alpha", float(alpha)),
-        ]
+    let attrs = |ta: bool, tb: bool| Gemm {
+        trans_a: Some(ta),
+        trans_b: Some(tb),
+        alpha: Some(alpha),
+        beta: None,
     };
-    let da = ctx.needs[0].then(|| {
+    let da = ctx.if_needed(0, |ctx| {
         // A' = G·B'ᵀ; stored A = A' or A'ᵀ.
-        if trans_a {
-            ctx.b.op("Gemm", &[&b, &g], attrs(trans_b, true))
+        Ok(if trans_a {
+            ctx.b.gemm(&b, &g, None, &attrs(trans_b, true))
         } else {
-            ctx.b.op("Gemm", &[&g, &b], attrs(false, !trans_b))
-        }
-    });
-    let db = ctx.needs[1].then(|| {
-        if trans_b {
-            ctx.b.op("Gemm", &[&g, &a], attrs(true, trans_a))
+            ctx.b.gemm(&g, &b, None, &attrs(false, !trans_b))
+        })
+    })?;
+    let db = ctx.if_needed(1, |ctx| {
+        Ok(if trans_b {
+            ctx.b.gemm(&g, &a, None, &attrs(true, trans_a))
         } else {
-            ctx.b.op("Gemm", &[&a, &g], attrs(!trans_a, false))
-        }
-    });
-    let dc = match ctx.needs.get(2) {
-        Some(true) => {
-            let out_shape = ctx.shape(ctx.output(0))?.clone();
-            let c_shape = ctx.shape(ctx.input(2))?.clone();
-            let scaled = if beta == 1.0 {
-                g.clone()
-            } else {
-                let s = scalar(ctx.b, beta);
-                ctx.b.op("Mul", &[&g, &s], vec![])
-            };
-            Some(unbroadcast(ctx.b, &scaled, &out_shape, &c_shape))
-        }
-        _ => None,
-    };
+            ctx.b.gemm(&a, &g, None, &attrs(!trans_a, false))
+        })
+    })?;
+    let dc = ctx.if_needed(2, |ctx| {
+        let out_shape = ctx.shape(ctx.output(0))?.clone();
+        let c_shape = ctx.shape(ctx.input(2))?.clone();
+        let scaled = if beta == 1.0 {
+            g.clone()
+        } else {
+            let s = scalar(ctx.b, beta);
+            ctx.b.mul(&g, &s)
+        };
+        Ok(unbroadcast(ctx.b, &scaled, &out_shape, &c_shape))
+    })?;
     let mut out = vec![da, db];
     if ctx.node.inputs.len() > 2 {
         out.push(dc);
@@ -65,10 +56,8 @@ pub fn gemm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     Ok(out)
 }
 
-pub fn matmul(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn matmul(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let (a, b) = (ctx.input(0).to_string(), ctx.input(1).to_string());
     let a_rank = ctx.shape(&a)?.len();
     let b_rank = ctx.shape(&b)?.len();
@@ -78,23 +67,21 @@ pub fn matmul(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     if b_rank > 2 {
         return batched_matmul(ctx, &g, &a, &b);
     }
-    let da = match (ctx.needs[0], a_rank) {
-        (false, _) => None,
-        (true, 2) => Some(ctx.b.op("Gemm", &[&g, &b], vec![("transB", int(1))])),
-        (true, _) => {
-            let bt = ctx.b.op("Transpose", &[&b], vec![]);
-            Some(ctx.b.op("MatMul", &[&g, &bt], vec![]))
-        }
-    };
-    let db = if ctx.needs[1] {
+    let da = ctx.if_needed(0, |ctx| {
+        Ok(if a_rank == 2 {
+            ctx.b.gemm(&g, &b, None, &Gemm::B_TRANSPOSED)
+        } else {
+            let bt = ctx.b.reverse_axes(&b);
+            ctx.b.matmul(&g, &bt)
+        })
+    })?;
+    let db = ctx.if_needed(1, |ctx| {
         let k = ctx.dims(&a)?[a_rank - 1];
         let n = ctx.dims(ctx.output(0))?[a_rank - 1];
         let a2 = reshape(ctx.b, &a, &[-1, k]);
         let g2 = reshape(ctx.b, &g, &[-1, n]);
-        Some(ctx.b.op("Gemm", &[&a2, &g2], vec![("transA", int(1))]))
-    } else {
-        None
-    };
+        Ok(ctx.b.gemm(&a2, &g2, None, &Gemm::A_TRANSPOSED))
+    })?;
     Ok(vec![da, db])
 }
 
@@ -108,24 +95,20 @@ fn batched_matmul(ctx: &mut Ctx, g: &str, a: &str, b: &str) -> Grads {
     let swapped = |ctx: &mut Ctx, x: &str, rank: usize| {
         let mut perm: Vec<i64> = (0..rank as i64).collect();
         perm.swap(rank - 2, rank - 1);
-        ctx.b.op("Transpose", &[x], vec![("perm", ints(&perm))])
+        ctx.b.transpose(x, &perm)
     };
-    let da = if ctx.needs[0] {
+    let da = ctx.if_needed(0, |ctx| {
         let bt = swapped(ctx, b, b_shape.len());
-        let full = ctx.b.op("MatMul", &[g, &bt], vec![]);
+        let full = ctx.b.matmul(g, &bt);
         let full_shape = [batch, &a_shape[a_shape.len() - 2..]].concat();
-        Some(unbroadcast(ctx.b, &full, &full_shape, &a_shape))
-    } else {
-        None
-    };
-    let db = if ctx.needs[1] {
+        Ok(unbroadcast(ctx.b, &full, &full_shape, &a_shape))
+    })?;
+    let db = ctx.if_needed(1, |ctx| {
         let at = swapped(ctx, a, a_shape.len());
-        let full = ctx.b.op("MatMul", &[&at, g], vec![]);
+        let full = ctx.b.matmul(&at, g);
         let full_shape = [batch, &b_shape[b_shape.len() - 2..]].concat();
-        Some(unbroadcast(ctx.b, &full, &full_shape, &b_shape))
-    } else {
-        None
-    };
+        Ok(unbroadcast(ctx.b, &full, &full_shape, &b_shape))
+    })?;
     Ok(vec![da, db])
 }
 

@@ -22,11 +22,10 @@ use std::sync::LazyLock;
 
 use ortl_onnx::ops::Registry;
 
-use crate::AutodiffError;
 use crate::batch_norm;
-use crate::grad::Ctx;
+use crate::grad::{Ctx, Grads};
 
-pub type Rule = fn(&mut Ctx, &[Option<String>]) -> Result<Vec<Option<String>>, AutodiffError>;
+pub type Rule = fn(&mut Ctx) -> Grads;
 
 /// What differentiation does at a node of an operator.
 #[derive(Clone, Copy)]

@@ -11,28 +11,23 @@
 //! c = x − μ, r = 1/√(σ² + ε), a = γ·r and means over the M values of each channel,
 //! dβ = Σ G, dγ = r·Σ G·c, dx = a·G − a·r²·mean(G·c)·c − a·mean(G) (μ and σ² depend on x).
 
+use ortl_onnx::DataType;
 use ortl_onnx::GraphBuilder;
-use ortl_onnx::builder::int;
 
-use crate::AutodiffError;
 use crate::batch_norm::channel_shape;
 use crate::emit::{reduce_sum, reshape, scalar};
-use crate::grad::Ctx;
+use crate::grad::{Ctx, Grads};
 
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
-
-pub fn batch_norm_inference(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+pub fn batch_norm_inference(ctx: &mut Ctx) -> Grads {
     if ctx.node.int("training_mode") == Some(1) {
         return Err(
             ctx.error("training-mode BatchNormalization must be rewritten before differentiation")
         );
     }
-    if ctx.needs.get(3).copied().unwrap_or(false) || ctx.needs.get(4).copied().unwrap_or(false) {
+    if ctx.needs_grad(3) || ctx.needs_grad(4) {
         return Err(ctx.error("running statistics are not trainable"));
     }
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let rank = ctx.shape(&x)?.len();
     let (gamma, mean, var) = (
@@ -43,44 +38,34 @@ pub fn batch_norm_inference(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let eps = ctx.node.float("epsilon").unwrap_or(1e-5);
     let bshape = channel_shape(rank);
     let eps = scalar(ctx.b, eps);
-    let var_eps = ctx.b.op("Add", &[&var, &eps], vec![]);
-    let std = ctx.b.op("Sqrt", &[&var_eps], vec![]);
+    let var_eps = ctx.b.add(&var, &eps);
+    let std = ctx.b.sqrt(&var_eps);
     let axes: Vec<i64> = std::iter::once(0).chain(2..rank as i64).collect();
 
-    let dx = if ctx.needs[0] {
-        let factor = ctx.b.op("Div", &[&gamma, &std], vec![]);
+    let dx = ctx.if_needed(0, |ctx| {
+        let factor = ctx.b.div(&gamma, &std);
         let factor = reshape(ctx.b, &factor, &bshape);
-        Some(ctx.b.op("Mul", &[&g, &factor], vec![]))
-    } else {
-        None
-    };
-    let dgamma = if ctx.needs[1] {
+        Ok(ctx.b.mul(&g, &factor))
+    })?;
+    let dgamma = ctx.if_needed(1, |ctx| {
         let mean_b = reshape(ctx.b, &mean, &bshape);
         let std_b = reshape(ctx.b, &std, &bshape);
-        let centred = ctx.b.op("Sub", &[&x, &mean_b], vec![]);
-        let xhat = ctx.b.op("Div", &[&centred, &std_b], vec![]);
-        let prod = ctx.b.op("Mul", &[&g, &xhat], vec![]);
-        Some(reduce_sum(ctx.b, &prod, &axes, false))
-    } else {
-        None
-    };
-    let dbeta = if ctx.needs[2] {
-        Some(reduce_sum(ctx.b, &g, &axes, false))
-    } else {
-        None
-    };
+        let centred = ctx.b.sub(&x, &mean_b);
+        let xhat = ctx.b.div(&centred, &std_b);
+        let prod = ctx.b.mul(&g, &xhat);
+        Ok(reduce_sum(ctx.b, &prod, &axes, false))
+    })?;
+    let dbeta = ctx.if_needed(2, |ctx| Ok(reduce_sum(ctx.b, &g, &axes, false)))?;
     Ok(vec![dx, dgamma, dbeta, None, None])
 }
 
-pub fn batch_norm_training(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    if grads[1..].iter().any(Option::is_some) {
+pub fn batch_norm_training(ctx: &mut Ctx) -> Grads {
+    if ctx.output_grads[1..].iter().any(Option::is_some) {
         return Err(
             ctx.error("the batch statistics may reach the loss only through the normalised output")
         );
     }
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+    let g = ctx.output_grad(0)?;
     let gamma = ctx.input(1).to_string();
     let (centred, inverse_std) = (ctx.output(3).to_string(), ctx.output(4).to_string());
     let axes = ctx
@@ -91,30 +76,30 @@ pub fn batch_norm_training(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let b = &mut *ctx.b;
     let sum_g = reduce_sum(b, &g, &axes, true);
     let sum_g_centred = (ctx.needs[0] || ctx.needs[1]).then(|| {
-        let g_centred = b.op("Mul", &[&g, &centred], vec![]);
+        let g_centred = b.mul(&g, &centred);
         reduce_sum(b, &g_centred, &axes, true)
     });
     let dx = if let (true, Some(sum_g_centred)) = (ctx.needs[0], &sum_g_centred) {
         let count = values_per_channel(b, &g, &sum_g);
         let gamma = reshape(b, &gamma, &channel_shape(axes.len() + 1));
-        let a = b.op("Mul", &[&gamma, &inverse_std], vec![]);
-        let mean_g = b.op("Div", &[&sum_g, &count], vec![]);
-        let mean_g_centred = b.op("Div", &[sum_g_centred, &count], vec![]);
-        let r2 = b.op("Mul", &[&inverse_std, &inverse_std], vec![]);
-        let a_r2 = b.op("Mul", &[&a, &r2], vec![]);
-        let k = b.op("Mul", &[&a_r2, &mean_g_centred], vec![]);
-        let k = b.op("Neg", &[&k], vec![]);
-        let shift = b.op("Mul", &[&a, &mean_g], vec![]);
-        let shift = b.op("Neg", &[&shift], vec![]);
-        let along_g = b.op("Mul", &[&g, &a], vec![]);
-        let along_centred = b.op("Mul", &[&centred, &k], vec![]);
-        Some(b.op("Sum", &[&along_g, &along_centred, &shift], vec![]))
+        let a = b.mul(&gamma, &inverse_std);
+        let mean_g = b.div(&sum_g, &count);
+        let mean_g_centred = b.div(sum_g_centred, &count);
+        let r2 = b.mul(&inverse_std, &inverse_std);
+        let a_r2 = b.mul(&a, &r2);
+        let k = b.mul(&a_r2, &mean_g_centred);
+        let k = b.neg(&k);
+        let shift = b.mul(&a, &mean_g);
+        let shift = b.neg(&shift);
+        let along_g = b.mul(&g, &a);
+        let along_centred = b.mul(&centred, &k);
+        Some(b.sum(&[&along_g, &along_centred, &shift]))
     } else {
         None
     };
     let dgamma = match (ctx.needs[1], &sum_g_centred) {
         (true, Some(sum_g_centred)) => {
-            let scaled = b.op("Mul", &[sum_g_centred, &inverse_std], vec![]);
+            let scaled = b.mul(sum_g_centred, &inverse_std);
             Some(reshape(b, &scaled, &[-1]))
         }
         _ => None,
@@ -127,17 +112,14 @@ pub fn batch_norm_training(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
 /// known only at run time (the batch), divided exactly in integers before it becomes a
 /// float. Sizes, not the channel count: a Size reads a blocked tensor without reordering it.
 fn values_per_channel(b: &mut GraphBuilder, x: &str, per_channel: &str) -> String {
-    let values = b.op("Size", &[x], vec![]);
-    let channels = b.op("Size", &[per_channel], vec![]);
-    let count = b.op("Div", &[&values, &channels], vec![]);
-    b.op("Cast", &[&count], vec![("to", int(1))])
+    let values = b.size(x);
+    let channels = b.size(per_channel);
+    let count = b.div(&values, &channels);
+    b.cast(&count, DataType::Float)
 }
 
-pub fn layer_norm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    use ortl_onnx::builder::ints;
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn layer_norm(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let gamma = ctx.input(1).to_string();
     let rank = ctx.shape(&x)?.len() as i64;
@@ -146,32 +128,24 @@ pub fn layer_norm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     let normalised: Vec<i64> = (axis..rank).collect();
     let leading: Vec<i64> = (0..axis).collect();
     let eps = scalar(ctx.b, ctx.node.float("epsilon").unwrap_or(1e-5));
-    let mean_over = |b: &mut ortl_onnx::GraphBuilder, v: &str| {
-        b.op(
-            "ReduceMean",
-            &[v],
-            vec![("axes", ints(&normalised)), ("keepdims", int(1))],
-        )
-    };
+    let mean_over = |b: &mut ortl_onnx::GraphBuilder, v: &str| b.reduce_mean(v, &normalised, true);
     let mu = mean_over(ctx.b, &x);
-    let centred = ctx.b.op("Sub", &[&x, &mu], vec![]);
-    let squared = ctx.b.op("Mul", &[&centred, &centred], vec![]);
+    let centred = ctx.b.sub(&x, &mu);
+    let squared = ctx.b.mul(&centred, &centred);
     let var = mean_over(ctx.b, &squared);
-    let var_eps = ctx.b.op("Add", &[&var, &eps], vec![]);
-    let sigma = ctx.b.op("Sqrt", &[&var_eps], vec![]);
-    let xhat = ctx.b.op("Div", &[&centred, &sigma], vec![]);
-    let dx = if ctx.needs[0] {
-        let gh = ctx.b.op("Mul", &[&g, &gamma], vec![]);
+    let var_eps = ctx.b.add(&var, &eps);
+    let sigma = ctx.b.sqrt(&var_eps);
+    let xhat = ctx.b.div(&centred, &sigma);
+    let dx = ctx.if_needed(0, |ctx| {
+        let gh = ctx.b.mul(&g, &gamma);
         let mean_gh = mean_over(ctx.b, &gh);
-        let ghx = ctx.b.op("Mul", &[&gh, &xhat], vec![]);
+        let ghx = ctx.b.mul(&gh, &xhat);
         let mean_ghx = mean_over(ctx.b, &ghx);
-        let along = ctx.b.op("Mul", &[&xhat, &mean_ghx], vec![]);
-        let centred_g = ctx.b.op("Sub", &[&gh, &mean_gh], vec![]);
-        let inner = ctx.b.op("Sub", &[&centred_g, &along], vec![]);
-        Some(ctx.b.op("Div", &[&inner, &sigma], vec![]))
-    } else {
-        None
-    };
+        let along = ctx.b.mul(&xhat, &mean_ghx);
+        let centred_g = ctx.b.sub(&gh, &mean_gh);
+        let inner = ctx.b.sub(&centred_g, &along);
+        Ok(ctx.b.div(&inner, &sigma))
+    })?;
     let param_shape = ctx.shape(&gamma)?.clone();
     let out_shape = ctx.shape(ctx.output(0))?.clone();
     let sum_to_param = |b: &mut ortl_onnx::GraphBuilder, v: &str| {
@@ -183,17 +157,11 @@ pub fn layer_norm(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         let trailing: ortl_onnx::shapes::Shape = out_shape[axis as usize..].to_vec();
         crate::emit::unbroadcast(b, &summed, &trailing, &param_shape)
     };
-    let dgamma = if ctx.needs[1] {
-        let gx = ctx.b.op("Mul", &[&g, &xhat], vec![]);
-        Some(sum_to_param(ctx.b, &gx))
-    } else {
-        None
-    };
-    let dbeta = if ctx.needs.get(2).copied().unwrap_or(false) {
-        Some(sum_to_param(ctx.b, &g))
-    } else {
-        None
-    };
+    let dgamma = ctx.if_needed(1, |ctx| {
+        let gx = ctx.b.mul(&g, &xhat);
+        Ok(sum_to_param(ctx.b, &gx))
+    })?;
+    let dbeta = ctx.if_needed(2, |ctx| Ok(sum_to_param(ctx.b, &g)))?;
     let mut out = vec![dx, dgamma, dbeta];
     out.truncate(ctx.node.inputs.len());
     Ok(out)

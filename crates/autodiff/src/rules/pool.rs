@@ -10,19 +10,14 @@
 //! kernel of ones.
 
 use ortl_onnx::Tensor;
-use ortl_onnx::builder::{int, ints};
+use ortl_onnx::builder::Conv;
 
-use crate::AutodiffError;
 use crate::emit::{reshape, reshape_like};
-use crate::grad::Ctx;
+use crate::grad::{Ctx, Grads};
 use crate::rules::conv::window_pads;
 
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
-
-pub fn max_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn max_pool(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let indices = ctx
         .node
         .outputs
@@ -36,32 +31,18 @@ pub fn max_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         })?;
     let x = ctx.input(0).to_string();
     let flat_x = reshape(ctx.b, &x, &[-1]);
-    let shape = ctx.b.op("Shape", &[&flat_x], vec![]);
-    let zeros = ctx.b.op(
-        "ConstantOfShape",
-        &[&shape],
-        vec![(
-            "value",
-            ortl_onnx::Attr::Tensor(Tensor::f32(&[1], vec![0.0])),
-        )],
-    );
+    let shape = ctx.b.shape(&flat_x);
+    let zeros = ctx
+        .b
+        .constant_of_shape(&shape, Some(Tensor::f32(&[1], vec![0.0])));
     let flat_i = reshape(ctx.b, &indices, &[-1]);
     let flat_g = reshape(ctx.b, &g, &[-1]);
-    let scattered = ctx.b.op(
-        "ScatterElements",
-        &[&zeros, &flat_i, &flat_g],
-        vec![
-            ("axis", int(0)),
-            ("reduction", ortl_onnx::Attr::String("add".into())),
-        ],
-    );
+    let scattered = ctx.b.scatter_add(&zeros, &flat_i, &flat_g, 0);
     Ok(vec![Some(reshape_like(ctx.b, &scattered, &x))])
 }
 
-pub fn average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn average_pool(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let x_dims = ctx.dims(&x)?;
     let y_dims = ctx.dims(ctx.output(0))?;
@@ -114,7 +95,7 @@ pub fn average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     } else {
         let inverse = counts.iter().map(|&n| 1.0 / n as f32).collect();
         let scale = ctx.b.constant(Tensor::f32(&[1, 1, oh, ow], inverse));
-        (ctx.b.op("Mul", &[&g, &scale], vec![]), 1.0)
+        (ctx.b.mul(&g, &scale), 1.0)
     };
     let w = ctx.b.constant(Tensor::f32(
         &[c, 1, kernel[0], kernel[1]],
@@ -132,16 +113,17 @@ pub fn average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
             x_dims[i + 2] - ((y_dims[i + 2] - 1) * strides[i] + kernel[i] - crop[i] - crop[i + 2])
         })
         .collect();
-    Ok(vec![Some(ctx.b.op(
-        "ConvTranspose",
-        &[&g, &w],
-        vec![
-            ("strides", ints(&strides)),
-            ("pads", ints(&crop)),
-            ("output_padding", ints(&output_padding)),
-            ("group", int(c)),
-            ("kernel_shape", ints(&kernel)),
-        ],
+    Ok(vec![Some(ctx.b.conv_transpose(
+        &g,
+        &w,
+        &Conv {
+            kernel_shape: Some(kernel),
+            strides: Some(strides),
+            pads: Some(crop),
+            group: Some(c),
+            ..Conv::default()
+        },
+        &output_padding,
     ))])
 }
 

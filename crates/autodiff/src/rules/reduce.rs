@@ -5,13 +5,12 @@
 //! at or after it along the axis (before it when reversed), so the gradient is the CumSum of
 //! the output's gradient in the other direction, equally exclusive.
 
+use ortl_onnx::DataType;
 use ortl_onnx::Tensor;
 
 use crate::AutodiffError;
 use crate::emit::{expand_like, reshape, scalar};
-use crate::grad::Ctx;
-
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
+use crate::grad::{Ctx, Grads};
 
 fn reduced_axes(ctx: &Ctx) -> Result<Vec<usize>, AutodiffError> {
     let rank = ctx.shape(ctx.input(0))?.len() as i64;
@@ -69,16 +68,15 @@ fn spread(ctx: &mut Ctx, g: &str, axes: &[usize], scale: Scale) -> Result<String
     let g = match scale {
         Scale::Static(s) => {
             let s = scalar(ctx.b, s);
-            ctx.b.op("Mul", &[&g, &s], vec![])
+            ctx.b.mul(&g, &s)
         }
         Scale::Dynamic => {
-            let float = ortl_onnx::Attr::Int(i64::from(ortl_onnx::DataType::Float.onnx()));
-            let size_in = ctx.b.op("Size", &[&x], vec![]);
-            let size_out = ctx.b.op("Size", &[ctx.node.outputs[0].as_str()], vec![]);
-            let size_in = ctx.b.op("Cast", &[&size_in], vec![("to", float.clone())]);
-            let size_out = ctx.b.op("Cast", &[&size_out], vec![("to", float)]);
-            let count = ctx.b.op("Div", &[&size_in, &size_out], vec![]);
-            ctx.b.op("Div", &[&g, &count], vec![])
+            let size_in = ctx.b.size(&x);
+            let size_out = ctx.b.size(ctx.node.outputs[0].as_str());
+            let size_in = ctx.b.cast(&size_in, DataType::Float);
+            let size_out = ctx.b.cast(&size_out, DataType::Float);
+            let count = ctx.b.div(&size_in, &size_out);
+            ctx.b.div(&g, &count)
         }
         Scale::None => g,
     };
@@ -100,50 +98,35 @@ fn first_only(ctx: &Ctx, grad: String) -> Vec<Option<String>> {
     out
 }
 
-pub fn reduce_sum(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn reduce_sum(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let axes = reduced_axes(ctx)?;
     let dx = spread(ctx, &g, &axes, Scale::None)?;
     Ok(first_only(ctx, dx))
 }
 
-pub fn reduce_mean(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn reduce_mean(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let axes = reduced_axes(ctx)?;
     let scale = mean_scale(ctx, &axes)?;
     let dx = spread(ctx, &g, &axes, scale)?;
     Ok(first_only(ctx, dx))
 }
 
-pub fn global_average_pool(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn global_average_pool(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let rank = ctx.shape(ctx.input(0))?.len();
     let axes: Vec<usize> = (2..rank).collect();
     let scale = mean_scale(ctx, &axes)?;
     Ok(vec![Some(spread(ctx, &g, &axes, scale)?)])
 }
 
-pub fn cum_sum(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn cum_sum(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let axis = ctx.input(1).to_string();
     let exclusive = ctx.node.int("exclusive").unwrap_or(0);
     let reverse = ctx.node.int("reverse").unwrap_or(0);
-    let dx = ctx.b.op(
-        "CumSum",
-        &[&g, &axis],
-        vec![
-            ("exclusive", ortl_onnx::Attr::Int(exclusive)),
-            ("reverse", ortl_onnx::Attr::Int(1 - reverse)),
-        ],
-    );
+    let dx = ctx.b.cum_sum(&g, &axis, exclusive != 0, reverse == 0);
     Ok(first_only(ctx, dx))
 }
 

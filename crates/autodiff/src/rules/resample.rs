@@ -7,10 +7,8 @@
 use ortl_onnx::{Attr, Tensor};
 
 use crate::AutodiffError;
-use crate::grad::Ctx;
+use crate::grad::{Ctx, Grads};
 use crate::rules::shape::first_only;
-
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
 
 /// An `out × in` matrix, row-major.
 struct Matrix {
@@ -52,11 +50,11 @@ fn apply(ctx: &mut Ctx, g: String, height: Option<Matrix>, width: Option<Matrix>
     let mut dx = g;
     if let Some(h) = height {
         let ht = ctx.b.constant(h.transposed());
-        dx = ctx.b.op("MatMul", &[&ht, &dx], vec![]);
+        dx = ctx.b.matmul(&ht, &dx);
     }
     if let Some(w) = width {
         let w = ctx.b.constant(w.tensor());
-        dx = ctx.b.op("MatMul", &[&dx, &w], vec![]);
+        dx = ctx.b.matmul(&dx, &w);
     }
     dx
 }
@@ -84,10 +82,8 @@ fn spatial_axes(ctx: &Ctx, input: &[i64], output: &[i64]) -> Result<[bool; 2], A
     ])
 }
 
-pub fn resize(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))?;
+pub fn resize(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let input = ctx.dims(ctx.input(0))?;
     let output = ctx.dims(ctx.output(0))?;
     let mode = string_attr(ctx, "mode", "nearest").to_string();

@@ -8,17 +8,8 @@
 
 use ortl_onnx::Tensor;
 
-use crate::AutodiffError;
-use crate::emit::{expand_like, reshape_like, scalar, transpose as emit_transpose, unbroadcast};
-use crate::grad::Ctx;
-
-type Grads = Result<Vec<Option<String>>, AutodiffError>;
-
-fn g0(ctx: &Ctx, grads: &[Option<String>]) -> Result<String, AutodiffError> {
-    grads[0]
-        .clone()
-        .ok_or_else(|| ctx.error("no gradient for the output"))
-}
+use crate::emit::{expand_like, reshape_like, scalar, unbroadcast};
+use crate::grad::{Ctx, Grads};
 
 /// The gradient of input 0; the other inputs (shapes, pads, axes) get none.
 pub(crate) fn first_only(ctx: &Ctx, grad: String) -> Vec<Option<String>> {
@@ -27,13 +18,13 @@ pub(crate) fn first_only(ctx: &Ctx, grad: String) -> Vec<Option<String>> {
     out
 }
 
-pub fn identity(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn identity(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     Ok(first_only(ctx, g))
 }
 
-pub fn cast(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn cast(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let from = ctx.shapes.get(ctx.input(0)).map(|t| t.dtype);
     if from != Some(ortl_onnx::DataType::Float) {
         return Err(ctx.error("gradients flow only through float-to-float casts"));
@@ -41,15 +32,15 @@ pub fn cast(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     Ok(vec![Some(g)])
 }
 
-pub fn reshape(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn reshape(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let dx = reshape_like(ctx.b, &g, &x);
     Ok(first_only(ctx, dx))
 }
 
-pub fn transpose(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn transpose(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let rank = ctx.shape(ctx.input(0))?.len();
     let perm: Vec<i64> = ctx
         .node
@@ -59,11 +50,11 @@ pub fn transpose(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     for (i, &p) in perm.iter().enumerate() {
         inverse[p as usize] = i as i64;
     }
-    Ok(vec![Some(emit_transpose(ctx.b, &g, &inverse))])
+    Ok(vec![Some(ctx.b.transpose(&g, &inverse))])
 }
 
-pub fn concat(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn concat(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let rank = ctx.shape(ctx.input(0))?.len() as i64;
     let axis = ctx.node.int("axis").unwrap_or(0);
     let axis = if axis < 0 { axis + rank } else { axis };
@@ -72,21 +63,19 @@ pub fn concat(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
     for i in 0..ctx.node.inputs.len() {
         let size = ctx.shape(ctx.input(i))?[axis as usize]
             .ok_or_else(|| ctx.error("Concat along a dynamic axis"))?;
-        out.push(if ctx.needs[i] {
+        out.push(ctx.if_needed(i, |ctx| {
             let starts = ctx.b.constant(Tensor::i64s(&[start]));
             let ends = ctx.b.constant(Tensor::i64s(&[start + size]));
             let axes = ctx.b.constant(Tensor::i64s(&[axis]));
-            Some(ctx.b.op("Slice", &[&g, &starts, &ends, &axes], vec![]))
-        } else {
-            None
-        });
+            Ok(ctx.b.slice(&g, &starts, &ends, Some(&axes), None))
+        })?);
         start += size;
     }
     Ok(out)
 }
 
-pub fn pad(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn pad(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let mode = match ctx.node.attr("mode") {
         Some(ortl_onnx::Attr::String(m)) => m.clone(),
         _ => "constant".into(),
@@ -117,24 +106,24 @@ pub fn pad(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         ctx.b.constant(Tensor::i64s(&starts)),
         ctx.b.constant(Tensor::i64s(&ends)),
     );
-    let dx = ctx.b.op("Slice", &[&g, &starts, &ends], vec![]);
+    let dx = ctx.b.slice(&g, &starts, &ends, None, None);
     Ok(first_only(ctx, dx))
 }
 
-pub fn expand(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn expand(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let out = ctx.shape(ctx.output(0))?.clone();
     let of_x = ctx.shape(ctx.input(0))?.clone();
     let dx = unbroadcast(ctx.b, &g, &out, &of_x);
     Ok(first_only(ctx, dx))
 }
 
-pub fn split(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
+pub fn split(ctx: &mut Ctx) -> Grads {
     let rank = ctx.shape(ctx.input(0))?.len() as i64;
     let axis = ctx.node.int("axis").unwrap_or(0);
     let axis = if axis < 0 { axis + rank } else { axis };
     let parts: Vec<String> = (0..ctx.node.outputs.len())
-        .map(|i| match &grads[i] {
+        .map(|i| match &ctx.output_grads[i] {
             Some(g) => g.clone(),
             None => {
                 let zero = scalar(ctx.b, 0.0);
@@ -144,17 +133,13 @@ pub fn split(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         })
         .collect();
     let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-    let dx = ctx.b.op(
-        "Concat",
-        &refs,
-        vec![("axis", ortl_onnx::builder::int(axis))],
-    );
+    let dx = ctx.b.concat(&refs, axis);
     Ok(first_only(ctx, dx))
 }
 
 /// Slice with step 1: the gradient is zero-padded back to the input's extent.
-pub fn slice(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn slice(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let dims = ctx.dims(&x)?;
     let rank = dims.len();
@@ -175,13 +160,13 @@ pub fn slice(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         pads[rank + axis] = n - first - len;
     }
     let pads = ctx.b.constant(Tensor::i64s(&pads));
-    let dx = ctx.b.op("Pad", &[&g, &pads], vec![]);
+    let dx = ctx.b.pad(&g, &pads);
     Ok(first_only(ctx, dx))
 }
 
 /// Gather of a differentiated tensor at constant indices (a scalar or a list).
-pub fn gather(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
-    let g = g0(ctx, grads)?;
+pub fn gather(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let dims = ctx.dims(&x)?;
     let rank = dims.len() as i64;
@@ -210,12 +195,12 @@ pub fn gather(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
         0 => {
             let k = index(indices[0]);
             let axes = ctx.b.constant(Tensor::i64s(&[axis]));
-            let unsqueezed = ctx.b.op("Unsqueeze", &[&g, &axes], vec![]);
+            let unsqueezed = ctx.b.unsqueeze(&g, &axes);
             let mut pads = vec![0i64; 2 * rank as usize];
             pads[axis as usize] = k;
             pads[(rank + axis) as usize] = n - 1 - k;
             let pads = ctx.b.constant(Tensor::i64s(&pads));
-            ctx.b.op("Pad", &[&unsqueezed, &pads], vec![])
+            ctx.b.pad(&unsqueezed, &pads)
         }
         1 => {
             let len = indices.len();
@@ -227,13 +212,13 @@ pub fn gather(ctx: &mut Ctx, grads: &[Option<String>]) -> Grads {
             // Move the gathered axis last, multiply by the one-hot matrix, move it back.
             let mut perm: Vec<i64> = (0..rank).filter(|&a| a != axis).collect();
             perm.push(axis);
-            let moved = emit_transpose(ctx.b, &g, &perm);
-            let spread = ctx.b.op("MatMul", &[&moved, &s], vec![]);
+            let moved = ctx.b.transpose(&g, &perm);
+            let spread = ctx.b.matmul(&moved, &s);
             let mut inverse = vec![0i64; rank as usize];
             for (i, &p) in perm.iter().enumerate() {
                 inverse[p as usize] = i as i64;
             }
-            emit_transpose(ctx.b, &spread, &inverse)
+            ctx.b.transpose(&spread, &inverse)
         }
         _ => return Err(ctx.error("gradient of a Gather with indices of rank above 1")),
     };
