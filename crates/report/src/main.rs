@@ -8,11 +8,12 @@ use clap::Parser;
 use ortl_cli::{AtomicDir, usage};
 use ortl_manifest::Predictions;
 use ortl_manifest::predictions::multilabel;
-use ortl_report::compare::{self, AVERAGES, FINDING_AUC, METRICS};
+use ortl_report::compare::{self, AVERAGES, Compared, METRICS};
 use ortl_report::evaluate::{BinaryEvaluation, binary_predictions, multiclass};
 use ortl_report::html::{Metrics, Report, html, markdown};
 use ortl_report::input::{self, Loaded};
 use ortl_report::intervals::ProportionMethod;
+use ortl_report::metrics::Metric;
 use ortl_report::provenance::{Notes, Run};
 use ortl_report::{gallery, plots};
 
@@ -212,15 +213,28 @@ fn compare(
     common: &Common,
 ) -> Result<()> {
     let threshold = common.threshold()?;
-    let sortable =
-        |m: &str| METRICS.contains(&m) || AVERAGES.contains(&m) || m.starts_with(FINDING_AUC);
-    if let Some(metric) = sort_by.filter(|m| !sortable(m)) {
-        return Err(usage(format!(
-            "--sort-by '{metric}' is not one of {}, {} or {FINDING_AUC}<finding>",
-            METRICS.join(", "),
-            AVERAGES.join(", ")
-        )));
-    }
+    let sortable = |m: &Compared| match m {
+        Compared::Run(metric) => METRICS.contains(metric) || AVERAGES.contains(metric),
+        Compared::FindingAuc(_) => true,
+    };
+    let sort_by = match sort_by {
+        Some(name) => Some(Compared::from_name(name).filter(sortable).ok_or_else(|| {
+            let names = |metrics: &[Metric]| {
+                metrics
+                    .iter()
+                    .map(|m| m.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            usage(format!(
+                "--sort-by '{name}' is not one of {}, {} or {}",
+                names(&METRICS),
+                names(&AVERAGES),
+                Compared::FindingAuc("<finding>".into()).name()
+            ))
+        })?),
+        None => None,
+    };
     // A run given twice (`a` and `./a`) would count as its own repeat.
     let mut seen = std::collections::BTreeMap::new();
     for run in runs {
@@ -256,10 +270,12 @@ fn compare(
     if multilabel {
         common.single_label_only(&[])?;
     }
-    let names = compare::metric_names(&summaries);
-    if let Some(metric) = sort_by.filter(|m| !names.iter().any(|n| n == m)) {
+    let compared = compare::compared(&summaries);
+    if let Some(metric) = sort_by.as_ref().filter(|m| !compared.contains(m)) {
+        let names: Vec<String> = compared.iter().map(Compared::name).collect();
         return Err(usage(format!(
-            "--sort-by '{metric}': these runs have {}",
+            "--sort-by '{}': these runs have {}",
+            metric.name(),
             names.join(", ")
         )));
     }
@@ -277,7 +293,13 @@ fn compare(
             ortl_report::tables::auc_differences(&differences, csv)
         })?;
     }
-    let summaries = compare::write_tables(out.staging(), summaries, &aggregates, &paired, sort_by)?;
+    let summaries = compare::write_tables(
+        out.staging(),
+        summaries,
+        &aggregates,
+        &paired,
+        sort_by.as_ref(),
+    )?;
     let canvas = plots::Canvas {
         dir: out.staging(),
         dpi: common.dpi,
@@ -286,14 +308,14 @@ fn compare(
     // Runs that record a validation fold are a cross-validation: add the per-fold views.
     let cv = if summaries.iter().any(|r| r.fold.is_some()) {
         let metric = if multilabel {
-            "macro_auc"
+            Metric::MacroAuc
         } else if aggregates
             .iter()
-            .any(|a| a.metric == "roc_auc" && a.mean.is_finite())
+            .any(|a| a.metric == Metric::RocAuc.into() && a.mean.is_finite())
         {
-            "roc_auc"
+            Metric::RocAuc
         } else {
-            "accuracy"
+            Metric::Accuracy
         };
         Some(ortl_report::html::CrossValidation {
             aggregates: &aggregates,
@@ -322,20 +344,20 @@ fn compare(
         .max()
         .unwrap_or(0)
         .max(8);
-    let columns: &[&str] = if multilabel {
+    let columns: &[Metric] = if multilabel {
         &AVERAGES
     } else {
-        &["accuracy", "f1", "mcc", "roc_auc"]
+        &[Metric::Accuracy, Metric::F1, Metric::Mcc, Metric::RocAuc]
     };
     write!(stdout, "{:<run_w$} {:<backbone_w$}", "run", "backbone")?;
     for column in columns {
-        write!(stdout, " {column:>9}")?;
+        write!(stdout, " {:>9}", column.name())?;
     }
     writeln!(stdout)?;
     for r in &summaries {
         write!(stdout, "{:<run_w$} {:<backbone_w$}", r.run, r.backbone)?;
-        for column in columns {
-            write!(stdout, " {:>9.4}", r.value(column))?;
+        for &column in columns {
+            write!(stdout, " {:>9.4}", r.value(&column.into()))?;
         }
         writeln!(stdout)?;
     }
@@ -537,15 +559,15 @@ fn report(
         .as_ref()
         .map(|(eval, _, _)| eval.rows.clone())
         .unwrap_or_default();
-    for (name, value) in [
-        ("multiclass_accuracy", multi.accuracy),
-        ("multiclass_mcc", multi.mcc),
-        ("macro_f1", multi.macro_f1),
-        ("weighted_f1", multi.weighted_f1),
-        ("macro_auc", multi.macro_auc),
+    for (metric, value) in [
+        (Metric::MulticlassAccuracy, multi.accuracy),
+        (Metric::MulticlassMcc, multi.mcc),
+        (Metric::MacroF1, multi.macro_f1),
+        (Metric::WeightedF1, multi.weighted_f1),
+        (Metric::MacroAuc, multi.macro_auc),
     ] {
         rows.push(ortl_report::evaluate::MetricRow {
-            metric: name.into(),
+            metric,
             value,
             ci_low: f64::NAN,
             ci_high: f64::NAN,
@@ -588,7 +610,13 @@ fn report(
                 } else {
                     format!("{:.3} - {:.3}", row.ci_low, row.ci_high)
                 };
-                writeln!(stdout, "{:<34} {:>8.4}  {:>17}", row.metric, row.value, ci)?;
+                writeln!(
+                    stdout,
+                    "{:<34} {:>8.4}  {:>17}",
+                    row.metric.name(),
+                    row.value,
+                    ci
+                )?;
             }
         }
         None => {
