@@ -8,6 +8,9 @@
 
 use serde::Serialize;
 
+pub mod metric;
+pub use metric::{Metric, label};
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Confusion {
     pub tn: usize,
@@ -54,47 +57,8 @@ fn ratio(a: usize, b: usize) -> f64 {
     }
 }
 
-/// Every threshold metric of a confusion matrix, by name, in report order.
-/// A metric's name for people (tables in HTML and Markdown); CSV and JSON keep the
-/// machine name.
-pub fn label(metric: &str) -> String {
-    if let Some(base) = metric.strip_suffix("_at_youden") {
-        return format!("{} at the Youden threshold", label(base));
-    }
-    for (prefix, other) in [
-        ("sensitivity_at_specificity_", "specificity"),
-        ("specificity_at_sensitivity_", "sensitivity"),
-    ] {
-        if let Some(level) = metric.strip_prefix(prefix) {
-            let what = if other == "specificity" {
-                "Sensitivity"
-            } else {
-                "Specificity"
-            };
-            return format!("{what} at {other} {level}");
-        }
-    }
-    match metric {
-        "sensitivity" => "Sensitivity (recall)",
-        "specificity" => "Specificity",
-        "accuracy" => "Accuracy",
-        "error_rate" => "Error rate",
-        "precision" => "Precision (PPV)",
-        "npv" => "Negative predictive value (NPV)",
-        "f1" => "F1 score",
-        "mcc" => "Matthews correlation (MCC)",
-        "balanced_accuracy" => "Balanced accuracy",
-        "cohen_kappa" => "Cohen’s kappa",
-        "roc_auc" => "ROC AUC",
-        "average_precision" => "Average precision (PR AUC)",
-        "brier" => "Brier score",
-        "log_loss" => "Log loss",
-        other => other,
-    }
-    .into()
-}
-
-pub fn threshold_metrics(c: &Confusion) -> Vec<(&'static str, f64)> {
+/// Every threshold metric of a confusion matrix, in report order.
+pub fn threshold_metrics(c: &Confusion) -> Vec<(Metric, f64)> {
     let (sensitivity, specificity) = (c.sensitivity(), c.specificity());
     let precision = ratio(c.tp, c.tp + c.fp);
     let npv = ratio(c.tn, c.tn + c.fn_);
@@ -127,16 +91,16 @@ pub fn threshold_metrics(c: &Confusion) -> Vec<(&'static str, f64)> {
         (accuracy - expected) / (1.0 - expected)
     };
     vec![
-        ("sensitivity", sensitivity),
-        ("specificity", specificity),
-        ("accuracy", accuracy),
-        ("error_rate", 1.0 - accuracy),
-        ("precision", precision),
-        ("npv", npv),
-        ("f1", f1),
-        ("mcc", mcc),
-        ("balanced_accuracy", (sensitivity + specificity) / 2.0),
-        ("cohen_kappa", kappa),
+        (Metric::Sensitivity, sensitivity),
+        (Metric::Specificity, specificity),
+        (Metric::Accuracy, accuracy),
+        (Metric::ErrorRate, 1.0 - accuracy),
+        (Metric::Precision, precision),
+        (Metric::Npv, npv),
+        (Metric::F1, f1),
+        (Metric::Mcc, mcc),
+        (Metric::BalancedAccuracy, (sensitivity + specificity) / 2.0),
+        (Metric::CohenKappa, kappa),
     ]
 }
 
@@ -546,8 +510,8 @@ mod tests {
         );
     }
 
-    fn get(metrics: &[(&str, f64)], name: &str) -> f64 {
-        metrics.iter().find(|(n, _)| *n == name).unwrap().1
+    fn get(metrics: &[(Metric, f64)], metric: Metric) -> f64 {
+        metrics.iter().find(|(m, _)| *m == metric).unwrap().1
     }
 
     #[test]
@@ -562,16 +526,18 @@ mod tests {
             tn: 45,
         };
         let m = threshold_metrics(&c);
-        assert!((get(&m, "sensitivity") - 0.8).abs() < 1e-12);
-        assert!((get(&m, "specificity") - 0.9).abs() < 1e-12);
-        assert!((get(&m, "accuracy") - 0.85).abs() < 1e-12);
-        assert!((get(&m, "error_rate") - 0.15).abs() < 1e-12);
-        assert!((get(&m, "precision") - 40.0 / 45.0).abs() < 1e-12);
-        assert!((get(&m, "npv") - 45.0 / 55.0).abs() < 1e-12);
-        assert!((get(&m, "f1") - 80.0 / 95.0).abs() < 1e-12);
-        assert!((get(&m, "mcc") - 1750.0 / (45.0f64 * 50.0 * 50.0 * 55.0).sqrt()).abs() < 1e-12);
-        assert!((get(&m, "cohen_kappa") - 0.7).abs() < 1e-12);
-        assert!((get(&m, "balanced_accuracy") - 0.85).abs() < 1e-12);
+        assert!((get(&m, Metric::Sensitivity) - 0.8).abs() < 1e-12);
+        assert!((get(&m, Metric::Specificity) - 0.9).abs() < 1e-12);
+        assert!((get(&m, Metric::Accuracy) - 0.85).abs() < 1e-12);
+        assert!((get(&m, Metric::ErrorRate) - 0.15).abs() < 1e-12);
+        assert!((get(&m, Metric::Precision) - 40.0 / 45.0).abs() < 1e-12);
+        assert!((get(&m, Metric::Npv) - 45.0 / 55.0).abs() < 1e-12);
+        assert!((get(&m, Metric::F1) - 80.0 / 95.0).abs() < 1e-12);
+        assert!(
+            (get(&m, Metric::Mcc) - 1750.0 / (45.0f64 * 50.0 * 50.0 * 55.0).sqrt()).abs() < 1e-12
+        );
+        assert!((get(&m, Metric::CohenKappa) - 0.7).abs() < 1e-12);
+        assert!((get(&m, Metric::BalancedAccuracy) - 0.85).abs() < 1e-12);
     }
 
     #[test]
@@ -581,21 +547,21 @@ mod tests {
             ..Default::default()
         };
         let m = threshold_metrics(&only_negatives);
-        assert!(get(&m, "sensitivity").is_nan());
-        assert!(get(&m, "mcc").is_nan());
-        assert!(get(&m, "f1").is_nan());
+        assert!(get(&m, Metric::Sensitivity).is_nan());
+        assert!(get(&m, Metric::Mcc).is_nan());
+        assert!(get(&m, Metric::F1).is_nan());
         let false_alarms = Confusion {
             tn: 10,
             fp: 3,
             ..Default::default()
         };
-        assert!(get(&threshold_metrics(&false_alarms), "f1").is_nan());
+        assert!(get(&threshold_metrics(&false_alarms), Metric::F1).is_nan());
         let all_missed = Confusion {
             tn: 10,
             fn_: 3,
             ..Default::default()
         };
-        assert_eq!(get(&threshold_metrics(&all_missed), "f1"), 0.0);
+        assert_eq!(get(&threshold_metrics(&all_missed), Metric::F1), 0.0);
         assert!(roc_auc(&[false, false], &[0.1, 0.9]).is_nan());
         // One class: no Youden threshold, no rate at a level of the other's.
         for labels in [[false, false], [true, true]] {
@@ -609,7 +575,7 @@ mod tests {
             fp: 1,
             ..Default::default()
         };
-        assert!(get(&threshold_metrics(&mostly_right), "cohen_kappa").is_nan());
+        assert!(get(&threshold_metrics(&mostly_right), Metric::CohenKappa).is_nan());
         // All predictions equal: AUC is exactly one half.
         assert_eq!(roc_auc(&[true, false, true, false], &[0.5; 4]), 0.5);
     }

@@ -1,8 +1,8 @@
 //! `ortl-report compare`: the tutorial's closing comparison of backbones (or any settings)
 //! across run folders. Each run folder holds ortl-train's `train.json` and `history.csv`
 //! and the run's `predictions.csv` from ortl-infer. Multi-label runs are compared on their
-//! macro and micro ROC AUC and each finding's AUC ([`AVERAGES`], [`FINDING_AUC`]); runs of
-//! both kinds are not compared with each other.
+//! macro and micro ROC AUC and each finding's AUC ([`AVERAGES`], [`Compared::FindingAuc`]);
+//! runs of both kinds are not compared with each other.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -12,40 +12,71 @@ use serde::Serialize;
 
 use crate::evaluate::{MetricRow, binary_predictions, multiclass};
 use crate::input::Loaded;
+use crate::metrics::Metric;
 use ortl_manifest::train_record::TrainSettings;
 use ortl_manifest::{Task, TrainRecord};
 
 /// The metrics compared, in table order.
-pub const METRICS: [&str; 6] = [
-    "accuracy",
-    "sensitivity",
-    "specificity",
-    "f1",
-    "mcc",
-    "roc_auc",
+pub const METRICS: [Metric; 6] = [
+    Metric::Accuracy,
+    Metric::Sensitivity,
+    Metric::Specificity,
+    Metric::F1,
+    Metric::Mcc,
+    Metric::RocAuc,
 ];
 
 /// The metrics of multi-label runs before each finding's AUC, in table order.
-pub const AVERAGES: [&str; 2] = ["macro_auc", "micro_auc"];
+pub const AVERAGES: [Metric; 2] = [Metric::MacroAuc, Metric::MicroAuc];
 
-/// A multi-label run's metric `roc_auc_<finding>`: that finding's ROC AUC.
-pub const FINDING_AUC: &str = "roc_auc_";
+/// A metric compared across runs: one of the run's own, or one finding's ROC AUC in a
+/// multi-label run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Compared {
+    Run(Metric),
+    /// Named `roc_auc_<finding>` in files.
+    FindingAuc(String),
+}
 
-/// A metric's name for people (tables and figures; CSV and JSON keep the machine name).
-pub fn label(metric: &str) -> String {
-    match metric {
-        "accuracy" => "Accuracy".into(),
-        "sensitivity" => "Sensitivity".into(),
-        "specificity" => "Specificity".into(),
-        "f1" => "F1".into(),
-        "mcc" => "MCC".into(),
-        "roc_auc" => "ROC AUC".into(),
-        "macro_auc" => "Macro ROC AUC".into(),
-        "micro_auc" => "Micro ROC AUC".into(),
-        other => match other.strip_prefix(FINDING_AUC) {
-            Some(finding) => format!("ROC AUC {finding}"),
-            None => other.into(),
-        },
+impl From<Metric> for Compared {
+    fn from(metric: Metric) -> Self {
+        Compared::Run(metric)
+    }
+}
+
+impl Compared {
+    /// The name the comparison tables and `--sort-by` use.
+    pub fn name(&self) -> String {
+        match self {
+            Compared::Run(metric) => metric.name().into(),
+            Compared::FindingAuc(finding) => format!("{}_{finding}", Metric::RocAuc.name()),
+        }
+    }
+
+    /// The compared metric [`Compared::name`] names, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Metric::from_name(name).map(Compared::Run).or_else(|| {
+            let finding = name
+                .strip_prefix(Metric::RocAuc.name())?
+                .strip_prefix('_')?;
+            Some(Compared::FindingAuc(finding.into()))
+        })
+    }
+
+    /// The name people read.
+    pub fn label(&self) -> String {
+        match self {
+            Compared::Run(metric) => metric.label(),
+            Compared::FindingAuc(finding) => format!("{} {finding}", Metric::RocAuc.label()),
+        }
+    }
+
+    /// The values the metric can take.
+    pub fn range(&self) -> (f64, f64) {
+        match self {
+            Compared::Run(metric) => metric.range(),
+            Compared::FindingAuc(_) => Metric::RocAuc.range(),
+        }
     }
 }
 
@@ -56,7 +87,7 @@ pub fn multilabel(runs: &[RunSummary]) -> bool {
 
 /// The metrics the runs' main table and chart show: [`METRICS`], or [`AVERAGES`] for
 /// multi-label runs.
-pub fn headline(runs: &[RunSummary]) -> &'static [&'static str] {
+pub fn headline(runs: &[RunSummary]) -> &'static [Metric] {
     if multilabel(runs) {
         &AVERAGES
     } else {
@@ -65,24 +96,24 @@ pub fn headline(runs: &[RunSummary]) -> &'static [&'static str] {
 }
 
 /// The two metrics the comparison chart draws as bars.
-pub fn charted(runs: &[RunSummary]) -> [&'static str; 2] {
+pub fn charted(runs: &[RunSummary]) -> [Metric; 2] {
     if multilabel(runs) {
         AVERAGES
     } else {
-        ["accuracy", "roc_auc"]
+        [Metric::Accuracy, Metric::RocAuc]
     }
 }
 
 /// Every metric the runs have, in table order: [`headline`]'s, then each finding's AUC (in
 /// order of first appearance, for runs whose findings differ).
-pub fn metric_names(runs: &[RunSummary]) -> Vec<String> {
-    let mut names: Vec<String> = headline(runs).iter().map(|m| m.to_string()).collect();
-    for row in runs.iter().flat_map(|r| &r.metrics) {
-        if !names.contains(&row.metric) {
-            names.push(row.metric.clone());
+pub fn compared(runs: &[RunSummary]) -> Vec<Compared> {
+    let mut all: Vec<Compared> = headline(runs).iter().map(|&m| m.into()).collect();
+    for (metric, _) in runs.iter().flat_map(RunSummary::rows) {
+        if !all.contains(&metric) {
+            all.push(metric);
         }
     }
-    names
+    all
 }
 
 /// The first two runs where one has single-label predictions and the other multi-label
@@ -166,8 +197,10 @@ pub struct RunSummary {
     pub images: usize,
     /// Single-label predictions (one class per image) or multi-label ones.
     pub task: Task,
-    /// Each of [`METRICS`], or of [`AVERAGES`] then each finding's AUC, with its interval.
+    /// Each of [`METRICS`], or of [`AVERAGES`], with its interval.
     pub metrics: Vec<MetricRow>,
+    /// Multi-label runs: each finding's ROC AUC, with DeLong's interval.
+    pub finding_aucs: Vec<(String, MetricRow)>,
     /// The positive-class scores of a binary run, for AUC comparisons between runs.
     #[serde(skip)]
     pub scored: Option<crate::delong::Scored>,
@@ -192,18 +225,36 @@ impl RunSummary {
             images: 0,
             task: Task::SingleLabel,
             metrics: Vec::new(),
+            finding_aucs: Vec::new(),
             scored: None,
         }
     }
 
     /// The row of `metric`, if the run has it.
-    pub fn metric(&self, metric: &str) -> Option<&MetricRow> {
-        self.metrics.iter().find(|row| row.metric == metric)
+    pub fn metric(&self, metric: &Compared) -> Option<&MetricRow> {
+        match metric {
+            Compared::Run(metric) => self.metrics.iter().find(|row| row.metric == *metric),
+            Compared::FindingAuc(finding) => self
+                .finding_aucs
+                .iter()
+                .find(|(name, _)| name == finding)
+                .map(|(_, row)| row),
+        }
     }
 
     /// The value of `metric`; NaN (undefined) when the run does not have it.
-    pub fn value(&self, metric: &str) -> f64 {
+    pub fn value(&self, metric: &Compared) -> f64 {
         self.metric(metric).map_or(f64::NAN, |row| row.value)
+    }
+
+    /// Every metric the run has, in table order: its own, then each finding's AUC.
+    pub fn rows(&self) -> impl Iterator<Item = (Compared, &MetricRow)> {
+        let own = self.metrics.iter().map(|row| (row.metric.into(), row));
+        let findings = self
+            .finding_aucs
+            .iter()
+            .map(|(finding, row)| (Compared::FindingAuc(finding.clone()), row));
+        own.chain(findings)
     }
 }
 
@@ -308,18 +359,16 @@ pub fn summarize(
                     proportion,
                 },
             );
-            let per_finding = e.findings.iter().map(|f| MetricRow {
-                metric: format!("{FINDING_AUC}{}", f.finding),
-                ..f.metric("roc_auc").clone()
-            });
-            let metrics = [e.macro_auc, e.micro_auc]
-                .into_iter()
-                .chain(per_finding)
+            let finding_aucs = e
+                .findings
+                .iter()
+                .map(|f| (f.finding.clone(), f.metric(Metric::RocAuc).clone()))
                 .collect();
             return Ok(RunSummary {
                 images: preds.targets.len(),
                 task: Task::MultiLabel,
-                metrics,
+                metrics: vec![e.macro_auc, e.micro_auc],
+                finding_aucs,
                 scored: None,
                 ..RunSummary::of(label, train)
             });
@@ -347,8 +396,8 @@ pub fn summarize(
             .collect()
     } else {
         let m = multiclass(&preds.classes, &preds.labels, &preds.probabilities);
-        let row = |metric: &str, value: f64| MetricRow {
-            metric: metric.into(),
+        let row = |metric: Metric, value: f64| MetricRow {
+            metric,
             value,
             ci_low: f64::NAN,
             ci_high: f64::NAN,
@@ -356,12 +405,12 @@ pub fn summarize(
             interval: Default::default(),
         };
         vec![
-            row("accuracy", m.accuracy),
-            row("sensitivity", f64::NAN),
-            row("specificity", f64::NAN),
-            row("f1", m.macro_f1),
-            row("mcc", m.mcc),
-            row("roc_auc", m.macro_auc),
+            row(Metric::Accuracy, m.accuracy),
+            row(Metric::Sensitivity, f64::NAN),
+            row(Metric::Specificity, f64::NAN),
+            row(Metric::F1, m.macro_f1),
+            row(Metric::Mcc, m.mcc),
+            row(Metric::RocAuc, m.macro_auc),
         ]
     };
     Ok(RunSummary {
@@ -398,7 +447,7 @@ pub fn write_tables(
     mut runs: Vec<RunSummary>,
     aggregates: &[crate::crossval::Aggregate],
     paired: &[crate::crossval::Paired],
-    sort_by: Option<&str>,
+    sort_by: Option<&Compared>,
 ) -> Result<Vec<RunSummary>> {
     use crate::tables::{self, write_csv};
     if let Some(metric) = sort_by {
@@ -451,6 +500,7 @@ mod tests {
             images: 1,
             task: Task::SingleLabel,
             metrics: Vec::new(),
+            finding_aucs: Vec::new(),
             scored: None,
             setup,
         };

@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::compare::{RunSummary, metric_names};
+use crate::compare::{Compared, RunSummary, compared};
 
 /// One backbone's metric over its units (folds, or runs without folds).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Aggregate {
     pub backbone: String,
-    pub metric: String,
+    pub metric: Compared,
     pub runs: usize,
     /// Runs whose value is undefined (NaN): counted here, left out of the mean.
     pub runs_nan: usize,
@@ -34,7 +34,7 @@ pub struct Aggregate {
 /// Backbone `a` against `b` on one metric, over the folds both were run on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Paired {
-    pub metric: String,
+    pub metric: Compared,
     pub a: String,
     pub b: String,
     pub folds: usize,
@@ -57,7 +57,7 @@ struct Units {
 }
 
 /// Per backbone, in order of appearance.
-fn units(runs: &[RunSummary], metric: &str) -> Vec<Units> {
+fn units(runs: &[RunSummary], metric: &Compared) -> Vec<Units> {
     let mut out: Vec<Units> = Vec::new();
     for run in runs {
         let value = run.value(metric);
@@ -112,20 +112,11 @@ fn describe(values: &[f64]) -> (f64, f64, f64, f64) {
 
 /// Per backbone (in order of appearance), the value of `metric` in each of its units (a
 /// fold's runs averaged over seeds), in unit order: what [`aggregate`] summarises.
-pub fn unit_values(runs: &[RunSummary], metric: &str) -> Vec<(String, Vec<f64>)> {
+pub fn unit_values(runs: &[RunSummary], metric: &Compared) -> Vec<(String, Vec<f64>)> {
     units(runs, metric)
         .into_iter()
         .map(|u| (u.backbone, u.values.values().map(|v| mean(v)).collect()))
         .collect()
-}
-
-/// The values a metric can take: its intervals are clipped to them (a t interval over three
-/// folds can otherwise reach past 1).
-fn range(metric: &str) -> (f64, f64) {
-    match metric {
-        "mcc" => (-1.0, 1.0),
-        _ => (0.0, 1.0),
-    }
 }
 
 /// `value` within [floor, ceiling]; NaN (undefined) stays NaN.
@@ -137,10 +128,12 @@ fn clip(value: f64, floor: f64, ceiling: f64) -> f64 {
     }
 }
 
-/// Every backbone's every metric ([`metric_names`]), backbones in order of appearance.
+/// Every backbone's every metric ([`compared`]), backbones in order of appearance; each
+/// interval is clipped to the metric's range (a t interval over three folds can otherwise
+/// reach past 1).
 pub fn aggregate(runs: &[RunSummary]) -> Vec<Aggregate> {
     let mut rows = Vec::new();
-    let per_metric: Vec<_> = metric_names(runs)
+    let per_metric: Vec<_> = compared(runs)
         .into_iter()
         .map(|m| {
             let units = units(runs, &m);
@@ -156,10 +149,10 @@ pub fn aggregate(runs: &[RunSummary]) -> Vec<Aggregate> {
                 .expect("every metric sees every backbone");
             let values: Vec<f64> = units.values.values().map(|v| mean(v)).collect();
             let (m, sd, lo, hi) = describe(&values);
-            let (floor, ceiling) = range(metric);
+            let (floor, ceiling) = metric.range();
             rows.push(Aggregate {
                 backbone: backbone.clone(),
-                metric: metric.to_string(),
+                metric: metric.clone(),
                 runs: units.runs,
                 runs_nan: units.runs_nan,
                 folds: values.len(),
@@ -179,9 +172,8 @@ pub fn aggregate(runs: &[RunSummary]) -> Vec<Aggregate> {
 /// cannot be paired and are left out).
 pub fn paired(runs: &[RunSummary]) -> Vec<Paired> {
     let mut rows = Vec::new();
-    for metric in metric_names(runs) {
-        let metric = metric.as_str();
-        let by_backbone = units(runs, metric);
+    for metric in compared(runs) {
+        let by_backbone = units(runs, &metric);
         for (i, a) in by_backbone.iter().enumerate() {
             for b in &by_backbone[i + 1..] {
                 let differences: Vec<f64> = a
@@ -195,7 +187,7 @@ pub fn paired(runs: &[RunSummary]) -> Vec<Paired> {
                 }
                 let (m, sd, lo, hi) = describe(&differences);
                 // A difference of two values in [a, b] lies in [a − b, b − a].
-                let (floor, ceiling) = range(metric);
+                let (floor, ceiling) = metric.range();
                 let span = ceiling - floor;
                 let (lo, hi) = (clip(lo, -span, span), clip(hi, -span, span));
                 let n = differences.len();
@@ -209,7 +201,7 @@ pub fn paired(runs: &[RunSummary]) -> Vec<Paired> {
                     2.0 * (1.0 - dist.cdf(t.abs()))
                 };
                 rows.push(Paired {
-                    metric: metric.to_string(),
+                    metric: metric.clone(),
                     a: a.backbone.clone(),
                     b: b.backbone.clone(),
                     folds: n,
@@ -230,6 +222,7 @@ mod tests {
     use super::*;
     use crate::compare::METRICS;
     use crate::evaluate::MetricRow;
+    use crate::metrics::Metric;
 
     fn run(backbone: &str, fold: Option<u32>, seed: u64, accuracy: f64) -> RunSummary {
         RunSummary {
@@ -245,16 +238,21 @@ mod tests {
             images: 10,
             task: ortl_manifest::Task::SingleLabel,
             metrics: METRICS
-                .iter()
-                .map(|m| MetricRow {
-                    metric: m.to_string(),
-                    value: if *m == "accuracy" { accuracy } else { f64::NAN },
+                .into_iter()
+                .map(|metric| MetricRow {
+                    metric,
+                    value: if metric == Metric::Accuracy {
+                        accuracy
+                    } else {
+                        f64::NAN
+                    },
                     ci_low: f64::NAN,
                     ci_high: f64::NAN,
                     threshold: None,
                     interval: Default::default(),
                 })
                 .collect(),
+            finding_aucs: Vec::new(),
             scored: None,
             setup: Default::default(),
         }
@@ -274,7 +272,10 @@ mod tests {
             run("a", Some(2), 1, 0.7),
         ];
         let rows = aggregate(&runs);
-        let acc = rows.iter().find(|r| r.metric == "accuracy").unwrap();
+        let acc = rows
+            .iter()
+            .find(|r| r.metric == Metric::Accuracy.into())
+            .unwrap();
         assert_eq!((acc.runs, acc.folds), (4, 3));
         assert!(close(acc.mean, 0.8) && close(acc.std, 0.1), "{acc:?}");
         // t(0.975, 2) = 0.95·√(2 / (1 − 0.95²)) = 4.302652729911275 (closed form for 2 df).
@@ -286,7 +287,10 @@ mod tests {
         );
         assert!(close(acc.min, 0.7) && close(acc.max, 0.9));
         // A metric that is undefined everywhere has no units.
-        let mcc = rows.iter().find(|r| r.metric == "mcc").unwrap();
+        let mcc = rows
+            .iter()
+            .find(|r| r.metric == Metric::Mcc.into())
+            .unwrap();
         assert_eq!((mcc.runs, mcc.runs_nan, mcc.folds), (4, 4, 0));
         assert!(mcc.mean.is_nan() && mcc.ci_low.is_nan() && mcc.ci_high.is_nan());
     }
@@ -306,7 +310,7 @@ mod tests {
         let rows = paired(&runs);
         let ab = rows
             .iter()
-            .find(|r| r.metric == "accuracy" && r.a == "a" && r.b == "b")
+            .find(|r| r.metric == Metric::Accuracy.into() && r.a == "a" && r.b == "b")
             .unwrap();
         // Differences 0.10, 0.05, 0.15: mean 0.1, sd 0.05, t = 0.1 / (0.05 / √3) = √12;
         // with 2 df, p = 1 − t / √(t² + 2) = 1 − √(12/14) = 0.07417990022744858.

@@ -8,14 +8,14 @@ use serde::Serialize;
 
 use crate::intervals::{Interval, ProportionMethod};
 use crate::metrics::{
-    Confusion, average_precision, brier, log_loss, roc_auc, sensitivity_at_specificity,
+    Confusion, Metric, average_precision, brier, log_loss, roc_auc, sensitivity_at_specificity,
     specificity_at_sensitivity, threshold_metrics, youden_threshold,
 };
 
 /// One row of metrics.csv.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct MetricRow {
-    pub metric: String,
+    pub metric: Metric,
     pub value: f64,
     pub ci_low: f64,
     pub ci_high: f64,
@@ -29,14 +29,14 @@ impl MetricRow {
     /// A metric with its interval by `method`, or with none where the interval is NaN
     /// (undefined: too few images, a perfect AUC).
     pub fn new(
-        metric: &str,
+        metric: Metric,
         value: f64,
         (ci_low, ci_high): (f64, f64),
         threshold: Option<f64>,
         method: Interval,
     ) -> Self {
         Self {
-            metric: metric.into(),
+            metric,
             value,
             ci_low,
             ci_high,
@@ -70,55 +70,68 @@ pub struct BinaryEvaluation {
 }
 
 /// All metrics of one sample at `threshold` (and at its own Youden threshold).
-fn all_metrics(labels: &[bool], scores: &[f64], threshold: f64) -> Vec<(String, f64, Option<f64>)> {
+fn all_metrics(labels: &[bool], scores: &[f64], threshold: f64) -> Vec<(Metric, f64, Option<f64>)> {
     let mut out = Vec::new();
-    for (name, value) in threshold_metrics(&Confusion::at(labels, scores, threshold)) {
-        out.push((name.to_string(), value, Some(threshold)));
+    for (metric, value) in threshold_metrics(&Confusion::at(labels, scores, threshold)) {
+        out.push((metric, value, Some(threshold)));
     }
-    out.push(("roc_auc".into(), roc_auc(labels, scores), None));
+    out.push((Metric::RocAuc, roc_auc(labels, scores), None));
     out.push((
-        "average_precision".into(),
+        Metric::AveragePrecision,
         average_precision(labels, scores),
         None,
     ));
-    out.push(("brier".into(), brier(labels, scores), None));
-    out.push(("log_loss".into(), log_loss(labels, scores), None));
-    for spec in [0.90, 0.95] {
+    out.push((Metric::Brier, brier(labels, scores), None));
+    out.push((Metric::LogLoss, log_loss(labels, scores), None));
+    for (level, sensitivity_at, specificity_at) in [
+        (
+            0.90,
+            Metric::SensitivityAtSpecificity90,
+            Metric::SpecificityAtSensitivity90,
+        ),
+        (
+            0.95,
+            Metric::SensitivityAtSpecificity95,
+            Metric::SpecificityAtSensitivity95,
+        ),
+    ] {
         out.push((
-            format!("sensitivity_at_specificity_{spec:.2}"),
-            sensitivity_at_specificity(labels, scores, spec),
+            sensitivity_at,
+            sensitivity_at_specificity(labels, scores, level),
             None,
         ));
         out.push((
-            format!("specificity_at_sensitivity_{spec:.2}"),
-            specificity_at_sensitivity(labels, scores, spec),
+            specificity_at,
+            specificity_at_sensitivity(labels, scores, level),
             None,
         ));
     }
     let youden = youden_threshold(labels, scores);
-    for (name, value) in threshold_metrics(&Confusion::at(labels, scores, youden)) {
-        if matches!(
-            name,
-            "sensitivity" | "specificity" | "accuracy" | "f1" | "mcc"
-        ) {
+    let at_youden = threshold_metrics(&Confusion::at(labels, scores, youden));
+    for metric in Metric::ALL {
+        if let Some(repeated) = metric.repeated_at_youden() {
+            let (_, value) = at_youden
+                .iter()
+                .find(|(m, _)| *m == repeated)
+                .expect("a threshold metric");
             // No Youden threshold (one class): nothing is measured at it.
-            let value = if youden.is_nan() { f64::NAN } else { value };
-            out.push((format!("{name}_at_youden"), value, Some(youden)));
+            let value = if youden.is_nan() { f64::NAN } else { *value };
+            out.push((metric, value, Some(youden)));
         }
     }
     out
 }
 
 /// Proportions at the given threshold, as (metric, successes, trials) of a confusion.
-fn proportions(c: &Confusion) -> [(&'static str, usize, usize); 6] {
+fn proportions(c: &Confusion) -> [(Metric, usize, usize); 6] {
     let n = c.tp + c.tn + c.fp + c.fn_;
     [
-        ("sensitivity", c.tp, c.tp + c.fn_),
-        ("specificity", c.tn, c.tn + c.fp),
-        ("precision", c.tp, c.tp + c.fp),
-        ("npv", c.tn, c.tn + c.fn_),
-        ("accuracy", c.tp + c.tn, n),
-        ("error_rate", c.fp + c.fn_, n),
+        (Metric::Sensitivity, c.tp, c.tp + c.fn_),
+        (Metric::Specificity, c.tn, c.tn + c.fp),
+        (Metric::Precision, c.tp, c.tp + c.fp),
+        (Metric::Npv, c.tn, c.tn + c.fn_),
+        (Metric::Accuracy, c.tp + c.tn, n),
+        (Metric::ErrorRate, c.fp + c.fn_, n),
     ]
 }
 
@@ -204,7 +217,7 @@ pub fn binary(
         .into_iter()
         .zip(intervals)
         .map(|((metric, value, threshold), ci)| {
-            MetricRow::new(&metric, value, ci, threshold, Interval::Bootstrap)
+            MetricRow::new(metric, value, ci, threshold, Interval::Bootstrap)
         })
         .collect::<Vec<_>>();
     let confusion = Confusion::at(labels, scores, threshold);
@@ -343,16 +356,20 @@ pub fn multiclass(
             .count();
         let tn = labels.len() - tp - fp - fn_;
         let m = threshold_metrics(&Confusion { tp, fp, fn_, tn });
-        let get = |name: &str| m.iter().find(|(n, _)| *n == name).map_or(f64::NAN, |x| x.1);
+        let get = |metric: Metric| {
+            m.iter()
+                .find(|(n, _)| *n == metric)
+                .map_or(f64::NAN, |x| x.1)
+        };
         let bin: Vec<bool> = labels.iter().map(|&l| l == ci).collect();
         let scores: Vec<f64> = probabilities.iter().map(|p| p[ci]).collect();
         let auc = roc_auc(&bin, &scores);
         aucs.push(auc);
         per_class.push((
             class.clone(),
-            get("precision"),
-            get("sensitivity"),
-            get("f1"),
+            get(Metric::Precision),
+            get(Metric::Sensitivity),
+            get(Metric::F1),
             auc,
             tp + fn_,
         ));

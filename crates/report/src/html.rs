@@ -8,6 +8,7 @@ use std::fmt::Write;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::evaluate::{BinaryEvaluation, MetricRow, MulticlassEvaluation};
+use crate::metrics::Metric;
 use crate::multilabel::{AT_THRESHOLD, Evaluation};
 
 /// Figures two per row on a wide page and one on a narrow one; the gallery a grid of tiles at
@@ -172,19 +173,6 @@ fn finding_name(name: &str) -> Markup {
     html! { span.name title=(name) { (name) } }
 }
 
-/// A finding metric's column name: short, so that a row fits the page.
-fn short(metric: &str) -> &str {
-    match metric {
-        "roc_auc" => "ROC AUC",
-        "sensitivity" => "Sensitivity",
-        "specificity" => "Specificity",
-        "precision" => "PPV",
-        "npv" => "NPV",
-        "f1" => "F1",
-        other => other,
-    }
-}
-
 /// The averages as sentences (HTML and Markdown say the same).
 fn averages(e: &Evaluation) -> [String; 2] {
     let bounds = |row: &MetricRow| {
@@ -256,14 +244,14 @@ fn findings_section(e: &Evaluation, roc: &str) -> Markup {
             table {
                 tr {
                     th { "Finding" } th { "Known" } th { "Positive" } th { "Prevalence" } th { "Threshold" }
-                    th { (short("roc_auc")) }
-                    @for m in AT_THRESHOLD { th { (short(m)) } }
+                    th { (Metric::RocAuc.label()) }
+                    @for m in AT_THRESHOLD { th { (m.label()) } }
                 }
                 @for f in &e.findings {
                     tr {
                         td { (finding_name(&f.finding)) } td { (f.n) } td { (f.positives) }
                         td { (number(f.prevalence)) } td { (number(f.threshold)) }
-                        td { (estimate(f.metric("roc_auc"))) }
+                        td { (estimate(f.metric(Metric::RocAuc))) }
                         @for m in AT_THRESHOLD { td { (estimate(f.metric(m))) } }
                     }
                 }
@@ -324,7 +312,7 @@ fn binary_section(b: &BinaryEvaluation) -> Markup {
             tr { th { "Metric" } th { "Value" } th { "95 % CI" } th { "Interval" } th { "Threshold" } }
             @for row in &b.rows {
                 tr {
-                    td { (crate::metrics::label(&row.metric)) }
+                    td { (row.metric.label()) }
                     td { (number(row.value)) }
                     td { (interval(row)) }
                     td { (row.interval.name()) }
@@ -344,7 +332,10 @@ fn multiclass_section(m: &MulticlassEvaluation) -> Markup {
             ", macro one-vs-rest AUC " (number(m.macro_auc)) "."
         }
         table {
-            tr { th { "class" } th { "precision" } th { "recall" } th { "F1" } th { "AUC (one vs rest)" } th { "support" } }
+            tr {
+                th { "class" } th { (Metric::Precision.label()) } th { (Metric::Sensitivity.label()) }
+                th { (Metric::F1.label()) } th { (Metric::RocAuc.label()) " (one vs rest)" } th { "support" }
+            }
             @for (class, p, recall, f1, auc, support) in &m.per_class {
                 tr {
                     td { (class) } td { (number(*p)) } td { (number(*recall)) } td { (number(*f1)) }
@@ -429,7 +420,7 @@ pub fn markdown(r: &Report) -> String {
                     let _ = writeln!(
                         md,
                         "| {} | {} | {} | {} |",
-                        crate::metrics::label(&row.metric),
+                        row.metric.label(),
                         number(row.value),
                         interval(row),
                         row.interval.name()
@@ -438,9 +429,14 @@ pub fn markdown(r: &Report) -> String {
                 md.push('\n');
             }
             let m = multiclass;
-            md.push_str(
-            "| class | precision | recall | F1 | AUC | support |\n|---|---:|---:|---:|---:|---:|\n",
-        );
+            let _ = writeln!(
+                md,
+                "| class | {} | {} | {} | {} (one vs rest) | support |\n|---|---:|---:|---:|---:|---:|",
+                Metric::Precision.label(),
+                Metric::Sensitivity.label(),
+                Metric::F1.label(),
+                Metric::RocAuc.label()
+            );
             for (class, p, rec, f1, auc, support) in &m.per_class {
                 let _ = writeln!(
                     md,
@@ -483,7 +479,7 @@ fn findings_markdown(md: &mut String, e: &Evaluation) {
         "## Per finding\n\n| Finding | Known | Positive | Prevalence | Threshold | ROC AUC |",
     );
     for m in AT_THRESHOLD {
-        let _ = write!(md, " {} |", short(m));
+        let _ = write!(md, " {} |", m.label());
     }
     md.push_str("\n|---|---:|---:|---:|---:|---:|");
     md.push_str(&"---:|".repeat(AT_THRESHOLD.len()));
@@ -497,7 +493,7 @@ fn findings_markdown(md: &mut String, e: &Evaluation) {
             f.positives,
             number(f.prevalence),
             number(f.threshold),
-            cell(f.metric("roc_auc"))
+            cell(f.metric(Metric::RocAuc))
         );
         for m in AT_THRESHOLD {
             let _ = write!(md, " {} |", cell(f.metric(m)));
@@ -536,7 +532,7 @@ pub struct CrossValidation<'a> {
     pub aggregates: &'a [crate::crossval::Aggregate],
     pub paired: &'a [crate::crossval::Paired],
     pub chart_svg: String,
-    pub chart_metric: &'a str,
+    pub chart_metric: Metric,
 }
 
 fn between(low: f64, high: f64) -> String {
@@ -548,7 +544,6 @@ fn between(low: f64, high: f64) -> String {
 }
 
 fn cross_validation(cv: &CrossValidation) -> Markup {
-    let label = crate::compare::label;
     html! {
         h2 { "Over folds" }
         p {
@@ -558,7 +553,7 @@ fn cross_validation(cv: &CrossValidation) -> Markup {
             tr { th { "backbone" } th { "metric" } th { "runs" } th { "undefined" } th { "folds" } th { "mean ± sd" } th { "95 % CI" } th { "min – max" } }
             @for a in cv.aggregates {
                 tr {
-                    td { (a.backbone) } td { (label(&a.metric)) } td { (a.runs) } td { (a.runs_nan) } td { (a.folds) }
+                    td { (a.backbone) } td { (a.metric.label()) } td { (a.runs) } td { (a.runs_nan) } td { (a.folds) }
                     td { (number(a.mean)) " ± " (number(a.std)) }
                     td { (between(a.ci_low, a.ci_high)) } td { (between(a.min, a.max)) }
                 }
@@ -566,7 +561,7 @@ fn cross_validation(cv: &CrossValidation) -> Markup {
         }
         figure {
             (PreEscaped(&cv.chart_svg))
-            figcaption { (label(cv.chart_metric)) " per fold (blue) and the mean with its 95 % CI (black)." }
+            figcaption { (cv.chart_metric.label()) " per fold (blue) and the mean with its 95 % CI (black)." }
         }
         @if !cv.paired.is_empty() {
             h2 { "Paired comparisons" }
@@ -577,7 +572,7 @@ fn cross_validation(cv: &CrossValidation) -> Markup {
                 tr { th { "metric" } th { "A" } th { "B" } th { "folds" } th { "mean A − B" } th { "95 % CI" } th { "p" } }
                 @for p in cv.paired {
                     tr {
-                        td { (label(&p.metric)) } td { (p.a) } td { (p.b) } td { (p.folds) }
+                        td { (p.metric.label()) } td { (p.a) } td { (p.b) } td { (p.folds) }
                         td { (number(p.mean_difference)) } td { (between(p.ci_low, p.ci_high)) }
                         td { (p_value(p.p_value)) }
                     }
@@ -595,14 +590,17 @@ pub fn comparison(
     cv: Option<&CrossValidation>,
     differences: &[crate::delong::AucDifference],
 ) -> String {
-    use crate::compare::{FINDING_AUC, headline, label, metric_names};
+    use crate::compare::{Compared, compared, headline};
     let estimate = |m: Option<&MetricRow>| match m {
         Some(m) => format!("{} ({})", number(m.value), interval(m)),
         None => "—".into(),
     };
-    let per_finding: Vec<String> = metric_names(runs)
+    let per_finding: Vec<String> = compared(runs)
         .into_iter()
-        .filter(|m| m.starts_with(FINDING_AUC))
+        .filter_map(|m| match m {
+            Compared::FindingAuc(finding) => Some(finding),
+            Compared::Run(_) => None,
+        })
         .collect();
     let body = html! {
         h1 { "Comparison across runs" }
@@ -610,7 +608,7 @@ pub fn comparison(
             tr {
                 th { "run" } th { "backbone" } th { "head" } th { "fold" } th { "seed" }
                 th { "parameters" } th { "epochs" } th { "training s" } th { "images/s" }
-                @for m in headline(runs) { th { (label(m)) " (95 % CI)" } }
+                @for m in headline(runs) { th { (m.label()) " (95 % CI)" } }
             }
             @for r in runs {
                 tr {
@@ -619,7 +617,7 @@ pub fn comparison(
                     td { (r.seed) } td { (r.parameters) } td { (r.epochs) }
                     td { (format!("{:.1}", r.train_seconds)) }
                     td { (format!("{:.1}", r.train_images_per_second)) }
-                    @for m in headline(runs) { td { (estimate(r.metric(m))) } }
+                    @for &m in headline(runs) { td { (estimate(r.metric(&m.into()))) } }
                 }
             }
         }
@@ -631,10 +629,11 @@ pub fn comparison(
             }
             table {
                 tr { th { "finding" } @for r in runs { th { (r.run) } } }
-                @for m in &per_finding {
+                @for finding in per_finding {
                     tr {
-                        td { (&m[FINDING_AUC.len()..]) }
-                        @for r in runs { td { (estimate(r.metric(m))) } }
+                        td { (finding) }
+                        @let auc = Compared::FindingAuc(finding);
+                        @for r in runs { td { (estimate(r.metric(&auc))) } }
                     }
                 }
             }

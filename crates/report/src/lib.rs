@@ -3,6 +3,10 @@
 //! metrics and the ones screening studies report, with stratified bootstrap confidence
 //! intervals, draw the plots, and write a report a reviewer can open offline.
 //!
+//! - [`args`]: the command line as clap parses it; [`settings`]: the same checked and typed,
+//!   once ([`Settings::resolve`]).
+//! - [`command`]: the report and the comparison, from settings ([`run`]): what the binary
+//!   calls and tests call directly.
 //! - [`input`]: predictions files of either kind (one class per image, or findings per
 //!   image), told apart by their header.
 //! - [`metrics`]: binary metrics, curves, AUC with ties (the `ortl-metrics` crate, which
@@ -20,6 +24,8 @@
 //! - [`tables`]: the CSV tables: metrics, the comparison across runs (wide and long),
 //!   per-backbone summaries and paired comparisons.
 
+pub mod args;
+pub mod command;
 pub mod compare;
 pub mod crossval;
 pub mod delong;
@@ -32,4 +38,8 @@ pub use ortl_metrics as metrics;
 pub mod multilabel;
 pub mod plots;
 pub mod provenance;
+pub mod settings;
 pub mod tables;
+
+pub use command::{Done, run};
+pub use settings::Settings;

@@ -37,13 +37,19 @@ use serde::Serialize;
 use crate::evaluate::{MetricRow, percentile_interval, proportion_intervals, stratified_bootstrap};
 use crate::html::{Metrics, Report, html, markdown};
 use crate::intervals::{Interval, ProportionMethod};
-use crate::metrics::{Confusion, roc_auc, threshold_metrics};
+use crate::metrics::{Confusion, Metric, roc_auc, threshold_metrics};
 use crate::provenance::{Notes, Run};
 use crate::{plots, tables};
 use ortl_manifest::predictions::multilabel::Predictions;
 
 /// The metrics reported per finding at its threshold, in table order.
-pub const AT_THRESHOLD: [&str; 5] = ["sensitivity", "specificity", "precision", "npv", "f1"];
+pub const AT_THRESHOLD: [Metric; 5] = [
+    Metric::Sensitivity,
+    Metric::Specificity,
+    Metric::Precision,
+    Metric::Npv,
+    Metric::F1,
+];
 
 /// How intervals are computed.
 #[derive(Clone, Copy, Debug)]
@@ -73,7 +79,7 @@ pub struct Finding {
 
 impl Finding {
     /// The row of `metric` (`roc_auc` or one of [`AT_THRESHOLD`]).
-    pub fn metric(&self, metric: &str) -> &MetricRow {
+    pub fn metric(&self, metric: Metric) -> &MetricRow {
         self.metrics
             .iter()
             .find(|row| row.metric == metric)
@@ -144,16 +150,16 @@ pub fn evaluate(preds: &Predictions, settings: Settings) -> Evaluation {
     let macro_value = mean(
         &mut averaged
             .iter()
-            .map(|&i| findings[i].metric("roc_auc").value),
+            .map(|&i| findings[i].metric(Metric::RocAuc).value),
     );
     let (macro_ci, micro_ci) = average_intervals(preds, &averaged, settings);
-    let row = |metric: &str, value: f64, ci: (f64, f64)| {
+    let row = |metric: Metric, value: f64, ci: (f64, f64)| {
         MetricRow::new(metric, value, ci, None, Interval::Bootstrap)
     };
     let name = |i: &usize| findings[*i].finding.clone();
     Evaluation {
-        macro_auc: row("macro_auc", macro_value, macro_ci),
-        micro_auc: row("micro_auc", roc_auc(&labels, &scores), micro_ci),
+        macro_auc: row(Metric::MacroAuc, macro_value, macro_ci),
+        micro_auc: row(Metric::MicroAuc, roc_auc(&labels, &scores), micro_ci),
         averaged: averaged.iter().map(name).collect(),
         undefined: undefined.iter().map(name).collect(),
         positive_labels: labels.iter().filter(|&&y| y).count(),
@@ -174,7 +180,7 @@ fn finding(
 ) -> Finding {
     let confusion = Confusion::at(labels, scores, threshold);
     let mut metrics = vec![MetricRow::new(
-        "roc_auc",
+        Metric::RocAuc,
         roc_auc(labels, scores),
         crate::delong::auc_interval(labels, scores),
         None,
@@ -184,7 +190,7 @@ fn finding(
     let f1 = |c: &Confusion| {
         threshold_metrics(c)
             .into_iter()
-            .find(|(name, _)| *name == "f1")
+            .find(|(metric, _)| *metric == Metric::F1)
             .map_or(f64::NAN, |(_, v)| v)
     };
     let [(f1_low, f1_high)] = stratified_bootstrap(
@@ -199,9 +205,9 @@ fn finding(
     for metric in AT_THRESHOLD {
         let value = at_threshold
             .iter()
-            .find(|(name, _)| *name == metric)
+            .find(|(m, _)| *m == metric)
             .map_or(f64::NAN, |(_, v)| *v);
-        let ci = if metric == "f1" {
+        let ci = if metric == Metric::F1 {
             (f1_low, f1_high)
         } else {
             (f64::NAN, f64::NAN)
@@ -392,10 +398,14 @@ pub fn summary(e: &Evaluation, mut out: impl Write) -> std::io::Result<()> {
     writeln!(
         out,
         "{:<width$} {:>7} {:>10} {:>8}  {:>13}",
-        "finding", "known", "prevalence", "roc_auc", "95% CI"
+        "finding",
+        "known",
+        "prevalence",
+        Metric::RocAuc.name(),
+        "95% CI"
     )?;
     for f in &e.findings {
-        let auc = f.metric("roc_auc");
+        let auc = f.metric(Metric::RocAuc);
         writeln!(
             out,
             "{:<width$} {:>7} {:>10.4} {:>8.4}  {:>13}",
@@ -474,7 +484,7 @@ pub fn write(dir: &Path, preds: &Predictions, inputs: &Inputs) -> Result<(Evalua
         .findings
         .iter()
         .filter(|f| {
-            let auc = f.metric("roc_auc");
+            let auc = f.metric(Metric::RocAuc);
             f.undefined().is_none() && (auc.value == 0.0 || auc.value == 1.0)
         })
         .map(|f| {
@@ -641,15 +651,18 @@ mod tests {
             e.findings[2].undefined().unwrap(),
             "no negatives among 15 known"
         );
-        assert!(e.findings[1].metric("roc_auc").value.is_nan());
-        assert_eq!(e.findings[1].metric("roc_auc").interval, Interval::None);
+        assert!(e.findings[1].metric(Metric::RocAuc).value.is_nan());
+        assert_eq!(
+            e.findings[1].metric(Metric::RocAuc).interval,
+            Interval::None
+        );
         assert_eq!(e.macro_auc.value, 1.0);
         assert_eq!(e.labels, 20 + 20 + 15);
         assert!(e.micro_auc.value.is_finite());
         assert_eq!(e.micro_auc.interval, Interval::Bootstrap);
         // Specificity of a finding without positives is still defined; sensitivity is not.
-        assert_eq!(e.findings[1].metric("specificity").value, 1.0);
-        assert!(e.findings[1].metric("sensitivity").value.is_nan());
+        assert_eq!(e.findings[1].metric(Metric::Specificity).value, 1.0);
+        assert!(e.findings[1].metric(Metric::Sensitivity).value.is_nan());
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(
             json["findings"][1]["metrics"][0]["value"],

@@ -9,6 +9,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::evaluate::BinaryEvaluation;
+use crate::metrics::Metric;
 use ortl_manifest::history::Epoch;
 
 /// Figure size in SVG pixels (CSS pixels, 96 per inch).
@@ -318,7 +319,7 @@ pub fn roc_panels(
             title
                 .draw(&Text::new(name, (middle, 6), name_style))
                 .map_err(err)?;
-            let auc = f.metric("roc_auc");
+            let auc = f.metric(Metric::RocAuc);
             let subtitle = match f.undefined() {
                 Some(_) => "AUC undefined".to_string(),
                 None if auc.ci_low.is_nan() => format!("AUC {:.3}", auc.value),
@@ -839,10 +840,10 @@ pub fn binary_figures(
     resamples: usize,
     seed: u64,
 ) -> Result<Vec<(String, String)>> {
-    let get = |name: &str| {
+    let get = |metric: Metric| {
         eval.rows
             .iter()
-            .find(|r| r.metric == name)
+            .find(|r| r.metric == metric)
             .map_or(f64::NAN, |r| r.value)
     };
     let rate = |k: usize, n: usize| k as f64 / n.max(1) as f64;
@@ -864,7 +865,7 @@ pub fn binary_figures(
         out,
         &crate::metrics::roc_curve(labels, scores),
         &crate::metrics::roc_band(labels, scores, resamples, seed),
-        get("roc_auc"),
+        get(Metric::RocAuc),
         &[
             Marker {
                 x: fpr,
@@ -881,7 +882,7 @@ pub fn binary_figures(
     let pr = precision_recall(
         out,
         &crate::metrics::pr_curve(labels, scores),
-        get("average_precision"),
+        get(Metric::AveragePrecision),
         eval.positives as f64 / eval.n as f64,
         &[
             Marker {
@@ -909,7 +910,7 @@ pub fn binary_figures(
 /// Bar chart of each run's accuracy and ROC AUC (multi-label runs: macro and micro AUC)
 /// with their 95 % intervals.
 pub fn comparison(out: &Canvas, runs: &[crate::compare::RunSummary]) -> Result<String> {
-    let get = |r: &crate::compare::RunSummary, m: &str| r.metric(m).cloned();
+    let get = |r: &crate::compare::RunSummary, m: Metric| r.metric(&m.into()).cloned();
     render(out, "comparison", &|area| {
         let n = runs.len();
         let mut chart = ChartBuilder::on(area)
@@ -945,7 +946,7 @@ pub fn comparison(out: &Canvas, runs: &[crate::compare::RunSummary]) -> Result<S
                     )
                 }))
                 .map_err(err)?
-                .label(metric)
+                .label(metric.name())
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.mix(0.5).filled())
                 });
@@ -988,13 +989,14 @@ pub fn folds(
     out: &Canvas,
     runs: &[crate::compare::RunSummary],
     aggregates: &[crate::crossval::Aggregate],
-    metric: &str,
+    metric: Metric,
 ) -> Result<String> {
-    let label = crate::compare::label(metric);
+    let label = metric.label();
+    let compared = metric.into();
     let rows: Vec<&crate::crossval::Aggregate> =
-        aggregates.iter().filter(|a| a.metric == metric).collect();
+        aggregates.iter().filter(|a| a.metric == compared).collect();
     // Each backbone's fold values, as the aggregate averaged them.
-    let units = crate::crossval::unit_values(runs, metric);
+    let units = crate::crossval::unit_values(runs, &compared);
     let points: Vec<Vec<f64>> = rows
         .iter()
         .map(|a| {
@@ -1029,7 +1031,7 @@ pub fn folds(
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(err)?;
-        if metric == "roc_auc" && y_min < 0.5 {
+        if metric == Metric::RocAuc && y_min < 0.5 {
             chart
                 .draw_series(DashedLineSeries::new(
                     [(0.0, 0.5), (n as f64, 0.5)],

@@ -10,10 +10,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::compare::{RunSummary, metric_names};
+use crate::compare::{Compared, RunSummary, compared};
 use crate::crossval::{Aggregate, Paired};
 use crate::delong::AucDifference;
 use crate::evaluate::MetricRow;
+use crate::metrics::Metric;
 
 /// A value as a cell: NaN (undefined) is empty.
 fn defined(v: f64) -> Option<f64> {
@@ -65,7 +66,7 @@ pub fn metrics(rows: &[MetricRow], out: impl Write) -> csv::Result<()> {
     )?;
     for row in rows {
         table.serialize((
-            &row.metric,
+            row.metric,
             Estimate::of(row),
             row.threshold.and_then(defined),
             interval(row),
@@ -93,7 +94,7 @@ struct Scope<'a> {
 /// metric as value, interval bounds and interval method ([`crate::multilabel`] documents
 /// the columns).
 pub fn findings(e: &crate::multilabel::Evaluation, out: impl Write) -> csv::Result<()> {
-    let metrics: Vec<&str> = std::iter::once("roc_auc")
+    let metrics: Vec<Metric> = std::iter::once(Metric::RocAuc)
         .chain(crate::multilabel::AT_THRESHOLD)
         .collect();
     let header = [
@@ -111,7 +112,7 @@ pub fn findings(e: &crate::multilabel::Evaluation, out: impl Write) -> csv::Resu
     .map(String::from)
     .into_iter()
     .chain(metrics.iter().flat_map(|m| {
-        ["", "_ci_low", "_ci_high", "_interval"].map(|suffix| format!("{m}{suffix}"))
+        ["", "_ci_low", "_ci_high", "_interval"].map(|suffix| format!("{}{suffix}", m.name()))
     }));
     let mut table = with_header(out, header)?;
     let cells = |row: Option<&MetricRow>| {
@@ -133,7 +134,7 @@ pub fn findings(e: &crate::multilabel::Evaluation, out: impl Write) -> csv::Resu
             fn_: Some(c.fn_),
             tn: Some(c.tn),
         };
-        let values: Vec<_> = metrics.iter().map(|m| cells(Some(f.metric(m)))).collect();
+        let values: Vec<_> = metrics.iter().map(|&m| cells(Some(f.metric(m)))).collect();
         table.serialize((scope, values))?;
     }
     let averages = [
@@ -159,7 +160,7 @@ pub fn findings(e: &crate::multilabel::Evaluation, out: impl Write) -> csv::Resu
     for (scope, auc) in averages {
         let values: Vec<_> = metrics
             .iter()
-            .map(|m| cells((*m == "roc_auc").then_some(auc)))
+            .map(|&m| cells((m == Metric::RocAuc).then_some(auc)))
             .collect();
         table.serialize((scope, values))?;
     }
@@ -239,13 +240,14 @@ impl<'a> RunFacts<'a> {
     }
 }
 
-/// Wide: one row per run, in the given order, each of [`metric_names`] as `METRIC`,
+/// Wide: one row per run, in the given order, each of [`compared`] as `METRIC`,
 /// `METRIC_ci_low`, `METRIC_ci_high` (empty where the run lacks the metric).
 pub fn comparison_wide(runs: &[RunSummary], out: impl Write) -> csv::Result<()> {
-    let metrics = metric_names(runs);
-    let metric_columns = metrics
-        .iter()
-        .flat_map(|m| [m.to_string(), format!("{m}_ci_low"), format!("{m}_ci_high")]);
+    let metrics = compared(runs);
+    let metric_columns = metrics.iter().flat_map(|m| {
+        let name = m.name();
+        ["", "_ci_low", "_ci_high"].map(|suffix| format!("{name}{suffix}"))
+    });
     let header = RUN_COLUMNS
         .iter()
         .map(|c| c.to_string())
@@ -268,10 +270,10 @@ pub fn comparison_long(runs: &[RunSummary], out: impl Write) -> csv::Result<()> 
         .chain(["metric", "value", "ci_low", "ci_high", "interval"]);
     let mut table = with_header(out, header)?;
     for run in runs {
-        for row in &run.metrics {
+        for (metric, row) in run.rows() {
             table.serialize((
                 RunFacts::of(run),
-                &row.metric,
+                metric.name(),
                 Estimate::of(row),
                 interval(row),
             ))?;
@@ -282,7 +284,7 @@ pub fn comparison_long(runs: &[RunSummary], out: impl Write) -> csv::Result<()> 
 
 /// Orders runs by `metric`, best first; runs without a defined value go last, and ties keep
 /// their order.
-pub fn sort_runs(runs: &mut [RunSummary], metric: &str) {
+pub fn sort_runs(runs: &mut [RunSummary], metric: &Compared) {
     let value = |run: &RunSummary| run.metric(metric).and_then(|row| defined(row.value));
     runs.sort_by(|a, b| match (value(a), value(b)) {
         (Some(a), Some(b)) => b.total_cmp(&a),
@@ -296,7 +298,7 @@ pub fn sort_runs(runs: &mut [RunSummary], metric: &str) {
 #[derive(Serialize)]
 struct BackboneRow<'a> {
     backbone: &'a str,
-    metric: &'a str,
+    metric: String,
     runs: usize,
     runs_nan: usize,
     folds: usize,
@@ -322,7 +324,7 @@ pub fn by_backbone(rows: &[Aggregate], out: impl Write) -> csv::Result<()> {
     for r in rows {
         table.serialize(BackboneRow {
             backbone: &r.backbone,
-            metric: &r.metric,
+            metric: r.metric.name(),
             runs: r.runs,
             runs_nan: r.runs_nan,
             folds: r.folds,
@@ -340,7 +342,7 @@ pub fn by_backbone(rows: &[Aggregate], out: impl Write) -> csv::Result<()> {
 /// A paired.csv row, fields in column order.
 #[derive(Serialize)]
 struct PairedRow<'a> {
-    metric: &'a str,
+    metric: String,
     a: &'a str,
     b: &'a str,
     folds: usize,
@@ -369,7 +371,7 @@ pub fn paired(rows: &[Paired], out: impl Write) -> csv::Result<()> {
     )?;
     for r in rows {
         table.serialize(PairedRow {
-            metric: &r.metric,
+            metric: r.metric.name(),
             a: &r.a,
             b: &r.b,
             folds: r.folds,
@@ -492,16 +494,21 @@ mod tests {
             images: 40,
             task: ortl_manifest::Task::SingleLabel,
             metrics: METRICS
-                .iter()
-                .map(|m| MetricRow {
-                    metric: m.to_string(),
-                    value: if *m == "accuracy" { accuracy } else { f64::NAN },
+                .into_iter()
+                .map(|metric| MetricRow {
+                    metric,
+                    value: if metric == Metric::Accuracy {
+                        accuracy
+                    } else {
+                        f64::NAN
+                    },
                     ci_low: accuracy - 0.1,
                     ci_high: accuracy + 0.1,
                     threshold: None,
                     interval: Default::default(),
                 })
                 .collect(),
+            finding_aucs: Vec::new(),
             scored: None,
             setup: Default::default(),
         }
@@ -522,8 +529,8 @@ mod tests {
             summary("d", "vgg19", f64::NAN),
             summary("e", "vgg19", 0.8),
         ];
-        runs[1].metrics.retain(|m| m.metric != "roc_auc");
-        sort_runs(&mut runs, "accuracy");
+        runs[1].metrics.retain(|m| m.metric != Metric::RocAuc);
+        sort_runs(&mut runs, &Metric::Accuracy.into());
         let order: Vec<&str> = runs.iter().map(|r| r.run.as_str()).collect();
         assert_eq!(
             order,
@@ -621,7 +628,7 @@ mod tests {
     fn metric_rows_keep_thresholds_and_blank_undefined_values() {
         let rows = [
             MetricRow {
-                metric: "f1".into(),
+                metric: Metric::F1,
                 value: 0.5,
                 ci_low: 0.4,
                 ci_high: 0.6,
@@ -629,7 +636,7 @@ mod tests {
                 interval: crate::intervals::Interval::Bootstrap,
             },
             MetricRow {
-                metric: "mcc".into(),
+                metric: Metric::Mcc,
                 value: f64::NAN,
                 ci_low: f64::NAN,
                 ci_high: f64::NAN,
