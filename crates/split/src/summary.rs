@@ -106,3 +106,36 @@ fn distinct_groups<'a>(
         .collect();
     names.len()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(label: usize, split: Split, group: &str) -> ManifestRow {
+        ManifestRow {
+            path: format!("{group}.png"),
+            label,
+            class: String::new(),
+            split,
+            group: Some(group.into()),
+        }
+    }
+
+    #[test]
+    fn grouped_counts_add_a_row_of_groups_per_split() {
+        let classes = ["a".to_string(), "b".to_string()];
+        let rows = [
+            row(0, Split::Train, "p1"),
+            row(1, Split::Train, "p1"),
+            row(1, Split::Val, "p2"),
+        ];
+        assert_eq!(
+            super::classes(&classes, &rows, 1, "0 other files skipped"),
+            "3 images in 2 classes (1 unreadable left out, 0 other files skipped)\n\
+             class  train    val  total\n\
+             a          1      0      1\n\
+             b          1      1      2\n\
+             groups      1      1      2\n"
+        );
+    }
+}
