@@ -1,4 +1,4 @@
-//! The settings of one run, resolved once from the command line: what [`crate::run`]
+//! The settings of one run, resolved once from the command line: what [`crate::run()`]
 //! reads, and all it reads.
 
 use std::path::PathBuf;
