@@ -52,6 +52,7 @@ impl FromStr for CamClass {
     }
 }
 
+/// What `--cam` and the flags beside it ask for.
 #[derive(Clone, Debug)]
 pub struct CamOptions {
     pub dir: PathBuf,
@@ -60,8 +61,8 @@ pub struct CamOptions {
     pub colormap: ortl_draw::overlay::Colormap,
     pub scale: ortl_draw::overlay::Scale,
     pub layer: Option<String>,
+    /// Replace an existing folder.
     pub force: bool,
-    pub decoding: DecodeOptions,
 }
 
 pub struct Explainer {
@@ -69,6 +70,8 @@ pub struct Explainer {
     target: Target,
     out: AtomicDir,
     options: CamOptions,
+    /// How the classified images were decoded, to draw the overlays on the same pixels.
+    decoding: DecodeOptions,
     named: Option<usize>,
     classes: Vec<String>,
     input_size: (u32, u32),
@@ -96,6 +99,7 @@ impl Explainer {
         model: &Model,
         info: &ModelInfo,
         options: CamOptions,
+        decoding: DecodeOptions,
     ) -> Result<(Self, Model)> {
         let named = match &options.class {
             CamClass::Named(name) => {
@@ -145,6 +149,7 @@ impl Explainer {
                 target,
                 out,
                 options,
+                decoding,
                 named,
                 classes: info.classes.clone(),
                 input_size: (info.height as u32, info.width as u32),
@@ -265,7 +270,7 @@ impl Explainer {
         let staging = self.out.staging().to_path_buf();
         let (height, width) = self.input_size;
         let method = self.options.method;
-        let decoding = self.options.decoding;
+        let decoding = self.decoding;
         let classes = &self.classes;
         let jobs: Vec<(usize, &String, usize)> = names
             .iter()
@@ -366,7 +371,7 @@ impl Explainer {
             .filter(|v| v.is_finite())
             .fold(0.0f32, f32::max);
         let spatial = self.target.spatial();
-        let (colormap, decoding) = (self.options.colormap, self.options.decoding);
+        let (colormap, decoding) = (self.options.colormap, self.decoding);
         self.pending
             .par_iter()
             .try_for_each(|p| draw(p, spatial, Some(maximum), colormap, decoding))?;

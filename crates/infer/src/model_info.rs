@@ -34,6 +34,18 @@ impl ModelInfo {
         normalize: Option<ortl_models::Normalization>,
         size: Option<(usize, usize)>,
     ) -> anyhow::Result<(Self, Model)> {
+        Self::read_saying(path, normalize, size, &mut |line| {
+            eprintln!("ortl-infer: {line}")
+        })
+    }
+
+    /// [`ModelInfo::read`], saying what it assumed to `say` instead of stderr.
+    pub fn read_saying(
+        path: &Path,
+        normalize: Option<ortl_models::Normalization>,
+        size: Option<(usize, usize)>,
+        say: &mut dyn FnMut(&str),
+    ) -> anyhow::Result<(Self, Model)> {
         if path.is_dir() {
             let inside = path.join("model.onnx");
             anyhow::bail!(
@@ -73,10 +85,10 @@ impl ModelInfo {
         if !is_ortl {
             let (wrapped, how) = ortl_models::classifier::wrap_foreign(model, normalize, size)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            eprintln!(
-                "ortl-infer: {} is not an ortl model; using it as an image classifier: {how}",
+            say(&format!(
+                "{} is not an ortl model; using it as an image classifier: {how}",
                 path.display()
-            );
+            ));
             model = wrapped;
         }
         let info = Self::of(&model).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
