@@ -400,3 +400,248 @@ fn recorded_metric(metric: Metric) -> record::EpochMetric {
         Metric::ValAuc => record::EpochMetric::ValAuc,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use ortl_manifest::tensors::{FORMAT, TensorMeta};
+
+    /// Tensors of `task` with two classes (or findings), in memory: resolving reads only
+    /// their metadata.
+    fn tensors(task: Task) -> TensorSet {
+        TensorSet {
+            dir: "tensors".into(),
+            meta: TensorMeta {
+                format: FORMAT.into(),
+                height: 32,
+                width: 32,
+                channels: 3,
+                task,
+                classes: vec!["normal".into(), "tb".into()],
+                seed: 1,
+                copies: 1,
+                keep_original: false,
+                filter: ortl_imaging::Filter::Bilinear,
+                window: ortl_imaging::Window::Auto,
+                intensity: Default::default(),
+                augmentation: ortl_imaging::AugmentSpec::default(),
+                shards: Vec::new(),
+                manifest: "manifest.csv".into(),
+                ortl_version: "test".into(),
+            },
+            rows: Vec::new(),
+        }
+    }
+
+    fn resolve_for(task: Task, flags: &[&str]) -> Result<Settings, UsageError> {
+        let command = ["ortl-train", "tensors", "-o", "run"];
+        let args = Args::try_parse_from(command.iter().chain(flags)).expect("flags parse");
+        Settings::for_tensors(&args, tensors(task))
+    }
+
+    fn resolve(flags: &[&str]) -> Settings {
+        resolve_for(Task::SingleLabel, flags).expect("settings resolve")
+    }
+
+    fn refusal(task: Task, flags: &[&str]) -> String {
+        resolve_for(task, flags).expect_err("a usage error").0
+    }
+
+    #[test]
+    fn defaults_are_keras_like_and_the_optimizer_update_runs_on_the_host_on_a_cpu() {
+        let s = resolve(&[]);
+        assert_eq!(s.backbone, "resnet50");
+        assert_eq!(s.head, Head::Linear { dropout: 0.2 });
+        assert_eq!(s.trainable, Trainable::All);
+        assert_eq!(s.loss, Loss::SoftmaxCrossEntropy);
+        assert_eq!(
+            s.optimizer(),
+            Optimizer::keras(OptimizerKind::Adam, 0.0, 0.9)
+        );
+        assert_eq!((s.lr, s.batch, s.epochs, s.seed), (1e-3, 32, 10, 12));
+        assert_eq!(s.schedule, Schedule::Constant);
+        assert_eq!(s.early_stopping, None);
+        assert_eq!(s.checkpoint, Metric::ValAccuracy);
+        assert_eq!(s.class_weights, ClassWeights::None);
+        // A built-in backbone starts from random weights: its BatchNorm statistics train.
+        assert_eq!(s.bn_mode, BnMode::Train);
+        assert_eq!(s.update_on, UpdateOn::Host);
+        assert_eq!(s.conv_layout, ConvLayout::Auto);
+        assert_eq!(s.start, Start::Fresh { replace: false });
+        assert!(s.feature_cache);
+        assert_eq!(
+            s.phases(),
+            [Phase {
+                trainable: Trainable::All,
+                lr: 1e-3,
+                until: 10
+            }]
+        );
+    }
+
+    #[test]
+    fn the_tutorial_preset_sets_its_recipe_and_flags_override_it() {
+        let s = resolve(&["--preset", "tutorial", "--epochs", "3"]);
+        assert_eq!(s.head, Head::Tutorial);
+        assert_eq!(s.loss, Loss::SigmoidCategorical);
+        assert_eq!(s.schedule.to_string(), "exp:1e-5,0.99,100");
+        assert_eq!(s.epochs, 3);
+        let early = s.early_stopping.expect("the tutorial stops early");
+        assert_eq!((early.monitor, early.patience), (Metric::Loss, 10));
+        let s = resolve(&["--preset", "tutorial", "--early-stopping", "off"]);
+        assert_eq!((s.early_stopping, s.epochs), (None, 100));
+        assert_eq!(
+            refusal(
+                Task::SingleLabel,
+                &["--preset", "tutorial", "--dropout", "0.3"]
+            ),
+            "the tutorial head's dropout is fixed at 0.8; use --head linear or mlp to set it"
+        );
+    }
+
+    #[test]
+    fn pretrained_backbones_keep_their_batchnorm_statistics_unless_told() {
+        assert_eq!(resolve(&["--weights", "imagenet"]).bn_mode, BnMode::Frozen);
+        let imported = resolve(&["--backbone", "exported/classifier.onnx"]);
+        assert_eq!(imported.bn_mode, BnMode::Frozen);
+        assert_eq!(imported.backbone, "exported/classifier.onnx");
+        let told = resolve(&["--weights", "imagenet", "--bn-mode", "train"]);
+        assert_eq!(told.bn_mode, BnMode::Train);
+        // Built-in names in their own spelling, whatever the case or separator given.
+        assert_eq!(
+            resolve(&["--backbone", "ResNet_Mini"]).backbone,
+            "resnet-mini"
+        );
+    }
+
+    #[test]
+    fn multi_label_tensors_default_to_a_sigmoid_per_finding_and_refuse_class_flags() {
+        let s = resolve_for(Task::MultiLabel, &["--pos-weight", "auto"]).unwrap();
+        assert_eq!(s.loss, Loss::SigmoidBinary);
+        assert_eq!(s.checkpoint, Metric::ValAuc);
+        assert_eq!(s.positive_weights, ClassWeights::Auto);
+        assert!(refusal(Task::MultiLabel, &["--class-weights", "auto"]).contains("--pos-weight"));
+        assert!(refusal(Task::MultiLabel, &["--loss", "softmax-ce"]).contains("sigmoid-bce"));
+        assert_eq!(
+            refusal(Task::SingleLabel, &["--pos-weight", "auto"]),
+            "--pos-weight is for multi-label tensors; weigh classes with --class-weights"
+        );
+        assert_eq!(
+            refusal(Task::MultiLabel, &["--pos-weight", "1,2,3"]),
+            "--pos-weight has 3 values for the 2 findings (normal, tb); give one per finding, in that order"
+        );
+    }
+
+    #[test]
+    fn choices_that_depend_on_the_device_are_made_or_refused_for_it() {
+        let cuda = resolve(&["--device", "cuda"]);
+        assert_eq!(cuda.update_on, UpdateOn::Graph);
+        assert!(
+            refusal(
+                Task::SingleLabel,
+                &["--device", "cuda", "--update-on", "host"]
+            )
+            .starts_with("--update-on host is for the CPU")
+        );
+        assert_eq!(
+            refusal(
+                Task::SingleLabel,
+                &["--device", "cuda", "--conv-layout", "blocked"]
+            ),
+            "--conv-layout blocked is for the CPU; CUDA runs the plain graph (use auto)"
+        );
+        assert_eq!(
+            resolve(&["--update-on", "graph"]).update_on,
+            UpdateOn::Graph
+        );
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused_before_anything_loads() {
+        for (flags, message) in [
+            (
+                &["--batch", "0"][..],
+                "--batch and --epochs must be at least 1",
+            ),
+            (
+                &["--epochs", "0"],
+                "--batch and --epochs must be at least 1",
+            ),
+            (&["--dropout", "1"], "--dropout must be in [0, 1)"),
+            (&["--l2=-0.1"], "--l2 must be a non-negative number"),
+            (&["--l2", "NaN"], "--l2 must be a non-negative number"),
+            (
+                &["--class-weights", "1"],
+                "--class-weights has 1 values for the 2 classes (normal, tb); give one per class, in that order",
+            ),
+        ] {
+            assert_eq!(refusal(Task::SingleLabel, flags), message, "{flags:?}");
+        }
+    }
+
+    #[test]
+    fn fine_tuning_trains_the_head_then_everything_at_a_tenth_of_the_rate() {
+        let s = resolve(&["--fine-tune", "2,3", "--lr", "0.01"]);
+        assert_eq!(
+            s.phases(),
+            [
+                Phase {
+                    trainable: Trainable::Head,
+                    lr: 0.01,
+                    until: 2
+                },
+                Phase {
+                    trainable: Trainable::All,
+                    lr: 0.001,
+                    until: 5
+                }
+            ]
+        );
+        assert_eq!(s.widest_trainable(), Trainable::All);
+        let head_only = resolve(&["--freeze", "backbone", "--no-feature-cache", "--resume"]);
+        assert_eq!(head_only.widest_trainable(), Trainable::Head);
+        assert!(!head_only.feature_cache);
+        assert_eq!(head_only.start, Start::Resume);
+    }
+
+    #[test]
+    fn the_record_spells_each_setting_as_its_flag() {
+        let s = resolve(&[
+            "--preset",
+            "tutorial",
+            "--backbone",
+            "resnet-mini",
+            "--optimizer",
+            "sgd",
+            "--checkpoint",
+            "monitor=val_loss",
+            "--freeze",
+            "upto:layer2",
+            "--class-weights",
+            "auto",
+        ]);
+        let backbone = ortl_models::zoo::builtin(&s.backbone, s.seed).unwrap();
+        let r = s.record(&backbone);
+        let json = serde_json::to_value(&r).unwrap();
+        for (key, value) in [
+            ("preset", "tutorial"),
+            ("backbone", "resnet-mini"),
+            ("normalization", "imagenet"),
+            ("head", "tutorial"),
+            ("freeze", "upto:layer2"),
+            ("bn_mode", "train"),
+            ("loss", "sigmoid-categorical"),
+            ("optimizer", "sgd"),
+            ("schedule", "exp:1e-5,0.99,100"),
+            ("early_stopping", "monitor=loss,patience=10,min_delta=0"),
+            ("checkpoint", "val_loss"),
+            ("class_weights", "auto"),
+            ("pos_weight", "none"),
+        ] {
+            assert_eq!(json[key], value, "{key}");
+        }
+        assert_eq!(r.backbone_parameters, backbone.parameter_count());
+        assert!(!r.backbone_pretrained);
+    }
+}
