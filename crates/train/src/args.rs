@@ -1,5 +1,7 @@
 //! The command line of ortl-train: its help text is the spec of every flag. Values are
 //! parsed here; [`crate::Settings::resolve`] fills in defaults and checks how they combine.
+// The doc comments below are clap's help text, where `[N,C]` and `[:FILE]` are literal.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 
