@@ -3,7 +3,8 @@
 //! and release builds different dependency features and rebuild the workspace twice.)
 
 use crate::train_record::{
-    Environment, TrainRecord, TrainSettings, TrainSummary, VERSION, Weights,
+    BnMode, Environment, EpochMetric, Loss, Normalization, Optimizer, Preset, TrainRecord,
+    TrainSettings, TrainSummary, VERSION, Weights,
 };
 
 /// A complete train.json record with plausible values (ResNet50, the tutorial's settings).
@@ -17,22 +18,22 @@ pub fn train_record() -> TrainRecord {
             image_height: 100,
             image_width: 100,
             val_fold: None,
-            preset: Some("tutorial".into()),
+            preset: Some(Preset::Tutorial),
             backbone: "resnet50".into(),
             backbone_parameters: 23_508_032,
             backbone_weights: Weights::Random { seed: 12 },
             backbone_pretrained: false,
             backbone_provenance: Weights::Random { seed: 12 }.to_string(),
             features: None,
-            normalization: "imagenet".into(),
+            normalization: Normalization::ImageNet,
             normalization_reason: "built-in backbone".into(),
             head: "tutorial".into(),
             freeze: "none".into(),
             l2: None,
             fine_tune: Some((2, 3)),
-            bn_mode: "frozen".into(),
-            loss: "sigmoid-categorical".into(),
-            optimizer: "adam".into(),
+            bn_mode: BnMode::Frozen,
+            loss: Loss::SigmoidCategorical,
+            optimizer: Optimizer::Adam,
             weight_decay: 0.0,
             momentum: 0.9,
             lr: 1e-3,
@@ -40,7 +41,7 @@ pub fn train_record() -> TrainRecord {
             batch: 32,
             epochs: 100,
             early_stopping: "monitor=loss,patience=10".into(),
-            checkpoint: "val_accuracy".into(),
+            checkpoint: EpochMetric::ValAccuracy,
             class_weights: "none".into(),
             pos_weight: "none".into(),
             label_smoothing: 0.0,

@@ -3,8 +3,10 @@
 //! run and read by `ortl-report` (provenance) and `ortl-report compare`. The settings part is
 //! also what a checkpoint keeps, so `--resume` can name any setting that changed.
 //! Settings with a command-line spelling are stored in it (`exp:1e-5,0.99,100`), so a value
-//! can be pasted back as the flag.
+//! can be pasted back as the flag; a setting chosen from a closed set is an enum here, stored
+//! as that spelling.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -41,7 +43,7 @@ pub struct TrainSettings {
     pub image_width: usize,
     /// The validation fold of a k-fold manifest.
     pub val_fold: Option<u32>,
-    pub preset: Option<String>,
+    pub preset: Option<Preset>,
     /// A built-in backbone's name, or the imported file's path.
     pub backbone: String,
     pub backbone_parameters: usize,
@@ -51,7 +53,7 @@ pub struct TrainSettings {
     pub backbone_provenance: String,
     /// `--features`: the tensor an imported backbone was cut at, when named.
     pub features: Option<String>,
-    pub normalization: String,
+    pub normalization: Normalization,
     /// Why that normalisation (given, read from metadata, or the exporter's convention).
     pub normalization_reason: String,
     pub head: String,
@@ -59,9 +61,9 @@ pub struct TrainSettings {
     pub l2: Option<f32>,
     /// `--fine-tune E1,E2`.
     pub fine_tune: Option<(usize, usize)>,
-    pub bn_mode: String,
-    pub loss: String,
-    pub optimizer: String,
+    pub bn_mode: BnMode,
+    pub loss: Loss,
+    pub optimizer: Optimizer,
     pub weight_decay: f32,
     pub momentum: f32,
     pub lr: f64,
@@ -69,7 +71,8 @@ pub struct TrainSettings {
     pub batch: usize,
     pub epochs: usize,
     pub early_stopping: String,
-    pub checkpoint: String,
+    /// The metric whose best epoch is best.onnx.
+    pub checkpoint: EpochMetric,
     pub class_weights: String,
     /// Multi-label: `--pos-weight` (absent before it existed: none).
     #[serde(default = "no_weights")]
@@ -81,6 +84,95 @@ pub struct TrainSettings {
 
 fn no_weights() -> String {
     "none".into()
+}
+
+/// Declares a closed set of recorded values, each variant with its one spelling: in the
+/// file (a serde rename), in words (`Display`), and to compare with text.
+macro_rules! recorded {
+    ($(#[$meta:meta])* $name:ident { $($(#[$doc:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$doc])* #[serde(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            /// The spelling in train.json, which is also the command line's.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, text: &&str) -> bool {
+                self.name() == *text
+            }
+        }
+    };
+}
+
+recorded! {
+    /// `--preset`.
+    Preset {
+        Tutorial = "tutorial",
+    }
+}
+
+recorded! {
+    /// How input pixels were normalised for the backbone.
+    Normalization {
+        ImageNet = "imagenet",
+        Caffe = "caffe",
+        Unit = "unit",
+        Symmetric = "symmetric",
+    }
+}
+
+recorded! {
+    /// `--bn-mode`: how the backbone's BatchNorms trained.
+    BnMode {
+        Frozen = "frozen",
+        Train = "train",
+    }
+}
+
+recorded! {
+    /// `--loss`.
+    Loss {
+        SoftmaxCrossEntropy = "softmax-ce",
+        SigmoidCategorical = "sigmoid-categorical",
+        SigmoidBinary = "sigmoid-bce",
+    }
+}
+
+recorded! {
+    /// `--optimizer`.
+    Optimizer {
+        Adam = "adam",
+        Adamw = "adamw",
+        Sgd = "sgd",
+        Nesterov = "nesterov",
+        Rmsprop = "rmsprop",
+    }
+}
+
+recorded! {
+    /// A metric of each epoch in history.csv, as `--checkpoint` names it.
+    EpochMetric {
+        Loss = "loss",
+        Accuracy = "accuracy",
+        ValLoss = "val_loss",
+        ValAccuracy = "val_accuracy",
+        ValAuc = "val_auc",
+    }
 }
 
 /// Where and with what the run ran: free to differ between a run and its `--resume`.
@@ -342,6 +434,52 @@ mod tests {
             err.contains("train.json: not an ortl-train record") && err.contains("seed"),
             "{err}"
         );
+    }
+
+    /// train.json as ortl-train wrote it while its settings were strings (a mini run with
+    /// `--preset tutorial --class-weights auto --l2 0.1`).
+    const WRITTEN: &str = include_str!("../tests/data/train.json");
+
+    fn read_text(text: &str) -> TrainRecord {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.json");
+        std::fs::write(&path, text).unwrap();
+        TrainRecord::read(&path).unwrap()
+    }
+
+    #[test]
+    fn a_written_record_reads_into_enums_and_writes_back_byte_for_byte() {
+        let record = read_text(WRITTEN);
+        let s = &record.settings;
+        assert_eq!(s.preset, Some(Preset::Tutorial));
+        assert_eq!(s.normalization, Normalization::ImageNet);
+        assert_eq!(s.bn_mode, BnMode::Train);
+        assert_eq!(s.loss, Loss::SigmoidCategorical);
+        assert_eq!(s.optimizer, Optimizer::Adam);
+        assert_eq!(s.checkpoint, EpochMetric::ValAccuracy);
+        assert_eq!(record.to_json(), WRITTEN);
+    }
+
+    #[test]
+    fn a_record_from_before_multi_label_and_update_on_still_reads() {
+        let old = include_str!("../tests/data/train-before-multi-label.json");
+        let record = read_text(old);
+        assert_eq!(record.settings.task, crate::Task::SingleLabel);
+        assert_eq!(record.settings.pos_weight, "none");
+        assert_eq!(record.environment.update_on, None);
+        assert_eq!(record.settings, read_text(WRITTEN).settings);
+    }
+
+    #[test]
+    fn a_recorded_value_is_its_flag_spelling_in_words_and_in_comparisons() {
+        assert_eq!(Loss::SoftmaxCrossEntropy.to_string(), "softmax-ce");
+        assert_eq!(EpochMetric::ValAuc, "val_auc");
+        assert_eq!(
+            serde_json::to_string(&EpochMetric::ValLoss).unwrap(),
+            "\"val_loss\""
+        );
+        let unknown = serde_json::from_str::<BnMode>("\"thawed\"").unwrap_err();
+        assert!(unknown.to_string().contains("frozen"), "{unknown}");
     }
 
     #[test]

@@ -17,6 +17,11 @@ pub enum Layout {
 
 pub use ortl_manifest::train_record::Weights;
 
+/// Fraction of the old running statistic a backbone BatchNorm that trains keeps per step:
+/// PyTorch's 1 − 0.1, the convention of the torchvision layout the built-in backbones share
+/// (with Keras' 0.99 a short run leaves the statistics near their initial values).
+pub const TRAINING_BN_MOMENTUM: f32 = 0.9;
+
 #[derive(Clone, Debug)]
 pub struct Backbone {
     /// What it is: `resnet50`, or the imported file's name.

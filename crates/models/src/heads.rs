@@ -39,6 +39,10 @@ pub enum Activation {
     Sigmoid,
 }
 
+/// Fraction of the old running statistic a head BatchNorm keeps per training step (Keras'
+/// `momentum`: the head is Keras' layers).
+pub const BN_MOMENTUM: f32 = 0.99;
+
 /// What a head adds to the graph.
 #[derive(Clone, Debug)]
 pub struct HeadOutput {
@@ -53,6 +57,20 @@ pub struct HeadOutput {
     /// is the backbone plus parameter-free pooling, so a frozen backbone's value here can
     /// be cached.
     pub pooled: String,
+}
+
+impl HeadOutput {
+    /// Puts an L2 penalty of `coefficient` on every dense kernel of the head in `graph`
+    /// (Keras' `kernel_regularizer` on each Dense), in place of the head's own penalties.
+    pub fn penalise_dense_kernels(&mut self, graph: &ortl_onnx::Graph, coefficient: f32) {
+        // Dense layers are Gemm nodes whose weights [`build_head`] names `head.*`.
+        self.l2 = graph
+            .nodes
+            .iter()
+            .filter(|n| n.op == "Gemm" && n.inputs.get(1).is_some_and(|w| w.starts_with("head.")))
+            .map(|n| (n.inputs[1].clone(), coefficient))
+            .collect();
+    }
 }
 
 impl fmt::Display for Head {
@@ -221,5 +239,32 @@ mod tests {
         );
         assert_eq!(out.dropouts.len(), 1);
         assert_eq!(out.activation, Activation::Sigmoid);
+    }
+
+    #[test]
+    fn an_l2_coefficient_reaches_every_dense_kernel_of_the_head_only() {
+        let mut b = GraphBuilder::new("t");
+        let f = b.input("f", ortl_onnx::DataType::Float, vec![]);
+        let head = Head::Mlp {
+            widths: vec![16, 8],
+            dropout: 0.2,
+        };
+        let mut out = build_head(&mut b, &f, 4, 2, &head, 1, Task::SingleLabel);
+        assert!(out.l2.is_empty());
+        let mut graph = b.finish();
+        // A Gemm outside the head (an imported backbone's classifier, say) keeps no penalty.
+        let mut outside = graph.nodes.iter().find(|n| n.op == "Gemm").unwrap().clone();
+        outside.inputs[1] = "fc.weight".into();
+        graph.nodes.insert(0, outside);
+        out.penalise_dense_kernels(&graph, 0.1);
+        let kernels: Vec<(&str, f32)> = out.l2.iter().map(|(w, c)| (w.as_str(), *c)).collect();
+        assert_eq!(
+            kernels,
+            [
+                ("head.fc0.weight", 0.1),
+                ("head.fc1.weight", 0.1),
+                ("head.out.weight", 0.1)
+            ]
+        );
     }
 }

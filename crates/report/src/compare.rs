@@ -508,7 +508,7 @@ mod tests {
         let base = Setup::of(&settings);
         let other = Setup::of(&TrainSettings {
             image_height: 224,
-            optimizer: "sgd".into(),
+            optimizer: ortl_manifest::train_record::Optimizer::Sgd,
             ..settings.clone()
         });
         // Repeats differ in their seed and fold, and a relative path may be spelt two ways.

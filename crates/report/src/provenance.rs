@@ -65,7 +65,7 @@ impl<'a> Run<'a> {
         let best = self.record.as_ref().and_then(|t| {
             t.summary.best_epoch.map(|epoch| plots::BestEpoch {
                 epoch,
-                metric: &t.settings.checkpoint,
+                metric: t.settings.checkpoint.name(),
             })
         });
         let svg = plots::training_curves(canvas, history, best)?;
