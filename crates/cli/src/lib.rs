@@ -7,6 +7,7 @@ pub mod exit;
 pub mod io;
 pub mod lock;
 pub mod progress;
+pub mod sink;
 
 pub use atomic::{AtomicDir, AtomicFile};
 pub use exit::{
@@ -14,3 +15,4 @@ pub use exit::{
 };
 pub use io::Output;
 pub use lock::OutputLock;
+pub use sink::{Sink, with_stdio};

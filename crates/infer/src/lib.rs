@@ -19,7 +19,8 @@ pub mod settings;
 pub use args::Args;
 pub use inputs::Item;
 pub use model_info::ModelInfo;
-pub use run::{Sink, run};
+pub use ortl_cli::Sink;
+pub use run::run;
 pub use settings::Settings;
 
 /// A session that would not load, with `context` naming what was loaded; a device at fault

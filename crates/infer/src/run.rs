@@ -19,16 +19,7 @@ use crate::explain::{Explained, Explainer};
 use crate::inputs::{self, Item, Shard};
 use crate::rows::RowWriter;
 use crate::settings::{Settings, Thresholds, Tta};
-
-/// Where a run's output goes, so that a test can run it and read all it printed.
-pub struct Sink<'a> {
-    /// The rows when the output is `-` (the binary: stdout), written batch by batch as
-    /// images are classified.
-    pub stdout: &'a mut dyn Write,
-    /// Each message for a person: notes, warnings, the summary (the binary: stderr, after
-    /// `ortl-infer: `).
-    pub say: &'a mut dyn FnMut(&str),
-}
+use ortl_cli::Sink;
 
 /// Classifies the images `settings` name and writes a row for each.
 pub fn run(settings: Settings, sink: Sink<'_>) -> Result<()> {

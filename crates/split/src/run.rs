@@ -14,15 +14,7 @@ use crate::data::Data;
 use crate::grouped::split_groups;
 use crate::settings::Settings;
 use crate::{SplitPlan, assign, assign_grouped, summary, verify};
-
-/// Where a run's output goes, so that a test can run it and read all it printed.
-pub struct Sink<'a> {
-    /// The manifest when the output is `-` (the binary: stdout).
-    pub stdout: &'a mut (dyn Write + Send),
-    /// Each message for a person: warnings and the summary (the binary: stderr, after
-    /// `ortl-split: `).
-    pub say: &'a mut (dyn FnMut(&str) + Send),
-}
+use ortl_cli::Sink;
 
 /// Lists, checks and splits the images `settings` name, and writes their manifest.
 pub fn run(settings: Settings, sink: Sink<'_>) -> Result<()> {
