@@ -294,14 +294,7 @@ fn report(settings: &ReportSettings, mut out: impl Write) -> Result<Done> {
         (Metric::WeightedF1, multi.weighted_f1),
         (Metric::MacroAuc, multi.macro_auc),
     ] {
-        rows.push(MetricRow {
-            metric,
-            value,
-            ci_low: f64::NAN,
-            ci_high: f64::NAN,
-            threshold: None,
-            interval: Default::default(),
-        });
+        rows.push(MetricRow::point(metric, value));
     }
     tables::write_csv(&dir.join("metrics.csv"), |csv| tables::metrics(&rows, csv))?;
     let report = Report {

@@ -396,14 +396,7 @@ pub fn summarize(
             .collect()
     } else {
         let m = multiclass(&preds.classes, &preds.labels, &preds.probabilities);
-        let row = |metric: Metric, value: f64| MetricRow {
-            metric,
-            value,
-            ci_low: f64::NAN,
-            ci_high: f64::NAN,
-            threshold: None,
-            interval: Default::default(),
-        };
+        let row = MetricRow::point;
         vec![
             row(Metric::Accuracy, m.accuracy),
             row(Metric::Sensitivity, f64::NAN),

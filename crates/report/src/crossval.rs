@@ -239,17 +239,13 @@ mod tests {
             task: ortl_manifest::Task::SingleLabel,
             metrics: METRICS
                 .into_iter()
-                .map(|metric| MetricRow {
-                    metric,
-                    value: if metric == Metric::Accuracy {
+                .map(|metric| {
+                    let value = if metric == Metric::Accuracy {
                         accuracy
                     } else {
                         f64::NAN
-                    },
-                    ci_low: f64::NAN,
-                    ci_high: f64::NAN,
-                    threshold: None,
-                    interval: Default::default(),
+                    };
+                    MetricRow::point(metric, value)
                 })
                 .collect(),
             finding_aucs: Vec::new(),

@@ -26,6 +26,11 @@ pub struct MetricRow {
 }
 
 impl MetricRow {
+    /// A metric without an interval or a threshold (the multi-class summary, a table's filler).
+    pub fn point(metric: Metric, value: f64) -> Self {
+        Self::new(metric, value, (f64::NAN, f64::NAN), None, Interval::None)
+    }
+
     /// A metric with its interval by `method`, or with none where the interval is NaN
     /// (undefined: too few images, a perfect AUC).
     pub fn new(
