@@ -6,182 +6,13 @@
 //! ORT has no float64 Conv, so everything runs in float32 with ε = 1e-2 and a tolerance of
 //! 3e-3 + 3e-2·|g| (central differences' O(ε²) error plus float32 rounding of L).
 
-use ortl_onnx::builder::Conv;
-use std::collections::HashMap;
+mod common;
 
-use ndarray::{ArrayD, IxDyn};
+use common::{Input, check, fixed, input, positive, ranged, spread};
 use ortl_autodiff::{batch_norm, gradients};
+use ortl_onnx::builder::Conv;
 use ortl_onnx::builder::{float, int, ints};
-use ortl_onnx::{Attr, DataType, Dim, GraphBuilder, Model, Tensor, shapes};
-use ortl_runtime::Feed;
-use ortl_runtime::Session;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
-/// One input of a case: name, dims, whether it is differentiated, and its value range.
-struct Input {
-    name: &'static str,
-    dims: Vec<usize>,
-    grad: bool,
-    range: (f32, f32),
-}
-
-fn input(name: &'static str, dims: &[usize]) -> Input {
-    Input {
-        name,
-        dims: dims.to_vec(),
-        grad: true,
-        range: (-1.0, 1.0),
-    }
-}
-
-fn positive(name: &'static str, dims: &[usize]) -> Input {
-    Input {
-        name,
-        dims: dims.to_vec(),
-        grad: true,
-        range: (0.5, 2.0),
-    }
-}
-
-/// Values far apart, so a ±ε step never changes which element a max picks.
-fn spread(name: &'static str, dims: &[usize]) -> Input {
-    Input {
-        name,
-        dims: dims.to_vec(),
-        grad: true,
-        range: (-50.0, 50.0),
-    }
-}
-
-fn fixed(name: &'static str, dims: &[usize]) -> Input {
-    Input {
-        name,
-        dims: dims.to_vec(),
-        grad: false,
-        range: (0.5, 1.5),
-    }
-}
-
-fn run(
-    s: &mut Session,
-    values: &HashMap<&str, ArrayD<f32>>,
-) -> std::collections::BTreeMap<String, ArrayD<f32>> {
-    let feeds = values
-        .iter()
-        .map(|(k, v)| (*k, Feed::F32(v.clone())))
-        .collect();
-    ortl_runtime::run(s, feeds).unwrap()
-}
-
-/// Builds, differentiates and checks one case.
-fn check(case: &str, inputs: Vec<Input>, forward: impl Fn(&mut GraphBuilder, &[String]) -> String) {
-    let mut rng = ChaCha8Rng::seed_from_u64(case.bytes().map(u64::from).sum());
-    let mut b = GraphBuilder::new(case);
-    let names: Vec<String> = inputs
-        .iter()
-        .map(|i| {
-            b.input(
-                i.name,
-                DataType::Float,
-                i.dims.iter().map(|&d| Dim::Fixed(d as i64)).collect(),
-            )
-        })
-        .collect();
-    let y = forward(&mut b, &names);
-    let y_shape: Vec<i64> = ortl_autodiff::rules::registry().infer(b.graph()).unwrap()[&y]
-        .shape
-        .iter()
-        .map(|d| d.unwrap())
-        .collect();
-    let n: usize = y_shape.iter().product::<i64>() as usize;
-    let r = b.constant(Tensor::f32(
-        &y_shape,
-        (0..n).map(|_| rng.random_range(-1.0..1.0)).collect(),
-    ));
-    let weighted = b.mul(&y, &r);
-    let loss = b.reduce_sum(&weighted, None, false);
-    b.output(&loss, DataType::Float, vec![]);
-    // ortl's own operators (BatchNormTraining) run lowered to standard ones.
-    let mut forward_graph = b.graph().clone();
-    batch_norm::lower(&mut forward_graph).unwrap();
-    let forward_model = Model::new(forward_graph);
-
-    let shapes = ortl_autodiff::rules::registry().infer(b.graph()).unwrap();
-    let wrt: Vec<String> = inputs
-        .iter()
-        .filter(|i| i.grad)
-        .map(|i| i.name.to_string())
-        .collect();
-    let grads = gradients(&mut b, &loss, &wrt, &shapes).unwrap_or_else(|e| panic!("{case}: {e}"));
-    // Gradients may share a value (Add passes G to both operands): name each via Identity.
-    let named: Vec<(String, String)> = grads
-        .of
-        .iter()
-        .map(|(param, grad)| (param.clone(), b.identity(grad)))
-        .collect();
-    let mut graph = b.finish();
-    for (param, value) in named {
-        let renamed = format!("grad_{param}");
-        ortl_onnx::passes::rename_value(&mut graph, &value, &renamed);
-        graph.outputs.push(ortl_onnx::ValueInfo {
-            name: renamed,
-            dtype: DataType::Float,
-            shape: None,
-        });
-    }
-    batch_norm::lower(&mut graph).unwrap();
-    let backward_model = Model::new(graph);
-
-    let values: HashMap<&str, ArrayD<f32>> = inputs
-        .iter()
-        .map(|i| {
-            let v =
-                ArrayD::from_shape_fn(IxDyn(&i.dims), |_| rng.random_range(i.range.0..i.range.1));
-            (i.name, v)
-        })
-        .collect();
-    let analytic = run(
-        &mut ortl_runtime::testing::session(&backward_model),
-        &values,
-    );
-    let mut forward_session = ortl_runtime::testing::session(&forward_model);
-    let eps = 1e-2f32;
-    for i in inputs.iter().filter(|i| i.grad) {
-        let grad = &analytic[&format!("grad_{}", i.name)];
-        assert_eq!(
-            grad.shape(),
-            i.dims.as_slice(),
-            "{case}: shape of d/d{}",
-            i.name
-        );
-        let total = grad.len();
-        for k in 0..total.min(16) {
-            let flat = if total <= 16 {
-                k
-            } else {
-                (k * 7919 + 13) % total
-            };
-            let mut at = |delta: f32| {
-                let mut moved = values.clone();
-                let v = moved.get_mut(i.name).unwrap();
-                *v.as_slice_mut().unwrap().get_mut(flat).unwrap() += delta;
-                run(&mut forward_session, &moved)[&loss]
-                    .iter()
-                    .next()
-                    .copied()
-                    .unwrap()
-            };
-            let numeric = (at(eps) - at(-eps)) / (2.0 * eps);
-            let got = grad.as_slice().unwrap()[flat];
-            assert!(
-                (numeric - got).abs() <= 3e-3 + 3e-2 * got.abs(),
-                "{case}: d/d{}[{flat}] analytic {got} vs numeric {numeric}",
-                i.name
-            );
-        }
-    }
-}
+use ortl_onnx::{Attr, DataType, Dim, GraphBuilder, Tensor, shapes};
 
 fn conv_attrs(k: i64, stride: i64, pad: i64, dilation: i64) -> Conv {
     Conv {
@@ -704,6 +535,22 @@ fn layer_normalization() {
         vec![input("x", &[2, 3, 4]), input("scale", &[3, 4])],
         |b, n| b.layer_norm(&n[0], &n[1], None, 1, 1e-3),
     );
+    // Channels-last over the last axis without bias (timm's fc_norm off), and over two axes
+    // of a rank-4 tensor with a bias.
+    check(
+        "layer_norm_no_bias",
+        vec![input("x", &[2, 3, 3, 4]), input("scale", &[4])],
+        |b, n| b.layer_norm(&n[0], &n[1], None, -1, 1e-5),
+    );
+    check(
+        "layer_norm_axis_2_bias",
+        vec![
+            input("x", &[2, 3, 3, 4]),
+            input("scale", &[3, 4]),
+            input("bias", &[3, 4]),
+        ],
+        |b, n| b.layer_norm(&n[0], &n[1], Some(&n[2]), 2, 1e-5),
+    );
 }
 
 #[test]
@@ -870,4 +717,139 @@ fn conv_grid_of_sizes_strides_pads_and_remainders() {
         }
     }
     assert!(cases > 50, "{cases} cases");
+}
+
+/// Where passes the gradient to either branch by a fixed condition; a branch may be a
+/// broadcast scalar (`masked_fill`) or a smaller tensor.
+#[test]
+fn where_both_branches() {
+    check(
+        "where",
+        vec![input("a", &[2, 3, 4]), input("b", &[3, 1])],
+        |b, n| {
+            let mask = b.constant(Tensor::f32(
+                &[3, 4],
+                (0..12).map(|i| (i % 3) as f32).collect(),
+            ));
+            let zero = b.constant(Tensor::scalar(0.0));
+            let condition = b.equal(&mask, &zero);
+            b.where_(&condition, &n[0], &n[1])
+        },
+    );
+    // Far from the fill's edge at 0, so a step never crosses it.
+    check("masked_fill", vec![spread("x", &[2, 4])], |b, n| {
+        let zero = b.constant(Tensor::scalar(0.0));
+        let positive = b.greater(&n[0], &zero);
+        let keep = b.not(&positive);
+        let fill = b.constant(Tensor::scalar(-100.0));
+        let filled = b.where_(&keep, &fill, &n[0]);
+        b.mul(&filled, &n[0])
+    });
+}
+
+/// Max and Min, the gradient to the operand that gives the output.
+#[test]
+fn max_and_min() {
+    for op in ["Max", "Min"] {
+        check(
+            op,
+            vec![
+                spread("a", &[3, 4]),
+                spread("b", &[4]),
+                spread("c", &[3, 1]),
+            ],
+            |b, n| b.op(op, &[&n[0], &n[1], &n[2]], vec![]),
+        );
+    }
+}
+
+/// Einsum's two-operand forms as exporters write attention.
+#[test]
+fn einsum_attention_forms() {
+    for (equation, a, b) in [
+        ("bhid,bhjd->bhij", &[2, 2, 3, 4][..], &[2, 2, 5, 4][..]),
+        ("bhij,bhjd->bhid", &[2, 2, 3, 5], &[2, 2, 5, 4]),
+        ("bid,bjd->bij", &[2, 3, 4], &[2, 5, 4]),
+        ("b i d, b j d -> b j i", &[2, 3, 4], &[2, 5, 4]),
+        ("ij,jk", &[3, 4], &[4, 2]),
+    ] {
+        check(equation, vec![input("a", a), input("b", b)], |g, n| {
+            g.einsum(equation, &[&n[0], &n[1]])
+        });
+    }
+}
+
+/// Forms whose gradient is not an Einsum are refused, naming the equation.
+#[test]
+fn einsum_forms_without_a_gradient_are_refused() {
+    for (equation, shapes) in [
+        ("ij->ji", vec![vec![2, 3]]),
+        ("ij,jk,kl->il", vec![vec![2, 3], vec![3, 4], vec![4, 2]]),
+        ("ii,ij->ij", vec![vec![3, 3], vec![3, 2]]),
+        ("ij,kj->k", vec![vec![2, 3], vec![4, 3]]),
+    ] {
+        let mut b = GraphBuilder::new("refused");
+        let names: Vec<String> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                b.input(
+                    &format!("x{i}"),
+                    DataType::Float,
+                    s.iter().map(|&d| Dim::Fixed(d)).collect(),
+                )
+            })
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let y = b.einsum(equation, &refs);
+        let loss = b.reduce_sum(&y, None, false);
+        let shapes = ortl_autodiff::rules::registry().infer(b.graph()).unwrap();
+        let err = gradients(&mut b, &loss, &names, &shapes)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("'{equation}'")), "{err}");
+    }
+}
+
+/// Softmax and LogSoftmax over an axis other than the last, as attention over keys or a
+/// channel softmax writes them; an opset-11 Softmax written out in its flattened form.
+#[test]
+fn softmax_over_any_axis() {
+    for axis in [0, 1, -2] {
+        check(
+            &format!("softmax axis {axis}"),
+            vec![input("x", &[2, 3, 4])],
+            |b, n| b.softmax(&n[0], axis),
+        );
+        check(
+            &format!("log_softmax axis {axis}"),
+            vec![input("x", &[2, 3, 4])],
+            |b, n| b.log_softmax(&n[0], axis),
+        );
+    }
+    check("softmax opset 11", vec![input("x", &[2, 3, 4])], |b, n| {
+        let y = b.op("Softmax", &[&n[0]], vec![("axis", int(1))]);
+        ortl_onnx::opset::convert(b.graph_mut(), 11).unwrap();
+        y
+    });
+}
+
+/// Gelu from opset 20, exact and tanh-approximated, as import writes it for opset 17.
+#[test]
+fn gelu_both_approximations() {
+    for approximate in ["none", "tanh"] {
+        check(
+            &format!("gelu {approximate}"),
+            vec![ranged("x", &[3, 5], (-3.0, 3.0))],
+            |b, n| {
+                let y = b.op(
+                    "Gelu",
+                    &[&n[0]],
+                    vec![("approximate", Attr::String(approximate.into()))],
+                );
+                ortl_onnx::opset::convert(b.graph_mut(), 20).unwrap();
+                y
+            },
+        );
+    }
 }

@@ -2,7 +2,8 @@
 //! Exp, Log, Sqrt, Abs, Clip, Softmax, LogSoftmax, HardSigmoid, HardSwish, LeakyRelu, PRelu,
 //! Elu, Selu, Erf, Softplus, Pow). Rules reuse the forward output where it is cheaper:
 //! σ' = y(1−y), tanh' = 1−y², exp' = y, √' = 1/(2y); softmax along `axis`:
-//! dx = y·(g − Σ g·y); log-softmax: dx = g − softmax(x)·Σ g. The exporters' activations:
+//! dx = y·(g − Σ g·y); log-softmax: dx = g − softmax(x)·Σ g (along one axis, opset 13's
+//! semantics: import writes older opsets' flattened form out). The exporters' activations:
 //! hard-sigmoid' = α inside 0 < αx+β < 1; hard-swish' = 0 below −3, 1 above 3, (2x+3)/6
 //! between; leaky/parametric ReLU' = 1 or the slope (dslope = Σ g·x where x < 0);
 //! elu' = 1 or y+α; selu' = γ or y+γα; erf' = 2/√π·e^(−x²); softplus' = σ(x);
@@ -288,6 +289,8 @@ pub(super) const GRADIENTS: &[(&str, Gradient)] = &[
     ("Softmax", Rule(softmax)),
     ("LogSoftmax", Rule(log_softmax)),
     ("Celu", Missing),
+    // Gelu and Mish are newer than ortl's opset 17: import writes them as the operators
+    // they are made of (Mul, Erf or Tanh, Add; Softplus, Tanh, Mul), differentiated above.
     ("Gelu", Missing),
     ("Softsign", Missing),
     ("Mish", Missing),

@@ -1,11 +1,15 @@
 //! Broadcasting arithmetic. https://onnx.ai/onnx/operators/onnx__Add.html (Sub, Mul, Div, Neg,
 //! Sum alike). Each operand's gradient is summed back to its own shape (un-broadcast).
 //! d(a+b) = (g, g); d(a−b) = (g, −g); d(a·b) = (g·b, g·a); d(a/b) = (g/b, −g·y/b).
+//! https://onnx.ai/onnx/operators/onnx__Where.html: Where(c, a, b) passes g to `a` where c
+//! holds and to `b` elsewhere (the boolean condition takes none).
+//! https://onnx.ai/onnx/operators/onnx__Max.html (Min alike): g goes to the operand equal to
+//! the output, the first one where several tie.
 
 use ortl_onnx::GraphBuilder;
 
 use crate::AutodiffError;
-use crate::emit::unbroadcast;
+use crate::emit::{scalar, unbroadcast};
 use crate::grad::{Ctx, Grads};
 
 /// The gradient of operand `i`, if it needs one: `local` emits it at the output's shape,
@@ -68,6 +72,46 @@ pub fn div(ctx: &mut Ctx) -> Grads {
     Ok(vec![da, db])
 }
 
+pub fn where_(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
+    let condition = ctx.input(0).to_string();
+    let zero = scalar(ctx.b, 0.0);
+    Ok(vec![
+        None,
+        back(ctx, 1, |b| b.where_(&condition, &g, &zero))?,
+        back(ctx, 2, |b| b.where_(&condition, &zero, &g))?,
+    ])
+}
+
+/// Max and Min.
+pub fn extremum(ctx: &mut Ctx) -> Grads {
+    let g = ctx.output_grad(0)?;
+    let y = ctx.output(0).to_string();
+    let zero = scalar(ctx.b, 0.0);
+    let operands = ctx.node.inputs.clone();
+    // Which output elements an earlier operand already gave.
+    let mut given: Option<String> = None;
+    let mut grads = Vec::with_capacity(operands.len());
+    for (i, x) in operands.iter().enumerate() {
+        let equal = ctx.b.equal(x, &y);
+        let first = match &given {
+            Some(given) => {
+                let fresh = ctx.b.not(given);
+                ctx.b.and(&equal, &fresh)
+            }
+            None => equal.clone(),
+        };
+        grads.push(back(ctx, i, |b| b.where_(&first, &g, &zero))?);
+        if i + 1 < operands.len() {
+            given = Some(match given {
+                Some(given) => ctx.b.or(&given, &equal),
+                None => equal,
+            });
+        }
+    }
+    Ok(grads)
+}
+
 use super::Gradient::{self, Missing, Rule};
 
 /// Every operator of the family (`ortl_onnx::ops::elementwise` lists them too) and its gradient.
@@ -78,12 +122,14 @@ pub(super) const GRADIENTS: &[(&str, Gradient)] = &[
     ("Div", Rule(div)),
     ("Neg", Rule(neg)),
     ("Sum", Rule(sum)),
+    // Exports compute integer shape arithmetic with Mod (Swin's window padding), never a
+    // value on the way to the loss.
     ("Mod", Missing),
     ("Mean", Missing),
-    ("Max", Missing),
-    ("Min", Missing),
+    ("Max", Rule(extremum)),
+    ("Min", Rule(extremum)),
     ("Reciprocal", Missing),
-    ("Where", Missing),
+    ("Where", Rule(where_)),
     // Rounding: steps, flat almost everywhere.
     ("Floor", Gradient::None),
     ("Ceil", Gradient::None),

@@ -4,7 +4,14 @@
 //! https://onnx.ai/onnx/operators/onnx__MatMul.html: for rank-2 B and A of any rank,
 //! dA = G·Bᵀ and dB = Σ over leading axes of Aᵀ·G; with a batched B the same products
 //! over the last two axes, summed over broadcast axes.
+//! https://onnx.ai/onnx/operators/onnx__Einsum.html with two operands, as exporters write
+//! attention ("bhid,bhjd->bhij", "bhij,bhjd->bhid"): each operand's gradient is the Einsum
+//! of G with the other operand back to its own letters ("bhij,bhjd->bhid" gives dQ of the
+//! first). That holds when each term names an axis once and every axis of an operand is in
+//! the other operand or the output (an axis summed within one operand would have to be
+//! broadcast back); other forms are refused, naming the equation.
 
+use ortl_onnx::Attr;
 use ortl_onnx::builder::Gemm;
 
 use crate::emit::{reshape, scalar, unbroadcast};
@@ -112,11 +119,75 @@ fn batched_matmul(ctx: &mut Ctx, g: &str, a: &str, b: &str) -> Grads {
     Ok(vec![da, db])
 }
 
-use super::Gradient::{self, Missing, Rule};
+pub fn einsum(ctx: &mut Ctx) -> Grads {
+    let equation: String = match ctx.node.attr("equation") {
+        Some(Attr::String(s)) => s.chars().filter(|c| !c.is_whitespace()).collect(),
+        _ => return Err(ctx.error("Einsum without an equation")),
+    };
+    let (terms, output) = contraction(&equation).map_err(|why| {
+        ctx.error(format!(
+            "equation '{equation}': {why}; ortl differentiates two-operand contractions such as 'bhid,bhjd->bhij'"
+        ))
+    })?;
+    let g = ctx.output_grad(0)?;
+    let operands = [ctx.input(0).to_string(), ctx.input(1).to_string()];
+    (0..2)
+        .map(|i| {
+            ctx.if_needed(i, |ctx| {
+                let back = format!("{output},{}->{}", terms[1 - i], terms[i]);
+                Ok(ctx.b.einsum(&back, &[&g, &operands[1 - i]]))
+            })
+        })
+        .collect()
+}
+
+/// The two operands' terms and the output's of a two-operand `equation` (whitespace
+/// removed) whose gradients are Einsums, or why not.
+fn contraction(equation: &str) -> Result<([&str; 2], String), String> {
+    if equation.contains('.') {
+        return Err("'...' broadcasting".into());
+    }
+    let (lhs, rhs) = match equation.split_once("->") {
+        Some((lhs, rhs)) => (lhs, Some(rhs)),
+        None => (equation, None),
+    };
+    let terms: Vec<&str> = lhs.split(',').collect();
+    let &[a, b] = terms.as_slice() else {
+        return Err(format!("{} operands", terms.len()));
+    };
+    let output = match rhs {
+        Some(rhs) => rhs.to_string(),
+        // Implicit: the letters that appear once, in alphabetical order.
+        None => {
+            let mut once: Vec<char> = lhs
+                .chars()
+                .filter(|&c| c != ',' && lhs.matches(c).count() == 1)
+                .collect();
+            once.sort_unstable();
+            once.into_iter().collect()
+        }
+    };
+    for term in [a, b, &output] {
+        if let Some(c) = term.chars().find(|&c| term.matches(c).count() > 1) {
+            return Err(format!("'{term}' names axis '{c}' twice"));
+        }
+    }
+    for (term, other) in [(a, b), (b, a)] {
+        if let Some(c) = term
+            .chars()
+            .find(|&c| !other.contains(c) && !output.contains(c))
+        {
+            return Err(format!("axis '{c}' is summed within one operand"));
+        }
+    }
+    Ok(([a, b], output))
+}
+
+use super::Gradient::{self, Rule};
 
 /// Every operator of the family (`ortl_onnx::ops::matmul` lists them too) and its gradient.
 pub(super) const GRADIENTS: &[(&str, Gradient)] = &[
     ("Gemm", Rule(gemm)),
     ("MatMul", Rule(matmul)),
-    ("Einsum", Missing),
+    ("Einsum", Rule(einsum)),
 ];

@@ -182,6 +182,8 @@ no_attributes! {
     greater_or_equal(a, b) => "GreaterOrEqual";
     less_or_equal(a, b) => "LessOrEqual";
     and(a, b) => "And";
+    or(a, b) => "Or";
+    not(x) => "Not";
     neg(x) => "Neg";
     abs(x) => "Abs";
     sign(x) => "Sign";
@@ -229,6 +231,20 @@ impl GraphBuilder {
     /// The element-wise minimum of `parts`.
     pub fn min(&mut self, parts: &[&str]) -> String {
         self.op("Min", parts, vec![])
+    }
+
+    /// The element-wise maximum of `parts`.
+    pub fn max(&mut self, parts: &[&str]) -> String {
+        self.op("Max", parts, vec![])
+    }
+
+    /// The Einstein summation `equation` (e.g. `"bhid,bhjd->bhij"`) over `operands`.
+    pub fn einsum(&mut self, equation: &str, operands: &[&str]) -> String {
+        self.op(
+            "Einsum",
+            operands,
+            vec![("equation", Attr::String(equation.into()))],
+        )
     }
 
     pub fn concat(&mut self, parts: &[&str], axis: i64) -> String {

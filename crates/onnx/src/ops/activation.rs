@@ -1,7 +1,8 @@
 //! Element-wise activations. Specs: https://onnx.ai/onnx/operators/ (Relu, Sigmoid, Tanh,
 //! Exp, Log, Sqrt, Abs, Clip, HardSigmoid, HardSwish, LeakyRelu, PRelu, Elu, Selu, Erf,
 //! Softplus, Pow, Softmax, LogSoftmax, Celu, Gelu, Softsign, Mish, ThresholdedRelu). Each
-//! keeps its input's shape (Pow broadcasts); Clip's bounds became inputs in opset 11, and
+//! keeps its input's shape (Pow broadcasts); Clip's bounds became inputs in opset 11,
+//! Softmax and LogSoftmax normalise one axis from opset 13 (the input flattened before), and
 //! the activations newer than opset 17 (Mish in 18, Gelu in 20) are written as the
 //! operators they are made of.
 
@@ -29,8 +30,14 @@ pub(super) const OPS: &[OpDef] = &[
     OpDef::new("Erf").since(9).shape(same_shape),
     OpDef::new("Softplus").shape(same_shape),
     OpDef::new("Pow").shape(broadcasting).fold(fold_arithmetic),
-    OpDef::new("Softmax").check(check_axis).shape(same_shape),
-    OpDef::new("LogSoftmax").check(check_axis).shape(same_shape),
+    OpDef::new("Softmax")
+        .check(check_axis)
+        .shape(same_shape)
+        .convert(flattened_before_13),
+    OpDef::new("LogSoftmax")
+        .check(check_axis)
+        .shape(same_shape)
+        .convert(flattened_before_13),
     OpDef::new("Celu").since(12).shape(same_shape),
     OpDef::new("Gelu").since(20).shape(same_shape).convert(gelu),
     OpDef::new("Softsign").shape(same_shape),
@@ -63,6 +70,32 @@ fn part(node: &Node, i: usize, op: &str, inputs: &[&str], output: &str) -> Node 
         outputs: vec![output.into()],
         attrs: Default::default(),
     }
+}
+
+/// Softmax and LogSoftmax before opset 13 normalise the input flattened to 2-D at `axis`
+/// (default 1): all the axes from `axis` on together; from 13 `axis` alone (default -1).
+/// The two agree when `axis` is the last axis: -1, and axis 1 of a graph's output (a
+/// classifier's `[N, classes]` probabilities, which `wrap_foreign` recognises by their
+/// Softmax), are kept; any other axis is written out as the old form: Flatten(axis) → the
+/// operator over axis 1 → Reshape to the input's shape.
+fn flattened_before_13(graph: &mut Graph, node: Node, from: i64) -> Result<Vec<Node>, OnnxError> {
+    let axis = node.int("axis").unwrap_or(1);
+    let probabilities = axis == 1 && graph.outputs.iter().any(|o| o.name == node.outputs[0]);
+    if from >= 13 || axis == -1 || probabilities {
+        return Ok(vec![node]);
+    }
+    let x = node.inputs[0].clone();
+    let tmp = |i: usize| format!("{}/t{i}", node.name);
+    let mut flatten = part(&node, 0, "Flatten", &[&x], &tmp(0));
+    flatten.attrs.insert("axis".into(), Attr::Int(axis));
+    let mut normalise = part(&node, 1, &node.op, &[&tmp(0)], &tmp(1));
+    normalise.attrs.insert("axis".into(), Attr::Int(1));
+    Ok(vec![
+        flatten,
+        normalise,
+        part(&node, 2, "Shape", &[&x], &tmp(2)),
+        part(&node, 3, "Reshape", &[&tmp(1), &tmp(2)], &node.outputs[0]),
+    ])
 }
 
 /// Gelu (opset 20): ½x(1 + erf(x/√2)), or with `approximate="tanh"`
@@ -107,4 +140,59 @@ fn mish(_: &mut Graph, node: Node, _: i64) -> Result<Vec<Node>, OnnxError> {
         part(&node, 1, "Tanh", &[&t(0)], &t(1)),
         part(&node, 2, "Mul", &[&x, &t(1)], &node.outputs[0]),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::builder::int;
+    use crate::ir::{DataType, Dim};
+    use crate::{GraphBuilder, opset, shapes};
+
+    /// An opset-11 Softmax over axis 1 of a rank-3 tensor normalises axes 1 and 2 together:
+    /// written out as Flatten → Softmax over axis 1 → Reshape, with the same shape; one over
+    /// the last axis (-1) is kept.
+    #[test]
+    fn softmax_before_opset_13_normalises_the_flattened_axes() {
+        for (op, axis, kept) in [
+            ("Softmax", Some(1), false),
+            ("LogSoftmax", None, false),
+            ("Softmax", Some(-1), true),
+        ] {
+            let mut b = GraphBuilder::new("g");
+            let x = b.input(
+                "x",
+                DataType::Float,
+                vec![Dim::Symbolic("N".into()), Dim::Fixed(3), Dim::Fixed(4)],
+            );
+            let attrs = axis.map(|a| ("axis", int(a))).into_iter().collect();
+            let y = b.op(op, &[&x], attrs);
+            let y = b.identity(&y);
+            b.output(&y, DataType::Float, vec![]);
+            let mut graph = b.finish();
+            opset::convert(&mut graph, 11).unwrap();
+            let ops: Vec<&str> = graph.nodes.iter().map(|n| n.op.as_str()).collect();
+            if kept {
+                assert_eq!(ops, [op, "Identity"]);
+            } else {
+                assert_eq!(ops, ["Flatten", op, "Shape", "Reshape", "Identity"]);
+                assert_eq!(graph.nodes[0].int("axis"), Some(axis.unwrap_or(1)));
+                assert_eq!(graph.nodes[1].int("axis"), Some(1));
+            }
+            let shapes = shapes::infer(&graph).unwrap();
+            assert_eq!(shapes[&y].shape, [None, Some(3), Some(4)]);
+            let mut same = graph.clone();
+            assert_eq!(opset::convert(&mut same, 13).unwrap(), 0);
+        }
+        // A classifier's probabilities: rank 2, where both semantics agree.
+        let mut b = GraphBuilder::new("classifier");
+        let logits = b.input(
+            "logits",
+            DataType::Float,
+            vec![Dim::Symbolic("N".into()), Dim::Fixed(5)],
+        );
+        let p = b.op("Softmax", &[&logits], vec![]);
+        b.output(&p, DataType::Float, vec![]);
+        let mut graph = b.finish();
+        assert_eq!(opset::convert(&mut graph, 9).unwrap(), 0);
+    }
 }

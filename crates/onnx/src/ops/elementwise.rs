@@ -31,15 +31,19 @@ pub(super) const OPS: &[OpDef] = &[
     OpDef::new("Ceil").shape(same_shape).fold(fold_unary),
     OpDef::new("Round").since(11).shape(same_shape),
     OpDef::new("Sign").since(9).shape(same_shape),
-    OpDef::new("Equal").shape(broadcasting),
+    OpDef::new("Equal").shape(broadcasting).fold(fold_logic),
     OpDef::new("Less").shape(broadcasting),
     OpDef::new("Greater").shape(broadcasting),
     OpDef::new("LessOrEqual").since(12).shape(broadcasting),
     OpDef::new("GreaterOrEqual").since(12).shape(broadcasting),
-    OpDef::new("And").shape(broadcasting),
+    OpDef::new("And").shape(broadcasting).fold(fold_logic),
     OpDef::new("Or").shape(broadcasting),
-    OpDef::new("Not").shape(same_shape),
-    OpDef::new("Where").since(9).inputs(3).shape(broadcasting),
+    OpDef::new("Not").shape(same_shape).fold(fold_logic),
+    OpDef::new("Where")
+        .since(9)
+        .inputs(3)
+        .shape(broadcasting)
+        .fold(fold_logic),
 ];
 
 /// Floats need fmod=1: ONNX defines fmod=0 (Python's modulo) for integers only.
@@ -157,6 +161,65 @@ fn arithmetic(op: &str, a: Element, b: Element, integer: bool) -> Element {
     }
 }
 
+/// Equal, Not, And and Where over shape values, broadcasting any operand. The batch is at
+/// least 1, so it equals no value below 1: exporters test a shape for -1 or 0 and pick with
+/// Where (`expand(n, -1, -1)` becomes Equal(shape, -1) → Where(…, 1, shape) → Expand).
+fn fold_logic(f: &Folding) -> Option<Vec<Value>> {
+    let op = f.node.op.as_str();
+    let dims = f.out_dims(0)?;
+    let operands = (0..f.node.inputs.len())
+        .map(|i| f.input(i))
+        .collect::<Option<Vec<_>>>()?;
+    let n = dims.iter().product::<i64>() as usize;
+    let truth = |b: bool| Known(f64::from(u8::from(b)));
+    let data = (0..n)
+        .map(|k| {
+            let e = operands
+                .iter()
+                .map(|v| broadcast_element(v, &dims, k))
+                .collect::<Option<Vec<_>>>()?;
+            Some(match (op, e.as_slice()) {
+                ("Equal", [Known(a), Known(b)]) => truth(a == b),
+                ("Equal", [Batch, Known(v)] | [Known(v), Batch]) if *v < 1.0 => truth(false),
+                ("Not", [Known(a)]) => truth(*a == 0.0),
+                ("And", [Known(a), Known(b)]) => truth(*a != 0.0 && *b != 0.0),
+                ("And", [Known(z), _] | [_, Known(z)]) if *z == 0.0 => truth(false),
+                ("Where", [Known(c), a, b]) => {
+                    if *c != 0.0 {
+                        *a
+                    } else {
+                        *b
+                    }
+                }
+                _ => Unknown,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let dtype = match op {
+        "Where" => operands[1].dtype,
+        _ => DataType::Bool,
+    };
+    Some(vec![Value { dtype, dims, data }])
+}
+
+/// Element `k` (row-major) of an output of `dims` that `v` broadcasts to, numpy's way.
+fn broadcast_element(v: &Value, dims: &[i64], k: usize) -> Option<Element> {
+    let lead = dims.len().checked_sub(v.dims.len())?;
+    let (mut rest, mut index, mut stride) = (k as i64, 0i64, 1i64);
+    for axis in (0..dims.len()).rev() {
+        let at = rest % dims[axis];
+        rest /= dims[axis];
+        if axis >= lead {
+            let size = v.dims[axis - lead];
+            if size != 1 {
+                index += at * stride;
+            }
+            stride *= size;
+        }
+    }
+    v.data.get(index as usize).copied()
+}
+
 /// One function of each element (Floor, Ceil, Neg, Sqrt).
 pub(super) fn fold_unary(f: &Folding) -> Option<Vec<Value>> {
     let x = f.input(0)?;
@@ -222,6 +285,69 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    /// `x.expand(n, -1, -1)` as torch.onnx.export writes it: Equal(target, -1) picks where
+    /// Where keeps the input's size. The batch is never -1, so the Equal folds away; the
+    /// Where, whose value holds the batch, stays.
+    #[test]
+    fn equal_and_where_fold_over_the_batch() {
+        use crate::GraphBuilder;
+        use crate::ir::Dim;
+        let mut b = GraphBuilder::new("expand");
+        let x = b.input(
+            "x",
+            DataType::Float,
+            vec![Dim::Symbolic("N".into()), Dim::Fixed(4)],
+        );
+        let shape = b.shape(&x);
+        let zero = b.constant(Tensor::i64s(&[0]));
+        let n = b.gather(&shape, &zero, 0);
+        let rest = b.constant(Tensor::i64s(&[-1, -1]));
+        let target = b.concat(&[&n, &rest], 0);
+        let minus_one = b.constant(Tensor::i64(&[], vec![-1]));
+        let keep = b.equal(&target, &minus_one);
+        let ones = b.constant(Tensor::i64s(&[1, 1, 1]));
+        let target = b.where_(&keep, &ones, &target);
+        let token = b.constant(Tensor::f32(&[1, 1, 4], vec![0.0; 4]));
+        let y = b.expand(&token, &target);
+        b.output(&y, DataType::Float, vec![]);
+        let mut graph = b.finish();
+        crate::fold::fold(&mut graph);
+        let ops: Vec<&str> = graph.nodes.iter().map(|n| n.op.as_str()).collect();
+        assert_eq!(ops, ["Shape", "Gather", "Concat", "Where", "Expand"]);
+    }
+
+    #[test]
+    fn logic_folds_with_broadcasting() {
+        use crate::ir::TensorData;
+        let bools = |v: Vec<bool>| Tensor {
+            dtype: DataType::Bool,
+            dims: vec![v.len() as i64],
+            data: TensorData::Bool(v),
+        };
+        let eq = folded(
+            "Equal",
+            &[
+                Tensor::i64(&[2, 2], vec![1, 2, 3, 2]),
+                Tensor::i64s(&[1, 2]),
+            ],
+            vec![],
+        );
+        assert_eq!(eq.dims, [2, 2]);
+        assert_eq!(eq.data, TensorData::Bool(vec![true, true, false, true]));
+        let picked = folded(
+            "Where",
+            &[
+                bools(vec![true, false]),
+                Tensor::i64(&[2, 1], vec![7, 8]),
+                Tensor::i64s(&[0, 0]),
+            ],
+            vec![],
+        );
+        assert_eq!(picked.as_i64(), Some(&[7, 0, 8, 0][..]));
+        let not = folded("Not", &[bools(vec![true, false])], vec![]);
+        assert_eq!(not.data, TensorData::Bool(vec![false, true]));
     }
 
     /// Python's modulo (the sign of the divisor) for fmod=0, C's fmod (the sign of the
