@@ -151,9 +151,10 @@ impl Backbone {
 }
 
 /// Float initializers in parameter positions: weights and biases of Conv, ConvTranspose,
-/// Gemm, MatMul and PRelu, BatchNorm scale and shift, and rank-≤1 operands of Add (the bias
-/// of a Keras-style MatMul + Add). Constants elsewhere (preprocessing, shapes) are not
-/// parameters.
+/// Gemm, MatMul and PRelu, BatchNorm and LayerNorm scale and shift, and operands of Add and
+/// Mul with more than one element (the bias of a Keras-style MatMul + Add, a transformer's
+/// class token and position embedding, ConvNeXt's layer scale). Constants elsewhere
+/// (preprocessing, shapes, scalars) are not parameters.
 pub fn parameters(graph: &Graph) -> Vec<String> {
     let is_float = |name: &str| {
         graph
@@ -166,9 +167,11 @@ pub fn parameters(graph: &Graph) -> Vec<String> {
         .iter()
         .flat_map(|n| {
             let slots: &[usize] = match n.op.as_str() {
-                "Conv" | "ConvTranspose" | "Gemm" | "BatchNormalization" => &[1, 2],
+                "Conv" | "ConvTranspose" | "Gemm" | "BatchNormalization" | "LayerNormalization" => {
+                    &[1, 2]
+                }
                 "MatMul" | "PRelu" => &[1],
-                "Add" => &[0, 1],
+                "Add" | "Mul" => &[0, 1],
                 _ => &[],
             };
             slots
@@ -178,11 +181,8 @@ pub fn parameters(graph: &Graph) -> Vec<String> {
                 .collect::<Vec<_>>()
                 .into_iter()
                 .filter(|name| {
-                    n.op != "Add"
-                        || graph
-                            .initializers
-                            .get(name)
-                            .is_some_and(|t| t.dims.len() <= 1 && t.numel() > 1)
+                    !matches!(n.op.as_str(), "Add" | "Mul")
+                        || graph.initializers.get(name).is_some_and(|t| t.numel() > 1)
                 })
         })
         .filter(|name| is_float(name))

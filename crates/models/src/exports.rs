@@ -369,3 +369,319 @@ fn shape_flatten(b: &mut GraphBuilder, x: &str, opset: i64) -> String {
     let target = b.concat(&[&n, &minus_one], 0);
     b.reshape(x, &target)
 }
+
+/// Parameters drawn from a seed, uniform in `±scale`.
+struct Draw(ChaCha8Rng);
+
+impl Draw {
+    fn param(&mut self, b: &mut GraphBuilder, name: &str, dims: &[i64], scale: f32) -> String {
+        let n = dims.iter().product::<i64>() as usize;
+        let values = (0..n).map(|_| self.0.random_range(-scale..scale)).collect();
+        b.param(name, Tensor::f32(dims, values))
+    }
+
+    /// `nn.Linear` on the last axis: MatMul with the transposed weight and Add, as both
+    /// exporters write it for a rank-3 input and torch.export for every input.
+    fn linear(&mut self, b: &mut GraphBuilder, x: &str, name: &str, from: i64, to: i64) -> String {
+        let w = self.param(b, &format!("{name}.weight"), &[from, to], 0.3);
+        let bias = self.param(b, &format!("{name}.bias"), &[to], 0.1);
+        let product = b.matmul(x, &w);
+        b.add(&product, &bias)
+    }
+
+    /// `nn.LayerNorm` over the last axis.
+    fn layer_norm(&mut self, b: &mut GraphBuilder, x: &str, name: &str, width: i64) -> String {
+        let values = (0..width)
+            .map(|_| 1.0 + self.0.random_range(-0.2..0.2))
+            .collect();
+        let scale = b.param(&format!("{name}.weight"), Tensor::f32(&[width], values));
+        let shift = self.param(b, &format!("{name}.bias"), &[width], 0.1);
+        b.layer_norm(x, &scale, Some(&shift), -1, 1e-6)
+    }
+
+    /// The classifier on an embedding `[N, C]`: Gemm (`torch.onnx.export`) or MatMul + Add
+    /// (torch.export).
+    fn classifier(&mut self, b: &mut GraphBuilder, x: &str, from: i64, to: i64, gemm: bool) {
+        let logits = if gemm {
+            let w = self.param(b, "head.weight", &[to, from], 0.3);
+            let bias = self.param(b, "head.bias", &[to], 0.1);
+            b.gemm(x, &w, Some(&bias), &Gemm::B_TRANSPOSED)
+        } else {
+            self.linear(b, x, "head", from, to)
+        };
+        b.output(
+            &logits,
+            DataType::Float,
+            vec![Dim::Symbolic("batch".into()), Dim::Fixed(to)],
+        );
+    }
+}
+
+/// How a vision transformer's embedding reaches the logits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenHead {
+    /// torchvision's ViT through `torch.onnx.export` (opset 17): the final LayerNorm, the
+    /// class token as Gather of index 0 on axis 1, Gemm.
+    ClassToken,
+    /// timm's `global_pool='avg'` with `fc_norm`: the final norm an Identity, the patch tokens
+    /// (Slice from 1 on axis 1) averaged by ReduceMean over axis 1, LayerNorm, Gemm.
+    MeanFcNorm,
+    /// torch.export (`dynamo=True`, opset 18): the class token as Slice `[0:1]` on axis 1
+    /// and Squeeze, every Linear as MatMul + Add, the exporter's value names.
+    DynamoClassToken,
+}
+
+impl TokenHead {
+    /// The encoder's output tokens `[N, T, C]`.
+    pub fn tokens(self) -> &'static str {
+        match self {
+            TokenHead::ClassToken => "/encoder/ln/LayerNormalization_output_0",
+            TokenHead::MeanFcNorm => "/blocks/blocks.0/Add_1_output_0",
+            TokenHead::DynamoClassToken => "layer_norm_2",
+        }
+    }
+
+    /// The embedding `[N, C]` the classifier reads.
+    pub fn embedding(self) -> &'static str {
+        match self {
+            TokenHead::ClassToken => "/Gather_output_0",
+            TokenHead::MeanFcNorm => "/fc_norm/LayerNormalization_output_0",
+            TokenHead::DynamoClassToken => "select",
+        }
+    }
+}
+
+/// The side of the images a generated ViT takes (fixed, as its position embedding).
+pub const VIT_SIZE: i64 = 32;
+/// The side of a ViT's patches.
+pub const PATCH: i64 = 8;
+/// The embedding width of the generated ViT and ConvNeXt.
+pub const WIDTH: i64 = 16;
+/// Tokens of the generated ViT: the class token and the 4×4 patches.
+pub const TOKENS: i64 = 1 + (VIT_SIZE / PATCH) * (VIT_SIZE / PATCH);
+
+/// A one-block vision transformer in the node forms its exporter writes: a Conv patch
+/// embedding reshaped and transposed to tokens, a class token expanded to the batch and
+/// concatenated, a position embedding added, one pre-norm block (two-head attention as
+/// MatMul, Softmax and MatMul; an MLP with erf-GELU), and the head `head` names.
+pub fn vit(head: TokenHead, classes: i64, seed: u64) -> Model {
+    let opset = if head == TokenHead::DynamoClassToken {
+        18
+    } else {
+        17
+    };
+    let mut draw = Draw(ChaCha8Rng::seed_from_u64(seed));
+    let mut b = GraphBuilder::new("vit_export");
+    let batch = Dim::Symbolic("batch".into());
+    let side = Dim::Fixed(VIT_SIZE);
+    let x = b.input(
+        "input",
+        DataType::Float,
+        vec![batch, Dim::Fixed(3), side.clone(), side],
+    );
+
+    // Patches: Conv with stride = kernel, [N, C, h, w] → [N, C, h·w] → [N, h·w, C].
+    let w = draw.param(&mut b, "conv_proj.weight", &[WIDTH, 3, PATCH, PATCH], 0.1);
+    let bias = draw.param(&mut b, "conv_proj.bias", &[WIDTH], 0.1);
+    let patches = b.conv(&x, &w, Some(&bias), &Conv::square(PATCH, PATCH, 0));
+    let flat_shape = b.constant(Tensor::i64s(&[0, WIDTH, -1]));
+    let patches = b.reshape(&patches, &flat_shape);
+    let patches = b.transpose(&patches, &[0, 2, 1]);
+
+    // The class token broadcast to the batch, as `cls_token + zeros_like(x[:, :1])` writes
+    // it (ConstantOfShape of a Shape): ortl's shape inference does not follow an Expand to
+    // a target computed at run time, as `cls_token.expand(n, -1, -1)` is written.
+    let cls = draw.param(&mut b, "class_token", &[1, 1, WIDTH], 0.1);
+    let (start, end, axis) = (
+        b.constant(Tensor::i64s(&[0])),
+        b.constant(Tensor::i64s(&[1])),
+        b.constant(Tensor::i64s(&[1])),
+    );
+    let first = b.slice(&patches, &start, &end, Some(&axis), None);
+    let shape = b.shape(&first);
+    let zeros = b.op(
+        "ConstantOfShape",
+        &[&shape],
+        vec![("value", Attr::Tensor(Tensor::f32(&[1], vec![0.0])))],
+    );
+    let cls = b.add(&zeros, &cls);
+    let tokens = b.concat(&[&cls, &patches], 1);
+    let position = draw.param(&mut b, "pos_embedding", &[1, TOKENS, WIDTH], 0.1);
+    let x = b.add(&tokens, &position);
+
+    // One pre-norm block: two-head attention, then the MLP, each added back.
+    let (heads, head_width) = (2, WIDTH / 2);
+    let h = draw.layer_norm(&mut b, &x, "ln_1", WIDTH);
+    let split_heads = b.constant(Tensor::i64s(&[0, -1, heads, head_width]));
+    let mut project = |b: &mut GraphBuilder, name: &str, perm: &[i64]| {
+        let p = draw.linear(b, &h, name, WIDTH, WIDTH);
+        let p = b.reshape(&p, &split_heads);
+        b.transpose(&p, perm)
+    };
+    let q = project(&mut b, "attn.q", &[0, 2, 1, 3]);
+    let k = project(&mut b, "attn.k", &[0, 2, 3, 1]);
+    let v = project(&mut b, "attn.v", &[0, 2, 1, 3]);
+    let scores = b.matmul(&q, &k);
+    let scale = b.constant(Tensor::scalar(1.0 / (head_width as f32).sqrt()));
+    let scores = b.mul(&scores, &scale);
+    let weights = b.softmax(&scores, -1);
+    let attended = b.matmul(&weights, &v);
+    let attended = b.transpose(&attended, &[0, 2, 1, 3]);
+    let merge_heads = b.constant(Tensor::i64s(&[0, -1, WIDTH]));
+    let attended = b.reshape(&attended, &merge_heads);
+    let attended = draw.linear(&mut b, &attended, "attn.out_proj", WIDTH, WIDTH);
+    let x = b.add(&x, &attended);
+    let h = draw.layer_norm(&mut b, &x, "ln_2", WIDTH);
+    let h = draw.linear(&mut b, &h, "mlp.0", WIDTH, 2 * WIDTH);
+    let h = gelu(&mut b, &h, opset);
+    let h = draw.linear(&mut b, &h, "mlp.3", 2 * WIDTH, WIDTH);
+
+    match head {
+        TokenHead::ClassToken => {
+            let x = b.add(&x, &h);
+            let tokens = b.named(head.tokens(), |b| {
+                draw.layer_norm(b, &x, "encoder.ln", WIDTH)
+            });
+            let zero = b.op(
+                "Constant",
+                &[],
+                vec![("value", Attr::Tensor(Tensor::i64(&[], vec![0])))],
+            );
+            let class_token = b.named(head.embedding(), |b| b.gather(&tokens, &zero, 1));
+            draw.classifier(&mut b, &class_token, WIDTH, classes, true);
+        }
+        TokenHead::MeanFcNorm => {
+            let tokens = b.named(head.tokens(), |b| b.add(&x, &h));
+            let starts = b.constant(Tensor::i64s(&[1]));
+            let ends = b.constant(Tensor::i64s(&[i64::MAX]));
+            let axes = b.constant(Tensor::i64s(&[1]));
+            let patches = b.slice(&tokens, &starts, &ends, Some(&axes), None);
+            let mean = b.reduce_mean(&patches, &[1], false);
+            let pooled = b.named(head.embedding(), |b| {
+                draw.layer_norm(b, &mean, "fc_norm", WIDTH)
+            });
+            draw.classifier(&mut b, &pooled, WIDTH, classes, true);
+        }
+        TokenHead::DynamoClassToken => {
+            let x = b.add(&x, &h);
+            let tokens = b.named(head.tokens(), |b| {
+                draw.layer_norm(b, &x, "encoder.ln", WIDTH)
+            });
+            let starts = b.constant(Tensor::i64s(&[0]));
+            let ends = b.constant(Tensor::i64s(&[1]));
+            let axes = b.constant(Tensor::i64s(&[1]));
+            let steps = b.constant(Tensor::i64s(&[1]));
+            let first = b.slice(&tokens, &starts, &ends, Some(&axes), Some(&steps));
+            let squeeze_axes = b.constant(Tensor::i64s(&[1]));
+            let class_token = b.named(head.embedding(), |b| b.squeeze(&first, &squeeze_axes));
+            draw.classifier(&mut b, &class_token, WIDTH, classes, false);
+        }
+    }
+    exported(b, opset)
+}
+
+/// How a ConvNeXt's pooled features reach the logits: pooled, LayerNorm2d (Transpose →
+/// LayerNormalization → Transpose), flattened, classifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvNextHead {
+    /// `torch.onnx.export`: GlobalAveragePool, Flatten, Gemm.
+    GlobalAveragePool,
+    /// torch.export (opset 18): ReduceMean over axes `[-1, -2]` from a Constant node,
+    /// Reshape, MatMul + Add.
+    ReduceMean,
+}
+
+impl ConvNextHead {
+    /// The normalised embedding `[N, C]` the classifier reads.
+    pub fn embedding(self) -> &'static str {
+        match self {
+            ConvNextHead::GlobalAveragePool => "/head/flatten/Flatten_output_0",
+            ConvNextHead::ReduceMean => "view",
+        }
+    }
+}
+
+/// The generated ConvNeXt's last feature map.
+pub const CONVNEXT_FEATURES: &str = "stages_output";
+
+/// A one-block ConvNeXt: a 4×4 stride-4 stem, LayerNorm2d, a 7×7 depthwise convolution,
+/// the channels-last MLP (MatMul, erf-GELU, MatMul, layer scale) added back, and the head
+/// `head` names, at any image size.
+pub fn convnext(head: ConvNextHead, classes: i64, seed: u64) -> Model {
+    let opset = if head == ConvNextHead::ReduceMean {
+        18
+    } else {
+        17
+    };
+    let mut draw = Draw(ChaCha8Rng::seed_from_u64(seed));
+    let mut b = GraphBuilder::new("convnext_export");
+    let dim = |name: &str| Dim::Symbolic(name.into());
+    let x = b.input(
+        "input",
+        DataType::Float,
+        vec![dim("batch"), Dim::Fixed(3), dim("height"), dim("width")],
+    );
+    let layer_norm_2d = |b: &mut GraphBuilder, draw: &mut Draw, x: &str, name: &str| {
+        let x = b.transpose(x, &[0, 2, 3, 1]);
+        let x = draw.layer_norm(b, &x, name, WIDTH);
+        b.transpose(&x, &[0, 3, 1, 2])
+    };
+    let w = draw.param(&mut b, "stem.0.weight", &[WIDTH, 3, 4, 4], 0.2);
+    let bias = draw.param(&mut b, "stem.0.bias", &[WIDTH], 0.1);
+    let stem = b.conv(&x, &w, Some(&bias), &Conv::square(4, 4, 0));
+    let stem = layer_norm_2d(&mut b, &mut draw, &stem, "stem.1");
+    let w = draw.param(&mut b, "block.dwconv.weight", &[WIDTH, 1, 7, 7], 0.2);
+    let bias = draw.param(&mut b, "block.dwconv.bias", &[WIDTH], 0.1);
+    let dw = b.conv(
+        &stem,
+        &w,
+        Some(&bias),
+        &Conv {
+            group: Some(WIDTH),
+            ..Conv::square(7, 1, 3)
+        },
+    );
+    let h = b.transpose(&dw, &[0, 2, 3, 1]);
+    let h = draw.layer_norm(&mut b, &h, "block.norm", WIDTH);
+    let h = draw.linear(&mut b, &h, "block.pwconv1", WIDTH, 4 * WIDTH);
+    let h = gelu(&mut b, &h, opset);
+    let h = draw.linear(&mut b, &h, "block.pwconv2", 4 * WIDTH, WIDTH);
+    let gamma = draw.param(&mut b, "block.gamma", &[WIDTH], 0.5);
+    let h = b.mul(&h, &gamma);
+    let h = b.transpose(&h, &[0, 3, 1, 2]);
+    let features = b.named(CONVNEXT_FEATURES, |b| b.add(&stem, &h));
+
+    let gemm = head == ConvNextHead::GlobalAveragePool;
+    let pooled = if gemm {
+        b.global_average_pool(&features)
+    } else {
+        let axes = b.op(
+            "Constant",
+            &[],
+            vec![("value", Attr::Tensor(Tensor::i64s(&[-1, -2])))],
+        );
+        b.op(
+            "ReduceMean",
+            &[&features, &axes],
+            vec![("keepdims", int(1))],
+        )
+    };
+    let normed = layer_norm_2d(&mut b, &mut draw, &pooled, "head.norm");
+    let embedding = if gemm {
+        b.named(head.embedding(), |b| b.flatten(&normed, 1))
+    } else {
+        let shape = b.constant(Tensor::i64s(&[-1, WIDTH]));
+        b.named(head.embedding(), |b| b.reshape(&normed, &shape))
+    };
+    draw.classifier(&mut b, &embedding, WIDTH, classes, gemm);
+    exported(b, opset)
+}
+
+/// The graph as a model PyTorch exported at `opset`.
+fn exported(b: GraphBuilder, opset: i64) -> Model {
+    let mut model = Model::new(b.finish());
+    model.opsets = vec![(String::new(), opset)];
+    model.producer_name = "pytorch".into();
+    model.producer_version = "2.5.0".into();
+    model
+}

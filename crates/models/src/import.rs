@@ -3,6 +3,12 @@
 //! result feeds only the classifier; see [`find_pool`]) or take the tensor the user names,
 //! cut the graph there, and work out the input layout, size and expected normalisation.
 //!
+//! Transformers have no feature map to pool: their classifier reads the class token (a
+//! Gather of token 0, or a Slice `[0:1]` squeezed) or the mean over the token axis, often
+//! through a LayerNorm ([`find_embedding`]); that embedding `[N, C]` is the cut. A
+//! LayerNorm or BatchNorm between a CNN's pooling and its classifier (ConvNeXt) is
+//! pretrained too, so the cut is after it, at the normalised embedding.
+//!
 //! Exporters differ in how the pooled features reach the logits (GlobalAveragePool →
 //! Flatten, a Shape-computed Reshape or Squeeze → Gemm/MatMul; ReduceMean over H, W → 1×1
 //! Conv; NHWC via tf2onnx) and in whether BatchNorm is folded; the analysis does not depend
@@ -13,7 +19,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use ortl_onnx::{
-    DataType, Dim, Graph, GraphBuilder, Model, Node, OnnxError, ValueInfo, io, passes,
+    Attr, DataType, Dim, Graph, GraphBuilder, Model, Node, OnnxError, Tensor, ValueInfo, io, passes,
 };
 
 use crate::classifier::keys;
@@ -33,20 +39,21 @@ pub enum ImportError {
 /// Opsets whose operators ortl's graph code knows.
 pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=22;
 
-/// Loads `path` and cuts it into a backbone: at the named tensor `features` when given,
-/// else where graph analysis finds the pooled features; `normalize` overrides the detected
-/// normalisation.
+/// Loads `path` and cuts it into a backbone: at the named tensor `features` when given
+/// (pooled by `pool` when it holds tokens), else where graph analysis finds the pooled
+/// features; `normalize` overrides the detected normalisation.
 pub fn import(
     path: &Path,
     normalize: Option<Normalization>,
     features: Option<&str>,
+    pool: Option<TokenPool>,
 ) -> Result<Backbone, ImportError> {
     let model = io::load(path)?;
     let name = path
         .file_stem()
         .map_or_else(|| "imported".into(), |s| s.to_string_lossy().into_owned());
     let mut backbone =
-        cut_at(model, &name, normalize, features).map_err(|message| ImportError::Cut {
+        cut_at(model, &name, normalize, features, pool).map_err(|message| ImportError::Cut {
             path: path.into(),
             message,
         })?;
@@ -61,7 +68,33 @@ pub fn import(
 
 /// The cut at the pooled features graph analysis finds, on an in-memory model.
 pub fn cut(model: Model, name: &str, normalize: Option<Normalization>) -> Result<Backbone, String> {
-    cut_at(model, name, normalize, None)
+    cut_at(model, name, normalize, None, None)
+}
+
+/// How `--pool` reduces a token tensor `[N, T, C]` to the embedding `[N, C]` the head reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenPool {
+    /// The class token, token 0 (ViT, DeiT, DINOv2).
+    Cls,
+    /// The mean over all T tokens (name the patch tokens alone to leave a class token out,
+    /// as timm's `global_pool='avg'` does).
+    Mean,
+}
+
+/// Constant nodes holding a tensor become initializers: torch.export writes axes and
+/// shapes as Constant nodes, and opset conversion, shape inference and the cut's analysis
+/// read constant inputs from initializers.
+fn constants_as_initializers(graph: &mut Graph) {
+    let initializers = &mut graph.initializers;
+    graph
+        .nodes
+        .retain(|node| match (node.op.as_str(), node.attr("value")) {
+            ("Constant", Some(Attr::Tensor(tensor))) if node.domain.is_empty() => {
+                initializers.insert(node.outputs[0].clone(), tensor.clone());
+                false
+            }
+            _ => true,
+        });
 }
 
 /// PyTorch's exporters keep one initializer for tensors that happen to be equal (a freshly
@@ -115,13 +148,22 @@ fn separate_deduplicated_initializers(graph: &mut Graph) {
 }
 
 /// The cut at the tensor named `features` (a feature map `[N,C,h,w]`, `[N,h,w,C]` for an
-/// NHWC model, or an embedding `[N,C]`), or where graph analysis finds the pooled features.
+/// NHWC model, an embedding `[N,C]`, or tokens `[N,T,C]` pooled by `pool`), or where graph
+/// analysis finds the pooled features.
 pub fn cut_at(
     model: Model,
     name: &str,
     normalize: Option<Normalization>,
     features: Option<&str>,
+    pool: Option<TokenPool>,
 ) -> Result<Backbone, String> {
+    if let (None, Some(pool)) = (features, pool) {
+        let pool = clap::ValueEnum::to_possible_value(&pool).expect("every variant has a name");
+        return Err(format!(
+            "--pool {} pools a token tensor [N, T, C]; name it with --features NAME",
+            pool.get_name()
+        ));
+    }
     let opset = model.opset().ok_or("no default-domain opset import")?;
     if !OPSETS.contains(&opset) {
         return Err(format!(
@@ -135,6 +177,7 @@ pub fn cut_at(
     // (torch.export writes them all); training at another size would contradict them, and
     // ortl infers every shape itself.
     graph.value_info.clear();
+    constants_as_initializers(&mut graph);
     ortl_onnx::opset::convert(&mut graph, opset).map_err(|e| e.to_string())?;
     passes::toposort(&mut graph).map_err(|e| e.to_string())?;
     separate_deduplicated_initializers(&mut graph);
@@ -187,20 +230,27 @@ pub fn cut_at(
 
     let pool = match features {
         Some(tensor) => {
-            let mut pool = named_features(&graph, tensor, &image.name, layout, size)?;
-            pool.reason = format!("at '{tensor}', as --features asks");
-            pool
+            let mut named = named_features(&graph, tensor, &image.name, layout, size, pool)?;
+            named.reason = match pool {
+                Some(_) => format!("at '{tensor}', pooled as --features and --pool ask"),
+                None => format!("at '{tensor}', as --features asks"),
+            };
+            named
         }
-        None => match find_pool(&graph) {
-            Some(pool) => probed_channels(pool, &graph, &image.name, layout, size)?,
-            None => encoder_output(&graph, &image.name, layout, size).ok_or_else(|| {
-                let ops: Vec<&str> =
-                    graph.nodes.iter().rev().take(6).map(|n| n.op.as_str()).collect();
-                format!(
-                    "found no global pooling or flatten feeding a classifier (looked for GlobalAveragePool/GlobalMaxPool, ReduceMean/ReduceMax/AveragePool over the spatial axes, or Flatten, followed through shape ops by Gemm, MatMul or a 1×1 Conv); the graph ends with {}; name the feature map to cut at with --features NAME",
-                    ops.into_iter().rev().collect::<Vec<_>>().join(" → ")
-                )
-            })?,
+        None => match find_embedding(&graph) {
+            Some((embedding, reason)) => {
+                let mut pool = named_features(&graph, &embedding, &image.name, layout, size, None)?;
+                pool.reason = reason;
+                pool
+            }
+            None => match find_pool(&graph) {
+                Some(pool) => probed_channels(pool, &graph, &image.name, layout, size)?,
+                None => match unrecognised_pooling(&graph) {
+                    Some(refusal) => return Err(refusal),
+                    None => encoder_output(&graph, &image.name, layout, size)
+                        .ok_or_else(|| no_pooling_found(&graph))?,
+                },
+            },
         },
     };
     let (feature_layout, channels) = (pool.layout, pool.channels);
@@ -214,9 +264,17 @@ pub fn cut_at(
     let mut b = GraphBuilder::from_graph(graph_out);
     let features = b.scoped("import", |b| {
         if pool.embedding {
+            let embedding = match pool.tokens {
+                Some(TokenPool::Cls) => {
+                    let first = b.constant(Tensor::i64(&[], vec![0]));
+                    b.gather(&pool.features, &first, 1)
+                }
+                Some(TokenPool::Mean) => b.reduce_mean(&pool.features, &[1], false),
+                None => pool.features.clone(),
+            };
             // An embedding [N, C] becomes a 1×1 map, which every head's pooling keeps.
-            let target = b.constant(ortl_onnx::Tensor::i64s(&[0, -1, 1, 1]));
-            b.reshape(&pool.features, &target)
+            let target = b.constant(Tensor::i64s(&[0, -1, 1, 1]));
+            b.reshape(&embedding, &target)
         } else if feature_layout == Layout::Nhwc {
             b.transpose(&pool.features, &[0, 3, 1, 2])
         } else {
@@ -292,8 +350,10 @@ pub struct Pool {
     pub features: String,
     pub layout: Layout,
     pub channels: usize,
-    /// `features` is already pooled, `[N, C]`.
+    /// `features` is already pooled, `[N, C]`, or tokens `[N, T, C]` that `tokens` pools.
     pub embedding: bool,
+    /// How the tokens `features` holds are pooled, when it holds tokens.
+    pub tokens: Option<TokenPool>,
     /// Why the cut is there, for the training log.
     pub reason: String,
 }
@@ -377,7 +437,7 @@ fn encoder_output(
     let [output] = graph.outputs.as_slice() else {
         return None;
     };
-    let mut pool = named_features(graph, &output.name, image, layout, size).ok()?;
+    let mut pool = named_features(graph, &output.name, image, layout, size, None).ok()?;
     pool.reason = format!(
         "at its output '{}': no classifier found, so it is taken for an encoder (name another tensor with --features)",
         output.name
@@ -385,13 +445,14 @@ fn encoder_output(
     Some(pool)
 }
 
-/// The cut at a tensor the user named (`--features`).
+/// The cut at a tensor the user named (`--features`), its tokens pooled by `pool`.
 fn named_features(
     graph: &ortl_onnx::Graph,
     tensor: &str,
     image: &str,
     layout: Layout,
     size: Option<(usize, usize)>,
+    pool: Option<TokenPool>,
 ) -> Result<Pool, String> {
     if graph.producer(tensor).is_none() {
         let mut near: Vec<&str> = graph
@@ -423,20 +484,196 @@ fn named_features(
         layout,
         channels: channels as usize,
         embedding,
+        tokens: pool,
         reason: format!("at '{tensor}'"),
     };
-    match shape.as_slice() {
-        [_, Some(c), _, _] if layout == Layout::Nchw => Ok(map(*c, layout, false)),
-        [_, _, _, Some(c)] if layout == Layout::Nhwc => Ok(map(*c, layout, false)),
-        [_, Some(c)] => Ok(map(*c, Layout::Nchw, true)),
-        other => Err(format!(
-            "'{tensor}' has shape {other:?}; name a feature map ({} with fixed channels) or an embedding [N, C]",
-            if layout == Layout::Nchw {
-                "[N, C, h, w]"
-            } else {
-                "[N, h, w, C]"
-            }
+    let map_form = if layout == Layout::Nchw {
+        "[N, C, h, w]"
+    } else {
+        "[N, h, w, C]"
+    };
+    let shape_text = shape_text(&shape);
+    match (shape.as_slice(), pool) {
+        ([_, _, Some(c)], Some(_)) => Ok(map(*c, Layout::Nchw, true)),
+        ([_, _, _], None) => Err(format!(
+            "'{tensor}' has shape {shape_text}: tokens [N, T, C]; add --pool cls (its class token, token 0) or --pool mean (the mean over its tokens) to pool them into an embedding"
         )),
+        (_, Some(pool)) => {
+            let pool = clap::ValueEnum::to_possible_value(&pool).expect("every variant has a name");
+            Err(format!(
+                "--pool {} pools tokens [N, T, C] with fixed C, but '{tensor}' has shape {shape_text}; name a token tensor, or leave --pool out to cut at a feature map {map_form} or an embedding [N, C]",
+                pool.get_name()
+            ))
+        }
+        ([_, Some(c), _, _], None) if layout == Layout::Nchw => Ok(map(*c, layout, false)),
+        ([_, _, _, Some(c)], None) if layout == Layout::Nhwc => Ok(map(*c, layout, false)),
+        ([_, Some(c)], None) => Ok(map(*c, Layout::Nchw, true)),
+        _ => Err(format!(
+            "'{tensor}' has shape {shape_text}; name a feature map ({map_form} with fixed channels), an embedding [N, C], or tokens [N, T, C] with --pool cls|mean"
+        )),
+    }
+}
+
+/// A shape as `[N, 17, 384]`: the batch as N, unknown sizes as `?`.
+fn shape_text(shape: &[Option<i64>]) -> String {
+    let dims: Vec<String> = shape
+        .iter()
+        .enumerate()
+        .map(|(axis, d)| match d {
+            _ if axis == 0 => "N".into(),
+            Some(d) => d.to_string(),
+            None => "?".into(),
+        })
+        .collect();
+    format!("[{}]", dims.join(", "))
+}
+
+/// Why no cut was found, when the graph has no classifier to trace back from either.
+fn no_pooling_found(graph: &Graph) -> String {
+    let ops: Vec<&str> = graph
+        .nodes
+        .iter()
+        .rev()
+        .take(6)
+        .map(|n| n.op.as_str())
+        .collect();
+    format!(
+        "found no global pooling or flatten feeding a classifier (looked for GlobalAveragePool/GlobalMaxPool, ReduceMean/ReduceMax/AveragePool over the spatial axes, Flatten, a class token or a mean over tokens, followed through shape ops and normalisations by Gemm, MatMul or a 1×1 Conv); the graph ends with {}; name the feature map or embedding to cut at with --features NAME",
+        ops.into_iter().rev().collect::<Vec<_>>().join(" → ")
+    )
+}
+
+/// What the classifier reads, traced back from it through shape ops and normalisations.
+struct Trace<'g> {
+    classifier: &'g Node,
+    /// The classifier's input, less the Dropout and Identity before it.
+    embedding: &'g str,
+    /// The normalisation nearest the classifier on the way back, if any.
+    norm: Option<&'g Node>,
+    /// Where the way back stopped: the pooling, if the graph has one.
+    source: &'g Node,
+}
+
+/// Traces the last dense layer with a constant weight (Gemm, or MatMul as torch.export and
+/// tf2onnx write it) back to what computes its input.
+fn trace_classifier(graph: &Graph) -> Option<Trace<'_>> {
+    let classifier = graph.nodes.iter().rev().find(|n| {
+        matches!(n.op.as_str(), "Gemm" | "MatMul")
+            && n.inputs
+                .get(1)
+                .and_then(|w| graph.initializers.get(w))
+                .is_some_and(|w| w.dims.len() == 2)
+    })?;
+    let mut embedding = classifier.inputs[0].as_str();
+    while let Some(node) = graph
+        .producer(embedding)
+        .filter(|n| matches!(n.op.as_str(), "Dropout" | "Identity"))
+    {
+        embedding = &node.inputs[0];
+    }
+    let (mut value, mut norm) = (embedding, None);
+    loop {
+        let node = graph.producer(value)?;
+        match node.op.as_str() {
+            "Dropout" | "Identity" | "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Cast"
+            | "Transpose" => {}
+            "LayerNormalization" | "BatchNormalization" => {
+                norm.get_or_insert(node);
+            }
+            _ => {
+                return Some(Trace {
+                    classifier,
+                    embedding,
+                    norm,
+                    source: node,
+                });
+            }
+        }
+        value = &node.inputs[0];
+    }
+}
+
+/// The embedding `[N, C]` a classifier reads when it is not a plain pooled feature map
+/// (and why it is the cut): the class token or the mean of the tokens, through the final
+/// LayerNorm or timm's `fc_norm`; or a CNN's pooled features after the LayerNorm or
+/// BatchNorm that normalises them (ConvNeXt), which stays in the backbone.
+pub fn find_embedding(graph: &Graph) -> Option<(String, String)> {
+    let trace = trace_classifier(graph)?;
+    let constants = constant_values(graph);
+    if !feeds_only_a_classifier(graph, &trace.source.outputs[0], &constants) {
+        return None;
+    }
+    let (source, classifier) = (trace.source, trace.classifier);
+    let reason = match (token_pooling(graph, source), trace.norm) {
+        (Some(pooling), _) => format!(
+            "at '{}', the {pooling} ({} '{}') that feeds the classifier {} '{}'",
+            trace.embedding, source.op, source.name, classifier.op, classifier.name
+        ),
+        (None, Some(norm)) if pooling_layout(graph, source).is_some() => format!(
+            "at '{}', after {} '{}' on the features {} '{}' pools: the normalisation stays in the backbone",
+            trace.embedding, norm.op, norm.name, source.op, source.name
+        ),
+        _ => return None,
+    };
+    Some((trace.embedding.to_string(), reason))
+}
+
+/// The refusal naming the node a classifier's input comes from, when that is no pooling
+/// ortl recognises (an attention pool, a token other than the first).
+fn unrecognised_pooling(graph: &Graph) -> Option<String> {
+    let trace = trace_classifier(graph)?;
+    if !feeds_only_a_classifier(graph, trace.embedding, &constant_values(graph)) {
+        return None;
+    }
+    Some(format!(
+        "the classifier {} '{}' reads '{}', computed by {} '{}', which is neither a global pooling nor a class token (Gather of index 0, or Slice [0:1], on axis 1) nor a mean over the token axis; name the embedding [N, C] to cut at with --features NAME, or the tokens [N, T, C] with --features NAME --pool cls|mean",
+        trace.classifier.op,
+        trace.classifier.name,
+        trace.embedding,
+        trace.source.op,
+        trace.source.name
+    ))
+}
+
+/// If `node` pools tokens `[N, T, C]` into one embedding per image, what it takes: the class
+/// token (Gather of index 0 on axis 1, or Slice `[0:1]` on axis 1) or the mean over the
+/// token axis (ReduceMean over axis 1).
+fn token_pooling(graph: &Graph, node: &Node) -> Option<&'static str> {
+    let input = |slot: usize| {
+        node.inputs
+            .get(slot)
+            .filter(|name| !name.is_empty())
+            .and_then(|name| constant_ints(graph, name))
+    };
+    match node.op.as_str() {
+        "Gather" if node.int("axis") == Some(1) && input(1)? == [0] => Some("class token"),
+        "Slice" => {
+            let steps = input(4).unwrap_or_else(|| vec![1]);
+            (input(1)? == [0] && input(2)? == [1] && input(3)? == [1] && steps == [1])
+                .then_some("class token")
+        }
+        "ReduceMean" => (reduced_axes(graph, node)? == [1]).then_some("mean of the tokens"),
+        _ => None,
+    }
+}
+
+/// The int64 values of an initializer or a Constant node's output.
+fn constant_ints(graph: &Graph, name: &str) -> Option<Vec<i64>> {
+    if let Some(tensor) = graph.initializers.get(name) {
+        return tensor.as_i64().map(<[i64]>::to_vec);
+    }
+    let node = graph.producer(name).filter(|n| n.op == "Constant")?;
+    match node.attr("value") {
+        Some(Attr::Tensor(tensor)) => tensor.as_i64().map(<[i64]>::to_vec),
+        _ => node.ints("value_ints").map(<[i64]>::to_vec),
+    }
+}
+
+/// The axes a Reduce node reduces over, from its attribute or its constant input.
+fn reduced_axes(graph: &Graph, node: &Node) -> Option<Vec<i64>> {
+    match node.ints("axes") {
+        Some(axes) => Some(axes.to_vec()),
+        None => constant_ints(graph, node.inputs.get(1)?),
     }
 }
 
@@ -460,6 +697,7 @@ pub fn find_pool(graph: &ortl_onnx::Graph) -> Option<Pool> {
             layout,
             channels,
             embedding: false,
+            tokens: None,
             reason: format!(
                 "at the input of {} '{}', the global pooling that feeds the classifier",
                 node.op, node.name
@@ -478,6 +716,7 @@ pub fn find_pool(graph: &ortl_onnx::Graph) -> Option<Pool> {
                 layout: Layout::Nchw,
                 channels,
                 embedding: false,
+                tokens: None,
                 reason: format!(
                     "at the input of Flatten '{}', which feeds the classifier",
                     node.name
@@ -549,15 +788,7 @@ fn pooling_layout(graph: &ortl_onnx::Graph, node: &Node) -> Option<Layout> {
     match node.op.as_str() {
         "GlobalAveragePool" | "GlobalMaxPool" => Some(Layout::Nchw),
         "ReduceMean" | "ReduceMax" => {
-            let axes: Vec<i64> = match node.ints("axes") {
-                Some(axes) => axes.to_vec(),
-                None => graph
-                    .initializers
-                    .get(node.inputs.get(1)?)?
-                    .as_i64()?
-                    .to_vec(),
-            };
-            let mut axes: Vec<i64> = axes
+            let mut axes: Vec<i64> = reduced_axes(graph, node)?
                 .into_iter()
                 .map(|a| if a < 0 { a + 4 } else { a })
                 .collect();

@@ -27,6 +27,6 @@ pub mod zoo;
 pub use backbone::{Backbone, Layout, Weights};
 pub use classifier::{ClassifierSpec, classifier};
 pub use heads::{Activation, Head};
-pub use import::{ImportError, import};
+pub use import::{ImportError, TokenPool, import};
 pub use preprocess::Normalization;
 pub use resnet::ResNetConfig;

@@ -9,7 +9,7 @@ use clap::Parser;
 use ortl_autodiff::loss::Loss;
 use ortl_autodiff::optim::OptimizerKind;
 use ortl_hub::WeightsSpec;
-use ortl_models::{Head, Normalization};
+use ortl_models::{Head, Normalization, TokenPool};
 use ortl_runtime::RuntimeArgs;
 
 use crate::callbacks::{EarlyStopping, Metric};
@@ -87,10 +87,15 @@ pub struct Args {
     #[arg(long, value_name = "imagenet|hf:ORG/REPO|FILE")]
     pub weights: Option<WeightsSpec>,
     /// With an imported backbone: cut it at this named tensor instead of at the pooled
-    /// features graph analysis finds: a feature map (pooled by the head) or an embedding
-    /// [N, C], for encoders that are not classifiers.
+    /// features graph analysis finds: a feature map (pooled by the head), an embedding
+    /// [N, C], or a transformer's tokens [N, T, C] (with --pool), for encoders that are not
+    /// classifiers.
     #[arg(long, value_name = "NAME")]
     pub features: Option<String>,
+    /// How the tokens [N, T, C] --features names become an embedding: cls (the class
+    /// token, token 0) or mean (the mean over the tokens).
+    #[arg(long, value_enum, requires = "features")]
+    pub pool: Option<TokenPool>,
     /// Head: linear, tutorial, or mlp:W1,W2,… [default: linear; with --preset tutorial:
     /// tutorial]
     #[arg(long)]

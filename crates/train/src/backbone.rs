@@ -97,7 +97,7 @@ pub fn weights_wanted(backbone: &str, spec: Option<&WeightsSpec>) -> String {
 /// An imported `.onnx` backbone, cut where `--features` says or graph analysis finds.
 fn import_onnx(s: &Settings, path: &Path) -> Result<ortl_models::Backbone> {
     // A file that cannot be cut as asked is fixed by the arguments (--features).
-    ortl_models::import(path, s.normalize, s.features.as_deref()).map_err(|e| match e {
+    ortl_models::import(path, s.normalize, s.features.as_deref(), s.pool).map_err(|e| match e {
         ortl_models::ImportError::Cut { .. } => usage(e.to_string()),
         other => other.into(),
     })

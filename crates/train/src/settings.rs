@@ -38,6 +38,8 @@ pub struct Settings {
     pub backbone: String,
     pub weights: Option<WeightsSpec>,
     pub features: Option<String>,
+    /// How the tokens `features` names are pooled.
+    pub pool: Option<ortl_models::TokenPool>,
     pub normalize: Option<Normalization>,
     pub head: Head,
     pub trainable: Trainable,
@@ -202,6 +204,7 @@ impl Settings {
             backbone,
             weights: args.weights.clone(),
             features: args.features.clone(),
+            pool: args.pool,
             normalize: args.normalize,
             head,
             trainable: args.freeze.clone(),

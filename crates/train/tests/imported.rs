@@ -28,7 +28,7 @@ fn imported(opset: i64, size: Option<i64>, form: Classifier, features: Option<&s
         seed: 3,
     });
     let model = ortl_onnx::io::from_bytes(&ortl_onnx::io::to_bytes(&model), None).unwrap();
-    cut_at(model, "export", None, features).unwrap_or_else(|e| panic!("{form:?}: {e}"))
+    cut_at(model, "export", None, features, None).unwrap_or_else(|e| panic!("{form:?}: {e}"))
 }
 
 fn spec(trainable: Trainable, optimizer: Optimizer) -> TrainSpec {
@@ -168,7 +168,7 @@ fn shapes_recorded_at_the_traced_size_do_not_bind_training_at_another() {
         "the traced feature maps' sizes are recorded"
     );
     let model = ortl_onnx::io::from_bytes(&ortl_onnx::io::to_bytes(&model), None).unwrap();
-    let backbone = cut_at(model, "export", None, None).unwrap();
+    let backbone = cut_at(model, "export", None, None, None).unwrap();
     let adam = Optimizer::keras(OptimizerKind::Adam, 0.0, 0.0);
     let mut t = trainer(&backbone, spec(Trainable::All, adam));
     let batch = batch(1.0);
@@ -216,7 +216,7 @@ fn tensors_the_exporter_deduplicated_train_as_separate_parameters() {
         }
         let case = format!("through Identity: {through_identity}");
         let model = ortl_onnx::io::from_bytes(&ortl_onnx::io::to_bytes(&model), None).unwrap();
-        let backbone = cut_at(model, "export", None, None).unwrap();
+        let backbone = cut_at(model, "export", None, None, None).unwrap();
         let bn = backbone
             .graph
             .nodes
