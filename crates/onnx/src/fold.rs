@@ -6,7 +6,7 @@
 //! and a Reshape target known but for the batch in front reads 0 there ("copy the input's
 //! dimension"), which is exact because every tensor of a classifier leads with the batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use crate::ir::{DataType, Graph, Node, Tensor, TensorData};
 use crate::ops::Registry;
@@ -112,9 +112,9 @@ pub fn fold(graph: &mut Graph) -> usize {
         }
     }
     let mut folded = 0;
-    let nodes = std::mem::take(&mut graph.nodes);
-    let mut kept = Vec::with_capacity(nodes.len());
-    for mut node in nodes {
+    let mut queue: VecDeque<Node> = std::mem::take(&mut graph.nodes).into();
+    let mut kept = Vec::with_capacity(queue.len());
+    while let Some(mut node) = queue.pop_front() {
         let default_domain = node.domain.is_empty() || node.domain == "ai.onnx";
         if default_domain
             && let Some(value) = registry.get(&node.op).and_then(|op| op.value)
@@ -141,9 +141,18 @@ pub fn fold(graph: &mut Graph) -> usize {
                 node: &mut node,
                 values: &values,
                 shapes: &shapes,
+                replacement: Vec::new(),
             };
             if rewire(&mut target).is_some() {
                 folded += 1;
+            }
+            // A node replaced by several is gone; its replacements are folded in its place.
+            let replacement = std::mem::take(&mut target.replacement);
+            if !replacement.is_empty() {
+                for new in replacement.into_iter().rev() {
+                    queue.push_front(new);
+                }
+                continue;
             }
         }
         let inputs: Vec<Option<&TypedShape>> = node
@@ -241,23 +250,30 @@ pub(crate) struct Rewire<'a> {
     pub node: &'a mut Node,
     values: &'a HashMap<String, Value>,
     shapes: &'a HashMap<String, TypedShape>,
+    /// Nodes that replace the node, when one rewiring is not enough (they are folded next).
+    pub replacement: Vec<Node>,
 }
 
 impl Rewire<'_> {
     /// The sizes after the batch in input `slot`, when it is computed as the batch followed
     /// by known sizes and input 0 leads with the batch; and input 0's shape.
     pub fn batch_target(&self, slot: usize) -> Option<(Vec<i64>, Shape)> {
+        let rest = self.sizes_after_batch(slot)?;
+        let input = &self.input(0)?.shape;
+        matches!(input.first(), Some(None)).then(|| (rest, input.clone()))
+    }
+
+    /// The sizes after the batch in input `slot`, when it is computed at run time as the
+    /// batch followed by known sizes.
+    pub fn sizes_after_batch(&self, slot: usize) -> Option<Vec<i64>> {
         let target = self.node.inputs.get(slot).filter(|t| !t.is_empty())?;
         if self.graph.initializers.contains_key(target) {
             return None;
         }
-        let value = self.values.get(target)?;
-        let input = self.shapes.get(&self.node.inputs[0]).map(|s| &s.shape)?;
-        let [Batch, rest @ ..] = value.data.as_slice() else {
+        let [Batch, rest @ ..] = self.values.get(target)?.data.as_slice() else {
             return None;
         };
-        let rest: Option<Vec<i64>> = rest
-            .iter()
+        rest.iter()
             .map(|e| {
                 if let Known(v) = e {
                     Some(*v as i64)
@@ -265,11 +281,12 @@ impl Rewire<'_> {
                     None
                 }
             })
-            .collect();
-        let (Some(rest), Some(None)) = (rest, input.first()) else {
-            return None;
-        };
-        Some((rest, input.clone()))
+            .collect()
+    }
+
+    /// Input `slot`'s type and shape, where known.
+    pub fn input(&self, slot: usize) -> Option<&TypedShape> {
+        self.shapes.get(self.node.inputs.get(slot)?)
     }
 
     /// Input `slot` now reads the constant `tensor`, named after the node.
