@@ -174,4 +174,8 @@ fn named_tokens_pooled_by_pool_train_through_ortl_train() {
     );
     assert_eq!(record.summary.epochs_run, 1);
     assert_eq!(record.settings.features.as_deref(), Some(head.tokens()));
+    assert_eq!(
+        record.settings.pool,
+        Some(ortl_manifest::train_record::TokenPool::Mean)
+    );
 }
