@@ -303,7 +303,6 @@ impl Rewire<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builder::int;
     use crate::ir::Dim;
     use crate::{GraphBuilder, passes, shapes};
 
@@ -324,14 +323,14 @@ mod tests {
     fn a_shape_computed_flatten_becomes_a_constant_reshape() {
         let mut b = GraphBuilder::new("flatten");
         let x = nchw(&mut b, 4, 5);
-        let shape = b.op("Shape", &[&x], vec![]);
+        let shape = b.shape(&x);
         let zero = b.constant(Tensor::i64(&[], vec![0]));
-        let n = b.op("Gather", &[&shape, &zero], vec![("axis", int(0))]);
+        let n = b.gather(&shape, &zero, 0);
         let axes = b.constant(Tensor::i64s(&[0]));
-        let n = b.op("Unsqueeze", &[&n, &axes], vec![]);
+        let n = b.unsqueeze(&n, &axes);
         let minus_one = b.constant(Tensor::i64s(&[-1]));
-        let target = b.op("Concat", &[&n, &minus_one], vec![("axis", int(0))]);
-        let y = b.op("Reshape", &[&x, &target], vec![]);
+        let target = b.concat(&[&n, &minus_one], 0);
+        let y = b.reshape(&x, &target);
         b.output(&y, DataType::Float, vec![]);
         let mut graph = b.finish();
         assert!(fold(&mut graph) > 0);
@@ -348,21 +347,21 @@ mod tests {
         // Resize to twice the size, computed from the input's shape, with a Constant scale.
         let mut b = GraphBuilder::new("resize");
         let x = nchw(&mut b, 6, 7);
-        let shape = b.op("Shape", &[&x], vec![]);
+        let shape = b.shape(&x);
         let (start, end) = (
             b.constant(Tensor::i64s(&[2])),
             b.constant(Tensor::i64s(&[4])),
         );
-        let hw = b.op("Slice", &[&shape, &start, &end], vec![]);
+        let hw = b.slice(&shape, &start, &end, None, None);
         let two = b.op(
             "Constant",
             &[],
             vec![("value", crate::Attr::Tensor(Tensor::i64(&[], vec![2])))],
         );
-        let doubled = b.op("Mul", &[&hw, &two], vec![]);
+        let doubled = b.mul(&hw, &two);
         let zero = b.constant(Tensor::i64s(&[0]));
-        let nc = b.op("Slice", &[&shape, &zero, &start], vec![]);
-        let sizes = b.op("Concat", &[&nc, &doubled], vec![("axis", int(0))]);
+        let nc = b.slice(&shape, &zero, &start, None, None);
+        let sizes = b.concat(&[&nc, &doubled], 0);
         let y = b.op("Resize", &[&x, "", "", &sizes], vec![]);
         b.output(&y, DataType::Float, vec![]);
         let mut graph = b.finish();
@@ -383,7 +382,7 @@ mod tests {
     fn nodes_it_cannot_follow_are_kept() {
         let mut b = GraphBuilder::new("keep");
         let x = nchw(&mut b, 4, 4);
-        let y = b.op("Relu", &[&x], vec![]);
+        let y = b.relu(&x);
         b.output(&y, DataType::Float, vec![]);
         let mut graph = b.finish();
         let before = graph.clone();
