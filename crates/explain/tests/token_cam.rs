@@ -7,7 +7,8 @@ use ndarray::{ArrayD, Axis, IxDyn};
 use ortl_explain::{Method, TokenGrid, cam, cam_model, expose_features, locate, one_hot};
 use ortl_models::exports::{self, TokenHead};
 use ortl_models::{ClassifierSpec, Head, Layout, classifier, import::cut};
-use ortl_onnx::{Model, io};
+use ortl_onnx::builder::Gemm;
+use ortl_onnx::{DataType, Dim, GraphBuilder, Model, Tensor, io};
 use ortl_runtime::Feed;
 
 const SIZE: usize = exports::VIT_SIZE as usize;
@@ -166,4 +167,30 @@ fn finite_difference_weights(
                 .collect()
         })
         .collect()
+}
+
+#[test]
+fn tokens_without_a_patch_grid_are_refused_by_name() {
+    // tokens [N, 6, 4] → class token → Gemm → Softmax: no patch-embedding Conv to lay the
+    // five other tokens out.
+    let mut b = GraphBuilder::new("grid_less");
+    let n = Dim::Symbolic("N".into());
+    let tokens = b.input(
+        "tokens",
+        DataType::Float,
+        vec![n.clone(), Dim::Fixed(6), Dim::Fixed(4)],
+    );
+    let first = b.constant(Tensor::i64(&[], vec![0]));
+    let class_token = b.gather(&tokens, &first, 1);
+    let w = b.param("fc.weight", Tensor::f32(&[2, 4], vec![0.5; 8]));
+    let logits = b.gemm(&class_token, &w, None, &Gemm::B_TRANSPOSED);
+    let probabilities = b.softmax(&logits, -1);
+    b.output(&probabilities, DataType::Float, vec![n, Dim::Fixed(2)]);
+    let err = locate(&Model::new(b.finish()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the 6 tokens of 'tokens' form no patch grid") && err.contains("--cam-layer"),
+        "{err}"
+    );
 }
