@@ -167,17 +167,40 @@ pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, CamError> {
             }
             (name.to_string(), Layout::Nchw)
         }
-        None => match model
-            .metadata
-            .get(keys::FEATURES)
-            .filter(|name| rank4(name).is_some())
-        {
-            Some(name) => (name.clone(), Layout::Nchw),
-            None => {
-                let pool = ortl_models::import::find_pool(graph).ok_or(CamError::NoPooling)?;
-                (pool.features, pool.layout)
+        // A map with a grid: a cut after the pooling (ConvNeXt's normalised embedding)
+        // records a 1×1 map, which explains nothing.
+        None => {
+            let has_grid = |name: &str| {
+                rank4(name).is_some_and(|s| s[1..].iter().filter(|&&d| d != Some(1)).count() > 1)
+            };
+            // An embedding laid out as a 1×1 map by a reshape, not a network's own map.
+            let is_embedding = |name: &str| {
+                graph.producer(name).is_some_and(|node| {
+                    matches!(node.op.as_str(), "Reshape" | "Unsqueeze" | "Flatten")
+                })
+            };
+            match model
+                .metadata
+                .get(keys::FEATURES)
+                .filter(|name| has_grid(name))
+            {
+                Some(name) => (name.clone(), Layout::Nchw),
+                None => ortl_models::import::find_pool(graph)
+                    .map(|pool| (pool.features, pool.layout))
+                    .filter(|(features, _)| has_grid(features) || !is_embedding(features))
+                    .or_else(|| {
+                        graph.nodes.iter().rev().find_map(|node| {
+                            let layout = ortl_models::import::pooling_layout(graph, node)?;
+                            has_grid(&node.inputs[0]).then(|| (node.inputs[0].clone(), layout))
+                        })
+                    })
+                    .or_else(|| {
+                        ortl_models::import::find_pool(graph)
+                            .map(|pool| (pool.features, pool.layout))
+                    })
+                    .ok_or(CamError::NoPooling)?,
             }
-        },
+        }
     };
     let shape = rank4(&features).expect("checked rank 4");
     let dims: Vec<i64> = shape[1..]

@@ -194,3 +194,26 @@ fn tokens_without_a_patch_grid_are_refused_by_name() {
         "{err}"
     );
 }
+
+/// A ConvNeXt cut after the LayerNorm on its pooled features records a 1×1 map; Grad-CAM
+/// explains the map its pooling reads instead (the stem's 4×4 grid at 16×16).
+#[test]
+fn a_convnext_cut_after_its_pooling_is_explained_on_the_map_it_pools() {
+    use ortl_models::exports::ConvNextHead;
+    for head in [ConvNextHead::GlobalAveragePool, ConvNextHead::ReduceMean] {
+        let export = io::from_bytes(&io::to_bytes(&exports::convnext(head, 5, 3)), None).unwrap();
+        let backbone = cut(export, "convnext", None).unwrap();
+        let spec = ClassifierSpec {
+            task: ortl_manifest::Task::SingleLabel,
+            classes: (0..CLASSES).map(|c| format!("class{c}")).collect(),
+            height: 16,
+            width: 16,
+            head: Head::Linear { dropout: 0.0 },
+            seed: 3,
+        };
+        let model = classifier(&backbone, &spec).0;
+        let target = ortl_explain::cam::locate(&model, None).unwrap();
+        assert_eq!(target.tokens, None, "{head:?}");
+        assert_eq!(target.dims[1..], [4, 4], "{head:?}: {target:?}");
+    }
+}

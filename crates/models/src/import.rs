@@ -815,7 +815,7 @@ fn feeds_only_a_classifier(
 }
 
 /// If `node` averages over the spatial axes of a feature map, the map's layout.
-fn pooling_layout(graph: &ortl_onnx::Graph, node: &Node) -> Option<Layout> {
+pub fn pooling_layout(graph: &ortl_onnx::Graph, node: &Node) -> Option<Layout> {
     match node.op.as_str() {
         "GlobalAveragePool" | "GlobalMaxPool" => Some(Layout::Nchw),
         "ReduceMean" | "ReduceMax" => {
