@@ -51,7 +51,8 @@ pub(super) const OPS: &[OpDef] = &[
         .convert(convert_squeeze),
     OpDef::new("Transpose")
         .check(check_transpose)
-        .shape(transpose),
+        .shape(transpose)
+        .fold(fold_transpose),
     OpDef::new("Concat")
         .min_rank(1)
         .check(check_axis)
@@ -608,24 +609,76 @@ fn fold_concat(f: &Folding) -> Option<Vec<Value>> {
 
 fn fold_slice(f: &Folding) -> Option<Vec<Value>> {
     let x = f.input(0)?;
-    if x.dims.len() != 1 {
-        return None;
+    let spec = slice_spec(f.graph, f.node, x.dims.len()).ok()?;
+    let (mut first, mut step, mut dims) =
+        (vec![0; x.dims.len()], vec![1; x.dims.len()], x.dims.clone());
+    for (axis, start, end, stride) in spec {
+        let n = x.dims[axis];
+        first[axis] = slice_start(n, start, stride);
+        dims[axis] = slice_len(n, start, end, stride);
+        step[axis] = stride;
     }
-    let spec = slice_spec(f.graph, f.node, 1).ok()?;
-    let &[(_, start, end, step)] = spec.as_slice() else {
-        return None;
-    };
-    let n = x.data.len() as i64;
-    let first = slice_start(n, start, step);
-    let len = slice_len(n, start, end, step);
-    let data: Vec<Element> = (0..len)
-        .map(|k| x.data[(first + k * step) as usize])
-        .collect();
+    let data = gather_strided(
+        x,
+        &dims,
+        |axis, k| first[axis] + k * step[axis],
+        |axis| axis,
+    );
     Some(vec![Value {
         dtype: x.dtype,
-        dims: vec![len],
+        dims,
         data,
     }])
+}
+
+/// Exporters transpose small shape tensors too (Swin's window padding reverses a `[4, 2]`
+/// table of pads and transposes it).
+fn fold_transpose(f: &Folding) -> Option<Vec<Value>> {
+    let x = f.input(0)?;
+    let rank = x.dims.len();
+    let perm: Vec<usize> = match f.node.ints("perm") {
+        Some(perm) => perm
+            .iter()
+            .map(|&p| usize::try_from(p).ok())
+            .collect::<Option<_>>()?,
+        None => (0..rank).rev().collect(),
+    };
+    if perm.len() != rank {
+        return None;
+    }
+    let dims: Vec<i64> = perm.iter().map(|&p| x.dims[p]).collect();
+    let data = gather_strided(x, &dims, |_, k| k, |axis| perm[axis]);
+    Some(vec![Value {
+        dtype: x.dtype,
+        dims,
+        data,
+    }])
+}
+
+/// The elements of an output shaped `dims` whose index `k` along output axis `a` reads
+/// index `source(a, k)` of `x` along its axis `axis_of(a)`.
+fn gather_strided(
+    x: &Value,
+    dims: &[i64],
+    source: impl Fn(usize, i64) -> i64,
+    axis_of: impl Fn(usize) -> usize,
+) -> Vec<Element> {
+    let mut strides = vec![1i64; x.dims.len()];
+    for axis in (0..x.dims.len().saturating_sub(1)).rev() {
+        strides[axis] = strides[axis + 1] * x.dims[axis + 1];
+    }
+    let total: i64 = dims.iter().product();
+    (0..total)
+        .map(|mut flat| {
+            let mut offset = 0;
+            for a in (0..dims.len()).rev() {
+                let k = flat % dims[a];
+                flat /= dims[a];
+                offset += source(a, k) * strides[axis_of(a)];
+            }
+            x.data[offset as usize]
+        })
+        .collect()
 }
 
 fn fold_constant_of_shape(f: &Folding) -> Option<Vec<Value>> {
@@ -835,6 +888,40 @@ mod tests {
     use crate::ops::testing::{folded, one_node};
     use crate::shapes::infer;
     use crate::{GraphBuilder, Tensor};
+
+    /// Swin's window padding as torch exports it: a `[4, 2]` table of pads reversed along
+    /// axis 0 (Slice with step -1), transposed and flattened; each step folds.
+    #[test]
+    fn slices_and_transposes_of_small_tables_fold() {
+        let table = Tensor::i64(&[4, 2], vec![0, 0, 0, 0, 0, 3, 0, 5]);
+        let (start, end, axis, step) = (
+            Tensor::i64s(&[-1]),
+            Tensor::i64s(&[i64::MIN]),
+            Tensor::i64s(&[0]),
+            Tensor::i64s(&[-1]),
+        );
+        let reversed = folded("Slice", &[table, start, end, axis, step], vec![]);
+        assert_eq!(reversed.dims, [4, 2]);
+        assert_eq!(reversed.as_i64(), Some(&[0, 5, 0, 3, 0, 0, 0, 0][..]));
+        let transposed = folded(
+            "Transpose",
+            &[reversed],
+            vec![("perm", crate::builder::ints(&[1, 0]))],
+        );
+        assert_eq!(transposed.dims, [2, 4]);
+        assert_eq!(transposed.as_i64(), Some(&[0, 0, 0, 0, 5, 3, 0, 0][..]));
+        let middle = folded(
+            "Slice",
+            &[
+                Tensor::i64(&[2, 3], vec![1, 2, 3, 4, 5, 6]),
+                Tensor::i64s(&[1]),
+                Tensor::i64s(&[3]),
+                Tensor::i64s(&[1]),
+            ],
+            vec![],
+        );
+        assert_eq!(middle.as_i64(), Some(&[2, 3, 5, 6][..]));
+    }
 
     #[test]
     fn scattering_keeps_the_data_shape_over_a_dynamic_batch() {
