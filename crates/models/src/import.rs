@@ -247,8 +247,22 @@ pub fn cut_at(
                 Some(pool) => probed_channels(pool, &graph, &image.name, layout, size)?,
                 None => match unrecognised_pooling(&graph) {
                     Some(refusal) => return Err(refusal),
-                    None => encoder_output(&graph, &image.name, layout, size)
-                        .ok_or_else(|| no_pooling_found(&graph))?,
+                    None => match headless_embedding(&graph) {
+                        Some((embedding, reason)) => {
+                            let mut pool = named_features(
+                                &graph,
+                                &embedding,
+                                &image.name,
+                                layout,
+                                size,
+                                None,
+                            )?;
+                            pool.reason = reason;
+                            pool
+                        }
+                        None => encoder_output(&graph, &image.name, layout, size)
+                            .ok_or_else(|| no_pooling_found(&graph))?,
+                    },
                 },
             },
         },
@@ -624,6 +638,26 @@ pub fn find_embedding(graph: &Graph) -> Option<(String, String)> {
         _ => return None,
     };
     Some((trace.embedding.to_string(), reason))
+}
+
+/// An encoder exported without a classifier (timm's `num_classes=0`, as DINOv2 ships): its
+/// one output is already the embedding, the class token or the token mean (normalised or not).
+fn headless_embedding(graph: &Graph) -> Option<(String, String)> {
+    let [output] = graph.outputs.as_slice() else {
+        return None;
+    };
+    let (tokens, pooling) = pooled_tokens(graph, &output.name)?;
+    let what = match pooling {
+        TokenPool::Cls => "class token",
+        TokenPool::Mean => "mean of the tokens",
+    };
+    Some((
+        output.name.clone(),
+        format!(
+            "at the output '{}', the {what} of '{tokens}': an encoder exported without a classifier",
+            output.name
+        ),
+    ))
 }
 
 /// The refusal naming the node a classifier's input comes from, when that is no pooling

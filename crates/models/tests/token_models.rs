@@ -239,3 +239,32 @@ fn what_cannot_be_cut_is_refused_naming_the_shape_node_and_fix() {
         "{refusal}"
     );
 }
+
+/// An encoder exported without a classifier (timm's `num_classes=0`, DINOv2) ends at its
+/// class token or token mean: the cut is its output, and computes what the original does.
+#[test]
+fn an_encoder_without_a_classifier_is_cut_at_its_output() {
+    for head in VITS {
+        let mut model = exports::vit(head, 3, 5);
+        model.graph.outputs = vec![ortl_onnx::ValueInfo {
+            name: head.embedding().into(),
+            dtype: ortl_onnx::DataType::Float,
+            shape: None,
+        }];
+        ortl_onnx::passes::prune(&mut model.graph);
+        let model = written(model);
+        let backbone =
+            cut(model.clone(), "encoder", None).unwrap_or_else(|e| panic!("{head:?}: {e}"));
+        let at = cut_tensor(&backbone);
+        assert_eq!(at, head.embedding(), "{head:?}");
+        assert!(
+            backbone.cut.contains("without a classifier"),
+            "{head:?}: {}",
+            backbone.cut
+        );
+        assert_eq!(backbone.channels, exports::WIDTH as usize, "{head:?}");
+        let size = exports::VIT_SIZE as usize;
+        let (expected, got) = original_and_cut(&model, &at, &backbone, size);
+        assert_close(&expected, &got, &format!("{head:?}"));
+    }
+}
