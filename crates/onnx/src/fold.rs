@@ -160,7 +160,10 @@ pub fn fold(graph: &mut Graph) -> usize {
             .iter()
             .map(|i| if i.is_empty() { None } else { shapes.get(i) })
             .collect();
-        let out_shapes = registry.infer_node(graph, &node, &inputs).ok();
+        let out_shapes = registry
+            .infer_node(graph, &node, &inputs)
+            .ok()
+            .or_else(|| filled_to_a_batch_shape(&node, &values));
         let evaluated = match registry.get(&node.op).and_then(|op| op.fold) {
             Some(evaluate) if default_domain => evaluate(&Folding {
                 graph,
@@ -240,6 +243,33 @@ impl<'a> Folding<'a> {
         (dims.iter().product::<i64>() as usize == data.len())
             .then(|| vec![Value { dtype, dims, data }])
     }
+}
+
+/// ConstantOfShape of a shape known but for the batch (the Shape of a tensor that leads with
+/// it, as an Expand to the batch is rewritten): its output leads with the batch, which
+/// inference alone, needing a constant shape, cannot say.
+fn filled_to_a_batch_shape(
+    node: &Node,
+    values: &HashMap<String, Value>,
+) -> Option<Vec<TypedShape>> {
+    if node.op != "ConstantOfShape" {
+        return None;
+    }
+    let shape = values
+        .get(node.inputs.first()?)?
+        .data
+        .iter()
+        .map(|e| match *e {
+            Batch => Some(None),
+            Known(d) => Some(Some(d as i64)),
+            Unknown => None,
+        })
+        .collect::<Option<Shape>>()?;
+    let dtype = match node.attr("value") {
+        Some(crate::ir::Attr::Tensor(t)) => t.dtype,
+        _ => DataType::Float,
+    };
+    Some(vec![TypedShape { dtype, shape }])
 }
 
 /// What a rewiring function sees: a Reshape, Expand or Resize whose target is the batch

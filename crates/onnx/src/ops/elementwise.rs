@@ -312,8 +312,15 @@ mod tests {
         let token = b.constant(Tensor::f32(&[1, 1, 4], vec![0.0; 4]));
         let y = b.expand(&token, &target);
         b.output(&y, DataType::Float, vec![]);
+        // What follows reads the expanded tokens' shape, as attention's reshapes do: folding
+        // knows it, so it is a constant.
+        let y_shape = b.shape(&y);
+        let last = b.constant(Tensor::i64(&[], vec![2]));
+        let width = b.gather(&y_shape, &last, 0);
+        b.output(&width, DataType::Int64, vec![]);
         let mut graph = b.finish();
         crate::fold::fold(&mut graph);
+        assert_eq!(graph.initializers[&width].as_i64(), Some(&[4][..]));
         let ops: Vec<&str> = graph.nodes.iter().map(|n| n.op.as_str()).collect();
         // The Expand to the batch becomes one to a constant target plus zeros shaped like the
         // batch, which shape inference follows; the target's arithmetic is then unused.
