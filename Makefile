@@ -255,7 +255,8 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## bench: ortl against the tutorial's Keras code and ORT 1.19.2 training (not in CI)
+## bench: ortl against the tutorial's Keras code, PyTorch eager on the CPU, ORT 1.19.2 training
+## and the Python inference pipeline a user writes (PIL + ONNX Runtime) (not in CI)
 bench: build
 	bench/bench.sh
 

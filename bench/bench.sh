@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side by side, on this machine, in one run: ortl against the tutorial's Keras code
-# (tensorflow-cpu) and ONNX Runtime 1.19.2's official training build, interleaved
+# (tensorflow-cpu), PyTorch eager on the CPU (the peer most users would pick instead),
+# ONNX Runtime 1.19.2's official training build and ONNX Runtime from Python, interleaved
 # A/B/A/B, medians and ratios (make bench; make bench-quick for one short repetition).
 #
 #   bench/bench.sh [quick]      BENCH_IMAGES, BENCH_REPEATS override the sizes;
@@ -9,11 +10,14 @@
 # Workloads (100×100 RGB, batch 32, the same uint8 tensors for every system):
 #   1 full fine-tuning of ResNet50 + the tutorial head: images/s of epoch 2, peak RSS
 #     (bn-train: the same with the backbone's BatchNorm on batch statistics, as training from
-#     scratch needs: Keras base(x, training=True), ortl --bn-mode train)
+#     scratch needs: Keras base(x, training=True), PyTorch bn.train(), ortl --bn-mode train);
+#     PyTorch channels-last, Adam at the same rate, torch.set_num_threads to ortl's count
 #   2 head only, frozen backbone: seconds of epoch 1 and of later epochs
-#   3 inference: Keras predict, ORT Python InferenceSession, the bare Rust session (all on
-#     arrays in memory), ortl-infer from PNG files (end to end, and its steady rate once
-#     the session is built: (N - 32) / (time for N - time for the first 32))
+#   3 inference: Keras predict, PyTorch eager, ORT Python InferenceSession, the bare Rust
+#     session (all on arrays in memory), ortl-infer from PNG files (end to end, and its
+#     steady rate once the session is built: (N - 32) / (time for N - time for the first
+#     32)), and the Python pipeline a user writes on the same PNG files (PIL decode +
+#     resize + ONNX Runtime 1.31.1, sequential and on a thread pool), timed whole as ortl-infer
 #   4 data pipeline: image_dataset_from_directory + Keras augmentation vs ortl-augment,
 #     512×512 PNG sources to 100×100
 #   5 scaling of ortl-train (full fine-tuning, 64 images): image size, batch and threads
@@ -49,8 +53,17 @@ venv() {
 venv "$work/keras" tensorflow-cpu==2.21.0
 # ORT 1.19.2 training rejects ONNX IR > 10: onnx 1.16 writes IR 10.
 venv "$work/ortt" onnxruntime-training-cpu==1.19.2 onnx==1.16.2 "numpy<2"
+# PyPI has no CPU-only torch for Linux x86-64: this wheel pulls the CUDA libraries too
+# (about 5 GB installed); the bench runs it on the CPU.
+venv "$work/torch" torch==2.15.0 torchvision==0.29.2
+# The Python inference pipeline: the ONNX Runtime ortl runs on, and Pillow.
+venv "$work/pyinfer" onnxruntime==1.31.1 pillow==13.0.0
 keras=$work/keras/bin/python
 ortt=$work/ortt/bin/python
+torch=$work/torch/bin/python
+pyinfer=$work/pyinfer/bin/python
+# ortl's thread count: ONNX Runtime's default, one intra-op thread per physical core.
+threads=$(lscpu -p=CORE,SOCKET | grep -v '^#' | sort -u | wc -l)
 
 # Data: fixture radiographs as 512×512 PNGs; split; 100×100 tensors without augmentation.
 per_class=$(( (images * 10 / 9 + 1) / 2 + 1 ))
@@ -86,9 +99,8 @@ train_ortl() { # name epochs extra flags...
   printf '{"images":%s,"epoch_seconds":%s,"peak_rss_mib":%s}' \
     "$n" "$(history_seconds "$work/run-$name/history.csv")" "$mib"
 }
-keras_rss() { # keras_bench.py arguments: result JSON with peak RSS added
-  /usr/bin/time -f '%M' -o "$work/rss" "$keras" bench/keras_bench.py "$@" \
-    > "$work/out.json" 2> "$work/keras.log"
+python_rss() { # python script arguments: the script's result JSON with peak RSS added
+  /usr/bin/time -f '%M' -o "$work/rss" "$@" > "$work/out.json" 2> "$work/$(basename "$2" .py).log"
   local out
   out=$(tail -1 "$work/out.json")
   printf '%s' "${out%\}},\"peak_rss_mib\":$(( $(tail -1 "$work/rss") / 1024 ))}"
@@ -117,21 +129,23 @@ echo "bench: $images training images, $repeats repetition(s), $(nproc) cores, wo
 for rep in $(seq "$repeats"); do
   if want full; then
     echo "bench: repetition $rep: full fine-tuning" >&2
-    record full keras "$rep" "$(keras_rss train "$tensors" "$images" 2)"
+    record full keras "$rep" "$(python_rss "$keras" bench/keras_bench.py train "$tensors" "$images" 2)"
     record full ortl "$rep" "$(train_ortl full 2 --bn-mode frozen)"
     record full ortl-plain "$rep" "$(train_ortl full-plain 2 --bn-mode frozen --conv-layout plain)"
+    record full pytorch "$rep" "$(python_rss "$torch" bench/torch_bench.py train "$tensors" "$images" 2 "$threads")"
     record full ort-1.19.2 "$rep" "$("$ortt" bench/ort_training_bench.py train "$work/run-full/model.onnx" "$tensors" "$images" 2 2> "$work/ortt.log")"
   fi
 
   if want bn-train; then
     echo "bench: repetition $rep: full fine-tuning, BatchNorm in training mode" >&2
-    record bn-train keras "$rep" "$(keras_rss train "$tensors" "$images" 2 bn-train)"
+    record bn-train keras "$rep" "$(python_rss "$keras" bench/keras_bench.py train "$tensors" "$images" 2 bn-train)"
     record bn-train ortl "$rep" "$(train_ortl bn-train 2 --bn-mode train)"
+    record bn-train pytorch "$rep" "$(python_rss "$torch" bench/torch_bench.py train "$tensors" "$images" 2 "$threads" bn-train)"
   fi
 
   if want head; then
     echo "bench: repetition $rep: head only" >&2
-    record head keras "$rep" "$(keras_rss train "$tensors" "$images" 3 frozen)"
+    record head keras "$rep" "$(python_rss "$keras" bench/keras_bench.py train "$tensors" "$images" 3 frozen)"
     record head ortl "$rep" "$(train_ortl head 3 --freeze backbone)"
   fi
 
@@ -145,6 +159,11 @@ for rep in $(seq "$repeats"); do
     all=$(seconds "$bin/ortl-infer" --model "$model" --batch 32 - < "$work/train-list")
     first=$(seconds "$bin/ortl-infer" --model "$model" --batch 32 - < "$work/first-batch")
     record infer ortl "$rep" "{\"images\":$n,\"images_per_second\":$(calc "$n / $all"),\"steady_images_per_second\":$(calc "($n - 32) / ($all - $first)"),\"startup_seconds\":$first}"
+    for form in threaded sequential; do
+      took=$(seconds "$pyinfer" bench/python_infer.py "$model" "$work/train-list" "$form")
+      record infer "python-$form" "$rep" "{\"images\":$n,\"images_per_second\":$(calc "$n / $took")}"
+    done
+    record infer pytorch "$rep" "$("$torch" bench/torch_bench.py infer "$tensors" "$images" "$threads" 2> /dev/null)"
   fi
 
   if want data; then

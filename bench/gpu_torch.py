@@ -1,7 +1,7 @@
 """PyTorch eager baseline for `make gpu-check`: the same network, batch, optimizer and uint8
 tensors as the ortl-train run beside it, on the same card.
 
-ResNet50 (torchvision's layout; defined here when torchvision is not installed) with a
+ResNet50 (bench/torch_nets.py: torchvision's, or its layout when torchvision is missing) with a
 linear head (dropout 0.2, 2048 -> classes), ImageNet normalisation applied on the device to
 the uint8 NHWC batch, softmax cross-entropy, Adam (Keras defaults, as ortl), BatchNorm in
 training mode. Per step: copy the batch to the device, forward, backward, update, read the
@@ -19,60 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import tensors  # noqa: E402
-
-
-def resnet50(torch, classes):
-    nn = torch.nn
-    try:
-        import torchvision
-
-        model = torchvision.models.resnet50(weights=None)
-        model.fc = nn.Sequential(nn.Dropout(0.2), nn.Linear(2048, classes))
-        return model, "torchvision"
-    except ImportError:
-        pass
-
-    class Bottleneck(nn.Module):
-        def __init__(self, inplanes, planes, stride):
-            super().__init__()
-            width, out = planes, planes * 4
-            self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(width)
-            self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(width)
-            self.conv3 = nn.Conv2d(width, out, 1, bias=False)
-            self.bn3 = nn.BatchNorm2d(out)
-            self.relu = nn.ReLU(inplace=True)
-            self.downsample = None
-            if stride != 1 or inplanes != out:
-                self.downsample = nn.Sequential(
-                    nn.Conv2d(inplanes, out, 1, stride, bias=False), nn.BatchNorm2d(out)
-                )
-
-        def forward(self, x):
-            identity = x if self.downsample is None else self.downsample(x)
-            y = self.relu(self.bn1(self.conv1(x)))
-            y = self.relu(self.bn2(self.conv2(y)))
-            return self.relu(self.bn3(self.conv3(y)) + identity)
-
-    layers = [
-        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
-        nn.BatchNorm2d(64),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(3, 2, 1),
-    ]
-    inplanes = 64
-    for planes, blocks, stride in [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]:
-        for i in range(blocks):
-            layers.append(Bottleneck(inplanes, planes, stride if i == 0 else 1))
-            inplanes = planes * 4
-    layers += [
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Dropout(0.2),
-        nn.Linear(2048, classes),
-    ]
-    return nn.Sequential(*layers), "defined here"
+from torch_nets import resnet50  # noqa: E402
 
 
 def main():
@@ -97,7 +44,9 @@ def main():
 
     images, labels = tensors(args.tensors, args.steps * args.batch)
     classes = int(labels.max()) + 1
-    model, source = resnet50(torch, max(classes, 2))
+    model, source = resnet50(
+        torch, lambda nn: nn.Sequential(nn.Dropout(0.2), nn.Linear(2048, max(classes, 2)))
+    )
     model = model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()

@@ -36,22 +36,30 @@ def epoch_rate(results, epoch):
     return median(rates)
 
 
+def pytorch_label(workload, form=""):
+    """PyTorch's row name, with the version and threads it reported."""
+    r = next(iter(by[(workload, "pytorch")]), {})
+    return f"PyTorch {r.get('torch', '')} eager{form} (channels-last, {r.get('threads', '?')} threads)"
+
+
 def section_full():
     global out
-    systems = ("keras", "ortl", "ortl-plain", "ort-1.19.2")
+    systems = ("keras", "ortl", "ortl-plain", "pytorch", "ort-1.19.2")
     full = {s: epoch_rate(by[("full", s)], 1) for s in systems}
-    rss = {s: median([r.get("peak_rss_mib") for r in by[("full", s)]]) for s in ("keras", "ortl", "ortl-plain")}
+    rss = {s: median([r.get("peak_rss_mib") for r in by[("full", s)]]) for s in ("keras", "ortl", "ortl-plain", "pytorch")}
     out += ["## 1. Full fine-tuning, ResNet50 + tutorial head, 100×100, batch 32", "",
             "| system | training images/s (epoch 2) | peak RSS MiB |", "|---|---|---|"]
     configuration = next((r.get("configuration") for r in by[("full", "ort-1.19.2")] if r.get("configuration")), None)
     labels = {"ortl": "ortl (blocked convolutions, the default)",
               "ortl-plain": "ortl --conv-layout plain",
+              "pytorch": pytorch_label("full", ", backbone BatchNorm in eval()"),
               "ort-1.19.2": f"ORT 1.19.2 training ({configuration or 'did not run'})"}
     for s in systems:
         label = labels.get(s, s)
         out.append(f"| {label} | {fmt(full[s])} | {fmt(rss.get(s), 0)} |")
     errors = sorted({e for r in by[("full", "ort-1.19.2")] for e in r.get("errors", [])})
     out += ["", f"ortl / Keras: **{fmt(ratio(full['ortl'], full['keras']), 2)}** (target ≥ 1.5); "
+            f"ortl / PyTorch: **{fmt(ratio(full['ortl'], full['pytorch']), 2)}**; "
             f"ortl / ORT 1.19.2: **{fmt(ratio(full['ortl'], full['ort-1.19.2']), 2)}** (target ≥ 1.0); "
             f"blocked / plain layout: {fmt(ratio(full['ortl'], full['ortl-plain']), 2)}."]
     for e in errors:
@@ -61,13 +69,16 @@ def section_full():
 
 def section_bn_train():
     global out
-    rate = {s: epoch_rate(by[("bn-train", s)], 1) for s in ("keras", "ortl")}
-    rss = {s: median([r.get("peak_rss_mib") for r in by[("bn-train", s)]]) for s in ("keras", "ortl")}
+    systems = ("keras", "ortl", "pytorch")
+    rate = {s: epoch_rate(by[("bn-train", s)], 1) for s in systems}
+    rss = {s: median([r.get("peak_rss_mib") for r in by[("bn-train", s)]]) for s in systems}
     out += ["## 1b. Full fine-tuning, BatchNorm on batch statistics (training from scratch)", "",
             "| system | training images/s (epoch 2) | peak RSS MiB |", "|---|---|---|",
             f"| Keras, base(x, training=True) | {fmt(rate['keras'])} | {fmt(rss['keras'], 0)} |",
-            f"| ortl --bn-mode train | {fmt(rate['ortl'])} | {fmt(rss['ortl'], 0)} |", "",
-            f"ortl / Keras: **{fmt(ratio(rate['ortl'], rate['keras']), 2)}** (target ≥ 1.2).", ""]
+            f"| ortl --bn-mode train | {fmt(rate['ortl'])} | {fmt(rss['ortl'], 0)} |",
+            f"| {pytorch_label('bn-train')} | {fmt(rate['pytorch'])} | {fmt(rss['pytorch'], 0)} |", "",
+            f"ortl / Keras: **{fmt(ratio(rate['ortl'], rate['keras']), 2)}** (target ≥ 1.2); "
+            f"ortl / PyTorch: **{fmt(ratio(rate['ortl'], rate['pytorch']), 2)}**.", ""]
 
 
 # 2. Head only.
@@ -88,19 +99,26 @@ def section_infer():
     global out
     out += ["## 3. Inference, batch 32", "", "| system | images/s |", "|---|---|"]
     results = by[("infer", "ortl")]
-    inf = {s: median([r["images_per_second"] for r in by[("infer", s)]]) for s in ("keras", "ort-python", "bare", "ortl")}
+    systems = ("keras", "pytorch", "ort-python", "bare", "ortl", "python-threaded", "python-sequential")
+    inf = {s: median([r["images_per_second"] for r in by[("infer", s)]]) for s in systems}
     inf["steady"] = median([r.get("steady_images_per_second") for r in results])
     startup = median([r.get("startup_seconds") for r in results])
     labels = {"keras": "Keras predict (arrays in memory)",
+              "pytorch": f"{pytorch_label('infer')}, inference_mode (arrays in memory)",
               "ort-python": "ORT Python 1.19.2 InferenceSession (arrays in memory)",
               "bare": "bare Rust session, ORT 1.31.1 (arrays in memory; bench/infer.sh's baseline)",
               "ortl": "ortl-infer end to end (512×512 PNG decode + resize + rows, start-up included)",
-              "steady": f"ortl-infer once running: (N − 32) / (t(N) − t(32)); start-up {fmt(startup, 2)} s"}
+              "steady": f"ortl-infer once running: (N − 32) / (t(N) − t(32)); start-up {fmt(startup, 2)} s",
+              "python-threaded": "Python pipeline from the same PNGs: PIL decode + resize on a thread pool, ORT 1.31.1 session (start-up included)",
+              "python-sequential": "the same, decoding one image after another"}
     for s, label in labels.items():
         out.append(f"| {label} | {fmt(inf[s])} |")
-    out += ["", f"ortl end to end / ORT Python: **{fmt(ratio(inf['ortl'], inf['ort-python']), 2)}** (target ≥ 1.2); "
+    out += ["", f"ortl end to end / threaded Python pipeline: **{fmt(ratio(inf['ortl'], inf['python-threaded']), 2)}** (target ≥ 1.2); "
+            f"ortl end to end / sequential Python pipeline: {fmt(ratio(inf['ortl'], inf['python-sequential']), 2)}; "
+            f"ortl end to end / ORT Python on arrays: **{fmt(ratio(inf['ortl'], inf['ort-python']), 2)}**; "
             f"ortl once running / bare session: **{fmt(ratio(inf['steady'], inf['bare']), 2)}** (target ≥ 1.0); "
-            f"ortl end to end / Keras: {fmt(ratio(inf['ortl'], inf['keras']), 2)}.", ""]
+            f"ortl end to end / Keras: {fmt(ratio(inf['ortl'], inf['keras']), 2)}; "
+            f"ortl end to end / PyTorch on arrays: {fmt(ratio(inf['ortl'], inf['pytorch']), 2)}.", ""]
 
 
 # 4. Data pipeline.

@@ -16,6 +16,12 @@
 //!   `w_k = Σ_ij a_kij · ReLU(G_kij)`, `cam = ReLU(Σ_k w_k A_k)`.
 //!
 //! The cam stays at feature resolution `[N, h, w]`; the caller upsamples it.
+//!
+//! A token model (a vision transformer) has no feature map: `A` is then the tokens `[N, T, C]`
+//! its last attention block reads (after that block a class token alone gets a gradient;
+//! pytorch-grad-cam takes the block's `norm1` output, which is no cut of the graph since the
+//! residual bypasses it), the leading class and register tokens dropped and the patch tokens
+//! laid out as their grid `[N, h, w, C]` once the gradient is taken.
 
 use clap::ValueEnum;
 use std::collections::HashMap;
@@ -23,7 +29,7 @@ use std::fmt;
 
 use ortl_models::Layout;
 use ortl_models::classifier::keys;
-use ortl_onnx::{DataType, Dim, GraphBuilder, Model, ValueInfo, passes, shapes};
+use ortl_onnx::{DataType, Dim, GraphBuilder, Model, Tensor, ValueInfo, passes, shapes};
 
 /// Name of the class-weights input of the CAM graph.
 pub const CLASS_WEIGHTS: &str = "cam_class_weights";
@@ -67,6 +73,10 @@ pub enum CamError {
     NoPooling,
     #[error("feature map '{features}' has no static shape: {shape}")]
     DynamicFeatureMap { features: String, shape: String },
+    #[error(
+        "the {tokens} tokens of '{features}' form no patch grid: no patch-embedding Conv before them has h·w patches with at most {MAX_LEADING} class and register tokens left over; name a feature map with --cam-layer"
+    )]
+    NoPatchGrid { features: String, tokens: i64 },
     #[error("class scores '{0}' are not [N, C] with a fixed C")]
     Scores(String),
     #[error(transparent)]
@@ -87,7 +97,22 @@ pub struct Target {
     /// output itself when the graph ends without one.
     pub scores: String,
     pub classes: usize,
+    /// Set when `A` is the tokens `[N, T, C]` of a token model; `dims` is then the patch
+    /// grid `[h, w, C]` (layout NHWC).
+    pub tokens: Option<TokenGrid>,
 }
+
+/// How a token tensor `[N, T, C]` lays out as its patch grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenGrid {
+    /// T, all tokens.
+    pub tokens: i64,
+    /// The class and register tokens before the patches, dropped from the map.
+    pub leading: i64,
+}
+
+/// The most tokens before the patches: a class token and up to 16 registers.
+const MAX_LEADING: i64 = 17;
 
 impl Target {
     /// Height and width of the feature map.
@@ -102,11 +127,23 @@ impl Target {
 
 /// Finds the feature map to explain: `layer` when given (any rank-4 value), else the one
 /// ortl-train recorded in the model's metadata, else the input of the global pooling that
-/// feeds the classifier.
+/// feeds the classifier; for a token model (the recorded features, or the classifier's
+/// embedding, pool tokens) the tokens its last attention block reads.
 pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, CamError> {
     let graph = &model.graph;
     let output = graph.outputs.first().ok_or(CamError::NoOutput)?;
     let value_shapes = shapes::infer(graph)?;
+    let (scores, classes) = class_scores(graph, &output.name, &value_shapes)?;
+    if layer.is_none() {
+        let embedding =
+            model.metadata.get(keys::FEATURES).cloned().or_else(|| {
+                ortl_models::import::find_embedding(graph).map(|(embedding, _)| embedding)
+            });
+        let pooled = embedding.and_then(|e| ortl_models::import::pooled_tokens(graph, &e));
+        if let Some((tokens, _)) = pooled {
+            return token_target(graph, &value_shapes, &tokens, scores, classes);
+        }
+    }
     let rank4 = |name: &str| {
         value_shapes
             .get(name)
@@ -130,17 +167,40 @@ pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, CamError> {
             }
             (name.to_string(), Layout::Nchw)
         }
-        None => match model
-            .metadata
-            .get(keys::FEATURES)
-            .filter(|name| rank4(name).is_some())
-        {
-            Some(name) => (name.clone(), Layout::Nchw),
-            None => {
-                let pool = ortl_models::import::find_pool(graph).ok_or(CamError::NoPooling)?;
-                (pool.features, pool.layout)
+        // A map with a grid: a cut after the pooling (ConvNeXt's normalised embedding)
+        // records a 1×1 map, which explains nothing.
+        None => {
+            let has_grid = |name: &str| {
+                rank4(name).is_some_and(|s| s[1..].iter().filter(|&&d| d != Some(1)).count() > 1)
+            };
+            // An embedding laid out as a 1×1 map by a reshape, not a network's own map.
+            let is_embedding = |name: &str| {
+                graph.producer(name).is_some_and(|node| {
+                    matches!(node.op.as_str(), "Reshape" | "Unsqueeze" | "Flatten")
+                })
+            };
+            match model
+                .metadata
+                .get(keys::FEATURES)
+                .filter(|name| has_grid(name))
+            {
+                Some(name) => (name.clone(), Layout::Nchw),
+                None => ortl_models::import::find_pool(graph)
+                    .map(|pool| (pool.features, pool.layout))
+                    .filter(|(features, _)| has_grid(features) || !is_embedding(features))
+                    .or_else(|| {
+                        graph.nodes.iter().rev().find_map(|node| {
+                            let layout = ortl_models::import::pooling_layout(graph, node)?;
+                            has_grid(&node.inputs[0]).then(|| (node.inputs[0].clone(), layout))
+                        })
+                    })
+                    .or_else(|| {
+                        ortl_models::import::find_pool(graph)
+                            .map(|pool| (pool.features, pool.layout))
+                    })
+                    .ok_or(CamError::NoPooling)?,
             }
-        },
+        }
     };
     let shape = rank4(&features).expect("checked rank 4");
     let dims: Vec<i64> = shape[1..]
@@ -151,24 +211,113 @@ pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, CamError> {
             features: features.clone(),
             shape: format!("{shape:?}"),
         })?;
-    let scores = match graph.producer(&output.name) {
+    Ok(Target {
+        features,
+        layout,
+        dims: [dims[0], dims[1], dims[2]],
+        scores,
+        classes,
+        tokens: None,
+    })
+}
+
+/// The class scores: the input of the final softmax/sigmoid, or the output itself.
+fn class_scores(
+    graph: &ortl_onnx::Graph,
+    output: &str,
+    value_shapes: &HashMap<String, shapes::TypedShape>,
+) -> Result<(String, usize), CamError> {
+    let scores = match graph.producer(output) {
         Some(node) if matches!(node.op.as_str(), "Softmax" | "Sigmoid" | "LogSoftmax") => {
             node.inputs[0].clone()
         }
-        _ => output.name.clone(),
+        _ => output.to_string(),
     };
     let classes = value_shapes
         .get(&scores)
         .and_then(|t| t.shape.get(1).copied().flatten())
         .filter(|&c| c > 0)
         .ok_or_else(|| CamError::Scores(scores.clone()))?;
+    Ok((scores, classes as usize))
+}
+
+/// The target of a token model whose embedding pools `pooled`: the input of the last
+/// LayerNormalization of tokens before the last Softmax (the attention) that `pooled`
+/// depends on, which is the last block's input, or `pooled` itself without attention; its
+/// patch grid from the patch-embedding Conv.
+fn token_target(
+    graph: &ortl_onnx::Graph,
+    value_shapes: &HashMap<String, shapes::TypedShape>,
+    pooled: &str,
+    scores: String,
+    classes: usize,
+) -> Result<Target, CamError> {
+    let fixed = |name: &str| -> Option<Vec<i64>> {
+        let shape = &value_shapes.get(name)?.shape;
+        shape[1..].iter().map(|d| d.filter(|&d| d > 0)).collect()
+    };
+    let attention = last_computing(graph, pooled, |n| n.op == "Softmax");
+    let features = attention
+        .and_then(|softmax| {
+            last_computing(graph, &softmax.outputs[0], |n| {
+                n.op == "LayerNormalization" && fixed(&n.inputs[0]).is_some_and(|d| d.len() == 2)
+            })
+        })
+        .map_or(pooled, |norm| norm.inputs[0].as_str())
+        .to_string();
+    let dims =
+        fixed(&features)
+            .filter(|d| d.len() == 2)
+            .ok_or_else(|| CamError::DynamicFeatureMap {
+                features: features.clone(),
+                shape: format!("{:?}", value_shapes.get(&features).map(|t| &t.shape)),
+            })?;
+    let (tokens, channels) = (dims[0], dims[1]);
+    let (h, w) = graph
+        .nodes
+        .iter()
+        .rev()
+        .filter(|n| n.op == "Conv")
+        .filter_map(|n| match fixed(&n.outputs[0])?.as_slice() {
+            &[_, h, w] => Some((h, w)),
+            _ => None,
+        })
+        .find(|&(h, w)| (0..=MAX_LEADING).contains(&(tokens - h * w)))
+        .ok_or_else(|| CamError::NoPatchGrid {
+            features: features.clone(),
+            tokens,
+        })?;
     Ok(Target {
         features,
-        layout,
-        dims: [dims[0], dims[1], dims[2]],
+        layout: Layout::Nhwc,
+        dims: [h, w, channels],
         scores,
-        classes: classes as usize,
+        classes,
+        tokens: Some(TokenGrid {
+            tokens,
+            leading: tokens - h * w,
+        }),
     })
+}
+
+/// The last node (in graph order) that `wanted` accepts among those `value` is computed
+/// from.
+fn last_computing<'g>(
+    graph: &'g ortl_onnx::Graph,
+    value: &str,
+    wanted: impl Fn(&ortl_onnx::Node) -> bool,
+) -> Option<&'g ortl_onnx::Node> {
+    let mut needed: std::collections::HashSet<&str> = [value].into();
+    let mut found = None;
+    for node in graph.nodes.iter().rev() {
+        if node.outputs.iter().any(|o| needed.contains(o.as_str())) {
+            if found.is_none() && wanted(node) {
+                found = Some(node);
+            }
+            needed.extend(node.inputs.iter().map(String::as_str));
+        }
+    }
+    found
 }
 
 /// The classifier with the feature map as a second output.
@@ -187,7 +336,10 @@ pub fn expose_features(model: &Model, target: &Target) -> Model {
 
 fn feature_info(target: &Target) -> ValueInfo {
     let mut shape = vec![Dim::Symbolic("N".into())];
-    shape.extend(target.dims.iter().map(|&d| Dim::Fixed(d)));
+    match target.tokens {
+        Some(grid) => shape.extend([grid.tokens, target.dims[2]].map(Dim::Fixed)),
+        None => shape.extend(target.dims.iter().map(|&d| Dim::Fixed(d))),
+    }
     ValueInfo::new(&target.features, DataType::Float, shape)
 }
 
@@ -221,12 +373,20 @@ pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model
         std::slice::from_ref(&target.features),
         &value_shapes,
     )?;
-    let g = grads.of[&target.features].clone();
+    let (a, g) = match target.tokens {
+        Some(grid) => b.scoped("cam", |b| {
+            (
+                patch_grid(b, &target.features, grid, target.dims),
+                patch_grid(b, &grads.of[&target.features], grid, target.dims),
+            )
+        }),
+        None => (target.features.clone(), grads.of[&target.features].clone()),
+    };
     let (spatial, channel): (&[i64], i64) = match target.layout {
         Layout::Nchw => (&[2, 3], 1),
         Layout::Nhwc => (&[1, 2], 3),
     };
-    let a = target.features.as_str();
+    let a = a.as_str();
     let cam = b.scoped("cam", |b| {
         let channel_weights = match method {
             Method::GradCam => b.reduce_mean(&g, spatial, true),
@@ -267,6 +427,17 @@ pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model
     let mut cam_model = Model::new(graph);
     cam_model.doc = format!("ortl {method} of '{}'", target.features);
     Ok(cam_model)
+}
+
+/// Tokens `[N, T, C]` less the leading ones, as the patch grid `[N, h, w, C]`.
+fn patch_grid(b: &mut GraphBuilder, tokens: &str, grid: TokenGrid, dims: [i64; 3]) -> String {
+    let starts = b.constant(Tensor::i64s(&[grid.leading]));
+    let ends = b.constant(Tensor::i64s(&[grid.tokens]));
+    let axes = b.constant(Tensor::i64s(&[1]));
+    let patches = b.slice(tokens, &starts, &ends, Some(&axes), None);
+    let [h, w, c] = dims;
+    let shape = b.constant(Tensor::i64s(&[0, h, w, c]));
+    b.reshape(&patches, &shape)
 }
 
 /// One-hot class weights `[N, C]` for the chosen class of each image.

@@ -4,4 +4,4 @@
 
 pub mod cam;
 
-pub use cam::{CamError, Method, Target, cam_model, expose_features, locate, one_hot};
+pub use cam::{CamError, Method, Target, TokenGrid, cam_model, expose_features, locate, one_hot};

@@ -25,6 +25,7 @@ pub fn train_record() -> TrainRecord {
             backbone_pretrained: false,
             backbone_provenance: Weights::Random { seed: 12 }.to_string(),
             features: None,
+            pool: None,
             normalization: Normalization::ImageNet,
             normalization_reason: "built-in backbone".into(),
             head: "tutorial".into(),

@@ -53,6 +53,9 @@ pub struct TrainSettings {
     pub backbone_provenance: String,
     /// `--features`: the tensor an imported backbone was cut at, when named.
     pub features: Option<String>,
+    /// `--pool`, when `features` names tokens (absent otherwise, as in files before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<TokenPool>,
     pub normalization: Normalization,
     /// Why that normalisation (given, read from metadata, or the exporter's convention).
     pub normalization_reason: String,
@@ -133,6 +136,14 @@ recorded! {
         Caffe = "caffe",
         Unit = "unit",
         Symmetric = "symmetric",
+    }
+}
+
+recorded! {
+    /// `--pool`: how the tokens `--features` named were reduced to the head's input.
+    TokenPool {
+        Cls = "cls",
+        Mean = "mean",
     }
 }
 

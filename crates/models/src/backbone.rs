@@ -1,5 +1,7 @@
 //! A backbone: a graph from a float image tensor to a convolutional feature map.
 
+use std::collections::HashSet;
+
 use ortl_onnx::Graph;
 use serde::{Deserialize, Serialize};
 
@@ -151,10 +153,11 @@ impl Backbone {
 }
 
 /// Float initializers in parameter positions: weights and biases of Conv, ConvTranspose,
-/// Gemm, MatMul and PRelu, BatchNorm and LayerNorm scale and shift, and operands of Add and
-/// Mul with more than one element (the bias of a Keras-style MatMul + Add, a transformer's
-/// class token and position embedding, ConvNeXt's layer scale). Constants elsewhere
-/// (preprocessing, shapes, scalars) are not parameters.
+/// Gemm, MatMul and PRelu, BatchNorm and LayerNorm scale and shift, a tensor Expand
+/// broadcasts (a transformer's class token), and operands of Add and Mul with more than one
+/// element (the bias of a Keras-style MatMul + Add, a position embedding, ConvNeXt's layer
+/// scale) unless they act on the image itself: constants there are preprocessing (a mean
+/// subtracted, a scale), as are shapes and scalars anywhere.
 pub fn parameters(graph: &Graph) -> Vec<String> {
     let is_float = |name: &str| {
         graph
@@ -162,6 +165,7 @@ pub fn parameters(graph: &Graph) -> Vec<String> {
             .get(name)
             .is_some_and(|t| t.dtype == ortl_onnx::DataType::Float)
     };
+    let on_the_image = values_of_the_image(graph);
     let mut out: Vec<String> = graph
         .nodes
         .iter()
@@ -171,7 +175,10 @@ pub fn parameters(graph: &Graph) -> Vec<String> {
                     &[1, 2]
                 }
                 "MatMul" | "PRelu" => &[1],
-                "Add" | "Mul" => &[0, 1],
+                "Expand" => &[0],
+                "Add" | "Mul" if !n.inputs.iter().any(|i| on_the_image.contains(i.as_str())) => {
+                    &[0, 1]
+                }
                 _ => &[],
             };
             slots
@@ -192,6 +199,22 @@ pub fn parameters(graph: &Graph) -> Vec<String> {
     out
 }
 
+/// Values computed from the graph's inputs by element arithmetic alone, before any layer
+/// with weights: preprocessing. Shapes read from them carry no pixels.
+fn values_of_the_image(graph: &Graph) -> HashSet<&str> {
+    let mut image: HashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
+    for node in &graph.nodes {
+        let layer_or_shape = matches!(
+            node.op.as_str(),
+            "Conv" | "ConvTranspose" | "Gemm" | "MatMul" | "Einsum" | "Shape" | "Size"
+        );
+        if !layer_or_shape && node.inputs.iter().any(|i| image.contains(i.as_str())) {
+            image.extend(node.outputs.iter().map(String::as_str));
+        }
+    }
+    image
+}
+
 /// BatchNormalization running statistics in `graph`.
 pub fn buffers(graph: &Graph) -> Vec<String> {
     let mut out: Vec<String> = graph
@@ -208,7 +231,35 @@ pub fn buffers(graph: &Graph) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use ortl_onnx::{DataType, Dim, GraphBuilder, Tensor};
+
     use super::*;
+
+    /// A mean subtracted from the image and a per-channel scale are preprocessing; a layer
+    /// scale after a convolution and a broadcast class token are parameters.
+    #[test]
+    fn constants_on_the_image_are_not_parameters() {
+        let mut b = GraphBuilder::new("g");
+        let x = b.input(
+            "x",
+            DataType::Float,
+            vec![Dim::Symbolic("N".into()), Dim::Fixed(3)],
+        );
+        let mean = b.param("mean", Tensor::f32(&[3], vec![0.5; 3]));
+        let x = b.add(&x, &mean);
+        let scale = b.param("scale", Tensor::f32(&[3], vec![2.0; 3]));
+        let x = b.mul(&x, &scale);
+        let w = b.param("w", Tensor::f32(&[3, 3], vec![0.1; 9]));
+        let y = b.matmul(&x, &w);
+        let gamma = b.param("gamma", Tensor::f32(&[3], vec![1.0; 3]));
+        let y = b.mul(&y, &gamma);
+        let token = b.param("token", Tensor::f32(&[1, 3], vec![0.0; 3]));
+        let shape = b.shape(&y);
+        let token = b.expand(&token, &shape);
+        let y = b.add(&y, &token);
+        b.output(&y, DataType::Float, vec![]);
+        assert_eq!(parameters(&b.finish()), ["gamma", "token", "w"]);
+    }
 
     #[test]
     fn a_weights_file_is_named_with_its_sha256() {

@@ -488,23 +488,21 @@ pub fn vit(head: TokenHead, classes: i64, seed: u64) -> Model {
     let patches = b.reshape(&patches, &flat_shape);
     let patches = b.transpose(&patches, &[0, 2, 1]);
 
-    // The class token broadcast to the batch, as `cls_token + zeros_like(x[:, :1])` writes
-    // it (ConstantOfShape of a Shape): ortl's shape inference does not follow an Expand to
-    // a target computed at run time, as `cls_token.expand(n, -1, -1)` is written.
+    // The class token expanded to the batch, as `class_token.expand(n, -1, -1)` exports:
+    // n from Shape → Gather → Unsqueeze, the -1s replaced by 1s through Equal and Where.
     let cls = draw.param(&mut b, "class_token", &[1, 1, WIDTH], 0.1);
-    let (start, end, axis) = (
-        b.constant(Tensor::i64s(&[0])),
-        b.constant(Tensor::i64s(&[1])),
-        b.constant(Tensor::i64s(&[1])),
-    );
-    let first = b.slice(&patches, &start, &end, Some(&axis), None);
-    let shape = b.shape(&first);
-    let zeros = b.op(
-        "ConstantOfShape",
-        &[&shape],
-        vec![("value", Attr::Tensor(Tensor::f32(&[1], vec![0.0])))],
-    );
-    let cls = b.add(&zeros, &cls);
+    let shape = b.shape(&patches);
+    let zero = b.constant(Tensor::i64(&[], vec![0]));
+    let n = b.gather(&shape, &zero, 0);
+    let axes = b.constant(Tensor::i64s(&[0]));
+    let n = b.unsqueeze(&n, &axes);
+    let keep = b.constant(Tensor::i64s(&[-1, -1]));
+    let sizes = b.concat(&[&n, &keep], 0);
+    let minus_one = b.constant(Tensor::i64(&[], vec![-1]));
+    let is_keep = b.equal(&sizes, &minus_one);
+    let ones = b.constant(Tensor::i64s(&[1, 1, 1]));
+    let sizes = b.where_(&is_keep, &ones, &sizes);
+    let cls = b.expand(&cls, &sizes);
     let tokens = b.concat(&[&cls, &patches], 1);
     let position = draw.param(&mut b, "pos_embedding", &[1, TOKENS, WIDTH], 0.1);
     let x = b.add(&tokens, &position);

@@ -606,8 +606,16 @@ pub fn find_embedding(graph: &Graph) -> Option<(String, String)> {
     let (source, classifier) = (trace.source, trace.classifier);
     let reason = match (token_pooling(graph, source), trace.norm) {
         (Some(pooling), _) => format!(
-            "at '{}', the {pooling} ({} '{}') that feeds the classifier {} '{}'",
-            trace.embedding, source.op, source.name, classifier.op, classifier.name
+            "at '{}', the {} ({} '{}') that feeds the classifier {} '{}'",
+            trace.embedding,
+            match pooling {
+                TokenPool::Cls => "class token",
+                TokenPool::Mean => "mean of the tokens",
+            },
+            source.op,
+            source.name,
+            classifier.op,
+            classifier.name
         ),
         (None, Some(norm)) if pooling_layout(graph, source).is_some() => format!(
             "at '{}', after {} '{}' on the features {} '{}' pools: the normalisation stays in the backbone",
@@ -635,10 +643,33 @@ fn unrecognised_pooling(graph: &Graph) -> Option<String> {
     ))
 }
 
+/// The tokens `[N, T, C]` that `value` pools and how, traced back from `value` through
+/// shape ops and normalisations: where a token model's explanation looks for its patches
+/// (`value` is an embedding, or the 1×1 map a cut makes of one).
+pub fn pooled_tokens(graph: &Graph, value: &str) -> Option<(String, TokenPool)> {
+    let mut node = graph.producer(value)?;
+    while matches!(
+        node.op.as_str(),
+        "Reshape"
+            | "Flatten"
+            | "Squeeze"
+            | "Unsqueeze"
+            | "Identity"
+            | "Dropout"
+            | "Cast"
+            | "LayerNormalization"
+            | "BatchNormalization"
+    ) {
+        node = graph.producer(&node.inputs[0])?;
+    }
+    let pool = token_pooling(graph, node)?;
+    Some((node.inputs[0].clone(), pool))
+}
+
 /// If `node` pools tokens `[N, T, C]` into one embedding per image, what it takes: the class
 /// token (Gather of index 0 on axis 1, or Slice `[0:1]` on axis 1) or the mean over the
 /// token axis (ReduceMean over axis 1).
-fn token_pooling(graph: &Graph, node: &Node) -> Option<&'static str> {
+fn token_pooling(graph: &Graph, node: &Node) -> Option<TokenPool> {
     let input = |slot: usize| {
         node.inputs
             .get(slot)
@@ -646,13 +677,13 @@ fn token_pooling(graph: &Graph, node: &Node) -> Option<&'static str> {
             .and_then(|name| constant_ints(graph, name))
     };
     match node.op.as_str() {
-        "Gather" if node.int("axis") == Some(1) && input(1)? == [0] => Some("class token"),
+        "Gather" if node.int("axis") == Some(1) && input(1)? == [0] => Some(TokenPool::Cls),
         "Slice" => {
             let steps = input(4).unwrap_or_else(|| vec![1]);
             (input(1)? == [0] && input(2)? == [1] && input(3)? == [1] && steps == [1])
-                .then_some("class token")
+                .then_some(TokenPool::Cls)
         }
-        "ReduceMean" => (reduced_axes(graph, node)? == [1]).then_some("mean of the tokens"),
+        "ReduceMean" => (reduced_axes(graph, node)? == [1]).then_some(TokenPool::Mean),
         _ => None,
     }
 }
@@ -784,7 +815,7 @@ fn feeds_only_a_classifier(
 }
 
 /// If `node` averages over the spatial axes of a feature map, the map's layout.
-fn pooling_layout(graph: &ortl_onnx::Graph, node: &Node) -> Option<Layout> {
+pub fn pooling_layout(graph: &ortl_onnx::Graph, node: &Node) -> Option<Layout> {
     match node.op.as_str() {
         "GlobalAveragePool" | "GlobalMaxPool" => Some(Layout::Nchw),
         "ReduceMean" | "ReduceMax" => {

@@ -6,7 +6,7 @@
 //! and a Reshape target known but for the batch in front reads 0 there ("copy the input's
 //! dimension"), which is exact because every tensor of a classifier leads with the batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use crate::ir::{DataType, Graph, Node, Tensor, TensorData};
 use crate::ops::Registry;
@@ -112,9 +112,9 @@ pub fn fold(graph: &mut Graph) -> usize {
         }
     }
     let mut folded = 0;
-    let nodes = std::mem::take(&mut graph.nodes);
-    let mut kept = Vec::with_capacity(nodes.len());
-    for mut node in nodes {
+    let mut queue: VecDeque<Node> = std::mem::take(&mut graph.nodes).into();
+    let mut kept = Vec::with_capacity(queue.len());
+    while let Some(mut node) = queue.pop_front() {
         let default_domain = node.domain.is_empty() || node.domain == "ai.onnx";
         if default_domain
             && let Some(value) = registry.get(&node.op).and_then(|op| op.value)
@@ -141,9 +141,18 @@ pub fn fold(graph: &mut Graph) -> usize {
                 node: &mut node,
                 values: &values,
                 shapes: &shapes,
+                replacement: Vec::new(),
             };
             if rewire(&mut target).is_some() {
                 folded += 1;
+            }
+            // A node replaced by several is gone; its replacements are folded in its place.
+            let replacement = std::mem::take(&mut target.replacement);
+            if !replacement.is_empty() {
+                for new in replacement.into_iter().rev() {
+                    queue.push_front(new);
+                }
+                continue;
             }
         }
         let inputs: Vec<Option<&TypedShape>> = node
@@ -241,23 +250,30 @@ pub(crate) struct Rewire<'a> {
     pub node: &'a mut Node,
     values: &'a HashMap<String, Value>,
     shapes: &'a HashMap<String, TypedShape>,
+    /// Nodes that replace the node, when one rewiring is not enough (they are folded next).
+    pub replacement: Vec<Node>,
 }
 
 impl Rewire<'_> {
     /// The sizes after the batch in input `slot`, when it is computed as the batch followed
     /// by known sizes and input 0 leads with the batch; and input 0's shape.
     pub fn batch_target(&self, slot: usize) -> Option<(Vec<i64>, Shape)> {
+        let rest = self.sizes_after_batch(slot)?;
+        let input = &self.input(0)?.shape;
+        matches!(input.first(), Some(None)).then(|| (rest, input.clone()))
+    }
+
+    /// The sizes after the batch in input `slot`, when it is computed at run time as the
+    /// batch followed by known sizes.
+    pub fn sizes_after_batch(&self, slot: usize) -> Option<Vec<i64>> {
         let target = self.node.inputs.get(slot).filter(|t| !t.is_empty())?;
         if self.graph.initializers.contains_key(target) {
             return None;
         }
-        let value = self.values.get(target)?;
-        let input = self.shapes.get(&self.node.inputs[0]).map(|s| &s.shape)?;
-        let [Batch, rest @ ..] = value.data.as_slice() else {
+        let [Batch, rest @ ..] = self.values.get(target)?.data.as_slice() else {
             return None;
         };
-        let rest: Option<Vec<i64>> = rest
-            .iter()
+        rest.iter()
             .map(|e| {
                 if let Known(v) = e {
                     Some(*v as i64)
@@ -265,11 +281,12 @@ impl Rewire<'_> {
                     None
                 }
             })
-            .collect();
-        let (Some(rest), Some(None)) = (rest, input.first()) else {
-            return None;
-        };
-        Some((rest, input.clone()))
+            .collect()
+    }
+
+    /// Input `slot`'s type and shape, where known.
+    pub fn input(&self, slot: usize) -> Option<&TypedShape> {
+        self.shapes.get(self.node.inputs.get(slot)?)
     }
 
     /// Input `slot` now reads the constant `tensor`, named after the node.
@@ -286,7 +303,6 @@ impl Rewire<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builder::int;
     use crate::ir::Dim;
     use crate::{GraphBuilder, passes, shapes};
 
@@ -307,14 +323,14 @@ mod tests {
     fn a_shape_computed_flatten_becomes_a_constant_reshape() {
         let mut b = GraphBuilder::new("flatten");
         let x = nchw(&mut b, 4, 5);
-        let shape = b.op("Shape", &[&x], vec![]);
+        let shape = b.shape(&x);
         let zero = b.constant(Tensor::i64(&[], vec![0]));
-        let n = b.op("Gather", &[&shape, &zero], vec![("axis", int(0))]);
+        let n = b.gather(&shape, &zero, 0);
         let axes = b.constant(Tensor::i64s(&[0]));
-        let n = b.op("Unsqueeze", &[&n, &axes], vec![]);
+        let n = b.unsqueeze(&n, &axes);
         let minus_one = b.constant(Tensor::i64s(&[-1]));
-        let target = b.op("Concat", &[&n, &minus_one], vec![("axis", int(0))]);
-        let y = b.op("Reshape", &[&x, &target], vec![]);
+        let target = b.concat(&[&n, &minus_one], 0);
+        let y = b.reshape(&x, &target);
         b.output(&y, DataType::Float, vec![]);
         let mut graph = b.finish();
         assert!(fold(&mut graph) > 0);
@@ -331,21 +347,21 @@ mod tests {
         // Resize to twice the size, computed from the input's shape, with a Constant scale.
         let mut b = GraphBuilder::new("resize");
         let x = nchw(&mut b, 6, 7);
-        let shape = b.op("Shape", &[&x], vec![]);
+        let shape = b.shape(&x);
         let (start, end) = (
             b.constant(Tensor::i64s(&[2])),
             b.constant(Tensor::i64s(&[4])),
         );
-        let hw = b.op("Slice", &[&shape, &start, &end], vec![]);
+        let hw = b.slice(&shape, &start, &end, None, None);
         let two = b.op(
             "Constant",
             &[],
             vec![("value", crate::Attr::Tensor(Tensor::i64(&[], vec![2])))],
         );
-        let doubled = b.op("Mul", &[&hw, &two], vec![]);
+        let doubled = b.mul(&hw, &two);
         let zero = b.constant(Tensor::i64s(&[0]));
-        let nc = b.op("Slice", &[&shape, &zero, &start], vec![]);
-        let sizes = b.op("Concat", &[&nc, &doubled], vec![("axis", int(0))]);
+        let nc = b.slice(&shape, &zero, &start, None, None);
+        let sizes = b.concat(&[&nc, &doubled], 0);
         let y = b.op("Resize", &[&x, "", "", &sizes], vec![]);
         b.output(&y, DataType::Float, vec![]);
         let mut graph = b.finish();
@@ -366,7 +382,7 @@ mod tests {
     fn nodes_it_cannot_follow_are_kept() {
         let mut b = GraphBuilder::new("keep");
         let x = nchw(&mut b, 4, 4);
-        let y = b.op("Relu", &[&x], vec![]);
+        let y = b.relu(&x);
         b.output(&y, DataType::Float, vec![]);
         let mut graph = b.finish();
         let before = graph.clone();

@@ -312,6 +312,10 @@ impl Settings {
             backbone_pretrained: backbone.weights.is_pretrained(),
             backbone_provenance: backbone.weights.to_string(),
             features: self.features.clone(),
+            pool: self.pool.map(|pool| match pool {
+                ortl_models::TokenPool::Cls => record::TokenPool::Cls,
+                ortl_models::TokenPool::Mean => record::TokenPool::Mean,
+            }),
             normalization: recorded_normalization(backbone.normalization),
             normalization_reason: backbone.normalization_reason.clone(),
             head: self.head.to_string(),

@@ -128,7 +128,8 @@ fn train_vit(wd: &Workdir, head: TokenHead, flags: &[&str]) -> ortl_manifest::Tr
 }
 
 /// The tiny ViT, cut at its class token, trains its head for an epoch and then the whole
-/// network (attention, LayerNorms, the patch embedding) for one.
+/// network (the patch embedding, the class token expanded to the batch as exporters write it,
+/// the position embedding, attention, LayerNorms) for one.
 #[test]
 fn the_tiny_vit_trains_its_head_then_fine_tunes_whole_through_ortl_train() {
     let wd = Workdir::new();
@@ -143,6 +144,8 @@ fn the_tiny_vit_trains_its_head_then_fine_tunes_whole_through_ortl_train() {
         .initializers;
     for name in [
         "conv_proj.weight",
+        "class_token",
+        "pos_embedding",
         "attn.q.weight",
         "ln_1.weight",
         "encoder.ln.bias",
@@ -171,4 +174,8 @@ fn named_tokens_pooled_by_pool_train_through_ortl_train() {
     );
     assert_eq!(record.summary.epochs_run, 1);
     assert_eq!(record.settings.features.as_deref(), Some(head.tokens()));
+    assert_eq!(
+        record.settings.pool,
+        Some(ortl_manifest::train_record::TokenPool::Mean)
+    );
 }

@@ -315,7 +315,21 @@ mod tests {
         let mut graph = b.finish();
         crate::fold::fold(&mut graph);
         let ops: Vec<&str> = graph.nodes.iter().map(|n| n.op.as_str()).collect();
-        assert_eq!(ops, ["Shape", "Gather", "Concat", "Where", "Expand"]);
+        // The Expand to the batch becomes one to a constant target plus zeros shaped like the
+        // batch, which shape inference follows; the target's arithmetic is then unused.
+        assert_eq!(
+            ops,
+            [
+                "Slice",
+                "Reshape",
+                "Shape",
+                "ConstantOfShape",
+                "Expand",
+                "Add"
+            ]
+        );
+        let shapes = crate::shapes::infer(&graph).unwrap();
+        assert_eq!(shapes[&y].shape, [None, Some(1), Some(4)]);
     }
 
     #[test]

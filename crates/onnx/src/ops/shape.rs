@@ -679,8 +679,77 @@ fn reshape_batch_target(r: &mut Rewire) -> Option<()> {
 
 /// Expand's 1 keeps the input's dimension.
 fn expand_batch_target(r: &mut Rewire) -> Option<()> {
-    let (rest, _) = r.batch_target(1)?;
+    let Some((rest, _)) = r.batch_target(1) else {
+        return expand_to_the_batch(r);
+    };
     r.set_input(1, Tensor::i64s(&[&[1], &rest[..]].concat()));
+    Some(())
+}
+
+/// A tensor without the batch expanded to the batch followed by known sizes: a transformer's
+/// `class_token.expand(n, -1, -1)`. Shape inference needs a constant target, so the node
+/// becomes `Expand(x, [1, sizes…]) + zeros`, the zeros `[N, 1, …]` made by ConstantOfShape
+/// of the Shape of a slice of the image input (a form inference follows). Float only.
+fn expand_to_the_batch(r: &mut Rewire) -> Option<()> {
+    let rest = r.sizes_after_batch(1)?;
+    let x = r.input(0)?;
+    if x.dtype != DataType::Float || x.shape.first() != Some(&Some(1)) {
+        return None;
+    }
+    let image = r.graph.inputs.first()?;
+    let image_rank = image.dims().filter(|d| d.first() == Some(&None))?.len();
+    if image_rank < 2 {
+        return None;
+    }
+    let (image, node) = (image.name.clone(), r.node.clone());
+    let stem = format!("{}/to_batch", node.name);
+    let mut constant = |suffix: &str, values: Vec<i64>| {
+        let name = format!("{stem}/{suffix}");
+        r.graph
+            .initializers
+            .insert(name.clone(), Tensor::i64s(&values));
+        name
+    };
+    let corner = [
+        constant("starts", vec![0; image_rank - 1]),
+        constant("ends", vec![1; image_rank - 1]),
+        constant("axes", (1..image_rank as i64).collect()),
+    ];
+    let ones = constant("ones", [&[0], &vec![1; rest.len()][..]].concat());
+    let target = constant("target", [&[1], &rest[..]].concat());
+    let made = |op: &str, inputs: Vec<String>, output: String| Node {
+        name: format!("{stem}/{op}"),
+        op: op.into(),
+        domain: String::new(),
+        inputs,
+        outputs: vec![output],
+        attrs: Default::default(),
+    };
+    let value = |what: &str| format!("{stem}/{what}");
+    r.replacement = vec![
+        made(
+            "Slice",
+            [&[image][..], &corner[..]].concat(),
+            value("corner"),
+        ),
+        made("Reshape", vec![value("corner"), ones], value("batch")),
+        made("Shape", vec![value("batch")], value("batch_shape")),
+        made(
+            "ConstantOfShape",
+            vec![value("batch_shape")],
+            value("zeros"),
+        ),
+        made(
+            "Expand",
+            vec![node.inputs[0].clone(), target],
+            value("expanded"),
+        ),
+        made(
+            "Add",
+            vec![value("expanded"), value("zeros")],
+            node.outputs[0].clone(),
+        ),
+    ];
     Some(())
 }
 
