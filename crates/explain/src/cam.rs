@@ -185,20 +185,21 @@ pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, CamError> {
                 .filter(|name| has_grid(name))
             {
                 Some(name) => (name.clone(), Layout::Nchw),
-                None => ortl_models::import::find_pool(graph)
-                    .map(|pool| (pool.features, pool.layout))
-                    .filter(|(features, _)| has_grid(features) || !is_embedding(features))
-                    .or_else(|| {
-                        graph.nodes.iter().rev().find_map(|node| {
-                            let layout = ortl_models::import::pooling_layout(graph, node)?;
-                            has_grid(&node.inputs[0]).then(|| (node.inputs[0].clone(), layout))
+                None => {
+                    let found = ortl_models::import::find_pool(graph)
+                        .map(|pool| (pool.features, pool.layout));
+                    found
+                        .clone()
+                        .filter(|(features, _)| has_grid(features) || !is_embedding(features))
+                        .or_else(|| {
+                            graph.nodes.iter().rev().find_map(|node| {
+                                let layout = ortl_models::import::pooling_layout(graph, node)?;
+                                has_grid(&node.inputs[0]).then(|| (node.inputs[0].clone(), layout))
+                            })
                         })
-                    })
-                    .or_else(|| {
-                        ortl_models::import::find_pool(graph)
-                            .map(|pool| (pool.features, pool.layout))
-                    })
-                    .ok_or(CamError::NoPooling)?,
+                        .or(found)
+                        .ok_or(CamError::NoPooling)?
+                }
             }
         }
     };
