@@ -87,17 +87,23 @@ impl Ctx<'_> {
             .ok_or_else(|| AutodiffError::NoShape(value.into()))
     }
 
-    /// Static dimensions of `value`, failing if any but the first (batch) is unknown.
+    /// Static dimensions of `value`, -1 for the batch's (a multiple of it, on any axis:
+    /// attention's `[3, N, heads, T, d]`); failing if another is unknown.
     pub fn dims(&self, value: &str) -> Result<Vec<i64>, AutodiffError> {
-        let shape = self.shape(value)?;
+        let typed = self
+            .shapes
+            .get(value)
+            .ok_or_else(|| AutodiffError::NoShape(value.into()))?;
+        let (shape, batch) = (&typed.shape, typed.batch_axis().unwrap_or(0));
         shape
             .iter()
             .enumerate()
-            .map(|(i, d)| d.or(if i == 0 { Some(-1) } else { None }))
+            .map(|(i, d)| d.or(if i == batch { Some(-1) } else { None }))
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| {
                 self.error(format!(
-                    "'{value}' needs static dimensions after the batch, got {shape:?}"
+                    "'{value}' needs static dimensions beside the batch, got {}",
+                    typed.shown()
                 ))
             })
     }

@@ -200,7 +200,11 @@ fn tokens_without_a_patch_grid_are_refused_by_name() {
 #[test]
 fn a_convnext_cut_after_its_pooling_is_explained_on_the_map_it_pools() {
     use ortl_models::exports::ConvNextHead;
-    for head in [ConvNextHead::GlobalAveragePool, ConvNextHead::ReduceMean] {
+    for head in [
+        ConvNextHead::GlobalAveragePool,
+        ConvNextHead::ReduceMean,
+        ConvNextHead::AsStrided,
+    ] {
         let export = io::from_bytes(&io::to_bytes(&exports::convnext(head, 5, 3)), None).unwrap();
         let backbone = cut(export, "convnext", None).unwrap();
         let spec = ClassifierSpec {

@@ -157,7 +157,10 @@ impl Backbone {
 /// broadcasts (a transformer's class token), and operands of Add and Mul with more than one
 /// element (the bias of a Keras-style MatMul + Add, a position embedding, ConvNeXt's layer
 /// scale) unless they act on the image itself: constants there are preprocessing (a mean
-/// subtracted, a scale), as are shapes and scalars anywhere.
+/// subtracted, a scale), as are shapes and scalars anywhere, and attention masks (every
+/// element 0 or at most -100: Swin's shifted-window mask, a buffer or folded from shape
+/// arithmetic). A table Gather reads at constant indices (Swin's relative position bias)
+/// trains.
 pub fn parameters(graph: &Graph) -> Vec<String> {
     let is_float = |name: &str| {
         graph
@@ -176,6 +179,7 @@ pub fn parameters(graph: &Graph) -> Vec<String> {
                 }
                 "MatMul" | "PRelu" => &[1],
                 "Expand" => &[0],
+                "Gather" if graph.initializers.contains_key(&n.inputs[1]) => &[0],
                 "Add" | "Mul" if !n.inputs.iter().any(|i| on_the_image.contains(i.as_str())) => {
                     &[0, 1]
                 }
@@ -189,7 +193,10 @@ pub fn parameters(graph: &Graph) -> Vec<String> {
                 .into_iter()
                 .filter(|name| {
                     !matches!(n.op.as_str(), "Add" | "Mul")
-                        || graph.initializers.get(name).is_some_and(|t| t.numel() > 1)
+                        || graph
+                            .initializers
+                            .get(name)
+                            .is_some_and(|t| t.numel() > 1 && !is_attention_mask(t))
                 })
         })
         .filter(|name| is_float(name))
@@ -197,6 +204,15 @@ pub fn parameters(graph: &Graph) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// Every element 0 or at most -100 (and some of each): an additive attention mask.
+fn is_attention_mask(tensor: &ortl_onnx::Tensor) -> bool {
+    let Some(values) = tensor.as_f32() else {
+        return false;
+    };
+    let masked = values.iter().filter(|&&v| v <= -100.0).count();
+    masked > 0 && masked < values.len() && values.iter().all(|&v| v == 0.0 || v <= -100.0)
 }
 
 /// Values computed from the graph's inputs by element arithmetic alone, before any layer
@@ -259,6 +275,36 @@ mod tests {
         let y = b.add(&y, &token);
         b.output(&y, DataType::Float, vec![]);
         assert_eq!(parameters(&b.finish()), ["gamma", "token", "w"]);
+    }
+
+    /// Swin's attention: a relative position bias table gathered at constant indices trains;
+    /// the shifted-window mask added beside it (0 or -100) does not.
+    #[test]
+    fn a_bias_table_trains_and_an_attention_mask_does_not() {
+        let mut b = GraphBuilder::new("g");
+        let scores = b.input(
+            "scores",
+            DataType::Float,
+            vec![Dim::Symbolic("N".into()), Dim::Fixed(4), Dim::Fixed(4)],
+        );
+        let w = b.param("w", Tensor::f32(&[4, 4], vec![0.1; 16]));
+        let scores = b.matmul(&scores, &w);
+        let table = b.param("table", Tensor::f32(&[7], vec![0.1; 7]));
+        let index = b.param(
+            "index",
+            Tensor::i64(&[4, 4], (0..16).map(|i| i % 7).collect()),
+        );
+        let bias = b.gather(&table, &index, 0);
+        let y = b.add(&scores, &bias);
+        let mask = (0..16)
+            .map(|i| if i % 5 == 0 { 0.0 } else { -100.0 })
+            .collect();
+        let mask = b.param("mask", Tensor::f32(&[4, 4], mask));
+        let y = b.add(&y, &mask);
+        let zeros = b.param("zeros", Tensor::f32(&[4, 4], vec![0.0; 16]));
+        let y = b.add(&y, &zeros);
+        b.output(&y, DataType::Float, vec![]);
+        assert_eq!(parameters(&b.finish()), ["table", "w", "zeros"]);
     }
 
     #[test]

@@ -184,15 +184,10 @@ pub fn wrap_foreign(
         .dims()
         .filter(|d| d.len() == 4)
         .ok_or_else(|| format!("input '{}' is not a rank-4 image tensor", input.name))?;
-    let (layout, h, w) = match (dims[1], dims[3]) {
-        (Some(3), _) => (crate::Layout::Nchw, dims[2], dims[3]),
-        (_, Some(3)) => (crate::Layout::Nhwc, dims[1], dims[2]),
-        _ => {
-            return Err(format!(
-                "input '{}' has shape {dims:?}: neither [N,3,H,W] nor [N,H,W,3]",
-                input.name
-            ));
-        }
+    let layout = crate::import::image_layout(&model.graph, &input.name, &dims)?;
+    let (h, w) = match layout {
+        crate::Layout::Nchw => (dims[2], dims[3]),
+        crate::Layout::Nhwc => (dims[1], dims[2]),
     };
     let (h, w) = match (h.zip(w), size) {
         (Some(fixed), None) => fixed,

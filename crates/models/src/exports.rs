@@ -426,8 +426,10 @@ pub enum TokenHead {
     /// timm's `global_pool='avg'` with `fc_norm`: the final norm an Identity, the patch tokens
     /// (Slice from 1 on axis 1) averaged by ReduceMean over axis 1, LayerNorm, Gemm.
     MeanFcNorm,
-    /// torch.export (`dynamo=True`, opset 18): the class token as Slice `[0:1]` on axis 1
-    /// and Squeeze, every Linear as MatMul + Add, the exporter's value names.
+    /// torch.export (`dynamo=True`, opset 18) of timm's ViT: the class token as Slice `[0:1]`
+    /// on axis 1 and Squeeze, every Linear as MatMul + Add, one fused q/k/v projection split
+    /// on the axis before the batch (`[3, N, heads, T, d]`), the key transposed with its heads
+    /// folded into the batch (`[N·heads, T, d]`, sizes from its own Shape).
     DynamoClassToken,
 }
 
@@ -511,14 +513,55 @@ pub fn vit(head: TokenHead, classes: i64, seed: u64) -> Model {
     let (heads, head_width) = (2, WIDTH / 2);
     let h = draw.layer_norm(&mut b, &x, "ln_1", WIDTH);
     let split_heads = b.constant(Tensor::i64s(&[0, -1, heads, head_width]));
-    let mut project = |b: &mut GraphBuilder, name: &str, perm: &[i64]| {
-        let p = draw.linear(b, &h, name, WIDTH, WIDTH);
-        let p = b.reshape(&p, &split_heads);
-        b.transpose(&p, perm)
+    let (q, k, v) = if head == TokenHead::DynamoClassToken {
+        // timm's fused projection as torch.export writes it: `qkv(x).reshape(B, T, 3, heads,
+        // d).permute(2, 0, 3, 1, 4).unbind(0)` (the batch on axis 1 of `[3, N, heads, T, d]`,
+        // each part a Slice and Squeeze); then `k.transpose(-2, -1)` with the heads folded
+        // into the batch from the key's own shape, `[N·heads, T, d]`, and unfolded again.
+        let qkv = draw.linear(&mut b, &h, "attn.qkv", WIDTH, 3 * WIDTH);
+        let split = b.constant(Tensor::i64s(&[-1, TOKENS, 3, heads, head_width]));
+        let qkv = b.op("Reshape", &[&qkv, &split], vec![("allowzero", int(1))]);
+        let qkv = b.transpose(&qkv, &[2, 0, 3, 1, 4]);
+        let part = |b: &mut GraphBuilder, i: i64| {
+            let (start, end, axes) = (
+                b.constant(Tensor::i64s(&[i])),
+                b.constant(Tensor::i64s(&[i + 1])),
+                b.constant(Tensor::i64s(&[0])),
+            );
+            let one = b.slice(&qkv, &start, &end, Some(&axes), None);
+            let axes = b.constant(Tensor::i64s(&[0]));
+            b.squeeze(&one, &axes)
+        };
+        let (q, k, v) = (part(&mut b, 0), part(&mut b, 1), part(&mut b, 2));
+        let shape = b.shape(&k);
+        let sizes = |b: &mut GraphBuilder, start: i64, end: i64| {
+            let (start, end) = (
+                b.constant(Tensor::i64s(&[start])),
+                b.constant(Tensor::i64s(&[end])),
+            );
+            b.slice(&shape, &start, &end, None, None)
+        };
+        let last = sizes(&mut b, -1, i64::MAX);
+        let tokens = sizes(&mut b, -2, -1);
+        let lead = sizes(&mut b, i64::MIN, -2);
+        let minus_one = b.constant(Tensor::i64s(&[-1]));
+        let folded = b.concat(&[&minus_one, &tokens, &last], 0);
+        let folded = b.reshape(&k, &folded);
+        let transposed = b.transpose(&folded, &[0, 2, 1]);
+        let unfolded = b.concat(&[&lead, &last, &tokens], 0);
+        (q, b.reshape(&transposed, &unfolded), v)
+    } else {
+        let mut project = |b: &mut GraphBuilder, name: &str, perm: &[i64]| {
+            let p = draw.linear(b, &h, name, WIDTH, WIDTH);
+            let p = b.reshape(&p, &split_heads);
+            b.transpose(&p, perm)
+        };
+        (
+            project(&mut b, "attn.q", &[0, 2, 1, 3]),
+            project(&mut b, "attn.k", &[0, 2, 3, 1]),
+            project(&mut b, "attn.v", &[0, 2, 1, 3]),
+        )
     };
-    let q = project(&mut b, "attn.q", &[0, 2, 1, 3]);
-    let k = project(&mut b, "attn.k", &[0, 2, 3, 1]);
-    let v = project(&mut b, "attn.v", &[0, 2, 1, 3]);
     let scores = b.matmul(&q, &k);
     let scale = b.constant(Tensor::scalar(1.0 / (head_width as f32).sqrt()));
     let scores = b.mul(&scores, &scale);
@@ -587,6 +630,9 @@ pub enum ConvNextHead {
     /// torch.export (opset 18): ReduceMean over axes `[-1, -2]` from a Constant node,
     /// Reshape, MatMul + Add.
     ReduceMean,
+    /// torchvision's through torch.export: as `ReduceMean`, with the pooled map viewed by
+    /// `as_strided`, a Gather from it flattened at `Range(0, N) · C + channel` indices.
+    AsStrided,
 }
 
 impl ConvNextHead {
@@ -594,7 +640,7 @@ impl ConvNextHead {
     pub fn embedding(self) -> &'static str {
         match self {
             ConvNextHead::GlobalAveragePool => "/head/flatten/Flatten_output_0",
-            ConvNextHead::ReduceMean => "view",
+            ConvNextHead::ReduceMean | ConvNextHead::AsStrided => "view",
         }
     }
 }
@@ -606,10 +652,10 @@ pub const CONVNEXT_FEATURES: &str = "stages_output";
 /// the channels-last MLP (MatMul, erf-GELU, MatMul, layer scale) added back, and the head
 /// `head` names, at any image size.
 pub fn convnext(head: ConvNextHead, classes: i64, seed: u64) -> Model {
-    let opset = if head == ConvNextHead::ReduceMean {
-        18
-    } else {
+    let opset = if head == ConvNextHead::GlobalAveragePool {
         17
+    } else {
+        18
     };
     let mut draw = Draw(ChaCha8Rng::seed_from_u64(seed));
     let mut b = GraphBuilder::new("convnext_export");
@@ -663,6 +709,27 @@ pub fn convnext(head: ConvNextHead, classes: i64, seed: u64) -> Model {
             &[&features, &axes],
             vec![("keepdims", int(1))],
         )
+    };
+    let pooled = if head == ConvNextHead::AsStrided {
+        let flat_shape = b.constant(Tensor::i64s(&[-1]));
+        let flat = b.reshape(&pooled, &flat_shape);
+        let shape = b.shape(&x);
+        let zero = b.constant(Tensor::i64(&[], vec![0]));
+        let n = b.gather(&shape, &zero, 0);
+        let (start, step) = (
+            b.constant(Tensor::i64(&[], vec![0])),
+            b.constant(Tensor::i64(&[], vec![1])),
+        );
+        let images = b.op("Range", &[&start, &n, &step], vec![]);
+        let stride = b.constant(Tensor::i64(&[], vec![WIDTH]));
+        let starts = b.mul(&images, &stride);
+        let axes = b.constant(Tensor::i64s(&[1, 2, 3]));
+        let starts = b.unsqueeze(&starts, &axes);
+        let channels = b.constant(Tensor::i64(&[WIDTH, 1, 1], (0..WIDTH).collect()));
+        let indices = b.add(&starts, &channels);
+        b.named("as_strided", |b| b.gather(&flat, &indices, 0))
+    } else {
+        pooled
     };
     let normed = layer_norm_2d(&mut b, &mut draw, &pooled, "head.norm");
     let embedding = if gemm {

@@ -209,16 +209,7 @@ pub fn cut_at(
         .dims()
         .filter(|d| d.len() == 4)
         .ok_or_else(|| format!("input '{}' is not a rank-4 image tensor", image.name))?;
-    let layout = match (dims[1], dims[3]) {
-        (Some(3), _) => Layout::Nchw,
-        (_, Some(3)) => Layout::Nhwc,
-        _ => {
-            return Err(format!(
-                "input '{}' has shape {dims:?}: neither [N,3,H,W] nor [N,H,W,3]",
-                image.name
-            ));
-        }
-    };
+    let layout = image_layout(&graph, &image.name, &dims)?;
     let (h, w) = match layout {
         Layout::Nchw => (dims[2], dims[3]),
         Layout::Nhwc => (dims[1], dims[2]),
@@ -227,6 +218,22 @@ pub fn cut_at(
         .zip(w)
         .filter(|&(h, w)| h > 0 && w > 0)
         .map(|(h, w)| (h as usize, w as usize));
+
+    // torch.export's `as_strided` views, where they are one pattern per image at the file's
+    // size (and at another, for a dynamic one), become reshapes the analysis follows.
+    let (h, w) = size.map_or((224, 224), |(h, w)| (h as i64, w as i64));
+    let sizes: Vec<(i64, i64)> = match size {
+        Some(_) => vec![(h, w)],
+        None => vec![(h, w), (h + 32, w + 32)],
+    };
+    let images: Vec<Vec<i64>> = sizes
+        .iter()
+        .map(|&(h, w)| match layout {
+            Layout::Nchw => vec![3, h, w],
+            Layout::Nhwc => vec![h, w, 3],
+        })
+        .collect();
+    ortl_onnx::fold::per_image_gathers(&mut graph, &images);
 
     let pool = match features {
         Some(tensor) => {
@@ -849,6 +856,63 @@ fn feeds_only_a_classifier(
 }
 
 /// If `node` averages over the spatial axes of a feature map, the map's layout.
+/// The layout of the rank-4 image input `name` with `dims`: where 3 channels are declared,
+/// else from the first convolution (optimum declares every axis dynamic: `[?, ?, ?, ?]`).
+pub(crate) fn image_layout(
+    graph: &ortl_onnx::Graph,
+    name: &str,
+    dims: &[Option<i64>],
+) -> Result<Layout, String> {
+    match (dims[1], dims[3]) {
+        (Some(3), _) => Ok(Layout::Nchw),
+        (_, Some(3)) => Ok(Layout::Nhwc),
+        _ => layout_from_first_conv(graph, name).ok_or_else(|| {
+            format!(
+                "input '{name}' has shape {}: neither [N,3,H,W] nor [N,H,W,3], and no convolution of 3 input channels reads it",
+                shown_dims(dims)
+            )
+        }),
+    }
+}
+
+/// The layout of an image input whose channel axis is not declared, from the first
+/// convolution that reads it (through casts, normalisation and a Transpose to NCHW): its
+/// weight takes 3 input channels.
+fn layout_from_first_conv(graph: &ortl_onnx::Graph, image: &str) -> Option<Layout> {
+    let mut frontier = vec![(image.to_string(), Layout::Nchw)];
+    let mut seen = std::collections::HashSet::new();
+    while let Some((value, layout)) = frontier.pop() {
+        if !seen.insert(value.clone()) {
+            continue;
+        }
+        for node in graph.consumers(&value) {
+            match node.op.as_str() {
+                "Conv" if node.inputs.first() == Some(&value) => {
+                    let weight = graph.initializers.get(node.inputs.get(1)?)?;
+                    let group = node.int("group").unwrap_or(1);
+                    return (weight.dims.get(1).copied()? * group == 3).then_some(layout);
+                }
+                "Transpose" if node.ints("perm") == Some(&[0, 3, 1, 2][..]) => {
+                    frontier.push((node.outputs[0].clone(), Layout::Nhwc));
+                }
+                "Cast" | "Identity" | "Sub" | "Div" | "Mul" | "Add" => {
+                    frontier.push((node.outputs[0].clone(), layout));
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+fn shown_dims(dims: &[Option<i64>]) -> String {
+    let dims: Vec<String> = dims
+        .iter()
+        .map(|d| d.map_or_else(|| "?".to_string(), |d| d.to_string()))
+        .collect();
+    format!("[{}]", dims.join(", "))
+}
+
 pub fn pooling_layout(graph: &ortl_onnx::Graph, node: &Node) -> Option<Layout> {
     match node.op.as_str() {
         "GlobalAveragePool" | "GlobalMaxPool" => Some(Layout::Nchw),

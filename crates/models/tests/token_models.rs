@@ -16,7 +16,11 @@ const VITS: [TokenHead; 3] = [
     TokenHead::MeanFcNorm,
     TokenHead::DynamoClassToken,
 ];
-const CONVNEXTS: [ConvNextHead; 2] = [ConvNextHead::GlobalAveragePool, ConvNextHead::ReduceMean];
+const CONVNEXTS: [ConvNextHead; 3] = [
+    ConvNextHead::GlobalAveragePool,
+    ConvNextHead::ReduceMean,
+    ConvNextHead::AsStrided,
+];
 
 /// As read back from a file, the way users bring it.
 fn written(model: Model) -> Model {
@@ -145,8 +149,12 @@ fn convnext_is_cut_after_the_layernorm_on_its_pooled_features() {
         assert_eq!(backbone.size, None, "{head:?}");
         let (expected, got) = original_and_cut(&model, &at, &backbone, 40);
         assert_close(&expected, &got, &format!("{head:?}"));
-        let pool = find_pool(&model.graph).unwrap();
-        assert_eq!(pool.features, exports::CONVNEXT_FEATURES, "{head:?}");
+        // The export's own classifier reads the `as_strided` Gather, not a pooling; the
+        // classifier ortl builds is explained in crates/explain/tests/token_cam.rs.
+        if head != ConvNextHead::AsStrided {
+            let pool = find_pool(&model.graph).unwrap();
+            assert_eq!(pool.features, exports::CONVNEXT_FEATURES, "{head:?}");
+        }
     }
 }
 
@@ -267,4 +275,38 @@ fn an_encoder_without_a_classifier_is_cut_at_its_output() {
         let (expected, got) = original_and_cut(&model, &at, &backbone, size);
         assert_close(&expected, &got, &format!("{head:?}"));
     }
+}
+
+/// optimum declares the image's channel axis dynamic too (`[?, ?, ?, ?]`): the layout and
+/// the three channels come from the patch embedding's convolution, and the cut is the one
+/// the declared input gets. An input no convolution of 3 channels reads is refused by name.
+#[test]
+fn an_input_with_a_dynamic_channel_axis_takes_its_layout_from_the_first_convolution() {
+    let declared = cut(
+        written(exports::vit(TokenHead::ClassToken, 3, 5)),
+        "vit",
+        None,
+    )
+    .unwrap();
+    let mut model = written(exports::vit(TokenHead::ClassToken, 3, 5));
+    let dynamic = || Dim::Symbolic("d".into());
+    let side = Dim::Fixed(exports::VIT_SIZE);
+    model.graph.inputs[0].shape = Some(vec![dynamic(), dynamic(), side.clone(), side]);
+    let dynamic = cut(model.clone(), "vit", None).unwrap();
+    assert_eq!(dynamic.layout, ortl_models::Layout::Nchw);
+    assert_eq!(cut_tensor(&dynamic), cut_tensor(&declared));
+    assert_eq!(dynamic.channels, declared.channels);
+    let conv = model
+        .graph
+        .nodes
+        .iter_mut()
+        .find(|n| n.op == "Conv")
+        .unwrap();
+    conv.inputs[0] = "elsewhere".into();
+    let refused = cut(model, "vit", None).unwrap_err();
+    assert!(
+        refused.contains("input 'input' has shape [?, ?, 32, 32]")
+            && refused.contains("no convolution of 3 input channels"),
+        "{refused}"
+    );
 }

@@ -2,9 +2,11 @@
 //! shapes at run time (`x.view(x.size(0), -1)` becomes Shape → Gather → Unsqueeze → Concat →
 //! Reshape) and write scalars as Constant nodes; ortl's shape inference and gradient rules
 //! need those as constants. Constant nodes become initializers, and shape arithmetic is
-//! evaluated with the batch size kept symbolic: a value fully known becomes an initializer,
-//! and a Reshape target known but for the batch in front reads 0 there ("copy the input's
-//! dimension"), which is exact because every tensor of a classifier leads with the batch.
+//! evaluated with the batch size kept symbolic, as a multiple of it (transformers fold
+//! attention heads or windows into the batch axis: `[N·heads, T, d]`). A value fully known
+//! becomes an initializer; a Reshape target known but for one multiple of the batch reads 0
+//! there where it copies the input's dimension, and -1 otherwise, which is exact because
+//! every other size is known.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -16,8 +18,8 @@ use crate::shapes::{Shape, TypedShape};
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Element {
     Known(f64),
-    /// The batch size (dimension 0 of a tensor whose batch is unknown).
-    Batch,
+    /// The batch size times this (the one unknown dimension of a shape).
+    Batch(i64),
     Unknown,
 }
 
@@ -57,8 +59,27 @@ impl Value {
     }
 }
 
-/// Largest value evaluated (shape vectors and scalars, not weights).
-pub(crate) const SMALL: usize = 4096;
+/// Element `k` (row-major) of an output of `dims` that `v` broadcasts to, numpy's way.
+pub(crate) fn broadcast_element(v: &Value, dims: &[i64], k: usize) -> Option<Element> {
+    let lead = dims.len().checked_sub(v.dims.len())?;
+    let (mut rest, mut index, mut stride) = (k as i64, 0i64, 1i64);
+    for axis in (0..dims.len()).rev() {
+        let at = rest % dims[axis];
+        rest /= dims[axis];
+        if axis >= lead {
+            let size = v.dims[axis - lead];
+            if size != 1 {
+                index += at * stride;
+            }
+            stride *= size;
+        }
+    }
+    v.data.get(index as usize).copied()
+}
+
+/// Largest value evaluated: shape arithmetic and what is computed from it alone (Swin's
+/// shifted-window mask, `[64, 49, 49]`), never weights (float initializers are not read).
+pub(crate) const SMALL: usize = 1 << 18;
 
 pub(crate) fn value_of(tensor: &Tensor) -> Option<Value> {
     if tensor.numel() > SMALL {
@@ -87,25 +108,15 @@ pub fn fold(graph: &mut Graph) -> usize {
     let mut shapes: HashMap<String, TypedShape> = HashMap::new();
     for input in &graph.inputs {
         if let Some(dims) = input.dims() {
-            shapes.insert(
-                input.name.clone(),
-                TypedShape {
-                    dtype: input.dtype,
-                    shape: dims,
-                },
-            );
+            shapes.insert(input.name.clone(), TypedShape::new(input.dtype, dims));
         }
     }
     let mut values: HashMap<String, Value> = HashMap::new();
     for (name, tensor) in &graph.initializers {
-        shapes.insert(
-            name.clone(),
-            TypedShape {
-                dtype: tensor.dtype,
-                shape: tensor.dims.iter().map(|&d| Some(d)).collect(),
-            },
-        );
-        if tensor.dtype != DataType::Float
+        shapes.insert(name.clone(), TypedShape::of_tensor(tensor));
+        // Weights are not evaluated; float scalars are (a mask compared with 0.0; ortl trains
+        // no scalar, see `ortl_models::backbone::parameters`).
+        if (tensor.dtype != DataType::Float || tensor.numel() == 1)
             && let Some(v) = value_of(tensor)
         {
             values.insert(name.clone(), v);
@@ -121,13 +132,7 @@ pub fn fold(graph: &mut Graph) -> usize {
             && let Some(tensor) = value(&node)
         {
             let name = node.outputs[0].clone();
-            shapes.insert(
-                name.clone(),
-                TypedShape {
-                    dtype: tensor.dtype,
-                    shape: tensor.dims.iter().map(|&d| Some(d)).collect(),
-                },
-            );
+            shapes.insert(name.clone(), TypedShape::of_tensor(&tensor));
             if let Some(v) = value_of(&tensor) {
                 values.insert(name.clone(), v);
             }
@@ -207,6 +212,154 @@ pub fn fold(graph: &mut Graph) -> usize {
     folded
 }
 
+/// torch.export writes a view it has no other form for (`as_strided`: ConvNeXt's and Swin's
+/// flatten of the pooled map) as a Gather from the flattened tensor at indices computed from
+/// the batch size, `Range(0, N) · stride + offsets`, which folding over a symbolic batch
+/// cannot evaluate. Where those indices are one pattern repeated for every image — the graph
+/// folded at batch 1 and 2, for each image shape in `images` (the input's dimensions after
+/// the batch) — the Gather becomes a Reshape to `[N, elements per image]` and a Gather on
+/// axis 1 (or a Reshape alone where the pattern is every element in order), which shape
+/// inference, the cut analysis and gradients follow. Returns how many were rewritten.
+pub fn per_image_gathers(graph: &mut Graph, images: &[Vec<i64>]) -> usize {
+    let candidates: Vec<usize> = (0..graph.nodes.len())
+        .filter(|&i| {
+            let node = &graph.nodes[i];
+            node.op == "Gather"
+                && node.int("axis").unwrap_or(0) == 0
+                && node.inputs.len() == 2
+                && !graph.initializers.contains_key(&node.inputs[1])
+                && graph.producer(&node.inputs[0]).is_some_and(|p| {
+                    p.op == "Reshape"
+                        && p.inputs
+                            .get(1)
+                            .and_then(|t| graph.initializers.get(t))
+                            .and_then(Tensor::as_i64)
+                            == Some(&[-1][..])
+                })
+        })
+        .collect();
+    let Some(image) = graph.feeds().next().map(|i| i.name.clone()) else {
+        return 0;
+    };
+    if candidates.is_empty() || images.is_empty() {
+        return 0;
+    }
+    // Per candidate: (elements per image, the indices for one image), where every image
+    // shape and both batch sizes agree.
+    let mut patterns: Vec<Option<(i64, Tensor)>> = vec![None; candidates.len()];
+    let mut agreed = vec![true; candidates.len()];
+    for dims in images {
+        let folded_at = |batch: i64| {
+            let mut g = graph.clone();
+            if let Some(input) = g.inputs.iter_mut().find(|i| i.name == image) {
+                input.shape = Some(
+                    std::iter::once(batch)
+                        .chain(dims.iter().copied())
+                        .map(crate::ir::Dim::Fixed)
+                        .collect(),
+                );
+            }
+            fold(&mut g);
+            let shapes = crate::shapes::infer_partial(&g).unwrap_or_default();
+            (g, shapes)
+        };
+        let (one, one_shapes) = folded_at(1);
+        let (two, _) = folded_at(2);
+        for (k, &i) in candidates.iter().enumerate() {
+            let node = &graph.nodes[i];
+            let flat = graph.producer(&node.inputs[0]).expect("checked above");
+            let per_image = one_shapes
+                .get(&flat.inputs[0])
+                .and_then(|t| t.shape.iter().copied().product::<Option<i64>>());
+            let (Some(single), Some(double), Some(per_image)) = (
+                one.initializers.get(&node.inputs[1]),
+                two.initializers.get(&node.inputs[1]),
+                per_image,
+            ) else {
+                agreed[k] = false;
+                continue;
+            };
+            let repeated = match (single.as_i64(), double.as_i64()) {
+                (Some(a), Some(b)) => {
+                    single.dims.first() == Some(&1)
+                        && double.dims[1..] == single.dims[1..]
+                        && double.dims.first() == Some(&2)
+                        && b.len() == 2 * a.len()
+                        && b[..a.len()] == *a
+                        && b[a.len()..].iter().zip(a).all(|(b, a)| *b == a + per_image)
+                        && a.iter().all(|&a| (0..per_image).contains(&a))
+                }
+                _ => false,
+            };
+            let pattern = Tensor::i64(&single.dims[1..], single.as_i64().unwrap_or(&[]).to_vec());
+            match &patterns[k] {
+                _ if !repeated => agreed[k] = false,
+                Some((n, p)) if *n != per_image || *p != pattern => agreed[k] = false,
+                _ => patterns[k] = Some((per_image, pattern)),
+            }
+        }
+    }
+    let mut rewritten = 0;
+    for (k, &i) in candidates.iter().enumerate().rev() {
+        let Some((per_image, pattern)) = patterns[k].take().filter(|_| agreed[k]) else {
+            continue;
+        };
+        let node = graph.nodes[i].clone();
+        let stem = &node.name;
+        let constant = |graph: &mut Graph, suffix: &str, tensor: Tensor| {
+            let name = format!("{stem}/{suffix}");
+            graph.initializers.insert(name.clone(), tensor);
+            name
+        };
+        let in_order = pattern.as_i64().is_some_and(|p| {
+            p.len() as i64 == per_image && p.iter().enumerate().all(|(j, &v)| v == j as i64)
+        });
+        let mut replacement = Vec::new();
+        let made = |op: &str, inputs: Vec<String>, output: String, attrs| Node {
+            name: format!("{stem}/{op}"),
+            op: op.into(),
+            domain: String::new(),
+            inputs,
+            outputs: vec![output],
+            attrs,
+        };
+        if in_order {
+            let dims: Vec<i64> = std::iter::once(-1)
+                .chain(pattern.dims.iter().copied())
+                .collect();
+            let target = constant(graph, "per_image", Tensor::i64s(&dims));
+            replacement.push(made(
+                "Reshape",
+                vec![node.inputs[0].clone(), target],
+                node.outputs[0].clone(),
+                Default::default(),
+            ));
+        } else {
+            let target = constant(graph, "per_image", Tensor::i64s(&[-1, per_image]));
+            let indices = constant(graph, "indices", pattern);
+            let images = format!("{stem}/images");
+            replacement.push(made(
+                "Reshape",
+                vec![node.inputs[0].clone(), target],
+                images.clone(),
+                Default::default(),
+            ));
+            replacement.push(made(
+                "Gather",
+                vec![images, indices],
+                node.outputs[0].clone(),
+                [("axis".to_string(), crate::ir::Attr::Int(1))].into(),
+            ));
+        }
+        graph.nodes.splice(i..=i, replacement);
+        rewritten += 1;
+    }
+    if rewritten > 0 {
+        crate::passes::prune(graph);
+    }
+    rewritten
+}
+
 /// What a folding function sees.
 pub(crate) struct Folding<'a> {
     pub graph: &'a Graph,
@@ -255,21 +408,26 @@ fn filled_to_a_batch_shape(
     if node.op != "ConstantOfShape" {
         return None;
     }
+    let mut batch_multiple = None;
     let shape = values
         .get(node.inputs.first()?)?
         .data
         .iter()
         .map(|e| match *e {
-            Batch => Some(None),
+            Batch(k) if batch_multiple.replace(k).is_none() => Some(None),
             Known(d) => Some(Some(d as i64)),
-            Unknown => None,
+            _ => None,
         })
         .collect::<Option<Shape>>()?;
     let dtype = match node.attr("value") {
         Some(crate::ir::Attr::Tensor(t)) => t.dtype,
         _ => DataType::Float,
     };
-    Some(vec![TypedShape { dtype, shape }])
+    Some(vec![TypedShape {
+        dtype,
+        shape,
+        batch_multiple: batch_multiple.unwrap_or(1),
+    }])
 }
 
 /// What a rewiring function sees: a Reshape, Expand or Resize whose target is the batch
@@ -285,25 +443,29 @@ pub(crate) struct Rewire<'a> {
 }
 
 impl Rewire<'_> {
-    /// The sizes after the batch in input `slot`, when it is computed as the batch followed
-    /// by known sizes and input 0 leads with the batch; and input 0's shape.
+    /// The sizes after the batch in input `slot`, when it is computed as a multiple of the
+    /// batch followed by known sizes and input 0 leads with the same multiple; and input 0's
+    /// shape.
     pub fn batch_target(&self, slot: usize) -> Option<(Vec<i64>, Shape)> {
-        let rest = self.sizes_after_batch(slot)?;
-        let input = &self.input(0)?.shape;
-        matches!(input.first(), Some(None)).then(|| (rest, input.clone()))
+        let (multiple, rest) = self.multiple_and_sizes(slot)?;
+        let input = self.input(0)?;
+        (input.shape.first() == Some(&None) && input.batch_multiple == multiple)
+            .then(|| (rest, input.shape.clone()))
     }
 
     /// The sizes after the batch in input `slot`, when it is computed at run time as the
-    /// batch followed by known sizes.
+    /// batch itself followed by known sizes.
     pub fn sizes_after_batch(&self, slot: usize) -> Option<Vec<i64>> {
-        let target = self.node.inputs.get(slot).filter(|t| !t.is_empty())?;
-        if self.graph.initializers.contains_key(target) {
-            return None;
-        }
-        let [Batch, rest @ ..] = self.values.get(target)?.data.as_slice() else {
+        let (multiple, rest) = self.multiple_and_sizes(slot)?;
+        (multiple == 1).then_some(rest)
+    }
+
+    fn multiple_and_sizes(&self, slot: usize) -> Option<(i64, Vec<i64>)> {
+        let [Batch(multiple), rest @ ..] = self.computed(slot)? else {
             return None;
         };
-        rest.iter()
+        let rest = rest
+            .iter()
             .map(|e| {
                 if let Known(v) = e {
                     Some(*v as i64)
@@ -311,7 +473,18 @@ impl Rewire<'_> {
                     None
                 }
             })
-            .collect()
+            .collect::<Option<_>>()?;
+        Some((*multiple, rest))
+    }
+
+    /// Input `slot`'s elements, when it is computed at run time (not already a constant) and
+    /// folding followed it.
+    pub fn computed(&self, slot: usize) -> Option<&[Element]> {
+        let target = self.node.inputs.get(slot).filter(|t| !t.is_empty())?;
+        if self.graph.initializers.contains_key(target) {
+            return None;
+        }
+        Some(&self.values.get(target)?.data)
     }
 
     /// Input `slot`'s type and shape, where known.
@@ -406,6 +579,75 @@ mod tests {
             shapes::infer(&graph).unwrap()[&y].shape,
             [None, Some(3), Some(12), Some(14)]
         );
+    }
+
+    /// The shape arithmetic exporters write around attention: `x.size(0) * heads` folds the
+    /// heads into the batch, `x.size(0)` and `y.size(0) / heads` take them out again. Each
+    /// target becomes a constant, with -1 where the batch's multiple changes.
+    #[test]
+    fn multiples_of_the_batch_in_reshape_targets_fold() {
+        let mut b = GraphBuilder::new("heads");
+        let x = b.input(
+            "x",
+            DataType::Float,
+            vec![Dim::Symbolic("N".into()), Dim::Fixed(4), Dim::Fixed(6)],
+        );
+        let int = |b: &mut GraphBuilder, values: &[i64]| b.constant(Tensor::i64s(values));
+        let batch_of = |b: &mut GraphBuilder, v: &str| {
+            let shape = b.shape(v);
+            let zero = b.constant(Tensor::i64s(&[0]));
+            b.gather(&shape, &zero, 0)
+        };
+        let split = int(&mut b, &[0, 4, 2, 3]);
+        let split = b.reshape(&x, &split);
+        let heads_first = b.transpose(&split, &[0, 2, 1, 3]);
+        let n = batch_of(&mut b, &x);
+        let two = int(&mut b, &[2]);
+        let n_heads = b.mul(&n, &two);
+        let rest = int(&mut b, &[4, 3]);
+        let target = b.concat(&[&n_heads, &rest], 0);
+        let folded_heads = b.reshape(&heads_first, &target);
+        let rest = int(&mut b, &[2, 4, 3]);
+        let target = b.concat(&[&n, &rest], 0);
+        let unfolded = b.reshape(&folded_heads, &target);
+        let windows = batch_of(&mut b, &folded_heads);
+        let back = b.div(&windows, &two);
+        let rest = int(&mut b, &[24]);
+        let target = b.concat(&[&back, &rest], 0);
+        let flat = b.reshape(&folded_heads, &target);
+        // mobilevit's `reshape(B * patch_area, num_patches, -1)`: two sizes left to the run.
+        let rest = int(&mut b, &[4, -1]);
+        let target = b.concat(&[&n_heads, &rest], 0);
+        let patches = b.reshape(&x, &target);
+        for y in [&unfolded, &flat, &patches] {
+            b.output(y, DataType::Float, vec![]);
+        }
+        let mut graph = b.finish();
+        passes::toposort(&mut graph).unwrap();
+        fold(&mut graph);
+        let targets: Vec<&[i64]> = graph
+            .nodes
+            .iter()
+            .filter(|n| n.op == "Reshape")
+            .map(|n| graph.initializers[&n.inputs[1]].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                &[0, 4, 2, 3][..],
+                &[-1, 4, 3],
+                &[-1, 2, 4, 3],
+                &[-1, 24],
+                &[-1, 4, 3]
+            ]
+        );
+        assert_eq!(shapes::infer(&graph).unwrap()[&patches].batch_multiple, 2);
+        let shapes = shapes::infer(&graph).unwrap();
+        assert_eq!(shapes[&folded_heads].shape, [None, Some(4), Some(3)]);
+        assert_eq!(shapes[&folded_heads].batch_multiple, 2);
+        assert_eq!(shapes[&unfolded].shape, [None, Some(2), Some(4), Some(3)]);
+        assert_eq!(shapes[&flat].shape, [None, Some(24)]);
+        assert_eq!(shapes[&flat].batch_multiple, 1);
     }
 
     #[test]

@@ -18,6 +18,48 @@ pub type Shape = Vec<Option<i64>>;
 pub struct TypedShape {
     pub dtype: DataType,
     pub shape: Shape,
+    /// A shape's one unknown dimension is the batch times this: 1 for most tensors, more
+    /// where an exporter folds attention heads or windows into the batch axis
+    /// (`[N·heads, T, d]`, `[N·windows, 49, C]`), so reshapes back can be followed.
+    pub batch_multiple: i64,
+}
+
+impl TypedShape {
+    /// A value whose unknown dimension, if any, is the batch itself.
+    pub fn new(dtype: DataType, shape: Shape) -> Self {
+        TypedShape {
+            dtype,
+            shape,
+            batch_multiple: 1,
+        }
+    }
+
+    /// A constant's type and shape.
+    pub fn of_tensor(tensor: &crate::ir::Tensor) -> Self {
+        Self::new(tensor.dtype, tensor.dims.iter().map(|&d| Some(d)).collect())
+    }
+
+    /// The axis of the one unknown dimension, the batch's (times [`Self::batch_multiple`]);
+    /// `None` when every dimension is known or several are not.
+    pub fn batch_axis(&self) -> Option<usize> {
+        let mut unknown = (0..self.shape.len()).filter(|&i| self.shape[i].is_none());
+        let axis = unknown.next()?;
+        unknown.next().is_none().then_some(axis)
+    }
+
+    /// The shape as people write it: `[N·12, 197, 64]`.
+    pub fn shown(&self) -> String {
+        let dims: Vec<String> = self
+            .shape
+            .iter()
+            .map(|d| match d {
+                Some(d) => d.to_string(),
+                None if self.batch_multiple != 1 => format!("N·{}", self.batch_multiple),
+                None => "N".to_string(),
+            })
+            .collect();
+        format!("[{}]", dims.join(", "))
+    }
 }
 
 /// The inferred shape of one value, when the graph's shapes can be inferred.
@@ -57,22 +99,10 @@ impl Registry {
             let shape = input
                 .dims()
                 .ok_or_else(|| OnnxError::Graph(format!("input '{}' has no shape", input.name)))?;
-            known.insert(
-                input.name.clone(),
-                TypedShape {
-                    dtype: input.dtype,
-                    shape,
-                },
-            );
+            known.insert(input.name.clone(), TypedShape::new(input.dtype, shape));
         }
         for (name, t) in &graph.initializers {
-            known.insert(
-                name.clone(),
-                TypedShape {
-                    dtype: t.dtype,
-                    shape: t.dims.iter().map(|&d| Some(d)).collect(),
-                },
-            );
+            known.insert(name.clone(), TypedShape::of_tensor(t));
         }
         for node in &graph.nodes {
             let inputs: Vec<Option<&TypedShape>> = node
@@ -111,10 +141,7 @@ impl Registry {
         if let Some(value) = op.and_then(|op| op.value) {
             let tensor = value(node)
                 .ok_or_else(|| node.error(format!("{} without a value ortl reads", node.op)))?;
-            return Ok(vec![TypedShape {
-                dtype: tensor.dtype,
-                shape: tensor.dims.iter().map(|&d| Some(d)).collect(),
-            }]);
+            return Ok(vec![TypedShape::of_tensor(&tensor)]);
         }
         let op = op.filter(|op| op.shape.is_some());
         check_node(op, node, inputs)?;

@@ -58,6 +58,10 @@ fn a_head_trains_on_every_token_and_convnext_form() {
             "convnext ReduceMean",
             exports::convnext(ConvNextHead::ReduceMean, 5, 3),
         ),
+        (
+            "convnext AsStrided",
+            exports::convnext(ConvNextHead::AsStrided, 5, 3),
+        ),
     ];
     for (case, model) in models {
         let model = ortl_onnx::io::from_bytes(&ortl_onnx::io::to_bytes(&model), None).unwrap();
@@ -129,28 +133,35 @@ fn train_vit(wd: &Workdir, head: TokenHead, flags: &[&str]) -> ortl_manifest::Tr
 
 /// The tiny ViT, cut at its class token, trains its head for an epoch and then the whole
 /// network (the patch embedding, the class token expanded to the batch as exporters write it,
-/// the position embedding, attention, LayerNorms) for one.
+/// the position embedding, attention, LayerNorms) for one; in torch.onnx's form and in
+/// torch.export's (the batch on axis 1 of the fused q/k/v, heads folded into the batch).
 #[test]
 fn the_tiny_vit_trains_its_head_then_fine_tunes_whole_through_ortl_train() {
-    let wd = Workdir::new();
-    let record = train_vit(&wd, TokenHead::ClassToken, &["--fine-tune", "1,1"]);
-    assert_eq!(record.summary.epochs_run, 2);
-    let original = exports::vit(TokenHead::ClassToken, 1000, 9)
-        .graph
-        .initializers;
-    let trained = ortl_onnx::io::load(&wd.join("run/model.onnx"))
-        .unwrap()
-        .graph
-        .initializers;
-    for name in [
-        "conv_proj.weight",
-        "class_token",
-        "pos_embedding",
-        "attn.q.weight",
-        "ln_1.weight",
-        "encoder.ln.bias",
+    for (head, attention) in [
+        (TokenHead::ClassToken, "attn.q.weight"),
+        (TokenHead::DynamoClassToken, "attn.qkv.weight"),
     ] {
-        assert_ne!(trained[name], original[name], "{name} did not train");
+        let wd = Workdir::new();
+        let record = train_vit(&wd, head, &["--fine-tune", "1,1"]);
+        assert_eq!(record.summary.epochs_run, 2, "{head:?}");
+        let original = exports::vit(head, 1000, 9).graph.initializers;
+        let trained = ortl_onnx::io::load(&wd.join("run/model.onnx"))
+            .unwrap()
+            .graph
+            .initializers;
+        for name in [
+            "conv_proj.weight",
+            "class_token",
+            "pos_embedding",
+            attention,
+            "ln_1.weight",
+            "encoder.ln.bias",
+        ] {
+            assert_ne!(
+                trained[name], original[name],
+                "{head:?}: {name} did not train"
+            );
+        }
     }
 }
 

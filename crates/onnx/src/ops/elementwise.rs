@@ -91,10 +91,14 @@ pub(super) fn broadcasting(cx: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
         "Where" => cx.input(1)?.dtype,
         _ => x.dtype,
     };
-    Ok(vec![TypedShape { dtype, shape }])
+    Ok(vec![TypedShape {
+        dtype,
+        shape,
+        batch_multiple: cx.batch_multiple(),
+    }])
 }
 
-/// Two operands, one of them possibly a scalar broadcast over the other.
+/// Two operands, broadcast together as numpy does.
 pub(super) fn fold_arithmetic(f: &Folding) -> Option<Vec<Value>> {
     let node = f.node;
     let (a, b) = (f.input(0)?, f.input(1)?);
@@ -104,18 +108,15 @@ pub(super) fn fold_arithmetic(f: &Folding) -> Option<Vec<Value>> {
     };
     let dims = f.out_dims(0)?;
     let n = dims.iter().product::<i64>() as usize;
-    let at = |v: &Value, k: usize| {
-        if v.data.len() == 1 {
-            Some(v.data[0])
-        } else if v.data.len() == n {
-            Some(v.data[k])
-        } else {
-            None
-        }
-    };
     let integer = a.dtype != DataType::Float && a.dtype != DataType::Double;
     let data = (0..n)
-        .map(|k| Some(arithmetic(op, at(a, k)?, at(b, k)?, integer)))
+        .map(|k| {
+            let (x, y) = (
+                crate::fold::broadcast_element(a, &dims, k)?,
+                crate::fold::broadcast_element(b, &dims, k)?,
+            );
+            Some(arithmetic(op, x, y, integer))
+        })
         .collect::<Option<Vec<_>>>()?;
     Some(vec![Value {
         dtype: a.dtype,
@@ -151,18 +152,25 @@ fn arithmetic(op: &str, a: Element, b: Element, integer: bool) -> Element {
             }
             _ => Unknown,
         },
-        (Batch, Known(y)) | (Known(y), Batch) if op == "Mul" && y == 1.0 => Batch,
-        (Batch, Known(y))
-            if (op == "Div" && y == 1.0) || ((op == "Add" || op == "Sub") && y == 0.0) =>
+        // N·k times or over a whole number: heads and windows folded into the batch axis
+        // (`[N·heads, T, d]`) and taken out again (`windows.shape[0] / 64`).
+        (Batch(k), Known(y)) | (Known(y), Batch(k))
+            if op == "Mul" && y >= 1.0 && y.fract() == 0.0 =>
         {
-            Batch
+            Batch(k * y as i64)
         }
+        (Batch(k), Known(y))
+            if op == "Div" && y >= 1.0 && y.fract() == 0.0 && k % y as i64 == 0 =>
+        {
+            Batch(k / y as i64)
+        }
+        (Batch(k), Known(y)) if (op == "Add" || op == "Sub") && y == 0.0 => Batch(k),
         _ => Unknown,
     }
 }
 
-/// Equal, Not, And and Where over shape values, broadcasting any operand. The batch is at
-/// least 1, so it equals no value below 1: exporters test a shape for -1 or 0 and pick with
+/// Equal, Not, And and Where over shape values, broadcasting any operand. A multiple of the
+/// batch is at least 1, so it equals no value below 1: exporters test a shape for -1 or 0 and pick with
 /// Where (`expand(n, -1, -1)` becomes Equal(shape, -1) → Where(…, 1, shape) → Expand).
 fn fold_logic(f: &Folding) -> Option<Vec<Value>> {
     let op = f.node.op.as_str();
@@ -176,11 +184,11 @@ fn fold_logic(f: &Folding) -> Option<Vec<Value>> {
         .map(|k| {
             let e = operands
                 .iter()
-                .map(|v| broadcast_element(v, &dims, k))
+                .map(|v| crate::fold::broadcast_element(v, &dims, k))
                 .collect::<Option<Vec<_>>>()?;
             Some(match (op, e.as_slice()) {
                 ("Equal", [Known(a), Known(b)]) => truth(a == b),
-                ("Equal", [Batch, Known(v)] | [Known(v), Batch]) if *v < 1.0 => truth(false),
+                ("Equal", [Batch(_), Known(v)] | [Known(v), Batch(_)]) if *v < 1.0 => truth(false),
                 ("Not", [Known(a)]) => truth(*a == 0.0),
                 ("And", [Known(a), Known(b)]) => truth(*a != 0.0 && *b != 0.0),
                 ("And", [Known(z), _] | [_, Known(z)]) if *z == 0.0 => truth(false),
@@ -200,24 +208,6 @@ fn fold_logic(f: &Folding) -> Option<Vec<Value>> {
         _ => DataType::Bool,
     };
     Some(vec![Value { dtype, dims, data }])
-}
-
-/// Element `k` (row-major) of an output of `dims` that `v` broadcasts to, numpy's way.
-fn broadcast_element(v: &Value, dims: &[i64], k: usize) -> Option<Element> {
-    let lead = dims.len().checked_sub(v.dims.len())?;
-    let (mut rest, mut index, mut stride) = (k as i64, 0i64, 1i64);
-    for axis in (0..dims.len()).rev() {
-        let at = rest % dims[axis];
-        rest /= dims[axis];
-        if axis >= lead {
-            let size = v.dims[axis - lead];
-            if size != 1 {
-                index += at * stride;
-            }
-            stride *= size;
-        }
-    }
-    v.data.get(index as usize).copied()
 }
 
 /// One function of each element (Floor, Ceil, Neg, Sqrt).

@@ -262,12 +262,23 @@ impl<'a> Infer<'a> {
             .ok_or_else(|| self.node.error(format!("input {i} has no known shape")))
     }
 
-    /// A value of input 0's type with `shape`.
+    /// A value of input 0's type with `shape`, whose unknown dimension is the inputs'.
     pub fn same(&self, shape: Shape) -> TypedShape {
         TypedShape {
             dtype: self.x.dtype,
             shape,
+            batch_multiple: self.batch_multiple(),
         }
+    }
+
+    /// The multiple of the batch in the first input with an unknown dimension (1 where none
+    /// has one): what an output that keeps that dimension holds there.
+    pub fn batch_multiple(&self) -> i64 {
+        self.inputs
+            .iter()
+            .flatten()
+            .find(|input| input.shape.contains(&None))
+            .map_or(1, |input| input.batch_multiple)
     }
 
     /// The rank of input 0.

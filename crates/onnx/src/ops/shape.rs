@@ -74,6 +74,7 @@ pub(super) const OPS: &[OpDef] = &[
         .since(8)
         .shape(expand)
         .like(expand_like)
+        .fold(fold_expand)
         .rewire(expand_batch_target),
     OpDef::new("Range")
         .since(11)
@@ -83,7 +84,10 @@ pub(super) const OPS: &[OpDef] = &[
         .fold(fold_range),
     // Data scattered into: its shape (a MaxPool's gradient).
     OpDef::new("ScatterElements").since(11).shape(same_shape),
-    OpDef::new("ScatterND").since(11).shape(same_shape),
+    OpDef::new("ScatterND")
+        .since(11)
+        .shape(same_shape)
+        .fold(fold_scatter_nd),
 ];
 
 fn check_flatten(cx: &Check) -> Result<(), OnnxError> {
@@ -130,10 +134,10 @@ fn constant_of_shape(cx: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
     let Infer { graph, node, .. } = *cx;
     let dims = constant_ints(graph, &node.inputs[0])
         .ok_or_else(|| node.error("shape must be a constant"))?;
-    Ok(vec![TypedShape {
-        dtype: fill_dtype(node),
-        shape: dims.into_iter().map(Some).collect(),
-    }])
+    Ok(vec![TypedShape::new(
+        fill_dtype(node),
+        dims.into_iter().map(Some).collect(),
+    )])
 }
 
 /// The value whose run-time shape input `slot` is, `Shape(like)`: like's type and shape.
@@ -163,7 +167,7 @@ fn constant_of_shape_like(
     let like = shape_input_like(graph, node, 0, known)?;
     Some(TypedShape {
         dtype: fill_dtype(node),
-        shape: like.shape.clone(),
+        ..like.clone()
     })
 }
 
@@ -173,10 +177,9 @@ fn reshape_like(
     known: &HashMap<String, TypedShape>,
 ) -> Option<TypedShape> {
     let like = shape_input_like(graph, node, 1, known)?;
-    let x = known.get(&node.inputs[0])?;
     Some(TypedShape {
-        dtype: x.dtype,
-        shape: like.shape.clone(),
+        dtype: known.get(&node.inputs[0])?.dtype,
+        ..like.clone()
     })
 }
 
@@ -187,9 +190,11 @@ fn expand_like(
 ) -> Option<TypedShape> {
     let like = shape_input_like(graph, node, 1, known)?;
     let x = known.get(&node.inputs[0])?;
+    let batch = if x.shape.contains(&None) { x } else { like };
     Some(TypedShape {
         dtype: x.dtype,
         shape: broadcast(&x.shape, &like.shape)?,
+        batch_multiple: batch.batch_multiple,
     })
 }
 
@@ -199,17 +204,14 @@ fn shape(cx: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
     let clamp = |a: i64| (if a < 0 { a + rank } else { a }).clamp(0, rank);
     let start = clamp(node.int("start").unwrap_or(0));
     let end = clamp(node.int("end").unwrap_or(rank));
-    Ok(vec![TypedShape {
-        dtype: DataType::Int64,
-        shape: vec![Some((end - start).max(0))],
-    }])
+    Ok(vec![TypedShape::new(
+        DataType::Int64,
+        vec![Some((end - start).max(0))],
+    )])
 }
 
 fn size(_: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
-    Ok(vec![TypedShape {
-        dtype: DataType::Int64,
-        shape: vec![],
-    }])
+    Ok(vec![TypedShape::new(DataType::Int64, vec![])])
 }
 
 fn dropout(cx: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
@@ -218,7 +220,7 @@ fn dropout(cx: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
         cx.same(x.shape.clone()),
         TypedShape {
             dtype: DataType::Bool,
-            shape: x.shape.clone(),
+            ..cx.same(x.shape.clone())
         },
     ])
 }
@@ -230,7 +232,7 @@ fn cast(cx: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
         .ok_or_else(|| node.error("Cast without 'to'"))?;
     Ok(vec![TypedShape {
         dtype: DataType::from_onnx(to as i32),
-        shape: x.shape.clone(),
+        ..x.clone()
     }])
 }
 
@@ -238,31 +240,17 @@ fn reshape(cx: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
     let Infer { graph, node, x, .. } = *cx;
     let target = constant_ints(graph, &node.inputs[1])
         .ok_or_else(|| node.error("target shape must be a constant"))?;
+    let allowzero = node.int("allowzero") == Some(1);
+    let copies = |i: usize| !allowzero && target[i] == 0;
     let mut shape: Shape = target
         .iter()
         .enumerate()
         .map(|(i, &d)| match d {
-            0 => x.shape.get(i).copied().flatten(),
+            _ if copies(i) => x.shape.get(i).copied().flatten(),
             -1 => None,
             d => Some(d),
         })
         .collect();
-    // The -1 dimension: what the input holds beyond the dimensions copied by 0
-    // (so a dynamic batch copied in front does not hide the rest).
-    let copied = |i: usize| target.get(i) == Some(&0);
-    let total = x
-        .shape
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| !copied(i))
-        .try_fold(1i64, |acc, (_, d)| d.and_then(|d| acc.checked_mul(d)));
-    let rest = |skip: Option<usize>| {
-        shape
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| Some(i) != skip && !copied(i))
-            .try_fold(1i64, |acc, (_, d)| d.and_then(|d| acc.checked_mul(d)))
-    };
     let fixed = |message: String| OnnxError::FixedAtExport {
         node: node.name.clone(),
         message,
@@ -270,48 +258,62 @@ fn reshape(cx: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
     let unfit = || {
         fixed(format!(
             "cannot reshape {} to {target:?}, a size fixed when the graph was exported",
-            shown(&x.shape)
+            x.shown()
         ))
     };
-    match (total, target.iter().position(|&d| d == -1)) {
-        (Some(total), Some(pos)) => {
-            let r = rest(Some(pos));
-            if r.is_some_and(|r| r > 0 && total % r != 0) {
+    // Element counts as N^batch · known: the input's one unknown dimension is the batch
+    // times its multiple. Several unknown dimensions cannot be checked.
+    let batch_in = x.batch_axis();
+    if batch_in.is_none() && x.shape.contains(&None) {
+        return Ok(vec![cx.same(shape)]);
+    }
+    fn product(dims: impl Iterator<Item = i64>) -> Option<i64> {
+        dims.into_iter().try_fold(1i64, |acc, d| acc.checked_mul(d))
+    }
+    let multiple = x.batch_multiple;
+    let Some(held) = product(x.shape.iter().flatten().copied())
+        .and_then(|known| known.checked_mul(if batch_in.is_some() { multiple } else { 1 }))
+    else {
+        return Ok(vec![cx.same(shape)]);
+    };
+    let copies_batch = batch_in.is_some_and(|axis| axis < target.len() && copies(axis));
+    let inferred = target.iter().position(|&d| d == -1);
+    let Some(rest) = product(
+        (0..target.len())
+            .filter(|&i| Some(i) != inferred && Some(i) != batch_in.filter(|_| copies_batch))
+            .map(|i| shape[i].unwrap_or(1)),
+    )
+    .and_then(|rest| rest.checked_mul(if copies_batch { multiple } else { 1 })) else {
+        return Ok(vec![cx.same(shape)]);
+    };
+    let mut batch_multiple = multiple;
+    match inferred {
+        Some(axis) if rest > 0 => {
+            if held % rest != 0 {
                 return Err(unfit());
             }
-            shape[pos] = r.map(|r| total / r.max(1));
-        }
-        (Some(total), None)
-            if node.int("allowzero") != Some(1) && rest(None).is_some_and(|r| r != total) =>
-        {
-            return Err(unfit());
-        }
-        // `[-1, …]` over a dynamic batch: for one image the rest must divide
-        // what the image holds.
-        (None, Some(0)) if x.shape.first() == Some(&None) => {
-            let image: Option<i64> = x.shape[1..].iter().copied().product();
-            if let (Some(image), Some(r)) = (image, rest(Some(0)))
-                && r > 0
-                && image % r != 0
-            {
-                return Err(unfit());
+            if batch_in.is_some() && !copies_batch {
+                // The batch goes to the -1 dimension, times what the rest leaves.
+                batch_multiple = held / rest;
+            } else {
+                shape[axis] = Some(held / rest);
             }
         }
-        // A dynamic batch reshaped to fixed sizes only: the export fixed the batch
-        // (torch.export fixes a dimension that is 1 in its example input).
-        (None, None)
-            if x.shape.first() == Some(&None)
-                && !target.contains(&0)
-                && x.shape[1..].iter().all(Option::is_some) =>
-        {
+        Some(_) => {}
+        None if batch_in.is_some() && !copies_batch => {
             return Err(fixed(format!(
                 "reshapes {}, a batch of any size, to {target:?}: the export fixed the batch",
-                shown(&x.shape)
+                x.shown()
             )));
         }
-        _ => {}
+        None if !allowzero && rest != held => return Err(unfit()),
+        None => {}
     }
-    Ok(vec![cx.same(shape)])
+    Ok(vec![TypedShape {
+        dtype: x.dtype,
+        shape,
+        batch_multiple,
+    }])
 }
 
 fn flatten(cx: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
@@ -321,10 +323,20 @@ fn flatten(cx: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
         dims.iter()
             .try_fold(1i64, |acc, d| d.and_then(|d| acc.checked_mul(d)))
     };
-    Ok(vec![cx.same(vec![
-        product(&x.shape[..axis]),
-        product(&x.shape[axis..]),
-    ])])
+    let (outer, inner) = x.shape.split_at(axis);
+    let mut flat = cx.same(vec![product(outer), product(inner)]);
+    // The half holding the batch holds it times the known sizes beside it.
+    if let Some(batch) = x.batch_axis() {
+        let half = if batch < axis { outer } else { inner };
+        let beside: Option<i64> = half
+            .iter()
+            .flatten()
+            .try_fold(1i64, |acc, &d| acc.checked_mul(d));
+        flat.batch_multiple = beside
+            .and_then(|b| b.checked_mul(x.batch_multiple))
+            .unwrap_or(1);
+    }
+    Ok(vec![flat])
 }
 
 fn squeeze(cx: &Infer) -> Result<Vec<TypedShape>, OnnxError> {
@@ -520,7 +532,8 @@ fn constant_scalar(graph: &Graph, name: &str) -> Option<f64> {
 
 fn fold_shape(f: &Folding) -> Option<Vec<Value>> {
     let node = f.node;
-    let shape = &f.shapes.get(&node.inputs[0])?.shape;
+    let input = f.shapes.get(&node.inputs[0])?;
+    let shape = &input.shape;
     let rank = shape.len() as i64;
     let clamp = |a: i64| (if a < 0 { a + rank } else { a }).clamp(0, rank) as usize;
     let start = clamp(node.int("start").unwrap_or(0));
@@ -528,7 +541,7 @@ fn fold_shape(f: &Folding) -> Option<Vec<Value>> {
     let data: Vec<Element> = (start..end.max(start))
         .map(|i| match shape[i] {
             Some(d) => Known(d as f64),
-            None if i == 0 => Batch,
+            None if i == 0 || Some(i) == input.batch_axis() => Batch(input.batch_multiple),
             None => Unknown,
         })
         .collect();
@@ -572,22 +585,32 @@ fn fold_cast(f: &Folding) -> Option<Vec<Value>> {
 
 fn fold_gather(f: &Folding) -> Option<Vec<Value>> {
     let (x, indices) = (f.input(0)?, f.input(1)?);
+    let rank = x.dims.len() as i64;
     let axis = f.node.int("axis").unwrap_or(0);
-    if x.dims.len() != 1 || (axis != 0 && axis != -1) {
-        return None;
-    }
-    let n = x.data.len() as i64;
-    let data = indices
+    let axis = usize::try_from(if axis < 0 { axis + rank } else { axis }).ok()?;
+    let n = *x.dims.get(axis)?;
+    let picked = indices
         .known()?
         .iter()
         .map(|&i| {
             let i = if i < 0.0 { i as i64 + n } else { i as i64 };
-            x.data.get(usize::try_from(i).ok()?).copied()
+            (0..n).contains(&i).then_some(i)
         })
         .collect::<Option<Vec<_>>>()?;
+    // [outer, picked, inner]: every index's block of the inner axes, per outer position.
+    let outer: i64 = x.dims[..axis].iter().product();
+    let inner: i64 = x.dims[axis + 1..].iter().product();
+    let mut data = Vec::with_capacity((outer * picked.len() as i64 * inner) as usize);
+    for o in 0..outer {
+        for &i in &picked {
+            let start = ((o * n + i) * inner) as usize;
+            data.extend_from_slice(x.data.get(start..start + inner as usize)?);
+        }
+    }
+    let dims = [&x.dims[..axis], &indices.dims[..], &x.dims[axis + 1..]].concat();
     Some(vec![Value {
         dtype: x.dtype,
-        dims: indices.dims.clone(),
+        dims,
         data,
     }])
 }
@@ -596,13 +619,83 @@ fn fold_concat(f: &Folding) -> Option<Vec<Value>> {
     let parts: Vec<&Value> = (0..f.node.inputs.len())
         .map(|i| f.input(i))
         .collect::<Option<_>>()?;
-    if parts.iter().any(|p| p.dims.len() != 1) {
+    let first = parts.first()?;
+    let rank = first.dims.len() as i64;
+    let axis = f.node.int("axis").unwrap_or(0);
+    let axis = usize::try_from(if axis < 0 { axis + rank } else { axis }).ok()?;
+    let outer: i64 = first.dims.get(..axis)?.iter().product();
+    let mut dims = first.dims.clone();
+    dims[axis] = parts
+        .iter()
+        .map(|p| p.dims.get(axis).copied())
+        .sum::<Option<i64>>()?;
+    if parts.iter().any(|p| {
+        p.dims.len() != first.dims.len()
+            || (0..p.dims.len()).any(|a| a != axis && p.dims[a] != first.dims[a])
+    }) {
         return None;
     }
-    let data: Vec<Element> = parts.iter().flat_map(|p| p.data.iter().copied()).collect();
+    // Each part's block for one outer position, in turn.
+    let mut data = Vec::with_capacity(dims.iter().product::<i64>() as usize);
+    for o in 0..outer as usize {
+        for part in &parts {
+            let block = part.data.len() / outer.max(1) as usize;
+            data.extend_from_slice(&part.data[o * block..(o + 1) * block]);
+        }
+    }
     Some(vec![Value {
-        dtype: parts[0].dtype,
-        dims: vec![data.len() as i64],
+        dtype: first.dtype,
+        dims,
+        data,
+    }])
+}
+
+/// Expand of a known value to a known shape: numpy broadcasting.
+fn fold_expand(f: &Folding) -> Option<Vec<Value>> {
+    let x = f.input(0)?;
+    let dims = f.out_dims(0)?;
+    let n = dims.iter().product::<i64>() as usize;
+    let data = (0..n)
+        .map(|k| crate::fold::broadcast_element(x, &dims, k))
+        .collect::<Option<Vec<_>>>()?;
+    Some(vec![Value {
+        dtype: x.dtype,
+        dims,
+        data,
+    }])
+}
+
+/// ScatterND over known values (torchvision Swin's shifted-window mask is written by slice
+/// assignment: `mask[h0:h1, w0:w1] = count`).
+fn fold_scatter_nd(f: &Folding) -> Option<Vec<Value>> {
+    let (x, indices, updates) = (f.input(0)?, f.input(1)?, f.input(2)?);
+    if f.node
+        .attr("reduction")
+        .is_some_and(|r| !matches!(r, crate::ir::Attr::String(s) if s == "none"))
+    {
+        return None;
+    }
+    let k = *indices.dims.last()? as usize;
+    let block: i64 = x.dims.get(k..)?.iter().product();
+    let mut data = x.data.clone();
+    let index = indices.known()?;
+    for (t, tuple) in index.chunks(k.max(1)).enumerate() {
+        let mut offset = 0i64;
+        for (axis, &i) in tuple.iter().enumerate() {
+            let n = x.dims[axis];
+            let i = if i < 0.0 { i as i64 + n } else { i as i64 };
+            if !(0..n).contains(&i) {
+                return None;
+            }
+            offset = offset * n + i;
+        }
+        let (to, from) = ((offset * block) as usize, t * block as usize);
+        data.get_mut(to..to + block as usize)?
+            .copy_from_slice(updates.data.get(from..from + block as usize)?);
+    }
+    Some(vec![Value {
+        dtype: x.dtype,
+        dims: x.dims.clone(),
         data,
     }])
 }
@@ -720,13 +813,57 @@ fn fold_range(f: &Folding) -> Option<Vec<Value>> {
     }])
 }
 
-/// Reshape's 0 copies the input's dimension: the batch, exactly.
+/// A target known but for one multiple of the batch: 0 ("copy") where the input has that
+/// multiple at the same axis, else -1 ("what is left"), exact when every other size is known.
 fn reshape_batch_target(r: &mut Rewire) -> Option<()> {
     if r.node.int("allowzero") == Some(1) {
         return None;
     }
-    let (rest, _) = r.batch_target(1)?;
-    r.set_input(1, Tensor::i64s(&[&[0], &rest[..]].concat()));
+    let target = r.computed(1)?;
+    let mut batch = target.iter().enumerate().filter_map(|(i, e)| {
+        if let Batch(k) = e {
+            Some((i, *k))
+        } else {
+            None
+        }
+    });
+    let (axis, multiple) = batch.next()?;
+    if batch.next().is_some() {
+        return None;
+    }
+    let mut sizes: Vec<i64> = target
+        .iter()
+        .map(|e| match e {
+            Known(v) => Some(*v as i64),
+            Batch(_) => Some(0),
+            Unknown => None,
+        })
+        .collect::<Option<_>>()?;
+    let x = r.input(0)?;
+    let copies = x.shape.get(axis) == Some(&None) && x.batch_multiple == multiple;
+    if !copies {
+        if let Some(inferred) = sizes.iter().position(|&d| d == -1) {
+            // Two sizes left to the run (`[N·4, 196, -1]`): the -1 is what the input holds
+            // over the rest, the batch's multiple included.
+            x.batch_axis()?;
+            let held = x
+                .shape
+                .iter()
+                .flatten()
+                .try_fold(x.batch_multiple, |acc, &d| acc.checked_mul(d))?;
+            let rest = sizes
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != axis && i != inferred)
+                .try_fold(multiple, |acc, (_, &d)| acc.checked_mul(d))?;
+            if rest <= 0 || held % rest != 0 {
+                return None;
+            }
+            sizes[inferred] = held / rest;
+        }
+        sizes[axis] = -1;
+    }
+    r.set_input(1, Tensor::i64s(&sizes));
     Some(())
 }
 
@@ -980,6 +1117,91 @@ mod tests {
             "{error}"
         );
         assert!(infer(&graph(28, &[0, 116, 784]).0).is_ok());
+    }
+
+    /// Transformers fold attention heads and windows into the batch axis and take them out
+    /// again: inference keeps the unknown dimension as a multiple of the batch.
+    #[test]
+    fn heads_and_windows_folded_into_the_batch_are_followed() {
+        let chain = |input: &[Option<i64>], targets: &[&[i64]]| {
+            let mut b = GraphBuilder::new("g");
+            let x = b.input("x", DataType::Float, crate::ops::testing::dims(input));
+            let mut values = vec![];
+            let mut y = x;
+            for (i, target) in targets.iter().enumerate() {
+                let t = b.param(&format!("t{i}"), Tensor::i64s(target));
+                y = b.op("Reshape", &[&y, &t], vec![]);
+                values.push(y.clone());
+            }
+            b.output(&y, DataType::Float, vec![]);
+            infer(&b.finish()).map(|shapes| {
+                values
+                    .iter()
+                    .map(|v| (shapes[v].shape.clone(), shapes[v].batch_multiple))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let n = None;
+        // torch.export's attention: [N, 197, 192] → [N·3, 197, 64] → [N, 3, 197, 64].
+        let heads = chain(
+            &[n, Some(197), Some(192)],
+            &[&[-1, 197, 64], &[-1, 3, 197, 64]],
+        );
+        assert_eq!(
+            heads.unwrap(),
+            [
+                (vec![n, Some(197), Some(64)], 3),
+                (vec![n, Some(3), Some(197), Some(64)], 1)
+            ]
+        );
+        // Swin's windows: [N, 56, 56, 96] → [N·64, 49, 96] → [N, 8, 8, 7, 7, 96], and the
+        // window batch copied by 0 stays N·64.
+        let windows = chain(
+            &[n, Some(56), Some(56), Some(96)],
+            &[&[-1, 49, 96], &[0, 7, 7, 96], &[-1, 8, 8, 7, 7, 96]],
+        );
+        assert_eq!(
+            windows.unwrap(),
+            [
+                (vec![n, Some(49), Some(96)], 64),
+                (vec![n, Some(7), Some(7), Some(96)], 64),
+                (vec![n, Some(8), Some(8), Some(7), Some(7), Some(96)], 1)
+            ]
+        );
+        // Three heads cannot be taken out as two: the message shows the multiple.
+        let error = chain(
+            &[n, Some(197), Some(192)],
+            &[&[-1, 197, 64], &[-1, 2, 197, 64]],
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("[N·3, 197, 64]"), "{error}");
+        // A batch of fixed size from a multiple of the batch is still refused.
+        let error = chain(&[n, Some(4), Some(6)], &[&[-1, 6], &[4, 6]]).unwrap_err();
+        assert!(error.to_string().contains("fixed the batch"), "{error}");
+    }
+
+    #[test]
+    fn flatten_keeps_what_beside_the_batch_it_takes() {
+        let flat = |axis: i64| {
+            one_node(
+                "Flatten",
+                &[(DataType::Float, &[None, Some(3), Some(4), Some(5)])],
+                vec![("axis", crate::Attr::Int(axis))],
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            (flat(1).shape, flat(1).batch_multiple),
+            (vec![None, Some(60)], 1)
+        );
+        assert_eq!(
+            (flat(3).shape, flat(3).batch_multiple),
+            (vec![None, Some(5)], 12)
+        );
+        assert_eq!(
+            (flat(0).shape, flat(0).batch_multiple),
+            (vec![Some(1), None], 60)
+        );
     }
 
     /// Range's length is known when its three scalars are constants (as ONNX Runtime computes
