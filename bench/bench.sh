@@ -21,17 +21,23 @@
 #   4 data pipeline: image_dataset_from_directory + Keras augmentation vs ortl-augment,
 #     512×512 PNG sources to 100×100
 #   5 scaling of ortl-train (full fine-tuning, 64 images): image size, batch and threads
+#   6 vit: timm's ViT-Tiny/16 at 224×224 fine-tuned whole, ortl-train on its torch.onnx
+#     export against PyTorch eager (bench/vit_bench.py): images/s of epoch 2, peak RSS;
+#     BENCH_VIT_IMAGES training images (default 192; quick 64)
 # Results: .bench/results.jsonl (raw), bench/last-run.md (tables), bench/scaling.png.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 quick=${1:-}
-only=${BENCH_ONLY:-full,bn-train,head,infer,data,scale}
+only=${BENCH_ONLY:-full,bn-train,head,infer,data,scale,vit}
 want() { [[ ",$only," == *",$1,"* ]]; }
+want_any() { local w; for w; do want "$w" && return 0; done; return 1; }
 images=${BENCH_IMAGES:-1280}
+vit_images=${BENCH_VIT_IMAGES:-192}
 repeats=${BENCH_REPEATS:-3}
 if [[ $quick == quick ]]; then
   images=${BENCH_IMAGES:-128}
+  vit_images=${BENCH_VIT_IMAGES:-64}
   repeats=${BENCH_REPEATS:-1}
 fi
 work=.bench
@@ -40,35 +46,36 @@ mkdir -p "$work"
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$root/.ort/libonnxruntime.so.1.31.1}
 cargo build --quiet --release -p ortl-infer --example bare_session
 
-# Cached virtual environments (pinned; re-created only when missing).
+# Cached virtual environments, pinned: made when missing, installed into again when the
+# pins change; each only for the workloads that use it.
 venv() {
   local dir=$1; shift
-  if [[ ! -f $dir/INSTALLED ]]; then
-    rm -rf "$dir"
-    python3 -m venv "$dir"
+  [[ -f $dir/INSTALLED ]] || { rm -rf "$dir"; python3 -m venv "$dir"; }
+  if [[ $(cat "$dir/INSTALLED") != "$*" ]]; then
     "$dir/bin/pip" install --quiet "$@"
-    touch "$dir/INSTALLED"
+    echo "$*" > "$dir/INSTALLED"
   fi
 }
-venv "$work/keras" tensorflow-cpu==2.21.0
-# ORT 1.19.2 training rejects ONNX IR > 10: onnx 1.16 writes IR 10.
-venv "$work/ortt" onnxruntime-training-cpu==1.19.2 onnx==1.16.2 "numpy<2"
-# PyPI has no CPU-only torch for Linux x86-64: this wheel pulls the CUDA libraries too
-# (about 5 GB installed); the bench runs it on the CPU.
-venv "$work/torch" torch==2.15.0 torchvision==0.29.2
-# The Python inference pipeline: the ONNX Runtime ortl runs on, and Pillow.
-venv "$work/pyinfer" onnxruntime==1.31.1 pillow==13.0.0
 keras=$work/keras/bin/python
 ortt=$work/ortt/bin/python
 torch=$work/torch/bin/python
 pyinfer=$work/pyinfer/bin/python
+want_any full bn-train head infer data scale && venv "$work/keras" tensorflow-cpu==2.21.0
+# ORT 1.19.2 training rejects ONNX IR > 10: onnx 1.16 writes IR 10.
+want_any full infer && venv "$work/ortt" onnxruntime-training-cpu==1.19.2 onnx==1.16.2 "numpy<2"
+# PyPI has no CPU-only torch for Linux x86-64: this wheel pulls the CUDA libraries too
+# (about 5 GB installed); the bench runs it on the CPU. timm and onnx: the ViT and its export.
+want_any full bn-train infer vit && venv "$work/torch" torch==2.15.0 torchvision==0.29.2 \
+  timm==1.0.31 onnx==1.23.2
+# The Python inference pipeline: the ONNX Runtime ortl runs on, and Pillow.
+want infer && venv "$work/pyinfer" onnxruntime==1.31.1 pillow==13.0.0
 # ortl's thread count: ONNX Runtime's default, one intra-op thread per physical core.
 threads=$(lscpu -p=CORE,SOCKET | grep -v '^#' | sort -u | wc -l)
 
 # Data: fixture radiographs as 512×512 PNGs; split; 100×100 tensors without augmentation.
 per_class=$(( (images * 10 / 9 + 1) / 2 + 1 ))
 data=$work/data-$images
-if [[ ! -f $data/READY ]]; then
+if want_any full bn-train head infer data scale && [[ ! -f $data/READY ]]; then
   rm -rf "$data"
   "$bin/ortl-fixtures" -o "$data/small" --per-class "$per_class" --seed 7 > /dev/null
   "$keras" bench/keras_bench.py resize "$data/small/xray" "$data/png512" 512 > /dev/null
@@ -122,8 +129,21 @@ if want infer && [[ ! -f $work/run-full/model.onnx ]]; then
   "$bin/ortl-train" "$tensors" -o "$work/run-full" --force --backbone resnet50 --head tutorial \
     --epochs 1 --freeze backbone --seed 1 2> /dev/null
 fi
-awk -F, -v dir="$data" 'NR > 1 && $4 == "train" { print dir "/" $1 }' "$data/manifest.csv" > "$work/train-list"
-head -n 32 "$work/train-list" > "$work/first-batch"
+if want infer; then
+  awk -F, -v dir="$data" 'NR > 1 && $4 == "train" { print dir "/" $1 }' "$data/manifest.csv" > "$work/train-list"
+  head -n 32 "$work/train-list" > "$work/first-batch"
+fi
+# The ViT workload: fixture radiographs as 224×224 tensors, and the model exported once.
+vit_data=$work/vit-$vit_images
+if want vit && [[ ! -f $vit_data/READY ]]; then
+  rm -rf "$vit_data"
+  "$bin/ortl-fixtures" -o "$vit_data/src" --per-class "$(( (vit_images * 10 / 9 + 1) / 2 + 1 ))" \
+    --seed 7 > /dev/null
+  "$bin/ortl-split" "$vit_data/src/xray" --val 0.1 --seed 1 -o "$vit_data/manifest.csv" 2> /dev/null
+  "$bin/ortl-augment" "$vit_data/manifest.csv" -o "$vit_data/tensors" --size 224x224 --copies 0 2> /dev/null
+  "$torch" bench/vit_bench.py export "$vit_data/vit_tiny.onnx" > "$work/vit-export.log" 2>&1
+  touch "$vit_data/READY"
+fi
 
 echo "bench: $images training images, $repeats repetition(s), $(nproc) cores, workloads $only" >&2
 for rep in $(seq "$repeats"); do
@@ -173,6 +193,18 @@ for rep in $(seq "$repeats"); do
     took=$(seconds "$bin/ortl-augment" "$data/manifest.csv" -o "$work/aug" --force --size 100x100 \
       --copies 1 --preset tutorial)
     record data ortl "$rep" "{\"images\":$n,\"images_per_second\":$(calc "$n / $took")}"
+  fi
+
+  if want vit; then
+    echo "bench: repetition $rep: ViT-Tiny fine-tuning" >&2
+    mib=$(rss "$bin/ortl-train" "$vit_data/tensors" -o "$work/run-vit" --force \
+      --backbone "$vit_data/vit_tiny.onnx" --head linear --epochs 2 --batch 32 \
+      --optimizer adam --lr 1e-5 --seed 1 2> /dev/null)
+    n=$(awk -F, 'NR > 1 && $5 == "train"' "$vit_data/tensors/tensors.csv" | wc -l)
+    record vit ortl "$rep" "$(printf '{"images":%s,"epoch_seconds":%s,"peak_rss_mib":%s}' \
+      "$n" "$(history_seconds "$work/run-vit/history.csv")" "$mib")"
+    record vit pytorch "$rep" "$(python_rss "$torch" bench/vit_bench.py train "$vit_data/tensors" \
+      "$vit_images" 2 "$threads")"
   fi
 done
 

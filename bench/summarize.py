@@ -143,10 +143,28 @@ def section_scale():
         out.append(f"| {r['size']} | {r['batch']} | {r['threads']} | {fmt(rate)} |")
 
 
+# 6. Vision transformer.
+def section_vit():
+    global out
+    rate = {s: epoch_rate(by[("vit", s)], 1) for s in ("ortl", "pytorch")}
+    rss = {s: median([r.get("peak_rss_mib") for r in by[("vit", s)]]) for s in ("ortl", "pytorch")}
+    r = next(iter(by[("vit", "pytorch")]), {})
+    images = next((x.get("images") for x in by[("vit", "ortl")]), "?")
+    out += ["## 6. Full fine-tuning, timm ViT-Tiny/16 at 224×224 (12 attention blocks), batch 32", "",
+            f"{images} training images; Adam, lr 1e-5, a linear head on the class token.", "",
+            "| system | training images/s (epoch 2) | peak RSS MiB |", "|---|---|---|",
+            f"| ortl-train on its torch.onnx export | {fmt(rate['ortl'])} | {fmt(rss['ortl'], 0)} |",
+            f"| PyTorch {r.get('torch', '')} eager, timm {r.get('timm', '')} ({r.get('threads', '?')} threads) "
+            f"| {fmt(rate['pytorch'])} | {fmt(rss['pytorch'], 0)} |", "",
+            f"ortl / PyTorch: **{fmt(ratio(rate['ortl'], rate['pytorch']), 2)}** "
+            "(target: at least 1 / 1.5 = 0.67).", ""]
+
+
 # Only the workloads that ran (BENCH_ONLY).
 for workload, section in (("full", section_full), ("bn-train", section_bn_train),
                           ("head", section_head), ("infer", section_infer),
-                          ("data", section_data), ("scale", section_scale)):
+                          ("data", section_data), ("vit", section_vit),
+                          ("scale", section_scale)):
     if any(w == workload for w, _ in by):
         section()
 print("\n".join(out))

@@ -6,7 +6,7 @@ use ortl_manifest::Task;
 use ortl_onnx::{DataType, Dim, GraphBuilder, Model, passes};
 use serde::{Deserialize, Serialize};
 
-use crate::heads::{HeadOutput, build_head};
+use crate::heads::{HEAD_PREFIX, HeadOutput, build_head};
 use crate::preprocess::preprocess;
 use crate::{Backbone, Head};
 
@@ -137,8 +137,19 @@ pub fn classifier(backbone: &Backbone, spec: &ClassifierSpec) -> (Model, HeadOut
 
 /// Renames the values of an imported graph that carry the names the classifier gives its
 /// own (exporters call their input `image` and their output `logits` too), keeping `names`
-/// pointed at the same values.
+/// pointed at the same values; and its parameters named `head.*`, the prefix of the
+/// classifier's head (timm keeps ConvNeXt's final LayerNorm and EfficientViT's last
+/// convolution under `head.`: they belong to the backbone, and train with it).
 fn set_aside_own_names(graph: &mut ortl_onnx::Graph, names: &mut [&mut String]) {
+    let heads: Vec<String> = graph
+        .initializers
+        .keys()
+        .filter(|name| name.starts_with(HEAD_PREFIX))
+        .cloned()
+        .collect();
+    for name in heads {
+        passes::rename_value(graph, &name, &format!("backbone.{name}"));
+    }
     for own in [IMAGE, LOGITS, PROBABILITIES] {
         let taken = graph
             .nodes

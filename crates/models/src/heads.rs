@@ -43,6 +43,15 @@ pub enum Activation {
 /// `momentum`: the head is Keras' layers).
 pub const BN_MOMENTUM: f32 = 0.99;
 
+/// The prefix of every parameter a head adds (`head.fc.weight`); a backbone's own are
+/// renamed away from it (`backbone.head.*`) when the classifier is built.
+pub const HEAD_PREFIX: &str = "head.";
+
+/// Whether `parameter` is one a head added.
+pub fn is_head_parameter(parameter: &str) -> bool {
+    parameter.starts_with(HEAD_PREFIX)
+}
+
 /// What a head adds to the graph.
 #[derive(Clone, Debug)]
 pub struct HeadOutput {
@@ -67,7 +76,7 @@ impl HeadOutput {
         self.l2 = graph
             .nodes
             .iter()
-            .filter(|n| n.op == "Gemm" && n.inputs.get(1).is_some_and(|w| w.starts_with("head.")))
+            .filter(|n| n.op == "Gemm" && n.inputs.get(1).is_some_and(|w| is_head_parameter(w)))
             .map(|n| (n.inputs[1].clone(), coefficient))
             .collect();
     }
@@ -132,18 +141,24 @@ pub fn build_head(
         let mut dropouts = Vec::new();
         let mut dense = |b: &mut GraphBuilder, x: &str, name: &str, cin: usize, cout: usize| {
             let w = b.param(
-                &format!("head.{name}.weight"),
+                &format!("{HEAD_PREFIX}{name}.weight"),
                 glorot_uniform(cout, cin, &mut rng),
             );
-            let bias = b.param(&format!("head.{name}.bias"), filled(&[cout as i64], 0.0));
+            let bias = b.param(
+                &format!("{HEAD_PREFIX}{name}.bias"),
+                filled(&[cout as i64], 0.0),
+            );
             (b.gemm(x, &w, Some(&bias), &Gemm::B_TRANSPOSED), w)
         };
         let bn = |b: &mut GraphBuilder, x: &str, name: &str, c: usize| {
             let c = [c as i64];
-            let scale = b.param(&format!("head.{name}.weight"), filled(&c, 1.0));
-            let shift = b.param(&format!("head.{name}.bias"), filled(&c, 0.0));
-            let mean = b.param(&format!("head.{name}.running_mean"), filled(&c, 0.0));
-            let var = b.param(&format!("head.{name}.running_var"), filled(&c, 1.0));
+            let scale = b.param(&format!("{HEAD_PREFIX}{name}.weight"), filled(&c, 1.0));
+            let shift = b.param(&format!("{HEAD_PREFIX}{name}.bias"), filled(&c, 0.0));
+            let mean = b.param(
+                &format!("{HEAD_PREFIX}{name}.running_mean"),
+                filled(&c, 0.0),
+            );
+            let var = b.param(&format!("{HEAD_PREFIX}{name}.running_var"), filled(&c, 1.0));
             b.batch_norm([x, &scale, &shift, &mean, &var], 1e-3)
         };
         let (logits, activation) = match head {

@@ -248,7 +248,7 @@ fn trainable_parameters(graph: &Graph, trainable: &Trainable) -> Result<Vec<Stri
         .into_iter()
         .filter(|name| match trainable {
             Trainable::All => true,
-            Trainable::Head => name.starts_with("head."),
+            Trainable::Head => ortl_models::heads::is_head_parameter(name),
             Trainable::Upto(_) => !frozen.contains(name),
         })
         .collect();
@@ -296,7 +296,7 @@ pub fn build_step(
         }
     };
     let mut graph = classifier.graph.clone();
-    let is_head = |name: &str| name.starts_with("head.");
+    let is_head = ortl_models::heads::is_head_parameter;
     let params = trainable_parameters(&graph, &spec.trainable)?;
     let shapes_before = shapes::infer(&graph)?;
 

@@ -106,9 +106,14 @@ fn a_head_trains_on_every_token_and_convnext_form() {
 /// Trains through ortl-train on a 32×32 tensors folder with the tiny ViT `head` as the
 /// backbone, with `flags`; the run folder is `wd/run`.
 fn train_vit(wd: &Workdir, head: TokenHead, flags: &[&str]) -> ortl_manifest::TrainRecord {
+    train_on(wd, &exports::vit(head, 1000, 9), flags)
+}
+
+/// Trains through ortl-train on a 32×32 tensors folder with `export` as the backbone.
+fn train_on(wd: &Workdir, export: &ortl_onnx::Model, flags: &[&str]) -> ortl_manifest::TrainRecord {
     common::tensors_with(wd, ortl_imaging::AugmentSpec::default());
     let vit = wd.join("vit.onnx");
-    ortl_onnx::io::save(&exports::vit(head, 1000, 9), &vit).unwrap();
+    ortl_onnx::io::save(export, &vit).unwrap();
     let (tensors, run) = (wd.join("tensors"), wd.join("run"));
     let mut command = vec![
         "ortl-train",
@@ -189,4 +194,29 @@ fn named_tokens_pooled_by_pool_train_through_ortl_train() {
         record.settings.pool,
         Some(ortl_manifest::train_record::TokenPool::Mean)
     );
+}
+
+/// timm keeps ConvNeXt's final LayerNorm under `head.norm`: it belongs to the backbone. A
+/// frozen backbone (with its features cached) leaves it as it was, and only the classifier's
+/// head trains; unfrozen, it trains with the backbone.
+#[test]
+fn a_backbone_parameter_named_head_stays_in_the_backbone() {
+    let export = exports::convnext(ConvNextHead::GlobalAveragePool, 1000, 9);
+    let original = &export.graph.initializers["head.norm.weight"];
+    for (flags, trains) in [
+        (&["--freeze", "backbone", "--epochs", "1"][..], false),
+        (&["--epochs", "1"][..], true),
+    ] {
+        let wd = Workdir::new();
+        train_on(&wd, &export, flags);
+        let trained = ortl_onnx::io::load(&wd.join("run/model.onnx"))
+            .unwrap()
+            .graph
+            .initializers;
+        assert_eq!(
+            &trained["backbone.head.norm.weight"] != original,
+            trains,
+            "{flags:?}"
+        );
+    }
 }
