@@ -667,6 +667,25 @@ fn pad_modes_slice_split_gather_expand() {
             b.mul(&parts[1], &parts[1])
         },
     );
+    check("slice_strided", vec![input("x", &[2, 7, 6, 3])], |b, n| {
+        // Swin's patch merging, `x[:, 0::2, 1::2, :]` (7 rows: the last step overshoots),
+        // times a sum over `x[:, :, 1:6:3, :]`.
+        let starts = b.constant(Tensor::i64s(&[0, 1]));
+        let ends = b.constant(Tensor::i64s(&[i64::MAX, i64::MAX]));
+        let axes = b.constant(Tensor::i64s(&[1, 2]));
+        let steps = b.constant(Tensor::i64s(&[2, 2]));
+        let merged = b.slice(&n[0], &starts, &ends, Some(&axes), Some(&steps));
+        let (start, end, axis, step) = (
+            b.constant(Tensor::i64s(&[1])),
+            b.constant(Tensor::i64s(&[6])),
+            b.constant(Tensor::i64s(&[2])),
+            b.constant(Tensor::i64s(&[3])),
+        );
+        let thirds = b.slice(&n[0], &start, &end, Some(&axis), Some(&step));
+        let sum_axes = b.constant(Tensor::i64s(&[1, 2]));
+        let thirds = b.reduce_sum(&thirds, Some(&sum_axes), true);
+        b.mul(&merged, &thirds)
+    });
     check("split_both", vec![input("x", &[2, 6])], |b, n| {
         let parts = b.split(&n[0], None, -1, 2);
         b.mul(&parts[0], &parts[1])

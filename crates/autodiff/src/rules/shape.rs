@@ -137,18 +137,21 @@ pub fn split(ctx: &mut Ctx) -> Grads {
     Ok(first_only(ctx, dx))
 }
 
-/// Slice with step 1: the gradient is zero-padded back to the input's extent.
+/// Slice: the gradient is zero-padded back to the input's extent. Along an axis with a
+/// positive step s (Swin's patch merging, `x[:, 0::2, 1::2]`) each element first gets s − 1
+/// zeros after it (unsqueezed, padded, merged back), the trailing ones cut.
 pub fn slice(ctx: &mut Ctx) -> Grads {
-    let g = ctx.output_grad(0)?;
+    let mut g = ctx.output_grad(0)?;
     let x = ctx.input(0).to_string();
     let dims = ctx.dims(&x)?;
+    let mut out = ctx.dims(ctx.output(0))?;
     let rank = dims.len();
     let spec = ortl_onnx::shapes::slice_spec(ctx.b.graph(), ctx.node, rank)
         .map_err(|e| ctx.error(e.to_string()))?;
     let mut pads = vec![0i64; 2 * rank];
     for (axis, start, end, step) in spec {
-        if step != 1 {
-            return Err(ctx.error("gradient of a Slice with a step other than 1"));
+        if step < 1 {
+            return Err(ctx.error("gradient of a Slice with a negative step"));
         }
         let n = dims[axis];
         if n < 0 {
@@ -156,8 +159,27 @@ pub fn slice(ctx: &mut Ctx) -> Grads {
         }
         let first = ortl_onnx::shapes::slice_start(n, start, step);
         let len = ortl_onnx::shapes::slice_len(n, start, end, step);
+        let mut spanned = len;
+        if step > 1 && len > 0 {
+            let after = ctx.b.constant(Tensor::i64s(&[axis as i64 + 1]));
+            let spaced = ctx.b.unsqueeze(&g, &after);
+            let mut gaps = vec![0i64; 2 * (rank + 1)];
+            gaps[rank + 1 + axis + 1] = step - 1;
+            let gaps = ctx.b.constant(Tensor::i64s(&gaps));
+            let spaced = ctx.b.pad(&spaced, &gaps);
+            out[axis] = len * step;
+            let merged = crate::emit::reshape(ctx.b, &spaced, &out);
+            spanned = (len - 1) * step + 1;
+            let (zero, end, axes) = (
+                ctx.b.constant(Tensor::i64s(&[0])),
+                ctx.b.constant(Tensor::i64s(&[spanned])),
+                ctx.b.constant(Tensor::i64s(&[axis as i64])),
+            );
+            g = ctx.b.slice(&merged, &zero, &end, Some(&axes), None);
+            out[axis] = spanned;
+        }
         pads[axis] = first;
-        pads[rank + axis] = n - first - len;
+        pads[rank + axis] = n - first - spanned;
     }
     let pads = ctx.b.constant(Tensor::i64s(&pads));
     let dx = ctx.b.pad(&g, &pads);
