@@ -204,7 +204,7 @@ for rep in $(seq "$repeats"); do
     record vit ortl "$rep" "$(printf '{"images":%s,"epoch_seconds":%s,"peak_rss_mib":%s}' \
       "$n" "$(history_seconds "$work/run-vit/history.csv")" "$mib")"
     record vit pytorch "$rep" "$(python_rss "$torch" bench/vit_bench.py train "$vit_data/tensors" \
-      "$vit_images" 2 "$threads")"
+      "$n" 2 "$threads")"
   fi
 done
 
