@@ -15,6 +15,10 @@
 //!   `a_kij = G² / (2G² + Σ_ab A_kab · G³)` (0 where the denominator is 0),
 //!   `w_k = Σ_ij a_kij · ReLU(G_kij)`, `cam = ReLU(Σ_k w_k A_k)`.
 //!
+//! - Attention (vision transformers): the last block's attention weights of the class
+//!   token to the patches, averaged over the heads, on the patch grid; no gradient, and the
+//!   same map for every class.
+//!
 //! The cam stays at feature resolution `[N, h, w]`; the caller upsamples it.
 //!
 //! A token model (a vision transformer) has no feature map: `A` is then the tokens `[N, T, C]`
@@ -47,6 +51,10 @@ pub enum Method {
     /// Grad-CAM++: higher-order weights, better with several instances of a class.
     #[value(name = "gradcam++", alias = "grad-cam++")]
     GradCamPlusPlus,
+    /// A vision transformer's class-token attention in its last block, averaged over the
+    /// heads: where the class token looks (the same map for every class).
+    #[value(name = "attention")]
+    Attention,
 }
 
 impl fmt::Display for Method {
@@ -77,6 +85,10 @@ pub enum CamError {
         "the {tokens} tokens of '{features}' form no patch grid: no patch-embedding Conv before them has h·w patches with at most {MAX_LEADING} class and register tokens left over; name a feature map with --cam-layer"
     )]
     NoPatchGrid { features: String, tokens: i64 },
+    #[error(
+        "--cam-method attention explains a vision transformer (a class token and attention over a patch grid); this model has {0}; use gradcam"
+    )]
+    NoAttention(String),
     #[error("class scores '{0}' are not [N, C] with a fixed C")]
     Scores(String),
     #[error(transparent)]
@@ -100,6 +112,17 @@ pub struct Target {
     /// Set when `A` is the tokens `[N, T, C]` of a token model; `dims` is then the patch
     /// grid `[h, w, C]` (layout NHWC).
     pub tokens: Option<TokenGrid>,
+    /// Set when `A` is the last block's attention weights ([`attention_target`]); `dims` is
+    /// then `[h, w, heads]`.
+    pub attention: Option<Attention>,
+}
+
+/// Attention weights as exported: `[N, heads, T, T]`, or `[N·heads, T, T]` where the
+/// exporter folded the heads into the batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attention {
+    pub heads: i64,
+    pub folded: bool,
 }
 
 /// How a token tensor `[N, T, C]` lays out as its patch grid.
@@ -219,6 +242,7 @@ pub fn locate(model: &Model, layer: Option<&str>) -> Result<Target, CamError> {
         scores,
         classes,
         tokens: None,
+        attention: None,
     })
 }
 
@@ -298,6 +322,61 @@ fn token_target(
             tokens,
             leading: tokens - h * w,
         }),
+        attention: None,
+    })
+}
+
+/// The target of `--cam-method attention`: the weights of the last attention Softmax the
+/// class scores depend on, `[N, heads, T, T]` (or `[N·heads, T, T]`), laid out on the patch
+/// grid of `tokens` (a token model's target from [`locate`]).
+pub fn attention_target(model: &Model, tokens: &Target) -> Result<Target, CamError> {
+    let Some(grid) = tokens.tokens else {
+        return Err(CamError::NoAttention(format!(
+            "the feature map '{}' and no tokens",
+            tokens.features
+        )));
+    };
+    let graph = &model.graph;
+    let value_shapes = shapes::infer(graph)?;
+    let softmax = last_computing(graph, &tokens.scores, |n| {
+        n.op == "Softmax"
+            && value_shapes.get(&n.outputs[0]).is_some_and(|t| {
+                t.shape.len() >= 3 && t.shape[t.shape.len() - 2..] == [Some(grid.tokens); 2]
+            })
+    })
+    .ok_or_else(|| {
+        CamError::NoAttention(format!(
+            "no Softmax over {0}×{0} token pairs before its class scores",
+            grid.tokens
+        ))
+    })?;
+    let weights = &value_shapes[&softmax.outputs[0]];
+    let attention = match weights.shape.as_slice() {
+        [None, Some(heads), _, _] => Attention {
+            heads: *heads,
+            folded: false,
+        },
+        [None, _, _] => Attention {
+            heads: weights.batch_multiple,
+            folded: true,
+        },
+        _ => {
+            return Err(CamError::NoAttention(format!(
+                "attention weights '{}' shaped {}",
+                softmax.outputs[0],
+                weights.shown()
+            )));
+        }
+    };
+    let (h, w) = tokens.spatial();
+    Ok(Target {
+        features: softmax.outputs[0].clone(),
+        layout: Layout::Nhwc,
+        dims: [h as i64, w as i64, attention.heads],
+        scores: tokens.scores.clone(),
+        classes: tokens.classes,
+        tokens: Some(grid),
+        attention: Some(attention),
     })
 }
 
@@ -337,9 +416,15 @@ pub fn expose_features(model: &Model, target: &Target) -> Model {
 
 fn feature_info(target: &Target) -> ValueInfo {
     let mut shape = vec![Dim::Symbolic("N".into())];
-    match target.tokens {
-        Some(grid) => shape.extend([grid.tokens, target.dims[2]].map(Dim::Fixed)),
-        None => shape.extend(target.dims.iter().map(|&d| Dim::Fixed(d))),
+    match (target.tokens, target.attention) {
+        (Some(grid), Some(attention)) => {
+            if !attention.folded {
+                shape.push(Dim::Fixed(attention.heads));
+            }
+            shape.extend([grid.tokens, grid.tokens].map(Dim::Fixed));
+        }
+        (Some(grid), None) => shape.extend([grid.tokens, target.dims[2]].map(Dim::Fixed)),
+        (None, _) => shape.extend(target.dims.iter().map(|&d| Dim::Fixed(d))),
     }
     ValueInfo::new(&target.features, DataType::Float, shape)
 }
@@ -348,6 +433,19 @@ fn feature_info(target: &Target) -> ValueInfo {
 /// the classifier) and [`CLASS_WEIGHTS`] `[N, C]`; outputs [`CAM`] `[N, h, w]` and
 /// [`SCORES`] `[N, C]`.
 pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model, CamError> {
+    let plus_plus = match (method, target.attention, target.tokens) {
+        (Method::Attention, Some(attention), Some(grid)) => {
+            return Ok(attention_model(target, attention, grid));
+        }
+        (Method::Attention, ..) => {
+            return Err(CamError::NoAttention(format!(
+                "the target '{}', which is not attention weights (see attention_target)",
+                target.features
+            )));
+        }
+        (Method::GradCam, ..) => false,
+        (Method::GradCamPlusPlus, ..) => true,
+    };
     let mut graph = model.graph.clone();
     passes::start_at(&mut graph, feature_info(target));
     passes::end_at(
@@ -389,9 +487,9 @@ pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model
     };
     let a = a.as_str();
     let cam = b.scoped("cam", |b| {
-        let channel_weights = match method {
-            Method::GradCam => b.reduce_mean(&g, spatial, true),
-            Method::GradCamPlusPlus => {
+        let channel_weights = match plus_plus {
+            false => b.reduce_mean(&g, spatial, true),
+            true => {
                 let g2 = b.mul(&g, &g);
                 let g3 = b.mul(&g2, &g);
                 let sum_a = ortl_autodiff::emit::reduce_sum(b, a, spatial, true);
@@ -428,6 +526,45 @@ pub fn cam_model(model: &Model, target: &Target, method: Method) -> Result<Model
     let mut cam_model = Model::new(graph);
     cam_model.doc = format!("ortl {method} of '{}'", target.features);
     Ok(cam_model)
+}
+
+/// The class token's attention to the patches, averaged over the heads, as the grid
+/// `[N, h, w]`: inputs the weights (named as in the classifier) and [`CLASS_WEIGHTS`] (read
+/// by no node: the map is the same for every class); output [`CAM`].
+fn attention_model(target: &Target, attention: Attention, grid: TokenGrid) -> Model {
+    let mut b = GraphBuilder::new("attention_map");
+    let n = Dim::Symbolic("N".into());
+    let info = feature_info(target);
+    let weights = b.input(&info.name, DataType::Float, info.shape.unwrap_or_default());
+    b.input(
+        CLASS_WEIGHTS,
+        DataType::Float,
+        vec![n.clone(), Dim::Fixed(target.classes as i64)],
+    );
+    let [h, w, heads] = target.dims;
+    let cam = b.scoped("cam", |b| {
+        let weights = if attention.folded {
+            let shape = b.constant(Tensor::i64s(&[-1, heads, grid.tokens, grid.tokens]));
+            b.reshape(&weights, &shape)
+        } else {
+            weights
+        };
+        let class_token = b.constant(Tensor::i64(&[], vec![0]));
+        let row = b.gather(&weights, &class_token, 2);
+        let starts = b.constant(Tensor::i64s(&[grid.leading]));
+        let ends = b.constant(Tensor::i64s(&[grid.tokens]));
+        let axes = b.constant(Tensor::i64s(&[2]));
+        let patches = b.slice(&row, &starts, &ends, Some(&axes), None);
+        let mean = b.reduce_mean(&patches, &[1], false);
+        let shape = b.constant(Tensor::i64s(&[-1, h, w]));
+        b.reshape(&mean, &shape)
+    });
+    b.output(&cam, DataType::Float, vec![n, Dim::Fixed(h), Dim::Fixed(w)]);
+    let mut graph = b.finish();
+    passes::rename_value(&mut graph, &cam, CAM);
+    let mut model = Model::new(graph);
+    model.doc = format!("ortl class-token attention of '{}'", target.features);
+    model
 }
 
 /// Tokens `[N, T, C]` less the leading ones, as the patch grid `[N, h, w, C]`.

@@ -162,6 +162,7 @@ fn reference(t: &Tiny, a: ndarray::ArrayView3<f32>, class: usize, method: Method
                 area * alpha * g[k].max(0.0)
             })
             .collect(),
+        Method::Attention => unreachable!("a CNN has no attention map"),
     };
     let mut cam = vec![0.0f32; a.shape()[1] * a.shape()[2]];
     for (k, map) in a.outer_iter().enumerate() {

@@ -221,3 +221,101 @@ fn a_convnext_cut_after_its_pooling_is_explained_on_the_map_it_pools() {
         assert_eq!(target.dims[1..], [4, 4], "{head:?}: {target:?}");
     }
 }
+
+/// `--cam-method attention`: the last block's Softmax over token pairs, the class token's
+/// row to the patches averaged over the heads, on the patch grid; the same map whatever the
+/// class weights. A ConvNeXt has no attention to show, and says so.
+#[test]
+fn the_class_token_attention_map_is_the_mean_of_the_heads_over_the_patches() {
+    for head in [TokenHead::ClassToken, TokenHead::DynamoClassToken] {
+        let model = vit_classifier(head);
+        let tokens = locate(&model, None).unwrap();
+        let target = ortl_explain::attention_target(&model, &tokens)
+            .unwrap_or_else(|e| panic!("{head:?}: {e}"));
+        let heads = 2;
+        assert_eq!(
+            target.attention,
+            Some(ortl_explain::Attention {
+                heads,
+                folded: false
+            }),
+            "{head:?}"
+        );
+        assert_eq!(target.spatial(), (GRID, GRID), "{head:?}");
+        assert_eq!(
+            model
+                .graph
+                .producer(&target.features)
+                .map(|n| n.op.as_str()),
+            Some("Softmax")
+        );
+        let n = 2;
+        let out = run(
+            &expose_features(&model, &target),
+            vec![("image", Feed::U8(images(n)))],
+        );
+        let weights = out[&target.features].clone();
+        let tokens_count = 1 + GRID * GRID;
+        assert_eq!(
+            weights.shape(),
+            [n, heads as usize, tokens_count, tokens_count]
+        );
+        let graph = cam_model(&model, &target, Method::Attention).unwrap();
+        let maps: Vec<ArrayD<f32>> = [[0, 0], [1, 2]]
+            .iter()
+            .map(|chosen| {
+                let out = run(
+                    &graph,
+                    vec![
+                        (target.features.as_str(), Feed::F32(weights.clone())),
+                        (
+                            cam::CLASS_WEIGHTS,
+                            Feed::F32(one_hot(chosen, CLASSES).into_dyn()),
+                        ),
+                    ],
+                );
+                out[cam::CAM].clone()
+            })
+            .collect();
+        assert_eq!(maps[0], maps[1], "{head:?}: the map depends on the class");
+        assert_eq!(maps[0].shape(), [n, GRID, GRID]);
+        for image in 0..n {
+            for patch in 0..GRID * GRID {
+                let expected = (0..heads as usize)
+                    .map(|h| weights[[image, h, 0, 1 + patch]])
+                    .sum::<f32>()
+                    / heads as f32;
+                let got = maps[0][[image, patch / GRID, patch % GRID]];
+                assert!(
+                    (got - expected).abs() < 1e-6,
+                    "{head:?}: {got} vs {expected}"
+                );
+            }
+        }
+    }
+    let convnext = {
+        use ortl_models::exports::ConvNextHead;
+        let export = io::from_bytes(
+            &io::to_bytes(&exports::convnext(ConvNextHead::GlobalAveragePool, 5, 3)),
+            None,
+        )
+        .unwrap();
+        let spec = ClassifierSpec {
+            task: ortl_manifest::Task::SingleLabel,
+            classes: (0..CLASSES).map(|c| format!("class{c}")).collect(),
+            height: 16,
+            width: 16,
+            head: Head::Linear { dropout: 0.0 },
+            seed: 3,
+        };
+        classifier(&cut(export, "convnext", None).unwrap(), &spec).0
+    };
+    let target = locate(&convnext, None).unwrap();
+    let refused = ortl_explain::attention_target(&convnext, &target)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("explains a vision transformer") && refused.contains("use gradcam"),
+        "{refused}"
+    );
+}

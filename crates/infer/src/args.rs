@@ -152,7 +152,8 @@ pub struct Args {
     /// finding name. The cam_class column of multi-label rows names it.
     #[arg(long, default_value = "predicted", requires = "cam")]
     pub cam_class: CamClass,
-    /// How the heatmap weights the feature maps.
+    /// How the heatmap is made: Grad-CAM weights the feature maps by their gradients;
+    /// attention (vision transformers) shows where the class token looks.
     #[arg(long, default_value = "gradcam", requires = "cam")]
     pub cam_method: ortl_explain::Method,
     /// Colour map of the heatmap PNGs.

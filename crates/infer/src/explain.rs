@@ -128,6 +128,11 @@ impl Explainer {
                 other => format!("--cam: {other}"),
             })
         })?;
+        let target = match options.method {
+            ortl_explain::Method::Attention => ortl_explain::attention_target(model, &target)
+                .map_err(|e| ortl_cli::usage(format!("--cam: {e}")))?,
+            _ => target,
+        };
         if target.classes != info.classes.len() {
             return Err(ortl_cli::usage(format!(
                 "--cam: the class scores '{}' have {} columns but the model has {} classes",
