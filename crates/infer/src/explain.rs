@@ -201,7 +201,10 @@ impl Explainer {
             .iter()
             .zip(predicted)
             .map(|(item, &p)| match self.options.class {
-                CamClass::Predicted => item.label.filter(|&l| l != p),
+                // The attention map is the same for every class: one is enough.
+                CamClass::Predicted if self.options.method != ortl_explain::Method::Attention => {
+                    item.label.filter(|&l| l != p)
+                }
                 _ => None,
             })
             .collect();

@@ -33,19 +33,29 @@ fn a_vit_classifier_is_explained_by_its_patch_tokens() {
         image::Rgb([v, v / 2, 255 - v])
     });
     image.save(wd.join("a.png")).unwrap();
-    let (code, _, stderr) =
-        run(wd
-            .command(BIN)
-            .args(["--model", "model.onnx", "a.png", "--cam", "cams"]));
-    assert_eq!(code, 0, "{stderr}");
-    let heat = Array2::<f32>::read_npy(fs::File::open(wd.join("cams/a.npy")).unwrap()).unwrap();
-    assert_eq!(
-        heat.shape(),
-        [SIZE, SIZE],
-        "raw map at the model's input size"
-    );
-    let (low, high) = heat
-        .iter()
-        .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
-    assert!(high > low, "a uniform map: {heat:?}");
+    // Grad-CAM, and the class token's attention (whose map is the same for every class:
+    // a labelled image the model gets wrong gets no second one).
+    for method in ["gradcam", "attention"] {
+        let (code, _, stderr) = run(wd.command(BIN).args([
+            "--model",
+            "model.onnx",
+            "a.png",
+            "--cam",
+            "cams",
+            "--cam-method",
+            method,
+            "--force",
+        ]));
+        assert_eq!(code, 0, "{method}: {stderr}");
+        let heat = Array2::<f32>::read_npy(fs::File::open(wd.join("cams/a.npy")).unwrap()).unwrap();
+        assert_eq!(
+            heat.shape(),
+            [SIZE, SIZE],
+            "{method}: raw map at the model's input size"
+        );
+        let (low, high) = heat
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        assert!(high > low, "{method}: a uniform map: {heat:?}");
+    }
 }
