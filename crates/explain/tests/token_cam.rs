@@ -18,13 +18,18 @@ const WIDTH: usize = exports::WIDTH as usize;
 
 /// The exported ViT with an ortl head, as ortl-train writes it.
 fn vit_classifier(head: TokenHead) -> Model {
-    let export = io::from_bytes(&io::to_bytes(&exports::vit(head, 5, 3)), None).unwrap();
-    let backbone = cut(export, "vit", None).unwrap();
+    classifier_of(exports::vit(head, 5, 3), SIZE)
+}
+
+/// `export`, read back from its bytes, with an ortl head at `size`×`size`.
+fn classifier_of(export: Model, size: usize) -> Model {
+    let export = io::from_bytes(&io::to_bytes(&export), None).unwrap();
+    let backbone = cut(export, "export", None).unwrap();
     let spec = ClassifierSpec {
         task: ortl_manifest::Task::SingleLabel,
         classes: (0..CLASSES).map(|c| format!("class{c}")).collect(),
-        height: SIZE,
-        width: SIZE,
+        height: size,
+        width: size,
         head: Head::Linear { dropout: 0.0 },
         seed: 3,
     };
@@ -205,17 +210,7 @@ fn a_convnext_cut_after_its_pooling_is_explained_on_the_map_it_pools() {
         ConvNextHead::ReduceMean,
         ConvNextHead::AsStrided,
     ] {
-        let export = io::from_bytes(&io::to_bytes(&exports::convnext(head, 5, 3)), None).unwrap();
-        let backbone = cut(export, "convnext", None).unwrap();
-        let spec = ClassifierSpec {
-            task: ortl_manifest::Task::SingleLabel,
-            classes: (0..CLASSES).map(|c| format!("class{c}")).collect(),
-            height: 16,
-            width: 16,
-            head: Head::Linear { dropout: 0.0 },
-            seed: 3,
-        };
-        let model = classifier(&backbone, &spec).0;
+        let model = classifier_of(exports::convnext(head, 5, 3), 16);
         let target = ortl_explain::cam::locate(&model, None).unwrap();
         assert_eq!(target.tokens, None, "{head:?}");
         assert_eq!(target.dims[1..], [4, 4], "{head:?}: {target:?}");
@@ -293,23 +288,10 @@ fn the_class_token_attention_map_is_the_mean_of_the_heads_over_the_patches() {
             }
         }
     }
-    let convnext = {
-        use ortl_models::exports::ConvNextHead;
-        let export = io::from_bytes(
-            &io::to_bytes(&exports::convnext(ConvNextHead::GlobalAveragePool, 5, 3)),
-            None,
-        )
-        .unwrap();
-        let spec = ClassifierSpec {
-            task: ortl_manifest::Task::SingleLabel,
-            classes: (0..CLASSES).map(|c| format!("class{c}")).collect(),
-            height: 16,
-            width: 16,
-            head: Head::Linear { dropout: 0.0 },
-            seed: 3,
-        };
-        classifier(&cut(export, "convnext", None).unwrap(), &spec).0
-    };
+    let convnext = classifier_of(
+        exports::convnext(ortl_models::exports::ConvNextHead::GlobalAveragePool, 5, 3),
+        16,
+    );
     let target = locate(&convnext, None).unwrap();
     let refused = ortl_explain::attention_target(&convnext, &target)
         .unwrap_err()
