@@ -650,6 +650,54 @@ mod tests {
         assert_eq!(shapes[&flat].batch_multiple, 1);
     }
 
+    /// torch.export's `as_strided`: a Gather from the flattened tensor at
+    /// `Range(0, N)·stride + pattern`. A pattern in order becomes a Reshape; another (here a
+    /// transpose of each image's `[2, 3]`) a per-image Gather on axis 1.
+    #[test]
+    fn as_strided_gathers_become_per_image_reshapes_or_gathers() {
+        for (pattern, in_order) in [([0, 1, 2, 3, 4, 5], true), ([0, 3, 1, 4, 2, 5], false)] {
+            let mut b = GraphBuilder::new("as_strided");
+            let x = b.input(
+                "x",
+                DataType::Float,
+                vec![Dim::Symbolic("N".into()), Dim::Fixed(2), Dim::Fixed(3)],
+            );
+            let flat = b.constant(Tensor::i64s(&[-1]));
+            let flat = b.reshape(&x, &flat);
+            let shape = b.shape(&x);
+            let zero = b.constant(Tensor::i64(&[], vec![0]));
+            let n = b.gather(&shape, &zero, 0);
+            let (start, step) = (
+                b.constant(Tensor::i64(&[], vec![0])),
+                b.constant(Tensor::i64(&[], vec![1])),
+            );
+            let images = b.op("Range", &[&start, &n, &step], vec![]);
+            let stride = b.constant(Tensor::i64(&[], vec![6]));
+            let starts = b.mul(&images, &stride);
+            let axes = b.constant(Tensor::i64s(&[1]));
+            let starts = b.unsqueeze(&starts, &axes);
+            let offsets = b.constant(Tensor::i64(&[6], pattern.to_vec()));
+            let indices = b.add(&starts, &offsets);
+            let y = b.gather(&flat, &indices, 0);
+            b.output(&y, DataType::Float, vec![]);
+            let mut graph = b.finish();
+            passes::toposort(&mut graph).unwrap();
+            assert_eq!(per_image_gathers(&mut graph, &[vec![2, 3]]), 1);
+            let ops: Vec<&str> = graph.nodes.iter().map(|n| n.op.as_str()).collect();
+            let gather = graph.nodes.iter().find(|n| n.op == "Gather");
+            if in_order {
+                assert_eq!(ops, ["Reshape", "Reshape"]);
+            } else {
+                assert_eq!(ops, ["Reshape", "Reshape", "Gather"]);
+                let gather = gather.unwrap();
+                assert_eq!(gather.int("axis"), Some(1));
+                let indices = &graph.initializers[&gather.inputs[1]];
+                assert_eq!(indices.as_i64(), Some(&pattern[..]));
+            }
+            assert_eq!(shapes::infer(&graph).unwrap()[&y].shape, [None, Some(6)]);
+        }
+    }
+
     #[test]
     fn nodes_it_cannot_follow_are_kept() {
         let mut b = GraphBuilder::new("keep");

@@ -1060,6 +1060,69 @@ mod tests {
         assert_eq!(middle.as_i64(), Some(&[2, 3, 5, 6][..]));
     }
 
+    /// torchvision Swin's shifted-window mask is built from constants alone: zeros written
+    /// by slice assignment (ScatterND at index tuples made by Expand and Concat of ranges),
+    /// gathered; each step folds at any rank.
+    #[test]
+    fn the_pieces_of_a_window_mask_fold_at_any_rank() {
+        let mask = folded(
+            "ScatterND",
+            &[
+                Tensor::i64(&[3, 4], vec![0; 12]),
+                Tensor::i64(&[2, 1, 2], vec![0, 3, 2, 1]),
+                Tensor::i64(&[2, 1], vec![7, 9]),
+            ],
+            vec![],
+        );
+        assert_eq!(
+            mask.as_i64(),
+            Some(&[0, 0, 0, 7, 0, 0, 0, 0, 0, 9, 0, 0][..])
+        );
+        let rows = folded(
+            "ScatterND",
+            &[
+                Tensor::i64(&[3, 2], vec![0; 6]),
+                Tensor::i64(&[1, 1], vec![-1]),
+                Tensor::i64(&[1, 2], vec![5, 6]),
+            ],
+            vec![],
+        );
+        assert_eq!(rows.as_i64(), Some(&[0, 0, 0, 0, 5, 6][..]));
+        let expanded = folded(
+            "Expand",
+            &[
+                Tensor::i64(&[3, 1], vec![1, 2, 3]),
+                Tensor::i64s(&[2, 3, 2]),
+            ],
+            vec![],
+        );
+        assert_eq!(expanded.dims, [2, 3, 2]);
+        assert_eq!(
+            expanded.as_i64(),
+            Some(&[1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3][..])
+        );
+        let joined = folded(
+            "Concat",
+            &[
+                Tensor::i64(&[2, 1], vec![1, 2]),
+                Tensor::i64(&[2, 2], vec![3, 4, 5, 6]),
+            ],
+            vec![("axis", crate::Attr::Int(-1))],
+        );
+        assert_eq!(joined.dims, [2, 3]);
+        assert_eq!(joined.as_i64(), Some(&[1, 3, 4, 2, 5, 6][..]));
+        let picked = folded(
+            "Gather",
+            &[
+                Tensor::i64(&[2, 3], vec![1, 2, 3, 4, 5, 6]),
+                Tensor::i64s(&[2, -3]),
+            ],
+            vec![("axis", crate::Attr::Int(1))],
+        );
+        assert_eq!(picked.dims, [2, 2]);
+        assert_eq!(picked.as_i64(), Some(&[3, 1, 6, 4][..]));
+    }
+
     #[test]
     fn scattering_keeps_the_data_shape_over_a_dynamic_batch() {
         let mut b = GraphBuilder::new("g");
