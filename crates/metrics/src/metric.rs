@@ -4,117 +4,71 @@
 
 use serde::{Serialize, Serializer};
 
-/// A metric, whatever it is computed over (all images, one class, one finding): the scope
-/// is the caller's to carry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Metric {
+/// Declares [`Metric`] from one table, variant and file name, in report order: the enum,
+/// [`Metric::ALL`] and [`Metric::name`] cannot disagree.
+macro_rules! metrics {
+    ($($variant:ident => $name:literal,)+) => {
+        /// A metric, whatever it is computed over (all images, one class, one finding): the
+        /// scope is the caller's to carry.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Metric {
+            $($variant,)+
+        }
+
+        impl Metric {
+            /// Every metric, in report order.
+            pub const ALL: [Metric; [$($name),+].len()] = [$(Metric::$variant),+];
+
+            /// The name files use: metrics.json, metrics.csv, the comparison tables' columns.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Metric::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+metrics! {
     // At a decision threshold, in `threshold_metrics`' order.
-    Sensitivity,
-    Specificity,
-    Accuracy,
-    ErrorRate,
-    Precision,
-    Npv,
-    F1,
-    Mcc,
-    BalancedAccuracy,
-    CohenKappa,
+    Sensitivity => "sensitivity",
+    Specificity => "specificity",
+    Accuracy => "accuracy",
+    ErrorRate => "error_rate",
+    Precision => "precision",
+    Npv => "npv",
+    F1 => "f1",
+    Mcc => "mcc",
+    BalancedAccuracy => "balanced_accuracy",
+    CohenKappa => "cohen_kappa",
     // Of the scores, at no one threshold.
-    RocAuc,
-    AveragePrecision,
-    Brier,
-    LogLoss,
-    SensitivityAtSpecificity90,
-    SpecificityAtSensitivity90,
-    SensitivityAtSpecificity95,
-    SpecificityAtSensitivity95,
+    RocAuc => "roc_auc",
+    AveragePrecision => "average_precision",
+    Brier => "brier",
+    LogLoss => "log_loss",
+    SensitivityAtSpecificity90 => "sensitivity_at_specificity_0.90",
+    SpecificityAtSensitivity90 => "specificity_at_sensitivity_0.90",
+    SensitivityAtSpecificity95 => "sensitivity_at_specificity_0.95",
+    SpecificityAtSensitivity95 => "specificity_at_sensitivity_0.95",
     // At the Youden-optimal threshold chosen on the same images.
-    SensitivityAtYouden,
-    SpecificityAtYouden,
-    AccuracyAtYouden,
-    F1AtYouden,
-    MccAtYouden,
+    SensitivityAtYouden => "sensitivity_at_youden",
+    SpecificityAtYouden => "specificity_at_youden",
+    AccuracyAtYouden => "accuracy_at_youden",
+    F1AtYouden => "f1_at_youden",
+    MccAtYouden => "mcc_at_youden",
     // One class per image, any number of classes.
-    MulticlassAccuracy,
-    MulticlassMcc,
-    MacroF1,
-    WeightedF1,
+    MulticlassAccuracy => "multiclass_accuracy",
+    MulticlassMcc => "multiclass_mcc",
+    MacroF1 => "macro_f1",
+    WeightedF1 => "weighted_f1",
     // Averages of ROC AUC over classes (one vs rest) or findings, and over pooled labels.
-    MacroAuc,
-    MicroAuc,
+    MacroAuc => "macro_auc",
+    MicroAuc => "micro_auc",
 }
 
 use Metric::*;
 
 impl Metric {
-    /// Every metric, in report order.
-    pub const ALL: [Metric; 29] = [
-        Sensitivity,
-        Specificity,
-        Accuracy,
-        ErrorRate,
-        Precision,
-        Npv,
-        F1,
-        Mcc,
-        BalancedAccuracy,
-        CohenKappa,
-        RocAuc,
-        AveragePrecision,
-        Brier,
-        LogLoss,
-        SensitivityAtSpecificity90,
-        SpecificityAtSensitivity90,
-        SensitivityAtSpecificity95,
-        SpecificityAtSensitivity95,
-        SensitivityAtYouden,
-        SpecificityAtYouden,
-        AccuracyAtYouden,
-        F1AtYouden,
-        MccAtYouden,
-        MulticlassAccuracy,
-        MulticlassMcc,
-        MacroF1,
-        WeightedF1,
-        MacroAuc,
-        MicroAuc,
-    ];
-
-    /// The name files use: metrics.json, metrics.csv, the comparison tables' columns.
-    pub fn name(self) -> &'static str {
-        match self {
-            Sensitivity => "sensitivity",
-            Specificity => "specificity",
-            Accuracy => "accuracy",
-            ErrorRate => "error_rate",
-            Precision => "precision",
-            Npv => "npv",
-            F1 => "f1",
-            Mcc => "mcc",
-            BalancedAccuracy => "balanced_accuracy",
-            CohenKappa => "cohen_kappa",
-            RocAuc => "roc_auc",
-            AveragePrecision => "average_precision",
-            Brier => "brier",
-            LogLoss => "log_loss",
-            SensitivityAtSpecificity90 => "sensitivity_at_specificity_0.90",
-            SpecificityAtSensitivity90 => "specificity_at_sensitivity_0.90",
-            SensitivityAtSpecificity95 => "sensitivity_at_specificity_0.95",
-            SpecificityAtSensitivity95 => "specificity_at_sensitivity_0.95",
-            SensitivityAtYouden => "sensitivity_at_youden",
-            SpecificityAtYouden => "specificity_at_youden",
-            AccuracyAtYouden => "accuracy_at_youden",
-            F1AtYouden => "f1_at_youden",
-            MccAtYouden => "mcc_at_youden",
-            MulticlassAccuracy => "multiclass_accuracy",
-            MulticlassMcc => "multiclass_mcc",
-            MacroF1 => "macro_f1",
-            WeightedF1 => "weighted_f1",
-            MacroAuc => "macro_auc",
-            MicroAuc => "micro_auc",
-        }
-    }
-
     /// The metric a file names `name`; None for a name that is no metric.
     pub fn from_name(name: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.name() == name)

@@ -17,6 +17,16 @@ pub enum Layout {
     Nhwc,
 }
 
+impl Layout {
+    /// Height and width of an image tensor's rank-4 `dims` in this layout.
+    pub fn height_width(self, dims: &[Option<i64>]) -> (Option<i64>, Option<i64>) {
+        match self {
+            Layout::Nchw => (dims[2], dims[3]),
+            Layout::Nhwc => (dims[1], dims[2]),
+        }
+    }
+}
+
 pub use ortl_manifest::train_record::Weights;
 
 /// Fraction of the old running statistic a backbone BatchNorm that trains keeps per step:

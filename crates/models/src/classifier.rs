@@ -196,10 +196,7 @@ pub fn wrap_foreign(
         .filter(|d| d.len() == 4)
         .ok_or_else(|| format!("input '{}' is not a rank-4 image tensor", input.name))?;
     let layout = crate::import::image_layout(&model.graph, &input.name, &dims)?;
-    let (h, w) = match layout {
-        crate::Layout::Nchw => (dims[2], dims[3]),
-        crate::Layout::Nhwc => (dims[1], dims[2]),
-    };
+    let (h, w) = layout.height_width(&dims);
     let (h, w) = match (h.zip(w), size) {
         (Some(fixed), None) => fixed,
         (Some(fixed), Some((gh, gw))) if fixed == (gh as i64, gw as i64) => fixed,

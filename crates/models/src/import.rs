@@ -210,10 +210,7 @@ pub fn cut_at(
         .filter(|d| d.len() == 4)
         .ok_or_else(|| format!("input '{}' is not a rank-4 image tensor", image.name))?;
     let layout = image_layout(&graph, &image.name, &dims)?;
-    let (h, w) = match layout {
-        Layout::Nchw => (dims[2], dims[3]),
-        Layout::Nhwc => (dims[1], dims[2]),
-    };
+    let (h, w) = layout.height_width(&dims);
     let size = h
         .zip(w)
         .filter(|&(h, w)| h > 0 && w > 0)

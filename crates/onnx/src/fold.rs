@@ -165,20 +165,25 @@ pub fn fold(graph: &mut Graph) -> usize {
             .iter()
             .map(|i| if i.is_empty() { None } else { shapes.get(i) })
             .collect();
-        let out_shapes = registry
-            .infer_node(graph, &node, &inputs)
-            .ok()
-            .or_else(|| filled_to_a_batch_shape(&node, &values));
-        let evaluated = match registry.get(&node.op).and_then(|op| op.fold) {
-            Some(evaluate) if default_domain => evaluate(&Folding {
+        let op = registry.get(&node.op).filter(|_| default_domain);
+        let out_shapes = registry.infer_node(graph, &node, &inputs).ok().or_else(|| {
+            (op?.folded_shape?)(&Folding {
+                graph,
+                node: &node,
+                values: &values,
+                shapes: &shapes,
+                out_shapes: None,
+            })
+        });
+        let evaluated = op.and_then(|op| op.fold).and_then(|evaluate| {
+            evaluate(&Folding {
                 graph,
                 node: &node,
                 values: &values,
                 shapes: &shapes,
                 out_shapes: out_shapes.as_deref(),
-            }),
-            _ => None,
-        };
+            })
+        });
         if let Some(shapes_out) = out_shapes {
             for (name, shape) in node.outputs.iter().zip(shapes_out) {
                 shapes.insert(name.clone(), shape);
@@ -314,42 +319,32 @@ pub fn per_image_gathers(graph: &mut Graph, images: &[Vec<i64>]) -> usize {
         let in_order = pattern.as_i64().is_some_and(|p| {
             p.len() as i64 == per_image && p.iter().enumerate().all(|(j, &v)| v == j as i64)
         });
-        let mut replacement = Vec::new();
-        let made = |op: &str, inputs: Vec<String>, output: String, attrs| Node {
-            name: format!("{stem}/{op}"),
-            op: op.into(),
-            domain: String::new(),
-            inputs,
-            outputs: vec![output],
-            attrs,
+        let made = |op: &str, inputs: Vec<String>, output: String| {
+            Node::new(format!("{stem}/{op}"), op, inputs, output)
         };
-        if in_order {
-            let dims: Vec<i64> = std::iter::once(-1)
-                .chain(pattern.dims.iter().copied())
-                .collect();
-            let target = constant(graph, "per_image", Tensor::i64s(&dims));
-            replacement.push(made(
-                "Reshape",
-                vec![node.inputs[0].clone(), target],
-                node.outputs[0].clone(),
-                Default::default(),
-            ));
+        // In order, the images reshaped to the pattern's dimensions are the result; else
+        // `[N, per_image]` gathered at the pattern on axis 1.
+        let (dims, gathered) = if in_order {
+            let dims = std::iter::once(-1).chain(pattern.dims.iter().copied());
+            (dims.collect::<Vec<_>>(), None)
         } else {
-            let target = constant(graph, "per_image", Tensor::i64s(&[-1, per_image]));
+            (vec![-1, per_image], Some(pattern))
+        };
+        let target = constant(graph, "per_image", Tensor::i64s(&dims));
+        let reshaped = match gathered {
+            Some(_) => format!("{stem}/images"),
+            None => node.outputs[0].clone(),
+        };
+        let mut replacement = vec![made(
+            "Reshape",
+            vec![node.inputs[0].clone(), target],
+            reshaped.clone(),
+        )];
+        if let Some(pattern) = gathered {
             let indices = constant(graph, "indices", pattern);
-            let images = format!("{stem}/images");
-            replacement.push(made(
-                "Reshape",
-                vec![node.inputs[0].clone(), target],
-                images.clone(),
-                Default::default(),
-            ));
-            replacement.push(made(
-                "Gather",
-                vec![images, indices],
-                node.outputs[0].clone(),
-                [("axis".to_string(), crate::ir::Attr::Int(1))].into(),
-            ));
+            let mut gather = made("Gather", vec![reshaped, indices], node.outputs[0].clone());
+            gather.attrs.insert("axis".into(), crate::ir::Attr::Int(1));
+            replacement.push(gather);
         }
         graph.nodes.splice(i..=i, replacement);
         rewritten += 1;
@@ -396,38 +391,6 @@ impl<'a> Folding<'a> {
         (dims.iter().product::<i64>() as usize == data.len())
             .then(|| vec![Value { dtype, dims, data }])
     }
-}
-
-/// ConstantOfShape of a shape known but for the batch (the Shape of a tensor that leads with
-/// it, as an Expand to the batch is rewritten): its output leads with the batch, which
-/// inference alone, needing a constant shape, cannot say.
-fn filled_to_a_batch_shape(
-    node: &Node,
-    values: &HashMap<String, Value>,
-) -> Option<Vec<TypedShape>> {
-    if node.op != "ConstantOfShape" {
-        return None;
-    }
-    let mut batch_multiple = None;
-    let shape = values
-        .get(node.inputs.first()?)?
-        .data
-        .iter()
-        .map(|e| match *e {
-            Batch(k) if batch_multiple.replace(k).is_none() => Some(None),
-            Known(d) => Some(Some(d as i64)),
-            _ => None,
-        })
-        .collect::<Option<Shape>>()?;
-    let dtype = match node.attr("value") {
-        Some(crate::ir::Attr::Tensor(t)) => t.dtype,
-        _ => DataType::Float,
-    };
-    Some(vec![TypedShape {
-        dtype,
-        shape,
-        batch_multiple: batch_multiple.unwrap_or(1),
-    }])
 }
 
 /// What a rewiring function sees: a Reshape, Expand or Resize whose target is the batch

@@ -220,6 +220,19 @@ pub struct Node {
 }
 
 impl Node {
+    /// A default-domain node without attributes writing one output: what a rewrite puts in
+    /// place of a node it replaces.
+    pub fn new(name: String, op: &str, inputs: Vec<String>, output: String) -> Self {
+        Node {
+            name,
+            op: op.into(),
+            domain: String::new(),
+            inputs,
+            outputs: vec![output],
+            attrs: Default::default(),
+        }
+    }
+
     pub fn attr(&self, name: &str) -> Option<&Attr> {
         self.attrs.get(name)
     }

@@ -62,14 +62,12 @@ fn convert_clip(graph: &mut Graph, mut node: Node, from: i64) -> Result<Vec<Node
 
 /// A node of the decomposition of `node`, named after it.
 fn part(node: &Node, i: usize, op: &str, inputs: &[&str], output: &str) -> Node {
-    Node {
-        name: format!("{}/{op}{i}", node.name),
-        op: op.into(),
-        domain: String::new(),
-        inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        outputs: vec![output.into()],
-        attrs: Default::default(),
-    }
+    Node::new(
+        format!("{}/{op}{i}", node.name),
+        op,
+        inputs.iter().map(|s| s.to_string()).collect(),
+        output.into(),
+    )
 }
 
 /// Softmax and LogSoftmax before opset 13 normalise the input flattened to 2-D at `axis`

@@ -54,6 +54,9 @@ pub type ConvertFn = fn(&mut Graph, Node, i64) -> Result<Vec<Node>, OnnxError>;
 pub(crate) type LikeFn = fn(&Graph, &Node, &HashMap<String, TypedShape>) -> Option<TypedShape>;
 /// The node's outputs evaluated, where its inputs are known (shape arithmetic only).
 pub(crate) type FoldFn = fn(&Folding) -> Option<Vec<Value>>;
+/// The node's output types and shapes from its inputs' folded values, where shape inference,
+/// needing constants, cannot say (a shape known but for a multiple of the batch).
+pub(crate) type FoldedShapeFn = fn(&Folding) -> Option<Vec<TypedShape>>;
 /// Rewrites a node whose target shape is computed as the batch followed by known sizes to
 /// read a constant instead; `None` when the node's target is not such a value.
 pub(crate) type RewireFn = fn(&mut Rewire) -> Option<()>;
@@ -91,6 +94,7 @@ pub struct OpDef {
     pub(crate) shape: Option<ShapeFn>,
     pub(crate) like: Option<LikeFn>,
     pub(crate) fold: Option<FoldFn>,
+    pub(crate) folded_shape: Option<FoldedShapeFn>,
     pub(crate) rewire: Option<RewireFn>,
     pub(crate) convert: Option<ConvertFn>,
 }
@@ -113,6 +117,7 @@ impl OpDef {
             shape: None,
             like: None,
             fold: None,
+            folded_shape: None,
             rewire: None,
             convert: None,
         }
@@ -189,6 +194,13 @@ impl OpDef {
     pub(crate) const fn fold(self, fold: FoldFn) -> Self {
         Self {
             fold: Some(fold),
+            ..self
+        }
+    }
+
+    pub(crate) const fn folded_shape(self, folded_shape: FoldedShapeFn) -> Self {
+        Self {
+            folded_shape: Some(folded_shape),
             ..self
         }
     }

@@ -20,6 +20,7 @@ pub(super) const OPS: &[OpDef] = &[
         .since(9)
         .shape(constant_of_shape)
         .like(constant_of_shape_like)
+        .folded_shape(filled_to_a_batch_shape)
         .fold(fold_constant_of_shape),
     OpDef::new("Shape").shape(shape).fold(fold_shape),
     OpDef::new("Size").shape(size).fold(fold_size),
@@ -774,6 +775,27 @@ fn gather_strided(
         .collect()
 }
 
+/// ConstantOfShape of a shape known but for a multiple of the batch (the Shape of a tensor
+/// that leads with it, as an Expand to the batch is rewritten): its output leads with it.
+fn filled_to_a_batch_shape(f: &Folding) -> Option<Vec<TypedShape>> {
+    let mut batch_multiple = None;
+    let shape = f
+        .input(0)?
+        .data
+        .iter()
+        .map(|e| match *e {
+            Batch(k) if batch_multiple.replace(k).is_none() => Some(None),
+            Known(d) => Some(Some(d as i64)),
+            _ => None,
+        })
+        .collect::<Option<Shape>>()?;
+    Some(vec![TypedShape {
+        dtype: fill_dtype(f.node),
+        shape,
+        batch_multiple: batch_multiple.unwrap_or(1),
+    }])
+}
+
 fn fold_constant_of_shape(f: &Folding) -> Option<Vec<Value>> {
     let dims: Vec<i64> = f.input(0)?.known()?.iter().map(|&d| d as i64).collect();
     let n = dims.iter().product::<i64>() as usize;
@@ -907,13 +929,8 @@ fn expand_to_the_batch(r: &mut Rewire) -> Option<()> {
     ];
     let ones = constant("ones", [&[0], &vec![1; rest.len()][..]].concat());
     let target = constant("target", [&[1], &rest[..]].concat());
-    let made = |op: &str, inputs: Vec<String>, output: String| Node {
-        name: format!("{stem}/{op}"),
-        op: op.into(),
-        domain: String::new(),
-        inputs,
-        outputs: vec![output],
-        attrs: Default::default(),
+    let made = |op: &str, inputs: Vec<String>, output: String| {
+        Node::new(format!("{stem}/{op}"), op, inputs, output)
     };
     let value = |what: &str| format!("{stem}/{what}");
     r.replacement = vec![
